@@ -1,0 +1,29 @@
+"""Simulation backends: ``ngspice`` (the physical relaxation) and ``native`` (fast numpy)."""
+
+from __future__ import annotations
+
+from eqprop_hw.backends.base import Backend, SolveResult
+from eqprop_hw.errors import BackendError
+from eqprop_hw.graph import Circuit
+
+BACKENDS = ("ngspice", "native")
+
+
+def make_backend(name: str, circuit: Circuit, **options) -> Backend:
+    """A backend by name for a circuit.
+
+    Raises
+    ------
+    BackendError
+        For an unknown name, or when ngspice's shared library cannot be loaded.
+    """
+    if name == "native":
+        from eqprop_hw.backends.native import NativeBackend
+        return NativeBackend(circuit, **options)
+    if name == "ngspice":
+        from eqprop_hw.backends.ngspice import NgspiceBackend
+        return NgspiceBackend(circuit, **options)
+    raise BackendError(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
+
+
+__all__ = ["Backend", "SolveResult", "make_backend", "BACKENDS"]

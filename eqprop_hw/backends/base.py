@@ -1,0 +1,118 @@
+"""The interface every simulation backend implements.
+
+A backend owns one compiled circuit. :meth:`Backend.solve` runs the DC operating point of a
+batch of input vectors, optionally with nudging (a conductance ``beta`` from each output to its
+target voltage), and returns node voltages. The EP engine never knows which backend ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from eqprop_hw.errors import CircuitError
+from eqprop_hw.graph import GROUND, Circuit
+
+
+@dataclass
+class SolveResult:
+    """Node voltages of a batch of operating points.
+
+    Attributes
+    ----------
+    backend : str
+        ``"ngspice"`` or ``"native"``.
+    node_names : list of str
+        Every non-ground node of the circuit (nudging nodes excluded), column order.
+    voltages : ndarray, shape (batch, n_nodes)
+        Node voltages (V).
+    outputs : ndarray, shape (batch, n_outputs)
+        Output node voltages (V) in output order.
+    converged : ndarray of bool, shape (batch,)
+    seconds : float
+        Wall time of the solve (s).
+    """
+
+    backend: str
+    node_names: list
+    voltages: np.ndarray
+    outputs: np.ndarray
+    converged: np.ndarray
+    seconds: float
+
+    def voltage_dict(self, row: int = 0) -> dict:
+        """``{node: V}`` of one batch row."""
+        return {name: float(v) for name, v in zip(self.node_names, self.voltages[row])}
+
+
+def circuit_nodes(circuit: Circuit) -> list[str]:
+    """The non-ground nodes reported by backends, in circuit order."""
+    return [node for node in circuit.nodes if node != GROUND]
+
+
+def as_batch(values, width: int, what: str) -> np.ndarray:
+    """Validate a vector or matrix of per-sample values and return shape (batch, width)."""
+    array = np.asarray(values, dtype=float)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[1] != width:
+        raise CircuitError(f"expected {width} {what} per sample, got shape {np.shape(values)}")
+    if not np.all(np.isfinite(array)):
+        rows = sorted(set(np.argwhere(~np.isfinite(array))[:, 0].tolist()))
+        raise CircuitError(f"{what} must be finite numbers (NaN or inf in row(s) "
+                           f"{', '.join(map(str, rows[:5]))})")
+    return array
+
+
+class Backend:
+    """Base class: subclasses implement :meth:`solve` and :meth:`set_values`."""
+
+    name = "base"
+
+    def __init__(self, circuit: Circuit):
+        self.circuit = circuit
+        self.node_names = circuit_nodes(circuit)
+        self.output_columns = [self.node_names.index(p.node) for p in circuit.outputs]
+
+    def solve(self, inputs, beta: float = 0.0, targets=None) -> SolveResult:
+        """Operating points for a batch of inputs.
+
+        Parameters
+        ----------
+        inputs : array_like, shape (batch, n_inputs) or (n_inputs,)
+            Input values (the sources take ``gain * x``).
+        beta : float
+            Nudging conductance (S); 0 is the free phase.
+        targets : array_like, shape (batch, n_outputs) or (n_outputs,), optional
+            Target voltages (V); required when ``beta != 0``.
+        """
+        raise NotImplementedError
+
+    def set_values(self, values: dict) -> None:
+        """Change element values (conductances in S) without rebuilding."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release resources (the ngspice session)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _prepare(self, inputs, beta, targets):
+        inputs = as_batch(inputs, len(self.circuit.inputs), "input values")
+        if not np.isfinite(beta):
+            raise CircuitError(f"beta must be finite, got {beta!r}")
+        if targets is None:
+            if beta != 0.0:
+                raise CircuitError("nudging (beta != 0) needs targets")
+            targets = np.zeros((inputs.shape[0], len(self.circuit.outputs)))
+        targets = as_batch(targets, len(self.circuit.outputs), "target values")
+        if targets.shape[0] == 1 and inputs.shape[0] > 1:
+            targets = np.repeat(targets, inputs.shape[0], axis=0)
+        if targets.shape[0] != inputs.shape[0]:
+            raise CircuitError(f"{inputs.shape[0]} input rows but {targets.shape[0]} target rows")
+        return inputs, float(beta), targets

@@ -1,0 +1,193 @@
+"""Build a :class:`~eqprop_hw.graph.Circuit` from a validated :class:`~eqprop_hw.spec.Spec`.
+
+Layered networks (resistive crossbars) are expanded element by element with these names
+(``k`` = layer 1..L, ``i`` = row of the crossbar, ``j`` = node of layer k):
+
+=====================  ====================================================================
+``VX{i}P``/``VX{i}N``  input sources: feature i drives node ``x{i}p`` at +gain*x and
+                       ``x{i}n`` at -gain*x (input doubling); without doubling only ``VX{i}P``
+``VBIASP``/``VBIASN``  bias sources at +bias / -bias V on nodes ``biasp``/``biasn``
+``RL{k}_{i}_{j}``      crossbar conductance (S) from row node i of layer k's crossbar to
+                       node ``n{k}_{j}`` (hidden) or ``out{j}`` (last layer); rows are the
+                       previous layer's nodes followed by ``biasp``, ``biasn``
+``DH{k}_{j}``          diode from the node up to ``dhi`` (clips above ``activation.high``)
+``DL{k}_{j}``          diode from ``dlo`` up to the node (clips below ``activation.low``)
+``VDHI``/``VDLO``      diode bias sources
+``EA{k}_{j}``,         bidirectional amplifier after hidden layer k (an ideal transformer of
+``VA{k}_{j}``,         ratio A: ``ae{k}_{j}`` = A V(n{k}_{j}); the current I delivered on
+``FA{k}_{j}``          through ``VA`` to ``a{k}_{j}`` is drawn back from n{k}_{j} times A)
+=====================  ====================================================================
+
+The crossbar of layer k is the matrix ``RL{k}_*_*``; ``Circuit.crossbars`` records the row
+and column nodes of every crossbar so the native solver can treat it as a dense matrix.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+import numpy as np
+
+from eqprop_hw.errors import CircuitError
+from eqprop_hw.graph import (Circuit, DiodeModel, Element, InputPort, OutputPort,
+                             validate_circuit)
+from eqprop_hw.spec import Spec
+
+DIODE_MODEL_NAME = "DACT"
+
+
+def _diode_model_from(name: str, data: dict) -> DiodeModel:
+    extra = tuple((k, float(v)) for k, v in data.items() if k not in ("type", "IS", "N", "RS"))
+    return DiodeModel(name, IS=data["IS"], N=data["N"], RS=data["RS"], extra=extra)
+
+
+def init_conductances(shape: tuple, conductance: dict, rng: np.random.Generator) -> np.ndarray:
+    """Initial conductances (S) of one crossbar, clipped to [min, max]."""
+    init = conductance["init"]
+    if init["distribution"] == "uniform":
+        values = rng.uniform(init["low"], init["high"], size=shape)
+    else:
+        fan = shape[0] + shape[1]
+        values = np.abs(rng.normal(0.0, init["scale"] * np.sqrt(2.0 / fan) * 10, size=shape))
+    return np.clip(values, conductance["min"], conductance["max"])
+
+
+def build_layered(spec: Spec) -> Circuit:
+    """Expand a ``layered`` spec into elements (see the module docstring for names)."""
+    data = spec.data
+    sizes = data["layers"]
+    doubling = data["inputs"]["doubling"]
+    gain = data["inputs"]["gain"]
+    bias = data["inputs"]["bias"]
+    activation = data["activation"]
+    amplifiers = data["amplifiers"]
+    rng = np.random.default_rng(data["conductance"]["seed"])
+
+    elements: list[Element] = []
+    inputs: list[InputPort] = []
+    for i in range(sizes[0]):
+        sources = [(f"VX{i}P", gain)]
+        elements.append(Element(f"VX{i}P", "V", (f"x{i}p", "0"), 0.0))
+        if doubling:
+            sources.append((f"VX{i}N", -gain))
+            elements.append(Element(f"VX{i}N", "V", (f"x{i}n", "0"), 0.0))
+        inputs.append(InputPort(f"x{i}", f"x{i}p", tuple(sources)))
+    bias_rows: list[str] = []
+    if bias > 0:
+        elements.append(Element("VBIASP", "V", ("biasp", "0"), bias))
+        elements.append(Element("VBIASN", "V", ("biasn", "0"), -bias))
+        bias_rows = ["biasp", "biasn"]
+    models = {}
+    use_diodes = activation["type"] == "diode"
+    if use_diodes:
+        models[DIODE_MODEL_NAME] = _diode_model_from(DIODE_MODEL_NAME, activation["model"])
+        elements.append(Element("VDHI", "V", ("dhi", "0"), activation["high"]))
+        elements.append(Element("VDLO", "V", ("dlo", "0"), activation["low"]))
+
+    rows = [f"x{i}{s}" for i in range(sizes[0]) for s in (("p", "n") if doubling else ("p",))]
+    crossbars = []
+    trainable: list[str] = []
+    n_layers = len(sizes) - 1
+    out_names = data["outputs"]["names"] or [f"y{j}" for j in range(sizes[-1])]
+    for k in range(1, n_layers + 1):
+        last = k == n_layers
+        columns = [f"out{j}" if last else f"n{k}_{j}" for j in range(sizes[k])]
+        row_nodes = rows + bias_rows
+        values = init_conductances((len(row_nodes), len(columns)), data["conductance"], rng)
+        names = []
+        for i, row in enumerate(row_nodes):
+            for j, column in enumerate(columns):
+                name = f"RL{k}_{i}_{j}"
+                elements.append(Element(name, "R", (row, column), float(values[i, j])))
+                names.append(name)
+        trainable.extend(names)
+        crossbars.append({"layer": k, "rows": row_nodes, "columns": columns,
+                          "elements": names})
+        if use_diodes and (not last or activation["outputs"]):
+            for j, column in enumerate(columns):
+                elements.append(Element(f"DH{k}_{j}", "D", (column, "dhi"), 1.0,
+                                        model=DIODE_MODEL_NAME))
+                elements.append(Element(f"DL{k}_{j}", "D", ("dlo", column), 1.0,
+                                        model=DIODE_MODEL_NAME))
+        if not last and amplifiers is not None:
+            amp = amplifiers["gain"]
+            next_rows = []
+            for j, column in enumerate(columns):
+                elements.append(Element(f"EA{k}_{j}", "E", (f"ae{k}_{j}", "0", column, "0"), amp))
+                elements.append(Element(f"VA{k}_{j}", "V", (f"ae{k}_{j}", f"a{k}_{j}"), 0.0))
+                elements.append(Element(f"FA{k}_{j}", "F", (column, "0"), amp,
+                                        control=f"VA{k}_{j}"))
+                next_rows.append(f"a{k}_{j}")
+            rows = next_rows
+        else:
+            rows = columns
+    outputs = [OutputPort(out_names[j], f"out{j}") for j in range(sizes[-1])]
+    return Circuit(spec.name, "layered", elements, models, inputs, outputs, trainable,
+                   dict(data["options"]), crossbars)
+
+
+def build_graph(spec: Spec) -> Circuit:
+    """Turn a ``graph`` spec into a circuit (elements in spec order)."""
+    data = spec.data
+    models = {name: _diode_model_from(name, model) for name, model in data["models"].items()}
+    elements = []
+    for item in data["elements"]:
+        name, kind, nodes = item["name"], item["name"][0], tuple(item["nodes"])
+        if kind == "R":
+            if "r" in item:
+                elements.append(Element(name, "R", nodes, 1.0 / item["r"], resistance=item["r"]))
+            else:
+                elements.append(Element(name, "R", nodes, item["g"]))
+        elif kind == "D":
+            elements.append(Element(name, "D", nodes, item["area"], model=item["model"]))
+        elif kind == "B":
+            elements.append(Element(name, "B", nodes, None, expr=item["expr"]))
+        else:
+            key = {"V": "dc", "I": "dc", "C": "c", "L": "l"}.get(kind, "gain")
+            elements.append(Element(name, kind, nodes, item[key], control=item.get("control")))
+    by_name = {e.name: e for e in elements}
+    inputs = [InputPort(port["name"], by_name[port["sources"][0][0]].nodes[0],
+                        tuple((s, float(g)) for s, g in port["sources"]))
+              for port in data["inputs"]]
+    outputs = [OutputPort(port["name"], port["node"]) for port in data["outputs"]]
+    trainable = []
+    for element in elements:
+        if element.type in "RCL" and any(fnmatch.fnmatchcase(element.name, pattern)
+                                         for pattern in data["trainable"]):
+            trainable.append(element.name)
+    for pattern in data["trainable"]:
+        if not any(fnmatch.fnmatchcase(e.name, pattern) for e in elements):
+            raise CircuitError(f"trainable pattern {pattern!r} matches no element")
+    return Circuit(spec.name, "graph", elements, models, inputs, outputs, trainable,
+                   dict(data["options"]), None)
+
+
+def build_circuit(spec: Spec, params: dict | None = None) -> Circuit:
+    """Build and validate the circuit of a spec, optionally with trained values.
+
+    Parameters
+    ----------
+    spec : Spec
+        A validated spec.
+    params : dict of str to float, optional
+        Element name -> value (conductance in S for resistors), e.g. from a trained params file.
+
+    Returns
+    -------
+    Circuit
+
+    Raises
+    ------
+    CircuitError
+        If the circuit is not simulable (see :func:`eqprop_hw.graph.validate_circuit`).
+    """
+    if spec.kind == "layered":
+        circuit = build_layered(spec)
+    elif spec.kind == "graph":
+        circuit = build_graph(spec)
+    else:  # pragma: no cover - rejected by the spec validator
+        raise CircuitError(f"cannot build kind {spec.kind!r}")
+    if params:
+        circuit = circuit.with_values(params)
+    validate_circuit(circuit)
+    return circuit

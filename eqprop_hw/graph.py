@@ -1,0 +1,383 @@
+"""The circuit graph: the one model every writer and solver reads.
+
+A :class:`Circuit` is an ordered list of :class:`Element` objects (their names are the SPICE
+element names), the diode models they use, the input and output ports, the trainable elements,
+and a networkx ``MultiGraph`` whose nodes are circuit nodes and whose edges are the two-terminal
+branches (controlled sources contribute their output branch). Ground is node ``"0"``.
+
+Values are SI. A resistor's ``value`` is its conductance in S (the API speaks conductance); a
+resistor imported from a netlist keeps the resistance text it was given in ``resistance`` so that
+export -> import -> export is byte-identical.
+
+Examples
+--------
+>>> from eqprop_hw.graph import Element, Circuit, InputPort, OutputPort, validate_circuit
+>>> els = [Element("VIN", "V", ("in", "0"), 1.0),
+...        Element("R1", "R", ("in", "out"), 1e-3),
+...        Element("R2", "R", ("out", "0"), 1e-3)]
+>>> c = Circuit("divider", "graph", els, {}, [InputPort("x", "in", (("VIN", 1.0),))],
+...             [OutputPort("out", "out")], ["R1", "R2"])
+>>> validate_circuit(c)
+>>> sorted(c.graph.nodes)
+['0', 'in', 'out']
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Sequence
+
+import networkx as nx
+
+from eqprop_hw.errors import CircuitError
+
+GROUND = "0"
+
+#: Element types and the number of nodes each takes.
+NODE_COUNT = {"R": 2, "D": 2, "V": 2, "I": 2, "C": 2, "L": 2, "E": 4, "G": 4, "F": 2, "H": 2, "B": 2}
+
+#: What ``Element.value`` means for each type (documentation and ``describe``).
+VALUE_MEANING = {
+    "R": "conductance (S)",
+    "D": "area factor (1)",
+    "V": "DC voltage (V)",
+    "I": "DC current (A)",
+    "C": "capacitance (F)",
+    "L": "inductance (H)",
+    "E": "voltage gain (V/V)",
+    "G": "transconductance (S)",
+    "F": "current gain (A/A)",
+    "H": "transresistance (Ohm)",
+    "B": "none (behavioural expression)",
+}
+
+ELEMENT_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+NODE_NAME_RE = re.compile(r"^[a-z0-9_]+$")
+
+#: Diode model parameters the solvers understand, with SPICE defaults. Parameters that only
+#: matter for transient/AC analyses are accepted and written back but do not change DC.
+DIODE_DC_PARAMS = {"IS": 1e-14, "N": 1.0, "RS": 0.0}
+DIODE_AC_PARAMS = ("CJO", "CJ0", "VJ", "M", "TT", "FC")
+
+
+@dataclass(frozen=True)
+class DiodeModel:
+    """A SPICE ``D`` model: I = IS (exp(V / (N Vt)) - 1) (+ SPICE's reverse and gmin terms).
+
+    Attributes
+    ----------
+    name : str
+        Model name as written in ``.model NAME D(...)`` (upper case).
+    IS : float
+        Saturation current (A).
+    N : float
+        Emission coefficient (1).
+    RS : float
+        Series resistance (Ohm); 0 means none.
+    extra : tuple of (str, float)
+        Parameters that do not affect the DC operating point (junction capacitance,
+        transit time), kept so that a netlist round-trips.
+    """
+
+    name: str
+    IS: float = 1e-14
+    N: float = 1.0
+    RS: float = 0.0
+    extra: tuple = ()
+
+    def params(self) -> list[tuple[str, float]]:
+        """The parameters to write in ``.model`` (DC ones always, extras as given)."""
+        out = [("IS", self.IS), ("N", self.N)]
+        if self.RS != 0.0:
+            out.append(("RS", self.RS))
+        return out + list(self.extra)
+
+
+@dataclass(frozen=True)
+class Element:
+    """One circuit element, named as in SPICE.
+
+    Attributes
+    ----------
+    name : str
+        SPICE element name; its first letter is its type (``R1``, ``DHI_1_0``, ``VX0P``).
+    type : str
+        One of ``R D V I C L E G F H B``.
+    nodes : tuple of str
+        Terminal nodes in SPICE order (``n+ n-``, then ``nc+ nc-`` for E and G).
+    value : float or None
+        See :data:`VALUE_MEANING`: conductance (S) for R, DC value for V and I, gain for
+        controlled sources, F or H for C and L, area for D.
+    model : str or None
+        Diode model name (D only).
+    control : str or None
+        Name of the controlling voltage source (F and H only).
+    expr : str or None
+        Expression of a behavioural source (B only), e.g. ``"I=1e-3*tanh(v(a))"``.
+    resistance : float or None
+        For R: the resistance (Ohm) exactly as read from a netlist, written back verbatim;
+        ``None`` means write ``1/value``.
+    """
+
+    name: str
+    type: str
+    nodes: tuple
+    value: float | None = None
+    model: str | None = None
+    control: str | None = None
+    expr: str | None = None
+    resistance: float | None = None
+
+    def with_value(self, value: float) -> "Element":
+        """A copy with a new ``value`` (drops a stored resistance text)."""
+        return replace(self, value=float(value), resistance=None)
+
+    def resistance_ohm(self) -> float:
+        """Resistance in Ohm (R only)."""
+        if self.resistance is not None:
+            return self.resistance
+        return 1.0 / self.value
+
+
+@dataclass(frozen=True)
+class InputPort:
+    """One input of the circuit: a value x drives sources ``element`` at ``gain * x``.
+
+    Attributes
+    ----------
+    name : str
+        Input name (``x0``, or the source name for graph specs).
+    node : str
+        The node the (first) driven source sets.
+    sources : tuple of (str, float)
+        (source element name, gain) pairs; input doubling gives ``((VXP, 1), (VXN, -1))``.
+    """
+
+    name: str
+    node: str
+    sources: tuple
+
+
+@dataclass(frozen=True)
+class OutputPort:
+    """One output: the voltage of ``node`` (V)."""
+
+    name: str
+    node: str
+
+
+@dataclass
+class Circuit:
+    """A circuit as built from a spec: elements in netlist order plus ports and roles.
+
+    Attributes
+    ----------
+    name : str
+        Circuit name (netlist title).
+    kind : str
+        Spec kind it was built from (``layered``, ``graph``).
+    elements : list of Element
+        Every element, in the order the netlist lists them.
+    models : dict of str to DiodeModel
+        Diode models by name.
+    inputs : list of InputPort
+        Inputs in order.
+    outputs : list of OutputPort
+        Outputs in order.
+    trainable : list of str
+        Names of trainable elements, in order.
+    options : dict
+        ngspice ``.options`` written into netlists (name -> value).
+    crossbars : list of dict or None
+        For layered circuits, one dict per crossbar: ``layer`` (1..L), ``rows`` (row nodes),
+        ``columns`` (column nodes) and ``elements`` (conductance names, row-major).
+    """
+
+    name: str
+    kind: str
+    elements: list
+    models: dict
+    inputs: list
+    outputs: list
+    trainable: list
+    options: dict = field(default_factory=dict)
+    crossbars: list | None = None
+    _index: dict = field(default=None, repr=False)
+    _graph: nx.MultiGraph = field(default=None, repr=False)
+
+    def __post_init__(self):
+        self._index = {}
+        for position, element in enumerate(self.elements):
+            if element.name in self._index:
+                raise CircuitError(f"duplicate element name {element.name!r}")
+            self._index[element.name] = position
+
+    # -- lookups -----------------------------------------------------------------------
+    def element(self, name: str) -> Element:
+        """The element called ``name`` (KeyError-free: raises CircuitError)."""
+        try:
+            return self.elements[self._index[name]]
+        except KeyError:
+            raise CircuitError(f"no element named {name!r} in circuit {self.name!r}") from None
+
+    def has_element(self, name: str) -> bool:
+        return name in self._index
+
+    @property
+    def nodes(self) -> list[str]:
+        """Every node, ground first, then in order of first appearance."""
+        seen = {GROUND: None}
+        for element in self.elements:
+            for node in element.nodes:
+                seen.setdefault(node, None)
+        return list(seen)
+
+    @property
+    def graph(self) -> nx.MultiGraph:
+        """The networkx view: nodes are circuit nodes, one edge per element branch.
+
+        Edge key is the element name; edge data ``element`` is the :class:`Element`.
+        Controlled sources E and G contribute their output branch only (the control pair
+        draws no current); F and H contribute their output branch.
+        """
+        if self._graph is None:
+            graph = nx.MultiGraph(name=self.name)
+            graph.add_nodes_from(self.nodes)
+            for element in self.elements:
+                a, b = element.nodes[0], element.nodes[1]
+                graph.add_edge(a, b, key=element.name, element=element)
+            self._graph = graph
+        return self._graph
+
+    def trainable_values(self) -> list[float]:
+        return [self.element(name).value for name in self.trainable]
+
+    def with_values(self, values: dict) -> "Circuit":
+        """A copy whose named elements take new values (e.g. trained conductances, in S)."""
+        elements = list(self.elements)
+        for name, value in values.items():
+            if name not in self._index:
+                raise CircuitError(f"parameter {name!r} names no element of circuit {self.name!r}")
+            elements[self._index[name]] = elements[self._index[name]].with_value(value)
+        return Circuit(self.name, self.kind, elements, self.models, self.inputs, self.outputs,
+                       self.trainable, dict(self.options), self.crossbars)
+
+
+# -- validation ------------------------------------------------------------------------
+def check_name(name: str, what: str = "element") -> None:
+    """Raise CircuitError unless ``name`` is a safe SPICE element or node name."""
+    pattern = ELEMENT_NAME_RE if what == "element" else NODE_NAME_RE
+    if not isinstance(name, str) or not pattern.match(name):
+        rule = ("upper-case letters, digits and '_', starting with its type letter"
+                if what == "element" else "lower-case letters, digits and '_'")
+        raise CircuitError(f"invalid {what} name {name!r}: use {rule}")
+
+
+def validate_circuit(circuit: Circuit) -> None:
+    """Check a circuit before anything is simulated or written.
+
+    Raises
+    ------
+    CircuitError
+        On a bad name, a wrong node count, a non-finite value, a non-positive conductance,
+        an unknown diode model or controlling source, a port naming nothing, or a floating
+        node (a node with no DC path to ground).
+    """
+    for element in circuit.elements:
+        check_name(element.name, "element")
+        if element.type not in NODE_COUNT:
+            raise CircuitError(f"element {element.name}: unknown element type {element.type!r}")
+        if element.name[0] != element.type:
+            raise CircuitError(
+                f"element {element.name}: name must start with its type letter {element.type!r}")
+        if len(element.nodes) != NODE_COUNT[element.type]:
+            raise CircuitError(f"element {element.name}: type {element.type} takes "
+                               f"{NODE_COUNT[element.type]} nodes, got {len(element.nodes)}")
+        for node in element.nodes:
+            check_name(node, "node")
+        if element.type != "B":
+            if element.value is None or not math.isfinite(element.value):
+                raise CircuitError(f"element {element.name}: value must be a finite number, "
+                                   f"got {element.value!r}")
+        if element.type == "R" and element.value <= 0:
+            raise CircuitError(f"element {element.name}: conductance must be positive (S), "
+                               f"got {element.value!r}")
+        if element.type in "CL" and element.value <= 0:
+            raise CircuitError(f"element {element.name}: {VALUE_MEANING[element.type]} must be "
+                               f"positive, got {element.value!r}")
+        if element.type == "D":
+            if element.model not in circuit.models:
+                raise CircuitError(f"element {element.name}: unknown diode model {element.model!r}")
+            if element.value <= 0:
+                raise CircuitError(f"element {element.name}: diode area must be positive")
+        if element.type in "FH":
+            if not circuit.has_element(element.control or "") or \
+                    circuit.element(element.control).type != "V":
+                raise CircuitError(f"element {element.name}: controlling source "
+                                   f"{element.control!r} is not a voltage source of the circuit")
+        if element.nodes[0] == element.nodes[1] and element.type in "VLEH":
+            raise CircuitError(f"element {element.name}: both terminals on node "
+                               f"{element.nodes[0]!r} (a shorted source)")
+    for model in circuit.models.values():
+        if not (model.IS > 0 and model.N > 0 and model.RS >= 0):
+            raise CircuitError(f"diode model {model.name}: need IS > 0, N > 0, RS >= 0")
+    for port in circuit.inputs:
+        for source, _gain in port.sources:
+            if not circuit.has_element(source) or circuit.element(source).type not in "VI":
+                raise CircuitError(f"input {port.name!r}: {source!r} is not an independent "
+                                   "source of the circuit")
+    node_set = set(circuit.nodes)
+    for port in circuit.outputs:
+        if port.node not in node_set:
+            raise CircuitError(f"output {port.name!r}: node {port.node!r} is not in the circuit")
+    for name in circuit.trainable:
+        if not circuit.has_element(name):
+            raise CircuitError(f"trainable element {name!r} is not in the circuit")
+    check_dc_paths(circuit)
+
+
+def dc_graph(circuit: Circuit) -> nx.Graph:
+    """The graph of DC paths: branches that fix or conduct current at DC.
+
+    Capacitors and current sources (I, G, F outputs) are open at DC; controlled sources'
+    control terminals draw no current. Every other branch is a DC path.
+    """
+    graph = nx.Graph()
+    graph.add_nodes_from(circuit.nodes)
+    for element in circuit.elements:
+        if element.type in ("C", "I", "G", "F"):
+            continue
+        if element.type == "B" and element.expr and element.expr.strip().upper().startswith("I"):
+            continue
+        graph.add_edge(element.nodes[0], element.nodes[1])
+    return graph
+
+
+def floating_nodes(circuit: Circuit) -> list[str]:
+    """Nodes with no DC path to ground, in circuit order."""
+    component = nx.node_connected_component(dc_graph(circuit), GROUND)
+    return [node for node in circuit.nodes if node not in component]
+
+
+def check_dc_paths(circuit: Circuit) -> None:
+    """Raise CircuitError naming the first floating node(s) and the elements touching them."""
+    floating = floating_nodes(circuit)
+    if floating:
+        node = floating[0]
+        touching = sorted(e.name for e in circuit.elements if node in e.nodes[:2])
+        more = f" (and {len(floating) - 1} more)" if len(floating) > 1 else ""
+        raise CircuitError(
+            f"node {node!r} is floating{more}: no DC path to ground or a source "
+            f"(it touches {', '.join(touching) if touching else 'nothing'}); "
+            "add a conductance to a driven node")
+
+
+def elements_of_type(circuit: Circuit, types: Iterable[str]) -> list[Element]:
+    kinds = set(types)
+    return [e for e in circuit.elements if e.type in kinds]
+
+
+def source_names(circuit: Circuit) -> Sequence[str]:
+    return [e.name for e in circuit.elements if e.type in "VI"]

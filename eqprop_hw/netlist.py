@@ -1,0 +1,228 @@
+"""SPICE netlist text from a circuit graph.
+
+The text is written directly (no per-element objects), deterministically: the same circuit gives
+the same bytes. Numbers are written with Python's shortest round-trip ``repr``; a resistor is
+written as its resistance ``1/g`` (Ohm) unless it carries the resistance text it was imported
+with. Lines starting ``*@`` carry the circuit's ports and trainable elements so that
+:mod:`eqprop_hw.spice_import` can rebuild the spec: export -> import -> export is byte-identical.
+
+Layout::
+
+    eqprop-hw <name>                     (title line)
+    *@ eqprop-hw netlist 1
+    *@ input <name> <source>:<gain> ...   (one line per input)
+    *@ output <name> <node>              (one line per output)
+    *@ trainable <pattern or name> ...   (wrapped)
+    .options ...
+    .model ...
+    <elements in circuit order>
+    <nudging elements, if any>
+    .op | .tran ...
+    .end
+
+Examples
+--------
+>>> from eqprop_hw.spec import parse_spec
+>>> from eqprop_hw.build import build_circuit
+>>> c = build_circuit(parse_spec({"name": "t", "kind": "layered", "layers": [1, 1]}))
+>>> text = write_netlist(c, inputs=[0.5])
+>>> "VX0P x0p 0 DC 0.5" in text
+True
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from typing import Sequence
+
+import numpy as np
+
+from eqprop_hw.errors import CircuitError
+from eqprop_hw.graph import Circuit, Element, check_name
+
+NETLIST_VERSION = "1"
+OPTION_ORDER = ("reltol", "abstol", "vntol", "gmin", "itl1", "itl2", "temp", "tnom")
+
+
+def fmt(value: float) -> str:
+    """Shortest text that reads back as the same double (ngspice parses it too)."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise CircuitError(f"cannot write non-finite number {value!r} into a netlist")
+    if value == 0.0:
+        return "0.0" if math.copysign(1.0, value) > 0 else "-0.0"
+    return repr(value)
+
+
+def element_line(element: Element) -> str:
+    """One netlist line for an element (SPICE syntax)."""
+    name, kind, nodes = element.name, element.type, " ".join(element.nodes)
+    if kind == "R":
+        return f"{name} {nodes} {fmt(element.resistance_ohm())}"
+    if kind == "D":
+        area = "" if element.value == 1.0 else f" {fmt(element.value)}"
+        return f"{name} {nodes} {element.model}{area}"
+    if kind in "VI":
+        return f"{name} {nodes} DC {fmt(element.value)}"
+    if kind in "FH":
+        return f"{name} {nodes} {element.control} {fmt(element.value)}"
+    if kind == "B":
+        return f"{name} {nodes} {element.expr}"
+    return f"{name} {nodes} {fmt(element.value)}"
+
+
+def nudge_elements(circuit: Circuit, beta: float, targets: Sequence[float],
+                   form: str = "resistor") -> list[Element]:
+    """The nudging elements: a conductance ``beta`` (S) from each output to its target.
+
+    ``beta * L`` with ``L = 1/2 sum_k (V_k - y_k)^2`` is exactly the co-content of a
+    conductance ``beta`` from output node k to a voltage source at ``y_k``.
+
+    Parameters
+    ----------
+    circuit : Circuit
+    beta : float
+        Nudging conductance (S); negative values give a negative resistance.
+    targets : sequence of float
+        Target voltage (V) per output, in output order.
+    form : {"resistor", "vccs"}
+        ``resistor``: ``RNUDGE{k}`` of ``1/beta`` Ohm to ``VNUDGE{k}``; ``vccs``: a
+        transconductance ``GNUDGE{k}`` of gain ``beta`` injecting ``beta (y_k - V_k)`` into the
+        output (same node equations; ``beta = 0`` is exactly no nudge).
+
+    Returns
+    -------
+    list of Element
+    """
+    if len(targets) != len(circuit.outputs):
+        raise CircuitError(f"expected {len(circuit.outputs)} targets (one per output), "
+                           f"got {len(targets)}")
+    if not math.isfinite(beta):
+        raise CircuitError(f"beta must be finite, got {beta!r}")
+    if form == "resistor" and beta == 0.0:
+        return []
+    elements = []
+    for k, (port, target) in enumerate(zip(circuit.outputs, targets)):
+        if not math.isfinite(float(target)):
+            raise CircuitError(f"target for output {port.name!r} must be finite, got {target!r}")
+        target_node = f"ynudge{k}"
+        elements.append(Element(f"VNUDGE{k}", "V", (target_node, "0"), float(target)))
+        if form == "resistor":
+            elements.append(Element(f"RNUDGE{k}", "R", (port.node, target_node), float(beta)))
+        else:
+            elements.append(Element(f"GNUDGE{k}", "G", ("0", port.node, target_node, port.node),
+                                    float(beta)))
+    for element in elements:
+        if circuit.has_element(element.name):
+            raise CircuitError(f"circuit already has an element named {element.name}; "
+                               "NUDGE names are reserved for nudging elements")
+    return elements
+
+
+def source_values(circuit: Circuit, inputs: Sequence[float] | None) -> dict[str, float]:
+    """DC value of every input-driven source for one input vector (V or A)."""
+    if inputs is None:
+        return {}
+    inputs = np.asarray(inputs, dtype=float).ravel()
+    if inputs.size != len(circuit.inputs):
+        raise CircuitError(f"expected {len(circuit.inputs)} input values "
+                           f"({', '.join(p.name for p in circuit.inputs)}), got {inputs.size}")
+    if not np.all(np.isfinite(inputs)):
+        bad = [circuit.inputs[i].name for i in np.flatnonzero(~np.isfinite(inputs))]
+        raise CircuitError(f"input values must be finite numbers; not finite: {', '.join(bad)}")
+    values = {}
+    for port, x in zip(circuit.inputs, inputs):
+        for source, gain in port.sources:
+            values[source] = float(gain) * float(x)
+    return values
+
+
+def trainable_patterns(circuit: Circuit) -> list[str]:
+    """Short glob patterns matching exactly the trainable elements (names where needed)."""
+    trainable = set(circuit.trainable)
+    names = [e.name for e in circuit.elements]
+    patterns, covered = [], set()
+    for name in circuit.trainable:
+        if name in covered:
+            continue
+        prefix = name.split("_")[0]
+        pattern = prefix + "_*" if "_" in name else name
+        matched = {n for n in names if fnmatch.fnmatchcase(n, pattern)}
+        if "_" in name and matched <= trainable:
+            patterns.append(pattern)
+            covered |= matched
+        else:
+            patterns.append(name)
+            covered.add(name)
+    return patterns
+
+
+def _wrap(prefix: str, words: list[str], width: int = 100) -> list[str]:
+    lines, current = [], prefix
+    for word in words:
+        if len(current) + 1 + len(word) > width and current != prefix:
+            lines.append(current)
+            current = prefix
+        current += " " + word
+    if current != prefix:
+        lines.append(current)
+    return lines
+
+
+def write_netlist(circuit: Circuit, inputs: Sequence[float] | None = None,
+                  beta: float | None = None, targets: Sequence[float] | None = None,
+                  analysis: str = "op", nudge_form: str = "resistor") -> str:
+    """The SPICE netlist of a circuit as text.
+
+    Parameters
+    ----------
+    circuit : Circuit
+    inputs : sequence of float, optional
+        Input values in input order; sources take ``gain * x``. Without it sources keep their
+        spec values (0 V for inputs).
+    beta, targets : float, sequence of float, optional
+        With both, the nudging elements (see :func:`nudge_elements`) are added.
+    analysis : str
+        ``"op"``, ``"none"`` (no analysis line, for the shared library), or a full analysis
+        card such as ``".tran 1e-9 1e-6"``.
+    nudge_form : {"resistor", "vccs"}
+
+    Returns
+    -------
+    str
+        Netlist text ending with ``.end`` and a newline.
+    """
+    check_name(circuit.name.replace("-", "_").replace(".", "_").lower() or "x", "node")
+    values = source_values(circuit, inputs)
+    elements = [e.with_value(values[e.name]) if e.name in values else e
+                for e in circuit.elements]
+    if beta is not None or targets is not None:
+        if beta is None or targets is None:
+            raise CircuitError("nudging needs both beta and targets")
+        elements += nudge_elements(circuit, float(beta), list(targets), nudge_form)
+    lines = [f"eqprop-hw {circuit.name}", f"*@ eqprop-hw netlist {NETLIST_VERSION}"]
+    for port in circuit.inputs:
+        sources = " ".join(f"{s}:{fmt(g)}" for s, g in port.sources)
+        lines.append(f"*@ input {port.name} {sources}")
+    for port in circuit.outputs:
+        lines.append(f"*@ output {port.name} {port.node}")
+    lines += _wrap("*@ trainable", trainable_patterns(circuit))
+    options = [f"{key}={fmt(circuit.options[key])}" for key in OPTION_ORDER
+               if key in circuit.options]
+    if options:
+        lines.append(".options " + " ".join(options))
+    for name in sorted(circuit.models):
+        model = circuit.models[name]
+        params = " ".join(f"{key}={fmt(value)}" for key, value in model.params())
+        lines.append(f".model {name} D({params})")
+    lines += [element_line(e) for e in elements]
+    if analysis == "op":
+        lines.append(".op")
+    elif analysis != "none":
+        if not analysis.startswith(".") or "\n" in analysis:
+            raise CircuitError(f"analysis must be 'op', 'none' or one SPICE analysis card, "
+                               f"got {analysis!r}")
+        lines.append(analysis)
+    lines.append(".end")
+    return "\n".join(lines) + "\n"

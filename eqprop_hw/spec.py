@@ -1,0 +1,575 @@
+"""Circuit specs: YAML files validated against the schema in ``docs/specs.md``.
+
+:func:`load_spec` reads a file, :func:`parse_spec` validates a mapping; both return a
+:class:`Spec` whose ``data`` is the validated mapping with defaults filled in. Every error is a
+:class:`~eqprop_hw.errors.SpecError` naming the file, the line and the key.
+
+Examples
+--------
+>>> spec = parse_spec({"name": "tiny", "kind": "layered", "layers": [2, 3, 1]})
+>>> spec.data["inputs"]["doubling"]
+True
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from eqprop_hw.errors import SpecError
+
+KINDS = ("layered", "graph", "lc")
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+# -- YAML with line numbers -------------------------------------------------------------
+class _LineDict(dict):
+    """A dict that remembers the line of each key (1-based)."""
+
+    line: int = 0
+    key_lines: dict
+
+
+class _LineList(list):
+    line: int = 0
+    item_lines: list
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader, node):
+    loader.flatten_mapping(node)
+    result = _LineDict()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise SpecError(f"unhashable mapping key {key!r}", None, key_node.start_mark.line + 1)
+        if key in result:
+            raise SpecError(f"duplicate key {key!r}", None, key_node.start_mark.line + 1)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+def _construct_sequence(loader, node):
+    result = _LineList(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def read_yaml(text: str, source: str = "<string>") -> Any:
+    """Parse YAML text keeping line numbers; YAML errors become SpecError with the line."""
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except SpecError as error:
+        raise SpecError(str(error).split(": ", 1)[-1], source, error.line) from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise SpecError(f"malformed YAML: {error.problem or error}", source, line) from None
+    except yaml.YAMLError as error:
+        raise SpecError(f"malformed YAML: {error}", source) from None
+
+
+# -- validation helpers -----------------------------------------------------------------
+class _Checker:
+    """Validates values and raises SpecError with file and line."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, message: str, container: Any = None, key: Any = None):
+        line = None
+        if isinstance(container, _LineDict):
+            line = container.key_lines.get(key, container.line)
+        elif isinstance(container, _LineList):
+            if isinstance(key, int) and 0 <= key < len(container.item_lines):
+                line = container.item_lines[key]
+            else:
+                line = container.line
+        raise SpecError(message, self.source, line)
+
+    def mapping(self, value, where: str, container=None, key=None) -> dict:
+        if value is None:
+            return _LineDict()
+        if not isinstance(value, dict):
+            self.fail(f"{where} must be a mapping, got {type(value).__name__}", container, key)
+        return value
+
+    def keys(self, mapping: dict, allowed, where: str):
+        for key in mapping:
+            if key not in allowed:
+                self.fail(f"unknown key {key!r} in {where} (allowed: {', '.join(allowed)})",
+                          mapping, key)
+
+    def number(self, mapping, key, where, default=None, positive=False, nonneg=False,
+               required=False) -> float | None:
+        if key not in mapping or mapping[key] is None:
+            if required:
+                self.fail(f"{where}.{key} is required", mapping, None)
+            return default
+        value = mapping[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, str):
+                try:
+                    value = float(value)
+                except ValueError:
+                    self.fail(f"{where}.{key} must be a number, got {mapping[key]!r}", mapping, key)
+            else:
+                self.fail(f"{where}.{key} must be a number, got {value!r}", mapping, key)
+        value = float(value)
+        if not math.isfinite(value):
+            self.fail(f"{where}.{key} must be finite, got {value!r}", mapping, key)
+        if positive and value <= 0:
+            self.fail(f"{where}.{key} must be positive, got {value!r}", mapping, key)
+        if nonneg and value < 0:
+            self.fail(f"{where}.{key} must be >= 0, got {value!r}", mapping, key)
+        return value
+
+    def integer(self, mapping, key, where, default=None, minimum=None, required=False):
+        if key not in mapping or mapping[key] is None:
+            if required:
+                self.fail(f"{where}.{key} is required", mapping, None)
+            return default
+        value = mapping[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(f"{where}.{key} must be an integer, got {value!r}", mapping, key)
+        if minimum is not None and value < minimum:
+            self.fail(f"{where}.{key} must be >= {minimum}, got {value}", mapping, key)
+        return int(value)
+
+    def boolean(self, mapping, key, where, default):
+        if key not in mapping or mapping[key] is None:
+            return default
+        if not isinstance(mapping[key], bool):
+            self.fail(f"{where}.{key} must be true or false, got {mapping[key]!r}", mapping, key)
+        return mapping[key]
+
+    def string(self, mapping, key, where, default=None, choices=None, required=False):
+        if key not in mapping or mapping[key] is None:
+            if required:
+                self.fail(f"{where}.{key} is required", mapping, None)
+            return default
+        value = mapping[key]
+        if not isinstance(value, str):
+            self.fail(f"{where}.{key} must be a string, got {value!r}", mapping, key)
+        if choices is not None and value not in choices:
+            self.fail(f"{where}.{key} must be one of {', '.join(choices)}, got {value!r}",
+                      mapping, key)
+        return value
+
+
+@dataclass
+class Spec:
+    """A validated circuit spec.
+
+    Attributes
+    ----------
+    data : dict
+        The validated spec with defaults filled in (plain dicts and lists).
+    source : str
+        Where it came from (file path or ``<string>``).
+    """
+
+    data: dict
+    source: str = "<string>"
+
+    @property
+    def name(self) -> str:
+        return self.data["name"]
+
+    @property
+    def kind(self) -> str:
+        return self.data["kind"]
+
+
+# -- schema -------------------------------------------------------------------------------
+TOP_KEYS = {
+    "layered": ("name", "kind", "description", "layers", "inputs", "conductance", "activation",
+                "amplifiers", "outputs", "options", "dataset", "training"),
+    "graph": ("name", "kind", "description", "models", "elements", "inputs", "outputs",
+              "trainable", "options", "dataset", "training"),
+}
+
+DEFAULT_OPTIONS = {"reltol": 1e-9, "abstol": 1e-15, "vntol": 1e-12, "gmin": 1e-12}
+OPTION_NAMES = ("reltol", "abstol", "vntol", "gmin", "itl1", "itl2", "temp", "tnom")
+
+DATASETS = ("xor", "iris", "digits", "teacher", "mnist", "none")
+
+
+def _plain(value):
+    """Strip line-tracking containers to plain dicts and lists."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _options(check: _Checker, spec: dict) -> dict:
+    options = check.mapping(spec.get("options"), "options", spec, "options")
+    check.keys(options, OPTION_NAMES, "options")
+    out = dict(DEFAULT_OPTIONS)
+    for key in options:
+        out[key] = check.number(options, key, "options", positive=key not in ("temp", "tnom"))
+    return out
+
+
+def _diode_model(check: _Checker, model: dict, where: str) -> dict:
+    from eqprop_hw.graph import DIODE_AC_PARAMS, DIODE_DC_PARAMS
+    allowed = ("type",) + tuple(DIODE_DC_PARAMS) + DIODE_AC_PARAMS
+    check.keys(model, allowed, where)
+    if model.get("type", "D") != "D":
+        check.fail(f"{where}.type must be D (only diode models are supported)", model, "type")
+    out = {"type": "D"}
+    for key in DIODE_DC_PARAMS:
+        out[key] = check.number(model, key, where, default=DIODE_DC_PARAMS[key],
+                                positive=key != "RS", nonneg=key == "RS")
+    for key in DIODE_AC_PARAMS:
+        if key in model:
+            out[key] = check.number(model, key, where)
+    return out
+
+
+def _dataset(check: _Checker, spec: dict):
+    if spec.get("dataset") is None:
+        return None
+    dataset = check.mapping(spec["dataset"], "dataset", spec, "dataset")
+    check.keys(dataset, ("name", "test_fraction", "seed", "path", "samples", "encoding",
+                         "target_high", "target_low"), "dataset")
+    out = {"name": check.string(dataset, "name", "dataset", choices=DATASETS, required=True)}
+    out["test_fraction"] = check.number(dataset, "test_fraction", "dataset", default=0.25)
+    if not 0 <= out["test_fraction"] < 1:
+        check.fail("dataset.test_fraction must be in [0, 1)", dataset, "test_fraction")
+    out["seed"] = check.integer(dataset, "seed", "dataset", default=0, minimum=0)
+    out["path"] = check.string(dataset, "path", "dataset")
+    out["samples"] = check.integer(dataset, "samples", "dataset", minimum=1)
+    out["encoding"] = check.string(dataset, "encoding", "dataset", default="standard",
+                                   choices=("standard", "minmax", "raw"))
+    out["target_high"] = check.number(dataset, "target_high", "dataset", default=None)
+    out["target_low"] = check.number(dataset, "target_low", "dataset", default=None)
+    return out
+
+
+def _training(check: _Checker, spec: dict):
+    if spec.get("training") is None:
+        return None
+    training = check.mapping(spec["training"], "training", spec, "training")
+    allowed = ("epochs", "batch_size", "learning_rate", "beta", "nudge", "loss", "seed")
+    check.keys(training, allowed, "training")
+    out = {
+        "epochs": check.integer(training, "epochs", "training", default=10, minimum=1),
+        "batch_size": check.integer(training, "batch_size", "training", default=16, minimum=1),
+        "beta": check.number(training, "beta", "training", default=1e-3, positive=True),
+        "nudge": check.string(training, "nudge", "training", default="centered",
+                              choices=("positive", "negative", "centered")),
+        "loss": check.string(training, "loss", "training", default="squared",
+                             choices=("squared", "cross_entropy")),
+        "seed": check.integer(training, "seed", "training", default=0, minimum=0),
+    }
+    rate = training.get("learning_rate", 0.1)
+    if isinstance(rate, list):
+        out["learning_rate"] = [check.number({"v": r}, "v", "training.learning_rate",
+                                             positive=True) for r in rate]
+    else:
+        out["learning_rate"] = check.number(training, "learning_rate", "training", default=0.1,
+                                            positive=True)
+    return out
+
+
+def _layered(check: _Checker, spec: dict) -> dict:
+    out: dict[str, Any] = {}
+    layers = spec.get("layers")
+    if not isinstance(layers, list) or len(layers) < 2:
+        check.fail("layers must be a list of at least two layer sizes, e.g. [2, 8, 1]",
+                   spec, "layers")
+    for position, size in enumerate(layers):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            check.fail(f"layers[{position}] must be a positive integer, got {size!r}",
+                       layers, position)
+    out["layers"] = [int(size) for size in layers]
+
+    inputs = check.mapping(spec.get("inputs"), "inputs", spec, "inputs")
+    check.keys(inputs, ("doubling", "gain", "bias"), "inputs")
+    out["inputs"] = {
+        "doubling": check.boolean(inputs, "doubling", "inputs", True),
+        "gain": check.number(inputs, "gain", "inputs", default=1.0, positive=True),
+        "bias": check.number(inputs, "bias", "inputs", default=1.0, nonneg=True),
+    }
+
+    conductance = check.mapping(spec.get("conductance"), "conductance", spec, "conductance")
+    check.keys(conductance, ("min", "max", "init", "seed"), "conductance")
+    g_min = check.number(conductance, "min", "conductance", default=1e-7, positive=True)
+    g_max = check.number(conductance, "max", "conductance", default=1e-2, positive=True)
+    if g_min >= g_max:
+        check.fail(f"conductance.min ({g_min}) must be below conductance.max ({g_max})",
+                   conductance, "min")
+    init = check.mapping(conductance.get("init"), "conductance.init", conductance, "init")
+    check.keys(init, ("distribution", "low", "high", "scale"), "conductance.init")
+    distribution = check.string(init, "distribution", "conductance.init", default="uniform",
+                                choices=("uniform", "glorot"))
+    init_out = {"distribution": distribution}
+    if distribution == "uniform":
+        low = check.number(init, "low", "conductance.init", default=max(g_min, 1e-5), positive=True)
+        high = check.number(init, "high", "conductance.init", default=min(g_max, 1e-4),
+                            positive=True)
+        if not g_min <= low < high <= g_max:
+            check.fail(f"conductance.init needs min <= low < high <= max, got low={low}, "
+                       f"high={high} with [{g_min}, {g_max}]", init, "low")
+        init_out.update(low=low, high=high)
+    else:
+        init_out["scale"] = check.number(init, "scale", "conductance.init", default=1e-4,
+                                         positive=True)
+    out["conductance"] = {"min": g_min, "max": g_max, "init": init_out,
+                          "seed": check.integer(conductance, "seed", "conductance", default=0,
+                                                minimum=0)}
+
+    activation = check.mapping(spec.get("activation"), "activation", spec, "activation")
+    check.keys(activation, ("type", "model", "high", "low", "outputs"), "activation")
+    kind = check.string(activation, "type", "activation", default="diode",
+                        choices=("diode", "none"))
+    act_out = {"type": kind}
+    if kind == "diode":
+        model = check.mapping(activation.get("model"), "activation.model", activation, "model")
+        act_out["model"] = _diode_model(check, model, "activation.model")
+        act_out["high"] = check.number(activation, "high", "activation", default=0.0)
+        act_out["low"] = check.number(activation, "low", "activation", default=0.0)
+        if act_out["low"] > act_out["high"]:
+            check.fail("activation.low must not exceed activation.high", activation, "low")
+        act_out["outputs"] = check.boolean(activation, "outputs", "activation", False)
+    out["activation"] = act_out
+
+    if spec.get("amplifiers") is not None:
+        amplifiers = check.mapping(spec["amplifiers"], "amplifiers", spec, "amplifiers")
+        check.keys(amplifiers, ("gain",), "amplifiers")
+        out["amplifiers"] = {"gain": check.number(amplifiers, "gain", "amplifiers",
+                                                  default=1.0, positive=True)}
+    else:
+        out["amplifiers"] = None
+
+    outputs = check.mapping(spec.get("outputs"), "outputs", spec, "outputs")
+    check.keys(outputs, ("names",), "outputs")
+    names = outputs.get("names")
+    if names is not None:
+        if not isinstance(names, list) or len(names) != out["layers"][-1] or \
+                not all(isinstance(n, str) for n in names):
+            check.fail(f"outputs.names must list {out['layers'][-1]} strings", outputs, "names")
+    out["outputs"] = {"names": names}
+    return out
+
+
+def _graph(check: _Checker, spec: dict) -> dict:
+    from eqprop_hw.graph import NODE_COUNT
+    out: dict[str, Any] = {}
+    models = check.mapping(spec.get("models"), "models", spec, "models")
+    out["models"] = {}
+    for name, model in models.items():
+        if not isinstance(name, str) or not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", name):
+            check.fail(f"invalid model name {name!r}", models, name)
+        model = check.mapping(model, f"models.{name}", models, name)
+        out["models"][name.upper()] = _diode_model(check, model, f"models.{name}")
+
+    elements = spec.get("elements")
+    if not isinstance(elements, list) or not elements:
+        check.fail("elements must be a non-empty list", spec, "elements")
+    value_keys = {"R": ("g", "r"), "V": ("dc",), "I": ("dc",), "C": ("c",), "L": ("l",),
+                  "E": ("gain",), "G": ("gain",), "F": ("gain",), "H": ("gain",),
+                  "D": ("area",), "B": ()}
+    out["elements"] = []
+    seen = {}
+    for position, element in enumerate(elements):
+        where = f"elements[{position}]"
+        element = check.mapping(element, where, elements, position)
+        name = check.string(element, "name", where, required=True)
+        if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", name):
+            check.fail(f"{where}: invalid element name {name!r} (letters, digits, '_', starting "
+                       "with the element type letter)", element, "name")
+        name = name.upper()
+        kind = name[0]
+        if kind not in NODE_COUNT:
+            check.fail(f"{where}: unknown element type {kind!r} in {name!r} (supported: "
+                       f"{' '.join(NODE_COUNT)})", element, "name")
+        if name in seen:
+            check.fail(f"{where}: duplicate element name {name!r} (first at elements[{seen[name]}])",
+                       element, "name")
+        seen[name] = position
+        allowed = ("name", "nodes", "model", "control", "expr") + value_keys[kind]
+        check.keys(element, allowed, f"{where} ({name})")
+        nodes = element.get("nodes")
+        if not isinstance(nodes, list) or len(nodes) != NODE_COUNT[kind]:
+            check.fail(f"{where} ({name}): nodes must list {NODE_COUNT[kind]} node names",
+                       element, "nodes")
+        node_names = []
+        for node in nodes:
+            node = str(node).lower()
+            if not re.match(r"^[a-z0-9_]+$", node):
+                check.fail(f"{where} ({name}): invalid node name {node!r} (letters, digits, '_')",
+                           element, "nodes")
+            node_names.append(node)
+        item = {"name": name, "nodes": node_names}
+        if kind == "R":
+            if ("g" in element) == ("r" in element):
+                check.fail(f"{where} ({name}): give exactly one of g (conductance, S) or "
+                           "r (resistance, Ohm)", element, "name")
+            key = "g" if "g" in element else "r"
+            value = check.number(element, key, f"{where} ({name})")
+            if value <= 0:
+                what = "conductance" if key == "g" else "resistance"
+                check.fail(f"{where} ({name}): {what} must be positive, got {value!r}",
+                           element, key)
+            item[key] = value
+        elif kind == "D":
+            model = check.string(element, "model", f"{where} ({name})", required=True).upper()
+            if model not in out["models"]:
+                check.fail(f"{where} ({name}): unknown diode model {model!r} "
+                           f"(defined: {', '.join(out['models']) or 'none'})", element, "model")
+            item["model"] = model
+            item["area"] = check.number(element, "area", f"{where} ({name})", default=1.0,
+                                        positive=True)
+        elif kind == "B":
+            expr = check.string(element, "expr", f"{where} ({name})", required=True)
+            item["expr"] = expr
+        else:
+            key = value_keys[kind][0]
+            item[key] = check.number(element, key, f"{where} ({name})",
+                                     default=0.0 if kind in "VI" else None,
+                                     required=kind not in "VI",
+                                     positive=kind in "CL")
+            if kind in "FH":
+                item["control"] = check.string(element, "control", f"{where} ({name})",
+                                               required=True).upper()
+        out["elements"].append(item)
+
+    names = {e["name"]: e for e in out["elements"]}
+    inputs = spec.get("inputs") or []
+    if not isinstance(inputs, list):
+        check.fail("inputs must be a list of independent source names or "
+                   "{name, sources: {SOURCE: gain}} mappings", spec, "inputs")
+    out["inputs"] = []
+
+    def source_name(source, container, key):
+        if not isinstance(source, str) or source.upper() not in names or \
+                source.upper()[0] not in "VI":
+            check.fail(f"inputs[{key}]: {source!r} is not a V or I element of this spec",
+                       container, key)
+        return source.upper()
+
+    for position, entry in enumerate(inputs):
+        if isinstance(entry, dict):
+            check.keys(entry, ("name", "sources"), f"inputs[{position}]")
+            port = check.string(entry, "name", f"inputs[{position}]", required=True)
+            sources = check.mapping(entry.get("sources"), f"inputs[{position}].sources",
+                                    entry, "sources")
+            if not sources:
+                check.fail(f"inputs[{position}].sources must name at least one source",
+                           entry, "sources")
+            pairs = [[source_name(s, sources, s),
+                      check.number(sources, s, f"inputs[{position}].sources")]
+                     for s in sources]
+            out["inputs"].append({"name": port, "sources": pairs})
+        else:
+            name = source_name(entry, inputs, position)
+            out["inputs"].append({"name": name, "sources": [[name, 1.0]]})
+    outputs = spec.get("outputs") or []
+    if not isinstance(outputs, list):
+        check.fail("outputs must be a list of node names or {name, node} mappings",
+                   spec, "outputs")
+    all_nodes = {n for e in out["elements"] for n in e["nodes"]}
+    out["outputs"] = []
+    for position, entry in enumerate(outputs):
+        if isinstance(entry, dict):
+            check.keys(entry, ("name", "node"), f"outputs[{position}]")
+            port = check.string(entry, "name", f"outputs[{position}]", required=True)
+            node = str(check.string(entry, "node", f"outputs[{position}]", required=True))
+        else:
+            port = node = str(entry)
+        node = node.lower()
+        if node not in all_nodes:
+            check.fail(f"outputs[{position}]: node {node!r} is not in any element", outputs,
+                       position)
+        out["outputs"].append({"name": port, "node": node})
+    trainable = spec.get("trainable")
+    if trainable is None:
+        out["trainable"] = ["R*"]
+    else:
+        if not isinstance(trainable, list) or not all(isinstance(t, str) for t in trainable):
+            check.fail("trainable must be a list of element names or patterns like 'R*'",
+                       spec, "trainable")
+        out["trainable"] = [t.upper() for t in trainable]
+    return out
+
+
+def parse_spec(data: Any, source: str = "<string>") -> Spec:
+    """Validate a spec mapping and fill in defaults.
+
+    Parameters
+    ----------
+    data : mapping
+        The spec, as read from YAML.
+    source : str
+        Name used in error messages (file path).
+
+    Returns
+    -------
+    Spec
+
+    Raises
+    ------
+    SpecError
+        Naming the file, line and key of the first problem found.
+    """
+    check = _Checker(source)
+    if not isinstance(data, dict):
+        raise SpecError("a spec must be a YAML mapping with at least 'name' and 'kind'", source,
+                        getattr(data, "line", None))
+    name = check.string(data, "name", "spec", required=True)
+    if not NAME_RE.match(name) or len(name) > 80:
+        check.fail(f"name {name!r} must be letters, digits, '_', '-', '.' (at most 80)",
+                   data, "name")
+    kind = check.string(data, "kind", "spec", required=True, choices=KINDS)
+    if kind == "lc":
+        check.fail("kind 'lc' (Hamiltonian LC networks) is not available in this version",
+                   data, "kind")
+    check.keys(data, TOP_KEYS[kind], f"a {kind} spec")
+    out = {"name": name, "kind": kind,
+           "description": check.string(data, "description", "spec", default="")}
+    out.update(_layered(check, data) if kind == "layered" else _graph(check, data))
+    out["options"] = _options(check, data)
+    out["dataset"] = _dataset(check, data)
+    out["training"] = _training(check, data)
+    return Spec(_plain(out), source)
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a YAML spec file.
+
+    Raises
+    ------
+    SpecError
+        If the file is missing, unreadable, malformed YAML or fails validation.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such file", source) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise SpecError(f"cannot read spec: {error}", source) from None
+    return parse_spec(read_yaml(text, source), source)
