@@ -1,0 +1,386 @@
+"""Native backend: the circuit's DC equations solved by Newton's method in numpy, batched.
+
+The equations are SPICE's modified nodal analysis (MNA) of the same circuit graph the netlist
+writer reads: node voltages plus the branch currents of voltage-defining elements (V, E, H and
+L, a short at DC). Nodes tied to ground by an independent voltage source are *pinned*: their
+voltage is known per sample and they are eliminated, so a layered crossbar with 784 doubled
+inputs leaves only its hidden and output nodes as unknowns.
+
+Diodes follow ngspice's DC model exactly (``dioload.c``): with ``Vte = N k T / q`` at 300.15 K,
+
+    I(V) = IS (exp(V/Vte) - 1) + gmin V                     for V >= -3 Vte
+    I(V) = -IS (1 + (3 Vte / (e V))^3) + gmin V             below,
+
+and an optional series resistance RS (an internal node). Newton steps use SPICE's junction
+voltage limiting (``DEVpnjlim``), so convergence behaves like ngspice's; iterations stop when
+every unknown moves less than ``1e-12 |x| + 1e-15`` and no junction was limited.
+
+Batches are solved at once: dense batched LU (``numpy.linalg.solve``) when the unknowns are
+few (``<= dense_limit``), otherwise sparse LU per sample (``scipy.sparse.linalg.splu``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from eqprop_hw.backends.base import Backend, SolveResult
+from eqprop_hw.errors import BackendError, CircuitError, ConvergenceError
+from eqprop_hw.graph import GROUND, Circuit
+from eqprop_hw.netlist import nudge_elements
+
+#: ngspice 39's constants (``const.h``): k = 1.38064852e-23 J/K, q = 1.6021766208e-19 C.
+BOLTZMANN = 1.38064852e-23
+CHARGE = 1.6021766208e-19
+KELVIN_27C = 300.15
+
+
+def thermal_voltage(temperature_celsius: float = 27.0) -> float:
+    """kT/q (V) with ngspice's constants."""
+    return BOLTZMANN / CHARGE * (temperature_celsius + 273.15)
+
+
+def diode_current(vd: np.ndarray, saturation: np.ndarray, vte: np.ndarray, gmin: float):
+    """ngspice's DC diode law: current (A) and small-signal conductance (S) at ``vd`` (V)."""
+    forward = vd >= -3.0 * vte
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        exp_term = np.exp(np.where(forward, vd, 0.0) / vte)
+        arg = np.where(forward, 1.0, 3.0 * vte / (vd * math.e)) ** 3
+        current = np.where(forward, saturation * (exp_term - 1.0), -saturation * (1.0 + arg))
+        conductance = np.where(forward, saturation * exp_term / vte,
+                               saturation * 3.0 * arg / np.where(forward, 1.0, vd))
+    return current + gmin * vd, conductance + gmin
+
+
+def pnjlim(v_new: np.ndarray, v_old: np.ndarray, vte: np.ndarray, vcrit: np.ndarray):
+    """SPICE junction voltage limiting; returns (limited voltage, whether limited)."""
+    limit = (v_new > vcrit) & (np.abs(v_new - v_old) > 2.0 * vte)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        arg = 1.0 + (v_new - v_old) / vte
+        from_positive = np.where(arg > 0, v_old + vte * np.log(np.where(arg > 0, arg, 1.0)), vcrit)
+        from_negative = vte * np.log(np.where(v_new > 0, v_new, 1.0) / vte)
+    limited = np.where(v_old > 0, from_positive, from_negative)
+    return np.where(limit, limited, v_new), limit
+
+
+class _Index:
+    """Maps nodes and branches to MNA rows: unknowns first, then pinned nodes."""
+
+    def __init__(self):
+        self.unknown: dict = {}
+        self.pinned: dict = {}
+
+    def add_unknown(self, key):
+        self.unknown.setdefault(key, len(self.unknown))
+
+    def col(self, key) -> int:
+        """Column of a node or branch in [unknowns | pinned]; -1 for ground."""
+        if key == GROUND:
+            return -1
+        if key in self.unknown:
+            return self.unknown[key]
+        return len(self.unknown) + self.pinned[key]
+
+
+class NativeBackend(Backend):
+    """Batched Newton solver of the circuit's MNA equations.
+
+    Parameters
+    ----------
+    circuit : Circuit
+    dense_limit : int
+        Use dense batched LU up to this many unknowns, sparse LU per sample above.
+    max_iterations : int
+        Newton iteration cap per solve.
+
+    Examples
+    --------
+    >>> from eqprop_hw.spec import parse_spec
+    >>> from eqprop_hw.build import build_circuit
+    >>> c = build_circuit(parse_spec({"name": "t", "kind": "layered", "layers": [2, 3, 1]}))
+    >>> r = NativeBackend(c).solve([[0.5, -0.5]])
+    >>> r.voltages.shape == (1, len(r.node_names)) and bool(r.converged[0])
+    True
+    """
+
+    name = "native"
+
+    def __init__(self, circuit: Circuit, dense_limit: int = 1500, max_iterations: int = 200):
+        super().__init__(circuit)
+        for element in circuit.elements:
+            if element.type == "B":
+                raise BackendError(f"element {element.name}: behavioural sources are only "
+                                   "simulated by the ngspice backend")
+        self.dense_limit = dense_limit
+        self.max_iterations = max_iterations
+        self.gmin = float(circuit.options.get("gmin", 1e-12))
+        self.vt = thermal_voltage(float(circuit.options.get("temp", 27.0)))
+        n_out = len(circuit.outputs)
+        self._nudges = nudge_elements(circuit, 1.0, [0.0] * n_out, form="vccs") if n_out else []
+        self._compile()
+
+    # -- compilation --------------------------------------------------------------------
+    def _compile(self):
+        circuit = self.circuit
+        elements = list(circuit.elements) + self._nudges
+        controls = {e.control for e in elements if e.type in "FH"}
+        index = _Index()
+        pinned_by = {}
+        for element in elements:
+            if element.type == "V" and element.name not in controls and GROUND in element.nodes:
+                node = element.nodes[0] if element.nodes[1] == GROUND else element.nodes[1]
+                if node == GROUND:
+                    continue
+                if node in pinned_by:
+                    raise CircuitError(f"node {node!r} is driven by two voltage sources "
+                                       f"({pinned_by[node][0]} and {element.name})")
+                sign = 1.0 if element.nodes[1] == GROUND else -1.0
+                pinned_by[node] = (element.name, sign)
+        for node in circuit.nodes + [e.nodes[0] for e in self._nudges]:
+            if node != GROUND and node not in pinned_by:
+                index.add_unknown(node)
+        diodes = [e for e in elements if e.type == "D"]
+        for diode in diodes:
+            if circuit.models[diode.model].RS > 0:
+                index.add_unknown(("int", diode.name))
+        for element in elements:
+            if element.type in "EHL" or (element.type == "V" and element.name not in
+                                         {v[0] for v in pinned_by.values()}):
+                index.add_unknown(("branch", element.name))
+        for position, node in enumerate(pinned_by):
+            index.pinned[node] = position
+        self._index = index
+        self._pinned_by = pinned_by
+        n_unknown, n_pinned = len(index.unknown), len(index.pinned)
+        self.n_unknown, self.n_pinned = n_unknown, n_pinned
+
+        # Source bookkeeping: every independent source value per sample is
+        # dc + inputs @ input_gain + targets @ target_gain.
+        sources = [e for e in elements if e.type in "VI"]
+        self._source_pos = {e.name: k for k, e in enumerate(sources)}
+        self._sources = sources
+        dc = np.array([e.value for e in sources], dtype=float)
+        input_gain = np.zeros((len(circuit.inputs), len(sources)))
+        driven = np.zeros(len(sources), dtype=bool)
+        for i, port in enumerate(circuit.inputs):
+            for source, gain in port.sources:
+                input_gain[i, self._source_pos[source]] += gain
+                driven[self._source_pos[source]] = True
+        dc[driven] = 0.0
+        target_gain = np.zeros((len(circuit.outputs), len(sources)))
+        for k in range(len(circuit.outputs)):
+            target_gain[k, self._source_pos[f"VNUDGE{k}"]] = 1.0
+        self._dc, self._input_gain, self._target_gain = dc, input_gain, target_gain
+
+        # Pinned node value = sign * source value.
+        pin_map = np.zeros((len(sources), n_pinned))
+        for node, (source, sign) in pinned_by.items():
+            pin_map[self._source_pos[source], index.pinned[node]] = sign
+        self._pin_map = pin_map
+        # Right-hand side of the unknown rows from sources: I sources and branch equations.
+        rhs_map = np.zeros((len(sources), n_unknown))
+        for element in sources:
+            k = self._source_pos[element.name]
+            if element.type == "I":
+                for node, sign in ((element.nodes[0], -1.0), (element.nodes[1], 1.0)):
+                    if node != GROUND and node in index.unknown:
+                        rhs_map[k, index.unknown[node]] += sign
+            elif ("branch", element.name) in index.unknown:
+                rhs_map[k, index.unknown[("branch", element.name)]] += 1.0
+        self._rhs_map = rhs_map
+        self._pinned_currents = [e for e in sources if e.type == "I"]
+
+        # Diode incidence (rows: diodes; columns: unknowns | pinned).
+        self._diodes = diodes
+        n_cols = n_unknown + n_pinned
+        rows, cols, vals = [], [], []
+        for d, diode in enumerate(diodes):
+            anode = ("int", diode.name) if circuit.models[diode.model].RS > 0 else diode.nodes[0]
+            for node, sign in ((anode, 1.0), (diode.nodes[1], -1.0)):
+                col = index.col(node)
+                if col >= 0:
+                    rows.append(d), cols.append(col), vals.append(sign)
+        incidence = sp.csr_matrix((vals, (rows, cols)), shape=(len(diodes), n_cols))
+        self._d_unknown = incidence[:, :n_unknown].tocsc()
+        self._d_pinned = incidence[:, n_unknown:].toarray() if n_pinned else \
+            np.zeros((len(diodes), 0))
+        models = [circuit.models[d.model] for d in diodes]
+        self._saturation = np.array([m.IS * d.value for m, d in zip(models, diodes)])
+        self._vte = np.array([m.N * self.vt for m in models])
+        self._vcrit = self._vte * np.log(self._vte / (math.sqrt(2.0) * self._saturation))
+        # Stamp pattern of diode conductances into the unknown block: J += S @ gd.
+        if diodes:
+            du = self._d_unknown.tocoo()
+            per_diode = {}
+            for r, c, v in zip(du.row, du.col, du.data):
+                per_diode.setdefault(r, []).append((c, v))
+            s_rows, s_cols, s_vals = [], [], []
+            for d, terms in per_diode.items():
+                for ca, va in terms:
+                    for cb, vb in terms:
+                        s_rows.append(ca * n_unknown + cb), s_cols.append(d)
+                        s_vals.append(va * vb)
+            self._stamp = sp.csr_matrix((s_vals, (s_rows, s_cols)),
+                                        shape=(n_unknown * n_unknown, len(diodes)))
+        self._assemble_linear()
+
+    def _linear_stamps(self, elements, index):
+        """(row, col, value) triplets of the linear elements' Jacobian (unknown rows only)."""
+        rows, cols, vals = [], [], []
+
+        def add(row_key, col_key, value):
+            if row_key == GROUND or col_key == GROUND or row_key not in index.unknown:
+                return
+            rows.append(index.unknown[row_key]), cols.append(index.col(col_key))
+            vals.append(value)
+
+        for element in elements:
+            kind, nodes, value = element.type, element.nodes, element.value
+            if kind == "R":
+                a, b = nodes
+                add(a, a, value), add(a, b, -value), add(b, a, -value), add(b, b, value)
+            elif kind == "G":
+                p, n, cp, cn = nodes
+                add(p, cp, value), add(p, cn, -value), add(n, cp, -value), add(n, cn, value)
+            elif kind in "VEHL" and ("branch", element.name) in index.unknown:
+                branch = ("branch", element.name)
+                p, n = nodes[0], nodes[1]
+                add(p, branch, 1.0), add(n, branch, -1.0)
+                add(branch, p, 1.0), add(branch, n, -1.0)
+                if kind == "E":
+                    add(branch, nodes[2], -value), add(branch, nodes[3], value)
+                elif kind == "H":
+                    add(branch, ("branch", element.control), -value)
+            elif kind == "F":
+                p, n = nodes
+                control = ("branch", element.control)
+                add(p, control, value), add(n, control, -value)
+            elif kind == "D" and self.circuit.models[element.model].RS > 0:
+                g = element.value / self.circuit.models[element.model].RS
+                a, b = nodes[0], ("int", element.name)
+                add(a, a, g), add(a, b, -g), add(b, a, -g), add(b, b, g)
+        return rows, cols, vals
+
+    def _assemble_linear(self):
+        index, n_unknown, n_pinned = self._index, self.n_unknown, self.n_pinned
+        shape = (n_unknown, n_unknown + n_pinned)
+        rows, cols, vals = self._linear_stamps(self.circuit.elements, index)
+        base = sp.csr_matrix((vals, (rows, cols)), shape=shape)
+        rows, cols, vals = self._linear_stamps(
+            [e for e in self._nudges if e.type == "G"], index)
+        nudge = sp.csr_matrix((vals, (rows, cols)), shape=shape)
+        self._base_uu, self._base_up = base[:, :n_unknown].tocsc(), base[:, n_unknown:].tocsc()
+        self._nudge_uu, self._nudge_up = nudge[:, :n_unknown].tocsc(), nudge[:, n_unknown:].tocsc()
+        self._dense = n_unknown <= self.dense_limit
+        if self._dense:
+            self._base_uu_dense = self._base_uu.toarray()
+            self._nudge_uu_dense = self._nudge_uu.toarray()
+
+    def set_values(self, values: dict) -> None:
+        """New element values (conductance in S for resistors); recompiles the linear part."""
+        self.circuit = self.circuit.with_values(values)
+        self._assemble_linear()
+
+    # -- solving ------------------------------------------------------------------------
+    def solve(self, inputs, beta: float = 0.0, targets=None, initial=None) -> SolveResult:
+        """Operating points of a batch; see :meth:`Backend.solve`.
+
+        ``initial`` (shape (batch, n_unknown)) warm-starts Newton from earlier unknowns,
+        e.g. the free phase's, as returned in ``result.unknowns``.
+        """
+        start = time.perf_counter()
+        inputs, beta, targets = self._prepare(inputs, beta, targets)
+        batch = inputs.shape[0]
+        source_values = self._dc + inputs @ self._input_gain + targets @ self._target_gain
+        pinned = source_values @ self._pin_map
+        rhs = source_values @ self._rhs_map
+        a_up = self._base_up + beta * self._nudge_up if beta else self._base_up
+        rhs = rhs - (a_up @ pinned.T).T
+        vd_pinned = pinned @ self._d_pinned.T if self._diodes else np.zeros((batch, 0))
+        if self._dense:
+            a_uu = self._base_uu_dense + beta * self._nudge_uu_dense if beta else \
+                self._base_uu_dense
+        else:
+            a_uu = self._base_uu + beta * self._nudge_uu if beta else self._base_uu
+        x = np.zeros((batch, self.n_unknown)) if initial is None else \
+            np.array(initial, dtype=float, copy=True)
+        converged = np.zeros(batch, dtype=bool)
+        iterations = np.zeros(batch, dtype=int)
+        if not self._diodes:
+            x = self._linear_solve(a_uu, None, rhs, np.arange(batch))
+            converged[:] = True
+        else:
+            if initial is None:
+                vd_lin = np.zeros((batch, len(self._diodes)))
+            else:
+                vd_lin = (self._d_unknown @ x.T).T + vd_pinned
+            active = np.arange(batch)
+            for _ in range(self.max_iterations):
+                if active.size == 0:
+                    break
+                vdl = vd_lin[active]
+                current, conductance = diode_current(vdl, self._saturation, self._vte, self.gmin)
+                equivalent = current - conductance * vdl
+                diode_rhs = equivalent + conductance * vd_pinned[active]
+                b = rhs[active] - (self._d_unknown.T @ diode_rhs.T).T
+                x_new = self._linear_solve(a_uu, conductance, b, active)
+                vd_new = (self._d_unknown @ x_new.T).T + vd_pinned[active]
+                vd_lim, limited = pnjlim(vd_new, vdl, self._vte, self._vcrit)
+                x_old = x[active]
+                step_ok = np.all(np.abs(x_new - x_old) <=
+                                 1e-12 * np.maximum(np.abs(x_new), np.abs(x_old)) + 1e-15, axis=1)
+                done = step_ok & ~np.any(limited, axis=1)
+                x[active] = x_new
+                vd_lin[active] = vd_lim
+                iterations[active] += 1
+                converged[active[done]] = True
+                active = active[~done]
+                if not np.all(np.isfinite(x_new)):
+                    break
+        if not np.all(converged):
+            rows = np.flatnonzero(~converged)
+            raise ConvergenceError(
+                f"native solver: no DC operating point for circuit {self.circuit.name!r} "
+                f"(sample row(s) {', '.join(map(str, rows[:5].tolist()))}) after "
+                f"{self.max_iterations} Newton iterations")
+        voltages = np.empty((batch, len(self.node_names)))
+        for column, node in enumerate(self.node_names):
+            if node in self._index.unknown:
+                voltages[:, column] = x[:, self._index.unknown[node]]
+            else:
+                voltages[:, column] = pinned[:, self._index.pinned[node]]
+        result = SolveResult("native", list(self.node_names), voltages,
+                             voltages[:, self.output_columns], converged,
+                             time.perf_counter() - start)
+        result.unknowns = x
+        result.iterations = iterations
+        return result
+
+    def _linear_solve(self, a_uu, conductance, b, active):
+        """Solve (A + D^T diag(g) D) x = b for every active row."""
+        if self._dense:
+            matrices = np.broadcast_to(a_uu, (len(active),) + a_uu.shape).copy()
+            if conductance is not None:
+                flat = matrices.reshape(len(active), -1)
+                flat += (self._stamp @ conductance.T).T
+            try:
+                return np.linalg.solve(matrices, b[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                raise ConvergenceError(
+                    f"native solver: singular circuit matrix for {self.circuit.name!r} "
+                    "(a loop of voltage sources, or a node held only by current sources)") from None
+        out = np.empty_like(b)
+        for row in range(len(active)):
+            matrix = a_uu
+            if conductance is not None:
+                matrix = a_uu + self._d_unknown.T @ sp.diags(conductance[row]) @ self._d_unknown
+            try:
+                out[row] = spla.splu(sp.csc_matrix(matrix)).solve(b[row])
+            except RuntimeError:
+                raise ConvergenceError(
+                    f"native solver: singular circuit matrix for {self.circuit.name!r}") from None
+        return out
