@@ -150,12 +150,14 @@ def build_graph(spec: Spec) -> Circuit:
                         tuple((s, float(g)) for s, g in port["sources"]))
               for port in data["inputs"]]
     outputs = [OutputPort(port["name"], port["node"]) for port in data["outputs"]]
-    trainable = []
-    for element in elements:
-        if element.type in "RCL" and any(fnmatch.fnmatchcase(element.name, pattern)
-                                         for pattern in data["trainable"]):
-            trainable.append(element.name)
-    for pattern in data["trainable"]:
+    patterns = data["trainable"]
+    if patterns is None:
+        trainable = [e.name for e in elements if e.type == "R"]
+        patterns = []
+    else:
+        trainable = [e.name for e in elements if e.type in "RCL" and
+                     any(fnmatch.fnmatchcase(e.name, pattern) for pattern in patterns)]
+    for pattern in patterns:
         if not any(fnmatch.fnmatchcase(e.name, pattern) for e in elements):
             raise CircuitError(f"trainable pattern {pattern!r} matches no element")
     return Circuit(spec.name, "graph", elements, models, inputs, outputs, trainable,

@@ -506,7 +506,7 @@ def _graph(check: _Checker, spec: dict) -> dict:
         out["outputs"].append({"name": port, "node": node})
     trainable = spec.get("trainable")
     if trainable is None:
-        out["trainable"] = ["R*"]
+        out["trainable"] = None  # every resistor
     else:
         if not isinstance(trainable, list) or not all(isinstance(t, str) for t in trainable):
             check.fail("trainable must be a list of element names or patterns like 'R*'",

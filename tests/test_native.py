@@ -1,0 +1,217 @@
+"""Native backend against analytic solutions and against raw ``ngspice -b`` on exported netlists."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import brentq
+
+from eqprop_hw.backends.native import NativeBackend, diode_current, thermal_voltage
+from eqprop_hw.build import build_circuit
+from eqprop_hw.errors import BackendError, CircuitError, ConvergenceError
+from eqprop_hw.netlist import write_netlist
+from eqprop_hw.spec import load_spec, parse_spec
+from randomcircuits import random_circuit
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted(p.stem for p in (ROOT / "circuits").glob("*.yaml"))
+needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice not installed")
+
+
+def graph(elements, inputs=(), outputs=(), models=None):
+    return build_circuit(parse_spec({"name": "t", "kind": "graph", "elements": list(elements),
+                                     "inputs": list(inputs), "outputs": list(outputs),
+                                     "models": models or {}}))
+
+
+def raw_ngspice_voltages(netlist: str) -> dict:
+    """Node voltages (V) from an independent ``ngspice -b -r`` run of a netlist."""
+    from eqprop_hw.backends.ngspice import run_ngspice_batch
+    vectors = run_ngspice_batch(netlist)
+    return {name[2:-1]: float(np.ravel(value)[0]) for name, value in vectors.items()
+            if name.startswith("v(")}
+
+
+# -- analytic -----------------------------------------------------------------------------
+def test_divider_is_exact():
+    c = graph([{"name": "VIN", "nodes": ["in", "0"], "dc": 0.0},
+               {"name": "R1", "nodes": ["in", "mid"], "g": 1e-3},
+               {"name": "R2", "nodes": ["mid", "0"], "g": 3e-3}], ["VIN"], ["mid"])
+    result = NativeBackend(c).solve([[2.0], [-1.0]])
+    np.testing.assert_allclose(result.outputs[:, 0], [2.0 * 1 / 4, -1.0 / 4], rtol=0, atol=1e-15)
+
+
+def test_diode_with_current_source_matches_scalar_root():
+    vt = thermal_voltage()
+    c = graph([{"name": "IIN", "nodes": ["0", "a"], "dc": 0.0},
+               {"name": "D1", "nodes": ["a", "0"], "model": "DX"}], ["IIN"], ["a"],
+              {"DX": {"IS": 2e-14, "N": 1.3}})
+    currents = [1e-6, 1e-3, -1e-15]
+    result = NativeBackend(c).solve(np.array(currents)[:, None])
+    for current, v in zip(currents, result.outputs[:, 0]):
+        expected = brentq(lambda x: float(diode_current(np.array(x), 2e-14, 1.3 * vt, 1e-12)[0])
+                          - current, -5, 2, xtol=1e-15)
+        assert abs(v - expected) < 1e-12
+
+
+def test_diode_law_is_ngspice_law():
+    vt = thermal_voltage()
+    assert vt == pytest.approx(0.025864917007157463, rel=1e-15)  # measured from ngspice 39
+    v = np.array([0.6, -3 * vt, -1.0])
+    current, conductance = diode_current(v, 1e-14, vt, 1e-12)
+    assert current[0] == pytest.approx(1e-14 * math.expm1(0.6 / vt) + 1e-12 * 0.6, rel=1e-12)
+    assert current[2] == pytest.approx(-1e-14 * (1 + (3 * vt / (-math.e)) ** 3) - 1e-12, rel=1e-12)
+    h = 1e-7
+    numeric = (diode_current(v + h, 1e-14, vt, 1e-12)[0] - diode_current(v - h, 1e-14, vt, 1e-12)[0]) / (2 * h)
+    np.testing.assert_allclose(conductance, numeric, rtol=1e-5)
+
+
+def test_ladder_network_analytic():
+    # Infinite-ladder style: R-2R ladder with 4 rungs gives V_k = V_in / 2^k at the taps.
+    g = 1e-3
+    elements = [{"name": "VIN", "nodes": ["t0", "0"], "dc": 0.0}]
+    for k in range(4):
+        elements.append({"name": f"RS{k}", "nodes": [f"t{k}", f"t{k + 1}"], "g": g})
+        elements.append({"name": f"RP{k}", "nodes": [f"t{k + 1}", "0"], "g": g / 2})
+    elements[-1]["g"] = g  # last shunt is R (not 2R) so every tap sees 2R to ground
+    c = graph(elements, ["VIN"], ["t1", "t2", "t3", "t4"])
+    out = NativeBackend(c).solve([[1.6]]).outputs[0]
+    np.testing.assert_allclose(out, [0.8, 0.4, 0.2, 0.1], rtol=1e-13)
+
+
+def test_bidirectional_amplifier_is_an_ideal_transformer():
+    spec = parse_spec({"name": "amp", "kind": "layered", "layers": [2, 3, 2],
+                       "amplifiers": {"gain": 3.0}, "activation": {"type": "none"}})
+    c = build_circuit(spec)
+    result = NativeBackend(c).solve([[0.7, -0.2]])
+    v = result.voltage_dict()
+    for j in range(3):
+        assert v[f"ae1_{j}"] == pytest.approx(3.0 * v[f"n1_{j}"], rel=1e-12)
+    # KCL at a hidden node: crossbar current in = A * current delivered to the next layer.
+    for j in range(3):
+        current_in = sum(c.element(f"RL1_{i}_{j}").value * (v[row] - v[f"n1_{j}"])
+                         for i, row in enumerate(c.crossbars[0]["rows"]))
+        delivered = sum(c.element(f"RL2_{j}_{k}").value * (v[f"a1_{j}"] - v[f"out{k}"])
+                        for k in range(2))
+        assert current_in == pytest.approx(3.0 * delivered, rel=1e-9)
+
+
+def test_nudge_is_a_conductance_to_the_target():
+    c = graph([{"name": "VIN", "nodes": ["in", "0"], "dc": 0.0},
+               {"name": "R1", "nodes": ["in", "out"], "g": 1e-3},
+               {"name": "R2", "nodes": ["out", "0"], "g": 1e-3}], ["VIN"], ["out"])
+    beta, target = 5e-4, 0.9
+    out = NativeBackend(c).solve([[1.0]], beta, [[target]]).outputs[0, 0]
+    assert out == pytest.approx((1e-3 * 1.0 + beta * target) / (2e-3 + beta), rel=1e-14)
+
+
+# -- batch, sparse, updates, errors ---------------------------------------------------------
+def test_batch_equals_one_by_one_and_sparse_equals_dense():
+    c = build_circuit(load_spec(ROOT / "circuits" / "iris.yaml"))
+    x = np.random.default_rng(0).uniform(-2, 2, (7, 4))
+    dense = NativeBackend(c)
+    sparse = NativeBackend(c, dense_limit=0)
+    batch = dense.solve(x, 1e-4, np.full((7, 3), 0.1)).voltages
+    for row in range(7):
+        single = dense.solve(x[row], 1e-4, [0.1] * 3).voltages[0]
+        np.testing.assert_allclose(single, batch[row], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(sparse.solve(x, 1e-4, np.full((7, 3), 0.1)).voltages, batch,
+                               rtol=0, atol=1e-12)
+
+
+def test_set_values_equals_rebuild():
+    spec = load_spec(ROOT / "circuits" / "xor.yaml")
+    c = build_circuit(spec)
+    new = {name: 2e-5 + 1e-6 * k for k, name in enumerate(c.trainable)}
+    backend = NativeBackend(c)
+    backend.set_values(new)
+    rebuilt = NativeBackend(build_circuit(spec, params=new))
+    x = [[1.0, 0.0], [0.0, 1.0]]
+    np.testing.assert_array_equal(backend.solve(x).voltages, rebuilt.solve(x).voltages)
+
+
+def test_warm_start_gives_same_answer_in_fewer_iterations():
+    c = build_circuit(load_spec(ROOT / "circuits" / "graph_bridge.yaml"))
+    backend = NativeBackend(c)
+    free = backend.solve([[0.9, -0.4]])
+    nudged_cold = backend.solve([[0.9, -0.4]], 1e-4, [[0.0, 0.1]])
+    nudged_warm = backend.solve([[0.9, -0.4]], 1e-4, [[0.0, 0.1]], initial=free.unknowns)
+    np.testing.assert_allclose(nudged_warm.voltages, nudged_cold.voltages, rtol=0, atol=1e-12)
+    assert nudged_warm.iterations[0] <= nudged_cold.iterations[0]
+
+
+def test_bad_inputs_are_refused():
+    c = build_circuit(load_spec(ROOT / "circuits" / "xor.yaml"))
+    backend = NativeBackend(c)
+    with pytest.raises(CircuitError, match="expected 2 input values"):
+        backend.solve([[1.0, 2.0, 3.0]])
+    with pytest.raises(CircuitError, match="finite"):
+        backend.solve([[float("nan"), 0.0]])
+    with pytest.raises(CircuitError, match="needs targets"):
+        backend.solve([[0.0, 0.0]], beta=1e-3)
+
+
+def test_behavioural_sources_need_ngspice():
+    c = graph([{"name": "VIN", "nodes": ["in", "0"], "dc": 1.0},
+               {"name": "R1", "nodes": ["in", "0"], "g": 1e-3},
+               {"name": "B1", "nodes": ["in", "0"], "expr": "I=1e-3*v(in)"}])
+    with pytest.raises(BackendError, match="B1"):
+        NativeBackend(c)
+
+
+def test_singular_circuit_is_a_clear_error():
+    # Two voltage sources in series around a loop through a floating source: singular.
+    c = graph([{"name": "V1", "nodes": ["a", "0"], "dc": 1.0},
+               {"name": "V2", "nodes": ["a", "b"], "dc": 1.0},
+               {"name": "V3", "nodes": ["b", "0"], "dc": 1.0},
+               {"name": "R1", "nodes": ["a", "b"], "g": 1e-3}])
+    with pytest.raises(ConvergenceError, match="singular"):
+        NativeBackend(c).solve(np.zeros((1, 0)))
+
+
+# -- against raw ngspice ------------------------------------------------------------------
+@needs_ngspice
+@pytest.mark.ngspice
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if e != "mnist_size"])
+@pytest.mark.parametrize("beta", [0.0, 1e-4, -1e-4])
+def test_native_matches_raw_ngspice_on_examples(example, beta):
+    c = build_circuit(load_spec(ROOT / "circuits" / f"{example}.yaml"))
+    rng = np.random.default_rng(len(example))
+    x = rng.uniform(-1.5, 1.5, len(c.inputs))
+    y = rng.uniform(-0.3, 0.3, len(c.outputs))
+    result = NativeBackend(c).solve(x, beta, y)
+    reference = raw_ngspice_voltages(write_netlist(c, inputs=x, beta=beta or None,
+                                                   targets=list(y) if beta else None))
+    errors = [abs(v - reference[node]) for node, v in result.voltage_dict().items()]
+    assert max(errors) <= 1e-6
+
+
+@needs_ngspice
+@pytest.mark.ngspice
+def test_native_matches_raw_ngspice_on_mnist_size():
+    c = build_circuit(load_spec(ROOT / "circuits" / "mnist_size.yaml"))
+    x = np.random.default_rng(3).uniform(0, 1, len(c.inputs))
+    result = NativeBackend(c).solve(x)
+    reference = raw_ngspice_voltages(write_netlist(c, inputs=x))
+    assert max(abs(v - reference[node]) for node, v in result.voltage_dict().items()) <= 1e-6
+
+
+@needs_ngspice
+@pytest.mark.ngspice
+@settings(max_examples=100, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1))
+def test_native_matches_raw_ngspice_on_random_graphs(seed):
+    c = random_circuit(seed)
+    x = np.random.default_rng(seed).uniform(-2, 2, len(c.inputs))
+    result = NativeBackend(c).solve(x)
+    reference = raw_ngspice_voltages(write_netlist(c, inputs=x))
+    errors = {node: abs(v - reference[node]) for node, v in result.voltage_dict().items()}
+    worst = max(errors, key=errors.get)
+    assert errors[worst] <= 1e-6, f"node {worst} differs by {errors[worst]:.3g} V"
