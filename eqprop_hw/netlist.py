@@ -32,7 +32,6 @@ True
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from typing import Sequence
 
@@ -59,7 +58,10 @@ def element_line(element: Element) -> str:
     """One netlist line for an element (SPICE syntax)."""
     name, kind, nodes = element.name, element.type, " ".join(element.nodes)
     if kind == "R":
-        return f"{name} {nodes} {fmt(element.resistance_ohm())}"
+        resistance = element.resistance_ohm()
+        if math.isfinite(resistance) and resistance != 0.0:
+            return f"{name} {nodes} {resistance!r}"
+        return f"{name} {nodes} {fmt(resistance)}"
     if kind == "D":
         area = "" if element.value == 1.0 else f" {fmt(element.value)}"
         return f"{name} {nodes} {element.model}{area}"
@@ -139,19 +141,25 @@ def source_values(circuit: Circuit, inputs: Sequence[float] | None) -> dict[str,
 
 
 def trainable_patterns(circuit: Circuit) -> list[str]:
-    """Short glob patterns matching exactly the trainable elements (names where needed)."""
+    """Short glob patterns matching exactly the trainable elements (names where needed).
+
+    A name ``PREFIX_rest`` is covered by ``PREFIX_*`` when every element with that prefix is
+    trainable; element names hold only ``[A-Z0-9_]``, so the pattern is a plain prefix test.
+    """
     trainable = set(circuit.trainable)
-    names = [e.name for e in circuit.elements]
+    by_prefix: dict[str, list[str]] = {}
+    for element in circuit.elements:
+        if "_" in element.name:
+            by_prefix.setdefault(element.name.split("_")[0], []).append(element.name)
     patterns, covered = [], set()
     for name in circuit.trainable:
         if name in covered:
             continue
         prefix = name.split("_")[0]
-        pattern = prefix + "_*" if "_" in name else name
-        matched = {n for n in names if fnmatch.fnmatchcase(n, pattern)}
-        if "_" in name and matched <= trainable:
-            patterns.append(pattern)
-            covered |= matched
+        members = by_prefix.get(prefix, []) if "_" in name else []
+        if members and trainable.issuperset(members):
+            patterns.append(prefix + "_*")
+            covered.update(members)
         else:
             patterns.append(name)
             covered.add(name)
