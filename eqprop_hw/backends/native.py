@@ -226,53 +226,138 @@ class NativeBackend(Backend):
                         s_vals.append(va * vb)
             self._stamp = sp.csr_matrix((s_vals, (s_rows, s_cols)),
                                         shape=(n_unknown * n_unknown, len(diodes)))
+        self._choose_elimination()
         self._assemble_linear()
 
+    def _choose_elimination(self):
+        """Pick unknowns H to eliminate first: node voltages whose per-sample Jacobian is diagonal.
+
+        An unknown can join H when it is a node voltage, every diode touching it has its other
+        terminal pinned or grounded (so diodes only add to its diagonal), and no other member of
+        H shares a matrix entry with it. Then ``J_HH`` is diagonal for every sample and the
+        batch reduces to the small Schur system ``J_OO - J_OH J_HH^-1 J_HO`` on the rest, e.g.
+        a 784-100-10 crossbar's 100 hidden nodes are eliminated, leaving the 10 outputs.
+        """
+        index, n_unknown = self._index, self.n_unknown
+        elements = list(self.circuit.elements) + self._nudges
+        rows, cols, _, _ = self._linear_stamps(elements, index)
+        neighbours = [set() for _ in range(n_unknown)]
+        for r, c in zip(rows, cols):
+            if r != c and c < n_unknown:
+                neighbours[r].add(c), neighbours[c].add(r)
+        du = self._d_unknown.tocsr()
+        terminals = np.diff(du.indptr)
+        eligible = np.ones(n_unknown, dtype=bool)
+        for key, col in index.unknown.items():
+            if not isinstance(key, str):
+                eligible[col] = False
+        if len(self._diodes):
+            coo = du.tocoo()
+            for d, c in zip(coo.row, coo.col):
+                if terminals[d] > 1:
+                    eligible[c] = False
+        diagonal_touched = np.zeros(n_unknown, dtype=bool)
+        for r, c in zip(rows, cols):
+            if r == c:
+                diagonal_touched[r] = True
+        eligible &= diagonal_touched
+        chosen = np.zeros(n_unknown, dtype=bool)
+        for i in np.flatnonzero(eligible):
+            if not any(chosen[j] for j in neighbours[i]):
+                chosen[i] = True
+        self._h_idx = np.flatnonzero(chosen)
+        self._o_idx = np.flatnonzero(~chosen)
+        if len(self._diodes):
+            h_pos = {c: k for k, c in enumerate(self._h_idx)}
+            o_pos = {c: k for k, c in enumerate(self._o_idx)}
+            stamp = self._stamp.tocoo()
+            n_o = len(self._o_idx)
+            h_rows, h_cols, o_rows, o_cols, h_vals, o_vals = [], [], [], [], [], []
+            for flat, d, v in zip(stamp.row, stamp.col, stamp.data):
+                r, c = divmod(int(flat), n_unknown)
+                if r in h_pos:
+                    h_rows.append(h_pos[r]), h_cols.append(d), h_vals.append(v)
+                else:
+                    o_rows.append(o_pos[r] * n_o + o_pos[c]), o_cols.append(d), o_vals.append(v)
+            n_d = len(self._diodes)
+            self._stamp_h = sp.csr_matrix((h_vals, (h_rows, h_cols)),
+                                          shape=(len(self._h_idx), n_d))
+            self._stamp_o = sp.csr_matrix((o_vals, (o_rows, o_cols)), shape=(n_o * n_o, n_d))
+
     def _linear_stamps(self, elements, index):
-        """(row, col, value) triplets of the linear elements' Jacobian (unknown rows only)."""
-        rows, cols, vals = [], [], []
+        """Jacobian pattern of the linear elements (unknown rows only).
 
-        def add(row_key, col_key, value):
-            if row_key == GROUND or col_key == GROUND or row_key not in index.unknown:
+        Returns
+        -------
+        rows, cols : ndarray of int
+            Entry positions (columns over [unknowns | pinned]).
+        coefficients : ndarray of float
+            Entry = coefficient * value of element ``which`` (or the coefficient alone).
+        which : ndarray of int
+            Position of the element in ``elements`` whose value scales the entry; -1 for none.
+        """
+        rows, cols, coefs, which = [], [], [], []
+        unknown = index.unknown
+
+        def add(row_key, col_key, coefficient, position):
+            if row_key == GROUND or col_key == GROUND or row_key not in unknown:
                 return
-            rows.append(index.unknown[row_key]), cols.append(index.col(col_key))
-            vals.append(value)
+            rows.append(unknown[row_key]), cols.append(index.col(col_key))
+            coefs.append(coefficient), which.append(position)
 
-        for element in elements:
-            kind, nodes, value = element.type, element.nodes, element.value
-            if kind == "R":
-                a, b = nodes
-                add(a, a, value), add(a, b, -value), add(b, a, -value), add(b, b, value)
-            elif kind == "G":
-                p, n, cp, cn = nodes
-                add(p, cp, value), add(p, cn, -value), add(n, cp, -value), add(n, cn, value)
-            elif kind in "VEHL" and ("branch", element.name) in index.unknown:
+        for position, element in enumerate(elements):
+            kind, nodes = element.type, element.nodes
+            if kind in "RG":
+                p, n = nodes[0], nodes[1]
+                cp, cn = (p, n) if kind == "R" else (nodes[2], nodes[3])
+                add(p, cp, 1.0, position), add(p, cn, -1.0, position)
+                add(n, cp, -1.0, position), add(n, cn, 1.0, position)
+            elif kind in "VEHL" and ("branch", element.name) in unknown:
                 branch = ("branch", element.name)
                 p, n = nodes[0], nodes[1]
-                add(p, branch, 1.0), add(n, branch, -1.0)
-                add(branch, p, 1.0), add(branch, n, -1.0)
+                add(p, branch, 1.0, -1), add(n, branch, -1.0, -1)
+                add(branch, p, 1.0, -1), add(branch, n, -1.0, -1)
                 if kind == "E":
-                    add(branch, nodes[2], -value), add(branch, nodes[3], value)
+                    add(branch, nodes[2], -1.0, position), add(branch, nodes[3], 1.0, position)
                 elif kind == "H":
-                    add(branch, ("branch", element.control), -value)
+                    add(branch, ("branch", element.control), -1.0, position)
             elif kind == "F":
-                p, n = nodes
                 control = ("branch", element.control)
-                add(p, control, value), add(n, control, -value)
+                add(nodes[0], control, 1.0, position), add(nodes[1], control, -1.0, position)
             elif kind == "D" and self.circuit.models[element.model].RS > 0:
-                g = element.value / self.circuit.models[element.model].RS
                 a, b = nodes[0], ("int", element.name)
-                add(a, a, g), add(a, b, -g), add(b, a, -g), add(b, b, g)
-        return rows, cols, vals
+                add(a, a, 1.0, position), add(a, b, -1.0, position)
+                add(b, a, -1.0, position), add(b, b, 1.0, position)
+        return (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64),
+                np.array(coefs, dtype=float), np.array(which, dtype=np.int64))
+
+    def _stamp_value(self, element) -> float:
+        """The number an element's stamp coefficients multiply (S, gain or area/RS)."""
+        if element.type == "D":
+            rs = self.circuit.models[element.model].RS
+            return element.value / rs if rs > 0 else 0.0
+        return float(element.value) if element.value is not None else 0.0
 
     def _assemble_linear(self):
-        index, n_unknown, n_pinned = self._index, self.n_unknown, self.n_pinned
+        """Numeric Jacobian blocks from the fixed pattern and the current element values."""
+        n_unknown, n_pinned = self.n_unknown, self.n_pinned
+        if not hasattr(self, "_pattern"):
+            elements = self.circuit.elements
+            self._element_pos = {e.name: k for k, e in enumerate(elements)}
+            self._pattern = self._linear_stamps(elements, self._index)
+            self._nudge_pattern = self._linear_stamps(
+                [e for e in self._nudges if e.type == "G"], self._index)
+        values = np.array([self._stamp_value(e) for e in self.circuit.elements])
         shape = (n_unknown, n_unknown + n_pinned)
-        rows, cols, vals = self._linear_stamps(self.circuit.elements, index)
-        base = sp.csr_matrix((vals, (rows, cols)), shape=shape)
-        rows, cols, vals = self._linear_stamps(
-            [e for e in self._nudges if e.type == "G"], index)
-        nudge = sp.csr_matrix((vals, (rows, cols)), shape=shape)
+
+        def matrix(pattern, element_values):
+            rows, cols, coefs, which = pattern
+            scale = np.where(which >= 0, element_values[np.maximum(which, 0)], 1.0) \
+                if len(which) else np.zeros(0)
+            return sp.csr_matrix((coefs * scale, (rows, cols)), shape=shape)
+
+        base = matrix(self._pattern, values)
+        nudge = matrix(self._nudge_pattern, np.ones(len(self._nudges)))
         self._base_uu, self._base_up = base[:, :n_unknown].tocsc(), base[:, n_unknown:].tocsc()
         self._nudge_uu, self._nudge_up = nudge[:, :n_unknown].tocsc(), nudge[:, n_unknown:].tocsc()
         self._dense = n_unknown <= self.dense_limit
@@ -363,16 +448,46 @@ class NativeBackend(Backend):
     def _linear_solve(self, a_uu, conductance, b, active):
         """Solve (A + D^T diag(g) D) x = b for every active row."""
         if self._dense:
-            matrices = np.broadcast_to(a_uu, (len(active),) + a_uu.shape).copy()
-            if conductance is not None:
-                flat = matrices.reshape(len(active), -1)
-                flat += (self._stamp @ conductance.T).T
             try:
+                if len(self._h_idx):
+                    return self._schur_solve(a_uu, conductance, b)
+                matrices = np.broadcast_to(a_uu, (len(active),) + a_uu.shape).copy()
+                if conductance is not None:
+                    flat = matrices.reshape(len(active), -1)
+                    flat += (self._stamp @ conductance.T).T
                 return np.linalg.solve(matrices, b[..., None])[..., 0]
             except np.linalg.LinAlgError:
                 raise ConvergenceError(
                     f"native solver: singular circuit matrix for {self.circuit.name!r} "
                     "(a loop of voltage sources, or a node held only by current sources)") from None
+        return self._sparse_solve(a_uu, conductance, b, active)
+
+    def _schur_solve(self, a_uu, conductance, b):
+        """Eliminate the diagonal block H, solve the Schur system on O, back-substitute."""
+        h, o = self._h_idx, self._o_idx
+        batch = b.shape[0]
+        diag_h = np.broadcast_to(np.diagonal(a_uu)[h], (batch, len(h))).copy()
+        a_oo = np.broadcast_to(a_uu[np.ix_(o, o)], (batch, len(o), len(o))).copy()
+        if conductance is not None:
+            diag_h += (self._stamp_h @ conductance.T).T
+            a_oo.reshape(batch, -1)[:] += (self._stamp_o @ conductance.T).T
+        if np.any(diag_h == 0):
+            raise np.linalg.LinAlgError("zero pivot")
+        a_oh, a_ho = a_uu[np.ix_(o, h)], a_uu[np.ix_(h, o)]
+        inverse = 1.0 / diag_h
+        b_h, b_o = b[:, h], b[:, o]
+        if len(o):
+            schur = a_oo - np.matmul(a_oh[None] * inverse[:, None, :], a_ho)
+            x_o = np.linalg.solve(schur, (b_o - (b_h * inverse) @ a_oh.T)[..., None])[..., 0]
+        else:
+            x_o = np.zeros((batch, 0))
+        x = np.empty_like(b)
+        x[:, o] = x_o
+        x[:, h] = (b_h - x_o @ a_ho.T) * inverse
+        return x
+
+    def _sparse_solve(self, a_uu, conductance, b, active):
+        """Sparse LU per sample (large circuits)."""
         out = np.empty_like(b)
         for row in range(len(active)):
             matrix = a_uu

@@ -1,0 +1,1101 @@
+"""The ngspice backend: DC operating points computed by ngspice's shared library.
+
+ngspice is reached through PySpice's ``NgSpiceShared`` (cffi bindings of ``libngspice``), but
+only through one thin adapter, :class:`NgspiceSession`, which
+
+* finds and loads the library (``NGSPICE_LIBRARY_PATH``, else ``ctypes.util.find_library``;
+  Debian ships only ``libngspice.so.0``, which PySpice would not find by itself),
+* captures every line ngspice writes (it never reaches the terminal unless asked) into a
+  bounded buffer and the logger ``eqprop_hw.ngspice``, and classifies each line with the pure
+  function :func:`classify_message` (newer ngspice writes harmless notes such as
+  ``Using SPARSE 1.3`` or gmin-stepping progress on stderr, which PySpice mistakes for
+  failures),
+* runs commands directly (``ngSpice_Command``), reads result vectors directly
+  (``ngGet_Vec_Info``) and keeps exactly one circuit loaded.
+
+ngspice is not re-entrant and there is one ngspice per process, so there is one session per
+process (:meth:`NgspiceSession.get`). Several :class:`NgspiceBackend` objects may share it: the
+circuit of whichever backend solves is loaded, replacing the previous one (a backend that lost
+the session reloads its circuit, with its current values, on its next solve).
+
+:class:`NgspiceBackend` loads its netlist once and then, per sample, only ``alter``\\ s the
+sources whose values changed (inputs, nudging targets, nudging gain), runs ``op``, reads the
+node voltages and frees the result plot (``destroy all``; every analysis otherwise keeps its
+plot and memory grows without bound).
+
+:func:`read_raw_file` and :func:`run_ngspice_batch` run the ``ngspice`` program itself on a
+netlist, independently of the shared library, for cross-checks.
+
+Examples
+--------
+>>> from eqprop_hw.spec import parse_spec
+>>> from eqprop_hw.build import build_circuit
+>>> circuit = build_circuit(parse_spec({"name": "t", "kind": "layered", "layers": [2, 3, 1]}))
+>>> with NgspiceBackend(circuit) as backend:                     # doctest: +SKIP
+...     result = backend.solve([[0.5, -0.5], [1.0, 0.0]])
+...     result.outputs.shape
+(2, 1)
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import functools
+import logging
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from eqprop_hw.backends.base import Backend, SolveResult
+from eqprop_hw.errors import BackendError, CircuitError, ConvergenceError
+from eqprop_hw.graph import Circuit
+from eqprop_hw.netlist import fmt, nudge_elements, write_netlist
+
+LOGGER = logging.getLogger("eqprop_hw.ngspice")
+
+INSTALL_HINT = "install with `apt-get install -y ngspice libngspice0`"
+
+#: ``alter`` parameter that sets an element's value, per element type. ``alter NAME VALUE``
+#: (no parameter name) works for R, V and I in ngspice 39, but E and G answer "no default
+#: parameter", so the name is always given.
+ALTER_PARAMETER = {"R": "resistance", "V": "dc", "I": "dc", "E": "gain", "G": "gain",
+                   "F": "gain", "H": "gain", "C": "capacitance", "L": "inductance", "D": "area"}
+
+#: Retries after a failed ``op``. ngspice's own ``op`` already falls back from Newton to
+#: dynamic gmin stepping, true gmin stepping, adaptive source stepping and a transient
+#: operating point. The retries switch to what else ngspice 39 offers: many more Newton
+#: iterations (``itl1``, and ``itl2`` which bounds each stepping stage), the fixed SPICE3 gmin
+#: ladder (``gminsteps`` = n > 1 starts at ``gmin * 10**n`` and divides by 10 per step, so
+#: n = 12 starts near 1 S; do not use large n: 100 starts at 1e88 S) and the SPICE3 source
+#: ladder (``srcsteps`` = n > 1 equal steps), and skipping the first Newton attempt
+#: (``noopiter``). The circuit's options are restored after each retry.
+OP_RETRIES = (
+    ("itl1=itl2=1000, SPICE3 gmin ladder from 1 S, 100 source steps",
+     "option itl1=1000 itl2=1000 gminsteps=12 srcsteps=100"),
+    ("noopiter, itl1=itl2=1000, dynamic gmin and source stepping",
+     "option noopiter itl1=1000 itl2=1000 gminsteps=1 srcsteps=1"),
+)
+
+#: ngspice's defaults for the options the retries change (read back from ``option``).
+DEFAULT_OP_OPTIONS = {"itl1": 100, "itl2": 50, "gminsteps": 1, "srcsteps": 1}
+
+#: Length limit (characters) of one command sent to ngspice: longer ``alter`` lists are split.
+MAX_COMMAND_LENGTH = 1000
+
+#: Clear ngspice's command memory (``ngSpice_Command(NULL)``) after this many commands.
+COMMANDS_BEFORE_RESET = 1000
+
+
+# -- message classification --------------------------------------------------------------------
+_HARMLESS = re.compile(
+    r"^(?:\*\*|\*\s*$|note:|using sparse|doing analysis at|no\. of data (?:rows|columns)|"
+    r"reference value|circuit:|binary raw file|ascii raw file|total analysis time|"
+    r"total elapsed time|total dram|dram currently|maximum ngspice|current ngspice|"
+    r"shared ngspice|text \(code\)|stack =|library pages|initial transient solution|"
+    r"-+$|node\s+voltage|source\s+current|supplies reduced|ngspice-\d+ done|"
+    r"unsupported ngspice version|current simulation options|temperatures:|"
+    r"integration method|tolerances \(|truncation error correction|iteration limits:|"
+    r"conductances:|default parameters for|default [mlw]:|default a[ds]:)",
+    re.IGNORECASE)
+_WARNING = re.compile(r"^(?:warning|trying gmin|command '.*' is ignored)", re.IGNORECASE)
+_ERROR = re.compile(
+    r"(?:\berror\b|simulation\(s\) aborted|timestep too small|no convergence|"
+    r"singular matrix|dc solution failed|^doanalyses|iteration limit|gmin step failed|"
+    r"no such (?:command|device|vector|file)|unknown (?:subckt|model|parameter|device)|"
+    r"there aren't any circuits|cannot|can't|fatal|could not|unable to|not found|"
+    r"too few|too many|illegal|undefined|syntax)",
+    re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _classify(text: str) -> str:
+    if not text or _HARMLESS.match(text):
+        return "info"
+    if _WARNING.match(text):
+        return "warning"
+    if _ERROR.search(text):
+        return "error"
+    return "info"
+
+
+def classify_message(line: str) -> str:
+    """Classify one line of ngspice output.
+
+    Parameters
+    ----------
+    line : str
+        A line as ngspice's output callback delivers it, with or without the ``stdout `` /
+        ``stderr `` prefix.
+
+    Returns
+    -------
+    str
+        ``"info"`` for known-harmless output (banner, ``Note: ...``, ``Using SPARSE 1.3``,
+        analysis progress, tables) and for anything unrecognised that does not look like an
+        error; ``"warning"`` for ``Warning: ...`` lines and gmin-stepping progress (including
+        ``Warning: singular matrix`` reported while stepping, which the stepping may cure);
+        ``"error"`` for real errors (``Error: ...``, ``singular matrix``, ``Timestep too
+        small``, ``no convergence``, ``simulation(s) aborted``, unknown commands or devices).
+
+    Notes
+    -----
+    Whether an analysis failed is not decided by single lines alone: the backend also checks
+    that result vectors exist and are finite.
+
+    Examples
+    --------
+    >>> classify_message("stderr Using SPARSE 1.3 as Direct Linear Solver")
+    'info'
+    >>> classify_message("stderr Note: Starting dynamic gmin stepping")
+    'info'
+    >>> classify_message("stderr Warning: singular matrix:  check node v1#branch")
+    'warning'
+    >>> classify_message("stderr doAnalyses: OP:  Timestep too small; cause unrecorded.")
+    'error'
+    """
+    if line.startswith(("stdout ", "stderr ")):
+        line = line[7:]
+    return _classify(line.strip())
+
+
+def is_harmless(line: str) -> bool:
+    """True unless :func:`classify_message` calls the line an ``"error"``."""
+    return classify_message(line) != "error"
+
+
+# -- the ngspice program and its raw files -----------------------------------------------------
+def _raw_aliases(vectors: dict) -> dict:
+    """Add ``node`` for every ``v(node)`` so raw-file and shared-library names agree."""
+    for name in list(vectors):
+        match = re.fullmatch(r"v\(([^(),]+)\)", name)
+        if match and match.group(1) not in vectors:
+            vectors[match.group(1)] = vectors[name]
+    return vectors
+
+
+def read_raw_plots(path: str | Path) -> list[tuple[str, dict]]:
+    """Every plot of a SPICE raw file (ASCII or binary, as ngspice writes them).
+
+    Parameters
+    ----------
+    path : str or Path
+        The raw file (``ngspice -b -r FILE``; ``SPICE_ASCIIRAWFILE=1`` selects ASCII).
+
+    Returns
+    -------
+    list of (str, dict)
+        ``(plot name, vectors)`` per plot in file order; ``vectors`` maps the lower-case
+        vector name (``v(out0)``, ``i(v1)``, ``time``) to a float (or complex) ndarray of
+        length ``No. Points``; node voltages are also available under the bare node name
+        (``out0``). Units are SI (V, A, s, Hz).
+
+    Raises
+    ------
+    BackendError
+        If the file is missing or malformed.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise BackendError(f"cannot read ngspice raw file {path}: {error}") from None
+    plots = []
+    position = 0
+    while position < len(data):
+        header = {}
+        names: list[str] = []
+        while True:
+            end = data.find(b"\n", position)
+            if end < 0:
+                if header:
+                    raise BackendError(f"{path}: raw file ends inside a header")
+                return plots
+            line = data[position:end].decode("latin-1").rstrip("\r")
+            position = end + 1
+            if not line.strip() and not header:
+                continue
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if key == "variables":
+                count = int(header.get("no. variables", "0"))
+                for _ in range(count):
+                    end = data.find(b"\n", position)
+                    fields = data[position:end].decode("latin-1").split()
+                    position = end + 1
+                    if len(fields) < 2:
+                        raise BackendError(f"{path}: malformed variable line {fields!r}")
+                    names.append(fields[1].lower())
+                continue
+            if key in ("values", "binary"):
+                header["format"] = key
+                break
+            header[key] = value.strip()
+        try:
+            n_vars = int(header["no. variables"])
+            n_points = int(header["no. points"])
+        except (KeyError, ValueError):
+            raise BackendError(f"{path}: raw file header lacks 'No. Variables'/'No. Points'") \
+                from None
+        complex_data = "complex" in header.get("flags", "").lower()
+        if header["format"] == "binary":
+            width = n_vars * (16 if complex_data else 8)
+            chunk = data[position:position + width * n_points]
+            if len(chunk) != width * n_points:
+                raise BackendError(f"{path}: binary raw data is truncated")
+            position += width * n_points
+            array = np.frombuffer(chunk, dtype="<f8")
+            if complex_data:
+                array = array[0::2] + 1j * array[1::2]
+            table = array.reshape(n_points, n_vars)
+        else:
+            table = np.zeros((n_points, n_vars), dtype=complex if complex_data else float)
+            tokens = []
+            needed = n_points * (n_vars + 1)
+            while len(tokens) < needed and position < len(data):
+                end = data.find(b"\n", position)
+                end = len(data) if end < 0 else end
+                tokens.extend(data[position:end].decode("latin-1").split())
+                position = end + 1
+            if len(tokens) < needed:
+                raise BackendError(f"{path}: ASCII raw data is truncated")
+            for point in range(n_points):
+                row = tokens[point * (n_vars + 1) + 1:(point + 1) * (n_vars + 1)]
+                for k, token in enumerate(row):
+                    if complex_data:
+                        re_part, _, im_part = token.partition(",")
+                        table[point, k] = complex(float(re_part), float(im_part or 0.0))
+                    else:
+                        table[point, k] = float(token)
+        vectors = {name: np.array(table[:, k]) for k, name in enumerate(names)}
+        plots.append((header.get("plotname", ""), _raw_aliases(vectors)))
+    return plots
+
+
+def read_raw_file(path: str | Path, plot: int = -1) -> dict[str, np.ndarray]:
+    """The vectors of one plot of a SPICE raw file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Raw file written by ``ngspice -b -r FILE`` (ASCII or binary).
+    plot : int
+        Which plot (index in file order; default the last one).
+
+    Returns
+    -------
+    dict of str to ndarray
+        Lower-case vector name -> values (V for ``v(node)`` and ``node``, A for ``i(src)``).
+
+    Raises
+    ------
+    BackendError
+        If the file is missing, malformed or holds no plot.
+    """
+    plots = read_raw_plots(path)
+    if not plots:
+        raise BackendError(f"{path}: raw file holds no plot")
+    return plots[plot][1]
+
+
+def find_ngspice_program() -> str:
+    """Path of the ``ngspice`` program; BackendError with an install hint if missing."""
+    program = shutil.which("ngspice")
+    if program is None:
+        raise BackendError(f"ngspice program not found on PATH: {INSTALL_HINT}")
+    return program
+
+
+def run_ngspice_batch(netlist_text: str, timeout: float = 600.0,
+                      program: str | None = None) -> dict[str, np.ndarray]:
+    """Run the ``ngspice`` program in batch mode on a netlist and return its vectors.
+
+    The netlist is written to a temporary directory and run as
+    ``ngspice -b -r out.raw circuit.cir`` with ``SPICE_ASCIIRAWFILE=1``; the raw file is read
+    with :func:`read_raw_file`. This uses no shared library and no state of this process, so it
+    is the independent reference for the backend.
+
+    Parameters
+    ----------
+    netlist_text : str
+        A complete netlist with an analysis card (e.g. from ``write_netlist(..., analysis="op")``).
+    timeout : float
+        Seconds before the run is abandoned.
+    program : str, optional
+        The ngspice executable (default: ``ngspice`` on PATH).
+
+    Returns
+    -------
+    dict of str to ndarray
+        Vectors of the last plot (V, A); node voltages under ``v(node)`` and ``node``.
+
+    Raises
+    ------
+    ConvergenceError
+        If ngspice reports that the analysis failed.
+    BackendError
+        If ngspice is missing, times out, rejects the netlist or writes no raw file.
+    """
+    program = program or find_ngspice_program()
+    text = netlist_text if netlist_text.endswith("\n") else netlist_text + "\n"
+    with tempfile.TemporaryDirectory(prefix="eqprop-ngspice-") as directory:
+        circuit_file = Path(directory, "circuit.cir")
+        raw_file = Path(directory, "out.raw")
+        circuit_file.write_text(text + "\n", encoding="ascii")
+        env = dict(os.environ, SPICE_ASCIIRAWFILE="1", LC_NUMERIC="C")
+        try:
+            proc = subprocess.run([program, "-b", "-r", raw_file.name, circuit_file.name],
+                                  cwd=directory, capture_output=True, text=True,
+                                  timeout=timeout, env=env, errors="replace")
+        except subprocess.TimeoutExpired:
+            raise BackendError(f"ngspice batch run timed out after {timeout} s") from None
+        except OSError as error:
+            raise BackendError(f"cannot run {program}: {error}") from None
+        lines = (proc.stdout + "\n" + proc.stderr).splitlines()
+        errors = [line.strip() for line in lines if classify_message(line) == "error"]
+        if errors and any(_is_analysis_failure(line) for line in errors):
+            raise ConvergenceError("ngspice batch run: analysis failed: " + " | ".join(errors[-4:]))
+        if proc.returncode != 0 or errors or not raw_file.exists():
+            detail = " | ".join(errors[-4:]) or (proc.stderr.strip().splitlines() or ["?"])[-1]
+            raise BackendError(f"ngspice batch run failed (exit status {proc.returncode}): "
+                               f"{detail}")
+        return read_raw_file(raw_file)
+
+
+def _is_analysis_failure(line: str) -> bool:
+    return bool(re.search(r"simulation\(s\) aborted|timestep too small|no convergence|"
+                          r"dc solution failed|singular matrix|^doanalyses|iteration limit",
+                          line, re.IGNORECASE))
+
+
+# -- the shared library ------------------------------------------------------------------------
+def find_ngspice_library() -> str:
+    """Name or path of ngspice's shared library, checked to be loadable.
+
+    ``NGSPICE_LIBRARY_PATH`` wins when set; otherwise ``ctypes.util.find_library('ngspice')``
+    (``libngspice.so.0`` on Debian, which ships no ``libngspice.so`` link).
+
+    Raises
+    ------
+    BackendError
+        ``ngspice shared library not found: install with ...`` when nothing loadable is found.
+    """
+    library = os.environ.get("NGSPICE_LIBRARY_PATH") or ctypes.util.find_library("ngspice")
+    if not library:
+        raise BackendError(f"ngspice shared library not found: {INSTALL_HINT}")
+    try:
+        ctypes.CDLL(library)
+    except OSError as error:
+        raise BackendError(f"ngspice shared library not found ({library}: {error}): "
+                           f"{INSTALL_HINT}") from None
+    return library
+
+
+class _PySpiceLogFilter(logging.Filter):
+    """Keeps PySpice's own log records (e.g. "Unsupported Ngspice version 39") off the terminal
+    while the session creates or drives ngspice. While ``captured`` is a list, dropped records'
+    messages are appended to it."""
+
+    def __init__(self):
+        super().__init__()
+        self.active = False
+        self.captured: list[str] | None = None
+
+    def filter(self, record):
+        if self.active:
+            if self.captured is not None:
+                self.captured.append(record.getMessage())
+            return False
+        return True
+
+
+_CAPTURING_CLASS = None
+
+
+def _capturing_class(shared_class, ffi):
+    """A subclass of PySpice's NgSpiceShared whose output callback feeds the session."""
+    global _CAPTURING_CLASS
+    if _CAPTURING_CLASS is not None:
+        return _CAPTURING_CLASS
+
+    class CapturingNgSpiceShared(shared_class):
+        """NgSpiceShared whose ``_send_char`` classifies lines itself and forwards them.
+
+        PySpice's own methods (``exec_command``, ``load_circuit``) keep working and now fail
+        only on real errors, not on harmless stderr notes.
+        """
+
+        eqprop_sink = None
+
+        @staticmethod
+        def _send_char(message_c, ngspice_id, user_data):
+            try:
+                self = ffi.from_handle(user_data)
+                message = ffi.string(message_c).decode("utf-8", "replace")
+                stream, _, content = message.partition(" ")
+                if stream == "stderr":
+                    self._stderr.append(content)
+                    if classify_message(content) == "error":
+                        self._error_in_stderr = True
+                elif stream == "stdout":
+                    self._stdout.append(content)
+                    if classify_message(content) == "error":
+                        self._error_in_stdout = True
+                sink = self.eqprop_sink
+                if sink is not None:
+                    sink(message)
+            except Exception:  # noqa: BLE001 - never raise through C
+                pass
+            return 0
+
+    _CAPTURING_CLASS = CapturingNgSpiceShared
+    return CapturingNgSpiceShared
+
+
+class NgspiceSession:
+    """The process's one ngspice, behind a small API.
+
+    Use :meth:`get`; do not construct directly. All methods are serialised by :attr:`lock`
+    (an ``RLock``): ngspice is not re-entrant.
+
+    Attributes
+    ----------
+    library : str
+        The shared library loaded.
+    version : int or None
+        ngspice version (39 for Debian 12).
+    messages : collections.deque of str
+        The last 2000 lines ngspice wrote (any command, any backend).
+    owner : object or None
+        Token of the backend whose circuit is loaded.
+    sink : callable or None
+        ``sink(level, text)`` called for every line while set (the active backend's log).
+    commands : int
+        Commands sent so far.
+    warnings : list of str
+        Warning lines of the last command.
+    """
+
+    _instance = None
+    _creation_error: BackendError | None = None
+    _class_lock = threading.Lock()
+
+    @classmethod
+    def get(cls) -> "NgspiceSession":
+        """The per-process session, created (library loaded) on first use.
+
+        Raises
+        ------
+        BackendError
+            If PySpice or the shared library cannot be loaded (the same error on every call).
+        """
+        with cls._class_lock:
+            if cls._instance is None:
+                if cls._creation_error is not None:
+                    raise cls._creation_error
+                try:
+                    cls._instance = cls()
+                except BackendError as error:
+                    cls._creation_error = error
+                    raise
+            return cls._instance
+
+    def __init__(self):
+        library = find_ngspice_library()
+        if "NGSPICE_LIBRARY_PATH" not in os.environ:
+            os.environ["NGSPICE_LIBRARY_PATH"] = library
+        os.environ["LC_NUMERIC"] = "C"
+        try:
+            from PySpice.Spice.NgSpice.Shared import NgSpiceShared, ffi
+        except ImportError as error:
+            raise BackendError(f"PySpice is not importable ({error}): pip install PySpice") \
+                from None
+        self.library = library
+        self.lock = threading.RLock()
+        self.messages: deque = deque(maxlen=2000)
+        self.owner = None
+        self.sink = None
+        self.commands = 0
+        self.circuit_name: str | None = None
+        self._errors: list[str] = []
+        self.warnings: list[str] = []
+        self._capture: list[str] | None = None
+        self._op_options: dict | None = None
+        self._ffi = ffi
+        self._log_filter = _PySpiceLogFilter()
+        NgSpiceShared._logger.addFilter(self._log_filter)
+        self._log_filter.active = True
+        self._log_filter.captured = []
+        try:
+            existing = NgSpiceShared._instances.get(0)
+            if existing is not None and existing.__class__ is _CAPTURING_CLASS:
+                shared, existing = existing, None          # ours, from an earlier session
+                shared.eqprop_sink = self._on_message
+            elif existing is not None:
+                # Someone already created PySpice's instance (one ngspice per process): use it
+                # and listen through its send_char hook.
+                shared = existing
+                shared.send_char = lambda message, ngspice_id: self._on_message(message) or 0
+            else:
+                cls = _capturing_class(NgSpiceShared, ffi)
+                cls.LIBRARY_PATH = library
+                try:
+                    shared = cls(ngspice_id=0, send_data=False)
+                except OSError as error:
+                    raise BackendError(f"ngspice shared library not found ({library}: "
+                                       f"{error}): {INSTALL_HINT}") from None
+                except Exception as error:  # noqa: BLE001 - PySpice raises NameError etc.
+                    raise BackendError(f"cannot start ngspice from {library}: {error}") \
+                        from None
+                shared.eqprop_sink = self._on_message
+                NgSpiceShared._instances[0] = shared
+        finally:
+            self._log_filter.active = False
+            for text in self._log_filter.captured:
+                self.messages.append(text)
+                LOGGER.debug("PySpice: %s", text)
+            self._log_filter.captured = None
+        self._shared = shared
+        self.version = getattr(shared, "_ngspice_version", None)
+        self._lib = shared._ngspice_shared
+        self._command_c = self._lib.ngSpice_Command
+        self._get_vec = self._lib.ngGet_Vec_Info
+        self._foreign = existing is not None
+        self.circuit_loaded = False
+
+    # -- output --------------------------------------------------------------------------------
+    def _on_message(self, message: str) -> None:
+        if message.startswith(("stdout ", "stderr ")):
+            message = message[7:]
+        text = message.strip()
+        if not text:
+            return
+        level = _classify(text)
+        self.messages.append(text)
+        if level == "error":
+            self._errors.append(text)
+        elif level == "warning":
+            self.warnings.append(text)
+        if self._capture is not None:
+            self._capture.append(text)
+        LOGGER.log(logging.DEBUG if level == "info" else logging.INFO, text)
+        sink = self.sink
+        if sink is not None:
+            sink(level, text)
+
+    # -- commands ------------------------------------------------------------------------------
+    def command(self, text: str) -> list[str]:
+        """Run one ngspice command line (several may be joined with ``;``).
+
+        Parameters
+        ----------
+        text : str
+            The command, e.g. ``"alter VX0P dc=0.5; alter VX0N dc=-0.5"``.
+
+        Returns
+        -------
+        list of str
+            The error lines (see :func:`classify_message`) ngspice wrote meanwhile; empty when
+            all went well.
+
+        Raises
+        ------
+        BackendError
+            If ngspice refuses the command altogether (non-zero return).
+        """
+        with self.lock:
+            self._errors = []
+            self.warnings = []
+            shared = self._shared
+            if self._foreign:
+                self._log_filter.active = True
+            shared._stdout = []
+            shared._stderr = []
+            try:
+                rc = self._command_c(text.encode("ascii"))
+                self.commands += 1
+                if self.commands % COMMANDS_BEFORE_RESET == 0:
+                    self._command_c(self._ffi.NULL)      # free ngspice's command memory
+            finally:
+                if self._foreign:
+                    self._log_filter.active = False
+            if rc != 0:
+                raise BackendError(f"ngspice refused command {text[:80]!r} (return code {rc}): "
+                                   + " | ".join(self._errors[-3:]))
+            return self._errors
+
+    def load(self, netlist: str, owner, name: str = "") -> None:
+        """Load a circuit, replacing whatever circuit is loaded.
+
+        Parameters
+        ----------
+        netlist : str
+            Netlist text (title line first, ``.end`` last, no analysis card needed).
+        owner : object
+            Token recorded in :attr:`owner`.
+        name : str
+            Circuit name for messages.
+
+        Raises
+        ------
+        BackendError
+            If ngspice reports an error while parsing the netlist.
+        """
+        ffi = self._ffi
+        with self.lock:
+            self.remove()
+            lines = [line for line in netlist.splitlines() if line.strip()]
+            lines.append("")                       # PySpice issue #264: empty line after .end
+            keep = [ffi.new("char[]", line.encode("ascii")) for line in lines]
+            array = ffi.new("char *[]", keep + [ffi.NULL])
+            self._errors = []
+            self._capture = []
+            self._log_filter.active = self._foreign
+            try:
+                rc = self._lib.ngSpice_Circ(array)
+            finally:
+                said, self._capture = self._capture, None
+                self._log_filter.active = False
+            errors = list(self._errors)
+            if rc != 0 or errors:
+                self.circuit_loaded = True         # whatever got in, remove it
+                self.remove()
+                context = said[said.index(errors[0]):] if errors and errors[0] in said else errors
+                detail = " | ".join(context)
+                if len(detail) > 600:
+                    detail = detail[:600] + " ..."
+                raise BackendError(f"ngspice could not load circuit {name!r}: "
+                                   + (detail or f"return code {rc}"))
+            self.owner = owner
+            self.circuit_name = name
+            self.circuit_loaded = True
+            self._op_options = None
+
+    def remove(self, owner=None) -> None:
+        """Remove the loaded circuit and all result plots.
+
+        Parameters
+        ----------
+        owner : object, optional
+            Only remove the circuit if this token owns it.
+        """
+        with self.lock:
+            if owner is not None and owner is not self.owner:
+                return
+            if self.circuit_loaded:
+                self.command("destroy all")
+                self.command("remcirc")
+            self.circuit_loaded = False
+            self.owner = None
+            self.circuit_name = None
+
+    def destroy_plots(self) -> None:
+        """Free every result plot (``destroy all``)."""
+        self.command("destroy all")
+
+    def plot_names(self) -> list[str]:
+        """Names of the result plots ngspice holds (``["const"]`` when all are freed)."""
+        with self.lock:
+            return list(self._shared.plot_names)
+
+    def op_options(self) -> dict:
+        """Current ``itl1``, ``gminsteps``, ``srcsteps`` of the loaded circuit (read once)."""
+        with self.lock:
+            if self._op_options is None:
+                options = dict(DEFAULT_OP_OPTIONS)
+                self._capture = []
+                try:
+                    self.command("option")
+                    text = "\n".join(self._capture)
+                finally:
+                    self._capture = None
+                for key, pattern in (("itl1", r"itl1 \(DC iterations\) = (\d+)"),
+                                     ("itl2", r"itl2 \(DC transfer curve iterations\) = (\d+)"),
+                                     ("gminsteps", r"gminsteps = (-?\d+)"),
+                                     ("srcsteps", r"srcsteps = (-?\d+)")):
+                    match = re.search(pattern, text)
+                    if match:
+                        options[key] = int(match.group(1))
+                self._op_options = options
+            return self._op_options
+
+    def read_vectors(self, names: list, out: np.ndarray) -> str | None:
+        """Copy the first value of each named vector of the current plot into ``out``.
+
+        Parameters
+        ----------
+        names : list of bytes
+            Vector names (lower-case node names, ASCII-encoded).
+        out : ndarray, shape (len(names),)
+            Destination (V for node voltages).
+
+        Returns
+        -------
+        str or None
+            The first name that has no value (analysis failed), else None.
+        """
+        get = self._get_vec
+        for k, name in enumerate(names):
+            info = get(name)
+            if not info or info.v_length < 1 or not info.v_realdata:
+                return name.decode()
+            out[k] = info.v_realdata[0]
+        return None
+
+
+# -- the backend -------------------------------------------------------------------------------
+def _make_sink(log, verbose: bool):
+    targets = []
+    if isinstance(log, list):
+        targets.append(lambda level, text: log.append(text))
+    elif isinstance(log, logging.Logger):
+        targets.append(lambda level, text: log.log(
+            logging.DEBUG if level == "info" else logging.INFO, text))
+    elif callable(log):
+        targets.append(log)
+    elif log is not None:
+        raise TypeError("log must be None, a list, a logging.Logger or a callable(level, text)")
+    if verbose:
+        targets.append(lambda level, text: print(f"ngspice: {text}", file=sys.stderr))
+    if not targets:
+        return None
+    if len(targets) == 1:
+        return targets[0]
+
+    def sink(level, text):
+        for target in targets:
+            target(level, text)
+    return sink
+
+
+class NgspiceBackend(Backend):
+    """DC operating points by ngspice's shared library (the physical relaxation).
+
+    Parameters
+    ----------
+    circuit : Circuit
+        The circuit; the backend keeps a copy updated by :meth:`set_values`.
+    log : list, logging.Logger or callable, optional
+        Extra destination for ngspice's messages while this backend drives it: a list gets each
+        line (str; about two lines per sample, so it grows with use), a Logger gets them at
+        DEBUG (warnings and errors at INFO), a callable gets ``(level, text)`` with level
+        ``"info" | "warning" | "error"``. Messages always also go
+        to the logger ``eqprop_hw.ngspice`` and to ``session.messages``; never to the terminal
+        unless ``verbose``.
+    verbose : bool
+        Also print every ngspice line on stderr.
+    strict : bool
+        Raise :class:`~eqprop_hw.errors.ConvergenceError` when a sample does not converge after
+        the retries (default). With ``False`` the row is NaN and ``converged[row]`` False.
+    session : NgspiceSession, optional
+        Defaults to the per-process session.
+
+    Attributes
+    ----------
+    netlist : str
+        The netlist loaded into ngspice (no analysis card; nudging in VCCS form, beta 0).
+    stats : dict
+        Counters for profiling: ``samples``, ``analyses`` (op runs, retries included),
+        ``analysis_seconds`` (wall time inside ``op``), ``alter_seconds``, ``read_seconds``,
+        ``destroy_seconds``, ``load_seconds``, ``loads``, ``retries``, ``failures`` and
+        ``total_seconds`` (wall time inside :meth:`solve`; the remainder is Python overhead).
+
+    Raises
+    ------
+    BackendError
+        If ngspice's shared library cannot be loaded, or ngspice rejects the netlist.
+    """
+
+    name = "ngspice"
+
+    def __init__(self, circuit: Circuit, log=None, verbose: bool = False, strict: bool = True,
+                 session: NgspiceSession | None = None):
+        super().__init__(circuit)
+        self.session = session or NgspiceSession.get()
+        self.strict = strict
+        self._sink = _make_sink(log, verbose)
+        self._token = object()
+        self._closed = False
+        n_out = len(circuit.outputs)
+        nudges = nudge_elements(circuit, 0.0, [0.0] * n_out, form="vccs")
+        # Elements altered per sample: input sources, then VNUDGE{k} (targets), GNUDGE{k} (beta).
+        source_column: dict[str, tuple[int, float]] = {}
+        for i, port in enumerate(circuit.inputs):
+            for source, gain in port.sources:
+                source_column[source] = (i, float(gain))
+        self._source_names = list(source_column)
+        self._source_inputs = np.array([source_column[s][0] for s in self._source_names],
+                                       dtype=int)
+        self._source_gains = np.array([source_column[s][1] for s in self._source_names])
+        self._vnudge = [e.name for e in nudges if e.type == "V"]
+        self._gnudge = [e.name for e in nudges if e.type == "G"]
+        self._controlled = self._source_names + self._vnudge + self._gnudge
+        self._alter_prefix = [f"alter {name} {ALTER_PARAMETER[name[0]]}="
+                              for name in self._controlled]
+        self._vector_names = [node.encode("ascii") for node in self.node_names]
+        self.stats = {"samples": 0, "analyses": 0, "analysis_seconds": 0.0, "alter_seconds": 0.0,
+                      "read_seconds": 0.0, "destroy_seconds": 0.0, "load_seconds": 0.0,
+                      "loads": 0, "retries": 0, "failures": 0, "total_seconds": 0.0}
+        self.netlist = ""
+        with self.session.lock:
+            self._load()
+
+    # -- loading -------------------------------------------------------------------------------
+    def _write_netlist(self) -> str:
+        n_out = len(self.circuit.outputs)
+        return write_netlist(self.circuit, analysis="none", beta=0.0, targets=[0.0] * n_out,
+                             nudge_form="vccs")
+
+    def _load(self) -> None:
+        """(Re)load this backend's circuit into the session with its current values."""
+        start = time.perf_counter()
+        self.netlist = self._write_netlist()
+        session = self.session
+        previous, session.sink = session.sink, self._sink
+        try:
+            session.load(self.netlist, self._token, self.circuit.name)
+        finally:
+            session.sink = previous
+        values = {e.name: e.value for e in self.circuit.elements}
+        self._applied = [float(values[name]) for name in self._source_names] + \
+            [0.0] * (len(self._vnudge) + len(self._gnudge))
+        self.stats["loads"] += 1
+        self.stats["load_seconds"] += time.perf_counter() - start
+
+    def _ensure_loaded(self) -> None:
+        if self._closed:
+            raise BackendError(f"ngspice backend of circuit {self.circuit.name!r} is closed")
+        if self.session.owner is not self._token:
+            self._load()
+
+    def _send(self, commands: list[str]) -> None:
+        """Send ``alter`` commands joined by ``;`` in chunks; BackendError on any error."""
+        chunk: list[str] = []
+        length = 0
+        for command in commands + [None]:
+            if command is None or (chunk and length + len(command) + 2 > MAX_COMMAND_LENGTH):
+                if chunk:
+                    errors = self.session.command("; ".join(chunk))
+                    if errors:
+                        raise BackendError(f"ngspice rejected {chunk[0]!r}...: "
+                                           + " | ".join(errors[-3:]))
+                chunk, length = [], 0
+            if command is not None:
+                chunk.append(command)
+                length += len(command) + 2
+
+    # -- solving -------------------------------------------------------------------------------
+    def solve(self, inputs, beta: float = 0.0, targets=None) -> SolveResult:
+        """Operating points for a batch of inputs (see :meth:`Backend.solve`).
+
+        Parameters
+        ----------
+        inputs : array_like, shape (batch, n_inputs) or (n_inputs,)
+            Input values; source ``s`` of input ``i`` is set to ``gain_s * x_i`` (V or A).
+        beta : float
+            Nudging conductance (S): the gain of every ``GNUDGE{k}``; 0 is the free phase.
+        targets : array_like, shape (batch, n_outputs) or (n_outputs,), optional
+            Target voltages (V) set on ``VNUDGE{k}``; required when ``beta != 0``.
+
+        Returns
+        -------
+        SolveResult
+            ``voltages`` (V) in :attr:`node_names` order, ``outputs`` (V), ``converged``.
+
+        Raises
+        ------
+        ConvergenceError
+            If ``op`` fails for a row even after the retries (``strict=True``); the message
+            names the circuit, the analysis and the row.
+        BackendError
+            If ngspice rejects a command.
+        """
+        start = time.perf_counter()
+        inputs, beta, targets = self._prepare(inputs, beta, targets)
+        batch = inputs.shape[0]
+        n_src, n_out = len(self._source_names), len(self._vnudge)
+        values = np.empty((batch, len(self._controlled)))
+        values[:, :n_src] = inputs[:, self._source_inputs] * self._source_gains
+        values[:, n_src:n_src + n_out] = targets
+        values[:, n_src + n_out:] = beta
+        rows = values.tolist()
+        voltages = np.empty((batch, len(self.node_names)))
+        converged = np.ones(batch, dtype=bool)
+        session = self.session
+        stats = self.stats
+        clock = time.perf_counter
+        prefixes = self._alter_prefix
+        names = self._vector_names
+        with session.lock:
+            previous, session.sink = session.sink, self._sink
+            try:
+                self._ensure_loaded()
+                applied = self._applied
+                for row in range(batch):
+                    row_values = rows[row]
+                    changes = [prefixes[j] + repr(v) for j, (v, old) in
+                               enumerate(zip(row_values, applied)) if v != old]
+                    if changes:
+                        t0 = clock()
+                        try:
+                            self._send(changes)
+                        except BackendError:
+                            applied[:] = [math.nan] * len(applied)   # unknown: re-send all
+                            raise
+                        applied[:] = row_values
+                        stats["alter_seconds"] += clock() - t0
+                    t0 = clock()
+                    errors = session.command("op")
+                    t1 = clock()
+                    warnings = session.warnings
+                    missing = None if errors else session.read_vectors(names, voltages[row])
+                    t2 = clock()
+                    session.command("destroy all")
+                    t3 = clock()
+                    stats["analyses"] += 1
+                    stats["analysis_seconds"] += t1 - t0
+                    stats["read_seconds"] += t2 - t1
+                    stats["destroy_seconds"] += t3 - t2
+                    if errors or missing is not None or not np.isfinite(voltages[row]).all():
+                        converged[row] = self._retry(row, voltages[row], beta, inputs[row],
+                                                     errors, warnings, missing)
+                stats["samples"] += batch
+            finally:
+                session.sink = previous
+        outputs = voltages[:, self.output_columns]
+        seconds = time.perf_counter() - start
+        stats["total_seconds"] += seconds
+        return SolveResult("ngspice", list(self.node_names), voltages, outputs, converged,
+                           seconds)
+
+    def _retry(self, row: int, out: np.ndarray, beta: float, x: np.ndarray, errors: list,
+               warnings: list, missing: str | None) -> bool:
+        """Re-run a failed ``op`` with the :data:`OP_RETRIES` settings; raise or NaN-fill."""
+        session = self.session
+        stats = self.stats
+        failures = [self._failure_text(errors, warnings, missing)]
+        defaults = session.op_options()
+        restore = "option noopiter=0 " + " ".join(f"{k}={v}" for k, v in defaults.items())
+        for label, setting in OP_RETRIES:
+            stats["retries"] += 1
+            LOGGER.info("circuit %r row %d: op failed, retrying with %s", self.circuit.name, row,
+                        label)
+            self._send([setting])
+            try:
+                t0 = time.perf_counter()
+                errors = session.command("op")
+                warnings = session.warnings
+                stats["analyses"] += 1
+                stats["analysis_seconds"] += time.perf_counter() - t0
+                missing = None if errors else session.read_vectors(self._vector_names, out)
+                session.command("destroy all")
+            finally:
+                self._send([restore])
+            if not errors and missing is None and np.isfinite(out).all():
+                LOGGER.info("circuit %r row %d: op converged with %s", self.circuit.name, row,
+                            label)
+                return True
+            failures.append(self._failure_text(errors, warnings, missing))
+        stats["failures"] += 1
+        shown = ", ".join(fmt(v) for v in x[:8]) + (", ..." if x.size > 8 else "")
+        message = (f"ngspice: DC operating point ('op') of circuit {self.circuit.name!r} did not "
+                   f"converge for sample row {row} (inputs [{shown}], beta={fmt(beta)}), also "
+                   f"not with retries ({'; '.join(label for label, _ in OP_RETRIES)}): "
+                   f"{failures[-1]}")
+        if self.strict:
+            raise ConvergenceError(message)
+        LOGGER.info("%s", message)
+        out[:] = np.nan
+        return False
+
+    @staticmethod
+    def _failure_text(errors: list, warnings: list, missing: str | None) -> str:
+        """What ngspice said about a failed op (errors, plus a singular-matrix warning)."""
+        if errors:
+            text = " | ".join(errors[-3:])
+        elif missing:
+            text = f"no value for node {missing!r}"
+        else:
+            text = "non-finite node voltages"
+        singular = [w for w in warnings if "singular matrix" in w.lower()]
+        if singular:
+            text += " (" + singular[0].split("Warning:")[-1].strip() + ")"
+        return text
+
+    # -- values --------------------------------------------------------------------------------
+    def set_values(self, values: dict) -> None:
+        """Change element values in place (``alter``), without reloading the circuit.
+
+        Parameters
+        ----------
+        values : dict of str to float
+            Element name -> value in the circuit's units: conductance (S) for resistors
+            (ngspice gets ``resistance=1/g`` Ohm), DC value (V, A) for sources, gain for
+            E/F/G/H, capacitance (F), inductance (H), area for diodes.
+
+        Raises
+        ------
+        CircuitError
+            For an unknown element, a behavioural source, a non-finite value or a non-positive
+            conductance.
+        """
+        commands = []
+        clean = {}
+        for name, value in values.items():
+            element = self.circuit.element(name)
+            value = float(value)
+            if not math.isfinite(value):
+                raise CircuitError(f"element {name}: value must be finite, got {value!r}")
+            parameter = ALTER_PARAMETER.get(element.type)
+            if parameter is None:
+                raise CircuitError(f"element {name}: a {element.type} element has no value to set")
+            if element.type == "R":
+                if value <= 0:
+                    raise CircuitError(f"element {name}: conductance must be positive (S), "
+                                       f"got {value!r}")
+                commands.append(f"alter {name} {parameter}={1.0 / value!r}")
+            else:
+                commands.append(f"alter {name} {parameter}={value!r}")
+            clean[name] = value
+        self.circuit = self.circuit.with_values(clean)
+        for j, name in enumerate(self._source_names):
+            if name in clean:
+                self._applied[j] = clean[name]
+        if self._closed:
+            return
+        session = self.session
+        with session.lock:
+            if session.owner is self._token and commands:
+                previous, session.sink = session.sink, self._sink
+                try:
+                    start = time.perf_counter()
+                    self._send(commands)
+                    self.stats["alter_seconds"] += time.perf_counter() - start
+                finally:
+                    session.sink = previous
+
+    def close(self) -> None:
+        """Remove this backend's circuit from ngspice (if still loaded); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with self.session.lock:
+            self.session.remove(owner=self._token)
+
+    def __repr__(self):
+        state = "closed" if self._closed else "open"
+        return f"<NgspiceBackend {self.circuit.name!r} ({len(self.node_names)} nodes, {state})>"
+
+
+__all__ = ["NgspiceBackend", "NgspiceSession", "classify_message", "is_harmless",
+           "read_raw_file", "read_raw_plots", "run_ngspice_batch", "find_ngspice_library",
+           "find_ngspice_program", "ALTER_PARAMETER", "OP_RETRIES"]
