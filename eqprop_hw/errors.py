@@ -15,6 +15,7 @@ class SpecError(EqpropError):
     """A circuit spec is malformed or inconsistent (YAML, schema, values)."""
 
     def __init__(self, message: str, source: str | None = None, line: int | None = None):
+        self.message = message
         self.source = source
         self.line = line
         where = ""
@@ -31,6 +32,7 @@ class NetlistError(EqpropError):
     """A SPICE netlist cannot be imported, or is refused as unsafe."""
 
     def __init__(self, message: str, source: str | None = None, line: int | None = None):
+        self.message = message
         self.source = source
         self.line = line
         where = ""
@@ -45,3 +47,16 @@ class ConvergenceError(EqpropError):
 
 class BackendError(EqpropError):
     """A simulation backend is unavailable or failed."""
+
+
+class ParamsError(EqpropError):
+    """A parameter file (trained element values) is missing, malformed or does not fit."""
+
+    def __init__(self, message: str, source: str | None = None, line: int | None = None):
+        self.message = message
+        self.source = source
+        self.line = line
+        where = ""
+        if source is not None:
+            where = f"{source}:{line}: " if line is not None else f"{source}: "
+        super().__init__(where + message)

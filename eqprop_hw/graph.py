@@ -187,7 +187,7 @@ class Circuit:
     outputs : list of OutputPort
         Outputs in order.
     trainable : list of str
-        Names of trainable elements, in order.
+        Names of trainable elements, in netlist order.
     options : dict
         ngspice ``.options`` written into netlists (name -> value).
     crossbars : list of dict or None
@@ -335,7 +335,34 @@ def validate_circuit(circuit: Circuit) -> None:
     for name in circuit.trainable:
         if not circuit.has_element(name):
             raise CircuitError(f"trainable element {name!r} is not in the circuit")
+    check_voltage_loops(circuit)
     check_dc_paths(circuit)
+
+
+def check_voltage_loops(circuit: Circuit) -> None:
+    """Raise CircuitError for a loop of voltage-defining branches (V, E, H, and L at DC).
+
+    Such a loop fixes a loop voltage twice (or shorts a source): the circuit has no solution
+    or infinitely many. The message names the element that closes the loop.
+    """
+    parent: dict = {}
+
+    def root(node):
+        while parent.get(node, node) != node:
+            parent[node] = parent.get(parent[node], parent[node])
+            node = parent[node]
+        return node
+
+    for element in circuit.elements:
+        if element.type not in "VEHL":
+            continue
+        a, b = root(element.nodes[0]), root(element.nodes[1])
+        if a == b:
+            raise CircuitError(
+                f"element {element.name} closes a loop of voltage sources/inductors between "
+                f"nodes {element.nodes[0]!r} and {element.nodes[1]!r}: the loop voltage is "
+                "fixed twice (add a resistance in the loop)")
+        parent[a] = b
 
 
 def dc_graph(circuit: Circuit) -> nx.Graph:

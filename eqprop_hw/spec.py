@@ -78,7 +78,7 @@ def read_yaml(text: str, source: str = "<string>") -> Any:
     try:
         return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except SpecError as error:
-        raise SpecError(str(error).split(": ", 1)[-1], source, error.line) from None
+        raise SpecError(error.message, source, error.line) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -109,7 +109,7 @@ class _Checker:
         if value is None:
             return _LineDict()
         if not isinstance(value, dict):
-            self.fail(f"{where} must be a mapping, got {type(value).__name__}", container, key)
+            self.fail(f"{where} must be a mapping, got {_type_name(value)}", container, key)
         return value
 
     def keys(self, mapping: dict, allowed, where: str):
@@ -120,26 +120,34 @@ class _Checker:
 
     def number(self, mapping, key, where, default=None, positive=False, nonneg=False,
                required=False) -> float | None:
-        if key not in mapping or mapping[key] is None:
+        """A finite float at ``mapping[key]``.
+
+        ``where`` names the container (``training``); for a list, ``key`` is an index and
+        ``where`` the full name of the item (``training.learning_rate[2]``).
+        """
+        if isinstance(mapping, list):
+            present, label = isinstance(key, int) and 0 <= key < len(mapping), where
+        else:
+            present, label = key in mapping, f"{where}.{key}"
+        if not present or mapping[key] is None:
             if required:
-                self.fail(f"{where}.{key} is required", mapping, None)
+                self.fail(f"{label} is required", mapping, None)
             return default
         value = mapping[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            if isinstance(value, str):
-                try:
-                    value = float(value)
-                except ValueError:
-                    self.fail(f"{where}.{key} must be a number, got {mapping[key]!r}", mapping, key)
-            else:
-                self.fail(f"{where}.{key} must be a number, got {value!r}", mapping, key)
+            try:
+                if not isinstance(value, str):
+                    raise ValueError
+                value = float(value)
+            except ValueError:
+                self.fail(f"{label} must be a number, got {mapping[key]!r}", mapping, key)
         value = float(value)
         if not math.isfinite(value):
-            self.fail(f"{where}.{key} must be finite, got {value!r}", mapping, key)
+            self.fail(f"{label} must be finite, got {value!r}", mapping, key)
         if positive and value <= 0:
-            self.fail(f"{where}.{key} must be positive, got {value!r}", mapping, key)
+            self.fail(f"{label} must be positive, got {value!r}", mapping, key)
         if nonneg and value < 0:
-            self.fail(f"{where}.{key} must be >= 0, got {value!r}", mapping, key)
+            self.fail(f"{label} must be >= 0, got {value!r}", mapping, key)
         return value
 
     def integer(self, mapping, key, where, default=None, minimum=None, required=False):
@@ -210,7 +218,22 @@ TOP_KEYS = {
 DEFAULT_OPTIONS = {"reltol": 1e-9, "abstol": 1e-15, "vntol": 1e-12, "gmin": 1e-12}
 OPTION_NAMES = ("reltol", "abstol", "vntol", "gmin", "itl1", "itl2", "temp", "tnom")
 
+#: Upper bound on the crossbar conductances of a layered spec (10^7: 160x mnist_size).
+MAX_CONDUCTANCES = 10_000_000
+
 DATASETS = ("xor", "iris", "digits", "teacher", "mnist", "none")
+
+
+def _type_name(value) -> str:
+    """A user-facing type name (no internal class names)."""
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    if value is None:
+        return "nothing (null)"
+    return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
+        type(value).__name__, type(value).__name__)
 
 
 def _plain(value):
@@ -285,8 +308,14 @@ def _training(check: _Checker, spec: dict):
     }
     rate = training.get("learning_rate", 0.1)
     if isinstance(rate, list):
-        out["learning_rate"] = [check.number({"v": r}, "v", "training.learning_rate",
-                                             positive=True) for r in rate]
+        if not rate:
+            check.fail("training.learning_rate must be a number or a non-empty list "
+                       "(one per crossbar)", training, "learning_rate")
+        rates = []
+        for position in range(len(rate)):
+            rates.append(check.number(rate, position, f"training.learning_rate[{position}]",
+                                      positive=True))
+        out["learning_rate"] = rates
     else:
         out["learning_rate"] = check.number(training, "learning_rate", "training", default=0.1,
                                             positive=True)
@@ -304,6 +333,10 @@ def _layered(check: _Checker, spec: dict) -> dict:
             check.fail(f"layers[{position}] must be a positive integer, got {size!r}",
                        layers, position)
     out["layers"] = [int(size) for size in layers]
+    conductances = sum((2 * a + 2) * b for a, b in zip(layers[:-1], layers[1:]))
+    if conductances > MAX_CONDUCTANCES:
+        check.fail(f"layers {layers} make {conductances:,} crossbar conductances; the limit is "
+                   f"{MAX_CONDUCTANCES:,} (a typo in a layer size?)", spec, "layers")
 
     inputs = check.mapping(spec.get("inputs"), "inputs", spec, "inputs")
     check.keys(inputs, ("doubling", "gain", "bias"), "inputs")
@@ -417,6 +450,9 @@ def _graph(check: _Checker, spec: dict) -> dict:
                        element, "nodes")
         node_names = []
         for node in nodes:
+            if node is None or isinstance(node, (bool, float, list, dict)):
+                check.fail(f"{where} ({name}): node names must be names or integers, got "
+                           f"{node!r}", element, "nodes")
             node = str(node).lower()
             if not re.match(r"^[a-z0-9_]+$", node):
                 check.fail(f"{where} ({name}): invalid node name {node!r} (letters, digits, '_')",

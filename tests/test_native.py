@@ -164,12 +164,19 @@ def test_behavioural_sources_need_ngspice():
         NativeBackend(c)
 
 
-def test_singular_circuit_is_a_clear_error():
-    # Two voltage sources in series around a loop through a floating source: singular.
-    c = graph([{"name": "V1", "nodes": ["a", "0"], "dc": 1.0},
+def test_voltage_source_loop_is_refused_at_build():
+    with pytest.raises(CircuitError, match="V3 closes a loop"):
+        graph([{"name": "V1", "nodes": ["a", "0"], "dc": 1.0},
                {"name": "V2", "nodes": ["a", "b"], "dc": 1.0},
                {"name": "V3", "nodes": ["b", "0"], "dc": 1.0},
                {"name": "R1", "nodes": ["a", "b"], "g": 1e-3}])
+
+
+def test_singular_circuit_is_a_clear_error():
+    # A VCCS of gain -g across a conductance g cancels it: no unique operating point.
+    c = graph([{"name": "I1", "nodes": ["0", "a"], "dc": 1e-3},
+               {"name": "R1", "nodes": ["a", "0"], "g": 1e-3},
+               {"name": "G1", "nodes": ["a", "0", "a", "0"], "gain": -1e-3}])
     with pytest.raises(ConvergenceError, match="singular"):
         NativeBackend(c).solve(np.zeros((1, 0)))
 

@@ -19,6 +19,7 @@ from eqprop_hw.backends.ngspice import (NgspiceBackend, NgspiceSession, classify
                                         find_ngspice_library, is_harmless, read_raw_file,
                                         read_raw_plots, run_ngspice_batch)
 from eqprop_hw.build import build_circuit
+from eqprop_hw.graph import validate_circuit
 from eqprop_hw.errors import BackendError, CircuitError, ConvergenceError
 from eqprop_hw.netlist import write_netlist
 from eqprop_hw.spec import parse_spec
@@ -314,10 +315,15 @@ def test_non_strict_marks_the_row_and_continues(session):
 
 
 def test_singular_circuit_raises_with_the_cause(session):
-    circuit = graph_circuit("parallel", [
-        {"name": "V1", "nodes": ["a", "0"], "dc": 1.0},
-        {"name": "V2", "nodes": ["a", "0"], "dc": 2.0},
-        {"name": "R1", "nodes": ["a", "0"], "g": 1e-3}], ["V1"], ["a"])
+    # Two parallel sources: build_circuit refuses this loop, so assemble it unvalidated to
+    # reach ngspice's own singular-matrix failure.
+    from eqprop_hw.graph import Circuit, Element, InputPort, OutputPort
+    circuit = Circuit("parallel", "graph", [
+        Element("V1", "V", ("a", "0"), 1.0), Element("V2", "V", ("a", "0"), 2.0),
+        Element("R1", "R", ("a", "0"), 1e-3)], {}, [InputPort("V1", "a", (("V1", 1.0),))],
+        [OutputPort("a", "a")], ["R1"], {"gmin": 1e-12})
+    with pytest.raises(CircuitError, match="V2 closes a loop"):
+        validate_circuit(circuit)
     with NgspiceBackend(circuit) as backend:
         with pytest.raises(ConvergenceError, match="singular matrix"):
             backend.solve([[1.0]])

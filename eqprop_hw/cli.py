@@ -1,0 +1,594 @@
+"""The ``eqprop-hw`` command line (also ``python -m eqprop_hw``).
+
+A thin layer: argparse, calls into the library, printing. The interface (commands, options, JSON
+keys) is the one published in ``CONTRACT.md``.
+
+Output conventions
+------------------
+- ``--json`` prints exactly one JSON object on stdout and nothing else there; logs and
+  progress go to stderr.
+- Files given with ``-o`` are written atomically (temporary file + rename): a failed command
+  never leaves a half-written file.
+- Errors print ONE line ``eqprop-hw: error: <what is wrong, where>`` on stderr, never a
+  traceback (``--verbose`` adds the traceback for debugging), and exit with:
+
+  ====  ==================================================================================
+  0     success
+  1     the simulation failed (no convergence, backend unavailable or failed)
+  2     bad input: command-line usage, spec, params, netlist or data file, missing file
+  3     internal error (a bug: please report it with the ``--verbose`` traceback)
+  130   interrupted (Ctrl-C)
+  ====  ==================================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import re
+import sys
+import time
+import traceback
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+import eqprop_hw
+from eqprop_hw.errors import (BackendError, CircuitError, ConvergenceError, EqpropError)
+
+PROG = "eqprop-hw"
+
+EXIT_OK = 0
+EXIT_SIMULATION = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+DEFAULT_TSTEP = 1e-6
+DEFAULT_TSTOP = 1e-3
+
+
+class UsageError(EqpropError):
+    """Bad command-line arguments (exit code 2)."""
+
+
+# -- argument parsing --------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one-line :class:`UsageError` s (no usage dump)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # "--input -0.5,1" is a value, not an option: treat anything starting with "-<digit>"
+        # or "-.<digit>" as a (negative) number.
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
+    def error(self, message):  # noqa: D401 - argparse hook
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def parse_numbers(text: str, option: str, expected: int | None = None,
+                  names: Sequence[str] | None = None) -> list[float]:
+    """Parse ``"0.5,-1,2e-3"`` into floats for option ``option`` (``""`` is no values).
+
+    Raises
+    ------
+    UsageError
+        For an empty item, a non-number, NaN/inf, or a count other than ``expected``.
+    """
+    items = [item.strip() for item in text.split(",")] if text.strip() else []
+    values = []
+    for position, item in enumerate(items, start=1):
+        if not item:
+            raise UsageError(f"{option}: value {position} is empty in {text!r} "
+                             "(give comma-separated numbers, e.g. 0.5,-1)")
+        try:
+            value = float(item)
+        except ValueError:
+            raise UsageError(f"{option}: value {position} ({item!r}) is not a number") from None
+        if not math.isfinite(value):
+            raise UsageError(f"{option}: value {position} ({item!r}) is not a finite number")
+        values.append(value)
+    if expected is not None and len(values) != expected:
+        listed = f" ({', '.join(names)})" if names else ""
+        raise UsageError(f"{option}: expected {expected} value{'s' if expected != 1 else ''}"
+                         f"{listed}, got {len(values)}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``eqprop-hw`` (all commands)."""
+    common = _Parser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks of errors (for debugging)")
+
+    parser = _Parser(prog=PROG, description="Analog circuits that learn by Equilibrium "
+                     "Propagation: specs, SPICE netlists, ngspice and native simulation.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {eqprop_hw.__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", default=False,
+                        help="show tracebacks of errors (for debugging)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                     parser_class=_Parser)
+
+    def add(name, function, help_text):
+        sub = commands.add_parser(name, help=help_text, description=help_text,
+                                  parents=[common])
+        sub.set_defaults(func=function)
+        return sub
+
+    def spec_args(sub):
+        sub.add_argument("spec", metavar="SPEC", help="circuit spec (YAML, see docs/specs.md)")
+        sub.add_argument("--params", metavar="P",
+                         help="trained element values (.json or .npz, conductances in S)")
+
+    def nudge_args(sub):
+        sub.add_argument("--beta", type=_finite_float, metavar="B",
+                         help="nudging conductance (S) from each output to its target")
+        sub.add_argument("--target", metavar="Y",
+                         help="target voltages (V), comma-separated, in output order")
+
+    sub = add("describe", cmd_describe, "the circuit as built from a spec: nodes, ports, "
+              "elements and values")
+    spec_args(sub)
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+
+    sub = add("export", cmd_export, "write the SPICE netlist of a spec (runs with ngspice -b)")
+    spec_args(sub)
+    sub.add_argument("--input", metavar="X",
+                     help="input values, comma-separated, in input order")
+    nudge_args(sub)
+    sub.add_argument("--analysis", choices=("op", "tran"), default="op",
+                     help="analysis card: .op (default) or .tran TSTEP TSTOP")
+    sub.add_argument("--tstep", type=_positive_float, metavar="S",
+                     help=f"time step (s) of --analysis tran (default {DEFAULT_TSTEP:g})")
+    sub.add_argument("--tstop", type=_positive_float, metavar="S",
+                     help=f"stop time (s) of --analysis tran (default {DEFAULT_TSTOP:g})")
+    sub.add_argument("-o", "--output", metavar="FILE",
+                     help="write the netlist here (atomically) instead of stdout")
+
+    sub = add("import", cmd_import, "turn a SPICE netlist (safe subset) into a spec")
+    sub.add_argument("netlist", metavar="NETLIST", help="SPICE netlist file")
+    sub.add_argument("-o", "--output", metavar="SPEC",
+                     help="write the spec (YAML) here (atomically) instead of stdout")
+    sub.add_argument("--allow-unsafe", action="store_true",
+                     help="accept constructs outside the safe subset (trusted netlists only)")
+
+    sub = add("simulate", cmd_simulate, "operating point(s) of a spec for given inputs")
+    spec_args(sub)
+    source = sub.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", metavar="X",
+                        help="input values, comma-separated, in input order")
+    source.add_argument("--input-file", metavar="ROWS.csv",
+                        help="CSV file, one input vector per row (optional header line)")
+    nudge_args(sub)
+    sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
+                     help="simulator (default: native)")
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+
+    sub = add("bench", cmd_bench, "run the benchmarks in the repository's tools/ folder")
+    sub.add_argument("names", nargs="*", metavar="NAME",
+                     help="benchmarks to run (tools/bench_NAME.py; default: all)")
+    sub.add_argument("--quick", action="store_true",
+                     help="smaller runs (passed to each benchmark as args.quick)")
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _log(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy scalars/arrays to Python, NaN/inf to null, paths to str."""
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def _print_json(data: dict) -> None:
+    """Print one JSON object on one line (NaN/inf become null: strict JSON only)."""
+    try:
+        text = json.dumps(data, allow_nan=False, default=_json_default)
+    except ValueError:  # a NaN or inf somewhere: take the slow, sanitising path
+        text = json.dumps(_jsonable(data), allow_nan=False)
+    sys.stdout.write(text + "\n")
+
+
+def _load_circuit(spec_path: str, params_path: str | None = None):
+    """Load, validate and build a spec; apply a params file. Errors name the file."""
+    from eqprop_hw.build import build_circuit
+    from eqprop_hw.spec import load_spec
+
+    spec = load_spec(spec_path)
+    try:
+        circuit = build_circuit(spec)
+    except CircuitError as error:
+        raise CircuitError(f"{spec_path}: {error}") from None
+    if params_path is not None:
+        from eqprop_hw.params import apply_params, load_params
+        circuit = apply_params(circuit, load_params(params_path), source=str(params_path))
+    return circuit
+
+
+def _nudging(args, circuit):
+    """(beta, targets) from --beta/--target, checked against the circuit's outputs."""
+    if args.beta is None and args.target is None:
+        return None, None
+    if args.beta is None:
+        raise UsageError("--target needs --beta (the nudging conductance in S)")
+    if args.target is None:
+        raise UsageError(f"--beta needs --target ({len(circuit.outputs)} target voltage(s), "
+                         "one per output)")
+    targets = parse_numbers(args.target, "--target", len(circuit.outputs),
+                            [port.name for port in circuit.outputs])
+    return args.beta, targets
+
+
+def _input_names(circuit) -> list[str]:
+    return [port.name for port in circuit.inputs]
+
+
+def _check_output(output: str, *inputs: str | None) -> None:
+    """Refuse ``-o`` naming one of the command's input files (it would be overwritten)."""
+    target = Path(output).resolve()
+    for source in inputs:
+        if source is not None and Path(source).resolve() == target:
+            raise UsageError(f"-o {output} would overwrite the input file {source}")
+
+
+def _atomic_write_text(path: str, text: str) -> None:
+    from eqprop_hw.fileio import atomic_write_text
+    atomic_write_text(path, text)
+
+
+# -- describe ------------------------------------------------------------------------------
+def element_record(element) -> dict:
+    """One element as in ``describe --json``: name, type, nodes, value (+ model/control/expr)."""
+    record = {"name": element.name, "type": element.type, "nodes": list(element.nodes),
+              "value": element.value}
+    for key in ("model", "control", "expr"):
+        if getattr(element, key) is not None:
+            record[key] = getattr(element, key)
+    return record
+
+
+def describe_circuit(circuit) -> dict:
+    """The ``describe --json`` object of a built circuit (see CONTRACT.md)."""
+    return {
+        "name": circuit.name,
+        "kind": circuit.kind,
+        "nodes": list(circuit.nodes),
+        "inputs": [{"name": port.name, "node": port.node,
+                    "sources": [{"element": source, "gain": float(gain)}
+                                for source, gain in port.sources]}
+                   for port in circuit.inputs],
+        "outputs": [{"name": port.name, "node": port.node} for port in circuit.outputs],
+        "trainable": [element_record(circuit.element(name)) for name in circuit.trainable],
+        "elements": [element_record(element) for element in circuit.elements],
+    }
+
+
+def _shorten(items: list[str], limit: int = 6) -> str:
+    if len(items) <= limit:
+        return ", ".join(items)
+    return ", ".join(items[:limit]) + f", ... ({len(items) - limit} more)"
+
+
+def cmd_describe(args) -> int:
+    """``eqprop-hw describe``."""
+    from eqprop_hw.graph import VALUE_MEANING
+
+    circuit = _load_circuit(args.spec, args.params)
+    data = describe_circuit(circuit)
+    if args.json:
+        _print_json(data)
+        return EXIT_OK
+    counts: dict[str, int] = {}
+    for element in circuit.elements:
+        counts[element.type] = counts.get(element.type, 0) + 1
+    lines = [f"circuit    {circuit.name} ({circuit.kind})",
+             f"nodes      {len(circuit.nodes)} (ground 0 included)",
+             f"elements   {len(circuit.elements)}: "
+             + ", ".join(f"{n} {kind}" for kind, n in counts.items())]
+    inputs = [f"{p.name} -> {p.node}" for p in circuit.inputs]
+    outputs = [f"{p.name} = V({p.node})" for p in circuit.outputs]
+    lines.append(f"inputs     {len(inputs)}: {_shorten(inputs)}")
+    lines.append(f"outputs    {len(outputs)}: {_shorten(outputs)}")
+    by_type: dict[str, list[float]] = {}
+    for name in circuit.trainable:
+        element = circuit.element(name)
+        by_type.setdefault(element.type, []).append(element.value)
+    if not by_type:
+        lines.append("trainable  none")
+    for kind, values in by_type.items():
+        lines.append(f"trainable  {len(values)} {kind}, {VALUE_MEANING[kind]} in "
+                     f"[{min(values):.4g}, {max(values):.4g}]")
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+# -- export --------------------------------------------------------------------------------
+def cmd_export(args) -> int:
+    """``eqprop-hw export``."""
+    from eqprop_hw.netlist import fmt, write_netlist
+
+    if args.analysis != "tran" and (args.tstep is not None or args.tstop is not None):
+        raise UsageError("--tstep/--tstop apply to --analysis tran only")
+    if args.output:
+        _check_output(args.output, args.spec, args.params)
+    circuit = _load_circuit(args.spec, args.params)
+    inputs = None
+    if args.input is not None:
+        inputs = parse_numbers(args.input, "--input", len(circuit.inputs), _input_names(circuit))
+    beta, targets = _nudging(args, circuit)
+    analysis = "op"
+    if args.analysis == "tran":
+        tstep = DEFAULT_TSTEP if args.tstep is None else args.tstep
+        tstop = DEFAULT_TSTOP if args.tstop is None else args.tstop
+        if tstep > tstop:
+            raise UsageError(f"--tstep ({tstep:g} s) must not exceed --tstop ({tstop:g} s)")
+        analysis = f".tran {fmt(tstep)} {fmt(tstop)}"
+    text = write_netlist(circuit, inputs=inputs, beta=beta, targets=targets, analysis=analysis)
+    if args.output:
+        _atomic_write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+# -- import --------------------------------------------------------------------------------
+def cmd_import(args) -> int:
+    """``eqprop-hw import``."""
+    try:
+        from eqprop_hw.spice_import import import_netlist, spec_to_yaml
+    except ImportError as error:
+        if error.name not in ("eqprop_hw.spice_import",):
+            raise
+        raise BackendError("netlist import is not available in this installation "
+                           "(eqprop_hw.spice_import is missing)") from None
+    if args.output:
+        _check_output(args.output, args.netlist)
+    data = import_netlist(args.netlist, allow_unsafe=args.allow_unsafe)
+    text = spec_to_yaml(data)
+    if args.output:
+        _atomic_write_text(args.output, text)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
+# -- simulate ------------------------------------------------------------------------------
+def cmd_simulate(args) -> int:
+    """``eqprop-hw simulate``."""
+    from eqprop_hw.backends import make_backend
+    from eqprop_hw.fileio import read_number_rows
+
+    circuit = _load_circuit(args.spec, args.params)
+    names = _input_names(circuit)
+    if args.input_file is not None:
+        inputs = read_number_rows(args.input_file, len(circuit.inputs), names)
+    else:
+        inputs = np.asarray([parse_numbers(args.input, "--input", len(names), names)])
+    beta, targets = _nudging(args, circuit)
+    backend = make_backend(args.backend, circuit)
+    with backend:
+        result = backend.solve(inputs, 0.0 if beta is None else beta, targets)
+    converged = np.asarray(result.converged, dtype=bool).reshape(-1)
+    outputs = np.asarray(result.outputs, dtype=float).reshape(len(inputs), -1)
+    if args.input_file is None:
+        data = {"backend": result.backend,
+                "voltages": {"0": 0.0, **result.voltage_dict(0)},
+                "outputs": outputs[0].tolist(),
+                "converged": bool(converged.all()),
+                "seconds": float(result.seconds)}
+    else:
+        data = {"backend": result.backend, "outputs": outputs.tolist(),
+                "converged": converged.tolist(), "seconds": float(result.seconds)}
+    if args.json:
+        _print_json(data)
+    elif args.input_file is None:
+        width = max(len(port.name) for port in circuit.outputs) if circuit.outputs else 0
+        for port, value in zip(circuit.outputs, outputs[0]):
+            print(f"{port.name:<{width}}  V({port.node}) = {value:.9g} V")
+        print(f"({result.backend} backend, {result.seconds:.3g} s)", file=sys.stderr)
+    else:
+        print(",".join(port.name for port in circuit.outputs))
+        for row in outputs:
+            print(",".join(f"{value:.9g}" for value in row))
+        print(f"({result.backend} backend, {len(outputs)} rows, {result.seconds:.3g} s)",
+              file=sys.stderr)
+    if not converged.all():
+        bad = np.flatnonzero(~converged)
+        raise ConvergenceError(f"no converged operating point for {bad.size} of "
+                               f"{converged.size} input row(s) (first: row {bad[0] + 1})")
+    return EXIT_OK
+
+
+# -- bench ---------------------------------------------------------------------------------
+def tools_folder() -> Path:
+    """The ``tools/`` folder of the source checkout this package runs from."""
+    return Path(eqprop_hw.__file__).resolve().parents[1] / "tools"
+
+
+def _benchmarks(folder: Path) -> dict[str, Path]:
+    return {path.stem[len("bench_"):]: path for path in sorted(folder.glob("bench_*.py"))}
+
+
+def _load_benchmark(name: str, path: Path):
+    module_name = f"eqprop_hw_tools_bench_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise BackendError(f"{path}: cannot load benchmark module")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.parent)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
+    if not callable(getattr(module, "run", None)):
+        raise BackendError(f"{path}: a benchmark module must define run(args) -> dict")
+    return module
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)) and len(value) > 6:
+        return f"[{len(value)} values]"
+    return str(value)
+
+
+def cmd_bench(args) -> int:
+    """``eqprop-hw bench``: run ``tools/bench_*.py`` modules (``run(args) -> dict``)."""
+    folder = tools_folder()
+    if not folder.is_dir():
+        raise UsageError("eqprop-hw bench runs the benchmarks in the repository's tools/ folder: "
+                         "run it from a source checkout installed with pip install -e "
+                         f"(looked for {folder})")
+    available = _benchmarks(folder)
+    if not available:
+        raise UsageError(f"no benchmarks found in {folder} (expected files bench_*.py)")
+    selected = []
+    for name in args.names:
+        key = name[len("bench_"):] if name.startswith("bench_") else name
+        key = key[:-3] if key.endswith(".py") else key
+        if key not in available:
+            raise UsageError(f"unknown benchmark {name!r} (available: {', '.join(available)})")
+        selected.append(key)
+    selected = selected or list(available)
+    results: dict[str, dict] = {}
+    start = time.perf_counter()
+    for key in selected:
+        _log(f"running benchmark {key} ({available[key].name})")
+        module = _load_benchmark(key, available[key])
+        with redirect_stdout(sys.stderr):  # keep stdout for the table / the JSON object
+            result = module.run(args)
+        if not isinstance(result, dict):
+            raise BackendError(f"{available[key]}: run(args) returned "
+                               f"{type(result).__name__}, expected a dict")
+        results[key] = result
+    seconds = time.perf_counter() - start
+    if args.json:
+        _print_json({"benchmarks": results, "seconds": seconds})
+        return EXIT_OK
+    rows = [(key, str(field), _format_value(value))
+            for key, result in results.items() for field, value in result.items()]
+    widths = [max([len(header)] + [len(row[column]) for row in rows])
+              for column, header in enumerate(("benchmark", "result", "value"))]
+    print(f"{'benchmark':<{widths[0]}}  {'result':<{widths[1]}}  value")
+    for row in rows:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}")
+    return EXIT_OK
+
+
+# -- entry point ---------------------------------------------------------------------------
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "(no message)"
+
+
+def _os_message(error: OSError) -> str:
+    reason = error.strerror or str(error)
+    return f"{error.filename}: {reason}" if error.filename else reason
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code for an error (see the module docstring)."""
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(error, (ConvergenceError, BackendError)):
+        return EXIT_SIMULATION
+    if isinstance(error, (EqpropError, OSError)):
+        return EXIT_USAGE
+    return EXIT_INTERNAL
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``eqprop-hw`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = False
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as stop:  # --help, --version
+            return stop.code if isinstance(stop.code, int) else EXIT_OK
+        verbose = bool(getattr(args, "verbose", False))
+        return int(args.func(args) or EXIT_OK)
+    except BrokenPipeError:  # e.g. `eqprop-hw export spec.yaml | head`
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_SIMULATION
+    except BaseException as error:  # noqa: BLE001 - the one place errors become exit codes
+        if isinstance(error, SystemExit):
+            raise
+        code = exit_code(error)
+        if verbose:
+            traceback.print_exc(file=sys.stderr)
+        if isinstance(error, KeyboardInterrupt):
+            message = "interrupted"
+        elif isinstance(error, EqpropError):
+            message = str(error)
+        elif isinstance(error, OSError):
+            message = _os_message(error)
+        else:
+            message = (f"internal error: {type(error).__name__}: {error} "
+                       "(run with --verbose for the traceback and please report it)")
+        print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
