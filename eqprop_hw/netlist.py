@@ -89,9 +89,11 @@ def nudge_elements(circuit: Circuit, beta: float, targets: Sequence[float],
     targets : sequence of float
         Target voltage (V) per output, in output order.
     form : {"resistor", "vccs"}
-        ``resistor``: ``RNUDGE{k}`` of ``1/beta`` Ohm to ``VNUDGE{k}``; ``vccs``: a
-        transconductance ``GNUDGE{k}`` of gain ``beta`` injecting ``beta (y_k - V_k)`` into the
-        output (same node equations; ``beta = 0`` is exactly no nudge).
+        ``resistor``: ``RNUDGE{k}`` of ``1/beta`` Ohm to ``VNUDGE{k}`` when ``beta > 0``; a
+        negative beta is written in the VCCS form, since a conductance must be positive.
+        ``vccs``: a transconductance ``GNUDGE{k}`` of gain ``beta`` injecting
+        ``beta (y_k - V_k)`` into the output (same node equations; ``beta = 0`` is exactly no
+        nudge).
 
     Returns
     -------
@@ -104,6 +106,8 @@ def nudge_elements(circuit: Circuit, beta: float, targets: Sequence[float],
         raise CircuitError(f"beta must be finite, got {beta!r}")
     if form == "resistor" and beta == 0.0:
         return []
+    if form == "resistor" and beta < 0.0:
+        form = "vccs"
     elements = []
     for k, (port, target) in enumerate(zip(circuit.outputs, targets)):
         if not math.isfinite(float(target)):

@@ -36,9 +36,11 @@ def test_values_inputs_and_nudging_are_written():
     assert text[-2:] == [".op", ".end"]
 
 
-def test_negative_beta_is_a_negative_resistance_and_vccs_form():
+def test_negative_beta_is_written_as_a_vccs():
     c = xor()
-    assert "RNUDGE0 out0 ynudge0 -5000.0" in write_netlist(c, beta=-2e-4, targets=[0.1])
+    text = write_netlist(c, beta=-2e-4, targets=[0.1]).splitlines()
+    assert "GNUDGE0 0 out0 ynudge0 out0 -0.0002" in text
+    assert not any(line.startswith("RNUDGE") for line in text)
     vccs = nudge_elements(c, 2e-4, [0.1], form="vccs")
     assert [e.name for e in vccs] == ["VNUDGE0", "GNUDGE0"]
     assert vccs[1].nodes == ("0", "out0", "ynudge0", "out0")

@@ -109,8 +109,10 @@ def test_matches_raw_ngspice_batch_runs(session, ngspice_program, spec):
             result = backend.solve(x, beta=beta, targets=y)
             for row in range(x.shape[0]):
                 text = write_netlist(circuit, inputs=x[row], beta=beta, targets=y[row])
-                if beta != 0.0:
+                if beta > 0.0:
                     assert "RNUDGE0" in text          # the reference uses the resistor form
+                elif beta < 0.0:
+                    assert "GNUDGE0" in text          # negative beta is exported as a VCCS
                 reference = run_ngspice_batch(text)
                 expected = np.array([reference[node][0] for node in result.node_names])
                 np.testing.assert_allclose(result.voltages[row], expected, rtol=0, atol=1e-6)

@@ -1,0 +1,1513 @@
+"""Import SPICE netlists as ``graph`` specs: the inverse of :mod:`eqprop_hw.netlist`.
+
+:func:`import_netlist` reads a netlist file and returns a plain ``graph`` spec mapping that
+:func:`eqprop_hw.spec.parse_spec` accepts; :func:`spec_to_yaml` writes such a mapping as
+deterministic YAML. A netlist written by :func:`eqprop_hw.netlist.write_netlist` round-trips:
+export -> import -> build -> export gives the same bytes (input values are baked into the source
+DC values and nudging elements become ordinary elements).
+
+Nothing in a netlist is ever executed. Values and ``.param`` expressions are evaluated by a
+small evaluator over Python's :mod:`ast` that allows only numbers, parameter names,
+``+ - * / ** ^``, parentheses and math functions.
+
+Supported subset
+----------------
+* The first line is the title. ``eqprop-hw NAME`` (our exporter) gives the spec name ``NAME``;
+  any other title gives a name made from the file stem (or ``imported``).
+* ``*`` comment lines, ``;`` and ``$ `` end-of-line comments, ``+`` continuation lines.
+  Element names are upper-cased, node names lower-cased, ``gnd`` is ground ``0``.
+* Elements ``R C L D V I E G F H B`` (see :data:`ELEMENT_SYNTAX`) and ``X`` subcircuit
+  instances. Values are numbers with SPICE suffixes (``f p n u m k meg g t mil``, optionally
+  followed by a unit: ``10k``, ``2.2uF``, ``1meg``; note ``3MEG`` is 3e6 but ``3M`` is 3e-3),
+  or ``{expr}`` / ``'expr'``. V and I take ``DC x`` or a plain value only.
+* Behavioural sources ``B n+ n- V=expr`` / ``I=expr`` whose identifiers are math functions,
+  ``v(node)``, ``v(a,b)``, ``i(VSOURCE)``, numbers, ``time``, ``temper``, ``hertz``, ``pi`` or
+  ``.param`` names (replaced by their values). The spec keeps the text after the nodes.
+* Cards: ``.param``, ``.model NAME D(...)`` (diode parameters of
+  :data:`eqprop_hw.graph.DIODE_DC_PARAMS` and :data:`~eqprop_hw.graph.DIODE_AC_PARAMS`
+  only), ``.subckt``/``.ends``, ``.include``/``.inc``, ``.lib FILE SECTION`` (and ``.lib
+  SECTION`` ... ``.endl`` definitions), ``.options`` (the numeric options of
+  :data:`eqprop_hw.spec.OPTION_NAMES` are kept, every other option is ignored), and the
+  analysis/output cards of :data:`IGNORED_CARDS`, accepted and not stored.
+* Metadata comments written by the exporter: ``*@ input NAME SRC:gain ...``,
+  ``*@ output NAME NODE``, ``*@ trainable PATTERN ...``. Without a ``*@ eqprop-hw netlist``
+  header and without ``*@ trainable`` lines the spec has no ``trainable`` key (so the spec's
+  default applies); with the header and no ``*@ trainable`` line nothing is trainable.
+
+Subcircuit flattening
+---------------------
+Instances are expanded in place. Inside instance ``XA`` (path ``XA``; an instance ``XB`` inside
+it has path ``XA_XB``) an element ``R1`` becomes ``R1_XA`` (``R1_XA_XB``): the element letter
+stays first. An internal node ``mid`` becomes ``mid_xa`` (``mid_xa_xb``); pins map to the
+nodes of the instance line, ground ``0`` stays global. ``.model`` cards inside a subcircuit are
+global; nested ``.subckt`` definitions are hoisted to global scope. The controlling source of an
+F or H element, and ``i(...)`` in a B expression, is renamed when it names an element of the
+same subcircuit and otherwise refers to a top-level element. Every flattened element and node
+name is checked for collisions with all other names; a collision is an error naming both lines.
+Parameters: instance overrides (``XA n1 n2 NAME a=5``) are evaluated with the caller's values;
+the defaults of ``.subckt NAME pins [params:] a=1 b={2*a}`` that are not overridden are then
+evaluated in order with the global ``.param`` values, the overrides and the earlier defaults;
+``.param`` cards inside the body are evaluated last, in the instance's scope.
+
+Not checked here
+----------------
+The import checks names, node counts, values, models, references (F/H controls, ``v()`` and
+``i()`` in B expressions, metadata) and validates the result with
+:func:`~eqprop_hw.spec.parse_spec`; whether the circuit is simulable (floating nodes) is checked
+by :func:`eqprop_hw.build.build_circuit`. Negative resistances (a netlist nudged with a negative
+beta) are refused: eqprop-hw circuits need positive conductances.
+
+Refused
+-------
+``.control``/``.endc`` blocks, ngspice control commands (``shell``, ``exec``, ``source``, ...),
+``.exec``, ``.csparam``, ``.func`` and every ``.`` card not listed above, ``.include``/``.lib``
+of a file outside the netlist's folder (after resolving symlinks and ``..``), include recursion
+deeper than :data:`MAX_INCLUDE_DEPTH`, behavioural expressions with other identifiers or
+characters, XSPICE ``A`` devices, and other semiconductors and lines (``Q M J Z S W T O U K``
+...). With ``allow_unsafe=True`` control blocks, control commands and unknown cards are skipped
+(never executed), includes may read files outside the folder, and B expressions may call other
+functions; elements that a spec cannot represent (``A``, ``Q``, ...) are still refused.
+
+Every error is a :class:`~eqprop_hw.errors.NetlistError` naming the file and line.
+
+Examples
+--------
+>>> spec = import_netlist_text("demo\\nV1 in 0 DC 1\\nR1 in out 10k\\nR2 out 0 {2*5k}\\n.end\\n")
+>>> [(e["name"], e["nodes"], e.get("r", e.get("dc"))) for e in spec["elements"]]
+[('V1', ['in', '0'], 1.0), ('R1', ['in', 'out'], 10000.0), ('R2', ['out', '0'], 10000.0)]
+>>> print(spec_to_yaml(spec).splitlines()[4])
+  - {name: V1, nodes: [in, '0'], dc: 1.0}
+"""
+
+from __future__ import annotations
+
+import ast
+import decimal
+import fnmatch
+import functools
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from eqprop_hw.errors import NetlistError, SpecError
+from eqprop_hw.graph import DIODE_AC_PARAMS, DIODE_DC_PARAMS, NODE_COUNT
+from eqprop_hw.spec import NAME_RE, OPTION_NAMES, parse_spec
+
+#: Largest netlist or included file read (bytes).
+MAX_FILE_BYTES = 64 * 1024 * 1024
+#: Deepest chain of ``.include``/``.lib`` files.
+MAX_INCLUDE_DEPTH = 8
+#: Deepest chain of nested subcircuit instances.
+MAX_SUBCKT_DEPTH = 16
+#: Most elements a flattened netlist may have (guards against exponential subcircuits).
+MAX_ELEMENTS = 2_000_000
+#: Longest expression evaluated (characters).
+MAX_EXPR_CHARS = 1000
+
+#: Element syntax, used in error messages.
+ELEMENT_SYNTAX = {
+    "R": "Rname n+ n- resistance", "C": "Cname n+ n- capacitance",
+    "L": "Lname n+ n- inductance", "D": "Dname anode cathode MODEL [area]",
+    "V": "Vname n+ n- [DC] value", "I": "Iname n+ n- [DC] value",
+    "E": "Ename n+ n- nc+ nc- gain", "G": "Gname n+ n- nc+ nc- transconductance",
+    "F": "Fname n+ n- VCONTROL gain", "H": "Hname n+ n- VCONTROL transresistance",
+    "B": "Bname n+ n- V=expr | I=expr", "X": "Xname node... SUBCKT [params: name=value ...]",
+}
+
+#: Analysis and output cards that are accepted and not stored.
+IGNORED_CARDS = frozenset((".op", ".tran", ".dc", ".ac", ".tf", ".noise", ".four", ".save",
+                           ".print", ".plot", ".probe", ".width", ".title"))
+OPTION_CARDS = frozenset((".options", ".option", ".opt"))
+
+#: Words that start ngspice control-language commands (refused outside and inside .control).
+CONTROL_COMMANDS = frozenset((
+    "shell", "sh", "exec", "system", "source", "load", "run", "set", "unset", "let", "alter",
+    "altermod", "write", "wrdata", "wrs2p", "cd", "echo", "quit", "exit", "codemodel", "osdi",
+    "bg", "rusage", "setcs", "remcirc", "reset", "destroy", "listing", "edit"))
+
+_UNSUPPORTED = {
+    "Q": "bipolar transistor", "M": "MOSFET", "J": "JFET", "Z": "MESFET", "S": "voltage switch",
+    "W": "current switch", "T": "transmission line", "O": "lossy transmission line",
+    "U": "RC line", "K": "coupled inductor", "N": "OSDI device", "P": "coupled line",
+    "Y": "transmission line",
+}
+
+_SCALES = (("meg", "1e6"), ("mil", "25.4e-6"), ("f", "1e-15"), ("p", "1e-12"), ("n", "1e-9"),
+           ("u", "1e-6"), ("m", "1e-3"), ("k", "1e3"), ("g", "1e9"), ("t", "1e12"))
+_UNITS_AFTER_SCALE = frozenset(("", "ohm", "ohms", "f", "h", "v", "a", "s", "hz"))
+_UNITS_ALONE = frozenset(("", "ohm", "ohms", "v", "h", "s", "hz"))
+_NUMBER_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)([a-z]*)", re.A)
+_DECIMAL = decimal.Context(prec=400, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+
+_ELEMENT_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]*")
+_NODE_RE = re.compile(r"[a-z0-9_]+")
+_PARAM_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
+_KV_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.S)
+_BAD_CHAR_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
+_EOL_DOLLAR_RE = re.compile(r"\$(?=\s|$)")
+_GROUPING = re.compile(r"[(){}',=]")
+
+_FUNCTIONS = {
+    "sqrt": (1, 1, math.sqrt), "exp": (1, 1, math.exp), "ln": (1, 1, math.log),
+    "log": (1, 1, math.log), "log10": (1, 1, math.log10), "sin": (1, 1, math.sin),
+    "cos": (1, 1, math.cos), "tan": (1, 1, math.tan), "asin": (1, 1, math.asin),
+    "acos": (1, 1, math.acos), "atan": (1, 1, math.atan), "sinh": (1, 1, math.sinh),
+    "cosh": (1, 1, math.cosh), "tanh": (1, 1, math.tanh), "asinh": (1, 1, math.asinh),
+    "acosh": (1, 1, math.acosh), "atanh": (1, 1, math.atanh), "abs": (1, 1, abs),
+    "floor": (1, 1, math.floor), "ceil": (1, 1, math.ceil), "int": (1, 1, math.trunc),
+    "nint": (1, 1, round), "sgn": (1, 1, lambda x: float((x > 0) - (x < 0))),
+    "pow": (2, 2, math.pow), "atan2": (2, 2, math.atan2), "hypot": (2, 2, math.hypot),
+    "min": (1, 64, min), "max": (1, 64, max),
+}
+_CONSTANTS = {"pi": math.pi}
+#: Functions allowed in B expressions besides :data:`_FUNCTIONS` (ngspice built-ins).
+_B_FUNCTIONS = frozenset(_FUNCTIONS) | {"u", "u2", "uramp", "pwr", "pwrs", "limit", "ddt",
+                                        "sdt"}
+_B_CONSTANTS = frozenset(("time", "temper", "hertz", "pi"))
+_RESERVED_PARAMS = frozenset(_FUNCTIONS) | _B_FUNCTIONS | _B_CONSTANTS | {"v", "i", "gnd"}
+
+_EXPR_TOKEN_RE = re.compile(r"(?P<space>\s+)|(?P<num>(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?[a-z]*)"
+                            r"|(?P<name>[a-z_][a-z0-9_]*)|(?P<op>\*\*|[-+*/^(),])", re.A)
+_B_TOKEN_RE = re.compile(r"(?P<space>\s+)|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\w*)"
+                         r"|(?P<name>[A-Za-z_]\w*)"
+                         r"|(?P<op>\*\*|&&|\|\||[<>=!]=|[-+*/^(),<>?:{}!])", re.A)
+
+
+# -- small pure helpers -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Line:
+    """One logical netlist line (continuations joined, comments stripped)."""
+
+    text: str
+    source: str
+    line: int
+    meta: bool = False
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str
+    start: int
+    end: int
+
+
+def _fail(message: str, where: _Line | None = None):
+    """Raise a NetlistError located at ``where``."""
+    if where is None:
+        raise NetlistError(message)
+    raise NetlistError(message, where.source, where.line)
+
+
+def parse_spice_number(text: str) -> float:
+    """Parse a SPICE number with an optional scale suffix and unit.
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"10k"``, ``"2.2u"``, ``"1meg"``, ``"3MEG"`` (3e6), ``"3m"`` (3e-3), ``"4.7nF"``,
+        ``"1e-9"``. Case-insensitive. After the suffix only a unit (``ohm F H V A s Hz``) may
+        follow.
+
+    Returns
+    -------
+    float
+        The value, correctly rounded from the decimal text (``2.2k`` gives exactly 2200.0).
+
+    Raises
+    ------
+    ValueError
+        If the text is not such a number or the value is not finite.
+    """
+    if len(text) > 100:
+        raise ValueError("number text longer than 100 characters")
+    match = _NUMBER_RE.fullmatch(text.strip().lower())
+    if match is None:
+        raise ValueError(f"not a number: {text!r}")
+    mantissa, letters = match.groups()
+    factor, unit, units = None, letters, _UNITS_ALONE
+    for suffix, scale in _SCALES:
+        if letters.startswith(suffix):
+            factor, unit, units = scale, letters[len(suffix):], _UNITS_AFTER_SCALE
+            break
+    if unit not in units:
+        raise ValueError(f"unknown suffix {letters!r} in {text!r}")
+    if factor is None:
+        value = float(mantissa)
+    else:
+        try:
+            value = float(_DECIMAL.multiply(decimal.Decimal(mantissa), decimal.Decimal(factor)))
+        except decimal.DecimalException:
+            raise ValueError(f"{text!r} is out of range") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def _python_source(text: str) -> str:
+    """Translate a SPICE expression to Python source made of floats, names and operators."""
+    pieces, position, low = [], 0, text.lower()
+    while position < len(low):
+        match = _EXPR_TOKEN_RE.match(low, position)
+        if match is None:
+            raise ValueError(f"character {text[position]!r} is not allowed")
+        position = match.end()
+        kind, token = match.lastgroup, match.group()
+        if kind == "num":
+            pieces.append(repr(parse_spice_number(token)))
+        elif kind == "op":
+            pieces.append("**" if token == "^" else token)
+        else:
+            pieces.append(" " if kind == "space" else token)
+    return "".join(pieces)
+
+
+def _eval_node(node: ast.AST, params: dict) -> float:
+    """Evaluate one whitelisted AST node (numbers, names, + - * / **, math calls)."""
+    if isinstance(node, ast.Constant) and type(node.value) is float:
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id in params:
+            return params[node.id]
+        if node.id in _CONSTANTS:
+            return _CONSTANTS[node.id]
+        raise ValueError(f"unknown parameter {node.id!r}")
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
+        value = _eval_node(node.operand, params)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult,
+                                                            ast.Div, ast.Pow)):
+        left, right = _eval_node(node.left, params), _eval_node(node.right, params)
+        if isinstance(node.op, ast.Add):
+            return left + right
+        if isinstance(node.op, ast.Sub):
+            return left - right
+        if isinstance(node.op, ast.Mult):
+            return left * right
+        if isinstance(node.op, ast.Div):
+            return left / right
+        return math.pow(left, right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
+        entry = _FUNCTIONS.get(node.func.id)
+        if entry is None:
+            raise ValueError(f"function {node.func.id!r} is not allowed (allowed: "
+                             f"{', '.join(sorted(_FUNCTIONS))})")
+        low, high, function = entry
+        if not low <= len(node.args) <= high or \
+                any(isinstance(arg, ast.Starred) for arg in node.args):
+            raise ValueError(f"wrong number of arguments to {node.func.id}()")
+        return float(function(*[_eval_node(arg, params) for arg in node.args]))
+    raise ValueError("only numbers, parameter names, + - * / ^ ** and math functions are allowed")
+
+
+def evaluate_expression(text: str, params: dict | None = None) -> float:
+    """Safely evaluate a ``.param``-style expression (never ``eval``).
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"2*a + 1k"`` or ``"sqrt(r1*r2)"``; numbers may carry SPICE suffixes and ``^``
+        is a power. Case-insensitive.
+    params : dict of str to float, optional
+        Parameter values by lower-case name.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        On any other construct, an unknown name, a math error or a non-finite result.
+    """
+    params = params or {}
+    if len(text) > MAX_EXPR_CHARS:
+        raise ValueError(f"expression longer than {MAX_EXPR_CHARS} characters")
+    source = _python_source(text)
+    if not source.strip():
+        raise ValueError("empty expression")
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+        value = _eval_node(tree.body, params)
+    except (SyntaxError, RecursionError, MemoryError):
+        raise ValueError("malformed expression") from None
+    except ZeroDivisionError:
+        raise ValueError("division by zero") from None
+    except OverflowError:
+        raise ValueError("numeric overflow") from None
+    except (TypeError, ValueError) as error:
+        raise ValueError(str(error) or "math domain error") from None
+    if not isinstance(value, float) or not math.isfinite(value):
+        raise ValueError(f"result {value!r} is not a finite number")
+    return value
+
+
+def _tokens(text: str, where: _Line) -> list[_Token]:
+    """Split on blanks and commas, keeping ``(...)``, ``{...}`` and ``'...'`` groups whole.
+
+    ``key = value`` is merged into one ``key=value`` token.
+    """
+    if _GROUPING.search(text) is None:
+        return [_Token(m.group(), m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    raw, position, n = [], 0, len(text)
+    closing = {"(": ")", "{": "}"}
+    while position < n:
+        if text[position].isspace() or text[position] == ",":
+            position += 1
+            continue
+        start, stack = position, []
+        while position < n:
+            char = text[position]
+            if stack and stack[-1] == "'":
+                if char == "'":
+                    stack.pop()
+            elif char in closing:
+                stack.append(closing[char])
+            elif char == "'":
+                stack.append("'")
+            elif char in ")}":
+                if not stack or stack[-1] != char:
+                    _fail(f"unbalanced {char!r} at column {position + 1}", where)
+                stack.pop()
+            elif not stack and (char.isspace() or char == ","):
+                break
+            position += 1
+        if stack:
+            _fail(f"unclosed group starting at column {start + 1} (missing {stack[-1]!r})",
+                  where)
+        raw.append(_Token(text[start:position], start, position))
+    return _merge_equals(raw)
+
+
+def _merge_equals(tokens: list[_Token]) -> list[_Token]:
+    """Join ``a = b``, ``a= b`` and ``a =b`` into single ``a=b`` tokens."""
+    out: list[_Token] = []
+    for token in tokens:
+        if out and (out[-1].text.endswith("=") or token.text.startswith("=")):
+            last = out.pop()
+            token = _Token(last.text + token.text, last.start, token.end)
+        out.append(token)
+    return out
+
+
+def _first_word(text: str) -> str:
+    return text.split(None, 1)[0] if text.strip() else ""
+
+
+def _element_name(text: str, where: _Line) -> str:
+    """Upper-case element name, validated."""
+    name = text.upper()
+    if not _ELEMENT_NAME_RE.fullmatch(name):
+        _fail(f"invalid element name {text!r}: use letters, digits and '_' only, starting with "
+              "the element letter", where)
+    return name
+
+
+def _node_name(text: str, where: _Line, element: str) -> str:
+    """Lower-case node name (``gnd`` -> ``0``), validated."""
+    node = text.lower()
+    if node == "gnd":
+        return "0"
+    if not _NODE_RE.fullmatch(node):
+        _fail(f"{element}: invalid node name {text!r}: use letters, digits and '_' only", where)
+    return node
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _is_expression(text: str) -> bool:
+    return len(text) >= 2 and ((text[0] == "{" and text[-1] == "}") or
+                               (text[0] == "'" and text[-1] == "'"))
+
+
+def _value(text: str, params: dict, where: _Line, what: str) -> float:
+    """A number with a SPICE suffix, or a ``{expr}``/``'expr'`` evaluated safely."""
+    if _is_expression(text):
+        try:
+            return evaluate_expression(text[1:-1], params)
+        except ValueError as error:
+            _fail(f"{what}: cannot evaluate {text!r}: {error}", where)
+    try:
+        return parse_spice_number(text)
+    except ValueError:
+        hint = ""
+        if text.lower() in params:
+            hint = f"; write {{{text.lower()}}} to use the parameter"
+        _fail(f"{what}: malformed value {text!r} (expected a number with an optional SPICE "
+              f"suffix f p n u m k meg g t, e.g. 10k or 2.2u, or {{expression}}){hint}", where)
+
+
+def _behavioural_form_hint(words: list) -> str:
+    """A hint when ``words`` contain an E/G behavioural form (``VALUE=``, ``POLY(...)``)."""
+    for word in words:
+        if re.match(r"(VALUE|POLY|TABLE|LAPLACE|CUR|VOL|FREQ)\s*[=({]", word, re.I):
+            return " (behavioural VALUE/POLY/TABLE forms are not supported; use a B source)"
+    return ""
+
+
+def _read_text(path: Path, source: str) -> str:
+    """Read a file as UTF-8, size-limited; errors name the file (and line for bad bytes)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise NetlistError(f"file is larger than {MAX_FILE_BYTES} bytes", source)
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NetlistError("no such file", source) from None
+    except IsADirectoryError:
+        raise NetlistError("is a directory, not a netlist file", source) from None
+    except (OSError, ValueError) as error:
+        raise NetlistError(f"cannot read file: {getattr(error, 'strerror', None) or error}",
+                           source) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise NetlistError(f"byte 0x{data[error.start]:02x} is not valid UTF-8 text "
+                           "(netlists must be ASCII or UTF-8)", source, line) from None
+
+
+def _strip_comment(text: str) -> str:
+    """Remove ``;`` and ``$ `` end-of-line comments."""
+    cut = text.find(";")
+    if cut < 0:
+        cut = len(text)
+    dollar = _EOL_DOLLAR_RE.search(text, 0, cut)
+    if dollar is not None:
+        cut = dollar.start()
+    return text[:cut].rstrip()
+
+
+def _logical_lines(text: str, source: str, main: bool) -> tuple[str | None, list[_Line]]:
+    """Split text into the title (main file only) and logical lines.
+
+    Metadata (``*@``) lines are kept (flagged) in the main file and are comments elsewhere.
+    """
+    physical = text.split("\n")
+    if physical and physical[-1] == "":
+        physical.pop()
+    title, out, last_card = None, [], None
+    for index, raw in enumerate(physical):
+        lineno = index + 1
+        if raw.endswith("\r"):
+            raw = raw[:-1]
+        bad = _BAD_CHAR_RE.search(raw)
+        if bad is not None:
+            what = "NUL byte" if bad.group() == "\x00" else \
+                f"control character U+{ord(bad.group()):04X}"
+            raise NetlistError(f"{what} in netlist text (binary or corrupted file?)", source,
+                               lineno)
+        if main and index == 0:
+            title = raw.strip()
+            continue
+        stripped = raw.strip()
+        if not stripped or (stripped.startswith("*") and not (main and stripped.startswith("*@"))):
+            continue
+        content = stripped[2:].strip() if stripped.startswith("*@") else _strip_comment(stripped)
+        if not content:
+            continue
+        odd = _NON_ASCII_RE.search(content)
+        if odd is not None:
+            raise NetlistError(f"non-ASCII character {odd.group()!r} outside a comment "
+                               "(SPICE netlists are ASCII)", source, lineno)
+        if stripped.startswith("*@"):
+            out.append(_Line(content, source, lineno, meta=True))
+        elif content.startswith("+"):
+            if last_card is None:
+                raise NetlistError("continuation line '+' with no line before it to continue",
+                                   source, lineno)
+            previous = out[last_card]
+            out[last_card] = _Line(previous.text + " " + content[1:].strip(), previous.source,
+                                   previous.line)
+        else:
+            out.append(_Line(content, source, lineno))
+            last_card = len(out) - 1
+    return title, out
+
+
+def _spec_name(title: str | None, stem: str | None) -> str:
+    """The spec name: from an ``eqprop-hw NAME`` title, else the sanitized file stem."""
+    words = (title or "").split()
+    if len(words) == 2 and words[0] == "eqprop-hw" and NAME_RE.fullmatch(words[1]) and \
+            len(words[1]) <= 80:
+        return words[1]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", stem or "")
+    name = re.sub(r"^[.-]+", "", name)[:80]
+    return name if name and NAME_RE.fullmatch(name) else "imported"
+
+
+# -- subcircuits and scopes ---------------------------------------------------------------
+@dataclass
+class _Subckt:
+    name: str
+    pins: list
+    defaults: list
+    where: _Line
+    body: list = field(default_factory=list)
+
+    def local_elements(self) -> frozenset:
+        """Upper-case names of the elements defined directly in the body."""
+        return frozenset(_first_word(line.text).upper() for line in self.body
+                         if not line.meta and not line.text.startswith("."))
+
+
+@dataclass
+class _Scope:
+    """Name mapping of one (sub)circuit level: ``path`` is ``""`` at top level."""
+
+    path: str
+    params: dict
+    pins: dict = field(default_factory=dict)
+    local: frozenset = frozenset()
+    where: _Line | None = None
+
+    def node(self, local: str) -> str:
+        if not self.path or local == "0":
+            return local
+        return self.pins.get(local, f"{local}_{self.path.lower()}")
+
+    def creates(self, local: str) -> bool:
+        """Whether this level owns the node (not ground, not a pin)."""
+        return local != "0" and local not in self.pins
+
+    def element(self, local: str) -> str:
+        return f"{local}_{self.path}" if self.path else local
+
+    def control(self, local: str) -> str:
+        return self.element(local) if local in self.local else local
+
+    def describe(self) -> str:
+        return f"instance {self.path}" if self.path else "the top level"
+
+
+def _params_list(tokens: list[str], where: _Line, what: str) -> list[tuple[str, str]]:
+    """``[params:] a=1 b={2*a}`` tokens as (lower name, value text) pairs."""
+    pairs = []
+    for token in tokens:
+        if token.lower() == "params:":
+            continue
+        if token.lower().startswith("params:"):
+            token = token[7:]
+        match = _KV_RE.fullmatch(token)
+        if match is None or not match.group(2):
+            _fail(f"{what}: expected name=value, got {token!r}", where)
+        name = match.group(1).lower()
+        if not _PARAM_NAME_RE.fullmatch(name) or name in _RESERVED_PARAMS:
+            _fail(f"{what}: invalid parameter name {match.group(1)!r} (letters, digits and '_'; "
+                  "not a function or reserved name)", where)
+        pairs.append((name, match.group(2)))
+    return pairs
+
+
+def _split_positional(tokens: list[str]) -> tuple[list[str], list[str]]:
+    """Split tokens into leading positional words and trailing ``params:``/``k=v`` words."""
+    for position, token in enumerate(tokens):
+        if token.lower().startswith("params:") or _KV_RE.fullmatch(token):
+            return tokens[:position], tokens[position:]
+    return tokens, []
+
+
+def _subckt_header(line: _Line) -> _Subckt:
+    """Parse ``.subckt NAME pins... [params:] a=1 ...``."""
+    words = [t.text for t in _tokens(line.text, line)][1:]
+    positional, assigns = _split_positional(words)
+    if not positional:
+        _fail(".subckt needs a name: .subckt NAME pin1 pin2 ...", line)
+    name = positional[0].upper()
+    if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+        _fail(f"invalid subcircuit name {positional[0]!r} (letters, digits, '_')", line)
+    pins = []
+    for pin in positional[1:]:
+        node = _node_name(pin, line, f"subcircuit {name}")
+        if node == "0":
+            _fail(f"subcircuit {name}: ground cannot be a pin", line)
+        if node in pins:
+            _fail(f"subcircuit {name}: pin {node!r} listed twice", line)
+        pins.append(node)
+    return _Subckt(name, pins, _params_list(assigns, line, f"subcircuit {name}"), line)
+
+
+# -- behavioural expressions --------------------------------------------------------------
+def _b_tokens(text: str, where: _Line, name: str) -> list[tuple[str, str, int, int]]:
+    out, position = [], 0
+    while position < len(text):
+        match = _B_TOKEN_RE.match(text, position)
+        if match is None:
+            _fail(f"{name}: character {text[position]!r} is not allowed in a behavioural "
+                  "expression", where)
+        if match.lastgroup != "space":
+            out.append((match.lastgroup, match.group(), match.start(), match.end()))
+        position = match.end()
+    return out
+
+
+def _check_balance(tokens: list, where: _Line, name: str) -> None:
+    depth = {"(": 0, "{": 0}
+    for kind, text, _s, _e in tokens:
+        if kind == "op" and text in "({":
+            depth[text] += 1
+        elif kind == "op" and text in ")}":
+            key = "(" if text == ")" else "{"
+            depth[key] -= 1
+            if depth[key] < 0:
+                _fail(f"{name}: unbalanced {text!r} in behavioural expression", where)
+    if any(depth.values()):
+        _fail(f"{name}: unclosed parenthesis or brace in behavioural expression", where)
+
+
+def _probe_args(tokens: list, start: int, where: _Line, name: str, probe: str,
+                most: int) -> tuple[list, int]:
+    """The argument tokens of ``v(...)`` / ``i(...)`` starting at the ``(``; and the end index."""
+    args, index = [], start + 1
+    while True:
+        if index >= len(tokens) or tokens[index][0] not in ("name", "num"):
+            break
+        args.append(tokens[index])
+        index += 1
+        if index < len(tokens) and tokens[index][1] == "," and len(args) < most:
+            index += 1
+            continue
+        break
+    if not args or index >= len(tokens) or tokens[index][1] != ")":
+        what = "one or two node names" if probe == "v" else "one voltage source name"
+        _fail(f"{name}: {probe}() takes {what}", where)
+    return args, index
+
+
+def _behavioural(raw: str, scope: _Scope, where: _Line, name: str,
+                 allow_unsafe: bool) -> tuple[str, list, list]:
+    """Check a B expression; return (text with renames/params applied, nodes, sources)."""
+    match = re.match(r"\s*([VvIi])\s*=", raw)
+    if match is None:
+        _fail(f"{name}: a behavioural source needs V=expression or I=expression after its "
+              f"two nodes, got {raw!r}", where)
+    if len(raw) > MAX_EXPR_CHARS:
+        _fail(f"{name}: behavioural expression longer than {MAX_EXPR_CHARS} characters", where)
+    tokens = _b_tokens(raw[match.end():], where, name)
+    if not tokens:
+        _fail(f"{name}: empty behavioural expression", where)
+    _check_balance(tokens, where, name)
+    offset, edits, nodes, sources = match.end(), [], [], []
+    index = 0
+    while index < len(tokens):
+        kind, text, start, end = tokens[index]
+        following = tokens[index + 1][1] if index + 1 < len(tokens) else None
+        low = text.lower()
+        if kind == "num":
+            try:
+                parse_spice_number(text)
+            except ValueError:
+                _fail(f"{name}: malformed number {text!r} in behavioural expression", where)
+        elif kind == "name" and following == "(" and low in ("v", "i"):
+            args, index = _probe_args(tokens, index + 1, where, name, low, 2 if low == "v" else 1)
+            for _k, arg, a_start, a_end in args:
+                if low == "v":
+                    local = _node_name(arg, where, name)
+                    nodes.append(scope.node(local))
+                    if scope.path:
+                        edits.append((a_start, a_end, scope.node(local)))
+                else:
+                    local = _element_name(arg, where)
+                    sources.append(scope.control(local))
+                    if scope.path:
+                        edits.append((a_start, a_end, scope.control(local)))
+        elif kind == "name" and following == "(":
+            if low not in _B_FUNCTIONS and not allow_unsafe:
+                _fail(f"{name}: function {text!r} is not allowed in a behavioural expression "
+                      f"(allowed: math functions such as {', '.join(sorted(_FUNCTIONS)[:12])}, "
+                      "..., v(), i()); refused", where)
+        elif kind == "name":
+            if low in scope.params and low not in _B_CONSTANTS:
+                value = scope.params[low]
+                edits.append((start, end, repr(value) if value >= 0 else f"({value!r})"))
+            elif low not in _B_CONSTANTS and not allow_unsafe:
+                _fail(f"{name}: unknown identifier {text!r} in behavioural expression (allowed: "
+                      "v(node), i(VSOURCE), time, temper, pi, .param names, math functions); "
+                      "refused", where)
+        index += 1
+    body = raw[match.end():]
+    for start, end, replacement in sorted(edits, reverse=True):
+        body = body[:start] + replacement + body[end:]
+    text = raw[:offset] + body
+    return text.strip(), nodes, sources
+
+
+# -- the importer -------------------------------------------------------------------------
+class _Importer:
+    """State of one import: options, models, elements and the name registries."""
+
+    def __init__(self, root: Path | None, allow_unsafe: bool):
+        self.root = root
+        self.allow_unsafe = allow_unsafe
+        self.params: dict = {}
+        self.models: dict = {}
+        self.model_lines: dict = {}
+        self.options: dict = {}
+        self.subckts: dict = {}
+        self.elements: list = []
+        self.element_lines: dict = {}
+        self.element_types: dict = {}
+        self.node_owner: dict = {}
+        self.instances: set = set()
+        self.deferred: list = []
+        self.sizes: dict = {}
+
+    # -- reading and includes ---------------------------------------------------------
+    def expand(self, lines: list, directory: Path | None, depth: int, stack: tuple) -> list:
+        """Expand includes and library sections; drop .control blocks (or refuse them)."""
+        out, index = [], 0
+        while index < len(lines):
+            line = lines[index]
+            word = "" if line.meta else _first_word(line.text).lower()
+            if word == ".end":
+                break
+            if word == ".control":
+                if not self.allow_unsafe:
+                    _fail(".control block refused: ngspice control scripts can run shell "
+                          "commands and write files; remove the .control ... .endc block "
+                          "(the analysis is written by the exporter)", line)
+                index = self._skip_to(lines, index, ".endc")
+            elif word in (".include", ".inc"):
+                out += self._include(line, directory, depth, stack)
+            elif word == ".lib":
+                args = [t.text for t in _tokens(line.text, line)][1:]
+                if len(args) == 1:
+                    index = self._skip_to(lines, index, ".endl")
+                elif len(args) == 2:
+                    out += self._library(line, args, directory, depth, stack)
+                else:
+                    _fail(".lib takes a file and a section: .lib FILE SECTION", line)
+            elif word in (".endc", ".endl"):
+                _fail(f"{word} without a matching "
+                      f"{'.control' if word == '.endc' else '.lib SECTION'}", line)
+            else:
+                out.append(line)
+            index += 1
+        return out
+
+    @staticmethod
+    def _skip_to(lines: list, index: int, end: str) -> int:
+        """Index of the line closing the block opened at ``index`` (or the last line)."""
+        for position in range(index + 1, len(lines)):
+            if not lines[position].meta and _first_word(lines[position].text).lower() == end:
+                return position
+        return len(lines) - 1
+
+    def _resolve(self, line: _Line, name: str, directory: Path | None) -> Path:
+        """The included file, which must lie inside the netlist's folder."""
+        card = _first_word(line.text).lower()
+        if not name:
+            _fail(f"{card} needs a file name", line)
+        if self.root is None or directory is None:
+            _fail(f"{card} {name}: cannot include files into a netlist given as text without "
+                  "base_dir; import the netlist file instead", line)
+        try:
+            candidate = Path(name)
+            resolved = (candidate if candidate.is_absolute() else directory / candidate).resolve()
+        except (OSError, RuntimeError, ValueError) as error:
+            _fail(f"{card} {name}: cannot resolve the path ({error})", line)
+        if not self.allow_unsafe and not resolved.is_relative_to(self.root):
+            _fail(f"{card} {name} refused: it resolves to {resolved}, outside the netlist's "
+                  f"folder {self.root}; only files inside that folder may be included "
+                  "(copy the file there)", line)
+        try:
+            regular = resolved.is_file()
+        except OSError:
+            regular = False
+        if not regular:
+            _fail(f"{card} {name}: no such file {resolved} (or not a regular file)", line)
+        return resolved
+
+    def _read_included(self, line: _Line, resolved: Path, key: tuple, depth: int,
+                       stack: tuple) -> list:
+        if key in stack:
+            _fail(f"recursive {_first_word(line.text).lower()}: {resolved} is already being "
+                  "read (a file includes itself)", line)
+        if depth >= MAX_INCLUDE_DEPTH:
+            _fail(f"includes nested deeper than {MAX_INCLUDE_DEPTH} files", line)
+        _title, lines = _logical_lines(_read_text(resolved, str(resolved)), str(resolved),
+                                       main=False)
+        return lines
+
+    def _include(self, line: _Line, directory, depth: int, stack: tuple) -> list:
+        args = [t.text for t in _tokens(line.text, line)][1:]
+        if len(args) != 1:
+            _fail(".include takes one file name: .include FILE", line)
+        resolved = self._resolve(line, _unquote(args[0]), directory)
+        key = (resolved, None)
+        lines = self._read_included(line, resolved, key, depth, stack)
+        return self.expand(lines, resolved.parent, depth + 1, stack + (key,))
+
+    def _library(self, line: _Line, args: list, directory, depth: int, stack: tuple) -> list:
+        resolved = self._resolve(line, _unquote(args[0]), directory)
+        section = _unquote(args[1]).lower()
+        key = (resolved, section)
+        lines = self._read_included(line, resolved, key, depth, stack)
+        body, inside = [], False
+        for entry in lines:
+            words = entry.text.split()
+            word = words[0].lower() if words else ""
+            if not inside and word == ".lib" and len(words) == 2 and \
+                    _unquote(words[1]).lower() == section:
+                inside = True
+            elif inside and word == ".endl":
+                break
+            elif inside:
+                body.append(entry)
+        if not inside:
+            _fail(f".lib {args[0]} {args[1]}: section {args[1]!r} not found in {resolved}", line)
+        return self.expand(body, resolved.parent, depth + 1, stack + (key,))
+
+    # -- structure ----------------------------------------------------------------------
+    def split(self, lines: list) -> tuple[list, list]:
+        """Separate top-level lines, metadata and (hoisted) subcircuit definitions."""
+        top, meta, open_defs = [], [], []
+        for line in lines:
+            if line.meta:
+                if not open_defs:
+                    meta.append(line)
+                continue
+            word = _first_word(line.text).lower()
+            if word == ".subckt":
+                sub = _subckt_header(line)
+                if sub.name in self.subckts or any(d.name == sub.name for d in open_defs):
+                    first = self.subckts.get(sub.name) or next(d for d in open_defs
+                                                                if d.name == sub.name)
+                    _fail(f"subcircuit {sub.name} defined twice (first at line "
+                          f"{first.where.line})", line)
+                open_defs.append(sub)
+            elif word == ".ends":
+                if not open_defs:
+                    _fail(".ends without a matching .subckt", line)
+                sub = open_defs.pop()
+                words = line.text.split()
+                if len(words) > 1 and words[1].upper() != sub.name:
+                    _fail(f".ends {words[1]} closes subcircuit {sub.name} (opened at line "
+                          f"{sub.where.line})", line)
+                self.subckts[sub.name] = sub
+            elif open_defs:
+                open_defs[-1].body.append(line)
+            else:
+                top.append(line)
+        if open_defs:
+            _fail(f"subcircuit {open_defs[-1].name} has no .ends", open_defs[-1].where)
+        return top, meta
+
+    def cards(self, top: list) -> None:
+        """Top-level ``.param``, then ``.model`` (everywhere) and ``.options``."""
+        for line in top:
+            if _first_word(line.text).lower() == ".param":
+                self._param(line, self.params)
+        model_lines = [line for line in top if _first_word(line.text).lower() == ".model"]
+        for sub in self.subckts.values():
+            model_lines += [line for line in sub.body
+                            if _first_word(line.text).lower() == ".model"]
+        for line in sorted(model_lines, key=lambda ln: (ln.source, ln.line)):
+            self._model(line)
+        for line in top:
+            if _first_word(line.text).lower() in OPTION_CARDS:
+                self._options(line)
+
+    def _param(self, line: _Line, params: dict) -> None:
+        words = [t.text for t in _tokens(line.text, line)][1:]
+        if not words:
+            _fail(".param needs name=value pairs", line)
+        for name, text in _params_list(words, line, ".param"):
+            try:
+                params[name] = parse_spice_number(text)
+            except ValueError:
+                expression = text[1:-1] if _is_expression(text) else text
+                try:
+                    params[name] = evaluate_expression(expression, params)
+                except ValueError as error:
+                    _fail(f".param {name}: cannot evaluate {text!r}: {error}", line)
+
+    def _model(self, line: _Line) -> None:
+        match = re.match(r"\.model\s+(\S+)\s*(.*)", line.text, re.I | re.S)
+        if match is None:
+            _fail(".model needs a name and a type: .model NAME D(IS=... N=...)", line)
+        name = match.group(1).upper()
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            _fail(f"invalid model name {match.group(1)!r} (letters, digits, '_')", line)
+        kind = re.match(r"([A-Za-z][A-Za-z0-9_]*)\s*(.*)", match.group(2), re.S)
+        if kind is None:
+            _fail(f"model {name}: missing model type (only D, diode, is supported)", line)
+        if kind.group(1).upper() != "D":
+            _fail(f"model {name}: only diode models (type D) are supported, got type "
+                  f"{kind.group(1).upper()}", line)
+        if name in self.models:
+            _fail(f"model {name} defined twice (first at line {self.model_lines[name].line})",
+                  line)
+        body = kind.group(2).strip()
+        if body.startswith("("):
+            if not body.endswith(")"):
+                _fail(f"model {name}: unbalanced parentheses in the parameter list", line)
+            body = body[1:-1]
+        allowed = tuple(DIODE_DC_PARAMS) + DIODE_AC_PARAMS
+        values = {}
+        for token in _tokens(body, line):
+            pair = _KV_RE.fullmatch(token.text)
+            if pair is None:
+                _fail(f"model {name}: expected PARAM=value, got {token.text!r}", line)
+            key = pair.group(1).upper()
+            if key not in allowed:
+                _fail(f"model {name}: unsupported diode parameter {key} (supported: "
+                      f"{' '.join(allowed)})", line)
+            if key in values:
+                _fail(f"model {name}: parameter {key} given twice", line)
+            values[key] = _value(pair.group(2), self.params, line, f"model {name} {key}")
+        checks = {"IS": values.get("IS", 1.0) > 0, "N": values.get("N", 1.0) > 0,
+                  "RS": values.get("RS", 0.0) >= 0}
+        for key, ok in checks.items():
+            if not ok:
+                _fail(f"model {name}: {key} must be {'>= 0' if key == 'RS' else 'positive'}, "
+                      f"got {values[key]!r}", line)
+        self.models[name] = {key: values[key] for key in allowed if key in values}
+        self.model_lines[name] = line
+
+    def _options(self, line: _Line) -> None:
+        for token in _tokens(line.text, line)[1:]:
+            pair = _KV_RE.fullmatch(token.text)
+            if pair is None or pair.group(1).lower() not in OPTION_NAMES:
+                continue  # flags and options the spec does not know are ignored
+            key = pair.group(1).lower()
+            value = _value(pair.group(2), self.params, line, f".options {key}")
+            if key not in ("temp", "tnom") and value <= 0:
+                _fail(f".options {key} must be positive, got {value!r}", line)
+            self.options[key] = value
+
+    # -- elements ----------------------------------------------------------------------
+    def body(self, lines: list, scope: _Scope, stack: tuple) -> None:
+        """Process the element lines of one level (top or a subcircuit instance)."""
+        for line in lines:
+            word = _first_word(line.text)
+            low = word.lower()
+            if low.startswith("."):
+                self._card(line, low, scope)
+            elif low in CONTROL_COMMANDS:
+                if not self.allow_unsafe:
+                    _fail(f"{word!r} looks like an ngspice control command; control commands "
+                          "are refused (rename the element if it is one)", line)
+            elif word[:1].upper() == "X":
+                self._instance(line, scope, stack)
+            elif word[:1].upper() in NODE_COUNT:
+                self._element(line, scope)
+            elif word[:1].upper() == "A":
+                _fail(f"XSPICE device {word} refused: code models are not supported", line)
+            elif word[:1].upper() in _UNSUPPORTED:
+                _fail(f"unsupported element {word} ({_UNSUPPORTED[word[:1].upper()]}): only "
+                      "R C L D V I E G F H B elements and X subcircuit instances are supported",
+                      line)
+            else:
+                _fail(f"cannot parse line starting {word[:20]!r}: expected an element (R1 a b "
+                      "1k), a .card or a * comment", line)
+
+    def _card(self, line: _Line, word: str, scope: _Scope) -> None:
+        if word in (".param", ".model") or word in IGNORED_CARDS:
+            return
+        if word in OPTION_CARDS:
+            if scope.path:
+                _fail(".options inside a subcircuit is not supported; move it to the top level",
+                      line)
+            return
+        if self.allow_unsafe:
+            return
+        reasons = {".exec": "it runs commands", ".csparam": "it passes values to control scripts",
+                   ".func": "user functions are not supported",
+                   ".shell": "it runs shell commands"}
+        reason = reasons.get(word, "not in the supported subset (.param .model .subckt .ends "
+                                   ".include .lib .options and analysis cards)")
+        _fail(f"card {word} refused: {reason}", line)
+
+    def _register(self, name: str, kind: str, item: dict, line: _Line) -> None:
+        if name in self.element_lines:
+            first = self.element_lines[name]
+            _fail(f"duplicate element name {name} (first defined at {first.source}:"
+                  f"{first.line}); rename one of them", line)
+        if len(self.elements) >= MAX_ELEMENTS:
+            _fail(f"more than {MAX_ELEMENTS} elements after flattening subcircuits", line)
+        self.element_lines[name] = line
+        self.element_types[name] = kind
+        self.elements.append(item)
+
+    def _map_nodes(self, texts: list, scope: _Scope, line: _Line, element: str) -> list:
+        """Map local node names to final ones, checking flattened names for collisions."""
+        out = []
+        for text in texts:
+            local = _node_name(text, line, element)
+            final = scope.node(local)
+            if scope.creates(local):
+                owner = self.node_owner.setdefault(final, (scope.path, scope, line))
+                if owner[0] != scope.path:
+                    _fail(f"{element}: node {final!r} of {scope.describe()} collides with node "
+                          f"{final!r} of {owner[1].describe()} (line {owner[2].line}); rename "
+                          "one of them", line)
+            out.append(final)
+        return out
+
+    def _element(self, line: _Line, scope: _Scope) -> None:
+        tokens = _tokens(line.text, line)
+        local = _element_name(tokens[0].text, line)
+        kind, name = local[0], scope.element(local)
+        label = name if not scope.path else f"{local} (in {scope.describe()})"
+        count = NODE_COUNT[kind]
+        args = [t.text for t in tokens[1:]]
+        hint = _behavioural_form_hint(args[:count + 1])
+        if hint:
+            _fail(f"{label}: unsupported element form{hint}", line)
+        if len(args) < count:
+            _fail(f"{label}: needs {count} nodes, got {len(args)} "
+                  f"(syntax: {ELEMENT_SYNTAX[kind]})", line)
+        nodes = self._map_nodes(args[:count], scope, line, label)
+        item = {"name": name, "nodes": nodes}
+        if kind == "B":
+            raw = line.text[tokens[1 + count].start:] if len(tokens) > 1 + count else ""
+            expr, probes, sources = _behavioural(raw, scope, line, label, self.allow_unsafe)
+            item["expr"] = expr
+            self.deferred.append((line, label, probes, sources))
+        else:
+            self._values(kind, args[count:], item, scope, line, label)
+        if kind in "VLEH" and nodes[0] == nodes[1]:
+            _fail(f"{label}: both terminals on node {nodes[0]!r} (a shorted source)", line)
+        self._register(name, kind, item, line)
+
+    def _values(self, kind: str, rest: list, item: dict, scope: _Scope, line: _Line,
+                label: str) -> None:
+        """Fill the value keys of a non-B element from the tokens after its nodes."""
+        params = scope.params
+        if kind in "VI":
+            item["dc"] = self._source_value(rest, params, line, label)
+        elif kind in "FH":
+            if len(rest) != 2:
+                _fail(f"{label}: expected a controlling voltage source and a gain "
+                      f"(syntax: {ELEMENT_SYNTAX[kind]})", line)
+            control = scope.control(_element_name(rest[0], line))
+            item["gain"] = _value(rest[1], params, line, f"{label} gain")
+            item["control"] = control
+            self.deferred.append((line, label, [], [control]))
+        elif kind == "D":
+            if not 1 <= len(rest) <= 2:
+                _fail(f"{label}: expected a model name and an optional area "
+                      f"(syntax: {ELEMENT_SYNTAX[kind]})", line)
+            model = rest[0].upper()
+            if model not in self.models:
+                _fail(f"{label}: unknown diode model {rest[0]!r} (defined: "
+                      f"{', '.join(self.models) or 'none'}; add a .model {model} D(...) card)",
+                      line)
+            item["model"] = model
+            if len(rest) == 2:
+                pair = _KV_RE.fullmatch(rest[1])
+                if pair is not None and pair.group(1).lower() != "area":
+                    _fail(f"{label}: unsupported diode parameter {pair.group(1)!r}", line)
+                area = _value(pair.group(2) if pair else rest[1], params, line, f"{label} area")
+                if area <= 0:
+                    _fail(f"{label}: diode area must be positive, got {area!r}", line)
+                if area != 1.0:
+                    item["area"] = area
+        else:
+            key = {"R": "r", "C": "c", "L": "l"}.get(kind, "gain")
+            hint = _behavioural_form_hint(rest[:1])
+            if len(rest) != 1:
+                _fail(f"{label}: expected exactly one value after the nodes, got "
+                      f"{len(rest)} (syntax: {ELEMENT_SYNTAX[kind]}){hint}", line)
+            text = rest[0]
+            pair = _KV_RE.fullmatch(text)
+            if pair is not None:
+                if pair.group(1).lower() != key or kind not in "RCL":
+                    _fail(f"{label}: unsupported parameter {pair.group(1)!r}{hint}", line)
+                text = pair.group(2)
+            value = _value(text, params, line, f"{label} value")
+            if kind in "RCL" and value <= 0:
+                what = {"R": "resistance", "C": "capacitance", "L": "inductance"}[kind]
+                extra = (" (a negative nudging resistance cannot be imported: eqprop-hw "
+                         "circuits need positive conductances)") if kind == "R" else ""
+                _fail(f"{label}: {what} must be positive, got {value!r}{extra}", line)
+            item[key] = value
+
+    @staticmethod
+    def _source_value(rest: list, params: dict, line: _Line, label: str) -> float:
+        if not rest:
+            return 0.0
+        words = list(rest)
+        if words[0].upper() == "DC":
+            words = words[1:]
+            if not words:
+                _fail(f"{label}: DC needs a value", line)
+        elif words[0].upper().startswith("DC="):
+            words = [words[0][3:]] + words[1:]
+        if len(words) != 1 or ("(" in words[0] and not _is_expression(words[0])) or \
+                words[0].upper() in (
+                "AC", "PULSE", "SIN", "PWL", "EXP", "SFFM", "AM", "TRNOISE", "TRRANDOM"):
+            _fail(f"{label}: only DC sources are supported (write {label.split()[0]} n+ n- DC "
+                  f"value); got {' '.join(rest)!r}", line)
+        return _value(words[0], params, line, f"{label} value")
+
+    def _instance(self, line: _Line, scope: _Scope, stack: tuple) -> None:
+        words = [t.text for t in _tokens(line.text, line)]
+        local = _element_name(words[0], line)
+        positional, assigns = _split_positional(words[1:])
+        if not positional:
+            _fail(f"{local}: missing subcircuit name (syntax: {ELEMENT_SYNTAX['X']})", line)
+        sub_name = positional[-1].upper()
+        sub = self.subckts.get(sub_name)
+        if sub is None:
+            _fail(f"{local}: unknown subcircuit {positional[-1]!r} (defined: "
+                  f"{', '.join(sorted(self.subckts)) or 'none'})", line)
+        if len(positional) - 1 != len(sub.pins):
+            _fail(f"{local}: subcircuit {sub_name} has {len(sub.pins)} pins "
+                  f"({' '.join(sub.pins)}), got {len(positional) - 1} nodes", line)
+        if sub_name in stack:
+            _fail(f"{local}: subcircuit {sub_name} instantiates itself "
+                  f"({' -> '.join(stack + (sub_name,))})", line)
+        if len(stack) >= MAX_SUBCKT_DEPTH:
+            _fail(f"{local}: subcircuits nested deeper than {MAX_SUBCKT_DEPTH}", line)
+        if len(self.elements) + self._flat_size(sub_name, ()) > MAX_ELEMENTS:
+            _fail(f"{local}: flattening subcircuit {sub_name} would give more than "
+                  f"{MAX_ELEMENTS} elements", line)
+        path = f"{scope.path}_{local}" if scope.path else local
+        if path in self.instances:
+            _fail(f"duplicate subcircuit instance {local}", line)
+        self.instances.add(path)
+        label = local if not scope.path else f"{local} (in {scope.describe()})"
+        nodes = self._map_nodes(positional[:-1], scope, line, label)
+        params = dict(self.params)
+        declared = {name for name, _text in sub.defaults}
+        overrides = {}
+        for name, text in _params_list(assigns, line, label):
+            if name not in declared:
+                _fail(f"{label}: subcircuit {sub_name} has no parameter {name!r} (declared: "
+                      f"{', '.join(sorted(declared)) or 'none'})", line)
+            overrides[name] = _value(text, scope.params, line, f"{label} {name}")
+        params.update(overrides)
+        for name, text in sub.defaults:
+            if name not in overrides:
+                params[name] = _value(text, params, sub.where, f"subcircuit {sub_name} {name}")
+        inner = _Scope(path, params, dict(zip(sub.pins, nodes)), sub.local_elements(), line)
+        for body_line in sub.body:
+            if _first_word(body_line.text).lower() == ".param":
+                self._param(body_line, params)
+        self.body(sub.body, inner, stack + (sub_name,))
+
+    def _flat_size(self, name: str, stack: tuple) -> int:
+        """Number of elements one instance of subcircuit ``name`` flattens to (capped)."""
+        if name in self.sizes:
+            return self.sizes[name]
+        sub = self.subckts.get(name)
+        if sub is None or name in stack:
+            return 0  # reported when the instance is expanded
+        size = 0
+        for line in sub.body:
+            word = _first_word(line.text)
+            if word[:1].upper() == "X":
+                positional, _assigns = _split_positional(line.text.split()[1:])
+                if positional:
+                    size += self._flat_size(positional[-1].upper(), stack + (name,))
+            elif not word.startswith("."):
+                size += 1
+            size = min(size, MAX_ELEMENTS + 1)
+        self.sizes[name] = size
+        return size
+
+    def check_references(self) -> None:
+        """F/H controls and B probes must name V sources and nodes of the circuit."""
+        nodes = {node for item in self.elements for node in item["nodes"]} | {"0"}
+        for line, label, probes, sources in self.deferred:
+            for node in probes:
+                if node not in nodes:
+                    _fail(f"{label}: v({node}) names no node of the circuit", line)
+            for source in sources:
+                if self.element_types.get(source) != "V":
+                    _fail(f"{label}: {source} is not a voltage source of the circuit (F, H "
+                          "and i() need a V element)", line)
+
+    # -- metadata ----------------------------------------------------------------------
+    def metadata(self, meta: list) -> dict:
+        """``inputs``/``outputs``/``trainable`` from ``*@`` lines."""
+        out = {"inputs": [], "outputs": []}
+        header, trainable = False, None
+        nodes = {node for item in self.elements for node in item["nodes"]}
+        for line in meta:
+            words = line.text.split()
+            kind = words[0].lower() if words else ""
+            if kind == "eqprop-hw":
+                if words[1:] != ["netlist", "1"]:
+                    _fail(f"unsupported eqprop-hw netlist version {' '.join(words[1:])!r} "
+                          "(expected 'netlist 1')", line)
+                header = True
+            elif kind == "input":
+                out["inputs"].append(self._meta_input(words, line))
+            elif kind == "output":
+                if len(words) != 3:
+                    _fail("*@ output needs a name and a node: *@ output NAME NODE", line)
+                node = _node_name(words[2], line, f"output {words[1]}")
+                if node not in nodes:
+                    _fail(f"*@ output {words[1]}: node {node!r} is not in the circuit", line)
+                out["outputs"].append({"name": words[1], "node": node})
+            elif kind == "trainable":
+                trainable = (trainable or []) + [self._meta_pattern(w, line) for w in words[1:]]
+        if trainable is not None or header:
+            out["trainable"] = trainable or []
+        return out
+
+    def _meta_input(self, words: list, line: _Line) -> dict:
+        if len(words) < 3:
+            _fail("*@ input needs a name and SOURCE:gain pairs", line)
+        sources = {}
+        for word in words[2:]:
+            source, _colon, gain = word.rpartition(":")
+            if not source:
+                _fail(f"*@ input {words[1]}: expected SOURCE:gain, got {word!r}", line)
+            source = _element_name(source, line)
+            if self.element_types.get(source, "") not in ("V", "I"):
+                _fail(f"*@ input {words[1]}: {source} is not a V or I source of the circuit",
+                      line)
+            if source in sources:
+                _fail(f"*@ input {words[1]}: source {source} listed twice", line)
+            try:
+                sources[source] = parse_spice_number(gain)
+            except ValueError:
+                _fail(f"*@ input {words[1]}: malformed gain {gain!r}", line)
+        return {"name": words[1], "sources": sources}
+
+    def _meta_pattern(self, word: str, line: _Line) -> str:
+        pattern = word.upper()
+        if not re.fullmatch(r"[A-Z0-9_*?\[\]!]+", pattern):
+            _fail(f"*@ trainable: invalid pattern {word!r}", line)
+        if not any(fnmatch.fnmatchcase(name, pattern) for name in self.element_lines):
+            _fail(f"*@ trainable: pattern {word!r} matches no element", line)
+        return pattern
+
+
+def _spec_error(error: SpecError, importer: _Importer, source: str) -> NetlistError:
+    """Translate a spec validation error into a NetlistError at the offending line."""
+    message = str(error)
+    if error.source is not None and message.startswith(f"{error.source}: "):
+        message = message[len(error.source) + 2:]
+    line = None
+    match = re.search(r"elements\[(\d+)\]", message)
+    if match and int(match.group(1)) < len(importer.elements):
+        line = importer.element_lines[importer.elements[int(match.group(1))]["name"]]
+    match = re.search(r"models\.([A-Za-z0-9_]+)", message)
+    if match and match.group(1).upper() in importer.model_lines:
+        line = importer.model_lines[match.group(1).upper()]
+    if line is not None:
+        return NetlistError(f"invalid netlist: {message}", line.source, line.line)
+    return NetlistError(f"invalid netlist: {message}", source)
+
+
+def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
+            stem: str | None, main_path: Path | None) -> dict:
+    if not isinstance(text, str):
+        raise NetlistError(f"netlist text must be str, got {type(text).__name__}", source)
+    if not text.strip():
+        raise NetlistError("empty netlist (expected a title line and elements)", source)
+    root = None
+    if base_dir is not None:
+        try:
+            root = Path(base_dir).resolve()
+        except (OSError, RuntimeError, ValueError) as error:
+            raise NetlistError(f"cannot resolve base_dir {base_dir!r}: {error}", source) from None
+    title, lines = _logical_lines(text, source, main=True)
+    importer = _Importer(root, allow_unsafe)
+    stack = ((main_path, None),) if main_path is not None else ()
+    lines = importer.expand(lines, root, 0, stack)
+    top, meta = importer.split(lines)
+    importer.cards(top)
+    importer.body(top, _Scope("", importer.params), ())
+    if not importer.elements:
+        raise NetlistError("the netlist has no elements", source, 1)
+    importer.check_references()
+    extra = importer.metadata(meta)
+    description = f"imported from {Path(source).name}"
+    if title and not title.startswith("eqprop-hw"):
+        description += ": " + "".join(c if c.isprintable() else "?" for c in title[:200])
+    spec = {"name": _spec_name(title, stem), "kind": "graph", "description": description}
+    if importer.models:
+        spec["models"] = importer.models
+    spec["elements"] = importer.elements
+    spec.update(extra)
+    if importer.options:
+        spec["options"] = {key: importer.options[key] for key in OPTION_NAMES
+                           if key in importer.options}
+    try:
+        parse_spec(spec, source)
+    except SpecError as error:
+        raise _spec_error(error, importer, source) from None
+    return spec
+
+
+def import_netlist_text(text: str, source: str = "<string>", base_dir=None,
+                        allow_unsafe: bool = False) -> dict:
+    """Import SPICE netlist text as a ``graph`` spec mapping.
+
+    Parameters
+    ----------
+    text : str
+        The netlist; its first line is the title.
+    source : str
+        Name used in error messages.
+    base_dir : str or Path, optional
+        Folder that ``.include``/``.lib`` files are read from (and must lie inside). Without
+        it includes are refused.
+    allow_unsafe : bool
+        Skip (never execute) control blocks, control commands and unknown cards, allow
+        includes outside ``base_dir`` and non-math functions in B expressions.
+
+    Returns
+    -------
+    dict
+        A plain ``graph`` spec (``name, kind, description, [models], elements, inputs,
+        outputs, [trainable], [options]``) accepted by :func:`eqprop_hw.spec.parse_spec`.
+
+    Raises
+    ------
+    NetlistError
+        Naming the file and line of the first problem, or the refused construct.
+    """
+    return _import(text, source, base_dir, allow_unsafe, None, None)
+
+
+def import_netlist(path, allow_unsafe: bool = False) -> dict:
+    """Import a SPICE netlist file as a ``graph`` spec mapping.
+
+    Includes are read relative to the including file and only from the netlist's own folder
+    (see :func:`import_netlist_text` for ``allow_unsafe``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The netlist file.
+    allow_unsafe : bool
+        See :func:`import_netlist_text`.
+
+    Returns
+    -------
+    dict
+        The spec mapping; its name comes from an ``eqprop-hw NAME`` title, else from the
+        file name.
+
+    Raises
+    ------
+    NetlistError
+        If the file is missing, unreadable, not UTF-8 text, or fails to import.
+    """
+    path = Path(path)
+    source = str(path)
+    text = _read_text(path, source)
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError, ValueError) as error:
+        raise NetlistError(f"cannot resolve path: {error}", source) from None
+    return _import(text, source, resolved.parent, allow_unsafe, path.stem, resolved)
+
+
+# -- YAML -------------------------------------------------------------------------------------
+TOP_ORDER = ("name", "kind", "description", "models", "elements", "inputs", "outputs",
+             "trainable", "options")
+_PLAIN_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+*?-]*")
+
+
+def _yaml_float(value: float) -> str:
+    """Float text that YAML 1.1 (PyYAML) reads back as the same double."""
+    if math.isnan(value):
+        return ".nan"
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    text = repr(value)
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"
+    return text
+
+
+_YAML_WORDS = frozenset(("y", "n", "yes", "no", "true", "false", "on", "off", "null"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_ok(text: str) -> bool:
+    """Whether ``text`` can be written as a plain YAML scalar and read back as itself."""
+    if not _PLAIN_RE.fullmatch(text):
+        return False
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_*?]*", text) and text.lower() not in _YAML_WORDS:
+        return True
+    try:
+        return yaml.safe_load(text) == text
+    except yaml.YAMLError:
+        return False
+
+
+def _yaml_scalar(value) -> str:
+    """One YAML scalar: plain where that reads back identically, else double-quoted."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _yaml_float(value)
+    text = str(value)
+    if _plain_ok(text):
+        return text
+    if re.fullmatch(r"[\x20-\x7e]*", text):
+        return "'" + text.replace("'", "''") + "'"
+    return yaml.safe_dump(text, default_style='"', width=float("inf"),
+                          allow_unicode=True).rstrip("\n").removesuffix("\n...")
+
+
+def _yaml_flow(value) -> str:
+    """A value in YAML flow style (``{a: 1, b: [x, y]}``)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_yaml_scalar(k)}: {_yaml_flow(v)}"
+                               for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml_flow(v) for v in value) + "]"
+    return _yaml_scalar(value)
+
+
+def spec_to_yaml(spec_dict: dict) -> str:
+    """Deterministic, readable YAML text of a spec mapping.
+
+    Keys come in the order ``name, kind, description, models, elements, inputs, outputs,
+    trainable, options`` (then any others in their given order); list entries that are
+    mappings (elements, inputs, outputs) are written one per line in flow style, nested
+    mappings (models, options) one key per line. Floats use ``repr`` so they round-trip
+    exactly; ``yaml.safe_load`` of the text gives back an equal mapping.
+
+    Parameters
+    ----------
+    spec_dict : dict
+        A spec mapping of plain dicts, lists, strings, numbers, booleans and None.
+
+    Returns
+    -------
+    str
+        YAML text ending with a newline.
+
+    Raises
+    ------
+    TypeError
+        If ``spec_dict`` is not a mapping.
+    """
+    if not isinstance(spec_dict, dict):
+        raise TypeError(f"spec must be a dict, got {type(spec_dict).__name__}")
+    keys = [k for k in TOP_ORDER if k in spec_dict] + [k for k in spec_dict if k not in TOP_ORDER]
+    lines = []
+    for key in keys:
+        value, label = spec_dict[key], _yaml_scalar(key)
+        if isinstance(value, list) and value and any(isinstance(v, dict) for v in value):
+            lines.append(f"{label}:")
+            lines += [f"  - {_yaml_flow(item)}" for item in value]
+        elif isinstance(value, dict) and value:
+            lines.append(f"{label}:")
+            lines += [f"  {_yaml_scalar(k)}: {_yaml_flow(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"{label}: {_yaml_flow(value)}")
+    return "\n".join(lines) + "\n"
