@@ -11,7 +11,9 @@ Layered networks (resistive crossbars) are expanded element by element with thes
                        node ``n{k}_{j}`` (hidden) or ``out{j}`` (last layer); rows are the
                        previous layer's nodes followed by ``biasp``, ``biasn``
 ``DH{k}_{j}``          diode from the node up to ``dhi`` (clips above ``activation.high``)
-``DL{k}_{j}``          diode from ``dlo`` up to the node (clips below ``activation.low``)
+``DL{k}_{j}``          diode from ``dlo`` up to the node (clips below ``activation.low``);
+                       ``activation.type: diode`` puts both on every hidden node,
+                       ``rectify`` puts DL on the first half of a layer and DH on the second
 ``VDHI``/``VDLO``      diode bias sources
 ``EA{k}_{j}``,         bidirectional amplifier after hidden layer k (an ideal transformer of
 ``VA{k}_{j}``,         ratio A: ``ae{k}_{j}`` = A V(n{k}_{j}); the current I delivered on
@@ -78,7 +80,8 @@ def build_layered(spec: Spec) -> Circuit:
         elements.append(Element("VBIASN", "V", ("biasn", "0"), -bias))
         bias_rows = ["biasp", "biasn"]
     models = {}
-    use_diodes = activation["type"] == "diode"
+    use_diodes = activation["type"] in ("diode", "rectify")
+    rectify = activation["type"] == "rectify"
     if use_diodes:
         models[DIODE_MODEL_NAME] = _diode_model_from(DIODE_MODEL_NAME, activation["model"])
         elements.append(Element("VDHI", "V", ("dhi", "0"), activation["high"]))
@@ -106,10 +109,16 @@ def build_layered(spec: Spec) -> Circuit:
                           "elements": names})
         if use_diodes and (not last or activation["outputs"]):
             for j, column in enumerate(columns):
-                elements.append(Element(f"DH{k}_{j}", "D", (column, "dhi"), 1.0,
-                                        model=DIODE_MODEL_NAME))
-                elements.append(Element(f"DL{k}_{j}", "D", ("dlo", column), 1.0,
-                                        model=DIODE_MODEL_NAME))
+                # rectify: the first half of the layer is clamped from below only, the second
+                # half from above only (excitatory / inhibitory units of deep resistive nets).
+                upper = not rectify or j >= len(columns) // 2
+                lower = not rectify or j < len(columns) // 2
+                if upper:
+                    elements.append(Element(f"DH{k}_{j}", "D", (column, "dhi"), 1.0,
+                                            model=DIODE_MODEL_NAME))
+                if lower:
+                    elements.append(Element(f"DL{k}_{j}", "D", ("dlo", column), 1.0,
+                                            model=DIODE_MODEL_NAME))
         if not last and amplifiers is not None:
             amp = amplifiers["gain"]
             next_rows = []

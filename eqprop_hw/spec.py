@@ -376,15 +376,13 @@ def _layered(check: _Checker, spec: dict) -> dict:
     activation = check.mapping(spec.get("activation"), "activation", spec, "activation")
     check.keys(activation, ("type", "model", "high", "low", "outputs"), "activation")
     kind = check.string(activation, "type", "activation", default="diode",
-                        choices=("diode", "none"))
+                        choices=("diode", "rectify", "none"))
     act_out = {"type": kind}
-    if kind == "diode":
+    if kind in ("diode", "rectify"):
         model = check.mapping(activation.get("model"), "activation.model", activation, "model")
         act_out["model"] = _diode_model(check, model, "activation.model")
         act_out["high"] = check.number(activation, "high", "activation", default=0.0)
         act_out["low"] = check.number(activation, "low", "activation", default=0.0)
-        if act_out["low"] > act_out["high"]:
-            check.fail("activation.low must not exceed activation.high", activation, "low")
         act_out["outputs"] = check.boolean(activation, "outputs", "activation", False)
     out["activation"] = act_out
 

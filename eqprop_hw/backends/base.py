@@ -72,6 +72,7 @@ class Backend:
 
     def __init__(self, circuit: Circuit):
         self.circuit = circuit
+        self.n_inputs, self.n_outputs = len(circuit.inputs), len(circuit.outputs)
         self.node_names = circuit_nodes(circuit)
         self.output_columns = [self.node_names.index(p.node) for p in circuit.outputs]
 
@@ -93,6 +94,14 @@ class Backend:
         """Change element values (conductances in S) without rebuilding."""
         raise NotImplementedError
 
+    def set_trainable(self, values) -> None:
+        """New values of every trainable element (S for conductances), in trainable order."""
+        values = np.asarray(values, dtype=float).ravel()
+        names = self.circuit.trainable
+        if values.size != len(names):
+            raise CircuitError(f"expected {len(names)} trainable values, got {values.size}")
+        self.set_values(dict(zip(names, values.tolist())))
+
     def close(self) -> None:
         """Release resources (the ngspice session)."""
 
@@ -103,14 +112,14 @@ class Backend:
         self.close()
 
     def _prepare(self, inputs, beta, targets):
-        inputs = as_batch(inputs, len(self.circuit.inputs), "input values")
+        inputs = as_batch(inputs, self.n_inputs, "input values")
         if not np.isfinite(beta):
             raise CircuitError(f"beta must be finite, got {beta!r}")
         if targets is None:
             if beta != 0.0:
                 raise CircuitError("nudging (beta != 0) needs targets")
-            targets = np.zeros((inputs.shape[0], len(self.circuit.outputs)))
-        targets = as_batch(targets, len(self.circuit.outputs), "target values")
+            targets = np.zeros((inputs.shape[0], self.n_outputs))
+        targets = as_batch(targets, self.n_outputs, "target values")
         if targets.shape[0] == 1 and inputs.shape[0] > 1:
             targets = np.repeat(targets, inputs.shape[0], axis=0)
         if targets.shape[0] != inputs.shape[0]:

@@ -344,10 +344,14 @@ class NativeBackend(Backend):
         if not hasattr(self, "_pattern"):
             elements = self.circuit.elements
             self._element_pos = {e.name: k for k, e in enumerate(elements)}
+            self._trainable_pos = np.array([self._element_pos[n] for n in self.circuit.trainable],
+                                           dtype=np.int64)
             self._pattern = self._linear_stamps(elements, self._index)
             self._nudge_pattern = self._linear_stamps(
                 [e for e in self._nudges if e.type == "G"], self._index)
-        values = np.array([self._stamp_value(e) for e in self.circuit.elements])
+            self._values = np.array([self._stamp_value(e) for e in elements])
+            self._trainable_all_resistors = all(elements[p].type == "R"
+                                                for p in self._trainable_pos)
         shape = (n_unknown, n_unknown + n_pinned)
 
         def matrix(pattern, element_values):
@@ -356,18 +360,56 @@ class NativeBackend(Backend):
                 if len(which) else np.zeros(0)
             return sp.csr_matrix((coefs * scale, (rows, cols)), shape=shape)
 
-        base = matrix(self._pattern, values)
-        nudge = matrix(self._nudge_pattern, np.ones(len(self._nudges)))
+        base = matrix(self._pattern, self._values)
         self._base_uu, self._base_up = base[:, :n_unknown].tocsc(), base[:, n_unknown:].tocsc()
-        self._nudge_uu, self._nudge_up = nudge[:, :n_unknown].tocsc(), nudge[:, n_unknown:].tocsc()
+        if not hasattr(self, "_nudge_uu"):
+            nudge = matrix(self._nudge_pattern, np.ones(len(self._nudges)))
+            self._nudge_uu = nudge[:, :n_unknown].tocsc()
+            self._nudge_up = nudge[:, n_unknown:].tocsc()
+            self._nudge_uu_dense = self._nudge_uu.toarray()
         self._dense = n_unknown <= self.dense_limit
         if self._dense:
             self._base_uu_dense = self._base_uu.toarray()
-            self._nudge_uu_dense = self._nudge_uu.toarray()
+
+    @property
+    def circuit(self) -> Circuit:
+        """The circuit with the current values (materialised lazily after set_trainable)."""
+        if self._pending is not None:
+            self._circuit = self._circuit.with_values(
+                dict(zip(self._circuit.trainable, self._pending.tolist())))
+            self._pending = None
+        return self._circuit
+
+    @circuit.setter
+    def circuit(self, circuit: Circuit) -> None:
+        self._circuit = circuit
+        self._pending = None
 
     def set_values(self, values: dict) -> None:
-        """New element values (conductance in S for resistors); recompiles the linear part."""
+        """New element values (conductance in S for resistors); updates the linear part."""
         self.circuit = self.circuit.with_values(values)
+        for name in values:
+            position = self._element_pos[name]
+            self._values[position] = self._stamp_value(self._circuit.elements[position])
+        self._assemble_linear()
+
+    def set_trainable(self, values) -> None:
+        """New values of every trainable element at once (S), in ``circuit.trainable`` order.
+
+        The fast path for training: no element objects are rebuilt.
+        """
+        values = np.asarray(values, dtype=float)
+        if values.shape != self._trainable_pos.shape:
+            raise CircuitError(f"expected {self._trainable_pos.size} trainable values, "
+                               f"got shape {values.shape}")
+        if not np.all(np.isfinite(values)) or np.any(values <= 0):
+            bad = self._circuit.trainable[int(np.flatnonzero(~(values > 0))[0])] \
+                if np.any(~(values > 0)) else "?"
+            raise CircuitError(f"trainable values must be finite and positive (S); {bad} is not")
+        if not self._trainable_all_resistors:
+            return Backend.set_trainable(self, values)
+        self._values[self._trainable_pos] = values
+        self._pending = values.copy()
         self._assemble_linear()
 
     # -- solving ------------------------------------------------------------------------
@@ -429,7 +471,7 @@ class NativeBackend(Backend):
         if not np.all(converged):
             rows = np.flatnonzero(~converged)
             raise ConvergenceError(
-                f"native solver: no DC operating point for circuit {self.circuit.name!r} "
+                f"native solver: no DC operating point for circuit {self._circuit.name!r} "
                 f"(sample row(s) {', '.join(map(str, rows[:5].tolist()))}) after "
                 f"{self.max_iterations} Newton iterations")
         voltages = np.empty((batch, len(self.node_names)))
@@ -458,7 +500,7 @@ class NativeBackend(Backend):
                 return np.linalg.solve(matrices, b[..., None])[..., 0]
             except np.linalg.LinAlgError:
                 raise ConvergenceError(
-                    f"native solver: singular circuit matrix for {self.circuit.name!r} "
+                    f"native solver: singular circuit matrix for {self._circuit.name!r} "
                     "(a loop of voltage sources, or a node held only by current sources)") from None
         return self._sparse_solve(a_uu, conductance, b, active)
 
@@ -497,5 +539,5 @@ class NativeBackend(Backend):
                 out[row] = spla.splu(sp.csc_matrix(matrix)).solve(b[row])
             except RuntimeError:
                 raise ConvergenceError(
-                    f"native solver: singular circuit matrix for {self.circuit.name!r}") from None
+                    f"native solver: singular circuit matrix for {self._circuit.name!r}") from None
         return out

@@ -1,0 +1,163 @@
+"""Equilibrium Propagation on a circuit: physical phases, measurements, the local rule.
+
+The free phase is the circuit's DC relaxation; a nudged phase is the same circuit with a
+conductance ``beta`` from every output to its target (see :func:`eqprop_hw.netlist.nudge_elements`).
+The local rule sees only *measurements*: the voltage across each trainable element's own two
+terminals in each phase. For a conductance g_ij (energy term 1/2 g_ij dV_ij^2):
+
+    positive / negative (one-sided, bias O(beta)):
+        dL/dg ~= (dV(beta)^2 - dV(0)^2) / (2 beta)         with beta > 0 or beta < 0
+    centered (bias O(beta^2)):
+        dL/dg ~= (dV(+beta)^2 - dV(-beta)^2) / (4 beta)
+
+with the loss L = 1/2 sum_k (V_out_k - y_k)^2 (V^2).
+
+Examples
+--------
+>>> import numpy as np
+>>> drops = {"positive": np.array([[1.1]]), "negative": np.array([[0.9]])}
+>>> float(local_rule(drops, beta=0.1, nudge="centered")[0, 0])   # (1.21 - 0.81) / 0.4
+1.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from eqprop_hw.backends.base import Backend, SolveResult
+from eqprop_hw.errors import CircuitError
+from eqprop_hw.graph import GROUND, Circuit
+
+NUDGES = ("positive", "negative", "centered")
+
+
+def phases_for(nudge: str) -> tuple[str, ...]:
+    """The phases a nudging mode runs, free phase first."""
+    if nudge == "positive":
+        return ("free", "positive")
+    if nudge == "negative":
+        return ("free", "negative")
+    if nudge == "centered":
+        return ("free", "positive", "negative")
+    raise CircuitError(f"unknown nudging mode {nudge!r} (choose from {', '.join(NUDGES)})")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Where to measure each trainable element: column of its two terminals in the voltages.
+
+    Attributes
+    ----------
+    names : list of str
+        Trainable element names, in circuit order.
+    plus, minus : ndarray of int
+        Column of each element's first and second terminal in ``SolveResult.voltages``;
+        ``-1`` is ground (0 V).
+    """
+
+    names: list
+    plus: np.ndarray
+    minus: np.ndarray
+
+
+def make_probe(circuit: Circuit, node_names: list) -> Probe:
+    """Terminal columns of every trainable element (what a hardware probe would wire up)."""
+    column = {node: k for k, node in enumerate(node_names)}
+    column[GROUND] = -1
+    plus, minus = [], []
+    for name in circuit.trainable:
+        a, b = circuit.element(name).nodes[:2]
+        plus.append(column[a])
+        minus.append(column[b])
+    return Probe(list(circuit.trainable), np.array(plus), np.array(minus))
+
+
+def measure_drops(voltages: np.ndarray, probe: Probe) -> np.ndarray:
+    """Voltage across each trainable element (V), shape (batch, n_trainable).
+
+    This is the only thing the local rule receives from a phase.
+    """
+    padded = np.concatenate([voltages, np.zeros((voltages.shape[0], 1))], axis=1)
+    return padded[:, probe.plus] - padded[:, probe.minus]
+
+
+def local_rule(drops: dict, beta: float, nudge: str) -> np.ndarray:
+    """Per-sample EP estimate of dL/dg (V^2/S) from measured voltage drops.
+
+    Parameters
+    ----------
+    drops : dict of str to ndarray (batch, n_trainable)
+        Measured drops per phase (``free``, ``positive``, ``negative``).
+    beta : float
+        Nudging conductance magnitude (S), > 0.
+    nudge : {"positive", "negative", "centered"}
+
+    Returns
+    -------
+    ndarray, shape (batch, n_trainable)
+    """
+    if not beta > 0:
+        raise CircuitError(f"beta must be a positive conductance (S), got {beta!r}")
+    if nudge == "positive":
+        return (drops["positive"] ** 2 - drops["free"] ** 2) / (2.0 * beta)
+    if nudge == "negative":
+        return (drops["negative"] ** 2 - drops["free"] ** 2) / (-2.0 * beta)
+    if nudge == "centered":
+        return (drops["positive"] ** 2 - drops["negative"] ** 2) / (4.0 * beta)
+    raise CircuitError(f"unknown nudging mode {nudge!r} (choose from {', '.join(NUDGES)})")
+
+
+def squared_loss(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per-sample loss 1/2 sum_k (V_k - y_k)^2 (V^2)."""
+    return 0.5 * np.sum((outputs - targets) ** 2, axis=1)
+
+
+@dataclass
+class PhaseResults:
+    """The solved phases of one batch and the measurements the local rule uses."""
+
+    results: dict
+    drops: dict
+
+    @property
+    def free(self) -> SolveResult:
+        return self.results["free"]
+
+
+def run_phases(backend: Backend, probe: Probe, inputs, targets, beta: float,
+               nudge: str = "centered") -> PhaseResults:
+    """Free and nudged phases of a batch on any backend.
+
+    The native backend warm-starts each nudged phase from the free equilibrium (same answer,
+    fewer Newton steps); ngspice relaxes each phase physically from its own start.
+    """
+    results, drops = {}, {}
+    signs = {"free": 0.0, "positive": 1.0, "negative": -1.0}
+    free = None
+    for phase in phases_for(nudge):
+        kwargs = {}
+        if free is not None and getattr(free, "unknowns", None) is not None:
+            kwargs["initial"] = free.unknowns
+        result = backend.solve(inputs, signs[phase] * beta, targets, **kwargs)
+        if phase == "free":
+            free = result
+        results[phase] = result
+        drops[phase] = measure_drops(result.voltages, probe)
+    return PhaseResults(results, drops)
+
+
+def ep_gradient(backend: Backend, inputs, targets, beta: float, nudge: str = "centered",
+                probe: Probe | None = None):
+    """Mean EP gradient estimate over a batch, plus the phases it came from.
+
+    Returns
+    -------
+    gradient : ndarray, shape (n_trainable,)
+        Batch mean of the local rule (V^2/S), in ``circuit.trainable`` order.
+    phases : PhaseResults
+    """
+    probe = probe or make_probe(backend.circuit, backend.node_names)
+    phases = run_phases(backend, probe, inputs, targets, beta, nudge)
+    return local_rule(phases.drops, beta, nudge).mean(axis=0), phases
