@@ -192,6 +192,50 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--quick", action="store_true",
                      help="smaller runs (passed to each benchmark as args.quick)")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
+
+    sub = add("grad", cmd_grad, "EP gradient from measured node voltages vs the exact gradient")
+    spec_args(sub)
+    sub.add_argument("--input", metavar="X", required=True,
+                     help="input values, comma-separated, in input order")
+    sub.add_argument("--target", metavar="Y", required=True,
+                     help="target voltages (V), comma-separated, in output order")
+    sub.add_argument("--beta", type=_positive_float, metavar="B",
+                     help="nudging conductance (S) (default: the spec's training.beta)")
+    sub.add_argument("--nudge", choices=("positive", "negative", "centered"),
+                     default="centered", help="nudging mode (default: centered)")
+    sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
+                     help="simulator whose node voltages the local rule measures")
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+
+    sub = add("train", cmd_train, "train a spec's circuit on its dataset with the local EP rule")
+    sub.add_argument("spec", metavar="SPEC", help="circuit spec with a dataset section")
+    sub.add_argument("--params", metavar="P", help="start from these element values")
+    sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
+                     help="simulator in the loop (default: native)")
+    sub.add_argument("--epochs", type=int, metavar="N", help="override training.epochs")
+    sub.add_argument("--seed", type=int, metavar="S", help="override training.seed")
+    sub.add_argument("--out", metavar="DIR", help="output folder (default: runs/<spec name>)")
+    sub.add_argument("--resume", action="store_true",
+                     help="continue from DIR/checkpoint.npz (same result as an uninterrupted run)")
+    sub.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+
+    sub = add("predict", cmd_predict, "predictions of a trained circuit on its dataset")
+    sub.add_argument("spec", metavar="SPEC", help="circuit spec with a dataset section")
+    sub.add_argument("--params", metavar="P", help="trained element values (.npz or .json)")
+    sub.add_argument("--split", choices=("train", "test", "all"), default="test")
+    sub.add_argument("--backend", choices=("ngspice", "native"), default="native")
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+
+    sub = add("check", cmd_check, "reference checks: EP (ngspice, native, software) vs the exact "
+              "gradient and finite differences, and backend agreement")
+    spec_args(sub)
+    sub.add_argument("--samples", type=int, default=4, metavar="N",
+                     help="inputs to check (from the dataset, else random; default 4)")
+    sub.add_argument("--beta", type=_positive_float, metavar="B",
+                     help="nudging conductance (S) (default: the spec's training.beta)")
+    sub.add_argument("--no-ngspice", action="store_true", help="skip the ngspice rows")
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -447,6 +491,137 @@ def cmd_simulate(args) -> int:
         raise ConvergenceError(f"no converged operating point for {bad.size} of "
                                f"{converged.size} input row(s) (first: row {bad[0] + 1})")
     return EXIT_OK
+
+
+# -- EP: grad, train, predict, check --------------------------------------------------------
+def _spec_and_circuit(spec_path: str, params_path: str | None):
+    from eqprop_hw.spec import load_spec
+    spec = load_spec(spec_path)
+    return spec, _load_circuit(spec_path, params_path)
+
+
+def _default_beta(spec, beta):
+    if beta is not None:
+        return beta
+    from eqprop_hw.train import settings_from
+    return settings_from(spec).beta
+
+
+def cmd_grad(args) -> int:
+    """``eqprop-hw grad``: EP from measured voltages, exact gradient, their agreement."""
+    from eqprop_hw.backends import make_backend
+    from eqprop_hw.ep import ep_gradient
+    from eqprop_hw.reference import exact_gradient, gradient_agreement
+
+    spec, circuit = _spec_and_circuit(args.spec, args.params)
+    names = _input_names(circuit)
+    x = np.asarray([parse_numbers(args.input, "--input", len(names), names)])
+    outputs = [port.name for port in circuit.outputs]
+    y = np.asarray([parse_numbers(args.target, "--target", len(outputs), outputs)])
+    beta = _default_beta(spec, args.beta)
+    with make_backend(args.backend, circuit) as backend:
+        estimate, _ = ep_gradient(backend, x, y, beta, args.nudge)
+    loss, exact = exact_gradient(circuit, x, y)
+    agreement = gradient_agreement(estimate, exact)
+    data = {"loss": float(loss), "backend": args.backend, "beta": beta, "nudge": args.nudge,
+            "ep": dict(zip(circuit.trainable, np.asarray(estimate).tolist())),
+            "exact": dict(zip(circuit.trainable, np.asarray(exact).tolist())),
+            "cosine": agreement["cosine"], "rel_error": agreement["rel_error"]}
+    if args.json:
+        _print_json(data)
+    else:
+        print(f"loss {loss:.6g} V^2; EP ({args.nudge}, beta={beta:g} S, {args.backend}) vs exact: "
+              f"cosine {agreement['cosine']:.6f}, relative error {agreement['rel_error']:.3g}")
+    return EXIT_OK
+
+
+def cmd_train(args) -> int:
+    """``eqprop-hw train``."""
+    from eqprop_hw.spec import load_spec
+    from eqprop_hw.train import train
+
+    spec = load_spec(args.spec)
+    params = None
+    if args.params is not None:
+        from eqprop_hw.params import load_params
+        params = load_params(args.params)
+    out = args.out or os.path.join("runs", spec.name)
+    metrics = train(spec, out, backend=args.backend, epochs=args.epochs, seed=args.seed,
+                    resume=args.resume, params=params, progress=True,
+                    plots=not args.no_plots, log=_log)
+    if args.json:
+        _print_json(metrics)
+    else:
+        _log(f"wrote {os.path.join(out, 'params.npz')}, metrics.json and plots in {out}")
+    return EXIT_OK
+
+
+def cmd_predict(args) -> int:
+    """``eqprop-hw predict``: the circuit's predictions on its dataset."""
+    from eqprop_hw.backends import make_backend
+    from eqprop_hw.data import load_dataset
+    from eqprop_hw.train import evaluate
+
+    spec, circuit = _spec_and_circuit(args.spec, args.params)
+    dataset = load_dataset(spec, circuit)
+    x, y, index = dataset.split(args.split)
+    with make_backend(args.backend, circuit) as backend:
+        result = evaluate(backend, dataset, x, y)
+    outputs = result["outputs"]
+    predictions = dataset.predict(outputs)
+    gains = np.array([port.sources[0][1] for port in circuit.inputs])
+    samples = []
+    for row in range(len(x)):
+        label = y[row]
+        samples.append({"index": int(index[row]),
+                        "label": label.tolist() if np.ndim(label) else _jsonable(label),
+                        "prediction": (predictions[row].tolist() if np.ndim(predictions[row])
+                                       else _jsonable(predictions[row])),
+                        "inputs": (x[row] * gains).tolist(),
+                        "outputs": outputs[row].tolist()})
+    data = {"accuracy": result["accuracy"], "loss": result["loss"], "split": args.split,
+            "backend": args.backend, "samples": samples}
+    if args.json:
+        _print_json(data)
+    else:
+        accuracy = "n/a" if result["accuracy"] is None else f"{100 * result['accuracy']:.2f}%"
+        print(f"{args.split}: {len(x)} samples, accuracy {accuracy}, loss {result['loss']:.6g}")
+    return EXIT_OK
+
+
+def cmd_check(args) -> int:
+    """``eqprop-hw check``: the reference table."""
+    from eqprop_hw.reference import check_report
+
+    spec, circuit = _spec_and_circuit(args.spec, args.params)
+    if args.samples < 1:
+        raise UsageError("--samples must be at least 1")
+    x, y = _check_inputs(spec, circuit, args.samples)
+    beta = _default_beta(spec, args.beta)
+    backends = ("native",) if args.no_ngspice else ("native", "ngspice")
+    rows = check_report(circuit, x, y, beta, backends=backends)
+    if args.json:
+        _print_json({"spec": spec.name, "beta": beta, "samples": len(x), "rows": rows})
+        return EXIT_OK
+    keys = [key for key in rows[0] if key != "name"] if rows else []
+    print(f"{spec.name}: {len(x)} sample(s), beta = {beta:g} S")
+    width = max(len(str(row["name"])) for row in rows)
+    print(f"{'check':<{width}}  " + "  ".join(f"{key:>12}" for key in keys))
+    for row in rows:
+        print(f"{row['name']:<{width}}  " + "  ".join(f"{_format_value(row[key]):>12}"
+                                                     for key in keys))
+    return EXIT_OK
+
+
+def _check_inputs(spec, circuit, samples: int):
+    """Inputs and targets for ``check``: the dataset's first training rows, else random."""
+    if spec.data.get("dataset"):
+        from eqprop_hw.data import load_dataset
+        dataset = load_dataset(spec, circuit)
+        return dataset.x_train[:samples], dataset.targets(dataset.y_train[:samples])
+    rng = np.random.default_rng(0)
+    return (rng.uniform(-1, 1, (samples, len(circuit.inputs))),
+            rng.uniform(-0.1, 0.1, (samples, len(circuit.outputs))))
 
 
 # -- bench ---------------------------------------------------------------------------------

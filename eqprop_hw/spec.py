@@ -274,8 +274,8 @@ def _dataset(check: _Checker, spec: dict):
     if spec.get("dataset") is None:
         return None
     dataset = check.mapping(spec["dataset"], "dataset", spec, "dataset")
-    check.keys(dataset, ("name", "test_fraction", "seed", "path", "samples", "encoding",
-                         "target_high", "target_low"), "dataset")
+    check.keys(dataset, ("name", "test_fraction", "seed", "path", "samples", "test_samples",
+                         "encoding", "target_high", "target_low"), "dataset")
     out = {"name": check.string(dataset, "name", "dataset", choices=DATASETS, required=True)}
     out["test_fraction"] = check.number(dataset, "test_fraction", "dataset", default=0.25)
     if not 0 <= out["test_fraction"] < 1:
@@ -283,7 +283,9 @@ def _dataset(check: _Checker, spec: dict):
     out["seed"] = check.integer(dataset, "seed", "dataset", default=0, minimum=0)
     out["path"] = check.string(dataset, "path", "dataset")
     out["samples"] = check.integer(dataset, "samples", "dataset", minimum=1)
-    out["encoding"] = check.string(dataset, "encoding", "dataset", default="standard",
+    out["test_samples"] = check.integer(dataset, "test_samples", "dataset", minimum=1)
+    # None: the data set's own default (eqprop_hw.data.DEFAULT_ENCODING)
+    out["encoding"] = check.string(dataset, "encoding", "dataset", default=None,
                                    choices=("standard", "minmax", "raw"))
     out["target_high"] = check.number(dataset, "target_high", "dataset", default=None)
     out["target_low"] = check.number(dataset, "target_low", "dataset", default=None)

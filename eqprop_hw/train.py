@@ -1,0 +1,258 @@
+"""Training with the hardware-local EP rule, with either backend in the loop.
+
+Each minibatch runs the free phase and the nudged phase(s) on the backend, measures the voltage
+across every trainable conductance, and updates it with the local rule
+(:func:`eqprop_hw.ep.local_rule`):
+
+    g <- clip(g - eta_k * g_max^2 * dL/dg_estimate, g_min, g_max)
+
+``eta_k`` is the spec's ``training.learning_rate`` for crossbar k (one number, or one per crossbar):
+it acts on normalised conductances w = g / g_max, so it is dimensionless. Every epoch the train
+and test sets are evaluated (free phase only), a checkpoint is written atomically and the curves
+are saved; ``resume=True`` continues from the checkpoint and reproduces the uninterrupted run
+exactly (the sample order of epoch e depends only on (seed, e)).
+
+Outputs in ``out_dir``: ``params.npz`` (loadable by ``--params``), ``metrics.json``,
+``checkpoint.npz``, ``loss.png``, ``accuracy.png``, ``conductances.png``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eqprop_hw.backends import make_backend
+from eqprop_hw.build import build_circuit
+from eqprop_hw.ep import ep_gradient, make_probe, squared_loss
+from eqprop_hw.errors import EqpropError, SpecError
+from eqprop_hw.fileio import atomic_write_bytes, atomic_write_text
+from eqprop_hw.graph import Circuit
+from eqprop_hw.params import save_params
+from eqprop_hw.spec import Spec
+
+DEFAULT_TRAINING = {"epochs": 10, "batch_size": 16, "learning_rate": 0.01, "beta": 1e-6,
+                    "nudge": "centered", "loss": "squared", "seed": 0}
+CHECKPOINT_FORMAT = "eqprop-hw checkpoint 1"
+
+
+@dataclass
+class TrainSettings:
+    """Resolved training settings (spec ``training`` section plus command-line overrides)."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: object
+    beta: float
+    nudge: str
+    loss: str
+    seed: int
+
+
+def settings_from(spec: Spec, epochs: int | None = None, seed: int | None = None,
+                  beta: float | None = None, nudge: str | None = None) -> TrainSettings:
+    """Training settings of a spec, with optional overrides."""
+    data = dict(DEFAULT_TRAINING)
+    data.update(spec.data.get("training") or {})
+    if epochs is not None:
+        data["epochs"] = int(epochs)
+    if seed is not None:
+        data["seed"] = int(seed)
+    if beta is not None:
+        data["beta"] = float(beta)
+    if nudge is not None:
+        data["nudge"] = nudge
+    if data["loss"] != "squared":
+        raise SpecError(f"training.loss {data['loss']!r} is not available yet; use 'squared'",
+                        spec.source)
+    return TrainSettings(**{k: data[k] for k in TrainSettings.__dataclass_fields__})
+
+
+def conductance_bounds(spec: Spec, circuit: Circuit) -> tuple[float, float]:
+    """[g_min, g_max] (S) of the trainable conductances."""
+    if spec.kind == "layered":
+        return spec.data["conductance"]["min"], spec.data["conductance"]["max"]
+    values = np.array(circuit.trainable_values())
+    return 1e-12, float(values.max()) * 100.0
+
+
+def crossbar_of(circuit: Circuit) -> np.ndarray:
+    """Crossbar index (0-based) of every trainable element; all 0 for graph circuits."""
+    if not circuit.crossbars:
+        return np.zeros(len(circuit.trainable), dtype=int)
+    layer_of = {}
+    for k, crossbar in enumerate(circuit.crossbars):
+        for name in crossbar["elements"]:
+            layer_of[name] = k
+    return np.array([layer_of.get(name, 0) for name in circuit.trainable])
+
+
+def learning_rates(settings: TrainSettings, circuit: Circuit, source: str) -> np.ndarray:
+    """Per-element learning rate from one rate or one per crossbar."""
+    layers = crossbar_of(circuit)
+    rate = settings.learning_rate
+    if isinstance(rate, (list, tuple)):
+        n_crossbars = int(layers.max()) + 1
+        if len(rate) != n_crossbars:
+            raise SpecError(f"training.learning_rate lists {len(rate)} rates but the circuit has "
+                            f"{n_crossbars} crossbar(s)", source)
+        return np.asarray(rate, dtype=float)[layers]
+    return np.full(len(layers), float(rate))
+
+
+def evaluate(backend, dataset, x: np.ndarray, y: np.ndarray, batch: int = 512) -> dict:
+    """Free-phase loss and accuracy of a split (outputs in V)."""
+    outputs = []
+    for start in range(0, len(x), batch):
+        outputs.append(backend.solve(x[start:start + batch]).outputs)
+    outputs = np.concatenate(outputs) if outputs else np.zeros((0, backend.n_outputs))
+    loss = float(squared_loss(outputs, dataset.targets(y)).mean()) if len(x) else math.nan
+    accuracy = dataset.accuracy(outputs, y) if len(x) else None
+    return {"loss": loss, "accuracy": accuracy, "outputs": outputs}
+
+
+def _progress(total: int, description: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc=description, unit="sample", leave=False, dynamic_ncols=True)
+
+
+def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, format=np.array(CHECKPOINT_FORMAT), epoch=np.array(epoch),
+             values=values, metrics=np.array(json.dumps(metrics)))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _read_checkpoint(path: Path, n_values: int) -> tuple[int, np.ndarray, dict]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if str(archive["format"]) != CHECKPOINT_FORMAT:
+                raise ValueError("not an eqprop-hw checkpoint")
+            epoch, values = int(archive["epoch"]), np.array(archive["values"], dtype=float)
+            metrics = json.loads(str(archive["metrics"]))
+    except (OSError, KeyError, ValueError) as error:
+        raise EqpropError(f"{path}: cannot resume from this checkpoint ({error})") from None
+    if values.shape != (n_values,):
+        raise EqpropError(f"{path}: checkpoint holds {values.size} values but the circuit has "
+                          f"{n_values} trainable elements (a different spec?)")
+    return epoch, values, metrics
+
+
+def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int | None = None,
+          seed: int | None = None, resume: bool = False, params: dict | None = None,
+          progress: bool = True, plots: bool = True, log=None) -> dict:
+    """Train a spec's circuit on its dataset with the local EP rule.
+
+    Parameters
+    ----------
+    spec : Spec
+        A spec with a ``dataset`` (and optionally ``training``) section.
+    out_dir : path
+        Where params, metrics, checkpoint and plots go (created if needed).
+    backend : {"native", "ngspice"}
+    epochs, seed : int, optional
+        Override the spec's ``training`` values.
+    resume : bool
+        Continue from ``out_dir/checkpoint.npz``.
+    params : dict, optional
+        Start from these element values instead of the spec's initial conductances.
+    progress : bool
+        tqdm progress bars on stderr.
+    plots : bool
+        Write PNG plots each epoch.
+    log : callable, optional
+        Receives one line of text per epoch.
+
+    Returns
+    -------
+    dict
+        The metrics (as written to ``metrics.json``).
+    """
+    from eqprop_hw.data import load_dataset
+
+    settings = settings_from(spec, epochs=epochs, seed=seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    circuit = build_circuit(spec, params=params)
+    dataset = load_dataset(spec, circuit)
+    g_min, g_max = conductance_bounds(spec, circuit)
+    rates = learning_rates(settings, circuit, spec.source) * g_max ** 2
+    values = np.clip(np.array(circuit.trainable_values()), g_min, g_max)
+    metrics = {"spec": spec.name, "backend": backend, "seed": settings.seed,
+               "beta": settings.beta, "nudge": settings.nudge,
+               "learning_rate": settings.learning_rate, "batch_size": settings.batch_size,
+               "epochs": [], "train_loss": [], "test_loss": [], "train_accuracy": [],
+               "test_accuracy": [], "seconds": [], "samples_per_second": []}
+    start_epoch = 0
+    checkpoint = out_dir / "checkpoint.npz"
+    if resume:
+        if not checkpoint.exists():
+            raise EqpropError(f"{checkpoint}: no checkpoint to resume from")
+        start_epoch, values, metrics = _read_checkpoint(checkpoint, values.size)
+    engine = make_backend(backend, circuit)
+    try:
+        engine.set_trainable(values)
+        probe = make_probe(circuit, engine.node_names)
+        x_train, y_train = dataset.x_train, dataset.y_train
+        for epoch in range(start_epoch, settings.epochs):
+            started = time.perf_counter()
+            order = np.random.default_rng([settings.seed, epoch]).permutation(len(x_train))
+            bar = _progress(len(order), f"epoch {epoch + 1}/{settings.epochs}", progress)
+            for first in range(0, len(order), settings.batch_size):
+                batch = order[first:first + settings.batch_size]
+                gradient, _ = ep_gradient(engine, x_train[batch],
+                                          dataset.targets(y_train[batch]),
+                                          settings.beta, settings.nudge, probe)
+                values = np.clip(values - rates * gradient, g_min, g_max)
+                engine.set_trainable(values)
+                if bar is not None:
+                    bar.update(len(batch))
+            if bar is not None:
+                bar.close()
+            train_seconds = time.perf_counter() - started
+            on_train = evaluate(engine, dataset, x_train, y_train)
+            on_test = evaluate(engine, dataset, dataset.x_test, dataset.y_test)
+            metrics["epochs"].append(epoch + 1)
+            metrics["train_loss"].append(on_train["loss"])
+            metrics["test_loss"].append(on_test["loss"])
+            metrics["train_accuracy"].append(on_train["accuracy"])
+            metrics["test_accuracy"].append(on_test["accuracy"])
+            metrics["seconds"].append(train_seconds)
+            metrics["samples_per_second"].append(len(order) / train_seconds)
+            _write_outputs(out_dir, circuit, values, metrics, plots, spec)
+            _write_checkpoint(checkpoint, epoch + 1, values, metrics)
+            if log is not None:
+                log(_epoch_line(metrics))
+    finally:
+        engine.close()
+    if start_epoch >= settings.epochs:
+        _write_outputs(out_dir, circuit, values, metrics, plots, spec)
+    return metrics
+
+
+def _epoch_line(metrics: dict) -> str:
+    def pct(value):
+        return "n/a" if value is None else f"{100 * value:.2f}%"
+    return (f"epoch {metrics['epochs'][-1]}: train loss {metrics['train_loss'][-1]:.5f} "
+            f"acc {pct(metrics['train_accuracy'][-1])}, test loss "
+            f"{metrics['test_loss'][-1]:.5f} acc {pct(metrics['test_accuracy'][-1])} "
+            f"({metrics['seconds'][-1]:.1f} s)")
+
+
+def _write_outputs(out_dir: Path, circuit: Circuit, values: np.ndarray, metrics: dict,
+                   plots: bool, spec: Spec) -> None:
+    save_params(out_dir / "params.npz", dict(zip(circuit.trainable, values.tolist())))
+    summary = dict(metrics)
+    for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss"):
+        summary[f"final_{key}"] = metrics[key][-1] if metrics[key] else None
+    atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=1) + "\n")
+    if plots:
+        from eqprop_hw.plots import plot_training
+        plot_training(out_dir, circuit, values, metrics, spec)
