@@ -296,16 +296,18 @@ def _training(check: _Checker, spec: dict):
     if spec.get("training") is None:
         return None
     training = check.mapping(spec["training"], "training", spec, "training")
-    allowed = ("epochs", "batch_size", "learning_rate", "beta", "nudge", "loss", "seed")
+    allowed = ("epochs", "batch_size", "learning_rate", "lr_decay", "beta", "nudge", "loss",
+               "seed")
     check.keys(training, allowed, "training")
     out = {
         "epochs": check.integer(training, "epochs", "training", default=10, minimum=1),
         "batch_size": check.integer(training, "batch_size", "training", default=16, minimum=1),
-        "beta": check.number(training, "beta", "training", default=1e-3, positive=True),
+        "beta": check.number(training, "beta", "training", default=1e-6, positive=True),
+        "lr_decay": check.number(training, "lr_decay", "training", default=1.0, positive=True),
         "nudge": check.string(training, "nudge", "training", default="centered",
                               choices=("positive", "negative", "centered")),
         "loss": check.string(training, "loss", "training", default="squared",
-                             choices=("squared", "cross_entropy")),
+                             choices=("squared",)),
         "seed": check.integer(training, "seed", "training", default=0, minimum=0),
     }
     rate = training.get("learning_rate", 0.1)
@@ -319,7 +321,7 @@ def _training(check: _Checker, spec: dict):
                                       positive=True))
         out["learning_rate"] = rates
     else:
-        out["learning_rate"] = check.number(training, "learning_rate", "training", default=0.1,
+        out["learning_rate"] = check.number(training, "learning_rate", "training", default=0.01,
                                             positive=True)
     return out
 
