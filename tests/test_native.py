@@ -221,3 +221,20 @@ def test_native_matches_raw_ngspice_on_random_graphs(seed):
     errors = {node: abs(v - reference[node]) for node, v in result.voltage_dict().items()}
     worst = max(errors, key=errors.get)
     assert errors[worst] <= 1e-6, f"node {worst} differs by {errors[worst]:.3g} V"
+
+
+@needs_ngspice
+@pytest.mark.ngspice
+def test_deep_amplified_network_converges_and_matches_raw_ngspice():
+    # Regression: element-wise relative step tests cycled on round-off here (nodes near 0 V
+    # beside nodes at tens of volts) and Newton gave up after 200 iterations.
+    spec = parse_spec({"name": "deep", "kind": "layered", "layers": [3, 6, 4, 2],
+                       "inputs": {"gain": 20.0}, "activation": {"type": "rectify"},
+                       "amplifiers": {"gain": 3.0}})
+    c = build_circuit(spec)
+    c = c.with_values({"RL1_0_0": c.element("RL1_0_0").value * 1.01})
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 3))
+    result = NativeBackend(c).solve(x)
+    assert result.converged.all() and result.iterations.max() < 50
+    reference = raw_ngspice_voltages(write_netlist(c, inputs=x[0]))
+    assert max(abs(v - reference[n]) for n, v in result.voltage_dict(0).items()) <= 1e-6

@@ -28,8 +28,10 @@ def test_same_spec_same_bytes():
 def test_values_inputs_and_nudging_are_written():
     c = xor()
     text = write_netlist(c, inputs=[0.25, -2.0], beta=2e-4, targets=[0.3]).splitlines()
-    assert "VX0P x0p 0 DC 0.25" in text and "VX0N x0n 0 DC -0.25" in text
-    assert "VX1N x1n 0 DC 2.0" in text
+    gain = c.inputs[0].sources[0][1]
+    assert f"VX0P x0p 0 DC {fmt(0.25 * gain)}" in text
+    assert f"VX0N x0n 0 DC {fmt(-0.25 * gain)}" in text
+    assert f"VX1N x1n 0 DC {fmt(2.0 * gain)}" in text
     g = c.element("RL1_0_0").value
     assert f"RL1_0_0 x0p n1_0 {fmt(1 / g)}" in text
     assert "VNUDGE0 ynudge0 0 DC 0.3" in text and "RNUDGE0 out0 ynudge0 5000.0" in text

@@ -1,0 +1,1052 @@
+"""The ideal software model that checks the circuit's EP updates.
+
+The reference sees the exact model only: the circuit as a differentiable energy (co-content)
+over its free node voltages, written directly from the element laws. It shares no solver code
+with the backends; it imports only the *device law* of the diode
+(:func:`eqprop_hw.backends.native.diode_current`, ngspice's ``dioload.c``) and ngspice's thermal
+voltage, as the common definition of what a diode is.
+
+Energy (co-content, W = V*A) of a circuit, up to a constant, with ``V`` the node voltages::
+
+    E(V; g) = sum_R 1/2 g (V_a - V_b)^2                     resistors (g in S)
+            + sum_D Phi_D(V_anode - V_cathode)              diodes, Phi_D(v) = int_0^v I_D(u) du
+            + sum_I I (V_n+ - V_n-)                         independent current sources
+    E_beta  = E + beta * L,   L = 1/2 sum_k (V_out_k - y_k)^2      (beta in S, L in V^2)
+
+with ngspice's DC diode law (``Vte = N k T / q``, ``IS`` times the area)::
+
+    I_D(v) = IS (exp(v / Vte) - 1) + gmin v                  v >= -3 Vte
+    I_D(v) = -IS (1 + (3 Vte / (e v))^3) + gmin v            v <  -3 Vte
+
+Independent voltage sources with one terminal on ground *pin* their node (inputs, bias and
+diode-bias sources). The bidirectional amplifiers of layered circuits (``EA``/``VA``/``FA``, see
+:mod:`eqprop_hw.build`) are ideal transformers: ``V(a) = V(q) + A (V(cp) - V(cq)) -/+ V_VA``,
+with the current delivered to ``a`` drawn back from ``cp`` times ``A``; the constraint is
+substituted, so every node voltage is an affine function ``V = M z + P s`` of the free
+variables ``z`` (the voltages of the free nodes) and the source values ``s``, and the energy
+stays a convex function of ``z`` when every ``g > 0`` (diode currents are nondecreasing).
+Stationarity ``dE/dz = 0`` is Kirchhoff's current law at every free node (the transformer's
+current at the controlling node included, by the chain rule).
+
+Circuits that are not energy-based are refused with a :class:`~eqprop_hw.errors.CircuitError`:
+behavioural sources (B), controlled sources (E, F, G, H) that do not form such an amplifier,
+inductors, floating voltage sources, and diodes with series resistance.
+
+Functions
+---------
+:class:`EnergyModel`
+    ``equilibrium`` (own damped Newton on E with a line search), ``energy``, ``gradient``,
+    ``hessian``.
+:func:`exact_gradient`
+    dL/dg by implicit differentiation (one adjoint solve per sample).
+:func:`software_ep`
+    EP on the model's own equilibria, with the local rule of :mod:`eqprop_hw.ep`.
+:func:`finite_difference_gradient`
+    Central differences of the loss through a real solver (native or ngspice).
+:func:`gradient_agreement`, :func:`check_report`, :func:`format_report`
+    Comparisons backing ``eqprop-hw check`` and ``eqprop-hw grad``.
+
+Units: V, A, S; energies in W (co-content); gradients dL/dg in V^2/S.
+
+Examples
+--------
+>>> import numpy as np
+>>> from eqprop_hw.spec import parse_spec
+>>> from eqprop_hw.build import build_circuit
+>>> c = build_circuit(parse_spec({"name": "t", "kind": "layered", "layers": [2, 3, 1]}))
+>>> model = EnergyModel(c)
+>>> v = model.equilibrium([[0.5, -0.5]])
+>>> v.shape == (1, len(model.node_names))
+True
+>>> loss, grad = exact_gradient(model, [[0.5, -0.5]], [[0.2]])
+>>> grad.shape == (len(c.trainable),)
+True
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from eqprop_hw.backends.base import as_batch, circuit_nodes
+from eqprop_hw.backends.native import diode_current, thermal_voltage
+from eqprop_hw.errors import CircuitError, ConvergenceError
+from eqprop_hw.graph import GROUND, Circuit, validate_circuit
+
+#: Relative Armijo constant of the line search on E.
+ARMIJO = 1e-4
+
+#: The line search tries longer steps when a full Newton step lowered E by more than this
+#: fraction of the linear prediction (a quadratic gives exactly 0.5).
+EXPANSION_RATIO = 0.6
+
+
+# -- the diode's co-content -----------------------------------------------------------------------
+def diode_cocontent(vd, saturation, vte, gmin: float) -> np.ndarray:
+    """Co-content ``Phi(v) = int_0^v I(u) du`` (W) of ngspice's DC diode law at ``vd`` (V).
+
+    Parameters
+    ----------
+    vd : ndarray
+        Junction voltage (V), anode minus cathode.
+    saturation : ndarray
+        ``IS * area`` (A), broadcast against ``vd``.
+    vte : ndarray
+        ``N k T / q`` (V).
+    gmin : float
+        Conductance (S) ngspice puts in parallel with every junction.
+
+    Returns
+    -------
+    ndarray
+        ``IS (Vte (exp(v/Vte) - 1) - v) + gmin v^2 / 2`` for ``v >= -3 Vte``; below, the
+        integral of the cubic reverse branch continued from ``-3 Vte``. ``inf`` where the
+        exponential overflows.
+    """
+    vd = np.asarray(vd, dtype=float)
+    saturation = np.asarray(saturation, dtype=float)
+    vte = np.asarray(vte, dtype=float)
+    v0 = -3.0 * vte
+    forward = vd >= v0
+    with np.errstate(over="ignore", invalid="ignore"):
+        vf = np.where(forward, vd, 0.0)
+        phi_forward = saturation * (vte * np.expm1(vf / vte) - vf)
+        vr = np.where(forward, v0, vd)
+        k = (3.0 * vte / math.e) ** 3
+        phi_v0 = saturation * (vte * math.expm1(-3.0) - v0)
+        phi_reverse = phi_v0 - saturation * ((vr - v0) + k * (0.5 / v0 ** 2 - 0.5 / vr ** 2))
+        phi = np.where(forward, phi_forward, phi_reverse)
+    return phi + 0.5 * gmin * vd * vd
+
+
+# -- the model --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Amplifier:
+    """One ideal transformer found in a circuit (E + V + F, see :mod:`eqprop_hw.build`).
+
+    ``V(out) = V(ref) + gain (V(cp) - V(cq)) + sign * V_source``; ``V(inner)`` is ``V(out)``
+    minus that offset (the E element's output node).
+    """
+
+    e: str
+    v: str
+    f: str
+    gain: float
+    inner: str
+    out: str
+    ref: str
+    cp: str
+    cq: str
+    sign: float
+
+
+@dataclass
+class Equilibrium:
+    """A batch of equilibria of :class:`EnergyModel`.
+
+    Attributes
+    ----------
+    voltages : ndarray, shape (batch, n_nodes)
+        Node voltages (V) in ``EnergyModel.node_names`` order (the backends' column order).
+    free : ndarray, shape (batch, n_free)
+        The free variables z (V) in ``EnergyModel.free_nodes`` order.
+    iterations : ndarray of int, shape (batch,)
+        Newton iterations per sample.
+    outputs : ndarray, shape (batch, n_outputs)
+        Output node voltages (V).
+    """
+
+    voltages: np.ndarray
+    free: np.ndarray
+    iterations: np.ndarray
+    outputs: np.ndarray
+
+
+class EnergyModel:
+    """A circuit as a differentiable energy over its free node voltages.
+
+    Parameters
+    ----------
+    circuit : Circuit
+        A validated circuit. Conductances (S) are read from it; change them later with
+        :meth:`set_values` / :meth:`set_trainable`.
+    max_iterations : int
+        Newton iteration cap per equilibrium.
+
+    Attributes
+    ----------
+    node_names : list of str
+        Every non-ground node (the backends' ``node_names``).
+    free_nodes : list of str
+        Nodes whose voltages are the free variables z (neither pinned by a grounded voltage
+        source nor set by an amplifier), in circuit order.
+    pinned_nodes : dict of str to str
+        Node -> the grounded voltage source that pins it.
+    amplifiers : list of Amplifier
+        The ideal transformers substituted into the energy.
+    gmin : float
+        Junction parallel conductance (S), the circuit's ``gmin`` option (ngspice default 1e-12).
+    vt : float
+        Thermal voltage kT/q (V) at the circuit's ``temp`` option (default 27 C).
+
+    Raises
+    ------
+    CircuitError
+        For a circuit that is not energy-based (see the module docstring); the message names
+        the element.
+
+    Notes
+    -----
+    Free variables are solved for with dense batched linear algebra: the Hessian is
+    ``n_free x n_free`` per sample (110 x 110 for a 784-100-10 crossbar).
+    """
+
+    def __init__(self, circuit: Circuit, max_iterations: int = 300):
+        validate_circuit(circuit)
+        self._circuit, self._changed = circuit, {}
+        self.max_iterations = int(max_iterations)
+        self.gmin = float(circuit.options.get("gmin", 1e-12))
+        self.vt = thermal_voltage(float(circuit.options.get("temp", 27.0)))
+        self.node_names = circuit_nodes(circuit)
+        self.n_inputs, self.n_outputs = len(circuit.inputs), len(circuit.outputs)
+        self._compile()
+
+    # -- compilation -----------------------------------------------------------------------------
+    def _refuse(self, element, why: str):
+        raise CircuitError(
+            f"element {element.name}: {why}; the reference energy model covers energy-based "
+            "circuits only (conductances, diodes, independent sources, capacitors as DC opens, "
+            "and the bidirectional amplifiers of layered circuits)")
+
+    def _find_amplifiers(self) -> list[Amplifier]:
+        circuit = self._circuit
+        touching: dict = {}
+        for element in circuit.elements:
+            for node in element.nodes[:2]:
+                touching.setdefault(node, []).append(element)
+        controlled_by: dict = {}
+        for element in circuit.elements:
+            if element.type in "FH":
+                controlled_by.setdefault(element.control, []).append(element)
+        amplifiers = []
+        for e in circuit.elements:
+            if e.type != "E":
+                continue
+            inner, ref, cp, cq = e.nodes
+            others = [x for x in touching.get(inner, []) if x.name != e.name]
+            if inner == GROUND or len(others) != 1 or others[0].type != "V":
+                self._refuse(e, "a voltage-controlled voltage source (E) that is not the input "
+                                "of an ideal-transformer amplifier (its output node must feed "
+                                "exactly one voltage source that controls an F) is not "
+                                "energy-based (not reciprocal)")
+            v = others[0]
+            out = v.nodes[1] if v.nodes[0] == inner else v.nodes[0]
+            source_sign = -1.0 if v.nodes[0] == inner else 1.0   # V(out) = V(inner) + sign*v
+            fs = controlled_by.get(v.name, [])
+            current_sign = 1.0 if v.nodes[0] == inner else -1.0  # I into out = sign * I(v)
+            ok = len(fs) == 1 and fs[0].type == "F" and out != GROUND
+            if ok:
+                f = fs[0]
+                if tuple(f.nodes) == (cp, cq):
+                    orient = 1.0
+                elif tuple(f.nodes) == (cq, cp):
+                    orient = -1.0
+                else:
+                    orient = 0.0
+                ok = orient != 0.0 and math.isclose(orient * f.value, current_sign * e.value,
+                                                    rel_tol=1e-12, abs_tol=0.0)
+            if not ok:
+                self._refuse(e, f"E with voltage source {v.name} does not form an ideal "
+                                "transformer (needs exactly one F controlled by "
+                                f"{v.name}, across the E's control nodes, with the same gain)")
+            amplifiers.append(Amplifier(e.name, v.name, fs[0].name, float(e.value), inner, out,
+                                        ref, cp, cq, source_sign))
+        return amplifiers
+
+    def _compile(self):
+        circuit = self._circuit
+        for element in circuit.elements:
+            if element.type == "B":
+                self._refuse(element, "behavioural sources (B) have no co-content")
+        for element in circuit.elements:
+            if element.type in "GH":
+                kind = "VCCS (G)" if element.type == "G" else "CCVS (H)"
+                self._refuse(element, f"a {kind} is a non-reciprocal controlled source")
+            if element.type == "L":
+                self._refuse(element, "inductors (DC shorts) are not supported")
+        amplifiers = self._find_amplifiers()
+        parts = {a.e for a in amplifiers} | {a.v for a in amplifiers} | {a.f for a in amplifiers}
+        for element in circuit.elements:
+            if element.type == "F" and element.name not in parts:
+                self._refuse(element, "a CCCS (F) that is not part of an ideal-transformer "
+                                      "amplifier is non-reciprocal")
+            if element.type == "D" and circuit.models[element.model].RS > 0:
+                raise CircuitError(
+                    f"element {element.name}: diode model {element.model} has series "
+                    f"resistance RS = {circuit.models[element.model].RS!r} Ohm, which the "
+                    "reference energy model does not implement (NotImplemented: use RS = 0)")
+        self.amplifiers = amplifiers
+
+        # Independent sources: every V and I, values per sample = dc + inputs @ input_gain.
+        sources = [e for e in circuit.elements if e.type in "VI"]
+        self._sources = [e.name for e in sources]
+        src = {e.name: k for k, e in enumerate(sources)}
+        n_src = len(sources)
+        dc = np.array([float(e.value) for e in sources])
+        input_gain = np.zeros((self.n_inputs, n_src))
+        for i, port in enumerate(circuit.inputs):
+            for name, gain in port.sources:
+                input_gain[i, src[name]] += float(gain)
+                dc[src[name]] = 0.0
+        self._dc, self._input_gain = dc, input_gain
+
+        # Pinned nodes.
+        pinned: dict = {}
+        pin_row: dict = {}
+        for element in sources:
+            if element.type != "V" or element.name in parts:
+                continue
+            a, b = element.nodes
+            if GROUND not in (a, b):
+                self._refuse(element, "a floating voltage source (neither terminal on ground) "
+                                      "is not supported")
+            node, sign = (a, 1.0) if b == GROUND else (b, -1.0)
+            if node in pinned:
+                raise CircuitError(f"node {node!r} is driven by two voltage sources "
+                                   f"({pinned[node]} and {element.name})")
+            pinned[node] = element.name
+            pin_row[node] = (src[element.name], sign)
+        defined: dict = {}
+        for amp in amplifiers:
+            for node in (amp.out, amp.inner):
+                if node in pinned or node in defined:
+                    raise CircuitError(f"amplifier {amp.e}/{amp.v}/{amp.f}: node {node!r} is "
+                                       "also set by another source")
+                defined[node] = amp
+        self.pinned_nodes = pinned
+        self.free_nodes = [n for n in self.node_names if n not in pinned and n not in defined]
+        free_col = {n: k for k, n in enumerate(self.free_nodes)}
+        n_free = len(self.free_nodes)
+
+        # Affine rows V(node) = m . z + p . s, resolved recursively through amplifiers.
+        rows: dict = {GROUND: (np.zeros(n_free), np.zeros(n_src))}
+        for node, k in free_col.items():
+            m = np.zeros(n_free)
+            m[k] = 1.0
+            rows[node] = (m, np.zeros(n_src))
+        for node, (k, sign) in pin_row.items():
+            p = np.zeros(n_src)
+            p[k] = sign
+            rows[node] = (np.zeros(n_free), p)
+        visiting: set = set()
+
+        def row(node):
+            if node in rows:
+                return rows[node]
+            if node in visiting:
+                raise CircuitError(f"amplifiers form a loop through node {node!r}")
+            visiting.add(node)
+            amp = defined[node]
+            m_ref, p_ref = row(amp.ref)
+            m_cp, p_cp = row(amp.cp)
+            m_cq, p_cq = row(amp.cq)
+            m = m_ref + amp.gain * (m_cp - m_cq)
+            p = p_ref + amp.gain * (p_cp - p_cq)
+            p = p.copy()
+            p[src[amp.v]] += amp.sign
+            rows[amp.out] = (m, p)
+            p_inner = p.copy()
+            p_inner[src[amp.v]] -= amp.sign
+            rows[amp.inner] = (m.copy(), p_inner)
+            visiting.discard(node)
+            return rows[node]
+
+        for node in defined:
+            row(node)
+        n_nodes = len(self.node_names)
+        self._col = {n: k for k, n in enumerate(self.node_names)}
+        M = np.array([rows[n][0] for n in self.node_names]).reshape(n_nodes, n_free)
+        P = np.array([rows[n][1] for n in self.node_names]).reshape(n_nodes, n_src)
+        self._M, self._P = sp.csr_matrix(M), P
+
+        def incidence(pairs):
+            r, c, v = [], [], []
+            for k, (a, b) in enumerate(pairs):
+                for node, sign in ((a, 1.0), (b, -1.0)):
+                    if node != GROUND:
+                        r.append(k), c.append(self._col[node]), v.append(sign)
+            return sp.csr_matrix((v, (r, c)), shape=(len(pairs), n_nodes))
+
+        # Resistors (every one: conductances can change later).
+        resistors = [e for e in circuit.elements if e.type == "R"]
+        self._resistors = [e.name for e in resistors]
+        self._r_pos = {e.name: k for k, e in enumerate(resistors)}
+        self._g = np.array([float(e.value) for e in resistors])
+        self._b_r = incidence([e.nodes for e in resistors])
+        self._a_r = sp.csr_matrix(self._b_r @ self._M)           # d(drop)/dz
+        self._r_free = np.asarray(abs(self._a_r).sum(axis=1)).ravel() > 0
+
+        # Diodes depending on z (the others add a constant to E).
+        diodes = [e for e in circuit.elements if e.type == "D"]
+        b_d = incidence([e.nodes for e in diodes])
+        a_d = (b_d @ self._M).toarray() if diodes else np.zeros((0, n_free))
+        keep = np.flatnonzero(np.abs(a_d).sum(axis=1) > 0)
+        self._diodes = [diodes[k].name for k in keep]
+        self._b_d = b_d[keep] if len(keep) else sp.csr_matrix((0, n_nodes))
+        self._a_d = a_d[keep]
+        models = [circuit.models[diodes[k].model] for k in keep]
+        self._saturation = np.array([m.IS * diodes[k].value for m, k in zip(models, keep)])
+        self._vte = np.array([m.N * self.vt for m in models])
+
+        # Current sources: E += sum_I I (V_n+ - V_n-)  =  (s @ J) . V.
+        J = np.zeros((n_src, n_nodes))
+        for element in sources:
+            if element.type == "I":
+                for node, sign in ((element.nodes[0], 1.0), (element.nodes[1], -1.0)):
+                    if node != GROUND:
+                        J[src[element.name], self._col[node]] += sign
+        self._J = J
+        self._has_current = bool(np.any(J))
+
+        # Outputs.
+        self._out_cols = np.array([self._col[p.node] for p in circuit.outputs], dtype=int)
+        self._a_o = M[self._out_cols] if len(self._out_cols) else np.zeros((0, n_free))
+        self._trainable_r = np.array([self._r_pos.get(name, -1) for name in circuit.trainable],
+                                     dtype=int)
+        self._assemble()
+
+    def _assemble(self):
+        """The constant part of the Hessian: the reduced conductance Laplacian (S)."""
+        a_r = self._a_r
+        self._h_lin = np.asarray((a_r.T @ sp.diags(self._g) @ a_r).todense())
+
+    # -- values ----------------------------------------------------------------------------------
+    @property
+    def circuit(self) -> Circuit:
+        """The circuit with the model's current conductances (materialised on demand)."""
+        if self._changed:
+            self._circuit = self._circuit.with_values(self._changed)
+            self._changed = {}
+        return self._circuit
+
+    @property
+    def n_free(self) -> int:
+        return len(self.free_nodes)
+
+    @property
+    def conductances(self) -> dict:
+        """Every resistor's conductance (S) by element name."""
+        return dict(zip(self._resistors, self._g.tolist()))
+
+    def set_values(self, values: dict) -> None:
+        """New conductances (S) of named resistors (capacitances of capacitors: no DC effect).
+
+        Raises
+        ------
+        CircuitError
+            For a name that is not a resistor or capacitor, or a non-positive or non-finite
+            value.
+        """
+        for name, value in values.items():
+            kind = self._circuit.element(name).type
+            if kind not in "RC":
+                raise CircuitError(f"element {name}: the energy model sets conductances (R) "
+                                   f"and capacitances (C, open at DC), not {kind} values")
+            value = float(value)
+            if not (math.isfinite(value) and value > 0):
+                raise CircuitError(f"element {name}: value must be finite and positive "
+                                   f"(S for a conductance), got {value!r}")
+            if kind == "R":
+                self._g[self._r_pos[name]] = value
+            self._changed[name] = value
+        self._assemble()
+
+    def set_trainable(self, values) -> None:
+        """New values of every trainable element (S), in ``circuit.trainable`` order."""
+        values = np.asarray(values, dtype=float).ravel()
+        names = self._circuit.trainable
+        if values.size != len(names):
+            raise CircuitError(f"expected {len(names)} trainable values, got {values.size}")
+        self.set_values(dict(zip(names, values.tolist())))
+
+    # -- per-sample context ----------------------------------------------------------------------
+    def _context(self, inputs, beta, targets):
+        inputs = as_batch(inputs, self.n_inputs, "input values")
+        if not math.isfinite(beta):
+            raise CircuitError(f"beta must be finite, got {beta!r}")
+        if targets is None:
+            if beta != 0.0:
+                raise CircuitError("nudging (beta != 0) needs targets")
+            targets = np.zeros((inputs.shape[0], self.n_outputs))
+        targets = as_batch(targets, self.n_outputs, "target values")
+        if targets.shape[0] == 1 and inputs.shape[0] > 1:
+            targets = np.repeat(targets, inputs.shape[0], axis=0)
+        if targets.shape[0] != inputs.shape[0]:
+            raise CircuitError(f"{inputs.shape[0]} input rows but {targets.shape[0]} target rows")
+        s = self._dc + inputs @ self._input_gain
+        return s, targets, float(beta)
+
+    def _check_free(self, free, batch):
+        free = np.asarray(free, dtype=float)
+        if free.ndim == 1:
+            free = free[None, :]
+        if free.shape != (batch, self.n_free):
+            raise CircuitError(f"expected free voltages of shape {(batch, self.n_free)}, "
+                               f"got {free.shape}")
+        return free
+
+    # -- the energy and its derivatives (per sample context s, y, beta) --------------------------
+    def _voltages(self, z, s):
+        return np.ascontiguousarray((self._M @ z.T).T + s @ self._P.T)
+
+    def _terms(self, z, s, y, beta):
+        """Energy (W) and a roundoff scale (sum of |terms|) per sample.
+
+        Every per-sample sum runs over a C-contiguous row, so a sample's energy is the same
+        number whatever batch it is evaluated in (numpy sums strided rows in another order),
+        which the line search relies on.
+        """
+        v = self._voltages(z, s)
+        drops = np.ascontiguousarray((self._b_r @ v.T).T[:, self._r_free])
+        e_r = 0.5 * drops * drops * self._g[self._r_free]
+        total = e_r.sum(axis=1)
+        scale = np.abs(e_r).sum(axis=1)
+        if self._diodes:
+            vd = np.ascontiguousarray((self._b_d @ v.T).T)
+            phi = diode_cocontent(vd, self._saturation, self._vte, self.gmin)
+            total = total + phi.sum(axis=1)
+            scale = scale + np.abs(phi).sum(axis=1)
+        if self._has_current:
+            e_i = (s @ self._J) * v
+            total = total + e_i.sum(axis=1)
+            scale = scale + np.abs(e_i).sum(axis=1)
+        if beta != 0.0 and len(self._out_cols):
+            e_l = 0.5 * beta * (v[:, self._out_cols] - y) ** 2
+            total = total + e_l.sum(axis=1)
+            scale = scale + np.abs(e_l).sum(axis=1)
+        return total, scale
+
+    def _grad_hess(self, z, s, y, beta, hessian=True):
+        v = self._voltages(z, s)
+        drops = (self._b_r @ v.T).T
+        grad_v = (self._b_r.T @ (drops * self._g).T).T
+        if self._has_current:
+            grad_v = grad_v + s @ self._J
+        if beta != 0.0 and len(self._out_cols):
+            grad_v[:, self._out_cols] += beta * (v[:, self._out_cols] - y)
+        if self._diodes:
+            vd = (self._b_d @ v.T).T
+            current, conductance = diode_current(vd, self._saturation, self._vte, self.gmin)
+            grad_v = grad_v + (self._b_d.T @ current.T).T
+        grad = (self._M.T @ grad_v.T).T
+        if not hessian:
+            return grad, None
+        h = np.broadcast_to(self._h_lin, (z.shape[0],) + self._h_lin.shape).copy()
+        if self._diodes:
+            h += np.einsum("dk,bd,dl->bkl", self._a_d, conductance, self._a_d, optimize=True)
+        if beta != 0.0 and len(self._out_cols):
+            h += beta * (self._a_o.T @ self._a_o)
+        return grad, h
+
+    def voltages(self, free, inputs) -> np.ndarray:
+        """Node voltages (V), shape (batch, n_nodes), from free variables z (V)."""
+        s, _, _ = self._context(inputs, 0.0, None)
+        return self._voltages(self._check_free(free, s.shape[0]), s)
+
+    def energy(self, free, inputs, beta: float = 0.0, targets=None) -> np.ndarray:
+        """E_beta (W) per sample at free voltages ``free`` (V), shape (batch,).
+
+        Terms that do not depend on the free voltages (elements between two fixed nodes) are
+        left out, so E is defined up to a per-sample constant.
+        """
+        s, y, beta = self._context(inputs, beta, targets)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._terms(self._check_free(free, s.shape[0]), s, y, beta)[0]
+
+    def gradient(self, free, inputs, beta: float = 0.0, targets=None) -> np.ndarray:
+        """dE_beta/dz (A), shape (batch, n_free): the net current leaving each free node.
+
+        Zero at equilibrium (Kirchhoff's current law).
+        """
+        s, y, beta = self._context(inputs, beta, targets)
+        return self._grad_hess(self._check_free(free, s.shape[0]), s, y, beta, False)[0]
+
+    def hessian(self, free, inputs, beta: float = 0.0, targets=None) -> np.ndarray:
+        """d2E_beta/dz2 (S), shape (batch, n_free, n_free).
+
+        The reduced conductance Laplacian (amplifier constraints substituted) plus the diode
+        small-signal conductances plus ``beta`` on the outputs.
+        """
+        s, y, beta = self._context(inputs, beta, targets)
+        return self._grad_hess(self._check_free(free, s.shape[0]), s, y, beta)[1]
+
+    def conductance_energy_gradient(self, voltages) -> np.ndarray:
+        """dE/dg = 1/2 (V_a - V_b)^2 (V^2) of every trainable element, shape (batch, n_train).
+
+        Trainable elements that are not resistors (capacitors: open at DC) get 0.
+        """
+        voltages = np.atleast_2d(np.asarray(voltages, dtype=float))
+        drops = (self._b_r @ voltages.T).T
+        out = np.zeros((voltages.shape[0], len(self._trainable_r)))
+        mask = self._trainable_r >= 0
+        out[:, mask] = 0.5 * drops[:, self._trainable_r[mask]] ** 2
+        return out
+
+    # -- equilibrium -----------------------------------------------------------------------------
+    def solve(self, inputs, beta: float = 0.0, targets=None, initial=None) -> Equilibrium:
+        """Minimise E_beta over the free voltages for a batch (damped Newton + line search).
+
+        Parameters
+        ----------
+        inputs : array_like, shape (batch, n_inputs) or (n_inputs,)
+            Input values (the sources take ``gain * x``).
+        beta : float
+            Nudging conductance (S); 0 is the free phase. Negative values are allowed as long
+            as E_beta stays convex (|beta| below the output nodes' conductance scale).
+        targets : array_like, shape (batch, n_outputs), optional
+            Targets (V); required when ``beta != 0``.
+        initial : array_like, shape (batch, n_free), optional
+            Starting free voltages (V), e.g. a free phase's ``Equilibrium.free``.
+
+        Returns
+        -------
+        Equilibrium
+
+        Raises
+        ------
+        ConvergenceError
+            If Newton does not converge within ``max_iterations``.
+        """
+        s, y, beta = self._context(inputs, beta, targets)
+        batch = s.shape[0]
+        z0 = np.zeros((batch, self.n_free)) if initial is None else \
+            self._check_free(np.array(initial, dtype=float, copy=True), batch)
+        z, iterations = self._minimise(z0, s, y, beta)
+        v = self._voltages(z, s)
+        return Equilibrium(v, z, iterations, v[:, self._out_cols])
+
+    def equilibrium(self, inputs, beta: float = 0.0, targets=None, initial=None) -> np.ndarray:
+        """Node voltages (V) at the minimum of E_beta, shape (batch, n_nodes).
+
+        Columns follow :attr:`node_names`, the backends' order
+        (:func:`eqprop_hw.backends.base.circuit_nodes`). See :meth:`solve`.
+        """
+        return self.solve(inputs, beta, targets, initial).voltages
+
+    def _chunk(self) -> int:
+        """Samples per dense batched solve (about 20 million Hessian entries)."""
+        return max(1, int(2e7 // max(1, self.n_free ** 2)))
+
+    def _minimise(self, z, s, y, beta):
+        batch = z.shape[0]
+        iterations = np.zeros(batch, dtype=int)
+        if self.n_free == 0:
+            return z, iterations
+        with np.errstate(over="ignore", invalid="ignore"):
+            energy, _ = self._terms(z, s, y, beta)
+        bad = np.flatnonzero(~np.isfinite(energy))
+        good = np.flatnonzero(np.isfinite(energy))
+        chunk = self._chunk()
+        for start in range(0, good.size, chunk):
+            rows = good[start:start + chunk]
+            z[rows], iterations[rows] = self._newton(z[rows], s[rows], y[rows], beta)
+        for row in bad:
+            z[row], iterations[row] = self._source_stepping(s[row:row + 1], y[row:row + 1], beta)
+        return z, iterations
+
+    def _source_stepping(self, s, y, beta):
+        """Continuation in the source values (0 -> s) when E is infinite at the start."""
+        lam, step, total = 0.0, 1.0, 0
+        z = np.zeros((1, self.n_free))
+        z, its = self._newton(z, 0.0 * s, y, beta)
+        total += int(its[0])
+        for _ in range(200):
+            if lam >= 1.0:
+                return z[0], total
+            trial = min(1.0, lam + step)
+            with np.errstate(over="ignore", invalid="ignore"):
+                energy, _ = self._terms(z, trial * s, y, beta)
+            if not np.isfinite(energy[0]):
+                step *= 0.5
+                continue
+            z, its = self._newton(z, trial * s, y, beta)
+            total += int(its[0])
+            lam, step = trial, step * 2.0
+        raise ConvergenceError(f"reference model: source stepping failed for circuit "
+                               f"{self._circuit.name!r}")
+
+    def _newton(self, z, s, y, beta):
+        """Damped Newton on a batch whose starting energies are finite."""
+        batch = z.shape[0]
+        z = z.copy()
+        iterations = np.zeros(batch, dtype=int)
+        active = np.arange(batch)
+        last_step = np.full(batch, np.inf)
+        with np.errstate(over="ignore", invalid="ignore"):
+            energy, scale = self._terms(z, s, y, beta)
+        for _ in range(self.max_iterations):
+            if active.size == 0:
+                break
+            za, sa, ya = z[active], s[active], y[active]
+            grad, hess = self._grad_hess(za, sa, ya, beta)
+            try:
+                dz = -np.linalg.solve(hess, grad[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                raise ConvergenceError(f"reference model: singular Hessian for circuit "
+                                       f"{self._circuit.name!r} (a free node without a "
+                                       "conductive path?)") from None
+            slope = np.einsum("bi,bi->b", grad, dz)
+            v_scale = np.maximum(np.abs(self._voltages(za, sa)).max(axis=1), 1e-3)
+            size = np.abs(dz).max(axis=1)
+            # Line search on E (backtracking, Armijo), roundoff-tolerant near the minimum.
+            t = np.ones(active.size)
+            accepted = np.zeros(active.size, dtype=bool)
+            e_new = np.empty(active.size)
+            tolerance = 64 * np.finfo(float).eps * np.maximum(scale[active], 1e-300)
+            for _ls in range(80):
+                todo = np.flatnonzero(~accepted)
+                if todo.size == 0:
+                    break
+                trial = za[todo] + t[todo, None] * dz[todo]
+                with np.errstate(over="ignore", invalid="ignore"):
+                    e_try, _ = self._terms(trial, sa[todo], ya[todo], beta)
+                ok = np.isfinite(e_try) & (e_try <= energy[active[todo]] + ARMIJO * t[todo] *
+                                           slope[todo] + tolerance[todo])
+                # A Newton decrement (-slope ~ 2 (E - E_min)) below E's roundoff: E cannot
+                # resolve the step any more, and the full Newton step is the best there is.
+                ok |= (t[todo] == 1.0) & (-slope[todo] <= tolerance[todo]) & np.isfinite(e_try)
+                accepted[todo[ok]] = True
+                e_new[todo[ok]] = e_try[ok]
+                t[todo[~ok]] *= 0.5
+            # Expansion: deep in a diode's exponential region the Newton step is only ~Vte
+            # long and E falls almost linearly along it (a quadratic falls by exactly half the
+            # slope). Then keep doubling the step while E still falls.
+            expand = np.flatnonzero(accepted & (t == 1.0) & (-slope > 1e3 * tolerance) &
+                                    (energy[active] - e_new > -EXPANSION_RATIO * slope))
+            for _ex in range(60):
+                if expand.size == 0:
+                    break
+                trial = za[expand] + 2.0 * t[expand, None] * dz[expand]
+                with np.errstate(over="ignore", invalid="ignore"):
+                    e_try, _ = self._terms(trial, sa[expand], ya[expand], beta)
+                better = np.isfinite(e_try) & (e_try < e_new[expand])
+                t[expand[better]] *= 2.0
+                e_new[expand[better]] = e_try[better]
+                expand = expand[better]
+            moved = t[:, None] * dz
+            tiny = size <= 1e-13 * v_scale + 1e-16
+            stalled = (size <= 1e-9 * v_scale) & (size >= 0.5 * last_step[active])
+            if not np.all(accepted | tiny | stalled):
+                position = np.flatnonzero(~(accepted | tiny | stalled))[0]
+                hint = " (E_beta is not convex there: is a negative beta too large?)" \
+                    if slope[position] >= 0 else ""
+                raise ConvergenceError(f"reference model: line search failed for circuit "
+                                       f"{self._circuit.name!r} (sample row "
+                                       f"{active[position]}){hint}")
+            z[active[accepted]] = za[accepted] + moved[accepted]
+            with np.errstate(over="ignore", invalid="ignore"):
+                energy[active[accepted]], scale[active[accepted]] = self._terms(
+                    z[active[accepted]], sa[accepted], ya[accepted], beta)
+            iterations[active] += 1
+            done = (tiny | stalled) & ((t == 1.0) | ~accepted)
+            last_step[active] = size
+            active = active[~done]
+        if active.size:
+            raise ConvergenceError(
+                f"reference model: no minimum of the energy for circuit {self._circuit.name!r} "
+                f"(sample row(s) {', '.join(map(str, active[:5].tolist()))}) after "
+                f"{self.max_iterations} Newton iterations")
+        return z, iterations
+
+
+# -- gradients ------------------------------------------------------------------------------------
+def _model(circuit) -> EnergyModel:
+    return circuit if isinstance(circuit, EnergyModel) else EnergyModel(circuit)
+
+
+def _loss(outputs, targets) -> np.ndarray:
+    return 0.5 * np.sum((outputs - targets) ** 2, axis=1)
+
+
+def exact_gradient(circuit, inputs, targets, per_sample: bool = False):
+    """Exact dL/dg of the batch-mean loss by implicit differentiation at the free equilibrium.
+
+    With F(z, g) = dE/dz = 0 at equilibrium, ``dL/dg = -(dL/dz)^T H^{-1} d2E/(dz dg)``, where
+    ``H = d2E/dz2`` (reduced conductance Laplacian + diode small-signal conductances +
+    transformer terms) and ``d2E/(dz dg_k) = (dV_k/dz) * dV_k`` for a conductance ``g_k`` with
+    voltage drop ``dV_k``. One adjoint solve ``H lambda = dL/dz`` per sample, then
+    ``dL/dg_k = -(dV_k/dz . lambda) dV_k``.
+
+    Parameters
+    ----------
+    circuit : Circuit or EnergyModel
+    inputs : array_like, shape (batch, n_inputs)
+    targets : array_like, shape (batch, n_outputs)
+        Target voltages (V).
+    per_sample : bool
+        Also return the per-sample losses and gradients.
+
+    Returns
+    -------
+    loss : float
+        Batch mean of ``1/2 sum_k (V_out_k - y_k)^2`` (V^2).
+    grad : ndarray, shape (n_trainable,)
+        Batch mean dL/dg (V^2/S) in ``circuit.trainable`` order (0 for trainable capacitors,
+        which are open at DC).
+    (losses, grads) : ndarrays, shapes (batch,), (batch, n_trainable)
+        Only with ``per_sample=True``.
+    """
+    model = _model(circuit)
+    s, y, _ = model._context(inputs, 0.0, targets)
+    state = model.solve(inputs)
+    z, v = state.free, state.voltages
+    losses = _loss(v[:, model._out_cols], y)
+    grads = np.zeros((z.shape[0], len(model.circuit.trainable)))
+    mask = model._trainable_r >= 0
+    columns = model._trainable_r[mask]
+    chunk = model._chunk()
+    for start in range(0, z.shape[0] if model.n_free else 0, chunk):
+        rows = slice(start, start + chunk)
+        _, hess = model._grad_hess(z[rows], s[rows], y[rows], 0.0)
+        dl_dz = (v[rows][:, model._out_cols] - y[rows]) @ model._a_o
+        adjoint = np.linalg.solve(hess, dl_dz[..., None])[..., 0]       # H lambda = dL/dz
+        drops = (model._b_r[columns] @ v[rows].T).T                       # V
+        sensitivity = (model._a_r[columns] @ adjoint.T).T                 # dV_k/dz . lambda
+        grads[rows, np.flatnonzero(mask)] = -sensitivity * drops
+    loss, grad = float(losses.mean()), grads.mean(axis=0)
+    if per_sample:
+        return loss, grad, (losses, grads)
+    return loss, grad
+
+
+def software_ep(circuit, inputs, targets, beta: float, nudge: str = "centered") -> np.ndarray:
+    """EP estimate of dL/dg (V^2/S) on the reference model's own equilibria.
+
+    The free phase and the ``+beta`` / ``-beta`` phases are minima of E_beta found by
+    :meth:`EnergyModel.solve`; the voltage drop across each trainable element in each phase goes
+    through :func:`eqprop_hw.ep.local_rule` (same formulas as the hardware rule).
+
+    Parameters
+    ----------
+    circuit : Circuit or EnergyModel
+    inputs, targets : array_like
+        Batch of inputs and target voltages (V).
+    beta : float
+        Nudging conductance magnitude (S), > 0.
+    nudge : {"positive", "negative", "centered"}
+
+    Returns
+    -------
+    ndarray, shape (n_trainable,)
+        Batch mean, in ``circuit.trainable`` order.
+    """
+    from eqprop_hw.ep import local_rule, make_probe, measure_drops, phases_for
+    model = _model(circuit)
+    probe = make_probe(model.circuit, model.node_names)
+    signs = {"free": 0.0, "positive": 1.0, "negative": -1.0}
+    drops, free = {}, None
+    for phase in phases_for(nudge):
+        state = model.solve(inputs, signs[phase] * beta, targets,
+                            initial=None if free is None else free.free)
+        if free is None:
+            free = state
+        drops[phase] = measure_drops(state.voltages, probe)
+    return local_rule(drops, beta, nudge).mean(axis=0)
+
+
+def _backend(backend, circuit):
+    from eqprop_hw.backends import make_backend
+    from eqprop_hw.backends.base import Backend
+    if isinstance(backend, Backend):
+        return backend, False
+    return make_backend(backend, circuit), True
+
+
+def finite_difference_gradient(circuit, inputs, targets, backend="native", step: float = 1e-3,
+                               elements: Sequence[str] | None = None) -> np.ndarray:
+    """Central differences of the batch-mean loss through a real solver.
+
+    ``dL/dg ~= (L(g (1 + step)) - L(g (1 - step))) / (2 step g)``, one element at a time,
+    changed with ``backend.set_values`` and restored afterwards.
+
+    Parameters
+    ----------
+    circuit : Circuit
+    inputs, targets : array_like
+        Batch of inputs and target voltages (V).
+    backend : str or Backend
+        ``"native"`` or ``"ngspice"`` (a backend is made and closed), or an open backend of this
+        circuit (its values are restored on return).
+    step : float
+        Relative perturbation of each conductance.
+    elements : sequence of str, optional
+        Only these trainable elements (ngspice is slow: 2 * batch operating points per element).
+
+    Returns
+    -------
+    ndarray, shape (len(elements),) or (n_trainable,)
+        dL/dg (V^2/S).
+    """
+    if not step > 0:
+        raise CircuitError(f"finite-difference step must be positive, got {step!r}")
+    names = list(circuit.trainable if elements is None else elements)
+    solver, owned = _backend(backend, circuit)
+    try:
+        inputs_b, _, targets_b = solver._prepare(inputs, 0.0, targets)
+        grad = np.empty(len(names))
+        for k, name in enumerate(names):
+            g = float(solver.circuit.element(name).value)
+            losses = []
+            for sign in (1.0, -1.0):
+                solver.set_values({name: g * (1.0 + sign * step)})
+                out = solver.solve(inputs_b).outputs
+                losses.append(float(_loss(out, targets_b).mean()))
+            solver.set_values({name: g})
+            grad[k] = (losses[0] - losses[1]) / (2.0 * step * g)
+        return grad
+    finally:
+        if owned:
+            solver.close()
+
+
+def gradient_agreement(estimate, exact) -> dict:
+    """How well a gradient estimate matches the exact gradient.
+
+    Returns
+    -------
+    dict
+        ``cosine`` (1 is perfect), ``rel_error`` = ||e - x|| / ||x||, ``norm_ratio`` =
+        ||e|| / ||x||; NaN where a norm is zero.
+    """
+    e = np.asarray(estimate, dtype=float).ravel()
+    x = np.asarray(exact, dtype=float).ravel()
+    if e.shape != x.shape:
+        raise CircuitError(f"gradient shapes differ: {e.shape} vs {x.shape}")
+    ne, nx = float(np.linalg.norm(e)), float(np.linalg.norm(x))
+    cosine = float(e @ x) / (ne * nx) if ne > 0 and nx > 0 else math.nan
+    return {"cosine": cosine,
+            "rel_error": float(np.linalg.norm(e - x)) / nx if nx > 0 else math.nan,
+            "norm_ratio": ne / nx if nx > 0 else math.nan}
+
+
+# -- the check report -----------------------------------------------------------------------------
+def _row(name, estimate, exact, seconds, against="exact", **extra) -> dict:
+    row = {"name": name, "against": against, **gradient_agreement(estimate, exact),
+           "elements": int(np.size(estimate)), "seconds": float(seconds)}
+    row.update(extra)
+    return row
+
+
+def check_report(circuit: Circuit, inputs, targets, beta: float,
+                 backends: Sequence[str] = ("native", "ngspice"), nudge: str = "centered",
+                 fd_elements: Sequence[str] | None = None, fd_count: int = 8,
+                 fd_step: float = 1e-3) -> list[dict]:
+    """Compare every gradient estimator with the exact gradient on one batch.
+
+    Parameters
+    ----------
+    circuit : Circuit
+    inputs, targets : array_like
+        Batch of inputs and target voltages (V).
+    beta : float
+        Nudging conductance (S) of the EP estimates.
+    backends : sequence of {"native", "ngspice"}
+        Which real solvers run EP (from their node voltages, via
+        :func:`eqprop_hw.ep.ep_gradient`) and finite differences.
+    nudge : {"positive", "negative", "centered"}
+    fd_elements : sequence of str, optional
+        Elements for finite differences; default: the ``fd_count`` trainable elements with the
+        largest exact |dL/dg| (finite differences cost 2 * batch solves per element).
+    fd_count : int
+        See ``fd_elements``; 0 skips finite differences.
+    fd_step : float
+        Relative step of the finite differences.
+
+    Returns
+    -------
+    list of dict
+        One row per estimator, in this order: ``exact`` (with ``loss`` in V^2 and ``norm`` in
+        V^2/S), ``ep ngspice``, ``ep native``, ``ep software``, ``fd native``, ``fd ngspice``
+        (those that ran), then ``ep ngspice vs ep native`` (whose ``against`` is ``ep native``:
+        its ``rel_error`` is the relative difference of the two measured EP gradients). Every
+        row has ``name``, ``against``, ``cosine``, ``rel_error``, ``norm_ratio``, ``elements``
+        (how many gradient entries were compared) and ``seconds``; EP rows add ``beta`` and
+        ``nudge``, finite-difference rows ``step`` and ``subset`` (the element names).
+
+    Raises
+    ------
+    CircuitError
+        If the circuit is not energy-based (no exact reference exists).
+    BackendError, ConvergenceError
+        If a requested backend is unavailable or does not converge.
+    """
+    from eqprop_hw.backends import make_backend
+    from eqprop_hw.ep import ep_gradient
+    for name in backends:
+        if name not in ("native", "ngspice"):
+            raise CircuitError(f"unknown backend {name!r} (choose from native, ngspice)")
+    model = EnergyModel(circuit)
+    start = time.perf_counter()
+    loss, exact = exact_gradient(model, inputs, targets)
+    rows = [_row("exact", exact, exact, time.perf_counter() - start, loss=loss,
+                 norm=float(np.linalg.norm(exact)))]
+    estimates = {}
+    opened = {}
+    try:
+        for name in ("ngspice", "native"):
+            if name not in backends:
+                continue
+            opened[name] = make_backend(name, circuit)
+            start = time.perf_counter()
+            estimates[name], _ = ep_gradient(opened[name], inputs, targets, beta, nudge)
+            rows.append(_row(f"ep {name}", estimates[name], exact, time.perf_counter() - start,
+                             beta=float(beta), nudge=nudge))
+        start = time.perf_counter()
+        soft = software_ep(model, inputs, targets, beta, nudge)
+        rows.append(_row("ep software", soft, exact, time.perf_counter() - start,
+                         beta=float(beta), nudge=nudge))
+        if fd_elements is None and fd_count > 0:
+            order = np.argsort(-np.abs(exact), kind="stable")[:fd_count]
+            fd_elements = [circuit.trainable[k] for k in sorted(order)]
+        if fd_elements:
+            position = {name: k for k, name in enumerate(circuit.trainable)}
+            subset = exact[[position[name] for name in fd_elements]]
+            for name in ("native", "ngspice"):
+                if name not in opened:
+                    continue
+                start = time.perf_counter()
+                fd = finite_difference_gradient(circuit, inputs, targets, opened[name], fd_step,
+                                                fd_elements)
+                rows.append(_row(f"fd {name}", fd, subset, time.perf_counter() - start,
+                                 step=float(fd_step), subset=list(fd_elements)))
+        if "ngspice" in estimates and "native" in estimates:
+            rows.append(_row("ep ngspice vs ep native", estimates["ngspice"],
+                             estimates["native"], 0.0, against="ep native"))
+    finally:
+        for solver in opened.values():
+            solver.close()
+    return rows
+
+
+def format_report(rows: list[dict]) -> str:
+    """The rows of :func:`check_report` as a plain-text table."""
+    lines = [f"{'estimator':<26} {'vs':<10} {'cosine':>12} {'rel_error':>11} "
+             f"{'norm_ratio':>11} {'n':>6} {'seconds':>8}"]
+    for row in rows:
+        lines.append(f"{row['name']:<26} {row['against']:<10} {row['cosine']:>12.8f} "
+                     f"{row['rel_error']:>11.3e} {row['norm_ratio']:>11.6f} "
+                     f"{row['elements']:>6d} {row['seconds']:>8.3f}")
+    exact = next((row for row in rows if row["name"] == "exact"), None)
+    if exact is not None:
+        lines.append(f"loss {exact['loss']:.6g} V^2, |dL/dg| {exact['norm']:.6g} V^2/S")
+    return "\n".join(lines)
+
+
+__all__ = ["EnergyModel", "Equilibrium", "Amplifier", "diode_cocontent", "exact_gradient",
+           "software_ep", "finite_difference_gradient", "gradient_agreement", "check_report",
+           "format_report"]
