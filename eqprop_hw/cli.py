@@ -603,13 +603,9 @@ def cmd_check(args) -> int:
     if args.json:
         _print_json({"spec": spec.name, "beta": beta, "samples": len(x), "rows": rows})
         return EXIT_OK
-    keys = [key for key in rows[0] if key != "name"] if rows else []
+    from eqprop_hw.reference import format_report
     print(f"{spec.name}: {len(x)} sample(s), beta = {beta:g} S")
-    width = max(len(str(row["name"])) for row in rows)
-    print(f"{'check':<{width}}  " + "  ".join(f"{key:>12}" for key in keys))
-    for row in rows:
-        print(f"{row['name']:<{width}}  " + "  ".join(f"{_format_value(row[key]):>12}"
-                                                     for key in keys))
+    print(format_report(rows))
     return EXIT_OK
 
 

@@ -1,0 +1,103 @@
+"""Training: XOR is learnt, runs are deterministic, resume is exact, outputs are written."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eqprop_hw.cli import main
+from eqprop_hw.errors import EqpropError
+from eqprop_hw.params import load_params
+from eqprop_hw.spec import load_spec, parse_spec
+from eqprop_hw.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_xor_is_learnt_to_100_percent(tmp_path):
+    metrics = train(load_spec(ROOT / "circuits" / "xor.yaml"), tmp_path, progress=False,
+                    plots=False)
+    assert metrics["test_accuracy"][-1] == 1.0
+    assert metrics["train_loss"][-1] < 0.5 * metrics["train_loss"][0]
+    params = load_params(tmp_path / "params.npz")
+    assert len(params) == 2 * 3 * 8 + 10 and all(1e-8 <= v <= 1e-3 for v in params.values())
+
+
+def test_same_seed_same_curve_and_resume_is_exact(tmp_path):
+    spec = load_spec(ROOT / "circuits" / "iris.yaml")
+    full = train(spec, tmp_path / "full", epochs=4, progress=False, plots=False)
+    again = train(spec, tmp_path / "again", epochs=4, progress=False, plots=False)
+    assert full["test_loss"] == again["test_loss"]
+    train(spec, tmp_path / "resumed", epochs=2, progress=False, plots=False)
+    resumed = train(spec, tmp_path / "resumed", epochs=4, resume=True, progress=False,
+                    plots=False)
+    for key in ("train_loss", "test_loss", "train_accuracy", "test_accuracy"):
+        assert resumed[key] == full[key]
+    a = load_params(tmp_path / "full" / "params.npz")
+    b = load_params(tmp_path / "resumed" / "params.npz")
+    assert a == b
+    other = train(spec, tmp_path / "other", epochs=2, seed=5, progress=False, plots=False)
+    assert other["train_loss"] != full["train_loss"][:2]
+
+
+def test_outputs_and_plots_are_written(tmp_path):
+    train(load_spec(ROOT / "circuits" / "iris.yaml"), tmp_path, epochs=2, progress=False)
+    for name in ("params.npz", "metrics.json", "checkpoint.npz", "loss.png", "accuracy.png",
+                 "conductances.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["epochs"] == [1, 2] and len(metrics["test_accuracy"]) == 2
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_teacher_student_loss_falls(tmp_path):
+    spec = parse_spec({"name": "ts", "kind": "layered", "layers": [4, 8, 2],
+                       "inputs": {"gain": 5.0}, "activation": {"type": "rectify"},
+                       "conductance": {"min": 1e-8, "max": 1e-3,
+                                       "init": {"low": 1e-6, "high": 2e-5}},
+                       "dataset": {"name": "teacher", "samples": 200, "test_fraction": 0.25},
+                       "training": {"epochs": 15, "batch_size": 4, "learning_rate": 0.03,
+                                    "beta": 2e-6}})
+    metrics = train(spec, tmp_path, progress=False, plots=False)
+    assert metrics["test_loss"][-1] < 0.2 * metrics["test_loss"][0]
+    assert metrics["test_accuracy"][-1] is None
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(EqpropError, match="no checkpoint"):
+        train(load_spec(ROOT / "circuits" / "xor.yaml"), tmp_path, resume=True, progress=False)
+
+
+def test_cli_train_predict_grad(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(ROOT / "circuits" / "xor.yaml"), "--out", str(out), "--no-plots",
+                 "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["test_accuracy"][-1] == 1.0
+    assert main(["predict", str(ROOT / "circuits" / "xor.yaml"), "--params",
+                 str(out / "params.npz"), "--split", "all", "--json"]) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    assert predicted["accuracy"] == 1.0
+    assert [s["index"] for s in predicted["samples"]] == [0, 1, 2, 3]
+    assert [s["prediction"] for s in predicted["samples"]] == [s["label"] for s in
+                                                               predicted["samples"]]
+    assert predicted["samples"][1]["inputs"] == [0.0, 5.0]  # gain 5 V per unit
+    assert main(["grad", str(ROOT / "circuits" / "xor.yaml"), "--params", str(out / "params.npz"),
+                 "--input", "1,0", "--target", "1", "--beta", "1e-9", "--json"]) == 0
+    gradient = json.loads(capsys.readouterr().out)
+    assert set(gradient) >= {"loss", "ep", "exact", "cosine", "rel_error"}
+    assert gradient["cosine"] > 0.99999 and gradient["rel_error"] < 1e-4
+
+
+@pytest.mark.ngspice
+def test_trained_predictions_hold_in_raw_ngspice(tmp_path):
+    import sys
+    sys.path.insert(0, str(ROOT / "tools"))
+    from verify_predictions import verify
+    train(load_spec(ROOT / "circuits" / "xor.yaml"), tmp_path, progress=False, plots=False)
+    result = verify(str(ROOT / "circuits" / "xor.yaml"), str(tmp_path / "params.npz"),
+                    split="all", progress=False)
+    assert result["same_predictions"] == 4 and result["raw_ngspice_accuracy"] == 1.0
+    assert result["max_output_difference_V"] < 1e-6
