@@ -69,7 +69,7 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.errors import EqpropError, SpecError
-from eqprop_hw.fileio import InputDataError
+from eqprop_hw.errors import InputDataError
 
 #: Default encoding of each data set when the spec does not set one.
 DEFAULT_ENCODING = {"xor": "raw", "iris": "standard", "digits": "minmax", "teacher": "raw",

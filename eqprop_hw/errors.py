@@ -11,8 +11,18 @@ class EqpropError(Exception):
     """Base class of every error caused by input or by a failed simulation."""
 
 
-class SpecError(EqpropError):
-    """A circuit spec is malformed or inconsistent (YAML, schema, values)."""
+class LocatedError(EqpropError):
+    """An error in a file: ``str()`` is ``"source:line: message"`` (or ``"source: message"``).
+
+    Attributes
+    ----------
+    message : str
+        What is wrong, without the location.
+    source : str or None
+        The file (or ``<string>``).
+    line : int or None
+        1-based line number.
+    """
 
     def __init__(self, message: str, source: str | None = None, line: int | None = None):
         self.message = message
@@ -22,23 +32,26 @@ class SpecError(EqpropError):
         if source is not None:
             where = f"{source}:{line}: " if line is not None else f"{source}: "
         super().__init__(where + message)
+
+
+class SpecError(LocatedError):
+    """A circuit spec is malformed or inconsistent (YAML, schema, values)."""
+
+
+class NetlistError(LocatedError):
+    """A SPICE netlist cannot be imported, or is refused as unsafe."""
+
+
+class ParamsError(LocatedError):
+    """A parameter file (trained element values) is missing, malformed or does not fit."""
+
+
+class InputDataError(LocatedError):
+    """A data file given by the user (CSV rows of inputs, MNIST files) is malformed."""
 
 
 class CircuitError(EqpropError):
     """The circuit built from a spec is not simulable (floating node, bad value, ...)."""
-
-
-class NetlistError(EqpropError):
-    """A SPICE netlist cannot be imported, or is refused as unsafe."""
-
-    def __init__(self, message: str, source: str | None = None, line: int | None = None):
-        self.message = message
-        self.source = source
-        self.line = line
-        where = ""
-        if source is not None:
-            where = f"{source}:{line}: " if line is not None else f"{source}: "
-        super().__init__(where + message)
 
 
 class ConvergenceError(EqpropError):
@@ -47,16 +60,3 @@ class ConvergenceError(EqpropError):
 
 class BackendError(EqpropError):
     """A simulation backend is unavailable or failed."""
-
-
-class ParamsError(EqpropError):
-    """A parameter file (trained element values) is missing, malformed or does not fit."""
-
-    def __init__(self, message: str, source: str | None = None, line: int | None = None):
-        self.message = message
-        self.source = source
-        self.line = line
-        where = ""
-        if source is not None:
-            where = f"{source}:{line}: " if line is not None else f"{source}: "
-        super().__init__(where + message)

@@ -29,19 +29,7 @@ from typing import IO, Iterator, Sequence
 
 import numpy as np
 
-from eqprop_hw.errors import EqpropError
-
-
-class InputDataError(EqpropError):
-    """A data file given by the user (e.g. CSV rows of input values) is malformed."""
-
-    def __init__(self, message: str, source: str | None = None, line: int | None = None):
-        self.source = source
-        self.line = line
-        where = ""
-        if source is not None:
-            where = f"{source}:{line}: " if line is not None else f"{source}: "
-        super().__init__(where + message)
+from eqprop_hw.errors import InputDataError
 
 
 def _umask() -> int:
