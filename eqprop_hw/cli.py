@@ -144,9 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     def nudge_args(sub):
         sub.add_argument("--beta", type=_finite_float, metavar="B",
-                         help="nudging conductance (S) from each output to its target")
+                         help="nudging conductance (S) from each output to its target "
+                              "(W with --loss cross_entropy)")
         sub.add_argument("--target", metavar="Y",
-                         help="target voltages (V), comma-separated, in output order")
+                         help="target voltages (V), comma-separated, in output order "
+                              "(probabilities with --loss cross_entropy)")
+
+    def loss_args(sub):
+        sub.add_argument("--loss", choices=("squared", "cross_entropy"),
+                         help="loss whose nudge and value are used (default: the spec's "
+                              "training.loss, else squared)")
+        sub.add_argument("--temperature", type=_positive_float, metavar="TAU",
+                         help="softmax temperature (V) of the cross-entropy loss (default: the "
+                              "spec's training.temperature, 0.1)")
 
     sub = add("describe", cmd_describe, "the circuit as built from a spec: nodes, ports, "
               "elements and values")
@@ -158,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--input", metavar="X",
                      help="input values, comma-separated, in input order")
     nudge_args(sub)
+    loss_args(sub)
     sub.add_argument("--analysis", choices=("op", "tran"), default="op",
                      help="analysis card: .op (default) or .tran TSTEP TSTOP")
     sub.add_argument("--tstep", type=_positive_float, metavar="S",
@@ -182,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input-file", metavar="ROWS.csv",
                         help="CSV file, one input vector per row (optional header line)")
     nudge_args(sub)
+    loss_args(sub)
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
                      help="simulator (default: native)")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
@@ -203,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="nudging conductance (S) (default: the spec's training.beta)")
     sub.add_argument("--nudge", choices=("positive", "negative", "centered"),
                      default="centered", help="nudging mode (default: centered)")
+    loss_args(sub)
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
                      help="simulator whose node voltages the local rule measures")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
@@ -225,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--params", metavar="P", help="trained element values (.npz or .json)")
     sub.add_argument("--split", choices=("train", "test", "all"), default="test")
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native")
+    loss_args(sub)
     sub.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub = add("check", cmd_check, "reference checks: EP (ngspice, native, software) vs the exact "
@@ -235,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--beta", type=_positive_float, metavar="B",
                      help="nudging conductance (S) (default: the spec's training.beta)")
     sub.add_argument("--no-ngspice", action="store_true", help="skip the ngspice rows")
+    loss_args(sub)
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
@@ -297,6 +312,24 @@ def _load_circuit(spec_path: str, params_path: str | None = None):
         from eqprop_hw.params import apply_params, load_params
         circuit = apply_params(circuit, load_params(params_path), source=str(params_path))
     return circuit
+
+
+def _loss_of(args, spec=None, spec_path: str | None = None) -> tuple[str, float | None]:
+    """(loss, temperature): --loss/--temperature, else the spec's training section."""
+    from eqprop_hw.train import settings_from
+    if spec is None:
+        from eqprop_hw.spec import load_spec
+        spec = load_spec(spec_path)
+    settings = settings_from(spec)
+    loss = getattr(args, "loss", None) or settings.loss
+    temperature = getattr(args, "temperature", None) or settings.temperature
+    return loss, (temperature if loss == "cross_entropy" else None)
+
+
+def _loss_options(loss: str, temperature: float | None) -> dict:
+    """Keyword arguments of ``make_backend`` for a loss (none for the default, squared)."""
+    from eqprop_hw.losses import backend_options
+    return backend_options(loss, temperature)
 
 
 def _nudging(args, circuit):
@@ -410,6 +443,7 @@ def cmd_export(args) -> int:
     if args.input is not None:
         inputs = parse_numbers(args.input, "--input", len(circuit.inputs), _input_names(circuit))
     beta, targets = _nudging(args, circuit)
+    loss, temperature = _loss_of(args, spec_path=args.spec)
     analysis = "op"
     if args.analysis == "tran":
         tstep = DEFAULT_TSTEP if args.tstep is None else args.tstep
@@ -417,7 +451,8 @@ def cmd_export(args) -> int:
         if tstep > tstop:
             raise UsageError(f"--tstep ({tstep:g} s) must not exceed --tstop ({tstop:g} s)")
         analysis = f".tran {fmt(tstep)} {fmt(tstop)}"
-    text = write_netlist(circuit, inputs=inputs, beta=beta, targets=targets, analysis=analysis)
+    text = write_netlist(circuit, inputs=inputs, beta=beta, targets=targets, analysis=analysis,
+                         loss=loss, temperature=temperature)
     if args.output:
         _atomic_write_text(args.output, text)
     else:
@@ -459,7 +494,8 @@ def cmd_simulate(args) -> int:
     else:
         inputs = np.asarray([parse_numbers(args.input, "--input", len(names), names)])
     beta, targets = _nudging(args, circuit)
-    backend = make_backend(args.backend, circuit)
+    loss, temperature = _loss_of(args, spec_path=args.spec)
+    backend = make_backend(args.backend, circuit, **_loss_options(loss, temperature))
     with backend:
         result = backend.solve(inputs, 0.0 if beta is None else beta, targets)
     converged = np.asarray(result.converged, dtype=bool).reshape(-1)
@@ -519,19 +555,24 @@ def cmd_grad(args) -> int:
     outputs = [port.name for port in circuit.outputs]
     y = np.asarray([parse_numbers(args.target, "--target", len(outputs), outputs)])
     beta = _default_beta(spec, args.beta)
-    with make_backend(args.backend, circuit) as backend:
+    loss_name, temperature = _loss_of(args, spec)
+    with make_backend(args.backend, circuit,
+                      **_loss_options(loss_name, temperature)) as backend:
         estimate, _ = ep_gradient(backend, x, y, beta, args.nudge)
-    loss, exact = exact_gradient(circuit, x, y)
+    loss, exact = exact_gradient(circuit, x, y, loss=loss_name, temperature=temperature)
     agreement = gradient_agreement(estimate, exact)
-    data = {"loss": float(loss), "backend": args.backend, "beta": beta, "nudge": args.nudge,
+    data = {"loss": float(loss), "loss_kind": loss_name, "temperature": temperature,
+            "backend": args.backend, "beta": beta, "nudge": args.nudge,
             "ep": dict(zip(circuit.trainable, np.asarray(estimate).tolist())),
             "exact": dict(zip(circuit.trainable, np.asarray(exact).tolist())),
             "cosine": agreement["cosine"], "rel_error": agreement["rel_error"]}
     if args.json:
         _print_json(data)
     else:
-        print(f"loss {loss:.6g} V^2; EP ({args.nudge}, beta={beta:g} S, {args.backend}) vs exact: "
-              f"cosine {agreement['cosine']:.6f}, relative error {agreement['rel_error']:.3g}")
+        units = ("nats", "W") if loss_name == "cross_entropy" else ("V^2", "S")
+        print(f"loss {loss:.6g} {units[0]}; EP ({args.nudge}, beta={beta:g} {units[1]}, "
+              f"{args.backend}) vs exact: cosine {agreement['cosine']:.6f}, relative error "
+              f"{agreement['rel_error']:.3g}")
     return EXIT_OK
 
 
@@ -565,10 +606,11 @@ def cmd_predict(args) -> int:
     spec, circuit = _spec_and_circuit(args.spec, args.params)
     dataset = load_dataset(spec, circuit)
     x, y, index = dataset.split(args.split)
-    with make_backend(args.backend, circuit) as backend:
+    loss, temperature = _loss_of(args, spec)
+    with make_backend(args.backend, circuit, **_loss_options(loss, temperature)) as backend:
         result = evaluate(backend, dataset, x, y)
     outputs = result["outputs"]
-    predictions = dataset.predict(outputs)
+    predictions = dataset.predict(outputs, loss)
     gains = np.array([port.sources[0][1] for port in circuit.inputs])
     samples = []
     for row in range(len(x)):
@@ -596,28 +638,37 @@ def cmd_check(args) -> int:
     spec, circuit = _spec_and_circuit(args.spec, args.params)
     if args.samples < 1:
         raise UsageError("--samples must be at least 1")
-    x, y = _check_inputs(spec, circuit, args.samples)
+    loss, temperature = _loss_of(args, spec)
+    x, y = _check_inputs(spec, circuit, args.samples, loss)
     beta = _default_beta(spec, args.beta)
     backends = ("native",) if args.no_ngspice else ("native", "ngspice")
-    rows = check_report(circuit, x, y, beta, backends=backends)
+    rows = check_report(circuit, x, y, beta, backends=backends, loss=loss,
+                        temperature=temperature)
     if args.json:
-        _print_json({"spec": spec.name, "beta": beta, "samples": len(x), "rows": rows})
+        _print_json({"spec": spec.name, "beta": beta, "loss": loss, "temperature": temperature,
+                     "samples": len(x), "rows": rows})
         return EXIT_OK
     from eqprop_hw.reference import format_report
-    print(f"{spec.name}: {len(x)} sample(s), beta = {beta:g} S")
+    print(f"{spec.name}: {len(x)} sample(s), beta = {beta:g} "
+          + (f"W, cross-entropy loss (tau = {temperature:g} V)" if loss == "cross_entropy"
+             else "S"))
     print(format_report(rows))
     return EXIT_OK
 
 
-def _check_inputs(spec, circuit, samples: int):
-    """Inputs and targets for ``check``: the dataset's first training rows, else random."""
+def _check_inputs(spec, circuit, samples: int, loss: str = "squared"):
+    """Inputs and targets for ``check``: the dataset's first training rows, else random
+    (targets: voltages, or one-hot probabilities for the cross-entropy loss)."""
     if spec.data.get("dataset"):
         from eqprop_hw.data import load_dataset
         dataset = load_dataset(spec, circuit)
-        return dataset.x_train[:samples], dataset.targets(dataset.y_train[:samples])
+        return dataset.x_train[:samples], dataset.loss_targets(dataset.y_train[:samples], loss)
     rng = np.random.default_rng(0)
-    return (rng.uniform(-1, 1, (samples, len(circuit.inputs))),
-            rng.uniform(-0.1, 0.1, (samples, len(circuit.outputs))))
+    x = rng.uniform(-1, 1, (samples, len(circuit.inputs)))
+    if loss == "cross_entropy":
+        n_out = len(circuit.outputs)
+        return x, np.eye(n_out)[np.arange(samples) % max(n_out, 1)]
+    return x, rng.uniform(-0.1, 0.1, (samples, len(circuit.outputs)))
 
 
 # -- bench ---------------------------------------------------------------------------------

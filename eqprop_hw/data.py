@@ -43,6 +43,9 @@ Classification targets are ``target_high`` (default 1 V) on the output of the co
 ``target_low`` (default 0 V) on the others. A circuit with **one output** learns a two-class data
 set (xor) with target ``target_high`` for label 1 and ``target_low`` for label 0; its prediction
 is label 1 when the output is beyond the midpoint ``(high + low) / 2`` on the ``high`` side.
+With the cross-entropy loss the targets are one-hot probabilities instead
+(:meth:`Dataset.probabilities`, one output per class) and ``target_high``/``target_low`` are not
+used; the prediction is the output with the highest voltage.
 
 Examples
 --------
@@ -206,12 +209,42 @@ class Dataset:
         out[np.arange(len(labels)), labels] = self.target_high
         return out
 
-    def predict(self, outputs) -> np.ndarray:
+    def probabilities(self, labels) -> np.ndarray:
+        """One-hot target probabilities, shape (n, n_outputs): the targets of the cross-entropy
+        loss (classification with one output per class only).
+
+        Raises
+        ------
+        EqpropError
+            For a regression data set or a circuit with fewer outputs than classes (a softmax
+            over one output is always 1).
+        """
+        if not self.is_classification:
+            raise EqpropError(f"data set {self.name}: the cross-entropy loss needs a "
+                              "classification data set (use loss: squared for regression)")
+        if self.n_outputs < 2 or self.n_outputs < int(self.n_classes or 0):
+            raise EqpropError(f"data set {self.name}: the cross-entropy loss needs one output "
+                              f"per class ({self.n_classes} classes, the circuit has "
+                              f"{self.n_outputs} output(s))")
+        labels = self._labels(labels)
+        out = np.zeros((len(labels), self.n_outputs))
+        out[np.arange(len(labels)), labels] = 1.0
+        return out
+
+    def loss_targets(self, labels_or_targets, loss: str = "squared") -> np.ndarray:
+        """What the backends' nudge takes for a loss: :meth:`targets` (V) for ``squared``,
+        :meth:`probabilities` (one-hot) for ``cross_entropy``."""
+        if loss == "cross_entropy":
+            return self.probabilities(labels_or_targets)
+        return self.targets(labels_or_targets)
+
+    def predict(self, outputs, loss: str = "squared") -> np.ndarray:
         """Labels from output voltages (classification), or the outputs (regression).
 
         With several outputs the label is the output nearest ``target_high``'s side: argmax
         (argmin if ``target_high < target_low``). With one output: label 1 when the output is
-        past ``(high + low) / 2`` towards ``target_high``.
+        past ``(high + low) / 2`` towards ``target_high``. With ``loss="cross_entropy"`` the
+        label is the most probable class, the argmax of ``softmax(V / tau)``, i.e. of V.
         """
         outputs = np.asarray(outputs, dtype=float)
         if outputs.ndim == 1:
@@ -221,7 +254,7 @@ class Dataset:
         if outputs.shape[1] != self.n_outputs:
             raise EqpropError(f"data set {self.name}: expected {self.n_outputs} outputs per "
                               f"sample, got {outputs.shape[1]}")
-        high_above = self.target_high > self.target_low
+        high_above = self.target_high > self.target_low or loss == "cross_entropy"
         if self.n_outputs == 1:
             middle = 0.5 * (self.target_high + self.target_low)
             above = outputs[:, 0] > middle if high_above else outputs[:, 0] < middle
@@ -229,14 +262,16 @@ class Dataset:
         return (np.argmax(outputs, axis=1) if high_above else
                 np.argmin(outputs, axis=1)).astype(np.int64)
 
-    def accuracy(self, outputs, labels) -> float | None:
-        """Fraction of samples whose predicted label is right (None: regression, or no samples)."""
+    def accuracy(self, outputs, labels, loss: str = "squared") -> float | None:
+        """Fraction of samples whose predicted label is right (None: regression, or no samples).
+
+        ``loss`` selects the prediction rule (see :meth:`predict`)."""
         if not self.is_classification:
             return None
         labels = self._labels(labels)
         if len(labels) == 0:
             return None
-        predicted = self.predict(outputs)
+        predicted = self.predict(outputs, loss)
         if len(predicted) != len(labels):
             raise EqpropError(f"data set {self.name}: {len(predicted)} output rows but "
                               f"{len(labels)} labels")

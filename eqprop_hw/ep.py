@@ -10,7 +10,11 @@ terminals in each phase. For a conductance g_ij (energy term 1/2 g_ij dV_ij^2):
     centered (bias O(beta^2)):
         dL/dg ~= (dV(+beta)^2 - dV(-beta)^2) / (4 beta)
 
-with the loss L = 1/2 sum_k (V_out_k - y_k)^2 (V^2).
+with the loss L = 1/2 sum_k (V_out_k - y_k)^2 (V^2) and beta in S, or with the cross-entropy
+loss L = -sum_k y_k log softmax(V_out / tau)_k (nats) and beta in W, whose nudge is the current
+(beta / tau) (y_k - p_k) into each output (see :mod:`eqprop_hw.losses`). The rule is the same
+for both: it sees only the drops; which loss it descends is decided by the backend's nudge
+(``make_backend(..., loss=...)``).
 
 Examples
 --------
@@ -29,6 +33,7 @@ import numpy as np
 from eqprop_hw.backends.base import Backend, SolveResult
 from eqprop_hw.errors import CircuitError
 from eqprop_hw.graph import GROUND, Circuit
+from eqprop_hw.losses import cross_entropy_loss, loss_values, squared_loss  # noqa: F401
 
 NUDGES = ("positive", "negative", "centered")
 
@@ -91,7 +96,8 @@ def local_rule(drops: dict, beta: float, nudge: str) -> np.ndarray:
     drops : dict of str to ndarray (batch, n_trainable)
         Measured drops per phase (``free``, ``positive``, ``negative``).
     beta : float
-        Nudging conductance magnitude (S), > 0.
+        Nudging strength magnitude, > 0: conductance (S) for the squared loss, W for
+        cross-entropy. The estimate is in V^2/S (squared) or 1/S (cross-entropy).
     nudge : {"positive", "negative", "centered"}
 
     Returns
@@ -109,9 +115,10 @@ def local_rule(drops: dict, beta: float, nudge: str) -> np.ndarray:
     raise CircuitError(f"unknown nudging mode {nudge!r} (choose from {', '.join(NUDGES)})")
 
 
-def squared_loss(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Per-sample loss 1/2 sum_k (V_k - y_k)^2 (V^2)."""
-    return 0.5 * np.sum((outputs - targets) ** 2, axis=1)
+# The losses (defined in eqprop_hw.losses; re-exported here):
+#   squared_loss(outputs, targets)            1/2 sum_k (V_k - y_k)^2 (V^2)
+#   cross_entropy_loss(outputs, targets, tau) -sum_k y_k log softmax(V / tau)_k (nats)
+#   loss_values(loss, outputs, targets, tau)  either, by name
 
 
 @dataclass
@@ -130,21 +137,15 @@ def run_phases(backend: Backend, probe: Probe, inputs, targets, beta: float,
                nudge: str = "centered") -> PhaseResults:
     """Free and nudged phases of a batch on any backend.
 
-    The native backend warm-starts each nudged phase from the free equilibrium (same answer,
-    fewer Newton steps); ngspice relaxes each phase physically from its own start.
+    Runs :meth:`Backend.solve_phases`: the native backend warm-starts each nudged phase from
+    the free equilibrium (same answer, fewer Newton steps); ngspice runs the phases of each
+    sample back to back so that only the nudging elements change between them.
     """
-    results, drops = {}, {}
     signs = {"free": 0.0, "positive": 1.0, "negative": -1.0}
-    free = None
-    for phase in phases_for(nudge):
-        kwargs = {}
-        if free is not None and getattr(free, "unknowns", None) is not None:
-            kwargs["initial"] = free.unknowns
-        result = backend.solve(inputs, signs[phase] * beta, targets, **kwargs)
-        if phase == "free":
-            free = result
-        results[phase] = result
-        drops[phase] = measure_drops(result.voltages, probe)
+    phases = phases_for(nudge)
+    solved = backend.solve_phases(inputs, targets, [signs[phase] * beta for phase in phases])
+    results = dict(zip(phases, solved))
+    drops = {phase: measure_drops(result.voltages, probe) for phase, result in results.items()}
     return PhaseResults(results, drops)
 
 

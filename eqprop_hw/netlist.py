@@ -38,9 +38,12 @@ from typing import Sequence
 import numpy as np
 
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.graph import Circuit, Element, check_name
+from eqprop_hw.graph import GROUND, Circuit, Element, check_name
 
 NETLIST_VERSION = "1"
+
+#: The voltage source (and its node) whose DC value is the cross-entropy nudging strength beta.
+BETA_SOURCE, BETA_NODE = "VNUDGEBETA", "nudgebeta"
 OPTION_ORDER = ("reltol", "abstol", "vntol", "gmin", "itl1", "itl2", "temp", "tnom")
 
 
@@ -75,54 +78,122 @@ def element_line(element: Element) -> str:
 
 
 def nudge_elements(circuit: Circuit, beta: float, targets: Sequence[float],
-                   form: str = "resistor") -> list[Element]:
-    """The nudging elements: a conductance ``beta`` (S) from each output to its target.
+                   form: str = "resistor", loss: str = "squared",
+                   temperature: float | None = None) -> list[Element]:
+    """The nudging elements that add ``beta * L`` to the circuit's co-content.
 
-    ``beta * L`` with ``L = 1/2 sum_k (V_k - y_k)^2`` is exactly the co-content of a
+    Squared loss (``loss="squared"``): a conductance ``beta`` (S) from each output to its
+    target. ``beta * L`` with ``L = 1/2 sum_k (V_k - y_k)^2`` is exactly the co-content of a
     conductance ``beta`` from output node k to a voltage source at ``y_k``.
+
+    Cross-entropy loss (``loss="cross_entropy"``, see :mod:`eqprop_hw.losses`): a behavioural
+    current source per output injecting ``I_k = -beta dL/dV_k = (beta / tau) (y_k - p_k)``
+    (A) into output node k, with ``p = softmax(V / tau)`` and ``beta`` in W. The targets
+    ``y_k`` (probabilities, e.g. one-hot) are the DC values of ``VNUDGE{k}`` on node
+    ``ynudge{k}`` and ``beta`` is the DC value of ``VNUDGEBETA`` on node ``nudgebeta``, so that
+    a loaded circuit switches both with ``alter``. For outputs on nodes ``o0, o1, o2``::
+
+        VNUDGE0 ynudge0 0 DC 1.0            (one per output)
+        VNUDGEBETA nudgebeta 0 DC 1e-08
+        BNUDGE0 0 o0 I=v(nudgebeta)*(v(ynudge0)-1/(1+exp(v(o1,o0)/0.1)+exp(v(o2,o0)/0.1)))/0.1
+
+    The softmax is written as ``p_k = 1 / sum_j exp((V_j - V_k) / tau)`` (the ``j = k`` term
+    written as ``1``), which cannot overflow into NaN: a huge ``V_j - V_k`` only drives
+    ``p_k`` to 0, its true limit. (ngspice 39's ``exp`` returns 1e99 for arguments above
+    227.96, i.e. ``V_j - V_k > 227.96 tau``; that only changes a ``p_k`` below 1e-99.)
+    The expression assumes ``sum_k y_k = 1``; the backends check that.
 
     Parameters
     ----------
     circuit : Circuit
     beta : float
-        Nudging conductance (S); negative values give a negative resistance.
+        Nudging strength: conductance (S) for the squared loss, W for cross-entropy; negative
+        values give a negative resistance / reversed current.
     targets : sequence of float
-        Target voltage (V) per output, in output order.
+        Per output, in output order: target voltage (V) for the squared loss, target
+        probability for cross-entropy.
     form : {"resistor", "vccs"}
-        ``resistor``: ``RNUDGE{k}`` of ``1/beta`` Ohm to ``VNUDGE{k}`` when ``beta > 0``; a
-        negative beta is written in the VCCS form, since a conductance must be positive.
-        ``vccs``: a transconductance ``GNUDGE{k}`` of gain ``beta`` injecting
+        Squared loss only. ``resistor``: ``RNUDGE{k}`` of ``1/beta`` Ohm to ``VNUDGE{k}`` when
+        ``beta > 0``; a negative beta is written in the VCCS form, since a conductance must be
+        positive. ``vccs``: a transconductance ``GNUDGE{k}`` of gain ``beta`` injecting
         ``beta (y_k - V_k)`` into the output (same node equations; ``beta = 0`` is exactly no
         nudge).
+    loss : {"squared", "cross_entropy"}
+    temperature : float, optional
+        Softmax temperature tau (V) of the cross-entropy loss (default
+        :data:`eqprop_hw.losses.DEFAULT_TEMPERATURE`).
 
     Returns
     -------
     list of Element
     """
+    from eqprop_hw.losses import check_loss
+    loss, temperature = check_loss(loss, temperature)
     if len(targets) != len(circuit.outputs):
         raise CircuitError(f"expected {len(circuit.outputs)} targets (one per output), "
                            f"got {len(targets)}")
     if not math.isfinite(beta):
         raise CircuitError(f"beta must be finite, got {beta!r}")
+    for port, target in zip(circuit.outputs, targets):
+        if not math.isfinite(float(target)):
+            raise CircuitError(f"target for output {port.name!r} must be finite, got {target!r}")
+    if loss == "cross_entropy":
+        elements = _cross_entropy_nudge(circuit, float(beta), targets, temperature)
+    else:
+        elements = _squared_nudge(circuit, float(beta), targets, form)
+    for element in elements:
+        if circuit.has_element(element.name):
+            raise CircuitError(f"circuit already has an element named {element.name}; "
+                               "NUDGE names are reserved for nudging elements")
+    return elements
+
+
+def _squared_nudge(circuit: Circuit, beta: float, targets, form: str) -> list[Element]:
+    if form not in ("resistor", "vccs"):
+        raise CircuitError(f"unknown nudge form {form!r} (choose from resistor, vccs)")
     if form == "resistor" and beta == 0.0:
         return []
     if form == "resistor" and beta < 0.0:
         form = "vccs"
     elements = []
     for k, (port, target) in enumerate(zip(circuit.outputs, targets)):
-        if not math.isfinite(float(target)):
-            raise CircuitError(f"target for output {port.name!r} must be finite, got {target!r}")
         target_node = f"ynudge{k}"
         elements.append(Element(f"VNUDGE{k}", "V", (target_node, "0"), float(target)))
         if form == "resistor":
-            elements.append(Element(f"RNUDGE{k}", "R", (port.node, target_node), float(beta)))
+            elements.append(Element(f"RNUDGE{k}", "R", (port.node, target_node), beta))
         else:
             elements.append(Element(f"GNUDGE{k}", "G", ("0", port.node, target_node, port.node),
-                                    float(beta)))
-    for element in elements:
-        if circuit.has_element(element.name):
-            raise CircuitError(f"circuit already has an element named {element.name}; "
-                               "NUDGE names are reserved for nudging elements")
+                                    beta))
+    return elements
+
+
+def cross_entropy_expression(circuit: Circuit, k: int, temperature: float) -> str:
+    """The ``I=...`` expression of ``BNUDGE{k}`` (see :func:`nudge_elements`)."""
+    tau = fmt(temperature)
+    nodes = [port.node for port in circuit.outputs]
+    for node in nodes:
+        if node == GROUND:
+            raise CircuitError("a cross-entropy nudge needs every output on a node other than "
+                               "ground")
+    terms = ["1"] + [f"exp(v({node},{nodes[k]})/{tau})" for j, node in enumerate(nodes)
+                     if j != k]
+    return (f"I=v({BETA_NODE})*(v(ynudge{k})-1/({'+'.join(terms)}))/{tau}")
+
+
+def _cross_entropy_nudge(circuit: Circuit, beta: float, targets,
+                         temperature: float) -> list[Element]:
+    if len(circuit.outputs) < 2:
+        raise CircuitError("the cross-entropy loss needs at least two outputs (the softmax of "
+                           "one output is always 1)")
+    if beta != 0.0:
+        from eqprop_hw.losses import check_probabilities
+        check_probabilities(np.asarray([targets], dtype=float))
+    elements = [Element(f"VNUDGE{k}", "V", (f"ynudge{k}", "0"), float(target))
+                for k, target in enumerate(targets)]
+    elements.append(Element(BETA_SOURCE, "V", (BETA_NODE, "0"), beta))
+    for k, port in enumerate(circuit.outputs):
+        elements.append(Element(f"BNUDGE{k}", "B", ("0", port.node),
+                                expr=cross_entropy_expression(circuit, k, temperature)))
     return elements
 
 
@@ -184,7 +255,8 @@ def _wrap(prefix: str, words: list[str], width: int = 100) -> list[str]:
 
 def write_netlist(circuit: Circuit, inputs: Sequence[float] | None = None,
                   beta: float | None = None, targets: Sequence[float] | None = None,
-                  analysis: str = "op", nudge_form: str = "resistor") -> str:
+                  analysis: str = "op", nudge_form: str = "resistor", loss: str = "squared",
+                  temperature: float | None = None) -> str:
     """The SPICE netlist of a circuit as text.
 
     Parameters
@@ -199,6 +271,12 @@ def write_netlist(circuit: Circuit, inputs: Sequence[float] | None = None,
         ``"op"``, ``"none"`` (no analysis line, for the shared library), or a full analysis
         card such as ``".tran 1e-9 1e-6"``.
     nudge_form : {"resistor", "vccs"}
+        Form of the squared-loss nudge.
+    loss : {"squared", "cross_entropy"}
+        Which loss the nudging elements implement (targets are probabilities and beta is in
+        W for ``cross_entropy``).
+    temperature : float, optional
+        Softmax temperature (V) of the cross-entropy nudge.
 
     Returns
     -------
@@ -212,7 +290,8 @@ def write_netlist(circuit: Circuit, inputs: Sequence[float] | None = None,
     if beta is not None or targets is not None:
         if beta is None or targets is None:
             raise CircuitError("nudging needs both beta and targets")
-        elements += nudge_elements(circuit, float(beta), list(targets), nudge_form)
+        elements += nudge_elements(circuit, float(beta), list(targets), nudge_form, loss,
+                                   temperature)
     lines = [f"eqprop-hw {circuit.name}", f"*@ eqprop-hw netlist {NETLIST_VERSION}"]
     for port in circuit.inputs:
         sources = " ".join(f"{s}:{fmt(g)}" for s, g in port.sources)

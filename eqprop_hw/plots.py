@@ -30,13 +30,16 @@ def plot_training(out_dir: str | Path, circuit, values: np.ndarray, metrics: dic
     plt = _pyplot()
     out_dir = Path(out_dir)
     epochs = metrics["epochs"]
-    title = f"{spec.name} ({metrics['backend']}, {metrics['nudge']} EP, beta={metrics['beta']:g} S)"
+    cross_entropy = metrics.get("loss") == "cross_entropy"
+    title = (f"{spec.name} ({metrics['backend']}, {metrics['nudge']} EP, "
+             f"beta={metrics['beta']:g} {'W' if cross_entropy else 'S'})")
 
     figure, axis = plt.subplots(figsize=(6, 4))
     axis.plot(epochs, metrics["train_loss"], "o-", label="train")
     axis.plot(epochs, metrics["test_loss"], "s-", label="test")
     axis.set_xlabel("epoch")
-    axis.set_ylabel("loss 1/2 sum (V_out - y)^2  (V^2)")
+    axis.set_ylabel(f"cross-entropy, tau = {metrics.get('temperature')} V  (nats)"
+                    if cross_entropy else "loss 1/2 sum (V_out - y)^2  (V^2)")
     axis.set_yscale("log")
     axis.set_title(title, fontsize=9)
     axis.legend()

@@ -13,6 +13,15 @@ Energy (co-content, W = V*A) of a circuit, up to a constant, with ``V`` the node
             + sum_I I (V_n+ - V_n-)                         independent current sources
     E_beta  = E + beta * L,   L = 1/2 sum_k (V_out_k - y_k)^2      (beta in S, L in V^2)
 
+or, with ``loss="cross_entropy"`` (:mod:`eqprop_hw.losses`), ``p = softmax(V_out / tau)`` and
+probability targets ``y``::
+
+    L = -sum_k y_k log p_k = sum(y) logsumexp(V_out / tau) - y . V_out / tau   (L in nats,
+                                                                                beta in W)
+    dL/dV_out = (p sum(y) - y) / tau,   d2L/dV_out2 = sum(y) / tau^2 (diag(p) - p p^T)
+
+(convex in V_out, so E_beta stays convex for beta > 0).
+
 with ngspice's DC diode law (``Vte = N k T / q``, ``IS`` times the area)::
 
     I_D(v) = IS (exp(v / Vte) - 1) + gmin v                  v >= -3 Vte
@@ -46,7 +55,8 @@ Functions
 :func:`gradient_agreement`, :func:`check_report`, :func:`format_report`
     Comparisons backing ``eqprop-hw check`` and ``eqprop-hw grad``.
 
-Units: V, A, S; energies in W (co-content); gradients dL/dg in V^2/S.
+Units: V, A, S; energies in W (co-content); gradients dL/dg in V^2/S (squared loss) or 1/S
+(cross-entropy, L dimensionless).
 
 Examples
 --------
@@ -77,6 +87,8 @@ from eqprop_hw.backends.base import as_batch, circuit_nodes
 from eqprop_hw.backends.native import diode_current, thermal_voltage
 from eqprop_hw.errors import CircuitError, ConvergenceError
 from eqprop_hw.graph import GROUND, Circuit, validate_circuit
+from eqprop_hw.losses import (backend_options, check_loss, check_probabilities, log_softmax,
+                              loss_gradient, loss_values, softmax)
 
 #: Relative Armijo constant of the line search on E.
 ARMIJO = 1e-4
@@ -177,6 +189,10 @@ class EnergyModel:
         :meth:`set_values` / :meth:`set_trainable`.
     max_iterations : int
         Newton iteration cap per equilibrium.
+    loss : {"squared", "cross_entropy"}
+        The loss L of ``E_beta = E + beta * L`` (see the module docstring).
+    temperature : float, optional
+        Softmax temperature tau (V) of the cross-entropy loss (default 0.1 V).
 
     Attributes
     ----------
@@ -206,7 +222,12 @@ class EnergyModel:
     ``n_free x n_free`` per sample (110 x 110 for a 784-100-10 crossbar).
     """
 
-    def __init__(self, circuit: Circuit, max_iterations: int = 300):
+    def __init__(self, circuit: Circuit, max_iterations: int = 300, loss: str = "squared",
+                 temperature: float | None = None):
+        self.loss, self.temperature = check_loss(loss, temperature)
+        if self.loss == "cross_entropy" and len(circuit.outputs) < 2:
+            raise CircuitError(f"circuit {circuit.name!r}: the cross-entropy loss needs at least "
+                               "two outputs (the softmax of one output is always 1)")
         validate_circuit(circuit)
         self._circuit, self._changed = circuit, {}
         self.max_iterations = int(max_iterations)
@@ -488,6 +509,8 @@ class EnergyModel:
             targets = np.repeat(targets, inputs.shape[0], axis=0)
         if targets.shape[0] != inputs.shape[0]:
             raise CircuitError(f"{inputs.shape[0]} input rows but {targets.shape[0]} target rows")
+        if self.loss == "cross_entropy" and beta != 0.0:
+            check_probabilities(targets)
         s = self._dc + inputs @ self._input_gain
         return s, targets, float(beta)
 
@@ -525,7 +548,15 @@ class EnergyModel:
             e_i = (s @ self._J) * v
             total = total + e_i.sum(axis=1)
             scale = scale + np.abs(e_i).sum(axis=1)
-        if beta != 0.0 and len(self._out_cols):
+        if beta != 0.0 and len(self._out_cols) and self.loss == "cross_entropy":
+            # beta * (-sum y log p): both parts of log p kept in the roundoff scale.
+            logits = v[:, self._out_cols] / self.temperature
+            e_l = -beta * np.ascontiguousarray(y * log_softmax(v[:, self._out_cols],
+                                                               self.temperature))
+            total = total + e_l.sum(axis=1)
+            scale = scale + abs(beta) * np.abs(y * logits).sum(axis=1) + \
+                np.abs(e_l).sum(axis=1)
+        elif beta != 0.0 and len(self._out_cols):
             e_l = 0.5 * beta * (v[:, self._out_cols] - y) ** 2
             total = total + e_l.sum(axis=1)
             scale = scale + np.abs(e_l).sum(axis=1)
@@ -538,7 +569,8 @@ class EnergyModel:
         if self._has_current:
             grad_v = grad_v + s @ self._J
         if beta != 0.0 and len(self._out_cols):
-            grad_v[:, self._out_cols] += beta * (v[:, self._out_cols] - y)
+            grad_v[:, self._out_cols] += beta * loss_gradient(self.loss, v[:, self._out_cols], y,
+                                                              self.temperature)
         if self._diodes:
             vd = (self._b_d @ v.T).T
             current, conductance = diode_current(vd, self._saturation, self._vte, self.gmin)
@@ -549,7 +581,13 @@ class EnergyModel:
         h = np.broadcast_to(self._h_lin, (z.shape[0],) + self._h_lin.shape).copy()
         if self._diodes:
             h += np.einsum("dk,bd,dl->bkl", self._a_d, conductance, self._a_d, optimize=True)
-        if beta != 0.0 and len(self._out_cols):
+        if beta != 0.0 and len(self._out_cols) and self.loss == "cross_entropy":
+            p = softmax(v[:, self._out_cols], self.temperature)
+            curvature = (y.sum(axis=1) / self.temperature ** 2)[:, None, None] * \
+                (p[:, :, None] * np.eye(p.shape[1]) - p[:, :, None] * p[:, None, :])
+            h += beta * np.einsum("ok,bol,lm->bkm", self._a_o, curvature, self._a_o,
+                                  optimize=True)
+        elif beta != 0.0 and len(self._out_cols):
             h += beta * (self._a_o.T @ self._a_o)
         return grad, h
 
@@ -580,7 +618,8 @@ class EnergyModel:
         """d2E_beta/dz2 (S), shape (batch, n_free, n_free).
 
         The reduced conductance Laplacian (amplifier constraints substituted) plus the diode
-        small-signal conductances plus ``beta`` on the outputs.
+        small-signal conductances plus ``beta d2L/dV_out2`` on the outputs (``beta`` for the
+        squared loss).
         """
         s, y, beta = self._context(inputs, beta, targets)
         return self._grad_hess(self._check_free(free, s.shape[0]), s, y, beta)[1]
@@ -606,10 +645,12 @@ class EnergyModel:
         inputs : array_like, shape (batch, n_inputs) or (n_inputs,)
             Input values (the sources take ``gain * x``).
         beta : float
-            Nudging conductance (S); 0 is the free phase. Negative values are allowed as long
-            as E_beta stays convex (|beta| below the output nodes' conductance scale).
+            Nudging strength (S for the squared loss, W for cross-entropy); 0 is the free
+            phase. Negative values are allowed as long as E_beta stays convex (|beta| below the
+            output nodes' conductance scale; ``|beta| / (2 tau^2)`` for cross-entropy).
         targets : array_like, shape (batch, n_outputs), optional
-            Targets (V); required when ``beta != 0``.
+            Targets (V for squared, probabilities for cross-entropy); required when
+            ``beta != 0``.
         initial : array_like, shape (batch, n_free), optional
             Starting free voltages (V), e.g. a free phase's ``Equilibrium.free``.
 
@@ -765,15 +806,24 @@ class EnergyModel:
 
 
 # -- gradients ------------------------------------------------------------------------------------
-def _model(circuit) -> EnergyModel:
-    return circuit if isinstance(circuit, EnergyModel) else EnergyModel(circuit)
+def _model(circuit, loss: str | None = None, temperature: float | None = None) -> EnergyModel:
+    """An EnergyModel for ``circuit`` with the given loss (a model's own loss by default)."""
+    if isinstance(circuit, EnergyModel):
+        if loss is not None and check_loss(loss, temperature) != (circuit.loss,
+                                                                   circuit.temperature):
+            raise CircuitError(f"the energy model was made with loss {circuit.loss!r} "
+                               f"(temperature {circuit.temperature!r}), not {loss!r} "
+                               f"(temperature {temperature!r})")
+        return circuit
+    return EnergyModel(circuit, loss=loss or "squared", temperature=temperature)
 
 
-def _loss(outputs, targets) -> np.ndarray:
-    return 0.5 * np.sum((outputs - targets) ** 2, axis=1)
+def _loss(outputs, targets, loss: str = "squared", temperature: float | None = None):
+    return loss_values(loss, outputs, targets, temperature)
 
 
-def exact_gradient(circuit, inputs, targets, per_sample: bool = False):
+def exact_gradient(circuit, inputs, targets, per_sample: bool = False, loss: str | None = None,
+                   temperature: float | None = None):
     """Exact dL/dg of the batch-mean loss by implicit differentiation at the free equilibrium.
 
     With F(z, g) = dE/dz = 0 at equilibrium, ``dL/dg = -(dL/dz)^T H^{-1} d2E/(dz dg)``, where
@@ -787,25 +837,32 @@ def exact_gradient(circuit, inputs, targets, per_sample: bool = False):
     circuit : Circuit or EnergyModel
     inputs : array_like, shape (batch, n_inputs)
     targets : array_like, shape (batch, n_outputs)
-        Target voltages (V).
+        Target voltages (V), or probabilities for the cross-entropy loss.
     per_sample : bool
         Also return the per-sample losses and gradients.
+    loss : {"squared", "cross_entropy"}, optional
+        Default: the model's loss (``squared`` when a Circuit is given).
+    temperature : float, optional
+        Softmax temperature (V) of the cross-entropy loss.
 
     Returns
     -------
     loss : float
-        Batch mean of ``1/2 sum_k (V_out_k - y_k)^2`` (V^2).
+        Batch mean of ``1/2 sum_k (V_out_k - y_k)^2`` (V^2), or of ``-sum_k y_k log p_k``
+        (nats) for cross-entropy.
     grad : ndarray, shape (n_trainable,)
-        Batch mean dL/dg (V^2/S) in ``circuit.trainable`` order (0 for trainable capacitors,
-        which are open at DC).
+        Batch mean dL/dg (V^2/S; 1/S for cross-entropy) in ``circuit.trainable`` order (0 for
+        trainable capacitors, which are open at DC).
     (losses, grads) : ndarrays, shapes (batch,), (batch, n_trainable)
         Only with ``per_sample=True``.
     """
-    model = _model(circuit)
+    model = _model(circuit, loss, temperature)
     s, y, _ = model._context(inputs, 0.0, targets)
+    if model.loss == "cross_entropy":
+        check_probabilities(y)
     state = model.solve(inputs)
     z, v = state.free, state.voltages
-    losses = _loss(v[:, model._out_cols], y)
+    losses = _loss(v[:, model._out_cols], y, model.loss, model.temperature)
     grads = np.zeros((z.shape[0], len(model.circuit.trainable)))
     mask = model._trainable_r >= 0
     columns = model._trainable_r[mask]
@@ -813,7 +870,8 @@ def exact_gradient(circuit, inputs, targets, per_sample: bool = False):
     for start in range(0, z.shape[0] if model.n_free else 0, chunk):
         rows = slice(start, start + chunk)
         _, hess = model._grad_hess(z[rows], s[rows], y[rows], 0.0)
-        dl_dz = (v[rows][:, model._out_cols] - y[rows]) @ model._a_o
+        dl_dz = loss_gradient(model.loss, v[rows][:, model._out_cols], y[rows],
+                              model.temperature) @ model._a_o
         adjoint = np.linalg.solve(hess, dl_dz[..., None])[..., 0]       # H lambda = dL/dz
         drops = (model._b_r[columns] @ v[rows].T).T                       # V
         sensitivity = (model._a_r[columns] @ adjoint.T).T                 # dV_k/dz . lambda
@@ -824,7 +882,8 @@ def exact_gradient(circuit, inputs, targets, per_sample: bool = False):
     return loss, grad
 
 
-def software_ep(circuit, inputs, targets, beta: float, nudge: str = "centered") -> np.ndarray:
+def software_ep(circuit, inputs, targets, beta: float, nudge: str = "centered",
+                loss: str | None = None, temperature: float | None = None) -> np.ndarray:
     """EP estimate of dL/dg (V^2/S) on the reference model's own equilibria.
 
     The free phase and the ``+beta`` / ``-beta`` phases are minima of E_beta found by
@@ -835,10 +894,12 @@ def software_ep(circuit, inputs, targets, beta: float, nudge: str = "centered") 
     ----------
     circuit : Circuit or EnergyModel
     inputs, targets : array_like
-        Batch of inputs and target voltages (V).
+        Batch of inputs and target voltages (V) (probabilities for cross-entropy).
     beta : float
-        Nudging conductance magnitude (S), > 0.
+        Nudging strength magnitude, > 0 (S; W for cross-entropy).
     nudge : {"positive", "negative", "centered"}
+    loss, temperature : optional
+        As for :func:`exact_gradient`.
 
     Returns
     -------
@@ -846,7 +907,7 @@ def software_ep(circuit, inputs, targets, beta: float, nudge: str = "centered") 
         Batch mean, in ``circuit.trainable`` order.
     """
     from eqprop_hw.ep import local_rule, make_probe, measure_drops, phases_for
-    model = _model(circuit)
+    model = _model(circuit, loss, temperature)
     probe = make_probe(model.circuit, model.node_names)
     signs = {"free": 0.0, "positive": 1.0, "negative": -1.0}
     drops, free = {}, None
@@ -859,16 +920,17 @@ def software_ep(circuit, inputs, targets, beta: float, nudge: str = "centered") 
     return local_rule(drops, beta, nudge).mean(axis=0)
 
 
-def _backend(backend, circuit):
+def _backend(backend, circuit, loss: str = "squared", temperature: float | None = None):
     from eqprop_hw.backends import make_backend
     from eqprop_hw.backends.base import Backend
     if isinstance(backend, Backend):
         return backend, False
-    return make_backend(backend, circuit), True
+    return make_backend(backend, circuit, **backend_options(loss, temperature)), True
 
 
 def finite_difference_gradient(circuit, inputs, targets, backend="native", step: float = 1e-3,
-                               elements: Sequence[str] | None = None) -> np.ndarray:
+                               elements: Sequence[str] | None = None, loss: str = "squared",
+                               temperature: float | None = None) -> np.ndarray:
     """Central differences of the batch-mean loss through a real solver.
 
     ``dL/dg ~= (L(g (1 + step)) - L(g (1 - step))) / (2 step g)``, one element at a time,
@@ -886,16 +948,20 @@ def finite_difference_gradient(circuit, inputs, targets, backend="native", step:
         Relative perturbation of each conductance.
     elements : sequence of str, optional
         Only these trainable elements (ngspice is slow: 2 * batch operating points per element).
+    loss : {"squared", "cross_entropy"}
+    temperature : float, optional
+        Softmax temperature (V) of the cross-entropy loss.
 
     Returns
     -------
     ndarray, shape (len(elements),) or (n_trainable,)
-        dL/dg (V^2/S).
+        dL/dg (V^2/S; 1/S for cross-entropy).
     """
     if not step > 0:
         raise CircuitError(f"finite-difference step must be positive, got {step!r}")
+    loss, temperature = check_loss(loss, temperature)
     names = list(circuit.trainable if elements is None else elements)
-    solver, owned = _backend(backend, circuit)
+    solver, owned = _backend(backend, circuit, loss, temperature)
     try:
         inputs_b, _, targets_b = solver._prepare(inputs, 0.0, targets)
         grad = np.empty(len(names))
@@ -905,7 +971,7 @@ def finite_difference_gradient(circuit, inputs, targets, backend="native", step:
             for sign in (1.0, -1.0):
                 solver.set_values({name: g * (1.0 + sign * step)})
                 out = solver.solve(inputs_b).outputs
-                losses.append(float(_loss(out, targets_b).mean()))
+                losses.append(float(_loss(out, targets_b, loss, temperature).mean()))
             solver.set_values({name: g})
             grad[k] = (losses[0] - losses[1]) / (2.0 * step * g)
         return grad
@@ -945,7 +1011,8 @@ def _row(name, estimate, exact, seconds, against="exact", **extra) -> dict:
 def check_report(circuit: Circuit, inputs, targets, beta: float,
                  backends: Sequence[str] = ("native", "ngspice"), nudge: str = "centered",
                  fd_elements: Sequence[str] | None = None, fd_count: int = 8,
-                 fd_step: float = 1e-3) -> list[dict]:
+                 fd_step: float = 1e-3, loss: str = "squared",
+                 temperature: float | None = None) -> list[dict]:
     """Compare every gradient estimator with the exact gradient on one batch.
 
     Parameters
@@ -966,13 +1033,18 @@ def check_report(circuit: Circuit, inputs, targets, beta: float,
         See ``fd_elements``; 0 skips finite differences.
     fd_step : float
         Relative step of the finite differences.
+    loss : {"squared", "cross_entropy"}
+        The loss (targets are probabilities and beta is in W for ``cross_entropy``).
+    temperature : float, optional
+        Softmax temperature (V) of the cross-entropy loss.
 
     Returns
     -------
     list of dict
         One row per estimator, in this order: ``exact`` (with ``loss`` in V^2 and ``norm`` in
-        V^2/S), ``ep ngspice``, ``ep native``, ``ep software``, ``fd native``, ``fd ngspice``
-        (those that ran), then ``ep ngspice vs ep native`` (whose ``against`` is ``ep native``:
+        V^2/S, nats and 1/S for cross-entropy, and ``loss_kind``), ``ep ngspice``,
+        ``ep native``, ``ep software``, ``fd native``, ``fd ngspice`` (those that ran), then
+        ``ep ngspice vs ep native`` (whose ``against`` is ``ep native``:
         its ``rel_error`` is the relative difference of the two measured EP gradients). Every
         row has ``name``, ``against``, ``cosine``, ``rel_error``, ``norm_ratio``, ``elements``
         (how many gradient entries were compared) and ``seconds``; EP rows add ``beta`` and
@@ -990,18 +1062,20 @@ def check_report(circuit: Circuit, inputs, targets, beta: float,
     for name in backends:
         if name not in ("native", "ngspice"):
             raise CircuitError(f"unknown backend {name!r} (choose from native, ngspice)")
-    model = EnergyModel(circuit)
+    loss_name, temperature = check_loss(loss, temperature)
+    model = EnergyModel(circuit, loss=loss_name, temperature=temperature)
     start = time.perf_counter()
     loss, exact = exact_gradient(model, inputs, targets)
     rows = [_row("exact", exact, exact, time.perf_counter() - start, loss=loss,
-                 norm=float(np.linalg.norm(exact)))]
+                 norm=float(np.linalg.norm(exact)), loss_kind=loss_name)]
     estimates = {}
     opened = {}
     try:
         for name in ("ngspice", "native"):
             if name not in backends:
                 continue
-            opened[name] = make_backend(name, circuit)
+            opened[name] = make_backend(name, circuit,
+                                        **backend_options(loss_name, temperature))
             start = time.perf_counter()
             estimates[name], _ = ep_gradient(opened[name], inputs, targets, beta, nudge)
             rows.append(_row(f"ep {name}", estimates[name], exact, time.perf_counter() - start,
@@ -1021,7 +1095,7 @@ def check_report(circuit: Circuit, inputs, targets, beta: float,
                     continue
                 start = time.perf_counter()
                 fd = finite_difference_gradient(circuit, inputs, targets, opened[name], fd_step,
-                                                fd_elements)
+                                                fd_elements, loss_name, temperature)
                 rows.append(_row(f"fd {name}", fd, subset, time.perf_counter() - start,
                                  step=float(fd_step), subset=list(fd_elements)))
         if "ngspice" in estimates and "native" in estimates:
@@ -1043,7 +1117,11 @@ def format_report(rows: list[dict]) -> str:
                      f"{row['elements']:>6d} {row['seconds']:>8.3f}")
     exact = next((row for row in rows if row["name"] == "exact"), None)
     if exact is not None:
-        lines.append(f"loss {exact['loss']:.6g} V^2, |dL/dg| {exact['norm']:.6g} V^2/S")
+        if exact.get("loss_kind") == "cross_entropy":
+            lines.append(f"cross-entropy loss {exact['loss']:.6g} nats, "
+                         f"|dL/dg| {exact['norm']:.6g} 1/S")
+        else:
+            lines.append(f"loss {exact['loss']:.6g} V^2, |dL/dg| {exact['norm']:.6g} V^2/S")
     return "\n".join(lines)
 
 

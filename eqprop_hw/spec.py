@@ -297,7 +297,7 @@ def _training(check: _Checker, spec: dict):
         return None
     training = check.mapping(spec["training"], "training", spec, "training")
     allowed = ("epochs", "batch_size", "learning_rate", "lr_decay", "beta", "nudge", "loss",
-               "seed")
+               "temperature", "seed")
     check.keys(training, allowed, "training")
     out = {
         "epochs": check.integer(training, "epochs", "training", default=10, minimum=1),
@@ -307,9 +307,15 @@ def _training(check: _Checker, spec: dict):
         "nudge": check.string(training, "nudge", "training", default="centered",
                               choices=("positive", "negative", "centered")),
         "loss": check.string(training, "loss", "training", default="squared",
-                             choices=("squared",)),
+                             choices=("squared", "cross_entropy")),
+        # Softmax temperature (V) of the cross-entropy loss (eqprop_hw.losses); unused by
+        # the squared loss.
+        "temperature": check.number(training, "temperature", "training", default=0.1),
         "seed": check.integer(training, "seed", "training", default=0, minimum=0),
     }
+    if out["temperature"] <= 0:
+        check.fail(f"training.temperature (the softmax temperature of the cross-entropy loss, "
+                   f"in V) must be > 0, got {out['temperature']!r}", training, "temperature")
     rate = training.get("learning_rate", 0.1)
     if isinstance(rate, list):
         if not rate:

@@ -13,8 +13,14 @@ and test sets are evaluated (free phase only), a checkpoint is written atomicall
 are saved; ``resume=True`` continues from the checkpoint and reproduces the uninterrupted run
 exactly (the sample order of epoch e depends only on (seed, e)).
 
+The spec's ``training.loss`` picks the nudge: ``squared`` (targets are voltages from
+:meth:`Dataset.targets`, beta in S) or ``cross_entropy`` (targets are one-hot probabilities from
+:meth:`Dataset.probabilities`, beta in W, softmax temperature ``training.temperature`` in V);
+the reported train/test loss is that loss (V^2 or nats).
+
 Outputs in ``out_dir``: ``params.npz`` (loadable by ``--params``), ``metrics.json``,
-``checkpoint.npz``, ``loss.png``, ``accuracy.png``, ``conductances.png``.
+``checkpoint.npz``, ``loss.png``, ``accuracy.png``, ``conductances.png`` (plots are redrawn
+every tenth of the run and at the end; params, metrics and checkpoint every epoch).
 """
 
 from __future__ import annotations
@@ -30,15 +36,17 @@ import numpy as np
 
 from eqprop_hw.backends import make_backend
 from eqprop_hw.build import build_circuit
-from eqprop_hw.ep import ep_gradient, make_probe, squared_loss
+from eqprop_hw.ep import ep_gradient, loss_values, make_probe
 from eqprop_hw.errors import EqpropError, SpecError
 from eqprop_hw.fileio import atomic_write_bytes, atomic_write_text
 from eqprop_hw.graph import Circuit
+from eqprop_hw.losses import backend_options
 from eqprop_hw.params import save_params
 from eqprop_hw.spec import Spec
 
 DEFAULT_TRAINING = {"epochs": 10, "batch_size": 16, "learning_rate": 0.01, "lr_decay": 1.0,
-                    "beta": 1e-6, "nudge": "centered", "loss": "squared", "seed": 0}
+                    "beta": 1e-6, "nudge": "centered", "loss": "squared", "temperature": 0.1,
+                    "seed": 0}
 CHECKPOINT_FORMAT = "eqprop-hw checkpoint 1"
 
 
@@ -54,6 +62,7 @@ class TrainSettings:
     nudge: str
     loss: str
     seed: int
+    temperature: float = 0.1
 
 
 def settings_from(spec: Spec, epochs: int | None = None, seed: int | None = None,
@@ -104,15 +113,26 @@ def learning_rates(settings: TrainSettings, circuit: Circuit, source: str) -> np
     return np.full(len(layers), float(rate))
 
 
-def evaluate(backend, dataset, x: np.ndarray, y: np.ndarray, batch: int = 512) -> dict:
-    """Free-phase loss and accuracy of a split (outputs in V)."""
+def evaluate(backend, dataset, x: np.ndarray, y: np.ndarray, batch: int = 512,
+             loss: str | None = None, temperature: float | None = None) -> dict:
+    """Free-phase loss and accuracy of a split (outputs in V).
+
+    ``loss`` (default: the backend's loss) is ``squared`` (V^2, against
+    :meth:`Dataset.targets`) or ``cross_entropy`` (nats, against one-hot probabilities, with
+    the softmax temperature ``temperature`` in V, default the backend's).
+    """
+    if loss is None:
+        loss = getattr(backend, "loss", "squared")
+        if temperature is None:
+            temperature = getattr(backend, "temperature", None)
     outputs = []
     for start in range(0, len(x), batch):
         outputs.append(backend.solve(x[start:start + batch]).outputs)
     outputs = np.concatenate(outputs) if outputs else np.zeros((0, backend.n_outputs))
-    loss = float(squared_loss(outputs, dataset.targets(y)).mean()) if len(x) else math.nan
-    accuracy = dataset.accuracy(outputs, y) if len(x) else None
-    return {"loss": loss, "accuracy": accuracy, "outputs": outputs}
+    value = float(loss_values(loss, outputs, dataset.loss_targets(y, loss),
+                              temperature).mean()) if len(x) else math.nan
+    accuracy = dataset.accuracy(outputs, y, loss) if len(x) else None
+    return {"loss": value, "accuracy": accuracy, "outputs": outputs}
 
 
 def _progress(total: int, description: str, enabled: bool):
@@ -185,7 +205,8 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     rates = learning_rates(settings, circuit, spec.source) * g_max ** 2
     values = np.clip(np.array(circuit.trainable_values()), g_min, g_max)
     metrics = {"spec": spec.name, "backend": backend, "seed": settings.seed,
-               "beta": settings.beta, "nudge": settings.nudge,
+               "beta": settings.beta, "nudge": settings.nudge, "loss": settings.loss,
+               "temperature": settings.temperature if settings.loss == "cross_entropy" else None,
                "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
                "batch_size": settings.batch_size,
                "epochs": [], "train_loss": [], "test_loss": [], "train_accuracy": [],
@@ -196,7 +217,10 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         if not checkpoint.exists():
             raise EqpropError(f"{checkpoint}: no checkpoint to resume from")
         start_epoch, values, metrics = _read_checkpoint(checkpoint, values.size)
-    engine = make_backend(backend, circuit)
+    if settings.loss == "cross_entropy":
+        dataset.probabilities(dataset.y_train[:1])   # one output per class, or a clear error
+    engine = make_backend(backend, circuit,
+                          **backend_options(settings.loss, settings.temperature))
     try:
         engine.set_trainable(values)
         probe = make_probe(circuit, engine.node_names)
@@ -209,7 +233,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
             for first in range(0, len(order), settings.batch_size):
                 batch = order[first:first + settings.batch_size]
                 gradient, _ = ep_gradient(engine, x_train[batch],
-                                          dataset.targets(y_train[batch]),
+                                          dataset.loss_targets(y_train[batch], settings.loss),
                                           settings.beta, settings.nudge, probe)
                 values = np.clip(values - epoch_rates * gradient, g_min, g_max)
                 engine.set_trainable(values)
@@ -227,7 +251,9 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
             metrics["test_accuracy"].append(on_test["accuracy"])
             metrics["seconds"].append(train_seconds)
             metrics["samples_per_second"].append(len(order) / train_seconds)
-            _write_outputs(out_dir, circuit, values, metrics, plots, spec)
+            plot_now = plots and ((epoch + 1) % max(1, settings.epochs // 10) == 0
+                                  or epoch + 1 == settings.epochs)
+            _write_outputs(out_dir, circuit, values, metrics, plot_now, spec)
             _write_checkpoint(checkpoint, epoch + 1, values, metrics)
             if log is not None:
                 log(_epoch_line(metrics))

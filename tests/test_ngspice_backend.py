@@ -475,3 +475,23 @@ def test_adopts_an_existing_pyspice_instance():
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == ""
+
+
+def test_set_trainable_and_solve_phases_equal_the_slow_paths(session):
+    spec = parse_spec(LAYERED)
+    circuit = build_circuit(spec)
+    values = np.array(circuit.trainable_values()) * np.linspace(0.5, 1.5, len(circuit.trainable))
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(-1, 1, (3, 3)), rng.uniform(-0.3, 0.3, (3, 2))
+    with NgspiceBackend(circuit) as fast:
+        fast.set_trainable(values)
+        phases = fast.solve_phases(x, y, [0.0, 1e-3, -1e-3])
+        assert fast.circuit.element(circuit.trainable[5]).value == values[5]   # materialised
+    rebuilt = build_circuit(spec, params=dict(zip(circuit.trainable, values.tolist())))
+    with NgspiceBackend(rebuilt) as slow:
+        for beta, result in zip([0.0, 1e-3, -1e-3], phases):
+            expected = slow.solve(x, beta, y)
+            np.testing.assert_allclose(result.voltages, expected.voltages, rtol=0, atol=1e-12)
+            np.testing.assert_array_equal(result.outputs, result.voltages[:, slow.output_columns])
+    with pytest.raises(CircuitError, match="finite and positive"):
+        NgspiceBackend(circuit).set_trainable(-values)

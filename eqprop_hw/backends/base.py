@@ -1,8 +1,13 @@
 """The interface every simulation backend implements.
 
 A backend owns one compiled circuit. :meth:`Backend.solve` runs the DC operating point of a
-batch of input vectors, optionally with nudging (a conductance ``beta`` from each output to its
-target voltage), and returns node voltages. The EP engine never knows which backend ran.
+batch of input vectors, optionally with nudging, and returns node voltages. The EP engine never
+knows which backend ran.
+
+The nudge implements the backend's loss (``loss=`` when it is made, see
+:mod:`eqprop_hw.losses`): for ``squared`` (default) a conductance ``beta`` (S) from each output
+to its target voltage; for ``cross_entropy`` the current ``(beta / tau) (y_k - p_k)`` (A) into
+each output, ``p = softmax(V / tau)``, with ``beta`` in W and targets ``y`` probability vectors.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import numpy as np
 
 from eqprop_hw.errors import CircuitError
 from eqprop_hw.graph import GROUND, Circuit
+from eqprop_hw.losses import check_loss, check_probabilities
 
 
 @dataclass
@@ -70,7 +76,13 @@ class Backend:
 
     name = "base"
 
-    def __init__(self, circuit: Circuit):
+    def __init__(self, circuit: Circuit, loss: str = "squared",
+                 temperature: float | None = None):
+        self.loss, self.temperature = check_loss(loss, temperature)
+        if self.loss == "cross_entropy" and len(circuit.outputs) < 2:
+            raise CircuitError(f"circuit {circuit.name!r}: the cross-entropy loss needs at least "
+                               "two outputs (the softmax of one output is always 1)")
+        self._pending = None
         self.circuit = circuit
         self.n_inputs, self.n_outputs = len(circuit.inputs), len(circuit.outputs)
         self.node_names = circuit_nodes(circuit)
@@ -84,9 +96,11 @@ class Backend:
         inputs : array_like, shape (batch, n_inputs) or (n_inputs,)
             Input values (the sources take ``gain * x``).
         beta : float
-            Nudging conductance (S); 0 is the free phase.
+            Nudging strength; 0 is the free phase. Squared loss: conductance (S);
+            cross-entropy: W.
         targets : array_like, shape (batch, n_outputs) or (n_outputs,), optional
-            Target voltages (V); required when ``beta != 0``.
+            Required when ``beta != 0``. Squared loss: target voltages (V); cross-entropy:
+            probability vectors (one-hot labels).
         """
         raise NotImplementedError
 
@@ -94,13 +108,44 @@ class Backend:
         """Change element values (conductances in S) without rebuilding."""
         raise NotImplementedError
 
-    def set_trainable(self, values) -> None:
-        """New values of every trainable element (S for conductances), in trainable order."""
+    @property
+    def circuit(self) -> Circuit:
+        """The circuit with the current values (materialised lazily after set_trainable)."""
+        if self._pending is not None:
+            self._circuit = self._circuit.with_values(
+                dict(zip(self._circuit.trainable, self._pending.tolist())))
+            self._pending = None
+        return self._circuit
+
+    @circuit.setter
+    def circuit(self, circuit: Circuit) -> None:
+        self._circuit = circuit
+        self._pending = None
+
+    def _checked_trainable(self, values) -> np.ndarray:
+        """Validate a vector of trainable values (finite, > 0, one per trainable element)."""
         values = np.asarray(values, dtype=float).ravel()
-        names = self.circuit.trainable
+        names = self._circuit.trainable
         if values.size != len(names):
             raise CircuitError(f"expected {len(names)} trainable values, got {values.size}")
-        self.set_values(dict(zip(names, values.tolist())))
+        bad = np.flatnonzero(~(np.isfinite(values) & (values > 0)))
+        if bad.size:
+            raise CircuitError(f"trainable values must be finite and positive (S); "
+                               f"{names[bad[0]]} is {values[bad[0]]!r}")
+        return values
+
+    def set_trainable(self, values) -> None:
+        """New values of every trainable element (S for conductances), in trainable order."""
+        values = self._checked_trainable(values)
+        self.set_values(dict(zip(self._circuit.trainable, values.tolist())))
+
+    def solve_phases(self, inputs, targets, betas) -> list:
+        """Operating points of one batch at several nudging strengths (free phase: beta 0).
+
+        Returns one :class:`SolveResult` per beta, in order. Backends may reorder the work
+        (e.g. all phases of one sample back to back) but not the results.
+        """
+        return [self.solve(inputs, beta, targets) for beta in betas]
 
     def close(self) -> None:
         """Release resources (the ngspice session)."""
@@ -124,4 +169,6 @@ class Backend:
             targets = np.repeat(targets, inputs.shape[0], axis=0)
         if targets.shape[0] != inputs.shape[0]:
             raise CircuitError(f"{inputs.shape[0]} input rows but {targets.shape[0]} target rows")
+        if self.loss == "cross_entropy" and beta != 0.0:
+            check_probabilities(targets)
         return inputs, float(beta), targets

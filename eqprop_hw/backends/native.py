@@ -17,6 +17,17 @@ every unknown moves less than ``1e-12 |x| + 1e-15`` and no junction was limited.
 
 Batches are solved at once: dense batched LU (``numpy.linalg.solve``) when the unknowns are
 few (``<= dense_limit``), otherwise sparse LU per sample (``scipy.sparse.linalg.splu``).
+
+Nudging follows the backend's loss (:mod:`eqprop_hw.losses`). Squared loss: the VCCS stamps
+``GNUDGE{k}`` of gain ``beta`` to the target sources ``VNUDGE{k}`` (linear). Cross-entropy
+(``loss="cross_entropy"``): no general behavioural sources, but one dedicated nonlinear term on
+the output unknowns, the current ``I = (beta / tau) (y - p)``, ``p = softmax(V_out / tau)``,
+injected into the output nodes. Newton linearises it like a device: its small-signal
+conductance ``(beta / tau^2) (diag(p) - p p^T)`` joins the output block of the Jacobian (the
+outputs are then never eliminated by the Schur step, since this block couples them per sample)
+and ``I(V0) + G V0`` the right-hand side. As junction voltages are limited (``pnjlim``), the
+output voltages at which the softmax is linearised move at most
+``CE_STEP_LIMIT * tau`` per iteration.
 """
 
 from __future__ import annotations
@@ -31,12 +42,17 @@ import scipy.sparse.linalg as spla
 from eqprop_hw.backends.base import Backend, SolveResult
 from eqprop_hw.errors import BackendError, CircuitError, ConvergenceError
 from eqprop_hw.graph import GROUND, Circuit
+from eqprop_hw.losses import cross_entropy_nudge
 from eqprop_hw.netlist import nudge_elements
 
 #: ngspice 39's constants (``const.h``): k = 1.38064852e-23 J/K, q = 1.6021766208e-19 C.
 BOLTZMANN = 1.38064852e-23
 CHARGE = 1.6021766208e-19
 KELVIN_27C = 300.15
+
+#: Largest change (in units of the softmax temperature) of an output voltage between two
+#: linearisations of the cross-entropy nudge (a softmax is only nonlinear on the scale tau).
+CE_STEP_LIMIT = 4.0
 
 
 def thermal_voltage(temperature_celsius: float = 27.0) -> float:
@@ -96,6 +112,10 @@ class NativeBackend(Backend):
         Use dense batched LU up to this many unknowns, sparse LU per sample above.
     max_iterations : int
         Newton iteration cap per solve.
+    loss : {"squared", "cross_entropy"}
+        Which nudge ``solve(..., beta, targets)`` applies (see :mod:`eqprop_hw.losses`).
+    temperature : float, optional
+        Softmax temperature tau (V) of the cross-entropy nudge (default 0.1 V).
 
     Examples
     --------
@@ -109,8 +129,9 @@ class NativeBackend(Backend):
 
     name = "native"
 
-    def __init__(self, circuit: Circuit, dense_limit: int = 1500, max_iterations: int = 200):
-        super().__init__(circuit)
+    def __init__(self, circuit: Circuit, dense_limit: int = 1500, max_iterations: int = 200,
+                 loss: str = "squared", temperature: float | None = None):
+        super().__init__(circuit, loss, temperature)
         for element in circuit.elements:
             if element.type == "B":
                 raise BackendError(f"element {element.name}: behavioural sources are only "
@@ -120,7 +141,9 @@ class NativeBackend(Backend):
         self.gmin = float(circuit.options.get("gmin", 1e-12))
         self.vt = thermal_voltage(float(circuit.options.get("temp", 27.0)))
         n_out = len(circuit.outputs)
-        self._nudges = nudge_elements(circuit, 1.0, [0.0] * n_out, form="vccs") if n_out else []
+        squared = self.loss == "squared"
+        self._nudges = nudge_elements(circuit, 1.0, [0.0] * n_out, form="vccs") \
+            if n_out and squared else []
         self._compile()
 
     # -- compilation --------------------------------------------------------------------
@@ -174,8 +197,10 @@ class NativeBackend(Backend):
                 driven[self._source_pos[source]] = True
         dc[driven] = 0.0
         target_gain = np.zeros((len(circuit.outputs), len(sources)))
-        for k in range(len(circuit.outputs)):
-            target_gain[k, self._source_pos[f"VNUDGE{k}"]] = 1.0
+        if self._nudges:
+            for k in range(len(circuit.outputs)):
+                target_gain[k, self._source_pos[f"VNUDGE{k}"]] = 1.0
+        self._compile_cross_entropy()
         self._dc, self._input_gain, self._target_gain = dc, input_gain, target_gain
 
         # Pinned node value = sign * source value.
@@ -231,6 +256,52 @@ class NativeBackend(Backend):
         self._choose_elimination()
         self._assemble_linear()
 
+    def _compile_cross_entropy(self):
+        """Where the cross-entropy nudge acts: output unknowns (deduplicated) and pinned outputs.
+
+        ``_ce_select`` (n_outputs x n_ce) maps the distinct unknown output voltages to the
+        outputs; an output on a pinned node reads its voltage from the pinned values instead
+        (its nudge current flows into the source and changes nothing).
+        """
+        self._ce_cols = np.zeros(0, dtype=np.int64)
+        if self.loss != "cross_entropy":
+            return
+        index, n_out = self._index, len(self.circuit.outputs)
+        cols, rows, positions = [], [], []
+        pinned_out = np.full(n_out, -1, dtype=np.int64)
+        for k, port in enumerate(self.circuit.outputs):
+            if port.node == GROUND:
+                raise CircuitError(f"output {port.name!r} is on ground: the cross-entropy nudge "
+                                   "needs outputs on other nodes")
+            if port.node in index.unknown:
+                col = index.unknown[port.node]
+                if col not in cols:
+                    cols.append(col)
+                rows.append(k), positions.append(cols.index(col))
+            else:
+                pinned_out[k] = index.pinned[port.node]
+        select = np.zeros((n_out, len(cols)))
+        select[rows, positions] = 1.0
+        self._ce_cols = np.array(cols, dtype=np.int64)
+        self._ce_select = select
+        self._ce_pinned_rows = np.flatnonzero(pinned_out >= 0)
+        self._ce_pinned_cols = pinned_out[self._ce_pinned_rows]
+
+    def _ce_linearise(self, v_ce, pinned, targets, beta):
+        """Companion model of the cross-entropy nudge at output unknowns ``v_ce`` (V).
+
+        Returns the right-hand-side addition ``S^T (I + G V)`` (A) on the output unknowns and
+        the Jacobian block ``S^T G S`` (S), ``G = -dI/dV``.
+        """
+        select = self._ce_select
+        v_out = v_ce @ select.T
+        if self._ce_pinned_rows.size:
+            v_out[:, self._ce_pinned_rows] = pinned[:, self._ce_pinned_cols]
+        current, conductance = cross_entropy_nudge(v_out, targets, beta, self.temperature)
+        block = np.einsum("ka,bkl,lc->bac", select, conductance, select, optimize=True)
+        rhs = current @ select + np.einsum("bac,bc->ba", block, v_ce)
+        return rhs, block
+
     def _choose_elimination(self):
         """Pick unknowns H to eliminate first: node voltages whose per-sample Jacobian is diagonal.
 
@@ -258,6 +329,7 @@ class NativeBackend(Backend):
             for d, c in zip(coo.row, coo.col):
                 if terminals[d] > 1:
                     eligible[c] = False
+        eligible[self._ce_cols] = False        # the cross-entropy nudge couples the outputs
         diagonal_touched = np.zeros(n_unknown, dtype=bool)
         for r, c in zip(rows, cols):
             if r == c:
@@ -267,6 +339,7 @@ class NativeBackend(Backend):
         for i in np.flatnonzero(eligible):
             if not any(chosen[j] for j in neighbours[i]):
                 chosen[i] = True
+        self._blocks = None
         self._h_idx = np.flatnonzero(chosen)
         self._o_idx = np.flatnonzero(~chosen)
         if len(self._diodes):
@@ -373,20 +446,6 @@ class NativeBackend(Backend):
         if self._dense:
             self._base_uu_dense = self._base_uu.toarray()
 
-    @property
-    def circuit(self) -> Circuit:
-        """The circuit with the current values (materialised lazily after set_trainable)."""
-        if self._pending is not None:
-            self._circuit = self._circuit.with_values(
-                dict(zip(self._circuit.trainable, self._pending.tolist())))
-            self._pending = None
-        return self._circuit
-
-    @circuit.setter
-    def circuit(self, circuit: Circuit) -> None:
-        self._circuit = circuit
-        self._pending = None
-
     def set_values(self, values: dict) -> None:
         """New element values (conductance in S for resistors); updates the linear part."""
         self.circuit = self.circuit.with_values(values)
@@ -400,19 +459,19 @@ class NativeBackend(Backend):
 
         The fast path for training: no element objects are rebuilt.
         """
-        values = np.asarray(values, dtype=float)
-        if values.shape != self._trainable_pos.shape:
-            raise CircuitError(f"expected {self._trainable_pos.size} trainable values, "
-                               f"got shape {values.shape}")
-        if not np.all(np.isfinite(values)) or np.any(values <= 0):
-            bad = self._circuit.trainable[int(np.flatnonzero(~(values > 0))[0])] \
-                if np.any(~(values > 0)) else "?"
-            raise CircuitError(f"trainable values must be finite and positive (S); {bad} is not")
+        values = self._checked_trainable(values)
         if not self._trainable_all_resistors:
             return Backend.set_trainable(self, values)
         self._values[self._trainable_pos] = values
         self._pending = values.copy()
         self._assemble_linear()
+
+    def solve_phases(self, inputs, targets, betas) -> list:
+        """Phases of one batch; nudged phases warm-start from the first (free) phase."""
+        results = [self.solve(inputs, betas[0], targets)]
+        for beta in betas[1:]:
+            results.append(self.solve(inputs, beta, targets, initial=results[0].unknowns))
+        return results
 
     # -- solving ------------------------------------------------------------------------
     def solve(self, inputs, beta: float = 0.0, targets=None, initial=None) -> SolveResult:
@@ -420,10 +479,18 @@ class NativeBackend(Backend):
 
         ``initial`` (shape (batch, n_unknown)) warm-starts Newton from earlier unknowns,
         e.g. the free phase's, as returned in ``result.unknowns``.
+        A cross-entropy nudged solve without ``initial`` starts from the free equilibrium.
         """
         start = time.perf_counter()
         inputs, beta, targets = self._prepare(inputs, beta, targets)
         batch = inputs.shape[0]
+        ce = self.loss == "cross_entropy" and beta != 0.0
+        if self.loss == "cross_entropy":
+            beta, ce_beta = 0.0, beta           # no linear nudge stamps
+        if ce and initial is None:
+            # Start a cross-entropy nudged phase from the free equilibrium (as EP does): a
+            # strong negative nudge makes E + beta L non-convex far from it.
+            initial = self.solve(inputs).unknowns
         source_values = self._dc + inputs @ self._input_gain + targets @ self._target_gain
         pinned = source_values @ self._pin_map
         rhs = source_values @ self._rhs_map
@@ -439,31 +506,54 @@ class NativeBackend(Backend):
             np.array(initial, dtype=float, copy=True)
         converged = np.zeros(batch, dtype=bool)
         iterations = np.zeros(batch, dtype=int)
-        if not self._diodes:
+        if not self._diodes and not ce:
             x = self._linear_solve(a_uu, None, rhs, np.arange(batch))
             converged[:] = True
         else:
-            if initial is None:
+            diodes = bool(self._diodes)
+            if not diodes:
+                vd_lin = None
+            elif initial is None:
                 vd_lin = np.zeros((batch, len(self._diodes)))
             else:
                 vd_lin = (self._d_unknown @ x.T).T + vd_pinned
+            if ce:
+                v_ce = x[:, self._ce_cols].copy()
+                ce_limit = CE_STEP_LIMIT * self.temperature
             active = np.arange(batch)
             for _ in range(self.max_iterations):
                 if active.size == 0:
                     break
-                vdl = vd_lin[active]
-                current, conductance = diode_current(vdl, self._saturation, self._vte, self.gmin)
-                equivalent = current - conductance * vdl
-                diode_rhs = equivalent + conductance * vd_pinned[active]
-                b = rhs[active] - (self._d_unknown.T @ diode_rhs.T).T
-                x_new = self._linear_solve(a_uu, conductance, b, active)
-                vd_new = (self._d_unknown @ x_new.T).T + vd_pinned[active]
-                vd_lim, limited = pnjlim(vd_new, vdl, self._vte, self._vcrit)
+                conductance, extra = None, None
+                b = rhs[active]
+                if diodes:
+                    vdl = vd_lin[active]
+                    current, conductance = diode_current(vdl, self._saturation, self._vte,
+                                                         self.gmin)
+                    equivalent = current - conductance * vdl
+                    diode_rhs = equivalent + conductance * vd_pinned[active]
+                    b = b - (self._d_unknown.T @ diode_rhs.T).T
+                if ce:
+                    vcl = v_ce[active]
+                    ce_rhs, extra = self._ce_linearise(vcl, pinned[active], targets[active],
+                                                       ce_beta)
+                    b = b.copy()
+                    b[:, self._ce_cols] += ce_rhs
+                x_new = self._linear_solve(a_uu, conductance, b, active, extra)
+                limited_any = np.zeros(active.size, dtype=bool)
+                if diodes:
+                    vd_new = (self._d_unknown @ x_new.T).T + vd_pinned[active]
+                    vd_lim, limited = pnjlim(vd_new, vdl, self._vte, self._vcrit)
+                    limited_any |= np.any(limited, axis=1)
+                    vd_lin[active] = vd_lim
+                if ce:
+                    move = x_new[:, self._ce_cols] - vcl
+                    limited_any |= np.any(np.abs(move) > ce_limit, axis=1)
+                    v_ce[active] = vcl + np.clip(move, -ce_limit, ce_limit)
                 x_old = x[active]
                 step_ok = self._step_converged(x_new, x_old)
-                done = step_ok & ~np.any(limited, axis=1)
+                done = step_ok & ~limited_any
                 x[active] = x_new
-                vd_lin[active] = vd_lim
                 iterations[active] += 1
                 converged[active[done]] = True
                 active = active[~done]
@@ -504,35 +594,50 @@ class NativeBackend(Backend):
                 ok &= np.all(step[:, mask] <= 1e-12 * scale + floor, axis=1)
         return ok
 
-    def _linear_solve(self, a_uu, conductance, b, active):
-        """Solve (A + D^T diag(g) D) x = b for every active row."""
+    def _linear_solve(self, a_uu, conductance, b, active, extra=None):
+        """Solve (A + D^T diag(g) D + C^T X C) x = b for every active row.
+
+        ``extra`` (batch, n_ce, n_ce) is a per-sample block on the output unknowns
+        ``_ce_cols`` (the cross-entropy nudge's conductances), or None.
+        """
         if self._dense:
             try:
                 if len(self._h_idx):
-                    return self._schur_solve(a_uu, conductance, b)
+                    return self._schur_solve(a_uu, conductance, b, extra)
                 matrices = np.broadcast_to(a_uu, (len(active),) + a_uu.shape).copy()
                 if conductance is not None:
                     flat = matrices.reshape(len(active), -1)
                     flat += (self._stamp @ conductance.T).T
+                if extra is not None:
+                    cols = self._ce_cols
+                    matrices[:, cols[:, None], cols[None, :]] += extra
                 return np.linalg.solve(matrices, b[..., None])[..., 0]
             except np.linalg.LinAlgError:
                 raise ConvergenceError(
                     f"native solver: singular circuit matrix for {self._circuit.name!r} "
                     "(a loop of voltage sources, or a node held only by current sources)") from None
-        return self._sparse_solve(a_uu, conductance, b, active)
+        return self._sparse_solve(a_uu, conductance, b, active, extra)
 
-    def _schur_solve(self, a_uu, conductance, b):
+    def _schur_solve(self, a_uu, conductance, b, extra=None):
         """Eliminate the diagonal block H, solve the Schur system on O, back-substitute."""
         h, o = self._h_idx, self._o_idx
         batch = b.shape[0]
-        diag_h = np.broadcast_to(np.diagonal(a_uu)[h], (batch, len(h))).copy()
-        a_oo = np.broadcast_to(a_uu[np.ix_(o, o)], (batch, len(o), len(o))).copy()
+        blocks = self._blocks
+        if blocks is None or blocks[0] is not a_uu:   # one extraction per matrix, not per step
+            blocks = self._blocks = (a_uu, np.diagonal(a_uu)[h].copy(),
+                                     a_uu[np.ix_(o, o)].copy(), a_uu[np.ix_(o, h)].copy(),
+                                     a_uu[np.ix_(h, o)].copy())
+        _, diag_base, a_oo_base, a_oh, a_ho = blocks
+        diag_h = np.broadcast_to(diag_base, (batch, len(h))).copy()
+        a_oo = np.broadcast_to(a_oo_base, (batch, len(o), len(o))).copy()
         if conductance is not None:
             diag_h += (self._stamp_h @ conductance.T).T
             a_oo.reshape(batch, -1)[:] += (self._stamp_o @ conductance.T).T
+        if extra is not None:
+            pos = np.searchsorted(o, self._ce_cols)      # outputs are all in O (sorted)
+            a_oo[:, pos[:, None], pos[None, :]] += extra
         if np.any(diag_h == 0):
             raise np.linalg.LinAlgError("zero pivot")
-        a_oh, a_ho = a_uu[np.ix_(o, h)], a_uu[np.ix_(h, o)]
         inverse = 1.0 / diag_h
         b_h, b_o = b[:, h], b[:, o]
         if len(o):
@@ -545,13 +650,20 @@ class NativeBackend(Backend):
         x[:, h] = (b_h - x_o @ a_ho.T) * inverse
         return x
 
-    def _sparse_solve(self, a_uu, conductance, b, active):
+    def _sparse_solve(self, a_uu, conductance, b, active, extra=None):
         """Sparse LU per sample (large circuits)."""
         out = np.empty_like(b)
+        if extra is not None:
+            cols = self._ce_cols
+            ce_rows = np.repeat(cols, len(cols))
+            ce_cols = np.tile(cols, len(cols))
         for row in range(len(active)):
             matrix = a_uu
             if conductance is not None:
                 matrix = a_uu + self._d_unknown.T @ sp.diags(conductance[row]) @ self._d_unknown
+            if extra is not None:
+                matrix = matrix + sp.csr_matrix((extra[row].ravel(), (ce_rows, ce_cols)),
+                                                shape=a_uu.shape)
             try:
                 out[row] = spla.splu(sp.csc_matrix(matrix)).solve(b[row])
             except RuntimeError:

@@ -59,7 +59,7 @@ import numpy as np
 from eqprop_hw.backends.base import Backend, SolveResult
 from eqprop_hw.errors import BackendError, CircuitError, ConvergenceError
 from eqprop_hw.graph import Circuit
-from eqprop_hw.netlist import fmt, nudge_elements, write_netlist
+from eqprop_hw.netlist import BETA_SOURCE, fmt, nudge_elements, write_netlist
 
 LOGGER = logging.getLogger("eqprop_hw.ngspice")
 
@@ -798,6 +798,13 @@ class NgspiceBackend(Backend):
         the retries (default). With ``False`` the row is NaN and ``converged[row]`` False.
     session : NgspiceSession, optional
         Defaults to the per-process session.
+    loss : {"squared", "cross_entropy"}
+        The nudge loaded with the circuit (see :func:`eqprop_hw.netlist.nudge_elements`):
+        ``GNUDGE{k}`` VCCSs of gain beta (S), or for ``cross_entropy`` the behavioural
+        currents ``BNUDGE{k}`` with beta (W) on ``VNUDGEBETA`` and the target probabilities
+        on ``VNUDGE{k}``; either way beta and targets change by ``alter`` only.
+    temperature : float, optional
+        Softmax temperature (V) of the cross-entropy nudge (default 0.1 V).
 
     Attributes
     ----------
@@ -818,16 +825,20 @@ class NgspiceBackend(Backend):
     name = "ngspice"
 
     def __init__(self, circuit: Circuit, log=None, verbose: bool = False, strict: bool = True,
-                 session: NgspiceSession | None = None):
-        super().__init__(circuit)
+                 session: NgspiceSession | None = None, loss: str = "squared",
+                 temperature: float | None = None):
+        super().__init__(circuit, loss, temperature)
         self.session = session or NgspiceSession.get()
         self.strict = strict
         self._sink = _make_sink(log, verbose)
         self._token = object()
         self._closed = False
         n_out = len(circuit.outputs)
-        nudges = nudge_elements(circuit, 0.0, [0.0] * n_out, form="vccs")
-        # Elements altered per sample: input sources, then VNUDGE{k} (targets), GNUDGE{k} (beta).
+        nudges = nudge_elements(circuit, 0.0, [0.0] * n_out, form="vccs", loss=self.loss,
+                                temperature=self.temperature)
+        # Elements altered per sample: input sources, then VNUDGE{k} (targets), then what
+        # carries beta: the gains of GNUDGE{k} (squared loss) or the DC value of VNUDGEBETA,
+        # read by the behavioural currents BNUDGE{k} (cross-entropy).
         source_column: dict[str, tuple[int, float]] = {}
         for i, port in enumerate(circuit.inputs):
             for source, gain in port.sources:
@@ -836,12 +847,15 @@ class NgspiceBackend(Backend):
         self._source_inputs = np.array([source_column[s][0] for s in self._source_names],
                                        dtype=int)
         self._source_gains = np.array([source_column[s][1] for s in self._source_names])
-        self._vnudge = [e.name for e in nudges if e.type == "V"]
-        self._gnudge = [e.name for e in nudges if e.type == "G"]
+        self._vnudge = [f"VNUDGE{k}" for k in range(n_out)]
+        self._gnudge = [e.name for e in nudges if e.type == "G" or e.name == BETA_SOURCE]
         self._controlled = self._source_names + self._vnudge + self._gnudge
         self._alter_prefix = [f"alter {name} {ALTER_PARAMETER[name[0]]}="
                               for name in self._controlled]
         self._vector_names = [node.encode("ascii") for node in self.node_names]
+        trainable_types = {circuit.element(name).type for name in circuit.trainable}
+        self._trainable_prefix = [f"alter {name} resistance=" for name in circuit.trainable] \
+            if trainable_types <= {"R"} else []
         self.stats = {"samples": 0, "analyses": 0, "analysis_seconds": 0.0, "alter_seconds": 0.0,
                       "read_seconds": 0.0, "destroy_seconds": 0.0, "load_seconds": 0.0,
                       "loads": 0, "retries": 0, "failures": 0, "total_seconds": 0.0}
@@ -853,7 +867,7 @@ class NgspiceBackend(Backend):
     def _write_netlist(self) -> str:
         n_out = len(self.circuit.outputs)
         return write_netlist(self.circuit, analysis="none", beta=0.0, targets=[0.0] * n_out,
-                             nudge_form="vccs")
+                             nudge_form="vccs", loss=self.loss, temperature=self.temperature)
 
     def _load(self) -> None:
         """(Re)load this backend's circuit into the session with its current values."""
@@ -873,7 +887,7 @@ class NgspiceBackend(Backend):
 
     def _ensure_loaded(self) -> None:
         if self._closed:
-            raise BackendError(f"ngspice backend of circuit {self.circuit.name!r} is closed")
+            raise BackendError(f"ngspice backend of circuit {self._circuit.name!r} is closed")
         if self.session.owner is not self._token:
             self._load()
 
@@ -921,12 +935,51 @@ class NgspiceBackend(Backend):
         """
         start = time.perf_counter()
         inputs, beta, targets = self._prepare(inputs, beta, targets)
-        batch = inputs.shape[0]
+        values = self._controlled_values(inputs, targets, beta)
+        voltages, converged = self._run_rows(values, inputs, [beta] * len(values))
+        return self._result(voltages, converged, start)
+
+    def solve_phases(self, inputs, targets, betas) -> list:
+        """Phases of one batch, run sample by sample: the inputs and targets of a sample are
+        set once and only the nudging gains change between its phases (fewer ``alter``s)."""
+        start = time.perf_counter()
+        betas = [float(b) for b in betas]
+        prepared = [self._prepare(inputs, beta, targets) for beta in betas]
+        inputs, _, targets = prepared[-1]
+        batch, n_phases = inputs.shape[0], len(betas)
+        per_phase = [self._controlled_values(inputs, targets, beta) for beta in betas]
+        order = [(row, phase) for row in range(batch) for phase in range(n_phases)]
+        values = np.array([per_phase[phase][row] for row, phase in order])
+        voltages, converged = self._run_rows(values, inputs[[row for row, _ in order]],
+                                             [betas[phase] for _, phase in order])
+        seconds = (time.perf_counter() - start) / n_phases
+        results = []
+        for phase in range(n_phases):
+            rows = slice(phase, None, n_phases)
+            results.append(SolveResult("ngspice", list(self.node_names), voltages[rows],
+                                       voltages[rows][:, self.output_columns],
+                                       converged[rows], seconds))
+        self.stats["total_seconds"] += time.perf_counter() - start
+        return results
+
+    def _controlled_values(self, inputs, targets, beta) -> np.ndarray:
+        """Values of the altered elements per row: input sources, targets, nudging gains."""
         n_src, n_out = len(self._source_names), len(self._vnudge)
-        values = np.empty((batch, len(self._controlled)))
+        values = np.empty((inputs.shape[0], len(self._controlled)))
         values[:, :n_src] = inputs[:, self._source_inputs] * self._source_gains
         values[:, n_src:n_src + n_out] = targets
         values[:, n_src + n_out:] = beta
+        return values
+
+    def _result(self, voltages, converged, start) -> SolveResult:
+        seconds = time.perf_counter() - start
+        self.stats["total_seconds"] += seconds
+        return SolveResult("ngspice", list(self.node_names), voltages,
+                           voltages[:, self.output_columns], converged, seconds)
+
+    def _run_rows(self, values: np.ndarray, inputs: np.ndarray, betas: list):
+        """One ``op`` per row of controlled values, altering only what changed."""
+        batch = values.shape[0]
         rows = values.tolist()
         voltages = np.empty((batch, len(self.node_names)))
         converged = np.ones(batch, dtype=bool)
@@ -966,16 +1019,12 @@ class NgspiceBackend(Backend):
                     stats["read_seconds"] += t2 - t1
                     stats["destroy_seconds"] += t3 - t2
                     if errors or missing is not None or not np.isfinite(voltages[row]).all():
-                        converged[row] = self._retry(row, voltages[row], beta, inputs[row],
+                        converged[row] = self._retry(row, voltages[row], betas[row], inputs[row],
                                                      errors, warnings, missing)
                 stats["samples"] += batch
             finally:
                 session.sink = previous
-        outputs = voltages[:, self.output_columns]
-        seconds = time.perf_counter() - start
-        stats["total_seconds"] += seconds
-        return SolveResult("ngspice", list(self.node_names), voltages, outputs, converged,
-                           seconds)
+        return voltages, converged
 
     def _retry(self, row: int, out: np.ndarray, beta: float, x: np.ndarray, errors: list,
                warnings: list, missing: str | None) -> bool:
@@ -1075,6 +1124,31 @@ class NgspiceBackend(Backend):
         session = self.session
         with session.lock:
             if session.owner is self._token and commands:
+                previous, session.sink = session.sink, self._sink
+                try:
+                    start = time.perf_counter()
+                    self._send(commands)
+                    self.stats["alter_seconds"] += time.perf_counter() - start
+                finally:
+                    session.sink = previous
+
+    def set_trainable(self, values) -> None:
+        """New conductances (S) of every trainable element, pushed with ``alter`` in one go.
+
+        The fast path for training: no element objects are rebuilt (the circuit is
+        materialised lazily when it is next needed).
+        """
+        values = self._checked_trainable(values)
+        if not self._trainable_prefix:
+            return super().set_trainable(values)
+        self._pending = values.copy()
+        if self._closed:
+            return
+        commands = [prefix + repr(1.0 / value)
+                    for prefix, value in zip(self._trainable_prefix, values.tolist())]
+        session = self.session
+        with session.lock:
+            if session.owner is self._token:
                 previous, session.sink = session.sink, self._sink
                 try:
                     start = time.perf_counter()
