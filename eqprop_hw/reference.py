@@ -83,7 +83,7 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from eqprop_hw.backends.base import as_batch, circuit_nodes
+from eqprop_hw.backends.base import circuit_nodes, prepare_batch
 from eqprop_hw.backends.native import diode_current, thermal_voltage
 from eqprop_hw.errors import CircuitError, ConvergenceError
 from eqprop_hw.graph import GROUND, Circuit, validate_circuit
@@ -497,22 +497,9 @@ class EnergyModel:
 
     # -- per-sample context ----------------------------------------------------------------------
     def _context(self, inputs, beta, targets):
-        inputs = as_batch(inputs, self.n_inputs, "input values")
-        if not math.isfinite(beta):
-            raise CircuitError(f"beta must be finite, got {beta!r}")
-        if targets is None:
-            if beta != 0.0:
-                raise CircuitError("nudging (beta != 0) needs targets")
-            targets = np.zeros((inputs.shape[0], self.n_outputs))
-        targets = as_batch(targets, self.n_outputs, "target values")
-        if targets.shape[0] == 1 and inputs.shape[0] > 1:
-            targets = np.repeat(targets, inputs.shape[0], axis=0)
-        if targets.shape[0] != inputs.shape[0]:
-            raise CircuitError(f"{inputs.shape[0]} input rows but {targets.shape[0]} target rows")
-        if self.loss == "cross_entropy" and beta != 0.0:
-            check_probabilities(targets)
-        s = self._dc + inputs @ self._input_gain
-        return s, targets, float(beta)
+        inputs, beta, targets = prepare_batch(inputs, beta, targets, self.n_inputs,
+                                              self.n_outputs, self.loss)
+        return self._dc + inputs @ self._input_gain, targets, beta
 
     def _check_free(self, free, batch):
         free = np.asarray(free, dtype=float)

@@ -1,10 +1,8 @@
 """Training: XOR is learnt, runs are deterministic, resume is exact, outputs are written."""
 
 import json
-import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from eqprop_hw.cli import main

@@ -71,6 +71,36 @@ def as_batch(values, width: int, what: str) -> np.ndarray:
     return array
 
 
+def prepare_batch(inputs, beta, targets, n_inputs: int, n_outputs: int,
+                  loss: str = "squared"):
+    """Validate one batch of (inputs, beta, targets) for a circuit.
+
+    Returns ``(inputs (batch, n_inputs), beta, targets (batch, n_outputs))``; missing targets
+    are zeros (allowed only for ``beta == 0``) and a single target row is broadcast.
+
+    Raises
+    ------
+    CircuitError
+        Wrong widths, NaN/inf, a non-finite beta, nudging without targets, mismatched rows, or
+        (cross-entropy) targets that are not probability vectors.
+    """
+    inputs = as_batch(inputs, n_inputs, "input values")
+    if not np.isfinite(beta):
+        raise CircuitError(f"beta must be finite, got {beta!r}")
+    if targets is None:
+        if beta != 0.0:
+            raise CircuitError("nudging (beta != 0) needs targets")
+        targets = np.zeros((inputs.shape[0], n_outputs))
+    targets = as_batch(targets, n_outputs, "target values")
+    if targets.shape[0] == 1 and inputs.shape[0] > 1:
+        targets = np.repeat(targets, inputs.shape[0], axis=0)
+    if targets.shape[0] != inputs.shape[0]:
+        raise CircuitError(f"{inputs.shape[0]} input rows but {targets.shape[0]} target rows")
+    if loss == "cross_entropy" and beta != 0.0:
+        check_probabilities(targets)
+    return inputs, float(beta), targets
+
+
 class Backend:
     """Base class: subclasses implement :meth:`solve` and :meth:`set_values`."""
 
@@ -157,18 +187,4 @@ class Backend:
         self.close()
 
     def _prepare(self, inputs, beta, targets):
-        inputs = as_batch(inputs, self.n_inputs, "input values")
-        if not np.isfinite(beta):
-            raise CircuitError(f"beta must be finite, got {beta!r}")
-        if targets is None:
-            if beta != 0.0:
-                raise CircuitError("nudging (beta != 0) needs targets")
-            targets = np.zeros((inputs.shape[0], self.n_outputs))
-        targets = as_batch(targets, self.n_outputs, "target values")
-        if targets.shape[0] == 1 and inputs.shape[0] > 1:
-            targets = np.repeat(targets, inputs.shape[0], axis=0)
-        if targets.shape[0] != inputs.shape[0]:
-            raise CircuitError(f"{inputs.shape[0]} input rows but {targets.shape[0]} target rows")
-        if self.loss == "cross_entropy" and beta != 0.0:
-            check_probabilities(targets)
-        return inputs, float(beta), targets
+        return prepare_batch(inputs, beta, targets, self.n_inputs, self.n_outputs, self.loss)

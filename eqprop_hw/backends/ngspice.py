@@ -1121,16 +1121,7 @@ class NgspiceBackend(Backend):
                 self._applied[j] = clean[name]
         if self._closed:
             return
-        session = self.session
-        with session.lock:
-            if session.owner is self._token and commands:
-                previous, session.sink = session.sink, self._sink
-                try:
-                    start = time.perf_counter()
-                    self._send(commands)
-                    self.stats["alter_seconds"] += time.perf_counter() - start
-                finally:
-                    session.sink = previous
+        self._push(commands)
 
     def set_trainable(self, values) -> None:
         """New conductances (S) of every trainable element, pushed with ``alter`` in one go.
@@ -1146,9 +1137,16 @@ class NgspiceBackend(Backend):
             return
         commands = [prefix + repr(1.0 / value)
                     for prefix, value in zip(self._trainable_prefix, values.tolist())]
+        self._push(commands)
+
+    def _push(self, commands: list[str]) -> None:
+        """Send ``alter`` commands now if this backend's circuit is the loaded one.
+
+        Otherwise nothing is sent: the next solve reloads the circuit with its current values.
+        """
         session = self.session
         with session.lock:
-            if session.owner is self._token:
+            if session.owner is self._token and commands:
                 previous, session.sink = session.sink, self._sink
                 try:
                     start = time.perf_counter()
