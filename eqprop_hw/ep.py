@@ -121,16 +121,72 @@ def local_rule(drops: dict, beta: float, nudge: str) -> np.ndarray:
 #   loss_values(loss, outputs, targets, tau)  either, by name
 
 
+#: The two phases each mode compares, and the factor on (drop_a^2 - drop_b^2).
+_CONTRASTS = {"positive": ("positive", "free", 0.5), "negative": ("negative", "free", -0.5),
+              "centered": ("positive", "negative", 0.25)}
+
+
+def mean_local_rule(voltages: dict, probe: Probe, beta: float, nudge: str) -> np.ndarray:
+    """Batch mean of :func:`local_rule`, computed from node voltages with one matrix product.
+
+    Uses drop_a^2 - drop_b^2 = (drop_a - drop_b)(drop_a + drop_b): with per-node phase
+    differences delta = V_a - V_b and sums sigma = V_a + V_b, the batch mean for an element
+    between nodes i and j is M_ii - M_ij - M_ji + M_jj with M = delta^T sigma / batch. Every
+    element still uses only its own two terminals' voltages; the product just shares the work
+    (a 784-100-10 crossbar has 159,792 elements but 1,800 nodes). Equal to
+    ``local_rule(...).mean(0)`` up to round-off (the small phase differences are formed first).
+
+    Parameters
+    ----------
+    voltages : dict of str to ndarray (batch, n_nodes)
+        Measured node voltages per phase (``free``, ``positive``, ``negative``).
+    probe : Probe
+    beta : float
+        Nudging strength (> 0).
+    nudge : {"positive", "negative", "centered"}
+
+    Returns
+    -------
+    ndarray, shape (n_trainable,)
+        Mean estimate of dL/dg (V^2/S).
+    """
+    if not beta > 0:
+        raise CircuitError(f"beta must be a positive conductance (S), got {beta!r}")
+    if nudge not in _CONTRASTS:
+        raise CircuitError(f"unknown nudging mode {nudge!r} (choose from {', '.join(NUDGES)})")
+    first, second, factor = _CONTRASTS[nudge]
+    a, b = voltages[first], voltages[second]
+    batch = a.shape[0]
+    zeros = np.zeros((batch, 1))
+    delta = np.concatenate([a - b, zeros], axis=1)      # ground is the last column (index -1)
+    sigma = np.concatenate([a + b, zeros], axis=1)
+    moments = delta.T @ sigma / batch
+    diagonal = np.diagonal(moments)
+    plus, minus = probe.plus, probe.minus
+    contrast = (diagonal[plus] - moments[plus, minus] - moments[minus, plus] + diagonal[minus])
+    return contrast * (factor / beta)
+
+
 @dataclass
 class PhaseResults:
-    """The solved phases of one batch and the measurements the local rule uses."""
+    """The solved phases of one batch; ``drops`` are the per-sample measurements."""
 
     results: dict
-    drops: dict
+    probe: Probe
 
     @property
     def free(self) -> SolveResult:
         return self.results["free"]
+
+    @property
+    def voltages(self) -> dict:
+        """Measured node voltages per phase (V)."""
+        return {phase: result.voltages for phase, result in self.results.items()}
+
+    @property
+    def drops(self) -> dict:
+        """Voltage across each trainable element per phase, shape (batch, n_trainable)."""
+        return {phase: measure_drops(v, self.probe) for phase, v in self.voltages.items()}
 
 
 def run_phases(backend: Backend, probe: Probe, inputs, targets, beta: float,
@@ -144,9 +200,7 @@ def run_phases(backend: Backend, probe: Probe, inputs, targets, beta: float,
     signs = {"free": 0.0, "positive": 1.0, "negative": -1.0}
     phases = phases_for(nudge)
     solved = backend.solve_phases(inputs, targets, [signs[phase] * beta for phase in phases])
-    results = dict(zip(phases, solved))
-    drops = {phase: measure_drops(result.voltages, probe) for phase, result in results.items()}
-    return PhaseResults(results, drops)
+    return PhaseResults(dict(zip(phases, solved)), probe)
 
 
 def ep_gradient(backend: Backend, inputs, targets, beta: float, nudge: str = "centered",
@@ -161,4 +215,4 @@ def ep_gradient(backend: Backend, inputs, targets, beta: float, nudge: str = "ce
     """
     probe = probe or make_probe(backend.circuit, backend.node_names)
     phases = run_phases(backend, probe, inputs, targets, beta, nudge)
-    return local_rule(phases.drops, beta, nudge).mean(axis=0), phases
+    return mean_local_rule(phases.voltages, probe, beta, nudge), phases

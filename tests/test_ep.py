@@ -71,3 +71,21 @@ def test_ep_from_ngspice_measurements_matches_exact_gradient(example):
     agreement = gradient_agreement(spice, exact)
     assert agreement["cosine"] >= 0.999 and agreement["rel_error"] <= 1e-2
     assert np.linalg.norm(spice - native) / np.linalg.norm(native) <= 1e-6
+
+
+@pytest.mark.parametrize("nudge", ["positive", "negative", "centered"])
+def test_mean_local_rule_equals_the_mean_of_per_sample_rules(nudge):
+    from eqprop_hw.ep import mean_local_rule, run_phases
+    spec = parse_spec({"name": "t", "kind": "layered", "layers": [5, 7, 3],
+                       "inputs": {"gain": 20.0}, "activation": {"type": "rectify"},
+                       "amplifiers": {"gain": 2.0}})
+    c = build_circuit(spec)
+    backend = make_backend("native", c)
+    probe = make_probe(c, backend.node_names)
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(0, 1, (9, 5)), rng.uniform(0, 1, (9, 3))
+    phases = run_phases(backend, probe, x, y, 1e-7, nudge)
+    per_sample = local_rule(phases.drops, 1e-7, nudge).mean(axis=0)
+    fast = mean_local_rule(phases.voltages, probe, 1e-7, nudge)
+    scale = np.abs(per_sample).max()
+    np.testing.assert_allclose(fast, per_sample, rtol=0, atol=1e-9 * scale)
