@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
 
 import networkx as nx
 
@@ -399,12 +398,3 @@ def check_dc_paths(circuit: Circuit) -> None:
             f"node {node!r} is floating{more}: no DC path to ground or a source "
             f"(it touches {', '.join(touching) if touching else 'nothing'}); "
             "add a conductance to a driven node")
-
-
-def elements_of_type(circuit: Circuit, types: Iterable[str]) -> list[Element]:
-    kinds = set(types)
-    return [e for e in circuit.elements if e.type in kinds]
-
-
-def source_names(circuit: Circuit) -> Sequence[str]:
-    return [e.name for e in circuit.elements if e.type in "VI"]
