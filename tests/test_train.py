@@ -99,3 +99,45 @@ def test_trained_predictions_hold_in_raw_ngspice(tmp_path):
                     split="all", progress=False)
     assert result["same_predictions"] == 4 and result["raw_ngspice_accuracy"] == 1.0
     assert result["max_output_difference_V"] < 1e-6
+
+
+def test_kill_9_then_resume_reproduces_the_uninterrupted_run(tmp_path):
+    """A real training process killed with SIGKILL mid-run resumes to the identical result."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = str(ROOT / "circuits" / "iris.yaml")
+    command = [sys.executable, "-m", "eqprop_hw", "train", spec, "--epochs", "12",
+               "--no-plots", "--backend", "native"]
+    killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
+    process = subprocess.Popen(command + ["--out", str(killed_dir)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    epochs_done = 0
+    while time.time() < deadline and process.poll() is None:
+        try:
+            epochs_done = len(json.loads((killed_dir / "metrics.json").read_text())["epochs"])
+        except (OSError, ValueError, KeyError):
+            epochs_done = 0
+        if epochs_done >= 2:
+            break
+        time.sleep(0.02)
+    if process.poll() is not None:
+        pytest.skip("the run finished before it could be killed (machine too fast)")
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    interrupted = len(json.loads((killed_dir / "metrics.json").read_text())["epochs"])
+    assert 2 <= interrupted < 12
+    assert [p.name for p in killed_dir.iterdir() if ".tmp" in p.name or p.name.startswith(".")] == []
+    subprocess.run(command + ["--out", str(killed_dir), "--resume"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(command + ["--out", str(clean_dir)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resumed = json.loads((killed_dir / "metrics.json").read_text())
+    clean = json.loads((clean_dir / "metrics.json").read_text())
+    for key in ("epochs", "train_loss", "test_loss", "train_accuracy", "test_accuracy"):
+        assert resumed[key] == clean[key]
+    assert load_params(killed_dir / "params.npz") == load_params(clean_dir / "params.npz")
