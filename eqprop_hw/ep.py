@@ -84,8 +84,10 @@ def measure_drops(voltages: np.ndarray, probe: Probe) -> np.ndarray:
 
     This is the only thing the local rule receives from a phase.
     """
-    padded = np.concatenate([voltages, np.zeros((voltages.shape[0], 1))], axis=1)
-    return padded[:, probe.plus] - padded[:, probe.minus]
+    # Node-major copy: each gathered row is one node's batch of values (contiguous).
+    padded = np.zeros((voltages.shape[1] + 1, voltages.shape[0]))
+    padded[:-1] = voltages.T
+    return (padded[probe.plus] - padded[probe.minus]).T
 
 
 def local_rule(drops: dict, beta: float, nudge: str) -> np.ndarray:
@@ -133,8 +135,9 @@ def mean_local_rule(voltages: dict, probe: Probe, beta: float, nudge: str) -> np
     differences delta = V_a - V_b and sums sigma = V_a + V_b, the batch mean for an element
     between nodes i and j is M_ii - M_ij - M_ji + M_jj with M = delta^T sigma / batch. Every
     element still uses only its own two terminals' voltages; the product just shares the work
-    (a 784-100-10 crossbar has 159,792 elements but 1,800 nodes). Equal to
-    ``local_rule(...).mean(0)`` up to round-off (the small phase differences are formed first).
+    (a 784-100-10 crossbar has 159,792 elements but 1,800 nodes); for small batches, where
+    batch x elements is below nodes^2, the per-sample drops are cheaper and are used instead.
+    Equal to ``local_rule(...).mean(0)`` up to round-off.
 
     Parameters
     ----------
@@ -157,6 +160,9 @@ def mean_local_rule(voltages: dict, probe: Probe, beta: float, nudge: str) -> np
     first, second, factor = _CONTRASTS[nudge]
     a, b = voltages[first], voltages[second]
     batch = a.shape[0]
+    if batch * probe.plus.size <= a.shape[1] ** 2:   # few samples: per-sample drops are cheaper
+        drop_a, drop_b = measure_drops(a, probe), measure_drops(b, probe)
+        return ((drop_a - drop_b) * (drop_a + drop_b)).mean(axis=0) * (factor / beta)
     zeros = np.zeros((batch, 1))
     delta = np.concatenate([a - b, zeros], axis=1)      # ground is the last column (index -1)
     sigma = np.concatenate([a + b, zeros], axis=1)

@@ -178,6 +178,14 @@ class NativeBackend(Backend):
             index.pinned[node] = position
         self._index = index
         self._pinned_by = pinned_by
+        in_unknown = [node in index.unknown for node in self.node_names]
+        self._node_columns = (
+            np.array([k for k, u in enumerate(in_unknown) if u], dtype=np.int64),
+            np.array([index.unknown[n] for n, u in zip(self.node_names, in_unknown) if u],
+                     dtype=np.int64),
+            np.array([k for k, u in enumerate(in_unknown) if not u], dtype=np.int64),
+            np.array([index.pinned[n] for n, u in zip(self.node_names, in_unknown) if not u],
+                     dtype=np.int64))
         self._voltage_unknowns = np.array(
             [not (isinstance(key, tuple) and key[0] == "branch") for key in index.unknown])
         n_unknown, n_pinned = len(index.unknown), len(index.pinned)
@@ -201,13 +209,14 @@ class NativeBackend(Backend):
             for k in range(len(circuit.outputs)):
                 target_gain[k, self._source_pos[f"VNUDGE{k}"]] = 1.0
         self._compile_cross_entropy()
-        self._dc, self._input_gain, self._target_gain = dc, input_gain, target_gain
+        self._dc = dc
+        self._input_gain, self._target_gain = sp.csr_matrix(input_gain), sp.csr_matrix(target_gain)
 
         # Pinned node value = sign * source value.
         pin_map = np.zeros((len(sources), n_pinned))
         for node, (source, sign) in pinned_by.items():
             pin_map[self._source_pos[source], index.pinned[node]] = sign
-        self._pin_map = pin_map
+        self._pin_map = sp.csr_matrix(pin_map)
         # Right-hand side of the unknown rows from sources: I sources and branch equations.
         rhs_map = np.zeros((len(sources), n_unknown))
         for element in sources:
@@ -218,7 +227,7 @@ class NativeBackend(Backend):
                         rhs_map[k, index.unknown[node]] += sign
             elif ("branch", element.name) in index.unknown:
                 rhs_map[k, index.unknown[("branch", element.name)]] += 1.0
-        self._rhs_map = rhs_map
+        self._rhs_map = sp.csr_matrix(rhs_map)
         self._pinned_currents = [e for e in sources if e.type == "I"]
 
         # Diode incidence (rows: diodes; columns: unknowns | pinned).
@@ -435,16 +444,48 @@ class NativeBackend(Backend):
                 if len(which) else np.zeros(0)
             return sp.csr_matrix((coefs * scale, (rows, cols)), shape=shape)
 
-        base = matrix(self._pattern, self._values)
-        self._base_uu, self._base_up = base[:, :n_unknown].tocsc(), base[:, n_unknown:].tocsc()
+        self._dense = n_unknown <= self.dense_limit
+        if self._dense:   # one arithmetic for fresh builds and updates (same round-off)
+            if not hasattr(self, "_up_map"):
+                self._prepare_dense_fast()
+            self._assemble_dense_fast()
+        else:
+            base = matrix(self._pattern, self._values)
+            self._base_uu = base[:, :n_unknown].tocsc()
+            self._base_up = base[:, n_unknown:].tocsc()
         if not hasattr(self, "_nudge_uu"):
             nudge = matrix(self._nudge_pattern, np.ones(len(self._nudges)))
             self._nudge_uu = nudge[:, :n_unknown].tocsc()
             self._nudge_up = nudge[:, n_unknown:].tocsc()
             self._nudge_uu_dense = self._nudge_uu.toarray()
-        self._dense = n_unknown <= self.dense_limit
-        if self._dense:
-            self._base_uu_dense = self._base_uu.toarray()
+
+    def _prepare_dense_fast(self):
+        """Precompute where each stamp triplet lands, so updates re-assemble by bincount."""
+        rows, cols, coefs, which = self._pattern
+        n_unknown, n_pinned = self.n_unknown, self.n_pinned
+        in_uu = cols < n_unknown
+        self._uu_map = (rows[in_uu] * n_unknown + cols[in_uu], coefs[in_uu], which[in_uu])
+        keys = rows[~in_uu] * max(n_pinned, 1) + (cols[~in_uu] - n_unknown)
+        unique, inverse = np.unique(keys, return_inverse=True)
+        up_rows, up_cols = np.divmod(unique, max(n_pinned, 1))
+        indptr = np.searchsorted(up_rows, np.arange(n_unknown + 1))
+        self._up_map = (inverse, coefs[~in_uu], which[~in_uu], unique.size, up_cols, indptr)
+
+    def _assemble_dense_fast(self):
+        """Dense unknown block and sparse pinned block from the precomputed triplet map."""
+        n_unknown, n_pinned = self.n_unknown, self.n_pinned
+
+        def weights(coefs, which):
+            return coefs * np.where(which >= 0, self._values[np.maximum(which, 0)], 1.0)
+
+        keys, coefs, which = self._uu_map
+        self._base_uu_dense = np.bincount(
+            keys, weights(coefs, which), minlength=n_unknown * n_unknown
+        ).astype(float).reshape(n_unknown, n_unknown)
+        self._base_uu = sp.csc_matrix(self._base_uu_dense)
+        inverse, coefs, which, size, up_cols, indptr = self._up_map
+        data = np.bincount(inverse, weights(coefs, which), minlength=size).astype(float)
+        self._base_up = sp.csr_matrix((data, up_cols, indptr), shape=(n_unknown, n_pinned))
 
     def set_values(self, values: dict) -> None:
         """New element values (conductance in S for resistors); updates the linear part."""
@@ -491,11 +532,12 @@ class NativeBackend(Backend):
             # Start a cross-entropy nudged phase from the free equilibrium (as EP does): a
             # strong negative nudge makes E + beta L non-convex far from it.
             initial = self.solve(inputs).unknowns
-        source_values = self._dc + inputs @ self._input_gain + targets @ self._target_gain
-        pinned = source_values @ self._pin_map
-        rhs = source_values @ self._rhs_map
-        a_up = self._base_up + beta * self._nudge_up if beta else self._base_up
-        rhs = rhs - (a_up @ pinned.T).T
+        source_values = (self._dc + (self._input_gain.T @ inputs.T).T
+                         + (self._target_gain.T @ targets.T).T)
+        pinned = (self._pin_map.T @ source_values.T).T
+        rhs = (self._rhs_map.T @ source_values.T).T - (self._base_up @ pinned.T).T
+        if beta:
+            rhs -= beta * (self._nudge_up @ pinned.T).T
         vd_pinned = pinned @ self._d_pinned.T if self._diodes else np.zeros((batch, 0))
         if self._dense:
             a_uu = self._base_uu_dense + beta * self._nudge_uu_dense if beta else \
@@ -566,11 +608,9 @@ class NativeBackend(Backend):
                 f"(sample row(s) {', '.join(map(str, rows[:5].tolist()))}) after "
                 f"{self.max_iterations} Newton iterations")
         voltages = np.empty((batch, len(self.node_names)))
-        for column, node in enumerate(self.node_names):
-            if node in self._index.unknown:
-                voltages[:, column] = x[:, self._index.unknown[node]]
-            else:
-                voltages[:, column] = pinned[:, self._index.pinned[node]]
+        columns_u, rows_u, columns_p, rows_p = self._node_columns
+        voltages[:, columns_u] = x[:, rows_u]
+        voltages[:, columns_p] = pinned[:, rows_p]
         result = SolveResult("native", list(self.node_names), voltages,
                              voltages[:, self.output_columns], converged,
                              time.perf_counter() - start)
