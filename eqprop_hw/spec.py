@@ -83,8 +83,13 @@ def read_yaml(text: str, source: str = "<string>") -> Any:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
         raise SpecError(f"malformed YAML: {error.problem or error}", source, line) from None
+    except yaml.reader.ReaderError as error:
+        line = text[:error.position].count("\n") + 1
+        raise SpecError(f"malformed YAML: character {error.character!r} is not allowed in YAML",
+                        source, line) from None
     except yaml.YAMLError as error:
-        raise SpecError(f"malformed YAML: {error}", source) from None
+        message = " ".join(str(error).split())
+        raise SpecError(f"malformed YAML: {message}", source) from None
 
 
 # -- validation helpers -----------------------------------------------------------------

@@ -70,3 +70,11 @@ def test_yaml_keeps_line_numbers():
     data = read_yaml("a: 1\nb:\n  c: 2\n")
     assert data.key_lines == {"a": 1, "b": 2}
     assert data["b"].key_lines == {"c": 3}
+
+
+def test_control_character_is_one_line_error_with_its_line(tmp_path):
+    path = write(tmp_path, "name: t\nkind: layered\nlayers: [2,\x0c 1]\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value).startswith(f"{path}:3: malformed YAML")
+    assert "\n" not in str(info.value)
