@@ -20,6 +20,11 @@ Layered networks (resistive crossbars) are expanded element by element with thes
 ``FA{k}_{j}``          through ``VA`` to ``a{k}_{j}`` is drawn back from n{k}_{j} times A)
 =====================  ====================================================================
 
+With ``wires`` (IR drop), cell ``RL{k}_{i}_{j}`` sits between tap ``w{k}r{i}_{j}`` of row wire i and
+tap ``w{k}c{i}_{j}`` of column wire j; ``RWR{k}_{i}_{j}`` is the row-wire segment from the
+previous tap (the row's driver for j = 0) and ``RWC{k}_{i}_{j}`` the column-wire segment towards
+the column node (reached after the last row); both are fixed conductances.
+
 The crossbar of layer k is the matrix ``RL{k}_*_*``; ``Circuit.crossbars`` records the row
 and column nodes of every crossbar so the native solver can treat it as a dense matrix.
 """
@@ -101,10 +106,25 @@ def build_layered(spec: Spec) -> Circuit:
         # sparse pivot ordering then factors a 784-100-10 crossbar about 5x faster than
         # with row-by-row order (measured with ngspice -b: 2.5 s against 12 s per op).
         names = [f"RL{k}_{i}_{j}" for i in range(len(row_nodes)) for j in range(len(columns))]
+        wires = data["wires"]
+        last_row = len(row_nodes) - 1
         for j, column in enumerate(columns):
             for i, row in enumerate(row_nodes):
-                elements.append(Element(f"RL{k}_{i}_{j}", "R", (row, column), float(values[i, j])))
-                trainable.append(f"RL{k}_{i}_{j}")
+                name = f"RL{k}_{i}_{j}"
+                if wires is None:
+                    elements.append(Element(name, "R", (row, column), float(values[i, j])))
+                else:
+                    # IR drop: the cell sits between tap w{k}r{i}_{j} of row wire i and tap
+                    # w{k}c{i}_{j} of column wire j; each wire segment is a conductance.
+                    row_tap, column_tap = f"w{k}r{i}_{j}", f"w{k}c{i}_{j}"
+                    previous = row if j == 0 else f"w{k}r{i}_{j - 1}"
+                    following = column if i == last_row else f"w{k}c{i + 1}_{j}"
+                    elements.append(Element(name, "R", (row_tap, column_tap), float(values[i, j])))
+                    elements.append(Element(f"RWR{k}_{i}_{j}", "R", (previous, row_tap),
+                                            wires["row_conductance"]))
+                    elements.append(Element(f"RWC{k}_{i}_{j}", "R", (column_tap, following),
+                                            wires["column_conductance"]))
+                trainable.append(name)
         crossbars.append({"layer": k, "rows": row_nodes, "columns": columns,
                           "elements": names})
         if use_diodes and (not last or activation["outputs"]):

@@ -215,7 +215,7 @@ class Spec:
 # -- schema -------------------------------------------------------------------------------
 TOP_KEYS = {
     "layered": ("name", "kind", "description", "layers", "inputs", "conductance", "activation",
-                "amplifiers", "outputs", "options", "dataset", "training"),
+                "amplifiers", "wires", "outputs", "options", "dataset", "training"),
     "graph": ("name", "kind", "description", "models", "elements", "inputs", "outputs",
               "trainable", "options", "dataset", "training"),
 }
@@ -400,6 +400,14 @@ def _layered(check: _Checker, spec: dict) -> dict:
         act_out["low"] = check.number(activation, "low", "activation", default=0.0)
         act_out["outputs"] = check.boolean(activation, "outputs", "activation", False)
     out["activation"] = act_out
+
+    if spec.get("wires") is not None:
+        wires = check.mapping(spec["wires"], "wires", spec, "wires")
+        check.keys(wires, ("row_conductance", "column_conductance"), "wires")
+        out["wires"] = {key: check.number(wires, key, "wires", required=True, positive=True)
+                        for key in ("row_conductance", "column_conductance")}
+    else:
+        out["wires"] = None
 
     if spec.get("amplifiers") is not None:
         amplifiers = check.mapping(spec["amplifiers"], "amplifiers", spec, "amplifiers")

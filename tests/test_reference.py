@@ -396,3 +396,19 @@ def test_check_report_with_ngspice(ngspice):
         assert by_name[name]["cosine"] >= 0.999 and by_name[name]["rel_error"] <= 1e-2
     assert by_name["ep ngspice vs ep native"]["against"] == "ep native"
     assert by_name["ep ngspice vs ep native"]["rel_error"] < 1e-6
+
+
+@pytest.mark.ngspice
+def test_exact_gradient_matches_finite_differences_through_ngspice_with_wires():
+    from eqprop_hw.reference import exact_gradient, finite_difference_gradient, gradient_agreement
+    spec = parse_spec({"name": "wired", "kind": "layered", "layers": [3, 4, 2],
+                       "inputs": {"gain": 5.0}, "activation": {"type": "rectify"},
+                       "wires": {"row_conductance": 0.5, "column_conductance": 0.5}})
+    circuit = build_circuit(spec)
+    x, y = np.array([[0.3, 0.9, 0.1], [0.8, 0.2, 0.5]]), np.array([[1.0, 0.0], [0.0, 1.0]])
+    _, exact = exact_gradient(circuit, x, y)
+    subset = circuit.trainable[::5]
+    positions = [circuit.trainable.index(name) for name in subset]
+    fd = finite_difference_gradient(circuit, x, y, backend="ngspice", elements=subset)
+    agreement = gradient_agreement(fd, exact[positions])
+    assert agreement["cosine"] > 0.99999 and agreement["rel_error"] < 1e-5
