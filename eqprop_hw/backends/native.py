@@ -556,7 +556,7 @@ class NativeBackend(Backend):
             if not diodes:
                 vd_lin = None
             elif initial is None:
-                vd_lin = np.zeros((batch, len(self._diodes)))
+                vd_lin = np.broadcast_to(self._vcrit, (batch, len(self._diodes))).copy()
             else:
                 vd_lin = (self._d_unknown @ x.T).T + vd_pinned
             if ce:
