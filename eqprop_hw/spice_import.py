@@ -1435,10 +1435,11 @@ def _plain_ok(text: str) -> bool:
     """Whether ``text`` can be written as a plain YAML scalar and read back as itself."""
     if not _PLAIN_RE.fullmatch(text):
         return False
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_*?]*", text) and text.lower() not in _YAML_WORDS:
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_*]*", text) and text.lower() not in _YAML_WORDS:
         return True
-    try:
-        return yaml.safe_load(text) == text
+    try:   # also in flow context: values are written inside [..] and {key: ..}
+        return (yaml.safe_load(text) == text and yaml.safe_load(f"[{text}]") == [text]
+                and yaml.safe_load(f"{{{text}: 0}}") == {text: 0})
     except yaml.YAMLError:
         return False
 
