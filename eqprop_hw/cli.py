@@ -232,6 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue from DIR/checkpoint.npz (same result as an uninterrupted run)")
     sub.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    where = sub.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="data-parallel training on a local Dask cluster of N worker "
+                            "processes (needs eqprop-hw[distributed])")
+    where.add_argument("--scheduler", metavar="ADDR",
+                       help="data-parallel training on the Dask cluster at ADDR "
+                            "(e.g. tcp://host:8786)")
+    sub.add_argument("--chunks", type=int, metavar="C",
+                     help="solve every minibatch in C contiguous parts (default with "
+                          "--workers/--scheduler: one per worker); the same C gives the same "
+                          "result in one process or on any cluster")
 
     sub = add("predict", cmd_predict, "predictions of a trained circuit on its dataset")
     sub.add_argument("spec", metavar="SPEC", help="circuit spec with a dataset section")
@@ -589,7 +600,8 @@ def cmd_train(args) -> int:
     out = args.out or os.path.join("runs", spec.name)
     metrics = train(spec, out, backend=args.backend, epochs=args.epochs, seed=args.seed,
                     resume=args.resume, params=params, progress=True,
-                    plots=not args.no_plots, log=_log)
+                    plots=not args.no_plots, log=_log, workers=args.workers,
+                    scheduler=args.scheduler, chunks=args.chunks)
     if args.json:
         _print_json(metrics)
     else:

@@ -222,3 +222,62 @@ def ep_gradient(backend: Backend, inputs, targets, beta: float, nudge: str = "ce
     probe = probe or make_probe(backend.circuit, backend.node_names)
     phases = run_phases(backend, probe, inputs, targets, beta, nudge)
     return mean_local_rule(phases.voltages, probe, beta, nudge), phases
+
+
+def local_rule_terms(voltages: dict, probe: Probe, nudge: str) -> np.ndarray:
+    """Per-sample products (drop_a - drop_b)(drop_a + drop_b), shape (batch, n_trainable).
+
+    The unscaled per-sample rows of the local rule; :func:`reduce_terms` turns rows gathered
+    from any number of chunks into the batch-mean gradient. Both are the arithmetic of the
+    small-batch path of :func:`mean_local_rule`, so ``reduce_terms`` of the rows of a whole batch
+    is bitwise equal to ``mean_local_rule`` whenever that takes the per-sample path. Each row
+    depends only on its own sample's voltages, so the batch mean of rows concatenated in sample
+    order does not depend on who computed them (see :mod:`eqprop_hw.distributed`).
+    """
+    if nudge not in _CONTRASTS:
+        raise CircuitError(f"unknown nudging mode {nudge!r} (choose from {', '.join(NUDGES)})")
+    first, second, _ = _CONTRASTS[nudge]
+    drop_a = measure_drops(voltages[first], probe)
+    drop_b = measure_drops(voltages[second], probe)
+    return (drop_a - drop_b) * (drop_a + drop_b)
+
+
+def reduce_terms(terms: np.ndarray, beta: float, nudge: str) -> np.ndarray:
+    """Batch-mean EP gradient (V^2/S) from the rows of :func:`local_rule_terms` in sample order."""
+    if not beta > 0:
+        raise CircuitError(f"beta must be a positive conductance (S), got {beta!r}")
+    if nudge not in _CONTRASTS:
+        raise CircuitError(f"unknown nudging mode {nudge!r} (choose from {', '.join(NUDGES)})")
+    return terms.mean(axis=0) * (_CONTRASTS[nudge][2] / beta)
+
+
+def chunk_bounds(batch: int, chunks: int) -> list[tuple[int, int]]:
+    """Contiguous [start, stop) parts of a batch: ``chunks`` parts as equal as possible (the
+    first ``batch % chunks`` one sample longer), empty parts dropped. Depends only on
+    ``(batch, chunks)``."""
+    chunks = max(1, int(chunks))
+    size, extra = divmod(batch, chunks)
+    bounds, start = [], 0
+    for k in range(chunks):
+        stop = start + size + (1 if k < extra else 0)
+        if stop > start:
+            bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def chunked_gradient(backend: Backend, inputs, targets, beta: float, nudge: str = "centered",
+                     probe: Probe | None = None, chunks: int = 1) -> np.ndarray:
+    """Batch-mean EP gradient with the batch solved in ``chunks`` contiguous parts, in-process.
+
+    Bitwise equal to the data-parallel gradient of :class:`eqprop_hw.distributed.DaskGradient`
+    with the same ``chunks`` (each part is one task there). The split matters because a
+    backend's batched solve may round differently for different batch sizes.
+    """
+    probe = probe or make_probe(backend.circuit, backend.node_names)
+    inputs, targets = np.asarray(inputs, dtype=float), np.asarray(targets, dtype=float)
+    rows = []
+    for start, stop in chunk_bounds(len(inputs), chunks):
+        phases = run_phases(backend, probe, inputs[start:stop], targets[start:stop], beta, nudge)
+        rows.append(local_rule_terms(phases.voltages, probe, nudge))
+    return reduce_terms(np.concatenate(rows), beta, nudge)

@@ -36,7 +36,7 @@ import numpy as np
 
 from eqprop_hw.backends import make_backend
 from eqprop_hw.build import build_circuit
-from eqprop_hw.ep import ep_gradient, loss_values, make_probe
+from eqprop_hw.ep import chunked_gradient, ep_gradient, loss_values, make_probe
 from eqprop_hw.errors import EqpropError, SpecError
 from eqprop_hw.fileio import atomic_write_bytes, atomic_write_text
 from eqprop_hw.graph import Circuit
@@ -166,7 +166,8 @@ def _read_checkpoint(path: Path, n_values: int) -> tuple[int, np.ndarray, dict]:
 
 def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int | None = None,
           seed: int | None = None, resume: bool = False, params: dict | None = None,
-          progress: bool = True, plots: bool = True, log=None) -> dict:
+          progress: bool = True, plots: bool = True, log=None, workers: int | None = None,
+          scheduler: str | None = None, chunks: int | None = None) -> dict:
     """Train a spec's circuit on its dataset with the local EP rule.
 
     Parameters
@@ -188,6 +189,17 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         Write PNG plots each epoch.
     log : callable, optional
         Receives one line of text per epoch.
+    workers : int, optional
+        Data-parallel training on a new local Dask cluster of this many single-threaded
+        worker processes (one backend each); see :mod:`eqprop_hw.distributed`.
+    scheduler : str, optional
+        Address of an existing Dask scheduler to train on instead (exclusive with ``workers``).
+    chunks : int, optional
+        Split every minibatch into this many contiguous parts, solved separately, and average
+        the per-sample local-rule rows (:func:`eqprop_hw.ep.chunked_gradient`). Distributed runs
+        use one task per part (default: the number of workers) and are bitwise identical to a
+        single-process run with the same ``chunks``. Without ``chunks``, workers or scheduler
+        the whole minibatch goes through :func:`eqprop_hw.ep.ep_gradient`.
 
     Returns
     -------
@@ -219,9 +231,21 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         start_epoch, values, metrics = _read_checkpoint(checkpoint, values.size)
     if settings.loss == "cross_entropy":
         dataset.probabilities(dataset.y_train[:1])   # one output per class, or a clear error
-    engine = make_backend(backend, circuit,
-                          **backend_options(settings.loss, settings.temperature))
+    if workers is not None and scheduler is not None:
+        raise EqpropError("train: give either workers or scheduler, not both")
+    if chunks is not None and int(chunks) < 1:
+        raise EqpropError(f"train: chunks must be a positive number, got {chunks!r}")
+    options = backend_options(settings.loss, settings.temperature)
+    engine = make_backend(backend, circuit, **options)
+    client = cluster = remote = None
     try:
+        if workers is not None or scheduler is not None:
+            from eqprop_hw.distributed import DaskGradient, connect
+            client, cluster = connect(workers=workers, scheduler=scheduler)
+            remote = DaskGradient(client, spec, backend, options, params=params, chunks=chunks)
+            chunks = remote.chunks
+            metrics["workers"] = len(client.scheduler_info().get("workers", {}))
+        metrics["chunks"] = chunks
         engine.set_trainable(values)
         probe = make_probe(circuit, engine.node_names)
         x_train, y_train = dataset.x_train, dataset.y_train
@@ -232,16 +256,26 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
             bar = _progress(len(order), f"epoch {epoch + 1}/{settings.epochs}", progress)
             for first in range(0, len(order), settings.batch_size):
                 batch = order[first:first + settings.batch_size]
-                gradient, _ = ep_gradient(engine, x_train[batch],
-                                          dataset.loss_targets(y_train[batch], settings.loss),
-                                          settings.beta, settings.nudge, probe)
+                targets = dataset.loss_targets(y_train[batch], settings.loss)
+                if remote is not None:
+                    gradient = remote(values, x_train[batch], targets, settings.beta,
+                                      settings.nudge)
+                elif chunks is not None:
+                    gradient = chunked_gradient(engine, x_train[batch], targets, settings.beta,
+                                                settings.nudge, probe, chunks)
+                else:
+                    gradient, _ = ep_gradient(engine, x_train[batch], targets, settings.beta,
+                                              settings.nudge, probe)
                 values = np.clip(values - epoch_rates * gradient, g_min, g_max)
-                engine.set_trainable(values)
+                if remote is None:
+                    engine.set_trainable(values)
                 if bar is not None:
                     bar.update(len(batch))
             if bar is not None:
                 bar.close()
             train_seconds = time.perf_counter() - started
+            if remote is not None:
+                engine.set_trainable(values)    # the local backend only evaluates
             on_train = evaluate(engine, dataset, x_train, y_train)
             on_test = evaluate(engine, dataset, dataset.x_test, dataset.y_test)
             metrics["epochs"].append(epoch + 1)
@@ -258,7 +292,14 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
             if log is not None:
                 log(_epoch_line(metrics))
     finally:
-        engine.close()
+        try:
+            if remote is not None:
+                remote.close()
+            if client is not None:
+                from eqprop_hw.distributed import disconnect
+                disconnect(client, cluster)
+        finally:
+            engine.close()
     if start_epoch >= settings.epochs:
         _write_outputs(out_dir, circuit, values, metrics, plots, spec)
     return metrics

@@ -1,0 +1,116 @@
+"""Data-parallel training on Dask: bitwise identical to one process, survives a killed worker."""
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eqprop_hw.cli import main
+from eqprop_hw.ep import chunk_bounds, chunked_gradient, ep_gradient, make_probe
+from eqprop_hw.params import load_params
+from eqprop_hw.spec import load_spec
+from eqprop_hw.train import train
+
+distributed = pytest.importorskip("distributed")
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+
+
+@pytest.fixture(scope="module")
+def iris():
+    return load_spec(ROOT / "circuits" / "iris.yaml")
+
+
+@pytest.fixture(scope="module")
+def single(iris, tmp_path_factory):
+    """The single-process reference: 2 epochs, every minibatch in 2 parts."""
+    out = tmp_path_factory.mktemp("single")
+    metrics = train(iris, out, epochs=2, progress=False, plots=False, chunks=2)
+    return metrics, load_params(out / "params.npz")
+
+
+def test_chunk_bounds_depend_only_on_batch_and_chunks():
+    assert chunk_bounds(4, 2) == [(0, 2), (2, 4)]
+    assert chunk_bounds(5, 2) == [(0, 3), (3, 5)]
+    assert chunk_bounds(2, 3) == [(0, 1), (1, 2)]
+
+
+def test_one_chunk_equals_ep_gradient_on_small_batches(iris):
+    from eqprop_hw.backends import make_backend
+    from eqprop_hw.build import build_circuit
+    from eqprop_hw.data import load_dataset
+
+    circuit = build_circuit(iris)
+    dataset = load_dataset(iris, circuit)
+    engine = make_backend("native", circuit)
+    probe = make_probe(circuit, engine.node_names)
+    x, t = dataset.x_train[:4], dataset.loss_targets(dataset.y_train[:4], "squared")
+    reference, _ = ep_gradient(engine, x, t, 2e-6, "centered", probe)
+    assert np.array_equal(chunked_gradient(engine, x, t, 2e-6, "centered", probe, 1), reference)
+    np.testing.assert_allclose(chunked_gradient(engine, x, t, 2e-6, "centered", probe, 3),
+                               reference, rtol=1e-9, atol=0)
+
+
+def test_two_workers_identical_to_single_process(iris, single, tmp_path):
+    metrics = train(iris, tmp_path, epochs=2, progress=False, plots=False, workers=2)
+    assert metrics["workers"] == 2 and metrics["chunks"] == 2
+    for key in KEYS:
+        assert metrics[key] == single[0][key]
+    assert load_params(tmp_path / "params.npz") == single[1]
+
+
+def test_killed_worker_is_survived_with_identical_results(iris, single, tmp_path):
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        first_epoch = threading.Event()
+        killed = []
+
+        def kill_one():
+            if not first_epoch.wait(120):
+                return
+            victim = sorted(client.scheduler_info()["workers"])[0]
+            deadline = time.time() + 60
+            while not client.processing([victim]).get(victim) and time.time() < deadline:
+                time.sleep(0.001)                # wait until it holds a chunk of epoch 2
+            try:
+                client.run(os._exit, 1, workers=[victim])
+            except Exception:  # noqa: BLE001 - the worker dies while answering
+                pass
+            killed.append(victim)
+
+        killer = threading.Thread(target=kill_one, daemon=True)
+        killer.start()
+        metrics = train(iris, tmp_path, epochs=2, progress=False, plots=False,
+                        scheduler=cluster.scheduler_address, chunks=2,
+                        log=lambda line: first_epoch.set())
+        killer.join(30)
+        assert killed
+        deadline = time.time() + 30
+        while killed[0] in client.scheduler_info()["workers"] and time.time() < deadline:
+            time.sleep(0.1)
+        assert killed[0] not in client.scheduler_info()["workers"]   # it really died
+    for key in KEYS:
+        assert metrics[key] == single[0][key]
+    assert load_params(tmp_path / "params.npz") == single[1]
+
+
+def test_cli_workers_smoke(tmp_path, capsys):
+    code = main(["train", str(ROOT / "circuits" / "iris.yaml"), "--epochs", "1", "--workers",
+                 "2", "--out", str(tmp_path), "--no-plots", "--json"])
+    assert code == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["workers"] == 2 and metrics["epochs"] == [1]
+    assert (tmp_path / "params.npz").exists()
+
+
+def test_cli_workers_and_scheduler_are_exclusive(capsys):
+    code = main(["train", str(ROOT / "circuits" / "iris.yaml"), "--workers", "2",
+                 "--scheduler", "tcp://127.0.0.1:1"])
+    assert code != 0
+    assert "not allowed with" in capsys.readouterr().err
