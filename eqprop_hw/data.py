@@ -73,6 +73,7 @@ import numpy as np
 
 from eqprop_hw.errors import EqpropError, SpecError
 from eqprop_hw.errors import InputDataError
+from eqprop_hw.fileio import read_file_bytes
 
 #: Default encoding of each data set when the spec does not set one.
 DEFAULT_ENCODING = {"xor": "raw", "iris": "standard", "digits": "minmax", "teacher": "raw",
@@ -709,12 +710,7 @@ def _find_idx(folder: Path, base: str) -> Path:
 
 def _read_bytes(path: Path) -> bytes:
     source = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputDataError("no such file", source) from None
-    except OSError as error:
-        raise InputDataError(f"cannot read: {error.strerror or error}", source) from None
+    raw = read_file_bytes(path)
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)

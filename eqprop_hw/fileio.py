@@ -32,6 +32,18 @@ import numpy as np
 from eqprop_hw.errors import InputDataError
 
 
+def read_file_bytes(path, error_class=InputDataError, what: str = "") -> bytes:
+    """The bytes of a user's file; a missing or unreadable file raises ``error_class``
+    naming the file (``"no such file"`` / ``"cannot read<what>: <reason>"``)."""
+    source = str(path)
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise error_class("no such file", source) from None
+    except OSError as error:
+        raise error_class(f"cannot read{what}: {error.strerror or error}", source) from None
+
+
 def _umask() -> int:
     """The process umask, read without changing it (Linux), else the usual 0o022."""
     try:

@@ -36,7 +36,7 @@ from typing import Mapping
 import numpy as np
 
 from eqprop_hw.errors import CircuitError, ParamsError
-from eqprop_hw.fileio import atomic_write_bytes
+from eqprop_hw.fileio import atomic_write_bytes, read_file_bytes
 from eqprop_hw.graph import VALUE_MEANING, Circuit, validate_circuit
 
 FORMAT = "eqprop-hw params 1"
@@ -109,12 +109,7 @@ def load_params(path: str | os.PathLike) -> dict[str, float]:
     path = Path(path)
     source = str(path)
     kind = _format_of(path, source)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ParamsError("no such file", source) from None
-    except OSError as error:
-        raise ParamsError(f"cannot read params: {error.strerror or error}", source) from None
+    raw = read_file_bytes(path, ParamsError, " params")
     if kind == ".json":
         return _load_json(raw, source)
     return _load_npz(raw, source)
