@@ -66,7 +66,9 @@ def element_line(element: Element) -> str:
             return f"{name} {nodes} {resistance!r}"
         return f"{name} {nodes} {fmt(resistance)}"
     if kind == "D":
-        area = "" if element.value == 1.0 else f" {fmt(element.value)}"
+        # ngspice 39 reads a bare number after the model name as another model name and
+        # refuses the line ("could not find a valid modelname"): the area goes as area=...
+        area = "" if element.value == 1.0 else f" area={fmt(element.value)}"
         return f"{name} {nodes} {element.model}{area}"
     if kind in "VI":
         return f"{name} {nodes} DC {fmt(element.value)}"

@@ -39,7 +39,9 @@ current at the controlling node included, by the chain rule).
 
 Circuits that are not energy-based are refused with a :class:`~eqprop_hw.errors.CircuitError`:
 behavioural sources (B), controlled sources (E, F, G, H) that do not form such an amplifier,
-inductors, floating voltage sources, and diodes with series resistance.
+inductors and floating voltage sources. A diode with series resistance RS is expanded into an
+RS = 0 junction behind a fixed conductance area/RS on an internal node (see
+:func:`series_resistance_expanded`), which is exactly SPICE's diode.
 
 Functions
 ---------
@@ -75,6 +77,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -86,7 +89,7 @@ import scipy.sparse as sp
 from eqprop_hw.backends.base import circuit_nodes, prepare_batch
 from eqprop_hw.backends.native import diode_current, thermal_voltage
 from eqprop_hw.errors import CircuitError, ConvergenceError
-from eqprop_hw.graph import GROUND, Circuit, validate_circuit
+from eqprop_hw.graph import GROUND, Circuit, Element, validate_circuit
 from eqprop_hw.losses import (backend_options, check_loss, check_probabilities, log_softmax,
                               loss_gradient, loss_values, softmax)
 
@@ -177,6 +180,54 @@ class Equilibrium:
     free: np.ndarray
     iterations: np.ndarray
     outputs: np.ndarray
+
+
+def series_resistance_expanded(circuit: Circuit) -> tuple[Circuit, list[str]]:
+    """The circuit with every diode's series resistance RS as a separate resistor.
+
+    A SPICE diode with RS > 0 is a junction behind an ohmic resistance RS / area on its anode
+    side. Its co-content is that of a resistor of conductance area / RS from the anode to an
+    internal node plus an RS = 0 junction from the internal node to the cathode, so the
+    energy model gets exactly that: one more free node per such diode (appended after the
+    circuit's own nodes) and one fixed conductance.
+
+    Returns
+    -------
+    circuit : Circuit
+        Unchanged if no diode has RS > 0; otherwise the expanded circuit (the resistors are
+        appended after every other element, named ``{diode}_RS``).
+    internal : list of str
+        The internal anode nodes added, in the order of the diodes.
+    """
+    series = [e for e in circuit.elements
+              if e.type == "D" and circuit.models[e.model].RS > 0]
+    if not series:
+        return circuit, []
+    taken = set(circuit.nodes)
+    names = {e.name for e in circuit.elements}
+    models = dict(circuit.models)
+    for name, model in circuit.models.items():
+        if model.RS > 0:
+            models[name] = dataclasses.replace(model, RS=0.0)
+    elements, extra, internal = [], [], []
+    for element in circuit.elements:
+        if element not in series:
+            elements.append(element)
+            continue
+        node = f"{element.name.lower()}_rs"
+        while node in taken:
+            node += "_"
+        resistor = f"{element.name}_RS"
+        while resistor in names:
+            resistor += "_"
+        taken.add(node), names.add(resistor), internal.append(node)
+        elements.append(dataclasses.replace(element, nodes=(node,) + tuple(element.nodes[1:])))
+        conductance = float(element.value) / circuit.models[element.model].RS
+        extra.append(Element(resistor, "R", (element.nodes[0], node), conductance))
+    expanded = Circuit(circuit.name, circuit.kind, elements + extra, models, circuit.inputs,
+                       circuit.outputs, circuit.trainable, dict(circuit.options),
+                       circuit.crossbars)
+    return expanded, internal
 
 
 class EnergyModel:
@@ -290,7 +341,8 @@ class EnergyModel:
         return amplifiers
 
     def _compile(self):
-        circuit = self._circuit
+        circuit, internal = series_resistance_expanded(self._circuit)
+        self.node_names = self.node_names + internal
         for element in circuit.elements:
             if element.type == "B":
                 self._refuse(element, "behavioural sources (B) have no co-content")
@@ -306,11 +358,6 @@ class EnergyModel:
             if element.type == "F" and element.name not in parts:
                 self._refuse(element, "a CCCS (F) that is not part of an ideal-transformer "
                                       "amplifier is non-reciprocal")
-            if element.type == "D" and circuit.models[element.model].RS > 0:
-                raise CircuitError(
-                    f"element {element.name}: diode model {element.model} has series "
-                    f"resistance RS = {circuit.models[element.model].RS!r} Ohm, which the "
-                    "reference energy model does not implement (NotImplemented: use RS = 0)")
         self.amplifiers = amplifiers
 
         # Independent sources: every V and I, values per sample = dc + inputs @ input_gain.
