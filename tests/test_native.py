@@ -269,3 +269,64 @@ def test_native_matches_raw_ngspice_with_wire_resistance():
     plain = build_circuit(parse_spec({k: v for k, v in WIRED.items() if k != "wires"}))
     unwired = NativeBackend(plain).solve(x, 1e-6, [1.0, 0.0]).outputs
     assert np.max(np.abs(unwired - result.outputs)) > 1e-5
+
+
+# -- Kron reduction of the fixed linear part (large sparse circuits) -------------------------
+def _reduced_backend(circuit, **options):
+    """A native backend forced onto the Kron-reduced sparse path."""
+    dense = NativeBackend(circuit, **options)
+    reduced = NativeBackend(circuit, dense_limit=dense.n_unknown - 1, **options)
+    split = reduced._reduction()
+    assert not reduced._dense and split is not None and len(split[1]) > 0
+    return dense, reduced
+
+
+@pytest.mark.parametrize("loss", ["squared", "cross_entropy"])
+def test_kron_reduced_path_equals_dense_path_on_a_wired_crossbar(loss):
+    c = build_circuit(parse_spec(WIRED))
+    dense, reduced = _reduced_backend(c, loss=loss)
+    assert len(reduced._reduction()[0]) == 6          # 4 hidden (diodes) + 2 outputs (nudge)
+    x = np.random.default_rng(5).uniform(0, 1, (6, 3))
+    targets = np.tile([1.0, 0.0], (6, 1))
+    beta = 1e-6 if loss == "squared" else 1e-8
+    for signed in (0.0, beta, -beta):
+        expected = dense.solve(x, signed, targets).voltages
+        got = reduced.solve(x, signed, targets).voltages
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    # New conductances refactor the eliminated block.
+    values = np.array(c.trainable_values()) * np.linspace(0.5, 2.0, len(c.trainable))
+    dense.set_trainable(values), reduced.set_trainable(values)
+    np.testing.assert_allclose(reduced.solve(x, beta, targets).voltages,
+                               dense.solve(x, beta, targets).voltages, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_kron_reduced_path_equals_dense_path_on_random_graphs(seed):
+    c = random_circuit(seed)
+    dense = NativeBackend(c)
+    split_probe = NativeBackend(c, dense_limit=0)
+    n_fixed = dense.n_unknown - int(np.sum(~split_probe._voltage_unknowns))
+    if dense.n_unknown < 2 or n_fixed < 1:
+        pytest.skip("no linear-only node to eliminate")
+    reduced = NativeBackend(c, dense_limit=dense.n_unknown - 1)
+    if reduced._reduction() is None:
+        pytest.skip("every unknown touches a diode or a branch")
+    x = np.random.default_rng(seed).uniform(-2, 2, (3, len(c.inputs)))
+    np.testing.assert_allclose(reduced.solve(x).voltages, dense.solve(x).voltages,
+                               rtol=0, atol=1e-9)
+
+
+def test_wired_crossbar_chooses_the_kron_path_and_matches_dense_lu(monkeypatch):
+    import eqprop_hw.backends.native as native
+    spec = parse_spec({**WIRED, "layers": [4, 16, 3]})
+    c = build_circuit(spec)
+    automatic = NativeBackend(c)
+    assert automatic.n_unknown >= native.KRON_MIN_UNKNOWNS and not automatic._dense
+    monkeypatch.setattr(native, "KRON_MIN_UNKNOWNS", 10 ** 9)
+    dense = NativeBackend(c)
+    assert dense._dense
+    x = np.random.default_rng(2).uniform(-1, 1, (5, 4))
+    targets = np.tile([1.0, 0.0, 0.0], (5, 1))
+    for beta in (0.0, 2e-6, -2e-6):
+        np.testing.assert_allclose(automatic.solve(x, beta, targets).voltages,
+                                   dense.solve(x, beta, targets).voltages, rtol=0, atol=1e-9)

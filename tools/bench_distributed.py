@@ -25,6 +25,10 @@ from eqprop_hw.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: Keys shown in the table of `eqprop-hw bench` (the whole suite).
+SUMMARY = ("iris.batch4.speedup_2_over_1", "iris.batch16.speedup_2_over_1",
+           "digits.batch16.speedup_2_over_1", "digits.batch16.same_result")
+
 
 def _spec(name: str, batch_size: int, samples: int | None) -> Spec:
     spec = load_spec(ROOT / "circuits" / f"{name}.yaml")

@@ -31,6 +31,9 @@ from eqprop_hw.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: Keys shown in the table of `eqprop-hw bench` (the whole suite).
+SUMMARY = ("mnist_size.speedup", "mnist_size.agree_to_1uV", "export.speedup")
+
 
 def _circuit(name: str):
     return build_circuit(load_spec(ROOT / "circuits" / f"{name}.yaml"))

@@ -435,9 +435,13 @@ def _capturing_class(shared_class, ffi):
         """
 
         eqprop_sink = None
+        #: Wall time (s) spent in this output callback (Python called from inside ngspice).
+        eqprop_callback_seconds = 0.0
 
         @staticmethod
         def _send_char(message_c, ngspice_id, user_data):
+            started = time.perf_counter()
+            self = None
             try:
                 self = ffi.from_handle(user_data)
                 message = ffi.string(message_c).decode("utf-8", "replace")
@@ -455,6 +459,8 @@ def _capturing_class(shared_class, ffi):
                     sink(message)
             except Exception:  # noqa: BLE001 - never raise through C
                 pass
+            if self is not None:
+                self.eqprop_callback_seconds += time.perf_counter() - started
             return 0
 
     _CAPTURING_CLASS = CapturingNgSpiceShared
@@ -481,6 +487,10 @@ class NgspiceSession:
         ``sink(level, text)`` called for every line while set (the active backend's log).
     commands : int
         Commands sent so far.
+    command_seconds, read_seconds : float
+        Wall time (s) inside ``ngSpice_Command`` calls and inside vector reads; with
+        :attr:`callback_seconds` (Python run by ngspice's output callback meanwhile) they split
+        a solve's time into libngspice and Python (``tools/bench_ep.py``).
     warnings : list of str
         Warning lines of the last command.
     """
@@ -525,6 +535,10 @@ class NgspiceSession:
         self.owner = None
         self.sink = None
         self.commands = 0
+        #: Wall time (s) inside ``ngSpice_Command`` calls (output callbacks included: see
+        #: :attr:`callback_seconds`) and inside vector reads (``ngGet_Vec_Info`` loops).
+        self.command_seconds = 0.0
+        self.read_seconds = 0.0
         self.circuit_name: str | None = None
         self._errors: list[str] = []
         self.warnings: list[str] = []
@@ -621,7 +635,9 @@ class NgspiceSession:
             shared._stdout = []
             shared._stderr = []
             try:
+                started = time.perf_counter()
                 rc = self._command_c(text.encode("ascii"))
+                self.command_seconds += time.perf_counter() - started
                 self.commands += 1
                 if self.commands % COMMANDS_BEFORE_RESET == 0:
                     self._command_c(self._ffi.NULL)      # free ngspice's command memory
@@ -744,12 +760,21 @@ class NgspiceSession:
             The first name that has no value (analysis failed), else None.
         """
         get = self._get_vec
-        for k, name in enumerate(names):
-            info = get(name)
-            if not info or info.v_length < 1 or not info.v_realdata:
-                return name.decode()
-            out[k] = info.v_realdata[0]
-        return None
+        started = time.perf_counter()
+        try:
+            for k, name in enumerate(names):
+                info = get(name)
+                if not info or info.v_length < 1 or not info.v_realdata:
+                    return name.decode()
+                out[k] = info.v_realdata[0]
+            return None
+        finally:
+            self.read_seconds += time.perf_counter() - started
+
+    @property
+    def callback_seconds(self) -> float:
+        """Wall time (s) in ngspice's output callback (Python run from inside commands)."""
+        return float(getattr(self._shared, "eqprop_callback_seconds", 0.0))
 
 
 # -- the backend -------------------------------------------------------------------------------
@@ -815,6 +840,11 @@ class NgspiceBackend(Backend):
         ``analysis_seconds`` (wall time inside ``op``), ``alter_seconds``, ``read_seconds``,
         ``destroy_seconds``, ``load_seconds``, ``loads``, ``retries``, ``failures`` and
         ``total_seconds`` (wall time inside :meth:`solve`; the remainder is Python overhead).
+    on_row : callable or None
+        Called as ``on_row(k)`` before the k-th operating point of a request (row k of a
+        :meth:`solve` batch; ``row * n_phases + phase`` in :meth:`solve_phases`). The isolated
+        backend (:mod:`eqprop_hw.backends.isolated`) uses it to name the sample during which
+        ngspice died.
 
     Raises
     ------
@@ -833,6 +863,7 @@ class NgspiceBackend(Backend):
         self._sink = _make_sink(log, verbose)
         self._token = object()
         self._closed = False
+        self.on_row = None
         n_out = len(circuit.outputs)
         nudges = nudge_elements(circuit, 0.0, [0.0] * n_out, form="vccs", loss=self.loss,
                                 temperature=self.temperature)
@@ -993,7 +1024,10 @@ class NgspiceBackend(Backend):
             try:
                 self._ensure_loaded()
                 applied = self._applied
+                on_row = self.on_row
                 for row in range(batch):
+                    if on_row is not None:
+                        on_row(row)
                     row_values = rows[row]
                     changes = [prefixes[j] + repr(v) for j, (v, old) in
                                enumerate(zip(row_values, applied)) if v != old]
