@@ -25,6 +25,12 @@ def expected_netlists(root: Path = ROOT) -> dict[Path, str]:
     for spec_path in sorted((root / "circuits").glob("*.yaml")):
         circuit = build_circuit(load_spec(spec_path))
         out[root / "netlists" / f"{spec_path.stem}.cir"] = write_netlist(circuit)
+    # LC networks (kind: lc): the .tran netlist with UIC, spec inputs, at rest (eqprop_hw.lc)
+    from eqprop_hw.lc.model import build_model
+    from eqprop_hw.lc.netlist import write_lc_netlist
+    for spec_path in sorted((root / "circuits" / "lc").glob("*.yaml")):
+        model = build_model(load_spec(spec_path))
+        out[root / "netlists" / "lc" / f"{spec_path.stem}.cir"] = write_lc_netlist(model)
     return out
 
 

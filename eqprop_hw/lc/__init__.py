@@ -1,0 +1,15 @@
+"""Hamiltonian LC oscillator networks and Hamiltonian Echo Learning (HEL).
+
+Modules
+-------
+spec       validation of ``kind: lc`` specs (line-numbered :class:`~eqprop_hw.errors.SpecError`)
+model      the Hamiltonian system as arrays (:class:`LCModel`), waveforms
+integrate  Stormer-Verlet (leapfrog) integrator, forward and echo runs, batched
+bptt       exact gradients of the discrete loss: adjoint (BPTT) and finite differences
+echo       the HEL estimate from echo measurements, and the other GLEP boundary conditions
+netlist    ``.tran`` netlists with initial conditions, ``UIC`` and behavioural inductors
+ngspice    transients in the loaded ngspice shared-library circuit (``alter`` + ``tran``)
+train      training with the echo rule
+
+See ``docs/specs.md`` (kind: lc) and ``docs/results/lc_echo.md``.
+"""

@@ -1,0 +1,101 @@
+"""Echo learning on the bundled 20-node nonlinear LC network: ngspice measurements vs BPTT,
+native vs ngspice trajectories, finite differences through ngspice, reversibility.
+
+Usage: ``python tools/study_lc_echo.py [--out docs/results]`` (prints a table; writes
+``lc_echo.json`` and ``lc_echo_waveforms.png``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from eqprop_hw.lc.bptt import agreement, bptt_gradient
+from eqprop_hw.lc.model import build_model
+from eqprop_hw.lc.ngspice import LCNgspice, _resample
+from eqprop_hw.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_study() -> dict:
+    model = build_model(load_spec(ROOT / "circuits" / "lc" / "lc_nonlinear20.yaml"))
+    targets = model.target_waveforms()
+    out = {"nodes": model.n, "trainable": len(model.trainable), "steps": model.steps}
+    start = time.perf_counter()
+    loss, grad, native = bptt_gradient(model, targets=targets)
+    out["bptt_seconds"] = time.perf_counter() - start
+    with LCNgspice(model) as ng:
+        start = time.perf_counter()
+        forward = ng.run()
+        out["ngspice_tran_seconds"] = time.perf_counter() - start
+        out["ngspice_points"] = len(forward["time"])
+        v = _resample(forward["time"], forward["V"], model.times)
+        out["native_vs_ngspice_voltage"] = float(np.max(np.abs(v - native.voltages[:, 0]))
+                                                 / np.max(np.abs(native.voltages)))
+        o = ng.outputs(forward)
+        out["native_vs_ngspice_outputs"] = float(np.max(np.abs(o - native.outputs[:, 0]))
+                                                 / np.max(np.abs(native.outputs)))
+        back = ng.run(ic=ng.reversed_state(ng.end_state(forward)), reverse=True)
+        pf, pb = (_resample(r["time"], r["phi"], model.times) for r in (forward, back))
+        out["ngspice_retrace"] = float(np.max(np.abs(pb - pf[::-1])) / np.max(np.abs(pf)))
+        rows = []
+        for nudge in ("centered", "positive"):
+            for beta in (1e2, 1e3, 1e4):
+                measured_loss, estimate, details = ng.hel_gradient(model.targets, beta, nudge,
+                                                                   details=True)
+                rows.append({"nudge": nudge, "beta": beta, **agreement(estimate, grad)})
+                if nudge == "centered" and beta == 1e3:
+                    echo = details["echo"][beta]
+        out["echo_vs_bptt"] = rows
+        out["loss_ngspice"], out["loss_native"] = measured_loss, loss
+        figure_data = (forward, back, echo)
+    return out, model, figure_data
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    result, model, (forward, back, echo) = run_study()
+    for key, value in result.items():
+        if key != "echo_vs_bptt":
+            print(f"{key:>28}: {value}")
+    print(f"{'nudge':>10} {'beta':>8} {'cosine':>14} {'rel_error':>10}")
+    for row in result["echo_vs_bptt"]:
+        print(f"{row['nudge']:>10} {row['beta']:>8.0e} {row['cosine']:>14.10f} "
+              f"{row['rel_error']:>10.3g}")
+    if args.out:
+        out = Path(args.out)
+        (out / "lc_echo.json").write_text(json.dumps(result, indent=1) + "\n")
+        from eqprop_hw.plots import _pyplot, save_figure
+        plt = _pyplot()
+        figure, axes = plt.subplots(3, 1, figsize=(6.5, 6), sharex=True)
+        k = model.nodes.index(model.outputs[0]["node"])
+        t_f = forward["time"] * 1e6
+        axes[0].plot(t_f, forward["phi"][:, k], "C0-", lw=1, label="forward phi(t)")
+        axes[0].plot((model.tstop - back["time"]) * 1e6, back["phi"][:, k], "C3:", lw=2,
+                     label="un-nudged echo phi(T - s)")
+        axes[0].set_ylabel("flux (Wb)")
+        axes[0].legend(fontsize=7)
+        axes[1].plot(t_f, forward["V"][:, k], "C0-", lw=1, label="forward V(t)")
+        axes[1].plot((model.tstop - back["time"]) * 1e6, -back["V"][:, k], "C3:", lw=2,
+                     label="-V of the un-nudged echo at T - s")
+        axes[1].set_ylabel("voltage (V)")
+        axes[1].legend(fontsize=7)
+        pb = _resample(back["time"], back["phi"], model.times)[:, k]
+        pn = _resample(echo["time"], echo["phi"], model.times)[:, k]
+        axes[2].plot(model.times * 1e6, (pn - pb)[::-1], "C2-", lw=1)
+        axes[2].set_ylabel("nudged - free echo\nflux (Wb), beta=1e3")
+        axes[2].set_xlabel("forward time t = T - s (µs)")
+        axes[0].set_title(f"{model.name}: ngspice, output node {model.outputs[0]['node']}")
+        save_figure(figure, out / "lc_echo_waveforms.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
