@@ -26,7 +26,8 @@ def save_figure(figure, path: str | Path) -> None:
 
 
 def plot_training(out_dir: str | Path, circuit, values: np.ndarray, metrics: dict, spec) -> None:
-    """``loss.png``, ``accuracy.png`` (if classification) and ``conductances.png``."""
+    """``loss.png``, ``accuracy.png`` (if classification), ``conductances.png`` (histograms)
+    and ``conductance_map.png`` (:func:`plot_conductance_maps`)."""
     plt = _pyplot()
     out_dir = Path(out_dir)
     epochs = metrics["epochs"]
@@ -59,6 +60,7 @@ def plot_training(out_dir: str | Path, circuit, values: np.ndarray, metrics: dic
         save_figure(figure, out_dir / "accuracy.png")
 
     plot_conductances(out_dir / "conductances.png", circuit, values)
+    plot_conductance_maps(out_dir / "conductance_map.png", circuit, values, title)
 
 
 def plot_conductances(path: str | Path, circuit, values: np.ndarray) -> None:
@@ -77,4 +79,194 @@ def plot_conductances(path: str | Path, circuit, values: np.ndarray) -> None:
         axis.set_xlabel("conductance (S)")
         axis.set_ylabel("count")
         axis.set_title(f"crossbar {crossbar['layer']} ({g.size} conductances)", fontsize=9)
+    save_figure(figure, path)
+
+
+def conductance_matrices(circuit, values: np.ndarray) -> list[dict]:
+    """The trainable conductances as matrices, one per crossbar.
+
+    Parameters
+    ----------
+    circuit : Circuit
+        A layered circuit (``circuit.crossbars``: row nodes, column nodes, element names) or
+        any other circuit (then one node-by-node matrix of its trainable two-terminal
+        elements, rows and columns the nodes they connect, in circuit order).
+    values : array_like
+        Trainable values (S) in ``circuit.trainable`` order.
+
+    Returns
+    -------
+    list of dict
+        ``{"title", "rows": [node...], "columns": [node...], "g": ndarray (rows, columns)}``
+        with NaN where no element connects the pair.
+    """
+    values = np.asarray(values, dtype=float)
+    position = {name: k for k, name in enumerate(circuit.trainable)}
+    if circuit.crossbars:
+        crossbars = [(f"crossbar {c['layer']}", list(c["rows"]), list(c["columns"]),
+                      c["elements"]) for c in circuit.crossbars]
+    else:
+        names = list(circuit.trainable)
+        touched = {node for name in names for node in circuit.element(name).nodes[:2]}
+        nodes = [node for node in circuit.nodes if node in touched]
+        crossbars = [("trainable elements", nodes, nodes, names)]
+    matrices = []
+    for title, rows, columns, names in crossbars:
+        row_of = {node: i for i, node in enumerate(rows)}
+        column_of = {node: j for j, node in enumerate(columns)}
+        g = np.full((len(rows), len(columns)), np.nan)
+        for name in names:
+            a, b = circuit.element(name).nodes[:2]
+            if a in row_of and b in column_of:
+                g[row_of[a], column_of[b]] = values[position[name]]
+            elif b in row_of and a in column_of:
+                g[row_of[b], column_of[a]] = values[position[name]]
+        matrices.append({"title": title, "rows": rows, "columns": columns, "g": g})
+    return matrices
+
+
+def _node_ticks(axis, rows: list, columns: list, limit: int = 24) -> None:
+    """Node names as tick labels when there are few enough, else index ticks."""
+    if len(columns) <= limit:
+        axis.set_xticks(range(len(columns)))
+        axis.set_xticklabels(columns, rotation=90, fontsize=7)
+    if len(rows) <= limit:
+        axis.set_yticks(range(len(rows)))
+        axis.set_yticklabels(rows, fontsize=7)
+
+
+def plot_conductance_maps(path: str | Path, circuit, values: np.ndarray,
+                          title: str = "") -> None:
+    """Heatmap of the trained conductances of each crossbar (rows x columns, colour in S).
+
+    One panel per crossbar (:func:`conductance_matrices`): row ``i``, column ``j`` is the
+    conductance from row node ``i`` (a layer's nodes, inputs and bias sources) to column node
+    ``j`` (the next layer's nodes), on a logarithmic colour scale shared by all panels, with a
+    colour bar in siemens. The PNG is written atomically.
+    """
+    from matplotlib.colors import LogNorm
+    plt = _pyplot()
+    matrices = conductance_matrices(circuit, values)
+    finite = np.concatenate([m["g"][np.isfinite(m["g"])] for m in matrices])
+    low = max(float(finite.min()), 1e-15) if finite.size else 1e-12
+    high = max(float(finite.max()), low * 1.0001) if finite.size else 1e-3
+    norm = LogNorm(vmin=low, vmax=high)
+    widest = max(m["g"].shape[1] for m in matrices)
+    widths = [max(m["g"].shape[1], 0.25 * widest, 2) for m in matrices]
+    figure, axes = plt.subplots(1, len(matrices), figsize=(2.2 + 4.0 * len(matrices), 4.6),
+                                squeeze=False, gridspec_kw={"width_ratios": widths})
+    image = None
+    for axis, matrix in zip(axes[0], matrices):
+        cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
+        image = axis.imshow(np.ma.masked_invalid(matrix["g"]), norm=norm, cmap=cmap,
+                            aspect="auto", interpolation="nearest")
+        _node_ticks(axis, matrix["rows"], matrix["columns"])
+        rows, columns = matrix["g"].shape
+        axis.set_title(f"{matrix['title']} ({rows} x {columns})", fontsize=9)
+        axis.set_xlabel("column node (to)" if columns <= 24 else "column node index (to)")
+        axis.set_ylabel("row node (from)" if rows <= 24 else "row node index (from)")
+    colorbar = figure.colorbar(image, ax=list(axes[0]), fraction=0.04, pad=0.02)
+    colorbar.set_label("conductance (S)")
+    if title:
+        figure.suptitle(title, fontsize=10)
+    save_figure(figure, path)
+
+
+def voltage_layers(circuit) -> list[tuple[str, list]]:
+    """Nodes grouped by layer for node-voltage maps: ``[(label, [node...]), ...]``.
+
+    Layered circuits: the first crossbar's row nodes (inputs and bias sources), then the column
+    nodes of each crossbar (hidden layers, outputs last). Other circuits: one group of every
+    non-ground node.
+    """
+    if circuit.crossbars:
+        groups = [("inputs and bias", list(circuit.crossbars[0]["rows"]))]
+        last = len(circuit.crossbars)
+        for k, crossbar in enumerate(circuit.crossbars, start=1):
+            groups.append(("outputs" if k == last else f"hidden layer {k}",
+                           list(crossbar["columns"])))
+        return groups
+    return [("nodes", [node for node in circuit.nodes if node != "0"])]
+
+
+def plot_node_voltages(path: str | Path, circuit, node_names: list, phases: dict,
+                       targets=None, title: str = "") -> None:
+    """Free vs nudged node voltages of one sample, one panel per layer.
+
+    Parameters
+    ----------
+    path : str or Path
+        The PNG to write (atomically).
+    circuit : Circuit
+        For the layer grouping (:func:`voltage_layers`) and the output nodes.
+    node_names : list of str
+        Column order of the voltage vectors (a backend's ``node_names``).
+    phases : dict of str to array_like
+        ``{"free": V (n_nodes,), "nudged (beta=...)": V, ...}`` in volts; the first entry is
+        the free phase.
+    targets : array_like, optional
+        Target voltages of the outputs (V), drawn on the output panel.
+    title : str
+        Figure title.
+
+    Notes
+    -----
+    Top row: every phase's voltage per node (V). Bottom row: each nudged phase minus the free
+    phase (mV), the signal the local rule measures, which is far smaller than the voltages.
+    """
+    plt = _pyplot()
+    column = {name: k for k, name in enumerate(node_names)}
+    groups = [(label, [n for n in nodes if n in column]) for label, nodes in
+              voltage_layers(circuit)]
+    groups = [(label, nodes) for label, nodes in groups if nodes]
+    labels = list(phases)
+    vectors = [np.asarray(phases[label], dtype=float).ravel() for label in labels]
+    nudged = len(labels) > 1
+    figure, axes = plt.subplots(2 if nudged else 1, len(groups),
+                                figsize=(1.5 + 3.6 * len(groups), 6.4 if nudged else 3.6),
+                                squeeze=False, sharex="col",
+                                gridspec_kw={"width_ratios": [max(len(n), 3) for _, n in groups]})
+    markers = ["o", "^", "v", "s", "D"]
+    outputs = [port.node for port in circuit.outputs]
+    for g, (label, nodes) in enumerate(groups):
+        x = np.arange(len(nodes))
+        columns = [column[n] for n in nodes]
+        top = axes[0][g]
+        for p, (name, vector) in enumerate(zip(labels, vectors)):
+            top.plot(x, vector[columns], markers[p % len(markers)],
+                     linestyle="-" if p == 0 else "none", markersize=4 if p else 5,
+                     label=name, alpha=0.9 if p == 0 else 0.8)
+        if targets is not None and any(n in outputs for n in nodes):
+            target = np.asarray(targets, dtype=float).ravel()
+            at = [x[nodes.index(n)] for n in outputs if n in nodes]
+            top.plot(at, target[:len(at)], "k_", markersize=16, mew=2, label="target")
+            handles, names = top.get_legend_handles_labels()
+        top.set_title(f"{label} ({len(nodes)} node{'s' if len(nodes) != 1 else ''})",
+                      fontsize=9)
+        top.grid(alpha=0.3)
+        if g == 0:
+            top.set_ylabel("node voltage (V)")
+        if nudged:
+            bottom = axes[1][g]
+            for p in range(1, len(labels)):
+                bottom.plot(x, 1e3 * (vectors[p][columns] - vectors[0][columns]),
+                            markers[p % len(markers)], markersize=4, label=labels[p],
+                            color=f"C{p}")
+            bottom.axhline(0.0, color="k", linewidth=0.6)
+            bottom.grid(alpha=0.3)
+            if g == 0:
+                bottom.set_ylabel("nudged - free (mV)")
+        bottom_axis = axes[-1][g]
+        if len(nodes) <= 24:
+            bottom_axis.set_xticks(x)
+            bottom_axis.set_xticklabels(nodes, rotation=90, fontsize=7)
+        else:
+            bottom_axis.set_xlabel("node index in layer")
+    if targets is None or not any(n in outputs for _, nodes in groups for n in nodes):
+        handles, names = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.955),
+                  ncol=len(names), fontsize=8, frameon=False)
+    figure.subplots_adjust(top=0.86)
+    if title:
+        figure.suptitle(title, fontsize=10, y=0.995)
     save_figure(figure, path)

@@ -79,7 +79,7 @@ def main(argv=None) -> int:
                                         split="test", progress=True))
     RESULTS.mkdir(parents=True, exist_ok=True)
     for row in rows:
-        for plot in ("accuracy", "loss", "conductances"):
+        for plot in ("accuracy", "loss", "conductances", "conductance_map"):
             source = Path(row["out"]) / f"{plot}.png"
             if source.exists() and row["backend"] == ("ngspice" if row["example"] != "digits"
                                                       else "native"):

@@ -12,14 +12,23 @@ BACKENDS = ("ngspice", "native")
 def make_backend(name: str, circuit: Circuit, **options) -> Backend:
     """A backend by name for a circuit.
 
+    ``isolated=True`` (ngspice only) runs ngspice in a child process that is restarted if it
+    dies (:class:`eqprop_hw.backends.isolated.IsolatedBackend`; ``timeout=`` seconds per
+    request); the native backend ignores it (it cannot take the process down).
+
     Raises
     ------
     BackendError
         For an unknown name, or when ngspice's shared library cannot be loaded.
     """
+    isolated = options.pop("isolated", False)
     if name == "native":
+        options.pop("timeout", None)
         from eqprop_hw.backends.native import NativeBackend
         return NativeBackend(circuit, **options)
+    if name == "ngspice" and isolated:
+        from eqprop_hw.backends.isolated import IsolatedBackend
+        return IsolatedBackend(circuit, **options)
     if name == "ngspice":
         from eqprop_hw.backends.ngspice import NgspiceBackend
         return NgspiceBackend(circuit, **options)

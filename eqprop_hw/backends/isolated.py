@@ -1,0 +1,428 @@
+"""ngspice behind a process boundary: a crash of the simulator does not end the caller.
+
+ngspice runs inside the calling process as a shared library. When it dies - a segmentation
+fault, an ``abort()``, a ``controlled_exit`` that ends the process, a hang - it takes the
+caller (e.g. a training run hours in) with it, and nothing in-process can prevent that.
+:class:`IsolatedBackend` therefore runs the backend in a child process (a fresh interpreter
+started with :mod:`subprocess`, like multiprocessing's *spawn* but without re-importing the
+caller's main module, so scripts need no ``if __name__ == "__main__"`` guard) and forwards the
+:class:`~eqprop_hw.backends.base.Backend` methods to it over a socket pair
+(:class:`multiprocessing.connection.Connection`, pickled messages):
+
+* :meth:`~IsolatedBackend.solve`, :meth:`~IsolatedBackend.solve_phases`,
+  :meth:`~IsolatedBackend.set_values`, :meth:`~IsolatedBackend.set_trainable` and
+  :meth:`~IsolatedBackend.close` behave as the in-process backend's (same results, bitwise:
+  the child runs the very same code on the same values; errors such as
+  :class:`~eqprop_hw.errors.ConvergenceError` come back as themselves). ``set_trainable``
+  values are checked at once and travel with the next request, so a training minibatch costs
+  one round trip.
+* If the child dies during a request (any exit, a signal, or no answer within ``timeout``),
+  a new child is started with the circuit's *current* values (the parent keeps them: every
+  ``set_values``/``set_trainable`` updates its copy) and the request is sent once more. The
+  restart is logged (logger ``eqprop_hw.isolated``, level WARNING) and counted in
+  :attr:`IsolatedBackend.restarts`.
+* If the child dies again on the same request, :class:`~eqprop_hw.errors.SimulatorCrash` is
+  raised, naming the circuit, the request, the sample row of the batch that was running (the
+  in-process backend reports each row through its ``on_row`` hook into a shared 8-byte memory
+  map, which survives the child) and how the child ended.
+
+The child runs in its own session (a Ctrl-C in the terminal reaches only the parent, which
+decides what to do; the child also ignores SIGINT) and exits when the parent closes the socket
+or dies.
+
+Examples
+--------
+>>> from eqprop_hw.backends import make_backend
+>>> backend = make_backend("ngspice", circuit, isolated=True)      # doctest: +SKIP
+>>> backend.solve([[0.5, -0.5]]).outputs                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import weakref
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+import numpy as np
+
+from eqprop_hw.backends.base import Backend
+from eqprop_hw.errors import BackendError, SimulatorCrash
+from eqprop_hw.graph import Circuit
+
+LOGGER = logging.getLogger("eqprop_hw.isolated")
+
+#: Seconds to wait for a new child to load the library and the circuit.
+START_TIMEOUT = 300.0
+
+
+def ngspice_factory(circuit: Circuit, **options) -> Backend:
+    """The default child-side backend: :class:`~eqprop_hw.backends.ngspice.NgspiceBackend`."""
+    from eqprop_hw.backends.ngspice import NgspiceBackend
+    return NgspiceBackend(circuit, **options)
+
+
+def _portable(error: BaseException) -> BaseException:
+    """``error`` itself if it survives pickling, else a BackendError with its text."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:  # noqa: BLE001 - anything unpicklable
+        return BackendError(f"{type(error).__name__}: {error}")
+
+
+class _Row:
+    """An int64 in a memory map shared by parent and child (the row being solved, -1: none)."""
+
+    def __init__(self, fd: int):
+        self.map = mmap.mmap(fd, 8)
+
+    @property
+    def value(self) -> int:
+        return int.from_bytes(self.map[:8], "little", signed=True)
+
+    @value.setter
+    def value(self, number: int) -> None:
+        self.map[:8] = int(number).to_bytes(8, "little", signed=True)
+
+
+def _child_main(connection_fd: int, row_fd: int) -> None:
+    """Entry point of the child: ``python -c "...; _child_main(fd, fd)"``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    connection = Connection(connection_fd)
+    row = _Row(row_fd)
+    try:
+        path = connection.recv()                  # first: where the caller imports from
+        sys.path[:] = path + [p for p in sys.path if p not in path]
+        factory, circuit, options, trainable = connection.recv()
+    except (EOFError, OSError):
+        return
+    except Exception as error:  # noqa: BLE001 - e.g. the factory's module is not importable
+        connection.send(("error", BackendError(f"isolated backend: the child cannot load the "
+                                               f"backend ({type(error).__name__}: {error})")))
+        return
+    _serve(connection, factory, circuit, options, trainable, row)
+
+
+def _serve(connection, factory, circuit: Circuit, options: dict, trainable, row) -> None:
+    """Child process: build the backend, then answer requests until told to stop or EOF."""
+    try:
+        backend = factory(circuit, **options)
+        if trainable is not None:
+            backend.set_trainable(trainable)
+        if hasattr(backend, "on_row"):
+            def on_row(k, shared=row):
+                shared.value = k
+            backend.on_row = on_row
+    except BaseException as error:  # noqa: BLE001 - report whatever stopped the start
+        reply = ("error", _portable(error))
+    else:
+        reply = ("ok", None)
+    try:
+        connection.send(reply)
+    except (OSError, ValueError):           # the parent is gone
+        reply = ("error", None)
+    if reply[0] == "error":
+        return
+    try:
+        while True:
+            try:
+                method, args, queued = connection.recv()
+            except (EOFError, OSError):
+                break
+            if method == "close":
+                break
+            try:
+                if queued is not None:            # values of a deferred set_trainable first
+                    backend.set_trainable(queued)
+                if method == "stats":
+                    reply = ("ok", dict(getattr(backend, "stats", {})))
+                else:
+                    reply = ("ok", getattr(backend, method)(*args))
+            except Exception as error:  # noqa: BLE001 - sent back to the caller
+                reply = ("error", _portable(error))
+            try:
+                connection.send(reply)
+            except (OSError, ValueError):
+                break
+    finally:
+        backend.close()
+
+
+class _Died(Exception):
+    """The child ended (or stopped answering) during a request."""
+
+
+def _stop_process(process, connection) -> None:
+    """End a child for good: close the pipe (it exits on EOF), then terminate / kill."""
+    try:
+        connection.close()
+    except OSError:
+        pass
+    for action in (None, process.terminate, process.kill):
+        if action is not None:
+            action()
+        try:
+            process.wait(2.0)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class IsolatedBackend(Backend):
+    """A backend (by default ngspice) run in a child process and restarted if it dies.
+
+    Parameters
+    ----------
+    circuit : Circuit
+        The circuit; the parent keeps a copy with the current values for restarts.
+    factory : callable, optional
+        ``factory(circuit, **options) -> Backend``, called in the child; it must be picklable
+        (a module-level function). Default :func:`ngspice_factory`.
+    timeout : float, optional
+        Seconds a request may take before the child is considered hung, killed and restarted
+        (default: no limit).
+    **options
+        Passed to the factory (``loss``, ``temperature``, ``strict``, ``verbose`` of
+        :class:`~eqprop_hw.backends.ngspice.NgspiceBackend`); ``log`` is not supported (the
+        child's messages stay in the child).
+
+    Attributes
+    ----------
+    restarts : int
+        Children started after the first (each after a death).
+    pid : int or None
+        Process id of the current child.
+
+    Raises
+    ------
+    BackendError
+        If the child cannot start the backend (e.g. ngspice's library is missing).
+    """
+
+    name = "ngspice"
+
+    def __init__(self, circuit: Circuit, factory=ngspice_factory, timeout: float | None = None,
+                 **options):
+        if options.get("log") is not None:
+            raise BackendError("isolated backend: log= is not supported (the messages stay in "
+                               "the child process); use verbose=True or isolated=False")
+        options.pop("log", None)
+        super().__init__(circuit, options.get("loss", "squared"), options.get("temperature"))
+        self._factory = factory
+        self._options = options
+        self.timeout = timeout
+        self.restarts = 0
+        self._trainable = self._queued = None
+        self._row_file = tempfile.TemporaryFile()
+        self._row_file.truncate(8)
+        self._row = _Row(self._row_file.fileno())
+        self._row.value = -1
+        self._process = self._connection = None
+        self._closed = False
+        self._finalizer = None
+        self._start()
+
+    # -- the child -------------------------------------------------------------------------
+    @property
+    def pid(self):
+        return None if self._process is None else self._process.pid
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair()
+        package_root = str(Path(__file__).resolve().parents[2])
+        environment = dict(os.environ)
+        environment["PYTHONPATH"] = os.pathsep.join(
+            [package_root] + [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p])
+        code = ("from eqprop_hw.backends.isolated import _child_main; "
+                f"_child_main({theirs.fileno()}, {self._row_file.fileno()})")
+        try:
+            process = subprocess.Popen([sys.executable, "-c", code], env=environment,
+                                       pass_fds=(theirs.fileno(), self._row_file.fileno()),
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       start_new_session=True)
+        except OSError as error:
+            ours.close()
+            raise BackendError(f"isolated backend: cannot start a child process ({error})") \
+                from None
+        finally:
+            theirs.close()
+        connection = Connection(ours.detach())
+        self._process, self._connection = process, connection
+        self._finalizer = weakref.finalize(self, _stop_process, process, connection)
+        try:
+            connection.send(list(sys.path))
+            connection.send((self._factory, self.circuit, self._options, self._trainable))
+            self._queued = None                  # the child starts with the current values
+            status, value = self._receive(START_TIMEOUT, "start")
+        except (_Died, OSError, ValueError) as death:
+            self._discard()
+            raise BackendError(f"isolated backend: the child process for circuit "
+                               f"{self._circuit.name!r} did not start ({death})") from None
+        if status == "error":
+            self._discard()
+            raise value
+
+    def _discard(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()               # runs _stop_process once
+        self._process = self._connection = self._finalizer = None
+
+    def _ending(self) -> str:
+        """How the current child ended (after it died)."""
+        try:
+            code = self._process.wait(2.0)
+        except subprocess.TimeoutExpired:
+            return "it stopped answering"
+        if code < 0:
+            try:
+                return f"killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exited with status {code}"
+
+    def _receive(self, timeout, what: str):
+        connection = self._connection
+        if wait([connection], timeout):
+            try:
+                return connection.recv()
+            except (EOFError, OSError):
+                raise _Died(self._ending()) from None
+        self._process.kill()
+        self._process.wait()
+        raise _Died(f"no answer within {timeout:g} s to {what}; killed")
+
+    def _request(self, method: str, args: tuple):
+        """One request to the current child; ``_Died`` if it ends meanwhile."""
+        self._row.value = -1
+        try:
+            self._connection.send((method, args, self._queued))
+        except (OSError, ValueError):
+            raise _Died(self._ending()) from None
+        try:
+            status, value = self._receive(self.timeout, method)
+        except _Died:
+            raise
+        except BaseException:      # interrupted while waiting: the answer would come late
+            self._discard()
+            raise
+        self._queued = None
+        if status == "error":
+            raise value
+        return value
+
+    def _call(self, method: str, *args, rows: int | None = None, phases: int = 1,
+              inputs=None):
+        """A request with one restart and retry; SimulatorCrash if the child dies twice."""
+        if self._closed:
+            raise BackendError(f"isolated backend of circuit {self._circuit.name!r} is closed")
+        reasons = []
+        for attempt in range(2):
+            if self._process is None:
+                self._start()
+            try:
+                return self._request(method, args)
+            except _Died as death:
+                row = int(self._row.value)
+                reasons.append(str(death))
+                self._discard()
+                where = self._where(method, row, rows, phases, inputs)
+                if attempt == 0:
+                    self.restarts += 1
+                    LOGGER.warning("ngspice child process died %s (%s); restarting it and "
+                                   "retrying once", where, death)
+                    continue
+                raise SimulatorCrash(
+                    f"ngspice died {where}, twice ({reasons[0]}; after a restart: "
+                    f"{reasons[1]}); the circuit or this sample crashes the simulator",
+                    row=None if row < 0 or rows is None else row // phases,
+                    reason=reasons[-1]) from None
+
+    def _where(self, method, row, rows, phases, inputs) -> str:
+        name = self._circuit.name
+        if row < 0 or rows is None:
+            return f"during {method} of circuit {name!r}"
+        sample = row // phases
+        text = f"while solving sample row {sample} of a batch of {rows}"
+        if phases > 1:
+            text += f" (phase {row % phases + 1} of {phases})"
+        if inputs is not None and 0 <= sample < len(inputs):
+            x = np.asarray(inputs[sample]).ravel()
+            shown = ", ".join(f"{v:.6g}" for v in x[:8]) + (", ..." if x.size > 8 else "")
+            text += f", inputs [{shown}]"
+        return text + f", circuit {name!r}"
+
+    # -- the Backend interface -------------------------------------------------------------
+    def solve(self, inputs, beta: float = 0.0, targets=None):
+        """Operating points for a batch (see :meth:`Backend.solve`), computed in the child."""
+        inputs, beta, targets = self._prepare(inputs, beta, targets)
+        return self._call("solve", inputs, beta, targets, rows=len(inputs), inputs=inputs)
+
+    def solve_phases(self, inputs, targets, betas) -> list:
+        """The phases of one batch (see :meth:`Backend.solve_phases`), computed in the child."""
+        betas = [float(b) for b in betas]
+        prepared = [self._prepare(inputs, beta, targets) for beta in betas]
+        inputs, _, targets = prepared[-1]
+        return self._call("solve_phases", inputs, targets, betas, rows=len(inputs),
+                          phases=len(betas), inputs=inputs)
+
+    def set_values(self, values: dict) -> None:
+        """Change element values (in the child, and in the copy kept for restarts)."""
+        values = {str(name): float(value) for name, value in values.items()}
+        for name in values:
+            self._circuit.element(name)          # unknown names: CircuitError here
+        self._call("set_values", values)
+        self.circuit = self.circuit.with_values(values)
+        if self._trainable is not None:
+            position = {name: k for k, name in enumerate(self._circuit.trainable)}
+            for name, value in values.items():
+                if name in position:
+                    self._trainable[position[name]] = value
+
+    def set_trainable(self, values) -> None:
+        """New values of every trainable element (checked here), sent to the child with the
+        next request (one pipe round trip per training minibatch instead of two); an error the
+        child's backend raises for them is raised by that request."""
+        values = self._checked_trainable(values).copy()
+        self._pending = values
+        self._trainable = values
+        self._queued = values
+
+    @property
+    def stats(self) -> dict:
+        """The child backend's counters (see NgspiceBackend.stats) plus ``restarts``."""
+        stats = self._call("stats") if not self._closed else {}
+        return {**stats, "restarts": self.restarts}
+
+    def close(self) -> None:
+        """Stop the child (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._process is not None:
+            try:
+                self._connection.send(("close", (), None))
+            except (OSError, ValueError):
+                pass
+            try:
+                self._process.wait(5.0)
+            except subprocess.TimeoutExpired:
+                pass
+            self._discard()
+        self._row.map.close()
+        self._row_file.close()
+
+    def __repr__(self):
+        state = "closed" if self._closed else f"child pid {self.pid}"
+        return f"<IsolatedBackend {self._circuit.name!r} ({state}, {self.restarts} restarts)>"
+
+
+__all__ = ["IsolatedBackend", "ngspice_factory", "START_TIMEOUT"]

@@ -1,0 +1,54 @@
+"""Conductance maps and node-voltage maps of trained xor and iris circuits for docs/results.
+
+Trains each example with the native backend (the same curve as ngspice in the loop, see
+``docs/results/training.md``) through the command line, exactly as a user would:
+
+    eqprop-hw train circuits/NAME.yaml --out DIR                      # DIR/conductance_map.png
+    eqprop-hw predict circuits/NAME.yaml --params DIR/params.npz --split test \\
+        --plot docs/results/NAME_node_voltages.png --sample K
+
+and copies ``DIR/conductance_map.png`` to ``docs/results/NAME_conductance_map.png``; also the
+untrained iris map (``iris_conductance_map_initial.png``) for comparison.
+Run: ``python tools/make_pictures.py`` (about half a minute).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+#: (example, test row drawn by the node-voltage map)
+EXAMPLES = (("xor", 1), ("iris", 0))
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from eqprop_hw.build import build_circuit
+    from eqprop_hw.cli import main as cli
+    from eqprop_hw.plots import plot_conductance_maps
+    from eqprop_hw.spec import load_spec
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, sample in EXAMPLES:
+            spec = str(ROOT / "circuits" / f"{name}.yaml")
+            out = Path(scratch) / name
+            if cli(["train", spec, "--out", str(out)]) != 0:
+                return 1
+            shutil.copyfile(out / "conductance_map.png", RESULTS / f"{name}_conductance_map.png")
+            if cli(["predict", spec, "--params", str(out / "params.npz"), "--split", "test",
+                    "--plot", str(RESULTS / f"{name}_node_voltages.png"),
+                    "--sample", str(sample)]) != 0:
+                return 1
+    iris = build_circuit(load_spec(ROOT / "circuits" / "iris.yaml"))
+    plot_conductance_maps(RESULTS / "iris_conductance_map_initial.png", iris,
+                          iris.trainable_values(), "iris before training (initial conductances)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
