@@ -17,7 +17,9 @@ Layered networks (resistive crossbars) are expanded element by element with thes
 ``VDHI``/``VDLO``      diode bias sources
 ``EA{k}_{j}``,         bidirectional amplifier after hidden layer k (an ideal transformer of
 ``VA{k}_{j}``,         ratio A: ``ae{k}_{j}`` = A V(n{k}_{j}); the current I delivered on
-``FA{k}_{j}``          through ``VA`` to ``a{k}_{j}`` is drawn back from n{k}_{j} times A)
+``FA{k}_{j}``          through ``VA`` to ``a{k}_{j}`` is drawn back from n{k}_{j} times A);
+                       with ``devices.amplifier`` errors, A is A_nominal (1 + gain error)
+                       and ``VA`` holds the amplifier's offset voltage (V)
 =====================  ====================================================================
 
 With ``wires`` (IR drop), cell ``RL{k}_{i}_{j}`` sits between tap ``w{k}r{i}_{j}`` of row wire i and
@@ -35,6 +37,7 @@ import fnmatch
 
 import numpy as np
 
+from eqprop_hw.devices import amplifier_errors_from_mapping
 from eqprop_hw.errors import CircuitError
 from eqprop_hw.graph import (Circuit, DiodeModel, Element, InputPort, OutputPort,
                              validate_circuit)
@@ -69,6 +72,9 @@ def build_layered(spec: Spec) -> Circuit:
     activation = data["activation"]
     amplifiers = data["amplifiers"]
     rng = np.random.default_rng(data["conductance"]["seed"])
+    devices = data.get("devices") or {}
+    amplifier_errors = amplifier_errors_from_mapping(devices.get("amplifier"))
+    amplifier_rng = np.random.default_rng([devices.get("seed", 0), 0xa3])
 
     elements: list[Element] = []
     inputs: list[InputPort] = []
@@ -140,11 +146,13 @@ def build_layered(spec: Spec) -> Circuit:
                     elements.append(Element(f"DL{k}_{j}", "D", ("dlo", column), 1.0,
                                             model=DIODE_MODEL_NAME))
         if not last and amplifiers is not None:
-            amp = amplifiers["gain"]
+            factors, offsets = amplifier_errors.draw(len(columns), amplifier_rng)
             next_rows = []
             for j, column in enumerate(columns):
+                amp = amplifiers["gain"] * float(factors[j])
                 elements.append(Element(f"EA{k}_{j}", "E", (f"ae{k}_{j}", "0", column, "0"), amp))
-                elements.append(Element(f"VA{k}_{j}", "V", (f"ae{k}_{j}", f"a{k}_{j}"), 0.0))
+                elements.append(Element(f"VA{k}_{j}", "V", (f"ae{k}_{j}", f"a{k}_{j}"),
+                                        float(offsets[j])))
                 elements.append(Element(f"FA{k}_{j}", "F", (column, "0"), amp,
                                         control=f"VA{k}_{j}"))
                 next_rows.append(f"a{k}_{j}")

@@ -17,7 +17,8 @@ Output conventions
   1     the simulation failed (no convergence, backend unavailable or failed)
   2     bad input: command-line usage, spec, params, netlist or data file, missing file
   3     internal error (a bug: please report it with the ``--verbose`` traceback)
-  130   interrupted (Ctrl-C)
+  130   interrupted (Ctrl-C); ``train`` first writes a checkpoint and names it
+  143   ``train`` stopped by SIGTERM after writing a checkpoint (``--resume`` continues)
   ====  ==================================================================================
 """
 
@@ -39,7 +40,8 @@ from typing import Any, Sequence
 import numpy as np
 
 import eqprop_hw
-from eqprop_hw.errors import (BackendError, CircuitError, ConvergenceError, EqpropError)
+from eqprop_hw.errors import (BackendError, CircuitError, ConvergenceError, EqpropError,
+                              TrainingInterrupted)
 
 PROG = "eqprop-hw"
 
@@ -156,7 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
                               "training.loss, else squared)")
         sub.add_argument("--temperature", type=_positive_float, metavar="TAU",
                          help="softmax temperature (V) of the cross-entropy loss (default: the "
-                              "spec's training.temperature, 0.1)")
+                              "spec's training.temperature, 0.1); simulate/grad with the "
+                              "squared loss: the Gibbs temperature T (W) of finite-temperature "
+                              "sampling, p ~ exp(-E_beta/T)")
+
+    def thermal_args(sub):
+        sub.add_argument("--samples", type=int, metavar="N",
+                         help="finite temperature: kept samples per phase (default 4096)")
+        sub.add_argument("--estimator", choices=("chl", "covariance", "path"),
+                         help="finite temperature: gradient estimator (default chl)")
+        sub.add_argument("--seed", type=int, metavar="S",
+                         help="finite temperature: seed of the noise (default 0)")
 
     sub = add("describe", cmd_describe, "the circuit as built from a spec: nodes, ports, "
               "elements and values")
@@ -187,35 +199,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = add("simulate", cmd_simulate, "operating point(s) of a spec for given inputs")
     spec_args(sub)
-    source = sub.add_mutually_exclusive_group(required=True)
+    # required (checked in cmd_simulate) except for lc specs, whose inputs are waveforms
+    source = sub.add_mutually_exclusive_group(required=False)
     source.add_argument("--input", metavar="X",
                         help="input values, comma-separated, in input order")
     source.add_argument("--input-file", metavar="ROWS.csv",
                         help="CSV file, one input vector per row (optional header line)")
     nudge_args(sub)
     loss_args(sub)
+    thermal_args(sub)
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
                      help="simulator (default: native)")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_argument("--plot", metavar="FILE.png",
+                     help="also draw the node voltages per layer (with --beta/--target: free "
+                          "phase vs the +beta and -beta nudged phases); needs --input")
 
     sub = add("bench", cmd_bench, "run the benchmarks in the repository's tools/ folder")
     sub.add_argument("names", nargs="*", metavar="NAME",
-                     help="benchmarks to run (tools/bench_NAME.py; default: all)")
+                     help="benchmarks to run (tools/bench_NAME.py; default: all, quick)")
     sub.add_argument("--quick", action="store_true",
-                     help="smaller runs (passed to each benchmark as args.quick)")
+                     help="smaller runs (passed to each benchmark as args.quick); the default "
+                          "when no NAME is given")
+    sub.add_argument("--full", action="store_true",
+                     help="full-size runs even when no NAME is given (takes much longer)")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub = add("grad", cmd_grad, "EP gradient from measured node voltages vs the exact gradient")
     spec_args(sub)
-    sub.add_argument("--input", metavar="X", required=True,
+    # --input/--target: required (checked in cmd_grad) except for lc specs
+    sub.add_argument("--input", metavar="X",
                      help="input values, comma-separated, in input order")
-    sub.add_argument("--target", metavar="Y", required=True,
+    sub.add_argument("--target", metavar="Y",
                      help="target voltages (V), comma-separated, in output order")
+    sub.add_argument("--target-file", metavar="ROWS.csv",
+                     help="lc specs: target waveforms, one row per grid time, one column per "
+                          "output (Wb or A)")
     sub.add_argument("--beta", type=_positive_float, metavar="B",
                      help="nudging conductance (S) (default: the spec's training.beta)")
     sub.add_argument("--nudge", choices=("positive", "negative", "centered"),
                      default="centered", help="nudging mode (default: centered)")
     loss_args(sub)
+    thermal_args(sub)
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
                      help="simulator whose node voltages the local rule measures")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
@@ -243,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="solve every minibatch in C contiguous parts (default with "
                           "--workers/--scheduler: one per worker); the same C gives the same "
                           "result in one process or on any cluster")
+    sub.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
+                     help="run ngspice in a child process, restarted if it crashes (default: "
+                          "on with --backend ngspice; up to ~1.4x the time per sample on the "
+                          "smallest circuits, ~1x on digits: 'eqprop-hw bench isolation')")
 
     sub = add("predict", cmd_predict, "predictions of a trained circuit on its dataset")
     sub.add_argument("spec", metavar="SPEC", help="circuit spec with a dataset section")
@@ -251,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native")
     loss_args(sub)
     sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_argument("--plot", metavar="FILE.png",
+                     help="also draw the node voltages per layer of one sample of the split: "
+                          "free phase vs the nudged phases (the spec's training.beta, towards "
+                          "its label)")
+    sub.add_argument("--sample", type=int, default=0, metavar="K",
+                     help="row of the split drawn by --plot (default 0)")
 
     sub = add("check", cmd_check, "reference checks: EP (ngspice, native, software) vs the exact "
               "gradient and finite differences, and backend agreement")
@@ -307,6 +342,12 @@ def _print_json(data: dict) -> None:
     except ValueError:  # a NaN or inf somewhere: take the slow, sanitising path
         text = json.dumps(_jsonable(data), allow_nan=False)
     sys.stdout.write(text + "\n")
+
+
+def _is_lc(spec_path: str) -> bool:
+    """True for a ``kind: lc`` spec (Hamiltonian LC network, handled by eqprop_hw.lc.cli)."""
+    from eqprop_hw.spec import load_spec
+    return load_spec(spec_path).kind == "lc"
 
 
 def _load_circuit(spec_path: str, params_path: str | None = None):
@@ -411,6 +452,10 @@ def cmd_describe(args) -> int:
     """``eqprop-hw describe``."""
     from eqprop_hw.graph import VALUE_MEANING
 
+    if _is_lc(args.spec):
+        from eqprop_hw.lc.cli import cmd_describe as lc_describe
+        return lc_describe(args, _print_json)
+
     circuit = _load_circuit(args.spec, args.params)
     data = describe_circuit(circuit)
     if args.json:
@@ -444,6 +489,13 @@ def cmd_describe(args) -> int:
 def cmd_export(args) -> int:
     """``eqprop-hw export``."""
     from eqprop_hw.netlist import fmt, write_netlist
+
+    if _is_lc(args.spec):
+        from eqprop_hw.lc.cli import cmd_export as lc_export
+        if args.output:
+            _check_output(args.output, args.spec, args.params)
+        return lc_export(args, (lambda text: _atomic_write_text(args.output, text))
+                         if args.output else sys.stdout.write)
 
     if args.analysis != "tran" and (args.tstep is not None or args.tstop is not None):
         raise UsageError("--tstep/--tstop apply to --analysis tran only")
@@ -498,6 +550,12 @@ def cmd_simulate(args) -> int:
     from eqprop_hw.backends import make_backend
     from eqprop_hw.fileio import read_number_rows
 
+    if _is_lc(args.spec):
+        from eqprop_hw.lc.cli import cmd_simulate as lc_simulate
+        return lc_simulate(args, _print_json)
+    if args.input is None and args.input_file is None:
+        raise UsageError("one of the arguments --input --input-file is required "
+                         f"(see '{PROG} simulate --help')")
     circuit = _load_circuit(args.spec, args.params)
     names = _input_names(circuit)
     if args.input_file is not None:
@@ -506,9 +564,19 @@ def cmd_simulate(args) -> int:
         inputs = np.asarray([parse_numbers(args.input, "--input", len(names), names)])
     beta, targets = _nudging(args, circuit)
     loss, temperature = _loss_of(args, spec_path=args.spec)
+    from eqprop_hw import thermal_cli
+    from eqprop_hw.spec import load_spec
+    gibbs = thermal_cli.gibbs_temperature(args, load_spec(args.spec), loss)
+    if gibbs is not None:                # finite temperature: Gibbs samples (thermal_cli)
+        thermal_cli.emit(args, thermal_cli.simulate_data(args, load_spec(args.spec), circuit,
+                                                         inputs, beta, targets, gibbs),
+                         _print_json)
+        return EXIT_OK
     backend = make_backend(args.backend, circuit, **_loss_options(loss, temperature))
     with backend:
         result = backend.solve(inputs, 0.0 if beta is None else beta, targets)
+        if args.plot:
+            _plot_sample(args.plot, circuit, backend, inputs, beta, targets, loss)
     converged = np.asarray(result.converged, dtype=bool).reshape(-1)
     outputs = np.asarray(result.outputs, dtype=float).reshape(len(inputs), -1)
     if args.input_file is None:
@@ -560,6 +628,12 @@ def cmd_grad(args) -> int:
     from eqprop_hw.ep import ep_gradient
     from eqprop_hw.reference import exact_gradient, gradient_agreement
 
+    if _is_lc(args.spec):
+        from eqprop_hw.lc.cli import cmd_grad as lc_grad
+        return lc_grad(args, _print_json)
+    if args.input is None or args.target is None:
+        raise UsageError("the following arguments are required: --input, --target "
+                         f"(see '{PROG} grad --help')")
     spec, circuit = _spec_and_circuit(args.spec, args.params)
     names = _input_names(circuit)
     x = np.asarray([parse_numbers(args.input, "--input", len(names), names)])
@@ -567,6 +641,12 @@ def cmd_grad(args) -> int:
     y = np.asarray([parse_numbers(args.target, "--target", len(outputs), outputs)])
     beta = _default_beta(spec, args.beta)
     loss_name, temperature = _loss_of(args, spec)
+    from eqprop_hw import thermal_cli
+    gibbs = thermal_cli.gibbs_temperature(args, spec, loss_name)
+    if gibbs is not None:                # finite temperature: sampled estimators (thermal_cli)
+        thermal_cli.emit(args, thermal_cli.grad_data(args, spec, circuit, x, y, beta, gibbs),
+                         _print_json)
+        return EXIT_OK
     with make_backend(args.backend, circuit,
                       **_loss_options(loss_name, temperature)) as backend:
         estimate, _ = ep_gradient(backend, x, y, beta, args.nudge)
@@ -598,15 +678,49 @@ def cmd_train(args) -> int:
         from eqprop_hw.params import load_params
         params = load_params(args.params)
     out = args.out or os.path.join("runs", spec.name)
+    if spec.kind == "lc":   # Hamiltonian LC network: the echo rule (eqprop_hw.lc.train)
+        from eqprop_hw.lc.train import train_lc
+        if args.resume or args.workers or args.scheduler:
+            raise UsageError("--resume/--workers/--scheduler are not available for lc specs")
+        metrics = train_lc(spec, out, backend=args.backend, epochs=args.epochs, seed=args.seed,
+                           params=params, plots=not args.no_plots, log=_log)
+        if args.json:
+            _print_json(metrics)
+        else:
+            _log(f"wrote {os.path.join(out, 'params.json')}, metrics.json and plots in {out}")
+        return EXIT_OK
     metrics = train(spec, out, backend=args.backend, epochs=args.epochs, seed=args.seed,
                     resume=args.resume, params=params, progress=True,
                     plots=not args.no_plots, log=_log, workers=args.workers,
-                    scheduler=args.scheduler, chunks=args.chunks)
+                    scheduler=args.scheduler, chunks=args.chunks, isolate=args.isolate)
     if args.json:
         _print_json(metrics)
     else:
         _log(f"wrote {os.path.join(out, 'params.npz')}, metrics.json and plots in {out}")
     return EXIT_OK
+
+
+def _plot_sample(path: str, circuit, backend, inputs, beta, targets, loss: str,
+                 where: str = "") -> None:
+    """Draw the node-voltage map of one input row: free phase, and with ``beta`` the +beta
+    and -beta nudged phases (:func:`eqprop_hw.plots.plot_node_voltages`)."""
+    from eqprop_hw.plots import plot_node_voltages
+
+    inputs = np.asarray(inputs, dtype=float)
+    if inputs.shape[0] != 1:
+        raise UsageError("--plot draws one sample: give --input (not --input-file)")
+    if beta is None:
+        results, labels = [backend.solve(inputs)], ["free"]
+    else:
+        results = backend.solve_phases(inputs, targets, [0.0, beta, -beta])
+        labels = ["free", f"nudged (+beta = {beta:g})", f"nudged (-beta = {-beta:g})"]
+    shown = ", ".join(f"{v:g}" for v in inputs[0][:6]) + (", ..." if inputs.shape[1] > 6 else "")
+    plot_node_voltages(path, circuit, results[0].node_names,
+                       {label: r.voltages[0] for label, r in zip(labels, results)},
+                       targets=(np.asarray(targets, dtype=float).ravel()
+                                if beta is not None and loss == "squared" else None),
+                       title=f"{circuit.name}: node voltages, input [{shown}]{where} "
+                             f"({backend.name} backend)")
 
 
 def cmd_predict(args) -> int:
@@ -621,6 +735,15 @@ def cmd_predict(args) -> int:
     loss, temperature = _loss_of(args, spec)
     with make_backend(args.backend, circuit, **_loss_options(loss, temperature)) as backend:
         result = evaluate(backend, dataset, x, y)
+        if args.plot:
+            if not 0 <= args.sample < len(x):
+                raise UsageError(f"--sample {args.sample}: the {args.split} split has "
+                                 f"{len(x)} rows (0 to {len(x) - 1})")
+            row = slice(args.sample, args.sample + 1)
+            _plot_sample(args.plot, circuit, backend, x[row], _default_beta(spec, None),
+                         dataset.loss_targets(y[row], loss), loss,
+                         f", {args.split} row {args.sample} (data set row "
+                         f"{int(index[args.sample])}, label {_jsonable(y[args.sample])})")
     outputs = result["outputs"]
     predictions = dataset.predict(outputs, loss)
     gains = np.array([port.sources[0][1] for port in circuit.inputs])
@@ -739,12 +862,17 @@ def cmd_bench(args) -> int:
         if key not in available:
             raise UsageError(f"unknown benchmark {name!r} (available: {', '.join(available)})")
         selected.append(key)
+    suite = not selected                    # the whole suite: quick unless --full
+    if suite and not getattr(args, "full", False):
+        args.quick = True
     selected = selected or list(available)
     results: dict[str, dict] = {}
+    summaries: dict[str, Any] = {}
     start = time.perf_counter()
     for key in selected:
         _log(f"running benchmark {key} ({available[key].name})")
         module = _load_benchmark(key, available[key])
+        summaries[key] = getattr(module, "SUMMARY", None)
         with redirect_stdout(sys.stderr):  # keep stdout for the table / the JSON object
             result = module.run(args)
         if not isinstance(result, dict):
@@ -755,8 +883,10 @@ def cmd_bench(args) -> int:
     if args.json:
         _print_json({"benchmarks": results, "seconds": seconds})
         return EXIT_OK
+    # The suite's table shows each benchmark's SUMMARY keys (its ratios) when it names them.
     rows = [(key, str(field), _format_value(value))
-            for key, result in results.items() for field, value in result.items()]
+            for key, result in results.items() for field, value in result.items()
+            if not (suite and summaries[key]) or field in summaries[key]]
     widths = [max([len(header)] + [len(row[column]) for row in rows])
               for column, header in enumerate(("benchmark", "result", "value"))]
     print(f"{'benchmark':<{widths[0]}}  {'result':<{widths[1]}}  value")
@@ -777,6 +907,8 @@ def _os_message(error: OSError) -> str:
 
 def exit_code(error: BaseException) -> int:
     """The exit code for an error (see the module docstring)."""
+    if isinstance(error, TrainingInterrupted):
+        return 128 + int(error.signum)      # 130 for SIGINT, 143 for SIGTERM
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
     if isinstance(error, (ConvergenceError, BackendError)):
@@ -811,6 +943,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exit_code(error)
         if verbose:
             traceback.print_exc(file=sys.stderr)
+        if isinstance(error, TrainingInterrupted):
+            print(f"{PROG}: {_one_line(str(error))}", file=sys.stderr)
+            return code
         if isinstance(error, KeyboardInterrupt):
             message = "interrupted"
         elif isinstance(error, EqpropError):

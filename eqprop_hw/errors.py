@@ -60,3 +60,44 @@ class ConvergenceError(EqpropError):
 
 class BackendError(EqpropError):
     """A simulation backend is unavailable or failed."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by SIGINT or SIGTERM after writing a checkpoint to resume from.
+
+    A :class:`KeyboardInterrupt` (not an :class:`EqpropError`): it is not caused by bad input,
+    and ``except Exception`` must not swallow it. The CLI exits with ``128 + signum`` (130 for
+    SIGINT, 143 for SIGTERM) and prints ``str(error)`` as one line.
+
+    Attributes
+    ----------
+    signum : int
+        The signal received.
+    checkpoint : str
+        The checkpoint written (continue with ``train --resume``).
+    """
+
+    def __init__(self, message: str, signum: int, checkpoint: str):
+        super().__init__(message)
+        self.signum = signum
+        self.checkpoint = checkpoint
+
+
+class SimulatorCrash(BackendError):
+    """The simulator process died (exit, signal, hang) twice on the same request.
+
+    Attributes
+    ----------
+    row : int or None
+        Row of the batch (sample) being solved when it died, if known.
+    reason : str
+        How the simulator process ended the last time.
+    """
+
+    def __init__(self, message: str, row: int | None = None, reason: str = ""):
+        super().__init__(message)
+        self.row = row
+        self.reason = reason
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.row, self.reason))

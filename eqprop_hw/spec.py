@@ -215,9 +215,11 @@ class Spec:
 # -- schema -------------------------------------------------------------------------------
 TOP_KEYS = {
     "layered": ("name", "kind", "description", "layers", "inputs", "conductance", "activation",
-                "amplifiers", "wires", "outputs", "options", "dataset", "training"),
+                "amplifiers", "wires", "outputs", "options", "dataset", "training", "devices",
+                "temperature", "node_capacitance"),
     "graph": ("name", "kind", "description", "models", "elements", "inputs", "outputs",
-              "trainable", "options", "dataset", "training"),
+              "trainable", "options", "dataset", "training", "devices", "temperature",
+              "node_capacitance"),
 }
 
 DEFAULT_OPTIONS = {"reltol": 1e-9, "abstol": 1e-15, "vntol": 1e-12, "gmin": 1e-12}
@@ -257,6 +259,27 @@ def _options(check: _Checker, spec: dict) -> dict:
     for key in options:
         out[key] = check.number(options, key, "options", positive=key not in ("temp", "tnom"))
     return out
+
+
+#: Named diode models usable in place of a parameter mapping (``model: 1N4148``). The 1N4148
+#: parameters are the small-signal switching diode's widely published SPICE model (DC: IS, N,
+#: RS; junction capacitance and transit time for transients). Its 100 V reverse breakdown is
+#: not modelled: the circuits here stay far below it.
+DIODE_PRESETS = {
+    "1N4148": {"IS": 4.352e-9, "N": 1.906, "RS": 0.6458, "CJO": 7.048e-12, "VJ": 0.869,
+               "M": 0.03, "FC": 0.5, "TT": 3.48e-9},
+}
+
+
+def _diode_entry(check: _Checker, container: dict, key, where: str) -> dict:
+    """A diode model given as a parameter mapping or as a named model (``1N4148``)."""
+    model = container.get(key)
+    if isinstance(model, str):
+        if model.upper() not in DIODE_PRESETS:
+            check.fail(f"{where}: unknown diode model {model!r} (named models: "
+                       f"{', '.join(DIODE_PRESETS)}; or give IS, N, RS)", container, key)
+        return {"type": "D", **DIODE_PRESETS[model.upper()]}
+    return _diode_model(check, check.mapping(model, where, container, key), where)
 
 
 def _diode_model(check: _Checker, model: dict, where: str) -> dict:
@@ -302,7 +325,7 @@ def _training(check: _Checker, spec: dict):
         return None
     training = check.mapping(spec["training"], "training", spec, "training")
     allowed = ("epochs", "batch_size", "learning_rate", "lr_decay", "beta", "nudge", "loss",
-               "temperature", "seed")
+               "temperature", "seed", "estimator", "samples")
     check.keys(training, allowed, "training")
     out = {
         "epochs": check.integer(training, "epochs", "training", default=10, minimum=1),
@@ -317,6 +340,11 @@ def _training(check: _Checker, spec: dict):
         # the squared loss.
         "temperature": check.number(training, "temperature", "training", default=0.1),
         "seed": check.integer(training, "seed", "training", default=0, minimum=0),
+        # Finite temperature (top-level `temperature:`, eqprop_hw.thermal): the estimator and
+        # the samples per phase and minibatch; unused at T = 0.
+        "estimator": check.string(training, "estimator", "training", default="chl",
+                                  choices=("chl", "covariance", "path")),
+        "samples": check.integer(training, "samples", "training", default=256, minimum=32),
     }
     if out["temperature"] <= 0:
         check.fail(f"training.temperature (the softmax temperature of the cross-entropy loss, "
@@ -334,6 +362,78 @@ def _training(check: _Checker, spec: dict):
     else:
         out["learning_rate"] = check.number(training, "learning_rate", "training", default=0.01,
                                             positive=True)
+    return out
+
+
+DEVICE_KEYS = {
+    "conductance": ("model", "states", "step", "up_down", "up_down_dtod", "step_dtod",
+                    "step_std", "range_dtod", "max_pulses", "rounding"),
+    "measurement": ("read_noise", "adc_bits", "adc_range", "at"),
+    "amplifier": ("gain_dtod", "offset_std"),
+}
+
+
+def _devices(check: _Checker, spec: dict):
+    """The ``devices`` section (device models; see :mod:`eqprop_hw.devices`)."""
+    from eqprop_hw.devices import DEVICE_MODELS, ROUNDING
+    if spec.get("devices") is None:
+        return None
+    devices = check.mapping(spec["devices"], "devices", spec, "devices")
+    check.keys(devices, tuple(DEVICE_KEYS) + ("seed",), "devices")
+    out: dict[str, Any] = {"seed": check.integer(devices, "seed", "devices", default=0,
+                                                 minimum=0)}
+    part = check.mapping(devices.get("conductance"), "devices.conductance", devices,
+                         "conductance")
+    check.keys(part, DEVICE_KEYS["conductance"], "devices.conductance")
+    where = "devices.conductance"
+    conductance = {
+        "model": check.string(part, "model", where, default="ideal", choices=DEVICE_MODELS),
+        "states": check.integer(part, "states", where, minimum=2),
+        "step": check.number(part, "step", where, positive=True),
+        "up_down": check.number(part, "up_down", where, default=0.0),
+        "max_pulses": check.integer(part, "max_pulses", where, default=100, minimum=1),
+        "rounding": check.string(part, "rounding", where, default="nearest", choices=ROUNDING),
+    }
+    for key in ("up_down_dtod", "step_dtod", "step_std", "range_dtod"):
+        conductance[key] = check.number(part, key, where, default=0.0, nonneg=True)
+    if not -1 < conductance["up_down"] < 1:
+        check.fail(f"{where}.up_down must be in (-1, 1), got {conductance['up_down']!r}",
+                   part, "up_down")
+    if conductance["model"] != "ideal" and \
+            (conductance["states"] is None) == (conductance["step"] is None):
+        check.fail(f"{where}: a {conductance['model']} device needs exactly one of states "
+                   "(number of levels) or step (S)", devices, "conductance")
+    out["conductance"] = conductance
+    part = check.mapping(devices.get("measurement"), "devices.measurement", devices,
+                         "measurement")
+    where = "devices.measurement"
+    check.keys(part, DEVICE_KEYS["measurement"], where)
+    measurement = {"read_noise": check.number(part, "read_noise", where, default=0.0,
+                                              nonneg=True),
+                   "adc_bits": check.integer(part, "adc_bits", where, minimum=1),
+                   "at": check.string(part, "at", where, default="device",
+                                      choices=("device", "lines"))}
+    if measurement["adc_bits"] is not None and measurement["adc_bits"] > 32:
+        check.fail(f"{where}.adc_bits must be at most 32, got {measurement['adc_bits']}",
+                   part, "adc_bits")
+    adc_range = part.get("adc_range")
+    if adc_range is not None:
+        if not isinstance(adc_range, list) or len(adc_range) != 2:
+            check.fail(f"{where}.adc_range must be [lo, hi] in V", part, "adc_range")
+        lo = check.number(adc_range, 0, f"{where}.adc_range[0]", required=True)
+        hi = check.number(adc_range, 1, f"{where}.adc_range[1]", required=True)
+        if not lo < hi:
+            check.fail(f"{where}.adc_range needs lo < hi, got [{lo}, {hi}]", part, "adc_range")
+        adc_range = [lo, hi]
+    elif measurement["adc_bits"] is not None:
+        check.fail(f"{where}.adc_range ([lo, hi] in V) is required with adc_bits", part,
+                   "adc_bits")
+    measurement["adc_range"] = adc_range
+    out["measurement"] = measurement
+    part = check.mapping(devices.get("amplifier"), "devices.amplifier", devices, "amplifier")
+    check.keys(part, DEVICE_KEYS["amplifier"], "devices.amplifier")
+    out["amplifier"] = {key: check.number(part, key, "devices.amplifier", default=0.0,
+                                          nonneg=True) for key in DEVICE_KEYS["amplifier"]}
     return out
 
 
@@ -394,8 +494,7 @@ def _layered(check: _Checker, spec: dict) -> dict:
                         choices=("diode", "rectify", "none"))
     act_out = {"type": kind}
     if kind in ("diode", "rectify"):
-        model = check.mapping(activation.get("model"), "activation.model", activation, "model")
-        act_out["model"] = _diode_model(check, model, "activation.model")
+        act_out["model"] = _diode_entry(check, activation, "model", "activation.model")
         act_out["high"] = check.number(activation, "high", "activation", default=0.0)
         act_out["low"] = check.number(activation, "low", "activation", default=0.0)
         act_out["outputs"] = check.boolean(activation, "outputs", "activation", False)
@@ -436,8 +535,7 @@ def _graph(check: _Checker, spec: dict) -> dict:
     for name, model in models.items():
         if not isinstance(name, str) or not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", name):
             check.fail(f"invalid model name {name!r}", models, name)
-        model = check.mapping(model, f"models.{name}", models, name)
-        out["models"][name.upper()] = _diode_model(check, model, f"models.{name}")
+        out["models"][name.upper()] = _diode_entry(check, models, name, f"models.{name}")
 
     elements = spec.get("elements")
     if not isinstance(elements, list) or not elements:
@@ -572,6 +670,20 @@ def _graph(check: _Checker, spec: dict) -> dict:
     return out
 
 
+def _thermal(check: _Checker, spec: dict) -> dict:
+    """Top-level ``temperature`` (W, the Gibbs temperature of eqprop_hw.thermal; not the softmax
+    ``training.temperature``) and ``node_capacitance`` (F: one number, or {node: F})."""
+    out = {"temperature": check.number(spec, "temperature", "spec", positive=True)}
+    value = spec.get("node_capacitance")
+    if isinstance(value, dict):
+        out["node_capacitance"] = {
+            str(node): check.number(value, node, "node_capacitance", required=True,
+                                    positive=True) for node in value}
+    else:
+        out["node_capacitance"] = check.number(spec, "node_capacitance", "spec", positive=True)
+    return out
+
+
 def parse_spec(data: Any, source: str = "<string>") -> Spec:
     """Validate a spec mapping and fill in defaults.
 
@@ -600,9 +712,9 @@ def parse_spec(data: Any, source: str = "<string>") -> Spec:
         check.fail(f"name {name!r} must be letters, digits, '_', '-', '.' (at most 80)",
                    data, "name")
     kind = check.string(data, "kind", "spec", required=True, choices=KINDS)
-    if kind == "lc":
-        check.fail("kind 'lc' (Hamiltonian LC networks) is not available in this version",
-                   data, "kind")
+    if kind == "lc":   # Hamiltonian LC networks: validated by eqprop_hw.lc.spec
+        from eqprop_hw.lc.spec import parse_lc
+        return Spec(_plain(parse_lc(check, data, name)), source)
     check.keys(data, TOP_KEYS[kind], f"a {kind} spec")
     out = {"name": name, "kind": kind,
            "description": check.string(data, "description", "spec", default="")}
@@ -610,6 +722,8 @@ def parse_spec(data: Any, source: str = "<string>") -> Spec:
     out["options"] = _options(check, data)
     out["dataset"] = _dataset(check, data)
     out["training"] = _training(check, data)
+    out["devices"] = _devices(check, data)
+    out.update(_thermal(check, data))
     return Spec(_plain(out), source)
 
 

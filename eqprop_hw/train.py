@@ -19,8 +19,13 @@ The spec's ``training.loss`` picks the nudge: ``squared`` (targets are voltages 
 the reported train/test loss is that loss (V^2 or nats).
 
 Outputs in ``out_dir``: ``params.npz`` (loadable by ``--params``), ``metrics.json``,
-``checkpoint.npz``, ``loss.png``, ``accuracy.png``, ``conductances.png`` (plots are redrawn
-every tenth of the run and at the end; params, metrics and checkpoint every epoch).
+``checkpoint.npz``, ``loss.png``, ``accuracy.png``, ``conductances.png``,
+``conductance_map.png`` (plots are redrawn every tenth of the run and at the end; params,
+metrics and checkpoint every epoch).
+
+SIGINT/SIGTERM write ``checkpoint.npz`` after the current minibatch (with the position within
+the epoch) and stop with :class:`~eqprop_hw.errors.TrainingInterrupted`; ``resume=True``
+continues from it to exactly the uninterrupted result.
 """
 
 from __future__ import annotations
@@ -36,9 +41,11 @@ import numpy as np
 
 from eqprop_hw.backends import make_backend
 from eqprop_hw.build import build_circuit
+from eqprop_hw.devices import hardware_from_spec, line_probe, measured_gradient
 from eqprop_hw.ep import chunked_gradient, ep_gradient, loss_values, make_probe
-from eqprop_hw.errors import EqpropError, SpecError
+from eqprop_hw.errors import EqpropError, SimulatorCrash, SpecError, TrainingInterrupted
 from eqprop_hw.fileio import atomic_write_bytes, atomic_write_text
+from eqprop_hw.interrupt import Abandon, StopSignals
 from eqprop_hw.graph import Circuit
 from eqprop_hw.losses import backend_options
 from eqprop_hw.params import save_params
@@ -47,7 +54,9 @@ from eqprop_hw.spec import Spec
 DEFAULT_TRAINING = {"epochs": 10, "batch_size": 16, "learning_rate": 0.01, "lr_decay": 1.0,
                     "beta": 1e-6, "nudge": "centered", "loss": "squared", "temperature": 0.1,
                     "seed": 0}
-CHECKPOINT_FORMAT = "eqprop-hw checkpoint 1"
+CHECKPOINT_FORMAT = "eqprop-hw checkpoint 2"
+#: Older checkpoint formats still read (format 1: epoch boundaries only).
+CHECKPOINT_FORMATS = ("eqprop-hw checkpoint 1", CHECKPOINT_FORMAT)
 
 
 @dataclass
@@ -142,32 +151,62 @@ def _progress(total: int, description: str, enabled: bool):
     return tqdm(total=total, desc=description, unit="sample", leave=False, dynamic_ncols=True)
 
 
-def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict) -> None:
+def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
+                      position: int = 0, seconds: float = 0.0) -> None:
+    """Write the training state atomically.
+
+    ``epoch`` epochs are complete (their metrics are in ``metrics``) and ``position`` samples of
+    the sample order of epoch ``epoch`` (0-based; it depends only on (seed, epoch)) are trained
+    already, in ``seconds`` s; ``values`` are the trainable values after them. The learning rate
+    of an epoch is a function of the epoch, so this is the whole state.
+    """
     buffer = io.BytesIO()
     np.savez(buffer, format=np.array(CHECKPOINT_FORMAT), epoch=np.array(epoch),
-             values=values, metrics=np.array(json.dumps(metrics)))
+             values=values, metrics=np.array(json.dumps(metrics)),
+             position=np.array(int(position)), seconds=np.array(float(seconds)))
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _read_checkpoint(path: Path, n_values: int) -> tuple[int, np.ndarray, dict]:
+def _read_checkpoint(path: Path, n_values: int) -> tuple[int, np.ndarray, dict, int, float]:
+    """``(epoch, values, metrics, position, seconds)`` of a checkpoint (see _write_checkpoint)."""
     try:
         with np.load(path, allow_pickle=False) as archive:
-            if str(archive["format"]) != CHECKPOINT_FORMAT:
+            if str(archive["format"]) not in CHECKPOINT_FORMATS:
                 raise ValueError("not an eqprop-hw checkpoint")
             epoch, values = int(archive["epoch"]), np.array(archive["values"], dtype=float)
             metrics = json.loads(str(archive["metrics"]))
+            position = int(archive["position"]) if "position" in archive.files else 0
+            seconds = float(archive["seconds"]) if "seconds" in archive.files else 0.0
     except (OSError, KeyError, ValueError) as error:
         raise EqpropError(f"{path}: cannot resume from this checkpoint ({error})") from None
     if values.shape != (n_values,):
         raise EqpropError(f"{path}: checkpoint holds {values.size} values but the circuit has "
                           f"{n_values} trainable elements (a different spec?)")
-    return epoch, values, metrics
+    if position < 0:
+        raise EqpropError(f"{path}: cannot resume from this checkpoint (negative position)")
+    return epoch, values, metrics, position, seconds
+
+
+def _stop(stop: StopSignals, path: Path, epoch: int, position: int, values: np.ndarray,
+          metrics: dict, seconds: float, epochs: int, samples: int, bar=None):
+    """Checkpoint the state (epoch, position, values) and raise :class:`TrainingInterrupted`."""
+    if bar is not None:
+        bar.close()
+    if position >= samples:      # a finished epoch whose metrics are not in yet: redo its end
+        position = samples
+    _write_checkpoint(path, epoch, values, metrics, position, seconds)
+    where = (f"after epoch {epoch}" if position == 0 else
+             f"in epoch {epoch + 1}/{epochs} after {position} of {samples} samples")
+    raise TrainingInterrupted(f"{stop.name} received: training stopped {where}; checkpoint "
+                              f"written to {path} (continue with --resume)", stop.signum,
+                              str(path))
 
 
 def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int | None = None,
           seed: int | None = None, resume: bool = False, params: dict | None = None,
           progress: bool = True, plots: bool = True, log=None, workers: int | None = None,
-          scheduler: str | None = None, chunks: int | None = None) -> dict:
+          scheduler: str | None = None, chunks: int | None = None,
+          isolate: bool | None = None) -> dict:
     """Train a spec's circuit on its dataset with the local EP rule.
 
     Parameters
@@ -200,6 +239,16 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         use one task per part (default: the number of workers) and are bitwise identical to a
         single-process run with the same ``chunks``. Without ``chunks``, workers or scheduler
         the whole minibatch goes through :func:`eqprop_hw.ep.ep_gradient`.
+    isolate : bool, optional
+        Run ngspice in a child process that is restarted (and the request retried once) if
+        it dies (:mod:`eqprop_hw.backends.isolated`). Default: on for ``backend="ngspice"``
+        (measured cost: ``eqprop-hw bench isolation``); the native backend ignores it.
+
+    SIGINT or SIGTERM during training (main thread) writes ``checkpoint.npz`` after the
+    current minibatch (a second signal abandons the minibatch and checkpoints the state before
+    it) and raises :class:`~eqprop_hw.errors.TrainingInterrupted`; ``resume=True`` then
+    continues to exactly the uninterrupted result. The previous signal handlers are restored
+    when ``train`` returns or raises.
 
     Returns
     -------
@@ -223,12 +272,14 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
                "batch_size": settings.batch_size,
                "epochs": [], "train_loss": [], "test_loss": [], "train_accuracy": [],
                "test_accuracy": [], "seconds": [], "samples_per_second": []}
-    start_epoch = 0
+    start_epoch = start_position = 0
+    done_seconds = 0.0
     checkpoint = out_dir / "checkpoint.npz"
     if resume:
         if not checkpoint.exists():
             raise EqpropError(f"{checkpoint}: no checkpoint to resume from")
-        start_epoch, values, metrics = _read_checkpoint(checkpoint, values.size)
+        start_epoch, values, metrics, start_position, done_seconds = _read_checkpoint(
+            checkpoint, values.size)
     if settings.loss == "cross_entropy":
         dataset.probabilities(dataset.y_train[:1])   # one output per class, or a clear error
     if workers is not None and scheduler is not None:
@@ -236,8 +287,12 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     if chunks is not None and int(chunks) < 1:
         raise EqpropError(f"train: chunks must be a positive number, got {chunks!r}")
     options = backend_options(settings.loss, settings.temperature)
-    engine = make_backend(backend, circuit, **options)
-    client = cluster = remote = None
+    if backend == "ngspice" and (isolate is None or isolate):
+        engine = make_backend(backend, circuit, isolated=True, **options)
+    else:
+        engine = make_backend(backend, circuit, **options)
+    client = cluster = remote = thermal = None
+    stop = StopSignals().install()   # SIGINT/SIGTERM: checkpoint at the next minibatch, exit
     try:
         if workers is not None or scheduler is not None:
             from eqprop_hw.distributed import DaskGradient, connect
@@ -248,29 +303,67 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         metrics["chunks"] = chunks
         engine.set_trainable(values)
         probe = make_probe(circuit, engine.node_names)
+        hardware = hardware_from_spec(spec, circuit, engine.node_names, g_min, g_max)
+        from eqprop_hw.thermal_train import thermal_trainer
+        thermal = thermal_trainer(spec, circuit, backend)   # top-level temperature: T > 0
+        if thermal is not None:
+            metrics.update(gibbs_temperature=thermal.temperature, estimator=thermal.estimator,
+                           thermal_samples=thermal.samples)
+        if hardware is not None:
+            if remote is not None or chunks is not None:
+                raise EqpropError("train: a spec with a devices section trains in one process "
+                                  "(no workers, scheduler or chunks yet)")
+            if hardware.measurement.at == "lines":
+                probe = line_probe(circuit, engine.node_names)
+            if not resume:
+                values = hardware.clip(values)      # every device within its own range
+            engine.set_trainable(values)
         x_train, y_train = dataset.x_train, dataset.y_train
         for epoch in range(start_epoch, settings.epochs):
-            started = time.perf_counter()
+            skip = start_position if epoch == start_epoch else 0   # samples done before a stop
+            started = time.perf_counter() - (done_seconds if skip else 0.0)
             order = np.random.default_rng([settings.seed, epoch]).permutation(len(x_train))
             epoch_rates = rates * settings.lr_decay ** epoch
             bar = _progress(len(order), f"epoch {epoch + 1}/{settings.epochs}", progress)
-            for first in range(0, len(order), settings.batch_size):
+            if bar is not None and skip:
+                bar.update(min(skip, len(order)))
+            resume_point = (skip, values.copy())     # (position, values) a stop checkpoints
+            stop.abandonable = True                  # a second signal abandons the minibatch
+            for first in range(skip, len(order), settings.batch_size):
                 batch = order[first:first + settings.batch_size]
                 targets = dataset.loss_targets(y_train[batch], settings.loss)
-                if remote is not None:
+                if thermal is not None:     # finite temperature (eqprop_hw.thermal_train)
+                    gradient = thermal(values, x_train[batch], targets, settings.beta,
+                                       (settings.seed, epoch, first))
+                elif remote is not None:
                     gradient = remote(values, x_train[batch], targets, settings.beta,
                                       settings.nudge)
                 elif chunks is not None:
                     gradient = chunked_gradient(engine, x_train[batch], targets, settings.beta,
                                                 settings.nudge, probe, chunks)
+                elif hardware is not None:
+                    # Device randomness depends only on (seed, epoch, position): resumable.
+                    device_rng = np.random.default_rng([settings.seed, epoch, first, 0xDE71CE])
+                    gradient = measured_gradient(engine, hardware, x_train[batch], targets,
+                                                 settings.beta, settings.nudge, probe,
+                                                 device_rng)
                 else:
                     gradient, _ = ep_gradient(engine, x_train[batch], targets, settings.beta,
                                               settings.nudge, probe)
-                values = np.clip(values - epoch_rates * gradient, g_min, g_max)
+                if hardware is None:
+                    values = np.clip(values - epoch_rates * gradient, g_min, g_max)
+                else:   # the devices turn the requested change into pulses
+                    values = hardware.update(values, -epoch_rates * gradient, device_rng)
                 if remote is None:
                     engine.set_trainable(values)
                 if bar is not None:
                     bar.update(len(batch))
+                resume_point = (first + len(batch), values.copy())
+                if stop.signum is not None:
+                    stop.abandonable = False
+                    _stop(stop, checkpoint, epoch, first + len(batch), values, metrics,
+                          time.perf_counter() - started, settings.epochs, len(order), bar)
+            stop.abandonable = False
             if bar is not None:
                 bar.close()
             train_seconds = time.perf_counter() - started
@@ -291,15 +384,34 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
             _write_checkpoint(checkpoint, epoch + 1, values, metrics)
             if log is not None:
                 log(_epoch_line(metrics))
+            if stop.signum is not None:
+                _stop(stop, checkpoint, epoch + 1, 0, values, metrics, 0.0, settings.epochs,
+                      len(order))
+    except Abandon:      # a repeated signal inside a minibatch: keep the state from before it
+        position, kept = resume_point
+        _stop(stop, checkpoint, epoch, position, kept, metrics, time.perf_counter() - started,
+              settings.epochs, len(order), bar)
+    except SimulatorCrash as crash:     # ngspice died twice on one sample: name it in the data
+        if crash.row is None or not stop.abandonable or remote is not None or chunks is not None:
+            raise
+        sample = int(batch[crash.row])
+        raise SimulatorCrash(f"training sample {sample} (data set row "
+                             f"{int(dataset.index_train[sample])}) in epoch {epoch + 1}: {crash}",
+                             crash.row, crash.reason) from None
     finally:
         try:
             if remote is not None:
                 remote.close()
+            if thermal is not None:
+                thermal.close()
             if client is not None:
                 from eqprop_hw.distributed import disconnect
                 disconnect(client, cluster)
         finally:
-            engine.close()
+            try:
+                engine.close()
+            finally:
+                stop.restore()
     if start_epoch >= settings.epochs:
         _write_outputs(out_dir, circuit, values, metrics, plots, spec)
     return metrics

@@ -1,0 +1,423 @@
+"""Device models: how hardware measures voltages and turns update requests into conductance.
+
+A spec's ``devices:`` section (see ``docs/specs.md``) describes three small, composable parts,
+each a frozen dataclass here:
+
+:class:`PulsedDevice`
+    Every trainable conductance is a device updated by programming pulses, with the
+    conventions of IBM aihwkit's pulsed devices: a nominal step ``dw_min``, asymmetric up/down
+    response (``up_down``), soft bounds, cycle-to-cycle noise of each step (``*_std``) and
+    device-to-device variation of range, step and asymmetry (``*_dtod``).
+:class:`Measurement`
+    What the local rule sees of a node voltage: Gaussian read noise and ADC quantisation.
+:class:`AmplifierErrors`
+    Gain error and input offset of each bidirectional amplifier (applied when the circuit is
+    built, see :func:`eqprop_hw.build.build_layered`).
+
+:class:`Hardware` puts the first two together for one circuit: it draws the device-to-device
+parameters once (from the spec's ``devices.seed``), measures phases, turns the local rule's
+requested change of every conductance into a signed pulse count and applies the pulses.
+
+The update path of training is then
+
+    measured voltages  ->  local rule dL/dg  ->  requested dg = -eta g_max^2 dL/dg
+    ->  pulses n = round(dg / dw_min)  ->  device response  ->  new conductances
+
+and everything random is drawn from generators the caller seeds (per minibatch), so a run is
+reproducible and a resumed run continues exactly.
+
+Examples
+--------
+>>> import numpy as np
+>>> device = PulsedDevice(model="constant_step", states=11)
+>>> hardware = Hardware(device, Measurement(), g_min=np.zeros(3) + 1e-6,
+...                     g_max=np.zeros(3) + 11e-6)
+>>> hardware.update(np.full(3, 5e-6), np.array([2.4e-6, -1.6e-6, 0.2e-6]),
+...                 np.random.default_rng(0)) * 1e6
+array([7., 3., 5.])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from eqprop_hw.errors import CircuitError
+
+DEVICE_MODELS = ("ideal", "constant_step", "soft_bounds")
+ROUNDING = ("nearest", "stochastic")
+
+
+@dataclass(frozen=True)
+class PulsedDevice:
+    """A conductance programmed by pulses (aihwkit's pulsed-device conventions, in S).
+
+    Device i has bounds ``[g_min_i, g_max_i]`` and nominal step ``dw_i``; one pulse changes its
+    conductance g by
+
+        up:    dg = +dw_i (1 + up_down_i) (1 + step_std xi) s_up(g)
+        down:  dg = -dw_i (1 - up_down_i) (1 + step_std xi) s_down(g)
+
+    then clips g to ``[g_min_i, g_max_i]``; ``xi ~ N(0, 1)`` is drawn for every pulse. For
+    ``constant_step`` ``s_up = s_down = 1``; for ``soft_bounds`` the step shrinks linearly to
+    zero at the bound it approaches and equals the nominal step mid-range,
+    ``s_up = 2 (g_max_i - g) / (g_max_i - g_min_i)``, ``s_down = 2 (g - g_min_i) / (g_max_i -
+    g_min_i)``. The nominal step is ``dw_min = (g_max - g_min) / (states - 1)`` (or ``step``),
+    and device i draws once ``dw_i = dw_min max(0, 1 + step_dtod eta_i)``, ``up_down_i =
+    up_down + up_down_dtod eta'_i``, ``g_min_i = g_min (1 + range_dtod zeta_i)``, ``g_max_i =
+    g_max (1 + range_dtod zeta'_i)`` (all ``N(0, 1)``). ``ideal`` applies the requested change
+    exactly and only clips to the bounds.
+    """
+
+    model: str = "ideal"
+    """``ideal`` (continuous update), ``constant_step`` or ``soft_bounds``."""
+    states: int | None = None
+    """Number of conductance levels from g_min to g_max; sets dw_min = (g_max - g_min)/(states - 1)."""
+    step: float | None = None
+    """Nominal step dw_min (S), instead of ``states``."""
+    up_down: float = 0.0
+    """Asymmetry: up steps are dw (1 + up_down), down steps dw (1 - up_down)."""
+    up_down_dtod: float = 0.0
+    """Device-to-device standard deviation of ``up_down``."""
+    step_dtod: float = 0.0
+    """Device-to-device relative standard deviation of the step dw_min."""
+    step_std: float = 0.0
+    """Cycle-to-cycle relative standard deviation of every single pulse's step."""
+    range_dtod: float = 0.0
+    """Device-to-device relative standard deviation of g_min and of g_max."""
+    max_pulses: int = 100
+    """Most pulses one update may apply to one device (the pulse count is clipped)."""
+    rounding: str = "nearest"
+    """How the requested change becomes a pulse count: ``nearest`` or ``stochastic`` (unbiased)."""
+
+    def __post_init__(self):
+        if self.model not in DEVICE_MODELS:
+            raise CircuitError(f"devices.conductance.model must be one of "
+                               f"{', '.join(DEVICE_MODELS)}, got {self.model!r}")
+        if self.rounding not in ROUNDING:
+            raise CircuitError(f"devices.conductance.rounding must be one of "
+                               f"{', '.join(ROUNDING)}, got {self.rounding!r}")
+        if self.model != "ideal" and (self.states is None) == (self.step is None):
+            raise CircuitError(f"devices.conductance: a {self.model} device needs exactly one "
+                               "of states (number of levels) or step (S)")
+        if self.states is not None and self.states < 2:
+            raise CircuitError(f"devices.conductance.states must be >= 2, got {self.states}")
+        if self.step is not None and not self.step > 0:
+            raise CircuitError(f"devices.conductance.step must be > 0 S, got {self.step!r}")
+        if not -1.0 < self.up_down < 1.0:
+            raise CircuitError(f"devices.conductance.up_down must be in (-1, 1), "
+                               f"got {self.up_down!r}")
+        for name in ("up_down_dtod", "step_dtod", "step_std", "range_dtod"):
+            if not getattr(self, name) >= 0:
+                raise CircuitError(f"devices.conductance.{name} must be >= 0, "
+                                   f"got {getattr(self, name)!r}")
+        if self.max_pulses < 1:
+            raise CircuitError(f"devices.conductance.max_pulses must be >= 1, "
+                               f"got {self.max_pulses}")
+
+    def nominal_step(self, g_min: float, g_max: float) -> float:
+        """dw_min (S) for the nominal range [g_min, g_max]."""
+        if self.step is not None:
+            return float(self.step)
+        if self.states is not None:
+            return (g_max - g_min) / (self.states - 1)
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a measured node voltage looks like to the local rule.
+
+    A read of true voltage V (V) returns
+
+        V_read = Q(V + read_noise xi),   xi ~ N(0, 1) per read,
+
+    where Q is a ``adc_bits``-bit ADC over ``adc_range = (lo, hi)``: clip to [lo, hi], then round
+    to the nearest of the 2^bits levels lo + k (hi - lo) / (2^bits - 1). Nodes held by a
+    grounded voltage source (inputs, biases) are set, not measured: the controller knows them.
+    """
+
+    read_noise: float = 0.0
+    """Standard deviation (V) of the Gaussian noise on every read."""
+    adc_bits: int | None = None
+    """ADC resolution in bits; None: no quantisation."""
+    adc_range: tuple | None = None
+    """ADC input range (lo, hi) in V; required with ``adc_bits``."""
+    at: str = "device"
+    """Where a cell's voltage is read: ``device`` (its own terminals) or ``lines`` (the
+    row and column line ends at the crossbar's periphery; differs from ``device`` with wires)."""
+
+    def __post_init__(self):
+        if not self.read_noise >= 0:
+            raise CircuitError(f"devices.measurement.read_noise must be >= 0 V, "
+                               f"got {self.read_noise!r}")
+        if self.adc_bits is not None:
+            if not 1 <= self.adc_bits <= 32:
+                raise CircuitError(f"devices.measurement.adc_bits must be in 1..32, "
+                                   f"got {self.adc_bits}")
+            if self.adc_range is None or len(self.adc_range) != 2 or \
+                    not self.adc_range[0] < self.adc_range[1]:
+                raise CircuitError("devices.measurement.adc_range must be [lo, hi] in V with "
+                                   f"lo < hi when adc_bits is given, got {self.adc_range!r}")
+        if self.at not in ("device", "lines"):
+            raise CircuitError(f"devices.measurement.at must be device or lines, "
+                               f"got {self.at!r}")
+
+    @property
+    def ideal(self) -> bool:
+        return self.read_noise == 0 and self.adc_bits is None
+
+    @property
+    def lsb(self) -> float:
+        """ADC step (V); 0 without an ADC."""
+        if self.adc_bits is None:
+            return 0.0
+        lo, hi = self.adc_range
+        return (hi - lo) / (2 ** self.adc_bits - 1)
+
+    def read(self, voltages: np.ndarray, measured: np.ndarray,
+             rng: np.random.Generator) -> np.ndarray:
+        """Read node voltages (V), shape (batch, n_nodes); only ``measured`` columns change."""
+        out = np.array(voltages, dtype=float, copy=True)
+        if self.ideal:
+            return out
+        values = out[:, measured]
+        if self.read_noise > 0:
+            values = values + self.read_noise * rng.standard_normal(values.shape)
+        if self.adc_bits is not None:
+            lo, hi = self.adc_range
+            values = lo + np.round((np.clip(values, lo, hi) - lo) / self.lsb) * self.lsb
+        out[:, measured] = values
+        return out
+
+
+@dataclass(frozen=True)
+class AmplifierErrors:
+    """Static errors of each bidirectional amplifier (drawn once per amplifier).
+
+    Amplifier j of nominal gain A gets gain ``A (1 + gain_dtod eta_j)`` and an input offset
+    ``offset_std zeta_j`` (V) in series with its output (``VA{k}_{j}``); ``eta, zeta ~ N(0, 1)``.
+    """
+
+    gain_dtod: float = 0.0
+    """Relative standard deviation of each amplifier's gain."""
+    offset_std: float = 0.0
+    """Standard deviation (V) of each amplifier's output offset."""
+
+    def draw(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Relative gain factors and offsets (V) of ``count`` amplifiers."""
+        factors = 1.0 + self.gain_dtod * rng.standard_normal(count)
+        offsets = self.offset_std * rng.standard_normal(count)
+        if np.any(factors <= 0):
+            raise CircuitError("devices.amplifier.gain_dtod is so large that an amplifier gain "
+                               "came out <= 0; use a smaller spread")
+        return factors, offsets
+
+
+@dataclass
+class Hardware:
+    """The devices of one circuit: per-device parameters drawn once, plus the measurement.
+
+    Parameters
+    ----------
+    device : PulsedDevice
+    measurement : Measurement
+    g_min, g_max : ndarray (n_trainable,)
+        Nominal bounds (S) of every trainable conductance.
+    seed : int
+        Seed of the device-to-device draws.
+    measured : ndarray of bool, optional
+        Which node columns are read through :class:`Measurement` (default: all).
+    """
+
+    device: PulsedDevice
+    measurement: Measurement
+    g_min: np.ndarray
+    g_max: np.ndarray
+    seed: int = 0
+    measured: np.ndarray | None = None
+    dw: np.ndarray = field(init=False)
+    up_down: np.ndarray = field(init=False)
+    nominal_step: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        device = self.device
+        g_min = np.asarray(self.g_min, dtype=float)
+        g_max = np.asarray(self.g_max, dtype=float)
+        n = g_min.size
+        rng = np.random.default_rng([self.seed, 0x0de71ce])
+        zeta = rng.standard_normal((2, n))
+        eta = rng.standard_normal((2, n))
+        self.nominal_step = np.array([device.nominal_step(lo, hi) for lo, hi in
+                                      zip(g_min, g_max)]) if n else np.zeros(0)
+        if device.range_dtod > 0:
+            low = g_min * (1.0 + device.range_dtod * zeta[0])
+            high = g_max * (1.0 + device.range_dtod * zeta[1])
+            low = np.maximum(low, 1e-3 * g_min)
+            high = np.maximum(high, low * 1.01)
+            g_min, g_max = low, high
+        self.g_min, self.g_max = g_min, g_max
+        self.dw = self.nominal_step * np.maximum(0.0, 1.0 + device.step_dtod * eta[0])
+        self.up_down = np.clip(device.up_down + device.up_down_dtod * eta[1], -0.99, 0.99)
+
+    @property
+    def ideal(self) -> bool:
+        """True when updates and reads are exact (only the bounds act)."""
+        return self.device.model == "ideal" and self.measurement.ideal
+
+    def clip(self, values: np.ndarray) -> np.ndarray:
+        """Conductances (S) clipped to every device's own bounds."""
+        return np.clip(values, self.g_min, self.g_max)
+
+    def read(self, voltages: dict, rng: np.random.Generator) -> dict:
+        """Measured node voltages (V) of every phase (independent noise per phase and read)."""
+        measured = self.measured
+        return {phase: self.measurement.read(v, slice(None) if measured is None else measured,
+                                             rng)
+                for phase, v in voltages.items()}
+
+    def pulse_counts(self, requested: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Signed pulse count per device for a requested change (S) of each conductance.
+
+        The controller knows only the nominal step: n = requested / dw_min, rounded to the
+        nearest integer or stochastically (n = floor(r) + [u < r - floor(r)], unbiased), and
+        clipped to ``max_pulses``.
+        """
+        ratio = np.divide(requested, self.nominal_step, out=np.zeros_like(requested),
+                          where=self.nominal_step > 0)
+        if self.device.rounding == "stochastic":
+            floor = np.floor(ratio)
+            counts = floor + (rng.random(ratio.shape) < ratio - floor)
+        else:
+            counts = np.round(ratio)
+        limit = self.device.max_pulses
+        return np.clip(counts, -limit, limit).astype(np.int64)
+
+    def apply_pulses(self, values: np.ndarray, counts: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+        """Conductances (S) after each device received ``counts`` pulses (sign = direction)."""
+        device = self.device
+        values = np.array(values, dtype=float, copy=True)
+        remaining = np.abs(counts)
+        up = counts > 0
+        span = self.g_max - self.g_min
+        for _ in range(int(remaining.max(initial=0))):
+            active = np.flatnonzero(remaining > 0)
+            remaining[active] -= 1
+            g = values[active]
+            is_up = up[active]
+            size = self.dw[active] * np.where(is_up, 1.0 + self.up_down[active],
+                                              1.0 - self.up_down[active])
+            if device.step_std > 0:
+                size = size * (1.0 + device.step_std * rng.standard_normal(active.size))
+            if device.model == "soft_bounds":
+                distance = np.where(is_up, self.g_max[active] - g, g - self.g_min[active])
+                size = size * 2.0 * np.maximum(distance, 0.0) / span[active]
+            g = g + np.where(is_up, size, -size)
+            values[active] = np.clip(g, self.g_min[active], self.g_max[active])
+        return values
+
+    def update(self, values: np.ndarray, requested: np.ndarray,
+               rng: np.random.Generator) -> np.ndarray:
+        """New conductances (S) after asking every device for a change ``requested`` (S)."""
+        requested = np.asarray(requested, dtype=float)
+        if self.device.model == "ideal":
+            return self.clip(values + requested)
+        return self.apply_pulses(values, self.pulse_counts(requested, rng), rng)
+
+
+def device_from_mapping(data: dict | None) -> PulsedDevice:
+    """A :class:`PulsedDevice` from a validated ``devices.conductance`` mapping."""
+    return PulsedDevice(**(data or {}))
+
+
+def measurement_from_mapping(data: dict | None) -> Measurement:
+    """A :class:`Measurement` from a validated ``devices.measurement`` mapping."""
+    data = dict(data or {})
+    if data.get("adc_range") is not None:
+        data["adc_range"] = tuple(float(v) for v in data["adc_range"])
+    return Measurement(**data)
+
+
+def amplifier_errors_from_mapping(data: dict | None) -> AmplifierErrors:
+    """An :class:`AmplifierErrors` from a validated ``devices.amplifier`` mapping."""
+    return AmplifierErrors(**(data or {}))
+
+
+def measured_nodes(circuit, node_names: list) -> np.ndarray:
+    """Mask of the node columns a measurement reads: all but nodes held by a grounded source.
+
+    Inputs and biases are driven by sources whose values the controller sets, so it knows
+    them without reading them.
+    """
+    from eqprop_hw.graph import GROUND
+    held = set()
+    for element in circuit.elements:
+        if element.type == "V" and GROUND in element.nodes[:2]:
+            held.update(node for node in element.nodes[:2] if node != GROUND)
+    return np.array([node not in held for node in node_names], dtype=bool)
+
+
+def hardware_from_spec(spec, circuit, node_names: list, g_min: float, g_max: float
+                       ) -> Hardware | None:
+    """The :class:`Hardware` of a spec's ``devices`` section, or None without one.
+
+    Parameters
+    ----------
+    spec : Spec
+    circuit : Circuit
+        The built circuit (its trainable elements are the devices).
+    node_names : list of str
+        The backend's node columns (what a measurement reads).
+    g_min, g_max : float
+        Nominal conductance bounds (S).
+    """
+    devices = spec.data.get("devices")
+    if not devices:
+        return None
+    n = len(circuit.trainable)
+    return Hardware(device_from_mapping(devices.get("conductance")),
+                    measurement_from_mapping(devices.get("measurement")),
+                    np.full(n, float(g_min)), np.full(n, float(g_max)),
+                    seed=int(devices.get("seed", 0)),
+                    measured=measured_nodes(circuit, node_names))
+
+
+def line_probe(circuit, node_names: list):
+    """A probe that reads each crossbar cell between its row and column line ends.
+
+    With wire resistance (``wires``) a peripheral circuit cannot reach a cell's own terminals;
+    it sees the row driver's node and the column's end node. Elements outside crossbars are
+    read at their own terminals.
+    """
+    from eqprop_hw.ep import Probe, make_probe
+    from eqprop_hw.graph import GROUND
+    probe = make_probe(circuit, node_names)
+    if not circuit.crossbars:
+        return probe
+    column = {node: k for k, node in enumerate(node_names)}
+    column[GROUND] = -1
+    position = {name: k for k, name in enumerate(circuit.trainable)}
+    plus, minus = probe.plus.copy(), probe.minus.copy()
+    for crossbar in circuit.crossbars:
+        rows, columns = crossbar["rows"], crossbar["columns"]
+        for name in crossbar["elements"]:
+            if name not in position:
+                continue
+            i, j = (int(part) for part in name.rsplit("_", 2)[-2:])
+            plus[position[name]] = column[rows[i]]
+            minus[position[name]] = column[columns[j]]
+    return Probe(probe.names, plus, minus)
+
+
+def measured_gradient(backend, hardware: Hardware, inputs, targets, beta: float, nudge: str,
+                      probe, rng: np.random.Generator) -> np.ndarray:
+    """Batch-mean local-rule estimate of dL/dg (V^2/S) from *read* node voltages.
+
+    The phases run on the backend as usual; every phase's node voltages then pass through
+    ``hardware.read`` (read noise, ADC) before the local rule sees them.
+    """
+    from eqprop_hw.ep import mean_local_rule, run_phases
+    phases = run_phases(backend, probe, inputs, targets, beta, nudge)
+    return mean_local_rule(hardware.read(phases.voltages, rng), probe, beta, nudge)

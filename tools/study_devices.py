@@ -1,0 +1,293 @@
+"""Device study: how far hardware-local updates under real device limits stray from the gradient.
+
+For each profile (one non-ideality at a time, then combined "realistic" profiles, with and
+without mitigations) this measures
+
+* ``cosine`` / ``rel_error``: the conductance change the devices actually apply for one
+  minibatch (measured voltages -> local rule -> pulses -> device response) against the ideal
+  step ``-eta g_max^2 dL/dg`` with the exact gradient of the software reference, averaged over
+  ``--batches`` minibatches at the initial conductances; ``cosine_accumulated`` compares the
+  sum of those updates with the sum of the ideal ones (noise averages out there, bias does not);
+* ``test_accuracy``: the test accuracy after training with that profile (native backend).
+
+Writes ``docs/results/device_study.json``, ``docs/results/device_study.md`` and
+``docs/results/device_study.png``. Usage::
+
+    python3 tools/study_devices.py                      # all profiles (about 30-60 minutes)
+    python3 tools/study_devices.py --epochs 2 --only ideal,adc --out /tmp/study
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from eqprop_hw.backends import make_backend  # noqa: E402
+from eqprop_hw.build import build_circuit  # noqa: E402
+from eqprop_hw.data import load_dataset  # noqa: E402
+from eqprop_hw.devices import hardware_from_spec, line_probe, measured_gradient  # noqa: E402
+from eqprop_hw.ep import make_probe  # noqa: E402
+from eqprop_hw.fileio import atomic_write_text  # noqa: E402
+from eqprop_hw.reference import exact_gradient, gradient_agreement  # noqa: E402
+from eqprop_hw.spec import load_spec, parse_spec  # noqa: E402
+from eqprop_hw.train import conductance_bounds, learning_rates, settings_from, train  # noqa: E402
+
+#: A device's range: on/off ratio 100 (the spec's own range, 1e-8..1e-3 S, is effectively
+#: unbounded for these networks).
+DEVICE_RANGE = {"min": 1.0e-6, "max": 1.0e-4}
+FINE = {"model": "constant_step", "states": 2048, "rounding": "stochastic"}
+ADC = {"adc_bits": 8, "adc_range": [-2.0, 2.0]}
+REALISTIC = {"model": "constant_step", "states": 64, "up_down": 0.1, "step_std": 0.1,
+             "step_dtod": 0.05, "range_dtod": 0.05, "up_down_dtod": 0.05}
+
+#: name -> (what it changes, devices section, other spec changes)
+PROFILES = {
+    "ideal": ("continuous updates, spec range 1e-8..1e-3 S", None, {}),
+    "bounds": ("continuous updates in a 1e-6..1e-4 S device range", {}, {"range": True}),
+    "quantized": ("64 states, nearest-pulse rounding", {"conductance": {
+        "model": "constant_step", "states": 64}}, {"range": True}),
+    "asymmetric": ("up/down asymmetry 0.2: up steps 1.2 dw, down 0.8 dw (fine steps)",
+                   {"conductance": {**FINE, "up_down": 0.2}}, {"range": True}),
+    "soft_bounds": ("soft bounds: the step shrinks to 0 at the bound it approaches "
+                    "(fine steps)", {"conductance": {**FINE, "model": "soft_bounds"}},
+                    {"range": True}),
+    "cycle_noise": ("30% cycle-to-cycle step noise (fine steps)", {"conductance": {
+        **FINE, "step_std": 0.3}}, {"range": True}),
+    "device_variation": ("5% device-to-device spread of range, step and asymmetry",
+                         {"conductance": {**FINE, "step_dtod": 0.05, "range_dtod": 0.05,
+                                          "up_down_dtod": 0.05}}, {"range": True}),
+    "read_noise": ("1 mV rms read noise on every measured voltage",
+                   {"measurement": {"read_noise": 1e-3}}, {}),
+    "adc": ("8-bit ADC over -2..2 V on every measured voltage", {"measurement": ADC}, {}),
+    "wire_resistance": ("1 Ohm per row/column wire segment, read at the line ends "
+                        "(iris: see notes)", {"measurement": {"at": "lines"}},
+                        {"wires": {"row_conductance": 1.0, "column_conductance": 1.0},
+                         "spec": "iris"}),
+    "diode_1n4148": ("1N4148 datasheet diodes (IS 4.35 nA, N 1.906, RS 0.65 Ohm) instead of "
+                     "IS 1e-14, N 1", {}, {"diode": "1N4148"}),
+    "wire_resistance_digits": ("1 Ohm wire segments on digits, read at the line ends; "
+                               "reference: EP read at the cells' own terminals (the software "
+                               "reference's dense Hessian does not fit 28,150 nodes)",
+                               {"measurement": {"at": "lines"}},
+                               {"wires": {"row_conductance": 1.0, "column_conductance": 1.0},
+                                "reference": "device_ep"}),
+    "realistic": ("64 states, asymmetry 0.1, 10% cycle noise, 5% device "
+                  "variation, 8-bit ADC, 1 mV read noise, 1N4148 diodes, nearest rounding",
+                  {"conductance": REALISTIC, "measurement": {**ADC, "read_noise": 1e-3}},
+                  {"range": True, "diode": "1N4148"}),
+    "quantized+stochastic": ("mitigation: 64 states with stochastic pulse rounding",
+                             {"conductance": {"model": "constant_step", "states": 64,
+                                              "rounding": "stochastic"}}, {"range": True}),
+    "read_noise+large_beta": ("mitigation: 1 mV read noise with beta 100x larger (centered)",
+                              {"measurement": {"read_noise": 1e-3}}, {"beta_scale": 100.0}),
+    "adc+large_beta": ("mitigation: 8-bit ADC with beta 100x larger (centered)",
+                       {"measurement": ADC}, {"beta_scale": 100.0}),
+    "realistic+mitigations": ("realistic with stochastic rounding and beta 100x larger",
+                              {"conductance": {**REALISTIC, "rounding": "stochastic"},
+                               "measurement": {**ADC, "read_noise": 1e-3}},
+                              {"range": True, "beta_scale": 100.0, "diode": "1N4148"}),
+    "realistic+soft_bounds+mitigations": (
+        "realistic+mitigations with soft-bound devices",
+        {"conductance": {**REALISTIC, "model": "soft_bounds", "rounding": "stochastic"},
+         "measurement": {**ADC, "read_noise": 1e-3}},
+        {"range": True, "beta_scale": 100.0, "diode": "1N4148"}),
+}
+
+
+def profile_spec(base: dict, name: str):
+    """The spec of one profile (learning rate rescaled so requested changes in S stay equal)."""
+    _, devices, changes = PROFILES[name]
+    data = copy.deepcopy(base[changes.get("spec", "digits")])
+    training = data["training"]
+    if changes.get("range"):
+        old_max = data["conductance"]["max"]
+        data["conductance"].update(DEVICE_RANGE)
+        low, high = data["conductance"]["init"]["low"], data["conductance"]["init"]["high"]
+        data["conductance"]["init"].update(low=max(low, DEVICE_RANGE["min"]),
+                                           high=min(high, DEVICE_RANGE["max"]))
+        scale = (old_max / DEVICE_RANGE["max"]) ** 2      # eta g_max^2 unchanged
+        rate = training["learning_rate"]
+        training["learning_rate"] = ([r * scale for r in rate] if isinstance(rate, list)
+                                     else rate * scale)
+    if "beta_scale" in changes:
+        training["beta"] = training["beta"] * changes["beta_scale"]
+    if "wires" in changes:
+        data["wires"] = changes["wires"]
+    if "diode" in changes:
+        data["activation"]["model"] = changes["diode"]
+    data["devices"] = devices
+    return parse_spec(data, f"<device study: {name}>")
+
+
+def update_agreement(spec, batches: int, seed: int, reference: str = "exact") -> dict:
+    """Applied vs ideal conductance change over ``batches`` minibatches at the initial state."""
+    circuit = build_circuit(spec)
+    dataset = load_dataset(spec, circuit)
+    settings = settings_from(spec)
+    g_min, g_max = conductance_bounds(spec, circuit)
+    rates = learning_rates(settings, circuit, spec.source) * g_max ** 2
+    rng = np.random.default_rng(seed)
+    cosines, errors, applied_sum, ideal_sum = [], [], 0.0, 0.0
+    with make_backend("native", circuit) as engine:
+        hardware = hardware_from_spec(spec, circuit, engine.node_names, g_min, g_max)
+        probe = make_probe(circuit, engine.node_names)
+        values = np.clip(np.array(circuit.trainable_values()), g_min, g_max)
+        if hardware is not None:
+            values = hardware.clip(values)
+            if hardware.measurement.at == "lines":
+                probe = line_probe(circuit, engine.node_names)
+        engine.set_trainable(values)
+        for _ in range(batches):
+            rows = rng.choice(len(dataset.x_train), settings.batch_size, replace=False)
+            x = dataset.x_train[rows]
+            y = dataset.loss_targets(dataset.y_train[rows], settings.loss)
+            if reference == "device_ep":     # centered EP at the cells' own terminals
+                from eqprop_hw.ep import ep_gradient
+                exact, _ = ep_gradient(engine, x, y, settings.beta, "centered",
+                                       make_probe(circuit, engine.node_names))
+            else:
+                _, exact = exact_gradient(engine.circuit, x, y)
+            ideal = np.clip(values - rates * exact, g_min, g_max) - values
+            if hardware is None:
+                from eqprop_hw.ep import ep_gradient
+                estimate, _ = ep_gradient(engine, x, y, settings.beta, settings.nudge, probe)
+                applied = np.clip(values - rates * estimate, g_min, g_max) - values
+            else:
+                estimate = measured_gradient(engine, hardware, x, y, settings.beta,
+                                             settings.nudge, probe, rng)
+                applied = hardware.update(values, -rates * estimate, rng) - values
+            agreement = gradient_agreement(applied, ideal)
+            # A minibatch in which no device moves has no direction: count it as cosine 0.
+            cosines.append(agreement["cosine"] if np.any(applied) else 0.0)
+            errors.append(agreement["rel_error"])
+            applied_sum = applied_sum + applied
+            ideal_sum = ideal_sum + ideal
+    accumulated = gradient_agreement(applied_sum, ideal_sum)
+    return {"cosine": float(np.mean(cosines)), "rel_error": float(np.mean(errors)),
+            "cosine_accumulated": accumulated["cosine"],
+            "rel_error_accumulated": accumulated["rel_error"]}
+
+
+def run(names, epochs: int, batches: int, out: Path, train_models: bool) -> list[dict]:
+    base = {"digits": load_spec(ROOT / "circuits" / "digits.yaml").data,
+            "iris": load_spec(ROOT / "circuits" / "iris.yaml").data}
+    rows = []
+    for name in names:
+        spec = profile_spec(base, name)
+        started = time.perf_counter()
+        row = {"name": name, "what": PROFILES[name][0],
+               "network": PROFILES[name][2].get("spec", "digits"),
+               "settings": {"devices": spec.data["devices"],
+                            "conductance": {"min": spec.data["conductance"]["min"],
+                                            "max": spec.data["conductance"]["max"]},
+                            "wires": spec.data.get("wires"),
+                            "beta": spec.data["training"]["beta"],
+                            "learning_rate": spec.data["training"]["learning_rate"]}}
+        reference = PROFILES[name][2].get("reference", "exact")
+        row["reference"] = reference
+        row.update(update_agreement(spec, batches, seed=1, reference=reference))
+        if train_models:
+            run_epochs = epochs if row["network"] == "digits" else spec.data["training"]["epochs"]
+            with tempfile.TemporaryDirectory() as folder:
+                metrics = train(spec, folder, epochs=run_epochs, progress=False, plots=False)
+            row.update(test_accuracy=metrics["test_accuracy"][-1], epochs=run_epochs,
+                       test_accuracy_curve=metrics["test_accuracy"])
+        row["seconds"] = time.perf_counter() - started
+        rows.append(row)
+        print(f"{name:24s} cos {row['cosine']:.4f} rel {row['rel_error']:.3f} "
+              f"cos_acc {row['cosine_accumulated']:.4f} "
+              f"acc {row.get('test_accuracy', float('nan')):.4f} ({row['seconds']:.0f} s)",
+              file=sys.stderr, flush=True)
+    return rows
+
+
+def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "device_study.json", json.dumps(
+        {"commands": commands, "rows": rows}, indent=1) + "\n")
+    measured = " then ".join(f"`{command}`" for command in commands)
+    lines = ["# Device study: hardware-local updates under device limits", "",
+             f"Measured by {measured}. `cosine` / `rel_error`: the conductance change the "
+             "devices apply for one minibatch against the ideal step with the exact gradient "
+             "(mean over minibatches at the initial conductances); `cos acc.`: the sum of those "
+             "updates against the sum of the ideal ones. `test acc.`: after training with the "
+             "profile (native backend).", "",
+             "| profile | network | what | cosine | rel_error | cos acc. | test acc. | epochs |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for row in rows:
+        accuracy = row.get("test_accuracy")
+        lines.append(f"| `{row['name']}` | {row['network']} | {row['what']} | "
+                     f"{row['cosine']:.4f} | {row['rel_error']:.3f} | "
+                     f"{row['cosine_accumulated']:.4f} | "
+                     f"{'n/a' if accuracy is None else f'{100 * accuracy:.2f}%'} | "
+                     f"{row.get('epochs', 'n/a')} |")
+    atomic_write_text(out / "device_study.md", "\n".join(lines) + "\n")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    names = [row["name"] for row in rows]
+    positions = np.arange(len(rows))
+    axes[0].barh(positions, [row["cosine"] for row in rows], label="per update")
+    axes[0].barh(positions, [row["cosine_accumulated"] for row in rows], height=0.35,
+                 label="accumulated")
+    axes[0].set_yticks(positions, names)
+    axes[0].set_xlabel("cosine(applied update, exact-gradient step)")
+    axes[0].invert_yaxis()
+    axes[0].legend(loc="lower left")
+    accuracy = [100 * (row.get("test_accuracy") or 0.0) for row in rows]
+    axes[1].barh(positions, accuracy, color="tab:green")
+    axes[1].set_yticks(positions, names)
+    axes[1].set_xlabel("test accuracy after training (%)")
+    axes[1].set_xlim(0, 100)
+    axes[1].invert_yaxis()
+    figure.tight_layout()
+    figure.savefig(out / "device_study.png", dpi=110)
+    plt.close(figure)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10, help="digits training epochs")
+    parser.add_argument("--batches", type=int, default=16,
+                        help="minibatches for the update agreement")
+    parser.add_argument("--only", help="comma-separated profile names")
+    parser.add_argument("--no-train", action="store_true", help="update agreement only")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other rows of an existing device_study.json in --out")
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else list(PROFILES)
+    unknown = [name for name in names if name not in PROFILES]
+    if unknown:
+        parser.error(f"unknown profile(s) {', '.join(unknown)} (choose from "
+                     f"{', '.join(PROFILES)})")
+    out = Path(args.out)
+    rows = run(names, args.epochs, args.batches, out, not args.no_train)
+    command = "python3 tools/study_devices.py " + " ".join(argv if argv is not None
+                                                              else sys.argv[1:])
+    commands = [command.strip()]
+    if args.merge and (out / "device_study.json").exists():
+        previous = json.loads((out / "device_study.json").read_text())
+        fresh = {row["name"]: row for row in rows}
+        rows = [fresh.pop(row["name"], row) for row in previous["rows"]] + list(fresh.values())
+        rows.sort(key=lambda row: list(PROFILES).index(row["name"])
+                  if row["name"] in PROFILES else len(PROFILES))
+        earlier = previous.get("commands") or [previous.get("command")]
+        commands = [c for c in earlier if c] + commands
+    write_results(rows, out, commands)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
