@@ -144,6 +144,10 @@ class Measurement:
     """ADC resolution in bits; None: no quantisation."""
     adc_range: tuple | None = None
     """ADC input range (lo, hi) in V; required with ``adc_bits``."""
+    adc_ranges: tuple = ()
+    """Per-node ADC ranges ((pattern, lo, hi), ...): a node whose name matches a glob pattern
+    (first match) is read over that range instead of ``adc_range`` (e.g. outputs, which swing
+    much less than hidden nodes, over a narrower range)."""
     at: str = "device"
     """Where a cell's voltage is read: ``device`` (its own terminals) or ``lines`` (the
     row and column line ends at the crossbar's periphery; differs from ``device`` with wires)."""
@@ -160,9 +164,23 @@ class Measurement:
                     not self.adc_range[0] < self.adc_range[1]:
                 raise CircuitError("devices.measurement.adc_range must be [lo, hi] in V with "
                                    f"lo < hi when adc_bits is given, got {self.adc_range!r}")
+        for pattern, lo, hi in self.adc_ranges:
+            if not lo < hi:
+                raise CircuitError(f"devices.measurement.adc_ranges[{pattern!r}] needs lo < hi, "
+                                   f"got [{lo}, {hi}]")
         if self.at not in ("device", "lines"):
             raise CircuitError(f"devices.measurement.at must be device or lines, "
                                f"got {self.at!r}")
+
+    def ranges_for(self, names: list) -> tuple[np.ndarray, np.ndarray]:
+        """ADC (lo, hi) in V for nodes called ``names`` (per-node patterns, else adc_range)."""
+        import fnmatch
+        lo, hi = np.empty(len(names)), np.empty(len(names))
+        for k, name in enumerate(names):
+            match = next(((a, b) for pattern, a, b in self.adc_ranges
+                          if fnmatch.fnmatchcase(name, pattern)), self.adc_range)
+            lo[k], hi[k] = match
+        return lo, hi
 
     @property
     def ideal(self) -> bool:
@@ -177,8 +195,12 @@ class Measurement:
         return (hi - lo) / (2 ** self.adc_bits - 1)
 
     def read(self, voltages: np.ndarray, measured: np.ndarray,
-             rng: np.random.Generator) -> np.ndarray:
-        """Read node voltages (V), shape (batch, n_nodes); only ``measured`` columns change."""
+             rng: np.random.Generator, bounds: tuple | None = None) -> np.ndarray:
+        """Read node voltages (V), shape (batch, n_nodes); only ``measured`` columns change.
+
+        ``bounds`` = (lo, hi) arrays over the measured columns (see :meth:`ranges_for`);
+        default ``adc_range`` for every column.
+        """
         out = np.array(voltages, dtype=float, copy=True)
         if self.ideal:
             return out
@@ -186,8 +208,9 @@ class Measurement:
         if self.read_noise > 0:
             values = values + self.read_noise * rng.standard_normal(values.shape)
         if self.adc_bits is not None:
-            lo, hi = self.adc_range
-            values = lo + np.round((np.clip(values, lo, hi) - lo) / self.lsb) * self.lsb
+            lo, hi = self.adc_range if bounds is None else bounds
+            lsb = (hi - lo) / (2 ** self.adc_bits - 1)
+            values = lo + np.round((np.clip(values, lo, hi) - lo) / lsb) * lsb
         out[:, measured] = values
         return out
 
@@ -237,6 +260,7 @@ class Hardware:
     g_max: np.ndarray
     seed: int = 0
     measured: np.ndarray | None = None
+    node_names: list | None = None
     dw: np.ndarray = field(init=False)
     up_down: np.ndarray = field(init=False)
     nominal_step: np.ndarray = field(init=False)
@@ -260,6 +284,14 @@ class Hardware:
         self.g_min, self.g_max = g_min, g_max
         self.dw = self.nominal_step * np.maximum(0.0, 1.0 + device.step_dtod * eta[0])
         self.up_down = np.clip(device.up_down + device.up_down_dtod * eta[1], -0.99, 0.99)
+        self._bounds = None
+        measurement = self.measurement
+        if measurement.adc_bits is not None and measurement.adc_ranges:
+            if self.node_names is None:
+                raise CircuitError("devices.measurement.adc_ranges needs the node names")
+            names = [name for name, read in zip(self.node_names, self.measured)
+                     if read] if self.measured is not None else list(self.node_names)
+            self._bounds = measurement.ranges_for(names)
 
     @property
     def ideal(self) -> bool:
@@ -274,7 +306,7 @@ class Hardware:
         """Measured node voltages (V) of every phase (independent noise per phase and read)."""
         measured = self.measured
         return {phase: self.measurement.read(v, slice(None) if measured is None else measured,
-                                             rng)
+                                             rng, self._bounds)
                 for phase, v in voltages.items()}
 
     def pulse_counts(self, requested: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -337,6 +369,8 @@ def measurement_from_mapping(data: dict | None) -> Measurement:
     data = dict(data or {})
     if data.get("adc_range") is not None:
         data["adc_range"] = tuple(float(v) for v in data["adc_range"])
+    data["adc_ranges"] = tuple((pattern, float(lo), float(hi))
+                               for pattern, (lo, hi) in (data.get("adc_ranges") or {}).items())
     return Measurement(**data)
 
 
@@ -381,7 +415,7 @@ def hardware_from_spec(spec, circuit, node_names: list, g_min: float, g_max: flo
                     measurement_from_mapping(devices.get("measurement")),
                     np.full(n, float(g_min)), np.full(n, float(g_max)),
                     seed=int(devices.get("seed", 0)),
-                    measured=measured_nodes(circuit, node_names))
+                    measured=measured_nodes(circuit, node_names), node_names=list(node_names))
 
 
 def line_probe(circuit, node_names: list):

@@ -368,7 +368,7 @@ def _training(check: _Checker, spec: dict):
 DEVICE_KEYS = {
     "conductance": ("model", "states", "step", "up_down", "up_down_dtod", "step_dtod",
                     "step_std", "range_dtod", "max_pulses", "rounding"),
-    "measurement": ("read_noise", "adc_bits", "adc_range", "at"),
+    "measurement": ("read_noise", "adc_bits", "adc_range", "adc_ranges", "at"),
     "amplifier": ("gain_dtod", "offset_std"),
 }
 
@@ -429,6 +429,22 @@ def _devices(check: _Checker, spec: dict):
         check.fail(f"{where}.adc_range ([lo, hi] in V) is required with adc_bits", part,
                    "adc_bits")
     measurement["adc_range"] = adc_range
+    ranges = part.get("adc_ranges")
+    if ranges is not None:
+        ranges = check.mapping(ranges, f"{where}.adc_ranges", part, "adc_ranges")
+        out_ranges = {}
+        for pattern, pair in ranges.items():
+            label = f"{where}.adc_ranges[{pattern!r}]"
+            if not isinstance(pattern, str) or not isinstance(pair, list) or len(pair) != 2:
+                check.fail(f"{label} must be [lo, hi] in V under a node-name pattern", ranges,
+                           pattern)
+            lo = check.number(pair, 0, f"{label}[0]", required=True)
+            hi = check.number(pair, 1, f"{label}[1]", required=True)
+            if not lo < hi:
+                check.fail(f"{label} needs lo < hi, got [{lo}, {hi}]", ranges, pattern)
+            out_ranges[pattern] = [lo, hi]
+        ranges = out_ranges
+    measurement["adc_ranges"] = ranges
     out["measurement"] = measurement
     part = check.mapping(devices.get("amplifier"), "devices.amplifier", devices, "amplifier")
     check.keys(part, DEVICE_KEYS["amplifier"], "devices.amplifier")

@@ -249,3 +249,19 @@ def test_device_study_ideal_row_follows_the_exact_gradient(tmp_path):
     assert rows["ideal"]["cosine"] >= 0.999 and rows["ideal"]["rel_error"] < 1e-2
     assert rows["quantized"]["cosine"] < 0.9
     assert (tmp_path / "device_study.md").exists() and (tmp_path / "device_study.png").exists()
+
+
+def test_per_node_adc_ranges_pick_the_first_matching_pattern():
+    adc = Measurement(adc_bits=3, adc_range=(0.0, 7.0), adc_ranges=(("out*", 0.0, 0.7),))
+    names = ["n1_0", "out0", "out1"]
+    hw = Hardware(PulsedDevice(), adc, np.full(1, G_MIN), np.full(1, G_MAX),
+                  measured=np.array([True, True, False]), node_names=names)
+    read = hw.read({"free": np.array([[3.4, 0.34, 0.34]])}, np.random.default_rng(0))["free"]
+    np.testing.assert_allclose(read, [[3.0, 0.3, 0.34]], rtol=1e-12)   # out1 is not measured
+    spec = parse_spec({"name": "d", "kind": "layered", "layers": [2, 2, 1], "devices": {
+        "measurement": {"adc_bits": 8, "adc_range": [-2, 2], "adc_ranges": {"out*": [-1, 1]}}}})
+    assert spec.data["devices"]["measurement"]["adc_ranges"] == {"out*": [-1.0, 1.0]}
+    with pytest.raises(SpecError, match="lo < hi"):
+        parse_spec({"name": "d", "kind": "layered", "layers": [2, 2, 1], "devices": {
+            "measurement": {"adc_bits": 8, "adc_range": [-2, 2],
+                            "adc_ranges": {"out*": [1, -1]}}}})

@@ -96,6 +96,17 @@ PROFILES = {
                               {"conductance": {**REALISTIC, "rounding": "stochastic"},
                                "measurement": {**ADC, "read_noise": 1e-3}},
                               {"range": True, "beta_scale": 100.0, "diode": "1N4148"}),
+    "realistic+mitigations_beta300": ("realistic+mitigations with beta 300x larger",
+                                      {"conductance": {**REALISTIC, "rounding": "stochastic"},
+                                       "measurement": {**ADC, "read_noise": 1e-3}},
+                                      {"range": True, "beta_scale": 300.0, "diode": "1N4148"}),
+    "realistic+mitigations_beta300+wires": (
+        "realistic+mitigations_beta300 on a crossbar with 1 Ohm wire segments, read at the "
+        "line ends (reference: EP at the cells' own terminals)",
+        {"conductance": {**REALISTIC, "rounding": "stochastic"},
+         "measurement": {**ADC, "read_noise": 1e-3, "at": "lines"}},
+        {"range": True, "beta_scale": 300.0, "diode": "1N4148",
+         "wires": {"row_conductance": 1.0, "column_conductance": 1.0}, "reference": "device_ep"}),
     "realistic+soft_bounds+mitigations": (
         "realistic+mitigations with soft-bound devices",
         {"conductance": {**REALISTIC, "model": "soft_bounds", "rounding": "stochastic"},
