@@ -70,7 +70,7 @@ PROFILES = {
                    {"measurement": {"read_noise": 1e-3}}, {}),
     "adc": ("8-bit ADC over -2..2 V on every measured voltage", {"measurement": ADC}, {}),
     "wire_resistance": ("1 Ohm per row/column wire segment, read at the line ends "
-                        "(iris: see notes)", {"measurement": {"at": "lines"}},
+                        "(iris, see notes)", {"measurement": {"at": "lines"}},
                         {"wires": {"row_conductance": 1.0, "column_conductance": 1.0},
                          "spec": "iris"}),
     "diode_1n4148": ("1N4148 datasheet diodes (IS 4.35 nA, N 1.906, RS 0.65 Ohm) instead of "
@@ -242,6 +242,26 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
                      f"{row['cosine_accumulated']:.4f} | "
                      f"{'n/a' if accuracy is None else f'{100 * accuracy:.2f}%'} | "
                      f"{row.get('epochs', 'n/a')} |")
+    lines += ["", "Notes:", "",
+              "- Every device row after `bounds` uses the 1e-6..1e-4 S device range (on/off "
+              "ratio 100) with the learning rate rescaled so that the requested change in S is "
+              "the same as in `ideal`; `FINE` rows use 2048 states with stochastic rounding so "
+              "that only the named effect acts.",
+              "- At the beta that suits T = 0 EP (2e-6 S) the nudge moves hidden nodes by about "
+              "30 uV and outputs by 0.1-4 mV: far below 1 mV of read noise or a 16 mV ADC step. "
+              "That is why `read_noise`, `adc` and `realistic` do not learn at all, and why a "
+              "larger centered beta (bias O(beta^2), cosine 0.9997 at 100x without noise) is the "
+              "mitigation that helps most there.",
+              "- Requested changes are 0.05-0.3 of a 64-state step: nearest rounding drops most "
+              "of them (`quantized`); stochastic rounding keeps them on average "
+              "(`cos acc.` 0.15 -> 0.86).",
+              "- Soft bounds cost most among the device effects: conductances sit near g_min, "
+              "where down-steps vanish, so they drift up (`soft_bounds`, and with everything "
+              "else `realistic+soft_bounds+mitigations`).",
+              "- `wire_resistance` runs on iris, where the software reference's dense Hessian "
+              "fits; rows with `reference: device_ep` in the JSON compare with centered EP read "
+              "at the cells' own terminals instead of the exact gradient (digits with wires has "
+              "28,150 nodes)."]
     atomic_write_text(out / "device_study.md", "\n".join(lines) + "\n")
     import matplotlib
     matplotlib.use("Agg")

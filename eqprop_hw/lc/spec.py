@@ -37,7 +37,7 @@ DEFAULT_LC_OPTIONS = {"reltol": 1e-7, "abstol": 1e-15, "vntol": 1e-12, "chgtol":
 LC_OPTION_NAMES = tuple(DEFAULT_LC_OPTIONS)
 
 WAVEFORM_TYPES = ("sine", "pwl", "dc")
-LC_DATASETS = ("teacher", "sequence")
+LC_DATASETS = ("teacher", "sequence", "duffing")
 ELEMENT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 NODE_RE = re.compile(r"^[a-z0-9_]+$")
 
@@ -264,7 +264,8 @@ def _dataset(check, spec):
         return None
     dataset = check.mapping(spec["dataset"], "dataset", spec, "dataset")
     check.keys(dataset, ("name", "seed", "samples", "perturbation", "amplitude", "frequency",
-                         "delay_fraction"), "dataset")
+                         "delay_fraction", "inductance", "phi_nl", "test_samples"),
+               "dataset")
     return {"name": check.string(dataset, "name", "dataset", required=True,
                                  choices=LC_DATASETS),
             "seed": check.integer(dataset, "seed", "dataset", default=0, minimum=0),
@@ -278,7 +279,14 @@ def _dataset(check, spec):
                                       positive=True),
             # sequence: target = input delayed by this fraction of the window
             "delay_fraction": check.number(dataset, "delay_fraction", "dataset", default=0.25,
-                                           nonneg=True)}
+                                           nonneg=True),
+            # duffing: the filter's small-signal flux per ampere (H) and stiffening flux (Wb)
+            "inductance": check.number(dataset, "inductance", "dataset", default=1e-6,
+                                       positive=True),
+            "phi_nl": check.number(dataset, "phi_nl", "dataset", default=2e-8, positive=True),
+            # held-out sequences (seed + 1000), scored before and after training
+            "test_samples": check.integer(dataset, "test_samples", "dataset", default=0,
+                                          minimum=0)}
 
 
 def _training(check, spec):

@@ -16,6 +16,12 @@ Data sets (``dataset.name``):
   intensities, 64 samples per image) played as an input current; the target is the same
   sequence delayed by ``delay_fraction`` of the window (default 1/4), as a flux (a delay-line
   memory task).
+- ``duffing``: nonlinear system identification. The input is a multi-sine (three sines of
+  random frequency 1-6 MHz and phase, total amplitude ``amplitude``, played as a PWL of
+  ``TARGET_STRIDE`` grid steps); the target is the flux of a fixed lossless Duffing filter
+  ``x'' = w0^2 (inductance * u - x - x^3 / phi_nl^2)``, ``w0 = 2 pi frequency``, integrated
+  with classical RK4 on a 20x finer grid (independent of the network's leapfrog integrator).
+  ``test_samples`` held-out sequences use seed ``seed + 1000``.
 """
 
 from __future__ import annotations
@@ -36,7 +42,42 @@ from eqprop_hw.lc.model import LCModel, build_model, waveform_values
 TARGET_STRIDE = 10
 
 
-def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False):
+def duffing_response(u, dt: float, frequency: float, inductance: float, phi_nl: float,
+                     substeps: int = 20) -> np.ndarray:
+    """Flux of the Duffing filter ``x'' = w0^2 (inductance u - x - x^3/phi_nl^2)`` from rest.
+
+    ``u`` (A) is sampled every ``dt`` and interpolated linearly; classical RK4 with
+    ``substeps`` steps per sample.
+    """
+    w0sq = (2 * math.pi * frequency) ** 2
+    h = dt / substeps
+    x = v = 0.0
+    y = np.zeros(len(u))
+
+    def accel(x, current):
+        return w0sq * (inductance * current - x - x ** 3 / phi_nl ** 2)
+
+    for i in range(len(u) - 1):
+        du = (u[i + 1] - u[i]) / substeps
+        for k in range(substeps):
+            c0 = u[i] + k * du
+            c1 = c0 + 0.5 * du
+            c2 = c0 + du
+            a1 = accel(x, c0)
+            x2, v2 = x + 0.5 * h * v, v + 0.5 * h * a1
+            a2 = accel(x2, c1)
+            x3, v3 = x + 0.5 * h * v2, v + 0.5 * h * a2
+            a3 = accel(x3, c1)
+            x4, v4 = x + h * v3, v + h * a3
+            a4 = accel(x4, c2)
+            x, v = (x + h / 6 * (v + 2 * v2 + 2 * v3 + v4),
+                    v + h / 6 * (a1 + 2 * a2 + 2 * a3 + a4))
+        y[i + 1] = x
+    return y
+
+
+def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
+               split: str = "train"):
     """Input and target sequences of an lc spec's dataset.
 
     Returns
@@ -45,13 +86,18 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False):
         Input currents (A) on the grid.
     targets : ndarray (S, steps+1, n_out)
         Targets (Wb or A) on the grid.
+    split : {"train", "test"}
+        ``test``: the ``test_samples`` held-out sequences (``duffing`` only).
     (input_waves, target_waves) : S lists of waveform dicts, when ``waveforms``
     """
     model = model or build_model(spec)
     data = spec.data["dataset"]
     if data is None:
         raise ValueError(f"spec {spec.name!r} has no dataset")
-    rng = np.random.default_rng(data["seed"])
+    if split == "test" and not (data["name"] == "duffing" and data.get("test_samples")):
+        raise ValueError(f"spec {spec.name!r} has no test split")
+    test = split == "test"
+    rng = np.random.default_rng(data["seed"] + (1000 if test else 0))
     times = model.times
     if data["name"] == "teacher":
         theta0 = model.theta0()
@@ -96,6 +142,29 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False):
             target_waves.append(y)
             inputs.append(u_cols)
             targets.append(y)
+    elif data["name"] == "duffing":
+        amplitude = data["amplitude"] or 5e-3
+        coarse = list(range(0, model.steps + 1, TARGET_STRIDE))
+        if coarse[-1] != model.steps:
+            coarse.append(model.steps)
+        input_waves, target_waves, inputs, targets = [], [], [], []
+        for _ in range(data["test_samples"] if test else data["samples"]):
+            freqs = rng.uniform(1e6, 6e6, 3)
+            phases = rng.uniform(0, 2 * math.pi, 3)
+            knots = times[coarse]
+            values = amplitude / 3 * np.sin(2 * math.pi * freqs[:, None] * knots[None, :]
+                                            + phases[:, None]).sum(axis=0)
+            iw = [{"type": "pwl", "points": [[float(t), float(v)] for t, v in zip(knots, values)]}
+                  for _ in model.src_names]
+            u = np.stack([waveform_values(w, times) for w in iw], axis=1)
+            y = duffing_response(u[:, 0], float(times[1] - times[0]),
+                                 data["frequency"] or 4e6, data["inductance"], data["phi_nl"])
+            tw = [{"type": "pwl", "points": [[float(times[i]), float(y[i])] for i in coarse]}
+                  for _ in model.outputs]
+            input_waves.append(iw)
+            target_waves.append(tw)
+            inputs.append(u)
+            targets.append(np.stack([waveform_values(w, times) for w in tw], axis=1))
     else:
         raise ValueError(f"unknown lc dataset {data['name']!r}")
     inputs, targets = np.stack(inputs), np.stack(targets)
@@ -128,7 +197,9 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
     Parameters
     ----------
     spec : Spec
-        With ``dataset`` (teacher or sequence); ``training`` optional.
+        With ``dataset`` (teacher, sequence or duffing); ``training`` optional. A ``duffing``
+        dataset with ``test_samples`` also reports ``test_loss_initial``, ``test_loss`` and
+        ``test_loss_ratio`` (held-out sequences, native forward runs).
     out_dir : str or Path
         Receives ``params.json``, ``metrics.json`` and the plots.
     backend : {"native", "ngspice"}
@@ -159,6 +230,9 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
     decay = training.get("lr_decay", 1.0)
     beta = training.get("beta") or default_beta(model)
     inputs, targets, (input_waves, target_waves) = lc_dataset(spec, model, waveforms=True)
+    held_out = None
+    if spec.data["dataset"].get("test_samples") and spec.data["dataset"]["name"] == "duffing":
+        held_out = lc_dataset(spec, model, split="test")
     theta0 = model.theta0()
     low = theta0 * training.get("min_fraction", 0.1)
     high = theta0 * training.get("max_fraction", 10.0)
@@ -172,6 +246,14 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
     metrics = {"epochs": [], "train_loss": [], "cosine": [], "backend": backend, "beta": beta,
                "nudge": nudge, "samples": int(inputs.shape[0]), "seconds": 0.0,
                "train_accuracy": None, "test_accuracy": None, "test_loss": None}
+
+    def test_loss(values):
+        return float(sum(integrate(model.with_theta(values), inputs=held_out[0][s],
+                                   loss_targets=held_out[1][s], store=False).loss.sum()
+                         for s in range(held_out[0].shape[0])))
+
+    if held_out is not None:
+        metrics["test_loss_initial"] = test_loss(theta)
     start = time.perf_counter()
     try:
         for epoch in range(epochs + 1):
@@ -205,6 +287,9 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
             ng.close()
     metrics["seconds"] = time.perf_counter() - start
     metrics["loss_ratio"] = metrics["train_loss"][0] / metrics["train_loss"][-1]
+    if held_out is not None:
+        metrics["test_loss"] = test_loss(theta)
+        metrics["test_loss_ratio"] = metrics["test_loss_initial"] / metrics["test_loss"]
     values = dict(zip(model.trainable, theta.tolist()))
     save_params(out / "params.json", values)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
