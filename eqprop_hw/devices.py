@@ -186,14 +186,6 @@ class Measurement:
     def ideal(self) -> bool:
         return self.read_noise == 0 and self.adc_bits is None
 
-    @property
-    def lsb(self) -> float:
-        """ADC step (V); 0 without an ADC."""
-        if self.adc_bits is None:
-            return 0.0
-        lo, hi = self.adc_range
-        return (hi - lo) / (2 ** self.adc_bits - 1)
-
     def read(self, voltages: np.ndarray, measured: np.ndarray,
              rng: np.random.Generator, bounds: tuple | None = None) -> np.ndarray:
         """Read node voltages (V), shape (batch, n_nodes); only ``measured`` columns change.
@@ -416,6 +408,15 @@ def hardware_from_spec(spec, circuit, node_names: list, g_min: float, g_max: flo
                     np.full(n, float(g_min)), np.full(n, float(g_max)),
                     seed=int(devices.get("seed", 0)),
                     measured=measured_nodes(circuit, node_names), node_names=list(node_names))
+
+
+def probe_for(hardware: Hardware | None, circuit, node_names: list):
+    """The probe a measurement uses: :func:`line_probe` for ``at: lines``, else each cell's own
+    terminals (:func:`eqprop_hw.ep.make_probe`)."""
+    if hardware is not None and hardware.measurement.at == "lines":
+        return line_probe(circuit, node_names)
+    from eqprop_hw.ep import make_probe
+    return make_probe(circuit, node_names)
 
 
 def line_probe(circuit, node_names: list):

@@ -41,8 +41,8 @@ import numpy as np
 
 from eqprop_hw.backends import make_backend
 from eqprop_hw.build import build_circuit
-from eqprop_hw.devices import hardware_from_spec, line_probe, measured_gradient
-from eqprop_hw.ep import chunked_gradient, ep_gradient, loss_values, make_probe
+from eqprop_hw.devices import hardware_from_spec, measured_gradient, probe_for
+from eqprop_hw.ep import chunked_gradient, ep_gradient, loss_values
 from eqprop_hw.errors import EqpropError, SimulatorCrash, SpecError, TrainingInterrupted
 from eqprop_hw.fileio import atomic_write_bytes, atomic_write_text
 from eqprop_hw.interrupt import Abandon, StopSignals
@@ -302,8 +302,8 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
             metrics["workers"] = len(client.scheduler_info().get("workers", {}))
         metrics["chunks"] = chunks
         engine.set_trainable(values)
-        probe = make_probe(circuit, engine.node_names)
         hardware = hardware_from_spec(spec, circuit, engine.node_names, g_min, g_max)
+        probe = probe_for(hardware, circuit, engine.node_names)
         from eqprop_hw.thermal_train import thermal_trainer
         thermal = thermal_trainer(spec, circuit, backend)   # top-level temperature: T > 0
         if thermal is not None:
@@ -313,8 +313,6 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
             if remote is not None or chunks is not None:
                 raise EqpropError("train: a spec with a devices section trains in one process "
                                   "(no workers, scheduler or chunks yet)")
-            if hardware.measurement.at == "lines":
-                probe = line_probe(circuit, engine.node_names)
             if not resume:
                 values = hardware.clip(values)      # every device within its own range
             engine.set_trainable(values)

@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 from eqprop_hw.backends import make_backend  # noqa: E402
 from eqprop_hw.build import build_circuit  # noqa: E402
 from eqprop_hw.data import load_dataset  # noqa: E402
-from eqprop_hw.devices import hardware_from_spec, line_probe, measured_gradient  # noqa: E402
-from eqprop_hw.ep import make_probe  # noqa: E402
+from eqprop_hw.devices import hardware_from_spec, measured_gradient, probe_for  # noqa: E402
+from eqprop_hw.ep import ep_gradient, make_probe  # noqa: E402
 from eqprop_hw.fileio import atomic_write_text  # noqa: E402
 from eqprop_hw.reference import exact_gradient, gradient_agreement  # noqa: E402
 from eqprop_hw.spec import load_spec, parse_spec  # noqa: E402
@@ -151,26 +151,22 @@ def update_agreement(spec, batches: int, seed: int, reference: str = "exact") ->
     cosines, errors, applied_sum, ideal_sum = [], [], 0.0, 0.0
     with make_backend("native", circuit) as engine:
         hardware = hardware_from_spec(spec, circuit, engine.node_names, g_min, g_max)
-        probe = make_probe(circuit, engine.node_names)
+        probe = probe_for(hardware, circuit, engine.node_names)
+        own_terminals = make_probe(circuit, engine.node_names)
         values = np.clip(np.array(circuit.trainable_values()), g_min, g_max)
         if hardware is not None:
             values = hardware.clip(values)
-            if hardware.measurement.at == "lines":
-                probe = line_probe(circuit, engine.node_names)
         engine.set_trainable(values)
         for _ in range(batches):
             rows = rng.choice(len(dataset.x_train), settings.batch_size, replace=False)
             x = dataset.x_train[rows]
             y = dataset.loss_targets(dataset.y_train[rows], settings.loss)
             if reference == "device_ep":     # centered EP at the cells' own terminals
-                from eqprop_hw.ep import ep_gradient
-                exact, _ = ep_gradient(engine, x, y, settings.beta, "centered",
-                                       make_probe(circuit, engine.node_names))
+                exact, _ = ep_gradient(engine, x, y, settings.beta, "centered", own_terminals)
             else:
                 _, exact = exact_gradient(engine.circuit, x, y)
             ideal = np.clip(values - rates * exact, g_min, g_max) - values
             if hardware is None:
-                from eqprop_hw.ep import ep_gradient
                 estimate, _ = ep_gradient(engine, x, y, settings.beta, settings.nudge, probe)
                 applied = np.clip(values - rates * estimate, g_min, g_max) - values
             else:

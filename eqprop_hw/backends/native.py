@@ -85,6 +85,26 @@ def diode_current(vd: np.ndarray, saturation: np.ndarray, vte: np.ndarray, gmin:
     return current + gmin * vd, conductance + gmin
 
 
+def diode_stamp(incidence) -> sp.csr_matrix:
+    """Where diode conductances go in a Jacobian block: ``J.ravel() += S @ g``.
+
+    ``incidence`` (diodes x n) holds each diode's +-1 terminal signs on n unknowns; the result
+    S (n*n x diodes) has, for diode d between unknowns a and b, the entries of its stamp
+    ``g (e_a - e_b)(e_a - e_b)^T`` at flat positions a*n + b.
+    """
+    coo = sp.coo_matrix(incidence)
+    size = coo.shape[1]
+    terms = {}
+    for d, c, v in zip(coo.row, coo.col, coo.data):
+        terms.setdefault(d, []).append((c, v))
+    rows, cols, vals = [], [], []
+    for d, ends in terms.items():
+        for ca, va in ends:
+            for cb, vb in ends:
+                rows.append(ca * size + cb), cols.append(d), vals.append(va * vb)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(size * size, coo.shape[0]))
+
+
 def pnjlim(v_new: np.ndarray, v_old: np.ndarray, vte: np.ndarray, vcrit: np.ndarray):
     """SPICE junction voltage limiting; returns (limited voltage, whether limited)."""
     limit = (v_new > vcrit) & (np.abs(v_new - v_old) > 2.0 * vte)
@@ -264,18 +284,7 @@ class NativeBackend(Backend):
         self._vcrit = self._vte * np.log(self._vte / (math.sqrt(2.0) * self._saturation))
         # Stamp pattern of diode conductances into the unknown block: J += S @ gd.
         if diodes:
-            du = self._d_unknown.tocoo()
-            per_diode = {}
-            for r, c, v in zip(du.row, du.col, du.data):
-                per_diode.setdefault(r, []).append((c, v))
-            s_rows, s_cols, s_vals = [], [], []
-            for d, terms in per_diode.items():
-                for ca, va in terms:
-                    for cb, vb in terms:
-                        s_rows.append(ca * n_unknown + cb), s_cols.append(d)
-                        s_vals.append(va * vb)
-            self._stamp = sp.csr_matrix((s_vals, (s_rows, s_cols)),
-                                        shape=(n_unknown * n_unknown, len(diodes)))
+            self._stamp = diode_stamp(self._d_unknown)
         self._choose_elimination()
         self._assemble_linear()
 
@@ -727,22 +736,8 @@ class NativeBackend(Backend):
             n_idx, l_idx = np.flatnonzero(in_n), np.flatnonzero(~in_n)
             split = None
             if 0 < len(n_idx) <= self.dense_limit and len(l_idx) > 0:
-                position = np.full(n, -1)
-                position[n_idx] = np.arange(len(n_idx))
-                # Diode stamp pattern on the N block: flat (N x N) index per diode.
-                coo = du[:, n_idx].tocoo()
-                per_diode = {}
-                for d, c, v in zip(coo.row, coo.col, coo.data):
-                    per_diode.setdefault(d, []).append((c, v))
-                rows, cols, vals = [], [], []
-                size = len(n_idx)
-                for d, terms in per_diode.items():
-                    for ca, va in terms:
-                        for cb, vb in terms:
-                            rows.append(ca * size + cb), cols.append(d), vals.append(va * vb)
-                stamp = sp.csr_matrix((vals, (rows, cols)),
-                                      shape=(size * size, len(self._diodes)))
-                split = (n_idx, l_idx, stamp, np.searchsorted(n_idx, self._ce_cols))
+                split = (n_idx, l_idx, diode_stamp(du[:, n_idx]),
+                         np.searchsorted(n_idx, self._ce_cols))
             self._kron_split = split
             self._kron = self._kron_delta = None
         return self._kron_split
