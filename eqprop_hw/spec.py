@@ -29,15 +29,22 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 # -- YAML with line numbers -------------------------------------------------------------
 class _LineDict(dict):
-    """A dict that remembers the line of each key (1-based)."""
+    """A dict that remembers the line of each key (1-based; 0 and no key lines when it was
+    not read from YAML, e.g. an omitted optional section)."""
 
-    line: int = 0
-    key_lines: dict
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.line = 0
+        self.key_lines: dict = {}
 
 
 class _LineList(list):
-    line: int = 0
-    item_lines: list
+    """A list that remembers the line of each item (1-based)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.line = 0
+        self.item_lines: list = []
 
 
 class _LineLoader(yaml.SafeLoader):

@@ -80,3 +80,15 @@ def test_readme_tour_commands_that_do_not_train_run_as_written(tmp_path):
 def test_every_readme_tour_command_runs_as_written(tmp_path):
     run_as_written(bash_commands(ROOT / "README.md", TOUR), tmp_path, timeout=900)
     assert (tmp_path / "runs" / "digits" / "params.npz").exists()
+
+
+def test_the_cli_reference_is_current():
+    """docs/cli.md is generated from the argument parser: regenerate it when options change."""
+    import sys
+    sys.path.insert(0, str(ROOT / "tools"))
+    import make_cli_docs
+    page = (ROOT / "docs" / "cli.md").read_text()
+    assert page == make_cli_docs.render(), "run python tools/make_cli_docs.py"
+    for option in ("--temperature", "--estimator", "--isolate", "--workers", "--plot",
+                   "--target-file", "--resume"):
+        assert f"`{option}`" in page

@@ -103,3 +103,144 @@ def test_random_command_lines_exit_cleanly(capsys, tmp_path_factory, command, ar
         lines = [line for line in captured.err.splitlines() if line.startswith("eqprop-hw: error")]
         assert len(lines) == 1, (argv, captured.err)
         assert "Traceback" not in captured.err
+
+
+# -- the other sections users write: devices, finite temperature, LC networks ----------------
+
+DEVICES = VALID + """temperature: 1.0e-7
+node_capacitance: 1.0e-12
+devices:
+  seed: 3
+  conductance: {model: soft_bounds, states: 64, up_down: 0.1, step_dtod: 0.05, step_std: 0.1,
+                max_pulses: 100, rounding: stochastic}
+  measurement: {read_noise: 1.0e-3, adc_bits: 8, adc_range: [-2.0, 2.0], at: device}
+  amplifier: {gain_dtod: 0.02, offset_std: 1.0e-3}
+"""
+
+LC = """name: fuzzlc
+kind: lc
+elements:
+- {name: C1, nodes: [a, '0'], c: 1.0e-9}
+- {name: C2, nodes: [b, '0'], c: 1.0e-9, v_nl: 2.0}
+- {name: L1, nodes: [a, '0'], l: 1.0e-6, phi_nl: 2.0e-8}
+- {name: L2, nodes: [b, '0'], l: 1.0e-6}
+- {name: CC1, nodes: [a, b], c: 2.0e-10}
+- {name: I1, nodes: ['0', a], waveform: {type: sine, amplitude: 1.0e-3, frequency: 5.0e6}}
+outputs: [b]
+trainable: [CC1]
+time: {tstop: 2.0e-7, tstep: 1.0e-9}
+training: {epochs: 2, learning_rate: 0.1, beta: 1.0e-3}
+"""
+
+
+def load_anything_or_error(text: str) -> None:
+    """Like :func:`load_or_error`, and a spec that loads also builds what training builds from
+    it: the device models of a ``devices`` section, the integrator model of an ``lc`` spec."""
+    from eqprop_hw.devices import (amplifier_errors_from_mapping, device_from_mapping,
+                                   measurement_from_mapping)
+    from eqprop_hw.lc.model import build_model
+    try:
+        spec = parse_spec(read_yaml(text, "fuzz.yaml"), "fuzz.yaml")
+        if spec.data.get("kind") == "lc":
+            build_model(spec)
+            return
+        build_circuit(spec)
+        devices = spec.data.get("devices") or {}
+        device_from_mapping(devices.get("conductance"))
+        measurement_from_mapping(devices.get("measurement"))
+        amplifier_errors_from_mapping(devices.get("amplifier"))
+    except EqpropError as error:
+        assert str(error).strip() and "\n" not in str(error).strip()
+
+
+def mutate(data, text: str) -> str:
+    """One to four random line edits of ``text`` (delete, duplicate, garble, odd numbers)."""
+    lines = text.splitlines()
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(lines) - 1))
+        action = data.draw(st.sampled_from(["delete", "duplicate", "garble", "number"]))
+        if action == "delete" and len(lines) > 1:
+            del lines[position]
+        elif action == "duplicate":
+            lines.insert(position, lines[position])
+        elif action == "garble":
+            cut = data.draw(st.integers(0, len(lines[position])))
+            lines[position] = lines[position][:cut] + data.draw(
+                st.text(alphabet="[]{}:,- '\"\t#&*!|>%@`0123456789.eE", max_size=6))
+        else:
+            digits = [i for i, c in enumerate(lines[position]) if c.isdigit()]
+            if digits:
+                at = data.draw(st.sampled_from(digits))
+                lines[position] = (lines[position][:at] + data.draw(st.sampled_from(
+                    ["-1", "0", "1e308", "nan", "inf", "1e-400", "999999999", "true", "null",
+                     "-0.5", "[]", "{}"])) + lines[position][at + 1:])
+    return "\n".join(lines) + "\n"
+
+
+def test_the_section_fuzz_bases_are_valid():
+    """The fuzzers below start from specs that load and build (else they would only test
+    errors)."""
+    for text in (DEVICES, LC):
+        spec = parse_spec(read_yaml(text, "base.yaml"), "base.yaml")
+        assert spec.data["name"].startswith("fuzz")
+    load_anything_or_error(DEVICES)
+    load_anything_or_error(LC)
+
+
+@FUZZ
+@given(st.data())
+def test_mutated_devices_and_temperature_sections(data):
+    load_anything_or_error(mutate(data, DEVICES))
+
+
+@FUZZ
+@given(st.data())
+def test_mutated_lc_spec(data):
+    load_anything_or_error(mutate(data, LC))
+
+
+@FUZZ
+@given(st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers()
+                    | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.sampled_from(["name", "kind", "elements", "nodes", "c",
+                                                       "l", "phi_nl", "v_nl", "waveform",
+                                                       "outputs", "trainable", "time", "tstop",
+                                                       "tstep", "training", "type", "dataset"]),
+                                      inner, max_size=5),
+                    max_leaves=20))
+def test_random_structures_as_an_lc_spec(value):
+    if isinstance(value, dict):
+        value = dict(value, kind="lc", name="fuzzlc")
+    load_anything_or_error(yaml.safe_dump(value))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(COMMANDS), spec=st.sampled_from(["LC", "DEVICES"]),
+       args=st.lists(st.sampled_from(["--beta", "--params", "--json",
+                                      "--backend", "native", "nope", "nan", "-1", "0", "1e999",
+                                      "--epochs", "--temperature", "1e-7", "--samples", "16",
+                                      "--estimator", "path", "sideways", "--nudge", "centered",
+                                      "--input", "1,2", "--split", "test"]), max_size=7))
+def test_random_command_lines_on_lc_and_noisy_specs_exit_cleanly(capsys, tmp_path_factory,
+                                                                   command, spec, args):
+    """The CLI on an LC spec and on a spec with devices and a temperature: a result or one
+    clean error line, whatever the options."""
+    folder = tmp_path_factory.mktemp("cli")
+    (folder / "lc.yaml").write_text(LC)
+    (folder / "devices.yaml").write_text(DEVICES)
+    names = {"LC": str(folder / "lc.yaml"), "DEVICES": str(folder / "devices.yaml")}
+    argv = [command, names[spec]] + args
+    if "train" == command:
+        argv += ["--out", str(folder / "run"), "--epochs", "1"]
+    try:
+        code = main(argv)
+    except SystemExit as stop:   # only --help/--version may exit this way
+        code = stop.code
+    captured = capsys.readouterr()
+    assert code in (0, 1, 2), (argv, code, captured.err)
+    if code != 0:
+        lines = [line for line in captured.err.splitlines() if line.startswith("eqprop-hw: error")]
+        assert len(lines) == 1, (argv, captured.err)
+        assert "Traceback" not in captured.err
