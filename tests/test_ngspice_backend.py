@@ -495,3 +495,65 @@ def test_set_trainable_and_solve_phases_equal_the_slow_paths(session):
             np.testing.assert_array_equal(result.outputs, result.voltages[:, slow.output_columns])
     with pytest.raises(CircuitError, match="finite and positive"):
         NgspiceBackend(circuit).set_trainable(-values)
+
+
+# -- the thin loop: fewer ngspice commands, same numbers ---------------------------------------
+def test_set_trainable_alters_only_changed_conductances(session):
+    spec = parse_spec(LAYERED)
+    circuit = build_circuit(spec)
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1, 1, (2, 3))
+    values = np.array(circuit.trainable_values()) * rng.uniform(0.5, 1.5, len(circuit.trainable))
+    with NgspiceBackend(circuit) as backend:
+        backend.set_trainable(values)                       # after a load: every value
+        assert backend.stats["updates"] == len(values)
+        changed = values.copy()
+        changed[[1, 4]] *= 1.25
+        changed[7] *= 1 + 1e-16                             # below the threshold: left alone
+        backend.set_trainable(changed)
+        assert backend.stats["updates"] == len(values) + 2
+        backend.set_trainable(changed)                      # nothing changed: no command
+        assert backend.stats["updates"] == len(values) + 2
+        got = backend.solve(x).voltages
+        backend.set_values({circuit.trainable[0]: float(changed[0])})   # resend all next time
+        backend.set_trainable(changed)
+        assert backend.stats["updates"] == 2 * len(values) + 2
+    rebuilt = build_circuit(spec, params=dict(zip(circuit.trainable, changed.tolist())))
+    with NgspiceBackend(rebuilt) as fresh:
+        np.testing.assert_allclose(got, fresh.solve(x).voltages, rtol=0, atol=1e-12)
+
+
+def test_solve_phases_order_and_commands(session):
+    """Samples run their phases alternately forwards and backwards (consecutive samples meet in
+    the same phase, so its nudging values are not altered again); on_row still names
+    ``row * n_phases + phase``; each op's plot is destroyed together with the next alters."""
+    circuit = build_circuit(parse_spec(LAYERED))
+    rng = np.random.default_rng(6)
+    x, y = rng.uniform(-1, 1, (4, 3)), rng.uniform(-0.3, 0.3, (4, 2))
+    betas = [0.0, 1e-3, -1e-3]
+    with NgspiceBackend(circuit) as backend:
+        separate = [backend.solve(x, beta, y) for beta in betas]
+        seen = []
+        backend.on_row = seen.append
+        commands = session.commands
+        together = backend.solve_phases(x, y, betas)
+        assert seen == [0, 1, 2, 5, 4, 3, 6, 7, 8, 11, 10, 9]
+        # 12 ops; 3 alter commands per sample (inputs and targets with the first phase's
+        # gains, then 2 nudging changes), each carrying the previous op's destroy; one lone
+        # destroy after the last op.
+        assert session.commands - commands == 12 + 4 * 3 + 1
+        assert session.plot_names() == ["const"]
+        for got, want in zip(together, separate):
+            np.testing.assert_allclose(got.voltages, want.voltages, rtol=0, atol=1e-12)
+            assert got.converged.all()
+
+
+def test_command_chunks_cut_between_commands():
+    from eqprop_hw.backends.ngspice import MAX_COMMAND_LENGTH, _chunks
+    commands = [f"alter R{k} resistance={1000.0 + k!r}" for k in range(300)]
+    pieces = _chunks("; ".join(commands))
+    assert "; ".join(pieces) == "; ".join(commands)
+    assert all(len(piece) <= MAX_COMMAND_LENGTH - 2 for piece in pieces)
+    assert all(not piece.startswith(" ") and not piece.endswith(";") for piece in pieces)
+    assert _chunks("x" * 1500) == ["x" * 1500]                      # one long command alone
+    assert _chunks("") == []

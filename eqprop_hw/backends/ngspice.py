@@ -20,8 +20,13 @@ the session reloads its circuit, with its current values, on its next solve).
 
 :class:`NgspiceBackend` loads its netlist once and then, per sample, only ``alter``\\ s the
 sources whose values changed (inputs, nudging targets, nudging gain), runs ``op``, reads the
-node voltages and frees the result plot (``destroy all``; every analysis otherwise keeps its
-plot and memory grows without bound).
+node voltages and frees the result plot (``destroy all``, sent in the same ngspice command as
+the next operating point's ``alter``\\ s; every analysis otherwise keeps its plot, memory grows
+without bound and every later command slows down). The phases of a sample run back to back,
+every other sample in reverse order, so that consecutive samples meet in the same phase. A
+conductance update ``alter``\\ s only the conductances that changed. ngspice's command
+interpreter costs about 2 µs per ``alter`` whatever its form (``docs/performance.md``), so the
+number of ``alter``\\ s is what counts.
 
 :func:`read_raw_file` and :func:`run_ngspice_batch` run the ``ngspice`` program itself on a
 netlist, independently of the shared library, for cross-checks.
@@ -91,6 +96,10 @@ DEFAULT_OP_OPTIONS = {"itl1": 100, "itl2": 50, "gminsteps": 1, "srcsteps": 1}
 
 #: Length limit (characters) of one command sent to ngspice: longer ``alter`` lists are split.
 MAX_COMMAND_LENGTH = 1000
+
+#: :meth:`NgspiceBackend.set_trainable` leaves a conductance alone when it changed by no more than
+#: this fraction of the value ngspice holds (voltages then differ by ~1e-15 relative at most).
+UNCHANGED_RELATIVE = 1e-15
 
 #: Clear ngspice's command memory (``ngSpice_Command(NULL)``) after this many commands.
 COMMANDS_BEFORE_RESET = 1000
@@ -439,20 +448,30 @@ def _capturing_class(shared_class, ffi):
         eqprop_callback_seconds = 0.0
 
         @staticmethod
-        def _send_char(message_c, ngspice_id, user_data):
-            started = time.perf_counter()
+        def _send_char(message_c, ngspice_id, user_data, _parsed={}):
+            # ngspice repeats a handful of lines (two per ``op``), so each distinct line is
+            # decoded and classified once: (stream, content, is_error, message) per raw bytes.
+            _clock = time.perf_counter
+            started = _clock()
             self = None
             try:
                 self = ffi.from_handle(user_data)
-                message = ffi.string(message_c).decode("utf-8", "replace")
-                stream, _, content = message.partition(" ")
+                raw = ffi.string(message_c)
+                parsed = _parsed.get(raw)
+                if parsed is None:
+                    message = raw.decode("utf-8", "replace")
+                    stream, _, content = message.partition(" ")
+                    parsed = (stream, content, classify_message(content) == "error", message)
+                    if len(_parsed) < 4096:
+                        _parsed[raw] = parsed
+                stream, content, is_error, message = parsed
                 if stream == "stderr":
                     self._stderr.append(content)
-                    if classify_message(content) == "error":
+                    if is_error:
                         self._error_in_stderr = True
                 elif stream == "stdout":
                     self._stdout.append(content)
-                    if classify_message(content) == "error":
+                    if is_error:
                         self._error_in_stdout = True
                 sink = self.eqprop_sink
                 if sink is not None:
@@ -460,7 +479,13 @@ def _capturing_class(shared_class, ffi):
             except Exception:  # noqa: BLE001 - never raise through C
                 pass
             if self is not None:
-                self.eqprop_callback_seconds += time.perf_counter() - started
+                self.eqprop_callback_seconds += _clock() - started
+            return 0
+
+        @staticmethod
+        def _send_init_data(data, ngspice_id, user_data):
+            # Called at the start of every analysis; PySpice's version only forwards to a
+            # no-op hook, so answer at once.
             return 0
 
     _CAPTURING_CLASS = CapturingNgSpiceShared
@@ -543,6 +568,7 @@ class NgspiceSession:
         self._errors: list[str] = []
         self.warnings: list[str] = []
         self._capture: list[str] | None = None
+        self._parsed_messages: dict = {}
         self._op_options: dict | None = None
         self._ffi = ffi
         self._log_filter = _PySpiceLogFilter()
@@ -588,12 +614,16 @@ class NgspiceSession:
 
     # -- output --------------------------------------------------------------------------------
     def _on_message(self, message: str) -> None:
-        if message.startswith(("stdout ", "stderr ")):
-            message = message[7:]
-        text = message.strip()
+        parsed = self._parsed_messages.get(message)
+        if parsed is None:
+            text = message[7:] if message.startswith(("stdout ", "stderr ")) else message
+            text = text.strip()
+            parsed = (text, _classify(text) if text else "info")
+            if len(self._parsed_messages) < 4096:
+                self._parsed_messages[message] = parsed
+        text, level = parsed
         if not text:
             return
-        level = _classify(text)
         self.messages.append(text)
         if level == "error":
             self._errors.append(text)
@@ -627,27 +657,34 @@ class NgspiceSession:
             If ngspice refuses the command altogether (non-zero return).
         """
         with self.lock:
-            self._errors = []
+            self._errors = errors = []
             self.warnings = []
             shared = self._shared
+            if shared._stdout:
+                shared._stdout = []
+            if shared._stderr:
+                shared._stderr = []
+            data = text.encode("ascii")
+            clock = time.perf_counter
             if self._foreign:
                 self._log_filter.active = True
-            shared._stdout = []
-            shared._stderr = []
-            try:
-                started = time.perf_counter()
-                rc = self._command_c(text.encode("ascii"))
-                self.command_seconds += time.perf_counter() - started
-                self.commands += 1
-                if self.commands % COMMANDS_BEFORE_RESET == 0:
-                    self._command_c(self._ffi.NULL)      # free ngspice's command memory
-            finally:
-                if self._foreign:
+                try:
+                    started = clock()
+                    rc = self._command_c(data)
+                    self.command_seconds += clock() - started
+                finally:
                     self._log_filter.active = False
+            else:
+                started = clock()
+                rc = self._command_c(data)
+                self.command_seconds += clock() - started
+            self.commands += 1
+            if self.commands % COMMANDS_BEFORE_RESET == 0:
+                self._command_c(self._ffi.NULL)          # free ngspice's command memory
             if rc != 0:
                 raise BackendError(f"ngspice refused command {text[:80]!r} (return code {rc}): "
-                                   + " | ".join(self._errors[-3:]))
-            return self._errors
+                                   + " | ".join(errors[-3:]))
+            return errors
 
     def load(self, netlist: str, owner, name: str = "") -> None:
         """Load a circuit, replacing whatever circuit is loaded.
@@ -762,11 +799,13 @@ class NgspiceSession:
         get = self._get_vec
         started = time.perf_counter()
         try:
-            for k, name in enumerate(names):
-                info = get(name)
-                if not info or info.v_length < 1 or not info.v_realdata:
-                    return name.decode()
-                out[k] = info.v_realdata[0]
+            # ngGet_Vec_Info returns one struct that its next call frees: read it at once.
+            values = [data[0]
+                      if (info := get(name)) and (data := info.v_realdata) and info.v_length > 0
+                      else None for name in names]
+            if None in values:
+                return names[values.index(None)].decode()
+            out[:] = values
             return None
         finally:
             self.read_seconds += time.perf_counter() - started
@@ -775,6 +814,24 @@ class NgspiceSession:
     def callback_seconds(self) -> float:
         """Wall time (s) in ngspice's output callback (Python run from inside commands)."""
         return float(getattr(self._shared, "eqprop_callback_seconds", 0.0))
+
+
+def _chunks(text: str, limit: int = MAX_COMMAND_LENGTH) -> list[str]:
+    """Split commands joined by ``"; "`` into pieces of at most ``limit - 2`` characters, cut
+    only between commands (a single longer command is a piece of its own)."""
+    pieces = []
+    start, end = 0, len(text)
+    while end - start > limit - 2:
+        cut = text.rfind("; ", start, start + limit)
+        if cut <= start:
+            cut = text.find("; ", start + 1)
+            if cut < 0:
+                break
+        pieces.append(text[start:cut])
+        start = cut + 2
+    if start < end:
+        pieces.append(text[start:])
+    return pieces
 
 
 # -- the backend -------------------------------------------------------------------------------
@@ -837,8 +894,11 @@ class NgspiceBackend(Backend):
         The netlist loaded into ngspice (no analysis card; nudging in VCCS form, beta 0).
     stats : dict
         Counters for profiling: ``samples``, ``analyses`` (op runs, retries included),
-        ``analysis_seconds`` (wall time inside ``op``), ``alter_seconds``, ``read_seconds``,
-        ``destroy_seconds``, ``load_seconds``, ``loads``, ``retries``, ``failures`` and
+        ``analysis_seconds`` (wall time inside ``op``), ``alter_seconds`` (per-sample
+        ``alter``\\ s of sources and nudging elements, with the previous ``destroy all``
+        riding along), ``alters`` (how many), ``update_seconds`` and ``updates`` (conductance
+        ``alter``\\ s of :meth:`set_trainable`), ``read_seconds``, ``destroy_seconds`` (lone
+        ``destroy all``), ``load_seconds``, ``loads``, ``retries``, ``failures`` and
         ``total_seconds`` (wall time inside :meth:`solve`; the remainder is Python overhead).
     on_row : callable or None
         Called as ``on_row(k)`` before the k-th operating point of a request (row k of a
@@ -887,9 +947,13 @@ class NgspiceBackend(Backend):
         trainable_types = {circuit.element(name).type for name in circuit.trainable}
         self._trainable_prefix = [f"alter {name} resistance=" for name in circuit.trainable] \
             if trainable_types <= {"R"} else []
+        self._sent_trainable: np.ndarray | None = None
+        self._row_labels: list | None = None
         self.stats = {"samples": 0, "analyses": 0, "analysis_seconds": 0.0, "alter_seconds": 0.0,
-                      "read_seconds": 0.0, "destroy_seconds": 0.0, "load_seconds": 0.0,
-                      "loads": 0, "retries": 0, "failures": 0, "total_seconds": 0.0}
+                      "update_seconds": 0.0, "read_seconds": 0.0, "destroy_seconds": 0.0,
+                      "alters": 0, "updates": 0,
+                      "load_seconds": 0.0, "loads": 0, "retries": 0, "failures": 0,
+                      "total_seconds": 0.0}
         self.netlist = ""
         with self.session.lock:
             self._load()
@@ -913,6 +977,10 @@ class NgspiceBackend(Backend):
         values = {e.name: e.value for e in self.circuit.elements}
         self._applied = [float(values[name]) for name in self._source_names] + \
             [0.0] * (len(self._vnudge) + len(self._gnudge))
+        # ngspice parsed the netlist's numbers with its netlist parser, which may round a
+        # value differently (1 ulp) from ``alter``'s: the next set_trainable sends every value,
+        # so the loaded state is the same as after a set_trainable of the same values.
+        self._sent_trainable = None
         self.stats["loads"] += 1
         self.stats["load_seconds"] += time.perf_counter() - start
 
@@ -924,19 +992,11 @@ class NgspiceBackend(Backend):
 
     def _send(self, commands: list[str]) -> None:
         """Send ``alter`` commands joined by ``;`` in chunks; BackendError on any error."""
-        chunk: list[str] = []
-        length = 0
-        for command in commands + [None]:
-            if command is None or (chunk and length + len(command) + 2 > MAX_COMMAND_LENGTH):
-                if chunk:
-                    errors = self.session.command("; ".join(chunk))
-                    if errors:
-                        raise BackendError(f"ngspice rejected {chunk[0]!r}...: "
-                                           + " | ".join(errors[-3:]))
-                chunk, length = [], 0
-            if command is not None:
-                chunk.append(command)
-                length += len(command) + 2
+        for chunk in _chunks("; ".join(commands)):
+            errors = self.session.command(chunk)
+            if errors:
+                raise BackendError(f"ngspice rejected {chunk[:60]!r}...: "
+                                   + " | ".join(errors[-3:]))
 
     # -- solving -------------------------------------------------------------------------------
     def solve(self, inputs, beta: float = 0.0, targets=None) -> SolveResult:
@@ -979,10 +1039,23 @@ class NgspiceBackend(Backend):
         inputs, _, targets = prepared[-1]
         batch, n_phases = inputs.shape[0], len(betas)
         per_phase = [self._controlled_values(inputs, targets, beta) for beta in betas]
-        order = [(row, phase) for row in range(batch) for phase in range(n_phases)]
+        # Every other sample runs its phases in reverse, so that consecutive samples meet in
+        # the same phase and its nudging values (gains, beta) need no ``alter`` there.
+        order = [(row, phase) for row in range(batch)
+                 for phase in (range(n_phases) if row % 2 == 0 else
+                               range(n_phases - 1, -1, -1))]
         values = np.array([per_phase[phase][row] for row, phase in order])
-        voltages, converged = self._run_rows(values, inputs[[row for row, _ in order]],
-                                             [betas[phase] for _, phase in order])
+        labels = [row * n_phases + phase for row, phase in order]
+        self._row_labels = labels                 # what on_row reports for each row run
+        try:
+            done, ok = self._run_rows(values, inputs[[row for row, _ in order]],
+                                      [betas[phase] for _, phase in order])
+        finally:
+            self._row_labels = None
+        voltages = np.empty_like(done)
+        converged = np.empty_like(ok)
+        voltages[labels] = done
+        converged[labels] = ok
         seconds = (time.perf_counter() - start) / n_phases
         results = []
         for phase in range(n_phases):
@@ -1009,55 +1082,97 @@ class NgspiceBackend(Backend):
                            voltages[:, self.output_columns], converged, seconds)
 
     def _run_rows(self, values: np.ndarray, inputs: np.ndarray, betas: list):
-        """One ``op`` per row of controlled values, altering only what changed."""
+        """One ``op`` per row of controlled values, altering only what changed.
+
+        :attr:`on_row` gets ``_row_labels[k]`` for row ``k`` (default ``k``). The result plot
+        of each ``op`` is freed (``destroy all``) in the same ngspice command as the next row's
+        ``alter``\\ s, and after the last row.
+        """
         batch = values.shape[0]
         rows = values.tolist()
         voltages = np.empty((batch, len(self.node_names)))
         converged = np.ones(batch, dtype=bool)
         session = self.session
-        stats = self.stats
+        command = session.command
+        read = session.read_vectors
+        send = self._send
         clock = time.perf_counter
         prefixes = self._alter_prefix
         names = self._vector_names
+        labels = self._row_labels
+        alter_seconds = analysis_seconds = read_seconds = destroy_seconds = 0.0
+        alters = analyses = 0
         with session.lock:
             previous, session.sink = session.sink, self._sink
+            plot = False                     # an op's result plot waits to be destroyed
             try:
                 self._ensure_loaded()
                 applied = self._applied
                 on_row = self.on_row
                 for row in range(batch):
                     if on_row is not None:
-                        on_row(row)
+                        on_row(row if labels is None else labels[row])
                     row_values = rows[row]
                     changes = [prefixes[j] + repr(v) for j, (v, old) in
                                enumerate(zip(row_values, applied)) if v != old]
                     if changes:
                         t0 = clock()
+                        alters += len(changes)
+                        if plot:
+                            changes.insert(0, "destroy all")
+                            plot = False
                         try:
-                            self._send(changes)
+                            send(changes)
                         except BackendError:
                             applied[:] = [math.nan] * len(applied)   # unknown: re-send all
                             raise
                         applied[:] = row_values
-                        stats["alter_seconds"] += clock() - t0
+                        alter_seconds += clock() - t0
+                    elif plot:
+                        t0 = clock()
+                        command("destroy all")
+                        plot = False
+                        destroy_seconds += clock() - t0
                     t0 = clock()
-                    errors = session.command("op")
+                    errors = command("op")
                     t1 = clock()
-                    warnings = session.warnings
-                    missing = None if errors else session.read_vectors(names, voltages[row])
-                    t2 = clock()
-                    session.command("destroy all")
-                    t3 = clock()
-                    stats["analyses"] += 1
-                    stats["analysis_seconds"] += t1 - t0
-                    stats["read_seconds"] += t2 - t1
-                    stats["destroy_seconds"] += t3 - t2
-                    if errors or missing is not None or not np.isfinite(voltages[row]).all():
+                    plot = True
+                    missing = None if errors else read(names, voltages[row])
+                    analyses += 1
+                    analysis_seconds += t1 - t0
+                    read_seconds += clock() - t1
+                    if errors or missing is not None:
+                        warnings = session.warnings
+                        command("destroy all")
+                        plot = False
                         converged[row] = self._retry(row, voltages[row], betas[row], inputs[row],
                                                      errors, warnings, missing)
-                stats["samples"] += batch
+                if plot:
+                    t0 = clock()
+                    command("destroy all")
+                    plot = False
+                    destroy_seconds += clock() - t0
+                # Rows that ran without a word from ngspice but read back non-finite voltages
+                # (checked once for the whole batch): set their values again and retry.
+                for row in np.flatnonzero(~np.isfinite(voltages).all(axis=1) & converged):
+                    if on_row is not None:
+                        on_row(row if labels is None else labels[row])
+                    send([prefix + repr(v) for prefix, v in zip(prefixes, rows[row])])
+                    applied[:] = rows[row]
+                    converged[row] = self._retry(row, voltages[row], betas[row], inputs[row],
+                                                 [], [], None)
+                self.stats["samples"] += batch
             finally:
+                if plot:
+                    command("destroy all")
                 session.sink = previous
+                stats = self.stats
+                stats["alter_seconds"] += alter_seconds
+                stats["analysis_seconds"] += analysis_seconds
+                stats["read_seconds"] += read_seconds
+                stats["destroy_seconds"] += destroy_seconds
+                stats["alters"] += alters
+                stats["analyses"] += analyses
         return voltages, converged
 
     def _retry(self, row: int, out: np.ndarray, beta: float, x: np.ndarray, errors: list,
@@ -1150,6 +1265,9 @@ class NgspiceBackend(Backend):
                 commands.append(f"alter {name} {parameter}={value!r}")
             clean[name] = value
         self.circuit = self.circuit.with_values(clean)
+        if self._sent_trainable is not None and not clean.keys().isdisjoint(
+                self.circuit.trainable):
+            self._sent_trainable = None          # re-send every trainable value next time
         for j, name in enumerate(self._source_names):
             if name in clean:
                 self._applied[j] = clean[name]
@@ -1161,7 +1279,9 @@ class NgspiceBackend(Backend):
         """New conductances (S) of every trainable element, pushed with ``alter`` in one go.
 
         The fast path for training: no element objects are rebuilt (the circuit is
-        materialised lazily when it is next needed).
+        materialised lazily when it is next needed), and only the elements whose conductance
+        changed by more than :data:`UNCHANGED_RELATIVE` (relative to what ngspice holds) are
+        ``alter``\\ ed.
         """
         values = self._checked_trainable(values)
         if not self._trainable_prefix:
@@ -1169,14 +1289,33 @@ class NgspiceBackend(Backend):
         self._pending = values.copy()
         if self._closed:
             return
-        commands = [prefix + repr(1.0 / value)
-                    for prefix, value in zip(self._trainable_prefix, values.tolist())]
-        self._push(commands)
+        sent = self._sent_trainable
+        if sent is None:
+            changed = np.arange(values.size)
+        else:
+            changed = np.flatnonzero(np.abs(values - sent) > UNCHANGED_RELATIVE * np.abs(sent))
+        if changed.size == 0:
+            return
+        prefixes = self._trainable_prefix
+        commands = [prefixes[k] + repr(1.0 / value)
+                    for k, value in zip(changed.tolist(), values[changed].tolist())]
+        try:
+            pushed = self._push(commands, "update_seconds")
+        except BackendError:
+            self._sent_trainable = None
+            raise
+        if pushed:
+            self.stats["updates"] += len(commands)
+            if sent is None:
+                self._sent_trainable = values.copy()
+            else:
+                sent[changed] = values[changed]
 
-    def _push(self, commands: list[str]) -> None:
+    def _push(self, commands: list[str], clock_key: str = "alter_seconds") -> bool:
         """Send ``alter`` commands now if this backend's circuit is the loaded one.
 
         Otherwise nothing is sent: the next solve reloads the circuit with its current values.
+        Returns whether the commands were sent.
         """
         session = self.session
         with session.lock:
@@ -1185,9 +1324,11 @@ class NgspiceBackend(Backend):
                 try:
                     start = time.perf_counter()
                     self._send(commands)
-                    self.stats["alter_seconds"] += time.perf_counter() - start
+                    self.stats[clock_key] += time.perf_counter() - start
                 finally:
                     session.sink = previous
+                return True
+        return False
 
     def close(self) -> None:
         """Remove this backend's circuit from ngspice (if still loaded); idempotent."""
