@@ -330,3 +330,91 @@ def test_wired_crossbar_chooses_the_kron_path_and_matches_dense_lu(monkeypatch):
     for beta in (0.0, 2e-6, -2e-6):
         np.testing.assert_allclose(automatic.solve(x, beta, targets).voltages,
                                    dense.solve(x, beta, targets).voltages, rtol=0, atol=1e-9)
+
+
+# -- the fused elementwise work and the threaded batch (docs/performance.md, FLOP section) ----
+def test_diode_companion_and_limiting_are_the_reference_formulas_to_the_bit():
+    from eqprop_hw.backends import native
+    backend = NativeBackend(build_circuit(load_spec(ROOT / "circuits" / "iris.yaml")))
+    rng = np.random.default_rng(3)
+    n = len(backend._diodes)
+    vd = rng.uniform(-1.0, 0.9, (37, n))          # forward, reverse (< -3 Vte) and mixed rows
+    vd[0] = 0.3
+    vd_pinned = rng.uniform(-0.5, 0.5, (37, n))
+    current, conductance = diode_current(vd, backend._saturation, backend._vte, backend.gmin)
+    g, rhs = backend._diode_companion(vd, vd_pinned)
+    np.testing.assert_array_equal(g, conductance)
+    np.testing.assert_array_equal(rhs, current - conductance * vd + conductance * vd_pinned)
+    v_old = vd + rng.normal(0.0, 0.2, vd.shape)
+    v_old[1] = vd[1]                               # a row nothing limits
+    expected, limited = native.pnjlim(vd, v_old, backend._vte, backend._vcrit)
+    v_new = vd.copy()
+    rows = native._limit_junctions(v_new, v_old, backend._vte, backend._vcrit)
+    np.testing.assert_array_equal(v_new, expected)
+    np.testing.assert_array_equal(rows, limited.any(axis=1))
+    assert rows.any() and not rows[1]
+
+
+@pytest.mark.parametrize("form", ["csr", "csc"])
+def test_batch_map_is_the_sparse_product_to_the_bit(form):
+    import scipy.sparse as sp
+    from eqprop_hw.backends.native import _BatchMap
+    rng = np.random.default_rng(4)
+    matrix = sp.random(30, 50, density=0.05, random_state=5, format=form)
+    matrix = matrix + sp.eye(30, 50, format=form) * 0.5       # rows of 0 to several entries
+    x = rng.normal(size=(9, 50))
+    mapped = _BatchMap.build(matrix, max_terms=10)
+    np.testing.assert_array_equal(mapped(x), (matrix @ x.T).T)
+    assert _BatchMap.build(sp.csr_matrix(np.ones((2, 6))), max_terms=4) is None
+
+
+def test_threaded_batch_and_fallbacks_give_the_same_voltages(monkeypatch):
+    """Slices of the batch on threads (BLAS may round a slice's products differently from the
+    whole batch's: <= 1e-12 V), one BLAS thread or none controlled, and the sparse source
+    products instead of the gathers (the same numbers to the bit)."""
+    from eqprop_hw.backends import native
+    spec = parse_spec({"name": "t", "kind": "layered", "layers": [20, 12, 3],
+                       "inputs": {"doubling": True, "gain": 1.0, "bias": 1.0},
+                       "activation": {"type": "diode", "model": {"IS": 1e-14, "N": 1.0}}})
+    c = build_circuit(spec)
+    rng = np.random.default_rng(6)
+    x = rng.uniform(-1.0, 1.0, (2 * native.MIN_THREAD_ROWS + 7, len(c.inputs)))
+    y = rng.uniform(0.0, 1.0, (x.shape[0], len(c.outputs)))
+    backend = NativeBackend(c)
+    assert backend._pin_gather is not None
+    backend.threads = 1
+    reference = [r.voltages for r in backend.solve_phases(x, y, [0.0, 1e-6, -1e-6])]
+    backend.threads = 2
+    for got, want in zip(backend.solve_phases(x, y, [0.0, 1e-6, -1e-6]), reference):
+        np.testing.assert_allclose(got.voltages, want, rtol=0, atol=1e-12)
+    monkeypatch.setattr(native, "_BLAS_CONTROLLER", [None])   # no threadpoolctl
+    backend.threads = None
+    plain = NativeBackend(c)
+    plain._pin_gather = None
+    for solver in (backend, plain):
+        for got, want in zip(solver.solve_phases(x, y, [0.0, 1e-6, -1e-6]), reference):
+            np.testing.assert_array_equal(got.voltages, want)
+
+
+def test_threaded_slices_cover_cross_entropy_warm_starts_and_error_rows():
+    from eqprop_hw.backends import native
+    c = build_circuit(parse_spec({"name": "t", "kind": "layered", "layers": [6, 5, 3],
+                                  "activation": {"type": "diode"}}))
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1.0, 1.0, (2 * native.MIN_THREAD_ROWS + 3, 6))
+    y = rng.dirichlet(np.ones(3), x.shape[0])
+    for loss in ("squared", "cross_entropy"):
+        one, two = (NativeBackend(c, loss=loss) for _ in range(2))
+        one.threads, two.threads = 1, 2
+        assert one._thread_slices(x, y) is None and len(two._thread_slices(x, y)) == 2
+        betas = [0.0, 1e-6, -1e-6]
+        for got, want in zip(two.solve_phases(x, y, betas), one.solve_phases(x, y, betas)):
+            np.testing.assert_allclose(got.voltages, want.voltages, rtol=0, atol=1e-12)
+            np.testing.assert_array_equal(got.converged, want.converged)
+        free = one.solve(x)
+        warm = two.solve(x, 1e-6, y, initial=free.unknowns)
+        np.testing.assert_allclose(warm.voltages, one.solve(x, 1e-6, y, initial=free.unknowns)
+                                   .voltages, rtol=0, atol=1e-12)
+    two.max_iterations = 1                        # too few: rows of both slices are named
+    with pytest.raises(ConvergenceError, match=r"row\(s\) 0, 1, 2"):
+        two.solve(x)

@@ -20,7 +20,13 @@ Bookkeeping (indexing, copies) is free. The count is therefore the work of the a
 of a smarter one; for instance the 159,792 conductances enter once per phase, through the
 (unknowns x pinned) block that moves the known input voltages to the right-hand side.
 
-Run with ``eqprop-hw bench flops`` or ``python tools/bench_flops.py [--quick] [--profile]``.
+With ``--baseline FILE`` (another version of ``backends/native.py``, e.g. from
+``git show REV:eqprop_hw/backends/native.py``) that solver is timed too, interleaved with the
+current one on the same inputs in the same processes: keys ``before.*`` (its FLOPs counted with
+:data:`BASELINE_OPS`), ``speedup.*`` and ``before_vs_after.*.max_relative_difference``.
+
+Run with ``eqprop-hw bench flops`` or
+``python tools/bench_flops.py [--quick] [--profile] [--baseline FILE]``.
 """
 
 from __future__ import annotations
@@ -47,19 +53,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Keys shown in the table of `eqprop-hw bench` (the whole suite).
 SUMMARY = ("free.limit_ratio", "three_phases.limit_ratio", "three_phases.achieved_gflops",
-           "matmul_peak_gflops", "one_thread.three_phases.limit_ratio",
-           "one_thread.matmul_peak_gflops")
+           "matmul_peak_gflops", "one_thread.free.limit_ratio",
+           "one_thread.three_phases.limit_ratio", "one_thread.matmul_peak_gflops")
 
-#: Elementwise operations per diode evaluated by ``native.diode_current`` (both branches are
-#: computed and selected with ``where``: compare, select, divide, exp, the reverse cubic, the
-#: selected current and conductance, gmin terms).
-DIODE_LAW_OPS = 22
-#: Elementwise operations per diode in ``native.pnjlim`` (tests, log of both branches, selects).
-PNJLIM_OPS = 20
-#: Per diode per iteration around them: companion current (2), right-hand side (2).
+#: Elementwise operations per diode per Newton iteration in ``NativeBackend._diode_companion``:
+#: the reverse-bias test, the forward law (divide, exp, multiply, divide, subtract, multiply),
+#: the gmin terms (3). The reverse law is evaluated only where a junction is reverse biased
+#: (none on ``mnist_size``) and is not counted.
+DIODE_LAW_OPS = 10
+#: Per diode per iteration around it: companion current (2), right-hand side (2).
 DIODE_RHS_OPS = 4
+#: Elementwise operations per diode in ``native._limit_junctions`` (difference, abs and two
+#: tests, and); SPICE's limited voltage (two logs) is evaluated only where a junction is
+#: limited (almost nowhere after the first step) and is not counted.
+PNJLIM_OPS = 5
 #: Per unknown per iteration in the convergence test (difference, abs, max, compare).
 STEP_TEST_OPS = 6
+#: The same for the solver before the elementwise work was fused (``--baseline``): both
+#: branches of the diode law and of the limiting evaluated everywhere and selected by ``where``.
+BASELINE_OPS = {"law": 22, "rhs": 4, "limit": 20}
 
 
 def matmul_peak(size: int = 1024, repeats: int = 5) -> float:
@@ -101,13 +113,15 @@ def setup_flops(backend, nudged: bool, warm: bool, shared: bool = False) -> floa
     return float(flops)
 
 
-def iteration_flops(backend) -> float:
-    """FLOPs per sample of one Newton iteration (linearise, solve, limit, test)."""
+def iteration_flops(backend, ops: dict | None = None) -> float:
+    """FLOPs per sample of one Newton iteration (linearise, solve, limit, test); ``ops``: the
+    elementwise operations per diode (``BASELINE_OPS`` for the solver before fusing)."""
     b = backend
     n_u, n_d = b.n_unknown, len(b._diodes)
+    ops = ops or {"law": DIODE_LAW_OPS, "rhs": DIODE_RHS_OPS, "limit": PNJLIM_OPS}
     flops = 0.0
     if n_d:
-        flops += (DIODE_LAW_OPS + DIODE_RHS_OPS + PNJLIM_OPS) * n_d
+        flops += (ops["law"] + ops["rhs"] + ops["limit"]) * n_d
         flops += 2 * 2 * _nnz(b._d_unknown) + n_u + n_d   # D^T (rhs), D x_new + pinned ends
     flops += STEP_TEST_OPS * n_u
     h, o = len(b._h_idx), len(b._o_idx)
@@ -127,11 +141,12 @@ def iteration_flops(backend) -> float:
     return flops
 
 
-def count_flops(backend, results, nudged_flags, phases: bool = False) -> float:
+def count_flops(backend, results, nudged_flags, phases: bool = False,
+                ops: dict | None = None) -> float:
     """Total FLOPs of solves whose results (with ``iterations``) are given (``phases``: the
     results of one ``solve_phases`` call, whose nudged phases share the free phase's setup)."""
     total = 0.0
-    per_iteration = iteration_flops(backend)
+    per_iteration = iteration_flops(backend, ops)
     for k, (result, nudged) in enumerate(zip(results, nudged_flags)):
         batch = result.voltages.shape[0]
         total += batch * setup_flops(backend, nudged, warm=nudged, shared=phases and k > 0)
@@ -139,32 +154,46 @@ def count_flops(backend, results, nudged_flags, phases: bool = False) -> float:
     return total
 
 
-def _best(function, repeats: int):
-    function()                                       # warm-up
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = function()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+def load_baseline(path):
+    """The ``NativeBackend`` class of another version of ``backends/native.py`` (a file)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("eqprop_hw.backends._native_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.NativeBackend
 
 
 def measure(spec_name: str = "mnist_size", batch: int = 1024, repeats: int = 3,
-            seed: int = 0) -> dict:
+            seed: int = 0, baseline=None) -> dict:
+    """One measurement; with ``baseline`` (a NativeBackend class) also that solver, timed in
+    turn with this one on the same inputs (keys ``before.*``, ``speedup.*``)."""
     spec = load_spec(ROOT / "circuits" / f"{spec_name}.yaml")
     circuit = build_circuit(spec)
     beta = settings_from(spec).beta
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, 1.0, (batch, len(circuit.inputs)))
     y = rng.uniform(0.0, 1.0, (batch, len(circuit.outputs)))
-    backend = make_backend("native", circuit)
+    solvers = {"": make_backend("native", circuit)}
+    if baseline is not None:
+        solvers["before."] = baseline(circuit)
+    calls = [(label, phase, call) for label, backend in solvers.items()
+             for phase, call in (("free", lambda b=backend: b.solve(x)),
+                                 ("three_phases", lambda b=backend: b.solve_phases(
+                                     x, y, [0.0, beta, -beta])))]
+    for _, _, call in calls:           # warm-up
+        call()
     peak_before = matmul_peak()
-    free_seconds, free = _best(lambda: backend.solve(x), repeats)
-    phases_seconds, phases = _best(lambda: backend.solve_phases(x, y, [0.0, beta, -beta]),
-                                   repeats)
+    timed = {}
+    for _ in range(repeats):          # interleaved: both solvers see the same machine load
+        for label, phase, call in calls:
+            start = time.perf_counter()
+            result = call()
+            seconds = time.perf_counter() - start
+            if seconds < timed.get((label, phase), (float("inf"),))[0]:
+                timed[label, phase] = (seconds, result)
     peak = max(peak_before, matmul_peak())
-    free_flops = count_flops(backend, [free], [False])
-    phase_flops = count_flops(backend, phases, [False, True, True], phases=True)
+    backend = solvers[""]
+    free, phases = timed["", "free"][1], timed["", "three_phases"][1]
     out = {"spec": spec_name, "batch": batch, "unknowns": backend.n_unknown,
            "pinned": backend.n_pinned, "diodes": len(backend._diodes),
            "eliminated": len(backend._h_idx), "schur": len(backend._o_idx),
@@ -172,13 +201,31 @@ def measure(spec_name: str = "mnist_size", batch: int = 1024, repeats: int = 3,
            "newton_iterations_nudged": float(np.mean([np.mean(r.iterations)
                                                       for r in phases[1:]])),
            "matmul_peak_gflops": peak / 1e9}
-    for label, flops, seconds in (("free", free_flops, free_seconds),
-                                  ("three_phases", phase_flops, phases_seconds)):
-        out[f"{label}.mflop_per_sample"] = flops / batch / 1e6
-        out[f"{label}.us_per_sample"] = seconds / batch * 1e6
-        out[f"{label}.achieved_gflops"] = flops / seconds / 1e9
-        out[f"{label}.limit_us_per_sample"] = flops / peak / batch * 1e6
-        out[f"{label}.limit_ratio"] = seconds / (flops / peak)
+    for label in solvers:
+        ops = BASELINE_OPS if label else None
+        free_result, free_seconds = timed[label, "free"][1], timed[label, "free"][0]
+        phase_results, phases_seconds = (timed[label, "three_phases"][1],
+                                         timed[label, "three_phases"][0])
+        free_flops = count_flops(solvers[label], [free_result], [False], ops=ops)
+        phase_flops = count_flops(solvers[label], phase_results, [False, True, True],
+                                  phases=True, ops=ops)
+        for phase, flops, seconds in (("free", free_flops, free_seconds),
+                                      ("three_phases", phase_flops, phases_seconds)):
+            out[f"{label}{phase}.mflop_per_sample"] = flops / batch / 1e6
+            out[f"{label}{phase}.us_per_sample"] = seconds / batch * 1e6
+            out[f"{label}{phase}.achieved_gflops"] = flops / seconds / 1e9
+            out[f"{label}{phase}.limit_us_per_sample"] = flops / peak / batch * 1e6
+            out[f"{label}{phase}.limit_ratio"] = seconds / (flops / peak)
+    if baseline is not None:
+        for phase in ("free", "three_phases"):
+            before = timed["before.", phase]
+            out[f"speedup.{phase}"] = before[0] / timed["", phase][0]
+            voltages = [r.voltages for r in (before[1] if isinstance(before[1], list)
+                                             else [before[1]])]
+            after = [r.voltages for r in (timed["", phase][1] if phase != "free"
+                                          else [timed["", phase][1]])]
+            out[f"before_vs_after.{phase}.max_relative_difference"] = max(
+                float(np.max(np.abs(a - b)) / np.max(np.abs(b))) for a, b in zip(after, voltages))
     return out
 
 
@@ -201,13 +248,23 @@ def profile(spec_name: str = "mnist_size", batch: int = 1024, lines: int = 14) -
     return stream.getvalue()
 
 
-def _runs(quick: bool) -> dict:
+RANGED = ("free.limit_ratio", "three_phases.limit_ratio", "free.achieved_gflops",
+          "three_phases.achieved_gflops", "matmul_peak_gflops", "free.us_per_sample",
+          "three_phases.us_per_sample")
+
+
+def _runs(quick: bool, baseline=None) -> dict:
     """Measure (several seeds) in this process; median and range of the ratios."""
-    runs = [measure(batch=256 if quick else 1024, repeats=2 if quick else 3, seed=seed)
+    solver = load_baseline(baseline) if baseline else None
+    runs = [measure(batch=256 if quick else 1024, repeats=2 if quick else 3, seed=seed,
+                    baseline=solver)
             for seed in range(1 if quick else 3)]
     result = dict(runs[0])
-    for key in ("free.limit_ratio", "three_phases.limit_ratio", "free.achieved_gflops",
-                "three_phases.achieved_gflops", "matmul_peak_gflops"):
+    keys = list(RANGED)
+    if solver is not None:
+        keys += [f"before.{key}" for key in RANGED if key != "matmul_peak_gflops"]
+        keys += ["speedup.free", "speedup.three_phases"]
+    for key in keys:
         values = [r[key] for r in runs]
         result[key] = float(np.median(values))
         if len(runs) > 1:
@@ -215,7 +272,7 @@ def _runs(quick: bool) -> dict:
     return result
 
 
-def _child(quick: bool, threads: int | None) -> dict:
+def _child(quick: bool, threads: int | None, baseline=None) -> dict:
     """:func:`_runs` in a fresh process, with ``threads`` BLAS threads (None: the default)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
@@ -223,7 +280,7 @@ def _child(quick: bool, threads: int | None) -> dict:
         for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = str(threads)
     command = [sys.executable, str(Path(__file__).resolve()), "--child"] + \
-        (["--quick"] if quick else [])
+        (["--quick"] if quick else []) + (["--baseline", str(baseline)] if baseline else [])
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
     if proc.returncode != 0:
         raise RuntimeError("bench_flops child failed: "
@@ -240,17 +297,17 @@ def run(args=None) -> dict:
     for a core, so the two can differ by far more than the core count.
     """
     quick = bool(getattr(args, "quick", False))
-    result = _child(quick, None)
-    single = _child(quick, 1)
-    for key in ("matmul_peak_gflops", "free.us_per_sample", "free.achieved_gflops",
-                "free.limit_ratio", "three_phases.us_per_sample",
-                "three_phases.achieved_gflops", "three_phases.limit_ratio",
-                "three_phases.limit_ratio_range"):
-        if key in single:
-            result[f"one_thread.{key}"] = single[key]
+    baseline = getattr(args, "baseline", None)
+    result = _child(quick, None, baseline)
+    single = _child(quick, 1, baseline)
+    for key, value in single.items():
+        if key.startswith(("matmul_peak", "free.", "three_phases.", "before.", "speedup.")):
+            result[f"one_thread.{key}"] = value
     result["target_limit_ratio"] = 5.0
-    result["meets_target"] = result["three_phases.limit_ratio"] <= 5.0
-    result["one_thread.meets_target"] = single["three_phases.limit_ratio"] <= 5.0
+    for prefix, run_result in (("", result), ("one_thread.", single)):
+        result[f"{prefix}meets_target"] = bool(
+            run_result["free.limit_ratio"] <= 5.0 and
+            run_result["three_phases.limit_ratio"] <= 5.0)
     return result
 
 
@@ -259,10 +316,13 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of the three phases on stderr")
+    parser.add_argument("--baseline", metavar="NATIVE_PY",
+                        help="also time another version of backends/native.py side by side, "
+                             "e.g. from `git show REV:eqprop_hw/backends/native.py`")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    json.dump(_runs(arguments.quick) if arguments.child else run(arguments), sys.stdout,
-              indent=1)
+    json.dump(_runs(arguments.quick, arguments.baseline) if arguments.child else run(arguments),
+              sys.stdout, indent=1)
     print()
     if arguments.profile:
         print(profile(), file=sys.stderr)

@@ -32,8 +32,10 @@ output voltages at which the softmax is linearised move at most
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -116,6 +118,120 @@ def pnjlim(v_new: np.ndarray, v_old: np.ndarray, vte: np.ndarray, vcrit: np.ndar
     return np.where(limit, limited, v_new), limit
 
 
+def _limit_junctions(v_new: np.ndarray, v_old: np.ndarray, vte: np.ndarray,
+                     vcrit: np.ndarray) -> np.ndarray:
+    """:func:`pnjlim` in place on ``v_new`` (batch x diodes); returns, per row, whether any
+    junction was limited.
+
+    The test is evaluated everywhere, the limited voltage (two logs) only where it applies
+    (after the first Newton steps, almost nowhere): the same numbers as :func:`pnjlim`.
+    """
+    limit = np.abs(v_new - v_old) > 2.0 * vte
+    limit &= v_new > vcrit
+    limited_rows = limit.any(axis=1)
+    if limited_rows.any():
+        where = np.nonzero(limit)
+        columns = where[1]
+        v_new[where] = pnjlim(v_new[where], v_old[where], vte[columns], vcrit[columns])[0]
+    return limited_rows
+
+
+#: Fewest batch rows per thread of :meth:`NativeBackend._newton_batch`.
+MIN_THREAD_ROWS = 128
+
+_POOLS: dict = {}
+_BLAS_CONTROLLER: list = []
+
+
+def _thread_pool(workers: int) -> ThreadPoolExecutor:
+    """A process-wide pool of ``workers`` threads (made once)."""
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="eqprop-native")
+    return _POOLS[workers]
+
+
+def _blas_controller():
+    """threadpoolctl's controller of the BLAS libraries, or None without threadpoolctl."""
+    if not _BLAS_CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS_CONTROLLER.append(ThreadpoolController().select(user_api="blas"))
+        except Exception:                     # not installed, or no BLAS it can control
+            _BLAS_CONTROLLER.append(None)
+    return _BLAS_CONTROLLER[0]
+
+
+def _blas_threads() -> int:
+    """How many threads BLAS uses now (1 when they cannot be controlled)."""
+    controller = _blas_controller()
+    if controller is None:
+        return 1
+    return max((lib.num_threads for lib in controller.lib_controllers), default=1)
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """BLAS limited to one thread inside; yields how many it had (1 without threadpoolctl,
+    which then changes nothing)."""
+    controller = _blas_controller()
+    threads = _blas_threads()
+    if threads <= 1:
+        yield 1
+        return
+    with controller.limit(limits=1):
+        yield threads
+
+
+class _BatchMap:
+    """``y = (M @ x.T).T`` for a batch ``x`` (samples x columns) and a sparse ``M`` with a few
+    entries per row, as column gathers of ``x``: no transposed copy of the batch.
+
+    Row i of y accumulates ``a * x[:, j]`` over M's stored entries in the order scipy's
+    ``csr_matvecs`` does (from 0), so the result is the same to the last bit; rows shorter than
+    the longest are padded with terms ``0 * x[:, 0]``. ``None`` from :meth:`build` when some row
+    has more than ``max_terms`` entries (the sparse product is then cheaper).
+    """
+
+    def __init__(self, index, weights, n_rows):
+        self.index, self.weights, self.n_rows = index, weights, n_rows
+
+    @classmethod
+    def build(cls, matrix, max_terms: int = 4):
+        csr = sp.csr_matrix(matrix)     # a csc matrix accumulates in column order: sorted csr
+        if isinstance(matrix, sp.csc_matrix) or not csr.has_sorted_indices:
+            csr = csr.copy()
+            csr.sort_indices()
+        counts = np.diff(csr.indptr)
+        terms = int(counts.max()) if counts.size else 0
+        if terms > max_terms:
+            return None
+        index = np.zeros((terms, csr.shape[0]), dtype=np.intp)
+        weights = np.zeros((terms, csr.shape[0]))
+        for row in range(csr.shape[0]):
+            start, stop = csr.indptr[row], csr.indptr[row + 1]
+            index[:stop - start, row] = csr.indices[start:stop]
+            weights[:stop - start, row] = csr.data[start:stop]
+        return cls(index, weights, csr.shape[0])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if not len(self.index):
+            return np.zeros((x.shape[0], self.n_rows))
+        out = np.take(x, self.index[0], axis=1)
+        out *= self.weights[0]
+        for index, weights in zip(self.index[1:], self.weights[1:]):
+            term = np.take(x, index, axis=1)
+            term *= weights
+            out += term
+        return out
+
+
+def _batch_product(matrix, batch_map):
+    """A function of x computing ``(matrix @ x.T).T``: the gather map when there is one."""
+    if batch_map is not None:
+        return batch_map
+    return lambda x: (matrix @ x.T).T
+
+
 class _Index:
     """Maps nodes and branches to MNA rows: unknowns first, then pinned nodes."""
 
@@ -171,6 +287,8 @@ class NativeBackend(Backend):
                                    "simulated by the ngspice backend")
         self.dense_limit = dense_limit
         self.max_iterations = max_iterations
+        #: Threads for the Newton iterations of a large batch (None: as many as BLAS has).
+        self.threads = None
         self.gmin = float(circuit.options.get("gmin", 1e-12))
         self.vt = thermal_voltage(float(circuit.options.get("temp", 27.0)))
         n_out = len(circuit.outputs)
@@ -203,9 +321,9 @@ class NativeBackend(Backend):
         for diode in diodes:
             if circuit.models[diode.model].RS > 0:
                 index.add_unknown(("int", diode.name))
+        pinning = {v[0] for v in pinned_by.values()}       # once, not once per element
         for element in elements:
-            if element.type in "EHL" or (element.type == "V" and element.name not in
-                                         {v[0] for v in pinned_by.values()}):
+            if element.type in "EHL" or (element.type == "V" and element.name not in pinning):
                 index.add_unknown(("branch", element.name))
         for position, node in enumerate(pinned_by):
             index.pinned[node] = position
@@ -219,6 +337,10 @@ class NativeBackend(Backend):
             np.array([k for k, u in enumerate(in_unknown) if not u], dtype=np.int64),
             np.array([index.pinned[n] for n, u in zip(self.node_names, in_unknown) if not u],
                      dtype=np.int64))
+        # The same as slices where the positions are contiguous ranges (plain copies).
+        self._node_slices = tuple(
+            slice(int(idx[0]), int(idx[-1]) + 1) if idx.size and idx[-1] - idx[0] + 1 == idx.size
+            and np.all(np.diff(idx) == 1) else idx for idx in self._node_columns)
         self._voltage_unknowns = np.array(
             [not (isinstance(key, tuple) and key[0] == "branch") for key in index.unknown])
         n_unknown, n_pinned = len(index.unknown), len(index.pinned)
@@ -262,6 +384,7 @@ class NativeBackend(Backend):
                 rhs_map[k, index.unknown[("branch", element.name)]] += 1.0
         self._rhs_map = sp.csr_matrix(rhs_map)
         self._pinned_currents = [e for e in sources if e.type == "I"]
+        self._pin_gather = self._compile_pin_gather(dc, input_gain, target_gain, pinned_by)
 
         # Diode incidence (rows: diodes; columns: unknowns | pinned).
         self._diodes = diodes
@@ -282,11 +405,75 @@ class NativeBackend(Backend):
         self._saturation = np.array([m.IS * d.value for m, d in zip(models, diodes)])
         self._vte = np.array([m.N * self.vt for m in models])
         self._vcrit = self._vte * np.log(self._vte / (math.sqrt(2.0) * self._saturation))
+        self._v_reverse = -3.0 * self._vte
         # Stamp pattern of diode conductances into the unknown block: J += S @ gd.
         if diodes:
             self._stamp = diode_stamp(self._d_unknown)
+        # Batch products of the incidence: diode voltages from the unknowns and pinned nodes,
+        # diode currents into the unknown rows.
+        self._to_diodes = _batch_product(self._d_unknown, _BatchMap.build(self._d_unknown))
+        self._from_diodes = _batch_product(self._d_unknown.T,
+                                           _BatchMap.build(self._d_unknown.T))
+        pinned_ends = np.flatnonzero(np.diff(self._d_pinned.tocsc().indptr))
+        self._pinned_ends = (pinned_ends, _batch_product(
+            self._d_pinned[:, pinned_ends], _BatchMap.build(self._d_pinned[:, pinned_ends])))
         self._choose_elimination()
         self._assemble_linear()
+
+    def _compile_pin_gather(self, dc, input_gain, target_gain, pinned_by):
+        """Pinned voltages as column gathers, when each pinned source has at most one driver.
+
+        Then ``pinned[:, p] = (dc + u[:, i] * gain) * sign`` with ``u`` the inputs or the
+        targets, which is the sparse products' arithmetic term by term (adding exact zeros and
+        multiplying by +-1 round nothing), without the (batch x sources) intermediate. None when
+        a source sums several drivers or independent sources feed unknown rows (``_rhs_map``).
+        """
+        if self._rhs_map.nnz:
+            return None
+        n_pinned = len(self._index.pinned)
+        base, signs = np.zeros(n_pinned), np.zeros(n_pinned)
+        drivers = {"inputs": ([], [], []), "targets": ([], [], [])}
+        for node, (source, sign) in pinned_by.items():
+            p, k = self._index.pinned[node], self._source_pos[source]
+            found = [("inputs", i, input_gain[i, k]) for i in np.flatnonzero(input_gain[:, k])]
+            found += [("targets", i, target_gain[i, k])
+                      for i in np.flatnonzero(target_gain[:, k])]
+            if len(found) > 1:
+                return None
+            base[p], signs[p] = dc[k], sign
+            if found:
+                kind, i, gain = found[0]
+                drivers[kind][0].append(p), drivers[kind][1].append(i)
+                drivers[kind][2].append(gain)
+        undriven = np.ones(n_pinned, dtype=bool)
+        maps = {}
+        for kind, (cols, rows, gains) in drivers.items():
+            cols, rows = np.array(cols, dtype=np.int64), np.array(rows, dtype=np.int64)
+            undriven[cols] = False
+            contiguous = cols.size and np.array_equal(cols, np.arange(cols[0],
+                                                                      cols[0] + cols.size))
+            maps[kind] = (slice(cols[0], cols[0] + cols.size) if contiguous else cols, rows,
+                          np.array(gains, dtype=float), base[cols], signs[cols],
+                          bool(np.any(base[cols])))
+        rest = np.flatnonzero(undriven)
+        return maps, rest, signs[rest] * base[rest]
+
+    def _pinned_voltages(self, inputs, targets):
+        """Known node voltages (batch x pinned) from the inputs and targets."""
+        maps, rest, constant = self._pin_gather
+        pinned = np.empty((inputs.shape[0], self.n_pinned))
+        for kind, values in (("inputs", inputs), ("targets", targets)):
+            cols, rows, gains, base, signs, offset = maps[kind]
+            if not rows.size:
+                continue
+            block = np.take(values, rows, axis=1)
+            block *= gains
+            if offset:
+                block += base
+            block *= signs
+            pinned[:, cols] = block
+        pinned[:, rest] = constant
+        return pinned
 
     def _compile_cross_entropy(self):
         """Where the cross-entropy nudge acts: output unknowns (deduplicated) and pinned outputs.
@@ -374,6 +561,9 @@ class NativeBackend(Backend):
         self._blocks = None
         self._h_idx = np.flatnonzero(chosen)
         self._o_idx = np.flatnonzero(~chosen)
+        self._h_cols, self._o_cols = (
+            slice(int(idx[0]), int(idx[-1]) + 1) if idx.size and idx[-1] - idx[0] + 1 == idx.size
+            else idx for idx in (self._h_idx, self._o_idx))
         if len(self._diodes):
             h_pos = {c: k for k, c in enumerate(self._h_idx)}
             o_pos = {c: k for k, c in enumerate(self._o_idx)}
@@ -390,6 +580,8 @@ class NativeBackend(Backend):
             self._stamp_h = sp.csr_matrix((h_vals, (h_rows, h_cols)),
                                           shape=(len(self._h_idx), n_d))
             self._stamp_o = sp.csr_matrix((o_vals, (o_rows, o_cols)), shape=(n_o * n_o, n_d))
+            self._stamp_h_map = _batch_product(self._stamp_h, _BatchMap.build(self._stamp_h))
+            self._stamp_o_map = _batch_product(self._stamp_o, _BatchMap.build(self._stamp_o))
 
     def _linear_stamps(self, elements, index):
         """Jacobian pattern of the linear elements (unknown rows only).
@@ -546,16 +738,64 @@ class NativeBackend(Backend):
         """Phases of one batch; nudged phases warm-start from the first (free) phase.
 
         The phases share their inputs and targets, so the known (pinned) voltages and the
-        right-hand side they give are computed once (``_phase_setup``), not once per phase.
+        right-hand side they give are computed once, not once per phase. A large batch is cut
+        into slices solved on threads (:meth:`_thread_slices`), all phases of a slice on one.
         """
-        self._phase_setup = {"inputs": inputs, "targets": targets}
-        try:
-            results = [self.solve(inputs, betas[0], targets)]
-            for beta in betas[1:]:
-                results.append(self.solve(inputs, beta, targets, initial=results[0].unknowns))
-        finally:
-            self._phase_setup = None
+        start = time.perf_counter()
+        parts = self._thread_slices(inputs, targets)
+        if parts is None:
+            return self._solve_phases(inputs, targets, betas)
+        inputs, _, targets = self._prepare(inputs, 0.0, targets)
+        outs = [np.empty((inputs.shape[0], len(self.node_names))) for _ in betas]
+        pieces = self._on_threads(
+            lambda part: self._solve_phases(inputs[part], targets[part], betas,
+                                            [out[part] for out in outs], part.start), parts)
+        return [self._joined([piece[k] for piece in pieces], outs[k], start)
+                for k in range(len(betas))]
+
+    def _solve_phases(self, inputs, targets, betas, outs=None, row_offset: int = 0) -> list:
+        shared = {}
+        outs = outs or [None] * len(betas)
+        results = [self._solve(inputs, betas[0], targets, None, shared, outs[0], row_offset)]
+        for beta, out in zip(betas[1:], outs[1:]):
+            results.append(self._solve(inputs, beta, targets, results[0].unknowns, shared, out,
+                                       row_offset))
         return results
+
+    def _thread_slices(self, inputs, targets):
+        """Row slices of a batch for threads, or None (one thread).
+
+        As many slices as BLAS has threads (``threads`` overrides), each of at least
+        ``MIN_THREAD_ROWS`` rows, on the dense path with a Newton loop. Inside a slice BLAS runs
+        on one thread (so a nested solve asks for no more slices).
+        """
+        if not self._dense or not (len(self._diodes) or self.loss == "cross_entropy"):
+            return None
+        batch = np.shape(inputs)[0] if np.ndim(inputs) == 2 else 1
+        threads = self.threads if self.threads is not None else _blas_threads()
+        workers = min(threads, batch // MIN_THREAD_ROWS)
+        if workers <= 1:
+            return None
+        bounds = np.linspace(0, batch, workers + 1).astype(int)
+        return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    @staticmethod
+    def _on_threads(function, parts) -> list:
+        """``function(part)`` for every slice, on the thread pool, BLAS on one thread."""
+        with _one_blas_thread():
+            pool = _thread_pool(len(parts))
+            futures = [pool.submit(function, part) for part in parts]
+            return [future.result() for future in futures]
+
+    def _joined(self, results, voltages, start) -> SolveResult:
+        """One result from the results of consecutive slices written into ``voltages``."""
+        result = SolveResult("native", list(self.node_names), voltages,
+                             voltages[:, self.output_columns],
+                             np.concatenate([r.converged for r in results]),
+                             time.perf_counter() - start)
+        result.unknowns = np.concatenate([r.unknowns for r in results])
+        result.iterations = np.concatenate([r.iterations for r in results])
+        return result
 
     # -- solving ------------------------------------------------------------------------
     def solve(self, inputs, beta: float = 0.0, targets=None, initial=None) -> SolveResult:
@@ -566,10 +806,28 @@ class NativeBackend(Backend):
         A cross-entropy nudged solve without ``initial`` starts from the free equilibrium.
         """
         start = time.perf_counter()
-        shared = getattr(self, "_phase_setup", None)     # set by solve_phases for its phases
-        if shared is not None and not (shared["inputs"] is inputs and
-                                       shared["targets"] is targets):
-            shared = None
+        parts = self._thread_slices(inputs, targets)
+        if parts is None:
+            return self._solve(inputs, beta, targets, initial)
+        inputs, beta, targets = self._prepare(inputs, beta, targets)
+        if initial is not None:
+            initial = np.asarray(initial, dtype=float)
+        out = np.empty((inputs.shape[0], len(self.node_names)))
+        pieces = self._on_threads(
+            lambda part: self._solve(inputs[part], beta, targets[part],
+                                     None if initial is None else initial[part], None,
+                                     out[part], part.start), parts)
+        return self._joined(pieces, out, start)
+
+    def _solve(self, inputs, beta, targets, initial, shared=None, out=None,
+               row_offset: int = 0) -> SolveResult:
+        """:meth:`solve` of one batch (or slice) on this thread.
+
+        ``shared``: a dict the phases of one ``solve_phases`` call share (the pinned voltages,
+        right-hand side and diode ends of its inputs); ``out``: where to write the voltages;
+        ``row_offset``: the slice's first row, for error messages.
+        """
+        start = time.perf_counter()
         inputs, beta, targets = self._prepare(inputs, beta, targets)
         batch = inputs.shape[0]
         ce = self.loss == "cross_entropy" and beta != 0.0
@@ -578,25 +836,32 @@ class NativeBackend(Backend):
         if ce and initial is None:
             # Start a cross-entropy nudged phase from the free equilibrium (as EP does): a
             # strong negative nudge makes E + beta L non-convex far from it.
-            initial = self.solve(inputs).unknowns
+            initial = self._solve(inputs, 0.0, None, None).unknowns
         if shared is not None and "pinned" in shared:
             pinned, rhs, vd_pinned = shared["pinned"], shared["rhs"].copy(), shared["vd_pinned"]
         else:
-            source_values = (self._dc + (self._input_gain.T @ inputs.T).T
-                             + (self._target_gain.T @ targets.T).T)
-            pinned = (self._pin_map.T @ source_values.T).T
-            rhs = (self._rhs_map.T @ source_values.T).T - (
-                pinned @ self._base_up_dense.T if self._base_up_dense is not None
-                else (self._base_up @ pinned.T).T)
-            vd_pinned = (self._d_pinned @ pinned.T).T if self._diodes else \
-                np.zeros((batch, 0))
+            if self._pin_gather is not None:
+                pinned = self._pinned_voltages(inputs, targets)
+                rhs = pinned @ self._base_up_dense.T if self._base_up_dense is not None \
+                    else (self._base_up @ pinned.T).T
+                np.negative(rhs, out=rhs)            # 0 - P, the sources' rows being empty
+            else:
+                source_values = (self._dc + (self._input_gain.T @ inputs.T).T
+                                 + (self._target_gain.T @ targets.T).T)
+                pinned = (self._pin_map.T @ source_values.T).T
+                rhs = (self._rhs_map.T @ source_values.T).T - (
+                    pinned @ self._base_up_dense.T if self._base_up_dense is not None
+                    else (self._base_up @ pinned.T).T)
+            vd_pinned = self._pinned_ends[1](pinned[:, self._pinned_ends[0]]) \
+                if self._diodes else np.zeros((batch, 0))
             if shared is not None:
                 shared.update(pinned=pinned, rhs=rhs.copy(), vd_pinned=vd_pinned)
         if beta:
-            rhs -= beta * (self._nudge_up @ pinned.T).T
+            # Only the columns of the targets' pinned nodes: no transposed (batch x pinned) copy.
+            columns, compact = self._nudge_columns()
+            rhs -= beta * (compact @ pinned[:, columns].T).T
         if self._dense:
-            a_uu = self._base_uu_dense + beta * self._nudge_uu_dense if beta else \
-                self._base_uu_dense
+            a_uu = self._phase_matrix(beta)
         else:
             a_uu = self._base_uu + beta * self._nudge_uu if beta else self._base_uu
         x = np.zeros((batch, self.n_unknown)) if initial is None else \
@@ -607,63 +872,17 @@ class NativeBackend(Backend):
             x = self._linear_solve(a_uu, None, rhs, np.arange(batch))
             converged[:] = True
         else:
-            diodes = bool(self._diodes)
-            if not diodes:
-                vd_lin = None
-            elif initial is None:
-                vd_lin = np.broadcast_to(self._vcrit, (batch, len(self._diodes))).copy()
-            else:
-                vd_lin = (self._d_unknown @ x.T).T + vd_pinned
-            if ce:
-                v_ce = x[:, self._ce_cols].copy()
-                ce_limit = CE_STEP_LIMIT * self.temperature
-            active = np.arange(batch)
-            for _ in range(self.max_iterations):
-                if active.size == 0:
-                    break
-                conductance, extra = None, None
-                b = rhs[active]
-                if diodes:
-                    vdl = vd_lin[active]
-                    current, conductance = diode_current(vdl, self._saturation, self._vte,
-                                                         self.gmin)
-                    equivalent = current - conductance * vdl
-                    diode_rhs = equivalent + conductance * vd_pinned[active]
-                    b = b - (self._d_unknown.T @ diode_rhs.T).T
-                if ce:
-                    vcl = v_ce[active]
-                    ce_rhs, extra = self._ce_linearise(vcl, pinned[active], targets[active],
-                                                       ce_beta)
-                    b = b.copy()
-                    b[:, self._ce_cols] += ce_rhs
-                x_new = self._linear_solve(a_uu, conductance, b, active, extra)
-                limited_any = np.zeros(active.size, dtype=bool)
-                if diodes:
-                    vd_new = (self._d_unknown @ x_new.T).T + vd_pinned[active]
-                    vd_lim, limited = pnjlim(vd_new, vdl, self._vte, self._vcrit)
-                    limited_any |= np.any(limited, axis=1)
-                    vd_lin[active] = vd_lim
-                if ce:
-                    move = x_new[:, self._ce_cols] - vcl
-                    limited_any |= np.any(np.abs(move) > ce_limit, axis=1)
-                    v_ce[active] = vcl + np.clip(move, -ce_limit, ce_limit)
-                x_old = x[active]
-                step_ok = self._step_converged(x_new, x_old)
-                done = step_ok & ~limited_any
-                x[active] = x_new
-                iterations[active] += 1
-                converged[active[done]] = True
-                active = active[~done]
-                if not np.all(np.isfinite(x_new)):
-                    break
+            x, converged, iterations = self._newton_batch(
+                a_uu, rhs, vd_pinned, pinned, targets, x, initial is not None, ce,
+                ce_beta if ce else 0.0)
         if not np.all(converged):
-            rows = np.flatnonzero(~converged)
+            rows = np.flatnonzero(~converged) + row_offset
             raise ConvergenceError(
                 f"native solver: no DC operating point for circuit {self._circuit.name!r} "
                 f"(sample row(s) {', '.join(map(str, rows[:5].tolist()))}) after "
                 f"{self.max_iterations} Newton iterations")
-        voltages = np.empty((batch, len(self.node_names)))
-        columns_u, rows_u, columns_p, rows_p = self._node_columns
+        voltages = np.empty((batch, len(self.node_names))) if out is None else out
+        columns_u, rows_u, columns_p, rows_p = self._node_slices
         voltages[:, columns_u] = x[:, rows_u]
         voltages[:, columns_p] = pinned[:, rows_p]
         result = SolveResult("native", list(self.node_names), voltages,
@@ -673,6 +892,129 @@ class NativeBackend(Backend):
         result.iterations = iterations
         return result
 
+    def _newton_batch(self, a_uu, rhs, vd_pinned, pinned, targets, x, warm, ce, ce_beta):
+        """:meth:`_newton` with BLAS on one thread.
+
+        Its products are small (a 10 x 10 system per sample on ``mnist_size``): several BLAS
+        threads gain nothing on them and stall when the machine is busy. Large batches use the
+        cores by slices instead (:meth:`_thread_slices`).
+        """
+        with _one_blas_thread():
+            return self._newton(a_uu, rhs, vd_pinned, pinned, targets, x, warm, ce, ce_beta)
+
+    def _newton(self, a_uu, rhs, vd_pinned, pinned, targets, x, warm, ce, ce_beta):
+        """Newton iterations of a batch from unknowns ``x`` (warm: ``x`` is a starting point;
+        otherwise junctions start at their critical voltage). Returns (x, converged,
+        iterations)."""
+        batch = rhs.shape[0]
+        converged = np.zeros(batch, dtype=bool)
+        iterations = np.zeros(batch, dtype=int)
+        diodes = bool(self._diodes)
+        if not diodes:
+            vd_lin = None
+        elif not warm:
+            vd_lin = np.broadcast_to(self._vcrit, (batch, len(self._diodes))).copy()
+        else:
+            vd_lin = self._to_diodes(x) + vd_pinned
+        if ce:
+            v_ce = x[:, self._ce_cols].copy()
+            ce_limit = CE_STEP_LIMIT * self.temperature
+        active = np.arange(batch)
+        for _ in range(self.max_iterations):
+            if active.size == 0:
+                break
+            # All rows active (the usual case): views, not gathered copies.
+            rows = slice(None) if active.size == batch else active
+            conductance, extra = None, None
+            b = rhs[rows]
+            if diodes:
+                vdl = vd_lin[rows]
+                conductance, diode_rhs = self._diode_companion(vdl, vd_pinned[rows])
+                b = b - self._from_diodes(diode_rhs)
+            if ce:
+                vcl = v_ce[rows]
+                ce_rhs, extra = self._ce_linearise(vcl, pinned[rows], targets[rows],
+                                                   ce_beta)
+                b = b.copy()
+                b[:, self._ce_cols] += ce_rhs
+            x_new = self._linear_solve(a_uu, conductance, b, active, extra)
+            limited_any = np.zeros(active.size, dtype=bool)
+            if diodes:
+                vd_new = self._to_diodes(x_new)
+                vd_new += vd_pinned[rows]
+                limited_any |= _limit_junctions(vd_new, vdl, self._vte, self._vcrit)
+                vd_lin[rows] = vd_new
+            if ce:
+                move = x_new[:, self._ce_cols] - vcl
+                limited_any |= np.any(np.abs(move) > ce_limit, axis=1)
+                v_ce[rows] = vcl + np.clip(move, -ce_limit, ce_limit)
+            step_ok = self._step_converged(x_new, x[rows])
+            done = step_ok & ~limited_any
+            if active.size == batch:
+                x = x_new
+            else:
+                x[active] = x_new
+            iterations[active] += 1
+            converged[active[done]] = True
+            active = active[~done]
+            if not np.all(np.isfinite(x_new)):
+                break
+        return x, converged, iterations
+
+    def _diode_companion(self, vd: np.ndarray, vd_pinned: np.ndarray):
+        """Diode conductances g and companion currents ``I(vd) - g vd + g vd_pinned`` (A).
+
+        The same arithmetic as :func:`diode_current` element by element, but in place on
+        two work arrays: the forward law everywhere (with 0 V where a junction is reverse
+        biased, as ``diode_current`` does), then the reverse law only on those elements.
+        """
+        saturation, vte = self._saturation, self._vte
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            reverse = vd < self._v_reverse
+            any_reverse = bool(reverse.any())
+            exp_term = np.divide(np.where(reverse, 0.0, vd) if any_reverse else vd, vte)
+            np.exp(exp_term, out=exp_term)
+            conductance = np.multiply(saturation, exp_term)
+            conductance /= vte
+            current = np.subtract(exp_term, 1.0, out=exp_term)
+            current *= saturation
+            if any_reverse:
+                where = np.nonzero(reverse)
+                v, columns = vd[where], where[1]
+                i_rev, g_rev = diode_current(v, saturation[columns], vte[columns], 0.0)
+                current[where], conductance[where] = i_rev, g_rev
+            term = np.multiply(self.gmin, vd)
+            current += term
+            conductance += self.gmin
+            current -= np.multiply(conductance, vd, out=term)
+            current += np.multiply(conductance, vd_pinned, out=term)
+        return conductance, current
+
+    def _phase_matrix(self, beta):
+        """Dense unknown block with the nudge at ``beta``, one object per (values, beta): the
+        threads of one batch share it and the Schur blocks extracted from it."""
+        base = self._base_uu_dense
+        if not beta:
+            return base
+        cache = getattr(self, "_phase_matrices", None)
+        if cache is None or cache[0] is not base:
+            cache = self._phase_matrices = (base, {})
+        matrix = cache[1].get(beta)
+        if matrix is None:
+            if len(cache[1]) >= 8:
+                cache[1].clear()
+            matrix = cache[1][beta] = base + beta * self._nudge_uu_dense
+        return matrix
+
+    def _nudge_columns(self):
+        """The pinned columns the nudge reaches and its (unknowns x those) block."""
+        if getattr(self, "_nudge_compact", None) is None or \
+                self._nudge_compact[0] is not self._nudge_up:
+            up = self._nudge_up.tocsc()
+            columns = np.flatnonzero(np.diff(up.indptr))
+            self._nudge_compact = (self._nudge_up, columns, up[:, columns].tocsc())
+        return self._nudge_compact[1], self._nudge_compact[2]
+
     def _step_converged(self, x_new, x_old) -> np.ndarray:
         """Per sample: did every unknown move less than round-off allows?
 
@@ -680,6 +1022,14 @@ class NativeBackend(Backend):
         ``1e-12 * max|I| + 1e-18`` A, the maxima taken over the sample (element-wise relative
         tests can cycle forever on round-off at a node near 0 V beside nodes at tens of V).
         """
+        if self._voltage_unknowns.all():
+            # The same test by row reductions, without the (batch x unknowns) temporaries:
+            # max|v| = max(max v, -min v) exactly, and all(|d| <= t) iff max|d| <= t.
+            step = x_new - x_old
+            scale = np.maximum(np.maximum(x_new.max(axis=1), -x_new.min(axis=1)),
+                               np.maximum(x_old.max(axis=1), -x_old.min(axis=1)))
+            largest = np.maximum(step.max(axis=1), -step.min(axis=1))
+            return largest <= 1e-12 * scale + 1e-14
         step = np.abs(x_new - x_old)
         size = np.maximum(np.abs(x_new), np.abs(x_old))
         ok = np.ones(x_new.shape[0], dtype=bool)
@@ -806,44 +1156,67 @@ class NativeBackend(Backend):
             x[:, l_idx] = lu.solve(np.ascontiguousarray(b_l - a_ln @ x_n.T)).T
         return x
 
-    def _schur_solve(self, a_uu, conductance, b, extra=None):
-        """Eliminate the diagonal block H, solve the Schur system on O, back-substitute."""
+    def _schur_blocks(self, a_uu):
+        """The fixed blocks of ``a_uu`` the Schur step uses (one extraction per matrix)."""
         h, o = self._h_idx, self._o_idx
-        batch = b.shape[0]
-        blocks = self._blocks
-        if blocks is None or blocks[0] is not a_uu:   # one extraction per matrix, not per step
+        cache = self._blocks
+        if cache is None:
+            cache = self._blocks = {}
+        blocks = cache.get(id(a_uu))
+        if blocks is None or blocks[0] is not a_uu:
             a_oh, a_ho = a_uu[np.ix_(o, h)].copy(), a_uu[np.ix_(h, o)].copy()
             # J_OH diag(1/d) J_HO for a whole batch is one product (batch x H) @ (H x O^2)
             # of the inverse diagonals with the fixed products J_OH[:, h] J_HO[h, :], when
             # that matrix is small enough to keep.
             pairs = (a_oh.T[:, :, None] * a_ho[:, None, :]).reshape(len(h), -1) \
                 if len(h) * len(o) ** 2 <= SCHUR_PAIR_CELLS else None
-            blocks = self._blocks = (a_uu, np.diagonal(a_uu)[h].copy(),
-                                     a_uu[np.ix_(o, o)].copy(), a_oh, a_ho, pairs)
-        _, diag_base, a_oo_base, a_oh, a_ho, pairs = blocks
-        diag_h = np.broadcast_to(diag_base, (batch, len(h))).copy()
-        a_oo = np.broadcast_to(a_oo_base, (batch, len(o), len(o))).copy()
+            blocks = (a_uu, np.diagonal(a_uu)[h].copy(), a_uu[np.ix_(o, o)].copy(), a_oh,
+                      a_ho, pairs)
+            if len(cache) >= 8:           # the free and nudged matrices of the latest values
+                cache.clear()
+            cache[id(a_uu)] = blocks
+        return blocks
+
+    def _schur_solve(self, a_uu, conductance, b, extra=None):
+        """Eliminate the diagonal block H, solve the Schur system on O, back-substitute."""
+        h, o = self._h_idx, self._o_idx
+        h_cols, o_cols = self._h_cols, self._o_cols          # slices where contiguous
+        batch = b.shape[0]
+        _, diag_base, a_oo_base, a_oh, a_ho, pairs = self._schur_blocks(a_uu)
         if conductance is not None:
-            diag_h += (self._stamp_h @ conductance.T).T
-            a_oo.reshape(batch, -1)[:] += (self._stamp_o @ conductance.T).T
-        if extra is not None:
-            pos = np.searchsorted(o, self._ce_cols)      # outputs are all in O (sorted)
-            a_oo[:, pos[:, None], pos[None, :]] += extra
+            diag_h = self._stamp_h_map(conductance)
+            diag_h += diag_base
+        else:
+            diag_h = np.broadcast_to(diag_base, (batch, len(h))).copy()
+        if (conductance is not None and self._stamp_o.nnz) or extra is not None:
+            a_oo = np.broadcast_to(a_oo_base, (batch, len(o), len(o))).copy()
+            if conductance is not None and self._stamp_o.nnz:
+                a_oo.reshape(batch, -1)[:] += self._stamp_o_map(conductance)
+            if extra is not None:
+                pos = np.searchsorted(o, self._ce_cols)      # outputs are all in O (sorted)
+                a_oo[:, pos[:, None], pos[None, :]] += extra
+        else:
+            a_oo = a_oo_base                                 # the same for every sample
         if np.any(diag_h == 0):
             raise np.linalg.LinAlgError("zero pivot")
         inverse = 1.0 / diag_h
-        b_h, b_o = b[:, h], b[:, o]
+        b_h, b_o = b[:, h_cols], b[:, o_cols]
         if len(o):
             if pairs is not None:
-                schur = a_oo - (inverse @ pairs).reshape(a_oo.shape)
+                schur = (inverse @ pairs).reshape(batch, len(o), len(o))
+                np.subtract(a_oo, schur, out=schur)
             else:
                 schur = a_oo - np.matmul(a_oh[None] * inverse[:, None, :], a_ho)
             x_o = np.linalg.solve(schur, (b_o - (b_h * inverse) @ a_oh.T)[..., None])[..., 0]
         else:
             x_o = np.zeros((batch, 0))
-        x = np.empty_like(b)
-        x[:, o] = x_o
-        x[:, h] = (b_h - x_o @ a_ho.T) * inverse
+        x = np.empty((batch, b.shape[1]))
+        x[:, o_cols] = x_o
+        if isinstance(h_cols, slice):             # in place in x
+            np.multiply(np.subtract(b_h, x_o @ a_ho.T, out=x[:, h_cols]), inverse,
+                        out=x[:, h_cols])
+        else:
+            x[:, h_cols] = (b_h - x_o @ a_ho.T) * inverse
         return x
 
     def _sparse_solve(self, a_uu, conductance, b, active, extra=None):
