@@ -32,7 +32,22 @@ def examples() -> dict:
     teacher["dataset"] = {"name": "teacher", "seed": 3, "samples": 2, "perturbation": 0.25}
     teacher["training"] = {"epochs": 100, "learning_rate": 0.1, "lr_decay": 0.96,
                            "nudge": "centered", "seed": 0}
-    return {"lc_nonlinear20.yaml": big, "lc_teacher.yaml": teacher}
+    eeg = random_lc_data(n_nodes=4, seed=1, nonlinear=True, tstep=2.5e-10, tstop=1e-6,
+                         name="lc_eeg_filter")
+    eeg["description"] = (
+        "a nonlinear filter on a real recorded time series: 50-sample windows of matplotlib's "
+        "4-channel EEG recording (eeg.dat) played as the input current (5 mA for 3 standard "
+        "deviations, 20 ns per sample); the target is the flux of a fixed lossy Duffing filter "
+        "(2.5 MHz, Q = 3.3, 0.6 uH, stiffening flux 3 nWb: none of them the network's own "
+        "values) at the input node n1; every C and L (2 of them nonlinear) is trainable")
+    eeg.pop("targets")
+    eeg["outputs"] = [{"name": "y0", "node": "n1"}]      # the filter's port: the input node
+    eeg["trainable"] = ["CC*", "C*", "L*"]
+    eeg["dataset"] = {"name": "series", "source": "eeg", "segment": 50, "seed": 0,
+                      "samples": 4, "test_samples": 4, "amplitude": 5e-3, "frequency": 2.5e6,
+                      "inductance": 6e-7, "phi_nl": 3e-9, "damping": 0.3}
+    eeg["training"] = {"epochs": 80, "learning_rate": 0.1, "nudge": "centered", "seed": 0}
+    return {"lc_nonlinear20.yaml": big, "lc_teacher.yaml": teacher, "lc_eeg_filter.yaml": eeg}
 
 
 def main() -> int:

@@ -81,7 +81,8 @@ def bptt_gradient(model: LCModel, theta=None, inputs=None, targets=None):
         if len(tl):
             grad[tl] += 0.5 * h * dforce_dl(phis[n + 1], lam_p).sum(axis=0)
         mu_ph = lam_p
-        # drift: phi_{n+1} = phi_n + h C^-1 p_h;  d(C^-1)/dc_k = -C^-1 e e^T C^-1
+        # drift: phi_{n+1} = phi_n + h V(p_h), C V + q_nl(V) = p; dV/dc_k = -J^-1 e dq_k/dc_k
+        # with dq_k/dc_k = e^T V (+ (e^T V)^3 / (3 v_nl^2) for a varactor)
         # dV/dp = J^-1 (J = dp/dV, symmetric; C^-1 for linear capacitors)
         if system.varactors is None:
             jinv_mu = mu_phi @ cinv
@@ -91,6 +92,8 @@ def bptt_gradient(model: LCModel, theta=None, inputs=None, targets=None):
         if len(tc):
             a = jinv_mu @ dc[ic].T                  # e^T J^-1 lam
             v = vh[n] @ dc[ic].T                    # e^T V_half
+            if system.trainable_varactors:          # dp/dc_k at fixed V: the varactor's
+                v = v + v ** 3 / (3 * model.cap_v_nl[ic] ** 2)   # charge per farad
             grad[tc] += -h * (a * v).sum(axis=0)
         # kick 1: p_h = p_n + h/2 F(phi_n)
         lam_p = mu_ph

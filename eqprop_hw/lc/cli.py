@@ -1,7 +1,10 @@
 """``eqprop-hw`` commands for ``kind: lc`` specs (called by :mod:`eqprop_hw.cli`).
 
 ``describe``, ``export`` (``.tran`` with ``UIC``), ``simulate`` (waveforms on the spec's time
-grid) and ``grad`` (the echo estimate from the chosen backend's measurements against BPTT).
+grid), ``grad`` (the echo estimate from the chosen backend's measurements against BPTT),
+``check`` (echo from ngspice and native vs BPTT vs finite differences) and ``predict`` (outputs
+over time of a trained network on the spec's sequences, with targets and loss); ``train`` is in
+:mod:`eqprop_hw.lc.train`.
 JSON keys follow ``CONTRACT.md``.
 """
 
@@ -68,6 +71,8 @@ def describe(model) -> dict:
         record = {"name": name, "type": element["type"], "nodes": list(element["nodes"])}
         if element["type"] == "C":
             record["value"] = float(caps[model.cap_names.index(name)])
+            if element.get("v_nl"):
+                record["v_nl"] = element["v_nl"]
         elif element["type"] == "L":
             record["value"] = float(inds[model.ind_names.index(name)])
             if element.get("phi_nl"):
@@ -205,8 +210,9 @@ def grid_targets(spec, model, target_file=None) -> np.ndarray:
     if model.targets is not None:
         return model.target_waveforms()
     if spec.data.get("dataset"):
+        from eqprop_hw.lc.model import build_model
         from eqprop_hw.lc.train import lc_dataset
-        inputs, targets = lc_dataset(spec, model)
+        inputs, targets = lc_dataset(spec, build_model(spec))   # the spec's data, not --params'
         return targets[0]
     raise LCUsageError(f"{spec.source}: no targets: give the spec 'targets' or a dataset, or "
                        "--target-file")
@@ -223,8 +229,9 @@ def cmd_grad(args, print_json) -> int:
     inputs = None
     targets = grid_targets(spec, model, getattr(args, "target_file", None))
     if model.targets is None and spec.data.get("dataset"):
+        from eqprop_hw.lc.model import build_model
         from eqprop_hw.lc.train import lc_dataset
-        inputs = lc_dataset(spec, model)[0][0]
+        inputs = lc_dataset(spec, build_model(spec))[0][0]
     training = spec.data.get("training") or {}
     beta = args.beta or training.get("beta") or default_beta(model)
     loss, exact, _ = bptt_gradient(model, inputs=inputs, targets=targets)
@@ -253,4 +260,189 @@ def cmd_grad(args, print_json) -> int:
     else:
         print(f"loss {loss:.6g}; echo ({args.nudge}, beta={beta:g}, {args.backend}) vs BPTT: "
               f"cosine {result['cosine']:.6f}, relative error {result['rel_error']:.3g}")
+    return 0
+
+
+def _sequences(spec, model, split: str = "train", count: int | None = None):
+    """(inputs (S, steps+1, n_in), targets (S, steps+1, n_out), split used) of an lc spec: its
+    dataset's sequences of ``split``, else the spec's own input and target waveforms."""
+    if spec.data.get("dataset"):
+        from eqprop_hw.lc.model import build_model
+        from eqprop_hw.lc.train import has_test_split, lc_dataset
+        # the data set is a function of the spec alone (a teacher is built from the spec's
+        # values, not from trained ones given with --params)
+        model = build_model(spec)
+        if split == "test" and not has_test_split(spec):
+            split = "train"
+        if split == "all":
+            parts = [lc_dataset(spec, model)]
+            if has_test_split(spec):
+                parts.append(lc_dataset(spec, model, split="test"))
+            inputs = np.concatenate([p[0] for p in parts])
+            targets = np.concatenate([p[1] for p in parts])
+        else:
+            inputs, targets = lc_dataset(spec, model, split=split)
+    elif model.targets is not None:
+        inputs, targets, split = model.input_waveforms()[None], model.target_waveforms()[None], \
+            "spec"
+    else:
+        raise LCUsageError(f"{spec.source}: no targets: give the spec 'targets' (one waveform "
+                           "per output) or a dataset")
+    if count is not None:
+        inputs, targets = inputs[:count], targets[:count]
+    return inputs, targets, split
+
+
+def _no_resistive_options(args, command: str) -> None:
+    if getattr(args, "loss", None) not in (None, "squared"):
+        raise LCUsageError(f"--loss {args.loss}: lc specs use the squared loss "
+                           "int 1/2 |out - y|^2 dt")
+    for option in ("temperature", "softmax_temperature"):
+        if getattr(args, option, None) is not None:
+            raise LCUsageError(f"--{option.replace('_', '-')}: not available for lc specs "
+                               f"({command})")
+
+
+def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice"),
+               nudge: str = "centered", fd_count: int = 8, fd_step: float = 1e-5) -> list:
+    """The reference checks of an lc network on a batch of sequences (losses and gradients
+    summed over the batch).
+
+    Rows (keys as :func:`eqprop_hw.reference.check_report`'s): ``exact`` (BPTT, with ``loss``
+    and ``norm``), ``echo ngspice`` and ``echo native`` (the echo estimate from each backend's
+    measurements vs BPTT), ``fd native`` (central finite differences of the loss, relative step
+    ``fd_step``, on the ``fd_count`` elements of largest |BPTT| gradient, vs BPTT) and ``echo
+    ngspice vs echo native``.
+    """
+    from eqprop_hw.lc.bptt import bptt_gradient, loss_value
+    from eqprop_hw.lc.echo import hel_gradient
+    from eqprop_hw.reference import _row
+    u = np.transpose(inputs, (1, 0, 2))           # (steps+1, S, n_in): one batched run
+    y = np.transpose(targets, (1, 0, 2))
+    start = time.perf_counter()
+    loss, exact, _ = bptt_gradient(model, inputs=u, targets=y)
+    rows = [_row("exact", exact, exact, time.perf_counter() - start, loss=float(loss),
+                 norm=float(np.linalg.norm(exact)), loss_kind="squared", method="bptt")]
+    estimates = {}
+    if "ngspice" in backends:
+        from eqprop_hw.lc.ngspice import LCNgspice
+        start = time.perf_counter()
+        with LCNgspice(model) as ng:
+            ng.load_bank(inputs, targets)
+            estimates["ngspice"] = sum(ng.hel_gradient(None, beta, nudge, sample=s)[1]
+                                       for s in range(inputs.shape[0]))
+        rows.append(_row("echo ngspice", estimates["ngspice"], exact,
+                         time.perf_counter() - start, beta=float(beta), nudge=nudge))
+    if "native" in backends:
+        start = time.perf_counter()
+        estimates["native"] = hel_gradient(model, inputs=u, targets=y, beta=beta,
+                                           nudge=nudge)[1]
+        rows.append(_row("echo native", estimates["native"], exact,
+                         time.perf_counter() - start, beta=float(beta), nudge=nudge))
+    if fd_count > 0:
+        order = sorted(np.argsort(-np.abs(exact), kind="stable")[:fd_count].tolist())
+        theta = model.theta0()
+        start = time.perf_counter()
+        fd = np.zeros(len(order))
+        for j, k in enumerate(order):
+            step = fd_step * theta[k]
+            up, down = theta.copy(), theta.copy()
+            up[k] += step
+            down[k] -= step
+            fd[j] = (loss_value(model, up, u, y) - loss_value(model, down, u, y)) / (2 * step)
+        rows.append(_row("fd native", fd, exact[order], time.perf_counter() - start,
+                         step=float(fd_step), subset=[model.trainable[k] for k in order]))
+    if "ngspice" in estimates and "native" in estimates:
+        rows.append(_row("echo ngspice vs echo native", estimates["ngspice"],
+                         estimates["native"], 0.0, against="echo native"))
+    return rows
+
+
+def cmd_check(args, print_json) -> int:
+    """``eqprop-hw check`` for an lc spec: echo (ngspice, native) vs BPTT vs finite
+    differences."""
+    _no_resistive_options(args, "check")
+    if args.samples < 1:
+        raise LCUsageError("--samples must be at least 1")
+    spec, model = load_model(args.spec, args.params)
+    inputs, targets, _ = _sequences(spec, model, "train", args.samples)
+    training = spec.data.get("training") or {}
+    beta = args.beta or training.get("beta") or default_beta(model)
+    nudge = training.get("nudge", "centered")
+    backends = ("native",) if args.no_ngspice else ("native", "ngspice")
+    rows = check_rows(model, inputs, targets, beta, backends, nudge)
+    if args.json:
+        print_json({"spec": spec.name, "kind": "lc", "beta": beta, "nudge": nudge,
+                    "loss": "squared", "temperature": None, "samples": int(inputs.shape[0]),
+                    "rows": rows})
+        return 0
+    unit = "Wb" if model.output_kind() == "flux" else "A"
+    print(f"{spec.name}: {inputs.shape[0]} sequence(s) of {model.steps + 1} points, "
+          f"beta = {beta:g}, {nudge} echo")
+    lines = [f"{'estimator':<28} {'vs':<11} {'cosine':>12} {'rel_error':>11} "
+             f"{'norm_ratio':>11} {'n':>6} {'seconds':>8}"]
+    for row in rows:
+        against = "bptt" if row["against"] == "exact" else row["against"]
+        lines.append(f"{row['name']:<28} {against:<11} {row['cosine']:>12.8f} "
+                     f"{row['rel_error']:>11.3e} {row['norm_ratio']:>11.6f} "
+                     f"{row['elements']:>6d} {row['seconds']:>8.3f}")
+    print("\n".join(lines))
+    print(f"loss {rows[0]['loss']:.6g} {unit}^2 s, |dL/dtheta| {rows[0]['norm']:.6g} "
+          f"(per F or H; exact = BPTT of the leapfrog integrator)")
+    return 0
+
+
+def cmd_predict(args, print_json) -> int:
+    """``eqprop-hw predict`` for an lc spec: the outputs over time of the (trained) network on
+    the spec's sequences (its dataset's split, else its own waveforms), with the targets and
+    the loss of each."""
+    _no_resistive_options(args, "predict")
+    spec, model = load_model(args.spec, args.params)
+    asked = args.split
+    inputs, targets, split = _sequences(spec, model, asked)
+    if split != asked and split == "train":
+        print(f"eqprop-hw: note: {spec.name} has no held-out sequences (dataset.test_samples): "
+              "predicting its training sequences", file=sys.stderr)
+    start = time.perf_counter()
+    if args.backend == "native":
+        from eqprop_hw.lc.integrate import integrate
+        run = integrate(model, inputs=np.transpose(inputs, (1, 0, 2)),
+                        loss_targets=np.transpose(targets, (1, 0, 2)), store=False)
+        outputs = np.transpose(run.outputs, (1, 0, 2))
+        losses = run.loss
+    else:
+        from eqprop_hw.lc.ngspice import LCNgspice
+        outputs = np.zeros(targets.shape)
+        losses = np.zeros(inputs.shape[0])
+        with LCNgspice(model, with_nudge=False) as ng:
+            ng.load_bank(inputs, targets)
+            for s in range(inputs.shape[0]):
+                result = ng.run(sample=s)
+                outputs[s] = ng.outputs(result)
+                losses[s] = ng.loss(result, targets[s])
+    seconds = time.perf_counter() - start
+    if args.plot:
+        if not 0 <= args.sample < inputs.shape[0]:
+            raise LCUsageError(f"--sample {args.sample}: the {split} split has "
+                               f"{inputs.shape[0]} sequence(s) (0 to {inputs.shape[0] - 1})")
+        from eqprop_hw.lc.plots import plot_prediction
+        plot_prediction(args.plot, model, outputs[args.sample], targets[args.sample],
+                        f"{model.name}: {split} sequence {args.sample} ({args.backend}), "
+                        f"loss {losses[args.sample]:.3g}")
+    samples = [{"index": s, "label": None, "prediction": None,
+                "inputs": inputs[s].T.tolist(), "outputs": outputs[s].T.tolist(),
+                "targets": targets[s].T.tolist(), "loss": float(losses[s])}
+               for s in range(inputs.shape[0])]
+    data = {"accuracy": None, "loss": float(np.sum(losses)), "split": split,
+            "backend": args.backend, "kind": "lc", "output_kind": model.output_kind(),
+            "time": model.times.tolist(), "outputs": samples[0]["outputs"],
+            "targets": samples[0]["targets"], "samples": samples, "seconds": seconds}
+    if args.json:
+        print_json(data)
+    else:
+        unit = "Wb" if model.output_kind() == "flux" else "A"
+        print(f"{split}: {inputs.shape[0]} sequence(s) of {model.steps + 1} points, loss "
+              f"{np.sum(losses):.6g} {unit}^2 s (per sequence: "
+              + ", ".join(f"{v:.3g}" for v in losses[:8])
+              + (", ..." if len(losses) > 8 else "") + ")")
     return 0

@@ -17,8 +17,10 @@ must then fail to retrace).
 
 Local measurements are accumulated on the fly, consistently with the discrete map (so that the
 echo estimate matches BPTT of the same discrete system): the capacitor quantity
-``-1/2 (D_c V_half)^2`` per drift (weight h), the inductor quantity ``-U_L(x)/L`` per kick
-(weight h/2, i.e. the trapezoidal rule on the step's end points).
+``-1/2 (D_c V_half)^2`` (minus ``(D_c V_half)^4 / (12 v_nl^2)`` for a varactor) per drift
+(weight h), the inductor quantity ``-U_L(x)/L`` of each trainable inductor's own branch flux
+(linear or nonlinear) per kick (weight h/2, i.e. the trapezoidal rule on the step's end
+points).
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ class System:
         tc, ic, tl, il = model.trainable_index()
         self.tc, self.ic, self.tl, self.il = tc, ic, tl, il
         self.n_theta = len(model.trainable)
+        self.trainable_varactors = bool(np.isfinite(model.cap_v_nl[ic]).any()) if len(ic) \
+            else False
         nl = np.flatnonzero(np.isfinite(model.cap_v_nl))
         self.varactors = None
         if len(nl):
@@ -145,14 +149,23 @@ class System:
         return -np.einsum("ki,bk,kj->bij", self.dl, slope, self.dl)
 
     def inductor_local(self, phi) -> np.ndarray:
-        """dU/dL of the trainable inductors (batch, n_tl) (J/H)."""
+        """dU/dL of the trainable inductors (batch, n_tl) (J/H): ``-U_L(x)/L`` with
+        ``U_L = x^2/(2L) + x^4/(4 L phi_nl^2)`` of each one's own branch flux x."""
         x = phi @ self.dl[self.il].T
-        return -self.model.inductor_energy(x, self.inds[self.il]) / self.inds[self.il]
+        inds = self.inds[self.il]
+        phi_nl = self.model.ind_phi_nl[self.il]
+        energy = x * x / (2 * inds) + x ** 4 / (4 * inds * phi_nl ** 2)
+        return -energy / inds
 
     def cap_local(self, v) -> np.ndarray:
-        """-1/2 (D_c v)^2 of the trainable capacitors (batch, n_tc) (V^2)."""
+        """dH/dc of the trainable capacitors (batch, n_tc) (V^2): minus the co-energy per
+        farad of each one's own branch voltage dv, ``-(dv^2/2 + dv^4/(12 v_nl^2))`` (the
+        quartic term only for varactors)."""
         dv = v @ self.dc[self.ic].T
-        return -0.5 * dv * dv
+        local = -0.5 * dv * dv
+        if self.trainable_varactors:
+            local = local - dv ** 4 / (12 * self.model.cap_v_nl[self.ic] ** 2)
+        return local
 
 
 class _Tiled:

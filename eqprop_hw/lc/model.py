@@ -19,9 +19,13 @@ momentum (the law is odd), so the echo's time reversal is unchanged.
 
 Local quantities (what an element measures about itself, J):
 
-- capacitor c across (i, j): ``dH/dc |_(phi,p) = -1/2 (V_i - V_j)^2``
+- capacitor c across (i, j): ``dH/dc |_(phi,p) = -1/2 (V_i - V_j)^2``; for a varactor (co-energy
+  ``c (dV^2/2 + dV^4/(12 v_nl^2))``) minus its co-energy per farad,
+  ``-(dV^2/2 + dV^4/(12 v_nl^2))``
 - inductor L with branch flux x: ``dH/dL |_phi = dU/dL = -U_L(x)/L``, i.e. ``-1/2 I^2`` when
   linear.
+
+Every trainable element (linear or nonlinear C or L) measures only its own terminals.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ currents) and written back time-reversed as initial conditions (every capacitor 
 negated, fluxes and inductor currents kept); the echo runs play the inputs and targets
 backwards with ``VNUDGEBETA`` at 0, +beta or -beta. Each trainable element's quantity is
 integrated over the echo from the measured waveforms on ngspice's own time points
-(trapezoidal): ``-1/2 (V_a - V_b)^2`` for a capacitor, ``-U_L(x)/L`` (``-1/2 I^2`` when
+(trapezoidal): ``-1/2 (V_a - V_b)^2`` for a capacitor (``- dV^4/(12 v_nl^2)`` more for a
+varactor), ``-U_L(x)/L`` (``-1/2 I^2`` when
 linear) for an inductor.
 """
 
@@ -319,8 +320,10 @@ class LCNgspice:
         out = np.zeros(len(model.trainable))
         for k, name in enumerate(model.trainable):
             if name in model.cap_names:
-                dv = result["V"] @ model.cap_incidence[model.cap_names.index(name)]
-                out[k] = np.trapezoid(-0.5 * dv * dv, t)
+                j = model.cap_names.index(name)
+                dv = result["V"] @ model.cap_incidence[j]
+                # minus the co-energy per farad (the quartic term only for a varactor)
+                out[k] = np.trapezoid(-0.5 * dv * dv - dv ** 4 / (12 * model.cap_v_nl[j] ** 2), t)
             else:
                 j = model.ind_names.index(name)
                 x = result["phi"] @ model.ind_incidence[j]

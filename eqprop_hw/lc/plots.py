@@ -64,3 +64,21 @@ def plot_forward_vs_echo(path, model, inputs) -> None:
     axes[1].set_ylabel("|echo − forward| / max|out|")
     axes[1].set_xlabel("time (µs)")
     save_figure(figure, path)
+
+
+def plot_prediction(path, model, outputs, targets, title: str) -> None:
+    """Outputs of one sequence (steps+1, n_out) against its targets, one panel per output."""
+    plt = _pyplot()
+    t = model.times * 1e6
+    n_out = outputs.shape[1]
+    figure, axes = plt.subplots(n_out, 1, figsize=(6, 2.2 * n_out + 0.4), squeeze=False)
+    for k in range(n_out):
+        axis = axes[k, 0]
+        axis.plot(t, targets[:, k], "k-", lw=2, alpha=0.4, label="target")
+        axis.plot(t, outputs[:, k], "C0-", lw=1, label="output")
+        unit = "Wb" if model.outputs[k]["kind"] == "flux" else "A"
+        axis.set_ylabel(f"{model.outputs[k]['name']} ({unit})")
+    axes[-1, 0].set_xlabel("time (µs)")
+    axes[0, 0].legend(fontsize=7, loc="upper right")
+    axes[0, 0].set_title(title, fontsize=8)
+    save_figure(figure, path)

@@ -17,7 +17,8 @@ Schema (details in ``docs/specs.md``)::
     inputs: [IIN]                               # current sources (default: every I)
     outputs: [{name: y0, node: n2}]             # node flux (Wb); or {name, element: L2} (A)
     targets: [{type: sine, amplitude: 1.0e-8, frequency: 5.0e6}]   # one waveform per output
-    trainable: ["CC*"]                          # default: every coupling capacitor
+    trainable: ["CC*"]                          # default: every coupling capacitor; any C or
+                                                # L may be listed, linear or nonlinear
     time: {tstop: 1.0e-6, tstep: 1.0e-9}        # s
 """
 
@@ -37,7 +38,8 @@ DEFAULT_LC_OPTIONS = {"reltol": 1e-7, "abstol": 1e-15, "vntol": 1e-12, "chgtol":
 LC_OPTION_NAMES = tuple(DEFAULT_LC_OPTIONS)
 
 WAVEFORM_TYPES = ("sine", "pwl", "dc")
-LC_DATASETS = ("teacher", "sequence", "duffing")
+LC_DATASETS = ("teacher", "sequence", "duffing", "series")
+SERIES_SOURCES = ("eeg", "membrane")
 ELEMENT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 NODE_RE = re.compile(r"^[a-z0-9_]+$")
 
@@ -225,9 +227,6 @@ def _trainable(check, spec, elements) -> list:
                 check.fail(f"trainable[{position}]: {element['name']} is a {element['type']} "
                            "element; only capacitors and inductors are trainable", patterns,
                            position)
-            if element["type"] == "C" and element.get("v_nl") is not None:
-                check.fail(f"trainable[{position}]: {element['name']} is a nonlinear capacitor "
-                           "(v_nl); only linear capacitors are trainable", patterns, position)
             if element["name"] not in names:
                 names.append(element["name"])
     return names
@@ -264,7 +263,8 @@ def _dataset(check, spec):
         return None
     dataset = check.mapping(spec["dataset"], "dataset", spec, "dataset")
     check.keys(dataset, ("name", "seed", "samples", "perturbation", "amplitude", "frequency",
-                         "delay_fraction", "inductance", "phi_nl", "test_samples"),
+                         "delay_fraction", "inductance", "phi_nl", "test_samples", "source",
+                         "segment", "damping"),
                "dataset")
     return {"name": check.string(dataset, "name", "dataset", required=True,
                                  choices=LC_DATASETS),
@@ -286,7 +286,14 @@ def _dataset(check, spec):
             "phi_nl": check.number(dataset, "phi_nl", "dataset", default=2e-8, positive=True),
             # held-out sequences (seed + 1000), scored before and after training
             "test_samples": check.integer(dataset, "test_samples", "dataset", default=0,
-                                          minimum=0)}
+                                          minimum=0),
+            # series: a real recording (eqprop_hw.lc.train.RECORDINGS) cut into windows of
+            # `segment` samples, each played as a PWL input current over the time window
+            "source": check.string(dataset, "source", "dataset", default="eeg",
+                                   choices=SERIES_SOURCES),
+            "segment": check.integer(dataset, "segment", "dataset", default=100, minimum=2),
+            # duffing/series: the target filter's 1/Q (0: lossless)
+            "damping": check.number(dataset, "damping", "dataset", default=0.0, nonneg=True)}
 
 
 def _training(check, spec):

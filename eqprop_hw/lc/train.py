@@ -21,7 +21,15 @@ Data sets (``dataset.name``):
   ``TARGET_STRIDE`` grid steps); the target is the flux of a fixed lossless Duffing filter
   ``x'' = w0^2 (inductance * u - x - x^3 / phi_nl^2)``, ``w0 = 2 pi frequency``, integrated
   with classical RK4 on a 20x finer grid (independent of the network's leapfrog integrator).
-  ``test_samples`` held-out sequences use seed ``seed + 1000``.
+  ``test_samples`` held-out sequences use seed ``seed + 1000``. ``damping`` (1/Q, default 0)
+  makes the filter lossy: ``x'' = w0^2 (...) - damping w0 x'``.
+- ``series``: a nonlinear filter on a real recorded time series shipped inside an installed
+  package (``source``: ``eeg``, matplotlib's 4-channel EEG sample recording, or ``membrane``;
+  :data:`RECORDINGS`). Every channel is cut into non-overlapping windows of ``segment`` samples,
+  shuffled with ``seed``: the first ``samples`` train, the next ``test_samples`` are held out.
+  Each window is played as a PWL input current over the time window (``amplitude`` A for 3
+  standard deviations of the recording); the target is the ``duffing`` filter's flux
+  (``frequency``, ``inductance``, ``phi_nl``, ``damping``).
 """
 
 from __future__ import annotations
@@ -40,11 +48,62 @@ from eqprop_hw.lc.integrate import integrate
 from eqprop_hw.lc.model import LCModel, build_model, waveform_values
 
 TARGET_STRIDE = 10
+#: Datasets with held-out sequences (``test_samples``).
+TEST_SPLIT_DATASETS = ("duffing", "series")
+#: Real recorded time series shipped inside installed packages (no download): name ->
+#: (package, file in its data folder, dtype, channels, samples per second, what it is).
+RECORDINGS = {
+    "eeg": ("matplotlib", "mpl-data/sample_data/eeg.dat", "<f8", 4, 80.0,
+            "4-channel EEG, 800 samples per channel over 10 s (matplotlib's sample data)"),
+    "membrane": ("matplotlib", "mpl-data/sample_data/membrane.dat", "<f4", 1, None,
+                 "intracellular membrane-potential recording, 12000 samples (V; matplotlib's "
+                 "sample data)"),
+}
+
+
+def load_recording(source: str) -> np.ndarray:
+    """A real recorded time series shipped inside an installed package, (channels, samples).
+
+    ``eeg``: matplotlib's ``eeg.dat`` (4 EEG channels of 800 samples, 80 samples/s, stored
+    sample-major); ``membrane``: matplotlib's ``membrane.dat`` (one channel). matplotlib is in
+    the ``plot`` extra; nothing is downloaded.
+    """
+    import importlib.util
+    if source not in RECORDINGS:
+        raise ValueError(f"unknown recording {source!r} (choose from {', '.join(RECORDINGS)})")
+    package, relative, dtype, channels, _, _ = RECORDINGS[source]
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        from eqprop_hw.errors import EqpropError
+        raise EqpropError(f"dataset series/{source}: needs the {package} package (pip install "
+                          f"'eqprop-hw[plot]'), whose {relative} is the recording")
+    path = Path(list(found.submodule_search_locations)[0]) / relative
+    values = np.fromfile(path, dtype=np.dtype(dtype)).astype(float)
+    return values.reshape(-1, channels).T
+
+
+def series_windows(source: str, segment: int, seed: int, train: int, test: int):
+    """Disjoint windows of a recording: ``(train windows (train, segment), test windows (test,
+    segment))``; every channel is cut into non-overlapping windows of ``segment`` samples, the
+    windows are shuffled with ``seed`` and the first ``train`` train, the next ``test`` test.
+    Each window has its own mean removed and is divided by 3 standard deviations of the whole
+    recording (so that typical peaks are about 1 and quiet windows stay quiet)."""
+    record = load_recording(source)
+    windows = np.concatenate([channel[:(channel.size // segment) * segment]
+                              .reshape(-1, segment) for channel in record])
+    if train + test > len(windows):
+        raise ValueError(f"dataset series/{source}: {train} + {test} windows of {segment} "
+                         f"samples asked, the recording has {len(windows)}")
+    order = np.random.default_rng(seed).permutation(len(windows))
+    scale = 3.0 * float(np.std(record))
+    windows = (windows - windows.mean(axis=1, keepdims=True)) / scale
+    return windows[order[:train]], windows[order[train:train + test]]
 
 
 def duffing_response(u, dt: float, frequency: float, inductance: float, phi_nl: float,
-                     substeps: int = 20) -> np.ndarray:
-    """Flux of the Duffing filter ``x'' = w0^2 (inductance u - x - x^3/phi_nl^2)`` from rest.
+                     substeps: int = 20, damping: float = 0.0) -> np.ndarray:
+    """Flux of the Duffing filter ``x'' = w0^2 (inductance u - x - x^3/phi_nl^2) - damping w0 x'``
+    from rest (``damping`` = 1/Q; 0: lossless).
 
     ``u`` (A) is sampled every ``dt`` and interpolated linearly; classical RK4 with
     ``substeps`` steps per sample.
@@ -54,8 +113,10 @@ def duffing_response(u, dt: float, frequency: float, inductance: float, phi_nl: 
     x = v = 0.0
     y = np.zeros(len(u))
 
-    def accel(x, current):
-        return w0sq * (inductance * current - x - x ** 3 / phi_nl ** 2)
+    friction = damping * math.sqrt(w0sq)
+
+    def accel(x, v, current):
+        return w0sq * (inductance * current - x - x ** 3 / phi_nl ** 2) - friction * v
 
     for i in range(len(u) - 1):
         du = (u[i + 1] - u[i]) / substeps
@@ -63,13 +124,13 @@ def duffing_response(u, dt: float, frequency: float, inductance: float, phi_nl: 
             c0 = u[i] + k * du
             c1 = c0 + 0.5 * du
             c2 = c0 + du
-            a1 = accel(x, c0)
+            a1 = accel(x, v, c0)
             x2, v2 = x + 0.5 * h * v, v + 0.5 * h * a1
-            a2 = accel(x2, c1)
+            a2 = accel(x2, v2, c1)
             x3, v3 = x + 0.5 * h * v2, v + 0.5 * h * a2
-            a3 = accel(x3, c1)
+            a3 = accel(x3, v3, c1)
             x4, v4 = x + h * v3, v + h * a3
-            a4 = accel(x4, c2)
+            a4 = accel(x4, v4, c2)
             x, v = (x + h / 6 * (v + 2 * v2 + 2 * v3 + v4),
                     v + h / 6 * (a1 + 2 * a2 + 2 * a3 + a4))
         y[i + 1] = x
@@ -94,7 +155,7 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
     data = spec.data["dataset"]
     if data is None:
         raise ValueError(f"spec {spec.name!r} has no dataset")
-    if split == "test" and not (data["name"] == "duffing" and data.get("test_samples")):
+    if split == "test" and not (data["name"] in TEST_SPLIT_DATASETS and data.get("test_samples")):
         raise ValueError(f"spec {spec.name!r} has no test split")
     test = split == "test"
     rng = np.random.default_rng(data["seed"] + (1000 if test else 0))
@@ -158,7 +219,32 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
                   for _ in model.src_names]
             u = np.stack([waveform_values(w, times) for w in iw], axis=1)
             y = duffing_response(u[:, 0], float(times[1] - times[0]),
-                                 data["frequency"] or 4e6, data["inductance"], data["phi_nl"])
+                                 data["frequency"] or 4e6, data["inductance"], data["phi_nl"],
+                                 damping=data["damping"])
+            tw = [{"type": "pwl", "points": [[float(times[i]), float(y[i])] for i in coarse]}
+                  for _ in model.outputs]
+            input_waves.append(iw)
+            target_waves.append(tw)
+            inputs.append(u)
+            targets.append(np.stack([waveform_values(w, times) for w in tw], axis=1))
+    elif data["name"] == "series":
+        amplitude = data["amplitude"] or 5e-3
+        coarse = list(range(0, model.steps + 1, TARGET_STRIDE))
+        if coarse[-1] != model.steps:
+            coarse.append(model.steps)
+        train_windows, test_windows = series_windows(
+            data["source"], data["segment"], data["seed"], data["samples"],
+            data["test_samples"])
+        input_waves, target_waves, inputs, targets = [], [], [], []
+        for window in (test_windows if test else train_windows):
+            knots = np.linspace(0.0, model.tstop, window.size)
+            iw = [{"type": "pwl", "points": [[float(t), float(v)] for t, v in
+                                             zip(knots, amplitude * window)]}
+                  for _ in model.src_names]
+            u = np.stack([waveform_values(w, times) for w in iw], axis=1)
+            y = duffing_response(u[:, 0], float(times[1] - times[0]),
+                                 data["frequency"] or 4e6, data["inductance"], data["phi_nl"],
+                                 damping=data["damping"])
             tw = [{"type": "pwl", "points": [[float(times[i]), float(y[i])] for i in coarse]}
                   for _ in model.outputs]
             input_waves.append(iw)
@@ -189,32 +275,86 @@ class _Adam:
         return -self.rate * m / (np.sqrt(v) + self.eps * np.sqrt(np.max(v) + 1e-300))
 
 
+CHECKPOINT_FORMAT = "eqprop-hw lc checkpoint 1"
+
+
+def _write_checkpoint(path: Path, epoch: int, theta: np.ndarray, adam: "_Adam", metrics: dict,
+                      trainable: list, seconds: float) -> None:
+    """Write the training state atomically (temporary file + ``os.replace``).
+
+    ``epoch`` updates are done: ``theta`` and the Adam moments are those after them, and
+    ``metrics`` hold the losses of epochs ``0 .. epoch-1`` (measured before each update). The
+    data set, beta and the learning rate of an epoch are functions of the spec and the epoch,
+    so this is the whole state.
+    """
+    import io
+    from eqprop_hw.fileio import atomic_write_bytes
+    buffer = io.BytesIO()
+    np.savez(buffer, format=np.array(CHECKPOINT_FORMAT), epoch=np.array(int(epoch)),
+             theta=theta, adam_m=adam.m, adam_v=adam.v, adam_t=np.array(int(adam.t)),
+             metrics=np.array(json.dumps(metrics)), trainable=np.array(json.dumps(trainable)),
+             seconds=np.array(float(seconds)))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _read_checkpoint(path: Path, trainable: list) -> tuple:
+    """``(epoch, theta, (m, v, t), metrics, seconds)`` of an lc checkpoint."""
+    from eqprop_hw.errors import EqpropError
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if str(archive["format"]) != CHECKPOINT_FORMAT:
+                raise ValueError("not an eqprop-hw lc checkpoint")
+            epoch = int(archive["epoch"])
+            theta = np.array(archive["theta"], dtype=float)
+            adam = (np.array(archive["adam_m"], dtype=float),
+                    np.array(archive["adam_v"], dtype=float), int(archive["adam_t"]))
+            metrics = json.loads(str(archive["metrics"]))
+            names = json.loads(str(archive["trainable"]))
+            seconds = float(archive["seconds"])
+    except (OSError, KeyError, ValueError) as error:
+        raise EqpropError(f"{path}: cannot resume from this checkpoint ({error})") from None
+    if names != list(trainable):
+        raise EqpropError(f"{path}: checkpoint of trainable elements {names[:4]}... but the "
+                          f"spec trains {list(trainable)[:4]}... (a different spec?)")
+    if epoch < 0 or theta.shape != (len(trainable),):
+        raise EqpropError(f"{path}: cannot resume from this checkpoint (bad epoch or values)")
+    return epoch, theta, adam, metrics, seconds
+
+
 def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
              seed: int | None = None, params: dict | None = None, plots: bool = True,
-             log=None, check_every: int = 0) -> dict:
+             log=None, check_every: int = 0, resume: bool = False) -> dict:
     """Train an lc spec on its dataset with the echo rule.
 
     Parameters
     ----------
     spec : Spec
-        With ``dataset`` (teacher, sequence or duffing); ``training`` optional. A ``duffing``
+        With ``dataset`` (teacher, sequence, duffing or series); ``training`` optional. A
         dataset with ``test_samples`` also reports ``test_loss_initial``, ``test_loss`` and
         ``test_loss_ratio`` (held-out sequences, native forward runs).
     out_dir : str or Path
-        Receives ``params.json``, ``metrics.json`` and the plots.
+        Receives ``params.json``, ``metrics.json``, ``checkpoint.npz`` and the plots.
     backend : {"native", "ngspice"}
         Where the forward and echo runs happen (ngspice: the shared library, one circuit
         loaded once with all sequences as a bank; only ``alter`` + ``tran`` per run).
     epochs, seed : int, optional
-        Override the spec's ``training`` values.
+        Override the spec's ``training`` values (the data set's own seed is its ``seed``).
     check_every : int
         Every this many epochs also record the cosine of the echo estimate with BPTT.
+    resume : bool
+        Continue from ``out_dir/checkpoint.npz`` (written atomically after every update): the
+        result is bitwise the same as an uninterrupted run (``seconds`` aside).
 
     Returns
     -------
     dict
         The metrics (also written to ``metrics.json``).
+
+    SIGINT/SIGTERM (main thread) stop after the current epoch's checkpoint with
+    :class:`~eqprop_hw.errors.TrainingInterrupted`.
     """
+    from eqprop_hw.errors import EqpropError, TrainingInterrupted
+    from eqprop_hw.interrupt import StopSignals
     from eqprop_hw.lc.cli import default_beta
     from eqprop_hw.params import save_params
     log = log or (lambda message: None)
@@ -231,18 +371,13 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
     beta = training.get("beta") or default_beta(model)
     inputs, targets, (input_waves, target_waves) = lc_dataset(spec, model, waveforms=True)
     held_out = None
-    if spec.data["dataset"].get("test_samples") and spec.data["dataset"]["name"] == "duffing":
+    if has_test_split(spec):
         held_out = lc_dataset(spec, model, split="test")
     theta0 = model.theta0()
     low = theta0 * training.get("min_fraction", 0.1)
     high = theta0 * training.get("max_fraction", 10.0)
     theta = theta0.copy()
     adam = _Adam(theta.size, rate)
-    ng = None
-    if backend == "ngspice":
-        from eqprop_hw.lc.ngspice import LCNgspice
-        ng = LCNgspice(model)
-        ng.load_bank(input_waves, target_waves)
     metrics = {"epochs": [], "train_loss": [], "cosine": [], "backend": backend, "beta": beta,
                "nudge": nudge, "samples": int(inputs.shape[0]), "seconds": 0.0,
                "train_accuracy": None, "test_accuracy": None, "test_loss": None}
@@ -252,11 +387,31 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
                                    loss_targets=held_out[1][s], store=False).loss.sum()
                          for s in range(held_out[0].shape[0])))
 
-    if held_out is not None:
+    checkpoint = out / "checkpoint.npz"
+    first_epoch, done_seconds = 0, 0.0
+    if resume:
+        if not checkpoint.exists():
+            raise EqpropError(f"{checkpoint}: no checkpoint to resume from")
+        first_epoch, theta, (adam.m, adam.v, adam.t), metrics, done_seconds = \
+            _read_checkpoint(checkpoint, model.trainable)
+        if first_epoch > epochs:
+            raise EqpropError(f"{checkpoint}: the checkpoint is after epoch {first_epoch}, "
+                              f"beyond the {epochs} epoch(s) asked for")
+        metrics["backend"] = backend
+        log(f"resuming from {checkpoint} after epoch {first_epoch}")
+    elif held_out is not None:
         metrics["test_loss_initial"] = test_loss(theta)
+    ng = None
+    if backend == "ngspice":
+        from eqprop_hw.lc.ngspice import LCNgspice
+        ng = LCNgspice(model)
+        ng.load_bank(input_waves, target_waves)
+        if resume:
+            ng.set_theta(theta)
+    stop = StopSignals().install()
     start = time.perf_counter()
     try:
-        for epoch in range(epochs + 1):
+        for epoch in range(first_epoch, epochs + 1):
             total_loss, total_grad = 0.0, np.zeros(theta.size)
             for s in range(inputs.shape[0]):
                 if ng is not None:
@@ -282,10 +437,18 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
             theta = np.clip(theta * np.exp(adam.step(theta * total_grad)), low, high)
             if ng is not None:
                 ng.set_theta(theta)
+            _write_checkpoint(checkpoint, epoch + 1, theta, adam, metrics, model.trainable,
+                              done_seconds + time.perf_counter() - start)
+            if stop.signum is not None:
+                raise TrainingInterrupted(
+                    f"{stop.name} received: training stopped after epoch {epoch + 1}; "
+                    f"checkpoint written to {checkpoint} (continue with --resume)",
+                    stop.signum, str(checkpoint))
     finally:
+        stop.restore()
         if ng is not None:
             ng.close()
-    metrics["seconds"] = time.perf_counter() - start
+    metrics["seconds"] = done_seconds + time.perf_counter() - start
     metrics["loss_ratio"] = metrics["train_loss"][0] / metrics["train_loss"][-1]
     if held_out is not None:
         metrics["test_loss"] = test_loss(theta)
@@ -297,3 +460,9 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
         from eqprop_hw.lc.plots import plot_lc_training
         plot_lc_training(out, model, theta0, theta, inputs, targets, metrics)
     return metrics
+
+
+def has_test_split(spec) -> bool:
+    """Whether the spec's dataset has held-out sequences (``test_samples`` > 0)."""
+    data = spec.data.get("dataset") or {}
+    return bool(data.get("test_samples")) and data.get("name") in TEST_SPLIT_DATASETS
