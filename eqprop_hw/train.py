@@ -144,11 +144,12 @@ def evaluate(backend, dataset, x: np.ndarray, y: np.ndarray, batch: int = 512,
     return {"loss": value, "accuracy": accuracy, "outputs": outputs}
 
 
-def _progress(total: int, description: str, enabled: bool):
+def progress_bar(total: int, description: str, enabled: bool, unit: str = "sample"):
+    """A tqdm bar on stderr (None when not ``enabled``)."""
     if not enabled:
         return None
     from tqdm import tqdm
-    return tqdm(total=total, desc=description, unit="sample", leave=False, dynamic_ncols=True)
+    return tqdm(total=total, desc=description, unit=unit, leave=False, dynamic_ncols=True)
 
 
 def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
@@ -322,7 +323,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
             started = time.perf_counter() - (done_seconds if skip else 0.0)
             order = np.random.default_rng([settings.seed, epoch]).permutation(len(x_train))
             epoch_rates = rates * settings.lr_decay ** epoch
-            bar = _progress(len(order), f"epoch {epoch + 1}/{settings.epochs}", progress)
+            bar = progress_bar(len(order), f"epoch {epoch + 1}/{settings.epochs}", progress)
             if bar is not None and skip:
                 bar.update(min(skip, len(order)))
             resume_point = (skip, values.copy())     # (position, values) a stop checkpoints

@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from eqprop_hw.build import build_circuit
@@ -223,6 +223,9 @@ def test_random_structures_as_an_lc_spec(value):
                                       "--epochs", "--temperature", "1e-7", "--samples", "16",
                                       "--estimator", "path", "sideways", "--nudge", "centered",
                                       "--input", "1,2", "--split", "test"]), max_size=7))
+@example(command="train", spec="LC", args=[])       # found by this fuzzer: an internal error
+@example(command="predict", spec="LC", args=["--split", "test"])
+@example(command="check", spec="LC", args=["--json"])
 def test_random_command_lines_on_lc_and_noisy_specs_exit_cleanly(capsys, tmp_path_factory,
                                                                    command, spec, args):
     """The CLI on an LC spec and on a spec with devices and a temperature: a result or one

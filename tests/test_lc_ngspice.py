@@ -177,3 +177,21 @@ def test_varactor_network_in_ngspice():
     result = agreement(estimate, grad)
     assert result["cosine"] > 0.99999 and result["rel_error"] < 1e-3
     assert _retrace(model) < 2e-4
+
+
+def test_plain_ngspice_batch_runs_the_exported_netlist_and_prints_the_outputs(tmp_path):
+    """`eqprop-hw export` of an lc spec is a netlist that plain `ngspice -b` runs (exit 0): its
+    `.print tran` table ends with the outputs the native integrator gives at tstop."""
+    import subprocess
+    model = build_model(load_spec(ROOT / "circuits" / "lc" / "lc_teacher.yaml"))
+    path = tmp_path / "lc_teacher.cir"
+    path.write_text(write_lc_netlist(model))
+    done = subprocess.run(["ngspice", "-b", str(path)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-500:] + done.stderr[-500:]
+    rows = [line.split() for line in done.stdout.splitlines()
+            if line[:1].isdigit() and len(line.split()) == 2 + len(model.outputs)]
+    last = np.array([float(value) for value in rows[-1][1:]])
+    assert last[0] == pytest.approx(model.tstop, rel=1e-9)
+    native = integrate(model, store=True).outputs[-1, 0]
+    assert np.max(np.abs(last[1:] - native)) <= 1e-4 * np.max(np.abs(native))

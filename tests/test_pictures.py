@@ -92,3 +92,15 @@ def test_node_voltage_map_without_nudging(tmp_path):
     plot_node_voltages(tmp_path / "free.png", circuit, free.node_names,
                        {"free": free.voltages[0]})
     assert (tmp_path / "free.png").read_bytes().startswith(PNG)
+
+
+def test_lc_simulate_draws_the_forward_run(tmp_path, capsys):
+    """`simulate --plot` on an lc spec draws outputs and node voltages over time; the printed
+    trajectory is the one without --plot."""
+    spec = str(ROOT / "circuits" / "lc" / "lc_teacher.yaml")
+    assert main(["simulate", spec, "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["simulate", spec, "--plot", str(tmp_path / "lc.png"), "--json"]) == 0
+    drawn = json.loads(capsys.readouterr().out)
+    assert (tmp_path / "lc.png").read_bytes().startswith(PNG)
+    assert drawn["outputs"] == plain["outputs"] and len(drawn["time"]) == len(plain["time"])

@@ -186,6 +186,10 @@ def cmd_simulate(args, print_json) -> int:
             voltages = _resample(result["time"], result["V"], model.times)
             outputs = ng.outputs(result)
     seconds = time.perf_counter() - start
+    if getattr(args, "plot", None):
+        from eqprop_hw.lc.plots import plot_simulation
+        plot_simulation(args.plot, model, outputs, voltages,
+                        f"{model.name}: forward run ({args.backend})")
     data = {"backend": args.backend, "time": model.times.tolist(),
             "output_kind": model.output_kind(),
             "outputs": outputs.T.tolist(),

@@ -204,6 +204,10 @@ def write_lc_netlist(model: LCModel, inputs: list | None = None, targets: list |
             + [f"v({flux_node(node)})={fmt(pic.get(node, 0.0))}" for node in model.nodes]))
     if analysis:
         lines.append(tran_card(model))
+        # what the loss reads, so that plain `ngspice -b` runs the analysis and prints it
+        lines.append(".print tran " + " ".join(
+            f"v({flux_node(out['node'])})" if out["kind"] == "flux" else f"i({out['element']})"
+            for out in model.outputs))
     lines.append(".end")
     return "\n".join(lines) + "\n"
 

@@ -82,3 +82,25 @@ def plot_prediction(path, model, outputs, targets, title: str) -> None:
     axes[0, 0].legend(fontsize=7, loc="upper right")
     axes[0, 0].set_title(title, fontsize=8)
     save_figure(figure, path)
+
+
+def plot_simulation(path, model, outputs, voltages, title: str) -> None:
+    """A forward run: each output (steps+1, n_out) over time, then every node voltage
+    (steps+1, n_nodes) in one panel."""
+    plt = _pyplot()
+    t = model.times * 1e6
+    n_out = outputs.shape[1]
+    figure, axes = plt.subplots(n_out + 1, 1, figsize=(6, 2.0 * (n_out + 1) + 0.4),
+                                squeeze=False, sharex=True)
+    for k in range(n_out):
+        unit = "Wb" if model.outputs[k]["kind"] == "flux" else "A"
+        axes[k, 0].plot(t, outputs[:, k], "C0-", lw=1)
+        axes[k, 0].set_ylabel(f"{model.outputs[k]['name']} ({unit})")
+    for k, node in enumerate(model.nodes):
+        axes[-1, 0].plot(t, voltages[:, k], lw=0.8, label=node)
+    axes[-1, 0].set_ylabel("node voltage (V)")
+    if len(model.nodes) <= 12:
+        axes[-1, 0].legend(fontsize=6, ncol=4, loc="upper right")
+    axes[-1, 0].set_xlabel("time (µs)")
+    axes[0, 0].set_title(title, fontsize=8)
+    save_figure(figure, path)

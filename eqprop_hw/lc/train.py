@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eqprop_hw.errors import SpecError
 from eqprop_hw.fileio import atomic_write_text
 from eqprop_hw.lc.bptt import agreement, bptt_gradient
 from eqprop_hw.lc.echo import hel_gradient
@@ -154,9 +155,12 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
     model = model or build_model(spec)
     data = spec.data["dataset"]
     if data is None:
-        raise ValueError(f"spec {spec.name!r} has no dataset")
+        raise SpecError(f"spec {spec.name!r} has no dataset section: training and predictions "
+                        "need one (teacher, sequence, duffing or series; docs/specs.md)",
+                        spec.source)
     if split == "test" and not (data["name"] in TEST_SPLIT_DATASETS and data.get("test_samples")):
-        raise ValueError(f"spec {spec.name!r} has no test split")
+        raise SpecError(f"spec {spec.name!r} has no test split (its dataset has no "
+                        "test_samples)", spec.source)
     test = split == "test"
     rng = np.random.default_rng(data["seed"] + (1000 if test else 0))
     times = model.times
@@ -321,9 +325,18 @@ def _read_checkpoint(path: Path, trainable: list) -> tuple:
     return epoch, theta, adam, metrics, seconds
 
 
+def _above_bar(bar, log):
+    """``log`` that prints above a tqdm ``bar`` instead of through it."""
+    def write(message: str) -> None:
+        with bar.external_write_mode():
+            log(message)
+    return write
+
+
 def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
              seed: int | None = None, params: dict | None = None, plots: bool = True,
-             log=None, check_every: int = 0, resume: bool = False) -> dict:
+             log=None, check_every: int = 0, resume: bool = False,
+             progress: bool = False) -> dict:
     """Train an lc spec on its dataset with the echo rule.
 
     Parameters
@@ -410,6 +423,11 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
             ng.set_theta(theta)
     stop = StopSignals().install()
     start = time.perf_counter()
+    from eqprop_hw.train import progress_bar
+    bar = progress_bar((epochs + 1 - first_epoch) * inputs.shape[0], "echo learning", progress,
+                       unit="sequence")
+    if bar is not None:
+        log = _above_bar(bar, log)
     try:
         for epoch in range(first_epoch, epochs + 1):
             total_loss, total_grad = 0.0, np.zeros(theta.size)
@@ -421,6 +439,8 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
                                                   targets=targets[s], beta=beta, nudge=nudge)
                 total_loss += loss
                 total_grad += estimate
+                if bar is not None:
+                    bar.update(1)
             cosine = None
             if check_every and epoch % check_every == 0:
                 ref = sum(bptt_gradient(model.with_theta(theta), inputs=inputs[s],
@@ -445,6 +465,8 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
                     f"checkpoint written to {checkpoint} (continue with --resume)",
                     stop.signum, str(checkpoint))
     finally:
+        if bar is not None:
+            bar.close()
         stop.restore()
         if ng is not None:
             ng.close()
