@@ -152,15 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
                          help="target voltages (V), comma-separated, in output order "
                               "(probabilities with --loss cross_entropy)")
 
-    def loss_args(sub):
+    def loss_args(sub, gibbs=False):
+        from eqprop_hw.thermal_cli import SoftmaxTemperatureAction, TemperatureAction
         sub.add_argument("--loss", choices=("squared", "cross_entropy"),
                          help="loss whose nudge and value are used (default: the spec's "
                               "training.loss, else squared)")
-        sub.add_argument("--temperature", type=_positive_float, metavar="TAU",
+        sub.add_argument("--softmax-temperature", type=_positive_float, metavar="TAU",
+                         action=SoftmaxTemperatureAction,
                          help="softmax temperature (V) of the cross-entropy loss (default: the "
-                              "spec's training.temperature, 0.1); simulate/grad with the "
-                              "squared loss: the Gibbs temperature T (W) of finite-temperature "
-                              "sampling, p ~ exp(-E_beta/T)")
+                              "spec's training.temperature, 0.1)")
+        sub.add_argument("--temperature", type=_positive_float, metavar="T",
+                         action=TemperatureAction, gibbs=gibbs,
+                         help=("the Gibbs temperature T (W) of finite-temperature sampling, "
+                               "p ~ exp(-E_beta/T) (squared loss); " if gibbs else "") +
+                              "with the cross-entropy loss: deprecated alias of "
+                              "--softmax-temperature (warns on stderr)")
+        sub.set_defaults(temperature=None, gibbs_temperature=None, softmax_temperature=None,
+                         temperature_legacy=False)
 
     def thermal_args(sub):
         sub.add_argument("--samples", type=int, metavar="N",
@@ -206,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input-file", metavar="ROWS.csv",
                         help="CSV file, one input vector per row (optional header line)")
     nudge_args(sub)
-    loss_args(sub)
+    loss_args(sub, gibbs=True)
     thermal_args(sub)
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
                      help="simulator (default: native)")
@@ -239,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="nudging conductance (S) (default: the spec's training.beta)")
     sub.add_argument("--nudge", choices=("positive", "negative", "centered"),
                      default="centered", help="nudging mode (default: centered)")
-    loss_args(sub)
+    loss_args(sub, gibbs=True)
     thermal_args(sub)
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
                      help="simulator whose node voltages the local rule measures")
@@ -680,10 +688,11 @@ def cmd_train(args) -> int:
     out = args.out or os.path.join("runs", spec.name)
     if spec.kind == "lc":   # Hamiltonian LC network: the echo rule (eqprop_hw.lc.train)
         from eqprop_hw.lc.train import train_lc
-        if args.resume or args.workers or args.scheduler:
-            raise UsageError("--resume/--workers/--scheduler are not available for lc specs")
+        if args.workers or args.scheduler:
+            raise UsageError("--workers/--scheduler are not available for lc specs")
         metrics = train_lc(spec, out, backend=args.backend, epochs=args.epochs, seed=args.seed,
-                           params=params, plots=not args.no_plots, log=_log)
+                           params=params, plots=not args.no_plots, log=_log,
+                           resume=args.resume, progress=True)
         if args.json:
             _print_json(metrics)
         else:
@@ -729,6 +738,9 @@ def cmd_predict(args) -> int:
     from eqprop_hw.data import load_dataset
     from eqprop_hw.train import evaluate
 
+    if _is_lc(args.spec):
+        from eqprop_hw.lc.cli import cmd_predict as lc_predict
+        return lc_predict(args, _print_json)
     spec, circuit = _spec_and_circuit(args.spec, args.params)
     dataset = load_dataset(spec, circuit)
     x, y, index = dataset.split(args.split)
@@ -770,6 +782,9 @@ def cmd_check(args) -> int:
     """``eqprop-hw check``: the reference table."""
     from eqprop_hw.reference import check_report
 
+    if _is_lc(args.spec):
+        from eqprop_hw.lc.cli import cmd_check as lc_check
+        return lc_check(args, _print_json)
     spec, circuit = _spec_and_circuit(args.spec, args.params)
     if args.samples < 1:
         raise UsageError("--samples must be at least 1")

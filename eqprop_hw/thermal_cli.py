@@ -2,16 +2,23 @@
 
 ``--temperature T`` (W, the units of the energy: states follow ``p ∝ exp(-E_beta/T)``) with the
 squared loss, or a spec's top-level ``temperature:``, switches both commands to sampling
-(:mod:`eqprop_hw.thermal`). With ``--loss cross_entropy`` ``--temperature`` keeps its meaning
-of softmax temperature (V), and finite-temperature sampling is refused (squared loss only).
+(:mod:`eqprop_hw.thermal`). The cross-entropy loss's softmax temperature (V) is
+``--softmax-temperature``; ``--temperature`` with the cross-entropy loss still means the softmax
+temperature for one release, with a deprecation warning on stderr
+(:class:`TemperatureAction`, :func:`gibbs_temperature`). Finite-temperature sampling is refused
+with the cross-entropy loss (squared loss only).
 
-Samplers: ``--backend native`` uses the exact Gaussian sampler for linear networks and
-Langevin dynamics (MALA) otherwise; ``--backend ngspice`` runs noisy transients
+Samplers: ``--backend native`` uses the exact Gaussian sampler for linear networks,
+Metropolis-Hastings around the Laplace approximation (:class:`eqprop_hw.thermal.LaplaceSampler`)
+for nonlinear ones, or Langevin dynamics (MALA) of the spec's ``node_capacitance`` when it gives
+one; ``--backend ngspice`` runs noisy transients
 (:mod:`eqprop_hw.thermal_ngspice`).
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
 
 import numpy as np
@@ -27,19 +34,67 @@ class ThermalUsageError(EqpropError):
     """Finite-temperature options that do not fit together."""
 
 
+DEPRECATION = ("warning: --temperature with the cross-entropy loss is deprecated and will "
+               "mean the Gibbs temperature T (W) only; use --softmax-temperature TAU for the "
+               "softmax temperature (V)")
+
+
+class TemperatureAction(argparse.Action):
+    """``--temperature``: the Gibbs temperature T (W) in ``args.gibbs_temperature``.
+
+    Until the deprecation ends it is also copied to ``args.temperature`` (the softmax
+    temperature the loss reads) unless ``--softmax-temperature`` is given, and
+    ``args.temperature_legacy`` records that the copy was used. With ``gibbs=False`` (commands
+    without finite-temperature modes: export, predict, check) ``--temperature`` is only the
+    deprecated softmax alias, and the warning is printed at once."""
+
+    def __init__(self, option_strings, dest, gibbs: bool = True, **kwargs):
+        self.gibbs = gibbs
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.gibbs_temperature = values
+        if getattr(namespace, "softmax_temperature", None) is None:
+            namespace.temperature = values
+            namespace.temperature_legacy = True
+            if not self.gibbs:
+                print(f"{parser.prog}: {DEPRECATION}", file=sys.stderr)
+
+
+class SoftmaxTemperatureAction(argparse.Action):
+    """``--softmax-temperature``: the cross-entropy loss's softmax temperature (V), in
+    ``args.temperature`` (where the loss settings read it) and ``args.softmax_temperature``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.softmax_temperature = values
+        namespace.temperature = values
+        namespace.temperature_legacy = False
+
+
 def gibbs_temperature(args, spec, loss: str) -> float | None:
-    """The Gibbs temperature T (W) asked for, or None for the deterministic (T = 0) commands."""
+    """The Gibbs temperature T (W) asked for, or None for the deterministic (T = 0) commands.
+
+    With the cross-entropy loss, a ``--temperature`` without ``--softmax-temperature`` is the
+    deprecated softmax temperature: a one-line warning goes to stderr."""
     asked = getattr(args, "samples", None) is not None or \
         getattr(args, "estimator", None) is not None
+    given = getattr(args, "gibbs_temperature", None)
+    if given is None and not hasattr(args, "gibbs_temperature"):    # a namespace built by hand
+        given = getattr(args, "temperature", None)
+    legacy = loss != "squared" and given is not None and \
+        getattr(args, "softmax_temperature", None) is None
+    if legacy:
+        print(f"eqprop-hw: {DEPRECATION}", file=sys.stderr)
     temperature = None
-    if loss == "squared" and getattr(args, "temperature", None) is not None:
-        temperature = float(args.temperature)
+    if loss == "squared" and given is not None:
+        temperature = float(given)
     elif spec is not None and spec.data.get("temperature") is not None:
         temperature = float(spec.data["temperature"])
-    if loss != "squared" and (asked or (spec is not None and spec.data.get("temperature"))):
+    if loss != "squared" and (asked or (spec is not None and spec.data.get("temperature")) or
+                              (given is not None and not legacy)):
         raise ThermalUsageError("finite-temperature sampling supports the squared loss only "
-                                "(with --loss cross_entropy, --temperature is the softmax "
-                                "temperature)")
+                                "(the softmax temperature of the cross-entropy loss is "
+                                "--softmax-temperature)")
     if asked and temperature is None:
         raise ThermalUsageError("--samples/--estimator need a Gibbs temperature: give "
                                 "--temperature T (W) or a spec's top-level 'temperature:'")
@@ -59,6 +114,8 @@ def make_sampler(backend_name: str, circuit, temperature: float, spec=None, back
             (backend if owned else None)
     if th.is_linear(model):
         return th.GaussianSampler(model, temperature), model, None
+    if capacitance is None:                 # no physical dynamics asked for: the fastest exact
+        return th.LaplaceSampler(model, temperature, chains=64), model, None
     return th.LangevinSampler(model, temperature, capacitance=capacitance), model, None
 
 

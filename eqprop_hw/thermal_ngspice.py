@@ -1,32 +1,55 @@
-"""Gibbs samples from the circuit itself in ngspice: noisy transients (``TRNOISE``).
+"""Gibbs samples from the circuit itself in ngspice: noisy transients.
 
 Every free node ``i`` of the circuit gets a capacitor ``CTH_<node>`` (``C_i``, F) to ground
-and a noise current source ``ITH_<node>`` with ngspice's ``TRNOISE(NA NT 0 0)``: Gaussian
-values of rms ``NA`` (A) every ``NT`` (s), linearly interpolated in between. The node voltages
-then follow ``C dV = -dE_b/dV dt + i(t) dt``. White noise of intensity ``2 T C_i`` (A^2 s) gives
-the Gibbs law ``exp(-E_b/T)``; interpolated samples every ``NT`` have the low-frequency
-intensity ``NA^2 NT``, so
+and a noise current source ``ITH_<node>``: Gaussian values of rms ``NA`` (A), a new one every
+``NT`` (s). The node voltages then follow ``C dV = -dE_b/dV dt + i(t) dt``. White noise of
+intensity ``2 T C_i`` (A^2 s) gives the Gibbs law ``exp(-E_b/T)``; samples every ``NT`` have
+the low-frequency intensity ``NA^2 NT``, so
 
     NA_i = sqrt(2 T C_i / NT).
 
-Linear interpolation makes the noise slightly coloured: a mode relaxing at rate ``lambda`` gets
-its variance multiplied by ``kappa = 2 int_0^2 B3(x) exp(-lambda NT x) dx ~ 1 - lambda NT / 2``
-(``B3`` the cubic B-spline, the autocorrelation of the hat function). For one node to ground
-(``lambda = g / C``), ``Var(V) = kappa T / g``; with ``NT`` = 1/40 of the shortest node time
-constant (default) the bias is below 1.3 %, and ``tests/test_thermal_ngspice.py`` checks
-``Var(V) = T/g`` within its standard error. To first order the bias is
-``-(T NT / 2) C^{-1}``, the same at every nudge, so it cancels from the CHL difference.
+Two ngspice sources (``noise=``):
+
+``trrandom`` (default)
+    ``TRRANDOM(2 NT 0 NA 0)``: each value is *held* for ``NT`` (zero-order hold). Between
+    the switching times ``k NT`` the circuit is driven by constant currents, so the node
+    voltages sampled at ``k NT`` follow an exact linear AR(1) recursion: a mode relaxing at
+    rate ``lambda`` (``a = lambda NT``) has its variance multiplied by
+    ``tanh(a/2) / (a/2) = 1 - a^2/12 + ...`` (second order in ``a``). Its values come from
+    ngspice's uniform generator, which ``setseed N`` reseeds: the same spec, inputs and seed
+    give the same samples (tested). One catch (ngspice 39, ``gauss0()`` in
+    ``src/maths/misc/randnumb.c``): Gaussians are made in pairs and the second is cached for
+    the next call, and ``setseed`` does not clear that cache. The netlist therefore always has
+    an even number of these sources (a pad source on its own node when the free-node count is
+    odd), so every transient draws an even number of values and leaves the cache empty;
+    anything else in the same process that draws an odd number of ngspice Gaussians (a
+    user's ``sgauss`` or ``trrandom`` netlist) breaks the reproducibility of the next run.
+``trnoise``
+    ``TRNOISE(NA NT 0 0)``: values linearly interpolated between the knots ``k NT``. The noise
+    is then coloured: at the knots a mode's variance is multiplied by
+    ``2 a (w0^2 + h^2 / (exp(2a) - 1)) = 1 - a/2 + ...`` with ``w0 = (a - 1 + exp(-a)) / a^2``
+    and ``h = 2 (cosh a - 1) / a^2`` (first order in ``a``: 0.9876 at ``a`` = 1/40, 0.640 at
+    ``a`` = 1; measured 0.9825 +- 0.0153 and 0.6460 +- 0.0069 on one node). ngspice 39 draws
+    these values from its Wallace Gaussian pool, which is filled once per process from the
+    process id and is not reset by ``setseed``, ``set rndseed`` (also in ``.spiceinit``) or
+    ``.options seed`` (all measured: two runs differ), so ``trnoise`` samples are
+    reproducible in distribution only.
+
+:func:`variance_factor` gives both factors and :func:`predicted_covariance` the resulting
+stationary covariance of a linear network, mode by mode (the noise is isotropic in the
+coordinates ``C^1/2 V``, so the modes of ``C^-1/2 H C^-1/2`` decouple exactly). With ``NT`` =
+1/40 of the shortest node time constant of the phase being run (default, the nudge
+included), ``a`` <= ~1/40 for the fastest mode: ``trnoise`` variances are then up to ~1.3 %
+low on the fast modes (the nudged outputs), ``trrandom`` ones < 0.01 %.
 
 The transient runs in the backend's already-loaded shared-library session (never a process
 per run): the noisy netlist is loaded in place of the backend's circuit (the backend reloads
-its own on its next solve), sources are set with ``alter``, and ``tran NT tstop 0 NT`` runs
-from the DC operating point. Node voltages are resampled on a uniform grid of spacing ``NT``,
-the first ``burn_in`` slowest relaxation times are dropped, the rest is thinned by the measured
-integrated autocorrelation time and cut into contiguous blocks for the standard errors.
-
-ngspice 39's ``TRNOISE`` sequence does not follow ``setseed`` (measured: two runs after the same
-``setseed`` differ), so ngspice samples are reproducible in distribution only; ``seed`` is
-still passed to ``setseed``.
+its own on its next solve), sources are set with ``alter``, ``setseed`` is given, and
+``tran NT tstop 0 NT`` runs from the DC operating point. Node voltages are read at the knots
+``k NT`` (interpolated between ngspice's time points, which include the knots as
+breakpoints), the first ``burn_in`` slowest relaxation times are dropped, the rest is thinned
+by the measured integrated autocorrelation time and cut into contiguous blocks for the
+standard errors.
 
 Units: V, A, S, F, s; T in W.
 """
@@ -52,16 +75,54 @@ TRANSIENT_OPTIONS = ".options reltol=1e-4 abstol=1e-14 vntol=1e-9 method=trap"
 DEFAULT_TIME_CONSTANT = 1e-6
 
 
+def variance_factor(rate_times_step, kind: str = "trrandom"):
+    """Stationary variance factor, at the knots ``k NT``, of a mode of rate ``lambda`` driven by
+    noise samples every ``NT`` (``a = lambda NT``): ``tanh(a/2) / (a/2)`` for held values
+    (``trrandom``), ``2 a (w0^2 + h^2 / (exp(2a) - 1))`` for linearly interpolated ones
+    (``trnoise``; see the module docstring). 1 at ``a = 0``."""
+    a = np.maximum(np.asarray(rate_times_step, dtype=float), 1e-12)
+    if kind == "trrandom":
+        return np.tanh(a / 2) / (a / 2)
+    if kind != "trnoise":
+        raise CircuitError(f"unknown ngspice noise source {kind!r} (choose from "
+                           f"{', '.join(NOISE_KINDS)})")
+    small = a < 1e-3                     # series where the closed forms cancel
+    w0 = np.where(small, 0.5 - a / 6.0 + a * a / 24.0,
+                  (a - 1.0 + np.exp(-a)) / np.where(small, 1.0, a * a))
+    h = np.where(small, 1.0 + a * a / 12.0,
+                 2.0 * (np.cosh(a) - 1.0) / np.where(small, 1.0, a * a))
+    return 2.0 * a * (w0 * w0 + h * h / np.expm1(2.0 * a))
+
+
+def predicted_covariance(hessian, capacitance, step: float, temperature: float,
+                         kind: str = "trrandom") -> np.ndarray:
+    """Stationary covariance (V^2) at the knots of the free voltages of a linear network driven
+    by ``kind`` noise: ``C^-1/2 U diag(T f(lambda NT) / lambda) U^T C^-1/2`` with ``lambda``,
+    ``U`` the eigenpairs of ``C^-1/2 H C^-1/2`` and ``f`` :func:`variance_factor`.
+    (``T H^-1`` when ``NT -> 0``.)"""
+    root = 1.0 / np.sqrt(np.asarray(capacitance, dtype=float))
+    scaled = root[:, None] * np.asarray(hessian, dtype=float) * root[None, :]
+    rates, modes = np.linalg.eigh(scaled)
+    weights = temperature * variance_factor(rates * step, kind) / rates
+    return root[:, None] * ((modes * weights) @ modes.T) * root[None, :]
+
+
 def interpolation_factor(rate_times_step: float) -> float:
-    """``kappa(a) = 2 int_0^2 B3(x) exp(-a x) dx``: variance factor of an OU mode of rate
-    ``lambda`` driven by linearly interpolated white samples every ``NT`` (``a = lambda NT``)."""
+    """``kappa(a) = 2 int_0^2 B3(x) exp(-a x) dx``: the *time-averaged* variance factor of an OU
+    mode of rate ``lambda`` driven by linearly interpolated white samples every ``NT``
+    (``a = lambda NT``); at the knots, where the sampler reads, see :func:`variance_factor`."""
     x = np.linspace(0.0, 2.0, 4001)
     b3 = np.where(x < 1.0, 2.0 / 3.0 - x * x + 0.5 * x ** 3, (2.0 - x) ** 3 / 6.0)
     return float(2.0 * np.trapezoid(b3 * np.exp(-rate_times_step * x), x))
 
 
-def noise_lines(nodes, capacitance, temperature: float, step: float) -> list[str]:
-    """Netlist lines of the node capacitors and ``TRNOISE`` current sources.
+NOISE_KINDS = ("trrandom", "trnoise")
+
+
+def noise_lines(nodes, capacitance, temperature: float, step: float,
+                kind: str = "trrandom") -> list[str]:
+    """Netlist lines of the node capacitors and noise current sources (``kind``: ``trrandom``
+    or ``trnoise``, see the module docstring).
 
     Parameters
     ----------
@@ -78,7 +139,18 @@ def noise_lines(nodes, capacitance, temperature: float, step: float) -> list[str
     for node, c in zip(nodes, capacitance):
         rms = math.sqrt(2.0 * temperature * float(c) / step)
         lines.append(f"CTH_{node.upper()} {node} 0 {float(c)!r}")
-        lines.append(f"ITH_{node.upper()} 0 {node} dc 0 trnoise({rms!r} {float(step)!r} 0 0)")
+        if kind == "trnoise":
+            source = f"trnoise({rms!r} {float(step)!r} 0 0)"
+        else:                                       # Gaussian (type 2), held for NT, mean 0
+            source = f"trrandom(2 {float(step)!r} 0 {rms!r} 0)"
+        lines.append(f"ITH_{node.upper()} 0 {node} dc 0 {source}")
+    if kind == "trrandom" and len(nodes) % 2:
+        # ngspice's gauss0() makes Gaussians in pairs and keeps the second for the next call,
+        # which setseed does not clear: an even number of sources (all drawing at the same
+        # times) keeps that cache empty at the start of every transient, so that setseed
+        # alone fixes the sequence. The pad source drives a 1 Ohm resistor on its own node.
+        lines.append("RTH_PAD thpad 0 1.0")
+        lines.append(f"ITH_PAD 0 thpad dc 0 trrandom(2 {float(step)!r} 0 1e-30 0)")
     return lines
 
 
@@ -103,13 +175,21 @@ class NgspiceSampler(_ModelSampler):
         Contiguous blocks of a run for the standard errors.
     burn_in : float
         Dropped start of each run, in slowest relaxation times.
+    noise : {"trrandom", "trnoise"}
+        ngspice noise source (module docstring): held values (default; reseeded by
+        ``setseed``, so same seed -> same samples, variance bias O((lambda NT)^2)) or
+        interpolated ones (not reproducible, bias ~ -lambda NT / 2).
     """
 
     name = "ngspice"
 
     def __init__(self, backend, temperature: float, capacitance=None,
                  time_constant: float = DEFAULT_TIME_CONSTANT, step_fraction: float = 1 / 40,
-                 blocks: int = 32, burn_in: float = 10.0):
+                 blocks: int = 32, burn_in: float = 10.0, noise: str = "trrandom"):
+        if noise not in NOISE_KINDS:
+            raise CircuitError(f"unknown ngspice noise source {noise!r} (choose from "
+                               f"{', '.join(NOISE_KINDS)})")
+        self.noise = noise
         if getattr(backend, "name", None) != "ngspice":
             raise BackendError("NgspiceSampler needs an ngspice backend")
         if backend.loss != "squared":
@@ -177,7 +257,7 @@ class NgspiceSampler(_ModelSampler):
         lines = netlist.rstrip().splitlines()
         end = len(lines) - 1 if lines[-1].strip().lower() == ".end" else len(lines)
         netlist = "\n".join(lines[:end] + noise_lines(model.free_nodes, capacitance,
-                                                      self.temperature, step) +
+                                                      self.temperature, step, self.noise) +
                              [TRANSIENT_OPTIONS, ".end"])
         session = self.session = backend.session
         values = backend._controlled_values(inputs_b, targets_b, beta)
@@ -201,7 +281,9 @@ class NgspiceSampler(_ModelSampler):
                     self.stats["transients"] += 1
                     self.stats["timepoints"] += len(vectors[0])
                     t = vectors[0]
-                    grid = np.arange(burn, t[-1], step)
+                    # on the noise grid k NT (held noise: exact AR(1) steps between them)
+                    grid = np.arange(math.ceil(burn / step), int(t[-1] / step) + 1) * step
+                    grid = grid[grid <= t[-1]]
                     v = np.stack([np.interp(grid, t, vec) for vec in vectors[1:]], axis=1)
                     free_cols = [backend.node_names.index(n) for n in model.free_nodes]
                     z = v[:, free_cols]
@@ -237,4 +319,5 @@ class NgspiceSampler(_ModelSampler):
                             free)
 
 
-__all__ = ["NgspiceSampler", "noise_lines", "interpolation_factor", "DEFAULT_TIME_CONSTANT"]
+__all__ = ["NgspiceSampler", "noise_lines", "interpolation_factor", "variance_factor",
+           "predicted_covariance", "NOISE_KINDS", "DEFAULT_TIME_CONSTANT"]

@@ -1,14 +1,17 @@
 """Training at finite temperature: the minibatch gradient from Gibbs samples.
 
 A spec with a top-level ``temperature: T`` (W) trains with
-:func:`eqprop_hw.thermal.thermal_gradient` in place of the deterministic EP rule: ``training.estimator`` (``chl`` default, ``covariance``
-or ``path``) from ``training.samples`` kept samples per phase and minibatch, at nudging
+:func:`eqprop_hw.thermal.thermal_gradient` in place of the deterministic EP rule:
+``training.estimator`` (``chl`` default, ``covariance`` or ``path``) from ``training.samples`` kept samples per phase and minibatch, at nudging
 strength ``training.beta`` (S; ``nudge`` is not used). The native backend samples exactly
-(Gaussian, linear networks) or by Langevin dynamics (MALA, 16 chains per input, every 4th step
-kept after a 40-step burn-in from the equilibrium); ngspice runs noisy transients in
-this process's own ngspice session (a training engine isolated in a child process is left
-alone). The noise seed of each minibatch depends only on ``(training.seed, epoch, position)``,
-so training is deterministic on the native backend and resumes exactly. It runs in the training
+(Gaussian, linear networks) or, with diodes, by Metropolis-Hastings around each phase's
+Laplace approximation (:class:`eqprop_hw.thermal.LaplaceSampler`: 16 chains per input, every
+2nd step kept after a ~20-step burn-in from the equilibrium), or by Langevin dynamics (MALA,
+16 chains, every 4th step after 40) when the spec gives ``node_capacitance``; ngspice runs
+noisy transients (``TRRANDOM`` sources reseeded by ``setseed``) in this process's own ngspice
+session (a training engine isolated in a child process is left alone). The noise seed of each
+minibatch depends only on ``(training.seed, epoch, position)``, so training is deterministic
+(native; ngspice: same seed, same noise samples) and resumes exactly. It runs in the training
 process (``workers``/``scheduler``/``chunks`` are not used for the gradient); a ``devices``
 section is refused.
 """
@@ -55,9 +58,15 @@ class ThermalGradient:
                                           capacitance=capacitance)
         else:
             model = EnergyModel(circuit)
-            self.sampler = th.GaussianSampler(model, self.temperature) if th.is_linear(model) \
-                else th.LangevinSampler(model, self.temperature, capacitance=capacitance,
-                                        chains=16, thin=4, burn_in=10.0)
+            if th.is_linear(model):
+                self.sampler = th.GaussianSampler(model, self.temperature)
+            elif capacitance is not None:     # the physical dynamics of given capacitances
+                self.sampler = th.LangevinSampler(model, self.temperature,
+                                                  capacitance=capacitance, chains=16, thin=4,
+                                                  burn_in=10.0)
+            else:
+                self.sampler = th.LaplaceSampler(model, self.temperature, chains=16,
+                                                 burn_in=10, thin=2)
         self.last = None
 
     def __call__(self, values, inputs, targets, beta: float, seed) -> np.ndarray:

@@ -1,24 +1,34 @@
 """Finite temperature and strong nudges: what CHL at T > 0 estimates, and how it trains.
 
-Three parts, all on the native samplers (eqprop_hw.thermal):
+Parts (``--only PART`` runs one and merges it into the existing temperature_study.json):
 
-1. beta sweep on a small diode network (2 free nodes, so every Gibbs expectation is computed
-   exactly by grid quadrature): the relative error of deterministic EP (T = 0, one-sided) against
-   the true gradient dL/dg, and of finite-T CHL against the exact gradient of its own objective
-   J_beta = (F_beta - F_0) / beta, with its standard error.
-2. How grad J_beta relates to the gradient of the expected free-phase loss grad <L>_0 as beta
-   grows (cosine and norm ratio, exact values by quadrature).
-3. Training curves on a teacher-student task (a diode crossbar teacher) at T > 0 with CHL and
-   strong nudges, against T = 0 EP with the same beta (test loss of the deterministic free
-   phase after each epoch); with ``--digits``, also a small digits network (slow: the Langevin
-   sampler spends ~70 ms per step on a 64-20-10 network's 30 free nodes x 256 chains, so
-   expect tens of minutes).
+``sweep``
+    beta sweep on a small diode network (2 free nodes, so every Gibbs expectation is computed
+    exactly by grid quadrature): the relative error of deterministic EP (T = 0, one-sided)
+    against the true gradient dL/dg, and of finite-T CHL against the exact gradient of its own
+    objective J_beta = (F_beta - F_0) / beta, with its standard error; and how grad J_beta
+    relates to grad <L>_0 as beta grows (cosine and norm ratio).
+``teacher``
+    Training curves on a teacher-student task (a diode crossbar teacher) at T > 0 with CHL and
+    strong nudges, against T = 0 EP with the same beta (test loss of the deterministic free
+    phase after each epoch).
+``digits`` (also with ``--digits``)
+    The same on scikit-learn's digits with a 64-32-10 diode network (1347 training images):
+    T = 0 EP (one-sided) and CHL at T = 1e-6 and 1e-5 W for beta = 2e-6, 2e-5, 2e-4 S, test
+    accuracy per epoch. The native sampler is eqprop_hw.thermal.LaplaceSampler (40-50 ms
+    per minibatch of 4 and both phases, ~25 s per epoch on an idle core; measured 57-100 s
+    per epoch with 3 runs sharing 2 busy cores).
+``ngspice``
+    ngspice's noise sources (TRRANDOM, TRNOISE): variance factors against the prediction, and
+    every estimator against the closed form at beta = 0.1, 1, 10 g (a few minutes).
 
 Writes ``docs/results/temperature_study.json``, ``temperature_study.md`` and the PNG plots
 ``temperature_beta_error.png``, ``temperature_objectives.png``, ``temperature_training.png``.
 
-Usage: ``python tools/study_temperature.py [--quick] [--digits] [--out DIR] [--report-only]``
-(default run: a few minutes on one core).
+Usage: ``python tools/study_temperature.py [--quick] [--digits] [--only PART]
+[--digits-beta B] [--digits-epochs N] [--out DIR] [--report-only]`` (default run: sweep +
+teacher, a few minutes on one core; ``--only digits --digits-epochs 6``: 6 thermal runs of
+2.5-10 min each).
 """
 
 from __future__ import annotations
@@ -106,14 +116,21 @@ training: {{epochs: {epochs}, batch_size: 16, learning_rate: {lr}, beta: {beta},
 
 DIGITS_SPEC = """name: digits_temperature
 kind: layered
-layers: [64, 20, 10]
-inputs: {{doubling: true, gain: 1.0, bias: 1.0}}
-activation: {{type: rectify, high: 0.0, low: 0.0}}
-conductance: {{min: 1.0e-7, max: 1.0e-3, init: {{low: 1.0e-6, high: 2.0e-5}}, seed: 0}}
-dataset: {{name: digits, samples: {samples}, seed: 0}}
-training: {{epochs: {epochs}, batch_size: 16, learning_rate: {lr}, beta: {beta}, nudge: positive,
+layers: [64, 32, 10]
+inputs: {{doubling: true, gain: 20.0, bias: 1.0}}
+activation: {{type: rectify, model: {{IS: 1.0e-14, N: 1.0}}, high: 0.0, low: 0.0}}
+conductance: {{min: 1.0e-8, max: 1.0e-3, init: {{distribution: uniform, low: 1.0e-6, high: 2.0e-5}},
+              seed: 0}}
+dataset: {{name: digits, test_fraction: 0.25, seed: 0}}
+training: {{epochs: {epochs}, batch_size: 4, learning_rate: {lr}, beta: {beta}, nudge: positive,
            estimator: chl, samples: {thermal_samples}}}
 """
+#: digits: nudging strengths (S; conductances ~1e-6..2e-5 S, a hidden node's total ~1e-3 S,
+#: an output's ~3e-4 S) and Gibbs temperatures (W; thermal spread sqrt(T/g) ~ 30 / 60 mV at
+#: 1e-6 W and ~ 90 / 180 mV at 1e-5 W on hidden / output nodes, against signals of volts)
+DIGITS_BETAS = (2e-6, 2e-5, 2e-4)
+DIGITS_TEMPERATURES = (1e-6, 1e-5)
+DIGITS_LR = 0.003
 
 
 def train_curves(template: str, betas, temperatures, epochs: int, samples: int,
@@ -138,10 +155,114 @@ def train_curves(template: str, betas, temperatures, epochs: int, samples: int,
                          "test_loss": metrics["test_loss"],
                          "test_accuracy": metrics["test_accuracy"],
                          "seconds": time.perf_counter() - started})
+            accuracy = metrics["test_accuracy"]
             print(f"beta {beta:.3g} {runs[-1]['method']}: test loss "
-                  f"{metrics['test_loss'][0]:.4g} -> {metrics['test_loss'][-1]:.4g} "
-                  f"({runs[-1]['seconds']:.0f} s)", file=sys.stderr)
+                  f"{metrics['test_loss'][0]:.4g} -> {metrics['test_loss'][-1]:.4g}"
+                  + (f", test accuracy {accuracy[0]:.4f} -> {accuracy[-1]:.4f}"
+                     if accuracy and accuracy[-1] is not None else "") +
+                  f" ({runs[-1]['seconds']:.0f} s)", file=sys.stderr, flush=True)
     return runs
+
+
+def sampler_speed(repeats: int = 10) -> dict:
+    """Seconds per CHL minibatch gradient (4 digits images, both phases, 32 kept samples per
+    phase) on the digits network, for the training configurations of both native samplers."""
+    from eqprop_hw.data import load_dataset
+    spec = parse_spec(__import__("yaml").safe_load(DIGITS_SPEC.format(
+        epochs=1, lr=DIGITS_LR, beta=2e-5, thermal_samples=32)))
+    circuit = build_circuit(spec)
+    model = EnergyModel(circuit)
+    data = load_dataset(spec, circuit)
+    x, y = data.x_train[:4], data.loss_targets(data.y_train[:4], "squared")
+    out = {}
+    for name, sampler in (
+            ("langevin (MALA, 16 chains, thin 4, 40-step burn-in)",
+             th.LangevinSampler(model, 1e-6, chains=16, thin=4, burn_in=10.0)),
+            ("laplace (pCN Metropolis, 16 chains, thin 2)",
+             th.LaplaceSampler(model, 1e-6, chains=16, burn_in=10, thin=2))):
+        est = th.thermal_gradient(sampler, x, y, 2e-5, "chl", samples=32, seed=0)
+        started = time.perf_counter()
+        for seed in range(repeats):
+            est = th.thermal_gradient(sampler, x, y, 2e-5, "chl", samples=32, seed=seed)
+        out[name] = {"seconds_per_minibatch": (time.perf_counter() - started) / repeats,
+                     "relative_stderr": float(np.linalg.norm(est.stderr) /
+                                              np.linalg.norm(est.gradient)),
+                     "acceptance": est.phases[1].info["acceptance"]}
+        print(f"{name}: {1e3 * out[name]['seconds_per_minibatch']:.1f} ms per minibatch",
+              file=sys.stderr, flush=True)
+    # CHL at T -> 0 vs one-sided EP at T = 0 on the same minibatch (Laplace sampler)
+    rows = []
+    for beta in DIGITS_BETAS:
+        ep = software_ep(model, x, y, beta, nudge="positive")
+        for temp in (1e-9, *DIGITS_TEMPERATURES):
+            sampler = th.LaplaceSampler(model, temp, chains=16, burn_in=10, thin=2)
+            est = th.thermal_gradient(sampler, x, y, beta, "chl", samples=256, seed=0)
+            rows.append({"beta": beta, "temperature": temp,
+                         "rel_difference": gradient_agreement(est.gradient, ep)["rel_error"],
+                         "rel_stderr": float(np.linalg.norm(est.stderr) /
+                                             np.linalg.norm(est.gradient))})
+    return {"samplers": out, "chl_vs_ep": rows}
+
+
+NGSPICE_STEPS = ((1.0, 16384), (0.3, 16384), (0.1, 8192), (0.025, 4096))
+
+
+def ngspice_noise(quick: bool = False) -> dict:
+    """ngspice's noise sources: the variance at the knots of one node (g = 1e-4 S, C = 1 nF)
+    for noise steps a = g NT / C, against eqprop_hw.thermal_ngspice.variance_factor; and every
+    estimator against the closed form on the linear 2-3-2 network of tests/test_thermal.py at
+    beta = 0.1, 1, 10 g (512 samples, seed 2, 4 path nodes: the slow test's settings)."""
+    from eqprop_hw.backends import make_backend
+    from eqprop_hw.thermal_ngspice import NgspiceSampler, variance_factor
+    g, temp, cap = 1e-4, 1e-6, 1e-9
+    one = build_circuit(parse_spec({
+        "name": "one", "kind": "graph",
+        "elements": [{"name": "VIN", "nodes": ["in", "0"], "dc": 0.0},
+                     {"name": "R1", "nodes": ["a", "0"], "g": g},
+                     {"name": "R2", "nodes": ["in", "a"], "g": 1e-12}],
+        "inputs": ["VIN"], "outputs": ["a"], "trainable": ["R1"]}))
+    variance = []
+    with make_backend("ngspice", one) as backend:
+        for kind in ("trrandom", "trnoise"):
+            for frac, n in NGSPICE_STEPS[:2] if quick else NGSPICE_STEPS:
+                started = time.perf_counter()
+                sampler = NgspiceSampler(backend, temp, capacitance=cap, step_fraction=frac,
+                                         noise=kind)
+                phase = sampler.sample([[0.0]], 0.0, [[0.0]], n, seed=1)
+                v2 = 2.0 * phase.dedg[0, :, :, 0] / (temp / g)
+                value, se = th.jackknife(lambda m: v2[m].mean(), phase.blocks)
+                a = g / cap * phase.info["noise_step"]
+                variance.append({"noise": kind, "a": a, "ratio": float(value),
+                                 "stderr": float(se),
+                                 "predicted": float(variance_factor(a, kind)),
+                                 "seconds": time.perf_counter() - started})
+                print(f"ngspice {kind} a={a:.3g}: Var/(T/g) {value:.4f} +- {se:.4f}, "
+                      f"predicted {variance[-1]['predicted']:.4f}", file=sys.stderr, flush=True)
+    spec = {"name": "lin", "kind": "layered", "layers": [2, 3, 2],
+            "activation": {"type": "none"},
+            "conductance": {"init": {"low": 2e-5, "high": 1e-4}, "seed": 1}}
+    model = EnergyModel(build_circuit(parse_spec(spec)))
+    x, y, temp_lin = np.array([[0.5, -0.3]]), np.array([[0.2, -0.1]]), 1e-7
+    g_typ = float(np.mean(model.circuit.trainable_values()))
+    estimators = []
+    with make_backend("ngspice", model.circuit) as backend:
+        for scale in ((1.0,) if quick else (0.1, 1.0, 10.0)):
+            for estimator in th.ESTIMATORS:
+                started = time.perf_counter()
+                sampler = NgspiceSampler(backend, temp_lin)
+                est = th.thermal_gradient(sampler, x, y, scale * g_typ, estimator,
+                                          samples=512, seed=2, nodes=4)
+                exact = th.exact_thermal_gradient(model, temp_lin, x, y, scale * g_typ,
+                                                  estimator)
+                z = (est.gradient - exact) / est.stderr
+                estimators.append({"beta_over_g": scale, "estimator": estimator,
+                                   "max_abs_z": float(np.max(np.abs(z))),
+                                   "rms_z": float(np.sqrt(np.mean(z * z))),
+                                   "effective_samples": est.effective_samples,
+                                   "seconds": time.perf_counter() - started})
+                print(f"ngspice beta={scale:g} g {estimator}: max|z| "
+                      f"{estimators[-1]['max_abs_z']:.2f}", file=sys.stderr, flush=True)
+    return {"variance": variance, "estimators": estimators, "temperature_linear": temp_lin}
 
 
 def plot(result: dict, out: Path) -> list[str]:
@@ -184,21 +305,28 @@ def plot(result: dict, out: Path) -> list[str]:
     plt.close(fig)
     files.append("temperature_objectives.png")
 
-    groups = [("teacher-student", result["training"])]
+    groups = [("teacher-student", result["training"], "test_loss",
+               "test loss (T = 0 free phase, V^2)")]
     if result.get("digits"):
-        groups.append(("digits", result["digits"]))
-    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4), squeeze=False)
-    for ax, (title, runs) in zip(axes[0], groups):
+        groups.append(("digits (64-32-10)", result["digits"], "test_accuracy",
+                       "test accuracy (T = 0 free phase)"))
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 4.5), squeeze=False)
+    for ax, (title, runs, key, label) in zip(axes[0], groups):
+        temps = sorted({r["temperature"] for r in runs if r["temperature"]})
+        betas = sorted({r["beta"] for r in runs})
+        colours = {b: f"C{k}" for k, b in enumerate(betas)}
         for run in runs:
-            style = {None: "--"}.get(run["temperature"], "-")
-            if run["temperature"] and run["temperature"] > TEACHER_T:
-                style = ":"
-            ax.semilogy(range(1, len(run["test_loss"]) + 1), run["test_loss"], style,
-                        label=f"{run['method']}, beta={run['beta']:.2g} S")
+            style = "--" if run["temperature"] is None else \
+                ("-", ":", "-.")[min(2, temps.index(run["temperature"]))]
+            values = run[key]
+            draw = ax.semilogy if key == "test_loss" else ax.plot
+            draw(range(1, len(values) + 1), values, style, color=colours[run["beta"]],
+                 marker="o" if key == "test_accuracy" else None, markersize=3,
+                 label=f"{run['method']}, beta={run['beta']:.2g} S")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("test loss (T = 0 free phase, V^2)")
+        ax.set_ylabel(label)
         ax.set_title(title)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(out / "temperature_training.png", dpi=120)
     plt.close(fig)
@@ -209,10 +337,17 @@ def plot(result: dict, out: Path) -> list[str]:
 def report(result: dict) -> str:
     g = result["typical_conductance"]
     lines = ["# Finite temperature and strong nudges", "",
-             "Produced by `python tools/study_temperature.py"
-             f"{' --quick' if result['quick'] else ''}"
-             f"{' --digits' if result.get('digits') else ''}` in {result['seconds']:.0f} s "
-             "(native samplers, eqprop_hw.thermal).", "",
+             ("Produced by " + "; ".join(f"`{c}`" for c in result["commands"])
+              + f" ({result['seconds']:.0f} s of computing in all"
+              if result.get("commands") else
+              "Produced by `python tools/study_temperature.py"
+              f"{' --quick' if result['quick'] else ''}"
+              f"{' --digits' if result.get('digits') else ''}` in {result['seconds']:.0f} s "
+              "(native samplers, eqprop_hw.thermal")
+             + ("; parts: " + ", ".join(f"{k} {v:.0f} s" for k, v in
+                                        result["part_seconds"].items())
+                + "; `--only PART` reruns one part and merges it"
+                if result.get("part_seconds") else "") + ").", "",
              "## Deterministic EP vs finite-T CHL over beta (diode network, exact by quadrature)",
              "", f"Temperature T = {result['diode_temperature']:g} W, typical conductance "
              f"{g:g} S, {result['sweep_samples']} samples per phase and input.", "",
@@ -228,15 +363,77 @@ def report(result: dict) -> str:
               "![objectives](temperature_objectives.png)", "",
               "## Training with strong nudges", "",
               "Final test loss (deterministic free phase, V^2); training curves in "
-              "`temperature_training.png`.", "",
-              "| task | beta (S) | method | first epoch | last epoch |",
-              "| --- | --- | --- | --- | --- |"]
+              "`temperature_training.png`."
+              + (f" Teacher-student CHL runs sampled with {result['teacher_sampler']}."
+                 if result.get("teacher_sampler") else "")
+              + (" Digits: the 64-32-10 diode network of `DIGITS_SPEC` (inputs x20, "
+                 "conductances 1e-6..2e-5 S, batch 4, learning rate "
+                 f"{result['digits_settings'].get('learning_rate', DIGITS_LR)}, one-sided "
+                 f"nudges, {result['digits_settings']['epochs']} epochs, "
+                 f"{result['digits_settings']['thermal_samples']} kept samples per phase and "
+                 f"image, sampler: {result['digits_settings']['sampler']}); test loss and "
+                 "accuracy on the 450 test images are those of the deterministic free phase "
+                 "(the trained conductances read out at T = 0)."
+                 if result.get("digits_settings") else ""), "",
+              "| task | beta (S) | method | first epoch | last epoch | test accuracy first -> "
+              "last (best) | seconds |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
     for task, runs in (("teacher-student", result["training"]),
                        ("digits", result.get("digits") or [])):
         for run in runs:
+            acc = [a for a in (run.get("test_accuracy") or []) if a is not None]
+            acc_text = f"{acc[0]:.4f} -> {acc[-1]:.4f} ({max(acc):.4f})" if acc else "-"
             lines.append(f"| {task} | {run['beta']:.3g} | {run['method']} | "
-                         f"{run['test_loss'][0]:.4g} | {run['test_loss'][-1]:.4g} |")
-    lines += ["", "![training](temperature_training.png)", "", "## Findings", "",
+                         f"{run['test_loss'][0]:.4g} | {run['test_loss'][-1]:.4g} | "
+                         f"{acc_text} | {run.get('seconds', 0):.0f} |")
+    lines += ["", "![training](temperature_training.png)", ""]
+    if result.get("speed"):
+        lines += ["## Sampler speed on digits (`--only speed`)", "",
+                  "One CHL minibatch gradient (4 images, free and nudged phase, 32 kept "
+                  "samples per phase and image, T = 1e-6 W, beta = 2e-5 S) on the 64-32-10 "
+                  "digits network, OPENBLAS_NUM_THREADS=1. Both samplers evaluate the energy "
+                  "through `ReducedEnergy` (the fixed part of E cached as dense arrays over the "
+                  "42 free voltages, so a step is a (chains x 42) @ (42 x 42) product and 32 "
+                  "diode exponentials instead of sparse products over all 4,500 resistors and "
+                  "all 174 nodes); a minibatch of this size took 244 ms with the Langevin sampler "
+                  "of commit 32878d3 (before the cache; 69 ms with the cache, same machine, "
+                  "same minute).", "",
+                  "| sampler | ms per minibatch | relative stderr of the CHL gradient | "
+                  "acceptance |", "| --- | --- | --- | --- |"]
+        for name, r in result["speed"]["samplers"].items():
+            lines.append(f"| {name} | {1e3 * r['seconds_per_minibatch']:.1f} | "
+                         f"{r['relative_stderr']:.3g} | {r['acceptance']:.2f} |")
+        lines += ["", "CHL (Laplace sampler, 256 samples per phase) against one-sided EP at "
+                  "T = 0 on the same 4 images: relative difference |CHL - EP| / |EP| and the "
+                  "CHL estimate's relative standard error.", "",
+                  "| beta (S) | T (W) | relative difference | relative stderr |",
+                  "| --- | --- | --- | --- |"]
+        for r in result["speed"]["chl_vs_ep"]:
+            lines.append(f"| {r['beta']:g} | {r['temperature']:g} | "
+                         f"{r['rel_difference']:.3g} | {r['rel_stderr']:.3g} |")
+        lines.append("")
+    if result.get("ngspice"):
+        ng = result["ngspice"]
+        lines += ["## ngspice's noise sources (`--only ngspice`)", "",
+                  "Variance at the knots k NT of one node (g = 1e-4 S, C = 1 nF, T = 1e-6 W) "
+                  "for a noise step a = g NT / C, against "
+                  "`eqprop_hw.thermal_ngspice.variance_factor` (held values: tanh(a/2)/(a/2); "
+                  "interpolated: 1 - a/2 + ...):", "",
+                  "| source | a | Var / (T/g) | predicted | z |", "| --- | --- | --- | --- | --- |"]
+        for r in ng["variance"]:
+            lines.append(f"| {r['noise']} | {r['a']:.3g} | {r['ratio']:.4f} +- "
+                         f"{r['stderr']:.4f} | {r['predicted']:.4f} | "
+                         f"{(r['ratio'] - r['predicted']) / r['stderr']:+.2f} |")
+        lines += ["", "Every estimator from ngspice transients (default `trrandom`, NT = 1/40 of "
+                  "the fastest node time constant of each phase) against the closed form on "
+                  "the linear 2-3-2 network, 512 samples per phase:", "",
+                  "| beta / g | estimator | max abs z | rms z | effective samples |",
+                  "| --- | --- | --- | --- | --- |"]
+        for r in ng["estimators"]:
+            lines.append(f"| {r['beta_over_g']:g} | {r['estimator']} | {r['max_abs_z']:.2f} | "
+                         f"{r['rms_z']:.2f} | {r['effective_samples']:.0f} |")
+        lines.append("")
+    lines += ["## Findings", "",
               *result["findings"], "",
               "Reading: CHL at T > 0 is unbiased for grad J_beta at every beta, but J_beta "
               "is not the loss: as beta grows, |grad J_beta| shrinks (it averages <L>_b over "
@@ -247,7 +444,41 @@ def report(result: dict) -> str:
               "sampled means has a standard error ~ sqrt(T g) / beta relative to the signal, "
               "so the hotter the circuit, the larger the best beta (see the best-beta lines "
               "above).", ""]
+    if result.get("digits"):
+        lines += [digits_reading(result), ""]
     return "\n".join(lines)
+
+
+def digits_reading(result: dict) -> str:
+    """A paragraph on the digits runs, from their numbers."""
+    runs = result["digits"]
+    ep = {r["beta"]: r for r in runs if r["temperature"] is None}
+    parts = []
+    for beta in sorted(ep):
+        hot = [r for r in runs if r["beta"] == beta and r["temperature"]]
+        text = ", ".join(f"T = {r['temperature']:g} W {r['test_accuracy'][-1]:.1%}"
+                         for r in hot)
+        parts.append(f"beta = {beta:g} S: EP (T = 0) {ep[beta]['test_accuracy'][-1]:.1%}, "
+                     f"CHL {text}")
+    strong = max(ep)
+    text = ("Digits reading (one training seed per run; the curves oscillate by a few points "
+            "from epoch to epoch at this learning rate, compare the best and last columns): "
+            "final test accuracy " + "; ".join(parts) + ". "
+            f"T = 0 EP with the strongest nudge is the slowest start "
+            f"({ep[strong]['test_accuracy'][0]:.1%} after one epoch). ")
+    rows = (result.get("speed") or {}).get("chl_vs_ep")
+    if rows:
+        cold = max(r["rel_difference"] for r in rows if r["temperature"] < 1e-8)
+        ratios = [r["rel_difference"] / r["rel_stderr"] for r in rows
+                  if r["temperature"] >= 1e-8]
+        text += (f"Per minibatch, CHL at T = 1e-9 W equals one-sided EP to {cold:.1g} "
+                 "(relative); at the training temperatures it differs from it by "
+                 f"{min(ratios):.1f} to {max(ratios):.1f} of its own standard errors (table "
+                 "under 'Sampler speed'): the sampling noise plus the smoothing of J_beta by "
+                 "T. ")
+    text += ("Whether the thermal runs' advantage at the strongest nudge comes from that "
+             "smoothing or from run-to-run variation is not settled by one seed per run.")
+    return text
 
 
 def findings(result: dict) -> list[str]:
@@ -283,48 +514,106 @@ def findings(result: dict) -> list[str]:
         for beta, methods in sorted(by_beta.items()):
             parts = ", ".join(f"{m} {v:.3g}" for m, v in methods.items())
             out.append(f"- {task}, beta = {beta:.3g} S: final test loss {parts}.")
+    by_beta = {}
+    for run in result.get("digits") or []:
+        by_beta.setdefault(run["beta"], []).append(
+            f"{run['method']} {run['test_accuracy'][-1]:.4f} (best {max(run['test_accuracy']):.4f})")
+    for beta, parts in sorted(by_beta.items()):
+        out.append(f"- digits, beta = {beta:.3g} S: final test accuracy {', '.join(parts)}.")
     return out
+
+
+PARTS = ("sweep", "teacher", "digits", "ngspice", "speed")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer betas, samples, epochs")
-    parser.add_argument("--digits", action="store_true", help="also train a small digits net")
+    parser.add_argument("--digits", action="store_true",
+                        help="also train the digits network (about 15 min more)")
+    parser.add_argument("--only", choices=PARTS, action="append",
+                        help="run only this part (repeatable) and merge it into the existing "
+                             "temperature_study.json of --out")
+    parser.add_argument("--digits-epochs", type=int, default=None, metavar="N",
+                        help="epochs of the digits runs (default 10, 2 with --quick)")
+    parser.add_argument("--digits-beta", type=float, action="append", metavar="B",
+                        help="digits: only this beta (S, repeatable); its runs replace those of "
+                             "the same beta in the existing results")
     parser.add_argument("--out", default=str(RESULTS), help="output folder")
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite the .md and plots from an existing temperature_study.json")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    existing = out / "temperature_study.json"
     if args.report_only:
-        result = json.loads((out / "temperature_study.json").read_text())
+        result = json.loads(existing.read_text())
         result["findings"] = findings(result)
         result["plots"] = plot(result, out)
-        (out / "temperature_study.json").write_text(json.dumps(result, indent=1))
+        existing.write_text(json.dumps(result, indent=1))
         (out / "temperature_study.md").write_text(report(result))
         return 0
+    parts = set(args.only or ("sweep", "teacher") + (("digits",) if args.digits else ()))
+    if args.only and not existing.exists() and parts != set(PARTS):
+        parser.error(f"--only merges into {existing}, which does not exist: run the whole "
+                     "study first")
+    result = json.loads(existing.read_text()) if args.only else {}
     started = time.perf_counter()
     g = float(np.mean([e["g"] for e in DIODE_NETWORK["elements"] if "g" in e]))
-    scales = [0.03, 0.3, 3, 30] if args.quick else [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30]
-    sweep_samples = 1024 if args.quick else 4096
-    result = {"quick": args.quick, "diode_temperature": DIODE_T, "typical_conductance": g,
-              "teacher_temperature": TEACHER_T,
-              "sweep_samples": sweep_samples}
-    result["beta_sweep"] = beta_sweep([s * g for s in scales], sweep_samples)
+    result.update({"quick": args.quick, "diode_temperature": DIODE_T, "typical_conductance": g,
+                   "teacher_temperature": TEACHER_T})
+    if "seconds" in result and "part_seconds" not in result:   # a run before --only existed
+        result["part_seconds"] = {"sweep+teacher": result["seconds"]}
+    timings = result.setdefault("part_seconds", {})
+    if "sweep" in parts:
+        t0 = time.perf_counter()
+        scales = [0.03, 0.3, 3, 30] if args.quick else [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30]
+        result["sweep_samples"] = 1024 if args.quick else 4096
+        result["beta_sweep"] = beta_sweep([s * g for s in scales], result["sweep_samples"])
+        timings["sweep"] = time.perf_counter() - t0
     epochs = 4 if args.quick else 12
     with tempfile.TemporaryDirectory() as tmp:
-        result["training"] = train_curves(
-            TEACHER_SPEC, [6e-6, 6e-4, 6e-3] if args.quick else [6e-6, 6e-5, 6e-4, 6e-3],
-            (TEACHER_T, 10 * TEACHER_T), epochs, 200 if args.quick else 400, 0.05,
-            32 if args.quick else 64,
-            Path(tmp))
-        if args.digits:
-            result["digits"] = train_curves(DIGITS_SPEC, [1e-5, 1e-4], (1e-8,), epochs, 400,
-                                            0.05, 32, Path(tmp))
-    result["seconds"] = time.perf_counter() - started
+        if "teacher" in parts:
+            t0 = time.perf_counter()
+            result["training"] = train_curves(
+                TEACHER_SPEC, [6e-6, 6e-4, 6e-3] if args.quick else [6e-6, 6e-5, 6e-4, 6e-3],
+                (TEACHER_T, 10 * TEACHER_T), epochs, 200 if args.quick else 400, 0.05,
+                32 if args.quick else 64,
+                Path(tmp))
+            timings["teacher"] = time.perf_counter() - t0
+        if "digits" in parts:
+            t0 = time.perf_counter()
+            digits_epochs = args.digits_epochs or (2 if args.quick else 10)
+            result["digits_settings"] = {
+                "learning_rate": DIGITS_LR,
+                "spec": DIGITS_SPEC.format(epochs=digits_epochs, lr=DIGITS_LR, beta="BETA",
+                                           thermal_samples=32),
+                "betas": list(DIGITS_BETAS), "temperatures": list(DIGITS_TEMPERATURES),
+                "epochs": digits_epochs, "thermal_samples": 32,
+                "sampler": "LaplaceSampler (Metropolis-Hastings around each phase's Laplace "
+                           "approximation, 16 chains per input, thin 2)"}
+            betas = tuple(args.digits_beta or DIGITS_BETAS)
+            runs = train_curves(DIGITS_SPEC, betas, DIGITS_TEMPERATURES, digits_epochs, 0,
+                                DIGITS_LR, 32, Path(tmp))
+            if args.digits_beta:        # merge: keep the other betas' runs
+                runs = [r for r in result.get("digits") or [] if r["beta"] not in betas] + runs
+                runs.sort(key=lambda r: (r["beta"], r["temperature"] or 0.0))
+            result["digits"] = runs
+            timings["digits"] = time.perf_counter() - t0
+    if "speed" in parts:
+        t0 = time.perf_counter()
+        result["speed"] = sampler_speed()
+        timings["speed"] = time.perf_counter() - t0
+    if "ngspice" in parts:
+        t0 = time.perf_counter()
+        result["ngspice"] = ngspice_noise(args.quick)
+        timings["ngspice"] = time.perf_counter() - t0
+    result["seconds"] = sum(timings.values()) if args.only else \
+        time.perf_counter() - started
+    existing.write_text(json.dumps(result, indent=1))      # first the numbers, then the rest
     result["findings"] = findings(result)
     result["plots"] = plot(result, out)
-    (out / "temperature_study.json").write_text(json.dumps(result, indent=1))
+    existing.write_text(json.dumps(result, indent=1))
     (out / "temperature_study.md").write_text(report(result))
     print(f"wrote {out}/temperature_study.json, .md and {len(result['plots'])} plots",
           file=sys.stderr)
