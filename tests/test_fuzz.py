@@ -44,23 +44,7 @@ def test_random_text_as_a_spec(text):
 @FUZZ
 @given(st.data())
 def test_mutated_valid_spec(data):
-    lines = VALID.splitlines()
-    for _ in range(data.draw(st.integers(1, 4))):
-        position = data.draw(st.integers(0, len(lines) - 1))
-        action = data.draw(st.sampled_from(["delete", "duplicate", "garble", "number"]))
-        if action == "delete" and len(lines) > 1:
-            del lines[position]
-        elif action == "duplicate":
-            lines.insert(position, lines[position])
-        elif action == "garble":
-            cut = data.draw(st.integers(0, len(lines[position])))
-            lines[position] = lines[position][:cut] + data.draw(
-                st.text(alphabet="[]{}:,- '\"\t#&*!|>%@`0123456789.eE", max_size=6))
-        else:
-            lines[position] = lines[position].replace(
-                "1", data.draw(st.sampled_from(["-1", "0", "1e308", "nan", "inf", "1e-400",
-                                                "999999999", "true", "null"])), 1)
-    load_or_error("\n".join(lines) + "\n")
+    load_or_error(mutate(data, VALID))
 
 
 @FUZZ

@@ -138,6 +138,20 @@ def duffing_response(u, dt: float, frequency: float, inductance: float, phi_nl: 
     return y
 
 
+def _filtered(model, data, input_waves, times, coarse):
+    """``(u, target_waves, y)``: the input currents of ``input_waves`` on the grid ``times``,
+    and the dataset's Duffing filter response to them as PWL target waveforms (knots at the grid
+    indices ``coarse``) and on the grid."""
+    u = np.stack([waveform_values(w, times) for w in input_waves], axis=1)
+    flux = duffing_response(u[:, 0], float(times[1] - times[0]), data["frequency"] or 4e6,
+                            data["inductance"], data["phi_nl"], damping=data["damping"])
+    target_waves = [{"type": "pwl",
+                     "points": [[float(times[i]), float(flux[i])] for i in coarse]}
+                    for _ in model.outputs]
+    y = np.stack([waveform_values(w, times) for w in target_waves], axis=1)
+    return u, target_waves, y
+
+
 def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
                split: str = "train"):
     """Input and target sequences of an lc spec's dataset.
@@ -221,16 +235,11 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
                                             + phases[:, None]).sum(axis=0)
             iw = [{"type": "pwl", "points": [[float(t), float(v)] for t, v in zip(knots, values)]}
                   for _ in model.src_names]
-            u = np.stack([waveform_values(w, times) for w in iw], axis=1)
-            y = duffing_response(u[:, 0], float(times[1] - times[0]),
-                                 data["frequency"] or 4e6, data["inductance"], data["phi_nl"],
-                                 damping=data["damping"])
-            tw = [{"type": "pwl", "points": [[float(times[i]), float(y[i])] for i in coarse]}
-                  for _ in model.outputs]
+            u, tw, y = _filtered(model, data, iw, times, coarse)
             input_waves.append(iw)
             target_waves.append(tw)
             inputs.append(u)
-            targets.append(np.stack([waveform_values(w, times) for w in tw], axis=1))
+            targets.append(y)
     elif data["name"] == "series":
         amplitude = data["amplitude"] or 5e-3
         coarse = list(range(0, model.steps + 1, TARGET_STRIDE))
@@ -245,16 +254,11 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
             iw = [{"type": "pwl", "points": [[float(t), float(v)] for t, v in
                                              zip(knots, amplitude * window)]}
                   for _ in model.src_names]
-            u = np.stack([waveform_values(w, times) for w in iw], axis=1)
-            y = duffing_response(u[:, 0], float(times[1] - times[0]),
-                                 data["frequency"] or 4e6, data["inductance"], data["phi_nl"],
-                                 damping=data["damping"])
-            tw = [{"type": "pwl", "points": [[float(times[i]), float(y[i])] for i in coarse]}
-                  for _ in model.outputs]
+            u, tw, y = _filtered(model, data, iw, times, coarse)
             input_waves.append(iw)
             target_waves.append(tw)
             inputs.append(u)
-            targets.append(np.stack([waveform_values(w, times) for w in tw], axis=1))
+            targets.append(y)
     else:
         raise ValueError(f"unknown lc dataset {data['name']!r}")
     inputs, targets = np.stack(inputs), np.stack(targets)
