@@ -47,18 +47,36 @@ def test_mutated_valid_spec(data):
     load_or_error(mutate(data, VALID))
 
 
+def structures(keys: list):
+    """Nested YAML-able values whose mappings use ``keys``."""
+    return st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers()
+                        | st.text(max_size=8),
+                        lambda inner: st.lists(inner, max_size=4)
+                        | st.dictionaries(st.sampled_from(keys), inner, max_size=5),
+                        max_leaves=20)
+
+
 @FUZZ
-@given(st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers()
-                    | st.text(max_size=8),
-                    lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.sampled_from(["name", "kind", "layers", "inputs",
-                                                       "elements", "outputs", "models",
-                                                       "conductance", "activation", "gain",
-                                                       "nodes", "g", "dc", "training"]),
-                                      inner, max_size=5),
-                    max_leaves=20))
+@given(structures(["name", "kind", "layers", "inputs", "elements", "outputs", "models",
+                   "conductance", "activation", "gain", "nodes", "g", "dc", "training"]))
 def test_random_structures_as_a_spec(value):
     load_or_error(yaml.safe_dump(value))
+
+
+def exits_cleanly(capsys, argv: list, folder, train: bool) -> None:
+    """Run the CLI on ``argv``: exit 0, 1 or 2, and on an error ONE error line, no traceback."""
+    if train:
+        argv = argv + ["--out", str(folder / "run"), "--epochs", "1"]
+    try:
+        code = main(argv)
+    except SystemExit as stop:   # only --help/--version may exit this way
+        code = stop.code
+    captured = capsys.readouterr()
+    assert code in (0, 1, 2), (argv, code, captured.err)
+    if code != 0:
+        lines = [line for line in captured.err.splitlines() if line.startswith("eqprop-hw: error")]
+        assert len(lines) == 1, (argv, captured.err)
+        assert "Traceback" not in captured.err
 
 
 COMMANDS = ["describe", "export", "simulate", "grad", "predict", "check", "import", "train"]
@@ -75,18 +93,7 @@ COMMANDS = ["describe", "export", "simulate", "grad", "predict", "check", "impor
 def test_random_command_lines_exit_cleanly(capsys, tmp_path_factory, command, args):
     folder = tmp_path_factory.mktemp("cli")
     argv = [command] + [str(folder / a) if a == "x.yaml" else a for a in args]
-    if "train" == command:
-        argv += ["--out", str(folder / "run"), "--epochs", "1"]
-    try:
-        code = main(argv)
-    except SystemExit as stop:   # only --help/--version may exit this way
-        code = stop.code
-    captured = capsys.readouterr()
-    assert code in (0, 1, 2), (argv, code, captured.err)
-    if code != 0:
-        lines = [line for line in captured.err.splitlines() if line.startswith("eqprop-hw: error")]
-        assert len(lines) == 1, (argv, captured.err)
-        assert "Traceback" not in captured.err
+    exits_cleanly(capsys, argv, folder, train=command == "train")
 
 
 # -- the other sections users write: devices, finite temperature, LC networks ----------------
@@ -184,15 +191,9 @@ def test_mutated_lc_spec(data):
 
 
 @FUZZ
-@given(st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers()
-                    | st.text(max_size=8),
-                    lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.sampled_from(["name", "kind", "elements", "nodes", "c",
-                                                       "l", "phi_nl", "v_nl", "waveform",
-                                                       "outputs", "trainable", "time", "tstop",
-                                                       "tstep", "training", "type", "dataset"]),
-                                      inner, max_size=5),
-                    max_leaves=20))
+@given(structures(["name", "kind", "elements", "nodes", "c", "l", "phi_nl", "v_nl", "waveform",
+                   "outputs", "trainable", "time", "tstop", "tstep", "training", "type",
+                   "dataset"]))
 def test_random_structures_as_an_lc_spec(value):
     if isinstance(value, dict):
         value = dict(value, kind="lc", name="fuzzlc")
@@ -219,15 +220,4 @@ def test_random_command_lines_on_lc_and_noisy_specs_exit_cleanly(capsys, tmp_pat
     (folder / "devices.yaml").write_text(DEVICES)
     names = {"LC": str(folder / "lc.yaml"), "DEVICES": str(folder / "devices.yaml")}
     argv = [command, names[spec]] + args
-    if "train" == command:
-        argv += ["--out", str(folder / "run"), "--epochs", "1"]
-    try:
-        code = main(argv)
-    except SystemExit as stop:   # only --help/--version may exit this way
-        code = stop.code
-    captured = capsys.readouterr()
-    assert code in (0, 1, 2), (argv, code, captured.err)
-    if code != 0:
-        lines = [line for line in captured.err.splitlines() if line.startswith("eqprop-hw: error")]
-        assert len(lines) == 1, (argv, captured.err)
-        assert "Traceback" not in captured.err
+    exits_cleanly(capsys, argv, folder, train=command == "train")

@@ -138,6 +138,14 @@ def duffing_response(u, dt: float, frequency: float, inductance: float, phi_nl: 
     return y
 
 
+def _target_knots(model) -> list:
+    """Grid indices of the PWL target knots: every ``TARGET_STRIDE``-th step and the last."""
+    coarse = list(range(0, model.steps + 1, TARGET_STRIDE))
+    if coarse[-1] != model.steps:
+        coarse.append(model.steps)
+    return coarse
+
+
 def _filtered(model, data, input_waves, times, coarse):
     """``(u, target_waves, y)``: the input currents of ``input_waves`` on the grid ``times``,
     and the dataset's Duffing filter response to them as PWL target waveforms (knots at the grid
@@ -222,10 +230,7 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
             inputs.append(u_cols)
             targets.append(y)
     elif data["name"] == "duffing":
-        amplitude = data["amplitude"] or 5e-3
-        coarse = list(range(0, model.steps + 1, TARGET_STRIDE))
-        if coarse[-1] != model.steps:
-            coarse.append(model.steps)
+        amplitude, coarse = data["amplitude"] or 5e-3, _target_knots(model)
         input_waves, target_waves, inputs, targets = [], [], [], []
         for _ in range(data["test_samples"] if test else data["samples"]):
             freqs = rng.uniform(1e6, 6e6, 3)
@@ -241,10 +246,7 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
             inputs.append(u)
             targets.append(y)
     elif data["name"] == "series":
-        amplitude = data["amplitude"] or 5e-3
-        coarse = list(range(0, model.steps + 1, TARGET_STRIDE))
-        if coarse[-1] != model.steps:
-            coarse.append(model.steps)
+        amplitude, coarse = data["amplitude"] or 5e-3, _target_knots(model)
         train_windows, test_windows = series_windows(
             data["source"], data["segment"], data["seed"], data["samples"],
             data["test_samples"])
