@@ -965,8 +965,13 @@ def _regroup(phases: list) -> list:
     return out
 
 
+#: Gauss-Legendre nodes of the ``path`` estimator's integral over the nudge (default).
+PATH_NODES = 8
+
+
 def thermal_gradient(sampler, inputs, targets, beta: float, estimator: str = "chl",
-                     samples: int = 4096, seed: int = 0, nodes: int = 8) -> ThermalEstimate:
+                     samples: int = 4096, seed: int = 0,
+                     nodes: int = PATH_NODES) -> ThermalEstimate:
     """A finite-temperature gradient estimate from sampled local measurements.
 
     Parameters

@@ -119,7 +119,29 @@ def make_sampler(backend_name: str, circuit, temperature: float, spec=None, back
     return th.LangevinSampler(model, temperature, capacitance=capacitance), model, None
 
 
-def exact_value(model, temperature, x, y, beta, estimator, samples, seed):
+class _Counted:
+    """A sampler whose every ``sample`` call (one phase) advances a progress bar on stderr."""
+
+    def __init__(self, sampler, bar):
+        self._sampler, self._bar = sampler, bar
+
+    def __getattr__(self, name):
+        return getattr(self._sampler, name)
+
+    def sample(self, *args, **kwargs):
+        phase = self._sampler.sample(*args, **kwargs)
+        self._bar.update(1)
+        return phase
+
+
+def _phases(estimator: str, exact_by_sampling: bool) -> int:
+    """Phases ``grad`` samples: 2 for chl, 1 for covariance, the quadrature nodes for path
+    (each again for a sampled 'exact' value)."""
+    count = {"chl": 2, "covariance": 1}.get(estimator, th.PATH_NODES)
+    return count * (2 if exact_by_sampling else 1)
+
+
+def exact_value(model, temperature, x, y, beta, estimator, samples, seed, bar=None):
     """Exact expectation of the estimator, or a long Langevin run when none is computable.
 
     Returns (value, method, stderr or None).
@@ -129,6 +151,8 @@ def exact_value(model, temperature, x, y, beta, estimator, samples, seed):
             ("gaussian closed form" if th.is_linear(model) else "quadrature"), None
     except CircuitError:
         long_run = th.LangevinSampler(model, temperature, chains=64)
+        if bar is not None:
+            long_run = _Counted(long_run, bar)
         est = th.thermal_gradient(long_run, x, y, beta, estimator, samples=16 * samples,
                                   seed=seed + 1000003)
         return est.gradient, "langevin long run (16x samples)", est.stderr
@@ -144,13 +168,18 @@ def grad_data(args, spec, circuit, x, y, beta: float, temperature: float) -> dic
         beta = 0.0
     start = time.perf_counter()
     sampler, model, owned = make_sampler(args.backend, circuit, temperature, spec)
+    from eqprop_hw.train import progress_bar
+    bar = progress_bar(_phases(estimator, not th.is_linear(model)),
+                       f"sampling ({estimator})", True, unit="phase")
     try:
-        est = th.thermal_gradient(sampler, x, y, beta, estimator, samples=samples, seed=seed)
+        est = th.thermal_gradient(_Counted(sampler, bar), x, y, beta, estimator,
+                                  samples=samples, seed=seed)
+        exact, method, exact_se = exact_value(model, temperature, x, y, beta, estimator,
+                                              samples, seed, bar)
     finally:
+        bar.close()
         if owned is not None:
             owned.close()
-    exact, method, exact_se = exact_value(model, temperature, x, y, beta, estimator, samples,
-                                          seed)
     agreement = gradient_agreement(est.gradient, exact)
     spread = est.stderr if exact_se is None else np.hypot(est.stderr, exact_se)
     with np.errstate(divide="ignore", invalid="ignore"):
