@@ -25,6 +25,7 @@ Output conventions
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import math
@@ -309,6 +310,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- helpers -------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _row_progress(backend, rows: int, description: str):
+    """A progress bar on stderr over the operating points of a backend that solves row by row
+    (ngspice: its ``on_row`` hook); nothing for batched backends or a single row."""
+    if getattr(backend, "on_row", False) is False or rows < 2:
+        yield
+        return
+    from eqprop_hw.train import progress_bar
+    bar, previous = progress_bar(rows, description, True), backend.on_row
+    backend.on_row = lambda row: bar.update(1)
+    try:
+        yield
+    finally:
+        backend.on_row = previous
+        bar.close()
+
+
 def _log(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr)
 
@@ -581,7 +599,7 @@ def cmd_simulate(args) -> int:
                          _print_json)
         return EXIT_OK
     backend = make_backend(args.backend, circuit, **_loss_options(loss, temperature))
-    with backend:
+    with backend, _row_progress(backend, len(inputs), "simulate"):
         result = backend.solve(inputs, 0.0 if beta is None else beta, targets)
         if args.plot:
             _plot_sample(args.plot, circuit, backend, inputs, beta, targets, loss)
@@ -746,7 +764,8 @@ def cmd_predict(args) -> int:
     x, y, index = dataset.split(args.split)
     loss, temperature = _loss_of(args, spec)
     with make_backend(args.backend, circuit, **_loss_options(loss, temperature)) as backend:
-        result = evaluate(backend, dataset, x, y)
+        with _row_progress(backend, len(x), f"predict ({args.split})"):
+            result = evaluate(backend, dataset, x, y)
         if args.plot:
             if not 0 <= args.sample < len(x):
                 raise UsageError(f"--sample {args.sample}: the {args.split} split has "
