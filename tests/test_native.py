@@ -418,3 +418,75 @@ def test_threaded_slices_cover_cross_entropy_warm_starts_and_error_rows():
     two.max_iterations = 1                        # too few: rows of both slices are named
     with pytest.raises(ConvergenceError, match=r"row\(s\) 0, 1, 2"):
         two.solve(x)
+
+
+def test_schur_systems_without_pivoting_equal_lapack_and_fall_back_when_indefinite():
+    """The batch-last elimination of symmetric Schur systems agrees with LAPACK to round-off
+    and declines (None) matrices that are not positive definite; the backend then uses
+    LAPACK, so a strongly negative nudge still solves."""
+    from eqprop_hw.backends import native
+    rng = np.random.default_rng(8)
+    m = rng.normal(size=(33, 7, 7))
+    spd = m @ m.transpose(0, 2, 1) + 0.1 * np.eye(7)
+    b = rng.normal(size=(33, 7))
+    got = native._solve_positive(np.ascontiguousarray(spd.transpose(1, 2, 0)),
+                                 np.ascontiguousarray(b.T))
+    want = np.linalg.solve(spd, b[..., None])[..., 0]
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    indefinite = spd.copy()
+    indefinite[5] -= 50.0 * np.eye(7)
+    assert native._solve_positive(np.ascontiguousarray(indefinite.transpose(1, 2, 0)),
+                                  np.ascontiguousarray(b.T)) is None
+    spec = load_spec(ROOT / "circuits" / "iris.yaml")
+    c = build_circuit(spec)
+    x = rng.uniform(0.0, 1.0, (40, len(c.inputs)))
+    y = rng.uniform(0.0, 1.0, (40, len(c.outputs)))
+    fast, plain = NativeBackend(c), NativeBackend(c)
+    plain._schur_blocks = lambda a_uu, f=plain._schur_blocks: f(a_uu)[:-1] + (False,)
+    assert fast._schur_blocks(fast._base_uu_dense)[-1]           # symmetric: no pivoting
+    for beta in (0.0, 0.5, -0.5, -1e3):                          # -1e3: indefinite, LAPACK
+        np.testing.assert_allclose(fast.solve(x, beta, y).voltages,
+                                   plain.solve(x, beta, y).voltages, rtol=0, atol=1e-12)
+
+
+def test_nudged_phases_reuse_the_free_diode_voltages_to_the_bit():
+    """solve_phases hands the free phase's diode voltages to the nudged phases: the same
+    voltages as separate warm-started solves."""
+    c = build_circuit(load_spec(ROOT / "circuits" / "iris.yaml"))
+    rng = np.random.default_rng(9)
+    x = rng.uniform(0.0, 1.0, (50, len(c.inputs)))
+    y = rng.uniform(0.0, 1.0, (50, len(c.outputs)))
+    backend = NativeBackend(c)
+    backend.threads = 1
+    phases = backend.solve_phases(x, y, [0.0, 0.3, -0.3, 0.1])
+    free = backend.solve(x)
+    np.testing.assert_array_equal(phases[0].voltages, free.voltages)
+    for beta, result in zip([0.3, -0.3, 0.1], phases[1:]):
+        alone = backend.solve(x, beta, y, initial=free.unknowns)
+        np.testing.assert_array_equal(result.voltages, alone.voltages)
+        np.testing.assert_array_equal(result.iterations, alone.iterations)
+
+
+def test_pinned_work_array_is_reused_without_leaking_into_results(monkeypatch):
+    """The pinned voltages live in a per-thread work array kept between solves: earlier
+    results keep their voltages, and later solves equal a fresh backend's."""
+    from eqprop_hw.backends import native
+    monkeypatch.setattr(native, "WORK_ARRAY_CELLS", 0)
+    c = build_circuit(load_spec(ROOT / "circuits" / "iris.yaml"))
+    rng = np.random.default_rng(10)
+    x1, x2 = (rng.uniform(0.0, 1.0, (2 * native.MIN_THREAD_ROWS + 5, len(c.inputs)))
+              for _ in range(2))
+    y = rng.uniform(0.0, 1.0, (x1.shape[0], len(c.outputs)))
+    for threads in (1, 2):
+        backend = NativeBackend(c)
+        backend.threads = threads
+        first = backend.solve_phases(x1, y, [0.0, 0.1, -0.1])
+        kept = [r.voltages.copy() for r in first]
+        second = backend.solve_phases(x2, y, [0.0, 0.1, -0.1])
+        assert backend._work_arrays
+        fresh = NativeBackend(c)
+        fresh.threads = threads
+        for got, want in zip(second, fresh.solve_phases(x2, y, [0.0, 0.1, -0.1])):
+            np.testing.assert_array_equal(got.voltages, want.voltages)
+        for result, voltages in zip(first, kept):
+            np.testing.assert_array_equal(result.voltages, voltages)

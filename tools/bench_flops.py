@@ -26,7 +26,7 @@ current one on the same inputs in the same processes: keys ``before.*`` (its FLO
 :data:`BASELINE_OPS`), ``speedup.*`` and ``before_vs_after.*.max_relative_difference``.
 
 Run with ``eqprop-hw bench flops`` or
-``python tools/bench_flops.py [--quick] [--profile] [--baseline FILE]``.
+``python tools/bench_flops.py [--quick] [--profile] [--baseline FILE [--baseline-ops current]]``.
 """
 
 from __future__ import annotations
@@ -91,11 +91,13 @@ def _nnz(matrix) -> int:
     return int(matrix.nnz) if hasattr(matrix, "nnz") else int(np.count_nonzero(matrix))
 
 
-def setup_flops(backend, nudged: bool, warm: bool, shared: bool = False) -> float:
+def setup_flops(backend, nudged: bool, warm: bool, shared: bool = False,
+                reused_diodes: bool = False) -> float:
     """FLOPs per sample of one solve before its Newton loop.
 
     ``shared``: a later phase of ``solve_phases``, which reuses the first phase's pinned
-    voltages and right-hand side (same inputs and targets) and adds only its nudge.
+    voltages and right-hand side (same inputs and targets) and adds only its nudge;
+    ``reused_diodes``: it also starts from the free phase's diode voltages (not recomputed).
     """
     b = backend
     flops = 0
@@ -108,7 +110,7 @@ def setup_flops(backend, nudged: bool, warm: bool, shared: bool = False) -> floa
             flops += 2 * _nnz(b._d_pinned)                                        # diode ends
     if nudged:
         flops += 2 * _nnz(b._nudge_up) + 2 * b.n_unknown
-    if b._diodes and warm:
+    if b._diodes and warm and not (shared and reused_diodes):
         flops += 2 * _nnz(b._d_unknown) + len(b._diodes)
     return float(flops)
 
@@ -142,14 +144,16 @@ def iteration_flops(backend, ops: dict | None = None) -> float:
 
 
 def count_flops(backend, results, nudged_flags, phases: bool = False,
-                ops: dict | None = None) -> float:
+                ops: dict | None = None, reused_diodes: bool = True) -> float:
     """Total FLOPs of solves whose results (with ``iterations``) are given (``phases``: the
-    results of one ``solve_phases`` call, whose nudged phases share the free phase's setup)."""
+    results of one ``solve_phases`` call, whose nudged phases share the free phase's setup;
+    ``reused_diodes``: and its diode voltages, as the current solver does)."""
     total = 0.0
     per_iteration = iteration_flops(backend, ops)
     for k, (result, nudged) in enumerate(zip(results, nudged_flags)):
         batch = result.voltages.shape[0]
-        total += batch * setup_flops(backend, nudged, warm=nudged, shared=phases and k > 0)
+        total += batch * setup_flops(backend, nudged, warm=nudged, shared=phases and k > 0,
+                                     reused_diodes=reused_diodes)
         total += per_iteration * float(np.sum(result.iterations))
     return total
 
@@ -164,9 +168,13 @@ def load_baseline(path):
 
 
 def measure(spec_name: str = "mnist_size", batch: int = 1024, repeats: int = 3,
-            seed: int = 0, baseline=None) -> dict:
+            seed: int = 0, baseline=None, baseline_ops: str = "fused-before") -> dict:
     """One measurement; with ``baseline`` (a NativeBackend class) also that solver, timed in
-    turn with this one on the same inputs (keys ``before.*``, ``speedup.*``)."""
+    turn with this one on the same inputs (keys ``before.*``, ``speedup.*``).
+    ``baseline_ops``: how the baseline's FLOPs are counted: ``"fused-before"`` (the solver
+    before the elementwise work was fused, :data:`BASELINE_OPS`) or ``"current"`` (the
+    current per-diode counts, for a baseline since then, e.g. ``HEAD``; its nudged phases
+    recompute the free phase's diode voltages)."""
     spec = load_spec(ROOT / "circuits" / f"{spec_name}.yaml")
     circuit = build_circuit(spec)
     beta = settings_from(spec).beta
@@ -202,13 +210,13 @@ def measure(spec_name: str = "mnist_size", batch: int = 1024, repeats: int = 3,
                                                       for r in phases[1:]])),
            "matmul_peak_gflops": peak / 1e9}
     for label in solvers:
-        ops = BASELINE_OPS if label else None
+        ops = BASELINE_OPS if label and baseline_ops == "fused-before" else None
         free_result, free_seconds = timed[label, "free"][1], timed[label, "free"][0]
         phase_results, phases_seconds = (timed[label, "three_phases"][1],
                                          timed[label, "three_phases"][0])
         free_flops = count_flops(solvers[label], [free_result], [False], ops=ops)
         phase_flops = count_flops(solvers[label], phase_results, [False, True, True],
-                                  phases=True, ops=ops)
+                                  phases=True, ops=ops, reused_diodes=not label)
         for phase, flops, seconds in (("free", free_flops, free_seconds),
                                       ("three_phases", phase_flops, phases_seconds)):
             out[f"{label}{phase}.mflop_per_sample"] = flops / batch / 1e6
@@ -226,6 +234,8 @@ def measure(spec_name: str = "mnist_size", batch: int = 1024, repeats: int = 3,
                                           else [timed["", phase][1]])]
             out[f"before_vs_after.{phase}.max_relative_difference"] = max(
                 float(np.max(np.abs(a - b)) / np.max(np.abs(b))) for a, b in zip(after, voltages))
+            out[f"before_vs_after.{phase}.max_abs_difference_V"] = max(
+                float(np.max(np.abs(a - b))) for a, b in zip(after, voltages))
     return out
 
 
@@ -253,17 +263,21 @@ RANGED = ("free.limit_ratio", "three_phases.limit_ratio", "free.achieved_gflops"
           "three_phases.us_per_sample")
 
 
-def _runs(quick: bool, baseline=None) -> dict:
+def _runs(quick: bool, baseline=None, baseline_ops: str = "fused-before") -> dict:
     """Measure (several seeds) in this process; median and range of the ratios."""
     solver = load_baseline(baseline) if baseline else None
     runs = [measure(batch=256 if quick else 1024, repeats=2 if quick else 3, seed=seed,
-                    baseline=solver)
+                    baseline=solver, baseline_ops=baseline_ops)
             for seed in range(1 if quick else 3)]
     result = dict(runs[0])
     keys = list(RANGED)
     if solver is not None:
         keys += [f"before.{key}" for key in RANGED if key != "matmul_peak_gflops"]
         keys += ["speedup.free", "speedup.three_phases"]
+        for phase in ("free", "three_phases"):       # the largest over all seeds
+            for kind in ("max_relative_difference", "max_abs_difference_V"):
+                key = f"before_vs_after.{phase}.{kind}"
+                result[key] = max(r[key] for r in runs)
     for key in keys:
         values = [r[key] for r in runs]
         result[key] = float(np.median(values))
@@ -272,7 +286,8 @@ def _runs(quick: bool, baseline=None) -> dict:
     return result
 
 
-def _child(quick: bool, threads: int | None, baseline=None) -> dict:
+def _child(quick: bool, threads: int | None, baseline=None,
+           baseline_ops: str = "fused-before") -> dict:
     """:func:`_runs` in a fresh process, with ``threads`` BLAS threads (None: the default)."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
@@ -280,7 +295,8 @@ def _child(quick: bool, threads: int | None, baseline=None) -> dict:
         for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = str(threads)
     command = [sys.executable, str(Path(__file__).resolve()), "--child"] + \
-        (["--quick"] if quick else []) + (["--baseline", str(baseline)] if baseline else [])
+        (["--quick"] if quick else []) + (["--baseline", str(baseline)] if baseline else []) + \
+        ["--baseline-ops", baseline_ops]
     proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
     if proc.returncode != 0:
         raise RuntimeError("bench_flops child failed: "
@@ -298,10 +314,12 @@ def run(args=None) -> dict:
     """
     quick = bool(getattr(args, "quick", False))
     baseline = getattr(args, "baseline", None)
-    result = _child(quick, None, baseline)
-    single = _child(quick, 1, baseline)
+    baseline_ops = getattr(args, "baseline_ops", None) or "fused-before"
+    result = _child(quick, None, baseline, baseline_ops)
+    single = _child(quick, 1, baseline, baseline_ops)
     for key, value in single.items():
-        if key.startswith(("matmul_peak", "free.", "three_phases.", "before.", "speedup.")):
+        if key.startswith(("matmul_peak", "free.", "three_phases.", "before.", "speedup.",
+                           "before_vs_after.")):
             result[f"one_thread.{key}"] = value
     result["target_limit_ratio"] = 5.0
     for prefix, run_result in (("", result), ("one_thread.", single)):
@@ -319,9 +337,15 @@ if __name__ == "__main__":
     parser.add_argument("--baseline", metavar="NATIVE_PY",
                         help="also time another version of backends/native.py side by side, "
                              "e.g. from `git show REV:eqprop_hw/backends/native.py`")
+    parser.add_argument("--baseline-ops", choices=("fused-before", "current"),
+                        default="fused-before",
+                        help="count the baseline's FLOPs as the solver before the elementwise "
+                             "work was fused (default) or with the current counts (a recent "
+                             "baseline such as HEAD)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
-    json.dump(_runs(arguments.quick, arguments.baseline) if arguments.child else run(arguments),
+    json.dump(_runs(arguments.quick, arguments.baseline, arguments.baseline_ops)
+              if arguments.child else run(arguments),
               sys.stdout, indent=1)
     print()
     if arguments.profile:
