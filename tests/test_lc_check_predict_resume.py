@@ -1,26 +1,18 @@
 """``eqprop-hw check``, ``predict`` and ``train --resume`` for lc specs (CONTRACT.md keys)."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 import yaml
 
-from eqprop_hw.cli import main
 from eqprop_hw.lc.examples import random_lc_data
 from eqprop_hw.lc.integrate import integrate
 from eqprop_hw.lc.model import build_model
 from eqprop_hw.lc.train import lc_dataset
 from eqprop_hw.spec import load_spec
 
-needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="needs ngspice")
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+from test_lc_cli_train import needs_ngspice, run  # the same CLI runner
 
 
 @pytest.fixture()

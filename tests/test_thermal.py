@@ -6,6 +6,10 @@ for linear networks, grid quadrature for a diode network) through its z-score
 the free energy and of the expected loss, and against the deterministic reference as T -> 0.
 """
 
+import copy
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,6 +18,9 @@ from eqprop_hw.errors import CircuitError
 from eqprop_hw.reference import EnergyModel, exact_gradient
 from eqprop_hw.spec import parse_spec
 from eqprop_hw import thermal as th
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import study_temperature  # noqa: E402
 
 T_LINEAR = 1e-7          # W: node voltage spread sqrt(T/g) ~ 40 mV at g ~ 60 uS
 T_DIODE = 2e-6           # W: ~ 40-60 mV at g ~ 1 mS, wider than the diode's knee
@@ -27,16 +34,8 @@ def linear_model():
 
 
 def diode_model():
-    spec = {"name": "dio", "kind": "graph", "models": {"DM": {"IS": 1e-14, "N": 1.0}},
-            "elements": [{"name": "VIN", "nodes": ["in", "0"], "dc": 0.0},
-                         {"name": "VCL", "nodes": ["cl", "0"], "dc": 0.0},
-                         {"name": "R1", "nodes": ["in", "h"], "g": 1e-3},
-                         {"name": "R2", "nodes": ["h", "out"], "g": 5e-4},
-                         {"name": "R3", "nodes": ["out", "0"], "g": 8e-4},
-                         {"name": "R4", "nodes": ["in", "out"], "g": 2e-4},
-                         {"name": "D1", "nodes": ["h", "cl"], "model": "DM"}],
-            "inputs": ["VIN"], "outputs": ["out"], "trainable": ["R1", "R2", "R3", "R4"]}
-    return EnergyModel(build_circuit(parse_spec(spec)))
+    """The diode network the temperature study uses (tools/study_temperature.py)."""
+    return EnergyModel(build_circuit(parse_spec(copy.deepcopy(study_temperature.DIODE_NETWORK))))
 
 
 X = np.array([[0.5, -0.3], [0.1, 0.9]])

@@ -249,6 +249,8 @@ def plots(data: dict, folder: Path) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from eqprop_hw.plots import save_figure
     written = []
     sizes = [r for r in data["sizes"] if "native_ms_per_sample" in r]
     figure, axis = plt.subplots(figsize=(6, 4))
@@ -262,10 +264,8 @@ def plots(data: dict, folder: Path) -> list[str]:
     axis.set_title("Time per sample vs network size")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend()
-    figure.tight_layout()
-    figure.savefig(folder / "scaling_size.png", dpi=110)
+    save_figure(figure, folder / "scaling_size.png")
     written.append("scaling_size.png")
-    plt.close(figure)
 
     figure, axis = plt.subplots(figsize=(6, 4))
     axis.loglog([r["batch"] for r in data["batches"]],
@@ -274,10 +274,8 @@ def plots(data: dict, folder: Path) -> list[str]:
     axis.set_ylabel("ms per sample")
     axis.set_title("Native solver, mnist_size: time per sample vs batch")
     axis.grid(True, which="both", alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(folder / "scaling_batch.png", dpi=110)
+    save_figure(figure, folder / "scaling_batch.png")
     written.append("scaling_batch.png")
-    plt.close(figure)
 
     figure, axis = plt.subplots(figsize=(6, 4))
     axis.loglog([r["conductances"] for r in sizes], [r["native_peak_rss_mb"] for r in sizes],
@@ -291,10 +289,8 @@ def plots(data: dict, folder: Path) -> list[str]:
     axis.set_title("Memory vs network size")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend()
-    figure.tight_layout()
-    figure.savefig(folder / "scaling_memory.png", dpi=110)
+    save_figure(figure, folder / "scaling_memory.png")
     written.append("scaling_memory.png")
-    plt.close(figure)
 
     if data.get("workers"):
         figure, axis = plt.subplots(figsize=(5, 3.5))
@@ -305,10 +301,8 @@ def plots(data: dict, folder: Path) -> list[str]:
         axis.set_xticks([r["workers"] for r in data["workers"]])
         axis.set_title("digits subset, ngspice in the loop")
         axis.grid(True, alpha=0.3)
-        figure.tight_layout()
-        figure.savefig(folder / "scaling_workers.png", dpi=110)
+        save_figure(figure, folder / "scaling_workers.png")
         written.append("scaling_workers.png")
-        plt.close(figure)
     return written
 
 

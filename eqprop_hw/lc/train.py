@@ -160,6 +160,17 @@ def _filtered(model, data, input_waves, times, coarse):
     return u, target_waves, y
 
 
+def _filtered_all(model, data, input_waves, times, coarse):
+    """:func:`_filtered` of every sequence: (inputs, target_waves, targets) as lists."""
+    inputs, target_waves, targets = [], [], []
+    for waves in input_waves:
+        u, tw, y = _filtered(model, data, waves, times, coarse)
+        inputs.append(u)
+        target_waves.append(tw)
+        targets.append(y)
+    return inputs, target_waves, targets
+
+
 def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
                split: str = "train"):
     """Input and target sequences of an lc spec's dataset.
@@ -231,36 +242,29 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
             targets.append(y)
     elif data["name"] == "duffing":
         amplitude, coarse = data["amplitude"] or 5e-3, _target_knots(model)
-        input_waves, target_waves, inputs, targets = [], [], [], []
+        input_waves = []
         for _ in range(data["test_samples"] if test else data["samples"]):
             freqs = rng.uniform(1e6, 6e6, 3)
             phases = rng.uniform(0, 2 * math.pi, 3)
             knots = times[coarse]
             values = amplitude / 3 * np.sin(2 * math.pi * freqs[:, None] * knots[None, :]
                                             + phases[:, None]).sum(axis=0)
-            iw = [{"type": "pwl", "points": [[float(t), float(v)] for t, v in zip(knots, values)]}
-                  for _ in model.src_names]
-            u, tw, y = _filtered(model, data, iw, times, coarse)
-            input_waves.append(iw)
-            target_waves.append(tw)
-            inputs.append(u)
-            targets.append(y)
+            input_waves.append([{"type": "pwl", "points": [[float(t), float(v)]
+                                                            for t, v in zip(knots, values)]}
+                                for _ in model.src_names])
+        inputs, target_waves, targets = _filtered_all(model, data, input_waves, times, coarse)
     elif data["name"] == "series":
         amplitude, coarse = data["amplitude"] or 5e-3, _target_knots(model)
         train_windows, test_windows = series_windows(
             data["source"], data["segment"], data["seed"], data["samples"],
             data["test_samples"])
-        input_waves, target_waves, inputs, targets = [], [], [], []
+        input_waves = []
         for window in (test_windows if test else train_windows):
             knots = np.linspace(0.0, model.tstop, window.size)
-            iw = [{"type": "pwl", "points": [[float(t), float(v)] for t, v in
-                                             zip(knots, amplitude * window)]}
-                  for _ in model.src_names]
-            u, tw, y = _filtered(model, data, iw, times, coarse)
-            input_waves.append(iw)
-            target_waves.append(tw)
-            inputs.append(u)
-            targets.append(y)
+            input_waves.append([{"type": "pwl", "points": [[float(t), float(v)] for t, v in
+                                                            zip(knots, amplitude * window)]}
+                                for _ in model.src_names])
+        inputs, target_waves, targets = _filtered_all(model, data, input_waves, times, coarse)
     else:
         raise ValueError(f"unknown lc dataset {data['name']!r}")
     inputs, targets = np.stack(inputs), np.stack(targets)
