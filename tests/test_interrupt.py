@@ -33,7 +33,7 @@ layers: [4, 8, 2]
 inputs: {gain: 5.0}
 activation: {type: rectify}
 conductance: {min: 1.0e-8, max: 1.0e-3, init: {low: 1.0e-6, high: 2.0e-5}}
-dataset: {name: teacher, samples: 300, test_fraction: 0.2}
+dataset: {name: teacher, samples: 3000, test_fraction: 0.2}
 training: {epochs: 2, batch_size: 1, learning_rate: 0.03, lr_decay: 0.9, beta: 2.0e-6}
 """
 
@@ -67,7 +67,7 @@ def test_signal_mid_epoch_checkpoints_and_resume_is_exact(teacher_runs, signum, 
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
-        try:        # epoch 1 is checkpointed: the signal lands in epoch 2 (~0.6 s of minibatches)
+        try:        # epoch 1 is checkpointed: the signal lands in epoch 2 (~1 s of minibatches)
             with np.load(out / "checkpoint.npz") as state:
                 if int(state["epoch"]) >= 1:
                     break
@@ -86,8 +86,8 @@ def test_signal_mid_epoch_checkpoints_and_resume_is_exact(teacher_runs, signum, 
     assert str(checkpoint) in last and "--resume" in last
     with np.load(checkpoint) as state:
         epoch, position = int(state["epoch"]), int(state["position"])
-    assert epoch == 1 and 0 < position < 240      # mid-epoch 2 (240 training samples)
-    assert f"after {position} of 240 samples" in last
+    assert epoch == 1 and 0 < position < 2400      # mid-epoch 2 (2400 training samples)
+    assert f"after {position} of 2400 samples" in last
     assert [p.name for p in out.iterdir() if ".tmp" in p.name or p.name.startswith(".")] == []
     subprocess.run(command + ["--out", str(out), "--resume"], check=True, env=environment,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -42,6 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from eqprop_hw.backends import fused
 from eqprop_hw.backends.base import Backend, SolveResult
 from eqprop_hw.errors import BackendError, CircuitError, ConvergenceError
 from eqprop_hw.graph import GROUND, Circuit
@@ -175,8 +176,10 @@ def _limit_junctions(v_new: np.ndarray, v_old: np.ndarray, vte: np.ndarray,
 #: Smallest array (cells) kept between solves as a work array (:meth:`NativeBackend._work_array`).
 WORK_ARRAY_CELLS = 1 << 17
 
-#: Fewest batch rows per thread of :meth:`NativeBackend._newton_batch`.
-MIN_THREAD_ROWS = 128
+#: Rows per chunk of a large batch (:meth:`NativeBackend._thread_slices`): small enough that a
+#: chunk's Newton arrays stay in a core's cache, and fixed, so that results do not depend on the
+#: number of threads.
+CHUNK_ROWS = 128
 
 _POOLS: dict = {}
 _BLAS_CONTROLLER: list = []
@@ -328,6 +331,9 @@ class NativeBackend(Backend):
         self.max_iterations = max_iterations
         #: Threads for the Newton iterations of a large batch (None: as many as BLAS has).
         self.threads = None
+        #: Run Newton iterations of the Schur path as compiled loops (:mod:`.fused`) where they
+        #: apply; True when numba is installed.
+        self.fused = fused.AVAILABLE
         self.gmin = float(circuit.options.get("gmin", 1e-12))
         self.vt = thermal_voltage(float(circuit.options.get("temp", 27.0)))
         n_out = len(circuit.outputs)
@@ -615,6 +621,7 @@ class NativeBackend(Backend):
             if not any(chosen[j] for j in neighbours[i]):
                 chosen[i] = True
         self._blocks = None
+        self._fused_csr = None
         self._h_idx = np.flatnonzero(chosen)
         self._o_idx = np.flatnonzero(~chosen)
         self._h_cols, self._o_cols = (
@@ -824,29 +831,32 @@ class NativeBackend(Backend):
         return results
 
     def _thread_slices(self, inputs, targets):
-        """Row slices of a batch for threads, or None (one thread).
+        """Row chunks of a batch (slices), or None to solve it whole.
 
-        As many slices as BLAS has threads (``threads`` overrides), each of at least
-        ``MIN_THREAD_ROWS`` rows, on the dense path with a Newton loop. Inside a slice BLAS runs
-        on one thread (so a nested solve asks for no more slices).
+        On the dense path with a Newton loop a batch of more than ``CHUNK_ROWS`` rows is cut
+        into equal chunks of at most ``CHUNK_ROWS`` rows. Their number depends on the batch
+        size only, not on the threads that solve them (:meth:`_on_threads`), so a result is
+        the same bit for bit on any number of cores.
         """
         if not self._dense or not (len(self._diodes) or self.loss == "cross_entropy"):
             return None
         batch = np.shape(inputs)[0] if np.ndim(inputs) == 2 else 1
-        threads = self.threads if self.threads is not None else _blas_threads()
-        workers = min(threads, batch // MIN_THREAD_ROWS)
-        if workers <= 1:
+        chunks = -(-batch // CHUNK_ROWS)
+        if chunks <= 1:
             return None
-        bounds = np.linspace(0, batch, workers + 1).astype(int)
+        bounds = np.linspace(0, batch, chunks + 1).astype(int)
         return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
-    @staticmethod
-    def _on_threads(function, parts) -> list:
-        """``function(part)`` for every slice, on the thread pool, BLAS on one thread."""
-        with _one_blas_thread():
-            pool = _thread_pool(len(parts))
-            futures = [pool.submit(function, part) for part in parts]
-            return [future.result() for future in futures]
+    def _on_threads(self, function, parts) -> list:
+        """``function(part)`` for every chunk, BLAS on one thread, on as many threads as BLAS
+        had (``threads`` overrides), at most one per chunk."""
+        with _one_blas_thread() as blas_threads:
+            threads = min(self.threads if self.threads is not None else blas_threads,
+                          len(parts))
+            if threads <= 1:
+                return [function(part) for part in parts]
+            pool = _thread_pool(threads)
+            return list(pool.map(function, parts))
 
     def _joined(self, results, voltages, start) -> SolveResult:
         """One result from the results of consecutive slices written into ``voltages``."""
@@ -965,17 +975,100 @@ class NativeBackend(Backend):
         cores by slices instead (:meth:`_thread_slices`).
         """
         with _one_blas_thread():
+            if not ce and self._fused_applies(a_uu):
+                return self._newton_fused(a_uu, rhs, vd_pinned, x, warm, vd_start)
             return self._newton(a_uu, rhs, vd_pinned, pinned, targets, x, warm, ce, ce_beta,
                                 vd_start)
 
+    def _fused_applies(self, a_uu) -> bool:
+        """Whether :meth:`_newton_fused` can solve with the unknown block ``a_uu``: the dense
+        Schur path with diodes, node-voltage unknowns and symmetric Schur systems."""
+        if not (self.fused and self._dense and len(self._diodes) and len(self._h_idx)
+                and len(self._o_idx) and self._voltage_unknowns.all()):
+            return False
+        blocks = self._schur_blocks(a_uu)
+        return blocks[5] is not None and blocks[6]
+
+    def _fused_maps(self):
+        """CSR arrays (indptr, indices, data; sorted as :class:`_BatchMap` sums) of ``D^T``,
+        the hidden and output stamps and ``D``, for :mod:`.fused` (built once)."""
+        if self._fused_csr is None:
+            def arrays(matrix):
+                csr = sp.csr_matrix(matrix, copy=True)
+                csr.sort_indices()
+                return (csr.indptr.astype(np.intp), csr.indices.astype(np.intp),
+                        np.ascontiguousarray(csr.data, dtype=float))
+            self._fused_csr = (arrays(self._d_unknown.T), arrays(self._stamp_h),
+                               arrays(self._stamp_o), arrays(self._d_unknown))
+        return self._fused_csr
+
+    def _newton_fused(self, a_uu, rhs, vd_pinned, x, warm, vd_start=None):
+        """:meth:`_newton` (without the cross-entropy term) by the compiled loops of
+        :mod:`.fused` and three BLAS products per iteration; the same iterates to round-off.
+
+        Should a Schur system turn out not positive definite (a strong negative nudge), the
+        rows still iterating continue in :meth:`_newton` from where they are, with LAPACK.
+        """
+        batch = rhs.shape[0]
+        rhs, vd_pinned = np.ascontiguousarray(rhs), np.ascontiguousarray(vd_pinned)
+        if not warm:
+            vd_lin = np.broadcast_to(self._vcrit, (batch, len(self._diodes))).copy()
+        elif vd_start is not None:
+            vd_lin = vd_start
+        else:
+            vd_lin = self._to_diodes(x) + vd_pinned
+        x, vd_lin = np.ascontiguousarray(x), np.ascontiguousarray(vd_lin)
+        _, diag_base, a_oo_base, a_oh, a_ho, pairs, _ = self._schur_blocks(a_uu)
+        to_unknowns, stamp_h, stamp_o, to_diodes = self._fused_maps()
+        h_idx, o_idx = self._h_idx.astype(np.intp), self._o_idx.astype(np.intp)
+        a_oo_flat = np.ascontiguousarray(a_oo_base).ravel()
+        n_h, n_o = len(h_idx), len(o_idx)
+        work = {name: np.empty((batch, size)) for name, size in (
+            ("b", self.n_unknown), ("inverse", n_h), ("w", n_h), ("a_oo", n_o * n_o),
+            ("x_o", n_o))}
+        done = np.empty(batch, dtype=bool)
+        converged = np.zeros(batch, dtype=bool)
+        iterations = np.zeros(batch, dtype=int)
+        scale = np.full(batch, np.nan)              # per row max|x| (NaN: not yet known)
+        active = np.arange(batch)
+        for _ in range(self.max_iterations):
+            n = active.size
+            if n == 0:
+                break
+            b, inverse, w, a_oo, x_o = (work[name][:n] for name in
+                                        ("b", "inverse", "w", "a_oo", "x_o"))
+            if not fused.linearise(active, vd_lin, vd_pinned, rhs, self._saturation,
+                                   self._vte, self._v_reverse, self.gmin, *to_unknowns,
+                                   *stamp_h, *stamp_o, diag_base, a_oo_flat, h_idx,
+                                   b, inverse, w, a_oo):
+                raise self._singular_matrix_error()
+            if not fused.schur_solve(a_oo, inverse @ pairs, b, o_idx, w @ a_oh.T, x_o):
+                self._blocks[id(a_uu)] = self._schur_blocks(a_uu)[:-1] + (False,)
+                rest = self._newton(a_uu, rhs[active], vd_pinned[active], None, None,
+                                    x[active], True, False, 0.0, vd_lin[active],
+                                    self.max_iterations - int(iterations[active].max()))
+                x[active], vd_lin[active] = rest[0], rest[3]
+                converged[active], iterations[active] = rest[1], iterations[active] + rest[2]
+                break
+            finite = fused.finish(active, b, inverse, x_o @ a_ho.T, x_o, h_idx, o_idx,
+                                  *to_diodes, vd_pinned, self._vte, self._vcrit, x, vd_lin,
+                                  scale, done[:n])
+            iterations[active] += 1
+            converged[active[done[:n]]] = True
+            active = active[~done[:n]]
+            if not finite:
+                break
+        return x, converged, iterations, vd_lin
+
     def _newton(self, a_uu, rhs, vd_pinned, pinned, targets, x, warm, ce, ce_beta,
-                vd_start=None):
+                vd_start=None, max_iterations=None):
         """Newton iterations of a batch from unknowns ``x`` (warm: ``x`` is a starting point;
         otherwise junctions start at their critical voltage). Returns (x, converged,
         iterations, diode voltages at x).
 
         ``vd_start``: the diode voltages at a warm start ``x`` (``D x + pinned ends``, e.g. the
         ones the free phase returned; overwritten), instead of computing them again.
+        ``max_iterations``: at most this many iterations (default ``self.max_iterations``).
         """
         batch = rhs.shape[0]
         converged = np.zeros(batch, dtype=bool)
@@ -994,7 +1087,7 @@ class NativeBackend(Backend):
             ce_limit = CE_STEP_LIMIT * self.temperature
         active = np.arange(batch)
         scale = None                 # per active row max|x| (see _step_converged)
-        for _ in range(self.max_iterations):
+        for _ in range(self.max_iterations if max_iterations is None else max_iterations):
             if active.size == 0:
                 break
             # All rows active (the usual case): views, not gathered copies.
@@ -1140,12 +1233,15 @@ class NativeBackend(Backend):
                     matrices[:, cols[:, None], cols[None, :]] += extra
                 return np.linalg.solve(matrices, b[..., None])[..., 0]
             except np.linalg.LinAlgError:
-                raise ConvergenceError(
-                    f"native solver: singular circuit matrix for {self._circuit.name!r} "
-                    "(a loop of voltage sources, or a node held only by current sources)") from None
+                raise self._singular_matrix_error() from None
         if self._reduction() is not None:
             return self._reduced_solve(a_uu, conductance, b, extra)
         return self._sparse_solve(a_uu, conductance, b, active, extra)
+
+    def _singular_matrix_error(self) -> ConvergenceError:
+        return ConvergenceError(
+            f"native solver: singular circuit matrix for {self._circuit.name!r} "
+            "(a loop of voltage sources, or a node held only by current sources)")
 
     def _reduction(self):
         """Split of the unknowns for :meth:`_reduced_solve`, or None where it does not apply.

@@ -1,0 +1,242 @@
+"""Compiled (numba) loops for one Newton iteration of the native solver's Schur path.
+
+The numpy implementation in :mod:`eqprop_hw.backends.native` evaluates a Newton iteration as
+some 40 whole-array operations over the batch (diode law, companion currents, incidence
+gathers, the hidden diagonal, the small Schur systems, back-substitution, junction limiting,
+the convergence test). Each is a pass over (batch x diodes) arrays larger than a core's cache,
+so the iteration is bound by memory traffic, not arithmetic. Here the elementwise work of one
+sample runs in one loop that keeps it in registers and cache, and the three products that are
+real matrix products stay in BLAS:
+
+1. :func:`linearise` - per active row: the diode companion model (ngspice's DC law, the same
+   arithmetic as ``NativeBackend._diode_companion``), the right-hand side ``rhs - D^T i``, the
+   hidden diagonal ``d = J_HH`` and ``1/d``, ``w = b_H / d`` and the output block ``J_OO``;
+2. BLAS: ``(1/d) @ pairs`` (the Schur products ``J_OH diag(1/d) J_HO``) and ``w @ J_OH^T``;
+3. :func:`schur_solve` - per row the small symmetric Schur system by elimination without
+   pivoting (positive pivots are checked, as ``native._solve_positive`` does);
+4. BLAS: ``x_O @ J_HO^T``;
+5. :func:`finish` - per row: back-substitution of the hidden block, diode voltages ``D x +
+   pinned ends``, SPICE's junction limiting (``pnjlim``) and the step test of
+   ``NativeBackend._step_converged``.
+
+The loops release the GIL (``nogil``), so the chunks of a batch run on threads in parallel.
+Results equal the numpy path's to round-off (``exp``/``log`` may differ in the last bit; the
+order of every sum is the same). Without numba, :data:`AVAILABLE` is False and the native solver
+keeps its numpy loop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:                        # the numpy path is used instead
+    numba = None
+
+#: Whether the compiled loops can be used (numba is installed).
+AVAILABLE = numba is not None
+
+
+def _jit(function):
+    """Compile ``function`` without the GIL, cached on disk; identity without numba."""
+    if numba is None:
+        return function
+    return numba.njit(nogil=True, cache=True)(function)
+
+
+@_jit
+def linearise(active, vd_lin, vd_pinned, rhs, saturation, vte, v_reverse, gmin,
+              dt_indptr, dt_index, dt_data, sh_indptr, sh_index, sh_data,
+              so_indptr, so_index, so_data, diag_base, a_oo_base, h_idx,
+              b, inverse, w, a_oo):
+    """Linearise the diodes of the rows ``active`` at ``vd_lin`` and set up their Schur step.
+
+    Parameters
+    ----------
+    active : int array (n,)
+        Rows of the full arrays ``vd_lin``, ``vd_pinned`` and ``rhs`` to linearise.
+    vd_lin, vd_pinned : (batch, diodes) arrays, V
+        Diode voltages to linearise at, and the part of each set by pinned nodes.
+    rhs : (batch, unknowns) array, A
+        Right-hand side without the diodes.
+    saturation, vte, v_reverse : (diodes,) arrays
+        IS x area (A), N kT/q (V) and the reverse-law threshold -3 Vte (V).
+    gmin : float
+        Conductance in parallel with every junction (S).
+    dt_*, sh_*, so_* : CSR arrays
+        ``D^T`` (unknowns x diodes), the hidden-diagonal stamp (H x diodes) and the output-block
+        stamp (O*O x diodes).
+    diag_base, a_oo_base : arrays
+        The hidden diagonal (H,) and the flattened output block (O*O,) without diodes (S).
+    h_idx : int array (H,)
+        Unknown index of each hidden (eliminated) unknown.
+    b, inverse, w, a_oo : (n, unknowns), (n, H), (n, H), (n, O*O) arrays
+        Outputs, one compact row per active row: ``rhs - D^T i``, ``1/J_HH``, ``b_H / J_HH`` and
+        ``J_OO``.
+
+    Returns
+    -------
+    bool
+        False when some hidden diagonal is zero (a singular matrix).
+    """
+    n_diodes = vd_lin.shape[1]
+    n_unknown = rhs.shape[1]
+    current = np.empty(n_diodes)
+    conductance = np.empty(n_diodes)
+    for k in range(active.shape[0]):
+        row = active[k]
+        for d in range(n_diodes):
+            v = vd_lin[row, d]
+            if v < v_reverse[d]:
+                arg = (3.0 * vte[d] / (v * math.e)) ** 3
+                i = -saturation[d] * (1.0 + arg)
+                g = saturation[d] * 3.0 * arg / v
+            else:
+                e = math.exp(v / vte[d])
+                g = saturation[d] * e
+                g /= vte[d]
+                i = (e - 1.0) * saturation[d]
+            i += gmin * v
+            g += gmin
+            i -= g * v
+            i += g * vd_pinned[row, d]
+            current[d] = i
+            conductance[d] = g
+        for u in range(n_unknown):
+            start, stop = dt_indptr[u], dt_indptr[u + 1]
+            if start == stop:
+                b[k, u] = rhs[row, u]
+                continue
+            total = current[dt_index[start]] * dt_data[start]
+            for p in range(start + 1, stop):
+                total += current[dt_index[p]] * dt_data[p]
+            b[k, u] = rhs[row, u] - total
+        for h in range(h_idx.shape[0]):
+            start, stop = sh_indptr[h], sh_indptr[h + 1]
+            diagonal = 0.0
+            if start < stop:
+                diagonal = conductance[sh_index[start]] * sh_data[start]
+                for p in range(start + 1, stop):
+                    diagonal += conductance[sh_index[p]] * sh_data[p]
+            diagonal += diag_base[h]
+            if diagonal == 0.0:
+                return False
+            inverse[k, h] = 1.0 / diagonal
+            w[k, h] = b[k, h_idx[h]] * inverse[k, h]
+        for f in range(a_oo_base.shape[0]):
+            start, stop = so_indptr[f], so_indptr[f + 1]
+            value = a_oo_base[f]
+            if start < stop:
+                stamp = conductance[so_index[start]] * so_data[start]
+                for p in range(start + 1, stop):
+                    stamp += conductance[so_index[p]] * so_data[p]
+                value += stamp
+            a_oo[k, f] = value
+    return True
+
+
+@_jit
+def schur_solve(a_oo, products, b, o_idx, coupled, x_o):
+    """Solve each row's Schur system ``(J_OO - products) x_O = b_O - coupled``.
+
+    ``a_oo`` and ``products`` are (n, O*O), ``b`` (n, unknowns), ``coupled`` and ``x_o``
+    (n, O). Gaussian elimination without pivoting, as ``native._solve_positive``.
+
+    Returns
+    -------
+    bool
+        False when a pivot is not positive and finite: some system is not positive definite
+        and the caller must solve with pivoting instead.
+    """
+    n_out = o_idx.shape[0]
+    matrix = np.empty((n_out, n_out))
+    vector = np.empty(n_out)
+    for k in range(a_oo.shape[0]):
+        for i in range(n_out):
+            for j in range(n_out):
+                matrix[i, j] = a_oo[k, i * n_out + j] - products[k, i * n_out + j]
+            vector[i] = b[k, o_idx[i]] - coupled[k, i]
+        for p in range(n_out - 1):
+            pivot = matrix[p, p]
+            for i in range(p + 1, n_out):
+                factor = matrix[i, p] / pivot
+                for j in range(p + 1, n_out):
+                    matrix[i, j] -= factor * matrix[p, j]
+                vector[i] -= factor * vector[p]
+        for p in range(n_out):
+            pivot = matrix[p, p]
+            if not (pivot > 0.0 and pivot < np.inf):
+                return False
+        for i in range(n_out - 1, -1, -1):
+            total = vector[i]
+            if i < n_out - 1:
+                dot = matrix[i, i + 1] * x_o[k, i + 1]
+                for j in range(i + 2, n_out):
+                    dot += matrix[i, j] * x_o[k, j]
+                total -= dot
+            x_o[k, i] = total / matrix[i, i]
+    return True
+
+
+@_jit
+def finish(active, b, inverse, back, x_o, h_idx, o_idx, d_indptr, d_index, d_data,
+           vd_pinned, vte, vcrit, x, vd_lin, scale, done):
+    """Complete a Newton step of the rows ``active`` in place; returns whether all are finite.
+
+    The hidden unknowns ``(b_H - back) / J_HH`` join ``x_o``; the new diode voltages ``D x +
+    pinned ends`` are limited by SPICE's ``pnjlim`` against the previous ``vd_lin`` and stored
+    there; a row is ``done`` when no junction was limited and every unknown moved at most
+    ``1e-12 max(max|x_new|, max|x_old|) + 1e-14`` V (``scale`` holds each row's ``max|x|``,
+    NaN when not yet known). ``x`` is overwritten with the new unknowns.
+    """
+    n_unknown = x.shape[1]
+    n_diodes = vd_lin.shape[1]
+    new = np.empty(n_unknown)
+    finite = True
+    for k in range(active.shape[0]):
+        row = active[k]
+        for i in range(o_idx.shape[0]):
+            new[o_idx[i]] = x_o[k, i]
+        for h in range(h_idx.shape[0]):
+            new[h_idx[h]] = (b[k, h_idx[h]] - back[k, h]) * inverse[k, h]
+        limited = False
+        for d in range(n_diodes):
+            start, stop = d_indptr[d], d_indptr[d + 1]
+            v = 0.0
+            if start < stop:
+                v = new[d_index[start]] * d_data[start]
+                for p in range(start + 1, stop):
+                    v += new[d_index[p]] * d_data[p]
+            v += vd_pinned[row, d]
+            old = vd_lin[row, d]
+            if v > vcrit[d] and abs(v - old) > 2.0 * vte[d]:
+                limited = True
+                if old > 0.0:
+                    arg = 1.0 + (v - old) / vte[d]
+                    v = old + vte[d] * math.log(arg) if arg > 0.0 else vcrit[d]
+                else:
+                    v = vte[d] * math.log(v / vte[d])
+            vd_lin[row, d] = v
+        old_scale = scale[row]
+        if old_scale != old_scale:             # NaN: not known yet
+            old_scale = 0.0
+            for u in range(n_unknown):
+                old_scale = max(old_scale, abs(x[row, u]))
+        new_scale = 0.0
+        largest = 0.0
+        row_finite = True
+        for u in range(n_unknown):
+            value = new[u]
+            if not (abs(value) < np.inf):
+                row_finite = False
+            new_scale = max(new_scale, abs(value))
+            largest = max(largest, abs(value - x[row, u]))
+            x[row, u] = value
+        scale[row] = new_scale
+        finite = finite and row_finite
+        done[k] = row_finite and (not limited) and \
+            largest <= 1e-12 * max(new_scale, old_scale) + 1e-14
+    return finite
