@@ -1025,7 +1025,7 @@ class NativeBackend(Backend):
         n_h, n_o = len(h_idx), len(o_idx)
         work = {name: np.empty((batch, size)) for name, size in (
             ("b", self.n_unknown), ("inverse", n_h), ("w", n_h), ("a_oo", n_o * n_o),
-            ("x_o", n_o))}
+            ("x_o", n_o), ("exp", len(self._diodes)))}
         done = np.empty(batch, dtype=bool)
         converged = np.zeros(batch, dtype=bool)
         iterations = np.zeros(batch, dtype=int)
@@ -1035,9 +1035,12 @@ class NativeBackend(Backend):
             n = active.size
             if n == 0:
                 break
-            b, inverse, w, a_oo, x_o = (work[name][:n] for name in
-                                        ("b", "inverse", "w", "a_oo", "x_o"))
-            if not fused.linearise(active, vd_lin, vd_pinned, rhs, self._saturation,
+            b, inverse, w, a_oo, x_o, exp_terms = (work[name][:n] for name in
+                                                   ("b", "inverse", "w", "a_oo", "x_o", "exp"))
+            with np.errstate(over="ignore"):
+                np.divide(vd_lin if n == batch else vd_lin[active], self._vte, out=exp_terms)
+                np.exp(exp_terms, out=exp_terms)
+            if not fused.linearise(active, vd_lin, exp_terms, vd_pinned, rhs, self._saturation,
                                    self._vte, self._v_reverse, self.gmin, *to_unknowns,
                                    *stamp_h, *stamp_o, diag_base, a_oo_flat, h_idx,
                                    b, inverse, w, a_oo):
