@@ -27,6 +27,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -65,6 +66,14 @@ class Probe:
     names: list
     plus: np.ndarray
     minus: np.ndarray
+
+    @cached_property
+    def terminal_grid(self) -> tuple:
+        """The distinct first terminals R and second terminals C (columns, ``-1`` ground) and
+        each element's flat position ``r * len(C) + c`` in the R x C grid of node pairs."""
+        rows, row_of = np.unique(self.plus, return_inverse=True)
+        cols, col_of = np.unique(self.minus, return_inverse=True)
+        return rows, cols, row_of.ravel() * cols.size + col_of.ravel()
 
 
 def make_probe(circuit: Circuit, node_names: list) -> Probe:
@@ -123,6 +132,10 @@ def local_rule(drops: dict, beta: float, nudge: str) -> np.ndarray:
 #   loss_values(loss, outputs, targets, tau)  either, by name
 
 
+#: :func:`mean_local_rule` computes the block of node-pair moments its elements span when the
+#: block has fewer than this many cells per element.
+GRID_FILL = 4
+
 #: The two phases each mode compares, and the factor on (drop_a^2 - drop_b^2).
 _CONTRASTS = {"positive": ("positive", "free", 0.5), "negative": ("negative", "free", -0.5),
               "centered": ("positive", "negative", 0.25)}
@@ -135,8 +148,10 @@ def mean_local_rule(voltages: dict, probe: Probe, beta: float, nudge: str) -> np
     differences delta = V_a - V_b and sums sigma = V_a + V_b, the batch mean for an element
     between nodes i and j is M_ii - M_ij - M_ji + M_jj with M = delta^T sigma / batch. Every
     element still uses only its own two terminals' voltages; the product just shares the work
-    (a 784-100-10 crossbar has 159,792 elements but 1,800 nodes); for small batches, where
-    batch x elements is below nodes^2, the per-sample drops are cheaper and are used instead.
+    (a 784-100-10 crossbar has 159,792 elements but 1,800 nodes). When the elements fill most
+    of the grid of their first x second terminals (crossbars: fewer than ``GRID_FILL`` cells per
+    element), only that block of M is computed, by one product; otherwise the whole of M, or,
+    for small batches where batch x elements is below nodes^2, the per-sample drops.
     Equal to ``local_rule(...).mean(0)`` up to round-off.
 
     Parameters
@@ -160,15 +175,26 @@ def mean_local_rule(voltages: dict, probe: Probe, beta: float, nudge: str) -> np
     first, second, factor = _CONTRASTS[nudge]
     a, b = voltages[first], voltages[second]
     batch = a.shape[0]
-    if batch * probe.plus.size <= a.shape[1] ** 2:   # few samples: per-sample drops are cheaper
+    rows, cols, flat = probe.terminal_grid
+    grid = rows.size * cols.size < GRID_FILL * probe.plus.size
+    if not grid and batch * probe.plus.size <= a.shape[1] ** 2:
+        # Few samples and scattered elements: per-sample drops are cheaper.
         drop_a, drop_b = measure_drops(a, probe), measure_drops(b, probe)
         return ((drop_a - drop_b) * (drop_a + drop_b)).mean(axis=0) * (factor / beta)
     zeros = np.zeros((batch, 1))
     delta = np.concatenate([a - b, zeros], axis=1)      # ground is the last column (index -1)
     sigma = np.concatenate([a + b, zeros], axis=1)
+    plus, minus = probe.plus, probe.minus
+    if grid:
+        # Elements fill most of the grid of their terminals (a crossbar): only M's R x C block
+        # and its transpose, as one product of the stacked (2 batch x R) and (2 batch x C).
+        diagonal = np.einsum("si,si->i", delta, sigma) / batch
+        cross = np.concatenate([delta[:, rows], sigma[:, rows]]).T @ \
+            np.concatenate([sigma[:, cols], delta[:, cols]])
+        contrast = diagonal[plus] + diagonal[minus] - cross.ravel()[flat] / batch
+        return contrast * (factor / beta)
     moments = delta.T @ sigma / batch
     diagonal = np.diagonal(moments)
-    plus, minus = probe.plus, probe.minus
     contrast = (diagonal[plus] - moments[plus, minus] - moments[minus, plus] + diagonal[minus])
     return contrast * (factor / beta)
 

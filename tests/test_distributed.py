@@ -40,7 +40,10 @@ def test_chunk_bounds_depend_only_on_batch_and_chunks():
     assert chunk_bounds(2, 3) == [(0, 1), (1, 2)]
 
 
-def test_one_chunk_equals_ep_gradient_on_small_batches(iris):
+def test_one_chunk_equals_ep_gradient_on_small_batches(iris, monkeypatch):
+    """Bitwise where ep_gradient takes the per-sample path (forced: iris is a crossbar, whose
+    gradient otherwise comes from the block of node moments, equal to round-off)."""
+    from eqprop_hw import ep
     from eqprop_hw.backends import make_backend
     from eqprop_hw.build import build_circuit
     from eqprop_hw.data import load_dataset
@@ -50,7 +53,10 @@ def test_one_chunk_equals_ep_gradient_on_small_batches(iris):
     engine = make_backend("native", circuit)
     probe = make_probe(circuit, engine.node_names)
     x, t = dataset.x_train[:4], dataset.loss_targets(dataset.y_train[:4], "squared")
+    blocks, _ = ep_gradient(engine, x, t, 2e-6, "centered", probe)
+    monkeypatch.setattr(ep, "GRID_FILL", 0)
     reference, _ = ep_gradient(engine, x, t, 2e-6, "centered", probe)
+    np.testing.assert_allclose(blocks, reference, rtol=1e-9, atol=0)
     assert np.array_equal(chunked_gradient(engine, x, t, 2e-6, "centered", probe, 1), reference)
     np.testing.assert_allclose(chunked_gradient(engine, x, t, 2e-6, "centered", probe, 3),
                                reference, rtol=1e-9, atol=0)

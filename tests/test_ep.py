@@ -73,9 +73,14 @@ def test_ep_from_ngspice_measurements_matches_exact_gradient(example):
     assert np.linalg.norm(spice - native) / np.linalg.norm(native) <= 1e-6
 
 
+@pytest.mark.parametrize("grid_fill", [4, 0])
 @pytest.mark.parametrize("nudge", ["positive", "negative", "centered"])
-def test_mean_local_rule_equals_the_mean_of_per_sample_rules(nudge):
+def test_mean_local_rule_equals_the_mean_of_per_sample_rules(nudge, grid_fill, monkeypatch):
+    """Every evaluation path: the crossbar's block of node moments (grid_fill 4), and with the
+    block path off (grid_fill 0) per-sample drops (batch 2) and all node moments (batch 40)."""
+    from eqprop_hw import ep
     from eqprop_hw.ep import mean_local_rule, run_phases
+    monkeypatch.setattr(ep, "GRID_FILL", grid_fill)
     spec = parse_spec({"name": "t", "kind": "layered", "layers": [5, 7, 3],
                        "inputs": {"gain": 20.0}, "activation": {"type": "rectify"},
                        "amplifiers": {"gain": 2.0}})
@@ -83,7 +88,9 @@ def test_mean_local_rule_equals_the_mean_of_per_sample_rules(nudge):
     backend = make_backend("native", c)
     probe = make_probe(c, backend.node_names)
     rng = np.random.default_rng(3)
-    for batch in (2, 40):   # both evaluation paths (per-sample drops, node moments)
+    rows, cols, _ = probe.terminal_grid
+    assert rows.size * cols.size < 4 * probe.plus.size       # a crossbar fills its grid
+    for batch in (2, 40):
         x, y = rng.uniform(0, 1, (batch, 5)), rng.uniform(0, 1, (batch, 3))
         phases = run_phases(backend, probe, x, y, 1e-7, nudge)
         per_sample = local_rule(phases.drops, 1e-7, nudge).mean(axis=0)
