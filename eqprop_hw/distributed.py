@@ -93,7 +93,7 @@ def _worker_engine(token: str):
                 pass
         spec = Spec(payload["spec_data"], payload["source"])
         circuit = build_circuit(spec, params=payload["params"])
-        engine = make_backend(payload["backend"], circuit, **payload["options"])
+        engine = make_backend(payload["backend"], circuit, compiled=True, **payload["options"])
         state = {"engine": engine, "probe": make_probe(circuit, engine.node_names),
                  "values": None}
         _WORKER_STATE[token] = state

@@ -291,7 +291,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     if backend == "ngspice" and (isolate is None or isolate):
         engine = make_backend(backend, circuit, isolated=True, **options)
     else:
-        engine = make_backend(backend, circuit, **options)
+        engine = make_backend(backend, circuit, compiled=True, **options)
     client = cluster = remote = thermal = None
     stop = StopSignals().install()   # SIGINT/SIGTERM: checkpoint at the next minibatch, exit
     try:

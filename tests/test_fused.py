@@ -19,8 +19,7 @@ pytestmark = pytest.mark.skipif(not fused.AVAILABLE, reason="numba is not instal
 
 def _pair(circuit):
     """A native backend with the compiled loops and one with the numpy loop."""
-    compiled, plain = NativeBackend(circuit), NativeBackend(circuit)
-    plain.fused = False
+    compiled, plain = NativeBackend(circuit, compiled=True), NativeBackend(circuit)
     return compiled, plain
 
 

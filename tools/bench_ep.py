@@ -86,7 +86,7 @@ def training_steps(spec_name: str, backend_name: str, samples: int, batch_size: 
     rates = learning_rates(settings, circuit, spec.source) * g_max ** 2
     x, y = _inputs(circuit, samples)
     values = np.array(circuit.trainable_values())
-    with make_backend(backend_name, circuit) as backend:
+    with make_backend(backend_name, circuit, compiled=True) as backend:
         probe = make_probe(circuit, backend.node_names)
         ep_gradient(backend, x[:1], y[:1], settings.beta, settings.nudge, probe)  # warm-up
         backend.set_trainable(values)

@@ -7,7 +7,9 @@ For ``mnist_size`` (784-100-10 diode crossbar) it
    eliminated hidden block and the Schur block, stored non-zeros of each sparse map) times the
    Newton iterations each sample actually took (``SolveResult.iterations``), for the free phase
    alone and for free + centered nudged phases (the EP training step's solves);
-2. times the same solves (best of ``repeats``) and reports the achieved FLOP/s;
+2. times the same solves (best of ``repeats``) and reports the achieved FLOP/s; the solver runs
+   as training runs it (``compiled=True``: the compiled Newton loops of
+   :mod:`eqprop_hw.backends.fused`);
 3. measures numpy's matmul peak (square float64 products, best of several) in the same process;
 4. reports ``limit_ratio = time taken / (FLOPs / matmul peak)``, i.e. how many times slower
    than a machine that did only those FLOPs at matmul speed (target: <= 5).
@@ -181,7 +183,7 @@ def measure(spec_name: str = "mnist_size", batch: int = 1024, repeats: int = 3,
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, 1.0, (batch, len(circuit.inputs)))
     y = rng.uniform(0.0, 1.0, (batch, len(circuit.outputs)))
-    solvers = {"": make_backend("native", circuit)}
+    solvers = {"": make_backend("native", circuit, compiled=True)}
     if baseline is not None:
         solvers["before."] = baseline(circuit)
     calls = [(label, phase, call) for label, backend in solvers.items()
@@ -247,7 +249,7 @@ def profile(spec_name: str = "mnist_size", batch: int = 1024, lines: int = 14) -
     rng = np.random.default_rng(0)
     x = rng.uniform(0.0, 1.0, (batch, len(circuit.inputs)))
     y = rng.uniform(0.0, 1.0, (batch, len(circuit.outputs)))
-    backend = make_backend("native", circuit)
+    backend = make_backend("native", circuit, compiled=True)
     backend.solve_phases(x, y, [0.0, beta, -beta])
     profiler = cProfile.Profile()
     profiler.enable()

@@ -15,6 +15,9 @@ def make_backend(name: str, circuit: Circuit, **options) -> Backend:
     ``isolated=True`` (ngspice only) runs ngspice in a child process that is restarted if it
     dies (:class:`eqprop_hw.backends.isolated.IsolatedBackend`; ``timeout=`` seconds per
     request); the native backend ignores it (it cannot take the process down).
+    ``compiled=True`` (native only; ngspice ignores it) runs the native Newton iterations as
+    compiled loops where they apply (:mod:`eqprop_hw.backends.fused`): for repeated solves such
+    as training; the first solve of a process then loads numba (~0.5 s).
 
     Raises
     ------
@@ -22,10 +25,11 @@ def make_backend(name: str, circuit: Circuit, **options) -> Backend:
         For an unknown name, or when ngspice's shared library cannot be loaded.
     """
     isolated = options.pop("isolated", False)
+    compiled = options.pop("compiled", False)
     if name == "native":
         options.pop("timeout", None)
         from eqprop_hw.backends.native import NativeBackend
-        return NativeBackend(circuit, **options)
+        return NativeBackend(circuit, compiled=compiled, **options)
     if name == "ngspice" and isolated:
         from eqprop_hw.backends.isolated import IsolatedBackend
         return IsolatedBackend(circuit, **options)

@@ -21,31 +21,45 @@ real matrix products stay in BLAS:
    ``NativeBackend._step_converged``.
 
 The loops release the GIL (``nogil``), so the chunks of a batch run on threads in parallel.
+The native backend uses them when asked (``make_backend("native", circuit, compiled=True)``, as
+training does): numba is imported and the cached machine code loaded at the first call.
 Results equal the numpy path's to round-off (the same ``exp``, the same order of every sum;
-a limited junction's ``log`` may differ in the last bit). Without numba, :data:`AVAILABLE` is False and the native solver
-keeps its numpy loop.
+a limited junction's ``log`` may differ in the last bit). Without numba, :data:`AVAILABLE` is
+False and the native solver keeps its numpy loop.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
 
-try:
-    import numba
-except ImportError:                        # the numpy path is used instead
-    numba = None
+#: Whether the compiled loops can be used (numba is installed; it is imported at first use).
+AVAILABLE = importlib.util.find_spec("numba") is not None
 
-#: Whether the compiled loops can be used (numba is installed).
-AVAILABLE = numba is not None
+
+class _Compiled:
+    """A function compiled by numba (GIL released, cached on disk) at its first call.
+
+    numba is imported only then: importing it and loading the cached machine code takes about
+    half a second, which a one-off solve should not pay.
+    """
+
+    def __init__(self, function):
+        self.function = function
+        self.compiled = None
+        self.__doc__ = function.__doc__
+
+    def __call__(self, *args):
+        if self.compiled is None:
+            import numba
+            self.compiled = numba.njit(nogil=True, cache=True)(self.function)
+        return self.compiled(*args)
 
 
 def _jit(function):
-    """Compile ``function`` without the GIL, cached on disk; identity without numba."""
-    if numba is None:
-        return function
-    return numba.njit(nogil=True, cache=True)(function)
+    return _Compiled(function)
 
 
 @_jit

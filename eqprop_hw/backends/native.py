@@ -321,7 +321,8 @@ class NativeBackend(Backend):
     name = "native"
 
     def __init__(self, circuit: Circuit, dense_limit: int = 1500, max_iterations: int = 200,
-                 loss: str = "squared", temperature: float | None = None):
+                 loss: str = "squared", temperature: float | None = None,
+                 compiled: bool = False):
         super().__init__(circuit, loss, temperature)
         for element in circuit.elements:
             if element.type == "B":
@@ -332,8 +333,9 @@ class NativeBackend(Backend):
         #: Threads for the Newton iterations of a large batch (None: as many as BLAS has).
         self.threads = None
         #: Run Newton iterations of the Schur path as compiled loops (:mod:`.fused`) where they
-        #: apply; True when numba is installed.
-        self.fused = fused.AVAILABLE
+        #: apply (numba installed). Worth it for repeated solves (training: several times faster
+        #: at small batches); the first such solve of a process loads numba (~0.5 s).
+        self.compiled = bool(compiled)
         self.gmin = float(circuit.options.get("gmin", 1e-12))
         self.vt = thermal_voltage(float(circuit.options.get("temp", 27.0)))
         n_out = len(circuit.outputs)
@@ -983,7 +985,7 @@ class NativeBackend(Backend):
     def _fused_applies(self, a_uu) -> bool:
         """Whether :meth:`_newton_fused` can solve with the unknown block ``a_uu``: the dense
         Schur path with diodes, node-voltage unknowns and symmetric Schur systems."""
-        if not (self.fused and self._dense and len(self._diodes) and len(self._h_idx)
+        if not (self.compiled and fused.AVAILABLE and self._dense and len(self._diodes) and len(self._h_idx)
                 and len(self._o_idx) and self._voltage_unknowns.all()):
             return False
         blocks = self._schur_blocks(a_uu)
