@@ -747,31 +747,47 @@ class NativeBackend(Backend):
             self._nudge_uu_dense = self._nudge_uu.toarray()
 
     def _prepare_dense_fast(self):
-        """Precompute where each stamp triplet lands, so updates re-assemble by bincount."""
+        """Precompute where each stamp triplet lands, so updates re-assemble without sorting.
+
+        Unknown block: the triplets sorted by their cell (stably), each cell the sum of its
+        run (``np.add.reduceat``: contiguous, vectorised; a hidden node's diagonal gathers
+        one term per conductance at it). Pinned block: the cell of every triplet, summed by
+        ``bincount`` unless every cell has one triplet (a crossbar), then placed directly.
+        Element values enter through ``which`` (the element's position, or the position one
+        past the last for a constant coefficient, whose value is 1).
+        """
         rows, cols, coefs, which = self._pattern
         n_unknown, n_pinned = self.n_unknown, self.n_pinned
+        which = np.where(which >= 0, which, len(self._values))
         in_uu = cols < n_unknown
-        self._uu_map = (rows[in_uu] * n_unknown + cols[in_uu], coefs[in_uu], which[in_uu])
+        keys = rows[in_uu] * n_unknown + cols[in_uu]
+        order = np.argsort(keys, kind="stable")
+        cells, starts = np.unique(keys[order], return_index=True)
+        self._uu_map = (coefs[in_uu][order], which[in_uu][order], cells, starts)
         keys = rows[~in_uu] * max(n_pinned, 1) + (cols[~in_uu] - n_unknown)
         unique, inverse = np.unique(keys, return_inverse=True)
         up_rows, up_cols = np.divmod(unique, max(n_pinned, 1))
         indptr = np.searchsorted(up_rows, np.arange(n_unknown + 1))
-        self._up_map = (inverse, coefs[~in_uu], which[~in_uu], unique.size, up_cols, indptr)
+        up_coefs, up_which = coefs[~in_uu], which[~in_uu]
+        if np.all(np.bincount(inverse, minlength=unique.size) == 1):
+            placed = np.argsort(inverse)                # one triplet per cell: in cell order
+            up_coefs, up_which, inverse = up_coefs[placed], up_which[placed], None
+        self._up_map = (inverse, up_coefs, up_which, unique.size, up_cols, indptr)
 
     def _assemble_dense_fast(self):
         """Dense unknown block and sparse pinned block from the precomputed triplet map."""
         n_unknown, n_pinned = self.n_unknown, self.n_pinned
-
-        def weights(coefs, which):
-            return coefs * np.where(which >= 0, self._values[np.maximum(which, 0)], 1.0)
-
-        keys, coefs, which = self._uu_map
-        self._base_uu_dense = np.bincount(
-            keys, weights(coefs, which), minlength=n_unknown * n_unknown
-        ).astype(float).reshape(n_unknown, n_unknown)
+        values = np.append(self._values, 1.0)     # coefficient x value; 1 past the last
+        coefs, which, cells, starts = self._uu_map
+        dense = np.zeros(n_unknown * n_unknown)
+        if cells.size:
+            dense[cells] = np.add.reduceat(coefs * values[which], starts)
+        self._base_uu_dense = dense.reshape(n_unknown, n_unknown)
         self._base_uu = sp.csc_matrix(self._base_uu_dense)
         inverse, coefs, which, size, up_cols, indptr = self._up_map
-        data = np.bincount(inverse, weights(coefs, which), minlength=size).astype(float)
+        data = coefs * values[which]
+        if inverse is not None:
+            data = np.bincount(inverse, data, minlength=size).astype(float)
         self._base_up = sp.csr_matrix((data, up_cols, indptr), shape=(n_unknown, n_pinned))
         # A mostly full pinned block (a crossbar's input layer) is moved to the right-hand side
         # by one BLAS product: several times faster than the sparse product per batch.
@@ -993,7 +1009,8 @@ class NativeBackend(Backend):
 
     def _fused_maps(self):
         """CSR arrays (indptr, indices, data; sorted as :class:`_BatchMap` sums) of ``D^T``,
-        the hidden and output stamps and ``D``, for :mod:`.fused` (built once)."""
+        the hidden and output stamps and ``D``, and the hidden and output unknowns, for
+        :mod:`.fused` (built once)."""
         if self._fused_csr is None:
             def arrays(matrix):
                 csr = sp.csr_matrix(matrix, copy=True)
@@ -1001,7 +1018,8 @@ class NativeBackend(Backend):
                 return (csr.indptr.astype(np.intp), csr.indices.astype(np.intp),
                         np.ascontiguousarray(csr.data, dtype=float))
             self._fused_csr = (arrays(self._d_unknown.T), arrays(self._stamp_h),
-                               arrays(self._stamp_o), arrays(self._d_unknown))
+                               arrays(self._stamp_o), arrays(self._d_unknown),
+                               self._h_idx.astype(np.intp), self._o_idx.astype(np.intp))
         return self._fused_csr
 
     def _newton_fused(self, a_uu, rhs, vd_pinned, x, warm, vd_start=None):
@@ -1021,9 +1039,8 @@ class NativeBackend(Backend):
             vd_lin = self._to_diodes(x) + vd_pinned
         x, vd_lin = np.ascontiguousarray(x), np.ascontiguousarray(vd_lin)
         _, diag_base, a_oo_base, a_oh, a_ho, pairs, _ = self._schur_blocks(a_uu)
-        to_unknowns, stamp_h, stamp_o, to_diodes = self._fused_maps()
-        h_idx, o_idx = self._h_idx.astype(np.intp), self._o_idx.astype(np.intp)
-        a_oo_flat = np.ascontiguousarray(a_oo_base).ravel()
+        to_unknowns, stamp_h, stamp_o, to_diodes, h_idx, o_idx = self._fused_maps()
+        a_oo_flat = a_oo_base.ravel()                 # a contiguous copy (_schur_blocks)
         n_h, n_o = len(h_idx), len(o_idx)
         work = {name: np.empty((batch, size)) for name, size in (
             ("b", self.n_unknown), ("inverse", n_h), ("w", n_h), ("a_oo", n_o * n_o),
