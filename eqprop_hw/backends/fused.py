@@ -107,34 +107,29 @@ def linearise(active, vd_lin, exp_terms, vd_pinned, rhs, saturation, vte, v_reve
     for k in range(active.shape[0]):
         row = active[k]
         # The forward law everywhere (a loop without branches, which the compiler
-        # vectorises), then the reverse law where a junction is below -3 Vte.
+        # vectorises), the reverse law where a junction is below -3 Vte, then gmin and the
+        # companion current I(v) - g v + g v_pinned.
         reverse = False
         for d in range(n_diodes):
-            v = vd_lin[row, d]
             e = exp_terms[k, d]
-            g = saturation[d] * e
-            g /= vte[d]
-            i = (e - 1.0) * saturation[d]
-            i += gmin * v
-            g += gmin
-            i -= g * v
-            i += g * vd_pinned[row, d]
-            current[d] = i
-            conductance[d] = g
-            reverse |= v < v_reverse[d]
+            conductance[d] = saturation[d] * e / vte[d]
+            current[d] = (e - 1.0) * saturation[d]
+            reverse |= vd_lin[row, d] < v_reverse[d]
         if reverse:
             for d in range(n_diodes):
                 v = vd_lin[row, d]
                 if v < v_reverse[d]:
                     arg = (3.0 * vte[d] / (v * math.e)) ** 3
-                    i = -saturation[d] * (1.0 + arg)
-                    g = saturation[d] * 3.0 * arg / v
-                    i += gmin * v
-                    g += gmin
-                    i -= g * v
-                    i += g * vd_pinned[row, d]
-                    current[d] = i
-                    conductance[d] = g
+                    current[d] = -saturation[d] * (1.0 + arg)
+                    conductance[d] = saturation[d] * 3.0 * arg / v
+        for d in range(n_diodes):
+            v = vd_lin[row, d]
+            g = conductance[d] + gmin
+            i = current[d] + gmin * v
+            i -= g * v
+            i += g * vd_pinned[row, d]
+            current[d] = i
+            conductance[d] = g
         for u in range(n_unknown):
             start, stop = dt_indptr[u], dt_indptr[u + 1]
             if start == stop:

@@ -1031,12 +1031,7 @@ class NativeBackend(Backend):
         """
         batch = rhs.shape[0]
         rhs, vd_pinned = np.ascontiguousarray(rhs), np.ascontiguousarray(vd_pinned)
-        if not warm:
-            vd_lin = np.broadcast_to(self._vcrit, (batch, len(self._diodes))).copy()
-        elif vd_start is not None:
-            vd_lin = vd_start
-        else:
-            vd_lin = self._to_diodes(x) + vd_pinned
+        vd_lin = self._starting_diode_voltages(x, vd_pinned, warm, vd_start)
         x, vd_lin = np.ascontiguousarray(x), np.ascontiguousarray(vd_lin)
         _, diag_base, a_oo_base, a_oh, a_ho, pairs, _ = self._schur_blocks(a_uu)
         to_unknowns, stamp_h, stamp_o, to_diodes, h_idx, o_idx = self._fused_maps()
@@ -1082,6 +1077,15 @@ class NativeBackend(Backend):
                 break
         return x, converged, iterations, vd_lin
 
+    def _starting_diode_voltages(self, x, vd_pinned, warm, vd_start):
+        """Junction voltages Newton linearises at first: SPICE's critical voltage from a cold
+        start, else ``vd_start`` when given (used in place), else ``D x + pinned ends``."""
+        if not warm:
+            return np.broadcast_to(self._vcrit, (x.shape[0], len(self._diodes))).copy()
+        if vd_start is not None:
+            return vd_start
+        return self._to_diodes(x) + vd_pinned
+
     def _newton(self, a_uu, rhs, vd_pinned, pinned, targets, x, warm, ce, ce_beta,
                 vd_start=None, max_iterations=None):
         """Newton iterations of a batch from unknowns ``x`` (warm: ``x`` is a starting point;
@@ -1096,14 +1100,7 @@ class NativeBackend(Backend):
         converged = np.zeros(batch, dtype=bool)
         iterations = np.zeros(batch, dtype=int)
         diodes = bool(self._diodes)
-        if not diodes:
-            vd_lin = None
-        elif not warm:
-            vd_lin = np.broadcast_to(self._vcrit, (batch, len(self._diodes))).copy()
-        elif vd_start is not None:
-            vd_lin = vd_start
-        else:
-            vd_lin = self._to_diodes(x) + vd_pinned
+        vd_lin = self._starting_diode_voltages(x, vd_pinned, warm, vd_start) if diodes else None
         if ce:
             v_ce = x[:, self._ce_cols].copy()
             ce_limit = CE_STEP_LIMIT * self.temperature
