@@ -39,6 +39,10 @@ import numpy as np
 AVAILABLE = importlib.util.find_spec("numba") is not None
 
 
+#: Functions the loops call, compiled into this module's namespace with the first loop.
+_HELPERS: list = []
+
+
 class _Compiled:
     """A function compiled by numba (GIL released, cached on disk) at its first call.
 
@@ -54,12 +58,34 @@ class _Compiled:
     def __call__(self, *args):
         if self.compiled is None:
             import numba
+            for helper in _HELPERS:
+                if not isinstance(globals()[helper.__name__], numba.core.dispatcher.Dispatcher):
+                    globals()[helper.__name__] = numba.njit(inline="always")(helper)
             self.compiled = numba.njit(nogil=True, cache=True)(self.function)
         return self.compiled(*args)
 
 
 def _jit(function):
     return _Compiled(function)
+
+
+def _helper(function):
+    """Mark ``function`` to be compiled with the loops (it stays plain Python until then)."""
+    _HELPERS.append(function)
+    return function
+
+
+@_helper
+def _row_dot(indptr, index, data, vector, row):
+    """Row ``row`` of a CSR matrix times ``vector``, summed from the first stored entry on
+    (as ``_BatchMap`` sums); 0.0 for an empty row."""
+    start, stop = indptr[row], indptr[row + 1]
+    if start == stop:
+        return 0.0
+    total = vector[index[start]] * data[start]
+    for p in range(start + 1, stop):
+        total += vector[index[p]] * data[p]
+    return total
 
 
 @_jit
@@ -131,35 +157,15 @@ def linearise(active, vd_lin, exp_terms, vd_pinned, rhs, saturation, vte, v_reve
             current[d] = i
             conductance[d] = g
         for u in range(n_unknown):
-            start, stop = dt_indptr[u], dt_indptr[u + 1]
-            if start == stop:
-                b[k, u] = rhs[row, u]
-                continue
-            total = current[dt_index[start]] * dt_data[start]
-            for p in range(start + 1, stop):
-                total += current[dt_index[p]] * dt_data[p]
-            b[k, u] = rhs[row, u] - total
+            b[k, u] = rhs[row, u] - _row_dot(dt_indptr, dt_index, dt_data, current, u)
         for h in range(h_idx.shape[0]):
-            start, stop = sh_indptr[h], sh_indptr[h + 1]
-            diagonal = 0.0
-            if start < stop:
-                diagonal = conductance[sh_index[start]] * sh_data[start]
-                for p in range(start + 1, stop):
-                    diagonal += conductance[sh_index[p]] * sh_data[p]
-            diagonal += diag_base[h]
+            diagonal = _row_dot(sh_indptr, sh_index, sh_data, conductance, h) + diag_base[h]
             if diagonal == 0.0:
                 return False
             inverse[k, h] = 1.0 / diagonal
             w[k, h] = b[k, h_idx[h]] * inverse[k, h]
         for f in range(a_oo_base.shape[0]):
-            start, stop = so_indptr[f], so_indptr[f + 1]
-            value = a_oo_base[f]
-            if start < stop:
-                stamp = conductance[so_index[start]] * so_data[start]
-                for p in range(start + 1, stop):
-                    stamp += conductance[so_index[p]] * so_data[p]
-                value += stamp
-            a_oo[k, f] = value
+            a_oo[k, f] = a_oo_base[f] + _row_dot(so_indptr, so_index, so_data, conductance, f)
     return True
 
 
@@ -229,13 +235,7 @@ def finish(active, b, inverse, back, x_o, h_idx, o_idx, d_indptr, d_index, d_dat
             new[h_idx[h]] = (b[k, h_idx[h]] - back[k, h]) * inverse[k, h]
         limited = False
         for d in range(n_diodes):
-            start, stop = d_indptr[d], d_indptr[d + 1]
-            v = 0.0
-            if start < stop:
-                v = new[d_index[start]] * d_data[start]
-                for p in range(start + 1, stop):
-                    v += new[d_index[p]] * d_data[p]
-            v += vd_pinned[row, d]
+            v = _row_dot(d_indptr, d_index, d_data, new, d) + vd_pinned[row, d]
             old = vd_lin[row, d]
             if v > vcrit[d] and abs(v - old) > 2.0 * vte[d]:
                 limited = True
