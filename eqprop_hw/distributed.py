@@ -6,8 +6,10 @@ Design
   temperature) and the starting element values form a *payload* that is sent to every worker
   ONCE, as a worker plugin (:class:`PayloadPlugin`): the scheduler keeps it and installs it on
   every worker, including workers that join later (e.g. the replacement of a killed one). Each
-  worker process builds ONE backend from it on first use and keeps it in a process-wide cache
-  keyed by the payload's token (ngspice is not re-entrant: one instance per process, hence
+  worker process builds ONE backend from it (the workers present when the run starts do so
+  before its first minibatch, as a single process builds its backend before training; a
+  worker that joins later on its first task) and keeps it in a process-wide cache keyed by
+  the payload's token (ngspice is not re-entrant: one instance per process, hence
   ``threads_per_worker=1`` and ``processes=True``). Tasks carry only the token. (Scattered data
   would not do: Dask drops "extra" replicas, and a scattered value lost with its worker cannot
   be recomputed.)
@@ -110,6 +112,11 @@ def _forget(token: str) -> None:
             pass
 
 
+def _prepare(token: str) -> None:
+    """Build this worker's backend for the run now (``Client.run`` on every worker)."""
+    _worker_engine(token)
+
+
 def chunk_terms(token: str, values: np.ndarray, inputs: np.ndarray, targets: np.ndarray,
                 beta: float, nudge: str) -> np.ndarray:
     """Task body: per-sample local-rule rows of one chunk at conductances ``values``."""
@@ -156,6 +163,7 @@ class DaskGradient:
             client.register_plugin(self._plugin, name=self._plugin.name)
         else:  # older distributed
             client.register_worker_plugin(self._plugin, name=self._plugin.name)
+        client.run(_prepare, self._token)        # backends built before the first minibatch
 
     def __call__(self, values, inputs, targets, beta: float, nudge: str) -> np.ndarray:
         inputs, targets = np.asarray(inputs, dtype=float), np.asarray(targets, dtype=float)
