@@ -126,8 +126,8 @@ def test_linearise_reports_a_zero_hidden_diagonal_and_finish_a_non_finite_row():
     rows = np.arange(1)
     b, inverse, w, a_oo = np.empty((1, 1)), np.empty((1, 1)), np.empty((1, 1)), np.empty((1, 1))
     h_idx = np.zeros(1, dtype=np.intp)
-    args = (rows, no_diodes, no_diodes, no_diodes, np.ones((1, 1)), np.zeros(0), np.zeros(0), np.zeros(0),
-            1e-12) + empty + empty + empty
+    args = (rows, no_diodes, no_diodes, no_diodes, np.ones((1, 1)), np.zeros(0), np.zeros(0),
+            np.zeros(0), 1e-12) + empty + empty + empty
     assert not fused.linearise(*args, np.zeros(1), np.zeros(1), h_idx, b, inverse, w, a_oo)
     assert fused.linearise(*args, np.ones(1), np.zeros(1), h_idx, b, inverse, w, a_oo)
     assert inverse[0, 0] == 1.0 and w[0, 0] == 1.0
