@@ -9,9 +9,9 @@ sample runs in one loop that keeps it in registers and cache, and the three prod
 real matrix products stay in BLAS:
 
 1. numpy's vectorised ``exp`` of the diode voltages, then :func:`linearise` - per active row:
-   the diode companion model (ngspice's DC law, the same
-   arithmetic as ``NativeBackend._diode_companion``), the right-hand side ``rhs - D^T i``, the
-   hidden diagonal ``d = J_HH`` and ``1/d``, ``w = b_H / d`` and the output block ``J_OO``;
+   the diode companion model (ngspice's DC law, the same arithmetic as
+   ``NativeBackend._diode_companion``), the right-hand side ``rhs - D^T i``, the hidden
+   diagonal ``d = J_HH`` and ``1/d``, ``w = b_H / d`` and the output block ``J_OO``;
 2. BLAS: ``(1/d) @ pairs`` (the Schur products ``J_OH diag(1/d) J_HO``) and ``w @ J_OH^T``;
 3. :func:`schur_solve` - per row the small symmetric Schur system by elimination without
    pivoting (positive pivots are checked, as ``native._solve_positive`` does);
