@@ -194,6 +194,32 @@ class _Checker:
                       mapping, key)
         return value
 
+    def element_name(self, element: dict, where: str, seen: dict, position: int,
+                     types, naming: str, refused: str) -> tuple[str, str]:
+        """An element's ``name`` checked and upper-cased, and its type letter.
+
+        ``seen`` maps the names so far to their positions (this one is added); ``types`` are the
+        type letters allowed; ``naming`` ends the message for a malformed name ("starting with
+        ..."), ``refused`` formats the one for another type (``{kind}``, ``{name}``).
+        """
+        name = self.string(element, "name", where, required=True)
+        if not ELEMENT_NAME.match(name):
+            self.fail(f"{where}: invalid element name {name!r} (letters, digits, '_', "
+                      f"{naming})", element, "name")
+        name = name.upper()
+        kind = name[0]
+        if kind not in types:
+            self.fail(f"{where}: " + refused.format(kind=kind, name=name), element, "name")
+        if name in seen:
+            self.fail(f"{where}: duplicate element name {name!r} (first at "
+                      f"elements[{seen[name]}])", element, "name")
+        seen[name] = position
+        return name, kind
+
+
+#: What an element name may be: a letter (its type), then letters, digits and '_'.
+ELEMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
 
 @dataclass
 class Spec:
@@ -571,19 +597,10 @@ def _graph(check: _Checker, spec: dict) -> dict:
     for position, element in enumerate(elements):
         where = f"elements[{position}]"
         element = check.mapping(element, where, elements, position)
-        name = check.string(element, "name", where, required=True)
-        if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", name):
-            check.fail(f"{where}: invalid element name {name!r} (letters, digits, '_', starting "
-                       "with the element type letter)", element, "name")
-        name = name.upper()
-        kind = name[0]
-        if kind not in NODE_COUNT:
-            check.fail(f"{where}: unknown element type {kind!r} in {name!r} (supported: "
-                       f"{' '.join(NODE_COUNT)})", element, "name")
-        if name in seen:
-            check.fail(f"{where}: duplicate element name {name!r} (first at elements[{seen[name]}])",
-                       element, "name")
-        seen[name] = position
+        name, kind = check.element_name(
+            element, where, seen, position, NODE_COUNT, "starting with the element type letter",
+            "unknown element type {kind!r} in {name!r} (supported: "
+            + " ".join(NODE_COUNT) + ")")
         allowed = ("name", "nodes", "model", "control", "expr") + value_keys[kind]
         check.keys(element, allowed, f"{where} ({name})")
         nodes = element.get("nodes")

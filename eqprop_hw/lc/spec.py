@@ -40,7 +40,6 @@ LC_OPTION_NAMES = tuple(DEFAULT_LC_OPTIONS)
 WAVEFORM_TYPES = ("sine", "pwl", "dc")
 LC_DATASETS = ("teacher", "sequence", "duffing", "series")
 SERIES_SOURCES = ("eeg", "membrane")
-ELEMENT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 NODE_RE = re.compile(r"^[a-z0-9_]+$")
 
 
@@ -97,19 +96,10 @@ def _elements(check, spec) -> list:
     for position, element in enumerate(elements):
         where = f"elements[{position}]"
         element = check.mapping(element, where, elements, position)
-        name = check.string(element, "name", where, required=True)
-        if not ELEMENT_RE.match(name):
-            check.fail(f"{where}: invalid element name {name!r} (letters, digits, '_', "
-                       "starting with the type letter C, L, I or R)", element, "name")
-        name = name.upper()
-        kind = name[0]
-        if kind not in allowed:
-            check.fail(f"{where}: element {name!r}: type {kind!r} is not allowed in an lc spec "
-                       "(C, L, I; R only for lossy studies)", element, "name")
-        if name in seen:
-            check.fail(f"{where}: duplicate element name {name!r} (first at "
-                       f"elements[{seen[name]}])", element, "name")
-        seen[name] = position
+        name, kind = check.element_name(
+            element, where, seen, position, allowed, "starting with the type letter C, L, I or R",
+            "element {name!r}: type {kind!r} is not allowed in an lc spec "
+            "(C, L, I; R only for lossy studies)")
         where = f"{where} ({name})"
         check.keys(element, ("name", "nodes") + allowed[kind], where)
         nodes = element.get("nodes")
