@@ -270,6 +270,14 @@ class _BatchMap:
         return out
 
 
+def _as_slice(index: np.ndarray):
+    """``index`` as a slice when it is a contiguous increasing range (plain copies instead of
+    gathers), else unchanged."""
+    if index.size and np.array_equal(index, np.arange(index[0], index[0] + index.size)):
+        return slice(int(index[0]), int(index[0]) + index.size)
+    return index
+
+
 def _batch_product(matrix, batch_map):
     """A function of x computing ``(matrix @ x.T).T``: the gather map when there is one."""
     if batch_map is not None:
@@ -388,9 +396,7 @@ class NativeBackend(Backend):
             np.array([index.pinned[n] for n, u in zip(self.node_names, in_unknown) if not u],
                      dtype=np.int64))
         # The same as slices where the positions are contiguous ranges (plain copies).
-        self._node_slices = tuple(
-            slice(int(idx[0]), int(idx[-1]) + 1) if idx.size and idx[-1] - idx[0] + 1 == idx.size
-            and np.all(np.diff(idx) == 1) else idx for idx in self._node_columns)
+        self._node_slices = tuple(_as_slice(idx) for idx in self._node_columns)
         self._voltage_unknowns = np.array(
             [not (isinstance(key, tuple) and key[0] == "branch") for key in index.unknown])
         n_unknown, n_pinned = len(index.unknown), len(index.pinned)
@@ -500,11 +506,8 @@ class NativeBackend(Backend):
         for kind, (cols, rows, gains) in drivers.items():
             cols, rows = np.array(cols, dtype=np.int64), np.array(rows, dtype=np.int64)
             undriven[cols] = False
-            contiguous = cols.size and np.array_equal(cols, np.arange(cols[0],
-                                                                      cols[0] + cols.size))
-            maps[kind] = (slice(cols[0], cols[0] + cols.size) if contiguous else cols, rows,
-                          np.array(gains, dtype=float), base[cols], signs[cols],
-                          bool(np.any(base[cols])))
+            maps[kind] = (_as_slice(cols), rows, np.array(gains, dtype=float), base[cols],
+                          signs[cols], bool(np.any(base[cols])))
         rest = np.flatnonzero(undriven)
         return maps, rest, signs[rest] * base[rest]
 
@@ -629,9 +632,7 @@ class NativeBackend(Backend):
         self._fused_csr = None
         self._h_idx = np.flatnonzero(chosen)
         self._o_idx = np.flatnonzero(~chosen)
-        self._h_cols, self._o_cols = (
-            slice(int(idx[0]), int(idx[-1]) + 1) if idx.size and idx[-1] - idx[0] + 1 == idx.size
-            else idx for idx in (self._h_idx, self._o_idx))
+        self._h_cols, self._o_cols = _as_slice(self._h_idx), _as_slice(self._o_idx)
         if len(self._diodes):
             h_pos = {c: k for k, c in enumerate(self._h_idx)}
             o_pos = {c: k for k, c in enumerate(self._o_idx)}
@@ -1063,7 +1064,7 @@ class NativeBackend(Backend):
                                    b, inverse, w, a_oo):
                 raise self._singular_matrix_error()
             if not fused.schur_solve(a_oo, inverse @ pairs, b, o_idx, w @ a_oh.T, x_o):
-                self._blocks[id(a_uu)] = self._schur_blocks(a_uu)[:-1] + (False,)
+                self._use_pivoting(a_uu)
                 rest = self._newton(a_uu, rhs[active], vd_pinned[active], None, None,
                                     x[active], True, False, 0.0, vd_lin[active],
                                     self.max_iterations - int(iterations[active].max()))
@@ -1381,6 +1382,11 @@ class NativeBackend(Backend):
             cache[id(a_uu)] = blocks
         return blocks
 
+    def _use_pivoting(self, a_uu) -> None:
+        """Solve the Schur systems of ``a_uu`` with LAPACK's pivoting from now on: one of them
+        was not positive definite."""
+        self._blocks[id(a_uu)] = self._schur_blocks(a_uu)[:-1] + (False,)
+
     def _schur_solve(self, a_uu, conductance, b, extra=None):
         """Eliminate the diagonal block H, solve the Schur system on O, back-substitute."""
         h, o = self._h_idx, self._o_idx
@@ -1415,18 +1421,16 @@ class NativeBackend(Backend):
                         schur_t, out=schur_t)
             rhs_t = b_o.T - a_oh @ (b_h * inverse).T
             x_o = _solve_positive(schur_t, rhs_t)
-            if x_o is None:          # not positive definite (a negative nudge): LAPACK from now
-                self._blocks[id(a_uu)] = self._schur_blocks(a_uu)[:-1] + (False,)
-        if x_o is not None:
-            pass                                  # solved above
-        elif len(o):
+            if x_o is None:          # not positive definite (a negative nudge)
+                self._use_pivoting(a_uu)
+        if x_o is None and len(o):
             if pairs is not None:
                 schur = (inverse @ pairs).reshape(batch, len(o), len(o))
                 np.subtract(a_oo, schur, out=schur)
             else:
                 schur = a_oo - np.matmul(a_oh[None] * inverse[:, None, :], a_ho)
             x_o = np.linalg.solve(schur, (b_o - (b_h * inverse) @ a_oh.T)[..., None])[..., 0]
-        else:
+        elif x_o is None:
             x_o = np.zeros((batch, 0))
         x = np.empty((batch, b.shape[1]))
         x[:, o_cols] = x_o
