@@ -168,8 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "p ~ exp(-E_beta/T) (squared loss); " if gibbs else "") +
                               "with the cross-entropy loss: deprecated alias of "
                               "--softmax-temperature (warns on stderr)")
-        sub.set_defaults(temperature=None, gibbs_temperature=None, softmax_temperature=None,
-                         temperature_legacy=False)
+        sub.set_defaults(temperature=None, gibbs_temperature=None, softmax_temperature=None)
 
     def thermal_args(sub):
         sub.add_argument("--samples", type=int, metavar="N",

@@ -246,7 +246,7 @@ class _ModelSampler:
         self._train_rows = model._trainable_r[mask]
         # Trainable drops and output voltages as dense affine maps of (z, s): no node vectors.
         b_t = model._b_r[self._train_rows]
-        self._drop_z = np.asarray((b_t @ model._M).todense())
+        self._drop_z = model._a_r[self._train_rows].toarray()    # d(drop)/dz
         self._drop_s = np.asarray(b_t @ model._P)
         self._out_s = np.asarray(model._P[model._out_cols])
 
@@ -936,13 +936,9 @@ def _covariance_statistic(phase: PhaseSamples, temperature: float, mask) -> np.n
     return -(cov.mean(axis=0)) / temperature
 
 
-def _mean_statistic(phase: PhaseSamples, mask) -> np.ndarray:
-    return phase.dedg[:, mask].mean(axis=(1, 2)).mean(axis=0)
-
-
 def _block_means(phase: PhaseSamples) -> np.ndarray:
     """Per-block batch-mean ``<dE/dg>`` (blocks, n_trainable): the mean over the blocks in a
-    mask equals :func:`_mean_statistic` (blocks have equal sizes)."""
+    mask is the batch-mean over those blocks' samples (blocks have equal sizes)."""
     return phase.dedg.mean(axis=2).mean(axis=0)
 
 

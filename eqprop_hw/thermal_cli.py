@@ -43,8 +43,8 @@ class TemperatureAction(argparse.Action):
     """``--temperature``: the Gibbs temperature T (W) in ``args.gibbs_temperature``.
 
     Until the deprecation ends it is also copied to ``args.temperature`` (the softmax
-    temperature the loss reads) unless ``--softmax-temperature`` is given, and
-    ``args.temperature_legacy`` records that the copy was used. With ``gibbs=False`` (commands
+    temperature the loss reads) unless ``--softmax-temperature`` is given (see
+    :func:`gibbs_temperature` for the warning). With ``gibbs=False`` (commands
     without finite-temperature modes: export, predict, check) ``--temperature`` is only the
     deprecated softmax alias, and the warning is printed at once."""
 
@@ -56,7 +56,6 @@ class TemperatureAction(argparse.Action):
         namespace.gibbs_temperature = values
         if getattr(namespace, "softmax_temperature", None) is None:
             namespace.temperature = values
-            namespace.temperature_legacy = True
             if not self.gibbs:
                 print(f"{parser.prog}: {DEPRECATION}", file=sys.stderr)
 
@@ -68,7 +67,6 @@ class SoftmaxTemperatureAction(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         namespace.softmax_temperature = values
         namespace.temperature = values
-        namespace.temperature_legacy = False
 
 
 def gibbs_temperature(args, spec, loss: str) -> float | None:

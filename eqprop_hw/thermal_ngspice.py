@@ -81,11 +81,8 @@ def variance_factor(rate_times_step, kind: str = "trrandom"):
     (``trrandom``), ``2 a (w0^2 + h^2 / (exp(2a) - 1))`` for linearly interpolated ones
     (``trnoise``; see the module docstring). 1 at ``a = 0``."""
     a = np.maximum(np.asarray(rate_times_step, dtype=float), 1e-12)
-    if kind == "trrandom":
+    if check_noise(kind) == "trrandom":
         return np.tanh(a / 2) / (a / 2)
-    if kind != "trnoise":
-        raise CircuitError(f"unknown ngspice noise source {kind!r} (choose from "
-                           f"{', '.join(NOISE_KINDS)})")
     small = a < 1e-3                     # series where the closed forms cancel
     w0 = np.where(small, 0.5 - a / 6.0 + a * a / 24.0,
                   (a - 1.0 + np.exp(-a)) / np.where(small, 1.0, a * a))
@@ -119,6 +116,20 @@ def interpolation_factor(rate_times_step: float) -> float:
 NOISE_KINDS = ("trrandom", "trnoise")
 
 
+def check_noise(kind: str) -> str:
+    """``kind`` if it names an ngspice noise source of :data:`NOISE_KINDS`.
+
+    Raises
+    ------
+    CircuitError
+        For any other name.
+    """
+    if kind not in NOISE_KINDS:
+        raise CircuitError(f"unknown ngspice noise source {kind!r} (choose from "
+                           f"{', '.join(NOISE_KINDS)})")
+    return kind
+
+
 def noise_lines(nodes, capacitance, temperature: float, step: float,
                 kind: str = "trrandom") -> list[str]:
     """Netlist lines of the node capacitors and noise current sources (``kind``: ``trrandom``
@@ -135,6 +146,7 @@ def noise_lines(nodes, capacitance, temperature: float, step: float,
     step : float
         ``NT`` (s), the spacing of the noise samples.
     """
+    check_noise(kind)
     lines = []
     for node, c in zip(nodes, capacitance):
         rms = math.sqrt(2.0 * temperature * float(c) / step)
@@ -186,10 +198,7 @@ class NgspiceSampler(_ModelSampler):
     def __init__(self, backend, temperature: float, capacitance=None,
                  time_constant: float = DEFAULT_TIME_CONSTANT, step_fraction: float = 1 / 40,
                  blocks: int = 32, burn_in: float = 10.0, noise: str = "trrandom"):
-        if noise not in NOISE_KINDS:
-            raise CircuitError(f"unknown ngspice noise source {noise!r} (choose from "
-                               f"{', '.join(NOISE_KINDS)})")
-        self.noise = noise
+        self.noise = check_noise(noise)
         if getattr(backend, "name", None) != "ngspice":
             raise BackendError("NgspiceSampler needs an ngspice backend")
         if backend.loss != "squared":
