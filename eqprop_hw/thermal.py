@@ -816,6 +816,12 @@ class QuadratureMoments:
     loss_gradient: np.ndarray
 
 
+def has_exact_moments(model) -> bool:
+    """Whether :func:`exact_thermal_gradient` can compute the Gibbs moments (closed form for
+    linear networks, quadrature over 1 or 2 free nodes) rather than needing a long run."""
+    return is_linear(model) or model.n_free in (1, 2)
+
+
 def quadrature_moments(model, temperature: float, inputs, beta: float = 0.0, targets=None,
                        points: int | None = None, width: float = 14.0) -> QuadratureMoments:
     """Gibbs expectations of a small network (1 or 2 free nodes) by integration on a grid.

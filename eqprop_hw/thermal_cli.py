@@ -167,7 +167,7 @@ def grad_data(args, spec, circuit, x, y, beta: float, temperature: float) -> dic
     start = time.perf_counter()
     sampler, model, owned = make_sampler(args.backend, circuit, temperature, spec)
     from eqprop_hw.train import progress_bar
-    bar = progress_bar(_phases(estimator, not th.is_linear(model)),
+    bar = progress_bar(_phases(estimator, not th.has_exact_moments(model)),
                        f"sampling ({estimator})", True, unit="phase")
     try:
         est = th.thermal_gradient(_Counted(sampler, bar), x, y, beta, estimator,

@@ -557,7 +557,7 @@ def main(argv=None) -> int:
     if args.only and not existing.exists() and parts != set(PARTS):
         parser.error(f"--only merges into {existing}, which does not exist: run the whole "
                      "study first")
-    result = json.loads(existing.read_text()) if args.only else {}
+    result = json.loads(existing.read_text()) if args.only and existing.exists() else {}
     started = time.perf_counter()
     g = float(np.mean([e["g"] for e in DIODE_NETWORK["elements"] if "g" in e]))
     result.update({"quick": args.quick, "diode_temperature": DIODE_T, "typical_conductance": g,
