@@ -153,19 +153,15 @@ class System:
         ``U_L = x^2/(2L) + x^4/(4 L phi_nl^2)`` of each one's own branch flux x."""
         x = phi @ self.dl[self.il].T
         inds = self.inds[self.il]
-        phi_nl = self.model.ind_phi_nl[self.il]
-        energy = x * x / (2 * inds) + x ** 4 / (4 * inds * phi_nl ** 2)
-        return -energy / inds
+        return -self.model.inductor_energy(x, inds, self.model.ind_phi_nl[self.il]) / inds
 
     def cap_local(self, v) -> np.ndarray:
         """dH/dc of the trainable capacitors (batch, n_tc) (V^2): minus the co-energy per
         farad of each one's own branch voltage dv, ``-(dv^2/2 + dv^4/(12 v_nl^2))`` (the
         quartic term only for varactors)."""
         dv = v @ self.dc[self.ic].T
-        local = -0.5 * dv * dv
-        if self.trainable_varactors:
-            local = local - dv ** 4 / (12 * self.model.cap_v_nl[self.ic] ** 2)
-        return local
+        return self.model.capacitor_local(
+            dv, self.model.cap_v_nl[self.ic] if self.trainable_varactors else None)
 
 
 class _Tiled:

@@ -204,9 +204,21 @@ class LCModel:
         """dI/dx (1/H)."""
         return (1.0 + 3.0 * (x / self.ind_phi_nl) ** 2) / inds
 
-    def inductor_energy(self, x: np.ndarray, inds: np.ndarray) -> np.ndarray:
-        """Stored energy (J) of every inductor."""
-        return x ** 2 / (2 * inds) + x ** 4 / (4 * inds * self.ind_phi_nl ** 2)
+    def inductor_energy(self, x: np.ndarray, inds: np.ndarray, phi_nl=None) -> np.ndarray:
+        """Stored energy (J) ``x^2/(2L) + x^4/(4 L phi_nl^2)`` of inductors at branch fluxes
+        ``x`` (Wb); ``phi_nl`` (Wb): their stiffening fluxes (default every inductor's)."""
+        phi_nl = self.ind_phi_nl if phi_nl is None else phi_nl
+        return x ** 2 / (2 * inds) + x ** 4 / (4 * inds * phi_nl ** 2)
+
+    @staticmethod
+    def capacitor_local(dv: np.ndarray, v_nl=None) -> np.ndarray:
+        """Minus the co-energy per farad (V^2) of capacitors at branch voltages ``dv`` (V),
+        ``-(dv^2/2 + dv^4/(12 v_nl^2))``: their local learning quantity; the quartic term only
+        with ``v_nl`` (varactors' stiffening voltages, V)."""
+        local = -0.5 * dv * dv
+        if v_nl is not None:
+            local = local - dv ** 4 / (12 * v_nl ** 2)
+        return local
 
     # -- inputs and outputs -------------------------------------------------------------
     def input_waveforms(self, times=None) -> np.ndarray:

@@ -322,12 +322,11 @@ class LCNgspice:
             if name in model.cap_names:
                 j = model.cap_names.index(name)
                 dv = result["V"] @ model.cap_incidence[j]
-                # minus the co-energy per farad (the quartic term only for a varactor)
-                out[k] = np.trapezoid(-0.5 * dv * dv - dv ** 4 / (12 * model.cap_v_nl[j] ** 2), t)
+                out[k] = np.trapezoid(model.capacitor_local(dv, model.cap_v_nl[j]), t)
             else:
                 j = model.ind_names.index(name)
                 x = result["phi"] @ model.ind_incidence[j]
-                energy = x ** 2 / (2 * inds[j]) + x ** 4 / (4 * inds[j] * model.ind_phi_nl[j] ** 2)
+                energy = model.inductor_energy(x, inds[j], model.ind_phi_nl[j])
                 out[k] = np.trapezoid(-energy / inds[j], t)
         return out
 

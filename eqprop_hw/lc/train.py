@@ -191,7 +191,7 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
         raise SpecError(f"spec {spec.name!r} has no dataset section: training and predictions "
                         "need one (teacher, sequence, duffing or series; docs/specs.md)",
                         spec.source)
-    if split == "test" and not (data["name"] in TEST_SPLIT_DATASETS and data.get("test_samples")):
+    if split == "test" and not has_test_split(spec):
         raise SpecError(f"spec {spec.name!r} has no test split (its dataset has no "
                         "test_samples)", spec.source)
     test = split == "test"
@@ -204,6 +204,7 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
         amplitude = data["amplitude"] or (model.src_waveforms[0].get("amplitude", 5e-3)
                                           if model.src_waveforms else 5e-3)
         input_waves, target_waves, inputs, targets = [], [], [], []
+        coarse = _target_knots(model)
         for _ in range(data["samples"]):
             waves = [{"type": "sine", "amplitude": amplitude,
                       "frequency": data["frequency"] or float(rng.uniform(2e6, 6e6)),
@@ -211,9 +212,6 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
                       "delay": 0.0} for _ in model.src_names]
             u = np.stack([waveform_values(w, times) for w in waves], axis=1)
             out = integrate(teacher, inputs=u, store=False).outputs[:, 0]
-            coarse = list(range(0, model.steps + 1, TARGET_STRIDE))
-            if coarse[-1] != model.steps:
-                coarse.append(model.steps)
             tw = [{"type": "pwl", "points": [[float(times[i]), float(out[i, k])] for i in coarse]}
                   for k in range(len(model.outputs))]
             input_waves.append(waves)
@@ -242,11 +240,11 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
             targets.append(y)
     elif data["name"] == "duffing":
         amplitude, coarse = data["amplitude"] or 5e-3, _target_knots(model)
+        knots = times[coarse]
         input_waves = []
         for _ in range(data["test_samples"] if test else data["samples"]):
             freqs = rng.uniform(1e6, 6e6, 3)
             phases = rng.uniform(0, 2 * math.pi, 3)
-            knots = times[coarse]
             values = amplitude / 3 * np.sin(2 * math.pi * freqs[:, None] * knots[None, :]
                                             + phases[:, None]).sum(axis=0)
             input_waves.append([{"type": "pwl", "points": [[float(t), float(v)]
