@@ -40,9 +40,9 @@ class CrashingNgspice(NgspiceBackend):
     def on_row(self, hook):
         self._hook = hook
 
-    def _run_rows(self, values, inputs, betas):
+    def _run_rows(self, values, inputs, betas, labels=None):
         self._inputs = inputs
-        return super()._run_rows(values, inputs, betas)
+        return super()._run_rows(values, inputs, betas, labels)
 
     def _trap(self, row):
         if self._hook is not None:

@@ -668,16 +668,13 @@ class NgspiceSession:
             clock = time.perf_counter
             if self._foreign:
                 self._log_filter.active = True
-                try:
-                    started = clock()
-                    rc = self._command_c(data)
-                    self.command_seconds += clock() - started
-                finally:
-                    self._log_filter.active = False
-            else:
+            try:
                 started = clock()
                 rc = self._command_c(data)
                 self.command_seconds += clock() - started
+            finally:
+                if self._foreign:
+                    self._log_filter.active = False
             self.commands += 1
             if self.commands % COMMANDS_BEFORE_RESET == 0:
                 self._command_c(self._ffi.NULL)          # free ngspice's command memory
@@ -948,7 +945,6 @@ class NgspiceBackend(Backend):
         self._trainable_prefix = [f"alter {name} resistance=" for name in circuit.trainable] \
             if trainable_types <= {"R"} else []
         self._sent_trainable: np.ndarray | None = None
-        self._row_labels: list | None = None
         self.stats = {"samples": 0, "analyses": 0, "analysis_seconds": 0.0, "alter_seconds": 0.0,
                       "update_seconds": 0.0, "read_seconds": 0.0, "destroy_seconds": 0.0,
                       "alters": 0, "updates": 0,
@@ -1046,12 +1042,8 @@ class NgspiceBackend(Backend):
                                range(n_phases - 1, -1, -1))]
         values = np.array([per_phase[phase][row] for row, phase in order])
         labels = [row * n_phases + phase for row, phase in order]
-        self._row_labels = labels                 # what on_row reports for each row run
-        try:
-            done, ok = self._run_rows(values, inputs[[row for row, _ in order]],
-                                      [betas[phase] for _, phase in order])
-        finally:
-            self._row_labels = None
+        done, ok = self._run_rows(values, inputs[[row for row, _ in order]],
+                                  [betas[phase] for _, phase in order], labels)
         voltages = np.empty_like(done)
         converged = np.empty_like(ok)
         voltages[labels] = done
@@ -1081,10 +1073,10 @@ class NgspiceBackend(Backend):
         return SolveResult("ngspice", list(self.node_names), voltages,
                            voltages[:, self.output_columns], converged, seconds)
 
-    def _run_rows(self, values: np.ndarray, inputs: np.ndarray, betas: list):
+    def _run_rows(self, values: np.ndarray, inputs: np.ndarray, betas: list, labels=None):
         """One ``op`` per row of controlled values, altering only what changed.
 
-        :attr:`on_row` gets ``_row_labels[k]`` for row ``k`` (default ``k``). The result plot
+        :attr:`on_row` gets ``labels[k]`` for row ``k`` (default ``k``). The result plot
         of each ``op`` is freed (``destroy all``) in the same ngspice command as the next row's
         ``alter``\\ s, and after the last row.
         """
@@ -1099,7 +1091,7 @@ class NgspiceBackend(Backend):
         clock = time.perf_counter
         prefixes = self._alter_prefix
         names = self._vector_names
-        labels = self._row_labels
+        labels = range(batch) if labels is None else labels
         alter_seconds = analysis_seconds = read_seconds = destroy_seconds = 0.0
         alters = analyses = 0
         with session.lock:
@@ -1111,7 +1103,7 @@ class NgspiceBackend(Backend):
                 on_row = self.on_row
                 for row in range(batch):
                     if on_row is not None:
-                        on_row(row if labels is None else labels[row])
+                        on_row(labels[row])
                     row_values = rows[row]
                     changes = [prefixes[j] + repr(v) for j, (v, old) in
                                enumerate(zip(row_values, applied)) if v != old]
@@ -1156,7 +1148,7 @@ class NgspiceBackend(Backend):
                 # (checked once for the whole batch): set their values again and retry.
                 for row in np.flatnonzero(~np.isfinite(voltages).all(axis=1) & converged):
                     if on_row is not None:
-                        on_row(row if labels is None else labels[row])
+                        on_row(labels[row])
                     send([prefix + repr(v) for prefix, v in zip(prefixes, rows[row])])
                     applied[:] = rows[row]
                     converged[row] = self._retry(row, voltages[row], betas[row], inputs[row],
