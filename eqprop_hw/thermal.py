@@ -771,6 +771,29 @@ class LaplaceSampler(_ModelSampler):
         return result
 
 
+#: Sampler settings of a training minibatch (``native_sampler(..., training=True)``): fewer
+#: chains and a shorter run than ``grad``'s defaults (the configuration of the digits study).
+TRAINING_SAMPLERS = {"langevin": {"chains": 16, "thin": 4, "burn_in": 10.0},
+                     "laplace": {"chains": 16, "burn_in": 10, "thin": 2}}
+
+
+def native_sampler(model, temperature: float, capacitance=None, training: bool = False):
+    """The Gibbs sampler of the software energy the commands use.
+
+    Exact Gaussian draws for a linear network; otherwise Metropolis with Laplace proposals
+    (the fastest exact sampler) unless node capacitances are given, whose physical dynamics
+    Langevin sampling follows. ``training``: the minibatch settings of
+    :data:`TRAINING_SAMPLERS` (else ``grad``'s: each sampler's defaults, 64 Laplace chains).
+    """
+    if is_linear(model):
+        return GaussianSampler(model, temperature)
+    if capacitance is None:
+        options = TRAINING_SAMPLERS["laplace"] if training else {"chains": 64}
+        return LaplaceSampler(model, temperature, **options)
+    options = TRAINING_SAMPLERS["langevin"] if training else {}
+    return LangevinSampler(model, temperature, capacitance=capacitance, **options)
+
+
 def node_capacitances(nodes, capacitance=None) -> np.ndarray:
     """Capacitance (F) of each of ``nodes``: a number for all, a ``{node: F}`` mapping, or None.
 

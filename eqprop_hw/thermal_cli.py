@@ -110,11 +110,7 @@ def make_sampler(backend_name: str, circuit, temperature: float, spec=None, back
         backend = backend or make_backend("ngspice", circuit)
         return NgspiceSampler(backend, temperature, capacitance=capacitance), model, \
             (backend if owned else None)
-    if th.is_linear(model):
-        return th.GaussianSampler(model, temperature), model, None
-    if capacitance is None:                 # no physical dynamics asked for: the fastest exact
-        return th.LaplaceSampler(model, temperature, chains=64), model, None
-    return th.LangevinSampler(model, temperature, capacitance=capacitance), model, None
+    return th.native_sampler(model, temperature, capacitance), model, None
 
 
 class _Counted:

@@ -57,16 +57,8 @@ class ThermalGradient:
             self.sampler = NgspiceSampler(self._backend, self.temperature,
                                           capacitance=capacitance)
         else:
-            model = EnergyModel(circuit)
-            if th.is_linear(model):
-                self.sampler = th.GaussianSampler(model, self.temperature)
-            elif capacitance is not None:     # the physical dynamics of given capacitances
-                self.sampler = th.LangevinSampler(model, self.temperature,
-                                                  capacitance=capacitance, chains=16, thin=4,
-                                                  burn_in=10.0)
-            else:
-                self.sampler = th.LaplaceSampler(model, self.temperature, chains=16,
-                                                 burn_in=10, thin=2)
+            self.sampler = th.native_sampler(EnergyModel(circuit), self.temperature,
+                                             capacitance, training=True)
         self.last = None
 
     def __call__(self, values, inputs, targets, beta: float, seed) -> np.ndarray:

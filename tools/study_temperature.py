@@ -177,9 +177,9 @@ def sampler_speed(repeats: int = 10) -> dict:
     out = {}
     for name, sampler in (
             ("langevin (MALA, 16 chains, thin 4, 40-step burn-in)",
-             th.LangevinSampler(model, 1e-6, chains=16, thin=4, burn_in=10.0)),
+             th.LangevinSampler(model, 1e-6, **th.TRAINING_SAMPLERS["langevin"])),
             ("laplace (pCN Metropolis, 16 chains, thin 2)",
-             th.LaplaceSampler(model, 1e-6, chains=16, burn_in=10, thin=2))):
+             th.LaplaceSampler(model, 1e-6, **th.TRAINING_SAMPLERS["laplace"]))):
         est = th.thermal_gradient(sampler, x, y, 2e-5, "chl", samples=32, seed=0)
         started = time.perf_counter()
         for seed in range(repeats):
@@ -195,7 +195,7 @@ def sampler_speed(repeats: int = 10) -> dict:
     for beta in DIGITS_BETAS:
         ep = software_ep(model, x, y, beta, nudge="positive")
         for temp in (1e-9, *DIGITS_TEMPERATURES):
-            sampler = th.LaplaceSampler(model, temp, chains=16, burn_in=10, thin=2)
+            sampler = th.LaplaceSampler(model, temp, **th.TRAINING_SAMPLERS["laplace"])
             est = th.thermal_gradient(sampler, x, y, beta, "chl", samples=256, seed=0)
             rows.append({"beta": beta, "temperature": temp,
                          "rel_difference": gradient_agreement(est.gradient, ep)["rel_error"],
