@@ -231,11 +231,17 @@ def cmd_grad(args, print_json) -> int:
         raise LCUsageError("--input/--target: an lc spec's inputs and targets are waveforms "
                            "(spec, dataset or --target-file)")
     inputs = None
-    targets = grid_targets(spec, model, getattr(args, "target_file", None))
+    target_file = getattr(args, "target_file", None)
     if model.targets is None and spec.data.get("dataset"):
+        # the dataset's first sequence (built once; --target-file still replaces its target)
         from eqprop_hw.lc.model import build_model
         from eqprop_hw.lc.train import lc_dataset
-        inputs = lc_dataset(spec, build_model(spec))[0][0]
+        sequences = lc_dataset(spec, build_model(spec))   # the spec's data, not --params'
+        inputs = sequences[0][0]
+        targets = sequences[1][0] if target_file is None else \
+            grid_targets(spec, model, target_file)
+    else:
+        targets = grid_targets(spec, model, target_file)
     training = spec.data.get("training") or {}
     beta = args.beta or training.get("beta") or default_beta(model)
     loss, exact, _ = bptt_gradient(model, inputs=inputs, targets=targets)
