@@ -268,6 +268,24 @@ class _ModelSampler:
         loss = loss_values("squared", z @ model._a_o.T + out_base, y)
         return dedg, loss
 
+    def _autocorrelation_steps(self, states, s, y, rows) -> float:
+        """Largest integrated autocorrelation time (steps) of the measured observables over
+        ``states``, one (contexts x chains, n_free) array per step."""
+        steps, chains_total = len(states), states[0].shape[0]
+        dedg, loss = self.measure(np.concatenate(states), s, y, np.tile(rows, steps))
+        obs = np.concatenate([dedg, loss[:, None]], axis=1).reshape(steps, chains_total, -1)
+        return float(np.max(integrated_autocorrelation_time(obs.transpose(1, 0, 2))))
+
+    def _collected(self, states, s, y, rows, shape, beta, info) -> PhaseSamples:
+        """The phase's samples from the recorded ``states`` (one per kept step); ``shape``:
+        (batch, chains, per_chain)."""
+        zs = np.stack(states, axis=1)                       # (batch*chains, per_chain, n)
+        dedg, loss = self.measure(zs.reshape(-1, zs.shape[-1]), s, y,
+                                  np.repeat(rows, shape[2]))
+        result = _summarise(beta, dedg.reshape(*shape, -1), loss.reshape(shape), info)
+        result.free = zs.reshape(*shape, zs.shape[-1])
+        return result
+
     def set_trainable(self, values) -> None:
         """New trainable conductances (S), in ``circuit.trainable`` order."""
         self.model.set_trainable(values)
@@ -589,7 +607,7 @@ class LangevinSampler(_ModelSampler):
         model = self.model
         state = model.solve(inputs, beta, targets)
         s, y, beta = model._context(inputs, beta, targets)
-        batch, chains, n = s.shape[0], self.chains, model.n_free
+        batch, chains = s.shape[0], self.chains
         rep = lambda a: np.repeat(a, chains, axis=0)   # noqa: E731
         z = rep(state.free)
         reduced, rows = ReducedEnergy(model, s, y, beta), rep(np.arange(batch))
@@ -603,11 +621,7 @@ class LangevinSampler(_ModelSampler):
             z, states, _ = self._steps(z, reduced, rows, dt, pilot, rng, capacitance, 1)
             used += pilot
             half = pilot // 2
-            dedg, loss = self.measure(np.concatenate(states[half:]), s, y,
-                                      np.tile(rows, pilot - half))
-            obs = np.concatenate([dedg, loss[:, None]], axis=1).reshape(pilot - half,
-                                                                        batch * chains, -1)
-            tau_steps = float(np.max(integrated_autocorrelation_time(obs.transpose(1, 0, 2))))
+            tau_steps = self._autocorrelation_steps(states[half:], s, y, rows)
             if 20 * tau_steps < pilot - half:
                 break
             pilot *= 2
@@ -618,17 +632,11 @@ class LangevinSampler(_ModelSampler):
         z, _, _ = self._steps(z, reduced, rows, dt, burn, rng, capacitance)
         z, states, acceptance = self._steps(z, reduced, rows, dt, per_chain * thin, rng,
                                             capacitance, record_every=thin)
-        zs = np.stack(states, axis=1)                       # (batch*chains, per_chain, n)
-        dedg, loss = self.measure(zs.reshape(-1, n), s, y, np.repeat(rows, per_chain))
-        dedg = dedg.reshape(batch, chains, per_chain, -1)
-        loss = loss.reshape(batch, chains, per_chain)
         info = {"sampler": self.name, "dt": dt, "thin": thin, "burn_in_steps": burn + used,
                 "acceptance": float(acceptance), "tau_steps": tau_steps,
                 "preconditioned": self.preconditioned,
                 "metropolis": self.metropolis}
-        result = _summarise(beta, dedg, loss, info)
-        result.free = zs.reshape(batch, chains, per_chain, n)
-        return result
+        return self._collected(states, s, y, rows, (batch, chains, per_chain), beta, info)
 
 
 class LaplaceSampler(_ModelSampler):
@@ -753,22 +761,13 @@ class LaplaceSampler(_ModelSampler):
             pilot = 64
             z, phi, states, _ = self._steps(z, phi, reduced, rows, mu, chol, rho, pilot, rng, 1)
             used += pilot
-            dedg, loss = self.measure(np.concatenate(states), s, y, np.tile(rows, pilot))
-            obs = np.concatenate([dedg, loss[:, None]], axis=1).reshape(pilot, batch * chains,
-                                                                        -1)
-            tau_steps = float(np.max(integrated_autocorrelation_time(obs.transpose(1, 0, 2))))
+            tau_steps = self._autocorrelation_steps(states, s, y, rows)
             thin = max(1, int(round(tau_steps)))
         z, phi, states, acceptance = self._steps(z, phi, reduced, rows, mu, chol, rho,
                                                  per_chain * thin, rng, record_every=thin)
-        zs = np.stack(states, axis=1)                            # (batch*chains, per_chain, n)
-        dedg, loss = self.measure(zs.reshape(-1, n), s, y, np.repeat(rows, per_chain))
-        dedg = dedg.reshape(batch, chains, per_chain, -1)
-        loss = loss.reshape(batch, chains, per_chain)
         info = {"sampler": self.name, "rho": rho, "thin": thin, "burn_in_steps": used,
                 "acceptance": float(acceptance), "tau_steps": tau_steps}
-        result = _summarise(beta, dedg, loss, info)
-        result.free = zs.reshape(batch, chains, per_chain, n)
-        return result
+        return self._collected(states, s, y, rows, (batch, chains, per_chain), beta, info)
 
 
 #: Sampler settings of a training minibatch (``native_sampler(..., training=True)``): fewer

@@ -64,7 +64,7 @@ import numpy as np
 from eqprop_hw.errors import BackendError, CircuitError
 from eqprop_hw.netlist import write_netlist
 from eqprop_hw.reference import EnergyModel
-from eqprop_hw.thermal import (PhaseSamples, _check_temperature, _ModelSampler,
+from eqprop_hw.thermal import (PhaseSamples, _ModelSampler,
                                integrated_autocorrelation_time, node_capacitances)
 
 #: Integration tolerances of the noisy transient (the DC netlists' reltol=1e-9 would make
