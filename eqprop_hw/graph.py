@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
+from eqprop_hw import spice_grammar
 from eqprop_hw.errors import CircuitError
 
 GROUND = "0"
@@ -52,8 +53,9 @@ VALUE_MEANING = {
     "B": "none (behavioural expression)",
 }
 
-ELEMENT_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
-NODE_NAME_RE = re.compile(r"^[a-z0-9_]+$")
+#: Element and node names (matched whole: see :mod:`eqprop_hw.spice_grammar`).
+ELEMENT_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]*", re.A)
+NODE_NAME_RE = re.compile(r"[a-z0-9_]+", re.A)
 
 #: Diode model parameters the solvers understand, with SPICE defaults. Parameters that only
 #: matter for transient/AC analyses are accepted and written back but do not change DC.
@@ -266,12 +268,39 @@ class Circuit:
 
 # -- validation ------------------------------------------------------------------------
 def check_name(name: str, what: str = "element") -> None:
-    """Raise CircuitError unless ``name`` is a safe SPICE element or node name."""
-    pattern = ELEMENT_NAME_RE if what == "element" else NODE_NAME_RE
-    if not isinstance(name, str) or not pattern.match(name):
-        rule = ("upper-case letters, digits and '_', starting with its type letter"
-                if what == "element" else "lower-case letters, digits and '_'")
-        raise CircuitError(f"invalid {what} name {name!r}: use {rule}")
+    """Raise CircuitError unless ``name`` is a safe SPICE element or node name.
+
+    ``what`` is ``"element"`` or ``"node"``; the grammar is :mod:`eqprop_hw.spice_grammar`'s.
+    """
+    spice_grammar.check_name(name, "element" if what == "element" else "node", f"{what} name")
+
+
+def check_circuit_text(circuit: "Circuit") -> None:
+    """Every string of ``circuit`` that a netlist writer puts into a line, checked against
+    :mod:`eqprop_hw.spice_grammar` (names, model names and parameters, port names,
+    behavioural expressions). Raises :class:`~eqprop_hw.spice_grammar.NetlistTextError`."""
+    spice_grammar.check_name(circuit.name, "title", "circuit name")
+    spice_grammar.check_names([e.name for e in circuit.elements], "element")
+    spice_grammar.check_names({n for e in circuit.elements for n in e.nodes}, "node")
+    for element in [e for e in circuit.elements if e.type in "DFHB" or e.model or e.control]:
+        if element.model is not None:
+            spice_grammar.check_name(element.model, "model", f"element {element.name}: model "
+                                     "name")
+        if element.control is not None:
+            spice_grammar.check_name(element.control, "element", f"element {element.name}: "
+                                     "controlling source name")
+        if element.type == "B" or element.expr is not None:
+            spice_grammar.check_expression(element.expr, element.name)
+    for name, model in circuit.models.items():
+        spice_grammar.check_name(name, "model", "model name")
+        for key, _value in model.params():
+            spice_grammar.check_name(key, "parameter", f"diode model {name}: parameter")
+    for port in list(circuit.inputs) + list(circuit.outputs):
+        spice_grammar.check_name(port.name, "port", "port name")
+        spice_grammar.check_name(port.node, "node", f"port {port.name}: node name")
+    for port in circuit.inputs:
+        for source, _gain in port.sources:
+            spice_grammar.check_name(source, "element", f"input {port.name}: source name")
 
 
 def validate_circuit(circuit: Circuit) -> None:
@@ -284,8 +313,8 @@ def validate_circuit(circuit: Circuit) -> None:
         an unknown diode model or controlling source, a port naming nothing, or a floating
         node (a node with no DC path to ground).
     """
+    check_circuit_text(circuit)
     for element in circuit.elements:
-        check_name(element.name, "element")
         if element.type not in NODE_COUNT:
             raise CircuitError(f"element {element.name}: unknown element type {element.type!r}")
         if element.name[0] != element.type:
@@ -294,8 +323,6 @@ def validate_circuit(circuit: Circuit) -> None:
         if len(element.nodes) != NODE_COUNT[element.type]:
             raise CircuitError(f"element {element.name}: type {element.type} takes "
                                f"{NODE_COUNT[element.type]} nodes, got {len(element.nodes)}")
-        for node in element.nodes:
-            check_name(node, "node")
         if element.type != "B":
             if element.value is None or not math.isfinite(element.value):
                 raise CircuitError(f"element {element.name}: value must be a finite number, "

@@ -33,12 +33,14 @@ True
 from __future__ import annotations
 
 import math
+import re
 from typing import Sequence
 
 import numpy as np
 
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.graph import GROUND, Circuit, Element, check_name
+from eqprop_hw.graph import GROUND, Circuit, Element, check_circuit_text
+from eqprop_hw.spice_grammar import join_lines, shown
 
 NETLIST_VERSION = "1"
 
@@ -255,11 +257,26 @@ def _wrap(prefix: str, words: list[str], width: int = 100) -> list[str]:
     return lines
 
 
-def write_netlist(circuit: Circuit, inputs: Sequence[float] | None = None,
+def write_netlist(circuit: Circuit, *args, **kwargs) -> str:
+    """The SPICE netlist of a circuit as text: :func:`netlist_lines` (same parameters) joined
+    by :func:`eqprop_hw.spice_grammar.join_lines`, ending with ``.end`` and a newline."""
+    return join_lines(netlist_lines(circuit, *args, **kwargs))
+
+
+#: Analysis cards the writer accepts besides "op" and "none": a keyword and numbers.
+ANALYSIS_CARD = re.compile(r"\.(?:tran|op|dc|ac|tf|noise)(?: [A-Za-z0-9_.+-]+)*", re.A)
+
+
+def netlist_lines(circuit: Circuit, inputs: Sequence[float] | None = None,
                   beta: float | None = None, targets: Sequence[float] | None = None,
                   analysis: str = "op", nudge_form: str = "resistor", loss: str = "squared",
-                  temperature: float | None = None) -> str:
-    """The SPICE netlist of a circuit as text.
+                  temperature: float | None = None) -> list[str]:
+    """The SPICE netlist of a circuit, one string per line.
+
+    Every string that goes into a line is checked against :mod:`eqprop_hw.spice_grammar`
+    first (:func:`eqprop_hw.graph.check_circuit_text`): a circuit that did not come through a
+    spec (built in Python, or altered after loading) cannot put a line break, a control card
+    or anything else outside the grammar into the netlist.
 
     Parameters
     ----------
@@ -271,7 +288,7 @@ def write_netlist(circuit: Circuit, inputs: Sequence[float] | None = None,
         With both, the nudging elements (see :func:`nudge_elements`) are added.
     analysis : str
         ``"op"``, ``"none"`` (no analysis line, for the shared library), or a full analysis
-        card such as ``".tran 1e-9 1e-6"``.
+        card such as ``".tran 1e-9 1e-6"`` (:data:`ANALYSIS_CARD`: a keyword and numbers).
     nudge_form : {"resistor", "vccs"}
         Form of the squared-loss nudge.
     loss : {"squared", "cross_entropy"}
@@ -282,10 +299,16 @@ def write_netlist(circuit: Circuit, inputs: Sequence[float] | None = None,
 
     Returns
     -------
-    str
-        Netlist text ending with ``.end`` and a newline.
+    list of str
+        The lines, ``.end`` last, none holding a line break.
+
+    Raises
+    ------
+    CircuitError
+        On a string outside the grammar (:class:`~eqprop_hw.spice_grammar.NetlistTextError`),
+        bad inputs, targets or nudging settings.
     """
-    check_name(circuit.name.replace("-", "_").replace(".", "_").lower() or "x", "node")
+    check_circuit_text(circuit)
     values = source_values(circuit, inputs)
     elements = [e.with_value(values[e.name]) if e.name in values else e
                 for e in circuit.elements]
@@ -313,9 +336,10 @@ def write_netlist(circuit: Circuit, inputs: Sequence[float] | None = None,
     if analysis == "op":
         lines.append(".op")
     elif analysis != "none":
-        if not analysis.startswith(".") or "\n" in analysis:
-            raise CircuitError(f"analysis must be 'op', 'none' or one SPICE analysis card, "
-                               f"got {analysis!r}")
+        if not isinstance(analysis, str) or not ANALYSIS_CARD.fullmatch(analysis):
+            raise CircuitError(f"analysis must be 'op', 'none' or one SPICE analysis card "
+                               f"(.tran/.op/.dc/.ac/.tf/.noise and numbers), got "
+                               f"{shown(str(analysis))}")
         lines.append(analysis)
     lines.append(".end")
-    return "\n".join(lines) + "\n"
+    return lines

@@ -21,10 +21,12 @@ from typing import Any
 
 import yaml
 
+from eqprop_hw import spice_grammar
 from eqprop_hw.errors import SpecError
 
 KINDS = ("layered", "graph", "lc")
-NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+#: A spec's name (the netlist title): matched whole, see :mod:`eqprop_hw.spice_grammar`.
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", re.A)
 
 
 # -- YAML with line numbers -------------------------------------------------------------
@@ -203,9 +205,10 @@ class _Checker:
         ..."), ``refused`` formats the one for another type (``{kind}``, ``{name}``).
         """
         name = self.string(element, "name", where, required=True)
-        if not ELEMENT_NAME.match(name):
-            self.fail(f"{where}: invalid element name {name!r} (letters, digits, '_', "
-                      f"{naming})", element, "name")
+        if not ELEMENT_NAME.fullmatch(name) or len(name) > spice_grammar.MAX_NAME_CHARS:
+            self.fail(f"{where}: invalid element name {spice_grammar.shown(name)} (letters, "
+                      f"digits, '_', {naming}, at most {spice_grammar.MAX_NAME_CHARS}"
+                      f"{self._why(name.upper(), 'element')})", element, "name")
         name = name.upper()
         kind = name[0]
         if kind not in types:
@@ -217,8 +220,34 @@ class _Checker:
         return name, kind
 
 
+    @staticmethod
+    def _why(text, kind: str) -> str:
+        """``: it holds ...`` when a control or white-space character is the problem."""
+        problem = spice_grammar.name_problem(text, kind)
+        return f"; it {problem.split(';')[0]}" if problem and problem.startswith("holds") else ""
+
+    def spice_name(self, text, kind: str, label: str, container, key):
+        """``text`` if it is a valid netlist name of ``kind`` (:mod:`eqprop_hw.spice_grammar`),
+        else fail naming ``label`` and the reason."""
+        problem = spice_grammar.name_problem(text, kind)
+        if problem is not None:
+            where, what = label.rsplit(": ", 1) if ": " in label else (label, f"{kind} name")
+            self.fail(f"{where}: invalid {what} {spice_grammar.shown(str(text))} (it {problem})",
+                      container, key)
+        return text
+
+    def expression(self, text, label: str, container, key):
+        """A behavioural expression parsed by :func:`eqprop_hw.spice_grammar.parse_expression`."""
+        try:
+            spice_grammar.parse_expression(text)
+        except spice_grammar.ExpressionError as error:
+            self.fail(f"{label}: behavioural expression {spice_grammar.shown(str(text))}: "
+                      f"{error}", container, key)
+        return text
+
+
 #: What an element name may be: a letter (its type), then letters, digits and '_'.
-ELEMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+ELEMENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*", re.A)
 
 
 @dataclass
@@ -572,6 +601,8 @@ def _layered(check: _Checker, spec: dict) -> dict:
         if not isinstance(names, list) or len(names) != out["layers"][-1] or \
                 not all(isinstance(n, str) for n in names):
             check.fail(f"outputs.names must list {out['layers'][-1]} strings", outputs, "names")
+        for position, port in enumerate(names):
+            check.spice_name(port, "port", f"outputs.names[{position}]", names, position)
     out["outputs"] = {"names": names}
     return out
 
@@ -582,8 +613,10 @@ def _graph(check: _Checker, spec: dict) -> dict:
     models = check.mapping(spec.get("models"), "models", spec, "models")
     out["models"] = {}
     for name, model in models.items():
-        if not isinstance(name, str) or not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", name):
-            check.fail(f"invalid model name {name!r}", models, name)
+        if not isinstance(name, str) or not ELEMENT_NAME.fullmatch(name):
+            check.fail(f"invalid model name {spice_grammar.shown(str(name))} (a letter, then "
+                       "letters, digits and '_')", models, name)
+        check.spice_name(name.upper(), "model", f"models: model name", models, name)
         out["models"][name.upper()] = _diode_entry(check, models, name, f"models.{name}")
 
     elements = spec.get("elements")
@@ -613,9 +646,7 @@ def _graph(check: _Checker, spec: dict) -> dict:
                 check.fail(f"{where} ({name}): node names must be names or integers, got "
                            f"{node!r}", element, "nodes")
             node = str(node).lower()
-            if not re.match(r"^[a-z0-9_]+$", node):
-                check.fail(f"{where} ({name}): invalid node name {node!r} (letters, digits, '_')",
-                           element, "nodes")
+            check.spice_name(node, "node", f"{where} ({name}): node name", element, "nodes")
             node_names.append(node)
         item = {"name": name, "nodes": node_names}
         if kind == "R":
@@ -631,6 +662,7 @@ def _graph(check: _Checker, spec: dict) -> dict:
             item[key] = value
         elif kind == "D":
             model = check.string(element, "model", f"{where} ({name})", required=True).upper()
+            check.spice_name(model, "model", f"{where} ({name}): model name", element, "model")
             if model not in out["models"]:
                 check.fail(f"{where} ({name}): unknown diode model {model!r} "
                            f"(defined: {', '.join(out['models']) or 'none'})", element, "model")
@@ -639,7 +671,7 @@ def _graph(check: _Checker, spec: dict) -> dict:
                                         positive=True)
         elif kind == "B":
             expr = check.string(element, "expr", f"{where} ({name})", required=True)
-            item["expr"] = expr
+            item["expr"] = check.expression(expr, f"{where} ({name})", element, "expr")
         else:
             key = value_keys[kind][0]
             item[key] = check.number(element, key, f"{where} ({name})",
@@ -649,6 +681,8 @@ def _graph(check: _Checker, spec: dict) -> dict:
             if kind in "FH":
                 item["control"] = check.string(element, "control", f"{where} ({name})",
                                                required=True).upper()
+                check.spice_name(item["control"], "element", f"{where} ({name}): control",
+                                 element, "control")
         out["elements"].append(item)
 
     names = {e["name"]: e for e in out["elements"]}
@@ -669,6 +703,7 @@ def _graph(check: _Checker, spec: dict) -> dict:
         if isinstance(entry, dict):
             check.keys(entry, ("name", "sources"), f"inputs[{position}]")
             port = check.string(entry, "name", f"inputs[{position}]", required=True)
+            check.spice_name(port, "port", f"inputs[{position}].name", entry, "name")
             sources = check.mapping(entry.get("sources"), f"inputs[{position}].sources",
                                     entry, "sources")
             if not sources:
@@ -692,9 +727,12 @@ def _graph(check: _Checker, spec: dict) -> dict:
             check.keys(entry, ("name", "node"), f"outputs[{position}]")
             port = check.string(entry, "name", f"outputs[{position}]", required=True)
             node = str(check.string(entry, "node", f"outputs[{position}]", required=True))
+            check.spice_name(port, "port", f"outputs[{position}].name", entry, "name")
         else:
             port = node = str(entry)
+            check.spice_name(port, "port", f"outputs[{position}]", outputs, position)
         node = node.lower()
+        check.spice_name(node, "node", f"outputs[{position}]: node name", outputs, position)
         if node not in all_nodes:
             check.fail(f"outputs[{position}]: node {node!r} is not in any element", outputs,
                        position)
@@ -717,8 +755,9 @@ def _thermal(check: _Checker, spec: dict) -> dict:
     value = spec.get("node_capacitance")
     if isinstance(value, dict):
         out["node_capacitance"] = {
-            str(node): check.number(value, node, "node_capacitance", required=True,
-                                    positive=True) for node in value}
+            check.spice_name(str(node), "node", "node_capacitance: node name", value, node):
+            check.number(value, node, "node_capacitance", required=True, positive=True)
+            for node in value}
     else:
         out["node_capacitance"] = check.number(spec, "node_capacitance", "spec", positive=True)
     return out
@@ -748,8 +787,9 @@ def parse_spec(data: Any, source: str = "<string>") -> Spec:
         raise SpecError("a spec must be a YAML mapping with at least 'name' and 'kind'", source,
                         getattr(data, "line", None))
     name = check.string(data, "name", "spec", required=True)
-    if not NAME_RE.match(name) or len(name) > 80:
-        check.fail(f"name {name!r} must be letters, digits, '_', '-', '.' (at most 80)",
+    if not NAME_RE.fullmatch(name) or len(name) > spice_grammar.MAX_TITLE_CHARS:
+        check.fail(f"name {spice_grammar.shown(name)} must be letters, digits, '_', '-', '.' "
+                   f"(at most {spice_grammar.MAX_TITLE_CHARS}){check._why(name, 'title')}",
                    data, "name")
     kind = check.string(data, "kind", "spec", required=True, choices=KINDS)
     if kind == "lc":   # Hamiltonian LC networks: validated by eqprop_hw.lc.spec

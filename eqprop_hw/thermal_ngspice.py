@@ -62,7 +62,7 @@ import time
 import numpy as np
 
 from eqprop_hw.errors import BackendError, CircuitError
-from eqprop_hw.netlist import write_netlist
+from eqprop_hw.netlist import netlist_lines
 from eqprop_hw.reference import EnergyModel
 from eqprop_hw.thermal import (PhaseSamples, _ModelSampler,
                                integrated_autocorrelation_time, node_capacitances)
@@ -261,13 +261,11 @@ class NgspiceSampler(_ModelSampler):
         burn = self.burn_in * slowest
         # Observables decorrelate within ~2 slowest times; plan 1.5x for safety.
         length = burn + int(samples) * 2.0 * slowest * 1.5
-        netlist = write_netlist(backend.circuit, analysis="none", beta=0.0,
-                                targets=[0.0] * len(backend.circuit.outputs), nudge_form="vccs")
-        lines = netlist.rstrip().splitlines()
-        end = len(lines) - 1 if lines[-1].strip().lower() == ".end" else len(lines)
-        netlist = "\n".join(lines[:end] + noise_lines(model.free_nodes, capacitance,
-                                                      self.temperature, step, self.noise) +
-                             [TRANSIENT_OPTIONS, ".end"])
+        lines = netlist_lines(backend.circuit, analysis="none", beta=0.0,
+                              targets=[0.0] * len(backend.circuit.outputs), nudge_form="vccs")
+        assert lines[-1] == ".end"
+        netlist = (lines[:-1] + noise_lines(model.free_nodes, capacitance, self.temperature,
+                                            step, self.noise) + [TRANSIENT_OPTIONS, ".end"])
         session = self.session = backend.session
         values = backend._controlled_values(inputs_b, targets_b, beta)
         names = ["time"] + list(backend.node_names)

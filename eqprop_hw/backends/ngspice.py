@@ -56,6 +56,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Sequence
 from collections import deque
 from pathlib import Path
 
@@ -64,7 +65,8 @@ import numpy as np
 from eqprop_hw.backends.base import Backend, SolveResult
 from eqprop_hw.errors import BackendError, CircuitError, ConvergenceError
 from eqprop_hw.graph import Circuit
-from eqprop_hw.netlist import BETA_SOURCE, fmt, nudge_elements, write_netlist
+from eqprop_hw.netlist import BETA_SOURCE, fmt, netlist_lines, nudge_elements
+from eqprop_hw.spice_grammar import check_lines, join_lines
 
 LOGGER = logging.getLogger("eqprop_hw.ngspice")
 
@@ -683,13 +685,17 @@ class NgspiceSession:
                                    + " | ".join(errors[-3:]))
             return errors
 
-    def load(self, netlist: str, owner, name: str = "") -> None:
+    def load(self, lines: Sequence[str], owner, name: str = "") -> None:
         """Load a circuit, replacing whatever circuit is loaded.
 
         Parameters
         ----------
-        netlist : str
-            Netlist text (title line first, ``.end`` last, no analysis card needed).
+        lines : sequence of str
+            The netlist's lines as a writer produced them (title line first, ``.end`` last, no
+            analysis card needed; :func:`eqprop_hw.netlist.netlist_lines`). They are handed
+            to ngspice one by one, never re-split: a line holding a line break or any
+            character outside printable ASCII is refused
+            (:func:`eqprop_hw.spice_grammar.check_lines`).
         owner : object
             Token recorded in :attr:`owner`.
         name : str
@@ -703,7 +709,9 @@ class NgspiceSession:
         ffi = self._ffi
         with self.lock:
             self.remove()
-            lines = [line for line in netlist.splitlines() if line.strip()]
+            if isinstance(lines, str):
+                raise TypeError("load takes the netlist's lines (a list), not its text")
+            lines = [line for line in check_lines(lines) if line.strip()]
             lines.append("")                       # PySpice issue #264: empty line after .end
             keep = [ffi.new("char[]", line.encode("ascii")) for line in lines]
             array = ffi.new("char *[]", keep + [ffi.NULL])
@@ -955,19 +963,20 @@ class NgspiceBackend(Backend):
             self._load()
 
     # -- loading -------------------------------------------------------------------------------
-    def _write_netlist(self) -> str:
+    def _netlist_lines(self) -> list[str]:
         n_out = len(self.circuit.outputs)
-        return write_netlist(self.circuit, analysis="none", beta=0.0, targets=[0.0] * n_out,
+        return netlist_lines(self.circuit, analysis="none", beta=0.0, targets=[0.0] * n_out,
                              nudge_form="vccs", loss=self.loss, temperature=self.temperature)
 
     def _load(self) -> None:
         """(Re)load this backend's circuit into the session with its current values."""
         start = time.perf_counter()
-        self.netlist = self._write_netlist()
+        lines = self._netlist_lines()
+        self.netlist = join_lines(lines)
         session = self.session
         previous, session.sink = session.sink, self._sink
         try:
-            session.load(self.netlist, self._token, self.circuit.name)
+            session.load(lines, self._token, self.circuit.name)
         finally:
             session.sink = previous
         values = {e.name: e.value for e in self.circuit.elements}

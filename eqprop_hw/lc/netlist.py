@@ -34,6 +34,7 @@ import numpy as np
 
 from eqprop_hw.lc.model import LCModel
 from eqprop_hw.netlist import fmt
+from eqprop_hw.spice_grammar import NetlistTextError, check_name, check_names, join_lines, shown
 
 LC_NETLIST_VERSION = "1"
 BETA_SOURCE = "VNUDGEBETA"
@@ -81,10 +82,33 @@ def array_waveform(times, values) -> dict:
     return {"type": "pwl", "points": [[float(t), float(v)] for t, v in zip(times, values)]}
 
 
-def write_lc_netlist(model: LCModel, inputs: list | None = None, targets: list | None = None,
+def write_lc_netlist(model: LCModel, *args, **kwargs) -> str:
+    """The ``.tran`` netlist of an LC network as text (:func:`lc_netlist_lines`, joined by
+    :func:`eqprop_hw.spice_grammar.join_lines`); same parameters."""
+    return join_lines(lc_netlist_lines(model, *args, **kwargs))
+
+
+def check_lc_text(model: LCModel) -> None:
+    """Every name of ``model`` that the writer puts into a line, checked against
+    :mod:`eqprop_hw.spice_grammar` (the spec was checked on loading; this is the writer's own
+    check, so that no path around the spec reaches a netlist)."""
+    check_name(model.name, "title", "circuit name")
+    check_names(list(model.cap_names) + list(model.ind_names) + list(model.res_names)
+                + list(model.src_names) + list(model.trainable), "element")
+    check_names(model.nodes, "node")
+    for out in model.outputs:
+        check_name(out["name"], "port", "output name")
+        check_name(out["node"], "node", f"output {out['name']}: node name")
+        if out["kind"] == "current":
+            check_name(out["element"], "element", f"output {out['name']}: element name")
+        elif out["kind"] != "flux":
+            raise NetlistTextError(f"output {out['name']}: unknown kind {shown(out['kind'])}")
+
+
+def lc_netlist_lines(model: LCModel, inputs: list | None = None, targets: list | None = None,
                      beta: float = 0.0, ic: dict | None = None, analysis: bool = True,
-                     reverse: bool = False, method: str = "trap", bank=None) -> str:
-    """The ``.tran`` netlist of an LC network.
+                     reverse: bool = False, method: str = "trap", bank=None) -> list[str]:
+    """The lines of the ``.tran`` netlist of an LC network.
 
     Parameters
     ----------
@@ -114,8 +138,12 @@ def write_lc_netlist(model: LCModel, inputs: list | None = None, targets: list |
 
     Returns
     -------
-    str
+    list of str
+        One entry per netlist line, without line breaks (``.end`` last).
     """
+    if method not in ("trap", "gear"):
+        raise NetlistTextError(f"integration method must be trap or gear, got {shown(method)}")
+    check_lc_text(model)
     ic = ic or {}
     caps, inds = model.values()
     options = model.spec_data.get("options", {}) if model.spec_data else {}
@@ -209,7 +237,7 @@ def write_lc_netlist(model: LCModel, inputs: list | None = None, targets: list |
             f"v({flux_node(out['node'])})" if out["kind"] == "flux" else f"i({out['element']})"
             for out in model.outputs))
     lines.append(".end")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _bank_text(model, item, k, reverse: bool) -> str:

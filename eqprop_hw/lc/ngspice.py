@@ -25,9 +25,10 @@ from scipy.interpolate import CubicSpline
 from eqprop_hw.errors import BackendError, ConvergenceError
 from eqprop_hw.lc.echo import _betas, estimate_from_local
 from eqprop_hw.lc.model import LCModel
-from eqprop_hw.lc.netlist import (BETA_SOURCE, array_waveform, flux_node, write_lc_netlist,
+from eqprop_hw.lc.netlist import (BETA_SOURCE, array_waveform, flux_node, lc_netlist_lines,
                                   waveform_text)
 from eqprop_hw.netlist import fmt
+from eqprop_hw.spice_grammar import join_lines
 
 
 class LCNgspice:
@@ -102,11 +103,12 @@ class LCNgspice:
 
     def _load(self):
         with self.session.lock:
-            self.netlist = write_lc_netlist(self.model, inputs=self._inputs,
-                                            targets=self._targets, beta=0.0, analysis=False,
-                                            method=self.method, bank=self.bank, ic=self._ic)
+            lines = lc_netlist_lines(self.model, inputs=self._inputs,
+                                     targets=self._targets, beta=0.0, analysis=False,
+                                     method=self.method, bank=self.bank, ic=self._ic)
+            self.netlist = join_lines(lines)
             self._loaded_kinds = self._kinds(self._inputs, self._targets)
-            self.session.load(self.netlist, self._token, self.model.name)
+            self.session.load(lines, self._token, self.model.name)
             self.stats["loads"] += 1
             if self._values:
                 self.set_values(self._values)

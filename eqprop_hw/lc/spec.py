@@ -40,7 +40,7 @@ LC_OPTION_NAMES = tuple(DEFAULT_LC_OPTIONS)
 WAVEFORM_TYPES = ("sine", "pwl", "dc")
 LC_DATASETS = ("teacher", "sequence", "duffing", "series")
 SERIES_SOURCES = ("eeg", "membrane")
-NODE_RE = re.compile(r"^[a-z0-9_]+$")
+NODE_RE = re.compile(r"[a-z0-9_]+", re.A)   # matched whole (eqprop_hw.spice_grammar)
 
 
 def parse_waveform(check, value, where: str, container, key) -> dict:
@@ -111,9 +111,7 @@ def _elements(check, spec) -> list:
                 check.fail(f"{where}: node names must be names or integers, got {node!r}",
                            element, "nodes")
             node = str(node).lower()
-            if not NODE_RE.match(node):
-                check.fail(f"{where}: invalid node name {node!r} (letters, digits, '_')",
-                           element, "nodes")
+            check.spice_name(node, "node", f"{where}: node name", element, "nodes")
             names.append(node)
         if names[0] == names[1]:
             check.fail(f"{where}: both terminals on node {names[0]!r}", element, "nodes")
@@ -174,6 +172,7 @@ def _ports(check, spec, elements) -> tuple[list, list]:
         if isinstance(entry, dict):
             check.keys(entry, ("name", "node", "element"), where)
             port = check.string(entry, "name", where, required=True)
+            check.spice_name(port, "port", f"{where}.name", entry, "name")
             if ("node" in entry) == ("element" in entry):
                 check.fail(f"{where} ({port}): give exactly one of node (flux output, Wb) or "
                            "element (current of an inductor, A)", outputs, position)
@@ -188,6 +187,8 @@ def _ports(check, spec, elements) -> tuple[list, list]:
             node = str(entry["node"]).lower()
         else:
             port = node = str(entry).lower()
+        check.spice_name(node, "node", f"{where}: node name", outputs, position)
+        check.spice_name(str(port), "port", f"{where}: port name", outputs, position)
         if node not in nodes:
             check.fail(f"{where}: node {node!r} is not in any element", outputs, position)
         outs.append({"name": str(port), "kind": "flux", "node": node})
