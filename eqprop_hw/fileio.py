@@ -204,3 +204,52 @@ def read_number_rows(path: str | os.PathLike, width: int,
     if not rows:
         raise InputDataError(f"no data rows (expected {expected})", source)
     return np.asarray(rows, dtype=float).reshape(len(rows), width)
+
+
+def read_bounded(path, limit: int, error_class=InputDataError, what: str = "file") -> bytes:
+    """The bytes of a user's regular file, refusing more than ``limit`` bytes.
+
+    The bytes actually read are counted (at most ``limit + 1`` are read), not the size that
+    ``stat`` reports, and anything but a regular file (a FIFO, a device such as ``/dev/zero``,
+    a folder) is refused before reading: neither can stream forever or block. Errors are
+    ``error_class(message, path)``: ``no such file``, ``cannot read <what>: ...``,
+    ``<what> is not a regular file``, ``<what> is larger than LIMIT bytes``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.txt")
+    >>> atomic_write_text(path, "hello\\n")
+    >>> read_bounded(path, 100)
+    b'hello\\n'
+    """
+    import stat
+    source = str(path)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise error_class("no such file", source) from None
+    except OSError as error:
+        raise error_class(f"cannot read {what}: {error.strerror or error}", source) from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise error_class(f"cannot read {what}: it is a directory", source)
+        if not stat.S_ISREG(mode):
+            raise error_class(f"{what} is not a regular file (a FIFO or device); refused",
+                              source)
+        chunks, total = [], 0
+        while total <= limit:
+            chunk = os.read(descriptor, min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise error_class(f"{what} is larger than {limit:,} bytes (the limit); refused",
+                              source)
+        return b"".join(chunks)
+    except OSError as error:
+        raise error_class(f"cannot read {what}: {error.strerror or error}", source) from None
+    finally:
+        os.close(descriptor)

@@ -49,8 +49,67 @@ class _LineList(list):
         self.item_lines: list = []
 
 
+#: Largest spec file read (bytes actually read).
+MAX_SPEC_BYTES = 32 * 1024 * 1024
+#: Deepest nesting of YAML collections in a spec.
+MAX_YAML_DEPTH = 64
+#: Most YAML nodes that aliases (``*anchor``) may add when expanded (a "billion laughs"
+#: document is a few lines that expand to 10^9 nodes).
+MAX_ALIAS_EXPANSION = 1_000_000
+
+
 class _LineLoader(yaml.SafeLoader):
-    pass
+    """PyYAML's safe loader with bounds: nesting depth and alias expansion (SpecError)."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise SpecError(f"YAML nested deeper than {MAX_YAML_DEPTH} levels; refused",
+                                None, mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_document(self):
+        node = super().compose_document()
+        written, expanded = _node_counts(node)
+        if expanded - written > MAX_ALIAS_EXPANSION:
+            raise SpecError(f"YAML aliases expand the document by more than "
+                            f"{MAX_ALIAS_EXPANSION:,} nodes; refused", None,
+                            node.start_mark.line + 1)
+        return node
+
+
+def _node_counts(root) -> tuple[int, int]:
+    """(nodes written, nodes once every alias is expanded) of a composed YAML document."""
+    sizes: dict = {}
+
+    def size(node) -> int:
+        key = id(node)
+        if key not in sizes:
+            sizes[key] = 1   # a cycle (impossible in composed YAML) cannot recurse forever
+            if isinstance(node, yaml.SequenceNode):
+                children = node.value
+            elif isinstance(node, yaml.MappingNode):
+                children = [item for pair in node.value for item in pair]
+            else:
+                children = []
+            total = 1
+            for child in children:
+                total += size(child)
+                if total > 10 * MAX_ALIAS_EXPANSION + len(sizes):
+                    break
+            sizes[key] = total
+        return sizes[key]
+
+    expanded = size(root)
+    return len(sizes), expanded
 
 
 def _construct_mapping(loader, node):
@@ -815,12 +874,13 @@ def load_spec(path: str | Path) -> Spec:
     SpecError
         If the file is missing, unreadable, malformed YAML or fails validation.
     """
+    from eqprop_hw.fileio import read_bounded
     path = Path(path)
     source = str(path)
+    raw = read_bounded(path, MAX_SPEC_BYTES, SpecError, "spec")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("no such file", source) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise SpecError(f"cannot read spec: {error}", source) from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError(f"cannot read spec: not UTF-8 text (byte {error.start + 1})",
+                        source) from None
     return parse_spec(read_yaml(text, source), source)

@@ -98,7 +98,7 @@ FUNCTIONS = {
     **{name: (1, 1) for name in (
         "sqrt", "exp", "ln", "log", "log10", "sin", "cos", "tan", "asin", "acos", "atan",
         "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "abs", "floor", "ceil", "int",
-        "nint", "sgn", "u", "u2", "uramp", "ddt", "sdt")},
+        "nint", "sgn", "u", "u2", "uramp", "ddt")},
     "pow": (2, 2), "pwr": (2, 2), "pwrs": (2, 2), "atan2": (2, 2), "hypot": (2, 2),
     "limit": (3, 3), "min": (1, 64), "max": (1, 64),
 }

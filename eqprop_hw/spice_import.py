@@ -65,8 +65,9 @@ of a file outside the netlist's folder (after resolving symlinks and ``..``), in
 deeper than :data:`MAX_INCLUDE_DEPTH`, behavioural expressions with other identifiers or
 characters, XSPICE ``A`` devices, and other semiconductors and lines (``Q M J Z S W T O U K``
 ...). With ``allow_unsafe=True`` control blocks, control commands and unknown cards are skipped
-(never executed), includes may read files outside the folder, and B expressions may call other
-functions; elements that a spec cannot represent (``A``, ``Q``, ...) are still refused.
+(never executed) and includes may read files outside the folder; B expressions must still
+parse in the grammar every netlist writer enforces (:mod:`eqprop_hw.spice_grammar`), and
+elements that a spec cannot represent (``A``, ``Q``, ...) are still refused.
 
 Every error is a :class:`~eqprop_hw.errors.NetlistError` naming the file and line.
 
@@ -93,8 +94,11 @@ from pathlib import Path
 import yaml
 
 from eqprop_hw.errors import NetlistError, SpecError
+from eqprop_hw.fileio import read_bounded
 from eqprop_hw.graph import DIODE_AC_PARAMS, DIODE_DC_PARAMS, NODE_COUNT
 from eqprop_hw.spec import NAME_RE, OPTION_NAMES, parse_spec
+from eqprop_hw.spice_grammar import FUNCTIONS as GRAMMAR_FUNCTIONS
+from eqprop_hw.spice_grammar import ExpressionError, parse_expression, parse_spice_number
 
 #: Largest netlist or included file read (bytes).
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -135,13 +139,6 @@ _UNSUPPORTED = {
     "Y": "transmission line",
 }
 
-_SCALES = (("meg", "1e6"), ("mil", "25.4e-6"), ("f", "1e-15"), ("p", "1e-12"), ("n", "1e-9"),
-           ("u", "1e-6"), ("m", "1e-3"), ("k", "1e3"), ("g", "1e9"), ("t", "1e12"))
-_UNITS_AFTER_SCALE = frozenset(("", "ohm", "ohms", "f", "h", "v", "a", "s", "hz"))
-_UNITS_ALONE = frozenset(("", "ohm", "ohms", "v", "h", "s", "hz"))
-_NUMBER_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)([a-z]*)", re.A)
-_DECIMAL = decimal.Context(prec=400, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
-
 _ELEMENT_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]*")
 _NODE_RE = re.compile(r"[a-z0-9_]+")
 _PARAM_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
@@ -164,9 +161,8 @@ _FUNCTIONS = {
     "min": (1, 64, min), "max": (1, 64, max),
 }
 _CONSTANTS = {"pi": math.pi}
-#: Functions allowed in B expressions besides :data:`_FUNCTIONS` (ngspice built-ins).
-_B_FUNCTIONS = frozenset(_FUNCTIONS) | {"u", "u2", "uramp", "pwr", "pwrs", "limit", "ddt",
-                                        "sdt"}
+#: Functions allowed in B expressions: the netlist grammar's (eqprop_hw.spice_grammar).
+_B_FUNCTIONS = frozenset(GRAMMAR_FUNCTIONS)
 _B_CONSTANTS = frozenset(("time", "temper", "hertz", "pi"))
 _RESERVED_PARAMS = frozenset(_FUNCTIONS) | _B_FUNCTIONS | _B_CONSTANTS | {"v", "i", "gnd"}
 
@@ -200,51 +196,6 @@ def _fail(message: str, where: _Line | None = None):
     if where is None:
         raise NetlistError(message)
     raise NetlistError(message, where.source, where.line)
-
-
-def parse_spice_number(text: str) -> float:
-    """Parse a SPICE number with an optional scale suffix and unit.
-
-    Parameters
-    ----------
-    text : str
-        E.g. ``"10k"``, ``"2.2u"``, ``"1meg"``, ``"3MEG"`` (3e6), ``"3m"`` (3e-3), ``"4.7nF"``,
-        ``"1e-9"``. Case-insensitive. After the suffix only a unit (``ohm F H V A s Hz``) may
-        follow.
-
-    Returns
-    -------
-    float
-        The value, correctly rounded from the decimal text (``2.2k`` gives exactly 2200.0).
-
-    Raises
-    ------
-    ValueError
-        If the text is not such a number or the value is not finite.
-    """
-    if len(text) > 100:
-        raise ValueError("number text longer than 100 characters")
-    match = _NUMBER_RE.fullmatch(text.strip().lower())
-    if match is None:
-        raise ValueError(f"not a number: {text!r}")
-    mantissa, letters = match.groups()
-    factor, unit, units = None, letters, _UNITS_ALONE
-    for suffix, scale in _SCALES:
-        if letters.startswith(suffix):
-            factor, unit, units = scale, letters[len(suffix):], _UNITS_AFTER_SCALE
-            break
-    if unit not in units:
-        raise ValueError(f"unknown suffix {letters!r} in {text!r}")
-    if factor is None:
-        value = float(mantissa)
-    else:
-        try:
-            value = float(_DECIMAL.multiply(decimal.Decimal(mantissa), decimal.Decimal(factor)))
-        except decimal.DecimalException:
-            raise ValueError(f"{text!r} is out of range") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{text!r} is not a finite number")
-    return value
 
 
 def _python_source(text: str) -> str:
@@ -453,19 +404,11 @@ def _behavioural_form_hint(words: list) -> str:
 
 
 def _read_text(path: Path, source: str) -> str:
-    """Read a file as UTF-8, size-limited; errors name the file (and line for bad bytes)."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise NetlistError(f"file is larger than {MAX_FILE_BYTES} bytes", source)
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise NetlistError("no such file", source) from None
-    except IsADirectoryError:
-        raise NetlistError("is a directory, not a netlist file", source) from None
-    except (OSError, ValueError) as error:
-        raise NetlistError(f"cannot read file: {getattr(error, 'strerror', None) or error}",
-                           source) from None
+    """Read a file as UTF-8, size-limited; errors name the file (and line for bad bytes).
+
+    At most :data:`MAX_FILE_BYTES` bytes are read (counted as read, so a FIFO or a device
+    cannot stream forever: both are refused as not regular files)."""
+    data = read_bounded(path, MAX_FILE_BYTES, NetlistError, "netlist")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -493,7 +436,7 @@ def _logical_lines(text: str, source: str, main: bool) -> tuple[str | None, list
     physical = text.split("\n")
     if physical and physical[-1] == "":
         physical.pop()
-    title, out, last_card = None, [], None
+    title, out, last_card, continued = None, [], None, {}
     for index, raw in enumerate(physical):
         lineno = index + 1
         if raw.endswith("\r"):
@@ -523,12 +466,13 @@ def _logical_lines(text: str, source: str, main: bool) -> tuple[str | None, list
             if last_card is None:
                 raise NetlistError("continuation line '+' with no line before it to continue",
                                    source, lineno)
-            previous = out[last_card]
-            out[last_card] = _Line(previous.text + " " + content[1:].strip(), previous.source,
-                                   previous.line)
+            continued.setdefault(last_card, []).append(content[1:].strip())
         else:
             out.append(_Line(content, source, lineno))
             last_card = len(out) - 1
+    for index, parts in continued.items():   # joined once: linear in the number of lines
+        previous = out[index]
+        out[index] = _Line(" ".join([previous.text] + parts), previous.source, previous.line)
     return title, out
 
 
@@ -735,8 +679,12 @@ def _behavioural(raw: str, scope: _Scope, where: _Line, name: str,
     body = raw[match.end():]
     for start, end, replacement in sorted(edits, reverse=True):
         body = body[:start] + replacement + body[end:]
-    text = raw[:offset] + body
-    return text.strip(), nodes, sources
+    text = (raw[:offset] + body).strip()
+    try:    # the grammar every netlist writer enforces (eqprop_hw.spice_grammar)
+        parse_expression(text)
+    except ExpressionError as error:
+        _fail(f"{name}: behavioural expression {text[:60]!r}: {error}; refused", where)
+    return text, nodes, sources
 
 
 # -- the importer -------------------------------------------------------------------------
