@@ -929,8 +929,15 @@ def cmd_bench(args) -> int:
 
 
 # -- entry point ---------------------------------------------------------------------------
+#: Longest error line printed (characters): a message quoting a huge value is cut.
+MAX_ERROR_CHARS = 900
+
+
 def _one_line(text: str) -> str:
-    return " ".join(str(text).split()) or "(no message)"
+    line = " ".join(str(text).split()) or "(no message)"
+    if len(line) > MAX_ERROR_CHARS:
+        line = line[:MAX_ERROR_CHARS - 40] + f" ... ({len(line):,} characters in all)"
+    return line
 
 
 def _os_message(error: OSError) -> str:

@@ -40,7 +40,7 @@ import numpy as np
 
 from eqprop_hw.errors import CircuitError
 from eqprop_hw.graph import GROUND, Circuit, Element, check_circuit_text
-from eqprop_hw.spice_grammar import join_lines, shown
+from eqprop_hw.spice_grammar import check_not_reserved, join_lines, shown
 
 NETLIST_VERSION = "1"
 
@@ -149,6 +149,7 @@ def nudge_elements(circuit: Circuit, beta: float, targets: Sequence[float],
         if circuit.has_element(element.name):
             raise CircuitError(f"circuit already has an element named {element.name}; "
                                "NUDGE names are reserved for nudging elements")
+    check_not_reserved(circuit.nodes, "node", "resistive")
     return elements
 
 

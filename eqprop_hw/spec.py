@@ -295,6 +295,13 @@ class _Checker:
                       container, key)
         return text
 
+    def not_reserved(self, text, kind: str, family: str, label: str, container, key):
+        """Fail when ``text`` is a name the netlist writer reserves for its own elements."""
+        problem = spice_grammar.reserved_problem(text, kind, family)
+        if problem is not None:
+            self.fail(f"{label} {text!r} {problem}", container, key)
+        return text
+
     def expression(self, text, label: str, container, key):
         """A behavioural expression parsed by :func:`eqprop_hw.spice_grammar.parse_expression`."""
         try:
@@ -693,6 +700,8 @@ def _graph(check: _Checker, spec: dict) -> dict:
             element, where, seen, position, NODE_COUNT, "starting with the element type letter",
             "unknown element type {kind!r} in {name!r} (supported: "
             + " ".join(NODE_COUNT) + ")")
+        check.not_reserved(name, "element", "resistive", f"{where}: element name", element,
+                           "name")
         allowed = ("name", "nodes", "model", "control", "expr") + value_keys[kind]
         check.keys(element, allowed, f"{where} ({name})")
         nodes = element.get("nodes")
@@ -706,6 +715,8 @@ def _graph(check: _Checker, spec: dict) -> dict:
                            f"{node!r}", element, "nodes")
             node = str(node).lower()
             check.spice_name(node, "node", f"{where} ({name}): node name", element, "nodes")
+            check.not_reserved(node, "node", "resistive", f"{where} ({name}): node", element,
+                               "nodes")
             node_names.append(node)
         item = {"name": name, "nodes": node_names}
         if kind == "R":

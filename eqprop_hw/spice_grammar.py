@@ -252,6 +252,58 @@ _BLOCKS = {
 _LONG = {kind: re.compile(rf"[^\n]{{{longest + 1}}}") for kind, (_p, longest, _r) in _NAMES.items()}
 
 
+# -- names the writers reserve ---------------------------------------------------------------
+#: Element and node names that the netlist writers give their own elements (nudging sources and
+#: resistors, lc flux integrators, target and sequence-bank sources), per network family. A
+#: spec may not use them: a user's node called ``ynudge0`` would be wired to a nudging source.
+RESERVED = {
+    "resistive": (re.compile(r"[VRGB]NUDGE[A-Z0-9_]*", re.A),
+                  re.compile(r"ynudge[0-9]+|nudgebeta", re.A)),
+    "lc": (re.compile(r"(?:[VBC](?:NUDGE|TGT|FLX_|LVAL_|UF_|UR_|GF_|GR_|YF|YR|Q)|BTGT)"
+                      r"[A-Z0-9_]*", re.A),
+           re.compile(r"(?:flx_|lval_|uf_|ur_|gf_|gr_)[a-z0-9_]*|(?:tgt|yf|yr)[0-9][a-z0-9_]*"
+                      r"|nudgebeta", re.A)),
+}
+
+
+def reserved_problem(name: str, kind: str, family: str) -> str | None:
+    """Why ``name`` (an ``element`` or ``node`` name) is reserved by the ``family``'s writer
+    (``"resistive"`` or ``"lc"``), or None.
+
+    Examples
+    --------
+    >>> reserved_problem("ynudge0", "node", "resistive")
+    'is reserved: the netlist writer names its own nodes like this (ynudge0, ynudge1, ..., nudgebeta); rename it (a netlist exported with --beta: export it without --beta to import it)'
+    >>> reserved_problem("out", "node", "resistive") is None
+    True
+    """
+    elements, nodes = RESERVED[family]
+    pattern = elements if kind == "element" else nodes
+    if not isinstance(name, str) or not pattern.fullmatch(name):
+        return None
+    examples = {("resistive", "element"): "VNUDGE0, RNUDGE0, GNUDGE0, BNUDGE0, VNUDGEBETA",
+                ("resistive", "node"): "ynudge0, ynudge1, ..., nudgebeta",
+                ("lc", "element"): "VNUDGEBETA, VTGT0, BNUDGE0, BFLX_N1, CFLX_N1, VLVAL_L1, ...",
+                ("lc", "node"): "flx_n1, tgt0, lval_l1, uf_..., gf_0, yf0_0, nudgebeta, ..."}
+    hint = " (a netlist exported with --beta: export it without --beta to import it)" \
+        if family == "resistive" else ""
+    return (f"is reserved: the netlist writer names its own {kind}s like this "
+            f"({examples[family, kind]}); rename it{hint}")
+
+
+def check_not_reserved(names: Iterable[str], kind: str, family: str) -> None:
+    """Raise :class:`NetlistTextError` for the first of ``names`` that the ``family``'s writer
+    reserves (:func:`reserved_problem`); one pass over all names joined."""
+    names = list(names)
+    pattern = RESERVED[family][0 if kind == "element" else 1]
+    if not re.search(rf"(?m)^(?:{pattern.pattern})$", "\n".join(names)):
+        return
+    for name in names:
+        problem = reserved_problem(name, kind, family)
+        if problem is not None:
+            raise NetlistTextError(f"{kind} name {name!r} {problem}")
+
+
 # -- numbers ----------------------------------------------------------------------------------
 def parse_spice_number(text: str) -> float:
     """Parse a SPICE number with an optional scale suffix and unit.

@@ -100,6 +100,7 @@ def _elements(check, spec) -> list:
             element, where, seen, position, allowed, "starting with the type letter C, L, I or R",
             "element {name!r}: type {kind!r} is not allowed in an lc spec "
             "(C, L, I; R only for lossy studies)")
+        check.not_reserved(name, "element", "lc", f"{where}: element name", element, "name")
         where = f"{where} ({name})"
         check.keys(element, ("name", "nodes") + allowed[kind], where)
         nodes = element.get("nodes")
@@ -112,6 +113,7 @@ def _elements(check, spec) -> list:
                            element, "nodes")
             node = str(node).lower()
             check.spice_name(node, "node", f"{where}: node name", element, "nodes")
+            check.not_reserved(node, "node", "lc", f"{where}: node", element, "nodes")
             names.append(node)
         if names[0] == names[1]:
             check.fail(f"{where}: both terminals on node {names[0]!r}", element, "nodes")
