@@ -681,7 +681,7 @@ def _graph(check: _Checker, spec: dict) -> dict:
     for name, model in models.items():
         if not isinstance(name, str) or not ELEMENT_NAME.fullmatch(name):
             check.fail(f"invalid model name {spice_grammar.shown(str(name))} (a letter, then "
-                       "letters, digits and '_')", models, name)
+                       f"letters, digits and '_'{check._why(str(name), 'model')})", models, name)
         check.spice_name(name.upper(), "model", f"models: model name", models, name)
         out["models"][name.upper()] = _diode_entry(check, models, name, f"models.{name}")
 
