@@ -275,22 +275,33 @@ def check_name(name: str, what: str = "element") -> None:
     spice_grammar.check_name(name, "element" if what == "element" else "node", f"{what} name")
 
 
-def check_circuit_text(circuit: "Circuit") -> None:
+def check_element_text(element: Element) -> None:
+    """An element's model name, controlling source and behavioural expression, checked against
+    :mod:`eqprop_hw.spice_grammar` (its name and nodes are checked with the circuit's)."""
+    if element.model is not None:
+        spice_grammar.check_name(element.model, "model", f"element {element.name}: model name")
+    if element.control is not None:
+        spice_grammar.check_name(element.control, "element", f"element {element.name}: "
+                                 "controlling source name")
+    if element.type == "B" or element.expr is not None:
+        spice_grammar.check_expression(element.expr, element.name)
+
+
+def check_circuit_text(circuit: "Circuit", elements: bool = True) -> None:
     """Every string of ``circuit`` that a netlist writer puts into a line, checked against
     :mod:`eqprop_hw.spice_grammar` (names, model names and parameters, port names,
-    behavioural expressions). Raises :class:`~eqprop_hw.spice_grammar.NetlistTextError`."""
+    behavioural expressions). Raises :class:`~eqprop_hw.spice_grammar.NetlistTextError`.
+
+    ``elements=False`` leaves out :func:`check_element_text` of each element (the netlist
+    writer calls it on the elements whose line holds such a field, as it writes them)."""
     spice_grammar.check_name(circuit.name, "title", "circuit name")
     spice_grammar.check_names([e.name for e in circuit.elements], "element")
     spice_grammar.check_names({n for e in circuit.elements for n in e.nodes}, "node")
-    for element in [e for e in circuit.elements if e.type in "DFHB" or e.model or e.control]:
-        if element.model is not None:
-            spice_grammar.check_name(element.model, "model", f"element {element.name}: model "
-                                     "name")
-        if element.control is not None:
-            spice_grammar.check_name(element.control, "element", f"element {element.name}: "
-                                     "controlling source name")
-        if element.type == "B" or element.expr is not None:
-            spice_grammar.check_expression(element.expr, element.name)
+    if elements:
+        for element in circuit.elements:
+            if element.model is not None or element.control is not None or \
+                    element.expr is not None or element.type == "B":
+                check_element_text(element)
     for name, model in circuit.models.items():
         spice_grammar.check_name(name, "model", "model name")
         for key, _value in model.params():

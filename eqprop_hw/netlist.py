@@ -39,7 +39,7 @@ from typing import Sequence
 import numpy as np
 
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.graph import GROUND, Circuit, Element, check_circuit_text
+from eqprop_hw.graph import GROUND, Circuit, Element, check_circuit_text, check_element_text
 from eqprop_hw.spice_grammar import check_not_reserved, join_lines, shown
 
 NETLIST_VERSION = "1"
@@ -67,6 +67,8 @@ def element_line(element: Element) -> str:
         if math.isfinite(resistance) and resistance != 0.0:
             return f"{name} {nodes} {resistance!r}"
         return f"{name} {nodes} {fmt(resistance)}"
+    if kind in "DFHB":
+        check_element_text(element)
     if kind == "D":
         # ngspice 39 reads a bare number after the model name as another model name and
         # refuses the line ("could not find a valid modelname"): the area goes as area=...
@@ -309,7 +311,7 @@ def netlist_lines(circuit: Circuit, inputs: Sequence[float] | None = None,
         On a string outside the grammar (:class:`~eqprop_hw.spice_grammar.NetlistTextError`),
         bad inputs, targets or nudging settings.
     """
-    check_circuit_text(circuit)
+    check_circuit_text(circuit, elements=False)   # element_line checks each element's fields
     values = source_values(circuit, inputs)
     elements = [e.with_value(values[e.name]) if e.name in values else e
                 for e in circuit.elements]

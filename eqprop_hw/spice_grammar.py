@@ -110,7 +110,8 @@ CONSTANTS = frozenset(("time", "temper", "hertz", "pi"))
 
 _PRINTABLE = re.compile(r"[\x20-\x7e]", re.A)
 _VISIBLE = re.compile(r"[\x21-\x7e]", re.A)
-_TEXT = re.compile(r"[\x20-\x7e\n]*", re.A)
+#: Printable ASCII and the line feed: what joined netlist text may hold (deleted by translate).
+_ALLOWED_BYTES = bytes(range(0x20, 0x7f)) + b"\n"
 _TOKEN = re.compile(r"(?P<space>[ \t]+)|(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[A-Za-z]*)"
                     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
                     r"|(?P<op>\*\*|&&|\|\||[<>=!]=|[-+*/^(),<>?:{}!])", re.A)
@@ -638,7 +639,7 @@ def join_lines(lines: Sequence[str]) -> str:
     lines = list(lines)
     text = "\n".join(lines)
     if text.count("\n") == len(lines) - 1 and text.isascii() and \
-            _TEXT.fullmatch(text):
+            not text.encode("ascii").translate(None, _ALLOWED_BYTES):
         return text + "\n"
     for number, line in enumerate(lines, start=1):
         if not isinstance(line, str):
