@@ -356,7 +356,17 @@ class Network(abc.ABC):
 
 def row_progress(backend, rows: int, description: str, enabled: bool):
     """A context manager: a progress bar on stderr over the operating points of a backend that
-    solves row by row (ngspice's ``on_row`` hook) when ``enabled``; else nothing."""
+    solves row by row (ngspice's ``on_row`` hook) when ``enabled``; else nothing.
+
+    Examples
+    --------
+    >>> from eqprop_hw.backends import make_backend
+    >>> net = eqprop_hw.load(CIRCUITS / "xor.yaml")
+    >>> with make_backend("native", net.circuit) as solver, \\
+    ...         row_progress(solver, 4, "simulate", enabled=False):
+    ...     solver.solve([[1.0, 0.0]]).outputs.shape
+    (1, 1)
+    """
     import contextlib
 
     @contextlib.contextmanager

@@ -24,7 +24,14 @@ DEFAULT_TSTOP = 1e-3
 
 
 def element_record(element) -> dict:
-    """One element as in ``describe --json``: name, type, nodes, value (+ model/control/expr)."""
+    """One element as in ``describe --json``: name, type, nodes, value (+ model/control/expr).
+
+    Examples
+    --------
+    >>> circuit = eqprop_hw.load(CIRCUITS / "graph_bridge.yaml").circuit
+    >>> element_record(circuit.element("R1"))
+    {'name': 'R1', 'type': 'R', 'nodes': ['a', 'm1'], 'value': 0.001}
+    """
     record = {"name": element.name, "type": element.type, "nodes": list(element.nodes),
               "value": element.value}
     for key in ("model", "control", "expr"):
@@ -34,7 +41,14 @@ def element_record(element) -> dict:
 
 
 def describe_circuit(circuit) -> dict:
-    """The ``describe --json`` object of a built circuit (see CONTRACT.md)."""
+    """The ``describe --json`` object of a built circuit (see CONTRACT.md).
+
+    Examples
+    --------
+    >>> circuit = eqprop_hw.load(CIRCUITS / "graph_bridge.yaml").circuit
+    >>> describe_circuit(circuit)["outputs"]
+    [{'name': 'm2', 'node': 'm2'}, {'name': 'out', 'node': 'out'}]
+    """
     return {
         "name": circuit.name,
         "kind": circuit.kind,
