@@ -177,6 +177,31 @@ def test_params_as_a_file_or_a_mapping(capsys, tmp_path):
     assert lc.with_params({first: 3e-10}).describe()["trainable"][0]["value"] == 3e-10
 
 
+def test_with_params_changes_only_the_named_values():
+    net = eqprop_hw.load(BRIDGE, params={"R1": 2e-3, "R2": 3e-3})
+    changed = net.with_params({"R2": 4e-3}).describe()
+    values = {e["name"]: e["value"] for e in changed["trainable"]}
+    assert values["R1"] == 2e-3 and values["R2"] == 4e-3 and values["R3"] == 2e-4
+
+
+@pytest.mark.parametrize("spec", [CIRCUITS / "lc" / "lc_eeg_filter.yaml",
+                                  CIRCUITS / "lc" / "lc_nonlinear20.yaml"],
+                         ids=lambda p: p.stem)
+def test_the_other_lc_examples_simulate_as_the_command(capsys, spec):
+    net = eqprop_hw.load(spec)
+    assert net.describe() == cli(capsys, "describe", spec)
+    assert_same_json(net.simulate(), cli(capsys, "simulate", spec))
+
+
+def test_digits_simulates_and_predicts_as_the_commands(capsys):
+    digits = CIRCUITS / "digits.yaml"
+    net = eqprop_hw.load(digits)
+    x = np.linspace(-1, 1, len(net.input_names))
+    assert_same_json(net.simulate(x), cli(capsys, "simulate", digits, "--input",
+                                          ",".join(repr(float(v)) for v in x)))
+    assert_same_json(net.predict(split="test"), cli(capsys, "predict", digits))
+
+
 # -- simulate -------------------------------------------------------------------------------
 SIMULATIONS = [(XOR, "1,0", [1, 0]), (IRIS, "0.1,-0.5,1.2,0.3", [0.1, -0.5, 1.2, 0.3]),
                (BRIDGE, "0.3,-0.2", [0.3, -0.2])]

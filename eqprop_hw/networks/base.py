@@ -300,7 +300,8 @@ class Network(abc.ABC):
                 f"{len(self.trainable)} trainable>")
 
     def with_params(self, params) -> "Network":
-        """The same spec with other element values (a params path or a mapping).
+        """The same network with some element values changed (a params path or a mapping of
+        element name to value in S, F or H; values given before and not named stay).
 
         Examples
         --------
@@ -310,7 +311,10 @@ class Network(abc.ABC):
         0.0002
         """
         values, source = check_params(params, "with_params")
-        return type(self)(self.spec, values, source)
+        if values is None:
+            return type(self)(self.spec, self.params, self._params_source)
+        merged = {**(self.params or {}), **values}
+        return type(self)(self.spec, merged, source or self._params_source)
 
     # -- helpers of train -----------------------------------------------------------------
     def _out(self, out, method: str) -> str:
