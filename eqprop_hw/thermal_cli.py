@@ -152,8 +152,10 @@ def exact_value(model, temperature, x, y, beta, estimator, samples, seed, bar=No
         return est.gradient, "langevin long run (16x samples)", est.stderr
 
 
-def grad_data(args, spec, circuit, x, y, beta: float, temperature: float) -> dict:
-    """The JSON object of ``grad`` at finite temperature (see CONTRACT.md)."""
+def grad_data(args, spec, circuit, x, y, beta: float, temperature: float,
+              progress: bool = True) -> dict:
+    """The JSON object of ``grad`` at finite temperature (see CONTRACT.md); ``progress``: a
+    progress bar over the sampled phases on stderr."""
     from eqprop_hw.reference import gradient_agreement
     estimator = args.estimator or "chl"
     samples = int(args.samples or DEFAULT_SAMPLES)
@@ -164,14 +166,16 @@ def grad_data(args, spec, circuit, x, y, beta: float, temperature: float) -> dic
     sampler, model, owned = make_sampler(args.backend, circuit, temperature, spec)
     from eqprop_hw.train import progress_bar
     bar = progress_bar(_phases(estimator, not th.has_exact_moments(model)),
-                       f"sampling ({estimator})", True, unit="phase")
+                       f"sampling ({estimator})", progress, unit="phase")
     try:
-        est = th.thermal_gradient(_Counted(sampler, bar), x, y, beta, estimator,
+        est = th.thermal_gradient(sampler if bar is None else _Counted(sampler, bar), x, y,
+                                  beta, estimator,
                                   samples=samples, seed=seed)
         exact, method, exact_se = exact_value(model, temperature, x, y, beta, estimator,
                                               samples, seed, bar)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         if owned is not None:
             owned.close()
     agreement = gradient_agreement(est.gradient, exact)

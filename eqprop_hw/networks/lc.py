@@ -1,0 +1,412 @@
+"""Hamiltonian LC oscillator networks (``kind: lc``) behind the
+:class:`~eqprop_hw.networks.base.Network` interface.
+
+Inputs and targets are waveforms on the spec's time grid ``t_n = n * tstep``, n = 0..steps:
+``x`` has shape (steps + 1, n_inputs) (input currents, A; one row per grid time, as the rows of
+``simulate --input-file``) and ``y`` shape (steps + 1, n_outputs) (fluxes in Wb or currents in
+A, as ``grad --target-file``). Results follow the JSON orientation: ``outputs`` is
+(n_outputs, n_times). Each method makes the library calls of the matching ``eqprop-hw``
+command (:mod:`eqprop_hw.lc.cli`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from eqprop_hw.networks.base import (BACKENDS, NUDGES, SPLITS, InvalidParameterError, Network,
+                                     check_array, check_bool, check_choice, check_int,
+                                     check_number)
+
+
+def _refuse(method: str, given: dict, why: str) -> None:
+    """InvalidParameterError naming the first option of ``given`` that is not None."""
+    for name, value in given.items():
+        if value is not None:
+            raise InvalidParameterError(f"{method}: {name!r} is not available for lc networks "
+                                        f"({why})")
+
+
+class LCNetwork(Network):
+    """An LC oscillator network trained by echo learning (``kind: lc``).
+
+    Examples
+    --------
+    >>> net = eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml")
+    >>> type(net).__name__, net.output_kind, net.times.shape == (net.steps + 1,)
+    ('LCNetwork', 'flux', True)
+    """
+
+    def __init__(self, spec, params: dict | None = None, params_source: str | None = None):
+        super().__init__(spec, params, params_source)
+        from eqprop_hw.lc.model import build_model
+        model = build_model(spec)
+        if params is not None:
+            from eqprop_hw.errors import ParamsError
+            try:
+                model = model.with_values({str(k): float(v) for k, v in params.items()})
+            except (KeyError, ValueError) as error:
+                raise ParamsError(f"{error}", params_source or "params") from None
+        self.model = model
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.model.src_names)
+
+    @property
+    def output_names(self) -> list[str]:
+        return [output["name"] for output in self.model.outputs]
+
+    @property
+    def trainable(self) -> list[str]:
+        return list(self.model.trainable)
+
+    @property
+    def steps(self) -> int:
+        """Number of time steps of the spec's grid."""
+        return self.model.steps
+
+    @property
+    def times(self) -> np.ndarray:
+        """The time grid (s), shape (steps + 1,)."""
+        return self.model.times
+
+    @property
+    def output_kind(self) -> str:
+        """``"flux"`` (Wb), ``"current"`` (A) or ``"voltage"``."""
+        return self.model.output_kind()
+
+    def _waveform(self, value, name: str, method: str, width: int, labels) -> np.ndarray | None:
+        return check_array(value, name, method, (self.steps + 1, width), labels, optional=True)
+
+    def describe(self) -> dict:
+        """The network as built (``eqprop-hw describe --json``), with its ``time`` grid.
+
+        Examples
+        --------
+        >>> d = eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml").describe()
+        >>> d["kind"], sorted(d["time"])
+        ('lc', ['steps', 'tstep', 'tstop'])
+        """
+        from eqprop_hw.lc.cli import describe
+        return describe(self.model)
+
+    def simulate(self, x=None, *, beta=None, target=None, backend: str = "native",
+                 loss: str | None = None, softmax_temperature: float | None = None,
+                 temperature: float | None = None, samples: int | None = None,
+                 seed: int | None = None, progress: bool = False):
+        """Forward run on the time grid (``eqprop-hw simulate --json``).
+
+        Parameters
+        ----------
+        x : array_like, shape (steps + 1, n_inputs), optional
+            Input current waveforms (A), one row per grid time; default the spec's waveforms.
+        backend : {"native", "ngspice"}
+        progress : bool
+            Accepted for a common interface (a forward run has no progress bar).
+        beta, target, loss, softmax_temperature, temperature, samples, seed
+            Not available for lc networks (nudged runs are :meth:`gradient`'s); must be None.
+
+        Returns
+        -------
+        SimulationResult
+            ``outputs`` (n_outputs, n_times), ``voltages`` node -> (n_times,), ``time``.
+
+        Examples
+        --------
+        >>> net = eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml")
+        >>> sim = net.simulate()
+        >>> sim.outputs.shape == (len(net.output_names), net.steps + 1), sim.output_kind
+        (True, 'flux')
+        """
+        from eqprop_hw.api import SimulationResult
+        from eqprop_hw.lc.integrate import integrate
+        method = "simulate"
+        _refuse(method, {"beta": beta, "target": target}, "use gradient for nudged (echo) "
+                "runs")
+        _refuse(method, {"loss": loss, "softmax_temperature": softmax_temperature,
+                         "temperature": temperature, "samples": samples, "seed": seed},
+                "zero-temperature networks with the squared loss")
+        inputs = self._waveform(x, "x", method, len(self.input_names), self.input_names)
+        check_choice(backend, "backend", method, BACKENDS)
+        check_bool(progress, "progress", method)
+        model = self.model
+        start = time.perf_counter()
+        if backend == "native":
+            run = integrate(model, inputs=inputs, store=True)
+            voltages = run.voltages[:, 0]
+            outputs = run.outputs[:, 0]
+        else:
+            from eqprop_hw.lc.ngspice import LCNgspice, _resample
+            with LCNgspice(model, with_nudge=False) as ng:
+                if inputs is not None:
+                    ng.load_bank(inputs[None],
+                                 np.zeros((1, model.steps + 1, len(model.outputs))))
+                    result = ng.run(sample=0)
+                else:
+                    result = ng.run()
+                voltages = _resample(result["time"], result["V"], model.times)
+                outputs = ng.outputs(result)
+        seconds = time.perf_counter() - start
+        by_node = {node: voltages[:, k] for k, node in enumerate(model.nodes)}
+        data = {"backend": backend, "time": model.times.tolist(),
+                "output_kind": model.output_kind(), "outputs": outputs.T.tolist(),
+                "voltages": {node: values.tolist() for node, values in by_node.items()},
+                "converged": True, "seconds": seconds}
+        return SimulationResult(data=data, backend=backend, outputs=np.asarray(outputs.T),
+                                voltages=by_node, converged=True, seconds=seconds,
+                                time=model.times.copy(), output_kind=model.output_kind())
+
+    def _grid_inputs_targets(self, x, y):
+        """(inputs or None, targets) as ``eqprop-hw grad`` picks them: ``y`` (else the spec's
+        targets, else its dataset's first sequence) and ``x`` (else the dataset's first
+        sequence when the spec has no targets of its own, else the spec's waveforms)."""
+        from eqprop_hw.lc.cli import grid_targets
+        spec, model = self.spec, self.model
+        if x is None and model.targets is None and spec.data.get("dataset"):
+            from eqprop_hw.lc.model import build_model
+            from eqprop_hw.lc.train import lc_dataset
+            sequences = lc_dataset(spec, build_model(spec))   # the spec's data, not params'
+            return sequences[0][0], (sequences[1][0] if y is None else y)
+        return x, (grid_targets(spec, model) if y is None else y)
+
+    def gradient(self, x=None, y=None, *, beta: float | None = None, backend: str = "native",
+                 nudge: str = "centered", loss: str | None = None,
+                 softmax_temperature: float | None = None, temperature: float | None = None,
+                 samples: int | None = None, estimator: str | None = None,
+                 seed: int | None = None, progress: bool = False):
+        """Echo-learning estimate vs BPTT (``eqprop-hw grad --json``).
+
+        Parameters
+        ----------
+        x : array_like, shape (steps + 1, n_inputs), optional
+            Input waveforms (A); default the spec's (or its dataset's first sequence).
+        y : array_like, shape (steps + 1, n_outputs), optional
+            Target waveforms (Wb or A); default the spec's targets (or its dataset's first
+            sequence).
+        beta : float, optional
+            Nudge strength (> 0); default the spec's ``training.beta``, else 1e-3 of the
+            output coordinates' stiffness.
+        backend : {"native", "ngspice"}
+        nudge : {"centered", "positive", "negative"}
+        progress : bool
+            Accepted for a common interface.
+        loss, softmax_temperature, temperature, samples, estimator, seed
+            Not available for lc networks; must be None.
+
+        Returns
+        -------
+        GradientResult
+            With ``time`` and ``target`` (n_outputs, n_times).
+
+        Examples
+        --------
+        >>> g = eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml").gradient()
+        >>> g.cosine > 0.99, g.target.shape[1] == g.time.size
+        (True, True)
+        """
+        from eqprop_hw.api import GradientResult
+        from eqprop_hw.lc.bptt import agreement, bptt_gradient
+        from eqprop_hw.lc.cli import default_beta
+        from eqprop_hw.lc.echo import hel_gradient
+        method = "gradient"
+        _refuse(method, {"loss": loss, "softmax_temperature": softmax_temperature,
+                         "temperature": temperature, "samples": samples,
+                         "estimator": estimator, "seed": seed},
+                "zero-temperature networks with the squared loss")
+        x = self._waveform(x, "x", method, len(self.input_names), self.input_names)
+        y = self._waveform(y, "y", method, len(self.output_names), self.output_names)
+        check_number(beta, "beta", method, positive=True)
+        check_choice(backend, "backend", method, BACKENDS)
+        check_choice(nudge, "nudge", method, NUDGES)
+        check_bool(progress, "progress", method)
+        model = self.model
+        inputs, targets = self._grid_inputs_targets(x, y)
+        training = self.spec.data.get("training") or {}
+        beta = beta or training.get("beta") or default_beta(model)
+        loss_value, exact, _ = bptt_gradient(model, inputs=inputs, targets=targets)
+        if backend == "native":
+            _, estimate = hel_gradient(model, inputs=inputs, targets=targets, beta=beta,
+                                       nudge=nudge)
+        else:
+            from eqprop_hw.lc.ngspice import LCNgspice
+            with LCNgspice(model) as ng:
+                if inputs is None and model.targets is not None and y is None:
+                    _, estimate = ng.hel_gradient(model.targets, beta, nudge)
+                else:
+                    u = model.input_waveforms() if inputs is None else inputs
+                    ng.load_bank(u[None], targets[None])
+                    _, estimate = ng.hel_gradient(None, beta, nudge, sample=0)
+        result = agreement(estimate, exact)
+        names = model.trainable
+        data = {"loss": loss_value, "backend": backend, "beta": beta, "nudge": nudge,
+                "ep": dict(zip(names, np.asarray(estimate).tolist())),
+                "exact": dict(zip(names, np.asarray(exact).tolist())),
+                "cosine": result["cosine"], "rel_error": result["rel_error"],
+                "norm_ratio": result["norm_ratio"], "time": model.times.tolist(),
+                "target": targets.T.tolist(), "output_kind": model.output_kind()}
+        return GradientResult(data=data, loss=float(loss_value), ep=dict(data["ep"]),
+                              exact=dict(data["exact"]), cosine=result["cosine"],
+                              rel_error=result["rel_error"], backend=backend, beta=beta,
+                              time=model.times.copy(), target=np.asarray(targets).T.copy())
+
+    def netlist(self, x=None, *, beta: float | None = None, target=None, analysis: str = "op",
+                tstep: float | None = None, tstop: float | None = None,
+                loss: str | None = None, softmax_temperature: float | None = None) -> str:
+        """The ``.tran`` netlist (with ``UIC``), byte for byte what ``eqprop-hw export``
+        writes.
+
+        Parameters
+        ----------
+        beta : float, optional
+            With the spec's ``targets``: the nudging elements towards them.
+        analysis : {"op", "tran"}
+            Accepted for a common interface: an lc netlist is always ``.tran``.
+        x, target, tstep, tstop, loss, softmax_temperature
+            Not available for lc networks (inputs, targets and time grid are the spec's); must
+            be None.
+
+        Examples
+        --------
+        >>> text = eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml").netlist()
+        >>> ".tran" in text and text.rstrip().endswith(".end")
+        True
+        """
+        from eqprop_hw.lc.netlist import write_lc_netlist
+        method = "netlist"
+        _refuse(method, {"x": x}, "the inputs are waveforms given in the spec "
+                "(elements[].waveform)")
+        _refuse(method, {"target": target}, "the targets are waveforms (spec 'targets')")
+        _refuse(method, {"tstep": tstep, "tstop": tstop}, "the time grid is the spec's time "
+                "section")
+        _refuse(method, {"loss": loss, "softmax_temperature": softmax_temperature},
+                "squared loss only")
+        check_choice(analysis, "analysis", method, ("op", "tran"))
+        check_number(beta, "beta", method)
+        targets, nudge = None, 0.0
+        if beta is not None:
+            if self.model.targets is None:
+                raise InvalidParameterError(f"netlist: 'beta': spec {self.spec.source} has no "
+                                            "targets to nudge towards")
+            targets, nudge = self.model.targets, beta
+        return write_lc_netlist(self.model, targets=targets, beta=nudge)
+
+    def train(self, out=None, *, epochs: int | None = None, seed: int | None = None,
+              backend: str = "native", resume: bool = False, plots: bool = True,
+              progress: bool = False, workers: int | None = None,
+              scheduler: str | None = None, chunks: int | None = None,
+              isolate: bool | None = None):
+        """Train on the spec's dataset with the echo rule (``eqprop-hw train``).
+
+        Parameters
+        ----------
+        out : str or path-like, optional
+            Output folder (default ``runs/<spec name>``): ``params.json``, ``metrics.json``,
+            ``checkpoint.npz`` and plots, written atomically.
+        epochs, seed : int, optional
+            Override the spec's ``training`` values.
+        backend : {"native", "ngspice"}
+        resume, plots, progress : bool
+            As :meth:`ResistiveNetwork.train`.
+        workers, scheduler, chunks, isolate
+            Not available for lc networks; must be None.
+
+        Returns
+        -------
+        TrainingRun
+
+        Examples
+        --------
+        >>> net = eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml")
+        >>> run = net.train(TMP / "lc", epochs=1, plots=False)
+        >>> run.metrics["epochs"], sorted(run.params) == sorted(net.trainable)
+        ([0, 1], True)
+        """
+        from eqprop_hw.lc.train import train_lc
+        method = "train"
+        _refuse(method, {"workers": workers, "scheduler": scheduler, "chunks": chunks,
+                         "isolate": isolate}, "one process trains an lc network")
+        out = self._out(out, method)
+        check_int(epochs, "epochs", method, minimum=1)
+        check_int(seed, "seed", method)
+        check_choice(backend, "backend", method, BACKENDS)
+        for name, value in (("resume", resume), ("plots", plots), ("progress", progress)):
+            check_bool(value, name, method)
+        metrics = train_lc(self.spec, out, backend=backend, epochs=epochs, seed=seed,
+                           params=self.params, plots=plots, log=None, resume=resume,
+                           progress=progress)
+        return self._run(metrics, Path(out), "params.json")
+
+    def predict(self, split: str = "test", *, backend: str = "native",
+                loss: str | None = None, softmax_temperature: float | None = None,
+                progress: bool = False):
+        """Outputs over time on the spec's sequences, with targets and losses (``eqprop-hw
+        predict --json``).
+
+        Parameters
+        ----------
+        split : {"test", "train", "all"}
+            The dataset's split; ``"test"`` without held-out sequences gives ``"train"`` (see
+            the result's ``split``); a spec without dataset: its own waveforms (``"spec"``).
+        backend : {"native", "ngspice"}
+        progress : bool
+            Accepted for a common interface.
+        loss, softmax_temperature
+            Not available for lc networks; must be None (or ``loss="squared"``).
+
+        Returns
+        -------
+        Prediction
+            ``accuracy`` None; ``loss`` summed over the sequences; ``outputs`` (sequences,
+            n_outputs, n_times).
+
+        Examples
+        --------
+        >>> pred = eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml").predict()
+        >>> pred.split, pred.accuracy, len(pred.samples)
+        ('train', None, 2)
+        """
+        from eqprop_hw.api import Prediction
+        from eqprop_hw.lc.cli import _sequences
+        method = "predict"
+        if loss not in (None, "squared"):
+            raise InvalidParameterError(f"predict: loss={loss!r}: lc networks use the squared "
+                                        "loss int 1/2 |out - y|^2 dt")
+        _refuse(method, {"softmax_temperature": softmax_temperature}, "squared loss only")
+        check_choice(split, "split", method, SPLITS)
+        check_choice(backend, "backend", method, BACKENDS)
+        check_bool(progress, "progress", method)
+        model = self.model
+        inputs, targets, used = _sequences(self.spec, model, split)
+        start = time.perf_counter()
+        if backend == "native":
+            from eqprop_hw.lc.integrate import integrate
+            run = integrate(model, inputs=np.transpose(inputs, (1, 0, 2)),
+                            loss_targets=np.transpose(targets, (1, 0, 2)), store=False)
+            outputs = np.transpose(run.outputs, (1, 0, 2))
+            losses = run.loss
+        else:
+            from eqprop_hw.lc.ngspice import LCNgspice
+            outputs = np.zeros(targets.shape)
+            losses = np.zeros(inputs.shape[0])
+            with LCNgspice(model, with_nudge=False) as ng:
+                ng.load_bank(inputs, targets)
+                for s in range(inputs.shape[0]):
+                    result = ng.run(sample=s)
+                    outputs[s] = ng.outputs(result)
+                    losses[s] = ng.loss(result, targets[s])
+        seconds = time.perf_counter() - start
+        samples = [{"index": s, "label": None, "prediction": None,
+                    "inputs": inputs[s].T.tolist(), "outputs": outputs[s].T.tolist(),
+                    "targets": targets[s].T.tolist(), "loss": float(losses[s])}
+                   for s in range(inputs.shape[0])]
+        data = {"accuracy": None, "loss": float(np.sum(losses)), "split": used,
+                "backend": backend, "kind": "lc", "output_kind": model.output_kind(),
+                "time": model.times.tolist(), "outputs": samples[0]["outputs"],
+                "targets": samples[0]["targets"], "samples": samples, "seconds": seconds}
+        return Prediction(data=data, accuracy=None, loss=float(np.sum(losses)), split=used,
+                          backend=backend, samples=samples,
+                          outputs=np.transpose(outputs, (0, 2, 1)).copy())
+
