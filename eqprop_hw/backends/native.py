@@ -1101,7 +1101,9 @@ class NativeBackend(Backend):
             np.array(initial, dtype=float, copy=True)
         converged = np.zeros(batch, dtype=bool)
         iterations = np.zeros(batch, dtype=int)
-        if not self._diodes and not ce:
+        if not self.n_unknown:             # every node set by a source: nothing to solve
+            converged[:] = True
+        elif not self._diodes and not ce:
             x = self._linear_solve(a_uu, None, rhs, np.arange(batch))
             converged[:] = True
         else:
