@@ -62,6 +62,20 @@ NODE_NAME_RE = re.compile(r"[a-z0-9_]+", re.A)
 DIODE_DC_PARAMS = {"IS": 1e-14, "N": 1.0, "RS": 0.0}
 DIODE_AC_PARAMS = ("CJO", "CJ0", "VJ", "M", "TT", "FC")
 
+#: Datasheet parameters that change the DC law, with what SPICE assumes when one is not given:
+#: reverse breakdown voltage BV (V; None: no breakdown) and the current IBV (A) at -BV, the
+#: activation energy EG (eV) and the saturation-current temperature exponent XTI of IS's
+#: temperature scaling, and the temperature TNOM (degC; None: the circuit's ``tnom`` option,
+#: else 27) at which IS was measured. They are written to netlists only when given (in this
+#: order, after IS N RS), so models without them keep their bytes.
+DIODE_DATASHEET_PARAMS = {"BV": None, "IBV": 1e-3, "EG": 1.11, "XTI": 3.0, "TNOM": None}
+
+#: Smallest activation energy EG (eV) a model may give: ngspice raises smaller values to it.
+DIODE_MIN_EG = 0.1
+
+#: Absolute zero (degC).
+ABSOLUTE_ZERO_C = -273.15
+
 
 @dataclass(frozen=True)
 class DiodeModel:
@@ -78,8 +92,16 @@ class DiodeModel:
     RS : float
         Series resistance (Ohm); 0 means none.
     extra : tuple of (str, float)
-        Parameters that do not affect the DC operating point (junction capacitance,
-        transit time), kept so that a netlist round-trips.
+        The other parameters as given, kept so that a netlist round-trips: the datasheet
+        parameters of :data:`DIODE_DATASHEET_PARAMS` (read through :meth:`datasheet` and the
+        properties ``BV``, ``IBV``, ``EG``, ``XTI``, ``TNOM``) and the ones that do not affect
+        the DC operating point (junction capacitance, transit time).
+
+    Raises
+    ------
+    CircuitError
+        For a datasheet parameter out of range: BV or IBV not positive, EG below
+        :data:`DIODE_MIN_EG`, TNOM at or below absolute zero, a non-finite value.
     """
 
     name: str
@@ -87,6 +109,52 @@ class DiodeModel:
     N: float = 1.0
     RS: float = 0.0
     extra: tuple = ()
+
+    def __post_init__(self):
+        given = dict(self.extra)
+        for key, value in given.items():
+            if key in DIODE_DATASHEET_PARAMS and not (isinstance(value, (int, float))
+                                                       and math.isfinite(value)):
+                raise CircuitError(f"diode model {self.name}: {key} must be a finite number, "
+                                   f"got {value!r}")
+        for key, ok, rule in (("BV", lambda v: v > 0, "positive (V)"),
+                              ("IBV", lambda v: v > 0, "positive (A)"),
+                              ("EG", lambda v: v >= DIODE_MIN_EG, f">= {DIODE_MIN_EG} eV"),
+                              ("TNOM", lambda v: v > ABSOLUTE_ZERO_C,
+                               f"above absolute zero ({ABSOLUTE_ZERO_C} degC)")):
+            if key in given and not ok(given[key]):
+                raise CircuitError(f"diode model {self.name}: {key} must be {rule}, "
+                                   f"got {given[key]!r}")
+
+    def datasheet(self, key: str):
+        """A datasheet parameter (:data:`DIODE_DATASHEET_PARAMS`) as given, else its default."""
+        value = dict(self.extra).get(key, DIODE_DATASHEET_PARAMS[key])
+        return None if value is None else float(value)
+
+    @property
+    def BV(self) -> float | None:
+        """Reverse breakdown voltage (V), None when the model has no breakdown."""
+        return self.datasheet("BV")
+
+    @property
+    def IBV(self) -> float:
+        """Current (A) at the breakdown voltage (default 1 mA)."""
+        return self.datasheet("IBV")
+
+    @property
+    def EG(self) -> float:
+        """Activation energy (eV) of IS's temperature scaling (default 1.11, silicon)."""
+        return self.datasheet("EG")
+
+    @property
+    def XTI(self) -> float:
+        """Saturation-current temperature exponent (default 3)."""
+        return self.datasheet("XTI")
+
+    @property
+    def TNOM(self) -> float | None:
+        """Temperature (degC) IS was measured at; None: the circuit's ``tnom`` (else 27)."""
+        return self.datasheet("TNOM")
 
     def params(self) -> list[tuple[str, float]]:
         """The parameters to write in ``.model`` (DC ones always, extras as given)."""

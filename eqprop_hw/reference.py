@@ -1,10 +1,11 @@
 """The ideal software model that checks the circuit's EP updates.
 
 The reference sees the exact model only: the circuit as a differentiable energy (co-content)
-over its free node voltages, written directly from the element laws. It shares no solver code
-with the backends; it imports only the *device law* of the diode
-(:func:`eqprop_hw.backends.native.diode_current`, ngspice's ``dioload.c``) and ngspice's thermal
-voltage, as the common definition of what a diode is.
+over its free node voltages, written directly from the element laws. It shares no code with
+the backends it checks, the diode law included: :func:`junction_current`,
+:func:`diode_cocontent` and :func:`junction_parameters` are this module's own evaluation of
+ngspice's level-1 DC diode (temperature scaling of IS by EG and XTI from TNOM, reverse
+breakdown matched to IBV), tested against raw ngspice.
 
 Energy (co-content, W = V*A) of a circuit, up to a constant, with ``V`` the node voltages::
 
@@ -22,10 +23,13 @@ probability targets ``y``::
 
 (convex in V_out, so E_beta stays convex for beta > 0).
 
-with ngspice's DC diode law (``Vte = N k T / q``, ``IS`` times the area)::
+with ngspice's DC diode law (``Vte = N k T / q`` at the ``temp`` option, ``Is`` = IS at that
+temperature times the area, ``B`` the breakdown voltage matched to IBV, ``inf`` without BV)::
 
-    I_D(v) = IS (exp(v / Vte) - 1) + gmin v                  v >= -3 Vte
-    I_D(v) = -IS (1 + (3 Vte / (e v))^3) + gmin v            v <  -3 Vte
+    I_D(v) = Is (exp(v / Vte) - 1) + gmin v                  v >= -3 Vte
+    I_D(v) = -Is (1 + (3 Vte / (e v))^3) + gmin v            -B <= v < -3 Vte
+    I_D(v) = -Is exp(-(B + v) / Vte) + gmin v                v < min(-B, -3 Vte)
+    Is = IS area (T / TNOM)^(XTI / N) exp(q EG (1/TNOM - 1/T) / (N k))
 
 Independent voltage sources with one terminal on ground *pin* their node (inputs, bias and
 diode-bias sources). The bidirectional amplifiers of layered circuits (``EA``/``VA``/``FA``, see
@@ -87,7 +91,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from eqprop_hw.backends.base import circuit_nodes, prepare_batch
-from eqprop_hw.backends.native import diode_current, thermal_voltage
 from eqprop_hw.errors import CircuitError, ConvergenceError
 from eqprop_hw.graph import GROUND, Circuit, Element, validate_circuit
 from eqprop_hw.losses import (backend_options, check_loss, check_probabilities, log_softmax,
@@ -101,8 +104,81 @@ ARMIJO = 1e-4
 EXPANSION_RATIO = 0.6
 
 
-# -- the diode's co-content -----------------------------------------------------------------------
-def diode_cocontent(vd, saturation, vte, gmin: float) -> np.ndarray:
+# -- the diode law -----------------------------------------------------------------------------------
+#: Boltzmann's constant (J/K) and the elementary charge (C) as ngspice 39 has them (``const.h``).
+K_BOLTZMANN = 1.38064852e-23
+Q_ELECTRON = 1.6021766208e-19
+
+#: 0 degC in K.
+ZERO_CELSIUS = 273.15
+
+
+def kelvin_thermal_voltage(celsius: float) -> float:
+    """``k T / q`` (V) at ``celsius`` (degC)."""
+    return K_BOLTZMANN / Q_ELECTRON * (celsius + ZERO_CELSIUS)
+
+
+def junction_parameters(model, area: float, celsius: float,
+                        tnom_celsius: float) -> tuple[float, float, float]:
+    """``(Is, Vte, B)``: a diode's saturation current (A) at ``celsius``, its ``N k T / q`` (V)
+    and its breakdown voltage (V; ``inf`` without BV).
+
+    ``Is = IS area (T / Tnom)^(XTI / N) exp(q EG (1/Tnom - 1/T) / (N k))`` (T in K). B solves
+    ``Is (exp((BV - B) / Vte) - 1 + B q / (k T)) = IBV`` (Newton's method to round-off; ngspice
+    iterates to its ``reltol`` times IBV, which leaves B within ~``reltol`` times Vte times
+    ``Is / IBV``), or is BV when IBV is below ``Is BV q / (k T)`` (no solution then).
+    """
+    temperature, nominal = celsius + ZERO_CELSIUS, tnom_celsius + ZERO_CELSIUS
+    vt = kelvin_thermal_voltage(celsius)
+    vte = model.N * vt
+    factor = (temperature / nominal) ** (model.XTI / model.N) * math.exp(
+        Q_ELECTRON * model.EG / (model.N * K_BOLTZMANN) * (1.0 / nominal - 1.0 / temperature))
+    saturation = model.IS * area * factor
+    bv = model.BV
+    if bv is None:
+        return saturation, vte, math.inf
+    ibv = model.IBV
+    if ibv < saturation * bv / vt:
+        return saturation, vte, bv
+
+    def excess(b):          # current at -BV beyond IBV (A) and its derivative in b (A/V)
+        grow = math.exp((bv - b) / vte)
+        return saturation * (grow - 1.0 + b / vt) - ibv, saturation * (1.0 / vt - grow / vte)
+
+    b = bv - vte * math.log(ibv / saturation)
+    for _ in range(100):
+        value, slope = excess(b)
+        step = value / slope
+        b -= step
+        if abs(step) <= 1e-15 * abs(b):
+            break
+    return saturation, vte, b
+
+
+def junction_current(vd, saturation, vte, gmin: float, breakdown=None):
+    """Current (A) and conductance dI/dv (S) of ngspice's DC diode law at ``vd`` (V).
+
+    ``saturation`` (A), ``vte`` (V) and ``breakdown`` (V, ``inf`` for none; None: no diode has
+    one) broadcast against ``vd``; see the module docstring for the law.
+    """
+    vd = np.asarray(vd, dtype=float)
+    forward = vd >= -3.0 * vte
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        v_rev = np.where(forward, -1.0, vd)          # a stand-in off the reverse branch
+        grow = np.exp(np.where(forward, vd, 0.0) / vte)
+        cube = (3.0 * vte / (math.e * v_rev)) ** 3
+        current = np.where(forward, saturation * (grow - 1.0), -saturation * (1.0 + cube))
+        slope = np.where(forward, saturation * grow / vte, 3.0 * saturation * cube / v_rev)
+        if breakdown is not None:
+            deep = ~forward & (vd < -breakdown)
+            tail = saturation * np.exp(-(np.where(deep, vd, 0.0) + np.where(deep, breakdown, 0.0))
+                                       / vte)
+            current = np.where(deep, -tail, current)
+            slope = np.where(deep, tail / vte, slope)
+    return current + gmin * vd, slope + gmin
+
+
+def diode_cocontent(vd, saturation, vte, gmin: float, breakdown=None) -> np.ndarray:
     """Co-content ``Phi(v) = int_0^v I(u) du`` (W) of ngspice's DC diode law at ``vd`` (V).
 
     Parameters
@@ -110,31 +186,47 @@ def diode_cocontent(vd, saturation, vte, gmin: float) -> np.ndarray:
     vd : ndarray
         Junction voltage (V), anode minus cathode.
     saturation : ndarray
-        ``IS * area`` (A), broadcast against ``vd``.
+        ``Is``: IS at the circuit temperature times the area (A), broadcast against ``vd``.
     vte : ndarray
         ``N k T / q`` (V).
     gmin : float
         Conductance (S) ngspice puts in parallel with every junction.
+    breakdown : ndarray or None
+        Breakdown voltage B (V, ``inf`` for none), or None when no diode has one.
 
     Returns
     -------
     ndarray
-        ``IS (Vte (exp(v/Vte) - 1) - v) + gmin v^2 / 2`` for ``v >= -3 Vte``; below, the
-        integral of the cubic reverse branch continued from ``-3 Vte``. ``inf`` where the
-        exponential overflows.
+        ``Is (Vte (exp(v/Vte) - 1) - v) + gmin v^2 / 2`` for ``v >= -3 Vte``; below, the
+        integral of the cubic reverse branch continued from ``-3 Vte``, and beyond
+        ``s = min(-B, -3 Vte)`` that of the breakdown exponential continued from ``s``.
+        ``inf`` where an exponential overflows.
     """
     vd = np.asarray(vd, dtype=float)
     saturation = np.asarray(saturation, dtype=float)
     vte = np.asarray(vte, dtype=float)
     v0 = -3.0 * vte
     forward = vd >= v0
+
+    def cubic_branch(v):        # Phi on the cubic reverse branch, continued from v0
+        k = (3.0 * vte / math.e) ** 3
+        phi_v0 = saturation * (vte * math.expm1(-3.0) - v0)
+        return phi_v0 - saturation * ((v - v0) + k * (0.5 / v0 ** 2 - 0.5 / v ** 2))
+
     with np.errstate(over="ignore", invalid="ignore"):
         vf = np.where(forward, vd, 0.0)
         phi_forward = saturation * (vte * np.expm1(vf / vte) - vf)
         vr = np.where(forward, v0, vd)
-        k = (3.0 * vte / math.e) ** 3
-        phi_v0 = saturation * (vte * math.expm1(-3.0) - v0)
-        phi_reverse = phi_v0 - saturation * ((vr - v0) + k * (0.5 / v0 ** 2 - 0.5 / vr ** 2))
+        phi_reverse = cubic_branch(vr)
+        if breakdown is not None:
+            bv = np.asarray(breakdown, dtype=float)
+            start = np.minimum(-bv, v0)              # where the breakdown exponential starts
+            deep = vd < start
+            s_deep, b_deep = np.where(deep, start, 0.0), np.where(deep, bv, 0.0)
+            vr = np.where(deep, s_deep, vr)
+            tail = saturation * vte * (np.exp(-(np.where(deep, vd, 0.0) + b_deep) / vte)
+                                       - np.exp(-(s_deep + b_deep) / vte))
+            phi_reverse = cubic_branch(vr) + tail
         phi = np.where(forward, phi_forward, phi_reverse)
     return phi + 0.5 * gmin * vd * vd
 
@@ -283,7 +375,11 @@ class EnergyModel:
         self._circuit, self._changed = circuit, {}
         self.max_iterations = int(max_iterations)
         self.gmin = float(circuit.options.get("gmin", 1e-12))
-        self.vt = thermal_voltage(float(circuit.options.get("temp", 27.0)))
+        self.celsius = float(circuit.options.get("temp", 27.0))
+        if any(e.type == "D" for e in circuit.elements) and not self.celsius > -ZERO_CELSIUS:
+            raise CircuitError(f"circuit {circuit.name!r}: options.temp = {self.celsius!r} degC "
+                               "is at or below absolute zero")
+        self.vt = kelvin_thermal_voltage(self.celsius)
         self.node_names = circuit_nodes(circuit)
         self.n_inputs, self.n_outputs = len(circuit.inputs), len(circuit.outputs)
         self._compile()
@@ -294,6 +390,21 @@ class EnergyModel:
             f"element {element.name}: {why}; the reference energy model covers energy-based "
             "circuits only (conductances, diodes, independent sources, capacitors as DC opens, "
             "and the bidirectional amplifiers of layered circuits)")
+
+    def _junction(self, circuit, diode) -> tuple[float, float, float]:
+        """:func:`junction_parameters` of one diode at the circuit temperature (TNOM: the
+        model's, else the ``tnom`` option, else 27 degC)."""
+        model = circuit.models[diode.model]
+        tnom = model.TNOM if model.TNOM is not None else float(circuit.options.get("tnom", 27.0))
+        with np.errstate(all="ignore"):
+            try:
+                law = junction_parameters(model, float(diode.value), self.celsius, tnom)
+            except (OverflowError, ZeroDivisionError, ValueError):
+                law = (math.inf, 0.0, 0.0)
+        if not (math.isfinite(law[0]) and law[0] > 0.0):
+            raise CircuitError(f"diode model {model.name}: IS scaled from {tnom!r} to "
+                               f"{self.celsius!r} degC is {law[0]!r} A, not a usable current")
+        return law
 
     def _find_amplifiers(self) -> list[Amplifier]:
         circuit = self._circuit
@@ -467,9 +578,9 @@ class EnergyModel:
         self._diodes = [diodes[k].name for k in keep]
         self._b_d = b_d[keep] if len(keep) else sp.csr_matrix((0, n_nodes))
         self._a_d = a_d[keep]
-        models = [circuit.models[diodes[k].model] for k in keep]
-        self._saturation = np.array([m.IS * diodes[k].value for m, k in zip(models, keep)])
-        self._vte = np.array([m.N * self.vt for m in models])
+        laws = np.array([self._junction(circuit, diodes[k]) for k in keep]).reshape(-1, 3)
+        self._saturation, self._vte = laws[:, 0].copy(), laws[:, 1].copy()
+        self._breakdown = laws[:, 2].copy() if np.isfinite(laws[:, 2]).any() else None
 
         # Current sources: E += sum_I I (V_n+ - V_n-)  =  (s @ J) . V.
         J = np.zeros((n_src, n_nodes))
@@ -575,7 +686,7 @@ class EnergyModel:
         scale = np.abs(e_r).sum(axis=1)
         if self._diodes:
             vd = np.ascontiguousarray((self._b_d @ v.T).T)
-            phi = diode_cocontent(vd, self._saturation, self._vte, self.gmin)
+            phi = diode_cocontent(vd, self._saturation, self._vte, self.gmin, self._breakdown)
             total = total + phi.sum(axis=1)
             scale = scale + np.abs(phi).sum(axis=1)
         if self._has_current:
@@ -607,7 +718,8 @@ class EnergyModel:
                                                               self.temperature)
         if self._diodes:
             vd = (self._b_d @ v.T).T
-            current, conductance = diode_current(vd, self._saturation, self._vte, self.gmin)
+            current, conductance = junction_current(vd, self._saturation, self._vte, self.gmin,
+                                                    self._breakdown)
             grad_v = grad_v + (self._b_d.T @ current.T).T
         grad = (self._M.T @ grad_v.T).T
         if not hessian:

@@ -411,8 +411,13 @@ def _diode_entry(check: _Checker, container: dict, key, where: str) -> dict:
 
 
 def _diode_model(check: _Checker, model: dict, where: str) -> dict:
-    from eqprop_hw.graph import DIODE_AC_PARAMS, DIODE_DC_PARAMS
-    allowed = ("type",) + tuple(DIODE_DC_PARAMS) + DIODE_AC_PARAMS
+    """A diode model mapping: IS, N, RS (always in the result, SPICE defaults), the datasheet
+    parameters BV (V), IBV (A), EG (eV), XTI, TNOM (degC) and the transient-only CJO, CJ0, VJ,
+    M, TT, FC (in the result only when given, in that order)."""
+    from eqprop_hw.graph import (ABSOLUTE_ZERO_C, DIODE_AC_PARAMS, DIODE_DATASHEET_PARAMS,
+                                 DIODE_DC_PARAMS, DIODE_MIN_EG)
+    allowed = ("type",) + tuple(DIODE_DC_PARAMS) + tuple(DIODE_DATASHEET_PARAMS) + \
+        DIODE_AC_PARAMS
     check.keys(model, allowed, where)
     if model.get("type", "D") != "D":
         check.fail(f"{where}.type must be D (only diode models are supported)", model, "type")
@@ -420,6 +425,15 @@ def _diode_model(check: _Checker, model: dict, where: str) -> dict:
     for key in DIODE_DC_PARAMS:
         out[key] = check.number(model, key, where, default=DIODE_DC_PARAMS[key],
                                 positive=key != "RS", nonneg=key == "RS")
+    for key in DIODE_DATASHEET_PARAMS:
+        if key in model:
+            out[key] = check.number(model, key, where, positive=key in ("BV", "IBV"))
+    if out.get("EG", DIODE_MIN_EG) < DIODE_MIN_EG:
+        check.fail(f"{where}.EG (activation energy) must be >= {DIODE_MIN_EG} eV, got "
+                   f"{out['EG']!r}", model, "EG")
+    if out.get("TNOM", 0.0) <= ABSOLUTE_ZERO_C:
+        check.fail(f"{where}.TNOM must be above absolute zero ({ABSOLUTE_ZERO_C} degC), got "
+                   f"{out['TNOM']!r}", model, "TNOM")
     for key in DIODE_AC_PARAMS:
         if key in model:
             out[key] = check.number(model, key, where)

@@ -6,14 +6,19 @@ L, a short at DC). Nodes tied to ground by an independent voltage source are *pi
 voltage is known per sample and they are eliminated, so a layered crossbar with 784 doubled
 inputs leaves only its hidden and output nodes as unknowns.
 
-Diodes follow ngspice's DC model exactly (``dioload.c``): with ``Vte = N k T / q`` at 300.15 K,
+Diodes follow ngspice's level-1 DC model exactly (``dioload.c``, ``diotemp.c``; one place,
+:func:`diode_law` and :func:`diode_current`): with ``Vte = N k T / q`` at the circuit's
+``temp`` (default 27 degC) and ``Is = IS(T) * area``,
 
-    I(V) = IS (exp(V/Vte) - 1) + gmin V                     for V >= -3 Vte
-    I(V) = -IS (1 + (3 Vte / (e V))^3) + gmin V             below,
+    I(V) = Is (exp(V/Vte) - 1) + gmin V                     for V >= -3 Vte
+    I(V) = -Is (1 + (3 Vte / (e V))^3) + gmin V             below, down to -BV',
+    I(V) = -Is exp(-(BV' + V) / Vte) + gmin V               beyond (when the model has BV),
 
-and an optional series resistance RS (an internal node). Newton steps use SPICE's junction
-voltage limiting (``DEVpnjlim``), so convergence behaves like ngspice's; iterations stop when
-every unknown moves less than ``1e-12 |x| + 1e-15`` and no junction was limited.
+where ``IS(T) = IS exp((T/TNOM - 1) EG / (N Vt) + XTI/N ln(T/TNOM))`` and ``BV'`` is BV moved
+so that the current at -BV is about IBV (:func:`matched_breakdown`); plus an optional series
+resistance RS / area (an internal node). Newton steps use SPICE's junction voltage limiting
+(``DEVpnjlim``, mirrored in breakdown), so convergence behaves like ngspice's; iterations stop
+when every unknown moves less than ``1e-12 |x| + 1e-15`` and no junction was limited.
 
 Batches are solved at once: dense batched LU (``numpy.linalg.solve``) when the unknowns are
 few (``<= dense_limit``), otherwise sparse LU per sample (``scipy.sparse.linalg.splu``). Layered
@@ -40,6 +45,7 @@ import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -75,13 +81,123 @@ KRON_COUPLING_CELLS = 1 << 24
 SCHUR_PAIR_CELLS = 1 << 22
 
 
+#: ngspice's offset from degC to K (``CONSTCtoK``).
+CELSIUS_TO_KELVIN = 273.15
+
+#: ngspice's cap on the iterations that match the breakdown voltage to IBV (``DIOtemp``).
+BREAKDOWN_MATCH_ITERATIONS = 25
+
+
 def thermal_voltage(temperature_celsius: float = 27.0) -> float:
     """kT/q (V) with ngspice's constants."""
     return BOLTZMANN / CHARGE * (temperature_celsius + 273.15)
 
 
-def diode_current(vd: np.ndarray, saturation: np.ndarray, vte: np.ndarray, gmin: float):
-    """ngspice's DC diode law: current (A) and small-signal conductance (S) at ``vd`` (V)."""
+class DiodeLaw(NamedTuple):
+    """The per-diode numbers of ngspice's DC diode law at the circuit temperature.
+
+    Attributes
+    ----------
+    saturation : ndarray
+        ``IS(T) * area`` (A).
+    vte : ndarray
+        ``N k T / q`` (V); also the breakdown region's scale (SPICE's NBV defaults to N).
+    breakdown : ndarray or None
+        The breakdown voltage (V) after ngspice's adjustment to IBV, ``inf`` for a diode
+        without BV; None when no diode of the circuit has one.
+    """
+
+    saturation: np.ndarray
+    vte: np.ndarray
+    breakdown: np.ndarray | None
+
+
+def scaled_saturation(model, area: float, kelvin: float, nominal_kelvin: float) -> float:
+    """``IS * area`` (A) at ``kelvin`` (K) for a model measured at ``nominal_kelvin`` (K).
+
+    SPICE's level-1 law: ``IS(T) = IS exp((T/Tnom - 1) EG / (N Vt) + XTI / N ln(T/Tnom))``
+    with ``Vt = k T / q``; exactly ``IS * area`` at ``T = Tnom``.
+    """
+    ratio = kelvin / nominal_kelvin
+    vte = model.N * (BOLTZMANN / CHARGE * kelvin)
+    return model.IS * area * math.exp((ratio - 1.0) * model.EG / vte
+                                      + model.XTI / model.N * math.log(ratio))
+
+
+def matched_breakdown(bv: float, ibv: float, saturation: float, vt: float, vte: float,
+                      reltol: float) -> float:
+    """The breakdown voltage (V) ngspice uses for BV, IBV at ``saturation`` (A).
+
+    The reverse current at ``-V`` beyond breakdown is ``-saturation exp((V - x) / vte)``; x
+    is moved from BV so that it carries about IBV at BV: ``x`` solves
+    ``saturation (exp((BV - x) / vte) - 1 + x / vt) = IBV`` by fixed-point steps (at most
+    :data:`BREAKDOWN_MATCH_ITERATIONS`, until within ``reltol * IBV``). When IBV is below
+    ``saturation * BV / vt`` no such x exists and BV is used as it is.
+    """
+    if ibv < saturation * bv / vt:
+        return bv
+    x = bv - vte * math.log1p(ibv / saturation)
+    for _ in range(BREAKDOWN_MATCH_ITERATIONS):
+        x = bv - vte * math.log(ibv / saturation + 1.0 - x / vt)
+        reached = saturation * (math.exp((bv - x) / vte) - 1.0 + x / vt)
+        if abs(reached - ibv) <= reltol * ibv:
+            break
+    return x
+
+
+def diode_law(circuit: Circuit, diodes) -> DiodeLaw:
+    """The :class:`DiodeLaw` of ``diodes`` (elements of ``circuit``) at the circuit's ``temp``.
+
+    Temperatures: the ``temp`` option (degC, default 27); a model's TNOM, else the ``tnom``
+    option, else 27 degC. ``reltol`` (default 1e-3) bounds the breakdown matching.
+
+    Raises
+    ------
+    CircuitError
+        For a temperature at or below absolute zero, or a model whose scaled saturation
+        current is not a positive finite number (the message names the model).
+    """
+    options = circuit.options
+    celsius = float(options.get("temp", 27.0))
+    kelvin = celsius + CELSIUS_TO_KELVIN
+    if diodes and not kelvin > 0.0:
+        raise CircuitError(f"circuit {circuit.name!r}: options.temp = {celsius!r} degC is at "
+                           "or below absolute zero")
+    vt = thermal_voltage(celsius)
+    saturation, vte, breakdown = [], [], []
+    for diode in diodes:
+        model = circuit.models[diode.model]
+        nominal = model.TNOM if model.TNOM is not None else float(options.get("tnom", 27.0))
+        if not nominal + CELSIUS_TO_KELVIN > 0.0:
+            raise CircuitError(f"diode model {model.name}: nominal temperature {nominal!r} degC "
+                               "is at or below absolute zero")
+        with np.errstate(all="ignore"):
+            try:
+                current = scaled_saturation(model, float(diode.value), kelvin,
+                                            nominal + CELSIUS_TO_KELVIN)
+            except OverflowError:
+                current = math.inf
+        if not (math.isfinite(current) and current > 0.0):
+            raise CircuitError(f"diode model {model.name}: IS scaled to {celsius!r} degC "
+                               f"(EG {model.EG!r}, XTI {model.XTI!r}, from "
+                               f"{nominal!r} degC) is {current!r} A, not a usable current")
+        saturation.append(current)
+        vte.append(model.N * vt)
+        breakdown.append(math.inf if model.BV is None else matched_breakdown(
+            model.BV, model.IBV, current, vt, vte[-1], float(options.get("reltol", 1e-3))))
+    breakdown = np.array(breakdown, dtype=float)
+    return DiodeLaw(np.array(saturation, dtype=float), np.array(vte, dtype=float),
+                    breakdown if np.isfinite(breakdown).any() else None)
+
+
+def diode_current(vd: np.ndarray, saturation: np.ndarray, vte: np.ndarray, gmin: float,
+                  breakdown: np.ndarray | None = None):
+    """ngspice's DC diode law: current (A) and small-signal conductance (S) at ``vd`` (V).
+
+    ``breakdown``: per diode the breakdown voltage (V, ``inf`` for none; see
+    :class:`DiodeLaw`), or None for no breakdown at all. Beyond ``-breakdown`` the current is
+    ``-saturation exp(-(breakdown + vd) / vte)``.
+    """
     forward = vd >= -3.0 * vte
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         exp_term = np.exp(np.where(forward, vd, 0.0) / vte)
@@ -89,6 +205,12 @@ def diode_current(vd: np.ndarray, saturation: np.ndarray, vte: np.ndarray, gmin:
         current = np.where(forward, saturation * (exp_term - 1.0), -saturation * (1.0 + arg))
         conductance = np.where(forward, saturation * exp_term / vte,
                                saturation * 3.0 * arg / np.where(forward, 1.0, vd))
+        if breakdown is not None:
+            beyond = ~forward & (vd < -breakdown)
+            if np.any(beyond):
+                reverse = saturation * np.exp(np.where(beyond, -(breakdown + vd), 0.0) / vte)
+                current = np.where(beyond, -reverse, current)
+                conductance = np.where(beyond, reverse / vte, conductance)
     return current + gmin * vd, conductance + gmin
 
 
@@ -156,23 +278,41 @@ def _row_abs_max(x: np.ndarray) -> np.ndarray:
 
 
 def _limit_junctions(v_new: np.ndarray, v_old: np.ndarray, vte: np.ndarray,
-                     vcrit: np.ndarray) -> np.ndarray:
+                     vcrit: np.ndarray, breakdown: np.ndarray | None = None) -> np.ndarray:
     """:func:`pnjlim` in place on ``v_new`` (batch x diodes); returns, per row, whether any
     junction was limited.
 
     The test is evaluated everywhere, the limited voltage (two logs) only where it applies
     (after the first Newton steps, almost nowhere): the same numbers as :func:`pnjlim`.
+    ``breakdown`` (per diode, V, ``inf`` for none): a junction heading below
+    ``min(0, 10 vte - breakdown)`` is limited as SPICE does, by :func:`pnjlim` on the
+    mirrored voltage ``-(v + breakdown)`` of the breakdown exponential.
     """
     # In place on one work array: a fresh (batch x diodes) temporary per operation costs more
     # (page faults of a new allocation) than the arithmetic.
     step = np.subtract(v_new, v_old)
     limit = np.greater(np.abs(step, out=step), 2.0 * vte)
     limit &= v_new > vcrit
+    mirrored = None
+    if breakdown is not None:
+        mirrored = v_new < np.minimum(0.0, 10.0 * vte - breakdown)
+        if mirrored.any():
+            limit &= ~mirrored
+            w_new, w_old = -(v_new + breakdown), -(v_old + breakdown)
+            mirrored &= (w_new > vcrit) & (np.abs(w_new - w_old) > 2.0 * vte)
+        else:
+            mirrored = None
     limited_rows = limit.any(axis=1)
     if limited_rows.any():
         where = np.nonzero(limit)
         columns = where[1]
         v_new[where] = pnjlim(v_new[where], v_old[where], vte[columns], vcrit[columns])[0]
+    if mirrored is not None and mirrored.any():
+        where = np.nonzero(mirrored)
+        columns = where[1]
+        w = pnjlim(w_new[where], w_old[where], vte[columns], vcrit[columns])[0]
+        v_new[where] = -(w + breakdown[columns])
+        limited_rows |= mirrored.any(axis=1)
     return limited_rows
 
 
@@ -398,7 +538,8 @@ class NativeBackend(Backend):
         # The same as slices where the positions are contiguous ranges (plain copies).
         self._node_slices = tuple(_as_slice(idx) for idx in self._node_columns)
         self._voltage_unknowns = np.array(
-            [not (isinstance(key, tuple) and key[0] == "branch") for key in index.unknown])
+            [not (isinstance(key, tuple) and key[0] == "branch") for key in index.unknown],
+            dtype=bool)
         n_unknown, n_pinned = len(index.unknown), len(index.pinned)
         self.n_unknown, self.n_pinned = n_unknown, n_pinned
 
@@ -457,9 +598,7 @@ class NativeBackend(Backend):
         # Sparse (one entry per diode end on a pinned node): a dense (diodes x pinned) product
         # per solve cost more than the rest of the setup on mnist_size.
         self._d_pinned = incidence[:, n_unknown:].tocsr()
-        models = [circuit.models[d.model] for d in diodes]
-        self._saturation = np.array([m.IS * d.value for m, d in zip(models, diodes)])
-        self._vte = np.array([m.N * self.vt for m in models])
+        self._saturation, self._vte, self._breakdown = diode_law(circuit, diodes)
         self._vcrit = self._vte * np.log(self._vte / (math.sqrt(2.0) * self._saturation))
         self._v_reverse = -3.0 * self._vte
         # Stamp pattern of diode conductances into the unknown block: J += S @ gd.
@@ -962,7 +1101,9 @@ class NativeBackend(Backend):
             np.array(initial, dtype=float, copy=True)
         converged = np.zeros(batch, dtype=bool)
         iterations = np.zeros(batch, dtype=int)
-        if not self._diodes and not ce:
+        if not self.n_unknown:             # every node set by a source: nothing to solve
+            converged[:] = True
+        elif not self._diodes and not ce:
             x = self._linear_solve(a_uu, None, rhs, np.arange(batch))
             converged[:] = True
         else:
@@ -1006,7 +1147,8 @@ class NativeBackend(Backend):
         """Whether :meth:`_newton_fused` can solve with the unknown block ``a_uu``: the dense
         Schur path with diodes, node-voltage unknowns and symmetric Schur systems."""
         if not (self.compiled and fused.AVAILABLE and self._dense and len(self._diodes)
-                and len(self._h_idx) and len(self._o_idx) and self._voltage_unknowns.all()):
+                and self._breakdown is None and len(self._h_idx) and len(self._o_idx)
+                and self._voltage_unknowns.all()):
             return False
         blocks = self._schur_blocks(a_uu)
         return blocks[5] is not None and blocks[6]
@@ -1132,7 +1274,8 @@ class NativeBackend(Backend):
             if diodes:
                 vd_new = self._to_diodes(x_new)
                 vd_new += vd_pinned[rows]
-                limited_any |= _limit_junctions(vd_new, vdl, self._vte, self._vcrit)
+                limited_any |= _limit_junctions(vd_new, vdl, self._vte, self._vcrit,
+                                                self._breakdown)
                 vd_lin[rows] = vd_new
             if ce:
                 move = x_new[:, self._ce_cols] - vcl
@@ -1174,7 +1317,9 @@ class NativeBackend(Backend):
             if any_reverse:
                 where = np.nonzero(reverse)
                 v, columns = vd[where], where[1]
-                i_rev, g_rev = diode_current(v, saturation[columns], vte[columns], 0.0)
+                i_rev, g_rev = diode_current(
+                    v, saturation[columns], vte[columns], 0.0,
+                    None if self._breakdown is None else self._breakdown[columns])
                 current[where], conductance[where] = i_rev, g_rev
             term = np.multiply(self.gmin, vd)
             current += term
