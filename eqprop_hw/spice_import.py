@@ -95,7 +95,7 @@ import yaml
 
 from eqprop_hw.errors import NetlistError, SpecError
 from eqprop_hw.fileio import read_bounded
-from eqprop_hw.graph import DIODE_AC_PARAMS, DIODE_DC_PARAMS, NODE_COUNT
+from eqprop_hw.graph import DIODE_AC_PARAMS, DIODE_DATASHEET_PARAMS, DIODE_DC_PARAMS, NODE_COUNT
 from eqprop_hw.spec import NAME_RE, OPTION_NAMES, parse_spec
 from eqprop_hw.spice_grammar import FUNCTIONS as GRAMMAR_FUNCTIONS
 from eqprop_hw.spice_grammar import ExpressionError, parse_expression, parse_spice_number
@@ -898,7 +898,7 @@ class _Importer:
             if not body.endswith(")"):
                 _fail(f"model {name}: unbalanced parentheses in the parameter list", line)
             body = body[1:-1]
-        allowed = tuple(DIODE_DC_PARAMS) + DIODE_AC_PARAMS
+        allowed = tuple(DIODE_DC_PARAMS) + tuple(DIODE_DATASHEET_PARAMS) + DIODE_AC_PARAMS
         values = {}
         for token in _tokens(body, line):
             pair = _KV_RE.fullmatch(token.text)

@@ -671,3 +671,17 @@ def test_exponential_subcircuits_refused_before_expansion():
     lines += ["V1 n 0 1", "XTOP n L11"]
     with pytest.raises(NetlistError, match=f":{len(lines)}: XTOP: flattening"):
         import_netlist_text("\n".join(lines))
+
+
+def test_datasheet_diode_parameters_round_trip(tmp_path):
+    spec = {"name": "zener", "kind": "graph",
+            "models": {"DZ": {"IS": 2e-9, "N": 1.9, "RS": 1.5, "BV": 5.0, "IBV": 1e-3,
+                              "EG": 1.11, "XTI": 3.0, "TNOM": 25.0, "CJO": 1e-12}},
+            "elements": [{"name": "V1", "nodes": ["a", "0"], "dc": -6.0},
+                         {"name": "R1", "nodes": ["a", "b"], "g": 1e-3},
+                         {"name": "D1", "nodes": ["b", "0"], "model": "DZ"}],
+            "inputs": ["V1"], "outputs": ["b"]}
+    text = write_netlist(build_circuit(parse_spec(spec)))
+    assert "BV=5.0" in text and "TNOM=25.0" in text
+    imported = assert_round_trip(text, tmp_path)
+    assert imported["models"]["DZ"]["BV"] == 5.0 and imported["models"]["DZ"]["XTI"] == 3.0
