@@ -523,7 +523,7 @@ REFUSALS = [
     ("unknown element Q", "t\nQ1 c b e QMOD\n", 2, "unsupported element"),
     ("MOSFET", "t\nM1 d g s b NMOS\n", 2, "unsupported element"),
     ("bipolar model", "t\n.model Q1 NPN(BF=100)\n", 2, "only diode"),
-    ("unknown diode param", "t\n.model D1 D(IS=1e-14 BV=5)\n", 2, "unsupported diode"),
+    ("unknown diode param", "t\n.model D1 D(IS=1e-14 TCV=5)\n", 2, "unsupported diode"),
     ("malformed value", "t\nR1 a b 1x2\n", 2, "malformed value"),
     ("wrong node count", "t\nE1 a 0 b\n", 2, "needs 4 nodes"),
     ("missing value", "t\nE1 a 0 b 0\n", 2, "exactly one value"),
