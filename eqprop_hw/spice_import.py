@@ -60,7 +60,10 @@ beta) are refused: eqprop-hw circuits need positive conductances.
 Refused
 -------
 ``.control``/``.endc`` blocks, ngspice control commands (``shell``, ``exec``, ``source``, ...),
-``.exec``, ``.csparam``, ``.func`` and every ``.`` card not listed above, ``.include``/``.lib``
+``.exec``, ``.csparam``, ``.func`` and every ``.`` card not listed above, a ``.lib`` section
+without ``.endl`` (before the end of the file or the next ``.lib SECTION``), an ``.endl NAME``
+closing another section, a section defined twice, a ``.control`` without ``.endc``,
+``.include``/``.lib``
 of a file outside the netlist's folder (after resolving symlinks and ``..``), include recursion
 deeper than :data:`MAX_INCLUDE_DEPTH`, behavioural expressions with other identifiers or
 characters, XSPICE ``A`` devices, and other semiconductors and lines (``Q M J Z S W T O U K``
