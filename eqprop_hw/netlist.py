@@ -39,7 +39,8 @@ from typing import Sequence
 import numpy as np
 
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.graph import GROUND, Circuit, Element, check_circuit_text, check_element_text
+from eqprop_hw.graph import (GROUND, Circuit, Element, check_circuit_text, check_element_text,
+                             check_source_values, check_target_values)
 from eqprop_hw.spice_grammar import check_not_reserved, join_lines, shown
 
 NETLIST_VERSION = "1"
@@ -143,6 +144,8 @@ def nudge_elements(circuit: Circuit, beta: float, targets: Sequence[float],
     for port, target in zip(circuit.outputs, targets):
         if not math.isfinite(float(target)):
             raise CircuitError(f"target for output {port.name!r} must be finite, got {target!r}")
+    if loss != "cross_entropy":
+        check_target_values(circuit, [float(target) for target in targets])
     if loss == "cross_entropy":
         elements = _cross_entropy_nudge(circuit, float(beta), targets, temperature)
     else:
@@ -215,6 +218,7 @@ def source_values(circuit: Circuit, inputs: Sequence[float] | None) -> dict[str,
     if not np.all(np.isfinite(inputs)):
         bad = [circuit.inputs[i].name for i in np.flatnonzero(~np.isfinite(inputs))]
         raise CircuitError(f"input values must be finite numbers; not finite: {', '.join(bad)}")
+    check_source_values(circuit, inputs)
     values = {}
     for port, x in zip(circuit.inputs, inputs):
         for source, gain in port.sources:

@@ -656,7 +656,7 @@ class EnergyModel:
     # -- per-sample context ----------------------------------------------------------------------
     def _context(self, inputs, beta, targets):
         inputs, beta, targets = prepare_batch(inputs, beta, targets, self.n_inputs,
-                                              self.n_outputs, self.loss)
+                                              self.n_outputs, self.loss, self._circuit)
         return self._dc + inputs @ self._input_gain, targets, beta
 
     def _check_free(self, free, batch):

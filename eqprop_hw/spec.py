@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from eqprop_hw import spice_grammar
-from eqprop_hw.errors import SpecError
+from eqprop_hw.errors import CircuitError, SpecError
 
 KINDS = ("layered", "graph", "lc")
 #: A spec's name (the netlist title): matched whole, see :mod:`eqprop_hw.spice_grammar`.
@@ -223,6 +223,19 @@ class _Checker:
             self.fail(f"{label} must be >= 0, got {value!r}", mapping, key)
         return value
 
+    def within(self, value, mapping, key, label: str, low: float, high: float,
+               unit: str = "", low_open: bool = False):
+        """``value`` if inside the documented limits (:func:`eqprop_hw.graph.check_range`),
+        else a SpecError naming ``label`` and the line of ``mapping[key]``."""
+        from eqprop_hw.graph import check_range
+        if value is None:
+            return value
+        try:
+            check_range(label, value, low, high, unit, low_open)
+        except CircuitError as error:
+            self.fail(str(error), mapping, key)
+        return value
+
     def integer(self, mapping, key, where, default=None, minimum=None, required=False):
         if key not in mapping or mapping[key] is None:
             if required:
@@ -381,11 +394,17 @@ def _plain(value):
 
 
 def _options(check: _Checker, spec: dict) -> dict:
+    from eqprop_hw.graph import OPTION_LIMITS, TEMPERATURE_LIMITS
     options = check.mapping(spec.get("options"), "options", spec, "options")
     check.keys(options, OPTION_NAMES, "options")
     out = dict(DEFAULT_OPTIONS)
     for key in options:
         out[key] = check.number(options, key, "options", positive=key not in ("temp", "tnom"))
+        if key in ("temp", "tnom"):
+            check.within(out[key], options, key, f"options.{key} (degC)", *TEMPERATURE_LIMITS,
+                         low_open=True)
+        else:
+            check.within(out[key], options, key, f"options.{key}", *OPTION_LIMITS[key])
     return out
 
 
@@ -415,7 +434,8 @@ def _diode_model(check: _Checker, model: dict, where: str) -> dict:
     parameters BV (V), IBV (A), EG (eV), XTI, TNOM (degC) and the transient-only CJO, CJ0, VJ,
     M, TT, FC (in the result only when given, in that order)."""
     from eqprop_hw.graph import (ABSOLUTE_ZERO_C, DIODE_AC_PARAMS, DIODE_DATASHEET_PARAMS,
-                                 DIODE_DC_PARAMS, DIODE_MIN_EG)
+                                 DIODE_DC_PARAMS, DIODE_MIN_EG, EMISSION_LIMITS,
+                                 SATURATION_LIMITS)
     allowed = ("type",) + tuple(DIODE_DC_PARAMS) + tuple(DIODE_DATASHEET_PARAMS) + \
         DIODE_AC_PARAMS
     check.keys(model, allowed, where)
@@ -434,6 +454,8 @@ def _diode_model(check: _Checker, model: dict, where: str) -> dict:
     if out.get("TNOM", 0.0) <= ABSOLUTE_ZERO_C:
         check.fail(f"{where}.TNOM must be above absolute zero ({ABSOLUTE_ZERO_C} degC), got "
                    f"{out['TNOM']!r}", model, "TNOM")
+    check.within(out["IS"], model, "IS", f"{where}.IS", *SATURATION_LIMITS, "A")
+    check.within(out["N"], model, "N", f"{where}.N", *EMISSION_LIMITS)
     for key in DIODE_AC_PARAMS:
         if key in model:
             out[key] = check.number(model, key, where)
@@ -688,7 +710,8 @@ def _layered(check: _Checker, spec: dict) -> dict:
 
 
 def _graph(check: _Checker, spec: dict) -> dict:
-    from eqprop_hw.graph import NODE_COUNT
+    from eqprop_hw.graph import (CONDUCTANCE_LIMITS, MAX_GAIN, MAX_SOURCE, NODE_COUNT,
+                                 REACTANCE_LIMITS)
     out: dict[str, Any] = {}
     models = check.mapping(spec.get("models"), "models", spec, "models")
     out["models"] = {}
@@ -743,6 +766,10 @@ def _graph(check: _Checker, spec: dict) -> dict:
                 what = "conductance" if key == "g" else "resistance"
                 check.fail(f"{where} ({name}): {what} must be positive, got {value!r}",
                            element, key)
+            conductance = value if key == "g" else 1.0 / value
+            check.within(conductance, element, key, f"{where} ({name}): conductance"
+                         + ("" if key == "g" else f" (1/r, r = {value:g} Ohm)"),
+                         *CONDUCTANCE_LIMITS, "S")
             item[key] = value
         elif kind == "D":
             model = check.string(element, "model", f"{where} ({name})", required=True).upper()
@@ -762,6 +789,16 @@ def _graph(check: _Checker, spec: dict) -> dict:
                                      default=0.0 if kind in "VI" else None,
                                      required=kind not in "VI",
                                      positive=kind in "CL")
+            label = f"{where} ({name}): {key}"
+            if kind in "CL":
+                check.within(item[key], element, key, label, *REACTANCE_LIMITS[kind],
+                             "F" if kind == "C" else "H")
+            elif kind in "VI":
+                check.within(abs(item[key]), element, key, f"{label} magnitude", 0.0,
+                             MAX_SOURCE, "V" if kind == "V" else "A")
+            else:
+                check.within(abs(item[key]), element, key, f"{label} magnitude", 0.0,
+                             MAX_GAIN[kind])
             if kind in "FH":
                 item["control"] = check.string(element, "control", f"{where} ({name})",
                                                required=True).upper()

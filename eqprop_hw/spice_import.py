@@ -60,7 +60,10 @@ beta) are refused: eqprop-hw circuits need positive conductances.
 Refused
 -------
 ``.control``/``.endc`` blocks, ngspice control commands (``shell``, ``exec``, ``source``, ...),
-``.exec``, ``.csparam``, ``.func`` and every ``.`` card not listed above, ``.include``/``.lib``
+``.exec``, ``.csparam``, ``.func`` and every ``.`` card not listed above, a ``.lib`` section
+without ``.endl`` (before the end of the file or the next ``.lib SECTION``), an ``.endl NAME``
+closing another section, a section defined twice, a ``.control`` without ``.endc``,
+``.include``/``.lib``
 of a file outside the netlist's folder (after resolving symlinks and ``..``), include recursion
 deeper than :data:`MAX_INCLUDE_DEPTH`, behavioural expressions with other identifiers or
 characters, XSPICE ``A`` devices, and other semiconductors and lines (``Q M J Z S W T O U K``
@@ -727,7 +730,7 @@ class _Importer:
             elif word == ".lib":
                 args = [t.text for t in _tokens(line.text, line)][1:]
                 if len(args) == 1:
-                    index = self._skip_to(lines, index, ".endl")
+                    index = self._section_end(lines, index, _unquote(args[0]).lower())
                 elif len(args) == 2:
                     out += self._library(line, args, directory, depth, stack)
                 else:
@@ -742,11 +745,39 @@ class _Importer:
 
     @staticmethod
     def _skip_to(lines: list, index: int, end: str) -> int:
-        """Index of the line closing the block opened at ``index`` (or the last line)."""
+        """Index of the line closing the block opened at ``index``.
+
+        Raises NetlistError (at the opening line) when nothing closes it: the rest of the
+        file would otherwise be dropped without a word.
+        """
         for position in range(index + 1, len(lines)):
             if not lines[position].meta and _first_word(lines[position].text).lower() == end:
                 return position
-        return len(lines) - 1
+        _fail(f"{_first_word(lines[index].text).lower()} block is never closed: no {end} "
+              "before the end of the file", lines[index])
+
+    @staticmethod
+    def _section_end(lines: list, index: int, section: str) -> int:
+        """Index of the ``.endl`` closing the ``.lib SECTION`` definition opened at ``index``.
+
+        Raises NetlistError, at the opening line, when the section has no ``.endl`` (before
+        the end of the file or before the next ``.lib SECTION``), and at the ``.endl`` when
+        it names another section: either would silently drop or merge elements.
+        """
+        for position in range(index + 1, len(lines)):
+            entry = lines[position]
+            words = [] if entry.meta else entry.text.split()
+            word = words[0].lower() if words else ""
+            if word == ".endl":
+                if len(words) > 1 and _unquote(words[1]).lower() != section:
+                    _fail(f".endl {words[1]} closes section {section!r} (opened at line "
+                          f"{lines[index].line}): the names differ", entry)
+                return position
+            if word == ".lib" and len(words) == 2:
+                _fail(f".lib section {section!r} has no .endl before .lib {words[1]} at line "
+                      f"{entry.line}", lines[index])
+        _fail(f".lib section {section!r} has no .endl before the end of the file",
+              lines[index])
 
     def _resolve(self, line: _Line, name: str, directory: Path | None) -> Path:
         """The included file, which must lie inside the netlist's folder."""
@@ -798,19 +829,22 @@ class _Importer:
         section = _unquote(args[1]).lower()
         key = (resolved, section)
         lines = self._read_included(line, resolved, key, depth, stack)
-        body, inside = [], False
-        for entry in lines:
-            words = entry.text.split()
-            word = words[0].lower() if words else ""
-            if not inside and word == ".lib" and len(words) == 2 and \
+        found = []
+        for position, entry in enumerate(lines):
+            words = [] if entry.meta else entry.text.split()
+            if len(words) == 2 and words[0].lower() == ".lib" and \
                     _unquote(words[1]).lower() == section:
-                inside = True
-            elif inside and word == ".endl":
-                break
-            elif inside:
-                body.append(entry)
-        if not inside:
+                found.append(position)
+        if not found:
             _fail(f".lib {args[0]} {args[1]}: section {args[1]!r} not found in {resolved}", line)
+        if len(found) > 1:
+            _fail(f".lib {args[0]} {args[1]}: section {args[1]!r} is defined twice in "
+                  f"{resolved} (lines {lines[found[0]].line} and {lines[found[1]].line})", line)
+        try:
+            end = self._section_end(lines, found[0], section)
+        except NetlistError as error:
+            _fail(f".lib {args[0]} {args[1]}: {error}", line)
+        body = lines[found[0] + 1:end]
         return self.expand(body, resolved.parent, depth + 1, stack + (key,))
 
     # -- structure ----------------------------------------------------------------------

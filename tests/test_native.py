@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 from eqprop_hw.backends.native import NativeBackend, diode_current, thermal_voltage
-from eqprop_hw.build import build_circuit
+from eqprop_hw.build import build_circuit, build_graph
 from eqprop_hw.errors import BackendError, CircuitError, ConvergenceError
 from eqprop_hw.netlist import write_netlist
 from eqprop_hw.spec import load_spec, parse_spec
@@ -174,11 +174,16 @@ def test_voltage_source_loop_is_refused_at_build():
 
 def test_singular_circuit_is_a_clear_error():
     # A VCCS of gain -g across a conductance g cancels it: no unique operating point.
-    c = graph([{"name": "I1", "nodes": ["0", "a"], "dc": 1e-3},
-               {"name": "R1", "nodes": ["a", "0"], "g": 1e-3},
-               {"name": "G1", "nodes": ["a", "0", "a", "0"], "gain": -1e-3}])
+    # The circuit is refused when built (eqprop_hw.graph.check_dc_matrix); the native solver
+    # given it unvalidated still fails with a clear singular-matrix error.
+    spec = parse_spec({"name": "t", "kind": "graph", "elements": [
+        {"name": "I1", "nodes": ["0", "a"], "dc": 1e-3},
+        {"name": "R1", "nodes": ["a", "0"], "g": 1e-3},
+        {"name": "G1", "nodes": ["a", "0", "a", "0"], "gain": -1e-3}]})
+    with pytest.raises(CircuitError, match="G1 cancel a conductance"):
+        build_circuit(spec)
     with pytest.raises(ConvergenceError, match="singular"):
-        NativeBackend(c).solve(np.zeros((1, 0)))
+        NativeBackend(build_graph(spec)).solve(np.zeros((1, 0)))
 
 
 # -- against raw ngspice ------------------------------------------------------------------

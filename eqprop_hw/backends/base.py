@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.graph import GROUND, Circuit
+from eqprop_hw.graph import GROUND, Circuit, check_source_values, check_target_values
 from eqprop_hw.losses import check_loss, check_probabilities
 
 
@@ -72,7 +72,7 @@ def as_batch(values, width: int, what: str) -> np.ndarray:
 
 
 def prepare_batch(inputs, beta, targets, n_inputs: int, n_outputs: int,
-                  loss: str = "squared"):
+                  loss: str = "squared", circuit: Circuit | None = None):
     """Validate one batch of (inputs, beta, targets) for a circuit.
 
     Returns ``(inputs (batch, n_inputs), beta, targets (batch, n_outputs))``; missing targets
@@ -81,8 +81,10 @@ def prepare_batch(inputs, beta, targets, n_inputs: int, n_outputs: int,
     Raises
     ------
     CircuitError
-        Wrong widths, NaN/inf, a non-finite beta, nudging without targets, mismatched rows, or
-        (cross-entropy) targets that are not probability vectors.
+        Wrong widths, NaN/inf, a non-finite beta, nudging without targets, mismatched rows,
+        (cross-entropy) targets that are not probability vectors, or (given ``circuit``)
+        inputs that drive a source, or squared-loss targets, beyond
+        :data:`eqprop_hw.graph.MAX_SOURCE` (1e9 V or A).
     """
     inputs = as_batch(inputs, n_inputs, "input values")
     if not np.isfinite(beta):
@@ -98,6 +100,10 @@ def prepare_batch(inputs, beta, targets, n_inputs: int, n_outputs: int,
         raise CircuitError(f"{inputs.shape[0]} input rows but {targets.shape[0]} target rows")
     if loss == "cross_entropy" and beta != 0.0:
         check_probabilities(targets)
+    if circuit is not None:
+        check_source_values(circuit, inputs)
+        if loss != "cross_entropy":
+            check_target_values(circuit, targets)
     return inputs, float(beta), targets
 
 
@@ -187,4 +193,5 @@ class Backend:
         self.close()
 
     def _prepare(self, inputs, beta, targets):
-        return prepare_batch(inputs, beta, targets, self.n_inputs, self.n_outputs, self.loss)
+        return prepare_batch(inputs, beta, targets, self.n_inputs, self.n_outputs, self.loss,
+                             self._circuit)

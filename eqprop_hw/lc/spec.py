@@ -28,6 +28,8 @@ import fnmatch
 import re
 from typing import Any
 
+from eqprop_hw.graph import CONDUCTANCE_LIMITS, REACTANCE_LIMITS
+
 
 TOP_KEYS = ("name", "kind", "description", "elements", "inputs", "outputs", "targets",
             "trainable", "time", "options", "dataset", "training")
@@ -120,15 +122,18 @@ def _elements(check, spec) -> list:
         item = {"name": name, "type": kind, "nodes": names}
         if kind == "C":
             item["c"] = check.number(element, "c", where, required=True, positive=True)
+            check.within(item["c"], element, "c", f"{where}: c", *REACTANCE_LIMITS["C"], "F")
             item["v_nl"] = check.number(element, "v_nl", where, default=None, positive=True)
             if item["v_nl"] is not None and "0" not in names:
                 check.fail(f"{where}: a nonlinear capacitor (v_nl) must have one terminal on "
                            "ground (0)", element, "v_nl")
         elif kind == "L":
             item["l"] = check.number(element, "l", where, required=True, positive=True)
+            check.within(item["l"], element, "l", f"{where}: l", *REACTANCE_LIMITS["L"], "H")
             item["phi_nl"] = check.number(element, "phi_nl", where, default=None, positive=True)
         elif kind == "R":
             item["g"] = check.number(element, "g", where, required=True, positive=True)
+            check.within(item["g"], element, "g", f"{where}: g", *CONDUCTANCE_LIMITS, "S")
         else:
             item["waveform"] = (parse_waveform(check, element["waveform"], f"{where}.waveform",
                                                element, "waveform")
