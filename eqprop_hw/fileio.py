@@ -118,7 +118,7 @@ def read_bounded(path, limit: int, error_class=InputDataError, what: str = "file
         raise error_class("is a folder, not a file", source) from None
     except OSError as error:
         raise error_class(f"cannot read {what}: {error.strerror or error}", source) from None
-    with os.fdopen(descriptor, "rb", buffering=0) as handle:
+    try:
         info = os.fstat(descriptor)
         if stat.S_ISDIR(info.st_mode):
             raise error_class("is a folder, not a file", source)
@@ -127,6 +127,10 @@ def read_bounded(path, limit: int, error_class=InputDataError, what: str = "file
                               "must be a regular file", source)
         if info.st_size > limit:
             raise error_class(_too_large(size_text(info.st_size), limit, what), source)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with os.fdopen(descriptor, "rb", buffering=0) as handle:
         try:
             chunks, left = [], limit + 1
             while left > 0:
@@ -252,7 +256,7 @@ def parse_npy(data: bytes, source: str, name: str, error_class=InputDataError,
     offset = stream.tell()
     expected, actual = count * dtype.itemsize, len(data) - offset
     if expected != actual:
-        raise error_class(f"{where}: the NPY header declares shape {quote(shape, 60)} "
+        raise error_class(f"{where}: the NPY header declares shape {str(shape)[:60]} "
                           f"({size_text(expected)}) but {size_text(actual)} follow", source)
     array = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
     array = array.reshape(shape, order="F" if fortran else "C")
