@@ -226,7 +226,7 @@ def apply_params(circuit: Circuit, values: Mapping[str, float],
     """
     unknown = [name for name in values if not circuit.has_element(name)]
     if unknown:
-        shown = ", ".join(repr(name) for name in unknown[:5])
+        shown = ", ".join(quote(name) for name in unknown[:5])
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         example = f" (trainable elements look like {circuit.trainable[0]})" \
             if circuit.trainable else ""
@@ -235,7 +235,7 @@ def apply_params(circuit: Circuit, values: Mapping[str, float],
     for name in values:
         element = circuit.element(name)
         if element.type not in PARAM_TYPES:
-            raise ParamsError(f"{name!r} is a {element.type} element "
+            raise ParamsError(f"{quote(name)} is a {element.type} element "
                               f"({VALUE_MEANING[element.type]}); params set resistors, "
                               "capacitors and inductors only", source)
     try:

@@ -98,7 +98,7 @@ class CheckpointReader:
         bad = np.flatnonzero(~np.isfinite(array) | ((array <= 0) if positive else False))
         if bad.size:
             needed = "finite and positive" if positive else "finite"
-            raise self.error(f"{key!r}[{int(bad[0])}] is {array[bad[0]]!r} ({bad.size} "
+            raise self.error(f"{key!r}[{int(bad[0])}] is {float(array[bad[0]])!r} ({bad.size} "
                              f"value(s) not {needed})")
         return array
 
