@@ -117,8 +117,9 @@ class CheckpointReader:
                              f"{type(value).__name__}")
         return value
 
-    def curves(self, metrics: dict, keys, epochs: int, key: str = "metrics") -> None:
-        """Refuse metrics whose per-epoch lists ``keys`` do not each hold ``epochs`` items."""
+    def curves(self, metrics: dict, keys, epochs: int, first: int, key: str = "metrics") -> None:
+        """Refuse metrics whose per-epoch lists ``keys`` do not each hold ``epochs`` items, or
+        whose ``epochs`` list is not ``first, first + 1, ...``."""
         for name in keys:
             values = metrics.get(name)
             if not isinstance(values, list) or len(values) != epochs:
@@ -126,3 +127,8 @@ class CheckpointReader:
                     type(values).__name__
                 raise self.error(f"{key}[{name!r}] must list one value per done epoch "
                                  f"({epochs}), got {got}")
+        numbers = list(range(first, first + epochs))
+        if metrics.get("epochs") != numbers:
+            shown = str(metrics.get("epochs"))[:60]
+            raise self.error(f"{key}['epochs'] is {shown}, expected {numbers[:5]}"
+                             f"{'...' if epochs > 5 else ''}")

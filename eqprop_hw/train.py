@@ -202,7 +202,7 @@ def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
     if spec_name is not None and metrics.get("spec") != spec_name:
         raise state.error(f"it was written for spec {quote(metrics.get('spec'))}, not "
                           f"{quote(spec_name)}")
-    state.curves(metrics, CHECKPOINT_CURVES, epoch)
+    state.curves(metrics, CHECKPOINT_CURVES, epoch, first=1)
     position = state.integer("position", 0, samples) if state.has("position") else 0
     seconds = state.number("seconds") if state.has("seconds") else 0.0
     return epoch, values, metrics, position, seconds

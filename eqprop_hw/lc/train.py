@@ -348,7 +348,7 @@ def _read_checkpoint(path: Path, trainable: list, epochs: int | None = None) -> 
         raise state.error(f"'adam_v'[{int(np.argmin(second))}] is negative (a second moment)")
     steps = state.integer("adam_t", epoch, epoch)
     metrics = state.json("metrics")
-    state.curves(metrics, ("epochs", "train_loss", "cosine"), epoch)
+    state.curves(metrics, ("epochs", "train_loss", "cosine"), epoch, first=0)
     seconds = state.number("seconds")
     return epoch, theta, (moments, second, steps), metrics, seconds
 

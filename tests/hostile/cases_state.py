@@ -67,7 +67,8 @@ def tiny_fields(epoch: int = 1, metrics: dict | None = None) -> dict:
     """The arrays of a valid checkpoint of TINY after ``epoch`` epochs."""
     values = np.array(_tiny_circuit().trainable_values())
     metrics = metrics if metrics is not None else \
-        {"spec": "tiny", **{key: [0.5] * epoch for key in CURVES}}
+        {"spec": "tiny", **{key: [0.5] * epoch for key in CURVES},
+         "epochs": list(range(1, epoch + 1))}
     return {"format": np.array("eqprop-hw checkpoint 2"), "epoch": np.array(epoch),
             "values": values, "metrics": np.array(json.dumps(metrics)),
             "position": np.array(0), "seconds": np.array(1.0)}
@@ -160,8 +161,8 @@ CASES = [
                                             "values": forge.zeros_bomb()},
                                            zipfile.ZIP_DEFLATED),
            ("decompression bomb",), name="p.npz"),
-    params("npz-truncated", params_npz()[:200], ("not a readable .npz archive",), name="p.npz"),
-    params("npz-empty", b"", ("not a readable .npz archive",), name="p.npz"),
+    params("params-npz-truncated", params_npz()[:200], ("not a readable .npz archive",), name="p.npz"),
+    params("params-npz-empty", b"", ("not a readable .npz archive",), name="p.npz"),
     params("npz-nan", params_npz(values=np.array([np.nan, 1e-3])),
            ("value of 'R1' must be finite",), name="p.npz"),
     params("npz-inf", params_npz(values=np.array([1e-3, np.inf])),
@@ -199,7 +200,7 @@ CASES = [
     resume("ckpt-column-of-values", state(tiny_fields, values=lambda v: v[:, None]),
            ("'values' has shape (", ", 1)")),
     resume("ckpt-foreign-spec", state(lambda: tiny_fields(metrics={
-        "spec": "other", **{key: [0.5] for key in CURVES}})),
+        "spec": "other", **{key: [0.5] for key in CURVES}, "epochs": [1]})),
         ("written for spec 'other', not 'tiny'",)),
     resume("ckpt-unknown-format", state(tiny_fields, format=np.array("pickle 5")),
            ("format 'pickle 5'",)),
@@ -217,6 +218,12 @@ CASES = [
            ("'metrics'", "JSON nested 100000 levels deep")),
     resume("ckpt-metrics-not-json", state(tiny_fields, metrics=np.array("{not json")),
            ("'metrics' is not valid JSON",)),
+    resume("ckpt-epochs-not-numbered", state(lambda: tiny_fields(epoch=2, metrics={
+        "spec": "tiny", **{key: [0.5, 0.5] for key in CURVES}, "epochs": [1, 7]})),
+        ("metrics['epochs'] is [1, 7], expected [1, 2]",)),
+    resume("lc-ckpt-epochs-not-numbered", state(lc_fields, metrics=np.array(
+        '{"epochs": [5], "train_loss": [1], "cosine": [null]}')),
+        ("metrics['epochs'] is [5], expected [0]",), spec="lc.yaml"),
     resume("ckpt-metrics-a-list", state(tiny_fields, metrics=np.array("[1, 2]")),
            ("'metrics' must be a JSON dict",)),
     resume("ckpt-metrics-short-curve", state(lambda: tiny_fields(epoch=2, metrics={
