@@ -220,3 +220,16 @@ def test_checkpoint_written_by_numpy_compressed_is_still_read(tmp_path):
     code, _, err = run(["train", "tiny.yaml", "--out", "run", "--epochs", "1", "--resume",
                         "--no-plots"], folder)
     assert code == 0, err
+
+
+@pytest.mark.parametrize("name", ["eeg", "membrane"])
+def test_recordings_read_through_the_bounded_reader_match_numpy(name):
+    import importlib.util
+    from eqprop_hw.lc.train import RECORDINGS, load_recording
+    package, relative, dtype, channels, _, _ = RECORDINGS[name]
+    if importlib.util.find_spec(package) is None:
+        pytest.skip(f"{package} is not installed")
+    path = Path(list(importlib.util.find_spec(package).submodule_search_locations)[0]) / relative
+    expected = np.fromfile(path, dtype=dtype).astype(float).reshape(-1, channels).T
+    got = load_recording(name)
+    assert got.shape == expected.shape and np.array_equal(got, expected)

@@ -78,8 +78,16 @@ def load_recording(source: str) -> np.ndarray:
         from eqprop_hw.errors import EqpropError
         raise EqpropError(f"dataset series/{source}: needs the {package} package (pip install "
                           f"'eqprop-hw[plot]'), whose {relative} is the recording")
+    from eqprop_hw.errors import InputDataError
+    from eqprop_hw.fileio import MAX_BINARY_BYTES, read_bounded
     path = Path(list(found.submodule_search_locations)[0]) / relative
-    values = np.fromfile(path, dtype=np.dtype(dtype)).astype(float)
+    raw = read_bounded(path, MAX_BINARY_BYTES, InputDataError, "recording")
+    frame = np.dtype(dtype).itemsize * channels
+    if not raw or len(raw) % frame:
+        raise InputDataError(f"dataset series/{source}: {len(raw)} bytes is not a whole number "
+                             f"of {channels}-channel {dtype} samples ({frame} bytes each)",
+                             str(path))
+    values = np.frombuffer(raw, dtype=np.dtype(dtype)).astype(float)
     return values.reshape(-1, channels).T
 
 
