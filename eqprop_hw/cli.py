@@ -55,6 +55,16 @@ EXIT_INTERRUPTED = 130
 DEFAULT_TSTEP = 1e-6
 DEFAULT_TSTOP = 1e-3
 
+#: Limits of command-line counts (documented in docs/specs.md, "Limits").
+MAX_EPOCHS = 1_000_000
+MAX_SEED = 2**32 - 1
+MAX_THERMAL_SAMPLES = 1_000_000
+MAX_CHECK_SAMPLES = 10_000
+MAX_WORKERS = 256
+MAX_CHUNKS = 65_536
+#: Comma-separated values of one option (--input, --target).
+MAX_CLI_VALUES = 100_000
+
 
 class UsageError(EqpropError):
     """Bad command-line arguments (exit code 2)."""
@@ -91,6 +101,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _bounded_int(minimum: int, maximum: int):
+    """An argparse type: a whole number in [minimum, maximum] (refused with the range)."""
+    def whole_number(text: str) -> int:
+        from eqprop_hw.fileio import quote
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{quote(text)} is not a whole number") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"{value} is out of range (allowed: {minimum} to "
+                                             f"{maximum})")
+        return value
+    return whole_number
+
+
 def parse_numbers(text: str, option: str, expected: int | None = None,
                   names: Sequence[str] | None = None) -> list[float]:
     """Parse ``"0.5,-1,2e-3"`` into floats for option ``option`` (``""`` is no values).
@@ -100,18 +125,25 @@ def parse_numbers(text: str, option: str, expected: int | None = None,
     UsageError
         For an empty item, a non-number, NaN/inf, or a count other than ``expected``.
     """
+    from eqprop_hw.fileio import quote
+    count = text.count(",") + 1 if text.strip() else 0
+    if count > MAX_CLI_VALUES:
+        raise UsageError(f"{option}: {count} values, more than the limit of {MAX_CLI_VALUES}"
+                         + (f" (expected {expected})" if expected is not None else ""))
     items = [item.strip() for item in text.split(",")] if text.strip() else []
     values = []
     for position, item in enumerate(items, start=1):
         if not item:
-            raise UsageError(f"{option}: value {position} is empty in {text!r} "
+            raise UsageError(f"{option}: value {position} is empty in {quote(text)} "
                              "(give comma-separated numbers, e.g. 0.5,-1)")
         try:
             value = float(item)
         except ValueError:
-            raise UsageError(f"{option}: value {position} ({item!r}) is not a number") from None
+            raise UsageError(f"{option}: value {position} ({quote(item)}) is not a "
+                             "number") from None
         if not math.isfinite(value):
-            raise UsageError(f"{option}: value {position} ({item!r}) is not a finite number")
+            raise UsageError(f"{option}: value {position} ({quote(item)}) is not a finite "
+                             "number")
         values.append(value)
     if expected is not None and len(values) != expected:
         listed = f" ({', '.join(names)})" if names else ""
@@ -171,12 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(temperature=None, gibbs_temperature=None, softmax_temperature=None)
 
     def thermal_args(sub):
-        sub.add_argument("--samples", type=int, metavar="N",
-                         help="finite temperature: kept samples per phase (default 4096)")
+        sub.add_argument("--samples", type=_bounded_int(1, MAX_THERMAL_SAMPLES), metavar="N",
+                         help="finite temperature: kept samples per phase (default 4096, "
+                              f"at most {MAX_THERMAL_SAMPLES})")
         sub.add_argument("--estimator", choices=("chl", "covariance", "path"),
                          help="finite temperature: gradient estimator (default chl)")
-        sub.add_argument("--seed", type=int, metavar="S",
-                         help="finite temperature: seed of the noise (default 0)")
+        sub.add_argument("--seed", type=_bounded_int(0, MAX_SEED), metavar="S",
+                         help="finite temperature: seed of the noise (default 0; 0 to "
+                              "2^32-1)")
 
     sub = add("describe", cmd_describe, "the circuit as built from a spec: nodes, ports, "
               "elements and values")
@@ -258,21 +292,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--params", metavar="P", help="start from these element values")
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
                      help="simulator in the loop (default: native)")
-    sub.add_argument("--epochs", type=int, metavar="N", help="override training.epochs")
-    sub.add_argument("--seed", type=int, metavar="S", help="override training.seed")
+    sub.add_argument("--epochs", type=_bounded_int(1, MAX_EPOCHS), metavar="N",
+                     help=f"override training.epochs (1 to {MAX_EPOCHS})")
+    sub.add_argument("--seed", type=_bounded_int(0, MAX_SEED), metavar="S",
+                     help="override training.seed (0 to 2^32-1)")
     sub.add_argument("--out", metavar="DIR", help="output folder (default: runs/<spec name>)")
     sub.add_argument("--resume", action="store_true",
                      help="continue from DIR/checkpoint.npz (same result as an uninterrupted run)")
     sub.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     where = sub.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, metavar="N",
+    where.add_argument("--workers", type=_bounded_int(1, MAX_WORKERS), metavar="N",
                        help="data-parallel training on a local Dask cluster of N worker "
                             "processes (needs eqprop-hw[distributed])")
     where.add_argument("--scheduler", metavar="ADDR",
                        help="data-parallel training on the Dask cluster at ADDR "
                             "(e.g. tcp://host:8786)")
-    sub.add_argument("--chunks", type=int, metavar="C",
+    sub.add_argument("--chunks", type=_bounded_int(1, MAX_CHUNKS), metavar="C",
                      help="solve every minibatch in C contiguous parts (default with "
                           "--workers/--scheduler: one per worker); the same C gives the same "
                           "result in one process or on any cluster")
@@ -298,8 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("check", cmd_check, "reference checks: EP (ngspice, native, software) vs the exact "
               "gradient and finite differences, and backend agreement")
     spec_args(sub)
-    sub.add_argument("--samples", type=int, default=4, metavar="N",
-                     help="inputs to check (from the dataset, else random; default 4)")
+    sub.add_argument("--samples", type=_bounded_int(1, MAX_CHECK_SAMPLES), default=4,
+                     metavar="N", help="inputs to check (from the dataset, else random; "
+                                       f"default 4, at most {MAX_CHECK_SAMPLES})")
     sub.add_argument("--beta", type=_positive_float, metavar="B",
                      help="nudging conductance (S) (default: the spec's training.beta)")
     sub.add_argument("--no-ngspice", action="store_true", help="skip the ngspice rows")
@@ -703,6 +740,9 @@ def cmd_train(args) -> int:
         from eqprop_hw.params import load_params
         params = load_params(args.params)
     out = args.out or os.path.join("runs", spec.name)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UsageError(f"--out {out}: not a folder (training writes params, metrics and a "
+                         "checkpoint into a folder)")
     if spec.kind == "lc":   # Hamiltonian LC network: the echo rule (eqprop_hw.lc.train)
         from eqprop_hw.lc.train import train_lc
         if args.workers or args.scheduler:

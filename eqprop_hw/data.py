@@ -61,11 +61,8 @@ Examples
 
 from __future__ import annotations
 
-import gzip
 import math
 import struct
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +70,8 @@ import numpy as np
 
 from eqprop_hw.errors import EqpropError, SpecError
 from eqprop_hw.errors import InputDataError
-from eqprop_hw.fileio import read_file_bytes
+from eqprop_hw.fileio import (MAX_BINARY_BYTES, decompress_gzip, read_bounded, read_npz,
+                              size_text)
 
 #: Default encoding of each data set when the spec does not set one.
 DEFAULT_ENCODING = {"xor": "raw", "iris": "standard", "digits": "minmax", "teacher": "raw",
@@ -89,6 +87,8 @@ TEACHER_INPUT_RANGE = (-1.0, 1.0)
 #: Graph specs: each trainable value of the teacher is the spec's value times a factor drawn
 #: uniformly in this range.
 TEACHER_GRAPH_FACTOR = (0.5, 2.0)
+#: Largest ``dataset.samples`` / ``test_samples`` (the teacher draws and solves that many).
+MAX_DATASET_SAMPLES = 1_000_000
 #: Rows solved at once when computing teacher targets.
 TEACHER_CHUNK = 256
 
@@ -376,6 +376,10 @@ def load_dataset(spec, circuit=None, seed: int | None = None) -> Dataset:
         options["test_fraction"] = 0.25
     if options["seed"] < 0:
         raise SpecError(f"dataset seed must be >= 0, got {options['seed']}", source)
+    for key in ("samples", "test_samples"):
+        if options[key] is not None and options[key] > MAX_DATASET_SAMPLES:
+            raise SpecError(f"dataset.{key} is {options[key]}, more than the limit of "
+                            f"{MAX_DATASET_SAMPLES}", source)
     if options["path"] is not None and name != "mnist":
         raise SpecError(f"dataset.path is only read by the mnist data set, not {name}", source)
     high = DEFAULT_TARGET_HIGH if options["target_high"] is None else float(options["target_high"])
@@ -679,7 +683,7 @@ def load_mnist_files(path) -> tuple[dict, dict]:
         for key, base in MNIST_IDX_FILES.items():
             file = _find_idx(path, base)
             arrays[key], sources[key] = read_idx(file), str(file)
-    elif path.is_file():
+    elif path.exists():     # a file; FIFOs and devices are refused by the bounded reader
         arrays = _read_npz(path)
         sources = {key: str(path) for key in arrays}
     else:
@@ -702,20 +706,18 @@ def _find_idx(folder: Path, base: str) -> Path:
     dotted = base.replace("-idx", ".idx")
     names = [base, base + ".gz", dotted, dotted + ".gz"]
     for name in names:
-        if (folder / name).is_file():
+        if (folder / name).exists():   # read_idx refuses what is not a regular file
             return folder / name
     raise InputDataError(f"missing MNIST file {base} (looked for {', '.join(names)})",
                          str(folder))
 
 
 def _read_bytes(path: Path) -> bytes:
-    source = str(path)
-    raw = read_file_bytes(path)
+    """A data file's bytes (bounded, :func:`eqprop_hw.fileio.read_bounded`), gunzipped
+    within the decompression limits when it starts with the gzip magic number."""
+    raw = read_bounded(path, MAX_BINARY_BYTES, InputDataError, "data file")
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as error:
-            raise InputDataError(f"corrupt or truncated gzip data: {error}", source) from None
+        raw = decompress_gzip(raw, str(path))
     return raw
 
 
@@ -757,9 +759,12 @@ def read_idx(path) -> np.ndarray:
     count = math.prod(dims)
     expected, actual = count * itemsize, len(raw) - header
     shape = " x ".join(map(str, dims))
+    if len(shape) > 80:
+        shape = f"{ndim}-dimensional"
     if actual < expected:
         raise InputDataError(f"truncated IDX file: the header declares {shape} values "
-                             f"({expected} bytes of data) but only {actual} bytes follow", source)
+                             f"({size_text(expected)} of data) but only {size_text(actual)} "
+                             "follow", source)
     if actual > expected:
         raise InputDataError(f"{actual - expected} unexpected byte(s) after the {shape} values "
                              "the IDX header declares", source)
@@ -771,26 +776,21 @@ def read_idx(path) -> np.ndarray:
 
 
 def _read_npz(path: Path) -> dict:
+    """The four MNIST arrays of an ``.npz`` file, read within the limits of
+    :func:`eqprop_hw.fileio.read_npz` (no pickles, headers checked before allocating)."""
     source = str(path)
     keys = ("x_train", "y_train", "x_test", "y_test")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise InputDataError("not an .npz archive (expected arrays x_train, y_train, "
-                                     "x_test, y_test)", source)
-            missing = [k for k in keys if k not in archive.files]
-            if missing:
-                raise InputDataError(f"missing array(s) {', '.join(missing)} (the .npz file has "
-                                     f"{', '.join(archive.files) or 'no arrays'}; expected "
-                                     f"{', '.join(keys)})", source)
-            return {key: archive[key] for key in keys}
-    except InputDataError:
-        raise
-    except TypeError:  # np.load on a plain .npy returns an array (no context manager)
-        raise InputDataError("not an .npz archive (expected arrays x_train, y_train, x_test, "
-                             "y_test)", source) from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, zlib.error) as error:
-        raise InputDataError(f"cannot read as an .npz archive: {error}", source) from None
+    raw = read_bounded(path, MAX_BINARY_BYTES, InputDataError, "data file")
+    if raw[:6] == b"\x93NUMPY":
+        raise InputDataError("not an .npz archive but a single .npy array (expected arrays "
+                             "x_train, y_train, x_test, y_test)", source)
+    arrays = read_npz(raw, source, keys, InputDataError, strings=True)
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        present = ", ".join(arrays[""][:8]) + (", ..." if len(arrays[""]) > 8 else "")
+        raise InputDataError(f"missing array(s) {', '.join(missing)} (the .npz file has "
+                             f"{present or 'no arrays'}; expected {', '.join(keys)})", source)
+    return {key: arrays[key] for key in keys}
 
 
 def _nonfinite_message(array, what) -> str:

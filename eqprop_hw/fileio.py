@@ -21,9 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
+import io
 import math
 import os
+import re
+import stat
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
@@ -32,16 +38,319 @@ import numpy as np
 from eqprop_hw.errors import InputDataError
 
 
-def read_file_bytes(path, error_class=InputDataError, what: str = "") -> bytes:
-    """The bytes of a user's file; a missing or unreadable file raises ``error_class``
-    naming the file (``"no such file"`` / ``"cannot read<what>: <reason>"``)."""
+#: Limits on what is read from users' files (documented in docs/specs.md, "Limits").
+#: Bytes of a text file: CSV rows of inputs, JSON params, lc waveform files.
+MAX_TEXT_BYTES = 64 * 2**20
+#: Data rows of a CSV file.
+MAX_CSV_ROWS = 1_000_000
+#: Bytes of a binary file on disk: IDX / NPZ data, NPZ params, checkpoints.
+MAX_BINARY_BYTES = 1 * 2**30
+#: Bytes produced by decompressing one file (gzip IDX, all used members of an NPZ archive).
+MAX_DECOMPRESSED_BYTES = 1 * 2**30
+#: Largest decompressed / compressed ratio accepted once the output passes
+#: COMPRESSION_RATIO_FLOOR bytes (deflate reaches ~1030:1 on zeros; real data < 20:1).
+MAX_COMPRESSION_RATIO = 200
+COMPRESSION_RATIO_FLOOR = 1 * 2**20
+#: Members of an NPZ archive.
+MAX_NPZ_MEMBERS = 64
+#: Bytes of an NPY array header.
+MAX_NPY_HEADER_BYTES = 10_000
+#: Nesting depth of a JSON document (params files, checkpoint metrics).
+MAX_JSON_DEPTH = 32
+#: Characters of a user's value quoted in an error message.
+QUOTE_CHARS = 40
+
+
+def quote(text, limit: int = QUOTE_CHARS) -> str:
+    """``repr(text)``, cut to about ``limit`` characters (``...`` and the length when cut)."""
+    text = str(text)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
+def size_text(size: int) -> str:
+    """A byte count for messages: ``"67108864 bytes (64 MiB)"``."""
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= factor:
+            return f"{size} bytes ({size / factor:.4g} {unit})"
+    return f"{size} byte{'s' if size != 1 else ''}"
+
+
+def _too_large(size_or_more: str, limit: int, what: str) -> str:
+    return f"{what} too large: {size_or_more}, the limit is {size_text(limit)}"
+
+
+def read_bounded(path, limit: int, error_class=InputDataError, what: str = "file",
+                 missing: str = "no such file") -> bytes:
+    """The bytes of a user's regular file of at most ``limit`` bytes.
+
+    The file is opened without blocking (a FIFO without writer does not hang), refused unless
+    it is a regular file (folders, FIFOs, sockets, devices such as ``/dev/zero``), refused if
+    its size is above ``limit``, and at most ``limit + 1`` bytes are ever read (a file that
+    grows while read is refused too).
+
+    Parameters
+    ----------
+    path : str or path-like
+    limit : int
+        Largest accepted size (bytes).
+    error_class : type
+        A :class:`~eqprop_hw.errors.LocatedError` class, called as ``(message, source)``.
+    what : str
+        What the file is, for messages (``"params file"``).
+    missing : str
+        The message for a file that does not exist.
+
+    Raises
+    ------
+    error_class
+        ``"no such file"``, ``"is a folder, not a file"``, ``"not a regular file ..."``,
+        ``"... too large ..."`` or ``"cannot read ...: reason"``, naming the file.
+    """
     source = str(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        return Path(path).read_bytes()
+        descriptor = os.open(path, flags)
     except FileNotFoundError:
-        raise error_class("no such file", source) from None
+        raise error_class(missing, source) from None
+    except IsADirectoryError:
+        raise error_class("is a folder, not a file", source) from None
     except OSError as error:
-        raise error_class(f"cannot read{what}: {error.strerror or error}", source) from None
+        raise error_class(f"cannot read {what}: {error.strerror or error}", source) from None
+    try:
+        info = os.fstat(descriptor)
+        if stat.S_ISDIR(info.st_mode):
+            raise error_class("is a folder, not a file", source)
+        if not stat.S_ISREG(info.st_mode):
+            raise error_class(f"not a regular file ({_file_kind(info.st_mode)}): a {what} "
+                              "must be a regular file", source)
+        if info.st_size > limit:
+            raise error_class(_too_large(size_text(info.st_size), limit, what), source)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with os.fdopen(descriptor, "rb", buffering=0) as handle:
+        try:
+            chunks, left = [], limit + 1
+            while left > 0:
+                chunk = handle.read(min(left, 2**24))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+        except OSError as error:
+            raise error_class(f"cannot read {what}: {error.strerror or error}",
+                              source) from None
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise error_class(_too_large(f"more than {size_text(limit)}", limit, what), source)
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def read_file_bytes(path, error_class=InputDataError, what: str = "",
+                    limit: int = MAX_BINARY_BYTES) -> bytes:
+    """The bytes of a user's file; a missing or unreadable file raises ``error_class``
+    naming the file (``"no such file"`` / ``"cannot read<what>: <reason>"``); a file that is
+    not a regular file or is larger than ``limit`` bytes is refused (:func:`read_bounded`)."""
+    label = what.strip() or "file"
+    if not label.endswith("file"):
+        label += " file"
+    return read_bounded(path, limit, error_class, label)
+
+
+def decompress_gzip(raw: bytes, source: str, error_class=InputDataError,
+                    limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """Decompress gzip data (one or more members), at most ``limit`` bytes produced and a
+    ratio of at most :data:`MAX_COMPRESSION_RATIO` above :data:`COMPRESSION_RATIO_FLOOR`.
+
+    Raises
+    ------
+    error_class
+        Corrupt or truncated data, or output beyond a limit (a "gzip bomb"), naming the file.
+    """
+    output, produced, data = [], 0, raw
+    try:
+        while data:
+            engine = zlib.decompressobj(wbits=31)
+            while True:
+                chunk = engine.decompress(data, 2**22)
+                data = engine.unconsumed_tail
+                produced += len(chunk)
+                _check_expansion(produced, len(raw), limit, source, error_class, "gzip data")
+                output.append(chunk)
+                if engine.eof or not data:
+                    break
+            if not engine.eof:
+                raise error_class("corrupt or truncated gzip data: the stream ends early",
+                                  source)
+            data = engine.unused_data
+            if data and data[:2] != b"\x1f\x8b":
+                break   # trailing padding after the last member (as gzip.decompress allows)
+    except zlib.error as error:
+        raise error_class(f"corrupt or truncated gzip data: {error}", source) from None
+    return b"".join(output)
+
+
+def _check_expansion(produced: int, compressed: int, limit: int, source: str, error_class,
+                     what: str) -> None:
+    if produced > limit:
+        raise error_class(f"{what} decompresses to more than {size_text(limit)} (the limit)",
+                          source)
+    if produced > COMPRESSION_RATIO_FLOOR and produced > MAX_COMPRESSION_RATIO * max(compressed,
+                                                                                    1):
+        raise error_class(f"{what} expands more than {MAX_COMPRESSION_RATIO}:1 when "
+                          f"decompressed ({size_text(compressed)} compressed): refused as a "
+                          "decompression bomb", source)
+
+
+_NPY_KINDS = "biuf"
+
+
+def parse_npy(data: bytes, source: str, name: str, error_class=InputDataError,
+              strings: bool = False) -> np.ndarray:
+    """An array from NPY bytes, its header checked before anything is allocated.
+
+    Only plain numeric (and with ``strings`` unicode) dtypes; no object arrays (pickles), no
+    structured dtypes; the header's shape times the item size must be exactly the bytes that
+    follow it.
+
+    Raises
+    ------
+    error_class
+        Naming the file and the array ``name``.
+    """
+    from numpy.lib import format as npy_format
+    stream = io.BytesIO(data)
+    where = f"array {name!r}"
+    try:
+        version = npy_format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = npy_format.read_array_header_1_0(
+                stream, max_header_size=MAX_NPY_HEADER_BYTES)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = npy_format.read_array_header_2_0(
+                stream, max_header_size=MAX_NPY_HEADER_BYTES)
+        else:
+            raise ValueError(f"unsupported NPY version {version}")
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError) as error:
+        raise error_class(f"{where}: not a valid NPY array ({quote(error, 160)})",
+                          source) from None
+    allowed = _NPY_KINDS + ("U" if strings else "")
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or \
+            dtype.kind not in allowed:
+        raise error_class(f"not a readable .npz archive: {where} has dtype {quote(dtype.str)} "
+                          f"(allowed: numbers{', strings' if strings else ''}; objects and "
+                          "pickles are never loaded)", source)
+    if len(shape) > 32 or any(not isinstance(n, int) or n < 0 for n in shape):
+        raise error_class(f"{where}: bad shape in the NPY header", source)
+    count = math.prod(shape)
+    offset = stream.tell()
+    expected, actual = count * dtype.itemsize, len(data) - offset
+    if expected != actual:
+        raise error_class(f"{where}: the NPY header declares shape {str(shape)[:60]} "
+                          f"({size_text(expected)}) but {size_text(actual)} follow", source)
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    array = array.reshape(shape, order="F" if fortran else "C")
+    return array.astype(dtype.newbyteorder("="), copy=True)
+
+
+def read_npz(raw: bytes, source: str, keys, error_class=InputDataError,
+             strings: bool = False, limit: int = MAX_DECOMPRESSED_BYTES) -> dict:
+    """The arrays ``keys`` of an NPZ archive held in ``raw`` (those present; the caller
+    reports missing ones), checked before decompression and allocation.
+
+    The archive must be a zip file of at most :data:`MAX_NPZ_MEMBERS` ``.npy`` members stored
+    or deflated; the members read must declare at most ``limit`` bytes in total and a ratio
+    within :data:`MAX_COMPRESSION_RATIO` (zip bombs), and each holds exactly the array its NPY
+    header declares (:func:`parse_npy`).
+
+    Returns
+    -------
+    dict of str to ndarray
+        Only the members named in ``keys``, plus the key ``""`` holding the list of every
+        array name in the archive.
+    """
+    if raw[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise error_class("not a readable .npz archive (no zip header)", source)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError,
+            NotImplementedError) as error:
+        raise error_class(f"not a readable .npz archive ({quote(error, 160)})",
+                          source) from None
+    if len(infos) > MAX_NPZ_MEMBERS:
+        raise error_class(f"{len(infos)} members in the .npz archive, the limit is "
+                          f"{MAX_NPZ_MEMBERS}", source)
+    members = {}
+    for info in infos:
+        name = info.filename
+        key = name[:-4] if name.endswith(".npy") else name
+        if key in members:
+            raise error_class(f"array {quote(key)} appears twice in the .npz archive", source)
+        members[key] = info
+    wanted = [members[key] for key in keys if key in members]
+    declared = sum(info.file_size for info in wanted)
+    if declared > limit:
+        raise error_class(f"the arrays declare {size_text(declared)} uncompressed, the limit "
+                          f"is {size_text(limit)}", source)
+    arrays: dict = {"": list(members)}
+    for key, info in ((k, members[k]) for k in keys if k in members):
+        arrays[key] = parse_npy(_member_bytes(archive, info, source, error_class), source, key,
+                                error_class, strings)
+    return arrays
+
+
+def _member_bytes(archive, info, source, error_class) -> bytes:
+    name = quote(info.filename)
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise error_class(f"member {name}: compression method {info.compress_type} is refused "
+                          "(stored or deflate only)", source)
+    if info.flag_bits & 0x1:
+        raise error_class(f"member {name} is encrypted", source)
+    _check_expansion(info.file_size, info.compress_size, MAX_DECOMPRESSED_BYTES, source,
+                     error_class, f"member {name}")
+    try:   # zipfile stops at the declared size and checks the CRC
+        with archive.open(info) as handle:
+            data = handle.read(info.file_size + 1)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error,
+            NotImplementedError, RuntimeError) as error:
+        raise error_class(f"member {name}: cannot read ({quote(error, 160)})",
+                          source) from None
+    if len(data) != info.file_size:
+        raise error_class(f"member {name}: {size_text(len(data))} instead of the declared "
+                          f"{size_text(info.file_size)}", source)
+    return data
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def json_depth(text: bytes | str) -> int:
+    """Deepest nesting of ``[``/``{`` in a JSON text (strings skipped), without parsing."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    skeleton = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
+    if not skeleton.size:
+        return 0
+    steps = (np.isin(skeleton, (ord("["), ord("{"))).astype(np.int64)
+             - np.isin(skeleton, (ord("]"), ord("}"))))
+    return int(max(np.cumsum(steps).max(), 0))
+
+
+def check_json_depth(text, source: str, error_class, limit: int = MAX_JSON_DEPTH) -> None:
+    """Refuse a JSON text nested deeper than ``limit`` (before :func:`json.loads`)."""
+    depth = json_depth(text)
+    if depth > limit:
+        raise error_class(f"JSON nested {depth} levels deep, the limit is {limit}", source)
 
 
 def _umask() -> int:
@@ -83,6 +392,8 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():     # name the user's path, not the temporary file os.replace would
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(target))
     try:
         descriptor, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
                                                  dir=folder)
@@ -158,49 +469,56 @@ def read_number_rows(path: str | os.PathLike, width: int,
     ------
     InputDataError
         Naming the file and line: a row of the wrong length, a field that is not a number, a
-        NaN or infinite value, or a file without data rows.
-    OSError
-        If the file cannot be read.
+        NaN or infinite value, a file without data rows; a file that is missing, not a
+        regular file, larger than :data:`MAX_TEXT_BYTES`, not UTF-8 or with more than
+        :data:`MAX_CSV_ROWS` data rows.
     """
     source = str(path)
     expected = f"{width} value{'s' if width != 1 else ''} per row"
     if names:
         expected += f" ({', '.join(names)})"
+    raw = read_bounded(path, MAX_TEXT_BYTES, InputDataError, "CSV file",
+                       missing="No such file or directory")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputDataError(f"not a UTF-8 text file ({error.reason} at byte {error.start})",
+                             source) from None
     rows: list[list[float]] = []
     header_allowed = True
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            for fields in reader:
-                line = reader.line_num
-                fields = [field.strip() for field in fields]
-                if not any(fields) or fields[0].startswith("#"):
-                    continue
-                parsed = [_parse_float(field) for field in fields]
-                if header_allowed and all(value is None for value in parsed):
-                    header_allowed = False
-                    if len(fields) != width:
-                        raise InputDataError(f"header has {len(fields)} column(s), expected "
-                                             f"{expected}", source, line)
-                    if names and sorted(fields) == sorted(names) and list(fields) != list(names):
-                        raise InputDataError(f"header lists the inputs in another order than "
-                                             f"the circuit ({', '.join(names)})", source, line)
-                    continue
+        reader = csv.reader(io.StringIO(text, newline=""))
+        for fields in reader:
+            line = reader.line_num
+            fields = [field.strip() for field in fields]
+            if not any(fields) or fields[0].startswith("#"):
+                continue
+            parsed = [_parse_float(field) for field in fields[:width + 1]]
+            if header_allowed and all(value is None for value in parsed):
                 header_allowed = False
                 if len(fields) != width:
-                    raise InputDataError(f"expected {expected}, got {len(fields)}", source, line)
-                for column, (field, value) in enumerate(zip(fields, parsed), start=1):
-                    if value is None:
-                        raise InputDataError(f"column {column}: {field!r} is not a number",
-                                             source, line)
-                    if not math.isfinite(value):
-                        raise InputDataError(f"column {column}: {field!r} is not a finite "
-                                             "number", source, line)
-                rows.append(parsed)
-    except UnicodeDecodeError as error:
-        raise InputDataError(f"not a UTF-8 text file ({error.reason})", source) from None
+                    raise InputDataError(f"header has {len(fields)} column(s), expected "
+                                         f"{expected}", source, line)
+                if names and sorted(fields) == sorted(names) and list(fields) != list(names):
+                    raise InputDataError(f"header lists the inputs in another order than "
+                                         f"the circuit ({', '.join(names)})", source, line)
+                continue
+            header_allowed = False
+            if len(fields) != width:
+                raise InputDataError(f"expected {expected}, got {len(fields)}", source, line)
+            for column, (field, value) in enumerate(zip(fields, parsed), start=1):
+                if value is None:
+                    raise InputDataError(f"column {column}: {quote(field)} is not a number",
+                                         source, line)
+                if not math.isfinite(value):
+                    raise InputDataError(f"column {column}: {quote(field)} is not a finite "
+                                         "number", source, line)
+            if len(rows) == MAX_CSV_ROWS:
+                raise InputDataError(f"more than {MAX_CSV_ROWS} data rows (the limit)",
+                                     source, line)
+            rows.append(parsed)
     except csv.Error as error:
-        raise InputDataError(f"malformed CSV: {error}", source) from None
+        raise InputDataError(f"malformed CSV: {quote(error, 120)}", source) from None
     if not rows:
         raise InputDataError(f"no data rows (expected {expected})", source)
     return np.asarray(rows, dtype=float).reshape(len(rows), width)

@@ -29,18 +29,20 @@ import io
 import json
 import math
 import os
-import zipfile
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
 from eqprop_hw.errors import CircuitError, ParamsError
-from eqprop_hw.fileio import atomic_write_bytes, read_file_bytes
+from eqprop_hw.fileio import (MAX_TEXT_BYTES, atomic_write_bytes, check_json_depth, quote,
+                              read_bounded, read_npz)
 from eqprop_hw.graph import VALUE_MEANING, Circuit, validate_circuit
 
 FORMAT = "eqprop-hw params 1"
 EXTENSIONS = (".json", ".npz")
+#: Largest params file (bytes, either format; a circuit of 10^6 elements fits).
+MAX_PARAMS_BYTES = MAX_TEXT_BYTES
 #: Element types whose value a params file may set (all take positive values).
 PARAM_TYPES = "RCL"
 
@@ -58,16 +60,22 @@ def _check_values(pairs, source: str) -> dict[str, float]:
     values: dict[str, float] = {}
     for name, value in pairs:
         if not isinstance(name, str) or not name:
-            raise ParamsError(f"element names must be non-empty strings, got {name!r}", source)
+            raise ParamsError(f"element names must be non-empty strings, got "
+                              f"{quote(name) if isinstance(name, str) else type(name).__name__}",
+                              source)
         if name in values:
-            raise ParamsError(f"element {name!r} is listed twice", source)
+            raise ParamsError(f"element {quote(name)} is listed twice", source)
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-            raise ParamsError(f"value of {name!r} must be a number, got {value!r}", source)
-        value = float(value)
+            shown = quote(value) if isinstance(value, str) else type(value).__name__
+            raise ParamsError(f"value of {quote(name)} must be a number, got {shown}", source)
+        try:
+            value = float(value)
+        except OverflowError:   # a JSON integer of hundreds of digits
+            value = math.inf
         if not math.isfinite(value):
-            raise ParamsError(f"value of {name!r} must be finite, got {value!r}", source)
+            raise ParamsError(f"value of {quote(name)} must be finite, got {value!r}", source)
         if value <= 0:
-            raise ParamsError(f"value of {name!r} must be positive (conductance in S, "
+            raise ParamsError(f"value of {quote(name)} must be positive (conductance in S, "
                               f"capacitance in F or inductance in H), got {value!r}", source)
         values[name] = value
     return values
@@ -77,7 +85,7 @@ def _no_duplicate_keys(pairs):
     result = {}
     for key, value in pairs:
         if key in result:
-            raise ParamsError(f"element {key!r} is listed twice")
+            raise ParamsError(f"element {quote(key)} is listed twice")
         result[key] = value
     return result
 
@@ -103,19 +111,22 @@ def load_params(path: str | os.PathLike) -> dict[str, float]:
     ------
     ParamsError
         If the file is missing or unreadable, has another extension, is not in the format,
-        or holds a duplicate name or a NaN, infinite, zero or negative value. The message
-        starts with the file name.
+        or holds a duplicate name or a NaN, infinite, zero or negative value; if it is not a
+        regular file, is larger than :data:`MAX_PARAMS_BYTES`, nests JSON deeper than
+        :data:`eqprop_hw.fileio.MAX_JSON_DEPTH` or holds NPY arrays that are not plain numbers
+        and strings (:func:`eqprop_hw.fileio.read_npz`). The message starts with the file name.
     """
     path = Path(path)
     source = str(path)
     kind = _format_of(path, source)
-    raw = read_file_bytes(path, ParamsError, " params")
+    raw = read_bounded(path, MAX_PARAMS_BYTES, ParamsError, "params file")
     if kind == ".json":
         return _load_json(raw, source)
     return _load_npz(raw, source)
 
 
 def _load_json(raw: bytes, source: str) -> dict[str, float]:
+    check_json_depth(raw, source, ParamsError)
     try:
         data = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys,
                           parse_constant=_reject_constant)
@@ -142,18 +153,12 @@ def _load_json(raw: bytes, source: str) -> dict[str, float]:
 
 
 def _load_npz(raw: bytes, source: str) -> dict[str, float]:
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
-            missing = [key for key in ("names", "values") if key not in archive.files]
-            if missing:
-                raise ParamsError(f"not an eqprop-hw params file: missing array(s) "
-                                  f"{', '.join(missing)} (needs 'names' and 'values')", source)
-            names = archive["names"]
-            values = archive["values"]
-    except ParamsError:
-        raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise ParamsError(f"not a readable .npz archive ({error})", source) from None
+    arrays = read_npz(raw, source, ("names", "values"), ParamsError, strings=True)
+    missing = [key for key in ("names", "values") if key not in arrays]
+    if missing:
+        raise ParamsError(f"not an eqprop-hw params file: missing array(s) "
+                          f"{', '.join(missing)} (needs 'names' and 'values')", source)
+    names, values = arrays["names"], arrays["values"]
     if names.ndim != 1 or values.ndim != 1 or names.shape != values.shape:
         raise ParamsError(f"'names' and 'values' must be 1-D arrays of the same length, got "
                           f"shapes {names.shape} and {values.shape}", source)
@@ -221,7 +226,7 @@ def apply_params(circuit: Circuit, values: Mapping[str, float],
     """
     unknown = [name for name in values if not circuit.has_element(name)]
     if unknown:
-        shown = ", ".join(repr(name) for name in unknown[:5])
+        shown = ", ".join(quote(name) for name in unknown[:5])
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         example = f" (trainable elements look like {circuit.trainable[0]})" \
             if circuit.trainable else ""
@@ -230,7 +235,7 @@ def apply_params(circuit: Circuit, values: Mapping[str, float],
     for name in values:
         element = circuit.element(name)
         if element.type not in PARAM_TYPES:
-            raise ParamsError(f"{name!r} is a {element.type} element "
+            raise ParamsError(f"{quote(name)} is a {element.type} element "
                               f"({VALUE_MEANING[element.type]}); params set resistors, "
                               "capacitors and inductors only", source)
     try:

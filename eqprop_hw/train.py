@@ -44,7 +44,7 @@ from eqprop_hw.build import build_circuit
 from eqprop_hw.devices import hardware_from_spec, measured_gradient, probe_for
 from eqprop_hw.ep import chunked_gradient, ep_gradient, loss_values
 from eqprop_hw.errors import EqpropError, SimulatorCrash, SpecError, TrainingInterrupted
-from eqprop_hw.fileio import atomic_write_bytes, atomic_write_text
+from eqprop_hw.fileio import atomic_write_bytes, atomic_write_text, quote
 from eqprop_hw.interrupt import Abandon, StopSignals
 from eqprop_hw.graph import Circuit
 from eqprop_hw.losses import backend_options
@@ -168,23 +168,43 @@ def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _read_checkpoint(path: Path, n_values: int) -> tuple[int, np.ndarray, dict, int, float]:
-    """``(epoch, values, metrics, position, seconds)`` of a checkpoint (see _write_checkpoint)."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if str(archive["format"]) not in CHECKPOINT_FORMATS:
-                raise ValueError("not an eqprop-hw checkpoint")
-            epoch, values = int(archive["epoch"]), np.array(archive["values"], dtype=float)
-            metrics = json.loads(str(archive["metrics"]))
-            position = int(archive["position"]) if "position" in archive.files else 0
-            seconds = float(archive["seconds"]) if "seconds" in archive.files else 0.0
-    except (OSError, KeyError, ValueError) as error:
-        raise EqpropError(f"{path}: cannot resume from this checkpoint ({error})") from None
-    if values.shape != (n_values,):
-        raise EqpropError(f"{path}: checkpoint holds {values.size} values but the circuit has "
-                          f"{n_values} trainable elements (a different spec?)")
-    if position < 0:
-        raise EqpropError(f"{path}: cannot resume from this checkpoint (negative position)")
+#: Per-epoch lists of a checkpoint's metrics (one item per finished epoch).
+CHECKPOINT_CURVES = ("epochs", "train_loss", "test_loss", "train_accuracy", "test_accuracy",
+                     "seconds", "samples_per_second")
+
+
+def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
+                     epochs: int | None = None, samples: int | None = None
+                     ) -> tuple[int, np.ndarray, dict, int, float]:
+    """``(epoch, values, metrics, position, seconds)`` of a checkpoint (see _write_checkpoint).
+
+    Every field is checked (:class:`eqprop_hw.statefile.CheckpointReader`): the format, an
+    epoch in [0, ``epochs``], ``n_values`` finite positive values (S), metrics of spec
+    ``spec_name`` with one item per finished epoch, a position in [0, ``samples``] and finite
+    seconds >= 0.
+
+    Raises
+    ------
+    ParamsError
+        ``"<path>: cannot resume from this checkpoint: <reason>"``.
+    """
+    from eqprop_hw.statefile import CheckpointReader
+    state = CheckpointReader(path, ("format", "epoch", "values", "metrics", "position",
+                                    "seconds"))
+    found = state.text("format")
+    if found not in CHECKPOINT_FORMATS:
+        raise state.error(f"format {quote(found)} is not one of {', '.join(CHECKPOINT_FORMATS)}")
+    epoch = state.integer("epoch")
+    if epochs is not None and epoch > epochs:
+        raise state.error(f"it is after epoch {epoch}, beyond the {epochs} epoch(s) asked for")
+    values = state.vector("values", n_values, "trainable elements", positive=True)
+    metrics = state.json("metrics")
+    if spec_name is not None and metrics.get("spec") != spec_name:
+        raise state.error(f"it was written for spec {quote(metrics.get('spec'))}, not "
+                          f"{quote(spec_name)}")
+    state.curves(metrics, CHECKPOINT_CURVES, epoch, first=1)
+    position = state.integer("position", 0, samples) if state.has("position") else 0
+    seconds = state.number("seconds") if state.has("seconds") else 0.0
     return epoch, values, metrics, position, seconds
 
 
@@ -280,7 +300,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         if not checkpoint.exists():
             raise EqpropError(f"{checkpoint}: no checkpoint to resume from")
         start_epoch, values, metrics, start_position, done_seconds = _read_checkpoint(
-            checkpoint, values.size)
+            checkpoint, values.size, spec.name, settings.epochs, len(dataset.x_train))
     if settings.loss == "cross_entropy":
         dataset.probabilities(dataset.y_train[:1])   # one output per class, or a clear error
     if workers is not None and scheduler is not None:

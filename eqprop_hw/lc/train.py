@@ -78,8 +78,16 @@ def load_recording(source: str) -> np.ndarray:
         from eqprop_hw.errors import EqpropError
         raise EqpropError(f"dataset series/{source}: needs the {package} package (pip install "
                           f"'eqprop-hw[plot]'), whose {relative} is the recording")
+    from eqprop_hw.errors import InputDataError
+    from eqprop_hw.fileio import MAX_BINARY_BYTES, read_bounded
     path = Path(list(found.submodule_search_locations)[0]) / relative
-    values = np.fromfile(path, dtype=np.dtype(dtype)).astype(float)
+    raw = read_bounded(path, MAX_BINARY_BYTES, InputDataError, "recording")
+    frame = np.dtype(dtype).itemsize * channels
+    if not raw or len(raw) % frame:
+        raise InputDataError(f"dataset series/{source}: {len(raw)} bytes is not a whole number "
+                             f"of {channels}-channel {dtype} samples ({frame} bytes each)",
+                             str(path))
+    values = np.frombuffer(raw, dtype=np.dtype(dtype)).astype(float)
     return values.reshape(-1, channels).T
 
 
@@ -309,28 +317,48 @@ def _write_checkpoint(path: Path, epoch: int, theta: np.ndarray, adam: "_Adam", 
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _read_checkpoint(path: Path, trainable: list) -> tuple:
-    """``(epoch, theta, (m, v, t), metrics, seconds)`` of an lc checkpoint."""
-    from eqprop_hw.errors import EqpropError
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if str(archive["format"]) != CHECKPOINT_FORMAT:
-                raise ValueError("not an eqprop-hw lc checkpoint")
-            epoch = int(archive["epoch"])
-            theta = np.array(archive["theta"], dtype=float)
-            adam = (np.array(archive["adam_m"], dtype=float),
-                    np.array(archive["adam_v"], dtype=float), int(archive["adam_t"]))
-            metrics = json.loads(str(archive["metrics"]))
-            names = json.loads(str(archive["trainable"]))
-            seconds = float(archive["seconds"])
-    except (OSError, KeyError, ValueError) as error:
-        raise EqpropError(f"{path}: cannot resume from this checkpoint ({error})") from None
+def _read_checkpoint(path: Path, trainable: list, epochs: int | None = None) -> tuple:
+    """``(epoch, theta, (m, v, t), metrics, seconds)`` of an lc checkpoint.
+
+    Every field is checked (:class:`eqprop_hw.statefile.CheckpointReader`): the format, the
+    trainable element names (the spec's), an epoch in [0, ``epochs``], finite positive values
+    ``theta``, finite Adam moments (``v >= 0``) with step count ``t == epoch``, metrics with one
+    loss per done epoch, finite seconds >= 0.
+
+    Raises
+    ------
+    ParamsError
+        ``"<path>: cannot resume from this checkpoint: <reason>"``.
+    """
+    from eqprop_hw.fileio import quote
+    from eqprop_hw.statefile import CheckpointReader
+    state = CheckpointReader(path, ("format", "epoch", "theta", "adam_m", "adam_v", "adam_t",
+                                    "metrics", "trainable", "seconds"))
+    found = state.text("format")
+    if found != CHECKPOINT_FORMAT:
+        raise state.error(f"format {quote(found)} is not {CHECKPOINT_FORMAT!r} (not an eqprop-hw "
+                          "lc checkpoint)")
+    names = state.json("trainable", list)
     if names != list(trainable):
-        raise EqpropError(f"{path}: checkpoint of trainable elements {names[:4]}... but the "
-                          f"spec trains {list(trainable)[:4]}... (a different spec?)")
-    if epoch < 0 or theta.shape != (len(trainable),):
-        raise EqpropError(f"{path}: cannot resume from this checkpoint (bad epoch or values)")
-    return epoch, theta, adam, metrics, seconds
+        shown = ", ".join(quote(name, 20) for name in names[:4]) + (", ..." if len(names) > 4
+                                                                   else "")
+        raise state.error(f"checkpoint of trainable elements [{shown}] but the spec trains "
+                          f"{list(trainable)[:4]}{'...' if len(trainable) > 4 else ''} (a "
+                          "different spec?)")
+    epoch = state.integer("epoch", 0)
+    if epochs is not None and epoch > epochs:
+        raise state.error(f"it is after epoch {epoch}, beyond the {epochs} epoch(s) asked for")
+    size = len(trainable)
+    theta = state.vector("theta", size, "trainable elements", positive=True)
+    moments = state.vector("adam_m", size, "trainable elements")
+    second = state.vector("adam_v", size, "trainable elements")
+    if np.any(second < 0):
+        raise state.error(f"'adam_v'[{int(np.argmin(second))}] is negative (a second moment)")
+    steps = state.integer("adam_t", epoch, epoch)
+    metrics = state.json("metrics")
+    state.curves(metrics, ("epochs", "train_loss", "cosine"), epoch, first=0)
+    seconds = state.number("seconds")
+    return epoch, theta, (moments, second, steps), metrics, seconds
 
 
 def _above_bar(bar, log):
@@ -414,10 +442,7 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
         if not checkpoint.exists():
             raise EqpropError(f"{checkpoint}: no checkpoint to resume from")
         first_epoch, theta, (adam.m, adam.v, adam.t), metrics, done_seconds = \
-            _read_checkpoint(checkpoint, model.trainable)
-        if first_epoch > epochs:
-            raise EqpropError(f"{checkpoint}: the checkpoint is after epoch {first_epoch}, "
-                              f"beyond the {epochs} epoch(s) asked for")
+            _read_checkpoint(checkpoint, model.trainable, epochs)
         metrics["backend"] = backend
         log(f"resuming from {checkpoint} after epoch {first_epoch}")
     elif held_out is not None:
