@@ -101,3 +101,24 @@ class SimulatorCrash(BackendError):
 
     def __reduce__(self):
         return (type(self), (str(self), self.row, self.reason))
+
+
+#: Characters of a user's value quoted in an error message.
+QUOTE_CHARS = 40
+
+
+def quote(text, limit: int = QUOTE_CHARS) -> str:
+    """``repr(text)``, cut to about ``limit`` characters (``...`` and the length when cut): a
+    message never echoes megabytes of a user's value.
+
+    Examples
+    --------
+    >>> quote("R1")
+    "'R1'"
+    >>> quote("x" * 100, 5)
+    "'xxxxx'... (100 characters)"
+    """
+    text = str(text)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"

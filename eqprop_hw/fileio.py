@@ -35,7 +35,7 @@ from typing import IO, Iterator, Sequence
 
 import numpy as np
 
-from eqprop_hw.errors import InputDataError
+from eqprop_hw.errors import QUOTE_CHARS, InputDataError, quote  # noqa: F401 - re-exported
 
 
 #: Limits on what is read from users' files (documented in docs/specs.md, "Limits").
@@ -57,18 +57,6 @@ MAX_NPZ_MEMBERS = 64
 MAX_NPY_HEADER_BYTES = 10_000
 #: Nesting depth of a JSON document (params files, checkpoint metrics).
 MAX_JSON_DEPTH = 32
-#: Characters of a user's value quoted in an error message.
-QUOTE_CHARS = 40
-
-
-def quote(text, limit: int = QUOTE_CHARS) -> str:
-    """``repr(text)``, cut to about ``limit`` characters (``...`` and the length when cut)."""
-    text = str(text)
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text)} characters)"
-
-
 def size_text(size: int) -> str:
     """A byte count for messages: ``"67108864 bytes (64 MiB)"``."""
     for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
@@ -115,13 +103,13 @@ def read_bounded(path, limit: int, error_class=InputDataError, what: str = "file
     except FileNotFoundError:
         raise error_class(missing, source) from None
     except IsADirectoryError:
-        raise error_class("is a folder, not a file", source) from None
+        raise error_class(f"is a folder, not a file (cannot read {what})", source) from None
     except OSError as error:
         raise error_class(f"cannot read {what}: {error.strerror or error}", source) from None
     try:
         info = os.fstat(descriptor)
         if stat.S_ISDIR(info.st_mode):
-            raise error_class("is a folder, not a file", source)
+            raise error_class(f"is a folder, not a file (cannot read {what})", source)
         if not stat.S_ISREG(info.st_mode):
             raise error_class(f"not a regular file ({_file_kind(info.st_mode)}): a {what} "
                               "must be a regular file", source)
@@ -523,51 +511,3 @@ def read_number_rows(path: str | os.PathLike, width: int,
         raise InputDataError(f"no data rows (expected {expected})", source)
     return np.asarray(rows, dtype=float).reshape(len(rows), width)
 
-
-def read_bounded(path, limit: int, error_class=InputDataError, what: str = "file") -> bytes:
-    """The bytes of a user's regular file, refusing more than ``limit`` bytes.
-
-    The bytes actually read are counted (at most ``limit + 1`` are read), not the size that
-    ``stat`` reports, and anything but a regular file (a FIFO, a device such as ``/dev/zero``,
-    a folder) is refused before reading: neither can stream forever or block. Errors are
-    ``error_class(message, path)``: ``no such file``, ``cannot read <what>: ...``,
-    ``<what> is not a regular file``, ``<what> is larger than LIMIT bytes``.
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "a.txt")
-    >>> atomic_write_text(path, "hello\\n")
-    >>> read_bounded(path, 100)
-    b'hello\\n'
-    """
-    import stat
-    source = str(path)
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise error_class("no such file", source) from None
-    except OSError as error:
-        raise error_class(f"cannot read {what}: {error.strerror or error}", source) from None
-    try:
-        mode = os.fstat(descriptor).st_mode
-        if stat.S_ISDIR(mode):
-            raise error_class(f"cannot read {what}: it is a directory", source)
-        if not stat.S_ISREG(mode):
-            raise error_class(f"{what} is not a regular file (a FIFO or device); refused",
-                              source)
-        chunks, total = [], 0
-        while total <= limit:
-            chunk = os.read(descriptor, min(1 << 20, limit + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > limit:
-            raise error_class(f"{what} is larger than {limit:,} bytes (the limit); refused",
-                              source)
-        return b"".join(chunks)
-    except OSError as error:
-        raise error_class(f"cannot read {what}: {error.strerror or error}", source) from None
-    finally:
-        os.close(descriptor)

@@ -38,10 +38,10 @@ from typing import Sequence
 
 import numpy as np
 
-from eqprop_hw.errors import CircuitError
+from eqprop_hw.errors import CircuitError, quote
 from eqprop_hw.graph import (GROUND, Circuit, Element, check_circuit_text, check_element_text,
                              check_source_values, check_target_values)
-from eqprop_hw.spice_grammar import check_not_reserved, join_lines, shown
+from eqprop_hw.spice_grammar import check_not_reserved, join_lines
 
 NETLIST_VERSION = "1"
 
@@ -346,7 +346,7 @@ def netlist_lines(circuit: Circuit, inputs: Sequence[float] | None = None,
         if not isinstance(analysis, str) or not ANALYSIS_CARD.fullmatch(analysis):
             raise CircuitError(f"analysis must be 'op', 'none' or one SPICE analysis card "
                                f"(.tran/.op/.dc/.ac/.tf/.noise and numbers), got "
-                               f"{shown(str(analysis))}")
+                               f"{quote(str(analysis))}")
         lines.append(analysis)
     lines.append(".end")
     return lines

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from eqprop_hw import spice_grammar
-from eqprop_hw.errors import CircuitError, SpecError
+from eqprop_hw.errors import CircuitError, SpecError, quote
 
 KINDS = ("layered", "graph", "lc")
 #: A spec's name (the netlist title): matched whole, see :mod:`eqprop_hw.spice_grammar`.
@@ -278,7 +278,7 @@ class _Checker:
         """
         name = self.string(element, "name", where, required=True)
         if not ELEMENT_NAME.fullmatch(name) or len(name) > spice_grammar.MAX_NAME_CHARS:
-            self.fail(f"{where}: invalid element name {spice_grammar.shown(name)} (letters, "
+            self.fail(f"{where}: invalid element name {quote(name)} (letters, "
                       f"digits, '_', {naming}, at most {spice_grammar.MAX_NAME_CHARS}"
                       f"{self._why(name.upper(), 'element')})", element, "name")
         name = name.upper()
@@ -304,7 +304,7 @@ class _Checker:
         problem = spice_grammar.name_problem(text, kind)
         if problem is not None:
             where, what = label.rsplit(": ", 1) if ": " in label else (label, f"{kind} name")
-            self.fail(f"{where}: invalid {what} {spice_grammar.shown(str(text))} (it {problem})",
+            self.fail(f"{where}: invalid {what} {quote(str(text))} (it {problem})",
                       container, key)
         return text
 
@@ -320,7 +320,7 @@ class _Checker:
         try:
             spice_grammar.parse_expression(text)
         except spice_grammar.ExpressionError as error:
-            self.fail(f"{label}: behavioural expression {spice_grammar.shown(str(text))}: "
+            self.fail(f"{label}: behavioural expression {quote(str(text))}: "
                       f"{error}", container, key)
         return text
 
@@ -717,7 +717,7 @@ def _graph(check: _Checker, spec: dict) -> dict:
     out["models"] = {}
     for name, model in models.items():
         if not isinstance(name, str) or not ELEMENT_NAME.fullmatch(name):
-            check.fail(f"invalid model name {spice_grammar.shown(str(name))} (a letter, then "
+            check.fail(f"invalid model name {quote(str(name))} (a letter, then "
                        f"letters, digits and '_'{check._why(str(name), 'model')})", models, name)
         check.spice_name(name.upper(), "model", f"models: model name", models, name)
         out["models"][name.upper()] = _diode_entry(check, models, name, f"models.{name}")
@@ -909,7 +909,7 @@ def parse_spec(data: Any, source: str = "<string>") -> Spec:
                         getattr(data, "line", None))
     name = check.string(data, "name", "spec", required=True)
     if not NAME_RE.fullmatch(name) or len(name) > spice_grammar.MAX_TITLE_CHARS:
-        check.fail(f"name {spice_grammar.shown(name)} must be letters, digits, '_', '-', '.' "
+        check.fail(f"name {quote(name)} must be letters, digits, '_', '-', '.' "
                    f"(at most {spice_grammar.MAX_TITLE_CHARS}){check._why(name, 'title')}",
                    data, "name")
     kind = check.string(data, "kind", "spec", required=True, choices=KINDS)

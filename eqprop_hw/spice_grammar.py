@@ -63,7 +63,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from eqprop_hw.errors import CircuitError
+from eqprop_hw.errors import CircuitError, quote
 
 #: Longest element, node or model name (characters).
 MAX_NAME_CHARS = 128
@@ -128,13 +128,6 @@ class NetlistTextError(CircuitError):
 
 
 # -- characters ---------------------------------------------------------------------------
-def shown(text: str, limit: int = 40) -> str:
-    """``repr`` of user text, cut to ``limit`` characters (never a multi-megabyte echo)."""
-    if len(text) <= limit:
-        return repr(text)
-    return repr(text[:limit]) + f"... ({len(text)} characters)"
-
-
 def describe_character(char: str) -> str:
     """``U+000A (a line break)``-style description of one character."""
     code = f"U+{ord(char):04X}"
@@ -214,7 +207,7 @@ def check_name(text, kind: str, what: str | None = None) -> str:
     problem = name_problem(text, kind)
     if problem is not None:
         label = what or f"{kind} name"
-        raise NetlistTextError(f"invalid {label} {shown(str(text))}: it {problem}")
+        raise NetlistTextError(f"invalid {label} {quote(str(text))}: it {problem}")
     return text
 
 
@@ -613,7 +606,7 @@ def check_expression(text, element: str = "") -> Expression:
         return parse_expression(text)
     except ExpressionError as error:
         where = f"element {element}: " if element else ""
-        raise NetlistTextError(f"{where}behavioural expression {shown(str(text))}: {error}") \
+        raise NetlistTextError(f"{where}behavioural expression {quote(str(text))}: {error}") \
             from None
 
 
@@ -646,7 +639,7 @@ def join_lines(lines: Sequence[str]) -> str:
             raise NetlistTextError(f"netlist line {number} is not text")
         bad = _first_bad(line, _PRINTABLE)
         if bad is not None:
-            raise NetlistTextError(f"netlist line {number} ({shown(line)}) holds "
+            raise NetlistTextError(f"netlist line {number} ({quote(line)}) holds "
                                    f"{describe_character(bad)}; refused")
     raise NetlistTextError("netlist lines do not join into a netlist")  # pragma: no cover
 

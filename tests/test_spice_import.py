@@ -590,7 +590,7 @@ def test_file_level_refusals(tmp_path):
     (tmp_path / "empty.cir").write_text("")
     with pytest.raises(NetlistError, match="empty netlist"):
         import_netlist(tmp_path / "empty.cir")
-    with pytest.raises(NetlistError, match="directory"):
+    with pytest.raises(NetlistError, match="is a folder"):
         import_netlist(tmp_path)
     (tmp_path / "lib.cir").write_text("t\n.lib outside.lib sec\n")
     (tmp_path / "outside.lib").write_text(".lib other\n.endl\n")

@@ -34,7 +34,8 @@ import numpy as np
 
 from eqprop_hw.lc.model import LCModel
 from eqprop_hw.netlist import fmt
-from eqprop_hw.spice_grammar import NetlistTextError, check_name, check_names, join_lines, shown
+from eqprop_hw.errors import quote
+from eqprop_hw.spice_grammar import NetlistTextError, check_name, check_names, join_lines
 
 LC_NETLIST_VERSION = "1"
 BETA_SOURCE = "VNUDGEBETA"
@@ -102,7 +103,7 @@ def check_lc_text(model: LCModel) -> None:
         if out["kind"] == "current":
             check_name(out["element"], "element", f"output {out['name']}: element name")
         elif out["kind"] != "flux":
-            raise NetlistTextError(f"output {out['name']}: unknown kind {shown(out['kind'])}")
+            raise NetlistTextError(f"output {out['name']}: unknown kind {quote(out['kind'])}")
 
 
 def lc_netlist_lines(model: LCModel, inputs: list | None = None, targets: list | None = None,
@@ -142,7 +143,7 @@ def lc_netlist_lines(model: LCModel, inputs: list | None = None, targets: list |
         One entry per netlist line, without line breaks (``.end`` last).
     """
     if method not in ("trap", "gear"):
-        raise NetlistTextError(f"integration method must be trap or gear, got {shown(method)}")
+        raise NetlistTextError(f"integration method must be trap or gear, got {quote(method)}")
     check_lc_text(model)
     ic = ic or {}
     caps, inds = model.values()
