@@ -43,6 +43,7 @@ import numpy as np
 import eqprop_hw
 from eqprop_hw.errors import (BackendError, CircuitError, ConvergenceError, EqpropError,
                               TrainingInterrupted)
+from eqprop_hw.limits import MAX_EPOCHS, MAX_SEED
 
 PROG = "eqprop-hw"
 
@@ -55,9 +56,8 @@ EXIT_INTERRUPTED = 130
 DEFAULT_TSTEP = 1e-6
 DEFAULT_TSTOP = 1e-3
 
-#: Limits of command-line counts (documented in docs/specs.md, "Limits").
-MAX_EPOCHS = 1_000_000
-MAX_SEED = 2**32 - 1
+#: Limits of command-line counts (documented in docs/specs.md, "Limits"); MAX_EPOCHS and
+#: MAX_SEED are the library's (eqprop_hw.limits).
 MAX_THERMAL_SAMPLES = 1_000_000
 MAX_CHECK_SAMPLES = 10_000
 MAX_WORKERS = 256

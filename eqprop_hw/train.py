@@ -46,6 +46,7 @@ from eqprop_hw.ep import chunked_gradient, ep_gradient, loss_values
 from eqprop_hw.errors import EqpropError, SimulatorCrash, SpecError, TrainingInterrupted
 from eqprop_hw.fileio import atomic_write_bytes, atomic_write_text, quote
 from eqprop_hw.interrupt import Abandon, StopSignals
+from eqprop_hw.limits import check_run_counts
 from eqprop_hw.graph import Circuit
 from eqprop_hw.losses import backend_options
 from eqprop_hw.params import save_params
@@ -278,6 +279,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     """
     from eqprop_hw.data import load_dataset
 
+    check_run_counts(epochs, seed)
     settings = settings_from(spec, epochs=epochs, seed=seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from eqprop_hw.backends.ngspice import run_ngspice_batch
 from eqprop_hw.build import build_circuit
 from eqprop_hw.data import load_dataset
 from eqprop_hw.ep import cross_entropy_loss, ep_gradient
-from eqprop_hw.errors import CircuitError, EqpropError, SpecError
+from eqprop_hw.errors import CircuitError, EqpropError, NetlistError, SpecError
 from eqprop_hw.losses import DEFAULT_TEMPERATURE, cross_entropy_gradient, softmax
 from eqprop_hw.netlist import write_netlist
 from eqprop_hw.reference import (EnergyModel, exact_gradient, finite_difference_gradient,
@@ -222,12 +222,19 @@ def test_export_import_export_is_byte_identical(make, beta, tmp_path):
                          targets=np.eye(n_out)[n_out - 1], loss="cross_entropy",
                          temperature=0.07)
     assert text.count("BNUDGE") == n_out and "/0.07" in text
+    # the softmax nudge is written in the netlist grammar (parsed, not pattern-matched)
+    from eqprop_hw.spice_grammar import parse_expression
+    for line in text.splitlines():
+        if line.startswith("BNUDGE"):
+            assert parse_expression(line.split(" ", 3)[3]).kind == "I"
+    # its names are reserved: the nudged netlist is refused by name, the circuit round-trips
     path = tmp_path / "ce.cir"
     path.write_text(text)
-    spec = import_netlist(path)
-    names = [e["name"] for e in spec["elements"]]
-    assert "VNUDGEBETA" in names and "BNUDGE0" in names
-    assert write_netlist(build_circuit(parse_spec(spec))) == text
+    with pytest.raises(NetlistError, match="'VNUDGE0' is reserved"):
+        import_netlist(path)
+    plain = write_netlist(circuit, inputs=np.linspace(-0.5, 0.7, len(circuit.inputs)))
+    path.write_text(plain)
+    assert write_netlist(build_circuit(parse_spec(import_netlist(path)))) == plain
 
 
 # -- bad inputs ------------------------------------------------------------------------------------

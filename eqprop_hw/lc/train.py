@@ -406,6 +406,8 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
     from eqprop_hw.interrupt import StopSignals
     from eqprop_hw.lc.cli import default_beta
     from eqprop_hw.params import save_params
+    from eqprop_hw.limits import check_run_counts
+    check_run_counts(epochs, seed)
     log = log or (lambda message: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -413,7 +415,7 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
     if params:
         model = model.with_values(params)
     training = dict(spec.data.get("training") or {})
-    epochs = epochs or training.get("epochs", 50)
+    epochs = training.get("epochs", 50) if epochs is None else epochs
     rate = training.get("learning_rate", 0.05)
     nudge = training.get("nudge", "centered")
     decay = training.get("lr_decay", 1.0)
