@@ -271,7 +271,7 @@ def load(path, params=None) -> Network:
     >>> eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml").kind
     'lc'
     """
-    from eqprop_hw.spec import load_spec
+    from eqprop_hw.circuit.spec import load_spec
 
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidParameterError(f"The 'path' parameter of load must be a spec file path; "

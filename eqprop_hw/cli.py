@@ -43,7 +43,7 @@ import numpy as np
 import eqprop_hw
 from eqprop_hw.errors import (BackendError, CircuitError, ConvergenceError, EqpropError,
                               TrainingInterrupted)
-from eqprop_hw.limits import MAX_EPOCHS, MAX_SEED
+from eqprop_hw.learning.limits import MAX_EPOCHS, MAX_SEED
 
 PROG = "eqprop-hw"
 
@@ -57,7 +57,7 @@ DEFAULT_TSTEP = 1e-6
 DEFAULT_TSTOP = 1e-3
 
 #: Limits of command-line counts (documented in docs/specs.md, "Limits"); MAX_EPOCHS and
-#: MAX_SEED are the library's (eqprop_hw.limits).
+#: MAX_SEED are the library's (eqprop_hw.learning.limits).
 MAX_THERMAL_SAMPLES = 1_000_000
 MAX_CHECK_SAMPLES = 10_000
 MAX_WORKERS = 256
@@ -104,7 +104,7 @@ def _positive_float(text: str) -> float:
 def _bounded_int(minimum: int, maximum: int):
     """An argparse type: a whole number in [minimum, maximum] (refused with the range)."""
     def whole_number(text: str) -> int:
-        from eqprop_hw.fileio import quote
+        from eqprop_hw.io.fileio import quote
         try:
             value = int(text)
         except ValueError:
@@ -125,7 +125,7 @@ def parse_numbers(text: str, option: str, expected: int | None = None,
     UsageError
         For an empty item, a non-number, NaN/inf, or a count other than ``expected``.
     """
-    from eqprop_hw.fileio import quote
+    from eqprop_hw.io.fileio import quote
     count = text.count(",") + 1 if text.strip() else 0
     if count > MAX_CLI_VALUES:
         raise UsageError(f"{option}: {count} values, more than the limit of {MAX_CLI_VALUES}"
@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "(probabilities with --loss cross_entropy)")
 
     def loss_args(sub, gibbs=False):
-        from eqprop_hw.thermal_cli import SoftmaxTemperatureAction, TemperatureAction
+        from eqprop_hw.thermal.cli import SoftmaxTemperatureAction, TemperatureAction
         sub.add_argument("--loss", choices=("squared", "cross_entropy"),
                          help="loss whose nudge and value are used (default: the spec's "
                               "training.loss, else squared)")
@@ -353,7 +353,7 @@ def _row_progress(backend, rows: int, description: str):
     if getattr(backend, "on_row", False) is False or rows < 2:
         yield
         return
-    from eqprop_hw.train import progress_bar
+    from eqprop_hw.learning.train import progress_bar
     bar, previous = progress_bar(rows, description, True), backend.on_row
     backend.on_row = lambda row: bar.update(1)
     try:
@@ -408,14 +408,14 @@ def _print_json(data: dict) -> None:
 
 def _is_lc(spec_path: str) -> bool:
     """True for a ``kind: lc`` spec (Hamiltonian LC network, handled by eqprop_hw.lc.cli)."""
-    from eqprop_hw.spec import load_spec
+    from eqprop_hw.circuit.spec import load_spec
     return load_spec(spec_path).kind == "lc"
 
 
 def _load_circuit(spec_path: str, params_path: str | None = None):
     """Load, validate and build a spec; apply a params file. Errors name the file."""
-    from eqprop_hw.build import build_circuit
-    from eqprop_hw.spec import load_spec
+    from eqprop_hw.circuit.build import build_circuit
+    from eqprop_hw.circuit.spec import load_spec
 
     spec = load_spec(spec_path)
     try:
@@ -423,16 +423,16 @@ def _load_circuit(spec_path: str, params_path: str | None = None):
     except CircuitError as error:
         raise CircuitError(f"{spec_path}: {error}") from None
     if params_path is not None:
-        from eqprop_hw.params import apply_params, load_params
+        from eqprop_hw.io.params import apply_params, load_params
         circuit = apply_params(circuit, load_params(params_path), source=str(params_path))
     return circuit
 
 
 def _loss_of(args, spec=None, spec_path: str | None = None) -> tuple[str, float | None]:
     """(loss, temperature): --loss/--temperature, else the spec's training section."""
-    from eqprop_hw.train import settings_from
+    from eqprop_hw.learning.train import settings_from
     if spec is None:
-        from eqprop_hw.spec import load_spec
+        from eqprop_hw.circuit.spec import load_spec
         spec = load_spec(spec_path)
     settings = settings_from(spec)
     loss = getattr(args, "loss", None) or settings.loss
@@ -442,7 +442,7 @@ def _loss_of(args, spec=None, spec_path: str | None = None) -> tuple[str, float 
 
 def _loss_options(loss: str, temperature: float | None) -> dict:
     """Keyword arguments of ``make_backend`` for a loss (none for the default, squared)."""
-    from eqprop_hw.losses import backend_options
+    from eqprop_hw.learning.losses import backend_options
     return backend_options(loss, temperature)
 
 
@@ -473,7 +473,7 @@ def _check_output(output: str, *inputs: str | None) -> None:
 
 
 def _atomic_write_text(path: str, text: str) -> None:
-    from eqprop_hw.fileio import atomic_write_text
+    from eqprop_hw.io.fileio import atomic_write_text
     atomic_write_text(path, text)
 
 
@@ -512,7 +512,7 @@ def _shorten(items: list[str], limit: int = 6) -> str:
 
 def cmd_describe(args) -> int:
     """``eqprop-hw describe``."""
-    from eqprop_hw.graph import VALUE_MEANING
+    from eqprop_hw.circuit.graph import VALUE_MEANING
 
     if _is_lc(args.spec):
         from eqprop_hw.lc.cli import cmd_describe as lc_describe
@@ -550,7 +550,7 @@ def cmd_describe(args) -> int:
 # -- export --------------------------------------------------------------------------------
 def cmd_export(args) -> int:
     """``eqprop-hw export``."""
-    from eqprop_hw.netlist import fmt, write_netlist
+    from eqprop_hw.circuit.netlist import fmt, write_netlist
 
     if _is_lc(args.spec):
         from eqprop_hw.lc.cli import cmd_export as lc_export
@@ -589,12 +589,12 @@ def cmd_export(args) -> int:
 def cmd_import(args) -> int:
     """``eqprop-hw import``."""
     try:
-        from eqprop_hw.spice_import import import_netlist, spec_to_yaml
+        from eqprop_hw.circuit.spice_import import import_netlist, spec_to_yaml
     except ImportError as error:
-        if error.name not in ("eqprop_hw.spice_import",):
+        if error.name not in ("eqprop_hw.circuit.spice_import",):
             raise
         raise BackendError("netlist import is not available in this installation "
-                           "(eqprop_hw.spice_import is missing)") from None
+                           "(eqprop_hw.circuit.spice_import is missing)") from None
     if args.output:
         _check_output(args.output, args.netlist)
     data = import_netlist(args.netlist, allow_unsafe=args.allow_unsafe)
@@ -610,7 +610,7 @@ def cmd_import(args) -> int:
 def cmd_simulate(args) -> int:
     """``eqprop-hw simulate``."""
     from eqprop_hw.backends import make_backend
-    from eqprop_hw.fileio import read_number_rows
+    from eqprop_hw.io.fileio import read_number_rows
 
     if _is_lc(args.spec):
         from eqprop_hw.lc.cli import cmd_simulate as lc_simulate
@@ -626,8 +626,8 @@ def cmd_simulate(args) -> int:
         inputs = np.asarray([parse_numbers(args.input, "--input", len(names), names)])
     beta, targets = _nudging(args, circuit)
     loss, temperature = _loss_of(args, spec_path=args.spec)
-    from eqprop_hw import thermal_cli
-    from eqprop_hw.spec import load_spec
+    from eqprop_hw.thermal import cli as thermal_cli
+    from eqprop_hw.circuit.spec import load_spec
     gibbs = thermal_cli.gibbs_temperature(args, load_spec(args.spec), loss)
     if gibbs is not None:                # finite temperature: Gibbs samples (thermal_cli)
         thermal_cli.emit(args, thermal_cli.simulate_data(args, load_spec(args.spec), circuit,
@@ -672,7 +672,7 @@ def cmd_simulate(args) -> int:
 
 # -- EP: grad, train, predict, check --------------------------------------------------------
 def _spec_and_circuit(spec_path: str, params_path: str | None):
-    from eqprop_hw.spec import load_spec
+    from eqprop_hw.circuit.spec import load_spec
     spec = load_spec(spec_path)
     return spec, _load_circuit(spec_path, params_path)
 
@@ -680,15 +680,15 @@ def _spec_and_circuit(spec_path: str, params_path: str | None):
 def _default_beta(spec, beta):
     if beta is not None:
         return beta
-    from eqprop_hw.train import settings_from
+    from eqprop_hw.learning.train import settings_from
     return settings_from(spec).beta
 
 
 def cmd_grad(args) -> int:
     """``eqprop-hw grad``: EP from measured voltages, exact gradient, their agreement."""
     from eqprop_hw.backends import make_backend
-    from eqprop_hw.ep import ep_gradient
-    from eqprop_hw.reference import exact_gradient, gradient_agreement
+    from eqprop_hw.learning.ep import ep_gradient
+    from eqprop_hw.learning.reference import exact_gradient, gradient_agreement
 
     if _is_lc(args.spec):
         from eqprop_hw.lc.cli import cmd_grad as lc_grad
@@ -703,7 +703,7 @@ def cmd_grad(args) -> int:
     y = np.asarray([parse_numbers(args.target, "--target", len(outputs), outputs)])
     beta = _default_beta(spec, args.beta)
     loss_name, temperature = _loss_of(args, spec)
-    from eqprop_hw import thermal_cli
+    from eqprop_hw.thermal import cli as thermal_cli
     gibbs = thermal_cli.gibbs_temperature(args, spec, loss_name)
     if gibbs is not None:                # finite temperature: sampled estimators (thermal_cli)
         thermal_cli.emit(args, thermal_cli.grad_data(args, spec, circuit, x, y, beta, gibbs),
@@ -731,13 +731,13 @@ def cmd_grad(args) -> int:
 
 def cmd_train(args) -> int:
     """``eqprop-hw train``."""
-    from eqprop_hw.spec import load_spec
-    from eqprop_hw.train import train
+    from eqprop_hw.circuit.spec import load_spec
+    from eqprop_hw.learning.train import train
 
     spec = load_spec(args.spec)
     params = None
     if args.params is not None:
-        from eqprop_hw.params import load_params
+        from eqprop_hw.io.params import load_params
         params = load_params(args.params)
     out = args.out or os.path.join("runs", spec.name)
     if os.path.exists(out) and not os.path.isdir(out):
@@ -769,8 +769,8 @@ def cmd_train(args) -> int:
 def _plot_sample(path: str, circuit, backend, inputs, beta, targets, loss: str,
                  where: str = "") -> None:
     """Draw the node-voltage map of one input row: free phase, and with ``beta`` the +beta
-    and -beta nudged phases (:func:`eqprop_hw.plots.plot_node_voltages`)."""
-    from eqprop_hw.plots import plot_node_voltages
+    and -beta nudged phases (:func:`eqprop_hw.io.plots.plot_node_voltages`)."""
+    from eqprop_hw.io.plots import plot_node_voltages
 
     inputs = np.asarray(inputs, dtype=float)
     if inputs.shape[0] != 1:
@@ -792,8 +792,8 @@ def _plot_sample(path: str, circuit, backend, inputs, beta, targets, loss: str,
 def cmd_predict(args) -> int:
     """``eqprop-hw predict``: the circuit's predictions on its dataset."""
     from eqprop_hw.backends import make_backend
-    from eqprop_hw.data import load_dataset
-    from eqprop_hw.train import evaluate
+    from eqprop_hw.io.data import load_dataset
+    from eqprop_hw.learning.train import evaluate
 
     if _is_lc(args.spec):
         from eqprop_hw.lc.cli import cmd_predict as lc_predict
@@ -838,7 +838,7 @@ def cmd_predict(args) -> int:
 
 def cmd_check(args) -> int:
     """``eqprop-hw check``: the reference table."""
-    from eqprop_hw.reference import check_report
+    from eqprop_hw.learning.reference import check_report
 
     if _is_lc(args.spec):
         from eqprop_hw.lc.cli import cmd_check as lc_check
@@ -856,7 +856,7 @@ def cmd_check(args) -> int:
         _print_json({"spec": spec.name, "beta": beta, "loss": loss, "temperature": temperature,
                      "samples": len(x), "rows": rows})
         return EXIT_OK
-    from eqprop_hw.reference import format_report
+    from eqprop_hw.learning.reference import format_report
     print(f"{spec.name}: {len(x)} sample(s), beta = {beta:g} "
           + (f"W, cross-entropy loss (tau = {temperature:g} V)" if loss == "cross_entropy"
              else "S"))
@@ -868,7 +868,7 @@ def _check_inputs(spec, circuit, samples: int, loss: str = "squared"):
     """Inputs and targets for ``check``: the dataset's first training rows, else random
     (targets: voltages, or one-hot probabilities for the cross-entropy loss)."""
     if spec.data.get("dataset"):
-        from eqprop_hw.data import load_dataset
+        from eqprop_hw.io.data import load_dataset
         dataset = load_dataset(spec, circuit)
         return dataset.x_train[:samples], dataset.loss_targets(dataset.y_train[:samples], loss)
     rng = np.random.default_rng(0)

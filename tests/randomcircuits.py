@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from eqprop_hw.build import build_circuit
-from eqprop_hw.spec import parse_spec
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.circuit.spec import parse_spec
 
 
 def random_graph_spec(seed: int, max_nodes: int = 10) -> dict:

@@ -159,7 +159,7 @@ def test_describe_is_describe_json(capsys, spec):
 
 
 def test_params_as_a_file_or_a_mapping(capsys, tmp_path):
-    from eqprop_hw.params import save_params
+    from eqprop_hw.io.params import save_params
     net = eqprop_hw.load(BRIDGE)
     values = {name: 2.5e-4 for name in net.trainable}
     save_params(tmp_path / "p.json", values)
@@ -387,7 +387,7 @@ def test_netlist_is_export_byte_for_byte(capsys):
 
 # -- train and predict ----------------------------------------------------------------------
 def test_train_is_train_json_and_predict_is_predict_json(capsys, tmp_path):
-    from eqprop_hw.params import load_params
+    from eqprop_hw.io.params import load_params
     net = eqprop_hw.load(XOR)
     run = net.train(out=tmp_path / "api", epochs=2, plots=False)
     data = cli(capsys, "train", XOR, "--epochs", "2", "--no-plots", "--out", tmp_path / "cli")

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 from eqprop_hw.backends.native import NativeBackend
-from eqprop_hw.build import build_circuit, build_graph
+from eqprop_hw.circuit.build import build_circuit, build_graph
 from eqprop_hw.errors import (CircuitError, ConvergenceError, NetlistError, ParamsError,
                               SpecError)
-from eqprop_hw.graph import (CONDUCTANCE_LIMITS, MAX_SOURCE, check_dc_matrix, check_range,
+from eqprop_hw.circuit.graph import (CONDUCTANCE_LIMITS, MAX_SOURCE, check_dc_matrix, check_range,
                              dc_matrix, path_voltage, _voltage_forest)
-from eqprop_hw.netlist import source_values, write_netlist
-from eqprop_hw.spec import parse_spec
-from eqprop_hw.spice_import import import_netlist
+from eqprop_hw.circuit.netlist import source_values, write_netlist
+from eqprop_hw.circuit.spec import parse_spec
+from eqprop_hw.circuit.spice_import import import_netlist
 
 needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="needs ngspice")
 BASE = [{"name": "VIN", "nodes": ["in", "0"], "dc": 0.5},
@@ -196,7 +196,7 @@ def test_diode_series_resistance_and_area_limits_at_build():
 
 def test_params_outside_the_limits_are_refused_through_validate():
     circuit = build_circuit(spec(LOAD))
-    from eqprop_hw.params import apply_params
+    from eqprop_hw.io.params import apply_params
     with pytest.raises(ParamsError, match="element R2: conductance 1e-40 S is out of range"):
         apply_params(circuit, {"R2": 1e-40})
 

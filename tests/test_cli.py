@@ -17,12 +17,12 @@ import pytest
 import yaml
 
 from eqprop_hw import cli
-from eqprop_hw.build import build_circuit
+from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.cli import main
 from eqprop_hw.errors import ConvergenceError, ParamsError
-from eqprop_hw.fileio import atomic_output, atomic_write_text, read_number_rows
-from eqprop_hw.params import apply_params, load_params, save_params
-from eqprop_hw.spec import load_spec
+from eqprop_hw.io.fileio import atomic_output, atomic_write_text, read_number_rows
+from eqprop_hw.io.params import apply_params, load_params, save_params
+from eqprop_hw.circuit.spec import load_spec
 
 HERE = Path(__file__).resolve().parent
 BAD_INPUTS = HERE / "bad_inputs"
@@ -498,7 +498,7 @@ def test_verbose_after_command(capsys, tmp_path):
 
 # -- import --------------------------------------------------------------------------------
 def test_import_roundtrip(capsys, tmp_path, layered):
-    pytest.importorskip("eqprop_hw.spice_import")
+    pytest.importorskip("eqprop_hw.circuit.spice_import")
     netlist = tmp_path / "xor.cir"
     assert run(capsys, "export", layered, "-o", netlist)[0] == 0
     spec = tmp_path / "imported.yaml"
@@ -515,7 +515,7 @@ def test_import_roundtrip(capsys, tmp_path, layered):
 
 
 def test_import_refuses_unsafe_netlist(capsys, tmp_path):
-    pytest.importorskip("eqprop_hw.spice_import")
+    pytest.importorskip("eqprop_hw.circuit.spice_import")
     netlist = tmp_path / "evil.cir"
     netlist.write_text("evil\nV1 a 0 DC 1\nR1 a 0 1k\n.control\nshell rm -rf /\n.endc\n.end\n")
     target = tmp_path / "evil.yaml"
@@ -525,7 +525,7 @@ def test_import_refuses_unsafe_netlist(capsys, tmp_path):
 
 
 def test_import_allow_unsafe(capsys, monkeypatch, tmp_path):
-    pytest.importorskip("eqprop_hw.spice_import")
+    pytest.importorskip("eqprop_hw.circuit.spice_import")
     monkeypatch.chdir(tmp_path)
     netlist = tmp_path / "evil.cir"
     netlist.write_text("evil\nV1 a 0 DC 1\nR1 a 0 1k\n.control\nshell touch pwned\n.endc\n"
@@ -536,7 +536,7 @@ def test_import_allow_unsafe(capsys, monkeypatch, tmp_path):
 
 
 def test_import_missing_file(capsys, tmp_path):
-    pytest.importorskip("eqprop_hw.spice_import")
+    pytest.importorskip("eqprop_hw.circuit.spice_import")
     line = assert_one_error_line(*run(capsys, "import", tmp_path / "none.cir"))
     assert "none.cir" in line
 

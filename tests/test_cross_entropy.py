@@ -16,17 +16,17 @@ import yaml
 from eqprop_hw.backends import make_backend
 from eqprop_hw.backends.native import NativeBackend
 from eqprop_hw.backends.ngspice import run_ngspice_batch
-from eqprop_hw.build import build_circuit
-from eqprop_hw.data import load_dataset
-from eqprop_hw.ep import cross_entropy_loss, ep_gradient
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.io.data import load_dataset
+from eqprop_hw.learning.ep import cross_entropy_loss, ep_gradient
 from eqprop_hw.errors import CircuitError, EqpropError, NetlistError, SpecError
-from eqprop_hw.losses import DEFAULT_TEMPERATURE, cross_entropy_gradient, softmax
-from eqprop_hw.netlist import write_netlist
-from eqprop_hw.reference import (EnergyModel, exact_gradient, finite_difference_gradient,
+from eqprop_hw.learning.losses import DEFAULT_TEMPERATURE, cross_entropy_gradient, softmax
+from eqprop_hw.circuit.netlist import write_netlist
+from eqprop_hw.learning.reference import (EnergyModel, exact_gradient, finite_difference_gradient,
                                  gradient_agreement, software_ep)
-from eqprop_hw.spec import load_spec, parse_spec
-from eqprop_hw.spice_import import import_netlist
-from eqprop_hw.train import evaluate, train
+from eqprop_hw.circuit.spec import load_spec, parse_spec
+from eqprop_hw.circuit.spice_import import import_netlist
+from eqprop_hw.learning.train import evaluate, train
 
 ROOT = Path(__file__).resolve().parents[1]
 CE = {"loss": "cross_entropy"}
@@ -223,7 +223,7 @@ def test_export_import_export_is_byte_identical(make, beta, tmp_path):
                          temperature=0.07)
     assert text.count("BNUDGE") == n_out and "/0.07" in text
     # the softmax nudge is written in the netlist grammar (parsed, not pattern-matched)
-    from eqprop_hw.spice_grammar import parse_expression
+    from eqprop_hw.circuit.spice_grammar import parse_expression
     for line in text.splitlines():
         if line.startswith("BNUDGE"):
             assert parse_expression(line.split(" ", 3)[3]).kind == "I"

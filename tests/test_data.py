@@ -1,4 +1,4 @@
-"""Data sets (eqprop_hw.data): splits, encodings, targets, the teacher, user MNIST files."""
+"""Data sets (eqprop_hw.io.data): splits, encodings, targets, the teacher, user MNIST files."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import pytest
 from sklearn.datasets import load_digits, load_iris
 
 from eqprop_hw.backends import make_backend
-from eqprop_hw.build import build_circuit
-from eqprop_hw.data import (DEFAULT_ENCODING, Dataset, _fit_encoding, load_dataset,
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.io.data import (DEFAULT_ENCODING, Dataset, _fit_encoding, load_dataset,
                             load_mnist_files, read_idx, teacher_circuit)
 from eqprop_hw.errors import EqpropError, SpecError
-from eqprop_hw.fileio import InputDataError
-from eqprop_hw.spec import Spec, load_spec, parse_spec
+from eqprop_hw.io.fileio import InputDataError
+from eqprop_hw.circuit.spec import Spec, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Device models (eqprop_hw/devices.py) against their update equations and the solvers."""
+"""Device models (eqprop_hw/learning/devices.py) against their update equations and the solvers."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from eqprop_hw.backends import make_backend
-from eqprop_hw.build import build_circuit
-from eqprop_hw.devices import (Hardware, Measurement, PulsedDevice, line_probe, measured_nodes)
-from eqprop_hw.ep import make_probe
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.learning.devices import (Hardware, Measurement, PulsedDevice, line_probe, measured_nodes)
+from eqprop_hw.learning.ep import make_probe
 from eqprop_hw.errors import CircuitError, SpecError
-from eqprop_hw.reference import exact_gradient, finite_difference_gradient, gradient_agreement
-from eqprop_hw.spec import load_spec, parse_spec
-from eqprop_hw.train import train
+from eqprop_hw.learning.reference import exact_gradient, finite_difference_gradient, gradient_agreement
+from eqprop_hw.circuit.spec import load_spec, parse_spec
+from eqprop_hw.learning.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 G_MIN, G_MAX = 1e-6, 101e-6         # 101 states: dw_min = 1 uS

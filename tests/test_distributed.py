@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from eqprop_hw.cli import main
-from eqprop_hw.ep import chunk_bounds, chunked_gradient, ep_gradient, make_probe
-from eqprop_hw.params import load_params
-from eqprop_hw.spec import load_spec
-from eqprop_hw.train import train
+from eqprop_hw.learning.ep import chunk_bounds, chunked_gradient, ep_gradient, make_probe
+from eqprop_hw.io.params import load_params
+from eqprop_hw.circuit.spec import load_spec
+from eqprop_hw.learning.train import train
 
 distributed = pytest.importorskip("distributed")
 
@@ -43,10 +43,10 @@ def test_chunk_bounds_depend_only_on_batch_and_chunks():
 def test_one_chunk_equals_ep_gradient_on_small_batches(iris, monkeypatch):
     """Bitwise where ep_gradient takes the per-sample path (forced: iris is a crossbar, whose
     gradient otherwise comes from the block of node moments, equal to round-off)."""
-    from eqprop_hw import ep
+    from eqprop_hw.learning import ep
     from eqprop_hw.backends import make_backend
-    from eqprop_hw.build import build_circuit
-    from eqprop_hw.data import load_dataset
+    from eqprop_hw.circuit.build import build_circuit
+    from eqprop_hw.io.data import load_dataset
 
     circuit = build_circuit(iris)
     dataset = load_dataset(iris, circuit)

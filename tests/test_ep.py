@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from eqprop_hw.backends import make_backend
-from eqprop_hw.build import build_circuit
-from eqprop_hw.ep import ep_gradient, local_rule, make_probe, measure_drops, phases_for
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.learning.ep import ep_gradient, local_rule, make_probe, measure_drops, phases_for
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.reference import exact_gradient, gradient_agreement
-from eqprop_hw.spec import load_spec, parse_spec
+from eqprop_hw.learning.reference import exact_gradient, gradient_agreement
+from eqprop_hw.circuit.spec import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,8 +78,8 @@ def test_ep_from_ngspice_measurements_matches_exact_gradient(example):
 def test_mean_local_rule_equals_the_mean_of_per_sample_rules(nudge, grid_fill, monkeypatch):
     """Every evaluation path: the crossbar's block of node moments (grid_fill 4), and with the
     block path off (grid_fill 0) per-sample drops (batch 2) and all node moments (batch 40)."""
-    from eqprop_hw import ep
-    from eqprop_hw.ep import mean_local_rule, run_phases
+    from eqprop_hw.learning import ep
+    from eqprop_hw.learning.ep import mean_local_rule, run_phases
     monkeypatch.setattr(ep, "GRID_FILL", grid_fill)
     spec = parse_spec({"name": "t", "kind": "layered", "layers": [5, 7, 3],
                        "inputs": {"gain": 20.0}, "activation": {"type": "rectify"},

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eqprop_hw import fileio
+from eqprop_hw.io import fileio
 from eqprop_hw.cli import MAX_CLI_VALUES, UsageError, main, parse_numbers
 from eqprop_hw.errors import InputDataError, ParamsError
-from eqprop_hw.fileio import (check_json_depth, decompress_gzip, json_depth, parse_npy,
+from eqprop_hw.io.fileio import (check_json_depth, decompress_gzip, json_depth, parse_npy,
                               read_bounded, read_npz, read_number_rows)
 
 from hostile import forge
@@ -165,12 +165,12 @@ def test_forged_checkpoint_without_change_resumes_like_a_real_one(tmp_path):
     real = _folder(tmp_path, "real")
     assert run(["train", "tiny.yaml", "--out", "run", "--epochs", "1", "--no-plots"],
                real)[0] == 0
-    from eqprop_hw.train import _read_checkpoint
+    from eqprop_hw.learning.train import _read_checkpoint
     epoch, values, metrics, position, _ = _read_checkpoint(real / "run" / "checkpoint.npz",
                                                            len(cases_state.tiny_fields()["values"]),
                                                            "tiny", 2, 4)
     assert (epoch, position) == (1, 0) and metrics["spec"] == "tiny"
-    from eqprop_hw.params import load_params
+    from eqprop_hw.io.params import load_params
     trained = load_params(real / "run" / "params.npz")     # written by the same epoch
     assert values.tolist() == list(trained.values())
     forged = _folder(tmp_path, "forged")

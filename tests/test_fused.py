@@ -8,9 +8,9 @@ import pytest
 
 from eqprop_hw.backends import fused
 from eqprop_hw.backends.native import NativeBackend
-from eqprop_hw.build import build_circuit
+from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.errors import ConvergenceError
-from eqprop_hw.spec import load_spec, parse_spec
+from eqprop_hw.circuit.spec import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,10 +8,10 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from eqprop_hw.build import build_circuit
+from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.cli import main
 from eqprop_hw.errors import EqpropError
-from eqprop_hw.spec import parse_spec, read_yaml
+from eqprop_hw.circuit.spec import parse_spec, read_yaml
 
 VALID = """name: fuzz
 kind: layered
@@ -127,7 +127,7 @@ training: {epochs: 2, learning_rate: 0.1, beta: 1.0e-3}
 def load_anything_or_error(text: str) -> None:
     """Like :func:`load_or_error`, and a spec that loads also builds what training builds from
     it: the device models of a ``devices`` section, the integrator model of an ``lc`` spec."""
-    from eqprop_hw.devices import (amplifier_errors_from_mapping, device_from_mapping,
+    from eqprop_hw.learning.devices import (amplifier_errors_from_mapping, device_from_mapping,
                                    measurement_from_mapping)
     from eqprop_hw.lc.model import build_model
     try:

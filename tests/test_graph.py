@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from eqprop_hw.build import build_circuit
+from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.graph import floating_nodes
-from eqprop_hw.spec import load_spec, parse_spec
+from eqprop_hw.circuit.graph import floating_nodes
+from eqprop_hw.circuit.spec import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

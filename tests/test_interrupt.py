@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import eqprop_hw.train as train_module
+import eqprop_hw.learning.train as train_module
 from eqprop_hw.errors import TrainingInterrupted
-from eqprop_hw.interrupt import StopSignals
-from eqprop_hw.params import load_params
-from eqprop_hw.spec import load_spec, parse_spec
-from eqprop_hw.train import train
+from eqprop_hw.learning.interrupt import StopSignals
+from eqprop_hw.io.params import load_params
+from eqprop_hw.circuit.spec import load_spec, parse_spec
+from eqprop_hw.learning.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 CURVES = ("epochs", "train_loss", "test_loss", "train_accuracy", "test_accuracy")

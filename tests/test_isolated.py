@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import eqprop_hw.train as train_module
+import eqprop_hw.learning.train as train_module
 from eqprop_hw.backends import make_backend
 from eqprop_hw.backends.isolated import IsolatedBackend
-from eqprop_hw.build import build_circuit
+from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.errors import BackendError, CircuitError, SimulatorCrash
-from eqprop_hw.params import load_params
-from eqprop_hw.spec import load_spec
+from eqprop_hw.io.params import load_params
+from eqprop_hw.circuit.spec import load_spec
 
 from isolation_helpers import POISON, crashing
 

@@ -10,7 +10,7 @@ from eqprop_hw.lc.examples import random_lc_data
 from eqprop_hw.lc.integrate import integrate
 from eqprop_hw.lc.model import build_model
 from eqprop_hw.lc.train import lc_dataset
-from eqprop_hw.spec import load_spec
+from eqprop_hw.circuit.spec import load_spec
 
 from test_lc_cli_train import needs_ngspice, run  # the same CLI runner
 

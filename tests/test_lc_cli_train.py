@@ -16,7 +16,7 @@ from eqprop_hw.lc.echo import hel_gradient
 from eqprop_hw.lc.examples import random_lc_data, random_lc_model
 from eqprop_hw.lc.integrate import integrate
 from eqprop_hw.lc.model import build_model
-from eqprop_hw.spec import load_spec
+from eqprop_hw.circuit.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="needs ngspice")

@@ -10,7 +10,7 @@ from eqprop_hw.lc.echo import glep_gradient, hel_gradient, reversibility_error
 from eqprop_hw.lc.examples import random_lc_data, random_lc_model
 from eqprop_hw.lc.integrate import integrate
 from eqprop_hw.lc.model import build_model
-from eqprop_hw.spec import load_spec, parse_spec
+from eqprop_hw.circuit.spec import load_spec, parse_spec
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from eqprop_hw.lc.examples import random_lc_model
 from eqprop_hw.lc.integrate import integrate
 from eqprop_hw.lc.model import build_model
 from eqprop_hw.lc.netlist import write_lc_netlist
-from eqprop_hw.spec import load_spec
+from eqprop_hw.circuit.spec import load_spec
 
 pytestmark = [pytest.mark.ngspice,
               pytest.mark.skipif(shutil.which("ngspice") is None, reason="needs ngspice")]

@@ -9,7 +9,7 @@ from scipy.integrate import solve_ivp
 
 from eqprop_hw.lc.model import build_model
 from eqprop_hw.lc.train import duffing_response, lc_dataset, train_lc
-from eqprop_hw.spec import load_spec, parse_spec
+from eqprop_hw.circuit.spec import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "circuits" / "lc" / "lc_duffing.yaml"

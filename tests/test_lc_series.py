@@ -13,7 +13,7 @@ from scipy.integrate import solve_ivp
 from eqprop_hw.errors import SpecError
 from eqprop_hw.lc.model import build_model
 from eqprop_hw.lc.train import lc_dataset, load_recording, series_windows, train_lc
-from eqprop_hw.spec import load_spec, parse_spec
+from eqprop_hw.circuit.spec import load_spec, parse_spec
 
 pytest.importorskip("matplotlib")
 

@@ -15,7 +15,7 @@ from eqprop_hw.lc.echo import hel_gradient, reversibility_error
 from eqprop_hw.lc.examples import random_lc_data
 from eqprop_hw.lc.integrate import integrate
 from eqprop_hw.lc.model import build_model
-from eqprop_hw.spec import parse_spec
+from eqprop_hw.circuit.spec import parse_spec
 
 
 V_NL = 0.08     # V: the varactor C2 swings past v_nl

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 from eqprop_hw.backends.native import NativeBackend, diode_current, thermal_voltage
-from eqprop_hw.build import build_circuit, build_graph
+from eqprop_hw.circuit.build import build_circuit, build_graph
 from eqprop_hw.errors import BackendError, CircuitError, ConvergenceError
-from eqprop_hw.netlist import write_netlist
-from eqprop_hw.spec import load_spec, parse_spec
+from eqprop_hw.circuit.netlist import write_netlist
+from eqprop_hw.circuit.spec import load_spec, parse_spec
 from randomcircuits import random_circuit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,7 +174,7 @@ def test_voltage_source_loop_is_refused_at_build():
 
 def test_singular_circuit_is_a_clear_error():
     # A VCCS of gain -g across a conductance g cancels it: no unique operating point.
-    # The circuit is refused when built (eqprop_hw.graph.check_dc_matrix); the native solver
+    # The circuit is refused when built (eqprop_hw.circuit.graph.check_dc_matrix); the native solver
     # given it unvalidated still fails with a clear singular-matrix error.
     spec = parse_spec({"name": "t", "kind": "graph", "elements": [
         {"name": "I1", "nodes": ["0", "a"], "dc": 1e-3},

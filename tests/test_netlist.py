@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from eqprop_hw.build import build_circuit
+from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.netlist import fmt, nudge_elements, write_netlist
-from eqprop_hw.spec import load_spec, parse_spec
+from eqprop_hw.circuit.netlist import fmt, nudge_elements, write_netlist
+from eqprop_hw.circuit.spec import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))

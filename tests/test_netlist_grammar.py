@@ -1,4 +1,4 @@
-"""The netlist grammar (eqprop_hw.spice_grammar): what may reach a netlist line.
+"""The netlist grammar (eqprop_hw.circuit.spice_grammar): what may reach a netlist line.
 
 Property tests write every string field of every spec kind with line breaks, control
 characters and arbitrary text, and assert that the spec is refused or that the exported
@@ -16,14 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eqprop_hw import spice_grammar
-from eqprop_hw.build import build_circuit
+from eqprop_hw.circuit import spice_grammar
+from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.errors import CircuitError, EqpropError
 from eqprop_hw.lc.model import build_model
 from eqprop_hw.lc.netlist import write_lc_netlist
-from eqprop_hw.netlist import netlist_lines, write_netlist
-from eqprop_hw.spec import parse_spec
-from eqprop_hw.spice_grammar import (ExpressionError, NetlistTextError, check_names, join_lines,
+from eqprop_hw.circuit.netlist import netlist_lines, write_netlist
+from eqprop_hw.circuit.spec import parse_spec
+from eqprop_hw.circuit.spice_grammar import (ExpressionError, NetlistTextError, check_names, join_lines,
                                      name_problem, parse_expression)
 
 #: Every kind of line break and other control characters, and characters that look harmless.

@@ -18,11 +18,11 @@ from eqprop_hw.backends import make_backend
 from eqprop_hw.backends.ngspice import (NgspiceBackend, NgspiceSession, classify_message,
                                         find_ngspice_library, is_harmless, read_raw_file,
                                         read_raw_plots, run_ngspice_batch)
-from eqprop_hw.build import build_circuit
-from eqprop_hw.graph import validate_circuit
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.circuit.graph import validate_circuit
 from eqprop_hw.errors import BackendError, CircuitError, ConvergenceError
-from eqprop_hw.netlist import write_netlist
-from eqprop_hw.spec import parse_spec
+from eqprop_hw.circuit.netlist import write_netlist
+from eqprop_hw.circuit.spec import parse_spec
 
 pytestmark = pytest.mark.ngspice
 
@@ -319,7 +319,7 @@ def test_non_strict_marks_the_row_and_continues(session):
 def test_singular_circuit_raises_with_the_cause(session):
     # Two parallel sources: build_circuit refuses this loop, so assemble it unvalidated to
     # reach ngspice's own singular-matrix failure.
-    from eqprop_hw.graph import Circuit, Element, InputPort, OutputPort
+    from eqprop_hw.circuit.graph import Circuit, Element, InputPort, OutputPort
     circuit = Circuit("parallel", "graph", [
         Element("V1", "V", ("a", "0"), 1.0), Element("V2", "V", ("a", "0"), 2.0),
         Element("R1", "R", ("a", "0"), 1e-3)], {}, [InputPort("V1", "a", (("V1", 1.0),))],
@@ -336,7 +336,7 @@ def test_netlist_ngspice_rejects_gives_backend_error(session, monkeypatch):
         {"name": "VIN", "nodes": ["in", "0"], "dc": 0.0},
         {"name": "R1", "nodes": ["in", "a"], "g": 1e-3},
         {"name": "B1", "nodes": ["a", "0"], "expr": "I=tanh(v(a))"}], ["VIN"], ["a"])
-    # the writers refuse such an expression (eqprop_hw.spice_grammar); a line that ngspice
+    # the writers refuse such an expression (eqprop_hw.circuit.spice_grammar); a line that ngspice
     # rejects still reaches the session only when written by hand, as here
     written = NgspiceBackend._netlist_lines
     monkeypatch.setattr(NgspiceBackend, "_netlist_lines", lambda self: [
@@ -446,8 +446,8 @@ def test_log_destinations_and_stats(session, capsys):
 
 def test_nothing_reaches_the_terminal():
     """A fresh process: PySpice's version warning and ngspice's output stay off the terminal."""
-    code = ("from eqprop_hw.spec import parse_spec\n"
-            "from eqprop_hw.build import build_circuit\n"
+    code = ("from eqprop_hw.circuit.spec import parse_spec\n"
+            "from eqprop_hw.circuit.build import build_circuit\n"
             "from eqprop_hw.backends.ngspice import NgspiceBackend\n"
             "c = build_circuit(parse_spec({'name': 't', 'kind': 'layered', 'layers': [3, 4, 2]}))\n"
             "b = NgspiceBackend(c)\n"
@@ -468,8 +468,8 @@ def test_adopts_an_existing_pyspice_instance():
             "from PySpice.Spice.NgSpice.Shared import NgSpiceShared\n"
             "NgSpiceShared.new_instance()\n"
             "logging.disable(logging.NOTSET)\n"
-            "from eqprop_hw.spec import parse_spec\n"
-            "from eqprop_hw.build import build_circuit\n"
+            "from eqprop_hw.circuit.spec import parse_spec\n"
+            "from eqprop_hw.circuit.build import build_circuit\n"
             "from eqprop_hw.backends.ngspice import NgspiceBackend\n"
             "c = build_circuit(parse_spec({'name': 't', 'kind': 'layered', 'layers': [1, 1]}))\n"
             "lines = []\n"

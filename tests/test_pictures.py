@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.backends import make_backend
-from eqprop_hw.build import build_circuit
+from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.cli import main
-from eqprop_hw.plots import (conductance_matrices, plot_conductance_maps, plot_node_voltages,
+from eqprop_hw.io.plots import (conductance_matrices, plot_conductance_maps, plot_node_voltages,
                              voltage_layers)
-from eqprop_hw.spec import load_spec, parse_spec
-from eqprop_hw.train import train
+from eqprop_hw.circuit.spec import load_spec, parse_spec
+from eqprop_hw.learning.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"

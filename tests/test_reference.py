@@ -11,13 +11,13 @@ from scipy.integrate import quad
 
 from eqprop_hw.backends import make_backend
 from eqprop_hw.backends.native import diode_current, thermal_voltage
-from eqprop_hw.build import build_circuit
-from eqprop_hw.ep import ep_gradient
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.learning.ep import ep_gradient
 from eqprop_hw.errors import BackendError, CircuitError
-from eqprop_hw.reference import (EnergyModel, check_report, diode_cocontent, exact_gradient,
+from eqprop_hw.learning.reference import (EnergyModel, check_report, diode_cocontent, exact_gradient,
                                  finite_difference_gradient, format_report, gradient_agreement,
                                  software_ep)
-from eqprop_hw.spec import load_spec, parse_spec
+from eqprop_hw.circuit.spec import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -434,7 +434,7 @@ def test_check_report_with_ngspice(ngspice):
 
 @pytest.mark.ngspice
 def test_exact_gradient_matches_finite_differences_through_ngspice_with_wires():
-    from eqprop_hw.reference import exact_gradient, finite_difference_gradient, gradient_agreement
+    from eqprop_hw.learning.reference import exact_gradient, finite_difference_gradient, gradient_agreement
     spec = parse_spec({"name": "wired", "kind": "layered", "layers": [3, 4, 2],
                        "inputs": {"gain": 5.0}, "activation": {"type": "rectify"},
                        "wires": {"row_conductance": 0.5, "column_conductance": 0.5}})

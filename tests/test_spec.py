@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from eqprop_hw.errors import SpecError
-from eqprop_hw.spec import load_spec, parse_spec, read_yaml
+from eqprop_hw.circuit.spec import load_spec, parse_spec, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 

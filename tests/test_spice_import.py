@@ -9,11 +9,11 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from eqprop_hw.build import build_circuit
+from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.errors import CircuitError, NetlistError
-from eqprop_hw.netlist import write_netlist
-from eqprop_hw.spec import parse_spec
-from eqprop_hw.spice_import import (evaluate_expression, import_netlist, import_netlist_text,
+from eqprop_hw.circuit.netlist import write_netlist
+from eqprop_hw.circuit.spec import parse_spec
+from eqprop_hw.circuit.spice_import import (evaluate_expression, import_netlist, import_netlist_text,
                                     parse_spice_number, spec_to_yaml)
 
 ROOT = Path(__file__).resolve().parents[1]

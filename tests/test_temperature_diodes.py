@@ -17,13 +17,13 @@ import pytest
 import yaml
 
 from eqprop_hw.backends.native import NativeBackend, diode_current, matched_breakdown
-from eqprop_hw.build import build_circuit
+from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.errors import CircuitError, SpecError
-from eqprop_hw.graph import DiodeModel
-from eqprop_hw.netlist import write_netlist
-from eqprop_hw.reference import (EnergyModel, exact_gradient, finite_difference_gradient,
+from eqprop_hw.circuit.graph import DiodeModel
+from eqprop_hw.circuit.netlist import write_netlist
+from eqprop_hw.learning.reference import (EnergyModel, exact_gradient, finite_difference_gradient,
                                  gradient_agreement, junction_current, junction_parameters)
-from eqprop_hw.spec import parse_spec
+from eqprop_hw.circuit.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPERATURES = (-40.0, 27.0, 125.0)
@@ -193,7 +193,7 @@ def test_breakdown_current_is_ibv_at_bv():
 
 def test_cocontent_integrates_the_breakdown_branch():
     """dPhi/dv of the reference's co-content is its current, across all three branches."""
-    from eqprop_hw.reference import diode_cocontent
+    from eqprop_hw.learning.reference import diode_cocontent
     saturation, vte, breakdown = 2e-9, 0.045, 4.0
     v = np.linspace(-6.0, 0.6, 3001)
     v = v[np.abs(v + breakdown) > 1e-3]

@@ -1,4 +1,4 @@
-"""Finite temperature (eqprop_hw.thermal): closed forms, samplers and the three estimators.
+"""Finite temperature (eqprop_hw.thermal.gibbs): closed forms, samplers and the three estimators.
 
 Every sampled estimate is compared with an independent exact value (the Gaussian closed form
 for linear networks, grid quadrature for a diode network) through its z-score
@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eqprop_hw.build import build_circuit
+from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.reference import EnergyModel, exact_gradient
-from eqprop_hw.spec import parse_spec
-from eqprop_hw import thermal as th
+from eqprop_hw.learning.reference import EnergyModel, exact_gradient
+from eqprop_hw.circuit.spec import parse_spec
+from eqprop_hw.thermal import gibbs as th
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import study_temperature  # noqa: E402
@@ -125,7 +125,7 @@ def test_chl_and_path_agree_on_a_diode_network():
         assert np.all(np.abs((est.gradient - exact) / est.stderr) <= 4.0)
     assert np.max(chl.stderr) < 0.02 * np.abs(exact).max()
     # the diode matters: the finite-T gradient is not the T = 0 EP value of the same beta
-    from eqprop_hw.reference import software_ep
+    from eqprop_hw.learning.reference import software_ep
     cold = software_ep(model, x, y, beta, nudge="positive")
     assert np.max(np.abs(cold - exact) / chl.stderr) > 4.0
 
@@ -222,7 +222,7 @@ def test_cli_grad_at_finite_temperature(tmp_path, capsys):
 
 def test_training_at_finite_temperature_learns_and_is_deterministic(tmp_path):
     import json
-    from eqprop_hw.train import train
+    from eqprop_hw.learning.train import train
     text = LINEAR_SPEC.replace("layers: [2, 3, 2]", "layers: [4, 6, 2]") + (
         "dataset: {name: teacher, samples: 120, seed: 1}\n"
         "temperature: 1.0e-8\n"
@@ -230,7 +230,7 @@ def test_training_at_finite_temperature_learns_and_is_deterministic(tmp_path):
         "estimator: chl, samples: 64}\n")
     spec_path = tmp_path / "ts.yaml"
     spec_path.write_text(text)
-    from eqprop_hw.spec import load_spec
+    from eqprop_hw.circuit.spec import load_spec
     runs = []
     for name in ("a", "b"):
         train(load_spec(spec_path), tmp_path / name, progress=False, plots=False)

@@ -1,13 +1,13 @@
 """The fast native samplers: the cached dense energy and Metropolis around the Laplace
-approximation (eqprop_hw.thermal.ReducedEnergy, LaplaceSampler)."""
+approximation (eqprop_hw.thermal.gibbs.ReducedEnergy, LaplaceSampler)."""
 
 import numpy as np
 import pytest
 
-from eqprop_hw.build import build_circuit
-from eqprop_hw.reference import EnergyModel, software_ep
-from eqprop_hw.spec import parse_spec
-from eqprop_hw import thermal as th
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.learning.reference import EnergyModel, software_ep
+from eqprop_hw.circuit.spec import parse_spec
+from eqprop_hw.thermal import gibbs as th
 
 from test_thermal import T_DIODE, T_LINEAR, X, Y, diode_model, linear_model, typical_g
 
@@ -95,8 +95,8 @@ def test_laplace_sampler_reduces_to_ep_as_T_goes_to_zero_and_is_deterministic():
 
 def test_training_with_diodes_uses_the_laplace_sampler(tmp_path):
     import json
-    from eqprop_hw.spec import load_spec
-    from eqprop_hw.train import train
+    from eqprop_hw.circuit.spec import load_spec
+    from eqprop_hw.learning.train import train
     text = """name: tsd
 kind: layered
 layers: [4, 6, 2]
@@ -110,7 +110,7 @@ training: {epochs: 2, batch_size: 16, learning_rate: 0.05, beta: 6.0e-4, estimat
 """
     path = tmp_path / "tsd.yaml"
     path.write_text(text)
-    from eqprop_hw.thermal_train import thermal_trainer
+    from eqprop_hw.thermal.train import thermal_trainer
     spec = load_spec(path)
     trainer = thermal_trainer(spec, build_circuit(spec), "native")
     assert isinstance(trainer.sampler, th.LaplaceSampler)

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from eqprop_hw.build import build_circuit
-from eqprop_hw.reference import EnergyModel
-from eqprop_hw.spec import parse_spec
-from eqprop_hw import thermal as th
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.learning.reference import EnergyModel
+from eqprop_hw.circuit.spec import parse_spec
+from eqprop_hw.thermal import gibbs as th
 
 pytest.importorskip("PySpice")
 from eqprop_hw.backends import make_backend  # noqa: E402
-from eqprop_hw.thermal_ngspice import (NgspiceSampler, interpolation_factor,  # noqa: E402
+from eqprop_hw.thermal.ngspice import (NgspiceSampler, interpolation_factor,  # noqa: E402
                                        predicted_covariance, variance_factor)
 
 from test_thermal import T_LINEAR, X, Y, linear_model, typical_g  # noqa: E402

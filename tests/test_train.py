@@ -7,9 +7,9 @@ import pytest
 
 from eqprop_hw.cli import main
 from eqprop_hw.errors import EqpropError
-from eqprop_hw.params import load_params
-from eqprop_hw.spec import load_spec, parse_spec
-from eqprop_hw.train import train
+from eqprop_hw.io.params import load_params
+from eqprop_hw.circuit.spec import load_spec, parse_spec
+from eqprop_hw.learning.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -63,8 +63,8 @@ def _simulate(spec: Path, rows_file: Path, backend: str, expected_rows: int):
 
 def measure(spec_name: str, rows: int, spice_rows: int, repeats: int) -> dict:
     spec = ROOT / "circuits" / f"{spec_name}.yaml"
-    from eqprop_hw.build import build_circuit
-    from eqprop_hw.spec import load_spec
+    from eqprop_hw.circuit.build import build_circuit
+    from eqprop_hw.circuit.spec import load_spec
     width = len(build_circuit(load_spec(spec)).inputs)
     with tempfile.TemporaryDirectory(prefix="eqprop-bench-cli-") as folder:
         files = {}

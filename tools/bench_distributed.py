@@ -20,8 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from eqprop_hw.spec import Spec, load_spec
-from eqprop_hw.train import train
+from eqprop_hw.circuit.spec import Spec, load_spec
+from eqprop_hw.learning.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -42,10 +42,10 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.backends import make_backend
-from eqprop_hw.build import build_circuit
-from eqprop_hw.ep import ep_gradient, make_probe
-from eqprop_hw.spec import load_spec
-from eqprop_hw.train import conductance_bounds, learning_rates, settings_from
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.learning.ep import ep_gradient, make_probe
+from eqprop_hw.circuit.spec import load_spec
+from eqprop_hw.learning.train import conductance_bounds, learning_rates, settings_from
 
 ROOT = Path(__file__).resolve().parents[1]
 

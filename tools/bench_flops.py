@@ -47,9 +47,9 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.backends import make_backend
-from eqprop_hw.build import build_circuit
-from eqprop_hw.spec import load_spec
-from eqprop_hw.train import settings_from
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.circuit.spec import load_spec
+from eqprop_hw.learning.train import settings_from
 
 ROOT = Path(__file__).resolve().parents[1]
 

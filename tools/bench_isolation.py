@@ -30,7 +30,7 @@ SUMMARY = ("xor.isolated_over_inprocess", "iris.isolated_over_inprocess",
 
 def minibatches(backend, circuit, dataset, settings, samples: int, batch: int) -> float:
     """Seconds for ``samples`` training samples in minibatches of ``batch`` (updates applied)."""
-    from eqprop_hw.ep import ep_gradient, make_probe
+    from eqprop_hw.learning.ep import ep_gradient, make_probe
     probe = make_probe(circuit, backend.node_names)
     values = np.array(circuit.trainable_values())
     started = time.perf_counter()
@@ -47,10 +47,10 @@ def measure(name: str, mode: str, samples: int, repeats: int, batch: int = 4) ->
     """In this process: best seconds of ``repeats`` passes over ``samples`` training samples
     of a bundled spec on the ``mode`` ("inprocess" or "isolated") ngspice backend."""
     from eqprop_hw.backends import make_backend
-    from eqprop_hw.build import build_circuit
-    from eqprop_hw.data import load_dataset
-    from eqprop_hw.spec import load_spec
-    from eqprop_hw.train import settings_from
+    from eqprop_hw.circuit.build import build_circuit
+    from eqprop_hw.io.data import load_dataset
+    from eqprop_hw.circuit.spec import load_spec
+    from eqprop_hw.learning.train import settings_from
 
     spec = load_spec(ROOT / "circuits" / f"{name}.yaml")
     circuit = build_circuit(spec)

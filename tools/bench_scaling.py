@@ -50,7 +50,7 @@ def conductances(layers) -> int:
 
 def layered_spec(layers):
     """A Spec object of a layered diode crossbar of the given sizes (mnist_size's devices)."""
-    from eqprop_hw.spec import parse_spec
+    from eqprop_hw.circuit.spec import parse_spec
     return parse_spec({
         "name": "scale_" + "_".join(map(str, layers)), "kind": "layered", "layers": list(layers),
         "inputs": {"doubling": True, "gain": 1.0, "bias": 1.0},
@@ -96,7 +96,7 @@ def measure_size(layers, batch: int, ngspice_samples: int) -> dict:
     """One size, in this process: native time/sample and peak RSS (``ngspice_samples`` 0), or
     ngspice's time per sample and the RSS its loaded circuit adds (``ngspice_samples`` > 0)."""
     from eqprop_hw.backends import make_backend
-    from eqprop_hw.build import build_circuit
+    from eqprop_hw.circuit.build import build_circuit
     rss_start = _rss_mb()
     started = time.perf_counter()
     circuit = build_circuit(layered_spec(layers))
@@ -201,8 +201,8 @@ def size_curve(sizes, batch: int, ngspice_samples: int, ngspice_limit: float,
 def batch_curve(batches, spec_name: str = "mnist_size") -> list:
     """Native time per sample against batch size (same process, best of 3)."""
     from eqprop_hw.backends import make_backend
-    from eqprop_hw.build import build_circuit
-    from eqprop_hw.spec import load_spec
+    from eqprop_hw.circuit.build import build_circuit
+    from eqprop_hw.circuit.spec import load_spec
     circuit = build_circuit(load_spec(ROOT / "circuits" / f"{spec_name}.yaml"))
     native = make_backend("native", circuit)
     x = np.random.default_rng(0).uniform(0.0, 1.0, (max(batches), len(circuit.inputs)))
@@ -250,7 +250,7 @@ def plots(data: dict, folder: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from eqprop_hw.plots import save_figure
+    from eqprop_hw.io.plots import save_figure
     written = []
     sizes = [r for r in data["sizes"] if "native_ms_per_sample" in r]
     figure, axis = plt.subplots(figsize=(6, 4))

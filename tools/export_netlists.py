@@ -11,10 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from eqprop_hw.build import build_circuit
-from eqprop_hw.fileio import atomic_write_text
-from eqprop_hw.netlist import write_netlist
-from eqprop_hw.spec import load_spec
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.io.fileio import atomic_write_text
+from eqprop_hw.circuit.netlist import write_netlist
+from eqprop_hw.circuit.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from eqprop_hw.cli import build_parser
-from eqprop_hw.fileio import atomic_write_text
+from eqprop_hw.io.fileio import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "cli.md"
@@ -30,7 +30,7 @@ checkpoint written). The JSON keys each command prints are the published interfa
 project's CONTRACT.md; `docs/tutorial.md` shows them in use); this page lists every argument
 the program accepts today, including those added since.
 For `kind: lc` specs the commands dispatch to the LC network code (`eqprop_hw/lc/cli.py`);
-finite-temperature options to `eqprop_hw/thermal_cli.py`.
+finite-temperature options to `eqprop_hw/thermal/cli.py`.
 """
 
 

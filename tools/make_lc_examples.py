@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from eqprop_hw.fileio import atomic_write_text
+from eqprop_hw.io.fileio import atomic_write_text
 from eqprop_hw.lc.examples import random_lc_data
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,10 +27,10 @@ EXAMPLES = (("xor", 1), ("iris", 0))
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    from eqprop_hw.build import build_circuit
+    from eqprop_hw.circuit.build import build_circuit
     from eqprop_hw.cli import main as cli
-    from eqprop_hw.plots import plot_conductance_maps
-    from eqprop_hw.spec import load_spec
+    from eqprop_hw.io.plots import plot_conductance_maps
+    from eqprop_hw.circuit.spec import load_spec
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:

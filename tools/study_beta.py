@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.backends import make_backend
-from eqprop_hw.build import build_circuit
-from eqprop_hw.data import load_dataset
-from eqprop_hw.ep import ep_gradient
-from eqprop_hw.fileio import atomic_write_text
-from eqprop_hw.reference import exact_gradient, gradient_agreement
-from eqprop_hw.spec import load_spec
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.io.data import load_dataset
+from eqprop_hw.learning.ep import ep_gradient
+from eqprop_hw.io.fileio import atomic_write_text
+from eqprop_hw.learning.reference import exact_gradient, gradient_agreement
+from eqprop_hw.circuit.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -104,7 +104,7 @@ def plot(results: list, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from eqprop_hw.plots import save_figure
+    from eqprop_hw.io.plots import save_figure
     figure, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 3.8), squeeze=False)
     for axis, result in zip(axes[0], results):
         for mode, style in zip(MODES, ("o-", "s--", "^-")):

@@ -33,14 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from eqprop_hw.backends import make_backend  # noqa: E402
-from eqprop_hw.build import build_circuit  # noqa: E402
-from eqprop_hw.data import load_dataset  # noqa: E402
-from eqprop_hw.devices import hardware_from_spec, measured_gradient, probe_for  # noqa: E402
-from eqprop_hw.ep import ep_gradient, make_probe  # noqa: E402
-from eqprop_hw.fileio import atomic_write_text  # noqa: E402
-from eqprop_hw.reference import exact_gradient, gradient_agreement  # noqa: E402
-from eqprop_hw.spec import load_spec, parse_spec  # noqa: E402
-from eqprop_hw.train import conductance_bounds, learning_rates, settings_from, train  # noqa: E402
+from eqprop_hw.circuit.build import build_circuit  # noqa: E402
+from eqprop_hw.io.data import load_dataset  # noqa: E402
+from eqprop_hw.learning.devices import hardware_from_spec, measured_gradient, probe_for  # noqa: E402
+from eqprop_hw.learning.ep import ep_gradient, make_probe  # noqa: E402
+from eqprop_hw.io.fileio import atomic_write_text  # noqa: E402
+from eqprop_hw.learning.reference import exact_gradient, gradient_agreement  # noqa: E402
+from eqprop_hw.circuit.spec import load_spec, parse_spec  # noqa: E402
+from eqprop_hw.learning.train import conductance_bounds, learning_rates, settings_from, train  # noqa: E402
 
 #: A device's range: on/off ratio 100 (the spec's own range, 1e-8..1e-3 S, is effectively
 #: unbounded for these networks).

@@ -17,7 +17,7 @@ import numpy as np
 from eqprop_hw.lc.bptt import agreement, bptt_gradient
 from eqprop_hw.lc.model import build_model
 from eqprop_hw.lc.ngspice import LCNgspice, _resample
-from eqprop_hw.spec import load_spec
+from eqprop_hw.circuit.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     if args.out:
         out = Path(args.out)
         (out / "lc_echo.json").write_text(json.dumps(result, indent=1) + "\n")
-        from eqprop_hw.plots import _pyplot, save_figure
+        from eqprop_hw.io.plots import _pyplot, save_figure
         plt = _pyplot()
         figure, axes = plt.subplots(3, 1, figsize=(6.5, 6), sharex=True)
         k = model.nodes.index(model.outputs[0]["node"])

@@ -15,7 +15,7 @@ Parts (``--only PART`` runs one and merges it into the existing temperature_stud
 ``digits`` (also with ``--digits``)
     The same on scikit-learn's digits with a 64-32-10 diode network (1347 training images):
     T = 0 EP (one-sided) and CHL at T = 1e-6 and 1e-5 W for beta = 2e-6, 2e-5, 2e-4 S, test
-    accuracy per epoch. The native sampler is eqprop_hw.thermal.LaplaceSampler (40-50 ms
+    accuracy per epoch. The native sampler is eqprop_hw.thermal.gibbs.LaplaceSampler (40-50 ms
     per minibatch of 4 and both phases, ~25 s per epoch on an idle core; measured 57-100 s
     per epoch with 3 runs sharing 2 busy cores).
 ``ngspice``
@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eqprop_hw.build import build_circuit
-from eqprop_hw.reference import EnergyModel, exact_gradient, gradient_agreement, software_ep
-from eqprop_hw.spec import load_spec, parse_spec
-from eqprop_hw import thermal as th
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.learning.reference import EnergyModel, exact_gradient, gradient_agreement, software_ep
+from eqprop_hw.circuit.spec import load_spec, parse_spec
+from eqprop_hw.thermal import gibbs as th
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -136,7 +136,7 @@ DIGITS_LR = 0.003
 def train_curves(template: str, betas, temperatures, epochs: int, samples: int,
                  lr: float, thermal_samples: int, workdir: Path) -> list[dict]:
     """Part 3: train at T = 0 (EP, one-sided) and at each T > 0 (CHL) for each beta."""
-    from eqprop_hw.train import train
+    from eqprop_hw.learning.train import train
     runs = []
     for beta in betas:
         for temp in (None, *temperatures):
@@ -167,7 +167,7 @@ def train_curves(template: str, betas, temperatures, epochs: int, samples: int,
 def sampler_speed(repeats: int = 10) -> dict:
     """Seconds per CHL minibatch gradient (4 digits images, both phases, 32 kept samples per
     phase) on the digits network, for the training configurations of both native samplers."""
-    from eqprop_hw.data import load_dataset
+    from eqprop_hw.io.data import load_dataset
     spec = parse_spec(__import__("yaml").safe_load(DIGITS_SPEC.format(
         epochs=1, lr=DIGITS_LR, beta=2e-5, thermal_samples=32)))
     circuit = build_circuit(spec)
@@ -209,11 +209,11 @@ NGSPICE_STEPS = ((1.0, 16384), (0.3, 16384), (0.1, 8192), (0.025, 4096))
 
 def ngspice_noise(quick: bool = False) -> dict:
     """ngspice's noise sources: the variance at the knots of one node (g = 1e-4 S, C = 1 nF)
-    for noise steps a = g NT / C, against eqprop_hw.thermal_ngspice.variance_factor; and every
+    for noise steps a = g NT / C, against eqprop_hw.thermal.ngspice.variance_factor; and every
     estimator against the closed form on the linear 2-3-2 network of tests/test_thermal.py at
     beta = 0.1, 1, 10 g (512 samples, seed 2, 4 path nodes: the slow test's settings)."""
     from eqprop_hw.backends import make_backend
-    from eqprop_hw.thermal_ngspice import NgspiceSampler, variance_factor
+    from eqprop_hw.thermal.ngspice import NgspiceSampler, variance_factor
     g, temp, cap = 1e-4, 1e-6, 1e-9
     one = build_circuit(parse_spec({
         "name": "one", "kind": "graph",
@@ -343,7 +343,7 @@ def report(result: dict) -> str:
               "Produced by `python tools/study_temperature.py"
               f"{' --quick' if result['quick'] else ''}"
               f"{' --digits' if result.get('digits') else ''}` in {result['seconds']:.0f} s "
-              "(native samplers, eqprop_hw.thermal")
+              "(native samplers, eqprop_hw.thermal.gibbs")
              + ("; parts: " + ", ".join(f"{k} {v:.0f} s" for k, v in
                                         result["part_seconds"].items())
                 + "; `--only PART` reruns one part and merges it"
@@ -417,7 +417,7 @@ def report(result: dict) -> str:
         lines += ["## ngspice's noise sources (`--only ngspice`)", "",
                   "Variance at the knots k NT of one node (g = 1e-4 S, C = 1 nF, T = 1e-6 W) "
                   "for a noise step a = g NT / C, against "
-                  "`eqprop_hw.thermal_ngspice.variance_factor` (held values: tanh(a/2)/(a/2); "
+                  "`eqprop_hw.thermal.ngspice.variance_factor` (held values: tanh(a/2)/(a/2); "
                   "interpolated: 1 - a/2 + ...):", "",
                   "| source | a | Var / (T/g) | predicted | z |", "| --- | --- | --- | --- | --- |"]
         for r in ng["variance"]:

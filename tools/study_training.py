@@ -20,9 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-from eqprop_hw.fileio import atomic_write_text
-from eqprop_hw.spec import load_spec
-from eqprop_hw.train import train
+from eqprop_hw.io.fileio import atomic_write_text
+from eqprop_hw.circuit.spec import load_spec
+from eqprop_hw.learning.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"

@@ -18,12 +18,12 @@ import numpy as np
 
 from eqprop_hw.backends import make_backend
 from eqprop_hw.backends.ngspice import run_ngspice_batch
-from eqprop_hw.build import build_circuit
-from eqprop_hw.data import load_dataset
-from eqprop_hw.netlist import write_netlist
-from eqprop_hw.params import load_params
-from eqprop_hw.spec import load_spec
-from eqprop_hw.train import evaluate
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.io.data import load_dataset
+from eqprop_hw.circuit.netlist import write_netlist
+from eqprop_hw.io.params import load_params
+from eqprop_hw.circuit.spec import load_spec
+from eqprop_hw.learning.train import evaluate
 
 
 def verify(spec_path: str, params_path: str, split: str = "test", limit: int | None = None,

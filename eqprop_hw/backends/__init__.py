@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from eqprop_hw.backends.base import Backend, SolveResult
 from eqprop_hw.errors import BackendError
-from eqprop_hw.graph import Circuit
+from eqprop_hw.circuit.graph import Circuit
 
 BACKENDS = ("ngspice", "native")
 

@@ -5,7 +5,7 @@ batch of input vectors, optionally with nudging, and returns node voltages. The 
 knows which backend ran.
 
 The nudge implements the backend's loss (``loss=`` when it is made, see
-:mod:`eqprop_hw.losses`): for ``squared`` (default) a conductance ``beta`` (S) from each output
+:mod:`eqprop_hw.learning.losses`): for ``squared`` (default) a conductance ``beta`` (S) from each output
 to its target voltage; for ``cross_entropy`` the current ``(beta / tau) (y_k - p_k)`` (A) into
 each output, ``p = softmax(V / tau)``, with ``beta`` in W and targets ``y`` probability vectors.
 """
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.graph import GROUND, Circuit, check_source_values, check_target_values
-from eqprop_hw.losses import check_loss, check_probabilities
+from eqprop_hw.circuit.graph import GROUND, Circuit, check_source_values, check_target_values
+from eqprop_hw.learning.losses import check_loss, check_probabilities
 
 
 @dataclass
@@ -84,7 +84,7 @@ def prepare_batch(inputs, beta, targets, n_inputs: int, n_outputs: int,
         Wrong widths, NaN/inf, a non-finite beta, nudging without targets, mismatched rows,
         (cross-entropy) targets that are not probability vectors, or (given ``circuit``)
         inputs that drive a source, or squared-loss targets, beyond
-        :data:`eqprop_hw.graph.MAX_SOURCE` (1e9 V or A).
+        :data:`eqprop_hw.circuit.graph.MAX_SOURCE` (1e9 V or A).
     """
     inputs = as_batch(inputs, n_inputs, "input values")
     if not np.isfinite(beta):

@@ -56,7 +56,7 @@ import numpy as np
 
 from eqprop_hw.backends.base import Backend
 from eqprop_hw.errors import BackendError, SimulatorCrash
-from eqprop_hw.graph import Circuit
+from eqprop_hw.circuit.graph import Circuit
 
 LOGGER = logging.getLogger("eqprop_hw.isolated")
 

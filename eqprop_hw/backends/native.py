@@ -26,7 +26,7 @@ networks eliminate their diode-only hidden nodes (a diagonal block) and solve a 
 system per sample; with ``compiled=True`` (training) those Newton iterations run as the compiled
 loops of :mod:`eqprop_hw.backends.fused`, with the same iterates.
 
-Nudging follows the backend's loss (:mod:`eqprop_hw.losses`). Squared loss: the VCCS stamps
+Nudging follows the backend's loss (:mod:`eqprop_hw.learning.losses`). Squared loss: the VCCS stamps
 ``GNUDGE{k}`` of gain ``beta`` to the target sources ``VNUDGE{k}`` (linear). Cross-entropy
 (``loss="cross_entropy"``): no general behavioural sources, but one dedicated nonlinear term on
 the output unknowns, the current ``I = (beta / tau) (y - p)``, ``p = softmax(V_out / tau)``,
@@ -54,9 +54,9 @@ import scipy.sparse.linalg as spla
 from eqprop_hw.backends import fused
 from eqprop_hw.backends.base import Backend, SolveResult
 from eqprop_hw.errors import BackendError, CircuitError, ConvergenceError
-from eqprop_hw.graph import GROUND, Circuit
-from eqprop_hw.losses import cross_entropy_nudge
-from eqprop_hw.netlist import nudge_elements
+from eqprop_hw.circuit.graph import GROUND, Circuit
+from eqprop_hw.learning.losses import cross_entropy_nudge
+from eqprop_hw.circuit.netlist import nudge_elements
 
 #: ngspice 39's constants (``const.h``): k = 1.38064852e-23 J/K, q = 1.6021766208e-19 C.
 BOLTZMANN = 1.38064852e-23
@@ -455,14 +455,14 @@ class NativeBackend(Backend):
     max_iterations : int
         Newton iteration cap per solve.
     loss : {"squared", "cross_entropy"}
-        Which nudge ``solve(..., beta, targets)`` applies (see :mod:`eqprop_hw.losses`).
+        Which nudge ``solve(..., beta, targets)`` applies (see :mod:`eqprop_hw.learning.losses`).
     temperature : float, optional
         Softmax temperature tau (V) of the cross-entropy nudge (default 0.1 V).
 
     Examples
     --------
-    >>> from eqprop_hw.spec import parse_spec
-    >>> from eqprop_hw.build import build_circuit
+    >>> from eqprop_hw.circuit.spec import parse_spec
+    >>> from eqprop_hw.circuit.build import build_circuit
     >>> c = build_circuit(parse_spec({"name": "t", "kind": "layered", "layers": [2, 3, 1]}))
     >>> r = NativeBackend(c).solve([[0.5, -0.5]])
     >>> r.voltages.shape == (1, len(r.node_names)) and bool(r.converged[0])

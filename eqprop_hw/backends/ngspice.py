@@ -33,8 +33,8 @@ netlist, independently of the shared library, for cross-checks.
 
 Examples
 --------
->>> from eqprop_hw.spec import parse_spec
->>> from eqprop_hw.build import build_circuit
+>>> from eqprop_hw.circuit.spec import parse_spec
+>>> from eqprop_hw.circuit.build import build_circuit
 >>> circuit = build_circuit(parse_spec({"name": "t", "kind": "layered", "layers": [2, 3, 1]}))
 >>> with NgspiceBackend(circuit) as backend:                     # doctest: +SKIP
 ...     result = backend.solve([[0.5, -0.5], [1.0, 0.0]])
@@ -64,9 +64,9 @@ import numpy as np
 
 from eqprop_hw.backends.base import Backend, SolveResult
 from eqprop_hw.errors import BackendError, CircuitError, ConvergenceError
-from eqprop_hw.graph import Circuit
-from eqprop_hw.netlist import BETA_SOURCE, fmt, netlist_lines, nudge_elements
-from eqprop_hw.spice_grammar import check_lines, join_lines
+from eqprop_hw.circuit.graph import Circuit
+from eqprop_hw.circuit.netlist import BETA_SOURCE, fmt, netlist_lines, nudge_elements
+from eqprop_hw.circuit.spice_grammar import check_lines, join_lines
 
 LOGGER = logging.getLogger("eqprop_hw.ngspice")
 
@@ -692,10 +692,10 @@ class NgspiceSession:
         ----------
         lines : sequence of str
             The netlist's lines as a writer produced them (title line first, ``.end`` last, no
-            analysis card needed; :func:`eqprop_hw.netlist.netlist_lines`). They are handed
+            analysis card needed; :func:`eqprop_hw.circuit.netlist.netlist_lines`). They are handed
             to ngspice one by one, never re-split: a line holding a line break or any
             character outside printable ASCII is refused
-            (:func:`eqprop_hw.spice_grammar.check_lines`).
+            (:func:`eqprop_hw.circuit.spice_grammar.check_lines`).
         owner : object
             Token recorded in :attr:`owner`.
         name : str
@@ -886,7 +886,7 @@ class NgspiceBackend(Backend):
     session : NgspiceSession, optional
         Defaults to the per-process session.
     loss : {"squared", "cross_entropy"}
-        The nudge loaded with the circuit (see :func:`eqprop_hw.netlist.nudge_elements`):
+        The nudge loaded with the circuit (see :func:`eqprop_hw.circuit.netlist.nudge_elements`):
         ``GNUDGE{k}`` VCCSs of gain beta (S), or for ``cross_entropy`` the behavioural
         currents ``BNUDGE{k}`` with beta (W) on ``VNUDGEBETA`` and the target probabilities
         on ``VNUDGE{k}``; either way beta and targets change by ``alter`` only.

@@ -25,12 +25,12 @@ class LCUsageError(EqpropError):
 def load_model(spec_path: str, params_path: str | None = None):
     """(spec, model) of an lc spec file, with trained values from ``params_path`` applied."""
     from eqprop_hw.lc.model import build_model
-    from eqprop_hw.spec import load_spec
+    from eqprop_hw.circuit.spec import load_spec
     spec = load_spec(spec_path)
     model = build_model(spec)
     if params_path is not None:
         from eqprop_hw.errors import ParamsError
-        from eqprop_hw.params import load_params
+        from eqprop_hw.io.params import load_params
         values = load_params(params_path)
         try:
             model = model.with_values({str(k): float(v) for k, v in dict(values).items()})
@@ -148,7 +148,7 @@ def cmd_export(args, write_text) -> int:
 
 
 def _read_waveform_file(path, width: int, model, what: str) -> np.ndarray:
-    from eqprop_hw.fileio import read_number_rows
+    from eqprop_hw.io.fileio import read_number_rows
     rows = np.asarray(read_number_rows(path, width, None), dtype=float)
     if rows.shape[0] != model.steps + 1:
         raise LCUsageError(f"{path}: {what} need one row per grid time ({model.steps + 1} rows "
@@ -318,7 +318,7 @@ def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice
     """The reference checks of an lc network on a batch of sequences (losses and gradients
     summed over the batch).
 
-    Rows (keys as :func:`eqprop_hw.reference.check_report`'s): ``exact`` (BPTT, with ``loss``
+    Rows (keys as :func:`eqprop_hw.learning.reference.check_report`'s): ``exact`` (BPTT, with ``loss``
     and ``norm``), ``echo ngspice`` and ``echo native`` (the echo estimate from each backend's
     measurements vs BPTT), ``fd native`` (central finite differences of the loss, relative step
     ``fd_step``, on the ``fd_count`` elements of largest |BPTT| gradient, vs BPTT) and ``echo
@@ -326,7 +326,7 @@ def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice
     """
     from eqprop_hw.lc.bptt import bptt_gradient, loss_value
     from eqprop_hw.lc.echo import hel_gradient
-    from eqprop_hw.reference import _row
+    from eqprop_hw.learning.reference import _row
     u = np.transpose(inputs, (1, 0, 2))           # (steps+1, S, n_in): one batched run
     y = np.transpose(targets, (1, 0, 2))
     start = time.perf_counter()

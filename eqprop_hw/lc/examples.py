@@ -93,5 +93,5 @@ def random_lc_data(n_nodes: int = 4, seed: int = 0, nonlinear: bool = True,
 def random_lc_model(**kwargs):
     """:func:`random_lc_data` validated and built into an :class:`~eqprop_hw.lc.model.LCModel`."""
     from eqprop_hw.lc.model import build_model
-    from eqprop_hw.spec import parse_spec
+    from eqprop_hw.circuit.spec import parse_spec
     return build_model(parse_spec(random_lc_data(**kwargs)))

@@ -267,7 +267,7 @@ class LCModel:
 
 
 def build_model(spec) -> LCModel:
-    """The :class:`LCModel` of a validated ``lc`` spec (:class:`eqprop_hw.spec.Spec`)."""
+    """The :class:`LCModel` of a validated ``lc`` spec (:class:`eqprop_hw.circuit.spec.Spec`)."""
     data = spec.data if hasattr(spec, "data") else spec
     elements = data["elements"]
     nodes = sorted({n for e in elements for n in e["nodes"]} - {"0"}, key=_node_key)

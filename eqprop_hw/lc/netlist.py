@@ -33,9 +33,9 @@ import math
 import numpy as np
 
 from eqprop_hw.lc.model import LCModel
-from eqprop_hw.netlist import fmt
+from eqprop_hw.circuit.netlist import fmt
 from eqprop_hw.errors import quote
-from eqprop_hw.spice_grammar import NetlistTextError, check_name, check_names, join_lines
+from eqprop_hw.circuit.spice_grammar import NetlistTextError, check_name, check_names, join_lines
 
 LC_NETLIST_VERSION = "1"
 BETA_SOURCE = "VNUDGEBETA"
@@ -85,13 +85,13 @@ def array_waveform(times, values) -> dict:
 
 def write_lc_netlist(model: LCModel, *args, **kwargs) -> str:
     """The ``.tran`` netlist of an LC network as text (:func:`lc_netlist_lines`, joined by
-    :func:`eqprop_hw.spice_grammar.join_lines`); same parameters."""
+    :func:`eqprop_hw.circuit.spice_grammar.join_lines`); same parameters."""
     return join_lines(lc_netlist_lines(model, *args, **kwargs))
 
 
 def check_lc_text(model: LCModel) -> None:
     """Every name of ``model`` that the writer puts into a line, checked against
-    :mod:`eqprop_hw.spice_grammar` (the spec was checked on loading; this is the writer's own
+    :mod:`eqprop_hw.circuit.spice_grammar` (the spec was checked on loading; this is the writer's own
     check, so that no path around the spec reaches a netlist)."""
     check_name(model.name, "title", "circuit name")
     check_names(list(model.cap_names) + list(model.ind_names) + list(model.res_names)

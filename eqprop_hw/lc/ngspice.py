@@ -27,8 +27,8 @@ from eqprop_hw.lc.echo import _betas, estimate_from_local
 from eqprop_hw.lc.model import LCModel
 from eqprop_hw.lc.netlist import (BETA_SOURCE, array_waveform, flux_node, lc_netlist_lines,
                                   waveform_text)
-from eqprop_hw.netlist import fmt
-from eqprop_hw.spice_grammar import join_lines
+from eqprop_hw.circuit.netlist import fmt
+from eqprop_hw.circuit.spice_grammar import join_lines
 
 
 class LCNgspice:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.lc.integrate import integrate
-from eqprop_hw.plots import _pyplot, save_figure
+from eqprop_hw.io.plots import _pyplot, save_figure
 
 
 def plot_lc_training(out_dir, model, theta0, theta, inputs, targets, metrics) -> None:

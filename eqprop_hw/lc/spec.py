@@ -1,6 +1,6 @@
 """Validation of ``kind: lc`` specs (Hamiltonian LC oscillator networks).
 
-:func:`parse_lc` is called by :func:`eqprop_hw.spec.parse_spec` for ``kind: lc``; every error
+:func:`parse_lc` is called by :func:`eqprop_hw.circuit.spec.parse_spec` for ``kind: lc``; every error
 is a :class:`~eqprop_hw.errors.SpecError` naming the file, the line and the element.
 
 Schema (details in ``docs/specs.md``)::
@@ -28,7 +28,7 @@ import fnmatch
 import re
 from typing import Any
 
-from eqprop_hw.graph import CONDUCTANCE_LIMITS, REACTANCE_LIMITS
+from eqprop_hw.circuit.graph import CONDUCTANCE_LIMITS, REACTANCE_LIMITS
 
 
 TOP_KEYS = ("name", "kind", "description", "elements", "inputs", "outputs", "targets",
@@ -42,7 +42,7 @@ LC_OPTION_NAMES = tuple(DEFAULT_LC_OPTIONS)
 WAVEFORM_TYPES = ("sine", "pwl", "dc")
 LC_DATASETS = ("teacher", "sequence", "duffing", "series")
 SERIES_SOURCES = ("eeg", "membrane")
-NODE_RE = re.compile(r"[a-z0-9_]+", re.A)   # matched whole (eqprop_hw.spice_grammar)
+NODE_RE = re.compile(r"[a-z0-9_]+", re.A)   # matched whole (eqprop_hw.circuit.spice_grammar)
 
 
 def parse_waveform(check, value, where: str, container, key) -> dict:
@@ -324,7 +324,7 @@ def parse_lc(check, data: dict, name: str) -> dict:
 
     Parameters
     ----------
-    check : eqprop_hw.spec._Checker
+    check : eqprop_hw.circuit.spec._Checker
         Validator bound to the source file (raises line-numbered SpecErrors).
     data : mapping
         The spec as read from YAML (line-tracking containers).

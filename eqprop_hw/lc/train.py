@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.errors import SpecError
-from eqprop_hw.fileio import atomic_write_text
+from eqprop_hw.io.fileio import atomic_write_text
 from eqprop_hw.lc.bptt import agreement, bptt_gradient
 from eqprop_hw.lc.echo import hel_gradient
 from eqprop_hw.lc.integrate import integrate
@@ -79,7 +79,7 @@ def load_recording(source: str) -> np.ndarray:
         raise EqpropError(f"dataset series/{source}: needs the {package} package (pip install "
                           f"'eqprop-hw[plot]'), whose {relative} is the recording")
     from eqprop_hw.errors import InputDataError
-    from eqprop_hw.fileio import MAX_BINARY_BYTES, read_bounded
+    from eqprop_hw.io.fileio import MAX_BINARY_BYTES, read_bounded
     path = Path(list(found.submodule_search_locations)[0]) / relative
     raw = read_bounded(path, MAX_BINARY_BYTES, InputDataError, "recording")
     frame = np.dtype(dtype).itemsize * channels
@@ -308,7 +308,7 @@ def _write_checkpoint(path: Path, epoch: int, theta: np.ndarray, adam: "_Adam", 
     so this is the whole state.
     """
     import io
-    from eqprop_hw.fileio import atomic_write_bytes
+    from eqprop_hw.io.fileio import atomic_write_bytes
     buffer = io.BytesIO()
     np.savez(buffer, format=np.array(CHECKPOINT_FORMAT), epoch=np.array(int(epoch)),
              theta=theta, adam_m=adam.m, adam_v=adam.v, adam_t=np.array(int(adam.t)),
@@ -320,7 +320,7 @@ def _write_checkpoint(path: Path, epoch: int, theta: np.ndarray, adam: "_Adam", 
 def _read_checkpoint(path: Path, trainable: list, epochs: int | None = None) -> tuple:
     """``(epoch, theta, (m, v, t), metrics, seconds)`` of an lc checkpoint.
 
-    Every field is checked (:class:`eqprop_hw.statefile.CheckpointReader`): the format, the
+    Every field is checked (:class:`eqprop_hw.io.statefile.CheckpointReader`): the format, the
     trainable element names (the spec's), an epoch in [0, ``epochs``], finite positive values
     ``theta``, finite Adam moments (``v >= 0``) with step count ``t == epoch``, metrics with one
     loss per done epoch, finite seconds >= 0.
@@ -330,8 +330,8 @@ def _read_checkpoint(path: Path, trainable: list, epochs: int | None = None) -> 
     ParamsError
         ``"<path>: cannot resume from this checkpoint: <reason>"``.
     """
-    from eqprop_hw.fileio import quote
-    from eqprop_hw.statefile import CheckpointReader
+    from eqprop_hw.io.fileio import quote
+    from eqprop_hw.io.statefile import CheckpointReader
     state = CheckpointReader(path, ("format", "epoch", "theta", "adam_m", "adam_v", "adam_t",
                                     "metrics", "trainable", "seconds"))
     found = state.text("format")
@@ -403,10 +403,10 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
     :class:`~eqprop_hw.errors.TrainingInterrupted`.
     """
     from eqprop_hw.errors import EqpropError, TrainingInterrupted
-    from eqprop_hw.interrupt import StopSignals
+    from eqprop_hw.learning.interrupt import StopSignals
     from eqprop_hw.lc.cli import default_beta
-    from eqprop_hw.params import save_params
-    from eqprop_hw.limits import check_run_counts
+    from eqprop_hw.io.params import save_params
+    from eqprop_hw.learning.limits import check_run_counts
     check_run_counts(epochs, seed)
     log = log or (lambda message: None)
     out = Path(out_dir)
@@ -458,7 +458,7 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
             ng.set_theta(theta)
     stop = StopSignals().install()
     start = time.perf_counter()
-    from eqprop_hw.train import progress_bar
+    from eqprop_hw.learning.train import progress_bar
     bar = progress_bar((epochs + 1 - first_epoch) * inputs.shape[0], "echo learning", progress,
                        unit="sequence")
     if bar is not None:

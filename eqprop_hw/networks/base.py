@@ -222,11 +222,11 @@ def check_params(value: Any, method: str = "load"):
     if value is None:
         return None, None
     if isinstance(value, (str, os.PathLike)):
-        from eqprop_hw.params import load_params
+        from eqprop_hw.io.params import load_params
         return load_params(value), os.fspath(value)
     if isinstance(value, Mapping):
         from eqprop_hw.errors import ParamsError
-        from eqprop_hw.params import _check_values
+        from eqprop_hw.io.params import _check_values
         try:
             return _check_values(list(value.items()), "params"), None
         except ParamsError as error:
@@ -245,7 +245,7 @@ class Network(abc.ABC):
 
     Attributes
     ----------
-    spec : eqprop_hw.spec.Spec
+    spec : eqprop_hw.circuit.spec.Spec
         The validated spec.
     params : dict of str to float or None
         Element values (S, F, H) applied on top of the spec's, if any.
@@ -328,7 +328,7 @@ class Network(abc.ABC):
     @staticmethod
     def _run(metrics: dict, out: Path, params_name: str):
         from eqprop_hw.api import TrainingRun
-        from eqprop_hw.params import load_params
+        from eqprop_hw.io.params import load_params
         return TrainingRun(data=metrics, metrics=metrics,
                            params=load_params(out / params_name), out=out)
 
@@ -378,7 +378,7 @@ def row_progress(backend, rows: int, description: str, enabled: bool):
         if not enabled or getattr(backend, "on_row", False) is False or rows < 2:
             yield
             return
-        from eqprop_hw.train import progress_bar
+        from eqprop_hw.learning.train import progress_bar
         bar, previous = progress_bar(rows, description, True), backend.on_row
         backend.on_row = lambda row: bar.update(1)
         try:

@@ -85,13 +85,13 @@ class ResistiveNetwork(Network):
 
     def __init__(self, spec, params: dict | None = None, params_source: str | None = None):
         super().__init__(spec, params, params_source)
-        from eqprop_hw.build import build_circuit
+        from eqprop_hw.circuit.build import build_circuit
         try:
             circuit = build_circuit(spec)
         except CircuitError as error:
             raise CircuitError(f"{spec.source}: {error}") from None
         if params is not None:
-            from eqprop_hw.params import apply_params
+            from eqprop_hw.io.params import apply_params
             circuit = apply_params(circuit, params, source=params_source or "params")
         self.circuit = circuit
 
@@ -110,7 +110,7 @@ class ResistiveNetwork(Network):
     # -- argument checks -----------------------------------------------------------------
     def _loss(self, method: str, loss, softmax_temperature) -> tuple[str, float | None]:
         """(loss, softmax temperature or None): the arguments, else the spec's training."""
-        from eqprop_hw.train import settings_from
+        from eqprop_hw.learning.train import settings_from
         if loss is not None:
             check_choice(loss, "loss", method, LOSSES)
         check_number(softmax_temperature, "softmax_temperature", method, positive=True)
@@ -235,7 +235,7 @@ class ResistiveNetwork(Network):
         loss, softmax = self._loss(method, loss, softmax_temperature)
         gibbs = self._gibbs(method, loss, temperature, samples)
         if gibbs is not None:
-            from eqprop_hw import thermal_cli
+            from eqprop_hw.thermal import cli as thermal_cli
             args = SimpleNamespace(samples=samples, seed=seed, backend=backend)
             data = thermal_cli.simulate_data(args, self.spec, self.circuit, inputs, beta,
                                              targets, gibbs)
@@ -244,7 +244,7 @@ class ResistiveNetwork(Network):
                 voltages=dict(data["voltages"]), converged=True, seconds=data["seconds"],
                 stderr=dict(data["stderr"]))
         from eqprop_hw.backends import make_backend
-        from eqprop_hw.losses import backend_options
+        from eqprop_hw.learning.losses import backend_options
         solver = make_backend(backend, self.circuit, **backend_options(loss, softmax))
         with solver, row_progress(solver, len(inputs), "simulate", progress):
             result = solver.solve(inputs, 0.0 if beta is None else beta, targets)
@@ -331,13 +331,13 @@ class ResistiveNetwork(Network):
         check_choice(nudge, "nudge", method, NUDGES)
         check_int(seed, "seed", method)
         check_bool(progress, "progress", method)
-        from eqprop_hw.train import settings_from
+        from eqprop_hw.learning.train import settings_from
         given_beta = beta
         beta = beta if beta is not None else settings_from(self.spec).beta
         loss, softmax = self._loss(method, loss, softmax_temperature)
         gibbs = self._gibbs(method, loss, temperature, samples, estimator)
         if gibbs is not None:
-            from eqprop_hw import thermal_cli
+            from eqprop_hw.thermal import cli as thermal_cli
             args = SimpleNamespace(estimator=estimator, samples=samples, seed=seed,
                                    backend=backend, beta=given_beta)
             data = thermal_cli.grad_data(args, self.spec, self.circuit, x, y, beta, gibbs,
@@ -347,9 +347,9 @@ class ResistiveNetwork(Network):
                                   rel_error=data["rel_error"], backend=backend,
                                   beta=data["beta"], stderr=dict(data["stderr"]))
         from eqprop_hw.backends import make_backend
-        from eqprop_hw.ep import ep_gradient
-        from eqprop_hw.losses import backend_options
-        from eqprop_hw.reference import exact_gradient, gradient_agreement
+        from eqprop_hw.learning.ep import ep_gradient
+        from eqprop_hw.learning.losses import backend_options
+        from eqprop_hw.learning.reference import exact_gradient, gradient_agreement
         with make_backend(backend, self.circuit, **backend_options(loss, softmax)) as solver:
             estimate, _ = ep_gradient(solver, x, y, beta, nudge)
         value, exact = exact_gradient(self.circuit, x, y, loss=loss, temperature=softmax)
@@ -392,7 +392,7 @@ class ResistiveNetwork(Network):
         >>> text.splitlines()[0], text.rstrip().splitlines()[-1]
         ('eqprop-hw xor', '.end')
         """
-        from eqprop_hw.netlist import fmt, write_netlist
+        from eqprop_hw.circuit.netlist import fmt, write_netlist
         method = "netlist"
         inputs = None if x is None else self._inputs(x, method, batch=False).tolist()
         check_choice(analysis, "analysis", method, ("op", "tran"))
@@ -436,7 +436,7 @@ class ResistiveNetwork(Network):
         progress : bool
             tqdm progress bars on stderr.
         workers, scheduler, chunks, isolate
-            Data-parallel training and ngspice isolation, as :func:`eqprop_hw.train.train`.
+            Data-parallel training and ngspice isolation, as :func:`eqprop_hw.learning.train.train`.
 
         Returns
         -------
@@ -450,7 +450,7 @@ class ResistiveNetwork(Network):
         >>> run.metrics["epochs"], sorted(run.params) == sorted(net.trainable)
         ([1, 2], True)
         """
-        from eqprop_hw.train import train
+        from eqprop_hw.learning.train import train
         method = "train"
         out = self._out(out, method)
         check_int(epochs, "epochs", method, minimum=1)
@@ -499,9 +499,9 @@ class ResistiveNetwork(Network):
         """
         from eqprop_hw.api import Prediction
         from eqprop_hw.backends import make_backend
-        from eqprop_hw.data import load_dataset
-        from eqprop_hw.losses import backend_options
-        from eqprop_hw.train import evaluate
+        from eqprop_hw.io.data import load_dataset
+        from eqprop_hw.learning.losses import backend_options
+        from eqprop_hw.learning.train import evaluate
         method = "predict"
         check_choice(split, "split", method, SPLITS)
         check_choice(backend, "backend", method, BACKENDS)

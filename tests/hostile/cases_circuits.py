@@ -2,7 +2,7 @@
 
 Every case runs a command users run (describe, export, simulate with either backend, grad,
 import) and expects one line naming the file (or the bad command-line value) and the reason.
-See eqprop_hw.graph (check_vcvs_loops, check_cccs_loops, check_dc_matrix, check_value_limits)
+See eqprop_hw.circuit.graph (check_vcvs_loops, check_cccs_loops, check_dc_matrix, check_value_limits)
 and docs/specs.md "Value limits".
 """
 

@@ -41,14 +41,14 @@ CURVES = ("epochs", "train_loss", "test_loss", "train_accuracy", "test_accuracy"
 
 
 def _tiny_circuit():
-    from eqprop_hw.build import build_circuit
-    from eqprop_hw.spec import parse_spec
+    from eqprop_hw.circuit.build import build_circuit
+    from eqprop_hw.circuit.spec import parse_spec
     return build_circuit(parse_spec(yaml.safe_load(TINY)))
 
 
 def _lc_model():
     from eqprop_hw.lc.model import build_model
-    from eqprop_hw.spec import parse_spec
+    from eqprop_hw.circuit.spec import parse_spec
     return build_model(parse_spec(yaml.safe_load(LC)))
 
 
@@ -97,7 +97,7 @@ def state(fields, post=None, method=zipfile.ZIP_STORED, **changes):
 
 
 def trained_params(path):
-    from eqprop_hw.params import save_params
+    from eqprop_hw.io.params import save_params
     circuit = _tiny_circuit()
     save_params(path, dict(zip(circuit.trainable, circuit.trainable_values())))
 

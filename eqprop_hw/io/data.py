@@ -49,7 +49,7 @@ used; the prediction is the output with the highest voltage.
 
 Examples
 --------
->>> from eqprop_hw.spec import parse_spec
+>>> from eqprop_hw.circuit.spec import parse_spec
 >>> spec = parse_spec({"name": "x", "kind": "layered", "layers": [2, 4, 1],
 ...                    "dataset": {"name": "xor"}})
 >>> data = load_dataset(spec)
@@ -70,7 +70,7 @@ import numpy as np
 
 from eqprop_hw.errors import EqpropError, SpecError
 from eqprop_hw.errors import InputDataError
-from eqprop_hw.fileio import (MAX_BINARY_BYTES, decompress_gzip, read_bounded, read_npz,
+from eqprop_hw.io.fileio import (MAX_BINARY_BYTES, decompress_gzip, read_bounded, read_npz,
                               size_text)
 
 #: Default encoding of each data set when the spec does not set one.
@@ -554,8 +554,8 @@ def teacher_circuit(spec, seed: int):
     """
     import copy
 
-    from eqprop_hw.build import build_circuit
-    from eqprop_hw.spec import Spec
+    from eqprop_hw.circuit.build import build_circuit
+    from eqprop_hw.circuit.spec import Spec
     teacher_seed = seed + TEACHER_SEED_OFFSET
     if spec.kind == "layered":
         data = copy.deepcopy(spec.data)
@@ -713,7 +713,7 @@ def _find_idx(folder: Path, base: str) -> Path:
 
 
 def _read_bytes(path: Path) -> bytes:
-    """A data file's bytes (bounded, :func:`eqprop_hw.fileio.read_bounded`), gunzipped
+    """A data file's bytes (bounded, :func:`eqprop_hw.io.fileio.read_bounded`), gunzipped
     within the decompression limits when it starts with the gzip magic number."""
     raw = read_bounded(path, MAX_BINARY_BYTES, InputDataError, "data file")
     if raw[:2] == b"\x1f\x8b":
@@ -777,7 +777,7 @@ def read_idx(path) -> np.ndarray:
 
 def _read_npz(path: Path) -> dict:
     """The four MNIST arrays of an ``.npz`` file, read within the limits of
-    :func:`eqprop_hw.fileio.read_npz` (no pickles, headers checked before allocating)."""
+    :func:`eqprop_hw.io.fileio.read_npz` (no pickles, headers checked before allocating)."""
     source = str(path)
     keys = ("x_train", "y_train", "x_test", "y_test")
     raw = read_bounded(path, MAX_BINARY_BYTES, InputDataError, "data file")

@@ -6,7 +6,7 @@ free node voltages ``z`` then follow the Langevin equation
     C_i dz_i = -dE_b/dz_i dt + sqrt(2 T C_i) dW_i
 
 whose stationary law is Gibbs, ``p_b(z) ∝ exp(-E_b(z) / T)``, for any positive ``C_i``. ``E_b``
-is the co-content (W) of :class:`eqprop_hw.reference.EnergyModel` nudged with strength ``b``
+is the co-content (W) of :class:`eqprop_hw.learning.reference.EnergyModel` nudged with strength ``b``
 (``E_b = E + b L``, ``L = 1/2 sum_k (V_out_k - y_k)^2``), and the temperature ``T`` is in the
 units of the energy (W). A single node with conductance ``g`` to ground then has
 ``Var(V) = T / g`` (V^2).
@@ -48,7 +48,7 @@ Samplers
     each phase's Gaussian (Laplace) approximation at the equilibrium; exact for any network,
     iid with acceptance 1 on a linear one, and the fastest on weakly nonlinear ones
     (training's default with diodes). Not a physical dynamics.
-:class:`eqprop_hw.thermal_ngspice.NgspiceSampler`
+:class:`eqprop_hw.thermal.ngspice.NgspiceSampler`
     The circuit itself in ngspice: a noise current source (``TRRANDOM`` by default, or
     ``TRNOISE``) and a capacitor per free node, one ``.tran`` per phase.
 
@@ -66,9 +66,9 @@ Units: V, A, S, F, s; energies and T in W; ``dE/dg`` in V^2; gradients in V^2/S.
 
 Examples
 --------
->>> from eqprop_hw.spec import parse_spec
->>> from eqprop_hw.build import build_circuit
->>> from eqprop_hw.reference import EnergyModel
+>>> from eqprop_hw.circuit.spec import parse_spec
+>>> from eqprop_hw.circuit.build import build_circuit
+>>> from eqprop_hw.learning.reference import EnergyModel
 >>> c = build_circuit(parse_spec({"name": "t", "kind": "layered", "layers": [2, 2, 1],
 ...                              "activation": {"type": "none"}}))
 >>> model = EnergyModel(c)
@@ -87,9 +87,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.losses import loss_values
+from eqprop_hw.learning.losses import loss_values
 from eqprop_hw.backends.native import diode_current
-from eqprop_hw.reference import diode_cocontent
+from eqprop_hw.learning.reference import diode_cocontent
 
 ESTIMATORS = ("chl", "covariance", "path")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eqprop_hw.fileio import atomic_write_bytes
+from eqprop_hw.io.fileio import atomic_write_bytes
 
 
 def _pyplot():

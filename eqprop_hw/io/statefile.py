@@ -2,7 +2,7 @@
 
 A checkpoint is someone else's file as much as a spec is: it may be truncated, empty, from
 another spec, hold NaN, or be forged. :class:`CheckpointReader` reads it through the bounded
-NPZ reader (:func:`eqprop_hw.fileio.read_npz`: regular file, size cap, no pickles, NPY headers
+NPZ reader (:func:`eqprop_hw.io.fileio.read_npz`: regular file, size cap, no pickles, NPY headers
 checked before allocating) and gives typed accessors; every refusal is one
 :class:`~eqprop_hw.errors.ParamsError` ``"<file>: cannot resume from this checkpoint:
 <reason>"`` naming the field, so ``train --resume`` never trains on a bad state.
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.errors import ParamsError
-from eqprop_hw.fileio import MAX_BINARY_BYTES, check_json_depth, quote, read_bounded, read_npz
+from eqprop_hw.io.fileio import MAX_BINARY_BYTES, check_json_depth, quote, read_bounded, read_npz
 
 #: Largest text (JSON) field of a checkpoint, characters.
 MAX_CHECKPOINT_TEXT = 16 * 2**20

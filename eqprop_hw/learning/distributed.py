@@ -14,13 +14,13 @@ Design
   would not do: Dask drops "extra" replicas, and a scattered value lost with its worker cannot
   be recomputed.)
 * Per minibatch the client splits the batch into ``chunks`` contiguous parts
-  (:func:`eqprop_hw.ep.chunk_bounds`, a function of the batch size and ``chunks`` only) and
+  (:func:`eqprop_hw.learning.ep.chunk_bounds`, a function of the batch size and ``chunks`` only) and
   submits one task per part carrying the current conductance vector and the part's inputs and
   targets. A task is a pure function of those: it sets the conductances, runs the phases and
-  returns the per-sample local-rule rows (:func:`eqprop_hw.ep.local_rule_terms`). The client
+  returns the per-sample local-rule rows (:func:`eqprop_hw.learning.ep.local_rule_terms`). The client
   concatenates the rows in chunk order and takes the batch mean
-  (:func:`eqprop_hw.ep.reduce_terms`).
-* Identity with a single process: :func:`eqprop_hw.ep.chunked_gradient` with the same
+  (:func:`eqprop_hw.learning.ep.reduce_terms`).
+* Identity with a single process: :func:`eqprop_hw.learning.ep.chunked_gradient` with the same
   ``chunks`` solves the same parts in the same order on one backend and reduces the same rows
   with the same function, so the numbers are bitwise identical whatever worker ran which part.
   (The split itself is part of the arithmetic: a batched solve can round differently for a
@@ -36,7 +36,7 @@ import uuid
 import numpy as np
 
 from eqprop_hw.errors import EqpropError
-from eqprop_hw.ep import chunk_bounds, local_rule_terms, reduce_terms
+from eqprop_hw.learning.ep import chunk_bounds, local_rule_terms, reduce_terms
 
 #: Worker-side cache: payload token -> (backend, probe, last values). One entry per process
 #: in practice (a new run replaces the old backend, closing it first).
@@ -83,9 +83,9 @@ def _worker_engine(token: str):
         if payload is None:
             raise EqpropError(f"Dask worker has no eqprop-hw payload {token} (plugin missing)")
         from eqprop_hw.backends import make_backend
-        from eqprop_hw.build import build_circuit
-        from eqprop_hw.ep import make_probe
-        from eqprop_hw.spec import Spec
+        from eqprop_hw.circuit.build import build_circuit
+        from eqprop_hw.learning.ep import make_probe
+        from eqprop_hw.circuit.spec import Spec
 
         for old in list(_WORKER_STATE):          # one backend per process: drop older runs
             engine = _WORKER_STATE.pop(old)["engine"]
@@ -120,7 +120,7 @@ def _prepare(token: str) -> None:
 def chunk_terms(token: str, values: np.ndarray, inputs: np.ndarray, targets: np.ndarray,
                 beta: float, nudge: str) -> np.ndarray:
     """Task body: per-sample local-rule rows of one chunk at conductances ``values``."""
-    from eqprop_hw.ep import run_phases
+    from eqprop_hw.learning.ep import run_phases
 
     state = _worker_engine(token)
     engine = state["engine"]

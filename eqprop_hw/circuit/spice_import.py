@@ -1,8 +1,8 @@
-"""Import SPICE netlists as ``graph`` specs: the inverse of :mod:`eqprop_hw.netlist`.
+"""Import SPICE netlists as ``graph`` specs: the inverse of :mod:`eqprop_hw.circuit.netlist`.
 
 :func:`import_netlist` reads a netlist file and returns a plain ``graph`` spec mapping that
-:func:`eqprop_hw.spec.parse_spec` accepts; :func:`spec_to_yaml` writes such a mapping as
-deterministic YAML. A netlist written by :func:`eqprop_hw.netlist.write_netlist` round-trips:
+:func:`eqprop_hw.circuit.spec.parse_spec` accepts; :func:`spec_to_yaml` writes such a mapping as
+deterministic YAML. A netlist written by :func:`eqprop_hw.circuit.netlist.write_netlist` round-trips:
 export -> import -> build -> export gives the same bytes (input values are baked into the source
 DC values and nudging elements become ordinary elements).
 
@@ -24,10 +24,10 @@ Supported subset
   ``v(node)``, ``v(a,b)``, ``i(VSOURCE)``, numbers, ``time``, ``temper``, ``hertz``, ``pi`` or
   ``.param`` names (replaced by their values). The spec keeps the text after the nodes.
 * Cards: ``.param``, ``.model NAME D(...)`` (diode parameters of
-  :data:`eqprop_hw.graph.DIODE_DC_PARAMS` and :data:`~eqprop_hw.graph.DIODE_AC_PARAMS`
+  :data:`eqprop_hw.circuit.graph.DIODE_DC_PARAMS` and :data:`~eqprop_hw.circuit.graph.DIODE_AC_PARAMS`
   only), ``.subckt``/``.ends``, ``.include``/``.inc``, ``.lib FILE SECTION`` (and ``.lib
   SECTION`` ... ``.endl`` definitions), ``.options`` (the numeric options of
-  :data:`eqprop_hw.spec.OPTION_NAMES` are kept, every other option is ignored), and the
+  :data:`eqprop_hw.circuit.spec.OPTION_NAMES` are kept, every other option is ignored), and the
   analysis/output cards of :data:`IGNORED_CARDS`, accepted and not stored.
 * Metadata comments written by the exporter: ``*@ input NAME SRC:gain ...``,
   ``*@ output NAME NODE``, ``*@ trainable PATTERN ...``. Without a ``*@ eqprop-hw netlist``
@@ -53,8 +53,8 @@ Not checked here
 ----------------
 The import checks names, node counts, values, models, references (F/H controls, ``v()`` and
 ``i()`` in B expressions, metadata) and validates the result with
-:func:`~eqprop_hw.spec.parse_spec`; whether the circuit is simulable (floating nodes) is checked
-by :func:`eqprop_hw.build.build_circuit`. Negative resistances (a netlist nudged with a negative
+:func:`~eqprop_hw.circuit.spec.parse_spec`; whether the circuit is simulable (floating nodes) is checked
+by :func:`eqprop_hw.circuit.build.build_circuit`. Negative resistances (a netlist nudged with a negative
 beta) are refused: eqprop-hw circuits need positive conductances.
 
 Refused
@@ -69,7 +69,7 @@ deeper than :data:`MAX_INCLUDE_DEPTH`, behavioural expressions with other identi
 characters, XSPICE ``A`` devices, and other semiconductors and lines (``Q M J Z S W T O U K``
 ...). With ``allow_unsafe=True`` control blocks, control commands and unknown cards are skipped
 (never executed) and includes may read files outside the folder; B expressions must still
-parse in the grammar every netlist writer enforces (:mod:`eqprop_hw.spice_grammar`), and
+parse in the grammar every netlist writer enforces (:mod:`eqprop_hw.circuit.spice_grammar`), and
 elements that a spec cannot represent (``A``, ``Q``, ...) are still refused.
 
 Every error is a :class:`~eqprop_hw.errors.NetlistError` naming the file and line.
@@ -97,11 +97,11 @@ from pathlib import Path
 import yaml
 
 from eqprop_hw.errors import NetlistError, SpecError
-from eqprop_hw.fileio import read_bounded
-from eqprop_hw.graph import DIODE_AC_PARAMS, DIODE_DATASHEET_PARAMS, DIODE_DC_PARAMS, NODE_COUNT
-from eqprop_hw.spec import NAME_RE, OPTION_NAMES, parse_spec
-from eqprop_hw.spice_grammar import FUNCTIONS as GRAMMAR_FUNCTIONS
-from eqprop_hw.spice_grammar import ExpressionError, parse_expression, parse_spice_number
+from eqprop_hw.io.fileio import read_bounded
+from eqprop_hw.circuit.graph import DIODE_AC_PARAMS, DIODE_DATASHEET_PARAMS, DIODE_DC_PARAMS, NODE_COUNT
+from eqprop_hw.circuit.spec import NAME_RE, OPTION_NAMES, parse_spec
+from eqprop_hw.circuit.spice_grammar import FUNCTIONS as GRAMMAR_FUNCTIONS
+from eqprop_hw.circuit.spice_grammar import ExpressionError, parse_expression, parse_spice_number
 
 #: Largest netlist or included file read (bytes).
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -164,7 +164,7 @@ _FUNCTIONS = {
     "min": (1, 64, min), "max": (1, 64, max),
 }
 _CONSTANTS = {"pi": math.pi}
-#: Functions allowed in B expressions: the netlist grammar's (eqprop_hw.spice_grammar).
+#: Functions allowed in B expressions: the netlist grammar's (eqprop_hw.circuit.spice_grammar).
 _B_FUNCTIONS = frozenset(GRAMMAR_FUNCTIONS)
 _B_CONSTANTS = frozenset(("time", "temper", "hertz", "pi"))
 _RESERVED_PARAMS = frozenset(_FUNCTIONS) | _B_FUNCTIONS | _B_CONSTANTS | {"v", "i", "gnd"}
@@ -683,7 +683,7 @@ def _behavioural(raw: str, scope: _Scope, where: _Line, name: str,
     for start, end, replacement in sorted(edits, reverse=True):
         body = body[:start] + replacement + body[end:]
     text = (raw[:offset] + body).strip()
-    try:    # the grammar every netlist writer enforces (eqprop_hw.spice_grammar)
+    try:    # the grammar every netlist writer enforces (eqprop_hw.circuit.spice_grammar)
         parse_expression(text)
     except ExpressionError as error:
         _fail(f"{name}: behavioural expression {text[:60]!r}: {error}; refused", where)
@@ -1346,7 +1346,7 @@ def import_netlist_text(text: str, source: str = "<string>", base_dir=None,
     -------
     dict
         A plain ``graph`` spec (``name, kind, description, [models], elements, inputs,
-        outputs, [trainable], [options]``) accepted by :func:`eqprop_hw.spec.parse_spec`.
+        outputs, [trainable], [options]``) accepted by :func:`eqprop_hw.circuit.spec.parse_spec`.
 
     Raises
     ------

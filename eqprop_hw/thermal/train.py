@@ -1,11 +1,11 @@
 """Training at finite temperature: the minibatch gradient from Gibbs samples.
 
 A spec with a top-level ``temperature: T`` (W) trains with
-:func:`eqprop_hw.thermal.thermal_gradient` in place of the deterministic EP rule:
+:func:`eqprop_hw.thermal.gibbs.thermal_gradient` in place of the deterministic EP rule:
 ``training.estimator`` (``chl`` default, ``covariance`` or ``path``) from ``training.samples`` kept samples per phase and minibatch, at nudging
 strength ``training.beta`` (S; ``nudge`` is not used). The native backend samples exactly
 (Gaussian, linear networks) or, with diodes, by Metropolis-Hastings around each phase's
-Laplace approximation (:class:`eqprop_hw.thermal.LaplaceSampler`: 16 chains per input, every
+Laplace approximation (:class:`eqprop_hw.thermal.gibbs.LaplaceSampler`: 16 chains per input, every
 2nd step kept after a ~20-step burn-in from the equilibrium), or by Langevin dynamics (MALA,
 16 chains, every 4th step after 40) when the spec gives ``node_capacitance``; ngspice runs
 noisy transients (``TRRANDOM`` sources reseeded by ``setseed``) in this process's own ngspice
@@ -21,12 +21,12 @@ from __future__ import annotations
 import numpy as np
 
 from eqprop_hw.errors import EqpropError
-from eqprop_hw.reference import EnergyModel
-from eqprop_hw import thermal as th
+from eqprop_hw.learning.reference import EnergyModel
+from eqprop_hw.thermal import gibbs as th
 
 
 class ThermalGradient:
-    """Minibatch gradients (V^2/S) at finite temperature for :func:`eqprop_hw.train.train`.
+    """Minibatch gradients (V^2/S) at finite temperature for :func:`eqprop_hw.learning.train.train`.
 
     Parameters
     ----------
@@ -52,7 +52,7 @@ class ThermalGradient:
         self._backend = None
         if backend == "ngspice":
             from eqprop_hw.backends import make_backend
-            from eqprop_hw.thermal_ngspice import NgspiceSampler
+            from eqprop_hw.thermal.ngspice import NgspiceSampler
             self._backend = make_backend("ngspice", circuit)
             self.sampler = NgspiceSampler(self._backend, self.temperature,
                                           capacitance=capacitance)

@@ -35,9 +35,9 @@ from typing import Mapping
 import numpy as np
 
 from eqprop_hw.errors import CircuitError, ParamsError
-from eqprop_hw.fileio import (MAX_TEXT_BYTES, atomic_write_bytes, check_json_depth, quote,
+from eqprop_hw.io.fileio import (MAX_TEXT_BYTES, atomic_write_bytes, check_json_depth, quote,
                               read_bounded, read_npz)
-from eqprop_hw.graph import VALUE_MEANING, Circuit, validate_circuit
+from eqprop_hw.circuit.graph import VALUE_MEANING, Circuit, validate_circuit
 
 FORMAT = "eqprop-hw params 1"
 EXTENSIONS = (".json", ".npz")
@@ -113,8 +113,8 @@ def load_params(path: str | os.PathLike) -> dict[str, float]:
         If the file is missing or unreadable, has another extension, is not in the format,
         or holds a duplicate name or a NaN, infinite, zero or negative value; if it is not a
         regular file, is larger than :data:`MAX_PARAMS_BYTES`, nests JSON deeper than
-        :data:`eqprop_hw.fileio.MAX_JSON_DEPTH` or holds NPY arrays that are not plain numbers
-        and strings (:func:`eqprop_hw.fileio.read_npz`). The message starts with the file name.
+        :data:`eqprop_hw.io.fileio.MAX_JSON_DEPTH` or holds NPY arrays that are not plain numbers
+        and strings (:func:`eqprop_hw.io.fileio.read_npz`). The message starts with the file name.
     """
     path = Path(path)
     source = str(path)
@@ -216,7 +216,7 @@ def apply_params(circuit: Circuit, values: Mapping[str, float],
     Returns
     -------
     Circuit
-        Validated (:func:`eqprop_hw.graph.validate_circuit`).
+        Validated (:func:`eqprop_hw.circuit.graph.validate_circuit`).
 
     Raises
     ------

@@ -2,7 +2,7 @@
 
 Each minibatch runs the free phase and the nudged phase(s) on the backend, measures the voltage
 across every trainable conductance, and updates it with the local rule
-(:func:`eqprop_hw.ep.local_rule`):
+(:func:`eqprop_hw.learning.ep.local_rule`):
 
     g <- clip(g - eta_k * g_max^2 * dL/dg_estimate, g_min, g_max)
 
@@ -40,17 +40,17 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.backends import make_backend
-from eqprop_hw.build import build_circuit
-from eqprop_hw.devices import hardware_from_spec, measured_gradient, probe_for
-from eqprop_hw.ep import chunked_gradient, ep_gradient, loss_values
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.learning.devices import hardware_from_spec, measured_gradient, probe_for
+from eqprop_hw.learning.ep import chunked_gradient, ep_gradient, loss_values
 from eqprop_hw.errors import EqpropError, SimulatorCrash, SpecError, TrainingInterrupted
-from eqprop_hw.fileio import atomic_write_bytes, atomic_write_text, quote
-from eqprop_hw.interrupt import Abandon, StopSignals
-from eqprop_hw.limits import check_run_counts
-from eqprop_hw.graph import Circuit
-from eqprop_hw.losses import backend_options
-from eqprop_hw.params import save_params
-from eqprop_hw.spec import Spec
+from eqprop_hw.io.fileio import atomic_write_bytes, atomic_write_text, quote
+from eqprop_hw.learning.interrupt import Abandon, StopSignals
+from eqprop_hw.learning.limits import check_run_counts
+from eqprop_hw.circuit.graph import Circuit
+from eqprop_hw.learning.losses import backend_options
+from eqprop_hw.io.params import save_params
+from eqprop_hw.circuit.spec import Spec
 
 DEFAULT_TRAINING = {"epochs": 10, "batch_size": 16, "learning_rate": 0.01, "lr_decay": 1.0,
                     "beta": 1e-6, "nudge": "centered", "loss": "squared", "temperature": 0.1,
@@ -179,7 +179,7 @@ def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
                      ) -> tuple[int, np.ndarray, dict, int, float]:
     """``(epoch, values, metrics, position, seconds)`` of a checkpoint (see _write_checkpoint).
 
-    Every field is checked (:class:`eqprop_hw.statefile.CheckpointReader`): the format, an
+    Every field is checked (:class:`eqprop_hw.io.statefile.CheckpointReader`): the format, an
     epoch in [0, ``epochs``], ``n_values`` finite positive values (S), metrics of spec
     ``spec_name`` with one item per finished epoch, a position in [0, ``samples``] and finite
     seconds >= 0.
@@ -189,7 +189,7 @@ def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
     ParamsError
         ``"<path>: cannot resume from this checkpoint: <reason>"``.
     """
-    from eqprop_hw.statefile import CheckpointReader
+    from eqprop_hw.io.statefile import CheckpointReader
     state = CheckpointReader(path, ("format", "epoch", "values", "metrics", "position",
                                     "seconds"))
     found = state.text("format")
@@ -252,15 +252,15 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         Receives one line of text per epoch.
     workers : int, optional
         Data-parallel training on a new local Dask cluster of this many single-threaded
-        worker processes (one backend each); see :mod:`eqprop_hw.distributed`.
+        worker processes (one backend each); see :mod:`eqprop_hw.learning.distributed`.
     scheduler : str, optional
         Address of an existing Dask scheduler to train on instead (exclusive with ``workers``).
     chunks : int, optional
         Split every minibatch into this many contiguous parts, solved separately, and average
-        the per-sample local-rule rows (:func:`eqprop_hw.ep.chunked_gradient`). Distributed runs
+        the per-sample local-rule rows (:func:`eqprop_hw.learning.ep.chunked_gradient`). Distributed runs
         use one task per part (default: the number of workers) and are bitwise identical to a
         single-process run with the same ``chunks``. Without ``chunks``, workers or scheduler
-        the whole minibatch goes through :func:`eqprop_hw.ep.ep_gradient`.
+        the whole minibatch goes through :func:`eqprop_hw.learning.ep.ep_gradient`.
     isolate : bool, optional
         Run ngspice in a child process that is restarted (and the request retried once) if
         it dies (:mod:`eqprop_hw.backends.isolated`). Default: on for ``backend="ngspice"``
@@ -277,7 +277,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     dict
         The metrics (as written to ``metrics.json``).
     """
-    from eqprop_hw.data import load_dataset
+    from eqprop_hw.io.data import load_dataset
 
     check_run_counts(epochs, seed)
     settings = settings_from(spec, epochs=epochs, seed=seed)
@@ -318,7 +318,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     stop = StopSignals().install()   # SIGINT/SIGTERM: checkpoint at the next minibatch, exit
     try:
         if workers is not None or scheduler is not None:
-            from eqprop_hw.distributed import DaskGradient, connect
+            from eqprop_hw.learning.distributed import DaskGradient, connect
             client, cluster = connect(workers=workers, scheduler=scheduler)
             remote = DaskGradient(client, spec, backend, options, params=params, chunks=chunks)
             chunks = remote.chunks
@@ -327,7 +327,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         engine.set_trainable(values)
         hardware = hardware_from_spec(spec, circuit, engine.node_names, g_min, g_max)
         probe = probe_for(hardware, circuit, engine.node_names)
-        from eqprop_hw.thermal_train import thermal_trainer
+        from eqprop_hw.thermal.train import thermal_trainer
         thermal = thermal_trainer(spec, circuit, backend)   # top-level temperature: T > 0
         if thermal is not None:
             metrics.update(gibbs_temperature=thermal.temperature, estimator=thermal.estimator,
@@ -353,7 +353,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
             for first in range(skip, len(order), settings.batch_size):
                 batch = order[first:first + settings.batch_size]
                 targets = dataset.loss_targets(y_train[batch], settings.loss)
-                if thermal is not None:     # finite temperature (eqprop_hw.thermal_train)
+                if thermal is not None:     # finite temperature (eqprop_hw.thermal.train)
                     gradient = thermal(values, x_train[batch], targets, settings.beta,
                                        (settings.seed, epoch, first))
                 elif remote is not None:
@@ -426,7 +426,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
             if thermal is not None:
                 thermal.close()
             if client is not None:
-                from eqprop_hw.distributed import disconnect
+                from eqprop_hw.learning.distributed import disconnect
                 disconnect(client, cluster)
         finally:
             try:
@@ -455,5 +455,5 @@ def _write_outputs(out_dir: Path, circuit: Circuit, values: np.ndarray, metrics:
         summary[f"final_{key}"] = metrics[key][-1] if metrics[key] else None
     atomic_write_text(out_dir / "metrics.json", json.dumps(summary, indent=1) + "\n")
     if plots:
-        from eqprop_hw.plots import plot_training
+        from eqprop_hw.io.plots import plot_training
         plot_training(out_dir, circuit, values, metrics, spec)

@@ -62,9 +62,9 @@ import time
 import numpy as np
 
 from eqprop_hw.errors import BackendError, CircuitError
-from eqprop_hw.netlist import netlist_lines
-from eqprop_hw.reference import EnergyModel
-from eqprop_hw.thermal import (PhaseSamples, _ModelSampler,
+from eqprop_hw.circuit.netlist import netlist_lines
+from eqprop_hw.learning.reference import EnergyModel
+from eqprop_hw.thermal.gibbs import (PhaseSamples, _ModelSampler,
                                integrated_autocorrelation_time, node_capacitances)
 
 #: Integration tolerances of the noisy transient (the DC netlists' reltol=1e-9 would make

@@ -576,7 +576,7 @@ def parse_expression(text) -> Expression:
     >>> parse_expression("I=1\\n.control")
     Traceback (most recent call last):
     ...
-    eqprop_hw.spice_grammar.ExpressionError: the control character U+000A (a line break) at character 4 is not allowed
+    eqprop_hw.circuit.spice_grammar.ExpressionError: the control character U+000A (a line break) at character 4 is not allowed
     """
     if not isinstance(text, str):
         raise ExpressionError("must be a string")

@@ -24,7 +24,7 @@ reference model):
 
 The softmax is evaluated in its overflow-free form ``p_k = 1 / sum_j exp((V_j - V_k) / tau)``
 (the ``j = k`` term is 1, so the sum is >= 1 and never 0); it is exact, and it is also what
-the ngspice nudge writes (see :func:`eqprop_hw.netlist.nudge_elements`).
+the ngspice nudge writes (see :func:`eqprop_hw.circuit.netlist.nudge_elements`).
 
 Examples
 --------

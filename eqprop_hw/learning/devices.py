@@ -12,7 +12,7 @@ each a frozen dataclass here:
     What the local rule sees of a node voltage: Gaussian read noise and ADC quantisation.
 :class:`AmplifierErrors`
     Gain error and input offset of each bidirectional amplifier (applied when the circuit is
-    built, see :func:`eqprop_hw.build.build_layered`).
+    built, see :func:`eqprop_hw.circuit.build.build_layered`).
 
 :class:`Hardware` puts the first two together for one circuit: it draws the device-to-device
 parameters once (from the spec's ``devices.seed``), measures phases, turns the local rule's
@@ -377,7 +377,7 @@ def measured_nodes(circuit, node_names: list) -> np.ndarray:
     Inputs and biases are driven by sources whose values the controller sets, so it knows
     them without reading them.
     """
-    from eqprop_hw.graph import GROUND
+    from eqprop_hw.circuit.graph import GROUND
     held = set()
     for element in circuit.elements:
         if element.type == "V" and GROUND in element.nodes[:2]:
@@ -412,10 +412,10 @@ def hardware_from_spec(spec, circuit, node_names: list, g_min: float, g_max: flo
 
 def probe_for(hardware: Hardware | None, circuit, node_names: list):
     """The probe a measurement uses: :func:`line_probe` for ``at: lines``, else each cell's own
-    terminals (:func:`eqprop_hw.ep.make_probe`)."""
+    terminals (:func:`eqprop_hw.learning.ep.make_probe`)."""
     if hardware is not None and hardware.measurement.at == "lines":
         return line_probe(circuit, node_names)
-    from eqprop_hw.ep import make_probe
+    from eqprop_hw.learning.ep import make_probe
     return make_probe(circuit, node_names)
 
 
@@ -426,8 +426,8 @@ def line_probe(circuit, node_names: list):
     it sees the row driver's node and the column's end node. Elements outside crossbars are
     read at their own terminals.
     """
-    from eqprop_hw.ep import Probe, make_probe
-    from eqprop_hw.graph import GROUND
+    from eqprop_hw.learning.ep import Probe, make_probe
+    from eqprop_hw.circuit.graph import GROUND
     probe = make_probe(circuit, node_names)
     if not circuit.crossbars:
         return probe
@@ -453,6 +453,6 @@ def measured_gradient(backend, hardware: Hardware, inputs, targets, beta: float,
     The phases run on the backend as usual; every phase's node voltages then pass through
     ``hardware.read`` (read noise, ADC) before the local rule sees them.
     """
-    from eqprop_hw.ep import mean_local_rule, run_phases
+    from eqprop_hw.learning.ep import mean_local_rule, run_phases
     phases = run_phases(backend, probe, inputs, targets, beta, nudge)
     return mean_local_rule(hardware.read(phases.voltages, rng), probe, beta, nudge)

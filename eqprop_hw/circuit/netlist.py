@@ -4,7 +4,7 @@ The text is written directly (no per-element objects), deterministically: the sa
 the same bytes. Numbers are written with Python's shortest round-trip ``repr``; a resistor is
 written as its resistance ``1/g`` (Ohm) unless it carries the resistance text it was imported
 with. Lines starting ``*@`` carry the circuit's ports and trainable elements so that
-:mod:`eqprop_hw.spice_import` can rebuild the spec: export -> import -> export is byte-identical.
+:mod:`eqprop_hw.circuit.spice_import` can rebuild the spec: export -> import -> export is byte-identical.
 
 Layout::
 
@@ -22,8 +22,8 @@ Layout::
 
 Examples
 --------
->>> from eqprop_hw.spec import parse_spec
->>> from eqprop_hw.build import build_circuit
+>>> from eqprop_hw.circuit.spec import parse_spec
+>>> from eqprop_hw.circuit.build import build_circuit
 >>> c = build_circuit(parse_spec({"name": "t", "kind": "layered", "layers": [1, 1]}))
 >>> text = write_netlist(c, inputs=[0.5])
 >>> "VX0P x0p 0 DC 0.5" in text
@@ -39,9 +39,9 @@ from typing import Sequence
 import numpy as np
 
 from eqprop_hw.errors import CircuitError, quote
-from eqprop_hw.graph import (GROUND, Circuit, Element, check_circuit_text, check_element_text,
+from eqprop_hw.circuit.graph import (GROUND, Circuit, Element, check_circuit_text, check_element_text,
                              check_source_values, check_target_values)
-from eqprop_hw.spice_grammar import check_not_reserved, join_lines
+from eqprop_hw.circuit.spice_grammar import check_not_reserved, join_lines
 
 NETLIST_VERSION = "1"
 
@@ -93,7 +93,7 @@ def nudge_elements(circuit: Circuit, beta: float, targets: Sequence[float],
     target. ``beta * L`` with ``L = 1/2 sum_k (V_k - y_k)^2`` is exactly the co-content of a
     conductance ``beta`` from output node k to a voltage source at ``y_k``.
 
-    Cross-entropy loss (``loss="cross_entropy"``, see :mod:`eqprop_hw.losses`): a behavioural
+    Cross-entropy loss (``loss="cross_entropy"``, see :mod:`eqprop_hw.learning.losses`): a behavioural
     current source per output injecting ``I_k = -beta dL/dV_k = (beta / tau) (y_k - p_k)``
     (A) into output node k, with ``p = softmax(V / tau)`` and ``beta`` in W. The targets
     ``y_k`` (probabilities, e.g. one-hot) are the DC values of ``VNUDGE{k}`` on node
@@ -128,13 +128,13 @@ def nudge_elements(circuit: Circuit, beta: float, targets: Sequence[float],
     loss : {"squared", "cross_entropy"}
     temperature : float, optional
         Softmax temperature tau (V) of the cross-entropy loss (default
-        :data:`eqprop_hw.losses.DEFAULT_TEMPERATURE`).
+        :data:`eqprop_hw.learning.losses.DEFAULT_TEMPERATURE`).
 
     Returns
     -------
     list of Element
     """
-    from eqprop_hw.losses import check_loss
+    from eqprop_hw.learning.losses import check_loss
     loss, temperature = check_loss(loss, temperature)
     if len(targets) != len(circuit.outputs):
         raise CircuitError(f"expected {len(circuit.outputs)} targets (one per output), "
@@ -196,7 +196,7 @@ def _cross_entropy_nudge(circuit: Circuit, beta: float, targets,
         raise CircuitError("the cross-entropy loss needs at least two outputs (the softmax of "
                            "one output is always 1)")
     if beta != 0.0:
-        from eqprop_hw.losses import check_probabilities
+        from eqprop_hw.learning.losses import check_probabilities
         check_probabilities(np.asarray([targets], dtype=float))
     elements = [Element(f"VNUDGE{k}", "V", (f"ynudge{k}", "0"), float(target))
                 for k, target in enumerate(targets)]
@@ -266,7 +266,7 @@ def _wrap(prefix: str, words: list[str], width: int = 100) -> list[str]:
 
 def write_netlist(circuit: Circuit, *args, **kwargs) -> str:
     """The SPICE netlist of a circuit as text: :func:`netlist_lines` (same parameters) joined
-    by :func:`eqprop_hw.spice_grammar.join_lines`, ending with ``.end`` and a newline."""
+    by :func:`eqprop_hw.circuit.spice_grammar.join_lines`, ending with ``.end`` and a newline."""
     return join_lines(netlist_lines(circuit, *args, **kwargs))
 
 
@@ -280,8 +280,8 @@ def netlist_lines(circuit: Circuit, inputs: Sequence[float] | None = None,
                   temperature: float | None = None) -> list[str]:
     """The SPICE netlist of a circuit, one string per line.
 
-    Every string that goes into a line is checked against :mod:`eqprop_hw.spice_grammar`
-    first (:func:`eqprop_hw.graph.check_circuit_text`): a circuit that did not come through a
+    Every string that goes into a line is checked against :mod:`eqprop_hw.circuit.spice_grammar`
+    first (:func:`eqprop_hw.circuit.graph.check_circuit_text`): a circuit that did not come through a
     spec (built in Python, or altered after loading) cannot put a line break, a control card
     or anything else outside the grammar into the netlist.
 
@@ -312,7 +312,7 @@ def netlist_lines(circuit: Circuit, inputs: Sequence[float] | None = None,
     Raises
     ------
     CircuitError
-        On a string outside the grammar (:class:`~eqprop_hw.spice_grammar.NetlistTextError`),
+        On a string outside the grammar (:class:`~eqprop_hw.circuit.spice_grammar.NetlistTextError`),
         bad inputs, targets or nudging settings.
     """
     check_circuit_text(circuit, elements=False)   # element_line checks each element's fields

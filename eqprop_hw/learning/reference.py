@@ -14,7 +14,7 @@ Energy (co-content, W = V*A) of a circuit, up to a constant, with ``V`` the node
             + sum_I I (V_n+ - V_n-)                         independent current sources
     E_beta  = E + beta * L,   L = 1/2 sum_k (V_out_k - y_k)^2      (beta in S, L in V^2)
 
-or, with ``loss="cross_entropy"`` (:mod:`eqprop_hw.losses`), ``p = softmax(V_out / tau)`` and
+or, with ``loss="cross_entropy"`` (:mod:`eqprop_hw.learning.losses`), ``p = softmax(V_out / tau)`` and
 probability targets ``y``::
 
     L = -sum_k y_k log p_k = sum(y) logsumexp(V_out / tau) - y . V_out / tau   (L in nats,
@@ -33,7 +33,7 @@ temperature times the area, ``B`` the breakdown voltage matched to IBV, ``inf`` 
 
 Independent voltage sources with one terminal on ground *pin* their node (inputs, bias and
 diode-bias sources). The bidirectional amplifiers of layered circuits (``EA``/``VA``/``FA``, see
-:mod:`eqprop_hw.build`) are ideal transformers: ``V(a) = V(q) + A (V(cp) - V(cq)) -/+ V_VA``,
+:mod:`eqprop_hw.circuit.build`) are ideal transformers: ``V(a) = V(q) + A (V(cp) - V(cq)) -/+ V_VA``,
 with the current delivered to ``a`` drawn back from ``cp`` times ``A``; the constraint is
 substituted, so every node voltage is an affine function ``V = M z + P s`` of the free
 variables ``z`` (the voltages of the free nodes) and the source values ``s``, and the energy
@@ -55,7 +55,7 @@ Functions
 :func:`exact_gradient`
     dL/dg by implicit differentiation (one adjoint solve per sample).
 :func:`software_ep`
-    EP on the model's own equilibria, with the local rule of :mod:`eqprop_hw.ep`.
+    EP on the model's own equilibria, with the local rule of :mod:`eqprop_hw.learning.ep`.
 :func:`finite_difference_gradient`
     Central differences of the loss through a real solver (native or ngspice).
 :func:`gradient_agreement`, :func:`check_report`, :func:`format_report`
@@ -67,8 +67,8 @@ Units: V, A, S; energies in W (co-content); gradients dL/dg in V^2/S (squared lo
 Examples
 --------
 >>> import numpy as np
->>> from eqprop_hw.spec import parse_spec
->>> from eqprop_hw.build import build_circuit
+>>> from eqprop_hw.circuit.spec import parse_spec
+>>> from eqprop_hw.circuit.build import build_circuit
 >>> c = build_circuit(parse_spec({"name": "t", "kind": "layered", "layers": [2, 3, 1]}))
 >>> model = EnergyModel(c)
 >>> v = model.equilibrium([[0.5, -0.5]])
@@ -92,8 +92,8 @@ import scipy.sparse as sp
 
 from eqprop_hw.backends.base import circuit_nodes, prepare_batch
 from eqprop_hw.errors import CircuitError, ConvergenceError
-from eqprop_hw.graph import GROUND, Circuit, Element, validate_circuit
-from eqprop_hw.losses import (backend_options, check_loss, check_probabilities, log_softmax,
+from eqprop_hw.circuit.graph import GROUND, Circuit, Element, validate_circuit
+from eqprop_hw.learning.losses import (backend_options, check_loss, check_probabilities, log_softmax,
                               loss_gradient, loss_values, softmax)
 
 #: Relative Armijo constant of the line search on E.
@@ -234,7 +234,7 @@ def diode_cocontent(vd, saturation, vte, gmin: float, breakdown=None) -> np.ndar
 # -- the model --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Amplifier:
-    """One ideal transformer found in a circuit (E + V + F, see :mod:`eqprop_hw.build`).
+    """One ideal transformer found in a circuit (E + V + F, see :mod:`eqprop_hw.circuit.build`).
 
     ``V(out) = V(ref) + gain (V(cp) - V(cq)) + sign * V_source``; ``V(inner)`` is ``V(out)``
     minus that offset (the E element's output node).
@@ -1034,7 +1034,7 @@ def software_ep(circuit, inputs, targets, beta: float, nudge: str = "centered",
 
     The free phase and the ``+beta`` / ``-beta`` phases are minima of E_beta found by
     :meth:`EnergyModel.solve`; the voltage drop across each trainable element in each phase goes
-    through :func:`eqprop_hw.ep.local_rule` (same formulas as the hardware rule).
+    through :func:`eqprop_hw.learning.ep.local_rule` (same formulas as the hardware rule).
 
     Parameters
     ----------
@@ -1052,7 +1052,7 @@ def software_ep(circuit, inputs, targets, beta: float, nudge: str = "centered",
     ndarray, shape (n_trainable,)
         Batch mean, in ``circuit.trainable`` order.
     """
-    from eqprop_hw.ep import local_rule, make_probe, measure_drops, phases_for
+    from eqprop_hw.learning.ep import local_rule, make_probe, measure_drops, phases_for
     model = _model(circuit, loss, temperature)
     probe = make_probe(model.circuit, model.node_names)
     signs = {"free": 0.0, "positive": 1.0, "negative": -1.0}
@@ -1170,7 +1170,7 @@ def check_report(circuit: Circuit, inputs, targets, beta: float,
         Nudging conductance (S) of the EP estimates.
     backends : sequence of {"native", "ngspice"}
         Which real solvers run EP (from their node voltages, via
-        :func:`eqprop_hw.ep.ep_gradient`) and finite differences.
+        :func:`eqprop_hw.learning.ep.ep_gradient`) and finite differences.
     nudge : {"positive", "negative", "centered"}
     fd_elements : sequence of str, optional
         Elements for finite differences; default: the ``fd_count`` trainable elements with the
@@ -1204,7 +1204,7 @@ def check_report(circuit: Circuit, inputs, targets, beta: float,
         If a requested backend is unavailable or does not converge.
     """
     from eqprop_hw.backends import make_backend
-    from eqprop_hw.ep import ep_gradient
+    from eqprop_hw.learning.ep import ep_gradient
     for name in backends:
         if name not in ("native", "ngspice"):
             raise CircuitError(f"unknown backend {name!r} (choose from native, ngspice)")

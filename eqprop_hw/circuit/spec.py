@@ -21,11 +21,11 @@ from typing import Any
 
 import yaml
 
-from eqprop_hw import spice_grammar
+from eqprop_hw.circuit import spice_grammar
 from eqprop_hw.errors import CircuitError, SpecError, quote
 
 KINDS = ("layered", "graph", "lc")
-#: A spec's name (the netlist title): matched whole, see :mod:`eqprop_hw.spice_grammar`.
+#: A spec's name (the netlist title): matched whole, see :mod:`eqprop_hw.circuit.spice_grammar`.
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", re.A)
 
 
@@ -225,9 +225,9 @@ class _Checker:
 
     def within(self, value, mapping, key, label: str, low: float, high: float,
                unit: str = "", low_open: bool = False):
-        """``value`` if inside the documented limits (:func:`eqprop_hw.graph.check_range`),
+        """``value`` if inside the documented limits (:func:`eqprop_hw.circuit.graph.check_range`),
         else a SpecError naming ``label`` and the line of ``mapping[key]``."""
-        from eqprop_hw.graph import check_range
+        from eqprop_hw.circuit.graph import check_range
         if value is None:
             return value
         try:
@@ -299,7 +299,7 @@ class _Checker:
         return f"; it {problem.split(';')[0]}" if problem and problem.startswith("holds") else ""
 
     def spice_name(self, text, kind: str, label: str, container, key):
-        """``text`` if it is a valid netlist name of ``kind`` (:mod:`eqprop_hw.spice_grammar`),
+        """``text`` if it is a valid netlist name of ``kind`` (:mod:`eqprop_hw.circuit.spice_grammar`),
         else fail naming ``label`` and the reason."""
         problem = spice_grammar.name_problem(text, kind)
         if problem is not None:
@@ -316,7 +316,7 @@ class _Checker:
         return text
 
     def expression(self, text, label: str, container, key):
-        """A behavioural expression parsed by :func:`eqprop_hw.spice_grammar.parse_expression`."""
+        """A behavioural expression parsed by :func:`eqprop_hw.circuit.spice_grammar.parse_expression`."""
         try:
             spice_grammar.parse_expression(text)
         except spice_grammar.ExpressionError as error:
@@ -394,7 +394,7 @@ def _plain(value):
 
 
 def _options(check: _Checker, spec: dict) -> dict:
-    from eqprop_hw.graph import OPTION_LIMITS, TEMPERATURE_LIMITS
+    from eqprop_hw.circuit.graph import OPTION_LIMITS, TEMPERATURE_LIMITS
     options = check.mapping(spec.get("options"), "options", spec, "options")
     check.keys(options, OPTION_NAMES, "options")
     out = dict(DEFAULT_OPTIONS)
@@ -433,7 +433,7 @@ def _diode_model(check: _Checker, model: dict, where: str) -> dict:
     """A diode model mapping: IS, N, RS (always in the result, SPICE defaults), the datasheet
     parameters BV (V), IBV (A), EG (eV), XTI, TNOM (degC) and the transient-only CJO, CJ0, VJ,
     M, TT, FC (in the result only when given, in that order)."""
-    from eqprop_hw.graph import (ABSOLUTE_ZERO_C, DIODE_AC_PARAMS, DIODE_DATASHEET_PARAMS,
+    from eqprop_hw.circuit.graph import (ABSOLUTE_ZERO_C, DIODE_AC_PARAMS, DIODE_DATASHEET_PARAMS,
                                  DIODE_DC_PARAMS, DIODE_MIN_EG, EMISSION_LIMITS,
                                  SATURATION_LIMITS)
     allowed = ("type",) + tuple(DIODE_DC_PARAMS) + tuple(DIODE_DATASHEET_PARAMS) + \
@@ -476,7 +476,7 @@ def _dataset(check: _Checker, spec: dict):
     out["path"] = check.string(dataset, "path", "dataset")
     out["samples"] = check.integer(dataset, "samples", "dataset", minimum=1)
     out["test_samples"] = check.integer(dataset, "test_samples", "dataset", minimum=1)
-    # None: the data set's own default (eqprop_hw.data.DEFAULT_ENCODING)
+    # None: the data set's own default (eqprop_hw.io.data.DEFAULT_ENCODING)
     out["encoding"] = check.string(dataset, "encoding", "dataset", default=None,
                                    choices=("standard", "minmax", "raw"))
     out["target_high"] = check.number(dataset, "target_high", "dataset", default=None)
@@ -500,11 +500,11 @@ def _training(check: _Checker, spec: dict):
                               choices=("positive", "negative", "centered")),
         "loss": check.string(training, "loss", "training", default="squared",
                              choices=("squared", "cross_entropy")),
-        # Softmax temperature (V) of the cross-entropy loss (eqprop_hw.losses); unused by
+        # Softmax temperature (V) of the cross-entropy loss (eqprop_hw.learning.losses); unused by
         # the squared loss.
         "temperature": check.number(training, "temperature", "training", default=0.1),
         "seed": check.integer(training, "seed", "training", default=0, minimum=0),
-        # Finite temperature (top-level `temperature:`, eqprop_hw.thermal): the estimator and
+        # Finite temperature (top-level `temperature:`, eqprop_hw.thermal.gibbs): the estimator and
         # the samples per phase and minibatch; unused at T = 0.
         "estimator": check.string(training, "estimator", "training", default="chl",
                                   choices=("chl", "covariance", "path")),
@@ -538,8 +538,8 @@ DEVICE_KEYS = {
 
 
 def _devices(check: _Checker, spec: dict):
-    """The ``devices`` section (device models; see :mod:`eqprop_hw.devices`)."""
-    from eqprop_hw.devices import DEVICE_MODELS, ROUNDING
+    """The ``devices`` section (device models; see :mod:`eqprop_hw.learning.devices`)."""
+    from eqprop_hw.learning.devices import DEVICE_MODELS, ROUNDING
     if spec.get("devices") is None:
         return None
     devices = check.mapping(spec["devices"], "devices", spec, "devices")
@@ -710,7 +710,7 @@ def _layered(check: _Checker, spec: dict) -> dict:
 
 
 def _graph(check: _Checker, spec: dict) -> dict:
-    from eqprop_hw.graph import (CONDUCTANCE_LIMITS, MAX_GAIN, MAX_SOURCE, NODE_COUNT,
+    from eqprop_hw.circuit.graph import (CONDUCTANCE_LIMITS, MAX_GAIN, MAX_SOURCE, NODE_COUNT,
                                  REACTANCE_LIMITS)
     out: dict[str, Any] = {}
     models = check.mapping(spec.get("models"), "models", spec, "models")
@@ -870,7 +870,7 @@ def _graph(check: _Checker, spec: dict) -> dict:
 
 
 def _thermal(check: _Checker, spec: dict) -> dict:
-    """Top-level ``temperature`` (W, the Gibbs temperature of eqprop_hw.thermal; not the softmax
+    """Top-level ``temperature`` (W, the Gibbs temperature of eqprop_hw.thermal.gibbs; not the softmax
     ``training.temperature``) and ``node_capacitance`` (F: one number, or {node: F})."""
     out = {"temperature": check.number(spec, "temperature", "spec", positive=True)}
     value = spec.get("node_capacitance")
@@ -936,7 +936,7 @@ def load_spec(path: str | Path) -> Spec:
     SpecError
         If the file is missing, unreadable, malformed YAML or fails validation.
     """
-    from eqprop_hw.fileio import read_bounded
+    from eqprop_hw.io.fileio import read_bounded
     path = Path(path)
     source = str(path)
     raw = read_bounded(path, MAX_SPEC_BYTES, SpecError, "spec")

@@ -1,7 +1,7 @@
 """Equilibrium Propagation on a circuit: physical phases, measurements, the local rule.
 
 The free phase is the circuit's DC relaxation; a nudged phase is the same circuit with a
-conductance ``beta`` from every output to its target (see :func:`eqprop_hw.netlist.nudge_elements`).
+conductance ``beta`` from every output to its target (see :func:`eqprop_hw.circuit.netlist.nudge_elements`).
 The local rule sees only *measurements*: the voltage across each trainable element's own two
 terminals in each phase. For a conductance g_ij (energy term 1/2 g_ij dV_ij^2):
 
@@ -12,7 +12,7 @@ terminals in each phase. For a conductance g_ij (energy term 1/2 g_ij dV_ij^2):
 
 with the loss L = 1/2 sum_k (V_out_k - y_k)^2 (V^2) and beta in S, or with the cross-entropy
 loss L = -sum_k y_k log softmax(V_out / tau)_k (nats) and beta in W, whose nudge is the current
-(beta / tau) (y_k - p_k) into each output (see :mod:`eqprop_hw.losses`). The rule is the same
+(beta / tau) (y_k - p_k) into each output (see :mod:`eqprop_hw.learning.losses`). The rule is the same
 for both: it sees only the drops; which loss it descends is decided by the backend's nudge
 (``make_backend(..., loss=...)``).
 
@@ -33,8 +33,8 @@ import numpy as np
 
 from eqprop_hw.backends.base import Backend, SolveResult
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.graph import GROUND, Circuit
-from eqprop_hw.losses import cross_entropy_loss, loss_values, squared_loss  # noqa: F401
+from eqprop_hw.circuit.graph import GROUND, Circuit
+from eqprop_hw.learning.losses import cross_entropy_loss, loss_values, squared_loss  # noqa: F401
 
 NUDGES = ("positive", "negative", "centered")
 
@@ -126,7 +126,7 @@ def local_rule(drops: dict, beta: float, nudge: str) -> np.ndarray:
     raise CircuitError(f"unknown nudging mode {nudge!r} (choose from {', '.join(NUDGES)})")
 
 
-# The losses (defined in eqprop_hw.losses; re-exported here):
+# The losses (defined in eqprop_hw.learning.losses; re-exported here):
 #   squared_loss(outputs, targets)            1/2 sum_k (V_k - y_k)^2 (V^2)
 #   cross_entropy_loss(outputs, targets, tau) -sum_k y_k log softmax(V / tau)_k (nats)
 #   loss_values(loss, outputs, targets, tau)  either, by name
@@ -258,7 +258,7 @@ def local_rule_terms(voltages: dict, probe: Probe, nudge: str) -> np.ndarray:
     small-batch path of :func:`mean_local_rule`, so ``reduce_terms`` of the rows of a whole batch
     is bitwise equal to ``mean_local_rule`` whenever that takes the per-sample path. Each row
     depends only on its own sample's voltages, so the batch mean of rows concatenated in sample
-    order does not depend on who computed them (see :mod:`eqprop_hw.distributed`).
+    order does not depend on who computed them (see :mod:`eqprop_hw.learning.distributed`).
     """
     if nudge not in _CONTRASTS:
         raise CircuitError(f"unknown nudging mode {nudge!r} (choose from {', '.join(NUDGES)})")
@@ -296,7 +296,7 @@ def chunked_gradient(backend: Backend, inputs, targets, beta: float, nudge: str 
                      probe: Probe | None = None, chunks: int = 1) -> np.ndarray:
     """Batch-mean EP gradient with the batch solved in ``chunks`` contiguous parts, in-process.
 
-    Bitwise equal to the data-parallel gradient of :class:`eqprop_hw.distributed.DaskGradient`
+    Bitwise equal to the data-parallel gradient of :class:`eqprop_hw.learning.distributed.DaskGradient`
     with the same ``chunks`` (each part is one task there). The split matters because a
     backend's batched solve may round differently for different batch sizes.
     """

@@ -11,7 +11,7 @@ export -> import -> export is byte-identical.
 
 Examples
 --------
->>> from eqprop_hw.graph import Element, Circuit, InputPort, OutputPort, validate_circuit
+>>> from eqprop_hw.circuit.graph import Element, Circuit, InputPort, OutputPort, validate_circuit
 >>> els = [Element("VIN", "V", ("in", "0"), 1.0),
 ...        Element("R1", "R", ("in", "out"), 1e-3),
 ...        Element("R2", "R", ("out", "0"), 1e-3)]
@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from eqprop_hw import spice_grammar
+from eqprop_hw.circuit import spice_grammar
 from eqprop_hw.errors import CircuitError
 
 GROUND = "0"
@@ -56,7 +56,7 @@ VALUE_MEANING = {
     "B": "none (behavioural expression)",
 }
 
-#: Element and node names (matched whole: see :mod:`eqprop_hw.spice_grammar`).
+#: Element and node names (matched whole: see :mod:`eqprop_hw.circuit.spice_grammar`).
 ELEMENT_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]*", re.A)
 NODE_NAME_RE = re.compile(r"[a-z0-9_]+", re.A)
 
@@ -341,14 +341,14 @@ class Circuit:
 def check_name(name: str, what: str = "element") -> None:
     """Raise CircuitError unless ``name`` is a safe SPICE element or node name.
 
-    ``what`` is ``"element"`` or ``"node"``; the grammar is :mod:`eqprop_hw.spice_grammar`'s.
+    ``what`` is ``"element"`` or ``"node"``; the grammar is :mod:`eqprop_hw.circuit.spice_grammar`'s.
     """
     spice_grammar.check_name(name, "element" if what == "element" else "node", f"{what} name")
 
 
 def check_element_text(element: Element) -> None:
     """An element's model name, controlling source and behavioural expression, checked against
-    :mod:`eqprop_hw.spice_grammar` (its name and nodes are checked with the circuit's)."""
+    :mod:`eqprop_hw.circuit.spice_grammar` (its name and nodes are checked with the circuit's)."""
     if element.model is not None:
         spice_grammar.check_name(element.model, "model", f"element {element.name}: model name")
     if element.control is not None:
@@ -360,8 +360,8 @@ def check_element_text(element: Element) -> None:
 
 def check_circuit_text(circuit: "Circuit", elements: bool = True) -> None:
     """Every string of ``circuit`` that a netlist writer puts into a line, checked against
-    :mod:`eqprop_hw.spice_grammar` (names, model names and parameters, port names,
-    behavioural expressions). Raises :class:`~eqprop_hw.spice_grammar.NetlistTextError`.
+    :mod:`eqprop_hw.circuit.spice_grammar` (names, model names and parameters, port names,
+    behavioural expressions). Raises :class:`~eqprop_hw.circuit.spice_grammar.NetlistTextError`.
 
     ``elements=False`` leaves out :func:`check_element_text` of each element (the netlist
     writer calls it on the elements whose line holds such a field, as it writes them)."""

@@ -2,17 +2,17 @@
 
 ``--temperature T`` (W, the units of the energy: states follow ``p ∝ exp(-E_beta/T)``) with the
 squared loss, or a spec's top-level ``temperature:``, switches both commands to sampling
-(:mod:`eqprop_hw.thermal`). The cross-entropy loss's softmax temperature (V) is
+(:mod:`eqprop_hw.thermal.gibbs`). The cross-entropy loss's softmax temperature (V) is
 ``--softmax-temperature``; ``--temperature`` with the cross-entropy loss still means the softmax
 temperature for one release, with a deprecation warning on stderr
 (:class:`TemperatureAction`, :func:`gibbs_temperature`). Finite-temperature sampling is refused
 with the cross-entropy loss (squared loss only).
 
 Samplers: ``--backend native`` uses the exact Gaussian sampler for linear networks,
-Metropolis-Hastings around the Laplace approximation (:class:`eqprop_hw.thermal.LaplaceSampler`)
+Metropolis-Hastings around the Laplace approximation (:class:`eqprop_hw.thermal.gibbs.LaplaceSampler`)
 for nonlinear ones, or Langevin dynamics (MALA) of the spec's ``node_capacitance`` when it gives
 one; ``--backend ngspice`` runs noisy transients
-(:mod:`eqprop_hw.thermal_ngspice`).
+(:mod:`eqprop_hw.thermal.ngspice`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import time
 import numpy as np
 
 from eqprop_hw.errors import CircuitError, EqpropError
-from eqprop_hw.reference import EnergyModel
-from eqprop_hw import thermal as th
+from eqprop_hw.learning.reference import EnergyModel
+from eqprop_hw.thermal import gibbs as th
 
 DEFAULT_SAMPLES = 4096
 
@@ -105,7 +105,7 @@ def make_sampler(backend_name: str, circuit, temperature: float, spec=None, back
     model = EnergyModel(circuit)
     if backend_name == "ngspice":
         from eqprop_hw.backends import make_backend
-        from eqprop_hw.thermal_ngspice import NgspiceSampler
+        from eqprop_hw.thermal.ngspice import NgspiceSampler
         owned = backend is None
         backend = backend or make_backend("ngspice", circuit)
         return NgspiceSampler(backend, temperature, capacitance=capacitance), model, \
@@ -156,7 +156,7 @@ def grad_data(args, spec, circuit, x, y, beta: float, temperature: float,
               progress: bool = True) -> dict:
     """The JSON object of ``grad`` at finite temperature (see CONTRACT.md); ``progress``: a
     progress bar over the sampled phases on stderr."""
-    from eqprop_hw.reference import gradient_agreement
+    from eqprop_hw.learning.reference import gradient_agreement
     estimator = args.estimator or "chl"
     samples = int(args.samples or DEFAULT_SAMPLES)
     seed = int(getattr(args, "seed", None) or 0)
@@ -164,7 +164,7 @@ def grad_data(args, spec, circuit, x, y, beta: float, temperature: float,
         beta = 0.0
     start = time.perf_counter()
     sampler, model, owned = make_sampler(args.backend, circuit, temperature, spec)
-    from eqprop_hw.train import progress_bar
+    from eqprop_hw.learning.train import progress_bar
     bar = progress_bar(_phases(estimator, not th.has_exact_moments(model)),
                        f"sampling ({estimator})", progress, unit="phase")
     try:

@@ -1,4 +1,4 @@
-"""Build a :class:`~eqprop_hw.graph.Circuit` from a validated :class:`~eqprop_hw.spec.Spec`.
+"""Build a :class:`~eqprop_hw.circuit.graph.Circuit` from a validated :class:`~eqprop_hw.circuit.spec.Spec`.
 
 Layered networks (resistive crossbars) are expanded element by element with these names
 (``k`` = layer 1..L, ``i`` = row of the crossbar, ``j`` = node of layer k):
@@ -37,11 +37,11 @@ import fnmatch
 
 import numpy as np
 
-from eqprop_hw.devices import amplifier_errors_from_mapping
+from eqprop_hw.learning.devices import amplifier_errors_from_mapping
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.graph import (Circuit, DiodeModel, Element, InputPort, OutputPort,
+from eqprop_hw.circuit.graph import (Circuit, DiodeModel, Element, InputPort, OutputPort,
                              validate_circuit)
-from eqprop_hw.spec import Spec
+from eqprop_hw.circuit.spec import Spec
 
 DIODE_MODEL_NAME = "DACT"
 
@@ -219,7 +219,7 @@ def build_circuit(spec: Spec, params: dict | None = None) -> Circuit:
     Raises
     ------
     CircuitError
-        If the circuit is not simulable (see :func:`eqprop_hw.graph.validate_circuit`).
+        If the circuit is not simulable (see :func:`eqprop_hw.circuit.graph.validate_circuit`).
     """
     if spec.kind == "layered":
         circuit = build_layered(spec)

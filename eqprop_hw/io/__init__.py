@@ -1,0 +1,1 @@
+"""Files: data sets, params, checkpoints, plots, bounded readers and atomic writes."""

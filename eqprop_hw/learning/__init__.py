@@ -1,0 +1,1 @@
+"""Measurements -> local rule -> device update, training, and the software reference beside them."""

@@ -1,0 +1,1 @@
+"""Finite temperature: Gibbs states, samplers, finite-nudge estimators."""
