@@ -238,17 +238,28 @@ def test_line_breaks_in_every_field_are_refused(kind, field, special):
     assert _netlist(kind, field, plain + special) is None       # even at the very end
 
 
-def test_the_writers_check_again_without_a_spec():
-    circuit = build_circuit(parse_spec(_graph("element", "R1")))
+def test_circuits_and_writers_check_without_a_spec():
     from dataclasses import replace
-    bad = replace(circuit.elements[1], name="R1\n.control")
-    circuit.elements[1] = bad
-    with pytest.raises(NetlistTextError, match="U\\+000A"):
-        netlist_lines(circuit)
+    from eqprop_hw.circuit.graph import Circuit
+    circuit = build_circuit(parse_spec(_graph("element", "R1")))
+    elements = list(circuit.elements)
+    elements[1] = replace(elements[1], name="R1\n.control")
+    with pytest.raises(NetlistTextError, match="U\\+000A"):     # a circuit cannot hold it
+        Circuit(circuit.name, circuit.kind, elements, circuit.models, circuit.inputs,
+                circuit.outputs, [])
+    with pytest.raises(TypeError):                                # nor be changed after
+        circuit.elements[1] = elements[1]
+    # fields of single elements are checked as the writer writes their line
     circuit = build_circuit(parse_spec(_graph("expr", "I=v(out)")))
-    circuit.elements[-1] = replace(circuit.elements[-1], expr="I=v(out)\n.endc")
+    elements = list(circuit.elements)
+    elements[-1] = replace(elements[-1], expr="I=v(out)\n.endc")
+    circuit = Circuit(circuit.name, circuit.kind, elements, circuit.models, circuit.inputs,
+                      circuit.outputs, [])
     with pytest.raises(NetlistTextError, match="behavioural expression"):
         write_netlist(circuit)
+    circuit.outputs = [replace(circuit.outputs[0], name="y\r.control")]   # ports: writer
+    with pytest.raises(NetlistTextError, match="U\\+000D"):
+        netlist_lines(circuit)
     with pytest.raises(CircuitError, match="analysis"):
         write_netlist(build_circuit(parse_spec(_graph("name", "g"))),
                       analysis=".tran 1 2\n.control")

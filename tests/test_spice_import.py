@@ -685,3 +685,12 @@ def test_datasheet_diode_parameters_round_trip(tmp_path):
     assert "BV=5.0" in text and "TNOM=25.0" in text
     imported = assert_round_trip(text, tmp_path)
     assert imported["models"]["DZ"]["BV"] == 5.0 and imported["models"]["DZ"]["XTI"] == 3.0
+
+
+def test_a_long_continuation_chain_is_joined_once(tmp_path):
+    """200,000 continuation lines: joined in one pass (joining them one by one copies the
+    growing card each time, ~10^11 bytes here, and never finishes)."""
+    path = tmp_path / "chain.cir"
+    path.write_text("t\nV1 a 0 DC 1\nR1 a 0\n" + "+ \n" * 200_000 + "+ 1k\n.end\n")
+    spec = import_netlist(path)
+    assert {e["name"]: e.get("r") for e in spec["elements"]}["R1"] == 1000.0

@@ -278,13 +278,23 @@ class Circuit:
     crossbars: list | None = None
     _index: dict = field(default=None, repr=False)
     _graph: nx.MultiGraph = field(default=None, repr=False)
+    _names_checked: bool = field(default=False, repr=False)
 
     def __post_init__(self):
+        # The elements are frozen once the circuit exists (a tuple of frozen Elements), so
+        # their names and nodes are checked against the netlist grammar here, once: every
+        # circuit, however it was made, holds only names a netlist line may carry, and the
+        # writers need not pass over 10^5 elements again (copies made by with_values keep
+        # every name and skip it).
+        self.elements = tuple(self.elements)
         self._index = {}
         for position, element in enumerate(self.elements):
             if element.name in self._index:
                 raise CircuitError(f"duplicate element name {element.name!r}")
             self._index[element.name] = position
+        if not self._names_checked:
+            check_element_names(self.elements)
+            self._names_checked = True
 
     # -- lookups -----------------------------------------------------------------------
     def element(self, name: str) -> Element:
@@ -334,7 +344,8 @@ class Circuit:
                 raise CircuitError(f"parameter {name!r} names no element of circuit {self.name!r}")
             elements[self._index[name]] = elements[self._index[name]].with_value(value)
         return Circuit(self.name, self.kind, elements, self.models, self.inputs, self.outputs,
-                       self.trainable, dict(self.options), self.crossbars)
+                       self.trainable, dict(self.options), self.crossbars,
+                       _names_checked=self._names_checked)
 
 
 # -- validation ------------------------------------------------------------------------
@@ -344,6 +355,13 @@ def check_name(name: str, what: str = "element") -> None:
     ``what`` is ``"element"`` or ``"node"``; the grammar is :mod:`eqprop_hw.circuit.spice_grammar`'s.
     """
     spice_grammar.check_name(name, "element" if what == "element" else "node", f"{what} name")
+
+
+def check_element_names(elements) -> None:
+    """Every element name and node name, checked against :mod:`eqprop_hw.circuit.spice_grammar`
+    (a few passes over all of them joined; :class:`Circuit` calls it on creation)."""
+    spice_grammar.check_names([e.name for e in elements], "element")
+    spice_grammar.check_names({n for e in elements for n in e.nodes}, "node")
 
 
 def check_element_text(element: Element) -> None:
@@ -364,10 +382,12 @@ def check_circuit_text(circuit: "Circuit", elements: bool = True) -> None:
     behavioural expressions). Raises :class:`~eqprop_hw.circuit.spice_grammar.NetlistTextError`.
 
     ``elements=False`` leaves out :func:`check_element_text` of each element (the netlist
-    writer calls it on the elements whose line holds such a field, as it writes them)."""
+    writer calls it on the elements whose line holds such a field, as it writes them). Element
+    and node names were checked when the circuit was made (:func:`check_element_names`): the
+    elements of a circuit cannot change after that."""
     spice_grammar.check_name(circuit.name, "title", "circuit name")
-    spice_grammar.check_names([e.name for e in circuit.elements], "element")
-    spice_grammar.check_names({n for e in circuit.elements for n in e.nodes}, "node")
+    if not circuit._names_checked:      # pragma: no cover - every Circuit checks on creation
+        check_element_names(circuit.elements)
     if elements:
         for element in circuit.elements:
             if element.model is not None or element.control is not None or \
