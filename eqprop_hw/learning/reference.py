@@ -320,6 +320,11 @@ def series_resistance_expanded(circuit: Circuit) -> tuple[Circuit, list[str]]:
     return expanded, internal
 
 
+def _exposed(attribute: str, kind: str, doc: str) -> property:
+    """A read-only property returning ``self.<attribute>`` (``kind``: its type, for the docs)."""
+    return property(lambda self: getattr(self, attribute), doc=f"{kind}: {doc}")
+
+
 class EnergyModel:
     """A circuit as a differentiable energy over its free node voltages.
 
@@ -652,71 +657,45 @@ class EnergyModel:
         self.set_values(dict(zip(names, values.tolist())))
 
     # -- the compiled model, read by the finite-temperature samplers and the gradient code --------
-    # Arrays are the model's own (not copies): read them, change conductances with set_values.
-    @property
-    def free_map(self) -> sp.csr_matrix:
-        """dV/dz: node voltages per free voltage (V/V), shape (n_nodes, n_free); with
-        :attr:`source_map`, ``V = free_map @ z + source_map @ s``."""
-        return self._M
-
-    @property
-    def source_map(self) -> np.ndarray:
-        """dV/ds: node voltages per source value (V/V or V/A), shape (n_nodes, n_sources)."""
-        return self._P
-
-    @property
-    def current_source_map(self) -> np.ndarray:
-        """``J``, shape (n_sources, n_nodes): the current sources' energy term is
-        ``(s @ J) . V`` (W), so ``s @ J`` is the current (A) each source draws from a node."""
-        return self._J
-
-    @property
-    def output_columns(self) -> np.ndarray:
-        """Column of each output node in :attr:`node_names` (int array, shape (n_outputs,))."""
-        return self._out_cols
-
-    @property
-    def output_map(self) -> np.ndarray:
-        """dV_out/dz: output voltages per free voltage (V/V), shape (n_outputs, n_free)."""
-        return self._a_o
-
-    @property
-    def trainable_resistors(self) -> np.ndarray:
-        """Row of each trainable element among the resistors (int array, shape (n_trainable,));
-        -1 for trainable elements that are not resistors (capacitors, open at DC)."""
-        return self._trainable_r
-
-    @property
-    def resistor_incidence(self) -> sp.csr_matrix:
-        """Drop of every resistor from the node voltages (V/V): ``drops = B_r @ V``, shape
-        (n_resistors, n_nodes)."""
-        return self._b_r
-
-    @property
-    def resistor_map(self) -> sp.csr_matrix:
-        """d(drop)/dz of every resistor (V/V), shape (n_resistors, n_free)."""
-        return self._a_r
-
-    @property
-    def resistor_conductances(self) -> np.ndarray:
-        """Conductance (S) of every resistor, in :attr:`resistor_incidence` row order."""
-        return self._g
-
-    @property
-    def resistor_is_free(self) -> np.ndarray:
-        """Bool mask of the resistors whose drop depends on z (the others add a constant)."""
-        return self._r_free
-
-    @property
-    def linear_hessian(self) -> np.ndarray:
-        """The constant part of d2E/dz2: the reduced conductance Laplacian (S), shape
-        (n_free, n_free)."""
-        return self._h_lin
-
-    @property
-    def has_current_sources(self) -> bool:
-        """Whether an independent current source adds ``I (V_n+ - V_n-)`` to E."""
-        return self._has_current
+    # Read-only properties returning the model's own arrays (not copies: do not write into them;
+    # change conductances with set_values / set_trainable).
+    free_map = _exposed("_M", "scipy.sparse.csr_matrix",
+                        "dV/dz: node voltages per free voltage (V/V), shape (n_nodes, n_free); "
+                        "with :attr:`source_map`, ``V = free_map @ z + source_map @ s``.")
+    source_map = _exposed("_P", "ndarray",
+                          "dV/ds: node voltages per source value (V/V or V/A), shape (n_nodes, "
+                          "n_sources).")
+    current_source_map = _exposed("_J", "ndarray",
+                                  "``J``, shape (n_sources, n_nodes): the current sources' energy "
+                                  "term is ``(s @ J) . V`` (W), so ``s @ J`` is the current (A) "
+                                  "each source draws from a node.")
+    output_columns = _exposed("_out_cols", "ndarray",
+                              "Column of each output node in :attr:`node_names` (int array, shape "
+                              "(n_outputs,)).")
+    output_map = _exposed("_a_o", "ndarray",
+                          "dV_out/dz: output voltages per free voltage (V/V), shape (n_outputs, "
+                          "n_free).")
+    trainable_resistors = _exposed("_trainable_r", "ndarray",
+                                   "Row of each trainable element among the resistors (int array, "
+                                   "shape (n_trainable,)); -1 for trainable elements that are not "
+                                   "resistors (capacitors, open at DC).")
+    resistor_incidence = _exposed("_b_r", "scipy.sparse.csr_matrix",
+                                  "Drop of every resistor from the node voltages (V/V): ``drops = "
+                                  "B_r @ V``, shape (n_resistors, n_nodes).")
+    resistor_map = _exposed("_a_r", "scipy.sparse.csr_matrix",
+                            "d(drop)/dz of every resistor (V/V), shape (n_resistors, n_free).")
+    resistor_conductances = _exposed("_g", "ndarray",
+                                     "Conductance (S) of every resistor, in "
+                                     ":attr:`resistor_incidence` row order.")
+    resistor_is_free = _exposed("_r_free", "ndarray",
+                                "Bool mask of the resistors whose drop depends on z (the others "
+                                "add a constant).")
+    linear_hessian = _exposed("_h_lin", "ndarray",
+                              "The constant part of d2E/dz2: the reduced conductance Laplacian "
+                              "(S), shape (n_free, n_free).")
+    has_current_sources = _exposed("_has_current", "bool",
+                                   "Whether an independent current source adds ``I (V_n+ - V_n-)``"
+                                   " to E.")
 
     @property
     def diode_names(self) -> list[str]:
