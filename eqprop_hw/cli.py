@@ -838,7 +838,7 @@ def cmd_predict(args) -> int:
 
 def cmd_check(args) -> int:
     """``eqprop-hw check``: the reference table."""
-    from eqprop_hw.learning.reference import check_report
+    from eqprop_hw.learning.check import check_report
 
     if _is_lc(args.spec):
         from eqprop_hw.lc.cli import cmd_check as lc_check

@@ -22,8 +22,8 @@ from eqprop_hw.learning.ep import cross_entropy_loss, ep_gradient
 from eqprop_hw.errors import CircuitError, EqpropError, NetlistError, SpecError
 from eqprop_hw.learning.losses import DEFAULT_TEMPERATURE, cross_entropy_gradient, softmax
 from eqprop_hw.circuit.netlist import write_netlist
-from eqprop_hw.learning.reference import (EnergyModel, exact_gradient, finite_difference_gradient,
-                                 gradient_agreement, software_ep)
+from eqprop_hw.learning.check import finite_difference_gradient
+from eqprop_hw.learning.reference import EnergyModel, exact_gradient, gradient_agreement, software_ep
 from eqprop_hw.circuit.spec import load_spec, parse_spec
 from eqprop_hw.circuit.spice_import import import_netlist
 from eqprop_hw.learning.train import evaluate, train

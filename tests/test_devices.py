@@ -13,7 +13,8 @@ from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.learning.devices import (Hardware, Measurement, PulsedDevice, line_probe, measured_nodes)
 from eqprop_hw.learning.ep import make_probe
 from eqprop_hw.errors import CircuitError, SpecError
-from eqprop_hw.learning.reference import exact_gradient, finite_difference_gradient, gradient_agreement
+from eqprop_hw.learning.check import finite_difference_gradient
+from eqprop_hw.learning.reference import exact_gradient, gradient_agreement
 from eqprop_hw.circuit.spec import load_spec, parse_spec
 from eqprop_hw.learning.train import train
 

@@ -14,9 +14,9 @@ from eqprop_hw.backends.native import diode_current, thermal_voltage
 from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.learning.ep import ep_gradient
 from eqprop_hw.errors import BackendError, CircuitError
-from eqprop_hw.learning.reference import (EnergyModel, check_report, diode_cocontent, exact_gradient,
-                                 finite_difference_gradient, format_report, gradient_agreement,
-                                 software_ep)
+from eqprop_hw.learning.check import check_report, finite_difference_gradient
+from eqprop_hw.learning.reference import (EnergyModel, diode_cocontent, exact_gradient,
+                                          format_report, gradient_agreement, software_ep)
 from eqprop_hw.circuit.spec import load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,8 +73,8 @@ def graph(elements, inputs=(), outputs=(), models=None, trainable=None):
 
 def conducting(model, voltages, threshold=1e-6):
     """Number of diodes carrying more than ``threshold`` A forward."""
-    vd = (model._b_d @ voltages.T).T
-    current, _ = diode_current(vd, model._saturation, model._vte, model.gmin)
+    vd = (model.diode_incidence @ voltages.T).T
+    current, _ = diode_current(vd, *model.diode_laws[:2], model.gmin)
     return int(np.sum(current > threshold))
 
 
@@ -195,7 +195,7 @@ def test_gradient_and_hessian_are_derivatives_of_the_energy():
     model = EnergyModel(circuit)
     beta = 1e-2 * typical_g(circuit)
     z = model.solve(x, beta, y).free + np.random.default_rng(3).normal(0, 0.03, (2, model.n_free))
-    vd = (model._b_d @ model.voltages(z, x).T).T
+    vd = (model.diode_incidence @ model.voltages(z, x).T).T
     assert np.any(vd < -3 * model.vt) and np.any(vd > 0.45)    # both diode branches in play
     grad, hess = model.gradient(z, x, beta, y), model.hessian(z, x, beta, y)
     h = 1e-5
@@ -434,7 +434,8 @@ def test_check_report_with_ngspice(ngspice):
 
 @pytest.mark.ngspice
 def test_exact_gradient_matches_finite_differences_through_ngspice_with_wires():
-    from eqprop_hw.learning.reference import exact_gradient, finite_difference_gradient, gradient_agreement
+    from eqprop_hw.learning.check import finite_difference_gradient
+    from eqprop_hw.learning.reference import exact_gradient, gradient_agreement
     spec = parse_spec({"name": "wired", "kind": "layered", "layers": [3, 4, 2],
                        "inputs": {"gain": 5.0}, "activation": {"type": "rectify"},
                        "wires": {"row_conductance": 0.5, "column_conductance": 0.5}})

@@ -30,17 +30,17 @@ def test_reduced_energy_equals_the_reference_energy(make):
     x = rng.uniform(-1, 1, (3, model.n_inputs))
     y = rng.uniform(-0.5, 0.5, (3, model.n_outputs))
     for beta in (0.0, 3e-4):
-        s, y2, b = model._context(x, beta, y)
+        s, y2, b = model.context(x, beta, y)
         reduced = th.ReducedEnergy(model, s, y2, b)
         rows = np.repeat(np.arange(3), 4)
         z = model.solve(x, beta, y).free[rows] + rng.normal(0, 0.05, (12, model.n_free))
         energy, grad = reduced.energy_gradient(z, rows)
-        e_ref = model._terms(z, s[rows], y2[rows], b)[0]
-        g_ref = model._grad_hess(z, s[rows], y2[rows], b, False)[0]
+        e_ref = model.energy_terms(z, s[rows], y2[rows], b)[0]
+        g_ref = model.gradient_hessian(z, s[rows], y2[rows], b, False)[0]
         np.testing.assert_allclose(energy, e_ref, rtol=1e-12, atol=1e-18)
         np.testing.assert_allclose(grad, g_ref, rtol=1e-9, atol=1e-12 * np.abs(g_ref).max())
         # the measurement from per-context sources equals the per-state one
-        sampler = th._ModelSampler(model, 1e-6)
+        sampler = th.ModelSampler(model, 1e-6)
         d1, l1 = sampler.measure(z, s, y2, rows)
         d2, l2 = sampler.measure(z, s[rows], y2[rows])
         np.testing.assert_allclose(d1, d2, rtol=1e-12)

@@ -28,13 +28,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from eqprop_hw.backends.base import Backend, SolveResult
 from eqprop_hw.errors import CircuitError
 from eqprop_hw.circuit.graph import GROUND, Circuit
 from eqprop_hw.learning.losses import cross_entropy_loss, loss_values, squared_loss  # noqa: F401
+
+if TYPE_CHECKING:       # annotations only: the local rule runs without importing a backend
+    from eqprop_hw.backends.base import Backend, SolveResult
 
 NUDGES = ("positive", "negative", "centered")
 

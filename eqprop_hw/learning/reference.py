@@ -56,10 +56,10 @@ Functions
     dL/dg by implicit differentiation (one adjoint solve per sample).
 :func:`software_ep`
     EP on the model's own equilibria, with the local rule of :mod:`eqprop_hw.learning.ep`.
-:func:`finite_difference_gradient`
-    Central differences of the loss through a real solver (native or ngspice).
-:func:`gradient_agreement`, :func:`check_report`, :func:`format_report`
-    Comparisons backing ``eqprop-hw check`` and ``eqprop-hw grad``.
+:func:`gradient_agreement`, :func:`report_row`, :func:`format_report`
+    Comparisons backing ``eqprop-hw check`` and ``eqprop-hw grad``. What runs a real solver
+    (finite differences, the check report) is in :mod:`eqprop_hw.learning.check`: this module
+    imports no backend (``tests/test_layout.py`` checks it).
 
 Units: V, A, S; energies in W (co-content); gradients dL/dg in V^2/S (squared loss) or 1/S
 (cross-entropy, L dimensionless).
@@ -83,18 +83,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from eqprop_hw.backends.base import circuit_nodes, prepare_batch
 from eqprop_hw.errors import CircuitError, ConvergenceError
+from eqprop_hw.circuit.batch import circuit_nodes, prepare_batch
 from eqprop_hw.circuit.graph import GROUND, Circuit, Element, validate_circuit
-from eqprop_hw.learning.losses import (backend_options, check_loss, check_probabilities, log_softmax,
-                              loss_gradient, loss_values, softmax)
+from eqprop_hw.learning.losses import (check_loss, check_probabilities, log_softmax, loss_gradient,
+                                      loss_values, softmax)
 
 #: Relative Armijo constant of the line search on E.
 ARMIJO = 1e-4
@@ -320,6 +318,11 @@ def series_resistance_expanded(circuit: Circuit) -> tuple[Circuit, list[str]]:
                        circuit.outputs, circuit.trainable, dict(circuit.options),
                        circuit.crossbars)
     return expanded, internal
+
+
+def _exposed(attribute: str, kind: str, doc: str) -> property:
+    """A read-only property returning ``self.<attribute>`` (``kind``: its type, for the docs)."""
+    return property(lambda self: getattr(self, attribute), doc=f"{kind}: {doc}")
 
 
 class EnergyModel:
@@ -652,6 +655,111 @@ class EnergyModel:
         if values.size != len(names):
             raise CircuitError(f"expected {len(names)} trainable values, got {values.size}")
         self.set_values(dict(zip(names, values.tolist())))
+
+    # -- the compiled model, read by the finite-temperature samplers and the gradient code --------
+    # Read-only properties returning the model's own arrays (not copies: do not write into them;
+    # change conductances with set_values / set_trainable).
+    free_map = _exposed("_M", "scipy.sparse.csr_matrix",
+                        "dV/dz: node voltages per free voltage (V/V), shape (n_nodes, n_free); "
+                        "with :attr:`source_map`, ``V = free_map @ z + source_map @ s``.")
+    source_map = _exposed("_P", "ndarray",
+                          "dV/ds: node voltages per source value (V/V or V/A), shape (n_nodes, "
+                          "n_sources).")
+    current_source_map = _exposed("_J", "ndarray",
+                                  "``J``, shape (n_sources, n_nodes): the current sources' energy "
+                                  "term is ``(s @ J) . V`` (W), so ``s @ J`` is the current (A) "
+                                  "each source draws from a node.")
+    output_columns = _exposed("_out_cols", "ndarray",
+                              "Column of each output node in :attr:`node_names` (int array, shape "
+                              "(n_outputs,)).")
+    output_map = _exposed("_a_o", "ndarray",
+                          "dV_out/dz: output voltages per free voltage (V/V), shape (n_outputs, "
+                          "n_free).")
+    trainable_resistors = _exposed("_trainable_r", "ndarray",
+                                   "Row of each trainable element among the resistors (int array, "
+                                   "shape (n_trainable,)); -1 for trainable elements that are not "
+                                   "resistors (capacitors, open at DC).")
+    resistor_incidence = _exposed("_b_r", "scipy.sparse.csr_matrix",
+                                  "Drop of every resistor from the node voltages (V/V): ``drops = "
+                                  "B_r @ V``, shape (n_resistors, n_nodes).")
+    resistor_map = _exposed("_a_r", "scipy.sparse.csr_matrix",
+                            "d(drop)/dz of every resistor (V/V), shape (n_resistors, n_free).")
+    resistor_conductances = _exposed("_g", "ndarray",
+                                     "Conductance (S) of every resistor, in "
+                                     ":attr:`resistor_incidence` row order.")
+    resistor_is_free = _exposed("_r_free", "ndarray",
+                                "Bool mask of the resistors whose drop depends on z (the others "
+                                "add a constant).")
+    linear_hessian = _exposed("_h_lin", "ndarray",
+                              "The constant part of d2E/dz2: the reduced conductance Laplacian "
+                              "(S), shape (n_free, n_free).")
+    has_current_sources = _exposed("_has_current", "bool",
+                                   "Whether an independent current source adds ``I (V_n+ - V_n-)``"
+                                   " to E.")
+
+    @property
+    def diode_names(self) -> list[str]:
+        """Diodes whose voltage depends on z (the others add a constant), in row order of the
+        diode arrays below."""
+        return list(self._diodes)
+
+    @property
+    def diode_incidence(self) -> sp.csr_matrix:
+        """Diode voltages from the node voltages (V/V): ``vd = B_d @ V``, shape
+        (n_diodes, n_nodes)."""
+        return self._b_d
+
+    @property
+    def diode_map(self) -> np.ndarray:
+        """d(vd)/dz of every diode (V/V), shape (n_diodes, n_free)."""
+        return self._a_d
+
+    @property
+    def diode_laws(self) -> tuple:
+        """``(saturation, vte, breakdown)``: per diode Is (A) at the circuit temperature,
+        ``N k T / q`` (V) and the breakdown voltage (V, ``inf`` without BV), or None for
+        ``breakdown`` when no diode has one (see :func:`junction_parameters`)."""
+        return self._saturation, self._vte, self._breakdown
+
+    @property
+    def chunk_rows(self) -> int:
+        """Samples per dense batched solve (about 20 million Hessian entries)."""
+        return self._chunk()
+
+    def context(self, inputs, beta: float = 0.0, targets=None) -> tuple:
+        """Per-sample source values, targets and beta of a batch, checked.
+
+        Returns
+        -------
+        sources : ndarray, shape (batch, n_sources)
+            Value of every independent source (V or A): its DC value plus its input.
+        targets : ndarray, shape (batch, n_outputs)
+            Targets (V; probabilities for cross-entropy); zeros without targets.
+        beta : float
+            Nudging strength (S; W for cross-entropy).
+
+        Raises
+        ------
+        CircuitError
+            As :func:`eqprop_hw.circuit.batch.prepare_batch`.
+        """
+        return self._context(inputs, beta, targets)
+
+    def voltages_at(self, free, sources) -> np.ndarray:
+        """Node voltages (V), shape (batch, n_nodes), from free voltages ``free`` (V, shape
+        (batch, n_free)) and source values ``sources`` (from :meth:`context`); unchecked."""
+        return self._voltages(free, sources)
+
+    def energy_terms(self, free, sources, targets, beta: float) -> tuple:
+        """``(E_beta, scale)`` per sample (W): the energy and the sum of its terms' magnitudes
+        (a round-off scale), at ``free`` (V) for a :meth:`context`; unchecked."""
+        return self._terms(free, sources, targets, beta)
+
+    def gradient_hessian(self, free, sources, targets, beta: float, hessian: bool = True):
+        """``(dE_beta/dz (A), d2E_beta/dz2 (S))`` per sample at ``free`` (V) for a
+        :meth:`context`, shapes (batch, n_free) and (batch, n_free, n_free); the Hessian is
+        None with ``hessian=False``. Unchecked: :meth:`gradient` / :meth:`hessian` check."""
+        return self._grad_hess(free, sources, targets, beta, hessian)
 
     # -- per-sample context ----------------------------------------------------------------------
     def _context(self, inputs, beta, targets):
@@ -1003,24 +1111,24 @@ def exact_gradient(circuit, inputs, targets, per_sample: bool = False, loss: str
         Only with ``per_sample=True``.
     """
     model = _model(circuit, loss, temperature)
-    s, y, _ = model._context(inputs, 0.0, targets)
+    s, y, _ = model.context(inputs, 0.0, targets)
     if model.loss == "cross_entropy":
         check_probabilities(y)
     state = model.solve(inputs)
     z, v = state.free, state.voltages
-    losses = _loss(v[:, model._out_cols], y, model.loss, model.temperature)
+    losses = _loss(v[:, model.output_columns], y, model.loss, model.temperature)
     grads = np.zeros((z.shape[0], len(model.circuit.trainable)))
-    mask = model._trainable_r >= 0
-    columns = model._trainable_r[mask]
-    chunk = model._chunk()
+    mask = model.trainable_resistors >= 0
+    columns = model.trainable_resistors[mask]
+    chunk = model.chunk_rows
     for start in range(0, z.shape[0] if model.n_free else 0, chunk):
         rows = slice(start, start + chunk)
-        _, hess = model._grad_hess(z[rows], s[rows], y[rows], 0.0)
-        dl_dz = loss_gradient(model.loss, v[rows][:, model._out_cols], y[rows],
-                              model.temperature) @ model._a_o
+        _, hess = model.gradient_hessian(z[rows], s[rows], y[rows], 0.0)
+        dl_dz = loss_gradient(model.loss, v[rows][:, model.output_columns], y[rows],
+                              model.temperature) @ model.output_map
         adjoint = np.linalg.solve(hess, dl_dz[..., None])[..., 0]       # H lambda = dL/dz
-        drops = (model._b_r[columns] @ v[rows].T).T                       # V
-        sensitivity = (model._a_r[columns] @ adjoint.T).T                 # dV_k/dz . lambda
+        drops = (model.resistor_incidence[columns] @ v[rows].T).T                       # V
+        sensitivity = (model.resistor_map[columns] @ adjoint.T).T                 # dV_k/dz . lambda
         grads[rows, np.flatnonzero(mask)] = -sensitivity * drops
     loss, grad = float(losses.mean()), grads.mean(axis=0)
     if per_sample:
@@ -1066,66 +1174,6 @@ def software_ep(circuit, inputs, targets, beta: float, nudge: str = "centered",
     return local_rule(drops, beta, nudge).mean(axis=0)
 
 
-def _backend(backend, circuit, loss: str = "squared", temperature: float | None = None):
-    from eqprop_hw.backends import make_backend
-    from eqprop_hw.backends.base import Backend
-    if isinstance(backend, Backend):
-        return backend, False
-    return make_backend(backend, circuit, **backend_options(loss, temperature)), True
-
-
-def finite_difference_gradient(circuit, inputs, targets, backend="native", step: float = 1e-3,
-                               elements: Sequence[str] | None = None, loss: str = "squared",
-                               temperature: float | None = None) -> np.ndarray:
-    """Central differences of the batch-mean loss through a real solver.
-
-    ``dL/dg ~= (L(g (1 + step)) - L(g (1 - step))) / (2 step g)``, one element at a time,
-    changed with ``backend.set_values`` and restored afterwards.
-
-    Parameters
-    ----------
-    circuit : Circuit
-    inputs, targets : array_like
-        Batch of inputs and target voltages (V).
-    backend : str or Backend
-        ``"native"`` or ``"ngspice"`` (a backend is made and closed), or an open backend of this
-        circuit (its values are restored on return).
-    step : float
-        Relative perturbation of each conductance.
-    elements : sequence of str, optional
-        Only these trainable elements (ngspice is slow: 2 * batch operating points per element).
-    loss : {"squared", "cross_entropy"}
-    temperature : float, optional
-        Softmax temperature (V) of the cross-entropy loss.
-
-    Returns
-    -------
-    ndarray, shape (len(elements),) or (n_trainable,)
-        dL/dg (V^2/S; 1/S for cross-entropy).
-    """
-    if not step > 0:
-        raise CircuitError(f"finite-difference step must be positive, got {step!r}")
-    loss, temperature = check_loss(loss, temperature)
-    names = list(circuit.trainable if elements is None else elements)
-    solver, owned = _backend(backend, circuit, loss, temperature)
-    try:
-        inputs_b, _, targets_b = solver._prepare(inputs, 0.0, targets)
-        grad = np.empty(len(names))
-        for k, name in enumerate(names):
-            g = float(solver.circuit.element(name).value)
-            losses = []
-            for sign in (1.0, -1.0):
-                solver.set_values({name: g * (1.0 + sign * step)})
-                out = solver.solve(inputs_b).outputs
-                losses.append(float(_loss(out, targets_b, loss, temperature).mean()))
-            solver.set_values({name: g})
-            grad[k] = (losses[0] - losses[1]) / (2.0 * step * g)
-        return grad
-    finally:
-        if owned:
-            solver.close()
-
-
 def gradient_agreement(estimate, exact) -> dict:
     """How well a gradient estimate matches the exact gradient.
 
@@ -1146,111 +1194,35 @@ def gradient_agreement(estimate, exact) -> dict:
             "norm_ratio": ne / nx if nx > 0 else math.nan}
 
 
-# -- the check report -----------------------------------------------------------------------------
-def _row(name, estimate, exact, seconds, against="exact", **extra) -> dict:
+# -- the check report rows ------------------------------------------------------------------------
+def report_row(name, estimate, exact, seconds, against="exact", **extra) -> dict:
+    """One row of a gradient check report (:func:`eqprop_hw.learning.check.check_report`).
+
+    Parameters
+    ----------
+    name, against : str
+        The estimator and what it is compared with.
+    estimate, exact : array_like
+        The two gradients (same shape and units).
+    seconds : float
+        Wall time of the estimate (s).
+    **extra
+        Further keys of the row (``beta``, ``nudge``, ``step``, ...).
+
+    Returns
+    -------
+    dict
+        ``name``, ``against``, the keys of :func:`gradient_agreement`, ``elements`` (entries
+        compared), ``seconds``, then ``extra``.
+    """
     row = {"name": name, "against": against, **gradient_agreement(estimate, exact),
            "elements": int(np.size(estimate)), "seconds": float(seconds)}
     row.update(extra)
     return row
 
 
-def check_report(circuit: Circuit, inputs, targets, beta: float,
-                 backends: Sequence[str] = ("native", "ngspice"), nudge: str = "centered",
-                 fd_elements: Sequence[str] | None = None, fd_count: int = 8,
-                 fd_step: float = 1e-3, loss: str = "squared",
-                 temperature: float | None = None) -> list[dict]:
-    """Compare every gradient estimator with the exact gradient on one batch.
-
-    Parameters
-    ----------
-    circuit : Circuit
-    inputs, targets : array_like
-        Batch of inputs and target voltages (V).
-    beta : float
-        Nudging conductance (S) of the EP estimates.
-    backends : sequence of {"native", "ngspice"}
-        Which real solvers run EP (from their node voltages, via
-        :func:`eqprop_hw.learning.ep.ep_gradient`) and finite differences.
-    nudge : {"positive", "negative", "centered"}
-    fd_elements : sequence of str, optional
-        Elements for finite differences; default: the ``fd_count`` trainable elements with the
-        largest exact |dL/dg| (finite differences cost 2 * batch solves per element).
-    fd_count : int
-        See ``fd_elements``; 0 skips finite differences.
-    fd_step : float
-        Relative step of the finite differences.
-    loss : {"squared", "cross_entropy"}
-        The loss (targets are probabilities and beta is in W for ``cross_entropy``).
-    temperature : float, optional
-        Softmax temperature (V) of the cross-entropy loss.
-
-    Returns
-    -------
-    list of dict
-        One row per estimator, in this order: ``exact`` (with ``loss`` in V^2 and ``norm`` in
-        V^2/S, nats and 1/S for cross-entropy, and ``loss_kind``), ``ep ngspice``,
-        ``ep native``, ``ep software``, ``fd native``, ``fd ngspice`` (those that ran), then
-        ``ep ngspice vs ep native`` (whose ``against`` is ``ep native``:
-        its ``rel_error`` is the relative difference of the two measured EP gradients). Every
-        row has ``name``, ``against``, ``cosine``, ``rel_error``, ``norm_ratio``, ``elements``
-        (how many gradient entries were compared) and ``seconds``; EP rows add ``beta`` and
-        ``nudge``, finite-difference rows ``step`` and ``subset`` (the element names).
-
-    Raises
-    ------
-    CircuitError
-        If the circuit is not energy-based (no exact reference exists).
-    BackendError, ConvergenceError
-        If a requested backend is unavailable or does not converge.
-    """
-    from eqprop_hw.backends import make_backend
-    from eqprop_hw.learning.ep import ep_gradient
-    for name in backends:
-        if name not in ("native", "ngspice"):
-            raise CircuitError(f"unknown backend {name!r} (choose from native, ngspice)")
-    loss_name, temperature = check_loss(loss, temperature)
-    model = EnergyModel(circuit, loss=loss_name, temperature=temperature)
-    start = time.perf_counter()
-    loss, exact = exact_gradient(model, inputs, targets)
-    rows = [_row("exact", exact, exact, time.perf_counter() - start, loss=loss,
-                 norm=float(np.linalg.norm(exact)), loss_kind=loss_name)]
-    estimates = {}
-    opened = {}
-    try:
-        for name in ("ngspice", "native"):
-            if name not in backends:
-                continue
-            opened[name] = make_backend(name, circuit,
-                                        **backend_options(loss_name, temperature))
-            start = time.perf_counter()
-            estimates[name], _ = ep_gradient(opened[name], inputs, targets, beta, nudge)
-            rows.append(_row(f"ep {name}", estimates[name], exact, time.perf_counter() - start,
-                             beta=float(beta), nudge=nudge))
-        start = time.perf_counter()
-        soft = software_ep(model, inputs, targets, beta, nudge)
-        rows.append(_row("ep software", soft, exact, time.perf_counter() - start,
-                         beta=float(beta), nudge=nudge))
-        if fd_elements is None and fd_count > 0:
-            order = np.argsort(-np.abs(exact), kind="stable")[:fd_count]
-            fd_elements = [circuit.trainable[k] for k in sorted(order)]
-        if fd_elements:
-            position = {name: k for k, name in enumerate(circuit.trainable)}
-            subset = exact[[position[name] for name in fd_elements]]
-            for name in ("native", "ngspice"):
-                if name not in opened:
-                    continue
-                start = time.perf_counter()
-                fd = finite_difference_gradient(circuit, inputs, targets, opened[name], fd_step,
-                                                fd_elements, loss_name, temperature)
-                rows.append(_row(f"fd {name}", fd, subset, time.perf_counter() - start,
-                                 step=float(fd_step), subset=list(fd_elements)))
-        if "ngspice" in estimates and "native" in estimates:
-            rows.append(_row("ep ngspice vs ep native", estimates["ngspice"],
-                             estimates["native"], 0.0, against="ep native"))
-    finally:
-        for solver in opened.values():
-            solver.close()
-    return rows
+#: The former private name, still read by :mod:`eqprop_hw.lc.cli` until it switches.
+_row = report_row
 
 
 def format_report(rows: list[dict]) -> str:
@@ -1271,6 +1243,6 @@ def format_report(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["EnergyModel", "Equilibrium", "Amplifier", "diode_cocontent", "exact_gradient",
-           "software_ep", "finite_difference_gradient", "gradient_agreement", "check_report",
-           "format_report"]
+__all__ = ["EnergyModel", "Equilibrium", "Amplifier", "diode_cocontent", "junction_current",
+           "junction_parameters", "exact_gradient", "software_ep", "gradient_agreement",
+           "report_row", "format_report"]

@@ -88,8 +88,7 @@ import numpy as np
 
 from eqprop_hw.errors import CircuitError
 from eqprop_hw.learning.losses import loss_values
-from eqprop_hw.backends.native import diode_current
-from eqprop_hw.learning.reference import diode_cocontent
+from eqprop_hw.learning.reference import diode_cocontent, junction_current
 
 ESTIMATORS = ("chl", "covariance", "path")
 
@@ -232,8 +231,25 @@ def _check_temperature(temperature) -> float:
     return temperature
 
 
-class _ModelSampler:
-    """Shared bookkeeping of samplers over an :class:`EnergyModel` (squared loss only)."""
+class ModelSampler:
+    """Shared bookkeeping of samplers over an :class:`EnergyModel` (squared loss only).
+
+    The base of :class:`GaussianSampler`, :class:`LangevinSampler`, :class:`LaplaceSampler`
+    and :class:`eqprop_hw.thermal.ngspice.NgspiceSampler`; on its own it measures states
+    (:meth:`measure`) but does not sample.
+
+    Parameters
+    ----------
+    model : EnergyModel
+        The circuit's energy (squared loss).
+    temperature : float
+        T (W, units of the energy), > 0.
+
+    Raises
+    ------
+    CircuitError
+        For a model with another loss, or a temperature that is not a finite number > 0.
+    """
 
     def __init__(self, model, temperature: float):
         if model.loss != "squared":
@@ -241,14 +257,14 @@ class _ModelSampler:
                                f"(the model's loss is {model.loss!r})")
         self.model = model
         self.temperature = _check_temperature(temperature)
-        mask = model._trainable_r >= 0
+        mask = model.trainable_resistors >= 0
         self._train_cols = np.flatnonzero(mask)
-        self._train_rows = model._trainable_r[mask]
+        self._train_rows = model.trainable_resistors[mask]
         # Trainable drops and output voltages as dense affine maps of (z, s): no node vectors.
-        b_t = model._b_r[self._train_rows]
-        self._drop_z = model._a_r[self._train_rows].toarray()    # d(drop)/dz
-        self._drop_s = np.asarray(b_t @ model._P)
-        self._out_s = np.asarray(model._P[model._out_cols])
+        b_t = model.resistor_incidence[self._train_rows]
+        self._drop_z = model.resistor_map[self._train_rows].toarray()    # d(drop)/dz
+        self._drop_s = np.asarray(b_t @ model.source_map)
+        self._out_s = np.asarray(model.source_map[model.output_columns])
 
     @property
     def n_trainable(self) -> int:
@@ -265,7 +281,7 @@ class _ModelSampler:
             base, out_base, y = base[rows], out_base[rows], np.asarray(y)[rows]
         drops = z @ self._drop_z.T + base
         dedg[:, self._train_cols] = 0.5 * drops * drops
-        loss = loss_values("squared", z @ model._a_o.T + out_base, y)
+        loss = loss_values("squared", z @ model.output_map.T + out_base, y)
         return dedg, loss
 
     def _autocorrelation_steps(self, states, s, y, rows) -> float:
@@ -295,8 +311,8 @@ class _ModelSampler:
 class ReducedEnergy:
     """``E_b`` of a batch of (input, target) contexts as dense arrays over the free voltages.
 
-    ``EnergyModel._terms`` / ``_grad_hess`` recompute every node voltage and every resistor
-    drop (sparse products over all elements, input sources included) at each call. For a
+    ``EnergyModel.energy_terms`` / ``gradient_hessian`` recompute every node voltage and every
+    resistor drop (sparse products over all elements, input sources included) at each call. For a
     sampler that evaluates thousands of states per context, the fixed part is worth caching:
     with ``z`` the free voltages,
 
@@ -306,14 +322,14 @@ class ReducedEnergy:
     (A) and ``e0`` (W) the linear and constant parts of the resistor, current-source and nudge
     terms at ``z = 0`` per context, and ``d0`` the diode voltages at ``z = 0``. One energy and
     gradient evaluation is then a (chains x n) @ (n x n) product and the diodes' exponentials.
-    Equal to ``EnergyModel._terms`` / ``_grad_hess`` up to round-off (tested).
+    Equal to ``EnergyModel.energy_terms`` / ``gradient_hessian`` up to round-off (tested).
 
     Parameters
     ----------
     model : EnergyModel
         Squared loss.
     s, y : ndarray
-        Per-context source values and targets (``EnergyModel._context``).
+        Per-context source values and targets (``EnergyModel.context``).
     beta : float
         Nudging strength (S).
     """
@@ -322,27 +338,28 @@ class ReducedEnergy:
         self.model = model
         n = model.n_free
         zeros = np.zeros((s.shape[0], n))
-        v0 = model._voltages(zeros, s)
-        drops = (model._b_r @ v0.T).T
-        grad_v = (model._b_r.T @ (drops * model._g).T).T
-        e0 = 0.5 * (drops[:, model._r_free] ** 2 * model._g[model._r_free]).sum(axis=1)
-        if model._has_current:
-            grad_v = grad_v + s @ model._J
-            e0 = e0 + ((s @ model._J) * v0).sum(axis=1)
-        h = model._h_lin.copy()
-        if beta != 0.0 and len(model._out_cols):
-            r = v0[:, model._out_cols] - y
-            grad_v[:, model._out_cols] += beta * r
+        v0 = model.voltages_at(zeros, s)
+        drops = (model.resistor_incidence @ v0.T).T
+        grad_v = (model.resistor_incidence.T @ (drops * model.resistor_conductances).T).T
+        free, g = model.resistor_is_free, model.resistor_conductances
+        e0 = 0.5 * (drops[:, free] ** 2 * g[free]).sum(axis=1)
+        if model.has_current_sources:
+            grad_v = grad_v + s @ model.current_source_map
+            e0 = e0 + ((s @ model.current_source_map) * v0).sum(axis=1)
+        h = model.linear_hessian.copy()
+        if beta != 0.0 and len(model.output_columns):
+            r = v0[:, model.output_columns] - y
+            grad_v[:, model.output_columns] += beta * r
             e0 = e0 + 0.5 * beta * (r * r).sum(axis=1)
-            h = h + beta * (model._a_o.T @ model._a_o)
+            h = h + beta * (model.output_map.T @ model.output_map)
         self.h = np.ascontiguousarray(h)
-        self.c = np.ascontiguousarray((model._M.T @ grad_v.T).T)
+        self.c = np.ascontiguousarray((model.free_map.T @ grad_v.T).T)
         self.e0 = e0
-        self.diodes = bool(model._diodes)
+        self.diodes = bool(model.diode_names)
         if self.diodes:
-            self.a_d = np.ascontiguousarray(model._a_d)
-            self.d0 = np.ascontiguousarray((model._b_d @ v0.T).T)
-            self.saturation, self.vte, self.gmin = model._saturation, model._vte, model.gmin
+            self.a_d = np.ascontiguousarray(model.diode_map)
+            self.d0 = np.ascontiguousarray((model.diode_incidence @ v0.T).T)
+            self.saturation, self.vte, self.gmin = *model.diode_laws[:2], model.gmin
 
     def energy_gradient(self, z, rows, gradient: bool = True):
         """``E_b`` (W, shape (m,)) and ``dE_b/dz`` (A, shape (m, n)) at states ``z`` (m, n)
@@ -358,7 +375,7 @@ class ReducedEnergy:
                 energy = energy + diode_cocontent(vd, self.saturation, self.vte,
                                                   self.gmin).sum(axis=1)
                 if gradient:
-                    current = diode_current(vd, self.saturation, self.vte, self.gmin)[0]
+                    current = junction_current(vd, self.saturation, self.vte, self.gmin)[0]
                     grad = grad + current @ self.a_d
         return energy, grad
 
@@ -397,12 +414,12 @@ class GaussianMoments:
 
 def is_linear(model) -> bool:
     """True when E_b is quadratic in the free voltages (no diodes, squared loss)."""
-    return not model._diodes and model.loss == "squared"
+    return not model.diode_names and model.loss == "squared"
 
 
 def _require_linear(model) -> None:
     if not is_linear(model):
-        what = f"diodes ({', '.join(model._diodes[:3])}...)" if model._diodes else \
+        what = f"diodes ({', '.join(model.diode_names[:3])}...)" if model.diode_names else \
             f"the {model.loss} loss"
         raise CircuitError(f"circuit {model.circuit.name!r}: the exact Gaussian sampler needs a "
                            f"linear network, but it has {what}; use the Langevin sampler")
@@ -428,37 +445,37 @@ def gaussian_moments(model, temperature: float, inputs, beta: float = 0.0,
     """
     _require_linear(model)
     temperature = _check_temperature(temperature)
-    s, y, beta = model._context(inputs, beta, targets)
+    s, y, beta = model.context(inputs, beta, targets)
     batch, n = s.shape[0], model.n_free
     zeros = np.zeros((batch, n))
-    grad0, hess = model._grad_hess(zeros, s, y, beta)
+    grad0, hess = model.gradient_hessian(zeros, s, y, beta)
     mean = -np.linalg.solve(hess, grad0[..., None])[..., 0]
     inverse = np.linalg.inv(hess)
-    v = model._voltages(mean, s)
-    mask = model._trainable_r >= 0
-    rows = model._trainable_r[mask]
+    v = model.voltages_at(mean, s)
+    mask = model.trainable_resistors >= 0
+    rows = model.trainable_resistors[mask]
     cols = np.flatnonzero(mask)
-    a = model._a_r[rows].toarray()                                     # (k, n)
-    drops = (model._b_r[rows] @ v.T).T                                  # (batch, k)
+    a = model.resistor_map[rows].toarray()                                     # (k, n)
+    drops = (model.resistor_incidence[rows] @ v.T).T                                  # (batch, k)
     ainv = np.einsum("bij,kj->bki", inverse, a)                          # A^-1 a_k (batch, k, n)
     var_drop = np.einsum("kn,bkn->bk", a, ainv) * temperature
     n_train = len(model.circuit.trainable)
     dedg = np.zeros((batch, n_train))
     dedg[:, cols] = 0.5 * (drops * drops + var_drop)
-    o = model._a_o                                                       # (n_out, n)
-    r = v[:, model._out_cols] - y
+    o = model.output_map                                                       # (n_out, n)
+    r = v[:, model.output_columns] - y
     oa = np.einsum("on,bkn->bko", o, ainv)                               # O A^-1 a_k
     grad = np.zeros((batch, n_train))
     grad[:, cols] = -drops * np.einsum("bo,bko->bk", r, oa) - 0.5 * temperature * \
         (oa * oa).sum(axis=2)
     out_var = np.einsum("on,bnm,om->bo", o, inverse, o) * temperature
     loss = 0.5 * (r * r + out_var).sum(axis=1)
-    energy = model._terms(mean, s, y, beta)[0]
+    energy = model.energy_terms(mean, s, y, beta)[0]
     free_energy = energy + 0.5 * temperature * np.linalg.slogdet(hess)[1]
     return GaussianMoments(beta, mean, inverse * temperature, dedg, loss, grad, free_energy)
 
 
-class GaussianSampler(_ModelSampler):
+class GaussianSampler(ModelSampler):
     """Exact iid samples of a linear network's Gibbs law ``N(mu_b, T A_b^{-1})``.
 
     Parameters
@@ -488,7 +505,7 @@ class GaussianSampler(_ModelSampler):
         """``samples`` draws per input at nudging strength ``beta`` (S) (:class:`PhaseSamples`)."""
         per_block = _sample_count(samples, self.blocks)
         moments = gaussian_moments(self.model, self.temperature, inputs, beta, targets)
-        s, y, _ = self.model._context(inputs, beta, targets)
+        s, y, _ = self.model.context(inputs, beta, targets)
         batch, n = moments.mean.shape
         rng = np.random.default_rng(seed)
         m = self.blocks * per_block
@@ -504,7 +521,7 @@ class GaussianSampler(_ModelSampler):
 
 
 # -- Langevin dynamics ----------------------------------------------------------------------------
-class LangevinSampler(_ModelSampler):
+class LangevinSampler(ModelSampler):
     """Batched Langevin dynamics of the circuit's free node voltages (any energy-based circuit).
 
     Each of ``chains`` independent chains per input runs
@@ -560,7 +577,7 @@ class LangevinSampler(_ModelSampler):
 
     def _time_step(self, z, s, y, beta):
         """Per-chain capacitances (F) and the time step (s) at equilibria ``z``."""
-        _, hess = self.model._grad_hess(z, s, y, beta)
+        _, hess = self.model.gradient_hessian(z, s, y, beta)
         diagonal = np.maximum(np.diagonal(hess, axis1=1, axis2=2), 1e-300)
         if self.preconditioned:
             return diagonal, self.step
@@ -606,7 +623,7 @@ class LangevinSampler(_ModelSampler):
         per_chain = _sample_count(samples, self.chains)
         model = self.model
         state = model.solve(inputs, beta, targets)
-        s, y, beta = model._context(inputs, beta, targets)
+        s, y, beta = model.context(inputs, beta, targets)
         batch, chains = s.shape[0], self.chains
         rep = lambda a: np.repeat(a, chains, axis=0)   # noqa: E731
         z = rep(state.free)
@@ -639,7 +656,7 @@ class LangevinSampler(_ModelSampler):
         return self._collected(states, s, y, rows, (batch, chains, per_chain), beta, info)
 
 
-class LaplaceSampler(_ModelSampler):
+class LaplaceSampler(ModelSampler):
     """Metropolis-Hastings around the equilibrium's Gaussian (Laplace) approximation.
 
     At each input's equilibrium ``mu`` (the deterministic free or nudged phase) the Hessian
@@ -723,15 +740,15 @@ class LaplaceSampler(_ModelSampler):
         model, temp = self.model, self.temperature
         # a nudged phase starts Newton from the free phase of the same inputs and conductances
         # (the free phase itself always starts cold, so results never depend on call history)
-        key = (np.asarray(inputs, dtype=float).tobytes(), model._g.tobytes())
+        key = (np.asarray(inputs, dtype=float).tobytes(), model.resistor_conductances.tobytes())
         initial = self._warm[1] if beta != 0 and getattr(self, "_warm", None) and \
             self._warm[0] == key else None
         state = model.solve(inputs, beta, targets, initial=initial)
         if beta == 0:
             self._warm = (key, state.free)
-        s, y, beta = model._context(inputs, beta, targets)
+        s, y, beta = model.context(inputs, beta, targets)
         batch, chains, n = s.shape[0], self.chains, model.n_free
-        hess = model._grad_hess(state.free, s, y, beta)[1]
+        hess = model.gradient_hessian(state.free, s, y, beta)[1]
         chol_h = np.linalg.cholesky(hess)                        # H = L L^T
         eye = np.broadcast_to(np.eye(n), hess.shape)
         # T^1/2 L^-T: the square root of T H^-1
@@ -864,15 +881,15 @@ def quadrature_moments(model, temperature: float, inputs, beta: float = 0.0, tar
         raise CircuitError(f"quadrature needs 1 or 2 free nodes, circuit {model.circuit.name!r} "
                            f"has {n}; use a long Langevin run instead")
     points = points or (4001 if n == 1 else 401)
-    helper = _ModelSampler(model, temperature)
+    helper = ModelSampler(model, temperature)
     state = model.solve(inputs, beta, targets)
-    s, y, beta = model._context(inputs, beta, targets)
+    s, y, beta = model.context(inputs, beta, targets)
     batch = s.shape[0]
     k = helper.n_trainable
     out_dedg, out_loss, out_grad = np.zeros((batch, k)), np.zeros(batch), np.zeros((batch, k))
     for row in range(batch):
         z0 = state.free[row]
-        hess = model._grad_hess(z0[None], s[row:row + 1], y[row:row + 1], beta)[1][0]
+        hess = model.gradient_hessian(z0[None], s[row:row + 1], y[row:row + 1], beta)[1][0]
         sd = np.sqrt(temperature / np.diagonal(hess))
         axes = [np.linspace(z0[i] - width * sd[i], z0[i] + width * sd[i], points)
                 for i in range(n)]
@@ -880,7 +897,7 @@ def quadrature_moments(model, temperature: float, inputs, beta: float = 0.0, tar
         for _ in range(20):
             mesh = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, n)
             with np.errstate(over="ignore", invalid="ignore"):
-                e = model._terms(mesh, np.repeat(s[row:row + 1], len(mesh), axis=0),
+                e = model.energy_terms(mesh, np.repeat(s[row:row + 1], len(mesh), axis=0),
                                  np.repeat(y[row:row + 1], len(mesh), axis=0), beta)[0]
             e = np.where(np.isfinite(e), e, np.inf)
             logw = -(e - e.min()) / temperature
@@ -1083,7 +1100,7 @@ def exact_thermal_gradient(model, temperature: float, inputs, targets, beta: flo
     return (nudged.dedg - free.dedg).mean(axis=0) / beta
 
 
-__all__ = ["ESTIMATORS", "DEFAULT_CAPACITANCE", "PhaseSamples", "GaussianMoments",
+__all__ = ["ESTIMATORS", "DEFAULT_CAPACITANCE", "PhaseSamples", "GaussianMoments", "ModelSampler",
            "GaussianSampler", "LangevinSampler", "LaplaceSampler", "ReducedEnergy",
            "QuadratureMoments", "ThermalEstimate",
            "gaussian_moments", "quadrature_moments", "exact_thermal_gradient",

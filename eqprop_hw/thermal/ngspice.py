@@ -62,10 +62,11 @@ import time
 import numpy as np
 
 from eqprop_hw.errors import BackendError, CircuitError
+from eqprop_hw.circuit.batch import prepare_batch
 from eqprop_hw.circuit.netlist import netlist_lines
 from eqprop_hw.learning.reference import EnergyModel
-from eqprop_hw.thermal.gibbs import (PhaseSamples, _ModelSampler,
-                               integrated_autocorrelation_time, node_capacitances)
+from eqprop_hw.thermal.gibbs import (ModelSampler, PhaseSamples, integrated_autocorrelation_time,
+                                     node_capacitances)
 
 #: Integration tolerances of the noisy transient (the DC netlists' reltol=1e-9 would make
 #: ngspice take ~40 time points per noise sample; these take ~2-4, measured).
@@ -166,7 +167,7 @@ def noise_lines(nodes, capacitance, temperature: float, step: float,
     return lines
 
 
-class NgspiceSampler(_ModelSampler):
+class NgspiceSampler(ModelSampler):
     """Gibbs samples of an ngspice backend's circuit by noisy transients.
 
     Parameters
@@ -246,13 +247,14 @@ class NgspiceSampler(_ModelSampler):
         reported in the result.
         """
         backend, model = self.backend, self.model
-        inputs_b, beta, targets_b = backend._prepare(inputs, beta, targets)
+        inputs_b, beta, targets_b = prepare_batch(inputs, beta, targets, backend.n_inputs,
+                                                  backend.n_outputs, backend.loss, backend.circuit)
         if int(samples) < 2 * self.blocks:
             raise CircuitError(f"--samples must be at least {2 * self.blocks} (got {samples})")
-        s, y, _ = model._context(inputs_b, beta, targets_b)
+        s, y, _ = model.context(inputs_b, beta, targets_b)
         capacitance = self._capacitances(inputs_b)
         state = model.solve(inputs_b, beta, targets_b)
-        hess = model._grad_hess(state.free, s, y, beta)[1]
+        hess = model.gradient_hessian(state.free, s, y, beta)[1]
         diagonal = np.diagonal(hess, axis1=1, axis2=2)
         step = float(self.step_fraction * np.min(capacitance / diagonal))
         # Slowest relaxation time: 1 / smallest eigenvalue of C^-1/2 H C^-1/2.
