@@ -1,4 +1,4 @@
-"""The compiled Newton loops (eqprop_hw/backends/fused.py) against the numpy Newton loop of the
+"""The compiled Newton loops (eqprop_hw/backends/native/fused.py) against the numpy Newton loop of the
 native solver and against LAPACK."""
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eqprop_hw.backends import fused
+from eqprop_hw.backends.native import fused
 from eqprop_hw.backends.native import NativeBackend
 from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.errors import ConvergenceError

@@ -322,7 +322,7 @@ def test_kron_reduced_path_equals_dense_path_on_random_graphs(seed):
 
 
 def test_wired_crossbar_chooses_the_kron_path_and_matches_dense_lu(monkeypatch):
-    import eqprop_hw.backends.native as native
+    import eqprop_hw.backends.native.elimination as native
     spec = parse_spec({**WIRED, "layers": [4, 16, 3]})
     c = build_circuit(spec)
     automatic = NativeBackend(c)
@@ -339,7 +339,7 @@ def test_wired_crossbar_chooses_the_kron_path_and_matches_dense_lu(monkeypatch):
 
 # -- the fused elementwise work and the threaded batch (docs/performance.md, FLOP section) ----
 def test_diode_companion_and_limiting_are_the_reference_formulas_to_the_bit():
-    from eqprop_hw.backends import native
+    from eqprop_hw.backends.native import newton as native
     backend = NativeBackend(build_circuit(load_spec(ROOT / "circuits" / "iris.yaml")))
     rng = np.random.default_rng(3)
     n = len(backend._diodes)
@@ -354,7 +354,7 @@ def test_diode_companion_and_limiting_are_the_reference_formulas_to_the_bit():
     v_old[1] = vd[1]                               # a row nothing limits
     expected, limited = native.pnjlim(vd, v_old, backend._vte, backend._vcrit)
     v_new = vd.copy()
-    rows = native._limit_junctions(v_new, v_old, backend._vte, backend._vcrit)
+    rows = native.limit_junctions(v_new, v_old, backend._vte, backend._vcrit)
     np.testing.assert_array_equal(v_new, expected)
     np.testing.assert_array_equal(rows, limited.any(axis=1))
     assert rows.any() and not rows[1]
@@ -363,21 +363,21 @@ def test_diode_companion_and_limiting_are_the_reference_formulas_to_the_bit():
 @pytest.mark.parametrize("form", ["csr", "csc"])
 def test_batch_map_is_the_sparse_product_to_the_bit(form):
     import scipy.sparse as sp
-    from eqprop_hw.backends.native import _BatchMap
+    from eqprop_hw.backends.native.assembly import BatchMap
     rng = np.random.default_rng(4)
     matrix = sp.random(30, 50, density=0.05, random_state=5, format=form)
     matrix = matrix + sp.eye(30, 50, format=form) * 0.5       # rows of 0 to several entries
     x = rng.normal(size=(9, 50))
-    mapped = _BatchMap.build(matrix, max_terms=10)
+    mapped = BatchMap.build(matrix, max_terms=10)
     np.testing.assert_array_equal(mapped(x), (matrix @ x.T).T)
-    assert _BatchMap.build(sp.csr_matrix(np.ones((2, 6))), max_terms=4) is None
+    assert BatchMap.build(sp.csr_matrix(np.ones((2, 6))), max_terms=4) is None
 
 
 def test_threaded_batch_and_fallbacks_give_the_same_voltages(monkeypatch):
     """The chunks of a batch on one or two threads, with no BLAS thread control, and the
     sparse source products instead of the gathers: the same numbers to the bit (the chunks
     depend on the batch size only)."""
-    from eqprop_hw.backends import native
+    from eqprop_hw.backends.native import chunks as native
     spec = parse_spec({"name": "t", "kind": "layered", "layers": [20, 12, 3],
                        "inputs": {"doubling": True, "gain": 1.0, "bias": 1.0},
                        "activation": {"type": "diode", "model": {"IS": 1e-14, "N": 1.0}}})
@@ -402,7 +402,7 @@ def test_threaded_batch_and_fallbacks_give_the_same_voltages(monkeypatch):
 
 
 def test_threaded_slices_cover_cross_entropy_warm_starts_and_error_rows():
-    from eqprop_hw.backends import native
+    from eqprop_hw.backends.native import chunks as native
     c = build_circuit(parse_spec({"name": "t", "kind": "layered", "layers": [6, 5, 3],
                                   "activation": {"type": "diode"}}))
     rng = np.random.default_rng(7)
@@ -431,18 +431,18 @@ def test_schur_systems_without_pivoting_equal_lapack_and_fall_back_when_indefini
     """The batch-last elimination of symmetric Schur systems agrees with LAPACK to round-off
     and declines (None) matrices that are not positive definite; the backend then uses
     LAPACK, so a strongly negative nudge still solves."""
-    from eqprop_hw.backends import native
+    from eqprop_hw.backends.native import elimination as native
     rng = np.random.default_rng(8)
     m = rng.normal(size=(33, 7, 7))
     spd = m @ m.transpose(0, 2, 1) + 0.1 * np.eye(7)
     b = rng.normal(size=(33, 7))
-    got = native._solve_positive(np.ascontiguousarray(spd.transpose(1, 2, 0)),
+    got = native.solve_positive(np.ascontiguousarray(spd.transpose(1, 2, 0)),
                                  np.ascontiguousarray(b.T))
     want = np.linalg.solve(spd, b[..., None])[..., 0]
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     indefinite = spd.copy()
     indefinite[5] -= 50.0 * np.eye(7)
-    assert native._solve_positive(np.ascontiguousarray(indefinite.transpose(1, 2, 0)),
+    assert native.solve_positive(np.ascontiguousarray(indefinite.transpose(1, 2, 0)),
                                   np.ascontiguousarray(b.T)) is None
     spec = load_spec(ROOT / "circuits" / "iris.yaml")
     c = build_circuit(spec)
@@ -477,7 +477,7 @@ def test_nudged_phases_reuse_the_free_diode_voltages_to_the_bit():
 def test_pinned_work_array_is_reused_without_leaking_into_results(monkeypatch):
     """The pinned voltages live in a per-thread work array kept between solves: earlier
     results keep their voltages, and later solves equal a fresh backend's."""
-    from eqprop_hw.backends import native
+    from eqprop_hw.backends.native import chunks as native
     monkeypatch.setattr(native, "WORK_ARRAY_CELLS", 0)
     c = build_circuit(load_spec(ROOT / "circuits" / "iris.yaml"))
     rng = np.random.default_rng(10)

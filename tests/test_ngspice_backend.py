@@ -555,7 +555,7 @@ def test_solve_phases_order_and_commands(session):
 
 
 def test_command_chunks_cut_between_commands():
-    from eqprop_hw.backends.ngspice import MAX_COMMAND_LENGTH, _chunks
+    from eqprop_hw.backends.ngspice import MAX_COMMAND_LENGTH, command_chunks as _chunks
     commands = [f"alter R{k} resistance={1000.0 + k!r}" for k in range(300)]
     pieces = _chunks("; ".join(commands))
     assert "; ".join(pieces) == "; ".join(commands)

@@ -9,7 +9,7 @@ For ``mnist_size`` (784-100-10 diode crossbar) it
    alone and for free + centered nudged phases (the EP training step's solves);
 2. times the same solves (best of ``repeats``) and reports the achieved FLOP/s; the solver runs
    as training runs it (``compiled=True``: the compiled Newton loops of
-   :mod:`eqprop_hw.backends.fused`);
+   :mod:`eqprop_hw.backends.native.fused`);
 3. measures numpy's matmul peak (square float64 products, best of several) in the same process;
 4. reports ``limit_ratio = time taken / (FLOPs / matmul peak)``, i.e. how many times slower
    than a machine that did only those FLOPs at matmul speed (target: <= 5).
@@ -22,8 +22,9 @@ Bookkeeping (indexing, copies) is free. The count is therefore the work of the a
 of a smarter one; for instance the 159,792 conductances enter once per phase, through the
 (unknowns x pinned) block that moves the known input voltages to the right-hand side.
 
-With ``--baseline FILE`` (another version of ``backends/native.py``, e.g. from
-``git show REV:eqprop_hw/backends/native.py``) that solver is timed too, interleaved with the
+With ``--baseline PATH`` (another version of the native solver: the file ``backends/native.py``
+of a revision before the package, e.g. from ``git show REV:eqprop_hw/backends/native.py``, or
+a ``backends/native/`` package folder) that solver is timed too, interleaved with the
 current one on the same inputs in the same processes: keys ``before.*`` (its FLOPs counted with
 :data:`BASELINE_OPS`), ``speedup.*`` and ``before_vs_after.*.max_relative_difference``.
 
@@ -65,7 +66,7 @@ SUMMARY = ("free.limit_ratio", "three_phases.limit_ratio", "three_phases.achieve
 DIODE_LAW_OPS = 10
 #: Per diode per iteration around it: companion current (2), right-hand side (2).
 DIODE_RHS_OPS = 4
-#: Elementwise operations per diode in ``native._limit_junctions`` (difference, abs and two
+#: Elementwise operations per diode in ``native.newton.limit_junctions`` (difference, abs and two
 #: tests, and); SPICE's limited voltage (two logs) is evaluated only where a junction is
 #: limited (almost nowhere after the first step) and is not counted.
 PNJLIM_OPS = 5
@@ -161,12 +162,40 @@ def count_flops(backend, results, nudged_flags, phases: bool = False,
 
 
 def load_baseline(path):
-    """The ``NativeBackend`` class of another version of ``backends/native.py`` (a file)."""
+    """The ``NativeBackend`` class of another version of the native solver: a file (the single
+    ``backends/native.py`` before it became a package, e.g. from ``git show
+    REV:eqprop_hw/backends/native.py``) or a folder (the package ``backends/native/``, e.g.
+    extracted with ``git archive REV eqprop_hw/backends/native | tar -x -C DIR``)."""
     import importlib.util
+    path = Path(path)
+    if path.is_dir():
+        return _load_baseline_package(path)
+    from eqprop_hw.backends.native import fused      # the single file imported backends.fused
+    sys.modules.setdefault("eqprop_hw.backends.fused", fused)
     spec = importlib.util.spec_from_file_location("eqprop_hw.backends._native_baseline", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.NativeBackend
+
+
+def _load_baseline_package(folder: Path):
+    """``NativeBackend`` of a native package folder: loaded under the package's own name (its
+    modules import each other by absolute name), then the current package is put back."""
+    import importlib.util
+    name = "eqprop_hw.backends.native"
+    ours = [key for key in sys.modules if key == name or key.startswith(name + ".")]
+    saved = {key: sys.modules.pop(key) for key in ours}
+    try:
+        spec = importlib.util.spec_from_file_location(
+            name, folder / "__init__.py", submodule_search_locations=[str(folder)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module.NativeBackend
+    finally:
+        for key in [key for key in sys.modules if key == name or key.startswith(name + ".")]:
+            del sys.modules[key]
+        sys.modules.update(saved)
 
 
 def measure(spec_name: str = "mnist_size", batch: int = 1024, repeats: int = 3,
@@ -336,9 +365,10 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of the three phases on stderr")
-    parser.add_argument("--baseline", metavar="NATIVE_PY",
-                        help="also time another version of backends/native.py side by side, "
-                             "e.g. from `git show REV:eqprop_hw/backends/native.py`")
+    parser.add_argument("--baseline", metavar="NATIVE",
+                        help="also time another version of the native solver side by side: "
+                             "a backends/native.py file (e.g. from `git show "
+                             "REV:eqprop_hw/backends/native.py`) or a backends/native/ folder")
     parser.add_argument("--baseline-ops", choices=("fused-before", "current"),
                         default="fused-before",
                         help="count the baseline's FLOPs as the solver before the elementwise "

@@ -16,7 +16,7 @@ def make_backend(name: str, circuit: Circuit, **options) -> Backend:
     dies (:class:`eqprop_hw.backends.isolated.IsolatedBackend`; ``timeout=`` seconds per
     request); the native backend ignores it (it cannot take the process down).
     ``compiled=True`` (native only; ngspice ignores it) runs the native Newton iterations as
-    compiled loops where they apply (:mod:`eqprop_hw.backends.fused`): for repeated solves such
+    compiled loops where they apply (:mod:`eqprop_hw.backends.native.fused`): for repeated solves such
     as training; the first solve of a process then loads numba (~0.5 s).
 
     Raises

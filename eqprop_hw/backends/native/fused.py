@@ -14,7 +14,7 @@ real matrix products stay in BLAS:
    diagonal ``d = J_HH`` and ``1/d``, ``w = b_H / d`` and the output block ``J_OO``;
 2. BLAS: ``(1/d) @ pairs`` (the Schur products ``J_OH diag(1/d) J_HO``) and ``w @ J_OH^T``;
 3. :func:`schur_solve` - per row the small symmetric Schur system by elimination without
-   pivoting (positive pivots are checked, as ``native._solve_positive`` does);
+   pivoting (positive pivots are checked, as ``native.elimination.solve_positive`` does);
 4. BLAS: ``x_O @ J_HO^T``;
 5. :func:`finish` - per row: back-substitution of the hidden block, diode voltages ``D x +
    pinned ends``, SPICE's junction limiting (``pnjlim``) and the step test of
@@ -78,7 +78,7 @@ def _helper(function):
 @_helper
 def _row_dot(indptr, index, data, vector, row):
     """Row ``row`` of a CSR matrix times ``vector``, summed from the first stored entry on
-    (as ``_BatchMap`` sums); 0.0 for an empty row."""
+    (as ``native.assembly.BatchMap`` sums); 0.0 for an empty row."""
     start, stop = indptr[row], indptr[row + 1]
     if start == stop:
         return 0.0
@@ -174,7 +174,7 @@ def schur_solve(a_oo, products, b, o_idx, coupled, x_o):
     """Solve each row's Schur system ``(J_OO - products) x_O = b_O - coupled``.
 
     ``a_oo`` and ``products`` are (n, O*O), ``b`` (n, unknowns), ``coupled`` and ``x_o``
-    (n, O). Gaussian elimination without pivoting, as ``native._solve_positive``.
+    (n, O). Gaussian elimination without pivoting, as ``native.elimination.solve_positive``.
 
     Returns
     -------
