@@ -28,7 +28,7 @@ import numpy as np
 from eqprop_hw.networks.base import InvalidParameterError, Network, check_params
 
 __all__ = ["load", "Network", "SimulationResult", "GradientResult", "TrainingRun",
-           "Prediction", "InvalidParameterError"]
+           "Prediction", "CheckResult", "InvalidParameterError"]
 
 
 def plain(value: Any) -> Any:
@@ -237,6 +237,33 @@ class Prediction(_Result):
     backend: str = ""
     samples: list = field(default_factory=list)
     outputs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+@dataclass(frozen=True, eq=False)
+class CheckResult(_Result):
+    """The reference checks of a network (``eqprop-hw check --json``).
+
+    Attributes
+    ----------
+    rows : list of dict
+        One row per comparison: ``name``, ``against``, ``cosine``, ``rel_error``,
+        ``norm_ratio``, ``elements``, ``seconds`` (the first row, ``exact``, also ``loss``
+        and ``norm``); see :func:`eqprop_hw.learning.reference.check_report`.
+    beta : float
+        The nudging strength used (S; W for cross-entropy; lc: the echo nudge).
+    samples : int
+        Inputs (lc: sequences) checked.
+
+    Examples
+    --------
+    >>> table = eqprop_hw.load(CIRCUITS / "xor.yaml").check(2, ngspice=False)
+    >>> table.rows[0]["name"], table.samples
+    ('exact', 2)
+    """
+
+    rows: list = field(default_factory=list)
+    beta: float = math.nan
+    samples: int = 0
 
 
 def load(path, params=None) -> Network:
