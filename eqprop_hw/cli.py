@@ -25,7 +25,6 @@ Output conventions
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
 import math
@@ -41,9 +40,12 @@ from typing import Any, Sequence
 import numpy as np
 
 import eqprop_hw
-from eqprop_hw.errors import (BackendError, CircuitError, ConvergenceError, EqpropError,
+from eqprop_hw.errors import (BackendError, ConvergenceError, EqpropError,
                               TrainingInterrupted)
 from eqprop_hw.learning.limits import MAX_EPOCHS, MAX_SEED
+from eqprop_hw.networks.options import (DEPRECATION, MAX_CLI_VALUES, UsageError,  # noqa: F401
+                                        parse_numbers)
+from eqprop_hw.networks.resistive_commands import DEFAULT_TSTEP, DEFAULT_TSTOP
 
 PROG = "eqprop-hw"
 
@@ -53,21 +55,12 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
 
-DEFAULT_TSTEP = 1e-6
-DEFAULT_TSTOP = 1e-3
-
 #: Limits of command-line counts (documented in docs/specs.md, "Limits"); MAX_EPOCHS and
 #: MAX_SEED are the library's (eqprop_hw.learning.limits).
 MAX_THERMAL_SAMPLES = 1_000_000
 MAX_CHECK_SAMPLES = 10_000
 MAX_WORKERS = 256
 MAX_CHUNKS = 65_536
-#: Comma-separated values of one option (--input, --target).
-MAX_CLI_VALUES = 100_000
-
-
-class UsageError(EqpropError):
-    """Bad command-line arguments (exit code 2)."""
 
 
 # -- argument parsing --------------------------------------------------------------------
@@ -116,40 +109,37 @@ def _bounded_int(minimum: int, maximum: int):
     return whole_number
 
 
-def parse_numbers(text: str, option: str, expected: int | None = None,
-                  names: Sequence[str] | None = None) -> list[float]:
-    """Parse ``"0.5,-1,2e-3"`` into floats for option ``option`` (``""`` is no values).
 
-    Raises
-    ------
-    UsageError
-        For an empty item, a non-number, NaN/inf, or a count other than ``expected``.
-    """
-    from eqprop_hw.io.fileio import quote
-    count = text.count(",") + 1 if text.strip() else 0
-    if count > MAX_CLI_VALUES:
-        raise UsageError(f"{option}: {count} values, more than the limit of {MAX_CLI_VALUES}"
-                         + (f" (expected {expected})" if expected is not None else ""))
-    items = [item.strip() for item in text.split(",")] if text.strip() else []
-    values = []
-    for position, item in enumerate(items, start=1):
-        if not item:
-            raise UsageError(f"{option}: value {position} is empty in {quote(text)} "
-                             "(give comma-separated numbers, e.g. 0.5,-1)")
-        try:
-            value = float(item)
-        except ValueError:
-            raise UsageError(f"{option}: value {position} ({quote(item)}) is not a "
-                             "number") from None
-        if not math.isfinite(value):
-            raise UsageError(f"{option}: value {position} ({quote(item)}) is not a finite "
-                             "number")
-        values.append(value)
-    if expected is not None and len(values) != expected:
-        listed = f" ({', '.join(names)})" if names else ""
-        raise UsageError(f"{option}: expected {expected} value{'s' if expected != 1 else ''}"
-                         f"{listed}, got {len(values)}")
-    return values
+
+class TemperatureAction(argparse.Action):
+    """``--temperature``: the Gibbs temperature T (W) in ``args.gibbs_temperature``.
+
+    Until the deprecation ends it is also copied to ``args.temperature`` (the softmax
+    temperature the loss reads) unless ``--softmax-temperature`` is given (see
+    :func:`eqprop_hw.networks.options.gibbs_temperature` for the warning). With
+    ``gibbs=False`` (commands without finite-temperature modes: export, predict, check)
+    ``--temperature`` is only the deprecated softmax alias, and the warning is printed at
+    once."""
+
+    def __init__(self, option_strings, dest, gibbs: bool = True, **kwargs):
+        self.gibbs = gibbs
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.gibbs_temperature = values
+        if getattr(namespace, "softmax_temperature", None) is None:
+            namespace.temperature = values
+            if not self.gibbs:
+                print(f"{parser.prog}: {DEPRECATION}", file=sys.stderr)
+
+
+class SoftmaxTemperatureAction(argparse.Action):
+    """``--softmax-temperature``: the cross-entropy loss's softmax temperature (V), in
+    ``args.temperature`` (where the loss settings read it) and ``args.softmax_temperature``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.softmax_temperature = values
+        namespace.temperature = values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,7 +176,6 @@ def build_parser() -> argparse.ArgumentParser:
                               "(probabilities with --loss cross_entropy)")
 
     def loss_args(sub, gibbs=False):
-        from eqprop_hw.thermal.cli import SoftmaxTemperatureAction, TemperatureAction
         sub.add_argument("--loss", choices=("squared", "cross_entropy"),
                          help="loss whose nudge and value are used (default: the spec's "
                               "training.loss, else squared)")
@@ -346,47 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- helpers -------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _row_progress(backend, rows: int, description: str):
-    """A progress bar on stderr over the operating points of a backend that solves row by row
-    (ngspice: its ``on_row`` hook); nothing for batched backends or a single row."""
-    if getattr(backend, "on_row", False) is False or rows < 2:
-        yield
-        return
-    from eqprop_hw.learning.train import progress_bar
-    bar, previous = progress_bar(rows, description, True), backend.on_row
-    backend.on_row = lambda row: bar.update(1)
-    try:
-        yield
-    finally:
-        backend.on_row = previous
-        bar.close()
-
-
 def _log(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr)
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types: numpy scalars/arrays to Python, NaN/inf to null, paths to str."""
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
 
 
 def _json_default(value: Any) -> Any:
@@ -402,66 +352,9 @@ def _print_json(data: dict) -> None:
     try:
         text = json.dumps(data, allow_nan=False, default=_json_default)
     except ValueError:  # a NaN or inf somewhere: take the slow, sanitising path
-        text = json.dumps(_jsonable(data), allow_nan=False)
+        from eqprop_hw.networks.results import plain
+        text = json.dumps(plain(data), allow_nan=False)
     sys.stdout.write(text + "\n")
-
-
-def _is_lc(spec_path: str) -> bool:
-    """True for a ``kind: lc`` spec (Hamiltonian LC network, handled by eqprop_hw.lc.cli)."""
-    from eqprop_hw.circuit.spec import load_spec
-    return load_spec(spec_path).kind == "lc"
-
-
-def _load_circuit(spec_path: str, params_path: str | None = None):
-    """Load, validate and build a spec; apply a params file. Errors name the file."""
-    from eqprop_hw.circuit.build import build_circuit
-    from eqprop_hw.circuit.spec import load_spec
-
-    spec = load_spec(spec_path)
-    try:
-        circuit = build_circuit(spec)
-    except CircuitError as error:
-        raise CircuitError(f"{spec_path}: {error}") from None
-    if params_path is not None:
-        from eqprop_hw.io.params import apply_params, load_params
-        circuit = apply_params(circuit, load_params(params_path), source=str(params_path))
-    return circuit
-
-
-def _loss_of(args, spec=None, spec_path: str | None = None) -> tuple[str, float | None]:
-    """(loss, temperature): --loss/--temperature, else the spec's training section."""
-    from eqprop_hw.learning.train import settings_from
-    if spec is None:
-        from eqprop_hw.circuit.spec import load_spec
-        spec = load_spec(spec_path)
-    settings = settings_from(spec)
-    loss = getattr(args, "loss", None) or settings.loss
-    temperature = getattr(args, "temperature", None) or settings.temperature
-    return loss, (temperature if loss == "cross_entropy" else None)
-
-
-def _loss_options(loss: str, temperature: float | None) -> dict:
-    """Keyword arguments of ``make_backend`` for a loss (none for the default, squared)."""
-    from eqprop_hw.learning.losses import backend_options
-    return backend_options(loss, temperature)
-
-
-def _nudging(args, circuit):
-    """(beta, targets) from --beta/--target, checked against the circuit's outputs."""
-    if args.beta is None and args.target is None:
-        return None, None
-    if args.beta is None:
-        raise UsageError("--target needs --beta (the nudging conductance in S)")
-    if args.target is None:
-        raise UsageError(f"--beta needs --target ({len(circuit.outputs)} target voltage(s), "
-                         "one per output)")
-    targets = parse_numbers(args.target, "--target", len(circuit.outputs),
-                            [port.name for port in circuit.outputs])
-    return args.beta, targets
-
-
-def _input_names(circuit) -> list[str]:
-    return [port.name for port in circuit.inputs]
 
 
 def _check_output(output: str, *inputs: str | None) -> None:
@@ -477,112 +370,72 @@ def _atomic_write_text(path: str, text: str) -> None:
     atomic_write_text(path, text)
 
 
-# -- describe ------------------------------------------------------------------------------
-def element_record(element) -> dict:
-    """One element as in ``describe --json``: name, type, nodes, value (+ model/control/expr)."""
-    record = {"name": element.name, "type": element.type, "nodes": list(element.nodes),
-              "value": element.value}
-    for key in ("model", "control", "expr"):
-        if getattr(element, key) is not None:
-            record[key] = getattr(element, key)
-    return record
+# -- the commands on a network: load once (the kind picks the class), report, print --------
+def _report(args):
+    """Load the spec (and ``--params``) once and run the command on the network:
+    :meth:`eqprop_hw.networks.base.Network.report`."""
+    network = eqprop_hw.load(args.spec, args.params)
+    return network.report(args.command, args, log=_log)
 
 
-def describe_circuit(circuit) -> dict:
-    """The ``describe --json`` object of a built circuit (see CONTRACT.md)."""
-    return {
-        "name": circuit.name,
-        "kind": circuit.kind,
-        "nodes": list(circuit.nodes),
-        "inputs": [{"name": port.name, "node": port.node,
-                    "sources": [{"element": source, "gain": float(gain)}
-                                for source, gain in port.sources]}
-                   for port in circuit.inputs],
-        "outputs": [{"name": port.name, "node": port.node} for port in circuit.outputs],
-        "trainable": [element_record(circuit.element(name)) for name in circuit.trainable],
-        "elements": [element_record(element) for element in circuit.elements],
-    }
-
-
-def _shorten(items: list[str], limit: int = 6) -> str:
-    if len(items) <= limit:
-        return ", ".join(items)
-    return ", ".join(items[:limit]) + f", ... ({len(items) - limit} more)"
+def _show(args, report) -> int:
+    """Print a report: one JSON object with ``--json``, else its lines (stdout) and trailer
+    (stderr); notes go to stderr either way. Raises the report's failure after printing."""
+    for note in report.notes:
+        print(note, file=sys.stderr)
+    if getattr(args, "json", False):
+        _print_json(report.data)
+    else:
+        if report.lines:
+            print("\n".join(report.lines))
+        for line in report.trailer:
+            print(line, file=sys.stderr)
+    if report.failure is not None:
+        raise report.failure
+    return EXIT_OK
 
 
 def cmd_describe(args) -> int:
     """``eqprop-hw describe``."""
-    from eqprop_hw.circuit.graph import VALUE_MEANING
-
-    if _is_lc(args.spec):
-        from eqprop_hw.lc.cli import cmd_describe as lc_describe
-        return lc_describe(args, _print_json)
-
-    circuit = _load_circuit(args.spec, args.params)
-    data = describe_circuit(circuit)
-    if args.json:
-        _print_json(data)
-        return EXIT_OK
-    counts: dict[str, int] = {}
-    for element in circuit.elements:
-        counts[element.type] = counts.get(element.type, 0) + 1
-    lines = [f"circuit    {circuit.name} ({circuit.kind})",
-             f"nodes      {len(circuit.nodes)} (ground 0 included)",
-             f"elements   {len(circuit.elements)}: "
-             + ", ".join(f"{n} {kind}" for kind, n in counts.items())]
-    inputs = [f"{p.name} -> {p.node}" for p in circuit.inputs]
-    outputs = [f"{p.name} = V({p.node})" for p in circuit.outputs]
-    lines.append(f"inputs     {len(inputs)}: {_shorten(inputs)}")
-    lines.append(f"outputs    {len(outputs)}: {_shorten(outputs)}")
-    by_type: dict[str, list[float]] = {}
-    for name in circuit.trainable:
-        element = circuit.element(name)
-        by_type.setdefault(element.type, []).append(element.value)
-    if not by_type:
-        lines.append("trainable  none")
-    for kind, values in by_type.items():
-        lines.append(f"trainable  {len(values)} {kind}, {VALUE_MEANING[kind]} in "
-                     f"[{min(values):.4g}, {max(values):.4g}]")
-    print("\n".join(lines))
-    return EXIT_OK
+    return _show(args, _report(args))
 
 
-# -- export --------------------------------------------------------------------------------
 def cmd_export(args) -> int:
-    """``eqprop-hw export``."""
-    from eqprop_hw.circuit.netlist import fmt, write_netlist
-
-    if _is_lc(args.spec):
-        from eqprop_hw.lc.cli import cmd_export as lc_export
-        if args.output:
-            _check_output(args.output, args.spec, args.params)
-        return lc_export(args, (lambda text: _atomic_write_text(args.output, text))
-                         if args.output else sys.stdout.write)
-
-    if args.analysis != "tran" and (args.tstep is not None or args.tstop is not None):
-        raise UsageError("--tstep/--tstop apply to --analysis tran only")
+    """``eqprop-hw export``: the netlist on stdout or (atomically) in ``-o FILE``."""
+    network = eqprop_hw.load(args.spec, args.params)
     if args.output:
         _check_output(args.output, args.spec, args.params)
-    circuit = _load_circuit(args.spec, args.params)
-    inputs = None
-    if args.input is not None:
-        inputs = parse_numbers(args.input, "--input", len(circuit.inputs), _input_names(circuit))
-    beta, targets = _nudging(args, circuit)
-    loss, temperature = _loss_of(args, spec_path=args.spec)
-    analysis = "op"
-    if args.analysis == "tran":
-        tstep = DEFAULT_TSTEP if args.tstep is None else args.tstep
-        tstop = DEFAULT_TSTOP if args.tstop is None else args.tstop
-        if tstep > tstop:
-            raise UsageError(f"--tstep ({tstep:g} s) must not exceed --tstop ({tstop:g} s)")
-        analysis = f".tran {fmt(tstep)} {fmt(tstop)}"
-    text = write_netlist(circuit, inputs=inputs, beta=beta, targets=targets, analysis=analysis,
-                         loss=loss, temperature=temperature)
+    text = network.report("export", args).text
     if args.output:
         _atomic_write_text(args.output, text)
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def cmd_simulate(args) -> int:
+    """``eqprop-hw simulate``."""
+    return _show(args, _report(args))
+
+
+def cmd_grad(args) -> int:
+    """``eqprop-hw grad``: EP from measured voltages, exact gradient, their agreement."""
+    return _show(args, _report(args))
+
+
+def cmd_train(args) -> int:
+    """``eqprop-hw train``."""
+    return _show(args, _report(args))
+
+
+def cmd_predict(args) -> int:
+    """``eqprop-hw predict``: the circuit's predictions on its dataset."""
+    return _show(args, _report(args))
+
+
+def cmd_check(args) -> int:
+    """``eqprop-hw check``: the reference table."""
+    return _show(args, _report(args))
 
 
 # -- import --------------------------------------------------------------------------------
@@ -604,279 +457,6 @@ def cmd_import(args) -> int:
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
-
-
-# -- simulate ------------------------------------------------------------------------------
-def cmd_simulate(args) -> int:
-    """``eqprop-hw simulate``."""
-    from eqprop_hw.backends import make_backend
-    from eqprop_hw.io.fileio import read_number_rows
-
-    if _is_lc(args.spec):
-        from eqprop_hw.lc.cli import cmd_simulate as lc_simulate
-        return lc_simulate(args, _print_json)
-    if args.input is None and args.input_file is None:
-        raise UsageError("one of the arguments --input --input-file is required "
-                         f"(see '{PROG} simulate --help')")
-    circuit = _load_circuit(args.spec, args.params)
-    names = _input_names(circuit)
-    if args.input_file is not None:
-        inputs = read_number_rows(args.input_file, len(circuit.inputs), names)
-    else:
-        inputs = np.asarray([parse_numbers(args.input, "--input", len(names), names)])
-    beta, targets = _nudging(args, circuit)
-    loss, temperature = _loss_of(args, spec_path=args.spec)
-    from eqprop_hw.thermal import cli as thermal_cli
-    from eqprop_hw.circuit.spec import load_spec
-    gibbs = thermal_cli.gibbs_temperature(args, load_spec(args.spec), loss)
-    if gibbs is not None:                # finite temperature: Gibbs samples (thermal_cli)
-        thermal_cli.emit(args, thermal_cli.simulate_data(args, load_spec(args.spec), circuit,
-                                                         inputs, beta, targets, gibbs),
-                         _print_json)
-        return EXIT_OK
-    backend = make_backend(args.backend, circuit, **_loss_options(loss, temperature))
-    with backend, _row_progress(backend, len(inputs), "simulate"):
-        result = backend.solve(inputs, 0.0 if beta is None else beta, targets)
-        if args.plot:
-            _plot_sample(args.plot, circuit, backend, inputs, beta, targets, loss)
-    converged = np.asarray(result.converged, dtype=bool).reshape(-1)
-    outputs = np.asarray(result.outputs, dtype=float).reshape(len(inputs), -1)
-    if args.input_file is None:
-        data = {"backend": result.backend,
-                "voltages": {"0": 0.0, **result.voltage_dict(0)},
-                "outputs": outputs[0].tolist(),
-                "converged": bool(converged.all()),
-                "seconds": float(result.seconds)}
-    else:
-        data = {"backend": result.backend, "outputs": outputs.tolist(),
-                "converged": converged.tolist(), "seconds": float(result.seconds)}
-    if args.json:
-        _print_json(data)
-    elif args.input_file is None:
-        width = max(len(port.name) for port in circuit.outputs) if circuit.outputs else 0
-        for port, value in zip(circuit.outputs, outputs[0]):
-            print(f"{port.name:<{width}}  V({port.node}) = {value:.9g} V")
-        print(f"({result.backend} backend, {result.seconds:.3g} s)", file=sys.stderr)
-    else:
-        print(",".join(port.name for port in circuit.outputs))
-        for row in outputs:
-            print(",".join(f"{value:.9g}" for value in row))
-        print(f"({result.backend} backend, {len(outputs)} rows, {result.seconds:.3g} s)",
-              file=sys.stderr)
-    if not converged.all():
-        bad = np.flatnonzero(~converged)
-        raise ConvergenceError(f"no converged operating point for {bad.size} of "
-                               f"{converged.size} input row(s) (first: row {bad[0] + 1})")
-    return EXIT_OK
-
-
-# -- EP: grad, train, predict, check --------------------------------------------------------
-def _spec_and_circuit(spec_path: str, params_path: str | None):
-    from eqprop_hw.circuit.spec import load_spec
-    spec = load_spec(spec_path)
-    return spec, _load_circuit(spec_path, params_path)
-
-
-def _default_beta(spec, beta):
-    if beta is not None:
-        return beta
-    from eqprop_hw.learning.train import settings_from
-    return settings_from(spec).beta
-
-
-def cmd_grad(args) -> int:
-    """``eqprop-hw grad``: EP from measured voltages, exact gradient, their agreement."""
-    from eqprop_hw.backends import make_backend
-    from eqprop_hw.learning.ep import ep_gradient
-    from eqprop_hw.learning.reference import exact_gradient, gradient_agreement
-
-    if _is_lc(args.spec):
-        from eqprop_hw.lc.cli import cmd_grad as lc_grad
-        return lc_grad(args, _print_json)
-    if args.input is None or args.target is None:
-        raise UsageError("the following arguments are required: --input, --target "
-                         f"(see '{PROG} grad --help')")
-    spec, circuit = _spec_and_circuit(args.spec, args.params)
-    names = _input_names(circuit)
-    x = np.asarray([parse_numbers(args.input, "--input", len(names), names)])
-    outputs = [port.name for port in circuit.outputs]
-    y = np.asarray([parse_numbers(args.target, "--target", len(outputs), outputs)])
-    beta = _default_beta(spec, args.beta)
-    loss_name, temperature = _loss_of(args, spec)
-    from eqprop_hw.thermal import cli as thermal_cli
-    gibbs = thermal_cli.gibbs_temperature(args, spec, loss_name)
-    if gibbs is not None:                # finite temperature: sampled estimators (thermal_cli)
-        thermal_cli.emit(args, thermal_cli.grad_data(args, spec, circuit, x, y, beta, gibbs),
-                         _print_json)
-        return EXIT_OK
-    with make_backend(args.backend, circuit,
-                      **_loss_options(loss_name, temperature)) as backend:
-        estimate, _ = ep_gradient(backend, x, y, beta, args.nudge)
-    loss, exact = exact_gradient(circuit, x, y, loss=loss_name, temperature=temperature)
-    agreement = gradient_agreement(estimate, exact)
-    data = {"loss": float(loss), "loss_kind": loss_name, "temperature": temperature,
-            "backend": args.backend, "beta": beta, "nudge": args.nudge,
-            "ep": dict(zip(circuit.trainable, np.asarray(estimate).tolist())),
-            "exact": dict(zip(circuit.trainable, np.asarray(exact).tolist())),
-            "cosine": agreement["cosine"], "rel_error": agreement["rel_error"]}
-    if args.json:
-        _print_json(data)
-    else:
-        units = ("nats", "W") if loss_name == "cross_entropy" else ("V^2", "S")
-        print(f"loss {loss:.6g} {units[0]}; EP ({args.nudge}, beta={beta:g} {units[1]}, "
-              f"{args.backend}) vs exact: cosine {agreement['cosine']:.6f}, relative error "
-              f"{agreement['rel_error']:.3g}")
-    return EXIT_OK
-
-
-def cmd_train(args) -> int:
-    """``eqprop-hw train``."""
-    from eqprop_hw.circuit.spec import load_spec
-    from eqprop_hw.learning.train import train
-
-    spec = load_spec(args.spec)
-    params = None
-    if args.params is not None:
-        from eqprop_hw.io.params import load_params
-        params = load_params(args.params)
-    out = args.out or os.path.join("runs", spec.name)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UsageError(f"--out {out}: not a folder (training writes params, metrics and a "
-                         "checkpoint into a folder)")
-    if spec.kind == "lc":   # Hamiltonian LC network: the echo rule (eqprop_hw.lc.train)
-        from eqprop_hw.lc.train import train_lc
-        if args.workers or args.scheduler:
-            raise UsageError("--workers/--scheduler are not available for lc specs")
-        metrics = train_lc(spec, out, backend=args.backend, epochs=args.epochs, seed=args.seed,
-                           params=params, plots=not args.no_plots, log=_log,
-                           resume=args.resume, progress=True)
-        if args.json:
-            _print_json(metrics)
-        else:
-            _log(f"wrote {os.path.join(out, 'params.json')}, metrics.json and plots in {out}")
-        return EXIT_OK
-    metrics = train(spec, out, backend=args.backend, epochs=args.epochs, seed=args.seed,
-                    resume=args.resume, params=params, progress=True,
-                    plots=not args.no_plots, log=_log, workers=args.workers,
-                    scheduler=args.scheduler, chunks=args.chunks, isolate=args.isolate)
-    if args.json:
-        _print_json(metrics)
-    else:
-        _log(f"wrote {os.path.join(out, 'params.npz')}, metrics.json and plots in {out}")
-    return EXIT_OK
-
-
-def _plot_sample(path: str, circuit, backend, inputs, beta, targets, loss: str,
-                 where: str = "") -> None:
-    """Draw the node-voltage map of one input row: free phase, and with ``beta`` the +beta
-    and -beta nudged phases (:func:`eqprop_hw.io.plots.plot_node_voltages`)."""
-    from eqprop_hw.io.plots import plot_node_voltages
-
-    inputs = np.asarray(inputs, dtype=float)
-    if inputs.shape[0] != 1:
-        raise UsageError("--plot draws one sample: give --input (not --input-file)")
-    if beta is None:
-        results, labels = [backend.solve(inputs)], ["free"]
-    else:
-        results = backend.solve_phases(inputs, targets, [0.0, beta, -beta])
-        labels = ["free", f"nudged (+beta = {beta:g})", f"nudged (-beta = {-beta:g})"]
-    shown = ", ".join(f"{v:g}" for v in inputs[0][:6]) + (", ..." if inputs.shape[1] > 6 else "")
-    plot_node_voltages(path, circuit, results[0].node_names,
-                       {label: r.voltages[0] for label, r in zip(labels, results)},
-                       targets=(np.asarray(targets, dtype=float).ravel()
-                                if beta is not None and loss == "squared" else None),
-                       title=f"{circuit.name}: node voltages, input [{shown}]{where} "
-                             f"({backend.name} backend)")
-
-
-def cmd_predict(args) -> int:
-    """``eqprop-hw predict``: the circuit's predictions on its dataset."""
-    from eqprop_hw.backends import make_backend
-    from eqprop_hw.io.data import load_dataset
-    from eqprop_hw.learning.train import evaluate
-
-    if _is_lc(args.spec):
-        from eqprop_hw.lc.cli import cmd_predict as lc_predict
-        return lc_predict(args, _print_json)
-    spec, circuit = _spec_and_circuit(args.spec, args.params)
-    dataset = load_dataset(spec, circuit)
-    x, y, index = dataset.split(args.split)
-    loss, temperature = _loss_of(args, spec)
-    with make_backend(args.backend, circuit, **_loss_options(loss, temperature)) as backend:
-        with _row_progress(backend, len(x), f"predict ({args.split})"):
-            result = evaluate(backend, dataset, x, y)
-        if args.plot:
-            if not 0 <= args.sample < len(x):
-                raise UsageError(f"--sample {args.sample}: the {args.split} split has "
-                                 f"{len(x)} rows (0 to {len(x) - 1})")
-            row = slice(args.sample, args.sample + 1)
-            _plot_sample(args.plot, circuit, backend, x[row], _default_beta(spec, None),
-                         dataset.loss_targets(y[row], loss), loss,
-                         f", {args.split} row {args.sample} (data set row "
-                         f"{int(index[args.sample])}, label {_jsonable(y[args.sample])})")
-    outputs = result["outputs"]
-    predictions = dataset.predict(outputs, loss)
-    gains = np.array([port.sources[0][1] for port in circuit.inputs])
-    samples = []
-    for row in range(len(x)):
-        label = y[row]
-        samples.append({"index": int(index[row]),
-                        "label": label.tolist() if np.ndim(label) else _jsonable(label),
-                        "prediction": (predictions[row].tolist() if np.ndim(predictions[row])
-                                       else _jsonable(predictions[row])),
-                        "inputs": (x[row] * gains).tolist(),
-                        "outputs": outputs[row].tolist()})
-    data = {"accuracy": result["accuracy"], "loss": result["loss"], "split": args.split,
-            "backend": args.backend, "samples": samples}
-    if args.json:
-        _print_json(data)
-    else:
-        accuracy = "n/a" if result["accuracy"] is None else f"{100 * result['accuracy']:.2f}%"
-        print(f"{args.split}: {len(x)} samples, accuracy {accuracy}, loss {result['loss']:.6g}")
-    return EXIT_OK
-
-
-def cmd_check(args) -> int:
-    """``eqprop-hw check``: the reference table."""
-    from eqprop_hw.learning.check import check_report
-
-    if _is_lc(args.spec):
-        from eqprop_hw.lc.cli import cmd_check as lc_check
-        return lc_check(args, _print_json)
-    spec, circuit = _spec_and_circuit(args.spec, args.params)
-    if args.samples < 1:
-        raise UsageError("--samples must be at least 1")
-    loss, temperature = _loss_of(args, spec)
-    x, y = _check_inputs(spec, circuit, args.samples, loss)
-    beta = _default_beta(spec, args.beta)
-    backends = ("native",) if args.no_ngspice else ("native", "ngspice")
-    rows = check_report(circuit, x, y, beta, backends=backends, loss=loss,
-                        temperature=temperature)
-    if args.json:
-        _print_json({"spec": spec.name, "beta": beta, "loss": loss, "temperature": temperature,
-                     "samples": len(x), "rows": rows})
-        return EXIT_OK
-    from eqprop_hw.learning.reference import format_report
-    print(f"{spec.name}: {len(x)} sample(s), beta = {beta:g} "
-          + (f"W, cross-entropy loss (tau = {temperature:g} V)" if loss == "cross_entropy"
-             else "S"))
-    print(format_report(rows))
-    return EXIT_OK
-
-
-def _check_inputs(spec, circuit, samples: int, loss: str = "squared"):
-    """Inputs and targets for ``check``: the dataset's first training rows, else random
-    (targets: voltages, or one-hot probabilities for the cross-entropy loss)."""
-    if spec.data.get("dataset"):
-        from eqprop_hw.io.data import load_dataset
-        dataset = load_dataset(spec, circuit)
-        return dataset.x_train[:samples], dataset.loss_targets(dataset.y_train[:samples], loss)
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (samples, len(circuit.inputs)))
-    if loss == "cross_entropy":
-        n_out = len(circuit.outputs)
-        return x, np.eye(n_out)[np.arange(samples) % max(n_out, 1)]
-    return x, rng.uniform(-0.1, 0.1, (samples, len(circuit.outputs)))
 
 
 # -- bench ---------------------------------------------------------------------------------

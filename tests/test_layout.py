@@ -36,17 +36,11 @@ REFERENCE_MAY_REACH = {
 
 #: Cycles other slices of issue 16 are removing (lc/cli.py <-> lc/train.py; the API's
 #: networks import the api module back). A new cycle fails; delete an entry once it is gone.
-KNOWN_CYCLES = [
-    {"eqprop_hw.lc.cli", "eqprop_hw.lc.train"},
-    {"eqprop_hw.api", "eqprop_hw.networks.base", "eqprop_hw.networks.lc",
-     "eqprop_hw.networks.resistive"},
-]
+KNOWN_CYCLES = []
 
 #: Private names imported across modules in files owned by other slices (importer, exporter,
 #: name). A new one fails; delete an entry once its importer uses a public name.
 KNOWN_PRIVATE_IMPORTS = {
-    ("eqprop_hw.lc.cli", "eqprop_hw.learning.reference", "_row"),
-    ("eqprop_hw.lc.cli", "eqprop_hw.lc.ngspice", "_resample"),
     ("eqprop_hw.lc.ngspice", "eqprop_hw.lc.echo", "_betas"),
     ("eqprop_hw.lc.ngspice", "eqprop_hw.lc.netlist", "_bank_entries"),
     ("eqprop_hw.lc.plots", "eqprop_hw.io.plots", "_pyplot"),

@@ -29,8 +29,8 @@ usage, 3: an internal error; `train` exits 130 after SIGINT and 143 after SIGTER
 checkpoint written). The JSON keys each command prints are the published interface (the
 project's CONTRACT.md; `docs/tutorial.md` shows them in use); this page lists every argument
 the program accepts today, including those added since.
-For `kind: lc` specs the commands dispatch to the LC network code (`eqprop_hw/lc/cli.py`);
-finite-temperature options to `eqprop_hw/thermal/cli.py`.
+Each command loads the spec once (`eqprop_hw.load`) and runs on the network class of its kind
+(`eqprop_hw/networks/`: resistive at any temperature, or lc), as the Python API does.
 """
 
 

@@ -6,7 +6,9 @@ spec       validation of ``kind: lc`` specs (line-numbered :class:`~eqprop_hw.er
 model      the Hamiltonian system as arrays (:class:`LCModel`), waveforms
 integrate  Stormer-Verlet (leapfrog) integrator, forward and echo runs, batched
 bptt       exact gradients of the discrete loss: adjoint (BPTT) and finite differences
-echo       the HEL estimate from echo measurements, and the other GLEP boundary conditions
+echo       the HEL estimate from echo measurements, the other GLEP boundary conditions, the
+           default nudge (default_beta)
+check      the reference checks: echo (ngspice, native) vs BPTT vs finite differences
 netlist    ``.tran`` netlists with initial conditions, ``UIC`` and behavioural inductors
 ngspice    transients in the loaded ngspice shared-library circuit (``alter`` + ``tran``)
 train      training with the echo rule

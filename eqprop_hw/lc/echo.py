@@ -283,3 +283,25 @@ def _shoot(model, system, u, y, beta, phi_target, iterations: int = 6):
         jac = (pr.phi_end - run.phi_end[0]).T / step      # d phi(T) / d p0, (n, n)
         p0 = p0 - np.linalg.solve(jac, miss)
     return run
+
+
+def default_beta(model: LCModel) -> float:
+    """A weak nudge: 1e-3 of the stiffness of the output coordinates (A/Wb for fluxes).
+
+    For a flux output the stiffness is the sum of 1/L of the node's inductors; for an inductor
+    current ``I = x/L`` the nudge stiffness is ``beta / L^2``, so ``beta = 1e-3 L``.
+    """
+    _, inds = model.values()
+    values = []
+    for output in model.outputs:
+        if output["kind"] == "flux":
+            k = model.nodes.index(output["node"])
+            touching = np.abs(model.ind_incidence[:, k]) > 0
+            stiffness = float(np.sum(1.0 / inds[touching])) if touching.any() else 0.0
+            if stiffness == 0.0:
+                caps = model.capacitance_matrix(model.values()[0])
+                stiffness = caps[k, k] * (2 * np.pi / model.tstop) ** 2
+            values.append(1e-3 * stiffness)
+        else:
+            values.append(1e-3 * inds[model.ind_names.index(output["element"])])
+    return float(min(values))

@@ -404,7 +404,7 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
     """
     from eqprop_hw.errors import EqpropError, TrainingInterrupted
     from eqprop_hw.learning.interrupt import StopSignals
-    from eqprop_hw.lc.cli import default_beta
+    from eqprop_hw.lc.echo import default_beta
     from eqprop_hw.io.params import save_params
     from eqprop_hw.learning.limits import check_run_counts
     check_run_counts(epochs, seed)

@@ -1221,10 +1221,6 @@ def report_row(name, estimate, exact, seconds, against="exact", **extra) -> dict
     return row
 
 
-#: The former private name, still read by :mod:`eqprop_hw.lc.cli` until it switches.
-_row = report_row
-
-
 def format_report(rows: list[dict]) -> str:
     """The rows of :func:`check_report` as a plain-text table."""
     lines = [f"{'estimator':<26} {'vs':<10} {'cosine':>12} {'rel_error':>11} "

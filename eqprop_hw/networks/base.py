@@ -3,7 +3,8 @@
 :class:`Network` is what :func:`eqprop_hw.load` returns: one subclass per network kind
 (:class:`~eqprop_hw.networks.resistive.ResistiveNetwork` for ``layered`` and ``graph`` specs,
 :class:`~eqprop_hw.networks.lc.LCNetwork` for ``lc`` specs), chosen once from the spec's kind.
-Callers (the Python API, later the CLI) never branch on the kind again.
+Callers (the Python API and the command line, through :meth:`Network.report`) never branch
+on the kind again.
 
 Arguments are checked up front (scikit-learn style): a bad value raises
 :class:`InvalidParameterError` (a :class:`ValueError` and an
@@ -16,6 +17,7 @@ import abc
 import math
 import numbers
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -236,6 +238,45 @@ def check_params(value: Any, method: str = "load"):
                "name to value", value)
 
 
+@dataclass
+class Report:
+    """What one ``eqprop-hw`` command shows for a network (:meth:`Network.report`).
+
+    Attributes
+    ----------
+    data : dict
+        The object ``--json`` prints (export: unused; train: the metrics).
+    lines : list of str
+        The human-readable output on stdout (without ``--json``).
+    trailer : list of str
+        Lines for stderr after ``lines`` (without ``--json``): backend and wall time.
+    notes : list of str
+        Lines for stderr in either mode (notes, "wrote ..." messages).
+    text : str or None
+        export: the netlist text, written as is.
+    failure : Exception or None
+        Raised by the command after printing (operating points that did not converge).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> report = eqprop_hw.load(CIRCUITS / "xor.yaml").report("describe", SimpleNamespace())
+    >>> report.lines[0], report.data["name"]
+    ('circuit    xor (layered)', 'xor')
+    """
+
+    data: dict = field(default_factory=dict)
+    lines: list = field(default_factory=list)
+    trailer: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    text: str | None = None
+    failure: BaseException | None = None
+
+
+#: The commands :meth:`Network.report` runs.
+COMMANDS = ("describe", "export", "simulate", "grad", "check", "predict", "train")
+
+
 class Network(abc.ABC):
     """A circuit built from a spec, with the operations of every network kind.
 
@@ -327,10 +368,48 @@ class Network(abc.ABC):
 
     @staticmethod
     def _run(metrics: dict, out: Path, params_name: str):
-        from eqprop_hw.api import TrainingRun
+        from eqprop_hw.networks.results import TrainingRun
         from eqprop_hw.io.params import load_params
         return TrainingRun(data=metrics, metrics=metrics,
                            params=load_params(out / params_name), out=out)
+
+    # -- the command line ----------------------------------------------------------------
+    def report(self, command: str, options, log=None) -> Report:
+        """Run ``eqprop-hw COMMAND`` on this network with the command's parsed ``options`` (an
+        ``argparse`` namespace): the library calls of the command, its option checks (messages
+        naming the options) and what it prints.
+
+        Parameters
+        ----------
+        command : str
+            One of :data:`COMMANDS`.
+        options : argparse.Namespace
+            The command's options as ``eqprop_hw.cli`` parses them.
+        log : callable, optional
+            Called with progress messages (str) of long commands (train).
+
+        Returns
+        -------
+        Report
+
+        Examples
+        --------
+        >>> from types import SimpleNamespace
+        >>> net = eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml")
+        >>> net.report("describe", SimpleNamespace()).lines[0]
+        'circuit    lc_teacher (lc, Hamiltonian LC network)'
+        """
+        check_choice(command, "command", "report", COMMANDS)
+        return getattr(self, f"_report_{command}")(options, log)
+
+    def _option_out(self, options) -> str:
+        """``train --out``: the output folder (default ``runs/<spec name>``), not a file."""
+        from eqprop_hw.networks.options import UsageError
+        out = options.out or os.path.join("runs", self.name)
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise UsageError(f"--out {out}: not a folder (training writes params, metrics and "
+                             "a checkpoint into a folder)")
+        return out
 
     # -- the operations ------------------------------------------------------------------
     @abc.abstractmethod
@@ -356,6 +435,11 @@ class Network(abc.ABC):
     @abc.abstractmethod
     def predict(self, split: str = "test", **options):
         """Predictions on the spec's dataset: a :class:`~eqprop_hw.api.Prediction`."""
+
+    @abc.abstractmethod
+    def check(self, samples: int = 4, **options):
+        """The reference checks (``eqprop-hw check --json``): a
+        :class:`~eqprop_hw.api.CheckResult`."""
 
 
 def row_progress(backend, rows: int, description: str, enabled: bool):

@@ -5,8 +5,8 @@ Inputs and targets are waveforms on the spec's time grid ``t_n = n * tstep``, n 
 ``x`` has shape (steps + 1, n_inputs) (input currents, A; one row per grid time, as the rows of
 ``simulate --input-file``) and ``y`` shape (steps + 1, n_outputs) (fluxes in Wb or currents in
 A, as ``grad --target-file``). Results follow the JSON orientation: ``outputs`` is
-(n_outputs, n_times). Each method makes the library calls of the matching ``eqprop-hw``
-command (:mod:`eqprop_hw.lc.cli`).
+(n_outputs, n_times). The ``eqprop-hw`` commands on an lc spec are
+:mod:`eqprop_hw.networks.lc_commands` over these methods.
 """
 
 from __future__ import annotations
@@ -19,6 +19,112 @@ import numpy as np
 from eqprop_hw.networks.base import (BACKENDS, NUDGES, SPLITS, InvalidParameterError, Network,
                                      check_array, check_bool, check_choice, check_int,
                                      check_number)
+from eqprop_hw.networks.lc_commands import LCCommands
+from eqprop_hw.networks.options import UsageError, read_waveforms
+
+
+def describe_model(model) -> dict:
+    """The ``describe --json`` object of an lc model.
+
+    Examples
+    --------
+    >>> d = describe_model(eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml").model)
+    >>> d["kind"], d["time"]["steps"]
+    ('lc', 3000)
+    """
+    caps, inds = model.values()
+    elements = []
+    spec_elements = model.spec_data["elements"]
+    for element in spec_elements:
+        name = element["name"]
+        record = {"name": name, "type": element["type"], "nodes": list(element["nodes"])}
+        if element["type"] == "C":
+            record["value"] = float(caps[model.cap_names.index(name)])
+            if element.get("v_nl"):
+                record["v_nl"] = element["v_nl"]
+        elif element["type"] == "L":
+            record["value"] = float(inds[model.ind_names.index(name)])
+            if element.get("phi_nl"):
+                record["phi_nl"] = element["phi_nl"]
+        elif element["type"] == "R":
+            record["value"] = float(model.res_values[model.res_names.index(name)])
+        else:
+            record["value"] = None
+            record["waveform"] = element["waveform"]
+        elements.append(record)
+    by_name = {e["name"]: e for e in elements}
+    outputs = []
+    for output in model.outputs:
+        record = {"name": output["name"], "node": output["node"], "kind": output["kind"]}
+        if output["kind"] == "current":
+            record["element"] = output["element"]
+        outputs.append(record)
+    inputs = [{"name": name, "node": by_name[name]["nodes"][1]} for name in model.src_names]
+    return {"name": model.name, "kind": "lc", "nodes": list(model.nodes) + ["0"],
+            "inputs": inputs, "outputs": outputs,
+            "trainable": [by_name[name] for name in model.trainable], "elements": elements,
+            "time": {"tstop": model.tstop, "tstep": model.tstep, "steps": model.steps}}
+
+
+def grid_targets(spec, model, target_file=None) -> np.ndarray:
+    """Targets on the grid: a CSV file, the spec's target waveforms, or its dataset's first
+    sequence; shape (steps + 1, n_outputs).
+
+    Examples
+    --------
+    >>> net = eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml")
+    >>> grid_targets(net.spec, net.model).shape
+    (3001, 2)
+    """
+    if target_file is not None:
+        return read_waveforms(target_file, len(model.outputs), model, "targets")
+    if model.targets is not None:
+        return model.target_waveforms()
+    if spec.data.get("dataset"):
+        from eqprop_hw.lc.model import build_model
+        from eqprop_hw.lc.train import lc_dataset
+        inputs, targets = lc_dataset(spec, build_model(spec))   # the spec's data, not --params'
+        return targets[0]
+    raise UsageError(f"{spec.source}: no targets: give the spec 'targets' or a dataset, or "
+                       "--target-file")
+
+
+def sequences(spec, model, split: str = "train", count: int | None = None):
+    """(inputs (S, steps+1, n_in), targets (S, steps+1, n_out), split used) of an lc spec: its
+    dataset's sequences of ``split``, else the spec's own input and target waveforms.
+
+    Examples
+    --------
+    >>> net = eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml")
+    >>> inputs, targets, split = sequences(net.spec, net.model)
+    >>> split, inputs.shape[0], targets.shape[1:]
+    ('train', 2, (3001, 2))
+    """
+    if spec.data.get("dataset"):
+        from eqprop_hw.lc.model import build_model
+        from eqprop_hw.lc.train import has_test_split, lc_dataset
+        # the data set is a function of the spec alone (a teacher is built from the spec's
+        # values, not from trained ones given with --params)
+        model = build_model(spec)
+        if split == "test" and not has_test_split(spec):
+            split = "train"
+        if split == "all":
+            parts = [lc_dataset(spec, model)]
+            if has_test_split(spec):
+                parts.append(lc_dataset(spec, model, split="test"))
+            inputs = np.concatenate([p[0] for p in parts])
+            targets = np.concatenate([p[1] for p in parts])
+        else:
+            inputs, targets = lc_dataset(spec, model, split=split)
+    elif model.targets is not None:
+        inputs, targets, split = model.input_waveforms()[None], model.target_waveforms()[None], \
+            "spec"
+    else:
+        raise UsageError(f"{spec.source}: no targets: give the spec 'targets' (one waveform "
+                           "per output) or a dataset")
+    if count is not None:
+        inputs, targets = inputs[:count], targets[:count]
+    return inputs, targets, split
 
 
 def _refuse(method: str, given: dict, why: str) -> None:
@@ -29,7 +135,7 @@ def _refuse(method: str, given: dict, why: str) -> None:
                                         f"({why})")
 
 
-class LCNetwork(Network):
+class LCNetwork(LCCommands, Network):
     """An LC oscillator network trained by echo learning (``kind: lc``).
 
     Examples
@@ -90,8 +196,7 @@ class LCNetwork(Network):
         >>> d["kind"], sorted(d["time"])
         ('lc', ['steps', 'tstep', 'tstop'])
         """
-        from eqprop_hw.lc.cli import describe
-        return describe(self.model)
+        return describe_model(self.model)
 
     def simulate(self, x=None, *, beta=None, target=None, backend: str = "native",
                  loss: str | None = None, softmax_temperature: float | None = None,
@@ -121,7 +226,7 @@ class LCNetwork(Network):
         >>> sim.outputs.shape == (len(net.output_names), net.steps + 1), sim.output_kind
         (True, 'flux')
         """
-        from eqprop_hw.api import SimulationResult
+        from eqprop_hw.networks.results import SimulationResult
         from eqprop_hw.lc.integrate import integrate
         method = "simulate"
         _refuse(method, {"beta": beta, "target": target}, "use gradient for nudged (echo) "
@@ -163,7 +268,6 @@ class LCNetwork(Network):
         """(inputs or None, targets) as ``eqprop-hw grad`` picks them: ``y`` (else the spec's
         targets, else its dataset's first sequence) and ``x`` (else the dataset's first
         sequence when the spec has no targets of its own, else the spec's waveforms)."""
-        from eqprop_hw.lc.cli import grid_targets
         spec, model = self.spec, self.model
         if x is None and model.targets is None and spec.data.get("dataset"):
             from eqprop_hw.lc.model import build_model
@@ -207,10 +311,9 @@ class LCNetwork(Network):
         >>> g.cosine > 0.99, g.target.shape[1] == g.time.size
         (True, True)
         """
-        from eqprop_hw.api import GradientResult
+        from eqprop_hw.networks.results import GradientResult
         from eqprop_hw.lc.bptt import agreement, bptt_gradient
-        from eqprop_hw.lc.cli import default_beta
-        from eqprop_hw.lc.echo import hel_gradient
+        from eqprop_hw.lc.echo import default_beta, hel_gradient
         method = "gradient"
         _refuse(method, {"loss": loss, "softmax_temperature": softmax_temperature,
                          "temperature": temperature, "samples": samples,
@@ -297,7 +400,7 @@ class LCNetwork(Network):
               backend: str = "native", resume: bool = False, plots: bool = True,
               progress: bool = False, workers: int | None = None,
               scheduler: str | None = None, chunks: int | None = None,
-              isolate: bool | None = None):
+              isolate: bool | None = None, log=None):
         """Train on the spec's dataset with the echo rule (``eqprop-hw train``).
 
         Parameters
@@ -312,6 +415,8 @@ class LCNetwork(Network):
             As :meth:`ResistiveNetwork.train`.
         workers, scheduler, chunks, isolate
             Not available for lc networks; must be None.
+        log : callable, optional
+            Called with each progress message (str).
 
         Returns
         -------
@@ -335,7 +440,7 @@ class LCNetwork(Network):
         for name, value in (("resume", resume), ("plots", plots), ("progress", progress)):
             check_bool(value, name, method)
         metrics = train_lc(self.spec, out, backend=backend, epochs=epochs, seed=seed,
-                           params=self.params, plots=plots, log=None, resume=resume,
+                           params=self.params, plots=plots, log=log, resume=resume,
                            progress=progress)
         return self._run(metrics, Path(out), "params.json")
 
@@ -368,8 +473,7 @@ class LCNetwork(Network):
         >>> pred.split, pred.accuracy, len(pred.samples)
         ('train', None, 2)
         """
-        from eqprop_hw.api import Prediction
-        from eqprop_hw.lc.cli import _sequences
+        from eqprop_hw.networks.results import Prediction
         method = "predict"
         if loss not in (None, "squared"):
             raise InvalidParameterError(f"predict: loss={loss!r}: lc networks use the squared "
@@ -379,7 +483,7 @@ class LCNetwork(Network):
         check_choice(backend, "backend", method, BACKENDS)
         check_bool(progress, "progress", method)
         model = self.model
-        inputs, targets, used = _sequences(self.spec, model, split)
+        inputs, targets, used = sequences(self.spec, model, split)
         start = time.perf_counter()
         if backend == "native":
             from eqprop_hw.lc.integrate import integrate
@@ -410,3 +514,52 @@ class LCNetwork(Network):
                           backend=backend, samples=samples,
                           outputs=np.transpose(outputs, (0, 2, 1)).copy())
 
+    def check(self, samples: int = 4, *, beta: float | None = None, ngspice: bool = True,
+              loss: str | None = None, softmax_temperature: float | None = None):
+        """The reference checks (``eqprop-hw check --json``): the echo estimate from ngspice's
+        and the native integrator's measurements against BPTT and finite differences.
+
+        Parameters
+        ----------
+        samples : int
+            Sequences to check: the dataset's first training sequences, else the spec's own
+            waveforms.
+        beta : float, optional
+            Nudge strength (> 0); default the spec's ``training.beta``, else 1e-3 of the
+            output coordinates' stiffness.
+        ngspice : bool
+            Include the ngspice rows.
+        loss, softmax_temperature
+            Not available for lc networks; must be None (or ``loss="squared"``).
+
+        Returns
+        -------
+        CheckResult
+
+        Examples
+        --------
+        >>> table = eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml").check(1, ngspice=False)
+        >>> [row["name"] for row in table.rows], table.data["nudge"]
+        (['exact', 'echo native', 'fd native'], 'centered')
+        """
+        from eqprop_hw.networks.results import CheckResult
+        from eqprop_hw.lc.check import check_rows
+        from eqprop_hw.lc.echo import default_beta
+        method = "check"
+        if loss not in (None, "squared"):
+            raise InvalidParameterError(f"check: loss={loss!r}: lc networks use the squared "
+                                        "loss int 1/2 |out - y|^2 dt")
+        _refuse(method, {"softmax_temperature": softmax_temperature}, "squared loss only")
+        check_int(samples, "samples", method, minimum=1, optional=False)
+        check_number(beta, "beta", method, positive=True)
+        check_bool(ngspice, "ngspice", method)
+        inputs, targets, _ = sequences(self.spec, self.model, "train", samples)
+        training = self.spec.data.get("training") or {}
+        beta = beta or training.get("beta") or default_beta(self.model)
+        nudge = training.get("nudge", "centered")
+        backends = ("native", "ngspice") if ngspice else ("native",)
+        rows = check_rows(self.model, inputs, targets, beta, backends, nudge)
+        data = {"spec": self.name, "kind": "lc", "beta": beta, "nudge": nudge,
+                "loss": "squared", "temperature": None, "samples": int(inputs.shape[0]),
+                "rows": rows}
+        return CheckResult(data=data, rows=rows, beta=beta, samples=int(inputs.shape[0]))

@@ -8,7 +8,6 @@ object its ``--json`` prints (wrapped in a result of :mod:`eqprop_hw.api`).
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -17,10 +16,10 @@ from eqprop_hw.networks.base import (BACKENDS, NUDGES, SPLITS, InvalidParameterE
                                      check_array, check_bool, check_choice, check_int,
                                      check_number, row_progress)
 
+from eqprop_hw.networks.resistive_commands import (DEFAULT_TSTEP, DEFAULT_TSTOP,
+                                                   ResistiveCommands, label_text)
+
 LOSSES = ("squared", "cross_entropy")
-#: The --analysis tran defaults of ``eqprop-hw export`` (s).
-DEFAULT_TSTEP = 1e-6
-DEFAULT_TSTOP = 1e-3
 
 
 def element_record(element) -> dict:
@@ -63,13 +62,8 @@ def describe_circuit(circuit) -> dict:
     }
 
 
-def _label(value):
-    """A label or prediction as ``predict --json`` shows it (list, int, float or None)."""
-    from eqprop_hw.api import plain
-    return value.tolist() if np.ndim(value) else plain(value)
 
-
-class ResistiveNetwork(Network):
+class ResistiveNetwork(ResistiveCommands, Network):
     """A resistive EP network: a layered crossbar or a graph of R, diodes and sources.
 
     Built when loaded (:func:`eqprop_hw.load`); every method validates its arguments first.
@@ -219,7 +213,7 @@ class ResistiveNetwork(Network):
         >>> net.simulate([[1, 0], [0, 1]]).outputs.shape
         (2, 1)
         """
-        from eqprop_hw.api import SimulationResult
+        from eqprop_hw.networks.results import SimulationResult
         method = "simulate"
         if x is None:
             raise InvalidParameterError("The 'x' parameter of simulate is required for "
@@ -235,14 +229,24 @@ class ResistiveNetwork(Network):
         loss, softmax = self._loss(method, loss, softmax_temperature)
         gibbs = self._gibbs(method, loss, temperature, samples)
         if gibbs is not None:
-            from eqprop_hw.thermal import cli as thermal_cli
-            args = SimpleNamespace(samples=samples, seed=seed, backend=backend)
-            data = thermal_cli.simulate_data(args, self.spec, self.circuit, inputs, beta,
-                                             targets, gibbs)
+            from eqprop_hw.thermal.measure import simulation_data
+            data = simulation_data(self.spec, self.circuit, inputs, beta, targets, gibbs,
+                                   backend=backend, samples=samples, seed=seed)
             return SimulationResult(
                 data=data, backend=backend, outputs=np.asarray(data["outputs"]),
                 voltages=dict(data["voltages"]), converged=True, seconds=data["seconds"],
                 stderr=dict(data["stderr"]))
+        simulation, failure = self._solve(inputs, single, beta, targets, backend, loss, softmax,
+                                          progress)
+        if failure is not None:
+            raise failure
+        return simulation
+
+    def _solve(self, inputs, single: bool, beta, targets, backend: str, loss: str, softmax,
+               progress: bool):
+        """(SimulationResult, ConvergenceError or None) of checked inputs (rows, n_inputs) at
+        zero temperature; ``single``: the one-vector JSON form."""
+        from eqprop_hw.networks.results import SimulationResult
         from eqprop_hw.backends import make_backend
         from eqprop_hw.learning.losses import backend_options
         solver = make_backend(backend, self.circuit, **backend_options(loss, softmax))
@@ -268,11 +272,13 @@ class ResistiveNetwork(Network):
             simulation = SimulationResult(data=data, backend=result.backend, outputs=outputs,
                                           voltages=voltages, converged=converged,
                                           seconds=float(result.seconds))
+        failure = None
         if not converged.all():
             bad = np.flatnonzero(~converged)
-            raise ConvergenceError(f"no converged operating point for {bad.size} of "
-                                   f"{converged.size} input row(s) (first: row {bad[0] + 1})")
-        return simulation
+            failure = ConvergenceError(f"no converged operating point for {bad.size} of "
+                                       f"{converged.size} input row(s) (first: row "
+                                       f"{bad[0] + 1})")
+        return simulation, failure
 
     def gradient(self, x=None, y=None, *, beta: float | None = None, backend: str = "native",
                  nudge: str = "centered", loss: str | None = None,
@@ -319,7 +325,7 @@ class ResistiveNetwork(Network):
         >>> g.cosine > 0.999, len(g.ep) == len(net.trainable)
         (True, True)
         """
-        from eqprop_hw.api import GradientResult
+        from eqprop_hw.networks.results import GradientResult
         method = "gradient"
         if x is None or y is None:
             raise InvalidParameterError("gradient: 'x' and 'y' are required for "
@@ -337,11 +343,10 @@ class ResistiveNetwork(Network):
         loss, softmax = self._loss(method, loss, softmax_temperature)
         gibbs = self._gibbs(method, loss, temperature, samples, estimator)
         if gibbs is not None:
-            from eqprop_hw.thermal import cli as thermal_cli
-            args = SimpleNamespace(estimator=estimator, samples=samples, seed=seed,
-                                   backend=backend, beta=given_beta)
-            data = thermal_cli.grad_data(args, self.spec, self.circuit, x, y, beta, gibbs,
-                                         progress=progress)
+            from eqprop_hw.thermal.measure import gradient_data
+            data = gradient_data(self.spec, self.circuit, x, y, beta, gibbs, backend=backend,
+                                 estimator=estimator, samples=samples, seed=seed,
+                                 beta_given=given_beta is not None, progress=progress)
             return GradientResult(data=data, loss=data["loss"], ep=dict(data["ep"]),
                                   exact=dict(data["exact"]), cosine=data["cosine"],
                                   rel_error=data["rel_error"], backend=backend,
@@ -418,7 +423,7 @@ class ResistiveNetwork(Network):
               backend: str = "native", resume: bool = False, plots: bool = True,
               progress: bool = False, workers: int | None = None,
               scheduler: str | None = None, chunks: int | None = None,
-              isolate: bool | None = None):
+              isolate: bool | None = None, log=None):
         """Train on the spec's dataset with the local EP rule (``eqprop-hw train``).
 
         Parameters
@@ -437,6 +442,8 @@ class ResistiveNetwork(Network):
             tqdm progress bars on stderr.
         workers, scheduler, chunks, isolate
             Data-parallel training and ngspice isolation, as :func:`eqprop_hw.learning.train.train`.
+        log : callable, optional
+            Called with each progress message (str), e.g. resuming, checkpoints.
 
         Returns
         -------
@@ -469,7 +476,7 @@ class ResistiveNetwork(Network):
             check_bool(isolate, "isolate", method)
         metrics = train(self.spec, out, backend=backend, epochs=epochs, seed=seed,
                         resume=resume, params=self.params, progress=progress, plots=plots,
-                        log=None, workers=workers, scheduler=scheduler, chunks=chunks,
+                        log=log, workers=workers, scheduler=scheduler, chunks=chunks,
                         isolate=isolate)
         return self._run(metrics, Path(out), "params.npz")
 
@@ -497,7 +504,7 @@ class ResistiveNetwork(Network):
         >>> 0.0 <= pred.accuracy <= 1.0, pred.samples[0]["label"] in (0, 1, 2)
         (True, True)
         """
-        from eqprop_hw.api import Prediction
+        from eqprop_hw.networks.results import Prediction
         from eqprop_hw.backends import make_backend
         from eqprop_hw.io.data import load_dataset
         from eqprop_hw.learning.losses import backend_options
@@ -515,8 +522,8 @@ class ResistiveNetwork(Network):
         outputs = result["outputs"]
         predictions = dataset.predict(outputs, loss)
         gains = np.array([port.sources[0][1] for port in self.circuit.inputs])
-        samples = [{"index": int(index[row]), "label": _label(y[row]),
-                    "prediction": _label(predictions[row]),
+        samples = [{"index": int(index[row]), "label": label_text(y[row]),
+                    "prediction": label_text(predictions[row]),
                     "inputs": (x[row] * gains).tolist(), "outputs": outputs[row].tolist()}
                    for row in range(len(x))]
         data = {"accuracy": result["accuracy"], "loss": result["loss"], "split": split,
@@ -525,3 +532,108 @@ class ResistiveNetwork(Network):
                           split=split, backend=backend, samples=samples,
                           outputs=np.asarray(outputs, dtype=float))
 
+    def check(self, samples: int = 4, *, beta: float | None = None, ngspice: bool = True,
+              loss: str | None = None, softmax_temperature: float | None = None):
+        """The reference checks (``eqprop-hw check --json``): EP from each backend and from
+        the software model against the exact gradient and finite differences, and the
+        backends' agreement.
+
+        Parameters
+        ----------
+        samples : int
+            Inputs to check: the dataset's first training rows, else random ones (seed 0).
+        beta : float, optional
+            Nudging conductance (S, > 0; W for cross-entropy); default the spec's
+            ``training.beta``.
+        ngspice : bool
+            Include the ngspice rows.
+        loss, softmax_temperature
+            As in :meth:`simulate`.
+
+        Returns
+        -------
+        CheckResult
+
+        Examples
+        --------
+        >>> table = eqprop_hw.load(CIRCUITS / "xor.yaml").check(2, ngspice=False)
+        >>> [row["name"] for row in table.rows][:2], table.samples
+        (['exact', 'ep native'], 2)
+        """
+        from eqprop_hw.networks.results import CheckResult
+        from eqprop_hw.learning.check import check_report
+        from eqprop_hw.learning.train import settings_from
+        method = "check"
+        check_int(samples, "samples", method, minimum=1, optional=False)
+        check_number(beta, "beta", method, positive=True)
+        check_bool(ngspice, "ngspice", method)
+        loss, softmax = self._loss(method, loss, softmax_temperature)
+        x, y = self._check_inputs(samples, loss)
+        beta = beta if beta is not None else settings_from(self.spec).beta
+        backends = ("native", "ngspice") if ngspice else ("native",)
+        rows = check_report(self.circuit, x, y, beta, backends=backends, loss=loss,
+                            temperature=softmax)
+        data = {"spec": self.name, "beta": beta, "loss": loss, "temperature": softmax,
+                "samples": len(x), "rows": rows}
+        return CheckResult(data=data, rows=rows, beta=beta, samples=len(x))
+
+    def _check_inputs(self, samples: int, loss: str = "squared"):
+        """Inputs and targets of :meth:`check`: the dataset's first training rows, else
+        random (targets: voltages, or one-hot probabilities for the cross-entropy loss)."""
+        circuit = self.circuit
+        if self.spec.data.get("dataset"):
+            from eqprop_hw.io.data import load_dataset
+            dataset = load_dataset(self.spec, circuit)
+            return dataset.x_train[:samples], \
+                dataset.loss_targets(dataset.y_train[:samples], loss)
+        rng = np.random.default_rng(0)
+        x = rng.uniform(-1, 1, (samples, len(circuit.inputs)))
+        if loss == "cross_entropy":
+            n_out = len(circuit.outputs)
+            return x, np.eye(n_out)[np.arange(samples) % max(n_out, 1)]
+        return x, rng.uniform(-0.1, 0.1, (samples, len(circuit.outputs)))
+
+    def plot_phases(self, path, x, *, beta: float | None = None, target=None,
+                    backend: str = "native", loss: str | None = None,
+                    softmax_temperature: float | None = None, where: str = "") -> None:
+        """Draw the node voltages per layer of one input vector to a PNG file: the free phase,
+        and with ``beta`` (S) and ``target`` the +beta and -beta nudged phases
+        (:func:`eqprop_hw.io.plots.plot_node_voltages`).
+
+        Parameters
+        ----------
+        path : str or path-like
+            The PNG file (written atomically).
+        x : array_like, shape (n_inputs,)
+        target : array_like, shape (n_outputs,), optional
+            Target voltages (V), or probabilities for the cross-entropy loss.
+        where : str
+            Appended to the title (e.g. the data set row).
+
+        Examples
+        --------
+        >>> net = eqprop_hw.load(CIRCUITS / "xor.yaml")
+        >>> net.plot_phases(TMP / "xor_phases.png", [1, 0], beta=1e-6, target=[0.1])
+        >>> (TMP / "xor_phases.png").stat().st_size > 0
+        True
+        """
+        from eqprop_hw.backends import make_backend
+        from eqprop_hw.io.plots import plot_node_voltages
+        from eqprop_hw.learning.losses import backend_options
+        loss, softmax = self._loss("plot_phases", loss, softmax_temperature)
+        inputs = np.asarray(x, dtype=float).reshape(1, -1)
+        with make_backend(backend, self.circuit, **backend_options(loss, softmax)) as solver:
+            if beta is None:
+                results, labels = [solver.solve(inputs)], ["free"]
+            else:
+                results = solver.solve_phases(inputs, target, [0.0, beta, -beta])
+                labels = ["free", f"nudged (+beta = {beta:g})", f"nudged (-beta = {-beta:g})"]
+            name = solver.name
+        shown = ", ".join(f"{v:g}" for v in inputs[0][:6]) + \
+            (", ..." if inputs.shape[1] > 6 else "")
+        plot_node_voltages(path, self.circuit, results[0].node_names,
+                           {label: r.voltages[0] for label, r in zip(labels, results)},
+                           targets=(np.asarray(target, dtype=float).ravel()
+                                    if beta is not None and loss == "squared" else None),
+                           title=f"{self.circuit.name}: node voltages, input [{shown}]{where} "
+                                 f"({name} backend)")

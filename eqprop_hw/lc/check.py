@@ -1,0 +1,64 @@
+"""The reference checks of an lc network (``eqprop-hw check`` on a ``kind: lc`` spec): the echo
+estimate from each backend's measurements against BPTT and against finite differences of the
+loss."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice"),
+               nudge: str = "centered", fd_count: int = 8, fd_step: float = 1e-5) -> list:
+    """The reference checks of an lc network on a batch of sequences (losses and gradients
+    summed over the batch).
+
+    Rows (keys as :func:`eqprop_hw.learning.reference.check_report`'s): ``exact`` (BPTT, with ``loss``
+    and ``norm``), ``echo ngspice`` and ``echo native`` (the echo estimate from each backend's
+    measurements vs BPTT), ``fd native`` (central finite differences of the loss, relative step
+    ``fd_step``, on the ``fd_count`` elements of largest |BPTT| gradient, vs BPTT) and ``echo
+    ngspice vs echo native``.
+    """
+    from eqprop_hw.lc.bptt import bptt_gradient, loss_value
+    from eqprop_hw.lc.echo import hel_gradient
+    from eqprop_hw.learning.reference import report_row
+    u = np.transpose(inputs, (1, 0, 2))           # (steps+1, S, n_in): one batched run
+    y = np.transpose(targets, (1, 0, 2))
+    start = time.perf_counter()
+    loss, exact, _ = bptt_gradient(model, inputs=u, targets=y)
+    rows = [report_row("exact", exact, exact, time.perf_counter() - start, loss=float(loss),
+                 norm=float(np.linalg.norm(exact)), loss_kind="squared", method="bptt")]
+    estimates = {}
+    if "ngspice" in backends:
+        from eqprop_hw.lc.ngspice import LCNgspice
+        start = time.perf_counter()
+        with LCNgspice(model) as ng:
+            ng.load_bank(inputs, targets)
+            estimates["ngspice"] = sum(ng.hel_gradient(None, beta, nudge, sample=s)[1]
+                                       for s in range(inputs.shape[0]))
+        rows.append(report_row("echo ngspice", estimates["ngspice"], exact,
+                         time.perf_counter() - start, beta=float(beta), nudge=nudge))
+    if "native" in backends:
+        start = time.perf_counter()
+        estimates["native"] = hel_gradient(model, inputs=u, targets=y, beta=beta,
+                                           nudge=nudge)[1]
+        rows.append(report_row("echo native", estimates["native"], exact,
+                         time.perf_counter() - start, beta=float(beta), nudge=nudge))
+    if fd_count > 0:
+        order = sorted(np.argsort(-np.abs(exact), kind="stable")[:fd_count].tolist())
+        theta = model.theta0()
+        start = time.perf_counter()
+        fd = np.zeros(len(order))
+        for j, k in enumerate(order):
+            step = fd_step * theta[k]
+            up, down = theta.copy(), theta.copy()
+            up[k] += step
+            down[k] -= step
+            fd[j] = (loss_value(model, up, u, y) - loss_value(model, down, u, y)) / (2 * step)
+        rows.append(report_row("fd native", fd, exact[order], time.perf_counter() - start,
+                         step=float(fd_step), subset=[model.trainable[k] for k in order]))
+    if "ngspice" in estimates and "native" in estimates:
+        rows.append(report_row("echo ngspice vs echo native", estimates["ngspice"],
+                         estimates["native"], 0.0, against="echo native"))
+    return rows

@@ -1,0 +1,238 @@
+"""The ``eqprop-hw`` commands on a resistive network (``kind: layered`` and ``graph``, at zero or
+finite temperature): option checks naming the options, the calls of the Python API, and what
+each command prints (:class:`~eqprop_hw.networks.base.Report`).
+
+Mixed into :class:`~eqprop_hw.networks.resistive.ResistiveNetwork`; reached through
+:meth:`~eqprop_hw.networks.base.Network.report`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from eqprop_hw.networks.base import Report
+from eqprop_hw.networks.options import (UsageError, gibbs_temperature, option, parse_numbers,
+                                        read_rows)
+
+#: The --analysis tran defaults of ``eqprop-hw export`` (s).
+DEFAULT_TSTEP = 1e-6
+DEFAULT_TSTOP = 1e-3
+
+
+def _shorten(items: list[str], limit: int = 6) -> str:
+    if len(items) <= limit:
+        return ", ".join(items)
+    return ", ".join(items[:limit]) + f", ... ({len(items) - limit} more)"
+
+
+def label_text(value):
+    """A label or prediction as ``predict --json`` shows it (list, int, float or None)."""
+    from eqprop_hw.networks.results import plain
+    return value.tolist() if np.ndim(value) else plain(value)
+
+
+class ResistiveCommands:
+    """``_report_<command>`` of :meth:`Network.report` for resistive networks."""
+
+    # -- option values ---------------------------------------------------------------------
+    def _option_inputs(self, text: str) -> list[float]:
+        """``--input`` values, one per input."""
+        return parse_numbers(text, "--input", len(self.input_names), self.input_names)
+
+    def _option_nudge(self, options):
+        """(beta, targets) from ``--beta``/``--target``, or (None, None)."""
+        beta, target = options.beta, options.target
+        if beta is None and target is None:
+            return None, None
+        if beta is None:
+            raise UsageError("--target needs --beta (the nudging conductance in S)")
+        if target is None:
+            raise UsageError(f"--beta needs --target ({len(self.output_names)} target "
+                             "voltage(s), one per output)")
+        return beta, parse_numbers(target, "--target", len(self.output_names),
+                                   self.output_names)
+
+    def _option_loss(self, options) -> tuple[str, float | None]:
+        """(loss, softmax temperature or None): ``--loss``/``--softmax-temperature``, else the
+        spec's training section."""
+        return self._loss("report", option(options, "loss"), option(options, "temperature"))
+
+    # -- the commands ----------------------------------------------------------------------
+    def _report_describe(self, options, log=None) -> Report:
+        from eqprop_hw.circuit.graph import VALUE_MEANING
+        circuit = self.circuit
+        counts: dict[str, int] = {}
+        for element in circuit.elements:
+            counts[element.type] = counts.get(element.type, 0) + 1
+        lines = [f"circuit    {circuit.name} ({circuit.kind})",
+                 f"nodes      {len(circuit.nodes)} (ground 0 included)",
+                 f"elements   {len(circuit.elements)}: "
+                 + ", ".join(f"{n} {kind}" for kind, n in counts.items())]
+        inputs = [f"{p.name} -> {p.node}" for p in circuit.inputs]
+        outputs = [f"{p.name} = V({p.node})" for p in circuit.outputs]
+        lines.append(f"inputs     {len(inputs)}: {_shorten(inputs)}")
+        lines.append(f"outputs    {len(outputs)}: {_shorten(outputs)}")
+        by_type: dict[str, list[float]] = {}
+        for name in circuit.trainable:
+            element = circuit.element(name)
+            by_type.setdefault(element.type, []).append(element.value)
+        if not by_type:
+            lines.append("trainable  none")
+        for kind, values in by_type.items():
+            lines.append(f"trainable  {len(values)} {kind}, {VALUE_MEANING[kind]} in "
+                         f"[{min(values):.4g}, {max(values):.4g}]")
+        return Report(data=self.describe(), lines=lines)
+
+    def _report_export(self, options, log=None) -> Report:
+        if options.analysis != "tran" and (options.tstep is not None or
+                                           options.tstop is not None):
+            raise UsageError("--tstep/--tstop apply to --analysis tran only")
+        inputs = None if options.input is None else self._option_inputs(options.input)
+        beta, targets = self._option_nudge(options)
+        tstep, tstop = options.tstep, options.tstop
+        if options.analysis == "tran":
+            tstep = DEFAULT_TSTEP if tstep is None else tstep
+            tstop = DEFAULT_TSTOP if tstop is None else tstop
+            if tstep > tstop:
+                raise UsageError(f"--tstep ({tstep:g} s) must not exceed --tstop ({tstop:g} s)")
+        text = self.netlist(inputs, beta=beta, target=targets, analysis=options.analysis,
+                            tstep=tstep, tstop=tstop, loss=option(options, "loss"),
+                            softmax_temperature=option(options, "temperature"))
+        return Report(text=text)
+
+    def _report_simulate(self, options, log=None) -> Report:
+        if options.input is None and options.input_file is None:
+            raise UsageError("one of the arguments --input --input-file is required "
+                             "(see 'eqprop-hw simulate --help')")
+        if options.input_file is not None:
+            inputs = read_rows(options.input_file, len(self.input_names), self.input_names)
+        else:
+            inputs = np.asarray([self._option_inputs(options.input)])
+        beta, targets = self._option_nudge(options)
+        loss, softmax = self._option_loss(options)
+        gibbs = gibbs_temperature(options, self.spec, loss)
+        if gibbs is not None:              # finite temperature: mean over Gibbs samples
+            result = self.simulate(inputs, beta=beta, target=targets,
+                                   backend=options.backend, loss=loss,
+                                   softmax_temperature=softmax, temperature=gibbs,
+                                   samples=options.samples, seed=options.seed)
+            return Report(data=result.to_json(), lines=_thermal_lines(result.data))
+        single = options.input_file is None
+        result, failure = self._solve(inputs, single, beta, targets, options.backend, loss,
+                                      softmax, True)
+        if options.plot:
+            if inputs.shape[0] != 1:
+                raise UsageError("--plot draws one sample: give --input (not --input-file)")
+            self.plot_phases(options.plot, inputs[0], beta=beta, target=targets,
+                             backend=options.backend, loss=loss, softmax_temperature=softmax)
+        outputs = np.asarray(result.outputs).reshape(len(inputs), -1)
+        ports = self.circuit.outputs
+        if single:
+            width = max(len(port.name) for port in ports) if ports else 0
+            lines = [f"{port.name:<{width}}  V({port.node}) = {value:.9g} V"
+                     for port, value in zip(ports, outputs[0])]
+            trailer = [f"({result.backend} backend, {result.seconds:.3g} s)"]
+        else:
+            lines = [",".join(port.name for port in ports)] + \
+                [",".join(f"{value:.9g}" for value in row) for row in outputs]
+            trailer = [f"({result.backend} backend, {len(outputs)} rows, "
+                       f"{result.seconds:.3g} s)"]
+        return Report(data=result.to_json(), lines=lines, trailer=trailer, failure=failure)
+
+    def _report_grad(self, options, log=None) -> Report:
+        if options.input is None or options.target is None:
+            raise UsageError("the following arguments are required: --input, --target "
+                             "(see 'eqprop-hw grad --help')")
+        x = self._option_inputs(options.input)
+        y = parse_numbers(options.target, "--target", len(self.output_names),
+                          self.output_names)
+        loss, softmax = self._option_loss(options)
+        gibbs = gibbs_temperature(options, self.spec, loss)
+        result = self.gradient(x, y, beta=options.beta, backend=options.backend,
+                               nudge=options.nudge, loss=loss, softmax_temperature=softmax,
+                               temperature=gibbs, samples=options.samples,
+                               estimator=options.estimator, seed=options.seed, progress=True)
+        data = result.data
+        if gibbs is not None:
+            return Report(data=result.to_json(), lines=_thermal_lines(data))
+        units = ("nats", "W") if loss == "cross_entropy" else ("V^2", "S")
+        line = (f"loss {data['loss']:.6g} {units[0]}; EP ({options.nudge}, beta="
+                f"{data['beta']:g} {units[1]}, {options.backend}) vs exact: cosine "
+                f"{data['cosine']:.6f}, relative error {data['rel_error']:.3g}")
+        return Report(data=result.to_json(), lines=[line])
+
+    def _report_check(self, options, log=None) -> Report:
+        from eqprop_hw.learning.reference import format_report
+        loss, softmax = self._option_loss(options)
+        result = self.check(options.samples, beta=options.beta,
+                            ngspice=not options.no_ngspice, loss=loss,
+                            softmax_temperature=softmax)
+        head = (f"{self.name}: {result.samples} sample(s), beta = {result.beta:g} "
+                + (f"W, cross-entropy loss (tau = {softmax:g} V)" if loss == "cross_entropy"
+                   else "S"))
+        return Report(data=result.to_json(), lines=[head, format_report(result.rows)])
+
+    def _report_predict(self, options, log=None) -> Report:
+        loss, softmax = self._option_loss(options)
+        result = self.predict(options.split, backend=options.backend, loss=loss,
+                              softmax_temperature=softmax, progress=True)
+        if options.plot:
+            self._plot_prediction(options, result, loss, softmax)
+        accuracy = "n/a" if result.accuracy is None else f"{100 * result.accuracy:.2f}%"
+        line = (f"{options.split}: {len(result.samples)} samples, accuracy {accuracy}, "
+                f"loss {result.loss:.6g}")
+        return Report(data=result.to_json(), lines=[line])
+
+    def _plot_prediction(self, options, result, loss: str, softmax) -> None:
+        """``predict --plot``: the phases of row ``--sample`` of the split, nudged with the
+        spec's training.beta towards its label."""
+        from eqprop_hw.io.data import load_dataset
+        from eqprop_hw.learning.train import settings_from
+        rows, k = len(result.samples), options.sample
+        if not 0 <= k < rows:
+            raise UsageError(f"--sample {k}: the {options.split} split has {rows} rows "
+                             f"(0 to {rows - 1})")
+        dataset = load_dataset(self.spec, self.circuit)
+        x, y, index = dataset.split(options.split)
+        row = slice(k, k + 1)
+        self.plot_phases(options.plot, x[k], beta=settings_from(self.spec).beta,
+                         target=dataset.loss_targets(y[row], loss), backend=options.backend,
+                         loss=loss, softmax_temperature=softmax,
+                         where=f", {options.split} row {k} (data set row {int(index[k])}, "
+                               f"label {label_text(y[k])})")
+
+    def _report_train(self, options, log=None) -> Report:
+        out = self._option_out(options)
+        run = self.train(out, epochs=options.epochs, seed=options.seed,
+                         backend=options.backend, resume=options.resume,
+                         plots=not options.no_plots, progress=True, workers=options.workers,
+                         scheduler=options.scheduler, chunks=options.chunks,
+                         isolate=options.isolate, log=log)
+        return Report(data=run.to_json(), trailer=[f"eqprop-hw: wrote "
+                                                   f"{os.path.join(out, 'params.npz')}, "
+                                                   f"metrics.json and plots in {out}"])
+
+
+def _thermal_lines(data: dict) -> list[str]:
+    """The readable lines of ``simulate``/``grad`` at finite temperature."""
+    if "ep" in data:
+        lines = [f"T = {data['temperature']:g} W, {data['estimator']} estimator, beta = "
+                 f"{data['beta']:g} S, {data['samples']} samples per phase "
+                 f"(effective {data['effective_samples']:.0f}, {data['sampler']} sampler)",
+                 f"expected free-phase loss {data['loss']:.6g} V^2; estimate vs exact "
+                 f"({data['exact_method']}): cosine {data['cosine']:.6f}, relative error "
+                 f"{data['rel_error']:.3g}, max |z| {data['max_abs_z']:.2f}"]
+        width = max(len(name) for name in data["ep"]) if data["ep"] else 0
+        for name in data["ep"]:
+            lines.append(f"{name:<{width}}  {data['ep'][name]: .6g} +- "
+                         f"{data['stderr'][name]:.2g}  (exact {data['exact'][name]: .6g}) "
+                         "V^2/S")
+        return lines
+    lines = [f"T = {data['temperature']:g} W, {data['samples']} samples (effective "
+             f"{data['effective_samples']:.0f}, {data['sampler']} sampler); mean voltages:"]
+    for node, value in data["voltages"].items():
+        se = data["stderr"].get(node)
+        lines.append(f"V({node}) = {value:.9g} V" + (f" +- {se:.2g}" if se is not None else ""))
+    return lines
