@@ -53,19 +53,18 @@ def _train(kind: str, folder: Path, out: Path, resume: bool = False) -> dict:
     return train_lc(load_spec(_lc_spec(folder)), out, resume=resume, plots=False)
 
 
-def _signalling(monkeypatch, module, name: str, at_call: int, signals: list) -> None:
-    """Send ``signals`` to this process from the ``at_call``-th (1-based) gradient call."""
-    original = getattr(module, name)
-    calls = []
+class _Signalling:
+    """A stand-in for a gradient function ``original`` that sends ``signals`` to this process
+    on its ``at_call``-th (1-based) call, before computing."""
 
-    def gradient(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == at_call:
-            for number in signals:
-                os.kill(os.getpid(), number)
-        return original(*args, **kwargs)
+    def __init__(self, original, at_call: int, signals: list):
+        self.original, self.at_call, self.signals, self.calls = original, at_call, signals, 0
 
-    monkeypatch.setattr(module, name, gradient)
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        for number in self.signals if self.calls == self.at_call else ():
+            os.kill(os.getpid(), number)
+        return self.original(*args, **kwargs)
 
 
 def _same_run(a: Path, b: Path, params: str) -> None:
@@ -85,7 +84,8 @@ def test_mid_epoch_stop_and_exact_resume_for_every_kind(tmp_path, monkeypatch, k
     module, name, params, batch, steps, unit = KINDS[kind]
     before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     _train(kind, tmp_path, tmp_path / "clean")
-    _signalling(monkeypatch, module, name, steps + 3, signals)      # 3rd step of epoch 2
+    monkeypatch.setattr(module, name, _Signalling(getattr(module, name), steps + 3,
+                                                  signals))          # 3rd step of epoch 2
     with pytest.raises(TrainingInterrupted) as caught:
         _train(kind, tmp_path, tmp_path / "stopped")
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
