@@ -6,10 +6,12 @@ NPZ reader (:func:`eqprop_hw.io.fileio.read_npz`: regular file, size cap, no pic
 checked before allocating) and gives typed accessors; every refusal is one
 :class:`~eqprop_hw.errors.ParamsError` ``"<file>: cannot resume from this checkpoint:
 <reason>"`` naming the field, so ``train --resume`` never trains on a bad state.
+:func:`write_checkpoint` is the one writer (atomic: a checkpoint is never half-written).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -17,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.errors import ParamsError
-from eqprop_hw.io.fileio import MAX_BINARY_BYTES, check_json_depth, quote, read_bounded, read_npz
+from eqprop_hw.io.fileio import (MAX_BINARY_BYTES, atomic_write_bytes, check_json_depth, quote,
+                                 read_bounded, read_npz)
 
 #: Largest text (JSON) field of a checkpoint, characters.
 MAX_CHECKPOINT_TEXT = 16 * 2**20
@@ -47,6 +50,20 @@ class CheckpointReader:
     def error(self, reason: str) -> ParamsError:
         """The refusal ``"<file>: cannot resume from this checkpoint: <reason>"``."""
         return ParamsError(f"{PREFIX}: {reason}", self.source)
+
+    def check_format(self, formats) -> str:
+        """The ``format`` field, refused unless it is one of ``formats`` (the ones read)."""
+        found = self.text("format")
+        if found not in formats:
+            raise self.error(f"format {quote(found)} is not one of {', '.join(formats)}")
+        return found
+
+    def place(self, samples: int) -> tuple[int, float]:
+        """``(position, seconds)`` within the epoch: ``position`` in [0, ``samples``] and
+        finite ``seconds`` >= 0 (0 and 0.0 when the checkpoint has none: epoch boundaries)."""
+        position = self.integer("position", 0, samples) if self.has("position") else 0
+        seconds = self.number("seconds") if self.has("seconds") else 0.0
+        return position, seconds
 
     def has(self, key: str) -> bool:
         return key in self.arrays
@@ -132,3 +149,18 @@ class CheckpointReader:
             shown = str(metrics.get("epochs"))[:60]
             raise self.error(f"{key}['epochs'] is {shown}, expected {numbers[:5]}"
                              f"{'...' if epochs > 5 else ''}")
+
+
+def write_checkpoint(path, fields: dict) -> None:
+    """Write a checkpoint atomically: the arrays ``fields`` (name -> array-like, in order) as
+    an uncompressed NPZ archive (read back with :class:`CheckpointReader`).
+
+    Parameters
+    ----------
+    path : path-like
+    fields : dict of str to array-like
+        Numbers, number arrays and strings only (JSON fields as strings).
+    """
+    buffer = io.BytesIO()
+    np.savez(buffer, **{key: np.asarray(value) for key, value in fields.items()})
+    atomic_write_bytes(Path(path), buffer.getvalue())

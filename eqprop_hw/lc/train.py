@@ -47,6 +47,7 @@ from eqprop_hw.lc.bptt import agreement, bptt_gradient
 from eqprop_hw.lc.echo import hel_gradient
 from eqprop_hw.lc.integrate import integrate
 from eqprop_hw.lc.model import LCModel, build_model, waveform_values
+from eqprop_hw.learning.loop import Start, Trainer, read_start, run
 
 TARGET_STRIDE = 10
 #: Datasets with held-out sequences (``test_samples``).
@@ -295,35 +296,25 @@ class _Adam:
         return -self.rate * m / (np.sqrt(v) + self.eps * np.sqrt(np.max(v) + 1e-300))
 
 
-CHECKPOINT_FORMAT = "eqprop-hw lc checkpoint 1"
+#: The lc checkpoint written (format 2: also mid-epoch, with the epoch's partial sums).
+CHECKPOINT_FORMAT = "eqprop-hw lc checkpoint 2"
+#: The lc checkpoint formats read (format 1: epoch boundaries only, cumulative seconds).
+CHECKPOINT_FORMATS = ("eqprop-hw lc checkpoint 1", CHECKPOINT_FORMAT)
+_CHECKPOINT_KEYS = ("format", "epoch", "theta", "adam_m", "adam_v", "adam_t", "metrics",
+                    "trainable", "seconds", "position", "epoch_loss", "epoch_gradient")
 
 
-def _write_checkpoint(path: Path, epoch: int, theta: np.ndarray, adam: "_Adam", metrics: dict,
-                      trainable: list, seconds: float) -> None:
-    """Write the training state atomically (temporary file + ``os.replace``).
-
-    ``epoch`` updates are done: ``theta`` and the Adam moments are those after them, and
-    ``metrics`` hold the losses of epochs ``0 .. epoch-1`` (measured before each update). The
-    data set, beta and the learning rate of an epoch are functions of the spec and the epoch,
-    so this is the whole state.
-    """
-    import io
-    from eqprop_hw.io.fileio import atomic_write_bytes
-    buffer = io.BytesIO()
-    np.savez(buffer, format=np.array(CHECKPOINT_FORMAT), epoch=np.array(int(epoch)),
-             theta=theta, adam_m=adam.m, adam_v=adam.v, adam_t=np.array(int(adam.t)),
-             metrics=np.array(json.dumps(metrics)), trainable=np.array(json.dumps(trainable)),
-             seconds=np.array(float(seconds)))
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def _read_checkpoint(path: Path, trainable: list, epochs: int | None = None) -> tuple:
-    """``(epoch, theta, (m, v, t), metrics, seconds)`` of an lc checkpoint.
+def _read_checkpoint(path: Path, trainable: list, epochs: int | None = None,
+                     samples: int | None = None) -> tuple:
+    """``(epoch, theta, (m, v, t), metrics, (position, seconds, partial))`` of an lc checkpoint.
 
     Every field is checked (:class:`eqprop_hw.io.statefile.CheckpointReader`): the format, the
     trainable element names (the spec's), an epoch in [0, ``epochs``], finite positive values
     ``theta``, finite Adam moments (``v >= 0``) with step count ``t == epoch``, metrics with one
-    loss per done epoch, finite seconds >= 0.
+    loss per done epoch, finite seconds >= 0; format 2 also a position in [0, ``samples``]
+    sequences of epoch ``epoch`` and, when it is > 0, their summed loss (>= 0) and gradient
+    estimate (``partial``: ``(loss, gradient)``, else None). Format 1 holds the run's total
+    seconds: they become ``metrics["seconds"]``.
 
     Raises
     ------
@@ -332,12 +323,8 @@ def _read_checkpoint(path: Path, trainable: list, epochs: int | None = None) -> 
     """
     from eqprop_hw.io.fileio import quote
     from eqprop_hw.io.statefile import CheckpointReader
-    state = CheckpointReader(path, ("format", "epoch", "theta", "adam_m", "adam_v", "adam_t",
-                                    "metrics", "trainable", "seconds"))
-    found = state.text("format")
-    if found != CHECKPOINT_FORMAT:
-        raise state.error(f"format {quote(found)} is not {CHECKPOINT_FORMAT!r} (not an eqprop-hw "
-                          "lc checkpoint)")
+    state = CheckpointReader(path, _CHECKPOINT_KEYS)
+    found = state.check_format(CHECKPOINT_FORMATS)
     names = state.json("trainable", list)
     if names != list(trainable):
         shown = ", ".join(quote(name, 20) for name in names[:4]) + (", ..." if len(names) > 4
@@ -357,16 +344,15 @@ def _read_checkpoint(path: Path, trainable: list, epochs: int | None = None) -> 
     steps = state.integer("adam_t", epoch, epoch)
     metrics = state.json("metrics")
     state.curves(metrics, ("epochs", "train_loss", "cosine"), epoch, first=0)
-    seconds = state.number("seconds")
-    return epoch, theta, (moments, second, steps), metrics, seconds
-
-
-def _above_bar(bar, log):
-    """``log`` that prints above a tqdm ``bar`` instead of through it."""
-    def write(message: str) -> None:
-        with bar.external_write_mode():
-            log(message)
-    return write
+    if found == CHECKPOINT_FORMATS[0]:
+        metrics["seconds"] = state.number("seconds")
+        return epoch, theta, (moments, second, steps), metrics, (0, 0.0, None)
+    position, seconds = state.place(samples)
+    partial = None
+    if position:
+        partial = (state.number("epoch_loss"),
+                   state.vector("epoch_gradient", size, "trainable elements"))
+    return epoch, theta, (moments, second, steps), metrics, (position, seconds, partial)
 
 
 def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
@@ -393,130 +379,172 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
     resume : bool
         Continue from ``out_dir/checkpoint.npz`` (written atomically after every update): the
         result is bitwise the same as an uninterrupted run (``seconds`` aside).
+    progress : bool
+        A tqdm bar per epoch on stderr.
 
     Returns
     -------
     dict
         The metrics (also written to ``metrics.json``).
 
-    SIGINT/SIGTERM (main thread) stop after the current epoch's checkpoint with
-    :class:`~eqprop_hw.errors.TrainingInterrupted`.
+    The epochs, checkpoints, stops and resumes are those of the one training loop
+    (:mod:`eqprop_hw.learning.loop`), one step per sequence: SIGINT/SIGTERM (main thread)
+    checkpoint after the current sequence (with the epoch's partial sums) and raise
+    :class:`~eqprop_hw.errors.TrainingInterrupted`; ``resume=True`` continues from there.
     """
-    from eqprop_hw.errors import EqpropError, TrainingInterrupted
-    from eqprop_hw.learning.interrupt import StopSignals
-    from eqprop_hw.lc.echo import default_beta
-    from eqprop_hw.io.params import save_params
     from eqprop_hw.learning.limits import check_run_counts
     check_run_counts(epochs, seed)
     log = log or (lambda message: None)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model = build_model(spec)
-    if params:
-        model = model.with_values(params)
-    training = dict(spec.data.get("training") or {})
-    epochs = training.get("epochs", 50) if epochs is None else epochs
-    rate = training.get("learning_rate", 0.05)
-    nudge = training.get("nudge", "centered")
-    decay = training.get("lr_decay", 1.0)
-    beta = training.get("beta") or default_beta(model)
-    inputs, targets, (input_waves, target_waves) = lc_dataset(spec, model, waveforms=True)
-    held_out = None
-    if has_test_split(spec):
-        held_out = lc_dataset(spec, model, split="test")
-    theta0 = model.theta0()
-    low = theta0 * training.get("min_fraction", 0.1)
-    high = theta0 * training.get("max_fraction", 10.0)
-    theta = theta0.copy()
-    adam = _Adam(theta.size, rate)
-    metrics = {"epochs": [], "train_loss": [], "cosine": [], "backend": backend, "beta": beta,
-               "nudge": nudge, "samples": int(inputs.shape[0]), "seconds": 0.0,
-               "train_accuracy": None, "test_accuracy": None, "test_loss": None}
+    trainer = LCTrainer(spec, out_dir, backend, epochs, params, plots, check_every)
+    start = read_start(trainer, resume, log)
+    trainer.connect(resume)
+    return run(trainer, start, progress, log)
 
-    def test_loss(values):
-        return float(sum(integrate(model.with_theta(values), inputs=held_out[0][s],
-                                   loss_targets=held_out[1][s], store=False).loss.sum()
-                         for s in range(held_out[0].shape[0])))
 
-    checkpoint = out / "checkpoint.npz"
-    first_epoch, done_seconds = 0, 0.0
-    if resume:
-        if not checkpoint.exists():
-            raise EqpropError(f"{checkpoint}: no checkpoint to resume from")
-        first_epoch, theta, (adam.m, adam.v, adam.t), metrics, done_seconds = \
-            _read_checkpoint(checkpoint, model.trainable, epochs)
-        metrics["backend"] = backend
-        log(f"resuming from {checkpoint} after epoch {first_epoch}")
-    elif held_out is not None:
-        metrics["test_loss_initial"] = test_loss(theta)
-    ng = None
-    if backend == "ngspice":
-        from eqprop_hw.lc.ngspice import LCNgspice
-        ng = LCNgspice(model)
-        ng.load_bank(input_waves, target_waves)
-        if resume:
-            ng.set_theta(theta)
-    stop = StopSignals().install()
-    start = time.perf_counter()
-    from eqprop_hw.learning.train import progress_bar
-    bar = progress_bar((epochs + 1 - first_epoch) * inputs.shape[0], "echo learning", progress,
-                       unit="sequence")
-    if bar is not None:
-        log = _above_bar(bar, log)
-    try:
-        for epoch in range(first_epoch, epochs + 1):
-            total_loss, total_grad = 0.0, np.zeros(theta.size)
-            for s in range(inputs.shape[0]):
-                if ng is not None:
-                    loss, estimate = ng.hel_gradient(None, beta, nudge, sample=s)
-                else:
-                    loss, estimate = hel_gradient(model.with_theta(theta), inputs=inputs[s],
-                                                  targets=targets[s], beta=beta, nudge=nudge)
-                total_loss += loss
-                total_grad += estimate
-                if bar is not None:
-                    bar.update(1)
-            cosine = None
-            if check_every and epoch % check_every == 0:
-                ref = sum(bptt_gradient(model.with_theta(theta), inputs=inputs[s],
-                                        targets=targets[s])[1] for s in range(inputs.shape[0]))
-                cosine = agreement(total_grad, ref)["cosine"]
-            metrics["epochs"].append(epoch)
-            metrics["train_loss"].append(total_loss)
-            metrics["cosine"].append(cosine)
-            log(f"epoch {epoch}: loss {total_loss:.4g}" +
+class LCTrainer(Trainer):
+    """The lc kind for :func:`eqprop_hw.learning.loop.run`: one step is the echo estimate of
+    one sequence, summed over the epoch; the end of an epoch takes one Adam step on
+    log-values (the loss of epoch e is measured before update e; epochs 0 .. ``epochs``, the
+    last one without an update)."""
+
+    unit = "sequence"
+    first_label = 0
+    checkpoint_last = False
+    batch_size = 1
+
+    def __init__(self, spec, out_dir, backend: str, epochs, params, plots: bool,
+                 check_every: int):
+        from eqprop_hw.lc.echo import default_beta
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.checkpoint = self.out / "checkpoint.npz"
+        model = build_model(spec)
+        if params:
+            model = model.with_values(params)
+        self.model, self.backend, self.plots, self.check_every = model, backend, plots, \
+            check_every
+        training = dict(spec.data.get("training") or {})
+        self.epochs = training.get("epochs", 50) if epochs is None else epochs
+        self.passes = self.epochs + 1
+        self.rate = training.get("learning_rate", 0.05)
+        self.nudge = training.get("nudge", "centered")
+        self.decay = training.get("lr_decay", 1.0)
+        beta = training.get("beta") or default_beta(model)
+        self.beta = beta
+        self.inputs, self.targets, self.waves = lc_dataset(spec, model, waveforms=True)
+        self.held_out = lc_dataset(spec, model, split="test") if has_test_split(spec) else None
+        self.samples = int(self.inputs.shape[0])
+        self.theta0 = model.theta0()
+        self.low = self.theta0 * training.get("min_fraction", 0.1)
+        self.high = self.theta0 * training.get("max_fraction", 10.0)
+        self.theta = self.theta0.copy()
+        self.adam = _Adam(self.theta.size, self.rate)
+        self.metrics = {"epochs": [], "train_loss": [], "cosine": [], "backend": backend,
+                        "beta": beta, "nudge": self.nudge, "samples": self.samples,
+                        "seconds": 0.0, "train_accuracy": None, "test_accuracy": None,
+                        "test_loss": None}
+        self.partial = None
+        self.ng = None
+
+    def test_loss(self, values) -> float:
+        """Summed loss of the held-out sequences at values ``values`` (native forward runs)."""
+        inputs, targets = self.held_out
+        return float(sum(integrate(self.model.with_theta(values), inputs=inputs[s],
+                                   loss_targets=targets[s], store=False).loss.sum()
+                         for s in range(inputs.shape[0])))
+
+    def load(self, path):
+        epoch, self.theta, (self.adam.m, self.adam.v, self.adam.t), self.metrics, \
+            (position, seconds, self.partial) = _read_checkpoint(
+                path, self.model.trainable, self.epochs, self.samples)
+        self.metrics["backend"] = self.backend
+        return Start(epoch, position, seconds)
+
+    def connect(self, resume: bool) -> None:
+        """The initial held-out loss (a fresh run) and the ngspice session (``ngspice``)."""
+        if not resume and self.held_out is not None:
+            self.metrics["test_loss_initial"] = self.test_loss(self.theta)
+        if self.backend == "ngspice":
+            from eqprop_hw.lc.ngspice import LCNgspice
+            self.ng = LCNgspice(self.model)
+            self.ng.load_bank(*self.waves)
+            if resume:
+                self.ng.set_theta(self.theta)
+
+    def begin_epoch(self, epoch: int, position: int) -> None:
+        self.started = time.perf_counter()
+        if position and self.partial is not None:
+            self.loss_sum, self.grad_sum = self.partial[0], self.partial[1].copy()
+        else:
+            self.loss_sum, self.grad_sum = 0.0, np.zeros(self.theta.size)
+        self.partial = None
+
+    def step(self, epoch: int, first: int) -> int:
+        if self.ng is not None:
+            loss, estimate = self.ng.hel_gradient(None, self.beta, self.nudge, sample=first)
+        else:
+            loss, estimate = hel_gradient(self.model.with_theta(self.theta),
+                                          inputs=self.inputs[first], targets=self.targets[first],
+                                          beta=self.beta, nudge=self.nudge)
+        self.loss_sum += loss
+        self.grad_sum += estimate
+        return 1
+
+    def mark(self):
+        return self.loss_sum, self.grad_sum.copy()
+
+    def end_epoch(self, epoch: int, seconds: float) -> str:
+        cosine = None
+        if self.check_every and epoch % self.check_every == 0:
+            ref = sum(bptt_gradient(self.model.with_theta(self.theta), inputs=self.inputs[s],
+                                    targets=self.targets[s])[1] for s in range(self.samples))
+            cosine = agreement(self.grad_sum, ref)["cosine"]
+        metrics = self.metrics
+        metrics["epochs"].append(epoch)
+        metrics["train_loss"].append(self.loss_sum)
+        metrics["cosine"].append(cosine)
+        line = (f"epoch {epoch}: loss {self.loss_sum:.4g}" +
                 (f", cos(echo, BPTT) {cosine:.6f}" if cosine is not None else ""))
-            if epoch == epochs:
-                break
-            adam.rate = rate * decay ** epoch
-            theta = np.clip(theta * np.exp(adam.step(theta * total_grad)), low, high)
-            if ng is not None:
-                ng.set_theta(theta)
-            _write_checkpoint(checkpoint, epoch + 1, theta, adam, metrics, model.trainable,
-                              done_seconds + time.perf_counter() - start)
-            if stop.signum is not None:
-                raise TrainingInterrupted(
-                    f"{stop.name} received: training stopped after epoch {epoch + 1}; "
-                    f"checkpoint written to {checkpoint} (continue with --resume)",
-                    stop.signum, str(checkpoint))
-    finally:
-        if bar is not None:
-            bar.close()
-        stop.restore()
-        if ng is not None:
-            ng.close()
-    metrics["seconds"] = done_seconds + time.perf_counter() - start
-    metrics["loss_ratio"] = metrics["train_loss"][0] / metrics["train_loss"][-1]
-    if held_out is not None:
-        metrics["test_loss"] = test_loss(theta)
-        metrics["test_loss_ratio"] = metrics["test_loss_initial"] / metrics["test_loss"]
-    values = dict(zip(model.trainable, theta.tolist()))
-    save_params(out / "params.json", values)
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-    if plots:
-        from eqprop_hw.lc.plots import plot_lc_training
-        plot_lc_training(out, model, theta0, theta, inputs, targets, metrics)
-    return metrics
+        if epoch < self.epochs:
+            self.adam.rate = self.rate * self.decay ** epoch
+            self.theta = np.clip(self.theta * np.exp(self.adam.step(self.theta * self.grad_sum)),
+                                 self.low, self.high)
+            if self.ng is not None:
+                self.ng.set_theta(self.theta)
+        metrics["seconds"] += time.perf_counter() - self.started
+        return line
+
+    def save(self, epoch: int, position: int, seconds: float, mark=None) -> None:
+        from eqprop_hw.io.statefile import write_checkpoint
+        loss, gradient = self.mark() if mark is None else mark
+        adam = self.adam
+        write_checkpoint(self.checkpoint, {
+            "format": np.array(CHECKPOINT_FORMAT), "epoch": np.array(int(epoch)),
+            "theta": self.theta, "adam_m": adam.m, "adam_v": adam.v,
+            "adam_t": np.array(int(adam.t)), "metrics": np.array(json.dumps(self.metrics)),
+            "trainable": np.array(json.dumps(self.model.trainable)),
+            "seconds": np.array(float(seconds)), "position": np.array(int(position)),
+            "epoch_loss": np.array(float(loss)), "epoch_gradient": gradient})
+
+    def finish(self, start) -> dict:
+        from eqprop_hw.io.params import save_params
+        metrics, theta = self.metrics, self.theta
+        metrics["loss_ratio"] = metrics["train_loss"][0] / metrics["train_loss"][-1]
+        if self.held_out is not None:
+            metrics["test_loss"] = self.test_loss(theta)
+            metrics["test_loss_ratio"] = metrics["test_loss_initial"] / metrics["test_loss"]
+        save_params(self.out / "params.json", dict(zip(self.model.trainable, theta.tolist())))
+        atomic_write_text(self.out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+        if self.plots:
+            from eqprop_hw.lc.plots import plot_lc_training
+            plot_lc_training(self.out, self.model, self.theta0, theta, self.inputs,
+                             self.targets, metrics)
+        return metrics
+
+    def close(self) -> None:
+        if self.ng is not None:
+            self.ng.close()
+        self.ng = None
 
 
 def has_test_split(spec) -> bool:

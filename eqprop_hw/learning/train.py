@@ -30,10 +30,8 @@ continues from it to exactly the uninterrupted result.
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +41,11 @@ from eqprop_hw.backends import make_backend
 from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.learning.devices import hardware_from_spec, measured_gradient, probe_for
 from eqprop_hw.learning.ep import chunked_gradient, ep_gradient, loss_values
-from eqprop_hw.errors import EqpropError, SimulatorCrash, SpecError, TrainingInterrupted
-from eqprop_hw.io.fileio import atomic_write_bytes, atomic_write_text, quote
-from eqprop_hw.learning.interrupt import Abandon, StopSignals
+from eqprop_hw.errors import EqpropError, SimulatorCrash, SpecError
+from eqprop_hw.io.fileio import atomic_write_text, quote
+from eqprop_hw.io.statefile import CheckpointReader, write_checkpoint
+from eqprop_hw.learning.loop import CHECKPOINT_NAME, Start, Trainer, read_start, run
+from eqprop_hw.learning.loop import progress_bar  # noqa: F401  (used from here by the CLIs)
 from eqprop_hw.learning.limits import check_run_counts
 from eqprop_hw.circuit.graph import Circuit
 from eqprop_hw.learning.losses import backend_options
@@ -145,28 +145,19 @@ def evaluate(backend, dataset, x: np.ndarray, y: np.ndarray, batch: int = 512,
     return {"loss": value, "accuracy": accuracy, "outputs": outputs}
 
 
-def progress_bar(total: int, description: str, enabled: bool, unit: str = "sample"):
-    """A tqdm bar on stderr (None when not ``enabled``)."""
-    if not enabled:
-        return None
-    from tqdm import tqdm
-    return tqdm(total=total, desc=description, unit=unit, leave=False, dynamic_ncols=True)
-
-
 def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
                       position: int = 0, seconds: float = 0.0) -> None:
-    """Write the training state atomically.
+    """Write the training state atomically (:func:`eqprop_hw.io.statefile.write_checkpoint`).
 
     ``epoch`` epochs are complete (their metrics are in ``metrics``) and ``position`` samples of
     the sample order of epoch ``epoch`` (0-based; it depends only on (seed, epoch)) are trained
     already, in ``seconds`` s; ``values`` are the trainable values after them. The learning rate
     of an epoch is a function of the epoch, so this is the whole state.
     """
-    buffer = io.BytesIO()
-    np.savez(buffer, format=np.array(CHECKPOINT_FORMAT), epoch=np.array(epoch),
-             values=values, metrics=np.array(json.dumps(metrics)),
-             position=np.array(int(position)), seconds=np.array(float(seconds)))
-    atomic_write_bytes(path, buffer.getvalue())
+    write_checkpoint(path, {"format": np.array(CHECKPOINT_FORMAT), "epoch": np.array(epoch),
+                            "values": values, "metrics": np.array(json.dumps(metrics)),
+                            "position": np.array(int(position)),
+                            "seconds": np.array(float(seconds))})
 
 
 #: Per-epoch lists of a checkpoint's metrics (one item per finished epoch).
@@ -189,12 +180,9 @@ def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
     ParamsError
         ``"<path>: cannot resume from this checkpoint: <reason>"``.
     """
-    from eqprop_hw.io.statefile import CheckpointReader
     state = CheckpointReader(path, ("format", "epoch", "values", "metrics", "position",
                                     "seconds"))
-    found = state.text("format")
-    if found not in CHECKPOINT_FORMATS:
-        raise state.error(f"format {quote(found)} is not one of {', '.join(CHECKPOINT_FORMATS)}")
+    state.check_format(CHECKPOINT_FORMATS)
     epoch = state.integer("epoch")
     if epochs is not None and epoch > epochs:
         raise state.error(f"it is after epoch {epoch}, beyond the {epochs} epoch(s) asked for")
@@ -204,24 +192,8 @@ def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
         raise state.error(f"it was written for spec {quote(metrics.get('spec'))}, not "
                           f"{quote(spec_name)}")
     state.curves(metrics, CHECKPOINT_CURVES, epoch, first=1)
-    position = state.integer("position", 0, samples) if state.has("position") else 0
-    seconds = state.number("seconds") if state.has("seconds") else 0.0
+    position, seconds = state.place(samples)
     return epoch, values, metrics, position, seconds
-
-
-def _stop(stop: StopSignals, path: Path, epoch: int, position: int, values: np.ndarray,
-          metrics: dict, seconds: float, epochs: int, samples: int, bar=None):
-    """Checkpoint the state (epoch, position, values) and raise :class:`TrainingInterrupted`."""
-    if bar is not None:
-        bar.close()
-    if position >= samples:      # a finished epoch whose metrics are not in yet: redo its end
-        position = samples
-    _write_checkpoint(path, epoch, values, metrics, position, seconds)
-    where = (f"after epoch {epoch}" if position == 0 else
-             f"in epoch {epoch + 1}/{epochs} after {position} of {samples} samples")
-    raise TrainingInterrupted(f"{stop.name} received: training stopped {where}; checkpoint "
-                              f"written to {path} (continue with --resume)", stop.signum,
-                              str(path))
 
 
 def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int | None = None,
@@ -266,176 +238,203 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         it dies (:mod:`eqprop_hw.backends.isolated`). Default: on for ``backend="ngspice"``
         (measured cost: ``eqprop-hw bench isolation``); the native backend ignores it.
 
-    SIGINT or SIGTERM during training (main thread) writes ``checkpoint.npz`` after the
-    current minibatch (a second signal abandons the minibatch and checkpoints the state before
-    it) and raises :class:`~eqprop_hw.errors.TrainingInterrupted`; ``resume=True`` then
-    continues to exactly the uninterrupted result. The previous signal handlers are restored
-    when ``train`` returns or raises.
+    The epochs, checkpoints, SIGINT/SIGTERM stops and resumes are those of the one training
+    loop (:mod:`eqprop_hw.learning.loop`): SIGINT or SIGTERM during training (main thread)
+    writes ``checkpoint.npz`` after the current minibatch (a second signal abandons the
+    minibatch and checkpoints the state before it) and raises
+    :class:`~eqprop_hw.errors.TrainingInterrupted`; ``resume=True`` then continues to exactly
+    the uninterrupted result. The previous signal handlers are restored when ``train`` returns
+    or raises.
 
     Returns
     -------
     dict
         The metrics (as written to ``metrics.json``).
     """
-    from eqprop_hw.io.data import load_dataset
-
     check_run_counts(epochs, seed)
-    settings = settings_from(spec, epochs=epochs, seed=seed)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    circuit = build_circuit(spec, params=params)
-    dataset = load_dataset(spec, circuit)
-    g_min, g_max = conductance_bounds(spec, circuit)
-    rates = learning_rates(settings, circuit, spec.source) * g_max ** 2
-    values = np.clip(np.array(circuit.trainable_values()), g_min, g_max)
-    metrics = {"spec": spec.name, "backend": backend, "seed": settings.seed,
-               "beta": settings.beta, "nudge": settings.nudge, "loss": settings.loss,
-               "temperature": settings.temperature if settings.loss == "cross_entropy" else None,
-               "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
-               "batch_size": settings.batch_size,
-               "epochs": [], "train_loss": [], "test_loss": [], "train_accuracy": [],
-               "test_accuracy": [], "seconds": [], "samples_per_second": []}
-    start_epoch = start_position = 0
-    done_seconds = 0.0
-    checkpoint = out_dir / "checkpoint.npz"
-    if resume:
-        if not checkpoint.exists():
-            raise EqpropError(f"{checkpoint}: no checkpoint to resume from")
-        start_epoch, values, metrics, start_position, done_seconds = _read_checkpoint(
-            checkpoint, values.size, spec.name, settings.epochs, len(dataset.x_train))
-    if settings.loss == "cross_entropy":
-        dataset.probabilities(dataset.y_train[:1])   # one output per class, or a clear error
-    if workers is not None and scheduler is not None:
-        raise EqpropError("train: give either workers or scheduler, not both")
-    if chunks is not None and int(chunks) < 1:
-        raise EqpropError(f"train: chunks must be a positive number, got {chunks!r}")
-    options = backend_options(settings.loss, settings.temperature)
-    if backend == "ngspice" and (isolate is None or isolate):
-        engine = make_backend(backend, circuit, isolated=True, **options)
-    else:
-        engine = make_backend(backend, circuit, compiled=True, **options)
-    client = cluster = remote = thermal = None
-    stop = StopSignals().install()   # SIGINT/SIGTERM: checkpoint at the next minibatch, exit
-    try:
+    trainer = ResistiveTrainer(spec, out_dir, backend, epochs, seed, params, plots)
+    start = read_start(trainer, resume, log)
+    trainer.connect(workers, scheduler, chunks, isolate, resume)
+    return run(trainer, start, progress, log)
+
+
+class ResistiveTrainer(Trainer):
+    """The resistive kinds (layered, graph; devices, finite temperature) for
+    :func:`eqprop_hw.learning.loop.run`: one step is one minibatch of the local EP rule."""
+
+    def __init__(self, spec: Spec, out_dir, backend: str, epochs, seed, params, plots: bool):
+        from eqprop_hw.io.data import load_dataset
+        self.spec, self.backend, self.plots = spec, backend, plots
+        self.settings = settings = settings_from(spec, epochs=epochs, seed=seed)
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.checkpoint = self.out_dir / CHECKPOINT_NAME
+        self.params = params
+        self.circuit = circuit = build_circuit(spec, params=params)
+        self.dataset = load_dataset(spec, circuit)
+        self.g_min, self.g_max = conductance_bounds(spec, circuit)
+        self.rates = learning_rates(settings, circuit, spec.source) * self.g_max ** 2
+        self.values = np.clip(np.array(circuit.trainable_values()), self.g_min, self.g_max)
+        self.epochs = self.passes = settings.epochs
+        self.samples, self.batch_size = len(self.dataset.x_train), settings.batch_size
+        self.metrics = {
+            "spec": spec.name, "backend": backend, "seed": settings.seed,
+            "beta": settings.beta, "nudge": settings.nudge, "loss": settings.loss,
+            "temperature": settings.temperature if settings.loss == "cross_entropy" else None,
+            "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
+            "batch_size": settings.batch_size,
+            "epochs": [], "train_loss": [], "test_loss": [], "train_accuracy": [],
+            "test_accuracy": [], "seconds": [], "samples_per_second": []}
+        self.engine = self.client = self.cluster = self.remote = self.thermal = None
+        self.hardware = self.probe = self.chunks = None
+
+    def load(self, path) -> Start:
+        epoch, self.values, self.metrics, position, seconds = _read_checkpoint(
+            path, self.values.size, self.spec.name, self.settings.epochs, self.samples)
+        return Start(epoch, position, seconds)
+
+    def connect(self, workers, scheduler, chunks, isolate, resume: bool) -> None:
+        """Check the run options and start the engines (backend, Dask, sampler, devices)."""
+        settings, spec, circuit = self.settings, self.spec, self.circuit
+        if settings.loss == "cross_entropy":
+            self.dataset.probabilities(self.dataset.y_train[:1])   # one output per class
+        if workers is not None and scheduler is not None:
+            raise EqpropError("train: give either workers or scheduler, not both")
+        if chunks is not None and int(chunks) < 1:
+            raise EqpropError(f"train: chunks must be a positive number, got {chunks!r}")
+        self.options = options = backend_options(settings.loss, settings.temperature)
+        if self.backend == "ngspice" and (isolate is None or isolate):
+            self.engine = make_backend(self.backend, circuit, isolated=True, **options)
+        else:
+            self.engine = make_backend(self.backend, circuit, compiled=True, **options)
+        try:
+            self._attach(workers, scheduler, chunks, resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def _attach(self, workers, scheduler, chunks, resume: bool) -> None:
+        """The Dask gradient, the finite-temperature sampler and the devices, when asked."""
+        spec, circuit, metrics = self.spec, self.circuit, self.metrics
         if workers is not None or scheduler is not None:
             from eqprop_hw.learning.distributed import DaskGradient, connect
-            client, cluster = connect(workers=workers, scheduler=scheduler)
-            remote = DaskGradient(client, spec, backend, options, params=params, chunks=chunks)
-            chunks = remote.chunks
-            metrics["workers"] = len(client.scheduler_info().get("workers", {}))
-        metrics["chunks"] = chunks
-        engine.set_trainable(values)
-        hardware = hardware_from_spec(spec, circuit, engine.node_names, g_min, g_max)
-        probe = probe_for(hardware, circuit, engine.node_names)
+            self.client, self.cluster = connect(workers=workers, scheduler=scheduler)
+            self.remote = DaskGradient(self.client, spec, self.backend, self.options,
+                                       params=self.params, chunks=chunks)
+            chunks = self.remote.chunks
+            metrics["workers"] = len(self.client.scheduler_info().get("workers", {}))
+        metrics["chunks"] = self.chunks = chunks
+        engine = self.engine
+        engine.set_trainable(self.values)
+        self.hardware = hardware_from_spec(spec, circuit, engine.node_names, self.g_min,
+                                           self.g_max)
+        self.probe = probe_for(self.hardware, circuit, engine.node_names)
         from eqprop_hw.thermal.train import thermal_trainer
-        thermal = thermal_trainer(spec, circuit, backend)   # top-level temperature: T > 0
-        if thermal is not None:
-            metrics.update(gibbs_temperature=thermal.temperature, estimator=thermal.estimator,
-                           thermal_samples=thermal.samples)
-        if hardware is not None:
-            if remote is not None or chunks is not None:
+        self.thermal = thermal_trainer(spec, circuit, self.backend)   # temperature: T > 0
+        if self.thermal is not None:
+            metrics.update(gibbs_temperature=self.thermal.temperature,
+                           estimator=self.thermal.estimator, thermal_samples=self.thermal.samples)
+        if self.hardware is not None:
+            if self.remote is not None or chunks is not None:
                 raise EqpropError("train: a spec with a devices section trains in one process "
                                   "(no workers, scheduler or chunks yet)")
             if not resume:
-                values = hardware.clip(values)      # every device within its own range
-            engine.set_trainable(values)
-        x_train, y_train = dataset.x_train, dataset.y_train
-        for epoch in range(start_epoch, settings.epochs):
-            skip = start_position if epoch == start_epoch else 0   # samples done before a stop
-            started = time.perf_counter() - (done_seconds if skip else 0.0)
-            order = np.random.default_rng([settings.seed, epoch]).permutation(len(x_train))
-            epoch_rates = rates * settings.lr_decay ** epoch
-            bar = progress_bar(len(order), f"epoch {epoch + 1}/{settings.epochs}", progress)
-            if bar is not None and skip:
-                bar.update(min(skip, len(order)))
-            resume_point = (skip, values.copy())     # (position, values) a stop checkpoints
-            stop.abandonable = True                  # a second signal abandons the minibatch
-            for first in range(skip, len(order), settings.batch_size):
-                batch = order[first:first + settings.batch_size]
-                targets = dataset.loss_targets(y_train[batch], settings.loss)
-                if thermal is not None:     # finite temperature (eqprop_hw.thermal.train)
-                    gradient = thermal(values, x_train[batch], targets, settings.beta,
-                                       (settings.seed, epoch, first))
-                elif remote is not None:
-                    gradient = remote(values, x_train[batch], targets, settings.beta,
-                                      settings.nudge)
-                elif chunks is not None:
-                    gradient = chunked_gradient(engine, x_train[batch], targets, settings.beta,
-                                                settings.nudge, probe, chunks)
-                elif hardware is not None:
-                    # Device randomness depends only on (seed, epoch, position): resumable.
-                    device_rng = np.random.default_rng([settings.seed, epoch, first, 0xDE71CE])
-                    gradient = measured_gradient(engine, hardware, x_train[batch], targets,
-                                                 settings.beta, settings.nudge, probe,
-                                                 device_rng)
-                else:
-                    gradient, _ = ep_gradient(engine, x_train[batch], targets, settings.beta,
-                                              settings.nudge, probe)
-                if hardware is None:
-                    values = np.clip(values - epoch_rates * gradient, g_min, g_max)
-                else:   # the devices turn the requested change into pulses
-                    values = hardware.update(values, -epoch_rates * gradient, device_rng)
-                if remote is None:
-                    engine.set_trainable(values)
-                if bar is not None:
-                    bar.update(len(batch))
-                resume_point = (first + len(batch), values.copy())
-                if stop.signum is not None:
-                    stop.abandonable = False
-                    _stop(stop, checkpoint, epoch, first + len(batch), values, metrics,
-                          time.perf_counter() - started, settings.epochs, len(order), bar)
-            stop.abandonable = False
-            if bar is not None:
-                bar.close()
-            train_seconds = time.perf_counter() - started
-            if remote is not None:
-                engine.set_trainable(values)    # the local backend only evaluates
-            on_train = evaluate(engine, dataset, x_train, y_train)
-            on_test = evaluate(engine, dataset, dataset.x_test, dataset.y_test)
-            metrics["epochs"].append(epoch + 1)
-            metrics["train_loss"].append(on_train["loss"])
-            metrics["test_loss"].append(on_test["loss"])
-            metrics["train_accuracy"].append(on_train["accuracy"])
-            metrics["test_accuracy"].append(on_test["accuracy"])
-            metrics["seconds"].append(train_seconds)
-            metrics["samples_per_second"].append(len(order) / train_seconds)
-            plot_now = plots and ((epoch + 1) % max(1, settings.epochs // 10) == 0
-                                  or epoch + 1 == settings.epochs)
-            _write_outputs(out_dir, circuit, values, metrics, plot_now, spec)
-            _write_checkpoint(checkpoint, epoch + 1, values, metrics)
-            if log is not None:
-                log(_epoch_line(metrics))
-            if stop.signum is not None:
-                _stop(stop, checkpoint, epoch + 1, 0, values, metrics, 0.0, settings.epochs,
-                      len(order))
-    except Abandon:      # a repeated signal inside a minibatch: keep the state from before it
-        position, kept = resume_point
-        _stop(stop, checkpoint, epoch, position, kept, metrics, time.perf_counter() - started,
-              settings.epochs, len(order), bar)
-    except SimulatorCrash as crash:     # ngspice died twice on one sample: name it in the data
-        if crash.row is None or not stop.abandonable or remote is not None or chunks is not None:
-            raise
-        sample = int(batch[crash.row])
-        raise SimulatorCrash(f"training sample {sample} (data set row "
-                             f"{int(dataset.index_train[sample])}) in epoch {epoch + 1}: {crash}",
-                             crash.row, crash.reason) from None
-    finally:
+                self.values = self.hardware.clip(self.values)   # every device in its range
+            engine.set_trainable(self.values)
+
+    def begin_epoch(self, epoch: int, position: int) -> None:
+        settings = self.settings
+        self.order = np.random.default_rng([settings.seed, epoch]).permutation(self.samples)
+        self.epoch_rates = self.rates * settings.lr_decay ** epoch
+
+    def step(self, epoch: int, first: int) -> int:
+        settings, dataset = self.settings, self.dataset
+        batch = self.order[first:first + settings.batch_size]
+        x, targets = dataset.x_train[batch], dataset.loss_targets(dataset.y_train[batch],
+                                                                  settings.loss)
+        gradient, device_rng = self._gradient(epoch, first, x, targets)
+        if self.hardware is None:
+            self.values = np.clip(self.values - self.epoch_rates * gradient, self.g_min,
+                                  self.g_max)
+        else:   # the devices turn the requested change into pulses
+            self.values = self.hardware.update(self.values, -self.epoch_rates * gradient,
+                                               device_rng)
+        if self.remote is None:
+            self.engine.set_trainable(self.values)
+        return len(batch)
+
+    def _gradient(self, epoch: int, first: int, x, targets):
+        """``(gradient, device rng or None)`` of one minibatch by the run's estimator."""
+        settings, beta, nudge = self.settings, self.settings.beta, self.settings.nudge
+        if self.thermal is not None:     # finite temperature (eqprop_hw.thermal.train)
+            return self.thermal(self.values, x, targets, beta,
+                                (settings.seed, epoch, first)), None
+        if self.remote is not None:
+            return self.remote(self.values, x, targets, beta, nudge), None
+        if self.chunks is not None:
+            return chunked_gradient(self.engine, x, targets, beta, nudge, self.probe,
+                                    self.chunks), None
+        if self.hardware is not None:
+            # Device randomness depends only on (seed, epoch, position): resumable.
+            device_rng = np.random.default_rng([settings.seed, epoch, first, 0xDE71CE])
+            return measured_gradient(self.engine, self.hardware, x, targets, beta, nudge,
+                                     self.probe, device_rng), device_rng
+        return ep_gradient(self.engine, x, targets, beta, nudge, self.probe)[0], None
+
+    def mark(self):
+        return self.values.copy()
+
+    def end_epoch(self, epoch: int, seconds: float) -> str:
+        if self.remote is not None:
+            self.engine.set_trainable(self.values)    # the local backend only evaluates
+        dataset, metrics, settings = self.dataset, self.metrics, self.settings
+        on_train = evaluate(self.engine, dataset, dataset.x_train, dataset.y_train)
+        on_test = evaluate(self.engine, dataset, dataset.x_test, dataset.y_test)
+        metrics["epochs"].append(epoch + 1)
+        metrics["train_loss"].append(on_train["loss"])
+        metrics["test_loss"].append(on_test["loss"])
+        metrics["train_accuracy"].append(on_train["accuracy"])
+        metrics["test_accuracy"].append(on_test["accuracy"])
+        metrics["seconds"].append(seconds)
+        metrics["samples_per_second"].append(self.samples / seconds)
+        plot_now = self.plots and ((epoch + 1) % max(1, settings.epochs // 10) == 0
+                                   or epoch + 1 == settings.epochs)
+        _write_outputs(self.out_dir, self.circuit, self.values, metrics, plot_now, self.spec)
+        return _epoch_line(metrics)
+
+    def save(self, epoch: int, position: int, seconds: float, mark=None) -> None:
+        _write_checkpoint(self.checkpoint, epoch, self.values if mark is None else mark,
+                          self.metrics, position, seconds)
+
+    def crashed(self, crash: SimulatorCrash, epoch: int, first: int):
+        """ngspice died twice on one sample: name it in the data set."""
+        if crash.row is None or self.remote is not None or self.chunks is not None:
+            return None
+        sample = int(self.order[first:first + self.batch_size][crash.row])
+        return SimulatorCrash(f"training sample {sample} (data set row "
+                              f"{int(self.dataset.index_train[sample])}) in epoch {epoch + 1}: "
+                              f"{crash}", crash.row, crash.reason)
+
+    def finish(self, start: Start) -> dict:
+        if start.epoch >= self.settings.epochs:
+            _write_outputs(self.out_dir, self.circuit, self.values, self.metrics, self.plots,
+                           self.spec)
+        return self.metrics
+
+    def close(self) -> None:
         try:
-            if remote is not None:
-                remote.close()
-            if thermal is not None:
-                thermal.close()
-            if client is not None:
+            if self.remote is not None:
+                self.remote.close()
+            if self.thermal is not None:
+                self.thermal.close()
+            if self.client is not None:
                 from eqprop_hw.learning.distributed import disconnect
-                disconnect(client, cluster)
+                disconnect(self.client, self.cluster)
         finally:
-            try:
-                engine.close()
-            finally:
-                stop.restore()
-    if start_epoch >= settings.epochs:
-        _write_outputs(out_dir, circuit, values, metrics, plots, spec)
-    return metrics
+            self.remote = self.thermal = self.client = None
+            if self.engine is not None:
+                self.engine.close()
+            self.engine = None
 
 
 def _epoch_line(metrics: dict) -> str:

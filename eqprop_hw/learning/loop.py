@@ -1,0 +1,228 @@
+"""The one training loop of every network kind: epochs, steps, checkpoints, stops and resumes.
+
+A network kind plugs in a small *trainer* object (:class:`Trainer`): the gradient/update step
+of one minibatch, the end of an epoch (evaluation, metrics, outputs), and the state to
+checkpoint. This loop owns everything else, so that it behaves the same for every kind:
+
+- the epochs ``0 .. trainer.passes - 1``, each a pass over ``trainer.samples`` samples in steps
+  of ``trainer.batch_size``, with a tqdm bar per epoch (``progress``) and one log line per
+  epoch (``log``, the line is the trainer's);
+- ``checkpoint.npz`` written atomically at the end of every epoch
+  (:func:`eqprop_hw.io.statefile.write_checkpoint`);
+- SIGINT/SIGTERM (:class:`~eqprop_hw.learning.interrupt.StopSignals`): the first signal
+  checkpoints the state after the current step, with the position within the epoch, and raises
+  :class:`~eqprop_hw.errors.TrainingInterrupted`; a second signal during a step abandons it and
+  checkpoints the state from before it;
+- ``resume``: :func:`read_start` reads the checkpoint (strictly, through
+  :class:`eqprop_hw.io.statefile.CheckpointReader`) and the loop continues from its epoch and
+  position to exactly the uninterrupted result (the trainer's steps depend only on the epoch
+  and the position, never on how the run was split).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from eqprop_hw.errors import EqpropError, SimulatorCrash, TrainingInterrupted
+from eqprop_hw.learning.interrupt import Abandon, StopSignals
+
+#: The checkpoint file of a run folder.
+CHECKPOINT_NAME = "checkpoint.npz"
+
+
+@dataclass
+class Start:
+    """Where a run starts: ``epoch`` epochs are done and ``position`` samples of the next one,
+    in ``seconds`` s (0, 0, 0.0 for a fresh run)."""
+
+    epoch: int = 0
+    position: int = 0
+    seconds: float = 0.0
+
+
+class Trainer:
+    """What a network kind gives :func:`run` (subclass and fill in the methods).
+
+    Attributes
+    ----------
+    checkpoint : Path
+        The run's ``checkpoint.npz``.
+    epochs : int
+        Epochs asked for (a checkpoint may be after at most this many).
+    passes : int
+        Epoch passes the loop runs (``epochs``, or ``epochs + 1`` for a kind that measures the
+        loss once more after the last update).
+    samples, batch_size : int
+        Samples of one epoch and of one step.
+    unit : str
+        What a sample is called in the progress bar and messages.
+    first_label : int
+        The number the log lines give the first epoch (1, or 0).
+    checkpoint_last : bool
+        Whether the end of the last pass is checkpointed too.
+    """
+
+    checkpoint: Path
+    epochs: int
+    passes: int
+    samples: int
+    batch_size: int
+    unit = "sample"
+    first_label = 1
+    checkpoint_last = True
+
+    def load(self, state) -> Start:
+        """Take the state of a checkpoint (a checked reader); return where it stands."""
+        raise NotImplementedError
+
+    def begin_epoch(self, epoch: int, position: int) -> None:
+        """Prepare epoch ``epoch`` (0-based), of which ``position`` samples are done already."""
+
+    def step(self, epoch: int, first: int) -> int:
+        """Train on samples ``first, first + 1, ...`` of the epoch's order; return how many."""
+        raise NotImplementedError
+
+    def mark(self):
+        """A copy of the state after the last step (what a stop checkpoints)."""
+        raise NotImplementedError
+
+    def end_epoch(self, epoch: int, seconds: float) -> str:
+        """Finish epoch ``epoch`` that trained for ``seconds`` s; return its log line."""
+        raise NotImplementedError
+
+    def save(self, epoch: int, position: int, seconds: float, mark=None) -> None:
+        """Write the checkpoint: ``epoch`` epochs and ``position`` samples done, in
+        ``seconds`` s, with the state ``mark`` (default: the current state)."""
+        raise NotImplementedError
+
+    def crashed(self, crash: SimulatorCrash, epoch: int, first: int):
+        """A clearer exception for a simulator crash during a step, or None to re-raise it."""
+        return None
+
+    def finish(self, start: Start) -> dict:
+        """Write the final outputs and return the metrics."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the engines (called once, also after an error)."""
+
+
+def read_start(trainer: Trainer, resume: bool, log=None) -> Start:
+    """Where a run starts: the checkpoint's place when ``resume``, else the beginning.
+
+    Raises
+    ------
+    EqpropError
+        ``"<checkpoint>: no checkpoint to resume from"``.
+    ParamsError
+        ``"<checkpoint>: cannot resume from this checkpoint: <reason>"``.
+    """
+    if not resume:
+        return Start()
+    if not trainer.checkpoint.exists():
+        raise EqpropError(f"{trainer.checkpoint}: no checkpoint to resume from")
+    start = trainer.load(trainer.checkpoint)
+    if log is not None:
+        log(f"resuming from {trainer.checkpoint} after epoch {start.epoch}"
+            + (f" and {start.position} {trainer.unit}(s)" if start.position else ""))
+    return start
+
+
+def progress_bar(total: int, description: str, enabled: bool, unit: str = "sample"):
+    """A tqdm bar on stderr (None when not ``enabled``)."""
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc=description, unit=unit, leave=False, dynamic_ncols=True)
+
+
+def run(trainer: Trainer, start: Start, progress: bool = True, log=None) -> dict:
+    """Train from ``start`` to the end; see the module docstring.
+
+    Parameters
+    ----------
+    trainer : Trainer
+    start : Start
+        From :func:`read_start`.
+    progress : bool
+        A tqdm bar per epoch on stderr.
+    log : callable, optional
+        Receives the line of every epoch.
+
+    Returns
+    -------
+    dict
+        The metrics (``trainer.finish``).
+    """
+    stop = StopSignals().install()
+    try:
+        _epochs(trainer, start, stop, progress, log or (lambda line: None))
+    finally:
+        try:
+            trainer.close()
+        finally:
+            stop.restore()
+    return trainer.finish(start)
+
+
+def _label(trainer: Trainer, epoch: int) -> str:
+    last = trainer.passes - 1 + trainer.first_label
+    return f"{epoch + trainer.first_label}/{last}"
+
+
+def _epochs(trainer: Trainer, start: Start, stop: StopSignals, progress: bool, log) -> None:
+    """The epochs of :func:`run` (signals already installed)."""
+    for epoch in range(start.epoch, trainer.passes):
+        skip = start.position if epoch == start.epoch else 0   # samples done before a stop
+        started = time.perf_counter() - (start.seconds if skip else 0.0)
+        trainer.begin_epoch(epoch, skip)
+        bar = progress_bar(trainer.samples, f"epoch {_label(trainer, epoch)}", progress,
+                           trainer.unit)
+        if bar is not None and skip:
+            bar.update(min(skip, trainer.samples))
+        kept = (skip, trainer.mark())            # (position, state) a second signal keeps
+        stop.abandonable = True                  # a second signal abandons the step
+        try:
+            for first in range(skip, trainer.samples, trainer.batch_size):
+                done = first + trainer.step(epoch, first)
+                if bar is not None:
+                    bar.update(done - first)
+                kept = (done, trainer.mark())
+                if stop.signum is not None:
+                    stop.abandonable = False
+                    _stop(trainer, stop, epoch, done, time.perf_counter() - started, None, bar)
+        except Abandon:   # a repeated signal inside a step: keep the state from before it
+            _stop(trainer, stop, epoch, kept[0], time.perf_counter() - started, kept[1], bar)
+        except SimulatorCrash as crash:
+            clearer = trainer.crashed(crash, epoch, kept[0]) if stop.abandonable else None
+            if clearer is None:
+                raise
+            raise clearer from None
+        stop.abandonable = False
+        if bar is not None:
+            bar.close()
+        line = trainer.end_epoch(epoch, time.perf_counter() - started)
+        if epoch + 1 == trainer.passes and not trainer.checkpoint_last:
+            log(line)
+            break
+        trainer.save(epoch + 1, 0, 0.0)
+        log(line)
+        if stop.signum is not None:
+            _stop(trainer, stop, epoch + 1, 0, 0.0, None, None)
+
+
+def _stop(trainer: Trainer, stop: StopSignals, epoch: int, position: int, seconds: float,
+          mark, bar) -> None:
+    """Checkpoint the state (epoch, position, ``mark``) and raise :class:`TrainingInterrupted`."""
+    if bar is not None:
+        bar.close()
+    position = min(position, trainer.samples)   # a finished epoch whose end is not in yet
+    trainer.save(epoch, position, seconds, mark)
+    where = (f"after epoch {epoch}" if position == 0 else
+             f"in epoch {_label(trainer, epoch)} after {position} of {trainer.samples} "
+             f"{trainer.unit}s")
+    raise TrainingInterrupted(f"{stop.name} received: training stopped {where}; checkpoint "
+                              f"written to {trainer.checkpoint} (continue with --resume)",
+                              stop.signum, str(trainer.checkpoint))
