@@ -45,7 +45,6 @@ KNOWN_PRIVATE_IMPORTS = {
     ("eqprop_hw.lc.ngspice", "eqprop_hw.lc.netlist", "_bank_entries"),
     ("eqprop_hw.lc.plots", "eqprop_hw.io.plots", "_pyplot"),
     ("eqprop_hw.networks.base", "eqprop_hw.io.params", "_check_values"),
-    ("eqprop_hw.networks.lc", "eqprop_hw.lc.cli", "_sequences"),
     ("eqprop_hw.networks.lc", "eqprop_hw.lc.ngspice", "_resample"),
 }
 

@@ -7,6 +7,7 @@ Re-exported by :mod:`eqprop_hw.api` (and ``eqprop_hw``); the network classes bui
 from __future__ import annotations
 
 import copy
+import os
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
