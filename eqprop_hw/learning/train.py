@@ -278,8 +278,14 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         The metrics (as written to ``metrics.json``).
     """
     from eqprop_hw.io.data import load_dataset
+    from eqprop_hw.io.plots import plots_possible
 
     check_run_counts(epochs, seed)
+    if workers is not None or scheduler is not None:
+        from eqprop_hw.extras import require
+        from eqprop_hw.learning.distributed import DASK_USE
+        require("distributed", DASK_USE)     # before anything is written
+    plots = plots_possible(plots, log)
     settings = settings_from(spec, epochs=epochs, seed=seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
