@@ -246,9 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also draw the node voltages per layer (with --beta/--target: free "
                           "phase vs the +beta and -beta nudged phases); needs --input")
 
-    sub = add("bench", cmd_bench, "run the benchmarks in the repository's tools/ folder")
+    sub = add("bench", cmd_bench, "run the benchmarks bundled with the package (eqprop_hw/bench/)")
     sub.add_argument("names", nargs="*", metavar="NAME",
-                     help="benchmarks to run (tools/bench_NAME.py; default: all, quick)")
+                     help="benchmarks to run (eqprop_hw/bench/NAME.py; default: all, quick)")
     sub.add_argument("--quick", action="store_true",
                      help="smaller runs (passed to each benchmark as args.quick); the default "
                           "when no NAME is given")
@@ -460,31 +460,25 @@ def cmd_import(args) -> int:
 
 
 # -- bench ---------------------------------------------------------------------------------
-def tools_folder() -> Path:
-    """The ``tools/`` folder of the source checkout this package runs from."""
-    return Path(eqprop_hw.__file__).resolve().parents[1] / "tools"
+def bench_folder() -> Path:
+    """The benchmark modules' folder, ``eqprop_hw/bench/`` (installed with the package)."""
+    return Path(eqprop_hw.__file__).resolve().parent / "bench"
 
 
 def _benchmarks(folder: Path) -> dict[str, Path]:
-    return {path.stem[len("bench_"):]: path for path in sorted(folder.glob("bench_*.py"))}
+    """Benchmark name -> module file: every ``NAME.py`` of ``folder`` but ``_private.py``."""
+    return {path.stem: path for path in sorted(folder.glob("*.py"))
+            if not path.stem.startswith("_")}
 
 
 def _load_benchmark(name: str, path: Path):
-    module_name = f"eqprop_hw_tools_bench_{name}"
+    module_name = f"eqprop_hw_bench_{name}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise BackendError(f"{path}: cannot load benchmark module")
     module = importlib.util.module_from_spec(spec)
-    folder = str(path.parent)
-    added = folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)
-    try:
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    finally:
-        if added and folder in sys.path:
-            sys.path.remove(folder)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
     if not callable(getattr(module, "run", None)):
         raise BackendError(f"{path}: a benchmark module must define run(args) -> dict")
     return module
@@ -499,15 +493,12 @@ def _format_value(value: Any) -> str:
 
 
 def cmd_bench(args) -> int:
-    """``eqprop-hw bench``: run ``tools/bench_*.py`` modules (``run(args) -> dict``)."""
-    folder = tools_folder()
-    if not folder.is_dir():
-        raise UsageError("eqprop-hw bench runs the benchmarks in the repository's tools/ folder: "
-                         "run it from a source checkout installed with pip install -e "
-                         f"(looked for {folder})")
-    available = _benchmarks(folder)
+    """``eqprop-hw bench``: run the ``eqprop_hw/bench/NAME.py`` modules (``run(args) -> dict``)."""
+    folder = bench_folder()
+    available = _benchmarks(folder) if folder.is_dir() else {}
     if not available:
-        raise UsageError(f"no benchmarks found in {folder} (expected files bench_*.py)")
+        raise UsageError(f"no benchmarks found in {folder} (expected files NAME.py defining "
+                         "run(args); reinstall eqprop-hw)")
     selected = []
     for name in args.names:
         key = name[len("bench_"):] if name.startswith("bench_") else name

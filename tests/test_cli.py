@@ -542,20 +542,20 @@ def test_import_missing_file(capsys, tmp_path):
 
 
 # -- bench -----------------------------------------------------------------------------------
-def test_bench_without_tools_folder(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr(cli, "tools_folder", lambda: tmp_path / "tools")
-    assert_one_error_line(*run(capsys, "bench"), "repository's tools/ folder",
-                          "pip install -e")
+def test_bench_without_benchmark_folder(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(cli, "bench_folder", lambda: tmp_path / "bench")
+    assert_one_error_line(*run(capsys, "bench"), "no benchmarks found in",
+                          str(tmp_path / "bench"), "reinstall eqprop-hw")
 
 
 def test_bench_runs_benchmark_modules(capsys, monkeypatch, tmp_path):
     tools = tmp_path / "tools"
     tools.mkdir()
-    (tools / "bench_alpha.py").write_text(
+    (tools / "alpha.py").write_text(
         "def run(args):\n    print('noise that must not reach stdout')\n"
         "    return {'ratio': 2.5, 'n': 3}\n")
-    (tools / "bench_beta.py").write_text("def run(args):\n    return {'ok': True}\n")
-    monkeypatch.setattr(cli, "tools_folder", lambda: tools)
+    (tools / "beta.py").write_text("def run(args):\n    return {'ok': True}\n")
+    monkeypatch.setattr(cli, "bench_folder", lambda: tools)
     code, out, err = run(capsys, "bench", "--json")
     assert code == 0, err
     assert json.loads(out)["benchmarks"] == {"alpha": {"ratio": 2.5, "n": 3},

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits, load_iris
+
+sklearn_datasets = pytest.importorskip(
+    "sklearn.datasets", reason="the iris/digits references need scikit-learn (extra 'data')")
+load_digits, load_iris = sklearn_datasets.load_digits, sklearn_datasets.load_iris
 
 from eqprop_hw.backends import make_backend
 from eqprop_hw.circuit.build import build_circuit

@@ -1,4 +1,5 @@
-"""The benchmark modules in tools/ run through `eqprop-hw bench` and give machine-readable ratios.
+"""The benchmark modules (eqprop_hw/bench/) run through `eqprop-hw bench` and give
+machine-readable ratios.
 
 Only the shape of the output is checked here: timings belong in the benchmarks, never in tests.
 """
@@ -42,15 +43,16 @@ def test_bench_quick_json_has_ratio_keys(name, keys):
 
 
 def test_every_benchmark_names_summary_keys_it_returns():
-    """Each tools/bench_*.py defines run(args) and a SUMMARY tuple for the suite's table."""
+    """Each eqprop_hw/bench/NAME.py and its tools/bench_NAME.py script define run(args) and a
+    SUMMARY tuple for the suite's table."""
     import importlib.util
-    for path in sorted((ROOT / "tools").glob("bench_*.py")):
+    scripts = sorted((ROOT / "tools").glob("bench_*.py"))
+    modules = sorted(p for p in (ROOT / "eqprop_hw" / "bench").glob("*.py")
+                     if not p.name.startswith("_"))
+    assert [p.name for p in scripts] == [f"bench_{p.name}" for p in modules]
+    for path in scripts + modules:
         spec = importlib.util.spec_from_file_location(f"_t_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
-        sys.path.insert(0, str(path.parent))
-        try:
-            spec.loader.exec_module(module)
-        finally:
-            sys.path.remove(str(path.parent))
+        spec.loader.exec_module(module)
         assert callable(module.run), path.name
         assert isinstance(getattr(module, "SUMMARY", ()), tuple), path.name

@@ -70,6 +70,7 @@ import numpy as np
 
 from eqprop_hw.errors import EqpropError, SpecError
 from eqprop_hw.errors import InputDataError
+from eqprop_hw.extras import require
 from eqprop_hw.io.fileio import (MAX_BINARY_BYTES, decompress_gzip, read_bounded, read_npz,
                               size_text)
 
@@ -464,11 +465,7 @@ def _xor():
 
 
 def _sklearn(name):
-    try:
-        from sklearn import datasets
-    except ImportError:  # pragma: no cover - scikit-learn is a listed extra
-        raise EqpropError(f"the {name} data set needs scikit-learn "
-                          "(pip install scikit-learn)") from None
+    datasets = require("sklearn.datasets", f"the {name} data set")
     loader = datasets.load_iris if name == "iris" else datasets.load_digits
     raw, labels = loader(return_X_y=True)
     labels = labels.astype(np.int64)
@@ -481,14 +478,13 @@ def _split_error(name, what, error, source):
 
 def _pool_split(raw, labels, options, source, stratify):
     """Sub-sample (``samples``), split (``test_fraction``), cap the test set (``test_samples``)."""
-    from sklearn.model_selection import train_test_split
     seed, fraction = options["seed"], options["test_fraction"]
     rows = np.arange(len(raw))
     notes = []
     samples = options["samples"]
     if samples is not None and samples < len(rows):
         try:
-            rows, _ = train_test_split(rows, train_size=samples, random_state=seed,
+            rows, _ = _train_test_split()(rows, train_size=samples, random_state=seed,
                                        stratify=labels if stratify else None)
             notes.append(f"{samples} of {len(raw)} samples (stratified)")
         except ValueError:  # too few samples for every class: a plain random subset
@@ -497,7 +493,7 @@ def _pool_split(raw, labels, options, source, stratify):
         rows = np.sort(rows)
     if fraction > 0:
         try:
-            train, test = train_test_split(rows, test_size=fraction, random_state=seed,
+            train, test = _train_test_split()(rows, test_size=fraction, random_state=seed,
                                            stratify=labels[rows] if stratify else None)
         except ValueError as error:
             raise SpecError(f"cannot split {len(rows)} samples with test_fraction {fraction}"
@@ -511,6 +507,12 @@ def _pool_split(raw, labels, options, source, stratify):
                  f"{', stratified' if stratify else ''}")
     return _Parts(train, test, raw[train], raw[test], labels[train], labels[test],
                   notes="; ".join(notes))
+
+
+def _train_test_split():
+    """scikit-learn's ``train_test_split`` (imported only when a split or subset is asked)."""
+    return require("sklearn.model_selection",
+                   "splitting a data set (samples, test_fraction)").train_test_split
 
 
 def _cap(rows, limit, seed):

@@ -7,11 +7,34 @@ from pathlib import Path
 
 import numpy as np
 
+from eqprop_hw.extras import available, install_hint, require
 from eqprop_hw.io.fileio import atomic_write_bytes
 
 
+def plots_possible(plots: bool, log=None) -> bool:
+    """``plots``, unless matplotlib is missing: then False after one note (training goes on).
+
+    Parameters
+    ----------
+    plots : bool
+        Whether the caller wants the PNG plots of a training run.
+    log : callable, optional
+        Receives the note; without it the note is a :class:`RuntimeWarning`.
+    """
+    if not plots or available("matplotlib"):
+        return plots
+    note = (f"matplotlib is not installed: no PNG plots are written ({install_hint('matplotlib')} "
+            "for them; --no-plots silences this note)")
+    if log is not None:
+        log(note)
+    else:
+        import warnings
+        warnings.warn(note, RuntimeWarning, stacklevel=3)
+    return False
+
+
 def _pyplot():
-    import matplotlib
+    matplotlib = require("matplotlib", "drawing plots (--plot, train's PNG files; or --no-plots)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt

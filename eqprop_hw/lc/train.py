@@ -228,8 +228,8 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
             inputs.append(u)
             targets.append(np.stack([waveform_values(w, times) for w in tw], axis=1))
     elif data["name"] == "sequence":
-        from sklearn.datasets import load_digits
-        images = load_digits().data / 16.0
+        from eqprop_hw.extras import require
+        images = require("sklearn.datasets", "the lc sequence data set").load_digits().data / 16.0
         order = rng.permutation(len(images))[:data["samples"]]
         amplitude = data["amplitude"] or 5e-3
         delay = int(round(data.get("delay_fraction", 0.25) * model.steps))
@@ -394,6 +394,8 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
     """
     from eqprop_hw.learning.limits import check_run_counts
     check_run_counts(epochs, seed)
+    from eqprop_hw.io.plots import plots_possible
+    plots = plots_possible(plots, log)
     log = log or (lambda message: None)
     trainer = LCTrainer(spec, out_dir, backend, epochs, params, plots, check_every)
     start = read_start(trainer, resume, log)

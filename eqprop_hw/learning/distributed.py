@@ -36,6 +36,7 @@ import uuid
 import numpy as np
 
 from eqprop_hw.errors import EqpropError
+from eqprop_hw.extras import require
 from eqprop_hw.learning.ep import chunk_bounds, local_rule_terms, reduce_terms
 
 #: Worker-side cache: payload token -> (backend, probe, last values). One entry per process
@@ -66,13 +67,12 @@ class PayloadPlugin(_WorkerPluginBase):
         _forget(self.payload["token"])
 
 
+#: What needs Dask, as the refusal names it when Dask is missing.
+DASK_USE = "training on workers (--workers/--scheduler)"
+
+
 def _require_distributed():
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        raise EqpropError("--workers/--scheduler need Dask: pip install 'eqprop-hw[distributed]' "
-                          "(or pip install 'dask[distributed]')") from None
-    return distributed
+    return require("distributed", DASK_USE)
 
 
 def _worker_engine(token: str):

@@ -251,7 +251,14 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     dict
         The metrics (as written to ``metrics.json``).
     """
+    from eqprop_hw.io.plots import plots_possible
+
     check_run_counts(epochs, seed)
+    if workers is not None or scheduler is not None:
+        from eqprop_hw.extras import require
+        from eqprop_hw.learning.distributed import DASK_USE
+        require("distributed", DASK_USE)     # before anything is written
+    plots = plots_possible(plots, log)
     trainer = ResistiveTrainer(spec, out_dir, backend, epochs, seed, params, plots)
     start = read_start(trainer, resume, log)
     trainer.connect(workers, scheduler, chunks, isolate, resume)

@@ -24,19 +24,37 @@ The loops release the GIL (``nogil``), so the chunks of a batch run on threads i
 The native backend uses them when asked (``make_backend("native", circuit, compiled=True)``, as
 training does): numba is imported and the cached machine code loaded at the first call.
 Results equal the numpy path's to round-off (the same ``exp``, the same order of every sum;
-a limited junction's ``log`` may differ in the last bit). Without numba, :data:`AVAILABLE` is
-False and the native solver keeps its numpy loop.
+a limited junction's ``log`` may differ in the last bit). Without numba (the ``fast`` extra),
+:data:`AVAILABLE` is False and the native solver keeps its numpy loop; :func:`available` then
+warns once that ``compiled=True`` runs the numpy loop.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
+import warnings
 
 import numpy as np
 
+from eqprop_hw.extras import available as available_module
+from eqprop_hw.extras import install_hint
+
 #: Whether the compiled loops can be used (numba is installed; it is imported at first use).
-AVAILABLE = importlib.util.find_spec("numba") is not None
+AVAILABLE = available_module("numba")
+#: Whether :func:`available` has warned that numba is missing (once per process).
+_warned = False
+
+
+def available() -> bool:
+    """:data:`AVAILABLE`; the first time it is False, a :class:`RuntimeWarning` says that the
+    native solver keeps its numpy loop (same results, slower) and which extra installs numba."""
+    global _warned
+    if not AVAILABLE and not _warned:
+        _warned = True
+        warnings.warn("numba is not installed: the native solver runs its numpy loop instead "
+                      f"of the compiled one (same results, slower); {install_hint('numba')}",
+                      RuntimeWarning, stacklevel=2)
+    return AVAILABLE
 
 
 #: Functions the loops call, compiled into this module's namespace with the first loop.

@@ -94,7 +94,7 @@ class Newton:
     def _fused_applies(self, a_uu) -> bool:
         """Whether :meth:`_newton_fused` can solve with the unknown block ``a_uu``: the dense
         Schur path with diodes, node-voltage unknowns and symmetric Schur systems."""
-        if not (self.compiled and fused.AVAILABLE and self._dense and len(self._diodes)
+        if not (self.compiled and fused.available() and self._dense and len(self._diodes)
                 and self._breakdown is None and len(self._h_idx) and len(self._o_idx)
                 and self._voltage_unknowns.all()):
             return False
