@@ -208,6 +208,68 @@ def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
     return epoch, values, metrics, position, seconds
 
 
+#: Settings a run records in its metrics; a resumed run must use the same ones.
+RESUMED_SETTINGS = ("backend", "seed", "beta", "nudge", "loss", "temperature",
+                    "learning_rate", "lr_decay", "batch_size")
+
+
+def _check_resumed_settings(path: Path, metrics: dict, backend: str, settings) -> None:
+    """Refuse to resume a checkpoint written with other training settings.
+
+    The checkpoint's metrics record the run's backend, seed, beta (S), nudge, loss, softmax
+    temperature (V), learning rate, decay and batch size; continuing with another one (e.g.
+    ``--resume --seed 9`` after seed 0) would give neither run's result while metrics.json kept
+    the old settings. Settings a checkpoint does not record are not compared.
+
+    Raises
+    ------
+    ParamsError
+        ``"<path>: cannot resume from this checkpoint: it was written with seed 0, not 9 ..."``.
+    """
+    from eqprop_hw.errors import ParamsError
+    from eqprop_hw.statefile import PREFIX
+    now = {"backend": backend, "seed": settings.seed, "beta": settings.beta,
+           "nudge": settings.nudge, "loss": settings.loss,
+           "temperature": settings.temperature if settings.loss == "cross_entropy" else None,
+           "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
+           "batch_size": settings.batch_size}
+    for key in RESUMED_SETTINGS:
+        if key in metrics and metrics[key] != now[key]:
+            raise ParamsError(f"{PREFIX}: it was written with {key} {_shown(metrics[key])}, "
+                              f"not {_shown(now[key])} (resume with the run's own settings, or "
+                              "train into a new --out folder)", str(path))
+
+
+def _shown(value) -> str:
+    """A setting's value for a message: numbers and None as they are, anything else quoted."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)
+    return quote(value)
+
+
+def _check_resumed_values(path: Path, values: np.ndarray, low, high) -> None:
+    """Refuse checkpoint values (S) outside the trainable bounds ``[low, high]``.
+
+    Training keeps every value inside its bounds, so a value outside them is a forged or
+    corrupted checkpoint (a 1e6 S conductance would be trained on for a whole minibatch).
+
+    Raises
+    ------
+    ParamsError
+        ``"<path>: cannot resume from this checkpoint: 'values'[i] is X S, outside ..."``.
+    """
+    from eqprop_hw.errors import ParamsError
+    from eqprop_hw.statefile import PREFIX
+    low = np.broadcast_to(np.asarray(low, dtype=float), values.shape)
+    high = np.broadcast_to(np.asarray(high, dtype=float), values.shape)
+    bad = np.flatnonzero((values < low) | (values > high))
+    if bad.size:
+        index = int(bad[0])
+        raise ParamsError(f"{PREFIX}: 'values'[{index}] is {float(values[index])!r} S, outside "
+                          f"the conductance bounds [{float(low[index])!r}, "
+                          f"{float(high[index])!r}] S ({bad.size} value(s) outside)", str(path))
+
+
 def _stop(stop: StopSignals, path: Path, epoch: int, position: int, values: np.ndarray,
           metrics: dict, seconds: float, epochs: int, samples: int, bar=None):
     """Checkpoint the state (epoch, position, values) and raise :class:`TrainingInterrupted`."""
@@ -301,6 +363,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
             raise EqpropError(f"{checkpoint}: no checkpoint to resume from")
         start_epoch, values, metrics, start_position, done_seconds = _read_checkpoint(
             checkpoint, values.size, spec.name, settings.epochs, len(dataset.x_train))
+        _check_resumed_settings(checkpoint, metrics, backend, settings)
     if settings.loss == "cross_entropy":
         dataset.probabilities(dataset.y_train[:1])   # one output per class, or a clear error
     if workers is not None and scheduler is not None:
@@ -324,6 +387,10 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         metrics["chunks"] = chunks
         engine.set_trainable(values)
         hardware = hardware_from_spec(spec, circuit, engine.node_names, g_min, g_max)
+        if resume:
+            _check_resumed_values(checkpoint, values, *((hardware.g_min, hardware.g_max)
+                                                        if hardware is not None else
+                                                        (g_min, g_max)))
         probe = probe_for(hardware, circuit, engine.node_names)
         from eqprop_hw.thermal_train import thermal_trainer
         thermal = thermal_trainer(spec, circuit, backend)   # top-level temperature: T > 0

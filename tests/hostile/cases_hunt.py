@@ -3,7 +3,18 @@
 Each case is one finding (see the commit that added it for what happened before the fix).
 """
 
+import json
+
+import numpy as np
+
 from hostile import Case
+from hostile.cases_state import CURVES, resume, state, tiny_fields
+
+
+def _tiny_run_with(**settings):
+    """Fields of a checkpoint of TINY after epoch 1 whose metrics record ``settings``."""
+    metrics = {"spec": "tiny", **{key: [0.5] for key in CURVES}, "epochs": [1], **settings}
+    return lambda: tiny_fields(1, metrics)
 
 
 def _fan_out(width: int, depth: int, leaf: str) -> dict:
@@ -24,4 +35,16 @@ CASES = [
     Case("import-include-fan-out-bytes", ["import", "top.cir"],
          _fan_out(2, 7, "* " + "x" * 1_000_000 + "\n"),
          error=("included files add up to more than 67108864 bytes",), names="f"),
+    # a forged value far above conductance.max (1e-3 S) was trained on for a whole minibatch
+    resume("hunt-ckpt-value-above-max", state(tiny_fields, values=lambda v: np.r_[1e6, v[1:]]),
+           ("'values'[0] is 1000000.0 S, outside the conductance bounds [1e-08, 0.001] S",)),
+    resume("hunt-ckpt-value-below-min", state(tiny_fields, values=lambda v: np.r_[v[:-1], 1e-300]),
+           ("is 1e-300 S, outside the conductance bounds",)),
+    # --resume with other settings than the run's: trained on, metrics.json kept the old ones
+    resume("hunt-ckpt-other-seed", state(_tiny_run_with(seed=0)),
+           ("it was written with seed 0, not 9",), extra=("--epochs", "2", "--seed", "9")),
+    resume("hunt-ckpt-other-backend", state(_tiny_run_with(backend="ngspice")),
+           ("it was written with backend 'ngspice', not 'native'",), extra=("--epochs", "2")),
+    resume("hunt-ckpt-other-learning-rate", state(_tiny_run_with(learning_rate=0.5)),
+           ("learning_rate 0.5, not",), extra=("--epochs", "2")),
 ]
