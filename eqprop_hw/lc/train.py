@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.errors import SpecError
-from eqprop_hw.fileio import atomic_write_text
+from eqprop_hw.fileio import atomic_write_text, quote
 from eqprop_hw.lc.bptt import agreement, bptt_gradient
 from eqprop_hw.lc.echo import hel_gradient
 from eqprop_hw.lc.integrate import integrate
@@ -361,6 +361,35 @@ def _read_checkpoint(path: Path, trainable: list, epochs: int | None = None) -> 
     return epoch, theta, (moments, second, steps), metrics, seconds
 
 
+def _check_resumed(path: Path, theta: np.ndarray, low: np.ndarray, high: np.ndarray,
+                   metrics: dict, beta: float, nudge: str) -> None:
+    """Refuse a checkpoint whose values leave ``[low, high]`` or that used another beta/nudge.
+
+    Training clips every value to its bounds, so a value outside them is forged or corrupted;
+    a run resumed with another beta or nudge would match neither run while metrics.json kept
+    the old setting.
+
+    Raises
+    ------
+    ParamsError
+        ``"<path>: cannot resume from this checkpoint: <reason>"``.
+    """
+    from eqprop_hw.errors import ParamsError
+    from eqprop_hw.statefile import PREFIX
+    bad = np.flatnonzero((theta < low) | (theta > high))
+    if bad.size:
+        index = int(bad[0])
+        raise ParamsError(f"{PREFIX}: 'theta'[{index}] is {float(theta[index])!r}, outside its "
+                          f"bounds [{float(low[index])!r}, {float(high[index])!r}] "
+                          f"({bad.size} value(s) outside)", str(path))
+    for key, now in (("beta", beta), ("nudge", nudge)):
+        if key in metrics and metrics[key] != now:
+            raise ParamsError(f"{PREFIX}: it was written with {key} "
+                              f"{quote(metrics[key], 40)}, not {quote(now, 40)} (resume with "
+                              "the run's own settings, or train into a new --out folder)",
+                              str(path))
+
+
 def _above_bar(bar, log):
     """``log`` that prints above a tqdm ``bar`` instead of through it."""
     def write(message: str) -> None:
@@ -443,6 +472,7 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
             raise EqpropError(f"{checkpoint}: no checkpoint to resume from")
         first_epoch, theta, (adam.m, adam.v, adam.t), metrics, done_seconds = \
             _read_checkpoint(checkpoint, model.trainable, epochs)
+        _check_resumed(checkpoint, theta, low, high, metrics, beta, nudge)
         metrics["backend"] = backend
         log(f"resuming from {checkpoint} after epoch {first_epoch}")
     elif held_out is not None:

@@ -8,13 +8,22 @@ import json
 import numpy as np
 
 from hostile import Case
-from hostile.cases_state import CURVES, resume, state, tiny_fields
+from hostile.cases_state import CURVES, lc_fields, resume, state, tiny_fields
 
 
 def _tiny_run_with(**settings):
     """Fields of a checkpoint of TINY after epoch 1 whose metrics record ``settings``."""
     metrics = {"spec": "tiny", **{key: [0.5] for key in CURVES}, "epochs": [1], **settings}
     return lambda: tiny_fields(1, metrics)
+
+
+def _lc_run_with(**settings):
+    """Fields of an lc checkpoint of LC after epoch 1 whose metrics record ``settings``."""
+    def fields():
+        made = lc_fields(1)
+        made["metrics"] = np.array(json.dumps({**json.loads(str(made["metrics"])), **settings}))
+        return made
+    return fields
 
 
 def _fan_out(width: int, depth: int, leaf: str) -> dict:
@@ -47,4 +56,10 @@ CASES = [
            ("it was written with backend 'ngspice', not 'native'",), extra=("--epochs", "2")),
     resume("hunt-ckpt-other-learning-rate", state(_tiny_run_with(learning_rate=0.5)),
            ("learning_rate 0.5, not",), extra=("--epochs", "2")),
+    # lc: a theta 1000x its spec value (training clips to 10x) and another nudge
+    resume("hunt-lc-ckpt-theta-above-max", state(lc_fields, theta=lambda t: t * 1000.0),
+           ("'theta'[0] is", "outside its bounds"), spec="lc.yaml", extra=("--epochs", "2")),
+    resume("hunt-lc-ckpt-other-nudge", state(_lc_run_with(nudge="positive")),
+           ("it was written with nudge 'positive', not 'centered'",), spec="lc.yaml",
+           extra=("--epochs", "2")),
 ]
