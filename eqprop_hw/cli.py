@@ -753,7 +753,7 @@ def cmd_train(args) -> int:
         if args.json:
             _print_json(metrics)
         else:
-            _log(f"wrote {os.path.join(out, 'params.json')}, metrics.json and plots in {out}")
+            _log(f"wrote {os.path.join(out, 'params.json')}{_written(args)} in {out}")
         return EXIT_OK
     metrics = train(spec, out, backend=args.backend, epochs=args.epochs, seed=args.seed,
                     resume=args.resume, params=params, progress=True,
@@ -762,8 +762,13 @@ def cmd_train(args) -> int:
     if args.json:
         _print_json(metrics)
     else:
-        _log(f"wrote {os.path.join(out, 'params.npz')}, metrics.json and plots in {out}")
+        _log(f"wrote {os.path.join(out, 'params.npz')}{_written(args)} in {out}")
     return EXIT_OK
+
+
+def _written(args) -> str:
+    """What ``train`` wrote besides the params: no plots are claimed with ``--no-plots``."""
+    return " and metrics.json" if args.no_plots else ", metrics.json and plots"
 
 
 def _plot_sample(path: str, circuit, backend, inputs, beta, targets, loss: str,
