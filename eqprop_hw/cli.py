@@ -85,12 +85,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    from eqprop_hw.fileio import parse_decimal, quote
+    value = parse_decimal(text.strip())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a number")
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a finite number")
     return value
 
 
@@ -106,6 +106,8 @@ def _bounded_int(minimum: int, maximum: int):
     def whole_number(text: str) -> int:
         from eqprop_hw.fileio import quote
         try:
+            if re.fullmatch(r"[+-]?[0-9]+", text.strip()) is None:   # int() takes 1_0, '١'
+                raise ValueError(text)
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{quote(text)} is not a whole number") from None
@@ -125,7 +127,7 @@ def parse_numbers(text: str, option: str, expected: int | None = None,
     UsageError
         For an empty item, a non-number, NaN/inf, or a count other than ``expected``.
     """
-    from eqprop_hw.fileio import quote
+    from eqprop_hw.fileio import parse_decimal, quote
     count = text.count(",") + 1 if text.strip() else 0
     if count > MAX_CLI_VALUES:
         raise UsageError(f"{option}: {count} values, more than the limit of {MAX_CLI_VALUES}"
@@ -136,11 +138,10 @@ def parse_numbers(text: str, option: str, expected: int | None = None,
         if not item:
             raise UsageError(f"{option}: value {position} is empty in {quote(text)} "
                              "(give comma-separated numbers, e.g. 0.5,-1)")
-        try:
-            value = float(item)
-        except ValueError:
+        value = parse_decimal(item)
+        if value is None:
             raise UsageError(f"{option}: value {position} ({quote(item)}) is not a "
-                             "number") from None
+                             "number")
         if not math.isfinite(value):
             raise UsageError(f"{option}: value {position} ({quote(item)}) is not a finite "
                              "number")

@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from hostile import Case
-from hostile.cases_state import CURVES, lc_fields, resume, state, tiny_fields
+from hostile.cases_state import CURVES, DIVIDER, TINY, lc_fields, resume, state, tiny_fields
 
 
 def _tiny_run_with(**settings):
@@ -62,4 +62,26 @@ CASES = [
     resume("hunt-lc-ckpt-other-nudge", state(_lc_run_with(nudge="positive")),
            ("it was written with nudge 'positive', not 'centered'",), spec="lc.yaml",
            extra=("--epochs", "2")),
+    # numbers outside the decimal grammar that Python's float()/int() took: '1_0' was 10.0,
+    # Arabic-Indic and full-width digits were read as 1 and 3
+    Case("hunt-csv-underscore-digits", ["simulate", "divider.yaml", "--input-file", "x.csv"],
+         {"x.csv": "VIN\n1_0\n", "divider.yaml": DIVIDER},
+         error=("x.csv:2: column 1: '1_0' is not a number",)),
+    Case("hunt-csv-arabic-indic-digit", ["simulate", "divider.yaml", "--input-file", "x.csv"],
+         {"x.csv": "0.5\n\u0661\n", "divider.yaml": DIVIDER},
+         error=("x.csv:2: column 1: '\u0661' is not a number",)),
+    Case("hunt-input-underscore-digits", ["simulate", "divider.yaml", "--input", "1_0"],
+         {"divider.yaml": DIVIDER}, error=("--input: value 1 ('1_0') is not a number",),
+         names=""),
+    Case("hunt-target-fullwidth-digit", ["grad", "divider.yaml", "--input", "1", "--target",
+                                         "\uff13"],
+         {"divider.yaml": DIVIDER}, error=("--target: value 1 ('\uff13') is not a number",),
+         names=""),
+    Case("hunt-beta-underscore-digits", ["grad", "divider.yaml", "--input", "1", "--target",
+                                         "0.5", "--beta", "1_0"],
+         {"divider.yaml": DIVIDER}, error=("argument --beta: '1_0' is not a number",), names=""),
+    Case("hunt-epochs-arabic-indic-digit", ["train", "tiny.yaml", "--epochs", "\u0661",
+                                            "--out", "run"],
+         {"tiny.yaml": TINY}, error=("argument --epochs: '\u0661' is not a whole number",),
+         names=""),
 ]
