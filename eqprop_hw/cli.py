@@ -465,12 +465,24 @@ def _input_names(circuit) -> list[str]:
     return [port.name for port in circuit.inputs]
 
 
-def _check_output(output: str, *inputs: str | None) -> None:
-    """Refuse ``-o`` naming one of the command's input files (it would be overwritten)."""
+def _check_output(output: str, *inputs: str | None, option: str = "-o") -> None:
+    """Refuse an output (``-o``, ``--plot``) naming one of the command's input files."""
     target = Path(output).resolve()
     for source in inputs:
         if source is not None and Path(source).resolve() == target:
-            raise UsageError(f"-o {output} would overwrite the input file {source}")
+            raise UsageError(f"{option} {output} would overwrite the input file {source}")
+
+
+#: Options naming files a command reads (a --plot must not overwrite any of them).
+INPUT_OPTIONS = ("spec", "params", "input_file", "target_file")
+
+
+def _check_plot(args) -> None:
+    """Refuse ``--plot`` naming the spec, params or data file (it was replaced by a PNG)."""
+    plot = getattr(args, "plot", None)
+    if plot:
+        _check_output(plot, *(getattr(args, key, None) for key in INPUT_OPTIONS),
+                      option="--plot")
 
 
 def _atomic_write_text(path: str, text: str) -> None:
@@ -1015,6 +1027,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as stop:  # --help, --version
             return stop.code if isinstance(stop.code, int) else EXIT_OK
         verbose = bool(getattr(args, "verbose", False))
+        _check_plot(args)
         return int(args.func(args) or EXIT_OK)
     except BrokenPipeError:  # e.g. `eqprop-hw export spec.yaml | head`
         try:

@@ -8,7 +8,8 @@ import json
 import numpy as np
 
 from hostile import Case
-from hostile.cases_state import CURVES, DIVIDER, TINY, lc_fields, resume, state, tiny_fields
+from hostile.cases_state import (CURVES, DIVIDER, LC, TINY, lc_fields, resume, state,
+                                 tiny_fields, trained_params)
 
 
 def _tiny_run_with(**settings):
@@ -84,4 +85,14 @@ CASES = [
                                             "--out", "run"],
          {"tiny.yaml": TINY}, error=("argument --epochs: '\u0661' is not a whole number",),
          names=""),
+    # --plot naming an input file replaced the user's spec (or params) by a PNG, exit 0
+    Case("hunt-plot-overwrites-spec", ["simulate", "divider.yaml", "--input", "1", "--plot",
+                                       "./divider.yaml"],
+         {"divider.yaml": DIVIDER}, error=("--plot ./divider.yaml would overwrite the input file",)),
+    Case("hunt-predict-plot-overwrites-params", ["predict", "tiny.yaml", "--params",
+                                                 "p.npz", "--plot", "p.npz"],
+         {"p.npz": trained_params, "tiny.yaml": TINY},
+         error=("--plot p.npz would overwrite the input file p.npz",)),
+    Case("hunt-lc-plot-overwrites-spec", ["simulate", "lc.yaml", "--plot", "lc.yaml"],
+         {"lc.yaml": LC}, error=("--plot lc.yaml would overwrite the input file lc.yaml",)),
 ]
