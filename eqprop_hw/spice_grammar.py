@@ -184,6 +184,9 @@ def name_problem(text, kind: str) -> str | None:
     if pattern.fullmatch(text):
         if len(text) > longest:
             return f"is {len(text)} characters long; a {kind} name has at most {longest}"
+        if kind == "node" and text == "gnd":
+            return ("is ground in SPICE (ngspice joins it to node 0, the native solver would "
+                    "not); write 0 for ground or choose another name")
         return None
     if not text:
         return f"is empty; {_article(kind)} {kind} name is {rule}"

@@ -36,6 +36,18 @@ def _fan_out(width: int, depth: int, leaf: str) -> dict:
     return files
 
 
+GND = """\
+name: gnd
+kind: graph
+elements:
+  - {name: VIN, nodes: [in, 0], dc: 0.0}
+  - {name: R1, nodes: [in, out], g: 1.0e-3}
+  - {name: R2, nodes: [out, gnd], g: 1.0e-3}
+  - {name: R3, nodes: [gnd, 0], g: 1.0e-3}
+inputs: [VIN]
+outputs: [out]
+"""
+
 CASES = [
     # 50 includes per file over 7 levels: 50**7 reads of a tiny file (hung for hours)
     Case("import-include-fan-out", ["import", "top.cir", "-o", "spec.yaml"],
@@ -95,4 +107,15 @@ CASES = [
          error=("--plot p.npz would overwrite the input file p.npz",)),
     Case("hunt-lc-plot-overwrites-spec", ["simulate", "lc.yaml", "--plot", "lc.yaml"],
          {"lc.yaml": LC}, error=("--plot lc.yaml would overwrite the input file lc.yaml",)),
+    # a node called gnd: ngspice joins it to ground, the native solver did not (out 2/3 V
+    # native; ngspice "did not converge ... vector gnd not found"; an exported netlist differed)
+    Case("hunt-node-gnd-ngspice", ["simulate", "gnd.yaml", "--input", "1", "--backend",
+                                   "ngspice"],
+         {"gnd.yaml": GND}, error=("gnd.yaml:6:", "R2", "invalid node name 'gnd'",
+                                   "is ground in SPICE")),
+    Case("hunt-node-gnd-export", ["export", "gnd.yaml", "-o", "out.cir"], {"gnd.yaml": GND},
+         error=("invalid node name 'gnd'",)),
+    Case("hunt-lc-node-gnd", ["export", "lc.yaml"],
+         {"lc.yaml": LC.replace("nodes: [n1, '0']", "nodes: [n1, gnd]", 1)},
+         error=("invalid node name 'gnd'",)),
 ]
