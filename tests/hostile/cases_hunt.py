@@ -4,6 +4,7 @@ Each case is one finding (see the commit that added it for what happened before 
 """
 
 import json
+import re
 
 import numpy as np
 
@@ -118,4 +119,24 @@ CASES = [
     Case("hunt-lc-node-gnd", ["export", "lc.yaml"],
          {"lc.yaml": LC.replace("nodes: [n1, '0']", "nodes: [n1, gnd]", 1)},
          error=("invalid node name 'gnd'",)),
+    # a node or model called temper: ngspice 39 died of a segmentation fault (exit 139) while
+    # loading the circuit (simulate/grad/train --backend ngspice, and ngspice -b on an export)
+    Case("hunt-node-temper-ngspice", ["simulate", "t.yaml", "--input", "1", "--backend",
+                                      "ngspice"],
+         {"t.yaml": GND.replace("gnd", "temper")},
+         error=("t.yaml:6:", "invalid node name 'temper'", "segmentation fault")),
+    Case("hunt-model-temper-ngspice", ["grad", "d.yaml", "--input", "1", "--target", "0.5",
+                                       "--beta", "1e-4", "--backend", "ngspice"],
+         {"d.yaml": GND.replace("trainable", "x").replace(
+             "kind: graph", "kind: graph\nmodels: {TEMPER: {IS: 1.0e-14, N: 1.0}}").replace(
+             "{name: R3, nodes: [gnd, 0], g: 1.0e-3}",
+             "{name: D1, nodes: [gnd, 0], model: TEMPER}").replace("gnd", "mid")},
+         error=("invalid model name 'TEMPER'", "segmentation fault")),
+    Case("hunt-lc-node-temper", ["simulate", "lc.yaml", "--backend", "ngspice"],
+         {"lc.yaml": re.sub(r"\bn1\b", "temper", LC)},
+         error=("invalid node name 'temper'",)),
+    Case("hunt-import-model-temper", ["import", "mt.cir", "-o", "spec.yaml"],
+         {"mt.cir": "t\n.model temper d(is=1e-14)\nV1 a 0 DC 1\nR1 a b 1k\nD1 b 0 temper\n"
+                    ".end\n"},
+         error=("invalid model name 'TEMPER'",)),
 ]
