@@ -196,6 +196,9 @@ def name_problem(text, kind: str) -> str | None:
     if pattern.fullmatch(text):
         if len(text) > longest:
             return f"is {len(text)} characters long; a {kind} name has at most {longest}"
+        if kind == "model" and "VDMOS" in text.upper():
+            return ("holds 'VDMOS': ngspice 39 takes such a .model line for a VDMOS model and "
+                    "hangs loading it; choose another name")
         return _SPICE_WORDS.get((kind, text.lower()))
     if not text:
         return f"is empty; {_article(kind)} {kind} name is {rule}"

@@ -139,4 +139,16 @@ CASES = [
          {"mt.cir": "t\n.model temper d(is=1e-14)\nV1 a 0 DC 1\nR1 a b 1k\nD1 b 0 temper\n"
                     ".end\n"},
          error=("invalid model name 'TEMPER'",)),
+    # a model name holding VDMOS: ngspice 39 looped forever loading the circuit (killed at
+    # 120 s; ngspice -b on the export hung too)
+    Case("hunt-model-vdmos-ngspice", ["simulate", "d.yaml", "--input", "1", "--backend",
+                                      "ngspice"],
+         {"d.yaml": GND.replace("kind: graph",
+                                "kind: graph\nmodels: {XVDMOS1: {IS: 1.0e-14, N: 1.0}}").replace(
+             "{name: R3, nodes: [gnd, 0], g: 1.0e-3}",
+             "{name: D1, nodes: [gnd, 0], model: XVDMOS1}").replace("gnd", "mid")},
+         error=("invalid model name 'XVDMOS1'", "hangs")),
+    Case("hunt-import-model-vdmos", ["import", "mv.cir"],
+         {"mv.cir": "t\n.model vdmos d(is=1e-14)\nV1 a 0 DC 1\nR1 a b 1k\nD1 b 0 vdmos\n.end\n"},
+         error=("invalid model name 'VDMOS'",)),
 ]
