@@ -78,12 +78,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    from eqprop_hw.io.fileio import parse_decimal, quote
+    value = parse_decimal(text.strip())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a number")
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a finite number")
     return value
 
 
@@ -99,6 +99,8 @@ def _bounded_int(minimum: int, maximum: int):
     def whole_number(text: str) -> int:
         from eqprop_hw.io.fileio import quote
         try:
+            if re.fullmatch(r"[+-]?[0-9]+", text.strip()) is None:   # int() takes 1_0, '١'
+                raise ValueError(text)
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{quote(text)} is not a whole number") from None
@@ -357,12 +359,24 @@ def _print_json(data: dict) -> None:
     sys.stdout.write(text + "\n")
 
 
-def _check_output(output: str, *inputs: str | None) -> None:
-    """Refuse ``-o`` naming one of the command's input files (it would be overwritten)."""
+def _check_output(output: str, *inputs: str | None, option: str = "-o") -> None:
+    """Refuse an output (``-o``, ``--plot``) naming one of the command's input files."""
     target = Path(output).resolve()
     for source in inputs:
         if source is not None and Path(source).resolve() == target:
-            raise UsageError(f"-o {output} would overwrite the input file {source}")
+            raise UsageError(f"{option} {output} would overwrite the input file {source}")
+
+
+#: Options naming files a command reads (a --plot must not overwrite any of them).
+INPUT_OPTIONS = ("spec", "params", "input_file", "target_file")
+
+
+def _check_plot(args) -> None:
+    """Refuse ``--plot`` naming the spec, params or data file (it was replaced by a PNG)."""
+    plot = getattr(args, "plot", None)
+    if plot:
+        _check_output(plot, *(getattr(args, key, None) for key in INPUT_OPTIONS),
+                      option="--plot")
 
 
 def _atomic_write_text(path: str, text: str) -> None:
@@ -580,6 +594,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as stop:  # --help, --version
             return stop.code if isinstance(stop.code, int) else EXIT_OK
         verbose = bool(getattr(args, "verbose", False))
+        _check_plot(args)
         return int(args.func(args) or EXIT_OK)
     except BrokenPipeError:  # e.g. `eqprop-hw export spec.yaml | head`
         try:

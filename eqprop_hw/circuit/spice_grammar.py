@@ -156,6 +156,18 @@ def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
+_CRASHES = ("is ngspice's temperature variable: ngspice 39 crashes (segmentation fault) on a "
+            "netlist using it as a name; choose another name")
+#: Names that match the grammar but mean something else to ngspice: (kind, lower-case name)
+#: -> the reason they are refused.
+_SPICE_WORDS = {
+    ("node", "gnd"): ("is ground in SPICE (ngspice joins it to node 0, the native solver would "
+                      "not); write 0 for ground or choose another name"),
+    ("node", "temper"): _CRASHES,
+    ("model", "temper"): _CRASHES,
+}
+
+
 def name_problem(text, kind: str) -> str | None:
     """Why ``text`` is not a valid name of ``kind`` (see the module table), or None.
 
@@ -184,7 +196,10 @@ def name_problem(text, kind: str) -> str | None:
     if pattern.fullmatch(text):
         if len(text) > longest:
             return f"is {len(text)} characters long; a {kind} name has at most {longest}"
-        return None
+        if kind == "model" and "VDMOS" in text.upper():
+            return ("holds 'VDMOS': ngspice 39 takes such a .model line for a VDMOS model and "
+                    "hangs loading it; choose another name")
+        return _SPICE_WORDS.get((kind, text.lower()))
     if not text:
         return f"is empty; {_article(kind)} {kind} name is {rule}"
     char = _first_bad(text, _VISIBLE)

@@ -107,6 +107,11 @@ from eqprop_hw.circuit.spice_grammar import ExpressionError, parse_expression, p
 MAX_FILE_BYTES = 64 * 1024 * 1024
 #: Deepest chain of ``.include``/``.lib`` files.
 MAX_INCLUDE_DEPTH = 8
+#: Most ``.include``/``.lib`` files read by one import, counting every repeat (guards against
+#: a file including the next one many times at each level: fan-out ** depth reads).
+MAX_INCLUDED_FILES = 1000
+#: Most bytes read by one import over all its included files together.
+MAX_INCLUDED_BYTES = MAX_FILE_BYTES
 #: Deepest chain of nested subcircuit instances.
 MAX_SUBCKT_DEPTH = 16
 #: Most elements a flattened netlist may have (guards against exponential subcircuits).
@@ -709,6 +714,8 @@ class _Importer:
         self.instances: set = set()
         self.deferred: list = []
         self.sizes: dict = {}
+        self.included_files = 0
+        self.included_bytes = 0
 
     # -- reading and includes ---------------------------------------------------------
     def expand(self, lines: list, directory: Path | None, depth: int, stack: tuple) -> list:
@@ -811,8 +818,16 @@ class _Importer:
                   "read (a file includes itself)", line)
         if depth >= MAX_INCLUDE_DEPTH:
             _fail(f"includes nested deeper than {MAX_INCLUDE_DEPTH} files", line)
-        _title, lines = _logical_lines(_read_text(resolved, str(resolved)), str(resolved),
-                                       main=False)
+        self.included_files += 1
+        if self.included_files > MAX_INCLUDED_FILES:
+            _fail(f"more than {MAX_INCLUDED_FILES} .include/.lib files read in all "
+                  "(counting repeats)", line)
+        text = _read_text(resolved, str(resolved))
+        self.included_bytes += len(text.encode("utf-8"))
+        if self.included_bytes > MAX_INCLUDED_BYTES:
+            _fail(f"included files add up to more than {MAX_INCLUDED_BYTES} bytes "
+                  "(counting repeats)", line)
+        _title, lines = _logical_lines(text, str(resolved), main=False)
         return lines
 
     def _include(self, line: _Line, directory, depth: int, stack: tuple) -> list:

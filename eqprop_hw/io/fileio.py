@@ -425,11 +425,21 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _parse_float(text: str):
-    try:
-        return float(text)
-    except ValueError:
+#: A number as users write one in a CSV file or an option: ASCII decimal digits with an
+#: optional sign, point and exponent (``nan``/``inf`` are matched so that they are refused as
+#: not finite). Python's float() also takes ``1_0`` (10.0) and non-ASCII digits (``'١'``, 1.0).
+DECIMAL_RE = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+                        r"|(?i:nan|inf|infinity))")
+
+
+def parse_decimal(text: str):
+    """The float written as ``text`` (see :data:`DECIMAL_RE`), or None if it is not one."""
+    if DECIMAL_RE.fullmatch(text) is None:
         return None
+    return float(text)
+
+
+_parse_float = parse_decimal
 
 
 def read_number_rows(path: str | os.PathLike, width: int,

@@ -265,6 +265,68 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     return run(trainer, start, progress, log)
 
 
+#: Settings a run records in its metrics; a resumed run must use the same ones.
+RESUMED_SETTINGS = ("backend", "seed", "beta", "nudge", "loss", "temperature",
+                    "learning_rate", "lr_decay", "batch_size")
+
+
+def _check_resumed_settings(path: Path, metrics: dict, backend: str, settings) -> None:
+    """Refuse to resume a checkpoint written with other training settings.
+
+    The checkpoint's metrics record the run's backend, seed, beta (S), nudge, loss, softmax
+    temperature (V), learning rate, decay and batch size; continuing with another one (e.g.
+    ``--resume --seed 9`` after seed 0) would give neither run's result while metrics.json kept
+    the old settings. Settings a checkpoint does not record are not compared.
+
+    Raises
+    ------
+    ParamsError
+        ``"<path>: cannot resume from this checkpoint: it was written with seed 0, not 9 ..."``.
+    """
+    from eqprop_hw.errors import ParamsError
+    from eqprop_hw.io.statefile import PREFIX
+    now = {"backend": backend, "seed": settings.seed, "beta": settings.beta,
+           "nudge": settings.nudge, "loss": settings.loss,
+           "temperature": settings.temperature if settings.loss == "cross_entropy" else None,
+           "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
+           "batch_size": settings.batch_size}
+    for key in RESUMED_SETTINGS:
+        if key in metrics and metrics[key] != now[key]:
+            raise ParamsError(f"{PREFIX}: it was written with {key} {_shown(metrics[key])}, "
+                              f"not {_shown(now[key])} (resume with the run's own settings, or "
+                              "train into a new --out folder)", str(path))
+
+
+def _shown(value) -> str:
+    """A setting's value for a message: numbers and None as they are, anything else quoted."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)
+    return quote(value)
+
+
+def _check_resumed_values(path: Path, values: np.ndarray, low, high) -> None:
+    """Refuse checkpoint values (S) outside the trainable bounds ``[low, high]``.
+
+    Training keeps every value inside its bounds, so a value outside them is a forged or
+    corrupted checkpoint (a 1e6 S conductance would be trained on for a whole minibatch).
+
+    Raises
+    ------
+    ParamsError
+        ``"<path>: cannot resume from this checkpoint: 'values'[i] is X S, outside ..."``.
+    """
+    from eqprop_hw.errors import ParamsError
+    from eqprop_hw.io.statefile import PREFIX
+    low = np.broadcast_to(np.asarray(low, dtype=float), values.shape)
+    high = np.broadcast_to(np.asarray(high, dtype=float), values.shape)
+    bad = np.flatnonzero((values < low) | (values > high))
+    if bad.size:
+        index = int(bad[0])
+        raise ParamsError(f"{PREFIX}: 'values'[{index}] is {float(values[index])!r} S, outside "
+                          f"the conductance bounds [{float(low[index])!r}, "
+                          f"{float(high[index])!r}] S ({bad.size} value(s) outside)", str(path))
+
+
 class ResistiveTrainer(Trainer):
     """The resistive kinds (layered, graph; devices, finite temperature) for
     :func:`eqprop_hw.learning.loop.run`: one step is one minibatch of the local EP rule."""
@@ -294,10 +356,13 @@ class ResistiveTrainer(Trainer):
             "test_accuracy": [], "seconds": [], "samples_per_second": []}
         self.engine = self.client = self.cluster = self.remote = self.thermal = None
         self.hardware = self.probe = self.chunks = None
+        self.resumed = False
 
     def load(self, path) -> Start:
         epoch, self.values, self.metrics, position, seconds = _read_checkpoint(
             path, self.values.size, self.spec.name, self.settings.epochs, self.samples)
+        _check_resumed_settings(path, self.metrics, self.backend, self.settings)
+        self.resumed = True
         return Start(epoch, position, seconds)
 
     def connect(self, workers, scheduler, chunks, isolate, resume: bool) -> None:
@@ -335,6 +400,11 @@ class ResistiveTrainer(Trainer):
         engine.set_trainable(self.values)
         self.hardware = hardware_from_spec(spec, circuit, engine.node_names, self.g_min,
                                            self.g_max)
+        if resume:
+            hardware = self.hardware
+            _check_resumed_values(self.checkpoint, self.values,
+                                  *((hardware.g_min, hardware.g_max) if hardware is not None
+                                    else (self.g_min, self.g_max)))
         self.probe = probe_for(self.hardware, circuit, engine.node_names)
         from eqprop_hw.thermal.train import thermal_trainer
         self.thermal = thermal_trainer(spec, circuit, self.backend)   # temperature: T > 0

@@ -164,6 +164,7 @@ class LCCommands:
         run = self.train(out, epochs=options.epochs, seed=options.seed,
                          backend=options.backend, resume=options.resume,
                          plots=not options.no_plots, progress=True, log=log)
+        written = " and metrics.json" if options.no_plots else ", metrics.json and plots"
         return Report(data=run.to_json(), trailer=[f"eqprop-hw: wrote "
-                                                   f"{os.path.join(out, 'params.json')}, "
-                                                   f"metrics.json and plots in {out}"])
+                                                   f"{os.path.join(out, 'params.json')}{written} "
+                                                   f"in {out}"])

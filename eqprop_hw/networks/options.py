@@ -35,7 +35,7 @@ def parse_numbers(text: str, option: str, expected: int | None = None,
     UsageError
         For an empty item, a non-number, NaN/inf, or a count other than ``expected``.
     """
-    from eqprop_hw.io.fileio import quote
+    from eqprop_hw.io.fileio import parse_decimal, quote
     count = text.count(",") + 1 if text.strip() else 0
     if count > MAX_CLI_VALUES:
         raise UsageError(f"{option}: {count} values, more than the limit of {MAX_CLI_VALUES}"
@@ -46,11 +46,10 @@ def parse_numbers(text: str, option: str, expected: int | None = None,
         if not item:
             raise UsageError(f"{option}: value {position} is empty in {quote(text)} "
                              "(give comma-separated numbers, e.g. 0.5,-1)")
-        try:
-            value = float(item)
-        except ValueError:
+        value = parse_decimal(item)
+        if value is None:
             raise UsageError(f"{option}: value {position} ({quote(item)}) is not a "
-                             "number") from None
+                             "number")
         if not math.isfinite(value):
             raise UsageError(f"{option}: value {position} ({quote(item)}) is not a finite "
                              "number")

@@ -210,9 +210,10 @@ class ResistiveCommands:
                          plots=not options.no_plots, progress=True, workers=options.workers,
                          scheduler=options.scheduler, chunks=options.chunks,
                          isolate=options.isolate, log=log)
+        written = " and metrics.json" if options.no_plots else ", metrics.json and plots"
         return Report(data=run.to_json(), trailer=[f"eqprop-hw: wrote "
-                                                   f"{os.path.join(out, 'params.npz')}, "
-                                                   f"metrics.json and plots in {out}"])
+                                                   f"{os.path.join(out, 'params.npz')}{written} "
+                                                   f"in {out}"])
 
 
 def _thermal_lines(data: dict) -> list[str]:

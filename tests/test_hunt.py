@@ -1,0 +1,46 @@
+"""Findings of the fresh-eyes hostile-input hunt that the corpus harness cannot express.
+
+The corpus cases of the hunt are in ``tests/hostile/cases_hunt.py``; these tests check what a
+refusal line cannot: what a successful command claims to have written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+from eqprop_hw.cli import main
+
+from hostile import cases_state
+
+
+def run(argv, folder: Path):
+    """``eqprop-hw ARGV`` in-process in ``folder``: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    try:
+        os.chdir(folder)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in argv])
+    finally:
+        os.chdir(cwd)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_train_no_plots_does_not_claim_plots(tmp_path):
+    """``train --no-plots`` said 'wrote .../params.npz, metrics.json and plots' and wrote none."""
+    (tmp_path / "tiny.yaml").write_text(cases_state.TINY)
+    code, _, err = run(["train", "tiny.yaml", "--out", "run", "--epochs", "1", "--no-plots"],
+                       tmp_path)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == \
+        ["checkpoint.npz", "metrics.json", "params.npz"]
+    assert err.splitlines()[-1] == \
+        f"eqprop-hw: wrote {os.path.join('run', 'params.npz')} and metrics.json in run"
+    code, _, err = run(["train", "tiny.yaml", "--out", "plotted", "--epochs", "1"], tmp_path)
+    assert code == 0, err
+    assert any(p.suffix == ".png" for p in (tmp_path / "plotted").iterdir())
+    assert err.splitlines()[-1] == \
+        f"eqprop-hw: wrote {os.path.join('plotted', 'params.npz')}, metrics.json and plots in plotted"
