@@ -8,7 +8,6 @@ each corpus refusal is caused by the attack alone.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import json
@@ -21,25 +20,16 @@ import numpy as np
 import pytest
 
 from eqprop_hw.io import fileio
-from eqprop_hw.cli import MAX_CLI_VALUES, UsageError, main, parse_numbers
+from eqprop_hw.cli import MAX_CLI_VALUES, UsageError, parse_numbers
 from eqprop_hw.errors import InputDataError, ParamsError
 from eqprop_hw.io.fileio import (check_json_depth, decompress_gzip, json_depth, parse_npy,
                               read_bounded, read_npz, read_number_rows)
 
 from hostile import forge
-from hostile import cases_state
+from hostile import cases_state, run_in
 
 
-def run(argv, folder: Path):
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    try:
-        os.chdir(folder)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([str(a) for a in argv])
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), err.getvalue()
+run = run_in   # eqprop-hw ARGV in-process in a folder
 
 
 # -- the bounded reader ------------------------------------------------------------------------

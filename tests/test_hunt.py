@@ -6,27 +6,13 @@ refusal line cannot: what a successful command claims to have written.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-from pathlib import Path
-
-from eqprop_hw.cli import main
-
-from hostile import cases_state
 
 
-def run(argv, folder: Path):
-    """``eqprop-hw ARGV`` in-process in ``folder``: (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    try:
-        os.chdir(folder)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([str(a) for a in argv])
-    finally:
-        os.chdir(cwd)
-    return code, out.getvalue(), err.getvalue()
+from hostile import cases_state, run_in
+
+
+run = run_in   # eqprop-hw ARGV in-process in a folder
 
 
 def test_train_no_plots_does_not_claim_plots(tmp_path):

@@ -164,3 +164,50 @@ def write_checkpoint(path, fields: dict) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **{key: np.asarray(value) for key, value in fields.items()})
     atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def check_resumed_settings(path, metrics: dict, now: dict) -> None:
+    """Refuse to resume a checkpoint whose run recorded other settings than ``now``
+    (``{setting: value}``; settings the checkpoint does not record are not compared): a run
+    continued with another seed, backend, beta, ... would give neither run's result while
+    metrics.json kept the old settings.
+
+    Raises
+    ------
+    ParamsError
+        ``"<path>: cannot resume from this checkpoint: it was written with seed 0, not 9 ..."``.
+    """
+    for key, value in now.items():
+        if key in metrics and metrics[key] != value:
+            raise ParamsError(f"{PREFIX}: it was written with {key} {_shown(metrics[key])}, "
+                              f"not {_shown(value)} (resume with the run's own settings, or "
+                              "train into a new --out folder)", str(path))
+
+
+def check_resumed_bounds(path, values, low, high, name: str, bounds: str,
+                         unit: str = "") -> None:
+    """Refuse checkpoint ``values`` outside ``[low, high]`` (training keeps every value inside
+    its bounds, so one outside them is forged or corrupted).
+
+    Raises
+    ------
+    ParamsError
+        ``"<path>: cannot resume from this checkpoint: 'NAME'[i] is X UNIT, outside BOUNDS
+        [low, high] UNIT (n value(s) outside)"``.
+    """
+    values = np.asarray(values, dtype=float)
+    low = np.broadcast_to(np.asarray(low, dtype=float), values.shape)
+    high = np.broadcast_to(np.asarray(high, dtype=float), values.shape)
+    bad = np.flatnonzero((values < low) | (values > high))
+    if bad.size:
+        index = int(bad[0])
+        raise ParamsError(f"{PREFIX}: {name!r}[{index}] is {float(values[index])!r}{unit}, "
+                          f"outside {bounds} [{float(low[index])!r}, {float(high[index])!r}]"
+                          f"{unit} ({bad.size} value(s) outside)", str(path))
+
+
+def _shown(value) -> str:
+    """A setting's value for a message: numbers and None as they are, anything else quoted."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)
+    return quote(value)

@@ -47,7 +47,7 @@ from eqprop_hw.lc.bptt import agreement, bptt_gradient
 from eqprop_hw.lc.echo import hel_gradient
 from eqprop_hw.lc.integrate import integrate
 from eqprop_hw.lc.model import LCModel, build_model, waveform_values
-from eqprop_hw.learning.loop import Start, Trainer, read_start, run
+from eqprop_hw.learning.loop import Start, Trainer, log_resumed, read_start, run
 
 TARGET_STRIDE = 10
 #: Datasets with held-out sequences (``test_samples``).
@@ -355,35 +355,6 @@ def _read_checkpoint(path: Path, trainable: list, epochs: int | None = None,
     return epoch, theta, (moments, second, steps), metrics, (position, seconds, partial)
 
 
-def _check_resumed(path: Path, theta: np.ndarray, low: np.ndarray, high: np.ndarray,
-                   metrics: dict, beta: float, nudge: str) -> None:
-    """Refuse a checkpoint whose values leave ``[low, high]`` or that used another beta/nudge.
-
-    Training clips every value to its bounds, so a value outside them is forged or corrupted;
-    a run resumed with another beta or nudge would match neither run while metrics.json kept
-    the old setting.
-
-    Raises
-    ------
-    ParamsError
-        ``"<path>: cannot resume from this checkpoint: <reason>"``.
-    """
-    from eqprop_hw.errors import ParamsError, quote
-    from eqprop_hw.io.statefile import PREFIX
-    bad = np.flatnonzero((theta < low) | (theta > high))
-    if bad.size:
-        index = int(bad[0])
-        raise ParamsError(f"{PREFIX}: 'theta'[{index}] is {float(theta[index])!r}, outside its "
-                          f"bounds [{float(low[index])!r}, {float(high[index])!r}] "
-                          f"({bad.size} value(s) outside)", str(path))
-    for key, now in (("beta", beta), ("nudge", nudge)):
-        if key in metrics and metrics[key] != now:
-            raise ParamsError(f"{PREFIX}: it was written with {key} "
-                              f"{quote(metrics[key], 40)}, not {quote(now, 40)} (resume with "
-                              "the run's own settings, or train into a new --out folder)",
-                              str(path))
-
-
 def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
              seed: int | None = None, params: dict | None = None, plots: bool = True,
              log=None, check_every: int = 0, resume: bool = False,
@@ -429,6 +400,8 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
     trainer = LCTrainer(spec, out_dir, backend, epochs, params, plots, check_every)
     start = read_start(trainer, resume, log)
     trainer.connect(resume)
+    if resume:
+        log_resumed(trainer, start, log)
     return run(trainer, start, progress, log)
 
 
@@ -488,7 +461,9 @@ class LCTrainer(Trainer):
         epoch, self.theta, (self.adam.m, self.adam.v, self.adam.t), self.metrics, \
             (position, seconds, self.partial) = _read_checkpoint(
                 path, self.model.trainable, self.epochs, self.samples)
-        _check_resumed(path, self.theta, self.low, self.high, self.metrics, self.beta, self.nudge)
+        from eqprop_hw.io.statefile import check_resumed_bounds, check_resumed_settings
+        check_resumed_bounds(path, self.theta, self.low, self.high, "theta", "its bounds")
+        check_resumed_settings(path, self.metrics, {"beta": self.beta, "nudge": self.nudge})
         self.metrics["backend"] = self.backend
         return Start(epoch, position, seconds)
 

@@ -123,11 +123,15 @@ def read_start(trainer: Trainer, resume: bool, log=None) -> Start:
         return Start()
     if not trainer.checkpoint.exists():
         raise EqpropError(f"{trainer.checkpoint}: no checkpoint to resume from")
-    start = trainer.load(trainer.checkpoint)
+    return trainer.load(trainer.checkpoint)
+
+
+def log_resumed(trainer: Trainer, start: Start, log=None) -> None:
+    """Say where a resumed run continues (after the run's engines accepted the checkpoint's
+    state, so that a refused checkpoint gives one error line and nothing else)."""
     if log is not None:
         log(f"resuming from {trainer.checkpoint} after epoch {start.epoch}"
             + (f" and {start.position} {trainer.unit}(s)" if start.position else ""))
-    return start
 
 
 def progress_bar(total: int, description: str, enabled: bool, unit: str = "sample"):

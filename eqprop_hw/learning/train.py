@@ -43,9 +43,10 @@ from eqprop_hw.learning.devices import hardware_from_spec, measured_gradient, pr
 from eqprop_hw.learning.ep import chunked_gradient, ep_gradient, loss_values
 from eqprop_hw.errors import EqpropError, SimulatorCrash, SpecError
 from eqprop_hw.io.fileio import atomic_write_text, quote
-from eqprop_hw.io.statefile import CheckpointReader, write_checkpoint
-from eqprop_hw.learning.loop import CHECKPOINT_NAME, Start, Trainer, read_start, run
-from eqprop_hw.learning.loop import progress_bar  # noqa: F401  (used from here by the CLIs)
+from eqprop_hw.io.statefile import (CheckpointReader, check_resumed_bounds,
+                                     check_resumed_settings, write_checkpoint)
+from eqprop_hw.learning.loop import (CHECKPOINT_NAME, Start, Trainer, log_resumed, read_start,
+                                     run)
 from eqprop_hw.learning.limits import check_run_counts
 from eqprop_hw.circuit.graph import Circuit
 from eqprop_hw.learning.losses import backend_options
@@ -262,69 +263,14 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     trainer = ResistiveTrainer(spec, out_dir, backend, epochs, seed, params, plots)
     start = read_start(trainer, resume, log)
     trainer.connect(workers, scheduler, chunks, isolate, resume)
+    if resume:
+        log_resumed(trainer, start, log)
     return run(trainer, start, progress, log)
 
 
 #: Settings a run records in its metrics; a resumed run must use the same ones.
 RESUMED_SETTINGS = ("backend", "seed", "beta", "nudge", "loss", "temperature",
                     "learning_rate", "lr_decay", "batch_size")
-
-
-def _check_resumed_settings(path: Path, metrics: dict, backend: str, settings) -> None:
-    """Refuse to resume a checkpoint written with other training settings.
-
-    The checkpoint's metrics record the run's backend, seed, beta (S), nudge, loss, softmax
-    temperature (V), learning rate, decay and batch size; continuing with another one (e.g.
-    ``--resume --seed 9`` after seed 0) would give neither run's result while metrics.json kept
-    the old settings. Settings a checkpoint does not record are not compared.
-
-    Raises
-    ------
-    ParamsError
-        ``"<path>: cannot resume from this checkpoint: it was written with seed 0, not 9 ..."``.
-    """
-    from eqprop_hw.errors import ParamsError
-    from eqprop_hw.io.statefile import PREFIX
-    now = {"backend": backend, "seed": settings.seed, "beta": settings.beta,
-           "nudge": settings.nudge, "loss": settings.loss,
-           "temperature": settings.temperature if settings.loss == "cross_entropy" else None,
-           "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
-           "batch_size": settings.batch_size}
-    for key in RESUMED_SETTINGS:
-        if key in metrics and metrics[key] != now[key]:
-            raise ParamsError(f"{PREFIX}: it was written with {key} {_shown(metrics[key])}, "
-                              f"not {_shown(now[key])} (resume with the run's own settings, or "
-                              "train into a new --out folder)", str(path))
-
-
-def _shown(value) -> str:
-    """A setting's value for a message: numbers and None as they are, anything else quoted."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return repr(value)
-    return quote(value)
-
-
-def _check_resumed_values(path: Path, values: np.ndarray, low, high) -> None:
-    """Refuse checkpoint values (S) outside the trainable bounds ``[low, high]``.
-
-    Training keeps every value inside its bounds, so a value outside them is a forged or
-    corrupted checkpoint (a 1e6 S conductance would be trained on for a whole minibatch).
-
-    Raises
-    ------
-    ParamsError
-        ``"<path>: cannot resume from this checkpoint: 'values'[i] is X S, outside ..."``.
-    """
-    from eqprop_hw.errors import ParamsError
-    from eqprop_hw.io.statefile import PREFIX
-    low = np.broadcast_to(np.asarray(low, dtype=float), values.shape)
-    high = np.broadcast_to(np.asarray(high, dtype=float), values.shape)
-    bad = np.flatnonzero((values < low) | (values > high))
-    if bad.size:
-        index = int(bad[0])
-        raise ParamsError(f"{PREFIX}: 'values'[{index}] is {float(values[index])!r} S, outside "
-                          f"the conductance bounds [{float(low[index])!r}, "
-                          f"{float(high[index])!r}] S ({bad.size} value(s) outside)", str(path))
 
 
 class ResistiveTrainer(Trainer):
@@ -361,7 +307,13 @@ class ResistiveTrainer(Trainer):
     def load(self, path) -> Start:
         epoch, self.values, self.metrics, position, seconds = _read_checkpoint(
             path, self.values.size, self.spec.name, self.settings.epochs, self.samples)
-        _check_resumed_settings(path, self.metrics, self.backend, self.settings)
+        settings = self.settings
+        now = {"backend": self.backend, "seed": settings.seed, "beta": settings.beta,
+               "nudge": settings.nudge, "loss": settings.loss,
+               "temperature": settings.temperature if settings.loss == "cross_entropy" else None,
+               "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
+               "batch_size": settings.batch_size}
+        check_resumed_settings(path, self.metrics, {key: now[key] for key in RESUMED_SETTINGS})
         self.resumed = True
         return Start(epoch, position, seconds)
 
@@ -402,9 +354,10 @@ class ResistiveTrainer(Trainer):
                                            self.g_max)
         if resume:
             hardware = self.hardware
-            _check_resumed_values(self.checkpoint, self.values,
-                                  *((hardware.g_min, hardware.g_max) if hardware is not None
-                                    else (self.g_min, self.g_max)))
+            low, high = ((hardware.g_min, hardware.g_max) if hardware is not None
+                         else (self.g_min, self.g_max))
+            check_resumed_bounds(self.checkpoint, self.values, low, high, "values",
+                                 "the conductance bounds", " S")
         self.probe = probe_for(self.hardware, circuit, engine.node_names)
         from eqprop_hw.thermal.train import thermal_trainer
         self.thermal = thermal_trainer(spec, circuit, self.backend)   # temperature: T > 0

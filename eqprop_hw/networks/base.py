@@ -462,7 +462,7 @@ def row_progress(backend, rows: int, description: str, enabled: bool):
         if not enabled or getattr(backend, "on_row", False) is False or rows < 2:
             yield
             return
-        from eqprop_hw.learning.train import progress_bar
+        from eqprop_hw.learning.loop import progress_bar
         bar, previous = progress_bar(rows, description, True), backend.on_row
         backend.on_row = lambda row: bar.update(1)
         try:

@@ -98,7 +98,7 @@ def gradient_data(spec, circuit, x, y, beta: float, temperature: float, *,
         A progress bar over the sampled phases on stderr.
     """
     from eqprop_hw.learning.reference import gradient_agreement
-    from eqprop_hw.learning.train import progress_bar
+    from eqprop_hw.learning.loop import progress_bar
     estimator = estimator or "chl"
     samples = int(samples or DEFAULT_SAMPLES)
     seed = int(seed or 0)

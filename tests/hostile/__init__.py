@@ -58,6 +58,34 @@ class Case:
     names: str | None = None
 
 
+#: A small valid graph spec (a divider) the cases of several classes start from.
+DIVIDER = """\
+name: divider
+kind: graph
+elements:
+  - {name: VIN, nodes: [in, 0], dc: 1.0}
+  - {name: R1, nodes: [in, out], g: 1.0e-3}
+  - {name: R2, nodes: [out, 0], g: 1.0e-3}
+inputs: [VIN]
+outputs: [{name: y, node: out}]
+"""
+
+
+def run_in(argv, folder: Path) -> tuple[int, str, str]:
+    """``eqprop-hw ARGV`` in-process with ``folder`` as working directory: (exit status,
+    stdout, stderr)."""
+    from eqprop_hw.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    try:
+        os.chdir(folder)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in argv])
+    finally:
+        os.chdir(cwd)
+    return code, out.getvalue(), err.getvalue()
+
+
 def _substitute(text: str, folder: Path, marker: Path) -> str:
     return text.replace("{dir}", str(folder)).replace("{marker}", str(marker))
 
@@ -87,19 +115,10 @@ def prepare(case: Case, root: Path) -> tuple[Path, Path]:
 
 def run_case(case: Case, root: Path) -> str:
     """Run one case (see the module docstring); returns the error line. Raises AssertionError."""
-    from eqprop_hw.cli import main
     folder, marker = prepare(case, root)
     before = snapshot(folder)
     argv = [_substitute(str(a), folder, marker) for a in case.argv]
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    try:
-        os.chdir(folder)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(argv)
-    finally:
-        os.chdir(cwd)
-    out, err = out.getvalue(), err.getvalue()
+    code, out, err = run_in(argv, folder)
     assert not marker.exists(), f"{case.id}: an injected command ran (marker file written)"
     assert code == case.status, (case.id, code, err[-2000:])
     assert out == "", (case.id, out[:2000])

@@ -4,18 +4,8 @@ A no-op or out-of-range run (``--epochs 0``) must never overwrite a trained ``pa
 run folder given holds one and the harness asserts that it is unchanged.
 """
 
-from hostile import Case, forge
+from hostile import DIVIDER, Case, forge
 
-DIVIDER = """\
-name: divider
-kind: graph
-elements:
-  - {name: VIN, nodes: [in, 0], dc: 1.0}
-  - {name: R1, nodes: [in, out], g: 1.0e-3}
-  - {name: R2, nodes: [out, 0], g: 1.0e-3}
-inputs: [VIN]
-outputs: [{name: y, node: out}]
-"""
 
 XOR = (forge.ROOT / "circuits" / "xor.yaml").read_text()
 LC = (forge.ROOT / "circuits" / "lc" / "lc_teacher.yaml").read_text()

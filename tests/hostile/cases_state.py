@@ -12,18 +12,8 @@ import zipfile
 import numpy as np
 import yaml
 
-from hostile import Case, forge
+from hostile import DIVIDER, Case, forge
 
-DIVIDER = """\
-name: divider
-kind: graph
-elements:
-  - {name: VIN, nodes: [in, 0], dc: 1.0}
-  - {name: R1, nodes: [in, out], g: 1.0e-3}
-  - {name: R2, nodes: [out, 0], g: 1.0e-3}
-inputs: [VIN]
-outputs: [{name: y, node: out}]
-"""
 
 TINY = """\
 name: tiny
