@@ -124,9 +124,12 @@ ELEMENT_SYNTAX = {
     "B": "Bname n+ n- V=expr | I=expr", "X": "Xname node... SUBCKT [params: name=value ...]",
 }
 
-#: Analysis and output cards that are accepted and not stored.
+#: Analysis and output cards: left out (never run, never written) and listed in the notes.
 IGNORED_CARDS = frozenset((".op", ".tran", ".dc", ".ac", ".tf", ".noise", ".four", ".save",
-                           ".print", ".plot", ".probe", ".width", ".title"))
+                           ".print", ".plot", ".probe", ".width", ".title", ".sens", ".pz",
+                           ".disto", ".meas", ".measure", ".ic"))
+#: Most items listed in one note (the rest are counted).
+MAX_NOTE_ITEMS = 20
 OPTION_CARDS = frozenset((".options", ".option", ".opt"))
 
 #: Words that start ngspice control-language commands (refused outside and inside .control).
@@ -406,18 +409,68 @@ def _behavioural_form_hint(words: list) -> str:
     return ""
 
 
+#: Transient waveforms of independent sources (their value at t = 0 is the DC value ngspice
+#: uses for an operating point when no DC value is given): name -> (fewest, most arguments).
+WAVEFORMS = {"PULSE": (2, 7), "SIN": (2, 6), "EXP": (2, 6), "PWL": (2, 2000),
+             "SFFM": (2, 7)}
+_SOURCE_WORDS = frozenset(WAVEFORMS) | {"AC", "DC", "DISTOF1", "DISTOF2", "AM", "TRNOISE",
+                                        "TRRANDOM", "EXTERNAL", "PORTNUM", "Z0", "PWR", "FREQ"}
+
+
+def _source_keyword(word: str) -> str | None:
+    """The source keyword ``word`` starts (``PULSE(0 1)`` -> ``PULSE``), or None."""
+    match = re.match(r"([A-Za-z][A-Za-z0-9]*)(?=$|\s*\(|=)", word)
+    if match is None or match.group(1).upper() not in _SOURCE_WORDS:
+        return None
+    return match.group(1).upper()
+
+
+def _waveform_at_zero(key: str, values: list, where: _Line, label: str) -> float:
+    """A waveform's value at t = 0, as ngspice 39 computes it for an operating point.
+
+    PULSE(V1 V2 TD ...) and EXP(V1 V2 TD1 ...) give V1; SIN(VO VA FREQ TD THETA PHASE)
+    gives VO + VA sin(PHASE) (PHASE in degrees); SFFM(VO VA FC MDI FS PHASEC PHASES) gives
+    VO + VA sin(PHASEC + MDI sin(PHASES)); PWL(T1 V1 T2 V2 ...) gives V1. A negative delay,
+    a PULSE phase or PWL times that are negative or decreasing are refused: their value at
+    t = 0 depends on more of the waveform.
+    """
+    fewest, most = WAVEFORMS[key]
+    if not fewest <= len(values) <= most:
+        _fail(f"{label}: {key} takes {fewest} to {most} values, got {len(values)}", where)
+    if key in ("PULSE", "EXP", "SIN") and len(values) > 2 and values[2] < 0:
+        _fail(f"{label}: {key} with a negative delay is not supported (its value at t = 0 "
+              "depends on the waveform); refused", where)
+    if key in ("PULSE", "EXP"):
+        return values[0]
+    if key == "SIN":
+        phase = values[5] if len(values) > 5 else 0.0
+        return values[0] + values[1] * math.sin(phase * math.pi / 180.0)
+    if key == "SFFM":
+        phasec = values[5] if len(values) > 5 else 0.0
+        phases = values[6] if len(values) > 6 else 0.0
+        return values[0] + values[1] * math.sin(phasec * math.pi / 180.0 + values[3] *
+                                                math.sin(phases * math.pi / 180.0)) \
+            if len(values) > 3 else values[0] + values[1] * math.sin(phasec * math.pi / 180.0)
+    if len(values) % 2:
+        _fail(f"{label}: PWL needs time-value pairs, got {len(values)} numbers", where)
+    times = values[0::2]
+    if times[0] < 0 or any(b < a for a, b in zip(times, times[1:])):
+        _fail(f"{label}: PWL times must start at 0 or later and not decrease", where)
+    return values[1]
+
+
 def _read_text(path: Path, source: str) -> str:
-    """Read a file as UTF-8, size-limited; errors name the file (and line for bad bytes).
+    """Read a file as UTF-8 (else Latin-1), size-limited; errors name the file.
 
     At most :data:`MAX_FILE_BYTES` bytes are read (counted as read, so a FIFO or a device
-    cannot stream forever: both are refused as not regular files)."""
+    cannot stream forever: both are refused as not regular files). A file that is not UTF-8
+    is read as Latin-1 (vendor netlists carry ``\xb5`` or ``\xe9`` in comments); the code
+    itself must still be ASCII, which :func:`_logical_lines` checks line by line."""
     data = read_bounded(path, MAX_FILE_BYTES, NetlistError, "netlist")
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
-        raise NetlistError(f"byte 0x{data[error.start]:02x} is not valid UTF-8 text "
-                           "(netlists must be ASCII or UTF-8)", source, line) from None
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _strip_comment(text: str) -> str:
@@ -709,6 +762,43 @@ class _Importer:
         self.instances: set = set()
         self.deferred: list = []
         self.sizes: dict = {}
+        self.notes: dict = {}
+        self.other_models: dict = {}
+        self.used_subckts: set = set()
+        self.main_source: str | None = None
+
+    def note(self, kind: str, item: str) -> None:
+        """Record one note item under ``kind`` (``left out``, ``renamed``, ``ignored``...)."""
+        self.notes.setdefault(kind, []).append(item)
+
+    def where(self, line: _Line, last: int | None = None) -> str:
+        """``line 8`` / ``lines 12-20`` (``FILE:8`` for an included file)."""
+        span = f"{line.line}-{last}" if last is not None and last != line.line else \
+            str(line.line)
+        if line.source != self.main_source:
+            return f"{Path(line.source).name}:{span}"
+        return f"line{'s' if '-' in span else ''} {span}"
+
+    def note_unused(self) -> None:
+        """Note the models of other types and the subcircuits that no element uses."""
+        used = {item.get("model") for item in self.elements}
+        unused = [f"{name} ({kind})" for name, kind in self.other_models.items()
+                  if name not in used]
+        if unused:
+            self.note("ignored", "unused models " + ", ".join(unused))
+        subs = [name for name in self.subckts if name not in self.used_subckts]
+        if subs:
+            self.note("ignored", "unused subcircuits " + ", ".join(subs))
+
+    def note_lines(self) -> list:
+        """The notes as lines: ``KIND: item, item, ... (and N more)``."""
+        out = []
+        for kind, items in self.notes.items():
+            shown = ", ".join(items[:MAX_NOTE_ITEMS])
+            if len(items) > MAX_NOTE_ITEMS:
+                shown += f" and {len(items) - MAX_NOTE_ITEMS} more"
+            out.append(f"{kind}: {shown}")
+        return out
 
     # -- reading and includes ---------------------------------------------------------
     def expand(self, lines: list, directory: Path | None, depth: int, stack: tuple) -> list:
@@ -719,12 +809,10 @@ class _Importer:
             word = "" if line.meta else _first_word(line.text).lower()
             if word == ".end":
                 break
-            if word == ".control":
-                if not self.allow_unsafe:
-                    _fail(".control block refused: ngspice control scripts can run shell "
-                          "commands and write files; remove the .control ... .endc block "
-                          "(the analysis is written by the exporter)", line)
-                index = self._skip_to(lines, index, ".endc")
+            if word == ".control":   # never run, never written: left out and noted
+                end = self._skip_to(lines, index, ".endc")
+                self.note("left out", f".control block ({self.where(line, lines[end].line)})")
+                index = end
             elif word in (".include", ".inc"):
                 out += self._include(line, directory, depth, stack)
             elif word == ".lib":
@@ -921,12 +1009,13 @@ class _Importer:
         kind = re.match(r"([A-Za-z][A-Za-z0-9_]*)\s*(.*)", match.group(2), re.S)
         if kind is None:
             _fail(f"model {name}: missing model type (only D, diode, is supported)", line)
-        if kind.group(1).upper() != "D":
-            _fail(f"model {name}: only diode models (type D) are supported, got type "
-                  f"{kind.group(1).upper()}", line)
-        if name in self.models:
+        if name in self.models or name in self.other_models:
             _fail(f"model {name} defined twice (first at line {self.model_lines[name].line})",
                   line)
+        if kind.group(1).upper() != "D":   # kept aside: an error only when an element uses it
+            self.other_models[name] = kind.group(1).upper()
+            self.model_lines[name] = line
+            return
         body = kind.group(2).strip()
         if body.startswith("("):
             if not body.endswith(")"):
@@ -973,10 +1062,10 @@ class _Importer:
             low = word.lower()
             if low.startswith("."):
                 self._card(line, low, scope)
-            elif low in CONTROL_COMMANDS:
-                if not self.allow_unsafe:
-                    _fail(f"{word!r} looks like an ngspice control command; control commands "
-                          "are refused (rename the element if it is one)", line)
+            elif low in CONTROL_COMMANDS:   # refused, also with allow_unsafe
+                _fail(f"{word!r} looks like an ngspice control command; control commands "
+                      "outside a .control block are refused (rename the element if it is "
+                      "one)", line)
             elif word[:1].upper() == "X":
                 self._instance(line, scope, stack)
             elif word[:1].upper() in NODE_COUNT:
@@ -992,15 +1081,18 @@ class _Importer:
                       "1k), a .card or a * comment", line)
 
     def _card(self, line: _Line, word: str, scope: _Scope) -> None:
-        if word in (".param", ".model") or word in IGNORED_CARDS:
+        if word in (".param", ".model"):
+            return
+        if word in IGNORED_CARDS:
+            self.note("left out", f"{word} ({self.where(line)})")
             return
         if word in OPTION_CARDS:
             if scope.path:
                 _fail(".options inside a subcircuit is not supported; move it to the top level",
                       line)
             return
-        if self.allow_unsafe:
-            return
+        # every other card is refused, also with allow_unsafe: skipping a card that changes
+        # the circuit would change the answer without a word
         reasons = {".exec": "it runs commands", ".csparam": "it passes values to control scripts",
                    ".func": "user functions are not supported",
                    ".shell": "it runs shell commands"}
@@ -1079,6 +1171,9 @@ class _Importer:
                 _fail(f"{label}: expected a model name and an optional area "
                       f"(syntax: {ELEMENT_SYNTAX[kind]})", line)
             model = rest[0].upper()
+            if model in self.other_models:
+                _fail(f"{label}: model {rest[0]} is a{'n' if self.other_models[model][0] in 'AEINOU' else ''} "
+                      f"{self.other_models[model]} model, not a diode (type D)", line)
             if model not in self.models:
                 _fail(f"{label}: unknown diode model {rest[0]!r} (defined: "
                       f"{', '.join(self.models) or 'none'}; add a .model {model} D(...) card)",
@@ -1113,23 +1208,70 @@ class _Importer:
                 _fail(f"{label}: {what} must be positive, got {value!r}{extra}", line)
             item[key] = value
 
-    @staticmethod
-    def _source_value(rest: list, params: dict, line: _Line, label: str) -> float:
-        if not rest:
-            return 0.0
-        words = list(rest)
-        if words[0].upper() == "DC":
-            words = words[1:]
-            if not words:
+    def _source_value(self, rest: list, params: dict, line: _Line, label: str) -> float:
+        """The value ngspice uses for a source in an operating point.
+
+        ``[DC] value``, then optionally ``AC mag [phase]`` and one waveform (``PULSE SIN PWL
+        EXP SFFM``, with or without parentheses). The DC value if given, else the waveform's
+        value at t = 0 as ngspice 39 computes it (see :func:`_waveform_at_zero`), else 0.
+        AC and waveform specifications are left out and noted; other source keywords
+        (``AM``, ``TRNOISE``, ...) are refused by name.
+        """
+        dc, words, index = None, list(rest), 0
+        if words and words[0].upper() == "DC":
+            if len(words) < 2:
                 _fail(f"{label}: DC needs a value", line)
-        elif words[0].upper().startswith("DC="):
-            words = [words[0][3:]] + words[1:]
-        if len(words) != 1 or ("(" in words[0] and not _is_expression(words[0])) or \
-                words[0].upper() in (
-                "AC", "PULSE", "SIN", "PWL", "EXP", "SFFM", "AM", "TRNOISE", "TRRANDOM"):
-            _fail(f"{label}: only DC sources are supported (write {label.split()[0]} n+ n- DC "
-                  f"value); got {' '.join(rest)!r}", line)
-        return _value(words[0], params, line, f"{label} value")
+            dc, index = _value(words[1], params, line, f"{label} DC value"), 2
+        elif words and words[0].upper().startswith("DC="):
+            dc, index = _value(words[0][3:], params, line, f"{label} DC value"), 1
+        elif words and not _source_keyword(words[0]):
+            dc, index = _value(words[0], params, line, f"{label} value"), 1
+        waveform, left = None, []
+        while index < len(words):
+            word = words[index]
+            key = _source_keyword(word)
+            if key == "AC":
+                index += 1
+                count = 0
+                while index < len(words) and count < 2 and not _source_keyword(words[index]):
+                    _value(words[index], params, line, f"{label} AC value")
+                    index, count = index + 1, count + 1
+                left.append("AC")
+            elif key in WAVEFORMS:
+                if waveform is not None:
+                    _fail(f"{label}: two waveforms ({waveform[0]} and {key})", line)
+                inner = word[len(key):].strip()
+                index += 1
+                if not inner:
+                    args = []
+                    while index < len(words) and not _source_keyword(words[index]):
+                        args.append(words[index])
+                        index += 1
+                    if len(args) == 1 and args[0].startswith("("):
+                        args = [t.text for t in _tokens(args[0][1:-1], line)]
+                else:
+                    if not (inner.startswith("(") and inner.endswith(")")):
+                        _fail(f"{label}: malformed {key} specification {word!r}", line)
+                    args = [t.text for t in _tokens(inner[1:-1], line)]
+                waveform = (key, args)
+                left.append(key)
+            elif key in ("DISTOF1", "DISTOF2"):
+                index += 1
+                while index < len(words) and not _source_keyword(words[index]):
+                    index += 1
+                left.append(key)
+            else:
+                _fail(f"{label}: unsupported source specification {word!r} (supported: [DC] "
+                      "value, AC, PULSE, SIN, PWL, EXP, SFFM); refused", line)
+        if left:
+            self.note("left out", f"{label} {'/'.join(left)} ({self.where(line)})")
+        if dc is not None:
+            return dc
+        if waveform is not None:
+            key, args = waveform
+            values = [_value(a, params, line, f"{label} {key} value") for a in args]
+            return _waveform_at_zero(key, values, line, label)
+        return 0.0
 
     def _instance(self, line: _Line, scope: _Scope, stack: tuple) -> None:
         words = [t.text for t in _tokens(line.text, line)]
@@ -1157,6 +1299,7 @@ class _Importer:
         if path in self.instances:
             _fail(f"duplicate subcircuit instance {local}", line)
         self.instances.add(path)
+        self.used_subckts.add(sub_name)
         label = local if not scope.path else f"{local} (in {scope.describe()})"
         nodes = self._map_nodes(positional[:-1], scope, line, label)
         params = dict(self.params)
@@ -1285,7 +1428,7 @@ def _spec_error(error: SpecError, importer: _Importer, source: str) -> NetlistEr
 
 
 def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
-            stem: str | None, main_path: Path | None) -> dict:
+            stem: str | None, main_path: Path | None, notes: list | None = None) -> dict:
     if not isinstance(text, str):
         raise NetlistError(f"netlist text must be str, got {type(text).__name__}", source)
     if not text.strip():
@@ -1298,6 +1441,7 @@ def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
             raise NetlistError(f"cannot resolve base_dir {base_dir!r}: {error}", source) from None
     title, lines = _logical_lines(text, source, main=True)
     importer = _Importer(root, allow_unsafe)
+    importer.main_source = source
     stack = ((main_path, None),) if main_path is not None else ()
     lines = importer.expand(lines, root, 0, stack)
     top, meta = importer.split(lines)
@@ -1306,6 +1450,7 @@ def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
     if not importer.elements:
         raise NetlistError("the netlist has no elements", source, 1)
     importer.check_references()
+    importer.note_unused()
     extra = importer.metadata(meta)
     description = f"imported from {Path(source).name}"
     if title and not title.startswith("eqprop-hw"):
@@ -1322,11 +1467,13 @@ def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
         parse_spec(spec, source)
     except SpecError as error:
         raise _spec_error(error, importer, source) from None
+    if notes is not None:
+        notes.extend(importer.note_lines())
     return spec
 
 
 def import_netlist_text(text: str, source: str = "<string>", base_dir=None,
-                        allow_unsafe: bool = False) -> dict:
+                        allow_unsafe: bool = False, notes: list | None = None) -> dict:
     """Import SPICE netlist text as a ``graph`` spec mapping.
 
     Parameters
@@ -1339,8 +1486,13 @@ def import_netlist_text(text: str, source: str = "<string>", base_dir=None,
         Folder that ``.include``/``.lib`` files are read from (and must lie inside). Without
         it includes are refused.
     allow_unsafe : bool
-        Skip (never execute) control blocks, control commands and unknown cards, allow
-        includes outside ``base_dir`` and non-math functions in B expressions.
+        Allow includes outside ``base_dir``. Control commands and unknown cards stay refused
+        and B expressions must still parse in the netlist grammar.
+    notes : list, optional
+        If given, one line per kind of note is appended: what was left out (``.control``
+        blocks, analysis cards, source waveforms), renamed (vendor node and model names) or
+        ignored (unused models and subcircuits), e.g. ``"left out: .control block (lines
+        12-20), .tran (line 8)"``.
 
     Returns
     -------
@@ -1353,10 +1505,10 @@ def import_netlist_text(text: str, source: str = "<string>", base_dir=None,
     NetlistError
         Naming the file and line of the first problem, or the refused construct.
     """
-    return _import(text, source, base_dir, allow_unsafe, None, None)
+    return _import(text, source, base_dir, allow_unsafe, None, None, notes)
 
 
-def import_netlist(path, allow_unsafe: bool = False) -> dict:
+def import_netlist(path, allow_unsafe: bool = False, notes: list | None = None) -> dict:
     """Import a SPICE netlist file as a ``graph`` spec mapping.
 
     Includes are read relative to the including file and only from the netlist's own folder
@@ -1367,6 +1519,8 @@ def import_netlist(path, allow_unsafe: bool = False) -> dict:
     path : str or Path
         The netlist file.
     allow_unsafe : bool
+        See :func:`import_netlist_text`.
+    notes : list, optional
         See :func:`import_netlist_text`.
 
     Returns
@@ -1387,7 +1541,7 @@ def import_netlist(path, allow_unsafe: bool = False) -> dict:
         resolved = path.resolve()
     except (OSError, RuntimeError, ValueError) as error:
         raise NetlistError(f"cannot resolve path: {error}", source) from None
-    return _import(text, source, resolved.parent, allow_unsafe, path.stem, resolved)
+    return _import(text, source, resolved.parent, allow_unsafe, path.stem, resolved, notes)
 
 
 # -- YAML -------------------------------------------------------------------------------------

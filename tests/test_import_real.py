@@ -1,0 +1,230 @@
+"""Real SPICE netlists import safely (issue 21, part 1), checked against raw ngspice.
+
+Each construct is a small netlist written in the style of ngspice's examples. It is imported
+with ``eqprop-hw import``; its operating point from ``eqprop-hw simulate --backend ngspice``
+and ``--backend native`` is compared with raw ``ngspice -b`` run on the ORIGINAL netlist (its
+``.op`` written to a raw file, or its ``.control`` block's ``print``) to 1e-6 V. Raw ngspice
+gets one line more after the title: :data:`PRECISION`, eqprop-hw's default tolerances (at
+ngspice's own reltol of 1e-3 its Newton loop stops up to ~1e-5 V from the solution).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from eqprop_hw.circuit.spice_import import import_netlist, import_netlist_text
+from eqprop_hw.cli import main
+from eqprop_hw.errors import NetlistError
+
+pytestmark = pytest.mark.skipif(shutil.which("ngspice") is None, reason="needs ngspice")
+
+TOLERANCE = 1e-6   # V
+#: Inserted after the title for raw ngspice: the solver tolerances eqprop-hw uses by default.
+PRECISION = b".options reltol=1e-9 abstol=1e-15 vntol=1e-12\n"
+
+
+def _raw_file(data: bytes) -> dict:
+    """Node voltages of an ngspice binary raw file holding one operating point."""
+    head, _sep, body = data.partition(b"Binary:\n")
+    text = head.decode("latin-1")
+    count = int(re.search(r"No\. Variables:\s*(\d+)", text).group(1))
+    rows = text.split("Variables:\n")[1].splitlines()[:count]
+    values = np.frombuffer(body[:8 * count], dtype="<f8")
+    out = {}
+    for row, value in zip(rows, values):
+        _index, name, kind = row.split()[:3]
+        if kind == "voltage":
+            match = re.fullmatch(r"v\((.*)\)", name)
+            out[(match.group(1) if match else name).lower()] = float(value)
+    return out
+
+
+def raw_ngspice(tmp_path, text: str | bytes) -> dict:
+    """Raw ``ngspice -b`` on the original netlist: node name -> operating-point voltage.
+
+    A netlist with a ``.control`` block is read from the block's ``print v(a) ...`` output;
+    any other from the raw file of its ``.op``.
+    """
+    path = tmp_path / "original.cir"
+    data = text if isinstance(text, bytes) else text.encode("ascii")
+    title, _newline, rest = data.partition(b"\n")
+    path.write_bytes(title + b"\n" + PRECISION + rest)
+    raw = tmp_path / "original.raw"
+    control = b".control" in data
+    argv = ["ngspice", "-b", str(path)] if control else ["ngspice", "-b", "-r", str(raw), str(path)]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         errors="replace")
+    if not control:
+        assert raw.exists(), run.stdout[-2000:] + run.stderr[-2000:]
+        return _raw_file(raw.read_bytes())
+    out = {}
+    for match in re.finditer(r"^v\(([^)]+)\)\s*=\s*(\S+)$", run.stdout, re.M):
+        out[match.group(1).lower()] = float(match.group(2))
+    assert out, run.stdout[-2000:]
+    return out
+
+
+def cli(*argv) -> tuple[int, str, str]:
+    """``eqprop-hw ARGV`` in-process: (status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def imported_op(tmp_path, text: str | bytes, backends=("ngspice", "native")) -> tuple:
+    """Import the netlist with the CLI; (notes line, {backend: voltages})."""
+    path = tmp_path / "import_me.cir"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("ascii"))
+    spec = tmp_path / "spec.yaml"
+    code, out, err = cli("import", path, "-o", spec)
+    assert code == 0 and out == "", err
+    voltages = {}
+    for backend in backends:
+        code, out, err2 = cli("simulate", spec, "--input", "", "--backend", backend, "--json")
+        assert code == 0, err2
+        voltages[backend] = json.loads(out)["voltages"]
+    return err, voltages
+
+
+def assert_matches_raw(tmp_path, text, backends=("ngspice", "native"), mapping=None) -> str:
+    """Every node of the imported circuit within TOLERANCE of raw ngspice; returns the note.
+
+    ``mapping`` maps imported node names back to the original ones (vendor names)."""
+    reference = raw_ngspice(tmp_path, text)
+    note, voltages = imported_op(tmp_path, text, backends)
+    back = {new: old for old, new in (mapping or {}).items()}
+    for backend, values in voltages.items():
+        compared = 0
+        for node, value in values.items():
+            if node == "0":
+                continue
+            original = back.get(node, node)
+            assert original in reference, (backend, node, sorted(reference))
+            assert abs(value - reference[original]) <= TOLERANCE, \
+                (backend, node, value, reference[original])
+            compared += 1
+        assert compared == len([n for n in reference if not n.endswith("#branch")]), \
+            (backend, sorted(values), sorted(reference))
+    return note
+
+
+# -- sources: the operating-point value of waveforms ------------------------------------------
+WAVEFORM_NETLIST = """waveforms at t=0
+V1 1 0 PULSE(0.3 1 1n 1n 1n 5n 10n)
+R1 1 0 1k
+V2 2 0 SIN(0.2 1 1k 0 0 30)
+R2 2 0 1k
+V3 3 0 PWL(0 0.7 1 2)
+R3 3 0 1k
+V4 4 0 EXP(0.4 1 1n 1n 2n 2n)
+R4 4 0 1k
+V5 5 0 SFFM(0.1 1 1k 2 100 40 25)
+R5 5 0 1k
+V6 6 0 AC 1
+R6 6 0 1k
+V7 7 0 DC 0.25 AC 1 0 SIN 0 1 1k
+R7 7 0 1k
+V8 8 0 PULSE 0.6 1
+R8 8 0 1k
+V9 9 0 PWL(1u 0.9 2u 2)
+R9 9 0 1k
+V10 10 0 SIN(0.2 1 1k 1m 0 -45)
+R10 10 0 1k
+I11 0 11 SIN(1m 2m 1k 0 0 90) AC 1
+R11 11 0 1k
+V12 12 0 0.35 PULSE(0 5 0 1n)
+R12 12 0 2k
+.op
+.end
+"""
+
+
+def test_waveform_sources_keep_ngspice_operating_point_value(tmp_path):
+    note = assert_matches_raw(tmp_path, WAVEFORM_NETLIST)
+    assert note == ("eqprop-hw: note: left out: V1 PULSE (line 2), V2 SIN (line 4), V3 PWL "
+                    "(line 6), V4 EXP (line 8), V5 SFFM (line 10), V6 AC (line 12), V7 AC/SIN "
+                    "(line 14), V8 PULSE (line 16), V9 PWL (line 18), V10 SIN (line 20), I11 "
+                    "SIN/AC (line 22), V12 PULSE (line 24), .op (line 26)\n")
+
+
+# -- .control blocks and analysis cards --------------------------------------------------------
+CONTROL_NETLIST = """divider with a control block
+V1 in 0 DC 2
+R1 in mid 1k
+R2 mid 0 3k
+.tran 1u 10u
+.print tran v(mid)
+.control
+op
+print v(in) v(mid)
+.endc
+.end
+"""
+
+
+def test_control_block_and_analysis_cards_left_out(tmp_path):
+    note = assert_matches_raw(tmp_path, CONTROL_NETLIST)
+    assert note == ("eqprop-hw: note: left out: .control block (lines 7-10), .tran (line 5), "
+                    ".print (line 6)\n")
+
+
+def test_control_block_is_never_run_or_written(tmp_path):
+    marker = tmp_path / "pwned"
+    text = f"t\nV1 a 0 1\nR1 a 0 1k\n.control\nshell touch {marker}\n.endc\n.end\n"
+    path = tmp_path / "n.cir"
+    path.write_text(text)
+    code, out, err = cli("import", path)
+    assert code == 0 and "shell" not in out and "touch" not in out
+    assert not marker.exists()
+    assert err == "eqprop-hw: note: left out: .control block (lines 4-6)\n"
+
+
+# -- models: unused ones of any type are ignored; a used transistor is refused by name --------
+MODELS_NETLIST = """vendor library with transistors
+.model Q2N2222 NPN(IS=1e-14 BF=200)
+.model M2N7000 NMOS(LEVEL=1 VTO=2)
+.model DLED D(IS=1e-19 N=2 RS=5)
+.subckt UNUSED a b
+Q1 a b 0 Q2N2222
+.ends UNUSED
+V1 in 0 DC 5
+R1 in a 1k
+D1 a 0 DLED
+.op
+.end
+"""
+
+
+def test_unused_models_and_subcircuits_ignored(tmp_path):
+    note = assert_matches_raw(tmp_path, MODELS_NETLIST)
+    assert note == ("eqprop-hw: note: left out: .op (line 11); ignored: unused models "
+                    "Q2N2222 (NPN), M2N7000 (NMOS), unused subcircuits UNUSED\n")
+
+
+@pytest.mark.parametrize("element, device", [("Q1 c b 0 Q2N2222", "Q1"),
+                                             ("M1 c b 0 0 M2N7000", "M1"),
+                                             ("J1 c b 0 JMOD", "J1")])
+def test_used_transistor_refused_by_name(element, device):
+    text = MODELS_NETLIST.replace(".op\n", f"{element}\n")
+    with pytest.raises(NetlistError, match=f":11: unsupported element {device} "):
+        import_netlist_text(text)
+
+
+# -- Latin-1 comments ---------------------------------------------------------------------------
+def test_latin1_comments_accepted_code_ascii(tmp_path):
+    text = (b"r\xe9seau \xb5A\n* R\xe9sistance 1 k\xa6, \xb5F\nV1 a 0 DC 1.5 ; \xe9t\xe9\n"
+            b"R1 a b 1k $ \xb1 1%\nR2 b 0 2k\n.op\n.end\n")
+    assert_matches_raw(tmp_path, text)
+    path = tmp_path / "bad.cir"
+    path.write_bytes(b"t\nV1 a 0 DC 1\nR1 a b\xe9 1k\n")
+    with pytest.raises(NetlistError, match=r"bad\.cir:3: non-ASCII character"):
+        import_netlist(path)
