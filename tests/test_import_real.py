@@ -228,3 +228,73 @@ def test_latin1_comments_accepted_code_ascii(tmp_path):
     path.write_bytes(b"t\nV1 a 0 DC 1\nR1 a b\xe9 1k\n")
     with pytest.raises(NetlistError, match=r"bad\.cir:3: non-ASCII character"):
         import_netlist(path)
+
+
+# -- vendor naming, m=, ic=, tc1= at TNOM, .global, .temp -------------------------------------
+VENDOR_NETLIST = """vendor names
+.model 1N4148 D(IS=2.52n N=1.752 RS=0.568 BV=100 IBV=100u)
+.global vcc
+.subckt BUF-1 IN+ OUT-
+R1 IN+ mid 1k
+R2 mid OUT- 2k m=2
+R3 mid vcc 3k
+.ends BUF-1
+VCC vcc 0 DC 5
+V1 in+ 0 DC 1
+X1 in+ out- BUF-1
+D1 out- 0 1N4148 m=3
+R9 out- 0 10k tc1=0.01
+C1 out- 0 1n ic=1
+L1 out- l 1u ic=1m
+R10 l 0 1k m=4
+.op
+.end
+"""
+
+
+def test_vendor_names_multipliers_and_global(tmp_path):
+    """in+ / out- are mapped (and listed), the model 1N4148 renamed, m= folded (R/m, diode
+    area*m), .global vcc shared into the subcircuit; the mid node of X1 is x1.mid in raw
+    ngspice."""
+    note = assert_matches_raw(tmp_path, VENDOR_NETLIST,
+                              mapping={"in+": "in_p", "out-": "out_n", "x1.mid": "mid_x1"})
+    assert note == (
+        "eqprop-hw: note: renamed: IN+ -> in_p, OUT- -> out_n, model 1N4148 -> D1N4148; "
+        "folded: R2 (in instance X1) m=2.0 (line 6), D1 m=3.0 (line 12), R10 m=4.0 (line 16); "
+        "accepted: R9 tc1= (no effect on the operating point; line 13), C1 ic= (no effect on "
+        "the operating point; line 14), L1 ic= (no effect on the operating point; line 15); "
+        "left out: .op (line 17)\n")
+
+
+def test_mapped_name_avoids_collisions():
+    text = "t\nV1 in+ 0 1\nR1 in+ in_p 1k\nR2 in_p 0 1k\nR3 in_p_1 0 1k\n"
+    notes = []
+    spec = import_netlist_text(text, notes=notes)
+    assert spec["elements"][0]["nodes"] == ["in_p_2", "0"]
+    assert notes == ["renamed: in+ -> in_p_2"]
+
+
+@pytest.mark.parametrize("temp", ["-40", "125"])
+def test_dot_temp_sets_the_circuit_temperature(tmp_path, temp):
+    text = (f"diode at {temp}\n.model DX D(IS=1e-14 N=1.1 RS=2)\nV1 a 0 DC 2\nR1 a b 1k\n"
+            f"D1 b 0 DX\n.temp {temp}\n.op\n.end\n")
+    spec = import_netlist_text(text)
+    assert spec["options"] == {"temp": float(temp)}
+    # the native solver's temperature scaling is issue 21 part 4: ngspice backend only
+    assert_matches_raw(tmp_path, text, backends=("ngspice",))
+
+
+@pytest.mark.parametrize("text, line, fragment", [
+    ("t\nR1 a 0 1k tc1=0.01\nV1 a 0 1\n.temp 50\n", 2, "tc1=0.01 changes the value at 50.0"),
+    ("t\nR1 a 0 1k temp=50\nV1 a 0 1\n", 2, "unsupported instance parameter 'temp'"),
+    ("t\n.model DX D(IS=1e-14)\nD1 a 0 DX off\nV1 a 0 1\n", 3, "D1 area: malformed value 'off'"),
+    ("t\nR1 a 0 1k\nV1 a 0 1\n.temp 27 50\n", 4, ".temp takes one temperature"),
+    ("t\nR1 a 0 1k\nV1 a 0 1\n.options temp=30\n.temp 50\n", 5, "contradicts"),
+    ("t\n.subckt S a\n.global g\nR1 a g 1\n.ends\nX1 b S\nV1 b 0 1\n", 3, "only allowed at the top"),
+    ("t\n.global a\n.subckt S a\nR1 a 0 1\n.ends\nX1 b S\nV1 b 0 1\n", 6, "is a .global node"),
+    ("t\nR1 a 0 1k\nV1 a 0 1\n.if (1)\n.endif\n", 4, "card .if refused"),
+])
+def test_circuit_changing_cards_modelled_or_refused(text, line, fragment):
+    for unsafe in (False, True):
+        with pytest.raises(NetlistError, match=f":{line}: .*{re.escape(fragment)}"):
+            import_netlist_text(text, allow_unsafe=unsafe)

@@ -147,6 +147,11 @@ _UNSUPPORTED = {
 
 _ELEMENT_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]*")
 _NODE_RE = re.compile(r"[a-z0-9_]+")
+#: Vendor node names (``in+``, ``out-``, ``n.1``, ``vdd!``) mapped to grammar names.
+_VENDOR_NODE_RE = re.compile(r"[a-z0-9_][a-z0-9_+\-.#!]*", re.A)
+_NODE_CHAR_MAP = {"+": "_p", "-": "_n", ".": "_", "#": "_h", "!": "_x"}
+#: Vendor model and subcircuit names (``1N4148``, ``nch.1``, ``f-p-det``).
+_VENDOR_NAME_RE = re.compile(r"[A-Z0-9_][A-Z0-9_.+\-]*", re.A)
 _PARAM_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
 _KV_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.S)
 _BAD_CHAR_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -567,15 +572,17 @@ class _Scope:
     pins: dict = field(default_factory=dict)
     local: frozenset = frozenset()
     where: _Line | None = None
+    globals: frozenset = frozenset()
 
     def node(self, local: str) -> str:
-        if not self.path or local == "0":
+        if not self.path or local == "0" or local in self.globals:
             return local
         return self.pins.get(local, f"{local}_{self.path.lower()}")
 
     def creates(self, local: str) -> bool:
-        """Whether this level owns the node (not ground, not a pin)."""
-        return local != "0" and local not in self.pins
+        """Whether this level owns the node (not ground, not a pin, not a .global node)."""
+        return local != "0" and local not in self.pins and \
+            (not self.path or local not in self.globals)
 
     def element(self, local: str) -> str:
         return f"{local}_{self.path}" if self.path else local
@@ -614,18 +621,19 @@ def _split_positional(tokens: list[str]) -> tuple[list[str], list[str]]:
     return tokens, []
 
 
-def _subckt_header(line: _Line) -> _Subckt:
+def _subckt_header(line: _Line, node_name=None) -> _Subckt:
     """Parse ``.subckt NAME pins... [params:] a=1 ...``."""
     words = [t.text for t in _tokens(line.text, line)][1:]
     positional, assigns = _split_positional(words)
     if not positional:
         _fail(".subckt needs a name: .subckt NAME pin1 pin2 ...", line)
     name = positional[0].upper()
-    if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
-        _fail(f"invalid subcircuit name {positional[0]!r} (letters, digits, '_')", line)
+    if not _VENDOR_NAME_RE.fullmatch(name) or len(name) > 128:
+        _fail(f"invalid subcircuit name {positional[0]!r} (letters, digits, '_', '.', '+', "
+              "'-')", line)
     pins = []
     for pin in positional[1:]:
-        node = _node_name(pin, line, f"subcircuit {name}")
+        node = (node_name or _node_name)(pin, line, f"subcircuit {name}")
         if node == "0":
             _fail(f"subcircuit {name}: ground cannot be a pin", line)
         if node in pins:
@@ -765,6 +773,11 @@ class _Importer:
         self.notes: dict = {}
         self.other_models: dict = {}
         self.used_subckts: set = set()
+        self.globals: set = set()
+        self.node_aliases: dict = {}
+        self.alias_values: set = set()
+        self.words: set = set()
+        self.model_alias: dict = {}
         self.main_source: str | None = None
 
     def note(self, kind: str, item: str) -> None:
@@ -778,6 +791,34 @@ class _Importer:
         if line.source != self.main_source:
             return f"{Path(line.source).name}:{span}"
         return f"line{'s' if '-' in span else ''} {span}"
+
+    def node(self, text: str, where: _Line, element: str) -> str:
+        """A node name; a vendor name (``IN+``) is mapped to a grammar name (``in_p``).
+
+        The mapping is deterministic: each character of :data:`_NODE_CHAR_MAP` is replaced,
+        and ``_1``, ``_2``... appended while the result equals a word of the netlist or
+        another mapped name. Mappings are listed in the ``renamed`` note.
+        """
+        low = text.lower()
+        if low == "gnd" or _NODE_RE.fullmatch(low) or len(low) > 128 or \
+                not _VENDOR_NODE_RE.fullmatch(low):
+            return _node_name(text, where, element)
+        if low in self.node_aliases:
+            return self.node_aliases[low]
+        base = "".join(_NODE_CHAR_MAP.get(char, char) for char in low)
+        candidate, count = base, 0
+        while candidate in self.words or candidate in self.alias_values:
+            count += 1
+            candidate = f"{base}_{count}"
+        self.node_aliases[low] = candidate
+        self.alias_values.add(candidate)
+        self.note("renamed", f"{text} -> {candidate}")
+        return candidate
+
+    def collect_words(self, lines: list) -> None:
+        """Every lower-case word of the netlist: mapped names must differ from all of them."""
+        for line in lines:
+            self.words.update(re.split(r"[\s,(){}=']+", line.text.lower()))
 
     def note_unused(self) -> None:
         """Note the models of other types and the subcircuits that no element uses."""
@@ -946,7 +987,7 @@ class _Importer:
                 continue
             word = _first_word(line.text).lower()
             if word == ".subckt":
-                sub = _subckt_header(line)
+                sub = _subckt_header(line, self.node)
                 if sub.name in self.subckts or any(d.name == sub.name for d in open_defs):
                     first = self.subckts.get(sub.name) or next(d for d in open_defs
                                                                 if d.name == sub.name)
@@ -984,6 +1025,32 @@ class _Importer:
         for line in top:
             if _first_word(line.text).lower() in OPTION_CARDS:
                 self._options(line)
+        for line in top:
+            word = _first_word(line.text).lower()
+            if word == ".temp":
+                self._temp(line)
+            elif word == ".global":
+                for text in line.text.split()[1:]:
+                    node = self.node(text, line, ".global")
+                    if node != "0":
+                        self.globals.add(node)
+        for sub in self.subckts.values():
+            for line in sub.body:
+                if _first_word(line.text).lower() in (".global", ".temp"):
+                    _fail(f"{_first_word(line.text).lower()} inside subcircuit {sub.name}: "
+                          "only allowed at the top level; refused", line)
+
+    def _temp(self, line: _Line) -> None:
+        """``.temp T`` (degC): the circuit temperature, as ``options.temp``."""
+        words = [t.text for t in _tokens(line.text, line)][1:]
+        if len(words) != 1:
+            _fail(f".temp takes one temperature (degC), got {len(words)} values (several "
+                  "would run the analysis once per temperature); refused", line)
+        value = _value(words[0], self.params, line, ".temp")
+        if "temp" in self.options and self.options["temp"] != value:
+            _fail(f".temp {words[0]} contradicts .options temp={self.options['temp']!r}; "
+                  "refused", line)
+        self.options["temp"] = value
 
     def _param(self, line: _Line, params: dict) -> None:
         words = [t.text for t in _tokens(line.text, line)][1:]
@@ -1004,8 +1071,18 @@ class _Importer:
         if match is None:
             _fail(".model needs a name and a type: .model NAME D(IS=... N=...)", line)
         name = match.group(1).upper()
-        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
-            _fail(f"invalid model name {match.group(1)!r} (letters, digits, '_')", line)
+        if not _VENDOR_NAME_RE.fullmatch(name) or len(name) > 120:
+            _fail(f"invalid model name {match.group(1)!r} (letters, digits, '_', '.', '+', "
+                  "'-')", line)
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):   # 1N4148, nch.1: a grammar name
+            raw, base = name, re.sub(r"[.+\-]", "_", name)
+            base = base if base[0].isalpha() else "D" + base
+            name, count = base, 0
+            while name.lower() in self.words or name in self.model_alias.values():
+                count += 1
+                name = f"{base}_{count}"
+            self.model_alias[raw] = name
+            self.note("renamed", f"model {match.group(1)} -> {name}")
         kind = re.match(r"([A-Za-z][A-Za-z0-9_]*)\s*(.*)", match.group(2), re.S)
         if kind is None:
             _fail(f"model {name}: missing model type (only D, diode, is supported)", line)
@@ -1081,7 +1158,7 @@ class _Importer:
                       "1k), a .card or a * comment", line)
 
     def _card(self, line: _Line, word: str, scope: _Scope) -> None:
-        if word in (".param", ".model"):
+        if word in (".param", ".model", ".temp", ".global"):
             return
         if word in IGNORED_CARDS:
             self.note("left out", f"{word} ({self.where(line)})")
@@ -1095,6 +1172,8 @@ class _Importer:
         # the circuit would change the answer without a word
         reasons = {".exec": "it runs commands", ".csparam": "it passes values to control scripts",
                    ".func": "user functions are not supported",
+                   ".if": "conditional netlists are not supported",
+                   ".nodeset": "it can select another operating point",
                    ".shell": "it runs shell commands"}
         reason = reasons.get(word, "not in the supported subset (.param .model .subckt .ends "
                                    ".include .lib .options and analysis cards)")
@@ -1115,7 +1194,7 @@ class _Importer:
         """Map local node names to final ones, checking flattened names for collisions."""
         out = []
         for text in texts:
-            local = _node_name(text, line, element)
+            local = self.node(text, line, element)
             final = scope.node(local)
             if scope.creates(local):
                 owner = self.node_owner.setdefault(final, (scope.path, scope, line))
@@ -1167,10 +1246,11 @@ class _Importer:
             item["control"] = control
             self.deferred.append((line, label, [], [control]))
         elif kind == "D":
-            if not 1 <= len(rest) <= 2:
+            if not 1 <= len(rest) <= 3:
                 _fail(f"{label}: expected a model name and an optional area "
                       f"(syntax: {ELEMENT_SYNTAX[kind]})", line)
             model = rest[0].upper()
+            model = self.model_alias.get(model, model)
             if model in self.other_models:
                 _fail(f"{label}: model {rest[0]} is a{'n' if self.other_models[model][0] in 'AEINOU' else ''} "
                       f"{self.other_models[model]} model, not a diode (type D)", line)
@@ -1179,34 +1259,86 @@ class _Importer:
                       f"{', '.join(self.models) or 'none'}; add a .model {model} D(...) card)",
                       line)
             item["model"] = model
-            if len(rest) == 2:
-                pair = _KV_RE.fullmatch(rest[1])
-                if pair is not None and pair.group(1).lower() != "area":
-                    _fail(f"{label}: unsupported diode parameter {pair.group(1)!r}", line)
-                area = _value(pair.group(2) if pair else rest[1], params, line, f"{label} area")
-                if area <= 0:
-                    _fail(f"{label}: diode area must be positive, got {area!r}", line)
-                if area != 1.0:
-                    item["area"] = area
+            area, multiplier = 1.0, 1.0
+            for position, word in enumerate(rest[1:]):
+                pair = _KV_RE.fullmatch(word)
+                key = pair.group(1).lower() if pair else ("area" if position == 0 else None)
+                if key not in ("area", "m"):
+                    _fail(f"{label}: unsupported diode parameter "
+                          f"{(pair.group(1) if pair else word)!r} (supported: area, m); "
+                          "refused", line)
+                number = _value(pair.group(2) if pair else word, params, line,
+                                f"{label} {key}")
+                if number <= 0:
+                    _fail(f"{label}: diode {key} must be positive, got {number!r}", line)
+                if key == "area":
+                    area = number
+                else:
+                    multiplier = number
+            if multiplier != 1.0:   # m parallel diodes: area * m (IS, IBV, 1/RS scale alike)
+                self.note("folded", f"{label} m={multiplier!r} ({self.where(line)})")
+            if area * multiplier != 1.0:
+                item["area"] = area * multiplier
         else:
             key = {"R": "r", "C": "c", "L": "l"}.get(kind, "gain")
             hint = _behavioural_form_hint(rest[:1])
-            if len(rest) != 1:
+            positional, assigns = _split_positional(rest)
+            if kind in "RCL" and not positional and assigns and \
+                    assigns[0].lower().startswith(f"{key}="):
+                positional, assigns = [assigns[0][len(key) + 1:]], assigns[1:]
+            if len(positional) != 1 or (assigns and kind not in "RCL"):
                 _fail(f"{label}: expected exactly one value after the nodes, got "
                       f"{len(rest)} (syntax: {ELEMENT_SYNTAX[kind]}){hint}", line)
-            text = rest[0]
+            text = positional[0]
             pair = _KV_RE.fullmatch(text)
             if pair is not None:
-                if pair.group(1).lower() != key or kind not in "RCL":
-                    _fail(f"{label}: unsupported parameter {pair.group(1)!r}{hint}", line)
-                text = pair.group(2)
+                _fail(f"{label}: unsupported parameter {pair.group(1)!r}{hint}", line)
             value = _value(text, params, line, f"{label} value")
             if kind in "RCL" and value <= 0:
                 what = {"R": "resistance", "C": "capacitance", "L": "inductance"}[kind]
                 extra = (" (a negative nudging resistance cannot be imported: eqprop-hw "
                          "circuits need positive conductances)") if kind == "R" else ""
                 _fail(f"{label}: {what} must be positive, got {value!r}{extra}", line)
+            if assigns:
+                value = self._instance_params(kind, value, assigns, params, line, label)
             item[key] = value
+
+    def _instance_params(self, kind: str, value: float, assigns: list, params: dict,
+                         line: _Line, label: str) -> float:
+        """Fold ``m=`` into an R, C or L value; note those that leave DC alone; refuse others.
+
+        ``m`` (parallel devices) gives R/m, C*m, L/m. ``ic=`` (C, L: transient initial
+        condition) and ``ac=`` (R: AC resistance) do not change an operating point; ``tc1=``
+        and ``tc2=`` do not either while the circuit temperature equals TNOM (both default
+        27 degC), and are refused at another temperature (they would change R there).
+        """
+        multiplier, left = 1.0, []
+        for name, text in _params_list(assigns, line, label):
+            number = _value(text, params, line, f"{label} {name}")
+            if name == "m":
+                if number <= 0:
+                    _fail(f"{label}: m (parallel devices) must be positive, got {number!r}",
+                          line)
+                multiplier *= number
+            elif (name == "ic" and kind in "CL") or (name == "ac" and kind == "R"):
+                left.append(f"{name}=")
+            elif name in ("tc1", "tc2", "tc") and kind in "RC":
+                temp = self.options.get("temp", 27.0)
+                tnom = self.options.get("tnom", 27.0)
+                if number != 0 and temp != tnom:
+                    _fail(f"{label}: {name}={text} changes the value at {temp!r} degC (TNOM "
+                          f"{tnom!r}): temperature coefficients are not modelled; refused",
+                          line)
+                left.append(f"{name}=")
+            else:
+                _fail(f"{label}: unsupported instance parameter {name!r} (supported: m, and "
+                      "ic on C and L, ac on R, tc1/tc2 at TNOM); refused", line)
+        if left:
+            self.note("accepted", f"{label} {' '.join(left)} (no effect on the operating "
+                                  f"point; {self.where(line)})")
+        if multiplier != 1.0:
+            self.note("folded", f"{label} m={multiplier!r} ({self.where(line)})")
+        return value / multiplier if kind in "RL" else value * multiplier
 
     def _source_value(self, rest: list, params: dict, line: _Line, label: str) -> float:
         """The value ngspice uses for a source in an operating point.
@@ -1314,7 +1446,12 @@ class _Importer:
         for name, text in sub.defaults:
             if name not in overrides:
                 params[name] = _value(text, params, sub.where, f"subcircuit {sub_name} {name}")
-        inner = _Scope(path, params, dict(zip(sub.pins, nodes)), sub.local_elements(), line)
+        shared = sorted(set(sub.pins) & self.globals)
+        if shared:
+            _fail(f"{label}: pin {shared[0]!r} of subcircuit {sub_name} is a .global node "
+                  "(ambiguous: renamed by the instance or shared by all?); refused", line)
+        inner = _Scope(path, params, dict(zip(sub.pins, nodes)), sub.local_elements(), line,
+                       frozenset(self.globals))
         for body_line in sub.body:
             if _first_word(body_line.text).lower() == ".param":
                 self._param(body_line, params)
@@ -1444,6 +1581,7 @@ def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
     importer.main_source = source
     stack = ((main_path, None),) if main_path is not None else ()
     lines = importer.expand(lines, root, 0, stack)
+    importer.collect_words(lines)
     top, meta = importer.split(lines)
     importer.cards(top)
     importer.body(top, _Scope("", importer.params), ())
