@@ -143,6 +143,16 @@ I11 0 11 SIN(1m 2m 1k 0 0 90) AC 1
 R11 11 0 1k
 V12 12 0 0.35 PULSE(0 5 0 1n)
 R12 12 0 2k
+V13 13 0 AC 1 DC 0.45
+R13 13 0 1k
+V14 14 0 0.7v (PWL 0ns 3.0v 0.01ns -6.0v) (AC 1v)
+R14 14 0 1k
+.param vp=0.8 dfall=1n tfall=0.1n
+V15 15 0 pwl
++ 0ns 'vp'
++ 'dfall-0.8*tfall' 'vp'
++ 'dfall+0.8*tfall' 0v
+R15 15 0 1k
 .op
 .end
 """
@@ -153,7 +163,8 @@ def test_waveform_sources_keep_ngspice_operating_point_value(tmp_path):
     assert note == ("eqprop-hw: note: left out: V1 PULSE (line 2), V2 SIN (line 4), V3 PWL "
                     "(line 6), V4 EXP (line 8), V5 SFFM (line 10), V6 AC (line 12), V7 AC/SIN "
                     "(line 14), V8 PULSE (line 16), V9 PWL (line 18), V10 SIN (line 20), I11 "
-                    "SIN/AC (line 22), V12 PULSE (line 24), .op (line 26)\n")
+                    "SIN/AC (line 22), V12 PULSE (line 24), V13 AC (line 26), V14 PWL/AC (line 28), V15 "
+                    "PWL (line 31), .op (line 36)\n")
 
 
 # -- .control blocks and analysis cards --------------------------------------------------------
@@ -298,3 +309,24 @@ def test_circuit_changing_cards_modelled_or_refused(text, line, fragment):
     for unsafe in (False, True):
         with pytest.raises(NetlistError, match=f":{line}: .*{re.escape(fragment)}"):
             import_netlist_text(text, allow_unsafe=unsafe)
+
+
+# -- expressions: ngspice's ternary, comparisons and logic in .param and {} --------------------
+EXPRESSION_NETLIST = """conditional parameters
+.param a=2 b=3
+.param big={a > b ? 10k : 1k} both={(a < b) && (b >= 3) ? 2 : 7} neg={!(a == 2) ? 1 : 0.5}
+.param pick={a != 2 ? 1 : b <= 2 ? 2 : 3}
+V1 in 0 DC {neg + pick/10}
+R1 in mid {big}
+R2 mid 0 {both*1k}
+R3 mid 0 {a >= 2 || b < 0 ? 4k : 8k}
+.op
+.end
+"""
+
+
+def test_conditional_expressions_match_ngspice(tmp_path):
+    spec = import_netlist_text(EXPRESSION_NETLIST)
+    values = {e["name"]: e.get("r", e.get("dc")) for e in spec["elements"]}
+    assert values == {"V1": 0.8, "R1": 1000.0, "R2": 2000.0, "R3": 4000.0}
+    assert_matches_raw(tmp_path, EXPRESSION_NETLIST)

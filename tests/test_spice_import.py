@@ -304,7 +304,9 @@ def test_params_are_substituted_in_behavioural_expressions():
 
 @pytest.mark.parametrize("expr", ["__import__('os')", "a.b", "open('x')", "lambda: 1", "[1]",
                                   "x", "1 if 1 else 2", "(1, 2)", "1/0", "exp(1e5)", "sqrt(-1)",
-                                  "min()", "f(1)", "1 2", "'s'", "a==b", "(" * 300 + ")" * 300,
+                                  "min()", "f(1)", "1 2", "'s'", "a===b", "a ? b", "a ? b :",
+                                  "(1<" * 70 + "1" + ")" * 70, "!" * 70 + "1",
+                                  "a > b ? 1 : system(1)", "(" * 300 + ")" * 300,
                                   "-" * 990 + "1", "1" + "+1" * 600])
 def test_expression_evaluator_refuses(expr):
     with pytest.raises(ValueError):
@@ -315,6 +317,13 @@ def test_expression_evaluator_values():
     assert evaluate_expression("2*a + 1k", {"a": 3.0}) == 1006.0
     assert evaluate_expression("2^3^2") == 512.0
     assert evaluate_expression("pow(2, 10) - abs(-1) + ln(exp(0))") == 1023.0
+    # ngspice's conditional forms (issue 21); only the branch taken is evaluated
+    params = {"a": 1.0, "b": 2.0}
+    assert evaluate_expression("a < b ? 3 : 4", params) == 3.0
+    assert evaluate_expression("a >= b ? 1/0 : 5", params) == 5.0
+    assert evaluate_expression("!(a == 1) || b != 2", params) == 0.0
+    assert evaluate_expression("0 ? 2 : a ? 4 : 5", params) == 4.0
+    assert evaluate_expression("-2^2 == -4 && 2^3^2 > 500") == 1.0
 
 
 # -- subcircuits -------------------------------------------------------------------------------

@@ -101,7 +101,8 @@ from eqprop_hw.io.fileio import read_bounded
 from eqprop_hw.circuit.graph import DIODE_AC_PARAMS, DIODE_DATASHEET_PARAMS, DIODE_DC_PARAMS, NODE_COUNT
 from eqprop_hw.circuit.spec import NAME_RE, OPTION_NAMES, parse_spec
 from eqprop_hw.circuit.spice_grammar import FUNCTIONS as GRAMMAR_FUNCTIONS
-from eqprop_hw.circuit.spice_grammar import ExpressionError, parse_expression, parse_spice_number
+from eqprop_hw.circuit.spice_grammar import MAX_EXPR_DEPTH, ExpressionError, parse_expression
+from eqprop_hw.circuit.spice_grammar import parse_spice_number
 
 #: Largest netlist or included file read (bytes).
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -265,6 +266,173 @@ def _eval_node(node: ast.AST, params: dict) -> float:
     raise ValueError("only numbers, parameter names, + - * / ^ ** and math functions are allowed")
 
 
+_CONDITIONAL_CHARS = re.compile(r"[?:<>=!&|]")
+_COND_TOKEN_RE = re.compile(r"(?P<space>\s+)|(?P<num>(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?[a-z]*)"
+                            r"|(?P<name>[a-z_][a-z0-9_]*)"
+                            r"|(?P<op>\*\*|&&|\|\||[<>=!]=|[-+*/^(),?:<>!])", re.A)
+_COMPARE = {"<": lambda a, b: a < b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
+            ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+class _Conditional:
+    """Recursive-descent parser of a ``.param`` expression with conditional forms.
+
+    The grammar is :mod:`eqprop_hw.circuit.spice_grammar`'s (without ``v()``/``i()``); the
+    result is a tree of tuples evaluated by :meth:`value`. Nesting is bounded by
+    :data:`~eqprop_hw.circuit.spice_grammar.MAX_EXPR_DEPTH`.
+    """
+
+    def __init__(self, text: str):
+        self.tokens, position, low = [], 0, text.lower()
+        while position < len(low):
+            match = _COND_TOKEN_RE.match(low, position)
+            if match is None:
+                raise ValueError(f"character {text[position]!r} is not allowed")
+            if match.lastgroup != "space":
+                self.tokens.append((match.lastgroup, match.group()))
+            position = match.end()
+        self.index, self.depth = 0, 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.index][1] if self.index < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> tuple:
+        if self.index >= len(self.tokens) or \
+                (expected is not None and self.tokens[self.index][1] != expected):
+            raise ValueError(f"malformed expression (expected {expected or 'more'!r})")
+        self.index += 1
+        return self.tokens[self.index - 1]
+
+    def parse(self) -> tuple:
+        if not self.tokens:
+            raise ValueError("empty expression")
+        tree = self.expr()
+        if self.index != len(self.tokens):
+            raise ValueError(f"malformed expression (unexpected {self.peek()!r})")
+        return tree
+
+    def expr(self) -> tuple:
+        self.depth += 1
+        if self.depth > MAX_EXPR_DEPTH:
+            raise ValueError(f"expression nested deeper than {MAX_EXPR_DEPTH}")
+        tree = self.chain(0)
+        if self.peek() == "?":
+            self.take()
+            yes = self.expr()
+            self.take(":")
+            tree = ("if", tree, yes, self.expr())
+        self.depth -= 1
+        return tree
+
+    _LEVELS = (("||",), ("&&",), tuple(_COMPARE), ("+", "-"), ("*", "/"))
+
+    def chain(self, level: int) -> tuple:
+        """A left-associative chain of the operators of ``_LEVELS[level]``."""
+        if level == len(self._LEVELS):
+            return self.unary()
+        first, rest = self.chain(level + 1), []
+        while self.peek() in self._LEVELS[level]:
+            operator = self.take()[1]
+            rest.append((operator, self.chain(level + 1)))
+        return ("chain", first, rest) if rest else first
+
+    def unary(self) -> tuple:
+        if self.peek() in ("-", "+", "!"):
+            operator = self.take()[1]
+            self.depth += 1
+            if self.depth > MAX_EXPR_DEPTH:
+                raise ValueError(f"expression nested deeper than {MAX_EXPR_DEPTH}")
+            tree = ("unary", operator, self.unary())
+            self.depth -= 1
+            return tree
+        base = self.primary()
+        if self.peek() in ("^", "**"):
+            self.take()
+            return ("chain", base, [("^", self.unary())])
+        return base
+
+    def primary(self) -> tuple:
+        kind, text = self.take()
+        if kind == "num":
+            return ("num", parse_spice_number(text))
+        if kind == "name" and self.peek() == "(":
+            self.take("(")
+            args = [self.expr()]
+            while self.peek() == ",":
+                self.take()
+                args.append(self.expr())
+            self.take(")")
+            return ("call", text, args)
+        if kind == "name":
+            return ("name", text)
+        if text == "(":
+            tree = self.expr()
+            self.take(")")
+            return tree
+        raise ValueError(f"malformed expression (unexpected {text!r})")
+
+    def value(self, tree: tuple, params: dict) -> float:
+        kind = tree[0]
+        if kind == "num":
+            return tree[1]
+        if kind == "name":
+            if tree[1] in params:
+                return params[tree[1]]
+            if tree[1] in _CONSTANTS:
+                return _CONSTANTS[tree[1]]
+            raise ValueError(f"unknown parameter {tree[1]!r}")
+        if kind == "if":
+            return self.value(tree[2] if self.value(tree[1], params) != 0 else tree[3], params)
+        if kind == "unary":
+            operand = self.value(tree[2], params)
+            return {"-": -operand, "+": operand, "!": float(operand == 0)}[tree[1]]
+        if kind == "call":
+            entry = _FUNCTIONS.get(tree[1])
+            if entry is None:
+                raise ValueError(f"function {tree[1]!r} is not allowed (allowed: "
+                                 f"{', '.join(sorted(_FUNCTIONS))})")
+            low, high, function = entry
+            if not low <= len(tree[2]) <= high:
+                raise ValueError(f"wrong number of arguments to {tree[1]}()")
+            return float(function(*[self.value(arg, params) for arg in tree[2]]))
+        result = self.value(tree[1], params)
+        for operator, operand in tree[2]:
+            right = self.value(operand, params)
+            if operator in _COMPARE:
+                result = float(_COMPARE[operator](result, right))
+            elif operator in ("&&", "||"):
+                result = float((result != 0 and right != 0) if operator == "&&"
+                               else (result != 0 or right != 0))
+            elif operator == "^":
+                result = math.pow(result, right)
+            else:
+                result = {"+": result + right, "-": result - right, "*": result * right,
+                          "/": result / right if right != 0 else _divide_by_zero()}[operator]
+        return result
+
+
+def _divide_by_zero() -> float:
+    raise ZeroDivisionError
+
+
+def _evaluate_conditional(text: str, params: dict) -> float:
+    """Evaluate an expression with conditional forms (see :func:`evaluate_expression`)."""
+    try:
+        parser = _Conditional(text)
+        value = parser.value(parser.parse(), params)
+    except ZeroDivisionError:
+        raise ValueError("division by zero") from None
+    except OverflowError:
+        raise ValueError("numeric overflow") from None
+    except RecursionError:
+        raise ValueError("malformed expression") from None
+    except (TypeError, ValueError) as error:
+        raise ValueError(str(error) or "math domain error") from None
+    if not isinstance(value, float) or not math.isfinite(value):
+        raise ValueError(f"result {value!r} is not a finite number")
+    return value
+
+
 def evaluate_expression(text: str, params: dict | None = None) -> float:
     """Safely evaluate a ``.param``-style expression (never ``eval``).
 
@@ -284,10 +452,18 @@ def evaluate_expression(text: str, params: dict | None = None) -> float:
     ------
     ValueError
         On any other construct, an unknown name, a math error or a non-finite result.
+
+    Notes
+    -----
+    Expressions with ngspice's conditional forms (``c ? a : b``, ``< > <= >= == !=``,
+    ``&& || !``; true is 1, false 0) are parsed by :class:`_Conditional`, which follows the
+    precedence of :mod:`eqprop_hw.circuit.spice_grammar` and evaluates only the branch taken.
     """
     params = params or {}
     if len(text) > MAX_EXPR_CHARS:
         raise ValueError(f"expression longer than {MAX_EXPR_CHARS} characters")
+    if _CONDITIONAL_CHARS.search(text):
+        return _evaluate_conditional(text, params)
     source = _python_source(text)
     if not source.strip():
         raise ValueError("empty expression")
@@ -428,6 +604,13 @@ def _source_keyword(word: str) -> str | None:
     if match is None or match.group(1).upper() not in _SOURCE_WORDS:
         return None
     return match.group(1).upper()
+
+
+def _keyword_group(word: str) -> bool:
+    """Whether ``word`` is a parenthesized source group such as ``(PWL 0 1 1n 2)``."""
+    if not (word.startswith("(") and word.endswith(")")) or not word[1:-1].strip():
+        return False
+    return re.split(r"[\s(]", word[1:-1].strip())[0].upper() in _SOURCE_WORDS
 
 
 def _waveform_at_zero(key: str, values: list, where: _Line, label: str) -> float:
@@ -1361,11 +1544,18 @@ class _Importer:
         waveform, left = None, []
         while index < len(words):
             word = words[index]
+            if _keyword_group(word):   # ngspice's (PWL ...) (AC 1) groups
+                words[index:index + 1] = [t.text for t in _tokens(word[1:-1], line)]
+                continue
             key = _source_keyword(word)
-            if key == "AC":
+            if key == "DC" and dc is None and index + 1 < len(words):   # AC 1 DC 0
+                dc = _value(words[index + 1], params, line, f"{label} DC value")
+                index += 2
+            elif key == "AC":
                 index += 1
                 count = 0
-                while index < len(words) and count < 2 and not _source_keyword(words[index]):
+                while index < len(words) and count < 2 and not _source_keyword(words[index]) \
+                        and not _keyword_group(words[index]):
                     _value(words[index], params, line, f"{label} AC value")
                     index, count = index + 1, count + 1
                 left.append("AC")
@@ -1376,7 +1566,8 @@ class _Importer:
                 index += 1
                 if not inner:
                     args = []
-                    while index < len(words) and not _source_keyword(words[index]):
+                    while index < len(words) and not _source_keyword(words[index]) and \
+                            not _keyword_group(words[index]):
                         args.append(words[index])
                         index += 1
                     if len(args) == 1 and args[0].startswith("("):
@@ -1397,13 +1588,13 @@ class _Importer:
                       "value, AC, PULSE, SIN, PWL, EXP, SFFM); refused", line)
         if left:
             self.note("left out", f"{label} {'/'.join(left)} ({self.where(line)})")
-        if dc is not None:
-            return dc
-        if waveform is not None:
+        if waveform is not None:   # checked even when the DC value is used
             key, args = waveform
             values = [_value(a, params, line, f"{label} {key} value") for a in args]
-            return _waveform_at_zero(key, values, line, label)
-        return 0.0
+            at_zero = _waveform_at_zero(key, values, line, label)
+            if dc is None:
+                return at_zero
+        return 0.0 if dc is None else dc
 
     def _instance(self, line: _Line, scope: _Scope, stack: tuple) -> None:
         words = [t.text for t in _tokens(line.text, line)]
