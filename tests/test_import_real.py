@@ -330,3 +330,25 @@ def test_conditional_expressions_match_ngspice(tmp_path):
     values = {e["name"]: e.get("r", e.get("dc")) for e in spec["elements"]}
     assert values == {"V1": 0.8, "R1": 1000.0, "R2": 2000.0, "R3": 4000.0}
     assert_matches_raw(tmp_path, EXPRESSION_NETLIST)
+
+
+# -- .func: expanded (no recursion: a body calls only functions defined before it) -----------
+FUNC_NETLIST = """user functions
+.func sq(x) {x*x}
+.func par(a, b) = {a*b/(a+b)}
+.func pick(x) 'x > 1 ? x*x : 1'
+.func plus1(x) {sq(x) + 1}
+.param r0=1k
+V1 in 0 DC {pick(1.5) - plus1(0.5)}
+R1 in mid {par(r0, 3*r0)}
+R2 mid 0 {sq(2)*r0 + par(2k, 2k)}
+.op
+.end
+"""
+
+
+def test_func_expanded_matches_ngspice(tmp_path):
+    spec = import_netlist_text(FUNC_NETLIST)
+    values = {e["name"]: e.get("r", e.get("dc")) for e in spec["elements"]}
+    assert values == {"V1": 1.0, "R1": 750.0, "R2": 5000.0}
+    assert_matches_raw(tmp_path, FUNC_NETLIST)

@@ -549,7 +549,7 @@ REFUSALS = [
     ("XSPICE A device", "t\nA1 [a b] c amod\n", 2, "XSPICE"),
     (".exec card", "t\nR1 a 0 1\n.exec rm -rf /\n", 3, ".exec refused"),
     (".csparam card", "t\nR1 a 0 1\n.csparam x=1\n", 3, ".csparam refused"),
-    (".func card", "t\nR1 a 0 1\n.func f(x) {x}\n", 3, ".func refused"),
+    (".func recursion", "t\nR1 a 0 1\n.func f(x) {f(x)}\n", 3, "no recursion"),
     ("unknown card", "t\nR1 a 0 1\n.foo\n", 3, ".foo refused"),
     ("pulse negative delay", "t\nV1 a 0 PULSE(0 1 -1n)\n", 2, "negative delay"),
     ("am source", "t\nV1 a 0 DC 1 AM(1 0 1k 1meg)\n", 2, "unsupported source specification"),

@@ -606,6 +606,85 @@ def _source_keyword(word: str) -> str | None:
     return match.group(1).upper()
 
 
+#: Most ``.func`` definitions in one netlist.
+MAX_FUNCTIONS = 1000
+_FUNC_RE = re.compile(r"\.func\s+([A-Za-z_]\w*)\s*\(([^()]*)\)\s*=?\s*(.*)", re.S | re.I)
+_GROUP_RE = re.compile(r"\{[^{}]*\}|'[^']*'")
+_CALL_RE = re.compile(r"([A-Za-z_]\w*)\s*\(")
+
+
+def _func_definition(line: _Line, funcs: dict) -> tuple:
+    """``(name, [args], body)`` of a ``.func`` line; names and calls checked."""
+    match = _FUNC_RE.fullmatch(line.text.strip())
+    if match is None:
+        _fail(".func needs NAME(args) {expression}, e.g. .func f(x, y) {x*y + 1}", line)
+    name, body = match.group(1).lower(), match.group(3).strip()
+    if _is_expression(body):
+        body = body[1:-1]
+    if not body or len(body) > MAX_EXPR_CHARS:
+        _fail(f".func {name}: the body must hold 1 to {MAX_EXPR_CHARS} characters", line)
+    if name in _RESERVED_PARAMS or name in funcs:
+        _fail(f".func {name}: the name is a built-in function or defined twice; refused", line)
+    args = [a.strip().lower() for a in match.group(2).split(",")] if match.group(2).strip() \
+        else []
+    if len(set(args)) != len(args) or not all(_PARAM_NAME_RE.fullmatch(a) and
+                                              a not in _RESERVED_PARAMS for a in args):
+        _fail(f".func {name}: arguments must be distinct parameter names", line)
+    for call in _CALL_RE.finditer(body):
+        called = call.group(1).lower()
+        if called not in _FUNCTIONS and called not in funcs:
+            _fail(f".func {name}: calls {call.group(1)!r}, which is neither a math function "
+                  "nor a .func defined before it (no recursion); refused", line)
+    return name, args, body
+
+
+def _expand_calls(text: str, funcs: dict, where: _Line) -> str:
+    """``text`` with user-function calls inside ``{...}``/``'...'`` values expanded."""
+    def group(match: re.Match) -> str:
+        value = match.group()
+        for _round in range(len(funcs) + 1):
+            expanded = _expand_once(value, funcs, where)
+            if len(expanded) > MAX_EXPR_CHARS:
+                _fail(f"{value[:40]!r}: .func calls expand to more than {MAX_EXPR_CHARS} "
+                      "characters; refused", where)
+            if expanded == value:
+                return value
+            value = expanded
+        return value
+    return _GROUP_RE.sub(group, text)
+
+
+def _expand_once(text: str, funcs: dict, where: _Line) -> str:
+    """One pass: each call of a user function replaced by its body."""
+    out, position = [], 0
+    for call in _CALL_RE.finditer(text):
+        name = call.group(1).lower()
+        if name not in funcs or call.start() < position:
+            continue
+        depth, index, args, start = 1, call.end(), [], call.end()
+        while index < len(text) and depth:
+            char = text[index]
+            depth += (char == "(") - (char == ")")
+            if (char == "," and depth == 1) or depth == 0:
+                args.append(text[start:index].strip())
+                start = index + 1
+            index += 1
+        if depth:
+            _fail(f"call of .func {name}: unbalanced parentheses", where)
+        params, body = funcs[name]
+        if args == [""] and not params:
+            args = []
+        if len(args) != len(params):
+            _fail(f"call of .func {name}: {len(args)} arguments, expected {len(params)}", where)
+        values = dict(zip(params, args))
+        body = re.sub(r"\b[A-Za-z_]\w*\b",
+                      lambda m: f"({values[m.group().lower()]})" if m.group().lower() in values
+                      else m.group(), body)
+        out += [text[position:call.start()], f"({body})"]
+        position = index
+    return "".join(out) + text[position:]
+
+
 def _keyword_group(word: str) -> bool:
     """Whether ``word`` is a parenthesized source group such as ``(PWL 0 1 1n 2)``."""
     if not (word.startswith("(") and word.endswith(")")) or not word[1:-1].strip():
@@ -998,6 +1077,35 @@ class _Importer:
         self.note("renamed", f"{text} -> {candidate}")
         return candidate
 
+    def functions(self, lines: list) -> list:
+        """Take the top-level ``.func`` definitions out and expand their calls in values.
+
+        ``.func NAME(a, b) {body}`` (also ``= {body}``, ``'body'``): the body may call math
+        functions and functions defined BEFORE it, so there is no recursion; a call is
+        replaced by the body with each argument parenthesized, inside ``{...}`` and
+        ``'...'`` values, and the expanded value must stay within :data:`MAX_EXPR_CHARS`
+        (a doubling bomb is refused). At most :data:`MAX_FUNCTIONS` definitions.
+        """
+        funcs, out, depth = {}, [], 0
+        for line in lines:
+            word = "" if line.meta else _first_word(line.text).lower()
+            depth += (word == ".subckt") - (word == ".ends")
+            if word != ".func":
+                out.append(line)
+                continue
+            if depth > 0:
+                _fail(".func inside a subcircuit is not supported (define it at the top "
+                      "level); refused", line)
+            if len(funcs) >= MAX_FUNCTIONS:
+                _fail(f"more than {MAX_FUNCTIONS} .func definitions", line)
+            name, args, body = _func_definition(line, funcs)
+            funcs[name] = (args, body)
+        if not funcs:
+            return lines
+        return [line if line.meta or not _GROUP_RE.search(line.text) else
+                _Line(_expand_calls(line.text, funcs, line), line.source, line.line, line.meta)
+                for line in out]
+
     def collect_words(self, lines: list) -> None:
         """Every lower-case word of the netlist: mapped names must differ from all of them."""
         for line in lines:
@@ -1354,7 +1462,6 @@ class _Importer:
         # every other card is refused, also with allow_unsafe: skipping a card that changes
         # the circuit would change the answer without a word
         reasons = {".exec": "it runs commands", ".csparam": "it passes values to control scripts",
-                   ".func": "user functions are not supported",
                    ".if": "conditional netlists are not supported",
                    ".nodeset": "it can select another operating point",
                    ".shell": "it runs shell commands"}
@@ -1772,6 +1879,7 @@ def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
     importer.main_source = source
     stack = ((main_path, None),) if main_path is not None else ()
     lines = importer.expand(lines, root, 0, stack)
+    lines = importer.functions(lines)
     importer.collect_words(lines)
     top, meta = importer.split(lines)
     importer.cards(top)

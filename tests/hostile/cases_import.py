@@ -1,17 +1,27 @@
 """Hostile netlists for the importer's issue-21 constructs (vendor names, .global, .temp,
 instance parameters, sources, Latin-1): each is refused with one line naming the file and line.
 
-.func and .if stay refused by name (not implemented), also under --allow-unsafe, so recursion
-bombs and deep nesting never reach an evaluator.
+.func bodies may only call functions defined before them (no recursion) and expand within
+1000 characters (doubling bombs refused); .if stays refused by name, also under
+--allow-unsafe.
 """
 
 from hostile import Case
 
 HEAD = "t\nV1 a 0 DC 1\nR1 a b 1k\nR2 b 0 1k\n"
 NETLISTS = {
-    "func-recursion-bomb": (HEAD + ".func f(x) {f(x)+f(x)}\nR3 b 0 {f(1)}\n", 5, "card .func"),
-    "func-doubling": (HEAD + "".join(f".func f{i}(x) {{f{i - 1}(x)*f{i - 1}(x)}}\n"
-                                     for i in range(1, 40)), 5, "card .func"),
+    "func-recursion-bomb": (HEAD + ".func f(x) {f(x)+f(x)}\nR3 b 0 {f(1)}\n", 5,
+                            "no recursion"),
+    "func-mutual-recursion": (HEAD + ".func g(x) {h(x)}\n.func h(x) {g(x)}\n", 5,
+                              "no recursion"),
+    "func-doubling-bomb": (HEAD + ".func f0(x) {x}\n" + "".join(
+        f".func f{i}(x) {{f{i - 1}(x)*f{i - 1}(x)}}\n" for i in range(1, 40))
+        + "R3 b 0 {f39(1)}\n", 45, "expand to more than 1000 characters"),
+    "func-in-subckt": (HEAD + ".subckt S p\n.func f(x) {x}\nR1 p 0 1\n.ends\n", 6,
+                       ".func inside a subcircuit"),
+    "func-shadows-builtin": (HEAD + ".func exp(x) {x}\n", 5, "built-in function"),
+    "func-wrong-arguments": (HEAD + ".func f(x) {x}\nR3 b 0 {f(1, 2)}\n", 6,
+                             "2 arguments, expected 1"),
     "if-depth": (HEAD + ".if (1)\n" * 200 + ".endif\n" * 200, 5, "card .if"),
     "if-unsafe-not-skipped": (HEAD + ".if (0)\nR9 a 0 1\n.endif\n", 5, "card .if"),
     "global-in-subckt": (HEAD + ".subckt S p\n.global p\nR1 p 0 1\n.ends\nX1 a S\n", 6,
