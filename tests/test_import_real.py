@@ -303,7 +303,7 @@ def test_dot_temp_sets_the_circuit_temperature(tmp_path, temp):
     ("t\nR1 a 0 1k\nV1 a 0 1\n.options temp=30\n.temp 50\n", 5, "contradicts"),
     ("t\n.subckt S a\n.global g\nR1 a g 1\n.ends\nX1 b S\nV1 b 0 1\n", 3, "only allowed at the top"),
     ("t\n.global a\n.subckt S a\nR1 a 0 1\n.ends\nX1 b S\nV1 b 0 1\n", 6, "is a .global node"),
-    ("t\nR1 a 0 1k\nV1 a 0 1\n.if (1)\n.endif\n", 4, "card .if refused"),
+    ("t\nR1 a 0 1k\nV1 a 0 1\n.if (x)\n.endif\n", 4, "unknown parameter 'x'"),
 ])
 def test_circuit_changing_cards_modelled_or_refused(text, line, fragment):
     for unsafe in (False, True):
@@ -352,3 +352,34 @@ def test_func_expanded_matches_ngspice(tmp_path):
     values = {e["name"]: e.get("r", e.get("dc")) for e in spec["elements"]}
     assert values == {"V1": 1.0, "R1": 750.0, "R2": 5000.0}
     assert_matches_raw(tmp_path, FUNC_NETLIST)
+
+
+# -- .if / .elseif / .else / .endif on constant parameter expressions -------------------------
+IF_NETLIST = """conditional netlist
+.param corner=2 scale=1.5
+.if (corner == 1)
+R1 in mid 1k
+.elseif (corner == 2 && scale > 1)
+R1 in mid 2k
+.if (scale > 2)
+R3 mid 0 1k
+.else
+R3 mid 0 3k
+.endif
+.else
+R1 in mid 5k
+.endif
+V1 in 0 DC 1
+R2 mid 0 {scale*1k}
+.op
+.end
+"""
+
+
+def test_if_blocks_resolved_like_ngspice(tmp_path):
+    spec = import_netlist_text(IF_NETLIST)
+    assert [(e["name"], e.get("r")) for e in spec["elements"]] == \
+        [("R1", 2000.0), ("R3", 3000.0), ("V1", None), ("R2", 1500.0)]
+    note = assert_matches_raw(tmp_path, IF_NETLIST)
+    assert note == ("eqprop-hw: note: left out: .if branch not taken (lines 3-5), .if branch "
+                    "not taken (lines 7-9), .if branch not taken (lines 12-14), .op (line 17)\n")

@@ -606,6 +606,8 @@ def _source_keyword(word: str) -> str | None:
     return match.group(1).upper()
 
 
+#: Deepest nesting of ``.if`` blocks.
+MAX_IF_DEPTH = 16
 #: Most ``.func`` definitions in one netlist.
 MAX_FUNCTIONS = 1000
 _FUNC_RE = re.compile(r"\.func\s+([A-Za-z_]\w*)\s*\(([^()]*)\)\s*=?\s*(.*)", re.S | re.I)
@@ -1106,6 +1108,74 @@ class _Importer:
                 _Line(_expand_calls(line.text, funcs, line), line.source, line.line, line.meta)
                 for line in out]
 
+    def conditionals(self, lines: list) -> list:
+        """Resolve top-level ``.if (c)`` / ``.elseif (c)`` / ``.else`` / ``.endif`` blocks.
+
+        Conditions are constant expressions over the ``.param`` values defined before them
+        (at the top level, in branches taken); the lines of branches not taken are left out
+        and noted. Blocks nest at most :data:`MAX_IF_DEPTH` deep; a block inside a subcircuit
+        (its condition could depend on instance parameters) is refused.
+        """
+        out, params, stack, in_subckt = [], {}, [], 0
+        for line in lines:
+            word = "" if line.meta else _first_word(line.text).lower()
+            if word in (".if", ".elseif", ".else", ".endif"):
+                if in_subckt:
+                    _fail(f"{word} inside a subcircuit is not supported; refused", line)
+                self._conditional(word, line, params, stack)
+                continue
+            if stack and not all(frame["active"] for frame in stack):
+                continue
+            in_subckt += (word == ".subckt") - (word == ".ends")
+            if word == ".param" and not in_subckt:
+                self._param(line, params)
+            out.append(line)
+        if stack:
+            _fail(".if block is never closed: no .endif before the end of the file",
+                  stack[-1]["line"])
+        return out
+
+    def _conditional(self, word: str, line: _Line, params: dict, stack: list) -> None:
+        """One ``.if``-family card: update the stack of open blocks."""
+        outer = all(frame["active"] for frame in stack)
+        if word == ".if":
+            if len(stack) >= MAX_IF_DEPTH:
+                _fail(f".if blocks nested deeper than {MAX_IF_DEPTH}", line)
+            taken = outer and self._condition(line, params)
+            stack.append({"line": line, "active": taken, "done": taken, "else": False,
+                          "start": line})
+            return
+        if not stack:
+            _fail(f"{word} without a matching .if", line)
+        frame, outer = stack[-1], all(frame["active"] for frame in stack[:-1])
+        if not frame["active"] and outer:
+            self.note("left out", f".if branch not taken ({self.where(frame['start'], line.line)})")
+        if word == ".endif":
+            stack.pop()
+            return
+        if frame["else"]:
+            _fail(f"{word} after .else (the .if at line {frame['line'].line})", line)
+        frame["start"] = line
+        if word == ".else":
+            frame["else"] = True
+            frame["active"] = outer and not frame["done"]
+        else:
+            frame["active"] = outer and not frame["done"] and self._condition(line, params)
+        frame["done"] = frame["done"] or frame["active"]
+
+    @staticmethod
+    def _condition(line: _Line, params: dict) -> bool:
+        """The value of ``.if (expr)`` / ``.elseif (expr)``: nonzero is true."""
+        text = line.text.split(None, 1)[1].strip() if len(line.text.split()) > 1 else ""
+        if not (text.startswith("(") and text.endswith(")")):
+            _fail(f"{_first_word(line.text).lower()} needs a condition in parentheses, e.g. "
+                  ".if (a == 1)", line)
+        try:
+            return evaluate_expression(text, params) != 0
+        except ValueError as error:
+            _fail(f"{_first_word(line.text).lower()} {text[:40]}: cannot evaluate: {error} "
+                  "(conditions may use .param values defined before them)", line)
+
     def collect_words(self, lines: list) -> None:
         """Every lower-case word of the netlist: mapped names must differ from all of them."""
         for line in lines:
@@ -1462,7 +1532,6 @@ class _Importer:
         # every other card is refused, also with allow_unsafe: skipping a card that changes
         # the circuit would change the answer without a word
         reasons = {".exec": "it runs commands", ".csparam": "it passes values to control scripts",
-                   ".if": "conditional netlists are not supported",
                    ".nodeset": "it can select another operating point",
                    ".shell": "it runs shell commands"}
         reason = reasons.get(word, "not in the supported subset (.param .model .subckt .ends "
@@ -1880,6 +1949,7 @@ def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
     stack = ((main_path, None),) if main_path is not None else ()
     lines = importer.expand(lines, root, 0, stack)
     lines = importer.functions(lines)
+    lines = importer.conditionals(lines)
     importer.collect_words(lines)
     top, meta = importer.split(lines)
     importer.cards(top)

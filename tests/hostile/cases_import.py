@@ -2,8 +2,8 @@
 instance parameters, sources, Latin-1): each is refused with one line naming the file and line.
 
 .func bodies may only call functions defined before them (no recursion) and expand within
-1000 characters (doubling bombs refused); .if stays refused by name, also under
---allow-unsafe.
+1000 characters (doubling bombs refused); .if conditions are constant expressions over
+earlier .param values, nested at most 16 deep.
 """
 
 from hostile import Case
@@ -22,8 +22,15 @@ NETLISTS = {
     "func-shadows-builtin": (HEAD + ".func exp(x) {x}\n", 5, "built-in function"),
     "func-wrong-arguments": (HEAD + ".func f(x) {x}\nR3 b 0 {f(1, 2)}\n", 6,
                              "2 arguments, expected 1"),
-    "if-depth": (HEAD + ".if (1)\n" * 200 + ".endif\n" * 200, 5, "card .if"),
-    "if-unsafe-not-skipped": (HEAD + ".if (0)\nR9 a 0 1\n.endif\n", 5, "card .if"),
+    "if-depth": (HEAD + ".if (1)\n" * 200 + ".endif\n" * 200, 21, "nested deeper than 16"),
+    "if-unknown-parameter": (HEAD + ".if (later > 1)\nR9 a 0 1\n.endif\n.param later=2\n", 5,
+                             "cannot evaluate"),
+    "if-not-closed": (HEAD + ".if (1)\nR9 a 0 1\n", 5, "no .endif"),
+    "if-else-twice": (HEAD + ".if (0)\n.else\n.else\n.endif\n", 7, "after .else"),
+    "endif-alone": (HEAD + ".endif\n", 5, "without a matching .if"),
+    "if-in-subckt": (HEAD + ".subckt S p\n.if (1)\nR1 p 0 1\n.endif\n.ends\n", 6,
+                     "inside a subcircuit"),
+    "if-condition-call": (HEAD + ".if (system(1))\n.endif\n", 5, "function 'system'"),
     "global-in-subckt": (HEAD + ".subckt S p\n.global p\nR1 p 0 1\n.ends\nX1 a S\n", 6,
                          "only allowed at the top level"),
     "global-pin": (HEAD + ".global n\n.subckt S n\nR1 n 0 1\n.ends\nX1 a S\n", 9,
