@@ -383,3 +383,23 @@ def test_if_blocks_resolved_like_ngspice(tmp_path):
     note = assert_matches_raw(tmp_path, IF_NETLIST)
     assert note == ("eqprop-hw: note: left out: .if branch not taken (lines 3-5), .if branch "
                     "not taken (lines 7-9), .if branch not taken (lines 12-14), .op (line 17)\n")
+
+
+# -- refused because ngspice reads them otherwise than they look -------------------------------
+def test_param_redefinition_refused_ngspice_uses_last_value(tmp_path):
+    """ngspice gives b = 2*a with the LAST a (6k, not 2k): refused, naming both lines."""
+    text = ("param override\n.param a=1k\n.param b={a*2}\nV1 in 0 DC 1\nR1 in mid {b}\n"
+            ".param a=3k\nR2 mid 0 1k\n.op\n.end\n")
+    assert raw_ngspice(tmp_path, text)["mid"] == pytest.approx(1 / 7, abs=TOLERANCE)
+    with pytest.raises(NetlistError, match=":6: .param a defined twice \\(lines 2 and 6\\)"):
+        import_netlist_text(text)
+
+
+@pytest.mark.parametrize("value, read_as, advice", [("4k7", 4000.0, "4.7k"),
+                                                    ("2R2", 2.0, "2.2")])
+def test_4k7_notation_refused_ngspice_ignores_the_digits(tmp_path, value, read_as, advice):
+    text = f"notation\nV1 in 0 DC 1\nR1 in mid {value}\nR2 mid 0 1k\n.op\n.end\n"
+    assert raw_ngspice(tmp_path, text)["mid"] == pytest.approx(1000 / (1000 + read_as),
+                                                               abs=TOLERANCE)
+    with pytest.raises(NetlistError, match=f":3: .*ngspice reads as .*write {advice};"):
+        import_netlist_text(text)

@@ -576,6 +576,13 @@ def _value(text: str, params: dict, where: _Line, what: str) -> float:
         return parse_spice_number(text)
     except ValueError:
         hint = ""
+        match = re.fullmatch(r"(\d+)([a-z]+)(\d+)", text.lower())
+        if match and match.group(2) in ("r", "k", "m", "meg", "u", "n", "p"):
+            _fail(f"{what}: {text!r} is {match.group(1)}{match.group(2)}{match.group(3)} "
+                  f"notation, which ngspice reads as {match.group(1)}"
+                  f"{'' if match.group(2) == 'r' else match.group(2)} (it ignores the digits "
+                  f"after the letter); write {match.group(1)}.{match.group(3)}"
+                  f"{'' if match.group(2) == 'r' else match.group(2)}; refused", where)
         if text.lower() in params:
             hint = f"; write {{{text.lower()}}} to use the parameter"
         _fail(f"{what}: malformed value {text!r} (expected a number with an optional SPICE "
@@ -1374,8 +1381,16 @@ class _Importer:
 
     def cards(self, top: list) -> None:
         """Top-level ``.param``, then ``.model`` (everywhere) and ``.options``."""
+        first: dict = {}
         for line in top:
             if _first_word(line.text).lower() == ".param":
+                words = [t.text for t in _tokens(line.text, line)][1:]
+                for name, _text in _params_list(words, line, ".param"):
+                    if name in first:   # ngspice would use the last value everywhere
+                        _fail(f".param {name} defined twice (lines {first[name].line} and "
+                              f"{line.line}): ngspice uses the last value everywhere, also "
+                              "in lines before it; refused (keep one definition)", line)
+                    first[name] = line
                 self._param(line, self.params)
         model_lines = [line for line in top if _first_word(line.text).lower() == ".model"]
         for sub in self.subckts.values():
