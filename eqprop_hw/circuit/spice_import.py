@@ -19,7 +19,11 @@ Supported subset
 * Elements ``R C L D V I E G F H B`` (see :data:`ELEMENT_SYNTAX`) and ``X`` subcircuit
   instances. Values are numbers with SPICE suffixes (``f p n u m k meg g t mil``, optionally
   followed by a unit: ``10k``, ``2.2uF``, ``1meg``; note ``3MEG`` is 3e6 but ``3M`` is 3e-3),
-  or ``{expr}`` / ``'expr'``. V and I take ``DC x`` or a plain value only.
+  or ``{expr}`` / ``'expr'`` (with ngspice's ``c ? a : b``, comparisons and ``&& || !``).
+  V and I take ``[DC] x``, ``AC`` and one waveform (PULSE SIN PWL EXP SFFM): the value is the
+  DC value, else the waveform at t = 0 as ngspice defines it (:func:`_waveform_at_zero`).
+  ``m=`` is folded into R, C, L and diode values; ``ic=``, ``ac=`` and ``tc1=``/``tc2=`` (at
+  TNOM only) are accepted.
 * Behavioural sources ``B n+ n- V=expr`` / ``I=expr`` whose identifiers are math functions,
   ``v(node)``, ``v(a,b)``, ``i(VSOURCE)``, numbers, ``time``, ``temper``, ``hertz``, ``pi`` or
   ``.param`` names (replaced by their values). The spec keeps the text after the nodes.
@@ -27,8 +31,13 @@ Supported subset
   :data:`eqprop_hw.circuit.graph.DIODE_DC_PARAMS` and :data:`~eqprop_hw.circuit.graph.DIODE_AC_PARAMS`
   only), ``.subckt``/``.ends``, ``.include``/``.inc``, ``.lib FILE SECTION`` (and ``.lib
   SECTION`` ... ``.endl`` definitions), ``.options`` (the numeric options of
-  :data:`eqprop_hw.circuit.spec.OPTION_NAMES` are kept, every other option is ignored), and the
-  analysis/output cards of :data:`IGNORED_CARDS`, accepted and not stored.
+  :data:`eqprop_hw.circuit.spec.OPTION_NAMES` are kept, every other option is ignored),
+  ``.temp``, ``.global``, ``.func`` (expanded, no recursion), ``.if``/``.elseif``/``.else``/
+  ``.endif`` (constant conditions), and ``.control`` blocks and the analysis/output cards of
+  :data:`IGNORED_CARDS`, left out (never run, never written). Models of other types and
+  subcircuits that nothing uses are ignored. Vendor node names (``IN+``) and model names
+  (``1N4148``) are mapped to grammar names. Everything left out, renamed, folded, accepted
+  or ignored is listed in the ``notes`` (see :func:`import_netlist_text`).
 * Metadata comments written by the exporter: ``*@ input NAME SRC:gain ...``,
   ``*@ output NAME NODE``, ``*@ trainable PATTERN ...``. Without a ``*@ eqprop-hw netlist``
   header and without ``*@ trainable`` lines the spec has no ``trainable`` key (so the spec's
@@ -59,18 +68,19 @@ beta) are refused: eqprop-hw circuits need positive conductances.
 
 Refused
 -------
-``.control``/``.endc`` blocks, ngspice control commands (``shell``, ``exec``, ``source``, ...),
-``.exec``, ``.csparam``, ``.func`` and every ``.`` card not listed above, a ``.lib`` section
+ngspice control commands outside a ``.control`` block (``shell``, ``exec``, ``source``, ...),
+``.exec``, ``.csparam``, ``.nodeset`` and every ``.`` card not listed above, a ``.param``
+defined twice at the top level, ``4k7`` notation (ngspice reads it as 4k), a ``.lib`` section
 without ``.endl`` (before the end of the file or the next ``.lib SECTION``), an ``.endl NAME``
 closing another section, a section defined twice, a ``.control`` without ``.endc``,
 ``.include``/``.lib``
 of a file outside the netlist's folder (after resolving symlinks and ``..``), include recursion
 deeper than :data:`MAX_INCLUDE_DEPTH`, behavioural expressions with other identifiers or
 characters, XSPICE ``A`` devices, and other semiconductors and lines (``Q M J Z S W T O U K``
-...). With ``allow_unsafe=True`` control blocks, control commands and unknown cards are skipped
-(never executed) and includes may read files outside the folder; B expressions must still
-parse in the grammar every netlist writer enforces (:mod:`eqprop_hw.circuit.spice_grammar`), and
-elements that a spec cannot represent (``A``, ``Q``, ...) are still refused.
+...). With ``allow_unsafe=True`` includes may read files outside the folder; nothing else
+changes (no card is skipped); B expressions must still parse in the grammar every netlist
+writer enforces (:mod:`eqprop_hw.circuit.spice_grammar`), and elements that a spec cannot
+represent (``A``, ``Q``, ...) are still refused.
 
 Every error is a :class:`~eqprop_hw.errors.NetlistError` naming the file and line.
 
