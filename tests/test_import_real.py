@@ -153,6 +153,8 @@ V15 15 0 pwl
 + 'dfall-0.8*tfall' 'vp'
 + 'dfall+0.8*tfall' 0v
 R15 15 0 1k
+V16 16 0 PWL(0 0.55 1u 1 2u 0.55) r=0 td=1n
+R16 16 0 1k
 .op
 .end
 """
@@ -164,7 +166,7 @@ def test_waveform_sources_keep_ngspice_operating_point_value(tmp_path):
                     "(line 6), V4 EXP (line 8), V5 SFFM (line 10), V6 AC (line 12), V7 AC/SIN "
                     "(line 14), V8 PULSE (line 16), V9 PWL (line 18), V10 SIN (line 20), I11 "
                     "SIN/AC (line 22), V12 PULSE (line 24), V13 AC (line 26), V14 PWL/AC (line 28), V15 "
-                    "PWL (line 31), .op (line 36)\n")
+                    "PWL (line 31), V16 PWL (line 36), .op (line 38)\n")
 
 
 # -- .control blocks and analysis cards --------------------------------------------------------

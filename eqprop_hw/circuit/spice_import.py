@@ -1777,6 +1777,10 @@ class _Importer:
                     if not (inner.startswith("(") and inner.endswith(")")):
                         _fail(f"{label}: malformed {key} specification {word!r}", line)
                     args = [t.text for t in _tokens(inner[1:-1], line)]
+                while index < len(words) and _KV_RE.fullmatch(words[index]) and \
+                        not _source_keyword(words[index]):   # PWL(...) r=0 td=1n
+                    args.append(words[index])
+                    index += 1
                 waveform = (key, args)
                 left.append(key)
             elif key in ("DISTOF1", "DISTOF2"):
@@ -1791,6 +1795,14 @@ class _Importer:
             self.note("left out", f"{label} {'/'.join(left)} ({self.where(line)})")
         if waveform is not None:   # checked even when the DC value is used
             key, args = waveform
+            for option in [a for a in args if _KV_RE.fullmatch(a)]:   # PWL r= and td=
+                name, text = _KV_RE.fullmatch(option).groups()
+                if key != "PWL" or name.lower() not in ("r", "td"):
+                    _fail(f"{label}: {key} option {name}= is not supported; refused", line)
+                if _value(text, params, line, f"{label} PWL {name}") < 0:
+                    _fail(f"{label}: PWL {name}= must not be negative (the value at t = 0 "
+                          "would depend on it); refused", line)
+                args = [a for a in args if a is not option]
             values = [_value(a, params, line, f"{label} {key} value") for a in args]
             at_zero = _waveform_at_zero(key, values, line, label)
             if dc is None:

@@ -47,6 +47,8 @@ NETLISTS = {
     "instance-temp": (HEAD + "R3 b 0 1k dtemp=5\n", 5, "unsupported instance parameter"),
     "multiplier-zero": (HEAD + "R3 b 0 1k m=0\n", 5, "must be positive"),
     "pulse-negative-delay": ("t\nV1 a 0 PULSE(0 1 -1u)\nR1 a 0 1k\n", 2, "negative delay"),
+    "pwl-negative-td": ("t\nV1 a 0 PWL(0 1 1u 2) td=-1u\nR1 a 0 1k\n", 2, "must not be negative"),
+    "sin-option": ("t\nV1 a 0 SIN(0 1 1k) td=1\nR1 a 0 1k\n", 2, "SIN option td="),
     "source-trnoise": ("t\nV1 a 0 TRNOISE(1 1 0 0)\nR1 a 0 1k\n", 2, "unsupported source"),
     "shell-outside-control": (HEAD + "shell touch {marker}\n", 5, "control command"),
     "exec-unsafe": (HEAD + ".exec touch {marker}\n", 5, "card .exec refused"),
