@@ -464,12 +464,15 @@ def cmd_import(args) -> int:
                            "(eqprop_hw.circuit.spice_import is missing)") from None
     if args.output:
         _check_output(args.output, args.netlist)
-    data = import_netlist(args.netlist, allow_unsafe=args.allow_unsafe)
+    notes: list = []
+    data = import_netlist(args.netlist, allow_unsafe=args.allow_unsafe, notes=notes)
     text = spec_to_yaml(data)
     if args.output:
         _atomic_write_text(args.output, text)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if notes:   # one line: what was left out, renamed or ignored
+        print(f"{PROG}: note: " + "; ".join(notes), file=sys.stderr)
     return EXIT_OK
 
 

@@ -517,10 +517,10 @@ def test_import_roundtrip(capsys, tmp_path, layered):
 def test_import_refuses_unsafe_netlist(capsys, tmp_path):
     pytest.importorskip("eqprop_hw.circuit.spice_import")
     netlist = tmp_path / "evil.cir"
-    netlist.write_text("evil\nV1 a 0 DC 1\nR1 a 0 1k\n.control\nshell rm -rf /\n.endc\n.end\n")
+    netlist.write_text("evil\nV1 a 0 DC 1\nR1 a 0 1k\nshell rm -rf /\n.end\n")
     target = tmp_path / "evil.yaml"
     line = assert_one_error_line(*run(capsys, "import", netlist, "-o", target))
-    assert "evil.cir" in line
+    assert "evil.cir:4" in line and "control command" in line
     assert not target.exists()
 
 
@@ -533,6 +533,12 @@ def test_import_allow_unsafe(capsys, monkeypatch, tmp_path):
     code, out, err = run(capsys, "import", netlist, "--allow-unsafe")
     assert code == 0, err
     assert "R1" in out and not (tmp_path / "pwned").exists()
+    # the block is left out (never run, never written) with and without --allow-unsafe,
+    # and named in ONE note line on stderr
+    assert err == "eqprop-hw: note: left out: .control block (lines 4-6)\n"
+    code, out2, err2 = run(capsys, "import", netlist)
+    assert (code, out2, err2) == (0, out, err)
+    assert "shell" not in out
 
 
 def test_import_missing_file(capsys, tmp_path):

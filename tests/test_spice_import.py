@@ -304,7 +304,9 @@ def test_params_are_substituted_in_behavioural_expressions():
 
 @pytest.mark.parametrize("expr", ["__import__('os')", "a.b", "open('x')", "lambda: 1", "[1]",
                                   "x", "1 if 1 else 2", "(1, 2)", "1/0", "exp(1e5)", "sqrt(-1)",
-                                  "min()", "f(1)", "1 2", "'s'", "a==b", "(" * 300 + ")" * 300,
+                                  "min()", "f(1)", "1 2", "'s'", "a===b", "a ? b", "a ? b :",
+                                  "(1<" * 70 + "1" + ")" * 70, "!" * 70 + "1",
+                                  "a > b ? 1 : system(1)", "(" * 300 + ")" * 300,
                                   "-" * 990 + "1", "1" + "+1" * 600])
 def test_expression_evaluator_refuses(expr):
     with pytest.raises(ValueError):
@@ -315,6 +317,13 @@ def test_expression_evaluator_values():
     assert evaluate_expression("2*a + 1k", {"a": 3.0}) == 1006.0
     assert evaluate_expression("2^3^2") == 512.0
     assert evaluate_expression("pow(2, 10) - abs(-1) + ln(exp(0))") == 1023.0
+    # ngspice's conditional forms (issue 21); only the branch taken is evaluated
+    params = {"a": 1.0, "b": 2.0}
+    assert evaluate_expression("a < b ? 3 : 4", params) == 3.0
+    assert evaluate_expression("a >= b ? 1/0 : 5", params) == 5.0
+    assert evaluate_expression("!(a == 1) || b != 2", params) == 0.0
+    assert evaluate_expression("0 ? 2 : a ? 4 : 5", params) == 4.0
+    assert evaluate_expression("-2^2 == -4 && 2^3^2 > 500") == 1.0
 
 
 # -- subcircuits -------------------------------------------------------------------------------
@@ -435,14 +444,21 @@ def test_recursive_include_refused(tmp_path):
         import_netlist(main)
 
 
-def test_allow_unsafe_skips_but_never_executes(tmp_path):
+def test_control_block_left_out_commands_refused_even_unsafe(tmp_path):
+    """A .control block is left out (never run) and noted; .exec, control commands outside
+    a block and .csparam stay refused, also with allow_unsafe (issue 21)."""
     marker = tmp_path / "pwned"
-    text = (f"t\nV1 a 0 1\nR1 a 0 1k\n.control\nshell touch {marker}\nrun\n.endc\n"
-            f".exec touch {marker}\nshell touch {marker}\n.csparam x=1\n")
-    with pytest.raises(NetlistError, match=":4: .control block refused"):
-        import_netlist_text(text)
-    spec = import_netlist_text(text, allow_unsafe=True)
-    assert [e["name"] for e in spec["elements"]] == ["V1", "R1"]
+    block = f"t\nV1 a 0 1\nR1 a 0 1k\n.control\nshell touch {marker}\nrun\n.endc\n"
+    for unsafe in (False, True):
+        notes = []
+        spec = import_netlist_text(block, allow_unsafe=unsafe, notes=notes)
+        assert [e["name"] for e in spec["elements"]] == ["V1", "R1"]
+        assert notes == ["left out: .control block (lines 4-7)"]
+        for extra, line, fragment in ((f".exec touch {marker}\n", 8, "card .exec refused"),
+                                      (f"shell touch {marker}\n", 8, "control command"),
+                                      (".csparam x=1\n", 8, "card .csparam refused")):
+            with pytest.raises(NetlistError, match=f":{line}: .*{fragment}"):
+                import_netlist_text(block + extra, allow_unsafe=unsafe)
     assert not marker.exists()
 
 
@@ -509,7 +525,7 @@ def test_spec_to_yaml_round_trips_any_plain_data(value):
 
 # -- refusal corpus ---------------------------------------------------------------------------
 REFUSALS = [
-    ("control block", "t\nV1 a 0 1\n.control\nrun\n.endc\n", 3, ".control"),
+    ("control block without .endc", "t\nV1 a 0 1\n.control\nrun\n", 3, "no .endc"),
     ("shell command", "t\nR1 a 0 1\nshell rm -rf /\n", 3, "control command"),
     ("exec command", "t\nR1 a 0 1\nexec rm -rf /\n", 3, "control command"),
     ("include passwd (text)", "t\n.include /etc/passwd\n", 2, "base_dir"),
@@ -522,7 +538,8 @@ REFUSALS = [
     ("B i() of non-source", "t\nV1 a 0 1\nR1 a 0 1\nB1 a 0 I=i(R1)\n", 4, "voltage source"),
     ("unknown element Q", "t\nQ1 c b e QMOD\n", 2, "unsupported element"),
     ("MOSFET", "t\nM1 d g s b NMOS\n", 2, "unsupported element"),
-    ("bipolar model", "t\n.model Q1 NPN(BF=100)\n", 2, "only diode"),
+    ("bipolar model used by a diode", "t\n.model Q1 NPN(BF=100)\nD1 a 0 Q1\n", 3,
+     "NPN model, not a diode"),
     ("unknown diode param", "t\n.model D1 D(IS=1e-14 TCV=5)\n", 2, "unsupported diode"),
     ("malformed value", "t\nR1 a b 1x2\n", 2, "malformed value"),
     ("wrong node count", "t\nE1 a 0 b\n", 2, "needs 4 nodes"),
@@ -532,10 +549,12 @@ REFUSALS = [
     ("XSPICE A device", "t\nA1 [a b] c amod\n", 2, "XSPICE"),
     (".exec card", "t\nR1 a 0 1\n.exec rm -rf /\n", 3, ".exec refused"),
     (".csparam card", "t\nR1 a 0 1\n.csparam x=1\n", 3, ".csparam refused"),
-    (".func card", "t\nR1 a 0 1\n.func f(x) {x}\n", 3, ".func refused"),
+    (".func recursion", "t\nR1 a 0 1\n.func f(x) {f(x)}\n", 3, "no recursion"),
     ("unknown card", "t\nR1 a 0 1\n.foo\n", 3, ".foo refused"),
-    ("pulse source", "t\nV1 a 0 PULSE(0 1 1n)\n", 2, "only DC"),
-    ("ac source", "t\nV1 a 0 DC 1 AC 1\n", 2, "only DC"),
+    ("pulse negative delay", "t\nV1 a 0 PULSE(0 1 -1n)\n", 2, "negative delay"),
+    ("am source", "t\nV1 a 0 DC 1 AM(1 0 1k 1meg)\n", 2, "unsupported source specification"),
+    ("trnoise source", "t\nV1 a 0 TRNOISE(1n 1n 0 0)\n", 2, "'TRNOISE(1n"),
+    ("pwl decreasing", "t\nV1 a 0 PWL(0 1 2 3 1 4)\n", 2, "not decrease"),
     ("E VALUE", "t\nE1 a 0 VALUE={v(b)}\n", 2, "use a B source"),
     ("G POLY", "t\nG1 a 0 POLY(1) b 0 0 1m\n", 2, "use a B source"),
     ("name injection $", "t\nR$(rm) a 0 1\n", 2, "invalid element name"),
@@ -579,9 +598,15 @@ def test_refusal_corpus(text, line, fragment):
 
 
 def test_file_level_refusals(tmp_path):
+    # not UTF-8: read as Latin-1, and code must be ASCII (comments may hold Latin-1)
     (tmp_path / "nonutf8.cir").write_bytes(b"t\nR1 a 0 1\nR2 a 0 \xff\xfe\n")
-    with pytest.raises(NetlistError, match=r"nonutf8\.cir:3: byte 0xff"):
+    with pytest.raises(NetlistError, match=r"nonutf8\.cir:3: non-ASCII character '\xff' "
+                                           "outside a comment"):
         import_netlist(tmp_path / "nonutf8.cir")
+    (tmp_path / "latin1.cir").write_bytes(b"t \xb5A\n* R\xe9sistance 10 k\xa6\nR1 a 0 1 ; \xb5\n"
+                                          b"V1 a 0 1 $ \xe9t\xe9\n")
+    spec = import_netlist(tmp_path / "latin1.cir")
+    assert [e["name"] for e in spec["elements"]] == ["R1", "V1"]
     (tmp_path / "nul.cir").write_bytes(b"t\nR1 a 0 1\n\x00\x00\n")
     with pytest.raises(NetlistError, match=r"nul\.cir:3: NUL"):
         import_netlist(tmp_path / "nul.cir")

@@ -19,7 +19,11 @@ Supported subset
 * Elements ``R C L D V I E G F H B`` (see :data:`ELEMENT_SYNTAX`) and ``X`` subcircuit
   instances. Values are numbers with SPICE suffixes (``f p n u m k meg g t mil``, optionally
   followed by a unit: ``10k``, ``2.2uF``, ``1meg``; note ``3MEG`` is 3e6 but ``3M`` is 3e-3),
-  or ``{expr}`` / ``'expr'``. V and I take ``DC x`` or a plain value only.
+  or ``{expr}`` / ``'expr'`` (with ngspice's ``c ? a : b``, comparisons and ``&& || !``).
+  V and I take ``[DC] x``, ``AC`` and one waveform (PULSE SIN PWL EXP SFFM): the value is the
+  DC value, else the waveform at t = 0 as ngspice defines it (:func:`_waveform_at_zero`).
+  ``m=`` is folded into R, C, L and diode values; ``ic=``, ``ac=`` and ``tc1=``/``tc2=`` (at
+  TNOM only) are accepted.
 * Behavioural sources ``B n+ n- V=expr`` / ``I=expr`` whose identifiers are math functions,
   ``v(node)``, ``v(a,b)``, ``i(VSOURCE)``, numbers, ``time``, ``temper``, ``hertz``, ``pi`` or
   ``.param`` names (replaced by their values). The spec keeps the text after the nodes.
@@ -27,8 +31,13 @@ Supported subset
   :data:`eqprop_hw.circuit.graph.DIODE_DC_PARAMS` and :data:`~eqprop_hw.circuit.graph.DIODE_AC_PARAMS`
   only), ``.subckt``/``.ends``, ``.include``/``.inc``, ``.lib FILE SECTION`` (and ``.lib
   SECTION`` ... ``.endl`` definitions), ``.options`` (the numeric options of
-  :data:`eqprop_hw.circuit.spec.OPTION_NAMES` are kept, every other option is ignored), and the
-  analysis/output cards of :data:`IGNORED_CARDS`, accepted and not stored.
+  :data:`eqprop_hw.circuit.spec.OPTION_NAMES` are kept, every other option is ignored),
+  ``.temp``, ``.global``, ``.func`` (expanded, no recursion), ``.if``/``.elseif``/``.else``/
+  ``.endif`` (constant conditions), and ``.control`` blocks and the analysis/output cards of
+  :data:`IGNORED_CARDS`, left out (never run, never written). Models of other types and
+  subcircuits that nothing uses are ignored. Vendor node names (``IN+``) and model names
+  (``1N4148``) are mapped to grammar names. Everything left out, renamed, folded, accepted
+  or ignored is listed in the ``notes`` (see :func:`import_netlist_text`).
 * Metadata comments written by the exporter: ``*@ input NAME SRC:gain ...``,
   ``*@ output NAME NODE``, ``*@ trainable PATTERN ...``. Without a ``*@ eqprop-hw netlist``
   header and without ``*@ trainable`` lines the spec has no ``trainable`` key (so the spec's
@@ -59,18 +68,19 @@ beta) are refused: eqprop-hw circuits need positive conductances.
 
 Refused
 -------
-``.control``/``.endc`` blocks, ngspice control commands (``shell``, ``exec``, ``source``, ...),
-``.exec``, ``.csparam``, ``.func`` and every ``.`` card not listed above, a ``.lib`` section
+ngspice control commands outside a ``.control`` block (``shell``, ``exec``, ``source``, ...),
+``.exec``, ``.csparam``, ``.nodeset`` and every ``.`` card not listed above, a ``.param``
+defined twice at the top level, ``4k7`` notation (ngspice reads it as 4k), a ``.lib`` section
 without ``.endl`` (before the end of the file or the next ``.lib SECTION``), an ``.endl NAME``
 closing another section, a section defined twice, a ``.control`` without ``.endc``,
 ``.include``/``.lib``
 of a file outside the netlist's folder (after resolving symlinks and ``..``), include recursion
 deeper than :data:`MAX_INCLUDE_DEPTH`, behavioural expressions with other identifiers or
 characters, XSPICE ``A`` devices, and other semiconductors and lines (``Q M J Z S W T O U K``
-...). With ``allow_unsafe=True`` control blocks, control commands and unknown cards are skipped
-(never executed) and includes may read files outside the folder; B expressions must still
-parse in the grammar every netlist writer enforces (:mod:`eqprop_hw.circuit.spice_grammar`), and
-elements that a spec cannot represent (``A``, ``Q``, ...) are still refused.
+...). With ``allow_unsafe=True`` includes may read files outside the folder; nothing else
+changes (no card is skipped); B expressions must still parse in the grammar every netlist
+writer enforces (:mod:`eqprop_hw.circuit.spice_grammar`), and elements that a spec cannot
+represent (``A``, ``Q``, ...) are still refused.
 
 Every error is a :class:`~eqprop_hw.errors.NetlistError` naming the file and line.
 
@@ -101,7 +111,8 @@ from eqprop_hw.io.fileio import read_bounded
 from eqprop_hw.circuit.graph import DIODE_AC_PARAMS, DIODE_DATASHEET_PARAMS, DIODE_DC_PARAMS, NODE_COUNT
 from eqprop_hw.circuit.spec import NAME_RE, OPTION_NAMES, parse_spec
 from eqprop_hw.circuit.spice_grammar import FUNCTIONS as GRAMMAR_FUNCTIONS
-from eqprop_hw.circuit.spice_grammar import ExpressionError, parse_expression, parse_spice_number
+from eqprop_hw.circuit.spice_grammar import MAX_EXPR_DEPTH, ExpressionError, parse_expression
+from eqprop_hw.circuit.spice_grammar import parse_spice_number
 
 #: Largest netlist or included file read (bytes).
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -129,9 +140,12 @@ ELEMENT_SYNTAX = {
     "B": "Bname n+ n- V=expr | I=expr", "X": "Xname node... SUBCKT [params: name=value ...]",
 }
 
-#: Analysis and output cards that are accepted and not stored.
+#: Analysis and output cards: left out (never run, never written) and listed in the notes.
 IGNORED_CARDS = frozenset((".op", ".tran", ".dc", ".ac", ".tf", ".noise", ".four", ".save",
-                           ".print", ".plot", ".probe", ".width", ".title"))
+                           ".print", ".plot", ".probe", ".width", ".title", ".sens", ".pz",
+                           ".disto", ".meas", ".measure", ".ic"))
+#: Most items listed in one note (the rest are counted).
+MAX_NOTE_ITEMS = 20
 OPTION_CARDS = frozenset((".options", ".option", ".opt"))
 
 #: Words that start ngspice control-language commands (refused outside and inside .control).
@@ -149,6 +163,11 @@ _UNSUPPORTED = {
 
 _ELEMENT_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]*")
 _NODE_RE = re.compile(r"[a-z0-9_]+")
+#: Vendor node names (``in+``, ``out-``, ``n.1``, ``vdd!``) mapped to grammar names.
+_VENDOR_NODE_RE = re.compile(r"[a-z0-9_][a-z0-9_+\-.#!]*", re.A)
+_NODE_CHAR_MAP = {"+": "_p", "-": "_n", ".": "_", "#": "_h", "!": "_x"}
+#: Vendor model and subcircuit names (``1N4148``, ``nch.1``, ``f-p-det``).
+_VENDOR_NAME_RE = re.compile(r"[A-Z0-9_][A-Z0-9_.+\-]*", re.A)
 _PARAM_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
 _KV_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.S)
 _BAD_CHAR_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -262,6 +281,173 @@ def _eval_node(node: ast.AST, params: dict) -> float:
     raise ValueError("only numbers, parameter names, + - * / ^ ** and math functions are allowed")
 
 
+_CONDITIONAL_CHARS = re.compile(r"[?:<>=!&|]")
+_COND_TOKEN_RE = re.compile(r"(?P<space>\s+)|(?P<num>(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?[a-z]*)"
+                            r"|(?P<name>[a-z_][a-z0-9_]*)"
+                            r"|(?P<op>\*\*|&&|\|\||[<>=!]=|[-+*/^(),?:<>!])", re.A)
+_COMPARE = {"<": lambda a, b: a < b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b,
+            ">=": lambda a, b: a >= b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b}
+
+
+class _Conditional:
+    """Recursive-descent parser of a ``.param`` expression with conditional forms.
+
+    The grammar is :mod:`eqprop_hw.circuit.spice_grammar`'s (without ``v()``/``i()``); the
+    result is a tree of tuples evaluated by :meth:`value`. Nesting is bounded by
+    :data:`~eqprop_hw.circuit.spice_grammar.MAX_EXPR_DEPTH`.
+    """
+
+    def __init__(self, text: str):
+        self.tokens, position, low = [], 0, text.lower()
+        while position < len(low):
+            match = _COND_TOKEN_RE.match(low, position)
+            if match is None:
+                raise ValueError(f"character {text[position]!r} is not allowed")
+            if match.lastgroup != "space":
+                self.tokens.append((match.lastgroup, match.group()))
+            position = match.end()
+        self.index, self.depth = 0, 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.index][1] if self.index < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> tuple:
+        if self.index >= len(self.tokens) or \
+                (expected is not None and self.tokens[self.index][1] != expected):
+            raise ValueError(f"malformed expression (expected {expected or 'more'!r})")
+        self.index += 1
+        return self.tokens[self.index - 1]
+
+    def parse(self) -> tuple:
+        if not self.tokens:
+            raise ValueError("empty expression")
+        tree = self.expr()
+        if self.index != len(self.tokens):
+            raise ValueError(f"malformed expression (unexpected {self.peek()!r})")
+        return tree
+
+    def expr(self) -> tuple:
+        self.depth += 1
+        if self.depth > MAX_EXPR_DEPTH:
+            raise ValueError(f"expression nested deeper than {MAX_EXPR_DEPTH}")
+        tree = self.chain(0)
+        if self.peek() == "?":
+            self.take()
+            yes = self.expr()
+            self.take(":")
+            tree = ("if", tree, yes, self.expr())
+        self.depth -= 1
+        return tree
+
+    _LEVELS = (("||",), ("&&",), tuple(_COMPARE), ("+", "-"), ("*", "/"))
+
+    def chain(self, level: int) -> tuple:
+        """A left-associative chain of the operators of ``_LEVELS[level]``."""
+        if level == len(self._LEVELS):
+            return self.unary()
+        first, rest = self.chain(level + 1), []
+        while self.peek() in self._LEVELS[level]:
+            operator = self.take()[1]
+            rest.append((operator, self.chain(level + 1)))
+        return ("chain", first, rest) if rest else first
+
+    def unary(self) -> tuple:
+        if self.peek() in ("-", "+", "!"):
+            operator = self.take()[1]
+            self.depth += 1
+            if self.depth > MAX_EXPR_DEPTH:
+                raise ValueError(f"expression nested deeper than {MAX_EXPR_DEPTH}")
+            tree = ("unary", operator, self.unary())
+            self.depth -= 1
+            return tree
+        base = self.primary()
+        if self.peek() in ("^", "**"):
+            self.take()
+            return ("chain", base, [("^", self.unary())])
+        return base
+
+    def primary(self) -> tuple:
+        kind, text = self.take()
+        if kind == "num":
+            return ("num", parse_spice_number(text))
+        if kind == "name" and self.peek() == "(":
+            self.take("(")
+            args = [self.expr()]
+            while self.peek() == ",":
+                self.take()
+                args.append(self.expr())
+            self.take(")")
+            return ("call", text, args)
+        if kind == "name":
+            return ("name", text)
+        if text == "(":
+            tree = self.expr()
+            self.take(")")
+            return tree
+        raise ValueError(f"malformed expression (unexpected {text!r})")
+
+    def value(self, tree: tuple, params: dict) -> float:
+        kind = tree[0]
+        if kind == "num":
+            return tree[1]
+        if kind == "name":
+            if tree[1] in params:
+                return params[tree[1]]
+            if tree[1] in _CONSTANTS:
+                return _CONSTANTS[tree[1]]
+            raise ValueError(f"unknown parameter {tree[1]!r}")
+        if kind == "if":
+            return self.value(tree[2] if self.value(tree[1], params) != 0 else tree[3], params)
+        if kind == "unary":
+            operand = self.value(tree[2], params)
+            return {"-": -operand, "+": operand, "!": float(operand == 0)}[tree[1]]
+        if kind == "call":
+            entry = _FUNCTIONS.get(tree[1])
+            if entry is None:
+                raise ValueError(f"function {tree[1]!r} is not allowed (allowed: "
+                                 f"{', '.join(sorted(_FUNCTIONS))})")
+            low, high, function = entry
+            if not low <= len(tree[2]) <= high:
+                raise ValueError(f"wrong number of arguments to {tree[1]}()")
+            return float(function(*[self.value(arg, params) for arg in tree[2]]))
+        result = self.value(tree[1], params)
+        for operator, operand in tree[2]:
+            right = self.value(operand, params)
+            if operator in _COMPARE:
+                result = float(_COMPARE[operator](result, right))
+            elif operator in ("&&", "||"):
+                result = float((result != 0 and right != 0) if operator == "&&"
+                               else (result != 0 or right != 0))
+            elif operator == "^":
+                result = math.pow(result, right)
+            else:
+                result = {"+": result + right, "-": result - right, "*": result * right,
+                          "/": result / right if right != 0 else _divide_by_zero()}[operator]
+        return result
+
+
+def _divide_by_zero() -> float:
+    raise ZeroDivisionError
+
+
+def _evaluate_conditional(text: str, params: dict) -> float:
+    """Evaluate an expression with conditional forms (see :func:`evaluate_expression`)."""
+    try:
+        parser = _Conditional(text)
+        value = parser.value(parser.parse(), params)
+    except ZeroDivisionError:
+        raise ValueError("division by zero") from None
+    except OverflowError:
+        raise ValueError("numeric overflow") from None
+    except RecursionError:
+        raise ValueError("malformed expression") from None
+    except (TypeError, ValueError) as error:
+        raise ValueError(str(error) or "math domain error") from None
+    if not isinstance(value, float) or not math.isfinite(value):
+        raise ValueError(f"result {value!r} is not a finite number")
+    return value
+
+
 def evaluate_expression(text: str, params: dict | None = None) -> float:
     """Safely evaluate a ``.param``-style expression (never ``eval``).
 
@@ -281,10 +467,18 @@ def evaluate_expression(text: str, params: dict | None = None) -> float:
     ------
     ValueError
         On any other construct, an unknown name, a math error or a non-finite result.
+
+    Notes
+    -----
+    Expressions with ngspice's conditional forms (``c ? a : b``, ``< > <= >= == !=``,
+    ``&& || !``; true is 1, false 0) are parsed by :class:`_Conditional`, which follows the
+    precedence of :mod:`eqprop_hw.circuit.spice_grammar` and evaluates only the branch taken.
     """
     params = params or {}
     if len(text) > MAX_EXPR_CHARS:
         raise ValueError(f"expression longer than {MAX_EXPR_CHARS} characters")
+    if _CONDITIONAL_CHARS.search(text):
+        return _evaluate_conditional(text, params)
     source = _python_source(text)
     if not source.strip():
         raise ValueError("empty expression")
@@ -397,6 +591,13 @@ def _value(text: str, params: dict, where: _Line, what: str) -> float:
         return parse_spice_number(text)
     except ValueError:
         hint = ""
+        match = re.fullmatch(r"(\d+)([a-z]+)(\d+)", text.lower())
+        if match and match.group(2) in ("r", "k", "m", "meg", "u", "n", "p"):
+            _fail(f"{what}: {text!r} is {match.group(1)}{match.group(2)}{match.group(3)} "
+                  f"notation, which ngspice reads as {match.group(1)}"
+                  f"{'' if match.group(2) == 'r' else match.group(2)} (it ignores the digits "
+                  f"after the letter); write {match.group(1)}.{match.group(3)}"
+                  f"{'' if match.group(2) == 'r' else match.group(2)}; refused", where)
         if text.lower() in params:
             hint = f"; write {{{text.lower()}}} to use the parameter"
         _fail(f"{what}: malformed value {text!r} (expected a number with an optional SPICE "
@@ -411,18 +612,156 @@ def _behavioural_form_hint(words: list) -> str:
     return ""
 
 
+#: Transient waveforms of independent sources (their value at t = 0 is the DC value ngspice
+#: uses for an operating point when no DC value is given): name -> (fewest, most arguments).
+WAVEFORMS = {"PULSE": (2, 7), "SIN": (2, 6), "EXP": (2, 6), "PWL": (2, 2000),
+             "SFFM": (2, 7)}
+_SOURCE_WORDS = frozenset(WAVEFORMS) | {"AC", "DC", "DISTOF1", "DISTOF2", "AM", "TRNOISE",
+                                        "TRRANDOM", "EXTERNAL", "PORTNUM", "Z0", "PWR", "FREQ"}
+
+
+def _source_keyword(word: str) -> str | None:
+    """The source keyword ``word`` starts (``PULSE(0 1)`` -> ``PULSE``), or None."""
+    match = re.match(r"([A-Za-z][A-Za-z0-9]*)(?=$|\s*\(|=)", word)
+    if match is None or match.group(1).upper() not in _SOURCE_WORDS:
+        return None
+    return match.group(1).upper()
+
+
+#: Deepest nesting of ``.if`` blocks.
+MAX_IF_DEPTH = 16
+#: Most ``.func`` definitions in one netlist.
+MAX_FUNCTIONS = 1000
+_FUNC_RE = re.compile(r"\.func\s+([A-Za-z_]\w*)\s*\(([^()]*)\)\s*=?\s*(.*)", re.S | re.I)
+_GROUP_RE = re.compile(r"\{[^{}]*\}|'[^']*'")
+_CALL_RE = re.compile(r"([A-Za-z_]\w*)\s*\(")
+
+
+def _func_definition(line: _Line, funcs: dict) -> tuple:
+    """``(name, [args], body)`` of a ``.func`` line; names and calls checked."""
+    match = _FUNC_RE.fullmatch(line.text.strip())
+    if match is None:
+        _fail(".func needs NAME(args) {expression}, e.g. .func f(x, y) {x*y + 1}", line)
+    name, body = match.group(1).lower(), match.group(3).strip()
+    if _is_expression(body):
+        body = body[1:-1]
+    if not body or len(body) > MAX_EXPR_CHARS:
+        _fail(f".func {name}: the body must hold 1 to {MAX_EXPR_CHARS} characters", line)
+    if name in _RESERVED_PARAMS or name in funcs:
+        _fail(f".func {name}: the name is a built-in function or defined twice; refused", line)
+    args = [a.strip().lower() for a in match.group(2).split(",")] if match.group(2).strip() \
+        else []
+    if len(set(args)) != len(args) or not all(_PARAM_NAME_RE.fullmatch(a) and
+                                              a not in _RESERVED_PARAMS for a in args):
+        _fail(f".func {name}: arguments must be distinct parameter names", line)
+    for call in _CALL_RE.finditer(body):
+        called = call.group(1).lower()
+        if called not in _FUNCTIONS and called not in funcs:
+            _fail(f".func {name}: calls {call.group(1)!r}, which is neither a math function "
+                  "nor a .func defined before it (no recursion); refused", line)
+    return name, args, body
+
+
+def _expand_calls(text: str, funcs: dict, where: _Line) -> str:
+    """``text`` with user-function calls inside ``{...}``/``'...'`` values expanded."""
+    def group(match: re.Match) -> str:
+        value = match.group()
+        for _round in range(len(funcs) + 1):
+            expanded = _expand_once(value, funcs, where)
+            if len(expanded) > MAX_EXPR_CHARS:
+                _fail(f"{value[:40]!r}: .func calls expand to more than {MAX_EXPR_CHARS} "
+                      "characters; refused", where)
+            if expanded == value:
+                return value
+            value = expanded
+        return value
+    return _GROUP_RE.sub(group, text)
+
+
+def _expand_once(text: str, funcs: dict, where: _Line) -> str:
+    """One pass: each call of a user function replaced by its body."""
+    out, position = [], 0
+    for call in _CALL_RE.finditer(text):
+        name = call.group(1).lower()
+        if name not in funcs or call.start() < position:
+            continue
+        depth, index, args, start = 1, call.end(), [], call.end()
+        while index < len(text) and depth:
+            char = text[index]
+            depth += (char == "(") - (char == ")")
+            if (char == "," and depth == 1) or depth == 0:
+                args.append(text[start:index].strip())
+                start = index + 1
+            index += 1
+        if depth:
+            _fail(f"call of .func {name}: unbalanced parentheses", where)
+        params, body = funcs[name]
+        if args == [""] and not params:
+            args = []
+        if len(args) != len(params):
+            _fail(f"call of .func {name}: {len(args)} arguments, expected {len(params)}", where)
+        values = dict(zip(params, args))
+        body = re.sub(r"\b[A-Za-z_]\w*\b",
+                      lambda m: f"({values[m.group().lower()]})" if m.group().lower() in values
+                      else m.group(), body)
+        out += [text[position:call.start()], f"({body})"]
+        position = index
+    return "".join(out) + text[position:]
+
+
+def _keyword_group(word: str) -> bool:
+    """Whether ``word`` is a parenthesized source group such as ``(PWL 0 1 1n 2)``."""
+    if not (word.startswith("(") and word.endswith(")")) or not word[1:-1].strip():
+        return False
+    return re.split(r"[\s(]", word[1:-1].strip())[0].upper() in _SOURCE_WORDS
+
+
+def _waveform_at_zero(key: str, values: list, where: _Line, label: str) -> float:
+    """A waveform's value at t = 0, as ngspice 39 computes it for an operating point.
+
+    PULSE(V1 V2 TD ...) and EXP(V1 V2 TD1 ...) give V1; SIN(VO VA FREQ TD THETA PHASE)
+    gives VO + VA sin(PHASE) (PHASE in degrees); SFFM(VO VA FC MDI FS PHASEC PHASES) gives
+    VO + VA sin(PHASEC + MDI sin(PHASES)); PWL(T1 V1 T2 V2 ...) gives V1. A negative delay,
+    a PULSE phase or PWL times that are negative or decreasing are refused: their value at
+    t = 0 depends on more of the waveform.
+    """
+    fewest, most = WAVEFORMS[key]
+    if not fewest <= len(values) <= most:
+        _fail(f"{label}: {key} takes {fewest} to {most} values, got {len(values)}", where)
+    if key in ("PULSE", "EXP", "SIN") and len(values) > 2 and values[2] < 0:
+        _fail(f"{label}: {key} with a negative delay is not supported (its value at t = 0 "
+              "depends on the waveform); refused", where)
+    if key in ("PULSE", "EXP"):
+        return values[0]
+    if key == "SIN":
+        phase = values[5] if len(values) > 5 else 0.0
+        return values[0] + values[1] * math.sin(phase * math.pi / 180.0)
+    if key == "SFFM":
+        phasec = values[5] if len(values) > 5 else 0.0
+        phases = values[6] if len(values) > 6 else 0.0
+        return values[0] + values[1] * math.sin(phasec * math.pi / 180.0 + values[3] *
+                                                math.sin(phases * math.pi / 180.0)) \
+            if len(values) > 3 else values[0] + values[1] * math.sin(phasec * math.pi / 180.0)
+    if len(values) % 2:
+        _fail(f"{label}: PWL needs time-value pairs, got {len(values)} numbers", where)
+    times = values[0::2]
+    if times[0] < 0 or any(b < a for a, b in zip(times, times[1:])):
+        _fail(f"{label}: PWL times must start at 0 or later and not decrease", where)
+    return values[1]
+
+
 def _read_text(path: Path, source: str) -> str:
-    """Read a file as UTF-8, size-limited; errors name the file (and line for bad bytes).
+    """Read a file as UTF-8 (else Latin-1), size-limited; errors name the file.
 
     At most :data:`MAX_FILE_BYTES` bytes are read (counted as read, so a FIFO or a device
-    cannot stream forever: both are refused as not regular files)."""
+    cannot stream forever: both are refused as not regular files). A file that is not UTF-8
+    is read as Latin-1 (vendor netlists carry ``\xb5`` or ``\xe9`` in comments); the code
+    itself must still be ASCII, which :func:`_logical_lines` checks line by line."""
     data = read_bounded(path, MAX_FILE_BYTES, NetlistError, "netlist")
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
-        raise NetlistError(f"byte 0x{data[error.start]:02x} is not valid UTF-8 text "
-                           "(netlists must be ASCII or UTF-8)", source, line) from None
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _strip_comment(text: str) -> str:
@@ -519,15 +858,17 @@ class _Scope:
     pins: dict = field(default_factory=dict)
     local: frozenset = frozenset()
     where: _Line | None = None
+    globals: frozenset = frozenset()
 
     def node(self, local: str) -> str:
-        if not self.path or local == "0":
+        if not self.path or local == "0" or local in self.globals:
             return local
         return self.pins.get(local, f"{local}_{self.path.lower()}")
 
     def creates(self, local: str) -> bool:
-        """Whether this level owns the node (not ground, not a pin)."""
-        return local != "0" and local not in self.pins
+        """Whether this level owns the node (not ground, not a pin, not a .global node)."""
+        return local != "0" and local not in self.pins and \
+            (not self.path or local not in self.globals)
 
     def element(self, local: str) -> str:
         return f"{local}_{self.path}" if self.path else local
@@ -566,18 +907,19 @@ def _split_positional(tokens: list[str]) -> tuple[list[str], list[str]]:
     return tokens, []
 
 
-def _subckt_header(line: _Line) -> _Subckt:
+def _subckt_header(line: _Line, node_name=None) -> _Subckt:
     """Parse ``.subckt NAME pins... [params:] a=1 ...``."""
     words = [t.text for t in _tokens(line.text, line)][1:]
     positional, assigns = _split_positional(words)
     if not positional:
         _fail(".subckt needs a name: .subckt NAME pin1 pin2 ...", line)
     name = positional[0].upper()
-    if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
-        _fail(f"invalid subcircuit name {positional[0]!r} (letters, digits, '_')", line)
+    if not _VENDOR_NAME_RE.fullmatch(name) or len(name) > 128:
+        _fail(f"invalid subcircuit name {positional[0]!r} (letters, digits, '_', '.', '+', "
+              "'-')", line)
     pins = []
     for pin in positional[1:]:
-        node = _node_name(pin, line, f"subcircuit {name}")
+        node = (node_name or _node_name)(pin, line, f"subcircuit {name}")
         if node == "0":
             _fail(f"subcircuit {name}: ground cannot be a pin", line)
         if node in pins:
@@ -716,6 +1058,173 @@ class _Importer:
         self.sizes: dict = {}
         self.included_files = 0
         self.included_bytes = 0
+        self.notes: dict = {}
+        self.other_models: dict = {}
+        self.used_subckts: set = set()
+        self.globals: set = set()
+        self.node_aliases: dict = {}
+        self.alias_values: set = set()
+        self.words: set = set()
+        self.model_alias: dict = {}
+        self.main_source: str | None = None
+
+    def note(self, kind: str, item: str) -> None:
+        """Record one note item under ``kind`` (``left out``, ``renamed``, ``ignored``...)."""
+        self.notes.setdefault(kind, []).append(item)
+
+    def where(self, line: _Line, last: int | None = None) -> str:
+        """``line 8`` / ``lines 12-20`` (``FILE:8`` for an included file)."""
+        span = f"{line.line}-{last}" if last is not None and last != line.line else \
+            str(line.line)
+        if line.source != self.main_source:
+            return f"{Path(line.source).name}:{span}"
+        return f"line{'s' if '-' in span else ''} {span}"
+
+    def node(self, text: str, where: _Line, element: str) -> str:
+        """A node name; a vendor name (``IN+``) is mapped to a grammar name (``in_p``).
+
+        The mapping is deterministic: each character of :data:`_NODE_CHAR_MAP` is replaced,
+        and ``_1``, ``_2``... appended while the result equals a word of the netlist or
+        another mapped name. Mappings are listed in the ``renamed`` note.
+        """
+        low = text.lower()
+        if low == "gnd" or _NODE_RE.fullmatch(low) or len(low) > 128 or \
+                not _VENDOR_NODE_RE.fullmatch(low):
+            return _node_name(text, where, element)
+        if low in self.node_aliases:
+            return self.node_aliases[low]
+        base = "".join(_NODE_CHAR_MAP.get(char, char) for char in low)
+        candidate, count = base, 0
+        while candidate in self.words or candidate in self.alias_values:
+            count += 1
+            candidate = f"{base}_{count}"
+        self.node_aliases[low] = candidate
+        self.alias_values.add(candidate)
+        self.note("renamed", f"{text} -> {candidate}")
+        return candidate
+
+    def functions(self, lines: list) -> list:
+        """Take the top-level ``.func`` definitions out and expand their calls in values.
+
+        ``.func NAME(a, b) {body}`` (also ``= {body}``, ``'body'``): the body may call math
+        functions and functions defined BEFORE it, so there is no recursion; a call is
+        replaced by the body with each argument parenthesized, inside ``{...}`` and
+        ``'...'`` values, and the expanded value must stay within :data:`MAX_EXPR_CHARS`
+        (a doubling bomb is refused). At most :data:`MAX_FUNCTIONS` definitions.
+        """
+        funcs, out, depth = {}, [], 0
+        for line in lines:
+            word = "" if line.meta else _first_word(line.text).lower()
+            depth += (word == ".subckt") - (word == ".ends")
+            if word != ".func":
+                out.append(line)
+                continue
+            if depth > 0:
+                _fail(".func inside a subcircuit is not supported (define it at the top "
+                      "level); refused", line)
+            if len(funcs) >= MAX_FUNCTIONS:
+                _fail(f"more than {MAX_FUNCTIONS} .func definitions", line)
+            name, args, body = _func_definition(line, funcs)
+            funcs[name] = (args, body)
+        if not funcs:
+            return lines
+        return [line if line.meta or not _GROUP_RE.search(line.text) else
+                _Line(_expand_calls(line.text, funcs, line), line.source, line.line, line.meta)
+                for line in out]
+
+    def conditionals(self, lines: list) -> list:
+        """Resolve top-level ``.if (c)`` / ``.elseif (c)`` / ``.else`` / ``.endif`` blocks.
+
+        Conditions are constant expressions over the ``.param`` values defined before them
+        (at the top level, in branches taken); the lines of branches not taken are left out
+        and noted. Blocks nest at most :data:`MAX_IF_DEPTH` deep; a block inside a subcircuit
+        (its condition could depend on instance parameters) is refused.
+        """
+        out, params, stack, in_subckt = [], {}, [], 0
+        for line in lines:
+            word = "" if line.meta else _first_word(line.text).lower()
+            if word in (".if", ".elseif", ".else", ".endif"):
+                if in_subckt:
+                    _fail(f"{word} inside a subcircuit is not supported; refused", line)
+                self._conditional(word, line, params, stack)
+                continue
+            if stack and not all(frame["active"] for frame in stack):
+                continue
+            in_subckt += (word == ".subckt") - (word == ".ends")
+            if word == ".param" and not in_subckt:
+                self._param(line, params)
+            out.append(line)
+        if stack:
+            _fail(".if block is never closed: no .endif before the end of the file",
+                  stack[-1]["line"])
+        return out
+
+    def _conditional(self, word: str, line: _Line, params: dict, stack: list) -> None:
+        """One ``.if``-family card: update the stack of open blocks."""
+        outer = all(frame["active"] for frame in stack)
+        if word == ".if":
+            if len(stack) >= MAX_IF_DEPTH:
+                _fail(f".if blocks nested deeper than {MAX_IF_DEPTH}", line)
+            taken = outer and self._condition(line, params)
+            stack.append({"line": line, "active": taken, "done": taken, "else": False,
+                          "start": line})
+            return
+        if not stack:
+            _fail(f"{word} without a matching .if", line)
+        frame, outer = stack[-1], all(frame["active"] for frame in stack[:-1])
+        if not frame["active"] and outer:
+            self.note("left out", f".if branch not taken ({self.where(frame['start'], line.line)})")
+        if word == ".endif":
+            stack.pop()
+            return
+        if frame["else"]:
+            _fail(f"{word} after .else (the .if at line {frame['line'].line})", line)
+        frame["start"] = line
+        if word == ".else":
+            frame["else"] = True
+            frame["active"] = outer and not frame["done"]
+        else:
+            frame["active"] = outer and not frame["done"] and self._condition(line, params)
+        frame["done"] = frame["done"] or frame["active"]
+
+    @staticmethod
+    def _condition(line: _Line, params: dict) -> bool:
+        """The value of ``.if (expr)`` / ``.elseif (expr)``: nonzero is true."""
+        text = line.text.split(None, 1)[1].strip() if len(line.text.split()) > 1 else ""
+        if not (text.startswith("(") and text.endswith(")")):
+            _fail(f"{_first_word(line.text).lower()} needs a condition in parentheses, e.g. "
+                  ".if (a == 1)", line)
+        try:
+            return evaluate_expression(text, params) != 0
+        except ValueError as error:
+            _fail(f"{_first_word(line.text).lower()} {text[:40]}: cannot evaluate: {error} "
+                  "(conditions may use .param values defined before them)", line)
+
+    def collect_words(self, lines: list) -> None:
+        """Every lower-case word of the netlist: mapped names must differ from all of them."""
+        for line in lines:
+            self.words.update(re.split(r"[\s,(){}=']+", line.text.lower()))
+
+    def note_unused(self) -> None:
+        """Note the models of other types and the subcircuits that no element uses."""
+        used = {item.get("model") for item in self.elements}
+        unused = [f"{name} ({kind})" for name, kind in self.other_models.items()
+                  if name not in used]
+        if unused:
+            self.note("ignored", "unused models " + ", ".join(unused))
+        subs = [name for name in self.subckts if name not in self.used_subckts]
+        if subs:
+            self.note("ignored", "unused subcircuits " + ", ".join(subs))
+
+    def note_lines(self) -> list:
+        """The notes as lines: ``KIND: item, item, ... (and N more)``."""
+        out = []
+        for kind, items in self.notes.items():
+            shown = ", ".join(items[:MAX_NOTE_ITEMS])
+            if len(items) > MAX_NOTE_ITEMS:
+                shown += f" and {len(items) - MAX_NOTE_ITEMS} more"
+            out.append(f"{kind}: {shown}")
+        return out
 
     # -- reading and includes ---------------------------------------------------------
     def expand(self, lines: list, directory: Path | None, depth: int, stack: tuple) -> list:
@@ -726,12 +1235,10 @@ class _Importer:
             word = "" if line.meta else _first_word(line.text).lower()
             if word == ".end":
                 break
-            if word == ".control":
-                if not self.allow_unsafe:
-                    _fail(".control block refused: ngspice control scripts can run shell "
-                          "commands and write files; remove the .control ... .endc block "
-                          "(the analysis is written by the exporter)", line)
-                index = self._skip_to(lines, index, ".endc")
+            if word == ".control":   # never run, never written: left out and noted
+                end = self._skip_to(lines, index, ".endc")
+                self.note("left out", f".control block ({self.where(line, lines[end].line)})")
+                index = end
             elif word in (".include", ".inc"):
                 out += self._include(line, directory, depth, stack)
             elif word == ".lib":
@@ -873,7 +1380,7 @@ class _Importer:
                 continue
             word = _first_word(line.text).lower()
             if word == ".subckt":
-                sub = _subckt_header(line)
+                sub = _subckt_header(line, self.node)
                 if sub.name in self.subckts or any(d.name == sub.name for d in open_defs):
                     first = self.subckts.get(sub.name) or next(d for d in open_defs
                                                                 if d.name == sub.name)
@@ -899,8 +1406,16 @@ class _Importer:
 
     def cards(self, top: list) -> None:
         """Top-level ``.param``, then ``.model`` (everywhere) and ``.options``."""
+        first: dict = {}
         for line in top:
             if _first_word(line.text).lower() == ".param":
+                words = [t.text for t in _tokens(line.text, line)][1:]
+                for name, _text in _params_list(words, line, ".param"):
+                    if name in first:   # ngspice would use the last value everywhere
+                        _fail(f".param {name} defined twice (lines {first[name].line} and "
+                              f"{line.line}): ngspice uses the last value everywhere, also "
+                              "in lines before it; refused (keep one definition)", line)
+                    first[name] = line
                 self._param(line, self.params)
         model_lines = [line for line in top if _first_word(line.text).lower() == ".model"]
         for sub in self.subckts.values():
@@ -911,6 +1426,32 @@ class _Importer:
         for line in top:
             if _first_word(line.text).lower() in OPTION_CARDS:
                 self._options(line)
+        for line in top:
+            word = _first_word(line.text).lower()
+            if word == ".temp":
+                self._temp(line)
+            elif word == ".global":
+                for text in line.text.split()[1:]:
+                    node = self.node(text, line, ".global")
+                    if node != "0":
+                        self.globals.add(node)
+        for sub in self.subckts.values():
+            for line in sub.body:
+                if _first_word(line.text).lower() in (".global", ".temp"):
+                    _fail(f"{_first_word(line.text).lower()} inside subcircuit {sub.name}: "
+                          "only allowed at the top level; refused", line)
+
+    def _temp(self, line: _Line) -> None:
+        """``.temp T`` (degC): the circuit temperature, as ``options.temp``."""
+        words = [t.text for t in _tokens(line.text, line)][1:]
+        if len(words) != 1:
+            _fail(f".temp takes one temperature (degC), got {len(words)} values (several "
+                  "would run the analysis once per temperature); refused", line)
+        value = _value(words[0], self.params, line, ".temp")
+        if "temp" in self.options and self.options["temp"] != value:
+            _fail(f".temp {words[0]} contradicts .options temp={self.options['temp']!r}; "
+                  "refused", line)
+        self.options["temp"] = value
 
     def _param(self, line: _Line, params: dict) -> None:
         words = [t.text for t in _tokens(line.text, line)][1:]
@@ -931,17 +1472,28 @@ class _Importer:
         if match is None:
             _fail(".model needs a name and a type: .model NAME D(IS=... N=...)", line)
         name = match.group(1).upper()
-        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
-            _fail(f"invalid model name {match.group(1)!r} (letters, digits, '_')", line)
+        if not _VENDOR_NAME_RE.fullmatch(name) or len(name) > 120:
+            _fail(f"invalid model name {match.group(1)!r} (letters, digits, '_', '.', '+', "
+                  "'-')", line)
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):   # 1N4148, nch.1: a grammar name
+            raw, base = name, re.sub(r"[.+\-]", "_", name)
+            base = base if base[0].isalpha() else "D" + base
+            name, count = base, 0
+            while name.lower() in self.words or name in self.model_alias.values():
+                count += 1
+                name = f"{base}_{count}"
+            self.model_alias[raw] = name
+            self.note("renamed", f"model {match.group(1)} -> {name}")
         kind = re.match(r"([A-Za-z][A-Za-z0-9_]*)\s*(.*)", match.group(2), re.S)
         if kind is None:
             _fail(f"model {name}: missing model type (only D, diode, is supported)", line)
-        if kind.group(1).upper() != "D":
-            _fail(f"model {name}: only diode models (type D) are supported, got type "
-                  f"{kind.group(1).upper()}", line)
-        if name in self.models:
+        if name in self.models or name in self.other_models:
             _fail(f"model {name} defined twice (first at line {self.model_lines[name].line})",
                   line)
+        if kind.group(1).upper() != "D":   # kept aside: an error only when an element uses it
+            self.other_models[name] = kind.group(1).upper()
+            self.model_lines[name] = line
+            return
         body = kind.group(2).strip()
         if body.startswith("("):
             if not body.endswith(")"):
@@ -988,10 +1540,10 @@ class _Importer:
             low = word.lower()
             if low.startswith("."):
                 self._card(line, low, scope)
-            elif low in CONTROL_COMMANDS:
-                if not self.allow_unsafe:
-                    _fail(f"{word!r} looks like an ngspice control command; control commands "
-                          "are refused (rename the element if it is one)", line)
+            elif low in CONTROL_COMMANDS:   # refused, also with allow_unsafe
+                _fail(f"{word!r} looks like an ngspice control command; control commands "
+                      "outside a .control block are refused (rename the element if it is "
+                      "one)", line)
             elif word[:1].upper() == "X":
                 self._instance(line, scope, stack)
             elif word[:1].upper() in NODE_COUNT:
@@ -1007,17 +1559,20 @@ class _Importer:
                       "1k), a .card or a * comment", line)
 
     def _card(self, line: _Line, word: str, scope: _Scope) -> None:
-        if word in (".param", ".model") or word in IGNORED_CARDS:
+        if word in (".param", ".model", ".temp", ".global"):
+            return
+        if word in IGNORED_CARDS:
+            self.note("left out", f"{word} ({self.where(line)})")
             return
         if word in OPTION_CARDS:
             if scope.path:
                 _fail(".options inside a subcircuit is not supported; move it to the top level",
                       line)
             return
-        if self.allow_unsafe:
-            return
+        # every other card is refused, also with allow_unsafe: skipping a card that changes
+        # the circuit would change the answer without a word
         reasons = {".exec": "it runs commands", ".csparam": "it passes values to control scripts",
-                   ".func": "user functions are not supported",
+                   ".nodeset": "it can select another operating point",
                    ".shell": "it runs shell commands"}
         reason = reasons.get(word, "not in the supported subset (.param .model .subckt .ends "
                                    ".include .lib .options and analysis cards)")
@@ -1038,7 +1593,7 @@ class _Importer:
         """Map local node names to final ones, checking flattened names for collisions."""
         out = []
         for text in texts:
-            local = _node_name(text, line, element)
+            local = self.node(text, line, element)
             final = scope.node(local)
             if scope.creates(local):
                 owner = self.node_owner.setdefault(final, (scope.path, scope, line))
@@ -1090,61 +1645,184 @@ class _Importer:
             item["control"] = control
             self.deferred.append((line, label, [], [control]))
         elif kind == "D":
-            if not 1 <= len(rest) <= 2:
+            if not 1 <= len(rest) <= 3:
                 _fail(f"{label}: expected a model name and an optional area "
                       f"(syntax: {ELEMENT_SYNTAX[kind]})", line)
             model = rest[0].upper()
+            model = self.model_alias.get(model, model)
+            if model in self.other_models:
+                _fail(f"{label}: model {rest[0]} is a{'n' if self.other_models[model][0] in 'AEINOU' else ''} "
+                      f"{self.other_models[model]} model, not a diode (type D)", line)
             if model not in self.models:
                 _fail(f"{label}: unknown diode model {rest[0]!r} (defined: "
                       f"{', '.join(self.models) or 'none'}; add a .model {model} D(...) card)",
                       line)
             item["model"] = model
-            if len(rest) == 2:
-                pair = _KV_RE.fullmatch(rest[1])
-                if pair is not None and pair.group(1).lower() != "area":
-                    _fail(f"{label}: unsupported diode parameter {pair.group(1)!r}", line)
-                area = _value(pair.group(2) if pair else rest[1], params, line, f"{label} area")
-                if area <= 0:
-                    _fail(f"{label}: diode area must be positive, got {area!r}", line)
-                if area != 1.0:
-                    item["area"] = area
+            area, multiplier = 1.0, 1.0
+            for position, word in enumerate(rest[1:]):
+                pair = _KV_RE.fullmatch(word)
+                key = pair.group(1).lower() if pair else ("area" if position == 0 else None)
+                if key not in ("area", "m"):
+                    _fail(f"{label}: unsupported diode parameter "
+                          f"{(pair.group(1) if pair else word)!r} (supported: area, m); "
+                          "refused", line)
+                number = _value(pair.group(2) if pair else word, params, line,
+                                f"{label} {key}")
+                if number <= 0:
+                    _fail(f"{label}: diode {key} must be positive, got {number!r}", line)
+                if key == "area":
+                    area = number
+                else:
+                    multiplier = number
+            if multiplier != 1.0:   # m parallel diodes: area * m (IS, IBV, 1/RS scale alike)
+                self.note("folded", f"{label} m={multiplier!r} ({self.where(line)})")
+            if area * multiplier != 1.0:
+                item["area"] = area * multiplier
         else:
             key = {"R": "r", "C": "c", "L": "l"}.get(kind, "gain")
             hint = _behavioural_form_hint(rest[:1])
-            if len(rest) != 1:
+            positional, assigns = _split_positional(rest)
+            if kind in "RCL" and not positional and assigns and \
+                    assigns[0].lower().startswith(f"{key}="):
+                positional, assigns = [assigns[0][len(key) + 1:]], assigns[1:]
+            if len(positional) != 1 or (assigns and kind not in "RCL"):
                 _fail(f"{label}: expected exactly one value after the nodes, got "
                       f"{len(rest)} (syntax: {ELEMENT_SYNTAX[kind]}){hint}", line)
-            text = rest[0]
+            text = positional[0]
             pair = _KV_RE.fullmatch(text)
             if pair is not None:
-                if pair.group(1).lower() != key or kind not in "RCL":
-                    _fail(f"{label}: unsupported parameter {pair.group(1)!r}{hint}", line)
-                text = pair.group(2)
+                _fail(f"{label}: unsupported parameter {pair.group(1)!r}{hint}", line)
             value = _value(text, params, line, f"{label} value")
             if kind in "RCL" and value <= 0:
                 what = {"R": "resistance", "C": "capacitance", "L": "inductance"}[kind]
                 extra = (" (a negative nudging resistance cannot be imported: eqprop-hw "
                          "circuits need positive conductances)") if kind == "R" else ""
                 _fail(f"{label}: {what} must be positive, got {value!r}{extra}", line)
+            if assigns:
+                value = self._instance_params(kind, value, assigns, params, line, label)
             item[key] = value
 
-    @staticmethod
-    def _source_value(rest: list, params: dict, line: _Line, label: str) -> float:
-        if not rest:
-            return 0.0
-        words = list(rest)
-        if words[0].upper() == "DC":
-            words = words[1:]
-            if not words:
+    def _instance_params(self, kind: str, value: float, assigns: list, params: dict,
+                         line: _Line, label: str) -> float:
+        """Fold ``m=`` into an R, C or L value; note those that leave DC alone; refuse others.
+
+        ``m`` (parallel devices) gives R/m, C*m, L/m. ``ic=`` (C, L: transient initial
+        condition) and ``ac=`` (R: AC resistance) do not change an operating point; ``tc1=``
+        and ``tc2=`` do not either while the circuit temperature equals TNOM (both default
+        27 degC), and are refused at another temperature (they would change R there).
+        """
+        multiplier, left = 1.0, []
+        for name, text in _params_list(assigns, line, label):
+            number = _value(text, params, line, f"{label} {name}")
+            if name == "m":
+                if number <= 0:
+                    _fail(f"{label}: m (parallel devices) must be positive, got {number!r}",
+                          line)
+                multiplier *= number
+            elif (name == "ic" and kind in "CL") or (name == "ac" and kind == "R"):
+                left.append(f"{name}=")
+            elif name in ("tc1", "tc2", "tc") and kind in "RC":
+                temp = self.options.get("temp", 27.0)
+                tnom = self.options.get("tnom", 27.0)
+                if number != 0 and temp != tnom:
+                    _fail(f"{label}: {name}={text} changes the value at {temp!r} degC (TNOM "
+                          f"{tnom!r}): temperature coefficients are not modelled; refused",
+                          line)
+                left.append(f"{name}=")
+            else:
+                _fail(f"{label}: unsupported instance parameter {name!r} (supported: m, and "
+                      "ic on C and L, ac on R, tc1/tc2 at TNOM); refused", line)
+        if left:
+            self.note("accepted", f"{label} {' '.join(left)} (no effect on the operating "
+                                  f"point; {self.where(line)})")
+        if multiplier != 1.0:
+            self.note("folded", f"{label} m={multiplier!r} ({self.where(line)})")
+        return value / multiplier if kind in "RL" else value * multiplier
+
+    def _source_value(self, rest: list, params: dict, line: _Line, label: str) -> float:
+        """The value ngspice uses for a source in an operating point.
+
+        ``[DC] value``, then optionally ``AC mag [phase]`` and one waveform (``PULSE SIN PWL
+        EXP SFFM``, with or without parentheses). The DC value if given, else the waveform's
+        value at t = 0 as ngspice 39 computes it (see :func:`_waveform_at_zero`), else 0.
+        AC and waveform specifications are left out and noted; other source keywords
+        (``AM``, ``TRNOISE``, ...) are refused by name.
+        """
+        dc, words, index = None, list(rest), 0
+        if words and words[0].upper() == "DC":
+            if len(words) < 2:
                 _fail(f"{label}: DC needs a value", line)
-        elif words[0].upper().startswith("DC="):
-            words = [words[0][3:]] + words[1:]
-        if len(words) != 1 or ("(" in words[0] and not _is_expression(words[0])) or \
-                words[0].upper() in (
-                "AC", "PULSE", "SIN", "PWL", "EXP", "SFFM", "AM", "TRNOISE", "TRRANDOM"):
-            _fail(f"{label}: only DC sources are supported (write {label.split()[0]} n+ n- DC "
-                  f"value); got {' '.join(rest)!r}", line)
-        return _value(words[0], params, line, f"{label} value")
+            dc, index = _value(words[1], params, line, f"{label} DC value"), 2
+        elif words and words[0].upper().startswith("DC="):
+            dc, index = _value(words[0][3:], params, line, f"{label} DC value"), 1
+        elif words and not _source_keyword(words[0]):
+            dc, index = _value(words[0], params, line, f"{label} value"), 1
+        waveform, left = None, []
+        while index < len(words):
+            word = words[index]
+            if _keyword_group(word):   # ngspice's (PWL ...) (AC 1) groups
+                words[index:index + 1] = [t.text for t in _tokens(word[1:-1], line)]
+                continue
+            key = _source_keyword(word)
+            if key == "DC" and dc is None and index + 1 < len(words):   # AC 1 DC 0
+                dc = _value(words[index + 1], params, line, f"{label} DC value")
+                index += 2
+            elif key == "AC":
+                index += 1
+                count = 0
+                while index < len(words) and count < 2 and not _source_keyword(words[index]) \
+                        and not _keyword_group(words[index]):
+                    _value(words[index], params, line, f"{label} AC value")
+                    index, count = index + 1, count + 1
+                left.append("AC")
+            elif key in WAVEFORMS:
+                if waveform is not None:
+                    _fail(f"{label}: two waveforms ({waveform[0]} and {key})", line)
+                inner = word[len(key):].strip()
+                index += 1
+                if not inner:
+                    args = []
+                    while index < len(words) and not _source_keyword(words[index]) and \
+                            not _keyword_group(words[index]):
+                        args.append(words[index])
+                        index += 1
+                    if len(args) == 1 and args[0].startswith("("):
+                        args = [t.text for t in _tokens(args[0][1:-1], line)]
+                else:
+                    if not (inner.startswith("(") and inner.endswith(")")):
+                        _fail(f"{label}: malformed {key} specification {word!r}", line)
+                    args = [t.text for t in _tokens(inner[1:-1], line)]
+                while index < len(words) and _KV_RE.fullmatch(words[index]) and \
+                        not _source_keyword(words[index]):   # PWL(...) r=0 td=1n
+                    args.append(words[index])
+                    index += 1
+                waveform = (key, args)
+                left.append(key)
+            elif key in ("DISTOF1", "DISTOF2"):
+                index += 1
+                while index < len(words) and not _source_keyword(words[index]):
+                    index += 1
+                left.append(key)
+            else:
+                _fail(f"{label}: unsupported source specification {word!r} (supported: [DC] "
+                      "value, AC, PULSE, SIN, PWL, EXP, SFFM); refused", line)
+        if left:
+            self.note("left out", f"{label} {'/'.join(left)} ({self.where(line)})")
+        if waveform is not None:   # checked even when the DC value is used
+            key, args = waveform
+            for option in [a for a in args if _KV_RE.fullmatch(a)]:   # PWL r= and td=
+                name, text = _KV_RE.fullmatch(option).groups()
+                if key != "PWL" or name.lower() not in ("r", "td"):
+                    _fail(f"{label}: {key} option {name}= is not supported; refused", line)
+                if _value(text, params, line, f"{label} PWL {name}") < 0:
+                    _fail(f"{label}: PWL {name}= must not be negative (the value at t = 0 "
+                          "would depend on it); refused", line)
+                args = [a for a in args if a is not option]
+            values = [_value(a, params, line, f"{label} {key} value") for a in args]
+            at_zero = _waveform_at_zero(key, values, line, label)
+            if dc is None:
+                return at_zero
+        return 0.0 if dc is None else dc
 
     def _instance(self, line: _Line, scope: _Scope, stack: tuple) -> None:
         words = [t.text for t in _tokens(line.text, line)]
@@ -1172,6 +1850,7 @@ class _Importer:
         if path in self.instances:
             _fail(f"duplicate subcircuit instance {local}", line)
         self.instances.add(path)
+        self.used_subckts.add(sub_name)
         label = local if not scope.path else f"{local} (in {scope.describe()})"
         nodes = self._map_nodes(positional[:-1], scope, line, label)
         params = dict(self.params)
@@ -1186,7 +1865,12 @@ class _Importer:
         for name, text in sub.defaults:
             if name not in overrides:
                 params[name] = _value(text, params, sub.where, f"subcircuit {sub_name} {name}")
-        inner = _Scope(path, params, dict(zip(sub.pins, nodes)), sub.local_elements(), line)
+        shared = sorted(set(sub.pins) & self.globals)
+        if shared:
+            _fail(f"{label}: pin {shared[0]!r} of subcircuit {sub_name} is a .global node "
+                  "(ambiguous: renamed by the instance or shared by all?); refused", line)
+        inner = _Scope(path, params, dict(zip(sub.pins, nodes)), sub.local_elements(), line,
+                       frozenset(self.globals))
         for body_line in sub.body:
             if _first_word(body_line.text).lower() == ".param":
                 self._param(body_line, params)
@@ -1300,7 +1984,7 @@ def _spec_error(error: SpecError, importer: _Importer, source: str) -> NetlistEr
 
 
 def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
-            stem: str | None, main_path: Path | None) -> dict:
+            stem: str | None, main_path: Path | None, notes: list | None = None) -> dict:
     if not isinstance(text, str):
         raise NetlistError(f"netlist text must be str, got {type(text).__name__}", source)
     if not text.strip():
@@ -1313,14 +1997,19 @@ def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
             raise NetlistError(f"cannot resolve base_dir {base_dir!r}: {error}", source) from None
     title, lines = _logical_lines(text, source, main=True)
     importer = _Importer(root, allow_unsafe)
+    importer.main_source = source
     stack = ((main_path, None),) if main_path is not None else ()
     lines = importer.expand(lines, root, 0, stack)
+    lines = importer.functions(lines)
+    lines = importer.conditionals(lines)
+    importer.collect_words(lines)
     top, meta = importer.split(lines)
     importer.cards(top)
     importer.body(top, _Scope("", importer.params), ())
     if not importer.elements:
         raise NetlistError("the netlist has no elements", source, 1)
     importer.check_references()
+    importer.note_unused()
     extra = importer.metadata(meta)
     description = f"imported from {Path(source).name}"
     if title and not title.startswith("eqprop-hw"):
@@ -1337,11 +2026,13 @@ def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
         parse_spec(spec, source)
     except SpecError as error:
         raise _spec_error(error, importer, source) from None
+    if notes is not None:
+        notes.extend(importer.note_lines())
     return spec
 
 
 def import_netlist_text(text: str, source: str = "<string>", base_dir=None,
-                        allow_unsafe: bool = False) -> dict:
+                        allow_unsafe: bool = False, notes: list | None = None) -> dict:
     """Import SPICE netlist text as a ``graph`` spec mapping.
 
     Parameters
@@ -1354,8 +2045,13 @@ def import_netlist_text(text: str, source: str = "<string>", base_dir=None,
         Folder that ``.include``/``.lib`` files are read from (and must lie inside). Without
         it includes are refused.
     allow_unsafe : bool
-        Skip (never execute) control blocks, control commands and unknown cards, allow
-        includes outside ``base_dir`` and non-math functions in B expressions.
+        Allow includes outside ``base_dir``. Control commands and unknown cards stay refused
+        and B expressions must still parse in the netlist grammar.
+    notes : list, optional
+        If given, one line per kind of note is appended: what was left out (``.control``
+        blocks, analysis cards, source waveforms), renamed (vendor node and model names) or
+        ignored (unused models and subcircuits), e.g. ``"left out: .control block (lines
+        12-20), .tran (line 8)"``.
 
     Returns
     -------
@@ -1368,10 +2064,10 @@ def import_netlist_text(text: str, source: str = "<string>", base_dir=None,
     NetlistError
         Naming the file and line of the first problem, or the refused construct.
     """
-    return _import(text, source, base_dir, allow_unsafe, None, None)
+    return _import(text, source, base_dir, allow_unsafe, None, None, notes)
 
 
-def import_netlist(path, allow_unsafe: bool = False) -> dict:
+def import_netlist(path, allow_unsafe: bool = False, notes: list | None = None) -> dict:
     """Import a SPICE netlist file as a ``graph`` spec mapping.
 
     Includes are read relative to the including file and only from the netlist's own folder
@@ -1382,6 +2078,8 @@ def import_netlist(path, allow_unsafe: bool = False) -> dict:
     path : str or Path
         The netlist file.
     allow_unsafe : bool
+        See :func:`import_netlist_text`.
+    notes : list, optional
         See :func:`import_netlist_text`.
 
     Returns
@@ -1402,7 +2100,7 @@ def import_netlist(path, allow_unsafe: bool = False) -> dict:
         resolved = path.resolve()
     except (OSError, RuntimeError, ValueError) as error:
         raise NetlistError(f"cannot resolve path: {error}", source) from None
-    return _import(text, source, resolved.parent, allow_unsafe, path.stem, resolved)
+    return _import(text, source, resolved.parent, allow_unsafe, path.stem, resolved, notes)
 
 
 # -- YAML -------------------------------------------------------------------------------------

@@ -186,8 +186,11 @@ IMPORTS = {
     "nudged-netlist": ("eqprop-hw t\n*@ eqprop-hw netlist 1\n*@ output y b\nV1 a 0 DC 1\n"
                        "R1 a b 1k\nR2 b 0 1k\nVNUDGE0 ynudge0 0 DC 0.5\n"
                        "RNUDGE0 b ynudge0 1000.0\n.end\n", [], "is reserved"),
-    "control-block": (NETLIST_HEAD + ".control\nshell touch {marker}\n.endc\n.end\n", [],
-                      ".control block refused"),
+    # a .control block is left out (never run; issue 21, tests/test_import_real.py); a
+    # control command outside one is still refused, also with --allow-unsafe
+    "control-command": (NETLIST_HEAD + "shell touch {marker}\n.end\n", [], "control command"),
+    "control-command-unsafe": (NETLIST_HEAD + "shell touch {marker}\n.end\n",
+                               ["--allow-unsafe"], "control command"),
 }
 for key, (text, extra, fragment) in IMPORTS.items():
     CASES.append(Case(f"import-{key}", ["import", "net.cir", "-o", "spec.yaml", *extra],
