@@ -223,3 +223,26 @@ def test_recordings_read_through_the_bounded_reader_match_numpy(name):
     expected = np.fromfile(path, dtype=dtype).astype(float).reshape(-1, channels).T
     got = load_recording(name)
     assert got.shape == expected.shape and np.array_equal(got, expected)
+
+
+def test_a_writer_killed_by_sigkill_leaves_no_file_behind(tmp_path):
+    """kill -9 in the middle of an atomic write: the target keeps its old contents and no
+    temporary file is left in the folder (Linux: the new contents have no name until done)."""
+    import signal
+    import subprocess
+    import sys
+    target = tmp_path / "checkpoint.npz"
+    target.write_bytes(b"old")
+    script = ("import sys, time\n"
+              "from eqprop_hw.io.fileio import atomic_output\n"
+              f"with atomic_output({str(target)!r}) as handle:\n"
+              "    handle.write(b'new' * 1000)\n"
+              "    handle.flush()\n"
+              "    print('writing', flush=True)\n"
+              "    time.sleep(60)\n")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    assert process.stdout.readline() == b"writing\n"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]
+    assert target.read_bytes() == b"old"

@@ -73,7 +73,8 @@ def test_without_numba_the_compiled_solver_falls_back_and_warns_once(tmp_path):
     code = f"""
 import json, warnings
 import numpy as np
-from eqprop_hw.backends import make_backend, fused
+from eqprop_hw.backends import make_backend
+from eqprop_hw.backends.native import fused
 from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.circuit.spec import load_spec
 circuit = build_circuit(load_spec({str(ROOT / "circuits" / "iris.yaml")!r}))
@@ -94,7 +95,7 @@ print(json.dumps({{"available": fused.AVAILABLE, "same": bool(np.array_equal(fir
     assert len(out["warnings"]) == 1, out["warnings"]
     assert "numba is not installed" in out["warnings"][0]
     assert "pip install 'eqprop-hw[fast]'" in out["warnings"][0]
-    from eqprop_hw.backends import fused
+    from eqprop_hw.backends.native import fused
     if fused.AVAILABLE:
         from eqprop_hw.backends import make_backend
         from eqprop_hw.circuit.build import build_circuit

@@ -125,8 +125,10 @@ MAX_INCLUDED_FILES = 1000
 MAX_INCLUDED_BYTES = MAX_FILE_BYTES
 #: Deepest chain of nested subcircuit instances.
 MAX_SUBCKT_DEPTH = 16
-#: Most elements a flattened netlist may have (guards against exponential subcircuits).
-MAX_ELEMENTS = 2_000_000
+#: Most elements a flattened netlist may have (guards against exponential subcircuits): the
+#: spec written for 4e5 resistors is 24.5 MiB, within the 32 MiB a spec file may hold
+#: (eqprop_hw.circuit.spec.MAX_SPEC_BYTES); mnist_size has 1.6e5.
+MAX_ELEMENTS = 400_000
 #: Longest expression evaluated (characters).
 MAX_EXPR_CHARS = 1000
 

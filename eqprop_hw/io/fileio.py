@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import functools
 import io
 import math
 import os
@@ -383,8 +384,7 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     if target.is_dir():     # name the user's path, not the temporary file os.replace would
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(target))
     try:
-        descriptor, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                                 dir=folder)
+        descriptor, temp_name = _temporary(folder, target)
     except OSError as error:  # name the file the user asked for, not the temporary one
         raise type(error)(error.errno, error.strerror, str(target)) from None
     try:
@@ -396,15 +396,19 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        try:
-            permissions = os.stat(target).st_mode & 0o7777
-        except OSError:
-            permissions = 0o666 & ~_umask()
-        os.chmod(temp_name, permissions)
+            try:
+                permissions = os.stat(target).st_mode & 0o7777
+            except OSError:
+                permissions = 0o666 & ~_umask()
+            os.fchmod(handle.fileno(), permissions)
+            if temp_name is None:       # anonymous: it gets a name only now, just before the
+                temp_name = _link_name(folder, target)   # rename (no name while written)
+                _link_anonymous(handle.fileno(), temp_name)
         os.replace(temp_name, target)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
+        if temp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_name)
         raise
     with contextlib.suppress(OSError):  # make the rename itself durable (POSIX only)
         folder_fd = os.open(folder, os.O_RDONLY)
@@ -412,6 +416,51 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             os.fsync(folder_fd)
         finally:
             os.close(folder_fd)
+
+
+def _temporary(folder: Path, target: Path) -> tuple[int, str | None]:
+    """A file to write ``target``'s new contents to: on Linux an anonymous file in ``folder``
+    (``O_TMPFILE``: a process killed while writing, even by SIGKILL, leaves nothing behind),
+    named (``(descriptor, None)``) only when it is complete; elsewhere a named temporary file
+    ``.NAME.XXXX.tmp`` (``(descriptor, name)``)."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if flag and _linkat() is not None and os.path.isdir("/proc/self/fd"):
+        try:
+            return os.open(folder, flag | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o600), None
+        except OSError as error:
+            if error.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+                raise
+    descriptor, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    return descriptor, name
+
+
+@functools.lru_cache(maxsize=1)
+def _linkat():
+    """libc's ``linkat`` (Linux), which gives an ``O_TMPFILE`` file a name through
+    ``/proc/self/fd`` (``os.link`` cannot: it does not follow that link); None elsewhere."""
+    try:
+        import ctypes
+        function = ctypes.CDLL(None, use_errno=True).linkat
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                         ctypes.c_int]
+    return function
+
+
+def _link_anonymous(descriptor: int, name: str) -> None:
+    """Name the anonymous file open as ``descriptor`` (``linkat(AT_SYMLINK_FOLLOW)``)."""
+    import ctypes
+    at_fdcwd, at_symlink_follow = -100, 0x400
+    if _linkat()(at_fdcwd, f"/proc/self/fd/{descriptor}".encode(), at_fdcwd,
+                 os.fsencode(name), at_symlink_follow) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), name)
+
+
+def _link_name(folder: Path, target: Path) -> str:
+    """A free temporary name next to ``target`` for the moment between link and rename."""
+    return str(folder / f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

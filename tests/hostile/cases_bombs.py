@@ -114,6 +114,8 @@ CASES = [
          {"net.cir": _subckt_chain()}, error=("deeper",)),
     Case("netlist-subckt-fanout", ["import", "net.cir", "-o", "spec.yaml"],
          {"net.cir": _subckt_fanout(40)}, error=("net.cir",)),
+    Case("netlist-subckt-fanout-under-the-old-cap", ["import", "net.cir", "-o", "spec.yaml"],
+         {"net.cir": _subckt_fanout(20)}, error=("400000 elements",)),
     Case("netlist-include-depth", ["import", "net.cir", "-o", "spec.yaml"],
          {"net.cir": _include_chain}, error=("deeper",), names=""),
     Case("netlist-param-overflow", ["import", "net.cir", "-o", "spec.yaml"],
