@@ -40,13 +40,7 @@ KNOWN_CYCLES = []
 
 #: Private names imported across modules in files owned by other slices (importer, exporter,
 #: name). A new one fails; delete an entry once its importer uses a public name.
-KNOWN_PRIVATE_IMPORTS = {
-    ("eqprop_hw.lc.ngspice", "eqprop_hw.lc.echo", "_betas"),
-    ("eqprop_hw.lc.ngspice", "eqprop_hw.lc.netlist", "_bank_entries"),
-    ("eqprop_hw.lc.plots", "eqprop_hw.io.plots", "_pyplot"),
-    ("eqprop_hw.networks.base", "eqprop_hw.io.params", "_check_values"),
-    ("eqprop_hw.networks.lc", "eqprop_hw.lc.ngspice", "_resample"),
-}
+KNOWN_PRIVATE_IMPORTS: set = set()   # none left: every import across modules is public
 
 
 # -- the import graph --------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def test_describe_json(capsys, small_spec):
 @needs_ngspice
 def test_exported_netlist_runs_in_plain_ngspice_and_matches_native(capsys, small_spec, tmp_path):
     from eqprop_hw.backends.ngspice import run_ngspice_batch
-    from eqprop_hw.lc.ngspice import _resample
+    from eqprop_hw.lc.ngspice import resample
     code, out, err = run(capsys, "export", small_spec)
     assert code == 0, err
     assert ".tran" in out and "UIC" in out and "method=trap" in out
@@ -59,7 +59,7 @@ def test_exported_netlist_runs_in_plain_ngspice_and_matches_native(capsys, small
     native = integrate(model, store=True)
     t = np.concatenate([[0.0], raw["time"]])
     phi = np.concatenate([[0.0], raw["flx_n4"]])
-    measured = _resample(t, phi[:, None], model.times)[:, 0]
+    measured = resample(t, phi[:, None], model.times)[:, 0]
     scale = np.max(np.abs(native.outputs[:, 0, 0]))
     assert np.max(np.abs(measured - native.outputs[:, 0, 0])) <= 1e-4 * scale
 

@@ -28,8 +28,8 @@ def _ngspice(model, **kwargs):
     return LCNgspice(model, **kwargs)
 
 
-def _resample(result, key, model):
-    from eqprop_hw.lc.ngspice import _resample as resample
+def resample(result, key, model):
+    from eqprop_hw.lc.ngspice import resample
     return resample(result["time"], result[key], model.times)
 
 
@@ -43,7 +43,7 @@ def _retrace(model, **kwargs):
     with _ngspice(model, **kwargs) as ng:
         forward = ng.run()
         back = ng.run(ic=ng.reversed_state(ng.end_state(forward)), reverse=True)
-    phi_f, phi_b = _resample(forward, "phi", model), _resample(back, "phi", model)
+    phi_f, phi_b = resample(forward, "phi", model), resample(back, "phi", model)
     return float(np.max(np.abs(phi_b - phi_f[::-1])) / np.max(np.abs(phi_f)))
 
 
@@ -73,7 +73,7 @@ def test_native_and_ngspice_trajectories_agree(case):
     with _ngspice(model) as ng:
         result = ng.run()
         outputs = ng.outputs(result)
-    voltages = _resample(result, "V", model)
+    voltages = resample(result, "V", model)
     scale_out = np.max(np.abs(native.outputs[:, 0]), axis=0)
     assert np.max(np.abs(outputs - native.outputs[:, 0]) / scale_out) <= 1e-4
     assert np.max(np.abs(voltages - native.voltages[:, 0])) <= \

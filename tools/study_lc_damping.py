@@ -68,8 +68,8 @@ def main(argv=None) -> int:
     if args.out:
         out = Path(args.out)
         (out / "lc_damping.json").write_text(json.dumps(result, indent=1) + "\n")
-        from eqprop_hw.io.plots import _pyplot, save_figure
-        plt = _pyplot()
+        from eqprop_hw.io.plots import pyplot, save_figure
+        plt = pyplot()
         figure, axis = plt.subplots(figsize=(5, 3.2))
         q = [row["Q"] for row in result["rows"]]
         axis.semilogx(q, [row["cosine"] for row in result["rows"]], "o-")

@@ -16,7 +16,7 @@ import numpy as np
 
 from eqprop_hw.lc.bptt import agreement, bptt_gradient
 from eqprop_hw.lc.model import build_model
-from eqprop_hw.lc.ngspice import LCNgspice, _resample
+from eqprop_hw.lc.ngspice import LCNgspice, resample
 from eqprop_hw.circuit.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,14 +34,14 @@ def run_study() -> dict:
         forward = ng.run()
         out["ngspice_tran_seconds"] = time.perf_counter() - start
         out["ngspice_points"] = len(forward["time"])
-        v = _resample(forward["time"], forward["V"], model.times)
+        v = resample(forward["time"], forward["V"], model.times)
         out["native_vs_ngspice_voltage"] = float(np.max(np.abs(v - native.voltages[:, 0]))
                                                  / np.max(np.abs(native.voltages)))
         o = ng.outputs(forward)
         out["native_vs_ngspice_outputs"] = float(np.max(np.abs(o - native.outputs[:, 0]))
                                                  / np.max(np.abs(native.outputs)))
         back = ng.run(ic=ng.reversed_state(ng.end_state(forward)), reverse=True)
-        pf, pb = (_resample(r["time"], r["phi"], model.times) for r in (forward, back))
+        pf, pb = (resample(r["time"], r["phi"], model.times) for r in (forward, back))
         out["ngspice_retrace"] = float(np.max(np.abs(pb - pf[::-1])) / np.max(np.abs(pf)))
         rows = []
         for nudge in ("centered", "positive"):
@@ -72,8 +72,8 @@ def main(argv=None) -> int:
     if args.out:
         out = Path(args.out)
         (out / "lc_echo.json").write_text(json.dumps(result, indent=1) + "\n")
-        from eqprop_hw.io.plots import _pyplot, save_figure
-        plt = _pyplot()
+        from eqprop_hw.io.plots import pyplot, save_figure
+        plt = pyplot()
         figure, axes = plt.subplots(3, 1, figsize=(6.5, 6), sharex=True)
         k = model.nodes.index(model.outputs[0]["node"])
         t_f = forward["time"] * 1e6
@@ -87,8 +87,8 @@ def main(argv=None) -> int:
                      label="-V of the un-nudged echo at T - s")
         axes[1].set_ylabel("voltage (V)")
         axes[1].legend(fontsize=7)
-        pb = _resample(back["time"], back["phi"], model.times)[:, k]
-        pn = _resample(echo["time"], echo["phi"], model.times)[:, k]
+        pb = resample(back["time"], back["phi"], model.times)[:, k]
+        pn = resample(echo["time"], echo["phi"], model.times)[:, k]
         axes[2].plot(model.times * 1e6, (pn - pb)[::-1], "C2-", lw=1)
         axes[2].set_ylabel("nudged - free echo\nflux (Wb), beta=1e3")
         axes[2].set_xlabel("forward time t = T - s (µs)")

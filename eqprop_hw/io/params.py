@@ -55,7 +55,7 @@ def _format_of(path: Path, source: str) -> str:
     return suffix
 
 
-def _check_values(pairs, source: str) -> dict[str, float]:
+def check_values(pairs, source: str) -> dict[str, float]:
     """Validate (name, value) pairs; return an ordered dict of floats."""
     values: dict[str, float] = {}
     for name, value in pairs:
@@ -149,7 +149,7 @@ def _load_json(raw: bytes, source: str) -> dict[str, float]:
     values = data.get("values")
     if not isinstance(values, dict):
         raise ParamsError("\"values\" must be an object {element name: value}", source)
-    return _check_values(values.items(), source)
+    return check_values(values.items(), source)
 
 
 def _load_npz(raw: bytes, source: str) -> dict[str, float]:
@@ -167,7 +167,7 @@ def _load_npz(raw: bytes, source: str) -> dict[str, float]:
     if values.dtype.kind not in "fiu":
         raise ParamsError(f"'values' must be an array of numbers, got dtype {values.dtype}",
                           source)
-    return _check_values(zip(names.tolist(), values.astype(float).tolist()), source)
+    return check_values(zip(names.tolist(), values.astype(float).tolist()), source)
 
 
 def save_params(path: str | os.PathLike, values: Mapping[str, float]) -> None:
@@ -190,7 +190,7 @@ def save_params(path: str | os.PathLike, values: Mapping[str, float]) -> None:
     path = Path(path)
     source = str(path)
     kind = _format_of(path, source)
-    checked = _check_values(dict(values).items(), source)
+    checked = check_values(dict(values).items(), source)
     if kind == ".json":
         text = json.dumps({"format": FORMAT, "values": checked}, indent=1, allow_nan=False)
         atomic_write_bytes(path, (text + "\n").encode("utf-8"))

@@ -33,7 +33,8 @@ def plots_possible(plots: bool, log=None) -> bool:
     return False
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot with the non-interactive Agg backend (the ``plot`` extra)."""
     matplotlib = require("matplotlib", "drawing plots (--plot, train's PNG files; or --no-plots)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -45,13 +46,13 @@ def save_figure(figure, path: str | Path) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     atomic_write_bytes(path, buffer.getvalue())
-    _pyplot().close(figure)
+    pyplot().close(figure)
 
 
 def plot_training(out_dir: str | Path, circuit, values: np.ndarray, metrics: dict, spec) -> None:
     """``loss.png``, ``accuracy.png`` (if classification), ``conductances.png`` (histograms)
     and ``conductance_map.png`` (:func:`plot_conductance_maps`)."""
-    plt = _pyplot()
+    plt = pyplot()
     out_dir = Path(out_dir)
     epochs = metrics["epochs"]
     cross_entropy = metrics.get("loss") == "cross_entropy"
@@ -88,7 +89,7 @@ def plot_training(out_dir: str | Path, circuit, values: np.ndarray, metrics: dic
 
 def plot_conductances(path: str | Path, circuit, values: np.ndarray) -> None:
     """Histogram of the trainable conductances (S), one panel per crossbar."""
-    plt = _pyplot()
+    plt = pyplot()
     values = np.asarray(values)
     crossbars = circuit.crossbars or [{"layer": 1, "elements": list(circuit.trainable)}]
     position = {name: k for k, name in enumerate(circuit.trainable)}
@@ -168,7 +169,7 @@ def plot_conductance_maps(path: str | Path, circuit, values: np.ndarray,
     colour bar in siemens. The PNG is written atomically.
     """
     from matplotlib.colors import LogNorm
-    plt = _pyplot()
+    plt = pyplot()
     matrices = conductance_matrices(circuit, values)
     finite = np.concatenate([m["g"][np.isfinite(m["g"])] for m in matrices])
     low = max(float(finite.min()), 1e-15) if finite.size else 1e-12
@@ -237,7 +238,7 @@ def plot_node_voltages(path: str | Path, circuit, node_names: list, phases: dict
     Top row: every phase's voltage per node (V). Bottom row: each nudged phase minus the free
     phase (mV), the signal the local rule measures, which is far smaller than the voltages.
     """
-    plt = _pyplot()
+    plt = pyplot()
     column = {name: k for k, name in enumerate(node_names)}
     groups = [(label, [n for n in nodes if n in column]) for label, nodes in
               voltage_layers(circuit)]

@@ -41,7 +41,9 @@ from eqprop_hw.lc.model import LCModel
 NUDGES = ("positive", "negative", "centered")
 
 
-def _betas(beta: float, nudge: str) -> list:
+def nudge_strengths(beta: float, nudge: str) -> list:
+    """The two nudge strengths of a nudge kind: ``positive`` (0, beta), ``negative`` (0, -beta),
+    ``centered`` (beta, -beta)."""
     if nudge == "positive":
         return [0.0, beta]
     if nudge == "negative":
@@ -120,7 +122,7 @@ def hel_gradient(model: LCModel, theta=None, inputs=None, targets=None, beta: fl
     forward = integrate(model, system.theta, inputs=u, loss_targets=y, store=recorded,
                         method=method, system=system, record_outputs=recorded)
     batch = forward.phi_end.shape[0]
-    phases = _betas(beta, nudge)
+    phases = nudge_strengths(beta, nudge)
     reps = len(phases)
     # reversed views of the waveforms (no copies: the echo's memory does not grow with T)
     u_rev = (u[:, None, :] if u.ndim == 2 else u)[::-1]
@@ -224,7 +226,7 @@ def glep_gradient(model: LCModel, theta=None, inputs=None, targets=None, beta: f
     y = np.asarray(targets, dtype=float)
     if boundary == "echo":
         return hel_gradient(model, system.theta, u, y, beta, nudge)[1]
-    phases = _betas(beta, nudge)
+    phases = nudge_strengths(beta, nudge)
     free = integrate(model, system.theta, inputs=u, store=False, system=system)
     if boundary == "final_value":
         run = _local_backward(model, system, u, y, free.phi_end[0], free.p_end[0], phases)

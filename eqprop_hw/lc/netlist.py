@@ -249,7 +249,9 @@ def _bank_text(model, item, k, reverse: bool) -> str:
     return waveform_text(item[k], model.tstop if reverse else None)
 
 
-def _bank_entries(bank_part):
+def bank_entries(bank_part):
+    """The entries of one part of a sequence bank (inputs or targets): grid arrays, or lists
+    of waveform mappings, one per sequence."""
     if isinstance(bank_part, np.ndarray) or (isinstance(bank_part, (list, tuple)) and bank_part
                                              and not isinstance(bank_part[0], (list, tuple))):
         return [np.asarray(entry, dtype=float) for entry in bank_part]
@@ -258,8 +260,8 @@ def _bank_entries(bank_part):
 
 
 def _bank_lines(model, bank, spec_elements, beta) -> list:
-    inputs = _bank_entries(bank["inputs"])
-    targets = _bank_entries(bank["targets"])
+    inputs = bank_entries(bank["inputs"])
+    targets = bank_entries(bank["targets"])
     samples = len(inputs)
     lines = ["* sequence bank: gates VGF_<s>/VGR_<s> (1 V selects sample s forwards/backwards)"]
     for s in range(samples):

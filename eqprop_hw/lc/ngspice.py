@@ -23,7 +23,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from eqprop_hw.errors import BackendError, ConvergenceError
-from eqprop_hw.lc.echo import _betas, estimate_from_local
+from eqprop_hw.lc.echo import nudge_strengths, estimate_from_local
 from eqprop_hw.lc.model import LCModel
 from eqprop_hw.lc.netlist import (BETA_SOURCE, array_waveform, flux_node, lc_netlist_lines,
                                   waveform_text)
@@ -82,8 +82,8 @@ class LCNgspice:
             Targets (Wb or A) on the grid, or waveforms (e.g. coarse PWL).
         """
         model = self.model
-        from eqprop_hw.lc.netlist import _bank_entries
-        inputs, targets = _bank_entries(inputs), _bank_entries(targets)
+        from eqprop_hw.lc.netlist import bank_entries
+        inputs, targets = bank_entries(inputs), bank_entries(targets)
         if len(inputs) != len(targets):
             raise ValueError("bank: as many target sequences as input sequences are needed")
         for entry, width in [(e, len(model.src_names)) for e in inputs] + \
@@ -299,7 +299,7 @@ class LCNgspice:
         (default the model's grid): (len(times), n_out)."""
         model = self.model
         times = model.times if times is None else times
-        phi = _resample(result["time"], result["phi"], times)
+        phi = resample(result["time"], result["phi"], times)
         _, inds = model.values()
         return model.output_values(phi, inds)
 
@@ -371,7 +371,7 @@ class LCNgspice:
             forward = self.run(inputs=inputs)
         state = self.reversed_state(self.end_state(forward))
         runs, local = {}, {}
-        for phase in _betas(beta, nudge):
+        for phase in nudge_strengths(beta, nudge):
             if sample is not None:
                 runs[phase] = self.run(beta=phase, ic=state, reverse=True, sample=sample)
             else:
@@ -400,7 +400,7 @@ def _entry_grid(model, entry) -> np.ndarray:
     return np.stack([waveform_values(w, model.times) for w in entry], axis=1)
 
 
-def _resample(t, values, times):
+def resample(t, values, times):
     """Cubic-spline resampling of measured vectors (points closer than 1e-6 of the mean
     spacing to their predecessor are dropped: ngspice repeats near-identical first points)."""
     t = np.asarray(t, dtype=float)

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.lc.integrate import integrate
-from eqprop_hw.io.plots import _pyplot, save_figure
+from eqprop_hw.io.plots import pyplot, save_figure
 
 
 def plot_lc_training(out_dir, model, theta0, theta, inputs, targets, metrics) -> None:
     """``loss.png`` (loss per epoch, log scale), ``trajectories.png`` (outputs of the first
     sequence before and after training against the targets) and ``echo.png`` (forward run vs
     the time-reversed echo, which retraces it)."""
-    plt = _pyplot()
+    plt = pyplot()
     out = Path(out_dir)
     figure, axis = plt.subplots(figsize=(5, 3.2))
     axis.semilogy(metrics["epochs"], metrics["train_loss"], "o-", ms=3)
@@ -28,7 +28,7 @@ def plot_lc_training(out_dir, model, theta0, theta, inputs, targets, metrics) ->
 
 
 def plot_trajectories(path, model, theta0, theta, inputs, targets) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     t = model.times * 1e6
     before = integrate(model.with_theta(theta0), inputs=inputs, store=False).outputs[:, 0]
     after = integrate(model.with_theta(theta), inputs=inputs, store=False).outputs[:, 0]
@@ -47,7 +47,7 @@ def plot_trajectories(path, model, theta0, theta, inputs, targets) -> None:
 
 
 def plot_forward_vs_echo(path, model, inputs) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     forward = integrate(model, inputs=inputs, store=True)
     echo = integrate(model, inputs=np.asarray(inputs)[::-1], phi0=forward.phi_end,
                      p0=-forward.p_end, store=True)
@@ -68,7 +68,7 @@ def plot_forward_vs_echo(path, model, inputs) -> None:
 
 def plot_prediction(path, model, outputs, targets, title: str) -> None:
     """Outputs of one sequence (steps+1, n_out) against its targets, one panel per output."""
-    plt = _pyplot()
+    plt = pyplot()
     t = model.times * 1e6
     n_out = outputs.shape[1]
     figure, axes = plt.subplots(n_out, 1, figsize=(6, 2.2 * n_out + 0.4), squeeze=False)
@@ -87,7 +87,7 @@ def plot_prediction(path, model, outputs, targets, title: str) -> None:
 def plot_simulation(path, model, outputs, voltages, title: str) -> None:
     """A forward run: each output (steps+1, n_out) over time, then every node voltage
     (steps+1, n_nodes) in one panel."""
-    plt = _pyplot()
+    plt = pyplot()
     t = model.times * 1e6
     n_out = outputs.shape[1]
     figure, axes = plt.subplots(n_out + 1, 1, figsize=(6, 2.0 * (n_out + 1) + 0.4),

@@ -228,9 +228,9 @@ def check_params(value: Any, method: str = "load"):
         return load_params(value), os.fspath(value)
     if isinstance(value, Mapping):
         from eqprop_hw.errors import ParamsError
-        from eqprop_hw.io.params import _check_values
+        from eqprop_hw.io.params import check_values
         try:
-            return _check_values(list(value.items()), "params"), None
+            return check_values(list(value.items()), "params"), None
         except ParamsError as error:
             raise InvalidParameterError(f"The 'params' parameter of {method}: "
                                         f"{error.message}.") from None

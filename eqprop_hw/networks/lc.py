@@ -244,7 +244,7 @@ class LCNetwork(LCCommands, Network):
             voltages = run.voltages[:, 0]
             outputs = run.outputs[:, 0]
         else:
-            from eqprop_hw.lc.ngspice import LCNgspice, _resample
+            from eqprop_hw.lc.ngspice import LCNgspice, resample
             with LCNgspice(model, with_nudge=False) as ng:
                 if inputs is not None:
                     ng.load_bank(inputs[None],
@@ -252,7 +252,7 @@ class LCNetwork(LCCommands, Network):
                     result = ng.run(sample=0)
                 else:
                     result = ng.run()
-                voltages = _resample(result["time"], result["V"], model.times)
+                voltages = resample(result["time"], result["V"], model.times)
                 outputs = ng.outputs(result)
         seconds = time.perf_counter() - start
         by_node = {node: voltages[:, k] for k, node in enumerate(model.nodes)}
