@@ -269,12 +269,13 @@ class _Checker:
         return value
 
     def element_name(self, element: dict, where: str, seen: dict, position: int,
-                     types, naming: str, refused: str) -> tuple[str, str]:
+                     types, naming: str, refused: str, family: str) -> tuple[str, str]:
         """An element's ``name`` checked and upper-cased, and its type letter.
 
         ``seen`` maps the names so far to their positions (this one is added); ``types`` are the
         type letters allowed; ``naming`` ends the message for a malformed name ("starting with
-        ..."), ``refused`` formats the one for another type (``{kind}``, ``{name}``).
+        ..."), ``refused`` formats the one for another type (``{kind}``, ``{name}``); names the
+        ``family``'s netlist writer reserves (``"resistive"``, ``"lc"``) are refused.
         """
         name = self.string(element, "name", where, required=True)
         if not ELEMENT_NAME.fullmatch(name) or len(name) > spice_grammar.MAX_NAME_CHARS:
@@ -289,7 +290,26 @@ class _Checker:
             self.fail(f"{where}: duplicate element name {name!r} (first at "
                       f"elements[{seen[name]}])", element, "name")
         seen[name] = position
+        self.not_reserved(name, "element", family, f"{where}: element name", element, "name")
         return name, kind
+
+    def node_names(self, element: dict, count: int, where: str, family: str) -> list[str]:
+        """An element's ``nodes``: ``count`` names or integers, lower-cased, each a valid
+        netlist node name (:mod:`eqprop_hw.circuit.spice_grammar`) that the ``family``'s
+        writer does not reserve."""
+        nodes = element.get("nodes")
+        if not isinstance(nodes, list) or len(nodes) != count:
+            self.fail(f"{where}: nodes must list {count} node names", element, "nodes")
+        names = []
+        for node in nodes:
+            if node is None or isinstance(node, (bool, float, list, dict)):
+                self.fail(f"{where}: node names must be names or integers, got {node!r}",
+                          element, "nodes")
+            node = str(node).lower()
+            self.spice_name(node, "node", f"{where}: node name", element, "nodes")
+            self.not_reserved(node, "node", family, f"{where}: node", element, "nodes")
+            names.append(node)
+        return names
 
 
     @staticmethod
@@ -719,7 +739,7 @@ def _graph(check: _Checker, spec: dict) -> dict:
         if not isinstance(name, str) or not ELEMENT_NAME.fullmatch(name):
             check.fail(f"invalid model name {quote(str(name))} (a letter, then "
                        f"letters, digits and '_'{check._why(str(name), 'model')})", models, name)
-        check.spice_name(name.upper(), "model", f"models: model name", models, name)
+        check.spice_name(name.upper(), "model", "models: model name", models, name)
         out["models"][name.upper()] = _diode_entry(check, models, name, f"models.{name}")
 
     elements = spec.get("elements")
@@ -736,25 +756,11 @@ def _graph(check: _Checker, spec: dict) -> dict:
         name, kind = check.element_name(
             element, where, seen, position, NODE_COUNT, "starting with the element type letter",
             "unknown element type {kind!r} in {name!r} (supported: "
-            + " ".join(NODE_COUNT) + ")")
-        check.not_reserved(name, "element", "resistive", f"{where}: element name", element,
-                           "name")
+            + " ".join(NODE_COUNT) + ")", "resistive")
         allowed = ("name", "nodes", "model", "control", "expr") + value_keys[kind]
         check.keys(element, allowed, f"{where} ({name})")
-        nodes = element.get("nodes")
-        if not isinstance(nodes, list) or len(nodes) != NODE_COUNT[kind]:
-            check.fail(f"{where} ({name}): nodes must list {NODE_COUNT[kind]} node names",
-                       element, "nodes")
-        node_names = []
-        for node in nodes:
-            if node is None or isinstance(node, (bool, float, list, dict)):
-                check.fail(f"{where} ({name}): node names must be names or integers, got "
-                           f"{node!r}", element, "nodes")
-            node = str(node).lower()
-            check.spice_name(node, "node", f"{where} ({name}): node name", element, "nodes")
-            check.not_reserved(node, "node", "resistive", f"{where} ({name}): node", element,
-                               "nodes")
-            node_names.append(node)
+        node_names = check.node_names(element, NODE_COUNT[kind], f"{where} ({name})",
+                                      "resistive")
         item = {"name": name, "nodes": node_names}
         if kind == "R":
             if ("g" in element) == ("r" in element):

@@ -101,22 +101,10 @@ def _elements(check, spec) -> list:
         name, kind = check.element_name(
             element, where, seen, position, allowed, "starting with the type letter C, L, I or R",
             "element {name!r}: type {kind!r} is not allowed in an lc spec "
-            "(C, L, I; R only for lossy studies)")
-        check.not_reserved(name, "element", "lc", f"{where}: element name", element, "name")
+            "(C, L, I; R only for lossy studies)", "lc")
         where = f"{where} ({name})"
         check.keys(element, ("name", "nodes") + allowed[kind], where)
-        nodes = element.get("nodes")
-        if not isinstance(nodes, list) or len(nodes) != 2:
-            check.fail(f"{where}: nodes must list 2 node names", element, "nodes")
-        names = []
-        for node in nodes:
-            if node is None or isinstance(node, (bool, float, list, dict)):
-                check.fail(f"{where}: node names must be names or integers, got {node!r}",
-                           element, "nodes")
-            node = str(node).lower()
-            check.spice_name(node, "node", f"{where}: node name", element, "nodes")
-            check.not_reserved(node, "node", "lc", f"{where}: node", element, "nodes")
-            names.append(node)
+        names = check.node_names(element, 2, where, "lc")
         if names[0] == names[1]:
             check.fail(f"{where}: both terminals on node {names[0]!r}", element, "nodes")
         item = {"name": name, "type": kind, "nodes": names}
