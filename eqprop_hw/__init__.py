@@ -18,8 +18,8 @@ Examples
 __version__ = "0.1.0"
 
 #: The stable public names, all from :mod:`eqprop_hw.api` (imported lazily).
-__all__ = ["load", "Network", "SimulationResult", "GradientResult", "TrainingRun",
-           "Prediction", "InvalidParameterError"]
+__all__ = ["load", "import_netlist", "Network", "SimulationResult", "GradientResult",
+           "TrainingRun", "Prediction", "InvalidParameterError"]
 
 
 def __getattr__(name: str):

@@ -22,8 +22,8 @@ from eqprop_hw.networks.base import InvalidParameterError, Network, check_params
 from eqprop_hw.networks.results import (CheckResult, GradientResult, Prediction,  # noqa: F401
                                         SimulationResult, TrainingRun, plain)
 
-__all__ = ["load", "Network", "SimulationResult", "GradientResult", "TrainingRun",
-           "Prediction", "CheckResult", "InvalidParameterError"]
+__all__ = ["load", "import_netlist", "Network", "SimulationResult", "GradientResult",
+           "TrainingRun", "Prediction", "CheckResult", "InvalidParameterError"]
 
 
 def load(path, params=None) -> Network:
@@ -70,3 +70,101 @@ def load(path, params=None) -> Network:
         return LCNetwork(spec, values, source)
     from eqprop_hw.networks.resistive import ResistiveNetwork
     return ResistiveNetwork(spec, values, source)
+
+
+def _names(value, name: str):
+    """``inputs``/``outputs``/``trainable`` of :func:`import_netlist`: None or a list of str."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise InvalidParameterError(f"The {name!r} parameter of import_netlist must be a list "
+                                    f"of names; got {type(value).__name__}.")
+    for item in value:
+        if not isinstance(item, str):
+            raise InvalidParameterError(f"The {name!r} parameter of import_netlist must hold "
+                                        f"strings; got {type(item).__name__}.")
+    return list(value)
+
+
+def import_netlist(path, *, inputs=None, outputs=None, trainable=None, data=None,
+                   output=None, allow_unsafe: bool = False, notes: list | None = None) -> dict:
+    """Import a SPICE netlist as a ``graph`` spec, with the roles that make it trainable.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The netlist (the safe subset of ``docs/netlists.md``); untrusted input, nothing in it
+        is executed.
+    inputs : list of str, optional
+        Independent sources (V or I) that become the inputs, in order (case-insensitive). Each
+        keeps its imported value as its ``dc``. None: the netlist's own (none, unless it was
+        exported by eqprop-hw).
+    outputs : list of str, optional
+        Nodes whose voltages (V) are the outputs, in order (case-insensitive).
+    trainable : list of str, optional
+        Resistor names or shell-style patterns (``"R*"``, ``"R[1-4]"``); they train as
+        conductances (S) from their imported values. None: every resistor.
+    data : str or dict, optional
+        The ``dataset`` section: ``"teacher"``, ``"xor"``, ``"iris"``, ``"digits"``,
+        ``"none"``, ``"mnist:PATH"`` or a mapping (``docs/specs.md``). Default: ``teacher``
+        when ``inputs`` and ``outputs`` are given.
+    output : str or path-like, optional
+        Also write the spec (YAML) here, atomically; :func:`load` reads it back.
+    allow_unsafe : bool
+        Let ``.include``/``.lib`` read files outside the netlist's folder (trusted netlists).
+    notes : list, optional
+        Receives what the import left out, renamed or ignored (one line per kind).
+
+    Returns
+    -------
+    dict
+        The spec mapping.
+
+    Raises
+    ------
+    NetlistError
+        The netlist cannot be imported, or a role names what the circuit does not have (one
+        line naming the parameter and the name).
+    InvalidParameterError
+        An argument of the wrong type, or ``output`` naming the netlist.
+
+    Examples
+    --------
+    >>> path = TMP / "divider.cir"
+    >>> _ = path.write_text("* divider\\nV1 a 0 DC 2\\nR1 a b 1k\\nR2 b 0 1k\\n.op\\n.end\\n")
+    >>> spec = eqprop_hw.import_netlist(path, inputs=["V1"], outputs=["b"],
+    ...                                 trainable=["R*"], output=TMP / "divider.yaml")
+    >>> net = eqprop_hw.load(TMP / "divider.yaml")
+    >>> net.input_names, net.output_names, net.trainable
+    (['V1'], ['b'], ['R1', 'R2'])
+    >>> float(net.simulate([2.0]).outputs[0])
+    1.0
+    """
+    from eqprop_hw.circuit.import_roles import import_with_roles
+
+    method = "import_netlist"
+    for value, name in ((path, "path"), (output, "output")):
+        if not isinstance(value, (str, os.PathLike)) and not (name == "output" and
+                                                             value is None):
+            raise InvalidParameterError(f"The {name!r} parameter of {method} must be a file "
+                                        f"path; got {type(value).__name__}.")
+    if data is not None and not isinstance(data, (str, dict)):
+        raise InvalidParameterError(f"The 'data' parameter of {method} must be a data set "
+                                    f"name or a dataset mapping; got {type(data).__name__}.")
+    if not isinstance(allow_unsafe, bool):
+        raise InvalidParameterError(f"The 'allow_unsafe' parameter of {method} must be True "
+                                    f"or False; got {type(allow_unsafe).__name__}.")
+    if notes is not None and not isinstance(notes, list):
+        raise InvalidParameterError(f"The 'notes' parameter of {method} must be a list; got "
+                                    f"{type(notes).__name__}.")
+    if output is not None and os.path.realpath(output) == os.path.realpath(path):
+        raise InvalidParameterError(f"The 'output' parameter of {method} names the netlist "
+                                    f"{os.fspath(path)!r}; it would be overwritten.")
+    spec = import_with_roles(path, _names(inputs, "inputs"), _names(outputs, "outputs"),
+                             _names(trainable, "trainable"), data, allow_unsafe=allow_unsafe,
+                             notes=notes)
+    if output is not None:
+        from eqprop_hw.circuit.spice_import import spec_to_yaml
+        from eqprop_hw.io.fileio import atomic_write_text
+        atomic_write_text(output, spec_to_yaml(spec))
+    return spec

@@ -229,6 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the spec (YAML) here (atomically) instead of stdout")
     sub.add_argument("--allow-unsafe", action="store_true",
                      help="accept constructs outside the safe subset (trusted netlists only)")
+    sub.add_argument("--inputs", metavar="V1,V2",
+                     help="independent sources that become the inputs, comma-separated, in "
+                          "order (case-insensitive; each keeps its imported value as its dc)")
+    sub.add_argument("--outputs", metavar="N3,N5",
+                     help="nodes whose voltages are the outputs, comma-separated, in order")
+    sub.add_argument("--trainable", metavar="'R*'",
+                     help="resistors that learn: names or shell-style patterns (R*, R[1-4]), "
+                          "comma-separated, case-insensitive (default: every resistor)")
+    sub.add_argument("--data", metavar="NAME",
+                     help="the spec's data set: teacher, xor, iris, digits, none or "
+                          "mnist:PATH (default with --inputs and --outputs: teacher)")
 
     sub = add("simulate", cmd_simulate, "operating point(s) of a spec for given inputs")
     spec_args(sub)
@@ -456,7 +467,8 @@ def cmd_check(args) -> int:
 def cmd_import(args) -> int:
     """``eqprop-hw import``."""
     try:
-        from eqprop_hw.circuit.spice_import import import_netlist, spec_to_yaml
+        from eqprop_hw.circuit.import_roles import import_with_roles, split_names
+        from eqprop_hw.circuit.spice_import import spec_to_yaml
     except ImportError as error:
         if error.name not in ("eqprop_hw.circuit.spice_import",):
             raise
@@ -465,7 +477,11 @@ def cmd_import(args) -> int:
     if args.output:
         _check_output(args.output, args.netlist)
     notes: list = []
-    data = import_netlist(args.netlist, allow_unsafe=args.allow_unsafe, notes=notes)
+    data = import_with_roles(args.netlist, split_names(args.inputs), split_names(args.outputs),
+                             split_names(args.trainable), args.data,
+                             allow_unsafe=args.allow_unsafe, notes=notes,
+                             labels={key: f"--{key}" for key in ("inputs", "outputs",
+                                                                 "trainable", "data")})
     text = spec_to_yaml(data)
     if args.output:
         _atomic_write_text(args.output, text)
