@@ -136,7 +136,8 @@ def test_stable_names_are_exported_lazily():
             "print(before, names)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, check=True, env={"PYTHONPATH": str(ROOT)})
-    assert done.stdout.strip() == ("False ['load', 'Network', 'SimulationResult', "
+    assert done.stdout.strip() == ("False ['load', 'import_netlist', 'Network', "
+                                   "'SimulationResult', "
                                    "'GradientResult', 'TrainingRun', 'Prediction', "
                                    "'InvalidParameterError']")
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):

@@ -18,7 +18,8 @@ metadata). :func:`assign_roles` gives it those, so that ``eqprop-hw train`` acce
   ``xor``, ``iris``, ``digits``, ``none``), ``mnist:PATH``, or (Python only) a mapping.
   Default: ``teacher`` when inputs and outputs are assigned and the spec has no data set
   (the one data set that fits any circuit's shape: targets from the same circuit with its
-  trainable values redrawn).
+  trainable values redrawn). With a data set, ``training: {learning_rate: 1e-4}`` is written
+  too (see :data:`IMPORT_LEARNING_RATE`) unless the spec has a ``training`` section.
 
 Every name is checked against the circuit and refused with ONE line naming the option (the
 ``labels``) and the name: a name that does not exist, a pattern that matches nothing or no
@@ -39,8 +40,8 @@ Examples
 ...     {"name": "R1", "nodes": ["a", "b"], "r": 1000.0},
 ...     {"name": "R2", "nodes": ["b", "0"], "r": 1000.0}]}
 >>> out = assign_roles(spec, inputs=["v1"], outputs=["B"], trainable=["r*"])
->>> out["inputs"], out["outputs"], out["trainable"], out["dataset"]
-(['V1'], ['b'], ['R*'], {'name': 'teacher'})
+>>> out["inputs"], out["outputs"], out["trainable"], out["dataset"], out["training"]
+(['V1'], ['b'], ['R*'], {'name': 'teacher'}, {'learning_rate': 0.0001})
 >>> assign_roles(spec, outputs=["V1"], source="div.cir")
 Traceback (most recent call last):
 ...
@@ -71,6 +72,12 @@ DATA_NAMES = ("teacher", "xor", "iris", "digits", "none")
 #: ``--inputs`` and so on).
 API_LABELS = {"inputs": "inputs", "outputs": "outputs", "trainable": "trainable",
               "data": "data"}
+#: ``training.learning_rate`` written with a data set. The spec default (0.01) is tuned for
+#: layered crossbars; on graph circuits, whose conductance bound is 100 x the largest initial
+#: value, it overshoots (teacher data, 500 samples: ``circuits/graph_bridge.yaml``'s training
+#: loss 1.67e-3 -> 3.6e-3 over 3 epochs, the netlist of ``tests/test_import_roles.py`` up 5x
+#: after one epoch); at 1e-4 both fall every epoch at 24 and 500 samples.
+IMPORT_LEARNING_RATE = 1e-4
 #: Names shown when listing what exists.
 _SHOWN = 8
 
@@ -304,6 +311,9 @@ def assign_roles(spec: dict, inputs=None, outputs=None, trainable=None, data=Non
         out["dataset"] = roles.data(data)
     elif inputs and outputs and "dataset" not in spec:
         out["dataset"] = {"name": "teacher"}
+    if out.get("dataset", {}).get("name") not in (None, "none") and "dataset" not in spec \
+            and "training" not in spec:
+        out["training"] = {"learning_rate": IMPORT_LEARNING_RATE}
     return out
 
 

@@ -145,6 +145,10 @@ class ResistiveNetwork(ResistiveCommands, Network):
 
     def _inputs(self, x, method: str, batch: bool = True) -> np.ndarray:
         n = len(self.input_names)
+        if n == 0 and x is None:           # a spec without inputs: one empty input vector
+            return np.zeros(0)
+        if n == 0 and not isinstance(x, (str, bytes)) and np.shape(x) in ((0,), (1, 0)):
+            return np.zeros(np.shape(x) if batch else (0,))
         try:
             rows = batch and np.ndim(x) == 2
         except ValueError:               # ragged nested lists: refused by check_array
@@ -177,7 +181,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         ----------
         x : array_like, shape (n_inputs,) or (rows, n_inputs)
             Input values (as ``--input``) or a batch of rows (as ``--input-file``; the JSON is
-            then the batch form).
+            then the batch form). Optional for a spec without inputs.
         beta : float, optional
             Nudging conductance (S) from each output to its target (W for cross-entropy);
             with ``target``.
@@ -215,7 +219,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         """
         from eqprop_hw.networks.results import SimulationResult
         method = "simulate"
-        if x is None:
+        if x is None and self.input_names:
             raise InvalidParameterError("The 'x' parameter of simulate is required for "
                                         f"{self.kind} networks (one value per input: "
                                         f"{', '.join(self.input_names)}).")
@@ -291,7 +295,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         Parameters
         ----------
         x : array_like, shape (n_inputs,)
-            Input values in input order.
+            Input values in input order (None for a spec without inputs).
         y : array_like, shape (n_outputs,)
             Targets: voltages (V) in output order, or probabilities for cross-entropy.
         beta : float, optional
@@ -327,7 +331,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         """
         from eqprop_hw.networks.results import GradientResult
         method = "gradient"
-        if x is None or y is None:
+        if (x is None and self.input_names) or y is None:
             raise InvalidParameterError("gradient: 'x' and 'y' are required for "
                                         f"{self.kind} networks")
         x = self._inputs(x, method, batch=False)[None]

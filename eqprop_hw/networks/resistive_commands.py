@@ -103,10 +103,12 @@ class ResistiveCommands:
         return Report(text=text)
 
     def _report_simulate(self, options, log=None) -> Report:
-        if options.input is None and options.input_file is None:
+        if options.input is None and options.input_file is None and self.input_names:
             raise UsageError("one of the arguments --input --input-file is required "
                              "(see 'eqprop-hw simulate --help')")
-        if options.input_file is not None:
+        if options.input is None and options.input_file is None:   # a spec without inputs
+            inputs = np.zeros((1, 0))
+        elif options.input_file is not None:
             inputs = read_rows(options.input_file, len(self.input_names), self.input_names)
         else:
             inputs = np.asarray([self._option_inputs(options.input)])
@@ -142,10 +144,11 @@ class ResistiveCommands:
         return Report(data=result.to_json(), lines=lines, trailer=trailer, failure=failure)
 
     def _report_grad(self, options, log=None) -> Report:
-        if options.input is None or options.target is None:
-            raise UsageError("the following arguments are required: --input, --target "
+        if (options.input is None and self.input_names) or options.target is None:
+            missing = "--input, --target" if self.input_names else "--target"
+            raise UsageError(f"the following arguments are required: {missing} "
                              "(see 'eqprop-hw grad --help')")
-        x = self._option_inputs(options.input)
+        x = self._option_inputs(options.input) if options.input is not None else []
         y = parse_numbers(options.target, "--target", len(self.output_names),
                           self.output_names)
         loss, softmax = self._option_loss(options)
