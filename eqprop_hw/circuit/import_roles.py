@@ -366,8 +366,9 @@ def import_with_roles(path, inputs=None, outputs=None, trainable=None, data=None
 
 
 def split_names(text: str | None) -> list | None:
-    """A comma-separated option value as a list of names (stripped); None stays None. Empty
-    items are kept, so that :func:`assign_roles` refuses them (an empty option too).
+    """A comma-separated option value as a list of names; None stays None. Spaces and tabs
+    around a name are dropped, nothing else (a line break or other control character stays
+    and is refused by :func:`assign_roles`, as are empty items and an empty option).
 
     Examples
     --------
@@ -376,4 +377,4 @@ def split_names(text: str | None) -> list | None:
     """
     if text is None:
         return None
-    return [item.strip() for item in text.split(",")]
+    return [item.strip(" \t") for item in text.split(",")]
