@@ -229,12 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the spec (YAML) here (atomically) instead of stdout")
     sub.add_argument("--allow-unsafe", action="store_true",
                      help="accept constructs outside the safe subset (trusted netlists only)")
-    sub.add_argument("--inputs", metavar="V1,V2",
-                     help="independent sources that become the inputs, comma-separated, in "
+    sub.add_argument("--inputs", metavar="SOURCES",
+                     help="independent sources that become the inputs, e.g. V1,V2, in "
                           "order (case-insensitive; each keeps its imported value as its dc)")
-    sub.add_argument("--outputs", metavar="N3,N5",
-                     help="nodes whose voltages are the outputs, comma-separated, in order")
-    sub.add_argument("--trainable", metavar="'R*'",
+    sub.add_argument("--outputs", metavar="NODES",
+                     help="nodes whose voltages are the outputs, e.g. n3,n5, in order")
+    sub.add_argument("--trainable", metavar="PATTERNS",
                      help="resistors that learn: names or shell-style patterns (R*, R[1-4]), "
                           "comma-separated, case-insensitive (default: every resistor)")
     sub.add_argument("--data", metavar="NAME",
@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     # required (checked in cmd_simulate) except for lc specs, whose inputs are waveforms
     source = sub.add_mutually_exclusive_group(required=False)
     source.add_argument("--input", metavar="X",
-                        help="input values, comma-separated, in input order")
+                        help="input values, comma-separated, in input order (required "
+                             "unless the spec has no inputs)")
     source.add_argument("--input-file", metavar="ROWS.csv",
                         help="CSV file, one input vector per row (optional header line)")
     nudge_args(sub)
@@ -273,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     spec_args(sub)
     # --input/--target: required (checked in cmd_grad) except for lc specs
     sub.add_argument("--input", metavar="X",
-                     help="input values, comma-separated, in input order")
+                     help="input values, comma-separated, in input order (required unless "
+                          "the spec has no inputs)")
     sub.add_argument("--target", metavar="Y",
                      help="target voltages (V), comma-separated, in output order")
     sub.add_argument("--target-file", metavar="ROWS.csv",
