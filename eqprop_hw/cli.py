@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_argument("--plot", metavar="FILE.png",
                      help="also draw the node voltages per layer (with --beta/--target: free "
-                          "phase vs the +beta and -beta nudged phases); needs --input")
+                          "phase vs the +beta and -beta nudged phases); not with --input-file")
 
     sub = add("bench", cmd_bench, "run the benchmarks bundled with the package (eqprop_hw/bench/)")
     sub.add_argument("names", nargs="*", metavar="NAME",
