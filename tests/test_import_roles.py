@@ -94,6 +94,23 @@ def test_a_pattern_subset_is_written_as_given(tmp_path, netlist):
     assert eqprop_hw.load(tmp_path / "spec.yaml").trainable == ["R1", "R2", "R3", "R5"]
 
 
+def test_current_sources_mnist_paths_and_renamed_nodes(tmp_path):
+    path = tmp_path / "vendor.cir"
+    path.write_text("vendor\nI1 0 IN+ 1m\nR1 IN+ out 1k\nR2 out 0 1k\n.end\n")
+    code, out, err = cli("import", path, "--inputs", "i1", "--outputs", "out",
+                         "--data", "mnist:data/mnist.npz")
+    assert code == 0, err
+    data = yaml.safe_load(out)
+    assert data["inputs"] == ["I1"] and data["outputs"] == ["out"]
+    assert data["dataset"] == {"name": "mnist", "path": "data/mnist.npz"}
+    assert cli("import", path, "--outputs", "IN+")[2] == (
+        f"eqprop-hw: error: {path}: --outputs: invalid node name 'IN+': it is not valid; a "
+        "node name is lower-case letters, digits and '_'; nodes renamed on import (IN+ -> "
+        "in_p, n.1 -> n_1) go by their new names, listed in the import note\n")
+    code, out, err = cli("import", path, "--outputs", "in_p")
+    assert code == 0 and yaml.safe_load(out)["outputs"] == ["in_p"], err
+
+
 def test_without_role_options_the_import_is_unchanged(tmp_path, netlist):
     _spec, data = imported(tmp_path, netlist)
     assert data["inputs"] == [] and data["outputs"] == [] and "dataset" not in data
