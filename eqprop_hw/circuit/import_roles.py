@@ -358,8 +358,10 @@ def import_with_roles(path, inputs=None, outputs=None, trainable=None, data=None
     source = str(path)
     data_notes: list = []
     spec = import_netlist(path, allow_unsafe=allow_unsafe, notes=data_notes)
-    spec = assign_roles(spec, inputs, outputs, trainable, data, source=source, labels=labels)
-    parse_spec(spec, source)
+    if (inputs, outputs, trainable, data) != (None, None, None, None):
+        spec = assign_roles(spec, inputs, outputs, trainable, data, source=source,
+                            labels=labels)
+        parse_spec(spec, source)     # the import validated the rest; a data mapping too
     if notes is not None:
         notes.extend(data_notes)
     return spec
