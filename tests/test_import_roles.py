@@ -150,6 +150,23 @@ def test_an_input_less_spec_simulates_without_input_like_raw_ngspice(tmp_path, n
     assert sim.outputs.shape == (1,) and abs(sim.outputs[0] - reference["n5"]) <= TOLERANCE
 
 
+def test_the_api_of_an_input_less_spec(tmp_path, netlist):
+    spec, _ = imported(tmp_path, netlist, "--outputs", "n3,n5", "--trainable", "R*")
+    net = eqprop_hw.load(spec)
+    single = net.simulate()
+    assert single.outputs.shape == (2,)
+    assert net.simulate([]).outputs.tolist() == single.outputs.tolist()
+    assert net.simulate([[], []]).outputs.tolist() == [single.outputs.tolist()] * 2
+    g = net.gradient(y=[0.8, 0.5])
+    assert g.cosine >= 0.999 and g.rel_error <= 1e-2
+    for bad, shape in (([1.0], "(1,)"), ([[]], "(1, 0)")):
+        with pytest.raises(InvalidParameterError, match=rf"must be an array of shape \(0,\); "
+                                                        rf"got shape \{shape[:-1]}\)"):
+            net.gradient(bad, [0.8, 0.5])
+    with pytest.raises(InvalidParameterError, match="'x' and 'y' are required"):
+        net.gradient()
+
+
 def test_a_spec_with_inputs_still_needs_input(tmp_path, netlist):
     spec, _ = imported(tmp_path, netlist, *ROLES)
     assert cli("simulate", spec) == (2, "", "eqprop-hw: error: one of the arguments --input "

@@ -145,10 +145,16 @@ class ResistiveNetwork(ResistiveCommands, Network):
 
     def _inputs(self, x, method: str, batch: bool = True) -> np.ndarray:
         n = len(self.input_names)
-        if n == 0 and x is None:           # a spec without inputs: one empty input vector
-            return np.zeros(0)
-        if n == 0 and not isinstance(x, (str, bytes)) and np.shape(x) in ((0,), (1, 0)):
-            return np.zeros(np.shape(x) if batch else (0,))
+        if n == 0:                         # a spec without inputs: empty input vectors
+            if x is None:
+                return np.zeros(0)
+            try:
+                shape = None if isinstance(x, (str, bytes)) else np.shape(x)
+            except ValueError:             # ragged nested lists: refused by check_array
+                shape = None
+            if shape == (0,) or (batch and shape is not None and len(shape) == 2 and
+                                 shape[0] >= 1 and shape[1] == 0):
+                return np.zeros(shape)
         try:
             rows = batch and np.ndim(x) == 2
         except ValueError:               # ragged nested lists: refused by check_array
