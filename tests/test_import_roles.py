@@ -165,6 +165,13 @@ def test_the_api_of_an_input_less_spec(tmp_path, netlist):
             net.gradient(bad, [0.8, 0.5])
     with pytest.raises(InvalidParameterError, match="'x' and 'y' are required"):
         net.gradient()
+    # check (random targets, no inputs) and export need no --input either
+    code, out, err = cli("check", spec, "--samples", "2", "--no-ngspice", "--json")
+    assert code == 0, err
+    rows = {row["name"]: row for row in json.loads(out)["rows"]}
+    assert rows["ep native"]["cosine"] >= 0.999 and rows["fd native"]["cosine"] >= 0.999
+    code, out, err = cli("export", spec)
+    assert code == 0 and "V1 in1 0 DC 1.5\n" in out and "V2 in2 0 DC 0.7\n" in out, err
 
 
 def test_a_spec_with_inputs_still_needs_input(tmp_path, netlist):
