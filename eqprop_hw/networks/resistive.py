@@ -62,6 +62,25 @@ def describe_circuit(circuit) -> dict:
     }
 
 
+def source_voltages(circuit, x) -> dict:
+    """The voltage (V) each input source applies for one input vector ``x``: source element
+    name -> ``gain * x[i]``, in input order (``predict --json``'s ``source_voltages``).
+
+    ``x`` holds the values ``--input`` takes (the dataset's encoded features); this is the
+    circuit's own encoding of them (``inputs.gain``, input doubling), not something to feed
+    back as ``--input``.
+
+    Examples
+    --------
+    >>> circuit = eqprop_hw.load(CIRCUITS / "xor.yaml").circuit
+    >>> source_voltages(circuit, [1.0, 0.0])
+    {'VX0P': 5.0, 'VX0N': -5.0, 'VX1P': 0.0, 'VX1N': 0.0}
+    """
+    values = np.asarray(x, dtype=float).ravel()
+    return {source: float(gain) * float(value) + 0.0          # + 0.0: no "-0.0" in JSON
+            for port, value in zip(circuit.inputs, values) for source, gain in port.sources}
+
+
 
 class ResistiveNetwork(ResistiveCommands, Network):
     """A resistive EP network: a layered crossbar or a graph of R, diodes and sources.
@@ -521,10 +540,11 @@ class ResistiveNetwork(ResistiveCommands, Network):
                 result = evaluate(solver, dataset, x, y)
         outputs = result["outputs"]
         predictions = dataset.predict(outputs, loss)
-        gains = np.array([port.sources[0][1] for port in self.circuit.inputs])
         samples = [{"index": int(index[row]), "label": label_text(y[row]),
                     "prediction": label_text(predictions[row]),
-                    "inputs": (x[row] * gains).tolist(), "outputs": outputs[row].tolist()}
+                    "inputs": np.asarray(x[row], dtype=float).tolist(),
+                    "source_voltages": source_voltages(self.circuit, x[row]),
+                    "outputs": outputs[row].tolist()}
                    for row in range(len(x))]
         data = {"accuracy": result["accuracy"], "loss": result["loss"], "split": split,
                 "backend": backend, "samples": samples}

@@ -205,7 +205,10 @@ class Prediction(_Result):
     backend : str
     samples : list of dict
         Per sample: ``index``, ``label``, ``prediction``, ``inputs``, ``outputs`` (lc also
-        ``targets`` and ``loss``).
+        ``targets`` and ``loss``; resistive also ``source_voltages``). ``inputs`` are what
+        ``simulate``'s ``x`` (``--input``) takes, the dataset's encoded features: fed back they
+        give ``outputs``. ``source_voltages`` (resistive): input source name -> the voltage
+        (V) it applied, ``gain * x`` (until issue 17, ``inputs`` held these voltages).
     outputs : ndarray
         Output voltages (rows, n_outputs); lc: (sequences, n_outputs, n_times).
 
