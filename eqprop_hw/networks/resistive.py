@@ -369,7 +369,10 @@ class ResistiveNetwork(ResistiveCommands, Network):
             return GradientResult(data=data, loss=data["loss"], ep=dict(data["ep"]),
                                   exact=dict(data["exact"]), cosine=data["cosine"],
                                   rel_error=data["rel_error"], backend=backend,
-                                  beta=data["beta"], stderr=dict(data["stderr"]))
+                                  beta=data["beta"], stderr=dict(data["stderr"]),
+                                  reference=dict(data["reference"]),
+                                  reference_stderr=dict(data["reference_stderr"]),
+                                  z=dict(data["z"]), reference_method=data["reference_method"])
         from eqprop_hw.backends import make_backend
         from eqprop_hw.learning.ep import ep_gradient
         from eqprop_hw.learning.losses import backend_options

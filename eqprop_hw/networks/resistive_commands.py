@@ -216,20 +216,31 @@ class ResistiveCommands:
                                                    f"in {out}"])
 
 
+def _reference_words(data: dict) -> str:
+    """What the estimate is compared with, for the summary line."""
+    if data["reference_exact"]:
+        return f"exact ({data['reference_method']})"
+    return (f"reference ({data['reference_method']}, {data['reference_samples']} samples per "
+            f"phase, seed {data['reference_seed']}; an estimate, not exact)")
+
+
 def _thermal_lines(data: dict) -> list[str]:
     """The readable lines of ``simulate``/``grad`` at finite temperature."""
     if "ep" in data:
         lines = [f"T = {data['temperature']:g} W, {data['estimator']} estimator, beta = "
                  f"{data['beta']:g} S, {data['samples']} samples per phase "
                  f"(effective {data['effective_samples']:.0f}, {data['sampler']} sampler)",
-                 f"expected free-phase loss {data['loss']:.6g} V^2; estimate vs exact "
-                 f"({data['exact_method']}): cosine {data['cosine']:.6f}, relative error "
+                 f"expected free-phase loss {data['loss']:.6g} V^2; estimate vs "
+                 f"{_reference_words(data)}: cosine {data['cosine']:.6f}, relative error "
                  f"{data['rel_error']:.3g}, max |z| {data['max_abs_z']:.2f}"]
         width = max(len(name) for name in data["ep"]) if data["ep"] else 0
+        label = "exact" if data["reference_exact"] else "reference"
         for name in data["ep"]:
+            ref = f"{label} {data['reference'][name]: .6g}"
+            if not data["reference_exact"]:
+                ref += f" +- {data['reference_stderr'][name]:.2g}"
             lines.append(f"{name:<{width}}  {data['ep'][name]: .6g} +- "
-                         f"{data['stderr'][name]:.2g}  (exact {data['exact'][name]: .6g}) "
-                         "V^2/S")
+                         f"{data['stderr'][name]:.2g}  ({ref}, z {data['z'][name]:+.2f}) V^2/S")
         return lines
     lines = [f"T = {data['temperature']:g} W, {data['samples']} samples (effective "
              f"{data['effective_samples']:.0f}, {data['sampler']} sampler); mean voltages:"]
