@@ -86,3 +86,64 @@ def test_predict_api_matches_cli_and_simulate(capsys, trained_iris):
     # the old meaning (source voltages = 5 V x features) would not reproduce the outputs
     wrong = net.simulate(rows[:1] * 5.0).outputs
     assert np.max(np.abs(wrong - pred.outputs[:1])) > 1e-3
+
+
+# -- the resistive EP gradient's numerical floor and nudging bias ------------------------------
+XOR = ROOT / "circuits" / "xor.yaml"
+XOR_ARGS = ("--input", "1,0", "--target", "1")
+
+
+def _grad(capsys, *extra):
+    code, out, err = _cli(capsys, "grad", XOR, *XOR_ARGS, *extra, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    ep = np.array(list(data["ep"].values()))
+    exact = np.array(list(data["exact"].values()))
+    return data, err, float(np.linalg.norm(ep - exact)), float(np.linalg.norm(exact))
+
+
+@needs_ngspice
+def test_default_beta_is_trusted_and_its_bias_estimate_is_the_real_error(capsys):
+    data, err, error, norm = _grad(capsys, "--backend", "ngspice")
+    assert "warning" not in err and data["warnings"] == []
+    assert data["rel_error"] < 1e-2 and data["signal_to_floor"] >= 10
+    # at the default beta the error against the exact gradient is the O(beta^2) bias: the
+    # Richardson estimate from the +-beta/2 phases predicts it
+    assert data["bias_relative"] == pytest.approx(data["rel_error"], rel=0.2)
+    assert data["numerical_floor"] < 1e-3 * error
+
+
+@needs_ngspice
+def test_tiny_beta_warns_that_ngspice_floor_dominates(capsys):
+    data, err, error, norm = _grad(capsys, "--backend", "ngspice", "--beta", "1e-19")
+    lines = [line for line in err.splitlines() if "warning" in line]
+    assert len(lines) == 1 and "too small" in lines[0] and "raise --beta" in lines[0]
+    assert data["warnings"] and data["signal_to_floor"] < 10
+    # the error against the exact gradient really is large, and within the reported floor
+    assert data["rel_error"] > 1e-2
+    assert error <= data["numerical_floor"]
+
+
+@pytest.mark.parametrize("nudge,beta", [("centered", "1e-5"), ("positive", "1e-6")])
+def test_large_beta_warns_of_the_nudging_bias_it_measures(capsys, nudge, beta):
+    data, err, error, norm = _grad(capsys, "--backend", "native", "--nudge", nudge,
+                                   "--beta", beta)
+    lines = [line for line in err.splitlines() if "warning" in line]
+    assert len(lines) == 1 and "too large" in lines[0] and "lower --beta" in lines[0]
+    order = "O(beta^2)" if nudge == "centered" else "O(beta)"
+    assert order in lines[0]
+    # the estimated bias is the measured error against the exact gradient (within 10%)
+    assert data["bias_relative"] > data["bias_limit"]
+    assert data["bias_estimate"] == pytest.approx(error, rel=0.1)
+
+
+@needs_ngspice
+def test_check_reports_floor_and_bias_per_backend(capsys):
+    code, out, err = _cli(capsys, "check", XOR, "--samples", "2", "--beta", "1e-19", "--json")
+    assert code == 0, err
+    rows = {row["name"]: row for row in json.loads(out)["rows"]}
+    for name in ("ep native", "ep ngspice"):
+        row = rows[name]
+        assert row["signal_to_floor"] < 10 and row["warnings"]
+        assert row["numerical_floor"] > 0 and row["bias_limit"] == 0.01
+    assert sum("too small" in line for line in err.splitlines()) == 2

@@ -376,17 +376,20 @@ class ResistiveNetwork(ResistiveCommands, Network):
         from eqprop_hw.backends import make_backend
         from eqprop_hw.learning.ep import ep_gradient
         from eqprop_hw.learning.losses import backend_options
-        from eqprop_hw.learning.reference import exact_gradient, gradient_agreement
+        from eqprop_hw.learning.ep_floor import ep_quality
+        from eqprop_hw.learning.reference import EnergyModel, exact_gradient, gradient_agreement
+        model = EnergyModel(self.circuit, loss=loss, temperature=softmax)
         with make_backend(backend, self.circuit, **backend_options(loss, softmax)) as solver:
-            estimate, _ = ep_gradient(solver, x, y, beta, nudge)
-        value, exact = exact_gradient(self.circuit, x, y, loss=loss, temperature=softmax)
+            estimate, phases = ep_gradient(solver, x, y, beta, nudge)
+            quality = ep_quality(solver, model, x, y, beta, nudge, phases, estimate)
+        value, exact = exact_gradient(model, x, y)
         agreement = gradient_agreement(estimate, exact)
         names = self.circuit.trainable
         data = {"loss": float(value), "loss_kind": loss, "temperature": softmax,
                 "backend": backend, "beta": beta, "nudge": nudge,
                 "ep": dict(zip(names, np.asarray(estimate).tolist())),
                 "exact": dict(zip(names, np.asarray(exact).tolist())),
-                "cosine": agreement["cosine"], "rel_error": agreement["rel_error"]}
+                "cosine": agreement["cosine"], "rel_error": agreement["rel_error"], **quality}
         return GradientResult(data=data, loss=float(value), ep=dict(data["ep"]),
                               exact=dict(data["exact"]), cosine=agreement["cosine"],
                               rel_error=agreement["rel_error"], backend=backend, beta=beta)

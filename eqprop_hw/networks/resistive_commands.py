@@ -161,7 +161,11 @@ class ResistiveCommands:
         line = (f"loss {data['loss']:.6g} {units[0]}; EP ({options.nudge}, beta="
                 f"{data['beta']:g} {units[1]}, {options.backend}) vs exact: cosine "
                 f"{data['cosine']:.6f}, relative error {data['rel_error']:.3g}")
-        return Report(data=result.to_json(), lines=[line])
+        trust = (f"numerical floor {data['numerical_floor']:.3g} (gradient "
+                 f"{data['signal_to_floor']:.3g}x it), estimated nudging bias "
+                 f"{100 * data['bias_relative']:.3g}% of the gradient")
+        return Report(data=result.to_json(), lines=[line, trust],
+                      notes=[f"eqprop-hw: {w}" for w in data["warnings"]])
 
     def _report_check(self, options, log=None) -> Report:
         from eqprop_hw.learning.reference import format_report
@@ -172,7 +176,10 @@ class ResistiveCommands:
         head = (f"{self.name}: {result.samples} sample(s), beta = {result.beta:g} "
                 + (f"W, cross-entropy loss (tau = {softmax:g} V)" if loss == "cross_entropy"
                    else "S"))
-        return Report(data=result.to_json(), lines=[head, format_report(result.rows)])
+        notes = [f"eqprop-hw: {row['name']}: {w}" for row in result.rows
+                 for w in row.get("warnings", ())]
+        return Report(data=result.to_json(), lines=[head, format_report(result.rows)],
+                      notes=notes)
 
     def _report_predict(self, options, log=None) -> Report:
         loss, softmax = self._option_loss(options)
