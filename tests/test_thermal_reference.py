@@ -130,3 +130,17 @@ def test_estimators_within_four_standard_errors_of_the_reference():
                                       estimator, samples=512, seed=0)
             z = ref.z_scores(estimator, est.gradient, est.stderr)
             assert np.all(np.isfinite(z)) and np.max(np.abs(z)) <= 4, (scale, estimator, z)
+
+
+def test_cli_text_calls_a_sampled_reference_an_estimate(capsys):
+    from eqprop_hw.cli import main
+    code = main(["grad", str(XOR), "--input", "1,0", "--target", "1", "--beta", "1e-5",
+                 "--temperature", str(T_XOR), "--samples", "128", "--estimator", "path"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "reference (mala long run, 2048 samples per phase, seed 1000003; an estimate, " \
+           "not exact)" in out
+    element_lines = [line for line in out.splitlines() if line.startswith("RL")]
+    assert element_lines and all("(reference " in line and " z " in line
+                                 for line in element_lines)
+    assert not any("exact" in line for line in element_lines)
