@@ -161,8 +161,9 @@ class ResistiveCommands:
         line = (f"loss {data['loss']:.6g} {units[0]}; EP ({options.nudge}, beta="
                 f"{data['beta']:g} {units[1]}, {options.backend}) vs exact: cosine "
                 f"{data['cosine']:.6f}, relative error {data['rel_error']:.3g}")
-        trust = (f"numerical floor {data['numerical_floor']:.3g} (gradient "
-                 f"{data['signal_to_floor']:.3g}x it), estimated nudging bias "
+        gradient_units = "1/S" if loss == "cross_entropy" else "V^2/S"
+        trust = (f"numerical floor {data['numerical_floor']:.3g} {gradient_units} (the "
+                 f"gradient is {data['signal_to_floor']:.3g}x it), estimated nudging bias "
                  f"{100 * data['bias_relative']:.3g}% of the gradient")
         return Report(data=result.to_json(), lines=[line, trust],
                       notes=[f"eqprop-hw: {w}" for w in data["warnings"]])
