@@ -18,7 +18,6 @@ import time
 
 import numpy as np
 
-from eqprop_hw.errors import CircuitError
 from eqprop_hw.learning.reference import EnergyModel
 from eqprop_hw.thermal import gibbs as th
 
