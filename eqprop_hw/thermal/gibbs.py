@@ -61,8 +61,9 @@ Exact values and references
 :func:`gaussian_moments` (closed form for linear networks) and :func:`quadrature_moments`
 (numerical integration over a grid, nonlinear networks with at most 2 free nodes), both through
 :func:`exact_thermal_gradient`: these, and only these, are exact. Any other network gets a
-*reference* estimate with its standard error (:func:`eqprop_hw.thermal.reference.thermal_reference`):
-one long run of one sampler, the same whatever estimator it is compared with.
+*reference* estimate with its standard error
+(:func:`eqprop_hw.thermal.reference.thermal_reference`): one long run of one sampler, the same
+whatever estimator it is compared with.
 
 Layout
 ------
