@@ -15,8 +15,9 @@ reference of (network, input, target, beta, T, samples, seed) does not depend on
 and ``chl`` and ``path`` are compared with the very same numbers. The sampled reference runs
 the Metropolis-adjusted Langevin sampler (MALA,
 :class:`~eqprop_hw.thermal.samplers.LangevinSampler`, exact stationary law) with its own
-seed (``seed + REFERENCE_SEED_OFFSET``), so its noise is independent of the estimate's and the z-score ``(estimate - reference) /
-sqrt(stderr^2 + reference_stderr^2)`` is a standard normal when both are unbiased.
+seed (``seed + REFERENCE_SEED_OFFSET``), so its noise is independent of the estimate's and
+the z-score ``(estimate - reference) / sqrt(stderr^2 + reference_stderr^2)`` is a standard
+normal when both are unbiased.
 
 Units: gradients in V^2/S, beta in S, T in W.
 
