@@ -144,3 +144,28 @@ def test_cli_text_calls_a_sampled_reference_an_estimate(capsys):
     assert element_lines and all("(reference " in line and " z " in line
                                  for line in element_lines)
     assert not any("exact" in line for line in element_lines)
+
+
+def test_reference_is_computed_once_per_circuit_input_and_seed(monkeypatch):
+    from eqprop_hw.thermal import reference as ref
+    calls = []
+    original = ref.thermal_reference
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("seed"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ref, "thermal_reference", counted)
+    net = eqprop_hw.load(XOR)
+    beta = typical_g(net.circuit)
+    runs = [net.gradient([1, 0], [1], beta=beta, temperature=T_XOR, samples=128, estimator=e,
+                         seed=11).to_json() for e in ("chl", "path", "covariance", "chl")]
+    assert calls == [11 + REFERENCE_SEED_OFFSET]                  # one run for all four
+    assert runs[0]["reference"] == runs[1]["reference"] == runs[3]["reference"]
+    # another seed, or other conductances, is another reference
+    net.gradient([1, 0], [1], beta=beta, temperature=T_XOR, samples=128, seed=12)
+    values = {name: 2 * v for name, v in zip(net.trainable, net.circuit.trainable_values())}
+    net.with_params(values).gradient([1, 0], [1], beta=beta, temperature=T_XOR, samples=128,
+                                     seed=11)
+    assert calls == [11 + REFERENCE_SEED_OFFSET, 12 + REFERENCE_SEED_OFFSET,
+                     11 + REFERENCE_SEED_OFFSET]

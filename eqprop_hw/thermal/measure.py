@@ -14,7 +14,9 @@ transients (:mod:`eqprop_hw.thermal.ngspice`).
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import OrderedDict
 
 import numpy as np
 
@@ -65,18 +67,40 @@ def _phases(estimator: str, sampled_reference: bool, beta: float) -> int:
 #: A sampled reference keeps this many times the estimate's samples per phase.
 REFERENCE_FACTOR = 16
 
+#: References kept in memory (most recent first out last): a session that runs several
+#: estimators on the same (circuit, input, target, beta, T, samples, seed) computes it once.
+REFERENCE_CACHE_SIZE = 8
+_references: OrderedDict = OrderedDict()
 
-def reference_for(model, temperature, x, y, beta, samples, seed, bar=None):
+
+def _reference_key(circuit, temperature, x, y, beta, samples, seed) -> tuple:
+    """Identity of a reference: the circuit's netlist bytes (every element, value and model)
+    and the arguments."""
+    from eqprop_hw.circuit.netlist import write_netlist
+    digest = hashlib.sha256(write_netlist(circuit).encode()).hexdigest()
+    return (digest, np.asarray(x, dtype=float).tobytes(), np.asarray(y, dtype=float).tobytes(),
+            float(beta), float(temperature), int(samples), int(seed))
+
+
+def reference_for(circuit, model, temperature, x, y, beta, samples, seed, bar=None):
     """The estimate's reference (:func:`eqprop_hw.thermal.reference.thermal_reference`):
     exact where a closed form or quadrature exists, else one MALA run of
     ``REFERENCE_FACTOR * samples`` samples per phase with seed ``seed + 1000003``; the same
-    for every estimator."""
-    from eqprop_hw.thermal.reference import REFERENCE_SEED_OFFSET, thermal_reference
-    reference = thermal_reference(model, temperature, x, y, beta,
-                                  samples=REFERENCE_FACTOR * samples,
-                                  seed=seed + REFERENCE_SEED_OFFSET)
+    for every estimator, computed once per (circuit, input, target, beta, T, samples, seed)
+    in a session (the last :data:`REFERENCE_CACHE_SIZE` are kept)."""
+    from eqprop_hw.thermal import reference as ref
+    key = _reference_key(circuit, temperature, x, y, beta, samples, seed)
+    if key in _references:
+        _references.move_to_end(key)
+        return _references[key]
+    reference = ref.thermal_reference(model, temperature, x, y, beta,
+                                      samples=REFERENCE_FACTOR * samples,
+                                      seed=seed + ref.REFERENCE_SEED_OFFSET)
     if bar is not None and not reference.exact:
         bar.update(2 if beta > 0 else 1)
+    _references[key] = reference
+    while len(_references) > REFERENCE_CACHE_SIZE:
+        _references.popitem(last=False)
     return reference
 
 
@@ -120,7 +144,7 @@ def gradient_data(spec, circuit, x, y, beta: float, temperature: float, *,
     try:
         est = th.thermal_gradient(sampler if bar is None else _Counted(sampler, bar), x, y,
                                   beta, estimator, samples=samples, seed=seed)
-        reference = reference_for(model, temperature, x, y, beta, samples, seed, bar)
+        reference = reference_for(circuit, model, temperature, x, y, beta, samples, seed, bar)
     finally:
         if bar is not None:
             bar.close()
