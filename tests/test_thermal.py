@@ -210,7 +210,7 @@ def test_cli_grad_at_finite_temperature(tmp_path, capsys):
     names = list(data["exact"])
     ep, exact, se = (np.array([data[k][n] for n in names]) for k in ("ep", "exact", "stderr"))
     assert np.all(np.abs(ep - exact) <= 4 * se) and data["effective_samples"] == 2048
-    assert data["estimator"] == "path" and data["exact_method"] == "gaussian closed form"
+    assert data["estimator"] == "path" and data["reference_method"] == "gaussian closed form"
     # the exact value is independent of the sampler: the closed form of the reference model
     model = EnergyModel(build_circuit(parse_spec(__import__("yaml").safe_load(LINEAR_SPEC))))
     np.testing.assert_allclose(exact, th.exact_thermal_gradient(

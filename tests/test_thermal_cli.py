@@ -86,4 +86,4 @@ def test_cli_grad_ngspice_at_finite_temperature(tmp_path, capsys):
     ep, exact, se = (np.array([data[k][n] for n in names]) for k in ("ep", "exact", "stderr"))
     assert np.all(se > 0) and data["effective_samples"] > 100
     assert np.all(np.abs(ep - exact) <= 4 * se), np.max(np.abs(ep - exact) / se)
-    assert data["sampler"] == "ngspice" and data["exact_method"] == "gaussian closed form"
+    assert data["sampler"] == "ngspice" and data["reference_method"] == "gaussian closed form"

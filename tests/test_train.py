@@ -81,7 +81,9 @@ def test_cli_train_predict_grad(tmp_path, capsys):
     assert [s["index"] for s in predicted["samples"]] == [0, 1, 2, 3]
     assert [s["prediction"] for s in predicted["samples"]] == [s["label"] for s in
                                                                predicted["samples"]]
-    assert predicted["samples"][1]["inputs"] == [0.0, 5.0]  # gain 5 V per unit
+    assert predicted["samples"][1]["inputs"] == [0.0, 1.0]  # what --input takes (issue 17)
+    assert predicted["samples"][1]["source_voltages"] == {     # gain 5 V per unit, doubled
+        "VX0P": 0.0, "VX0N": 0.0, "VX1P": 5.0, "VX1N": -5.0}
     assert main(["grad", str(ROOT / "circuits" / "xor.yaml"), "--params", str(out / "params.npz"),
                  "--input", "1,0", "--target", "1", "--beta", "1e-9", "--json"]) == 0
     gradient = json.loads(capsys.readouterr().out)

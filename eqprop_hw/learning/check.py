@@ -28,6 +28,7 @@ from eqprop_hw.circuit.batch import prepare_batch
 from eqprop_hw.circuit.graph import Circuit
 from eqprop_hw.errors import CircuitError
 from eqprop_hw.learning.ep import ep_gradient
+from eqprop_hw.learning.ep_floor import ep_quality
 from eqprop_hw.learning.losses import backend_options, check_loss, loss_values
 from eqprop_hw.learning.reference import EnergyModel, exact_gradient, report_row, software_ep
 
@@ -131,8 +132,11 @@ def check_report(circuit: Circuit, inputs, targets, beta: float,
         ``ep ngspice vs ep native`` (whose ``against`` is ``ep native``:
         its ``rel_error`` is the relative difference of the two measured EP gradients). Every
         row has ``name``, ``against``, ``cosine``, ``rel_error``, ``norm_ratio``, ``elements``
-        (how many gradient entries were compared) and ``seconds``; EP rows add ``beta`` and
-        ``nudge``, finite-difference rows ``step`` and ``subset`` (the element names).
+        (how many gradient entries were compared) and ``seconds``; EP rows add ``beta``,
+        ``nudge`` and the trust measures of :func:`eqprop_hw.learning.ep_floor.ep_quality`
+        (``numerical_floor``, ``signal_to_floor``, ``bias_estimate``, ``bias_relative``,
+        ``warnings``, ...), finite-difference rows ``step`` and ``subset`` (the element
+        names).
 
     Raises
     ------
@@ -159,9 +163,12 @@ def check_report(circuit: Circuit, inputs, targets, beta: float,
             opened[name] = make_backend(name, circuit,
                                         **backend_options(loss_name, temperature))
             start = time.perf_counter()
-            estimates[name], _ = ep_gradient(opened[name], inputs, targets, beta, nudge)
-            rows.append(report_row(f"ep {name}", estimates[name], exact,
-                                   time.perf_counter() - start, beta=float(beta), nudge=nudge))
+            estimates[name], phases = ep_gradient(opened[name], inputs, targets, beta, nudge)
+            seconds = time.perf_counter() - start
+            quality = ep_quality(opened[name], model, inputs, targets, beta, nudge, phases,
+                                 estimates[name])
+            rows.append(report_row(f"ep {name}", estimates[name], exact, seconds,
+                                   beta=float(beta), nudge=nudge, **quality))
         start = time.perf_counter()
         soft = software_ep(model, inputs, targets, beta, nudge)
         rows.append(report_row("ep software", soft, exact, time.perf_counter() - start,

@@ -62,6 +62,25 @@ def describe_circuit(circuit) -> dict:
     }
 
 
+def source_voltages(circuit, x) -> dict:
+    """The voltage (V) each input source applies for one input vector ``x``: source element
+    name -> ``gain * x[i]``, in input order (``predict --json``'s ``source_voltages``).
+
+    ``x`` holds the values ``--input`` takes (the dataset's encoded features); this is the
+    circuit's own encoding of them (``inputs.gain``, input doubling), not something to feed
+    back as ``--input``.
+
+    Examples
+    --------
+    >>> circuit = eqprop_hw.load(CIRCUITS / "xor.yaml").circuit
+    >>> source_voltages(circuit, [1.0, 0.0])
+    {'VX0P': 5.0, 'VX0N': -5.0, 'VX1P': 0.0, 'VX1N': 0.0}
+    """
+    values = np.asarray(x, dtype=float).ravel()
+    return {source: float(gain) * float(value) + 0.0          # + 0.0: no "-0.0" in JSON
+            for port, value in zip(circuit.inputs, values) for source, gain in port.sources}
+
+
 
 class ResistiveNetwork(ResistiveCommands, Network):
     """A resistive EP network: a layered crossbar or a graph of R, diodes and sources.
@@ -360,21 +379,27 @@ class ResistiveNetwork(ResistiveCommands, Network):
             return GradientResult(data=data, loss=data["loss"], ep=dict(data["ep"]),
                                   exact=dict(data["exact"]), cosine=data["cosine"],
                                   rel_error=data["rel_error"], backend=backend,
-                                  beta=data["beta"], stderr=dict(data["stderr"]))
+                                  beta=data["beta"], stderr=dict(data["stderr"]),
+                                  reference=dict(data["reference"]),
+                                  reference_stderr=dict(data["reference_stderr"]),
+                                  z=dict(data["z"]), reference_method=data["reference_method"])
         from eqprop_hw.backends import make_backend
         from eqprop_hw.learning.ep import ep_gradient
         from eqprop_hw.learning.losses import backend_options
-        from eqprop_hw.learning.reference import exact_gradient, gradient_agreement
+        from eqprop_hw.learning.ep_floor import ep_quality
+        from eqprop_hw.learning.reference import EnergyModel, exact_gradient, gradient_agreement
+        model = EnergyModel(self.circuit, loss=loss, temperature=softmax)
         with make_backend(backend, self.circuit, **backend_options(loss, softmax)) as solver:
-            estimate, _ = ep_gradient(solver, x, y, beta, nudge)
-        value, exact = exact_gradient(self.circuit, x, y, loss=loss, temperature=softmax)
+            estimate, phases = ep_gradient(solver, x, y, beta, nudge)
+            quality = ep_quality(solver, model, x, y, beta, nudge, phases, estimate)
+        value, exact = exact_gradient(model, x, y)
         agreement = gradient_agreement(estimate, exact)
         names = self.circuit.trainable
         data = {"loss": float(value), "loss_kind": loss, "temperature": softmax,
                 "backend": backend, "beta": beta, "nudge": nudge,
                 "ep": dict(zip(names, np.asarray(estimate).tolist())),
                 "exact": dict(zip(names, np.asarray(exact).tolist())),
-                "cosine": agreement["cosine"], "rel_error": agreement["rel_error"]}
+                "cosine": agreement["cosine"], "rel_error": agreement["rel_error"], **quality}
         return GradientResult(data=data, loss=float(value), ep=dict(data["ep"]),
                               exact=dict(data["exact"]), cosine=agreement["cosine"],
                               rel_error=agreement["rel_error"], backend=backend, beta=beta)
@@ -531,10 +556,11 @@ class ResistiveNetwork(ResistiveCommands, Network):
                 result = evaluate(solver, dataset, x, y)
         outputs = result["outputs"]
         predictions = dataset.predict(outputs, loss)
-        gains = np.array([port.sources[0][1] for port in self.circuit.inputs])
         samples = [{"index": int(index[row]), "label": label_text(y[row]),
                     "prediction": label_text(predictions[row]),
-                    "inputs": (x[row] * gains).tolist(), "outputs": outputs[row].tolist()}
+                    "inputs": np.asarray(x[row], dtype=float).tolist(),
+                    "source_voltages": source_voltages(self.circuit, x[row]),
+                    "outputs": outputs[row].tolist()}
                    for row in range(len(x))]
         data = {"accuracy": result["accuracy"], "loss": result["loss"], "split": split,
                 "backend": backend, "samples": samples}

@@ -164,7 +164,12 @@ class ResistiveCommands:
         line = (f"loss {data['loss']:.6g} {units[0]}; EP ({options.nudge}, beta="
                 f"{data['beta']:g} {units[1]}, {options.backend}) vs exact: cosine "
                 f"{data['cosine']:.6f}, relative error {data['rel_error']:.3g}")
-        return Report(data=result.to_json(), lines=[line])
+        gradient_units = "1/S" if loss == "cross_entropy" else "V^2/S"
+        trust = (f"numerical floor {data['numerical_floor']:.3g} {gradient_units} (the "
+                 f"gradient is {data['signal_to_floor']:.3g}x it), estimated nudging bias "
+                 f"{100 * data['bias_relative']:.3g}% of the gradient")
+        return Report(data=result.to_json(), lines=[line, trust],
+                      notes=[f"eqprop-hw: {w}" for w in data["warnings"]])
 
     def _report_check(self, options, log=None) -> Report:
         from eqprop_hw.learning.reference import format_report
@@ -175,7 +180,10 @@ class ResistiveCommands:
         head = (f"{self.name}: {result.samples} sample(s), beta = {result.beta:g} "
                 + (f"W, cross-entropy loss (tau = {softmax:g} V)" if loss == "cross_entropy"
                    else "S"))
-        return Report(data=result.to_json(), lines=[head, format_report(result.rows)])
+        notes = [f"eqprop-hw: {row['name']}: {w}" for row in result.rows
+                 for w in row.get("warnings", ())]
+        return Report(data=result.to_json(), lines=[head, format_report(result.rows)],
+                      notes=notes)
 
     def _report_predict(self, options, log=None) -> Report:
         loss, softmax = self._option_loss(options)
@@ -219,20 +227,31 @@ class ResistiveCommands:
                                                    f"in {out}"])
 
 
+def _reference_words(data: dict) -> str:
+    """What the estimate is compared with, for the summary line."""
+    if data["reference_exact"]:
+        return f"exact ({data['reference_method']})"
+    return (f"reference ({data['reference_method']}, {data['reference_samples']} samples per "
+            f"phase, seed {data['reference_seed']}; an estimate, not exact)")
+
+
 def _thermal_lines(data: dict) -> list[str]:
     """The readable lines of ``simulate``/``grad`` at finite temperature."""
     if "ep" in data:
         lines = [f"T = {data['temperature']:g} W, {data['estimator']} estimator, beta = "
                  f"{data['beta']:g} S, {data['samples']} samples per phase "
                  f"(effective {data['effective_samples']:.0f}, {data['sampler']} sampler)",
-                 f"expected free-phase loss {data['loss']:.6g} V^2; estimate vs exact "
-                 f"({data['exact_method']}): cosine {data['cosine']:.6f}, relative error "
+                 f"expected free-phase loss {data['loss']:.6g} V^2; estimate vs "
+                 f"{_reference_words(data)}: cosine {data['cosine']:.6f}, relative error "
                  f"{data['rel_error']:.3g}, max |z| {data['max_abs_z']:.2f}"]
         width = max(len(name) for name in data["ep"]) if data["ep"] else 0
+        label = "exact" if data["reference_exact"] else "reference"
         for name in data["ep"]:
+            ref = f"{label} {data['reference'][name]: .6g}"
+            if not data["reference_exact"]:
+                ref += f" +- {data['reference_stderr'][name]:.2g}"
             lines.append(f"{name:<{width}}  {data['ep'][name]: .6g} +- "
-                         f"{data['stderr'][name]:.2g}  (exact {data['exact'][name]: .6g}) "
-                         "V^2/S")
+                         f"{data['stderr'][name]:.2g}  ({ref}, z {data['z'][name]:+.2f}) V^2/S")
         return lines
     lines = [f"T = {data['temperature']:g} W, {data['samples']} samples (effective "
              f"{data['effective_samples']:.0f}, {data['sampler']} sampler); mean voltages:"]

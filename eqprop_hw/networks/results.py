@@ -122,6 +122,13 @@ class GradientResult(_Result):
         Nudging strength (S; W for cross-entropy).
     stderr : dict of str to float or None
         Finite temperature: the standard error of each estimated component.
+    reference, reference_stderr, z : dict of str to float or None
+        Finite temperature: what the estimate is compared with (V^2/S), its standard error
+        (0 when exact) and the z-score ``(ep - reference) / sqrt(stderr^2 +
+        reference_stderr^2)``. ``reference_method`` says how it was obtained: ``"gaussian
+        closed form"`` or ``"quadrature"`` (exact; then ``exact`` equals it) or ``"mala long
+        run"`` (an estimate; ``exact`` is then NaN, null in JSON).
+    reference_method : str or None
     time, target : ndarray or None
         lc networks: the time grid (s) and the targets (n_outputs, n_times).
 
@@ -142,6 +149,10 @@ class GradientResult(_Result):
     stderr: dict | None = None
     time: np.ndarray | None = None
     target: np.ndarray | None = None
+    reference: dict | None = None
+    reference_stderr: dict | None = None
+    z: dict | None = None
+    reference_method: str | None = None
 
     @property
     def ep_vector(self) -> np.ndarray:
@@ -205,7 +216,10 @@ class Prediction(_Result):
     backend : str
     samples : list of dict
         Per sample: ``index``, ``label``, ``prediction``, ``inputs``, ``outputs`` (lc also
-        ``targets`` and ``loss``).
+        ``targets`` and ``loss``; resistive also ``source_voltages``). ``inputs`` are what
+        ``simulate``'s ``x`` (``--input``) takes, the dataset's encoded features: fed back they
+        give ``outputs``. ``source_voltages`` (resistive): input source name -> the voltage
+        (V) it applied, ``gain * x`` (until issue 17, ``inputs`` held these voltages).
     outputs : ndarray
         Output voltages (rows, n_outputs); lc: (sequences, n_outputs, n_times).
 

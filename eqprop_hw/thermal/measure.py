@@ -1,6 +1,8 @@
 """Finite-temperature measurements of a resistive network: mean node voltages over Gibbs samples
 (``eqprop-hw simulate`` with a temperature) and sampled gradient estimators against their
-exact expectation (``eqprop-hw grad`` with a temperature).
+reference (``eqprop-hw grad`` with a temperature): the exact expectation where a closed form
+or quadrature gives it, else one long MALA run with its standard error, the same for every
+estimator (:mod:`eqprop_hw.thermal.reference`).
 
 States follow ``p ∝ exp(-E_beta/T)`` with T in W (the units of the energy), squared loss only.
 Samplers: ``backend="native"`` uses the exact Gaussian sampler for linear networks,
@@ -12,11 +14,12 @@ transients (:mod:`eqprop_hw.thermal.ngspice`).
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import OrderedDict
 
 import numpy as np
 
-from eqprop_hw.errors import CircuitError
 from eqprop_hw.learning.reference import EnergyModel
 from eqprop_hw.thermal import gibbs as th
 
@@ -54,28 +57,51 @@ class _Counted:
         return phase
 
 
-def _phases(estimator: str, exact_by_sampling: bool) -> int:
-    """Phases a gradient samples: 2 for chl, 1 for covariance, the quadrature nodes for path
-    (each again for a sampled 'exact' value)."""
+def _phases(estimator: str, sampled_reference: bool, beta: float) -> int:
+    """Phases a gradient samples: 2 for chl, 1 for covariance, the quadrature nodes for path;
+    plus the sampled reference's (b = 0 and, for beta > 0, b = beta)."""
     count = {"chl": 2, "covariance": 1}.get(estimator, th.PATH_NODES)
-    return count * (2 if exact_by_sampling else 1)
+    return count + ((2 if beta > 0 else 1) if sampled_reference else 0)
 
 
-def exact_value(model, temperature, x, y, beta, estimator, samples, seed, bar=None):
-    """Exact expectation of the estimator, or a long Langevin run when none is computable.
+#: A sampled reference keeps this many times the estimate's samples per phase.
+REFERENCE_FACTOR = 16
 
-    Returns (value, method, stderr or None).
-    """
-    try:
-        return th.exact_thermal_gradient(model, temperature, x, y, beta, estimator), \
-            ("gaussian closed form" if th.is_linear(model) else "quadrature"), None
-    except CircuitError:
-        long_run = th.LangevinSampler(model, temperature, chains=64)
-        if bar is not None:
-            long_run = _Counted(long_run, bar)
-        est = th.thermal_gradient(long_run, x, y, beta, estimator, samples=16 * samples,
-                                  seed=seed + 1000003)
-        return est.gradient, "langevin long run (16x samples)", est.stderr
+#: References kept in memory (most recent first out last): a session that runs several
+#: estimators on the same (circuit, input, target, beta, T, samples, seed) computes it once.
+REFERENCE_CACHE_SIZE = 8
+_references: OrderedDict = OrderedDict()
+
+
+def _reference_key(circuit, temperature, x, y, beta, samples, seed) -> tuple:
+    """Identity of a reference: the circuit's netlist bytes (every element, value and model)
+    and the arguments."""
+    from eqprop_hw.circuit.netlist import write_netlist
+    digest = hashlib.sha256(write_netlist(circuit).encode()).hexdigest()
+    return (digest, np.asarray(x, dtype=float).tobytes(), np.asarray(y, dtype=float).tobytes(),
+            float(beta), float(temperature), int(samples), int(seed))
+
+
+def reference_for(circuit, model, temperature, x, y, beta, samples, seed, bar=None):
+    """The estimate's reference (:func:`eqprop_hw.thermal.reference.thermal_reference`):
+    exact where a closed form or quadrature exists, else one MALA run of
+    ``REFERENCE_FACTOR * samples`` samples per phase with seed ``seed + 1000003``; the same
+    for every estimator, computed once per (circuit, input, target, beta, T, samples, seed)
+    in a session (the last :data:`REFERENCE_CACHE_SIZE` are kept)."""
+    from eqprop_hw.thermal import reference as ref
+    key = _reference_key(circuit, temperature, x, y, beta, samples, seed)
+    if key in _references:
+        _references.move_to_end(key)
+        return _references[key]
+    reference = ref.thermal_reference(model, temperature, x, y, beta,
+                                      samples=REFERENCE_FACTOR * samples,
+                                      seed=seed + ref.REFERENCE_SEED_OFFSET)
+    if bar is not None and not reference.exact:
+        bar.update(2 if beta > 0 else 1)
+    _references[key] = reference
+    while len(_references) > REFERENCE_CACHE_SIZE:
+        _references.popitem(last=False)
+    return reference
 
 
 def gradient_data(spec, circuit, x, y, beta: float, temperature: float, *,
@@ -83,6 +109,12 @@ def gradient_data(spec, circuit, x, y, beta: float, temperature: float, *,
                   samples: int | None = None, seed: int | None = None,
                   beta_given: bool = True, progress: bool = True) -> dict:
     """The JSON object of ``grad`` at finite temperature (see CONTRACT.md).
+
+    The estimate is compared with its reference (:func:`reference_for`): ``reference``,
+    ``reference_stderr`` (0 when exact), ``reference_method``, ``reference_exact``,
+    ``reference_quantity`` (``objective``: grad J_beta, or ``loss``: d<L>_beta/dg), ``z`` per
+    element and ``max_abs_z``; ``exact`` holds the reference where it is exact (closed form,
+    quadrature) and null where no exact value exists.
 
     Parameters
     ----------
@@ -99,6 +131,7 @@ def gradient_data(spec, circuit, x, y, beta: float, temperature: float, *,
     """
     from eqprop_hw.learning.reference import gradient_agreement
     from eqprop_hw.learning.loop import progress_bar
+    from eqprop_hw.thermal.reference import QUANTITIES
     estimator = estimator or "chl"
     samples = int(samples or DEFAULT_SAMPLES)
     seed = int(seed or 0)
@@ -106,36 +139,38 @@ def gradient_data(spec, circuit, x, y, beta: float, temperature: float, *,
         beta = 0.0
     start = time.perf_counter()
     sampler, model, owned = make_sampler(backend, circuit, temperature, spec)
-    bar = progress_bar(_phases(estimator, not th.has_exact_moments(model)),
+    bar = progress_bar(_phases(estimator, not th.has_exact_moments(model), beta),
                        f"sampling ({estimator})", progress, unit="phase")
     try:
         est = th.thermal_gradient(sampler if bar is None else _Counted(sampler, bar), x, y,
                                   beta, estimator, samples=samples, seed=seed)
-        exact, method, exact_se = exact_value(model, temperature, x, y, beta, estimator,
-                                              samples, seed, bar)
+        reference = reference_for(circuit, model, temperature, x, y, beta, samples, seed, bar)
     finally:
         if bar is not None:
             bar.close()
         if owned is not None:
             owned.close()
-    agreement = gradient_agreement(est.gradient, exact)
-    spread = est.stderr if exact_se is None else np.hypot(est.stderr, exact_se)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(spread > 0, (est.gradient - exact) / spread, 0.0)
+    value, value_se = reference.value(estimator)
+    agreement = gradient_agreement(est.gradient, value)
+    z = reference.z_scores(estimator, est.gradient, est.stderr)
     names = circuit.trainable
-    data = {"loss": est.loss, "loss_kind": "squared", "temperature": temperature,
+    exact = value if reference.exact else np.full(len(names), np.nan)
+    return {"loss": est.loss, "loss_kind": "squared", "temperature": temperature,
             "backend": backend, "beta": beta, "nudge": None, "estimator": estimator,
             "samples": samples, "effective_samples": est.effective_samples,
             "sampler": sampler.name,
             "ep": dict(zip(names, est.gradient.tolist())),
-            "exact": dict(zip(names, np.asarray(exact).tolist())),
             "stderr": dict(zip(names, est.stderr.tolist())),
-            "exact_method": method, "max_abs_z": float(np.max(np.abs(z))) if z.size else 0.0,
+            "exact": dict(zip(names, exact.tolist())),
+            "reference": dict(zip(names, np.asarray(value).tolist())),
+            "reference_stderr": dict(zip(names, np.asarray(value_se).tolist())),
+            "reference_method": reference.method, "reference_exact": reference.exact,
+            "reference_quantity": QUANTITIES[estimator],
+            "reference_samples": reference.samples, "reference_seed": reference.seed,
+            "z": dict(zip(names, z.tolist())),
+            "max_abs_z": float(np.max(np.abs(z))) if z.size else 0.0,
             "cosine": agreement["cosine"], "rel_error": agreement["rel_error"],
             "seconds": time.perf_counter() - start}
-    if exact_se is not None:
-        data["exact_stderr"] = dict(zip(names, exact_se.tolist()))
-    return data
 
 
 def simulation_data(spec, circuit, inputs, beta, targets, temperature: float, *,
