@@ -10,8 +10,9 @@ are left out of the runtime graph. Importing ``eqprop_hw.x`` also runs the packa
 Checked: no import cycles; the reference (``learning/reference.py``) reaches no backend and only
 the small modules listed in :data:`REFERENCE_MAY_REACH`; ``lc/`` and ``thermal/`` do not import
 each other; ``cli.py`` is imported by nothing but ``__main__.py``; no module imports a private
-name (``_x``) from another module. Each check first runs on a small made-up package, so that a
-check that could never fail shows up as a failing test.
+name (``_x``) from another module, nor reads one on another object (``x._y`` with ``x`` not
+``self``/``cls``, or on an imported module). Each check first runs on a small made-up package,
+so that a check that could never fail shows up as a failing test.
 """
 
 from __future__ import annotations
@@ -229,3 +230,70 @@ def test_no_new_private_imports_across_modules(graph):
     new = sorted(private - KNOWN_PRIVATE_IMPORTS)
     assert not new, "private names imported from another module (importer, module, name): " \
         f"{new}"
+
+
+# -- no reads of another object's private members ----------------------------------------------------
+#: Underscore attributes read on something other than ``self``/``cls``: none allowed.
+PRIVATE_ATTRIBUTE_ALLOWED: set = set()
+
+_OWN = {"self", "cls"}
+
+
+def _is_own(node: ast.AST) -> bool:
+    """``self``, ``cls``, ``super()`` or ``type(self)``: the object's own members."""
+    if isinstance(node, ast.Name):
+        return node.id in _OWN
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.func.id == "super":
+            return True
+        if node.func.id == "type" and len(node.args) == 1:
+            return _is_own(node.args[0])
+    return False
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_attribute_reads(package: Path) -> set:
+    """``(module path, line, expression)`` of every ``x._name`` (and ``getattr``/``hasattr``/
+    ``setattr(x, "_name")``) whose ``x`` is not ``self``/``cls``: another object's or an
+    imported module's private member."""
+    found = set()
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package.parent).as_posix()
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and _private(node.attr) \
+                    and not _is_own(node.value):
+                found.add((relative, node.lineno, ast.unparse(node)))
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id in ("getattr", "hasattr", "setattr", "delattr") \
+                    and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
+                    and isinstance(node.args[1].value, str) and _private(node.args[1].value) \
+                    and not _is_own(node.args[0]):
+                found.add((relative, node.lineno, ast.unparse(node)))
+    return found
+
+
+def test_the_private_attribute_check_sees_other_objects_members(tmp_path):
+    package = write_package(tmp_path, {
+        "__init__.py": "",
+        "a.py": "import os\n"
+                "class A:\n"
+                "    def f(self, other):\n"
+                "        self._x = other._y\n"
+                "        super()._z()\n"
+                "        return type(self)._w, cls_of(self)._v, self._s._t, os._exit\n"
+                "    def g(self, o):\n"
+                "        return getattr(o, '_u', None), getattr(self, '_q'), o.__class__\n",
+    })
+    assert {(line, expr) for _, line, expr in private_attribute_reads(package)} == {
+        (4, "other._y"), (6, "cls_of(self)._v"), (6, "self._s._t"), (6, "os._exit"),
+        (8, "getattr(o, '_u', None)")}
+
+
+def test_no_module_reads_another_objects_private_members():
+    found = sorted(private_attribute_reads(PACKAGE) - PRIVATE_ATTRIBUTE_ALLOWED)
+    assert not found, "private members read on another object or module (file, line, " \
+        f"expression); give the owner a public, documented name: {found}"

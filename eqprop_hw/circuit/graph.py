@@ -296,6 +296,12 @@ class Circuit:
             check_element_names(self.elements)
             self._names_checked = True
 
+    @property
+    def names_checked(self) -> bool:
+        """Whether every element and node name passed the netlist grammar (always True once
+        the circuit exists: :meth:`__post_init__` checks them)."""
+        return self._names_checked
+
     # -- lookups -----------------------------------------------------------------------
     def element(self, name: str) -> Element:
         """The element called ``name`` (KeyError-free: raises CircuitError)."""
@@ -386,7 +392,7 @@ def check_circuit_text(circuit: "Circuit", elements: bool = True) -> None:
     and node names were checked when the circuit was made (:func:`check_element_names`): the
     elements of a circuit cannot change after that."""
     spice_grammar.check_name(circuit.name, "title", "circuit name")
-    if not circuit._names_checked:      # pragma: no cover - every Circuit checks on creation
+    if not circuit.names_checked:       # pragma: no cover - every Circuit checks on creation
         check_element_names(circuit.elements)
     if elements:
         for element in circuit.elements:

@@ -281,7 +281,7 @@ class _Checker:
         if not ELEMENT_NAME.fullmatch(name) or len(name) > spice_grammar.MAX_NAME_CHARS:
             self.fail(f"{where}: invalid element name {quote(name)} (letters, "
                       f"digits, '_', {naming}, at most {spice_grammar.MAX_NAME_CHARS}"
-                      f"{self._why(name.upper(), 'element')})", element, "name")
+                      f"{self.why(name.upper(), 'element')})", element, "name")
         name = name.upper()
         kind = name[0]
         if kind not in types:
@@ -313,8 +313,9 @@ class _Checker:
 
 
     @staticmethod
-    def _why(text, kind: str) -> str:
-        """``: it holds ...`` when a control or white-space character is the problem."""
+    def why(text, kind: str) -> str:
+        """``; it holds ...`` when a control or white-space character is what makes ``text``
+        no valid netlist name of ``kind``, else ``""`` (the tail of a refusal message)."""
         problem = spice_grammar.name_problem(text, kind)
         return f"; it {problem.split(';')[0]}" if problem and problem.startswith("holds") else ""
 
@@ -738,7 +739,7 @@ def _graph(check: _Checker, spec: dict) -> dict:
     for name, model in models.items():
         if not isinstance(name, str) or not ELEMENT_NAME.fullmatch(name):
             check.fail(f"invalid model name {quote(str(name))} (a letter, then "
-                       f"letters, digits and '_'{check._why(str(name), 'model')})", models, name)
+                       f"letters, digits and '_'{check.why(str(name), 'model')})", models, name)
         check.spice_name(name.upper(), "model", "models: model name", models, name)
         out["models"][name.upper()] = _diode_entry(check, models, name, f"models.{name}")
 
@@ -916,7 +917,7 @@ def parse_spec(data: Any, source: str = "<string>") -> Spec:
     name = check.string(data, "name", "spec", required=True)
     if not NAME_RE.fullmatch(name) or len(name) > spice_grammar.MAX_TITLE_CHARS:
         check.fail(f"name {quote(name)} must be letters, digits, '_', '-', '.' "
-                   f"(at most {spice_grammar.MAX_TITLE_CHARS}){check._why(name, 'title')}",
+                   f"(at most {spice_grammar.MAX_TITLE_CHARS}){check.why(name, 'title')}",
                    data, "name")
     kind = check.string(data, "kind", "spec", required=True, choices=KINDS)
     if kind == "lc":   # Hamiltonian LC networks: validated by eqprop_hw.lc.spec

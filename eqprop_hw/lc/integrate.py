@@ -320,12 +320,12 @@ def integrate(model: LCModel, theta=None, inputs=None, phi0=None, p0=None, beta=
             loss += weight * hw * 0.5 * np.sum(err * err, axis=1)
         if store:
             phis[step + 1], ps[step + 1], vh[step] = phi, p, v_half
-    run = Run(model.times if (store or record_outputs) else None, phis, ps, vh, phi, p, outs,
-              local, loss)
+    voltages = None
     if store:
-        run._voltages = ps @ cinv if system.varactors is None else \
+        voltages = ps @ cinv if system.varactors is None else \
             np.stack([system.velocity(p_n) for p_n in ps])
-    return run
+    return Run(model.times if (store or record_outputs) else None, phis, ps, vh, phi, p, outs,
+               local, loss, _voltages=voltages)
 
 
 def _backward_euler_step(system, phi, p, h, u_next, beta, y_next, iterations: int = 20):

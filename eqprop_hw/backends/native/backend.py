@@ -90,6 +90,30 @@ class NativeBackend(Assembly, Elimination, Newton, Chunks, Backend):
         self._pending = values.copy()
         self._assemble_linear()
 
+    def solver_arrays(self) -> dict:
+        """The compiled arrays of the solver, by name, for counting its work
+        (:mod:`eqprop_hw.bench.flops`); the backend's own objects, not copies: read only.
+
+        Returns
+        -------
+        dict
+            ``sources`` (DC value of every source, V or A), ``input_gain``, ``target_gain``,
+            ``pin_map``, ``rhs_map``, ``base_rhs``, ``nudge_rhs`` (the maps from inputs,
+            targets and sources to pinned voltages and the right-hand side), ``diodes`` (the
+            diodes' names), ``diode_pinned``, ``diode_unknown`` (diode voltages from pinned
+            voltages and unknowns), ``dense`` (whether the dense batched path is used),
+            ``eliminated`` and ``schur`` (unknowns eliminated as a diagonal block and kept in
+            the Schur system), ``stamp``, ``stamp_eliminated`` and ``stamp_schur`` (where diode
+            conductances land in the Jacobian); None for what this circuit's path has not built.
+        """
+        names = {"sources": "_dc", "input_gain": "_input_gain", "target_gain": "_target_gain",
+                 "pin_map": "_pin_map", "rhs_map": "_rhs_map", "base_rhs": "_base_up",
+                 "nudge_rhs": "_nudge_up", "diodes": "_diodes", "diode_pinned": "_d_pinned",
+                 "diode_unknown": "_d_unknown", "dense": "_dense", "eliminated": "_h_idx",
+                 "schur": "_o_idx", "stamp": "_stamp", "stamp_eliminated": "_stamp_h",
+                 "stamp_schur": "_stamp_o"}
+        return {key: getattr(self, attribute, None) for key, attribute in names.items()}
+
     def solve_phases(self, inputs, targets, betas) -> list:
         """Phases of one batch; nudged phases warm-start from the first (free) phase.
 
