@@ -10,9 +10,8 @@ are left out of the runtime graph. Importing ``eqprop_hw.x`` also runs the packa
 Checked: no import cycles; the reference (``learning/reference.py``) reaches no backend and only
 the small modules listed in :data:`REFERENCE_MAY_REACH`; ``lc/`` and ``thermal/`` do not import
 each other; ``cli.py`` is imported by nothing but ``__main__.py``; no module imports a private
-name (``_x``) from another module, nor reads one on another object (``x._y`` with ``x`` not
-``self``/``cls``, or on an imported module). Each check first runs on a small made-up package,
-so that a check that could never fail shows up as a failing test.
+name (``_x``) from another module. Each check first runs on a small made-up package, so that a
+check that could never fail shows up as a failing test.
 """
 
 from __future__ import annotations
@@ -33,6 +32,12 @@ REFERENCE_MAY_REACH = {
     "eqprop_hw.circuit.batch": "shape/finiteness checks of inputs and targets, no physics",
     "eqprop_hw.learning.losses": "the loss being minimised (the objective, not a device law)",
     "eqprop_hw.learning.ep": "the local rule, applied by software EP to the model's own states",
+    # the reference itself, one module per job (learning/reference.py re-exports them)
+    "eqprop_hw.learning.reference_diode": "the reference's own diode law",
+    "eqprop_hw.learning.reference_compile": "circuit -> the energy model's arrays",
+    "eqprop_hw.learning.reference_model": "the energy model",
+    "eqprop_hw.learning.reference_newton": "the energy model's own minimiser",
+    "eqprop_hw.learning.reference_gradients": "exact gradient, software EP, agreement",
 }
 
 #: Cycles other slices of issue 16 are removing (lc/cli.py <-> lc/train.py; the API's
