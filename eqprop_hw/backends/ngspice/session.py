@@ -71,6 +71,46 @@ class _PySpiceLogFilter(logging.Filter):
             return False
         return True
 
+
+class _PySpiceState:
+    """PySpice's own state, touched only here (PySpice 1.5 has no public accessors for it).
+
+    Mixed into the session's NgSpiceShared subclass; the session calls these on an instance of
+    that class, or as plain functions on an NgSpiceShared someone else created
+    (``CapturingNgSpiceShared.clear_output(shared)``).
+    """
+
+    @classmethod
+    def registered(cls):
+        """PySpice's instance for ngspice id 0 (one ngspice per process), or None."""
+        return cls._instances.get(0)
+
+    @classmethod
+    def register(cls, shared) -> None:
+        """Make ``shared`` PySpice's instance for ngspice id 0."""
+        cls._instances[0] = shared
+
+    @classmethod
+    def pyspice_logger(cls) -> logging.Logger:
+        """The logger PySpice's NgSpiceShared writes to."""
+        return cls._logger
+
+    def library_handle(self):
+        """The cffi handle of the loaded libngspice (``ngSpice_Command``, ...)."""
+        return self._ngspice_shared
+
+    def ngspice_version(self):
+        """ngspice's version number as PySpice read it (39 for Debian 12), or None."""
+        return getattr(self, "_ngspice_version", None)
+
+    def clear_output(self) -> None:
+        """Forget the output lines PySpice keeps per command (they would pile up)."""
+        if self._stdout:
+            self._stdout = []
+        if self._stderr:
+            self._stderr = []
+
+
 _CAPTURING_CLASS = None
 
 
@@ -80,7 +120,7 @@ def _capturing_class(shared_class, ffi):
     if _CAPTURING_CLASS is not None:
         return _CAPTURING_CLASS
 
-    class CapturingNgSpiceShared(shared_class):
+    class CapturingNgSpiceShared(_PySpiceState, shared_class):
         """NgSpiceShared whose ``_send_char`` classifies lines itself and forwards them.
 
         PySpice's own methods (``exec_command``, ``load_circuit``) keep working and now fail
@@ -131,39 +171,6 @@ def _capturing_class(shared_class, ffi):
             # Called at the start of every analysis; PySpice's version only forwards to a
             # no-op hook, so answer at once.
             return 0
-
-        # -- PySpice's own state, touched only here (PySpice 1.5 has no public accessors for
-        # it). The session calls these on an instance of this class, or as plain functions
-        # on an NgSpiceShared that someone else created (``CapturingNgSpiceShared.f(shared)``).
-        @classmethod
-        def registered(cls):
-            """PySpice's instance for ngspice id 0 (one ngspice per process), or None."""
-            return cls._instances.get(0)
-
-        @classmethod
-        def register(cls, shared) -> None:
-            """Make ``shared`` PySpice's instance for ngspice id 0."""
-            cls._instances[0] = shared
-
-        @classmethod
-        def pyspice_logger(cls) -> logging.Logger:
-            """The logger PySpice's NgSpiceShared writes to."""
-            return cls._logger
-
-        def library_handle(self):
-            """The cffi handle of the loaded libngspice (``ngSpice_Command``, ...)."""
-            return self._ngspice_shared
-
-        def ngspice_version(self):
-            """ngspice's version number as PySpice read it (39 for Debian 12), or None."""
-            return getattr(self, "_ngspice_version", None)
-
-        def clear_output(self) -> None:
-            """Forget the output lines PySpice keeps per command (they would pile up)."""
-            if self._stdout:
-                self._stdout = []
-            if self._stderr:
-                self._stderr = []
 
     _CAPTURING_CLASS = CapturingNgSpiceShared
     return CapturingNgSpiceShared
