@@ -333,32 +333,7 @@ def _layered(check: SpecChecker, spec: dict) -> dict:
         "bias": check.number(inputs, "bias", "inputs", default=1.0, nonneg=True),
     }
 
-    conductance = check.mapping(spec.get("conductance"), "conductance", spec, "conductance")
-    check.keys(conductance, ("min", "max", "init", "seed"), "conductance")
-    g_min = check.number(conductance, "min", "conductance", default=1e-7, positive=True)
-    g_max = check.number(conductance, "max", "conductance", default=1e-2, positive=True)
-    if g_min >= g_max:
-        check.fail(f"conductance.min ({g_min}) must be below conductance.max ({g_max})",
-                   conductance, "min")
-    init = check.mapping(conductance.get("init"), "conductance.init", conductance, "init")
-    check.keys(init, ("distribution", "low", "high", "scale"), "conductance.init")
-    distribution = check.string(init, "distribution", "conductance.init", default="uniform",
-                                choices=("uniform", "glorot"))
-    init_out = {"distribution": distribution}
-    if distribution == "uniform":
-        low = check.number(init, "low", "conductance.init", default=max(g_min, 1e-5), positive=True)
-        high = check.number(init, "high", "conductance.init", default=min(g_max, 1e-4),
-                            positive=True)
-        if not g_min <= low < high <= g_max:
-            check.fail(f"conductance.init needs min <= low < high <= max, got low={low}, "
-                       f"high={high} with [{g_min}, {g_max}]", init, "low")
-        init_out.update(low=low, high=high)
-    else:
-        init_out["scale"] = check.number(init, "scale", "conductance.init", default=1e-4,
-                                         positive=True)
-    out["conductance"] = {"min": g_min, "max": g_max, "init": init_out,
-                          "seed": check.integer(conductance, "seed", "conductance", default=0,
-                                                minimum=0)}
+    out["conductance"] = _layered_conductance(check, spec)
 
     activation = check.mapping(spec.get("activation"), "activation", spec, "activation")
     check.keys(activation, ("type", "model", "high", "low", "outputs"), "activation")
@@ -401,9 +376,54 @@ def _layered(check: SpecChecker, spec: dict) -> dict:
     return out
 
 
+def _layered_conductance(check: SpecChecker, spec: dict) -> dict:
+    """The ``conductance:`` of a layered spec: bounds (S), the initial distribution, seed."""
+    conductance = check.mapping(spec.get("conductance"), "conductance", spec, "conductance")
+    check.keys(conductance, ("min", "max", "init", "seed"), "conductance")
+    g_min = check.number(conductance, "min", "conductance", default=1e-7, positive=True)
+    g_max = check.number(conductance, "max", "conductance", default=1e-2, positive=True)
+    if g_min >= g_max:
+        check.fail(f"conductance.min ({g_min}) must be below conductance.max ({g_max})",
+                   conductance, "min")
+    init = check.mapping(conductance.get("init"), "conductance.init", conductance, "init")
+    check.keys(init, ("distribution", "low", "high", "scale"), "conductance.init")
+    distribution = check.string(init, "distribution", "conductance.init", default="uniform",
+                                choices=("uniform", "glorot"))
+    init_out = {"distribution": distribution}
+    if distribution == "uniform":
+        low = check.number(init, "low", "conductance.init", default=max(g_min, 1e-5), positive=True)
+        high = check.number(init, "high", "conductance.init", default=min(g_max, 1e-4),
+                            positive=True)
+        if not g_min <= low < high <= g_max:
+            check.fail(f"conductance.init needs min <= low < high <= max, got low={low}, "
+                       f"high={high} with [{g_min}, {g_max}]", init, "low")
+        init_out.update(low=low, high=high)
+    else:
+        init_out["scale"] = check.number(init, "scale", "conductance.init", default=1e-4,
+                                         positive=True)
+    return {"min": g_min, "max": g_max, "init": init_out,
+            "seed": check.integer(conductance, "seed", "conductance", default=0, minimum=0)}
+
+
 def _graph(check: SpecChecker, spec: dict) -> dict:
-    from eqprop_hw.circuit.graph import (CONDUCTANCE_LIMITS, MAX_GAIN, MAX_SOURCE, NODE_COUNT,
-                                 REACTANCE_LIMITS)
+    out: dict[str, Any] = {"models": _graph_models(check, spec)}
+    out["elements"] = _graph_elements(check, spec, out["models"])
+    out["inputs"] = _graph_inputs(check, spec, {e["name"]: e for e in out["elements"]})
+    out["outputs"] = _graph_outputs(check, spec,
+                                    {n for e in out["elements"] for n in e["nodes"]})
+    trainable = spec.get("trainable")
+    if trainable is None:
+        out["trainable"] = None  # every resistor
+    else:
+        if not isinstance(trainable, list) or not all(isinstance(t, str) for t in trainable):
+            check.fail("trainable must be a list of element names or patterns like 'R*'",
+                       spec, "trainable")
+        out["trainable"] = [t.upper() for t in trainable]
+    return out
+
+
+def _graph_models(check: SpecChecker, spec: dict) -> dict:
+    """The ``models:`` of a graph spec, by upper-case name."""
     out: dict[str, Any] = {}
     models = check.mapping(spec.get("models"), "models", spec, "models")
     out["models"] = {}
@@ -413,14 +433,19 @@ def _graph(check: SpecChecker, spec: dict) -> dict:
                        f"letters, digits and '_'{check.why(str(name), 'model')})", models, name)
         check.spice_name(name.upper(), "model", "models: model name", models, name)
         out["models"][name.upper()] = _diode_entry(check, models, name, f"models.{name}")
+    return out["models"]
 
+
+def _graph_elements(check: SpecChecker, spec: dict, models: dict) -> list:
+    """The ``elements:`` of a graph spec: name, nodes and the value keys of each type."""
+    from eqprop_hw.circuit.graph import NODE_COUNT
     elements = spec.get("elements")
     if not isinstance(elements, list) or not elements:
         check.fail("elements must be a non-empty list", spec, "elements")
     value_keys = {"R": ("g", "r"), "V": ("dc",), "I": ("dc",), "C": ("c",), "L": ("l",),
                   "E": ("gain",), "G": ("gain",), "F": ("gain",), "H": ("gain",),
                   "D": ("area",), "B": ()}
-    out["elements"] = []
+    items: list = []
     seen = {}
     for position, element in enumerate(elements):
         where = f"elements[{position}]"
@@ -434,62 +459,75 @@ def _graph(check: SpecChecker, spec: dict) -> dict:
         node_names = check.node_names(element, NODE_COUNT[kind], f"{where} ({name})",
                                       "resistive")
         item = {"name": name, "nodes": node_names}
-        if kind == "R":
-            if ("g" in element) == ("r" in element):
-                check.fail(f"{where} ({name}): give exactly one of g (conductance, S) or "
-                           "r (resistance, Ohm)", element, "name")
-            key = "g" if "g" in element else "r"
-            value = check.number(element, key, f"{where} ({name})")
-            if value <= 0:
-                what = "conductance" if key == "g" else "resistance"
-                check.fail(f"{where} ({name}): {what} must be positive, got {value!r}",
-                           element, key)
-            conductance = value if key == "g" else 1.0 / value
-            check.within(conductance, element, key, f"{where} ({name}): conductance"
-                         + ("" if key == "g" else f" (1/r, r = {value:g} Ohm)"),
-                         *CONDUCTANCE_LIMITS, "S")
-            item[key] = value
-        elif kind == "D":
-            model = check.string(element, "model", f"{where} ({name})", required=True).upper()
-            check.spice_name(model, "model", f"{where} ({name}): model name", element, "model")
-            if model not in out["models"]:
-                check.fail(f"{where} ({name}): unknown diode model {model!r} "
-                           f"(defined: {', '.join(out['models']) or 'none'})", element, "model")
-            item["model"] = model
-            item["area"] = check.number(element, "area", f"{where} ({name})", default=1.0,
-                                        positive=True)
-        elif kind == "B":
-            expr = check.string(element, "expr", f"{where} ({name})", required=True)
-            item["expr"] = check.expression(expr, f"{where} ({name})", element, "expr")
-        else:
-            key = value_keys[kind][0]
-            item[key] = check.number(element, key, f"{where} ({name})",
-                                     default=0.0 if kind in "VI" else None,
-                                     required=kind not in "VI",
-                                     positive=kind in "CL")
-            label = f"{where} ({name}): {key}"
-            if kind in "CL":
-                check.within(item[key], element, key, label, *REACTANCE_LIMITS[kind],
-                             "F" if kind == "C" else "H")
-            elif kind in "VI":
-                check.within(abs(item[key]), element, key, f"{label} magnitude", 0.0,
-                             MAX_SOURCE, "V" if kind == "V" else "A")
-            else:
-                check.within(abs(item[key]), element, key, f"{label} magnitude", 0.0,
-                             MAX_GAIN[kind])
-            if kind in "FH":
-                item["control"] = check.string(element, "control", f"{where} ({name})",
-                                               required=True).upper()
-                check.spice_name(item["control"], "element", f"{where} ({name}): control",
-                                 element, "control")
-        out["elements"].append(item)
+        item.update(_graph_element_values(check, element, f"{where} ({name})", kind,
+                                          value_keys, models))
+        items.append(item)
+    return items
 
-    names = {e["name"]: e for e in out["elements"]}
+
+def _graph_element_values(check: SpecChecker, element: dict, label: str, kind: str,
+                          value_keys: dict, models: dict) -> dict:
+    """The value keys of one element of type ``kind`` (``label``: ``elements[k] (NAME)``)."""
+    from eqprop_hw.circuit.graph import CONDUCTANCE_LIMITS, MAX_GAIN, MAX_SOURCE, REACTANCE_LIMITS
+    item: dict[str, Any] = {}
+    if kind == "R":
+        if ("g" in element) == ("r" in element):
+            check.fail(f"{label}: give exactly one of g (conductance, S) or "
+                       "r (resistance, Ohm)", element, "name")
+        key = "g" if "g" in element else "r"
+        value = check.number(element, key, label)
+        if value <= 0:
+            what = "conductance" if key == "g" else "resistance"
+            check.fail(f"{label}: {what} must be positive, got {value!r}",
+                       element, key)
+        conductance = value if key == "g" else 1.0 / value
+        check.within(conductance, element, key, f"{label}: conductance"
+                     + ("" if key == "g" else f" (1/r, r = {value:g} Ohm)"),
+                     *CONDUCTANCE_LIMITS, "S")
+        item[key] = value
+    elif kind == "D":
+        model = check.string(element, "model", label, required=True).upper()
+        check.spice_name(model, "model", f"{label}: model name", element, "model")
+        if model not in models:
+            check.fail(f"{label}: unknown diode model {model!r} "
+                       f"(defined: {', '.join(models) or 'none'})", element, "model")
+        item["model"] = model
+        item["area"] = check.number(element, "area", label, default=1.0,
+                                    positive=True)
+    elif kind == "B":
+        expr = check.string(element, "expr", label, required=True)
+        item["expr"] = check.expression(expr, label, element, "expr")
+    else:
+        key = value_keys[kind][0]
+        item[key] = check.number(element, key, label,
+                                 default=0.0 if kind in "VI" else None,
+                                 required=kind not in "VI",
+                                 positive=kind in "CL")
+        label_key = f"{label}: {key}"
+        if kind in "CL":
+            check.within(item[key], element, key, label_key, *REACTANCE_LIMITS[kind],
+                         "F" if kind == "C" else "H")
+        elif kind in "VI":
+            check.within(abs(item[key]), element, key, f"{label_key} magnitude", 0.0,
+                         MAX_SOURCE, "V" if kind == "V" else "A")
+        else:
+            check.within(abs(item[key]), element, key, f"{label_key} magnitude", 0.0,
+                         MAX_GAIN[kind])
+        if kind in "FH":
+            item["control"] = check.string(element, "control", label,
+                                           required=True).upper()
+            check.spice_name(item["control"], "element", f"{label}: control",
+                             element, "control")
+    return item
+
+
+def _graph_inputs(check: SpecChecker, spec: dict, names: dict) -> list:
+    """The ``inputs:`` of a graph spec: source names or ``{name, sources}`` ports."""
     inputs = spec.get("inputs") or []
     if not isinstance(inputs, list):
         check.fail("inputs must be a list of independent source names or "
                    "{name, sources: {SOURCE: gain}} mappings", spec, "inputs")
-    out["inputs"] = []
+    out: dict[str, Any] = {"inputs": []}
 
     def source_name(source, container, key):
         if not isinstance(source, str) or source.upper() not in names or \
@@ -515,12 +553,16 @@ def _graph(check: SpecChecker, spec: dict) -> dict:
         else:
             name = source_name(entry, inputs, position)
             out["inputs"].append({"name": name, "sources": [[name, 1.0]]})
+    return out["inputs"]
+
+
+def _graph_outputs(check: SpecChecker, spec: dict, all_nodes: set) -> list:
+    """The ``outputs:`` of a graph spec: node names or ``{name, node}`` ports."""
     outputs = spec.get("outputs") or []
     if not isinstance(outputs, list):
         check.fail("outputs must be a list of node names or {name, node} mappings",
                    spec, "outputs")
-    all_nodes = {n for e in out["elements"] for n in e["nodes"]}
-    out["outputs"] = []
+    out: dict[str, Any] = {"outputs": []}
     for position, entry in enumerate(outputs):
         if isinstance(entry, dict):
             check.keys(entry, ("name", "node"), f"outputs[{position}]")
@@ -536,15 +578,7 @@ def _graph(check: SpecChecker, spec: dict) -> dict:
             check.fail(f"outputs[{position}]: node {node!r} is not in any element", outputs,
                        position)
         out["outputs"].append({"name": port, "node": node})
-    trainable = spec.get("trainable")
-    if trainable is None:
-        out["trainable"] = None  # every resistor
-    else:
-        if not isinstance(trainable, list) or not all(isinstance(t, str) for t in trainable):
-            check.fail("trainable must be a list of element names or patterns like 'R*'",
-                       spec, "trainable")
-        out["trainable"] = [t.upper() for t in trainable]
-    return out
+    return out["outputs"]
 
 
 def _thermal(check: SpecChecker, spec: dict) -> dict:

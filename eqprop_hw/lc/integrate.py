@@ -231,6 +231,10 @@ def integrate(model: LCModel, theta=None, inputs=None, phi0=None, p0=None, beta=
     Returns
     -------
     Run
+
+    Long because: a numerical kernel: the leapfrog loop with its per-step recording, losses and
+    local terms in one pass over the grid, with the arrays it reuses held in locals (helpers
+    called per step would add Python overhead to every step); its docstring is about 35 lines.
     """
     system = system or System(model, theta)
     steps, n = model.steps, model.n

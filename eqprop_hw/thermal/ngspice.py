@@ -243,6 +243,10 @@ class NgspiceSampler(ModelSampler):
         ``samples`` is the number of thinned samples aimed at; the run length is planned from
         the slowest relaxation time, and the effective sample size actually achieved is
         reported in the result.
+
+        Long because: one transient per input with the session lock held across loading,
+        ``alter``\\ s, runs and reads; the thermal code is being changed by another developer,
+        so its split waits for that work (edits here kept minimal).
         """
         backend, model = self.backend, self.model
         inputs_b, beta, targets_b = prepare_batch(inputs, beta, targets, backend.n_inputs,
