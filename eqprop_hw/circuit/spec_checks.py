@@ -116,10 +116,17 @@ class SpecChecker:
             self.fail(str(error), mapping, key)
         return value
 
-    def integer(self, mapping, key, where, default=None, minimum=None, required=False):
+    def absent(self, mapping, key, where, required=False) -> bool:
+        """Whether ``mapping`` has no value (or null) at ``key``; fails instead when the key is
+        ``required``."""
         if key not in mapping or mapping[key] is None:
             if required:
                 self.fail(f"{where}.{key} is required", mapping, None)
+            return True
+        return False
+
+    def integer(self, mapping, key, where, default=None, minimum=None, required=False):
+        if self.absent(mapping, key, where, required):
             return default
         value = mapping[key]
         if isinstance(value, bool) or not isinstance(value, int):
@@ -136,9 +143,7 @@ class SpecChecker:
         return mapping[key]
 
     def string(self, mapping, key, where, default=None, choices=None, required=False):
-        if key not in mapping or mapping[key] is None:
-            if required:
-                self.fail(f"{where}.{key} is required", mapping, None)
+        if self.absent(mapping, key, where, required):
             return default
         value = mapping[key]
         if not isinstance(value, str):
