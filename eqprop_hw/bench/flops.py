@@ -43,6 +43,7 @@ import pstats
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -93,6 +94,14 @@ def _nnz(matrix) -> int:
     return int(matrix.nnz) if hasattr(matrix, "nnz") else int(np.count_nonzero(matrix))
 
 
+def _arrays(backend) -> dict:
+    """:meth:`NativeBackend.solver_arrays` of ``backend``, also of a ``--baseline`` solver of
+    another revision (which may predate the method: the current one reads the same compiled
+    arrays, or None for what that revision does not have)."""
+    from eqprop_hw.backends.native import NativeBackend
+    return NativeBackend.solver_arrays(backend)
+
+
 def setup_flops(backend, nudged: bool, warm: bool, shared: bool = False,
                 reused_diodes: bool = False) -> float:
     """FLOPs per sample of one solve before its Newton loop.
@@ -101,7 +110,7 @@ def setup_flops(backend, nudged: bool, warm: bool, shared: bool = False,
     voltages and right-hand side (same inputs and targets) and adds only its nudge;
     ``reused_diodes``: it also starts from the free phase's diode voltages (not recomputed).
     """
-    b, a = backend, backend.solver_arrays()
+    b, a = backend, _arrays(backend)
     flops = 0
     if not shared:
         n_src = len(a["sources"])
@@ -120,7 +129,7 @@ def setup_flops(backend, nudged: bool, warm: bool, shared: bool = False,
 def iteration_flops(backend, ops: dict | None = None) -> float:
     """FLOPs per sample of one Newton iteration (linearise, solve, limit, test); ``ops``: the
     elementwise operations per diode (``BASELINE_OPS`` for the solver before fusing)."""
-    b, a = backend, backend.solver_arrays()
+    b, a = backend, _arrays(backend)
     n_u, n_d = b.n_unknown, len(a["diodes"])
     ops = ops or {"law": DIODE_LAW_OPS, "rhs": DIODE_RHS_OPS, "limit": PNJLIM_OPS}
     flops = 0.0
@@ -232,7 +241,7 @@ def measure(spec_name: str = "mnist_size", batch: int = 1024, repeats: int = 3,
                 timed[label, phase] = (seconds, result)
     peak = max(peak_before, matmul_peak())
     backend = solvers[""]
-    arrays = backend.solver_arrays()
+    arrays = _arrays(backend)
     free, phases = timed["", "free"][1], timed["", "three_phases"][1]
     out = {"spec": spec_name, "batch": batch, "unknowns": backend.n_unknown,
            "pinned": backend.n_pinned, "diodes": len(arrays["diodes"]),
