@@ -1,4 +1,4 @@
-"""The package's import graph keeps its layout (issue 16, parts 2-4).
+"""The package keeps its layout (issue 16, parts 2-5).
 
 Every ``eqprop_hw/**/*.py`` is parsed with :mod:`ast`; every ``import`` and ``from ... import``
 that names an ``eqprop_hw`` module counts, at module level or inside a function alike (relative
@@ -10,8 +10,11 @@ are left out of the runtime graph. Importing ``eqprop_hw.x`` also runs the packa
 Checked: no import cycles; the reference (``learning/reference.py``) reaches no backend and only
 the small modules listed in :data:`REFERENCE_MAY_REACH`; ``lc/`` and ``thermal/`` do not import
 each other; ``cli.py`` is imported by nothing but ``__main__.py``; no module imports a private
-name (``_x``) from another module. Each check first runs on a small made-up package, so that a
-check that could never fail shows up as a failing test.
+name (``_x``) from another module, nor reads one on another object (``x._y`` or
+``getattr(x, "_y")`` with ``x`` not ``self``/``cls``, or on an imported module); every module
+over 800 lines and function over 80 lines gives its reason (``Why this module is long:`` /
+``Long because:``). Each check first runs on a small made-up package, so that a check that
+could never fail shows up as a failing test.
 """
 
 from __future__ import annotations
