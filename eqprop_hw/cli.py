@@ -145,7 +145,12 @@ class SoftmaxTemperatureAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``eqprop-hw`` (all commands)."""
+    """The argument parser of ``eqprop-hw`` (all commands).
+
+    Long because: it is the argparse table of every command, one ``add_argument`` per option in
+    the order ``eqprop-hw --help`` and ``docs/cli.md`` show them; cli.py is shared with every
+    slice, so a split per command is left to the integrator.
+    """
     common = _Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks of errors (for debugging)")

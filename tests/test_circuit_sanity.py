@@ -18,7 +18,7 @@ from eqprop_hw.circuit.build import build_circuit, build_graph
 from eqprop_hw.errors import (CircuitError, ConvergenceError, NetlistError, ParamsError,
                               SpecError)
 from eqprop_hw.circuit.graph import (CONDUCTANCE_LIMITS, MAX_SOURCE, check_dc_matrix, check_range,
-                             dc_matrix, path_voltage, _voltage_forest)
+                             dc_matrix, path_voltage, voltage_forest)
 from eqprop_hw.circuit.netlist import source_values, write_netlist
 from eqprop_hw.circuit.spec import parse_spec
 from eqprop_hw.circuit.spice_import import import_netlist
@@ -135,7 +135,7 @@ def test_path_voltage_over_the_source_forest():
     circuit = build_graph(spec(LOAD, {"name": "V2", "nodes": ["a", "in"], "dc": 1.0},
                                {"name": "V3", "nodes": ["a", "b"], "dc": 1.0},
                                {"name": "R3", "nodes": ["b", "out"], "g": 1.0}))
-    tree = _voltage_forest(circuit)
+    tree = voltage_forest(circuit)
     # v(b) - v(0) = v(in) + v(a) - v(in) - (v(a) - v(b)) = VIN + V2 - V3
     assert path_voltage(tree, "b", "0") == {"VIN": 1.0, "V2": 1.0, "V3": -1.0}
     assert path_voltage(tree, "0", "b") == {"VIN": -1.0, "V2": -1.0, "V3": 1.0}

@@ -490,7 +490,7 @@ def test_pinned_work_array_is_reused_without_leaking_into_results(monkeypatch):
         first = backend.solve_phases(x1, y, [0.0, 0.1, -0.1])
         kept = [r.voltages.copy() for r in first]
         second = backend.solve_phases(x2, y, [0.0, 0.1, -0.1])
-        assert backend._work_arrays
+        assert backend._work.arrays
         fresh = NativeBackend(c)
         fresh.threads = threads
         for got, want in zip(second, fresh.solve_phases(x2, y, [0.0, 0.1, -0.1])):

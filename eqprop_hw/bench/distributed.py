@@ -29,7 +29,9 @@ SUMMARY = ("iris.batch4.speedup_2_over_1", "iris.batch16.speedup_2_over_1",
            "digits.batch16.speedup_2_over_1", "digits.batch16.same_result")
 
 
-def _spec(name: str, batch_size: int, samples: int | None) -> Spec:
+def subset_spec(name: str, batch_size: int, samples: int | None) -> Spec:
+    """The bundled spec ``name`` with ``batch_size`` and, unless None, only ``samples``
+    training samples and 16 test samples."""
     spec = load_spec(spec_path(name))
     data = copy.deepcopy(spec.data)
     data["training"]["batch_size"] = batch_size
@@ -39,7 +41,9 @@ def _spec(name: str, batch_size: int, samples: int | None) -> Spec:
     return Spec(data, spec.source)
 
 
-def _epoch(spec: Spec, backend: str, workers: int | None) -> dict:
+def one_epoch(spec: Spec, backend: str, workers: int | None) -> dict:
+    """One training epoch in a temporary folder, on ``workers`` Dask workers (None: no
+    cluster): ``{"seconds": wall time of the epoch (s), "loss": its training loss}``."""
     with tempfile.TemporaryDirectory() as out:
         metrics = train(spec, out, backend=backend, epochs=1, progress=False, plots=False,
                         workers=workers, chunks=2)
@@ -53,10 +57,10 @@ def run(args=None) -> dict:
     result = {"backend": backend}
     cases = [("iris", 4, None), ("iris", 16, None), ("digits", 16, 48 if quick else 128)]
     for name, batch, samples in (cases[::2] if quick else cases):
-        spec = _spec(name, batch, samples)
-        local = _epoch(spec, backend, None)
-        one = _epoch(spec, backend, 1)
-        two = _epoch(spec, backend, 2)
+        spec = subset_spec(name, batch, samples)
+        local = one_epoch(spec, backend, None)
+        one = one_epoch(spec, backend, 1)
+        two = one_epoch(spec, backend, 2)
         prefix = f"{name}.batch{batch}"
         result[f"{prefix}.single_process_seconds"] = local["seconds"]
         result[f"{prefix}.one_worker_seconds"] = one["seconds"]

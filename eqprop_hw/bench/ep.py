@@ -141,22 +141,21 @@ def _alter_microseconds(backend, repeats: int = 5) -> tuple:
     """Cost (µs) of one ``alter`` inside ngspice, joined as the backend joins them (``;``, at
     most 1000 characters per command), re-sending the values ngspice holds: of a conductance
     (``alter R... resistance=``) and of a source or nudging gain (``dc=``, ``gain=``)."""
-    if not getattr(backend, "_trainable_prefix", None):
+    if not hasattr(backend, "trainable_alters"):
         return float("nan"), float("nan")
     session = backend.session
-    values = np.array(backend.circuit.trainable_values())
-    updates = [prefix + repr(1.0 / value)
-               for prefix, value in zip(backend._trainable_prefix, values.tolist())]
+    updates = backend.trainable_alters(backend.circuit.trainable_values())
+    if not updates:
+        return float("nan"), float("nan")
     result = []
     with session.lock:
-        backend._ensure_loaded()
-        sources = [prefix + repr(value)
-                   for prefix, value in zip(backend._alter_prefix, backend._applied)]
+        backend.ensure_loaded()
+        sources = backend.controlled_alters()
         for commands in (updates, sources * max(1, len(updates) // len(sources))):
             best = float("inf")
             for _ in range(repeats):
                 started = time.perf_counter()
-                backend._send(commands)
+                backend.send_alters(commands)
                 best = min(best, time.perf_counter() - started)
             result.append(1e6 * best / len(commands))
     return tuple(result)

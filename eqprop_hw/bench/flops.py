@@ -43,6 +43,7 @@ import pstats
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -93,6 +94,14 @@ def _nnz(matrix) -> int:
     return int(matrix.nnz) if hasattr(matrix, "nnz") else int(np.count_nonzero(matrix))
 
 
+def _arrays(backend) -> dict:
+    """:meth:`NativeBackend.solver_arrays` of ``backend``, also of a ``--baseline`` solver of
+    another revision (which may predate the method: the current one reads the same compiled
+    arrays, or None for what that revision does not have)."""
+    from eqprop_hw.backends.native import NativeBackend
+    return NativeBackend.solver_arrays(backend)
+
+
 def setup_flops(backend, nudged: bool, warm: bool, shared: bool = False,
                 reused_diodes: bool = False) -> float:
     """FLOPs per sample of one solve before its Newton loop.
@@ -101,44 +110,45 @@ def setup_flops(backend, nudged: bool, warm: bool, shared: bool = False,
     voltages and right-hand side (same inputs and targets) and adds only its nudge;
     ``reused_diodes``: it also starts from the free phase's diode voltages (not recomputed).
     """
-    b = backend
+    b, a = backend, _arrays(backend)
     flops = 0
     if not shared:
-        n_src = len(b._dc)
-        flops += 2 * _nnz(b._input_gain) + 2 * _nnz(b._target_gain) + 2 * n_src  # sources
-        flops += 2 * _nnz(b._pin_map)                                             # pinned nodes
-        flops += 2 * _nnz(b._rhs_map) + 2 * _nnz(b._base_up) + b.n_unknown       # rhs
-        if b._diodes:
-            flops += 2 * _nnz(b._d_pinned)                                        # diode ends
+        n_src = len(a["sources"])
+        flops += 2 * _nnz(a["input_gain"]) + 2 * _nnz(a["target_gain"]) + 2 * n_src  # sources
+        flops += 2 * _nnz(a["pin_map"])                                       # pinned nodes
+        flops += 2 * _nnz(a["rhs_map"]) + 2 * _nnz(a["base_rhs"]) + b.n_unknown  # rhs
+        if a["diodes"]:
+            flops += 2 * _nnz(a["diode_pinned"])                              # diode ends
     if nudged:
-        flops += 2 * _nnz(b._nudge_up) + 2 * b.n_unknown
-    if b._diodes and warm and not (shared and reused_diodes):
-        flops += 2 * _nnz(b._d_unknown) + len(b._diodes)
+        flops += 2 * _nnz(a["nudge_rhs"]) + 2 * b.n_unknown
+    if a["diodes"] and warm and not (shared and reused_diodes):
+        flops += 2 * _nnz(a["diode_unknown"]) + len(a["diodes"])
     return float(flops)
 
 
 def iteration_flops(backend, ops: dict | None = None) -> float:
     """FLOPs per sample of one Newton iteration (linearise, solve, limit, test); ``ops``: the
     elementwise operations per diode (``BASELINE_OPS`` for the solver before fusing)."""
-    b = backend
-    n_u, n_d = b.n_unknown, len(b._diodes)
+    b, a = backend, _arrays(backend)
+    n_u, n_d = b.n_unknown, len(a["diodes"])
     ops = ops or {"law": DIODE_LAW_OPS, "rhs": DIODE_RHS_OPS, "limit": PNJLIM_OPS}
     flops = 0.0
     if n_d:
         flops += (ops["law"] + ops["rhs"] + ops["limit"]) * n_d
-        flops += 2 * 2 * _nnz(b._d_unknown) + n_u + n_d   # D^T (rhs), D x_new + pinned ends
+        # D^T (rhs), D x_new + pinned ends
+        flops += 2 * 2 * _nnz(a["diode_unknown"]) + n_u + n_d
     flops += STEP_TEST_OPS * n_u
-    h, o = len(b._h_idx), len(b._o_idx)
-    if b._dense and h:
+    h, o = len(a["eliminated"]), len(a["schur"])
+    if a["dense"] and h:
         if n_d:
-            flops += 2 * _nnz(b._stamp_h) + 2 * _nnz(b._stamp_o)
+            flops += 2 * _nnz(a["stamp_eliminated"]) + 2 * _nnz(a["stamp_schur"])
         flops += h                                   # 1 / diagonal
         flops += o * h + 2 * o * h * o + o * o       # scaled J_OH, J_OH J_HH^-1 J_HO, subtract
         flops += h + 2 * h * o + o                   # reduced right-hand side
         flops += 2 / 3 * o ** 3 + 2 * o ** 2         # LU solve of the Schur system
         flops += 2 * o * h + 2 * h                   # back-substitution of the hidden block
-    elif b._dense:
-        flops += n_u * n_u + (2 * _nnz(b._stamp) if n_d else 0)
+    elif a["dense"]:
+        flops += n_u * n_u + (2 * _nnz(a["stamp"]) if n_d else 0)
         flops += 2 / 3 * n_u ** 3 + 2 * n_u ** 2
     else:
         raise ValueError("FLOP count only for the dense solver path")
@@ -231,10 +241,11 @@ def measure(spec_name: str = "mnist_size", batch: int = 1024, repeats: int = 3,
                 timed[label, phase] = (seconds, result)
     peak = max(peak_before, matmul_peak())
     backend = solvers[""]
+    arrays = _arrays(backend)
     free, phases = timed["", "free"][1], timed["", "three_phases"][1]
     out = {"spec": spec_name, "batch": batch, "unknowns": backend.n_unknown,
-           "pinned": backend.n_pinned, "diodes": len(backend._diodes),
-           "eliminated": len(backend._h_idx), "schur": len(backend._o_idx),
+           "pinned": backend.n_pinned, "diodes": len(arrays["diodes"]),
+           "eliminated": len(arrays["eliminated"]), "schur": len(arrays["schur"]),
            "newton_iterations_free": float(np.mean(free.iterations)),
            "newton_iterations_nudged": float(np.mean([np.mean(r.iterations)
                                                       for r in phases[1:]])),

@@ -232,10 +232,10 @@ def _batch_child(batches) -> list:
 def workers_curve(quick: bool) -> list:
     """One epoch of a digits subset with ngspice on Dask: 1 and 2 workers (bench_distributed)."""
     from eqprop_hw.bench import distributed as bench_distributed
-    spec = bench_distributed._spec("digits", 16, 48 if quick else 96)
+    spec = bench_distributed.subset_spec("digits", 16, 48 if quick else 96)
     rows = []
     for workers in (1, 2):
-        epoch = bench_distributed._epoch(spec, "ngspice", workers)
+        epoch = bench_distributed.one_epoch(spec, "ngspice", workers)
         rows.append({"workers": workers, "epoch_seconds": epoch["seconds"]})
     return rows
 

@@ -22,331 +22,15 @@ from typing import Any
 import yaml
 
 from eqprop_hw.circuit import spice_grammar
+# Re-exported: reading YAML with line numbers and the typed checks live in modules of their own.
+from eqprop_hw.circuit.spec_checks import ELEMENT_NAME, SpecChecker, type_name  # noqa: F401
+from eqprop_hw.circuit.spec_yaml import (MAX_ALIAS_EXPANSION, MAX_SPEC_BYTES,  # noqa: F401
+                                         MAX_YAML_DEPTH, LineDict, LineList, read_yaml)
 from eqprop_hw.errors import CircuitError, SpecError, quote
 
 KINDS = ("layered", "graph", "lc")
 #: A spec's name (the netlist title): matched whole, see :mod:`eqprop_hw.circuit.spice_grammar`.
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", re.A)
-
-
-# -- YAML with line numbers -------------------------------------------------------------
-class _LineDict(dict):
-    """A dict that remembers the line of each key (1-based; 0 and no key lines when it was
-    not read from YAML, e.g. an omitted optional section)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.line = 0
-        self.key_lines: dict = {}
-
-
-class _LineList(list):
-    """A list that remembers the line of each item (1-based)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.line = 0
-        self.item_lines: list = []
-
-
-#: Largest spec file read (bytes actually read).
-MAX_SPEC_BYTES = 32 * 1024 * 1024
-#: Deepest nesting of YAML collections in a spec.
-MAX_YAML_DEPTH = 64
-#: Most YAML nodes that aliases (``*anchor``) may add when expanded (a "billion laughs"
-#: document is a few lines that expand to 10^9 nodes).
-MAX_ALIAS_EXPANSION = 1_000_000
-
-
-class _LineLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with bounds: nesting depth and alias expansion (SpecError)."""
-
-    def __init__(self, stream):
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent, index):
-        self._depth += 1
-        try:
-            if self._depth > MAX_YAML_DEPTH:
-                mark = self.peek_event().start_mark
-                raise SpecError(f"YAML nested deeper than {MAX_YAML_DEPTH} levels; refused",
-                                None, mark.line + 1)
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def compose_document(self):
-        node = super().compose_document()
-        written, expanded = _node_counts(node)
-        if expanded - written > MAX_ALIAS_EXPANSION:
-            raise SpecError(f"YAML aliases expand the document by more than "
-                            f"{MAX_ALIAS_EXPANSION:,} nodes; refused", None,
-                            node.start_mark.line + 1)
-        return node
-
-
-def _node_counts(root) -> tuple[int, int]:
-    """(nodes written, nodes once every alias is expanded) of a composed YAML document."""
-    sizes: dict = {}
-
-    def size(node) -> int:
-        key = id(node)
-        if key not in sizes:
-            sizes[key] = 1   # a cycle (impossible in composed YAML) cannot recurse forever
-            if isinstance(node, yaml.SequenceNode):
-                children = node.value
-            elif isinstance(node, yaml.MappingNode):
-                children = [item for pair in node.value for item in pair]
-            else:
-                children = []
-            total = 1
-            for child in children:
-                total += size(child)
-                if total > 10 * MAX_ALIAS_EXPANSION + len(sizes):
-                    break
-            sizes[key] = total
-        return sizes[key]
-
-    expanded = size(root)
-    return len(sizes), expanded
-
-
-def _construct_mapping(loader, node):
-    loader.flatten_mapping(node)
-    result = _LineDict()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            raise SpecError(f"unhashable mapping key {key!r}", None, key_node.start_mark.line + 1)
-        if key in result:
-            raise SpecError(f"duplicate key {key!r}", None, key_node.start_mark.line + 1)
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-def _construct_sequence(loader, node):
-    result = _LineList(loader.construct_object(child, deep=True) for child in node.value)
-    result.line = node.start_mark.line + 1
-    result.item_lines = [child.start_mark.line + 1 for child in node.value]
-    return result
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-
-
-def read_yaml(text: str, source: str = "<string>") -> Any:
-    """Parse YAML text keeping line numbers; YAML errors become SpecError with the line."""
-    try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
-    except SpecError as error:
-        raise SpecError(error.message, source, error.line) from None
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise SpecError(f"malformed YAML: {error.problem or error}", source, line) from None
-    except yaml.reader.ReaderError as error:
-        line = text[:error.position].count("\n") + 1
-        raise SpecError(f"malformed YAML: character {error.character!r} is not allowed in YAML",
-                        source, line) from None
-    except yaml.YAMLError as error:
-        message = " ".join(str(error).split())
-        raise SpecError(f"malformed YAML: {message}", source) from None
-
-
-# -- validation helpers -----------------------------------------------------------------
-class _Checker:
-    """Validates values and raises SpecError with file and line."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, message: str, container: Any = None, key: Any = None):
-        line = None
-        if isinstance(container, _LineDict):
-            line = container.key_lines.get(key, container.line)
-        elif isinstance(container, _LineList):
-            if isinstance(key, int) and 0 <= key < len(container.item_lines):
-                line = container.item_lines[key]
-            else:
-                line = container.line
-        raise SpecError(message, self.source, line)
-
-    def mapping(self, value, where: str, container=None, key=None) -> dict:
-        if value is None:
-            return _LineDict()
-        if not isinstance(value, dict):
-            self.fail(f"{where} must be a mapping, got {_type_name(value)}", container, key)
-        return value
-
-    def keys(self, mapping: dict, allowed, where: str):
-        for key in mapping:
-            if key not in allowed:
-                self.fail(f"unknown key {key!r} in {where} (allowed: {', '.join(allowed)})",
-                          mapping, key)
-
-    def number(self, mapping, key, where, default=None, positive=False, nonneg=False,
-               required=False) -> float | None:
-        """A finite float at ``mapping[key]``.
-
-        ``where`` names the container (``training``); for a list, ``key`` is an index and
-        ``where`` the full name of the item (``training.learning_rate[2]``).
-        """
-        if isinstance(mapping, list):
-            present, label = isinstance(key, int) and 0 <= key < len(mapping), where
-        else:
-            present, label = key in mapping, f"{where}.{key}"
-        if not present or mapping[key] is None:
-            if required:
-                self.fail(f"{label} is required", mapping, None)
-            return default
-        value = mapping[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            try:
-                if not isinstance(value, str):
-                    raise ValueError
-                value = float(value)
-            except ValueError:
-                self.fail(f"{label} must be a number, got {mapping[key]!r}", mapping, key)
-        value = float(value)
-        if not math.isfinite(value):
-            self.fail(f"{label} must be finite, got {value!r}", mapping, key)
-        if positive and value <= 0:
-            self.fail(f"{label} must be positive, got {value!r}", mapping, key)
-        if nonneg and value < 0:
-            self.fail(f"{label} must be >= 0, got {value!r}", mapping, key)
-        return value
-
-    def within(self, value, mapping, key, label: str, low: float, high: float,
-               unit: str = "", low_open: bool = False):
-        """``value`` if inside the documented limits (:func:`eqprop_hw.circuit.graph.check_range`),
-        else a SpecError naming ``label`` and the line of ``mapping[key]``."""
-        from eqprop_hw.circuit.graph import check_range
-        if value is None:
-            return value
-        try:
-            check_range(label, value, low, high, unit, low_open)
-        except CircuitError as error:
-            self.fail(str(error), mapping, key)
-        return value
-
-    def integer(self, mapping, key, where, default=None, minimum=None, required=False):
-        if key not in mapping or mapping[key] is None:
-            if required:
-                self.fail(f"{where}.{key} is required", mapping, None)
-            return default
-        value = mapping[key]
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"{where}.{key} must be an integer, got {value!r}", mapping, key)
-        if minimum is not None and value < minimum:
-            self.fail(f"{where}.{key} must be >= {minimum}, got {value}", mapping, key)
-        return int(value)
-
-    def boolean(self, mapping, key, where, default):
-        if key not in mapping or mapping[key] is None:
-            return default
-        if not isinstance(mapping[key], bool):
-            self.fail(f"{where}.{key} must be true or false, got {mapping[key]!r}", mapping, key)
-        return mapping[key]
-
-    def string(self, mapping, key, where, default=None, choices=None, required=False):
-        if key not in mapping or mapping[key] is None:
-            if required:
-                self.fail(f"{where}.{key} is required", mapping, None)
-            return default
-        value = mapping[key]
-        if not isinstance(value, str):
-            self.fail(f"{where}.{key} must be a string, got {value!r}", mapping, key)
-        if choices is not None and value not in choices:
-            self.fail(f"{where}.{key} must be one of {', '.join(choices)}, got {value!r}",
-                      mapping, key)
-        return value
-
-    def element_name(self, element: dict, where: str, seen: dict, position: int,
-                     types, naming: str, refused: str, family: str) -> tuple[str, str]:
-        """An element's ``name`` checked and upper-cased, and its type letter.
-
-        ``seen`` maps the names so far to their positions (this one is added); ``types`` are the
-        type letters allowed; ``naming`` ends the message for a malformed name ("starting with
-        ..."), ``refused`` formats the one for another type (``{kind}``, ``{name}``); names the
-        ``family``'s netlist writer reserves (``"resistive"``, ``"lc"``) are refused.
-        """
-        name = self.string(element, "name", where, required=True)
-        if not ELEMENT_NAME.fullmatch(name) or len(name) > spice_grammar.MAX_NAME_CHARS:
-            self.fail(f"{where}: invalid element name {quote(name)} (letters, "
-                      f"digits, '_', {naming}, at most {spice_grammar.MAX_NAME_CHARS}"
-                      f"{self._why(name.upper(), 'element')})", element, "name")
-        name = name.upper()
-        kind = name[0]
-        if kind not in types:
-            self.fail(f"{where}: " + refused.format(kind=kind, name=name), element, "name")
-        if name in seen:
-            self.fail(f"{where}: duplicate element name {name!r} (first at "
-                      f"elements[{seen[name]}])", element, "name")
-        seen[name] = position
-        self.not_reserved(name, "element", family, f"{where}: element name", element, "name")
-        return name, kind
-
-    def node_names(self, element: dict, count: int, where: str, family: str) -> list[str]:
-        """An element's ``nodes``: ``count`` names or integers, lower-cased, each a valid
-        netlist node name (:mod:`eqprop_hw.circuit.spice_grammar`) that the ``family``'s
-        writer does not reserve."""
-        nodes = element.get("nodes")
-        if not isinstance(nodes, list) or len(nodes) != count:
-            self.fail(f"{where}: nodes must list {count} node names", element, "nodes")
-        names = []
-        for node in nodes:
-            if node is None or isinstance(node, (bool, float, list, dict)):
-                self.fail(f"{where}: node names must be names or integers, got {node!r}",
-                          element, "nodes")
-            node = str(node).lower()
-            self.spice_name(node, "node", f"{where}: node name", element, "nodes")
-            self.not_reserved(node, "node", family, f"{where}: node", element, "nodes")
-            names.append(node)
-        return names
-
-
-    @staticmethod
-    def _why(text, kind: str) -> str:
-        """``: it holds ...`` when a control or white-space character is the problem."""
-        problem = spice_grammar.name_problem(text, kind)
-        return f"; it {problem.split(';')[0]}" if problem and problem.startswith("holds") else ""
-
-    def spice_name(self, text, kind: str, label: str, container, key):
-        """``text`` if it is a valid netlist name of ``kind`` (:mod:`eqprop_hw.circuit.spice_grammar`),
-        else fail naming ``label`` and the reason."""
-        problem = spice_grammar.name_problem(text, kind)
-        if problem is not None:
-            where, what = label.rsplit(": ", 1) if ": " in label else (label, f"{kind} name")
-            self.fail(f"{where}: invalid {what} {quote(str(text))} (it {problem})",
-                      container, key)
-        return text
-
-    def not_reserved(self, text, kind: str, family: str, label: str, container, key):
-        """Fail when ``text`` is a name the netlist writer reserves for its own elements."""
-        problem = spice_grammar.reserved_problem(text, kind, family)
-        if problem is not None:
-            self.fail(f"{label} {text!r} {problem}", container, key)
-        return text
-
-    def expression(self, text, label: str, container, key):
-        """A behavioural expression parsed by :func:`eqprop_hw.circuit.spice_grammar.parse_expression`."""
-        try:
-            spice_grammar.parse_expression(text)
-        except spice_grammar.ExpressionError as error:
-            self.fail(f"{label}: behavioural expression {quote(str(text))}: "
-                      f"{error}", container, key)
-        return text
-
-
-#: What an element name may be: a letter (its type), then letters, digits and '_'.
-ELEMENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*", re.A)
 
 
 @dataclass
@@ -392,18 +76,6 @@ MAX_CONDUCTANCES = 10_000_000
 DATASETS = ("xor", "iris", "digits", "teacher", "mnist", "none")
 
 
-def _type_name(value) -> str:
-    """A user-facing type name (no internal class names)."""
-    if isinstance(value, dict):
-        return "mapping"
-    if isinstance(value, list):
-        return "list"
-    if value is None:
-        return "nothing (null)"
-    return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
-        type(value).__name__, type(value).__name__)
-
-
 def _plain(value):
     """Strip line-tracking containers to plain dicts and lists."""
     if isinstance(value, dict):
@@ -413,7 +85,7 @@ def _plain(value):
     return value
 
 
-def _options(check: _Checker, spec: dict) -> dict:
+def _options(check: SpecChecker, spec: dict) -> dict:
     from eqprop_hw.circuit.graph import OPTION_LIMITS, TEMPERATURE_LIMITS
     options = check.mapping(spec.get("options"), "options", spec, "options")
     check.keys(options, OPTION_NAMES, "options")
@@ -438,7 +110,7 @@ DIODE_PRESETS = {
 }
 
 
-def _diode_entry(check: _Checker, container: dict, key, where: str) -> dict:
+def _diode_entry(check: SpecChecker, container: dict, key, where: str) -> dict:
     """A diode model given as a parameter mapping or as a named model (``1N4148``)."""
     model = container.get(key)
     if isinstance(model, str):
@@ -449,7 +121,7 @@ def _diode_entry(check: _Checker, container: dict, key, where: str) -> dict:
     return _diode_model(check, check.mapping(model, where, container, key), where)
 
 
-def _diode_model(check: _Checker, model: dict, where: str) -> dict:
+def _diode_model(check: SpecChecker, model: dict, where: str) -> dict:
     """A diode model mapping: IS, N, RS (always in the result, SPICE defaults), the datasheet
     parameters BV (V), IBV (A), EG (eV), XTI, TNOM (degC) and the transient-only CJO, CJ0, VJ,
     M, TT, FC (in the result only when given, in that order)."""
@@ -482,7 +154,7 @@ def _diode_model(check: _Checker, model: dict, where: str) -> dict:
     return out
 
 
-def _dataset(check: _Checker, spec: dict):
+def _dataset(check: SpecChecker, spec: dict):
     if spec.get("dataset") is None:
         return None
     dataset = check.mapping(spec["dataset"], "dataset", spec, "dataset")
@@ -504,7 +176,7 @@ def _dataset(check: _Checker, spec: dict):
     return out
 
 
-def _training(check: _Checker, spec: dict):
+def _training(check: SpecChecker, spec: dict):
     if spec.get("training") is None:
         return None
     training = check.mapping(spec["training"], "training", spec, "training")
@@ -557,7 +229,7 @@ DEVICE_KEYS = {
 }
 
 
-def _devices(check: _Checker, spec: dict):
+def _devices(check: SpecChecker, spec: dict):
     """The ``devices`` section (device models; see :mod:`eqprop_hw.learning.devices`)."""
     from eqprop_hw.learning.devices import DEVICE_MODELS, ROUNDING
     if spec.get("devices") is None:
@@ -637,7 +309,7 @@ def _devices(check: _Checker, spec: dict):
     return out
 
 
-def _layered(check: _Checker, spec: dict) -> dict:
+def _layered(check: SpecChecker, spec: dict) -> dict:
     out: dict[str, Any] = {}
     layers = spec.get("layers")
     if not isinstance(layers, list) or len(layers) < 2:
@@ -661,32 +333,7 @@ def _layered(check: _Checker, spec: dict) -> dict:
         "bias": check.number(inputs, "bias", "inputs", default=1.0, nonneg=True),
     }
 
-    conductance = check.mapping(spec.get("conductance"), "conductance", spec, "conductance")
-    check.keys(conductance, ("min", "max", "init", "seed"), "conductance")
-    g_min = check.number(conductance, "min", "conductance", default=1e-7, positive=True)
-    g_max = check.number(conductance, "max", "conductance", default=1e-2, positive=True)
-    if g_min >= g_max:
-        check.fail(f"conductance.min ({g_min}) must be below conductance.max ({g_max})",
-                   conductance, "min")
-    init = check.mapping(conductance.get("init"), "conductance.init", conductance, "init")
-    check.keys(init, ("distribution", "low", "high", "scale"), "conductance.init")
-    distribution = check.string(init, "distribution", "conductance.init", default="uniform",
-                                choices=("uniform", "glorot"))
-    init_out = {"distribution": distribution}
-    if distribution == "uniform":
-        low = check.number(init, "low", "conductance.init", default=max(g_min, 1e-5), positive=True)
-        high = check.number(init, "high", "conductance.init", default=min(g_max, 1e-4),
-                            positive=True)
-        if not g_min <= low < high <= g_max:
-            check.fail(f"conductance.init needs min <= low < high <= max, got low={low}, "
-                       f"high={high} with [{g_min}, {g_max}]", init, "low")
-        init_out.update(low=low, high=high)
-    else:
-        init_out["scale"] = check.number(init, "scale", "conductance.init", default=1e-4,
-                                         positive=True)
-    out["conductance"] = {"min": g_min, "max": g_max, "init": init_out,
-                          "seed": check.integer(conductance, "seed", "conductance", default=0,
-                                                minimum=0)}
+    out["conductance"] = _layered_conductance(check, spec)
 
     activation = check.mapping(spec.get("activation"), "activation", spec, "activation")
     check.keys(activation, ("type", "model", "high", "low", "outputs"), "activation")
@@ -729,26 +376,76 @@ def _layered(check: _Checker, spec: dict) -> dict:
     return out
 
 
-def _graph(check: _Checker, spec: dict) -> dict:
-    from eqprop_hw.circuit.graph import (CONDUCTANCE_LIMITS, MAX_GAIN, MAX_SOURCE, NODE_COUNT,
-                                 REACTANCE_LIMITS)
+def _layered_conductance(check: SpecChecker, spec: dict) -> dict:
+    """The ``conductance:`` of a layered spec: bounds (S), the initial distribution, seed."""
+    conductance = check.mapping(spec.get("conductance"), "conductance", spec, "conductance")
+    check.keys(conductance, ("min", "max", "init", "seed"), "conductance")
+    g_min = check.number(conductance, "min", "conductance", default=1e-7, positive=True)
+    g_max = check.number(conductance, "max", "conductance", default=1e-2, positive=True)
+    if g_min >= g_max:
+        check.fail(f"conductance.min ({g_min}) must be below conductance.max ({g_max})",
+                   conductance, "min")
+    init = check.mapping(conductance.get("init"), "conductance.init", conductance, "init")
+    check.keys(init, ("distribution", "low", "high", "scale"), "conductance.init")
+    distribution = check.string(init, "distribution", "conductance.init", default="uniform",
+                                choices=("uniform", "glorot"))
+    init_out = {"distribution": distribution}
+    if distribution == "uniform":
+        low = check.number(init, "low", "conductance.init", default=max(g_min, 1e-5), positive=True)
+        high = check.number(init, "high", "conductance.init", default=min(g_max, 1e-4),
+                            positive=True)
+        if not g_min <= low < high <= g_max:
+            check.fail(f"conductance.init needs min <= low < high <= max, got low={low}, "
+                       f"high={high} with [{g_min}, {g_max}]", init, "low")
+        init_out.update(low=low, high=high)
+    else:
+        init_out["scale"] = check.number(init, "scale", "conductance.init", default=1e-4,
+                                         positive=True)
+    return {"min": g_min, "max": g_max, "init": init_out,
+            "seed": check.integer(conductance, "seed", "conductance", default=0, minimum=0)}
+
+
+def _graph(check: SpecChecker, spec: dict) -> dict:
+    out: dict[str, Any] = {"models": _graph_models(check, spec)}
+    out["elements"] = _graph_elements(check, spec, out["models"])
+    out["inputs"] = _graph_inputs(check, spec, {e["name"]: e for e in out["elements"]})
+    out["outputs"] = _graph_outputs(check, spec,
+                                    {n for e in out["elements"] for n in e["nodes"]})
+    trainable = spec.get("trainable")
+    if trainable is None:
+        out["trainable"] = None  # every resistor
+    else:
+        if not isinstance(trainable, list) or not all(isinstance(t, str) for t in trainable):
+            check.fail("trainable must be a list of element names or patterns like 'R*'",
+                       spec, "trainable")
+        out["trainable"] = [t.upper() for t in trainable]
+    return out
+
+
+def _graph_models(check: SpecChecker, spec: dict) -> dict:
+    """The ``models:`` of a graph spec, by upper-case name."""
     out: dict[str, Any] = {}
     models = check.mapping(spec.get("models"), "models", spec, "models")
     out["models"] = {}
     for name, model in models.items():
         if not isinstance(name, str) or not ELEMENT_NAME.fullmatch(name):
             check.fail(f"invalid model name {quote(str(name))} (a letter, then "
-                       f"letters, digits and '_'{check._why(str(name), 'model')})", models, name)
+                       f"letters, digits and '_'{check.why(str(name), 'model')})", models, name)
         check.spice_name(name.upper(), "model", "models: model name", models, name)
         out["models"][name.upper()] = _diode_entry(check, models, name, f"models.{name}")
+    return out["models"]
 
+
+def _graph_elements(check: SpecChecker, spec: dict, models: dict) -> list:
+    """The ``elements:`` of a graph spec: name, nodes and the value keys of each type."""
+    from eqprop_hw.circuit.graph import NODE_COUNT
     elements = spec.get("elements")
     if not isinstance(elements, list) or not elements:
         check.fail("elements must be a non-empty list", spec, "elements")
     value_keys = {"R": ("g", "r"), "V": ("dc",), "I": ("dc",), "C": ("c",), "L": ("l",),
                   "E": ("gain",), "G": ("gain",), "F": ("gain",), "H": ("gain",),
                   "D": ("area",), "B": ()}
-    out["elements"] = []
+    items: list = []
     seen = {}
     for position, element in enumerate(elements):
         where = f"elements[{position}]"
@@ -762,62 +459,75 @@ def _graph(check: _Checker, spec: dict) -> dict:
         node_names = check.node_names(element, NODE_COUNT[kind], f"{where} ({name})",
                                       "resistive")
         item = {"name": name, "nodes": node_names}
-        if kind == "R":
-            if ("g" in element) == ("r" in element):
-                check.fail(f"{where} ({name}): give exactly one of g (conductance, S) or "
-                           "r (resistance, Ohm)", element, "name")
-            key = "g" if "g" in element else "r"
-            value = check.number(element, key, f"{where} ({name})")
-            if value <= 0:
-                what = "conductance" if key == "g" else "resistance"
-                check.fail(f"{where} ({name}): {what} must be positive, got {value!r}",
-                           element, key)
-            conductance = value if key == "g" else 1.0 / value
-            check.within(conductance, element, key, f"{where} ({name}): conductance"
-                         + ("" if key == "g" else f" (1/r, r = {value:g} Ohm)"),
-                         *CONDUCTANCE_LIMITS, "S")
-            item[key] = value
-        elif kind == "D":
-            model = check.string(element, "model", f"{where} ({name})", required=True).upper()
-            check.spice_name(model, "model", f"{where} ({name}): model name", element, "model")
-            if model not in out["models"]:
-                check.fail(f"{where} ({name}): unknown diode model {model!r} "
-                           f"(defined: {', '.join(out['models']) or 'none'})", element, "model")
-            item["model"] = model
-            item["area"] = check.number(element, "area", f"{where} ({name})", default=1.0,
-                                        positive=True)
-        elif kind == "B":
-            expr = check.string(element, "expr", f"{where} ({name})", required=True)
-            item["expr"] = check.expression(expr, f"{where} ({name})", element, "expr")
-        else:
-            key = value_keys[kind][0]
-            item[key] = check.number(element, key, f"{where} ({name})",
-                                     default=0.0 if kind in "VI" else None,
-                                     required=kind not in "VI",
-                                     positive=kind in "CL")
-            label = f"{where} ({name}): {key}"
-            if kind in "CL":
-                check.within(item[key], element, key, label, *REACTANCE_LIMITS[kind],
-                             "F" if kind == "C" else "H")
-            elif kind in "VI":
-                check.within(abs(item[key]), element, key, f"{label} magnitude", 0.0,
-                             MAX_SOURCE, "V" if kind == "V" else "A")
-            else:
-                check.within(abs(item[key]), element, key, f"{label} magnitude", 0.0,
-                             MAX_GAIN[kind])
-            if kind in "FH":
-                item["control"] = check.string(element, "control", f"{where} ({name})",
-                                               required=True).upper()
-                check.spice_name(item["control"], "element", f"{where} ({name}): control",
-                                 element, "control")
-        out["elements"].append(item)
+        item.update(_graph_element_values(check, element, f"{where} ({name})", kind,
+                                          value_keys, models))
+        items.append(item)
+    return items
 
-    names = {e["name"]: e for e in out["elements"]}
+
+def _graph_element_values(check: SpecChecker, element: dict, label: str, kind: str,
+                          value_keys: dict, models: dict) -> dict:
+    """The value keys of one element of type ``kind`` (``label``: ``elements[k] (NAME)``)."""
+    from eqprop_hw.circuit.graph import CONDUCTANCE_LIMITS, MAX_GAIN, MAX_SOURCE, REACTANCE_LIMITS
+    item: dict[str, Any] = {}
+    if kind == "R":
+        if ("g" in element) == ("r" in element):
+            check.fail(f"{label}: give exactly one of g (conductance, S) or "
+                       "r (resistance, Ohm)", element, "name")
+        key = "g" if "g" in element else "r"
+        value = check.number(element, key, label)
+        if value <= 0:
+            what = "conductance" if key == "g" else "resistance"
+            check.fail(f"{label}: {what} must be positive, got {value!r}",
+                       element, key)
+        conductance = value if key == "g" else 1.0 / value
+        check.within(conductance, element, key, f"{label}: conductance"
+                     + ("" if key == "g" else f" (1/r, r = {value:g} Ohm)"),
+                     *CONDUCTANCE_LIMITS, "S")
+        item[key] = value
+    elif kind == "D":
+        model = check.string(element, "model", label, required=True).upper()
+        check.spice_name(model, "model", f"{label}: model name", element, "model")
+        if model not in models:
+            check.fail(f"{label}: unknown diode model {model!r} "
+                       f"(defined: {', '.join(models) or 'none'})", element, "model")
+        item["model"] = model
+        item["area"] = check.number(element, "area", label, default=1.0,
+                                    positive=True)
+    elif kind == "B":
+        expr = check.string(element, "expr", label, required=True)
+        item["expr"] = check.expression(expr, label, element, "expr")
+    else:
+        key = value_keys[kind][0]
+        item[key] = check.number(element, key, label,
+                                 default=0.0 if kind in "VI" else None,
+                                 required=kind not in "VI",
+                                 positive=kind in "CL")
+        label_key = f"{label}: {key}"
+        if kind in "CL":
+            check.within(item[key], element, key, label_key, *REACTANCE_LIMITS[kind],
+                         "F" if kind == "C" else "H")
+        elif kind in "VI":
+            check.within(abs(item[key]), element, key, f"{label_key} magnitude", 0.0,
+                         MAX_SOURCE, "V" if kind == "V" else "A")
+        else:
+            check.within(abs(item[key]), element, key, f"{label_key} magnitude", 0.0,
+                         MAX_GAIN[kind])
+        if kind in "FH":
+            item["control"] = check.string(element, "control", label,
+                                           required=True).upper()
+            check.spice_name(item["control"], "element", f"{label}: control",
+                             element, "control")
+    return item
+
+
+def _graph_inputs(check: SpecChecker, spec: dict, names: dict) -> list:
+    """The ``inputs:`` of a graph spec: source names or ``{name, sources}`` ports."""
     inputs = spec.get("inputs") or []
     if not isinstance(inputs, list):
         check.fail("inputs must be a list of independent source names or "
                    "{name, sources: {SOURCE: gain}} mappings", spec, "inputs")
-    out["inputs"] = []
+    out: dict[str, Any] = {"inputs": []}
 
     def source_name(source, container, key):
         if not isinstance(source, str) or source.upper() not in names or \
@@ -843,12 +553,16 @@ def _graph(check: _Checker, spec: dict) -> dict:
         else:
             name = source_name(entry, inputs, position)
             out["inputs"].append({"name": name, "sources": [[name, 1.0]]})
+    return out["inputs"]
+
+
+def _graph_outputs(check: SpecChecker, spec: dict, all_nodes: set) -> list:
+    """The ``outputs:`` of a graph spec: node names or ``{name, node}`` ports."""
     outputs = spec.get("outputs") or []
     if not isinstance(outputs, list):
         check.fail("outputs must be a list of node names or {name, node} mappings",
                    spec, "outputs")
-    all_nodes = {n for e in out["elements"] for n in e["nodes"]}
-    out["outputs"] = []
+    out: dict[str, Any] = {"outputs": []}
     for position, entry in enumerate(outputs):
         if isinstance(entry, dict):
             check.keys(entry, ("name", "node"), f"outputs[{position}]")
@@ -864,18 +578,10 @@ def _graph(check: _Checker, spec: dict) -> dict:
             check.fail(f"outputs[{position}]: node {node!r} is not in any element", outputs,
                        position)
         out["outputs"].append({"name": port, "node": node})
-    trainable = spec.get("trainable")
-    if trainable is None:
-        out["trainable"] = None  # every resistor
-    else:
-        if not isinstance(trainable, list) or not all(isinstance(t, str) for t in trainable):
-            check.fail("trainable must be a list of element names or patterns like 'R*'",
-                       spec, "trainable")
-        out["trainable"] = [t.upper() for t in trainable]
-    return out
+    return out["outputs"]
 
 
-def _thermal(check: _Checker, spec: dict) -> dict:
+def _thermal(check: SpecChecker, spec: dict) -> dict:
     """Top-level ``temperature`` (W, the Gibbs temperature of eqprop_hw.thermal.gibbs; not the softmax
     ``training.temperature``) and ``node_capacitance`` (F: one number, or {node: F})."""
     out = {"temperature": check.number(spec, "temperature", "spec", positive=True)}
@@ -909,14 +615,14 @@ def parse_spec(data: Any, source: str = "<string>") -> Spec:
     SpecError
         Naming the file, line and key of the first problem found.
     """
-    check = _Checker(source)
+    check = SpecChecker(source)
     if not isinstance(data, dict):
         raise SpecError("a spec must be a YAML mapping with at least 'name' and 'kind'", source,
                         getattr(data, "line", None))
     name = check.string(data, "name", "spec", required=True)
     if not NAME_RE.fullmatch(name) or len(name) > spice_grammar.MAX_TITLE_CHARS:
         check.fail(f"name {quote(name)} must be letters, digits, '_', '-', '.' "
-                   f"(at most {spice_grammar.MAX_TITLE_CHARS}){check._why(name, 'title')}",
+                   f"(at most {spice_grammar.MAX_TITLE_CHARS}){check.why(name, 'title')}",
                    data, "name")
     kind = check.string(data, "kind", "spec", required=True, choices=KINDS)
     if kind == "lc":   # Hamiltonian LC networks: validated by eqprop_hw.lc.spec

@@ -65,6 +65,9 @@ from typing import Iterable, Sequence
 
 from eqprop_hw.errors import CircuitError, quote
 
+#: SPICE's ground node: node ``"0"`` of every netlist (the reference of all voltages).
+GROUND = "0"
+
 #: Longest element, node or model name (characters).
 MAX_NAME_CHARS = 128
 #: Longest port (input or output) name.

@@ -237,6 +237,8 @@ def plot_node_voltages(path: str | Path, circuit, node_names: list, phases: dict
     -----
     Top row: every phase's voltage per node (V). Bottom row: each nudged phase minus the free
     phase (mV), the signal the local rule measures, which is far smaller than the voltages.
+
+    Long because: its docstring (about 25 lines) documents the figure; the code is about 60.
     """
     plt = pyplot()
     column = {name: k for k, name in enumerate(node_names)}

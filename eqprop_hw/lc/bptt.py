@@ -41,6 +41,10 @@ def bptt_gradient(model: LCModel, theta=None, inputs=None, targets=None):
         dL/dtheta (per F or per H).
     run : Run
         The stored forward run.
+
+    Long because: a numerical kernel: the reverse sweep mirrors
+    :func:`eqprop_hw.lc.integrate.integrate` step by step and is kept whole so the two can be
+    read side by side (its docstring is about 20 lines).
     """
     system = System(model, theta)
     run = integrate(model, system.theta, inputs=inputs, targets=None, loss_targets=targets,

@@ -231,6 +231,10 @@ def integrate(model: LCModel, theta=None, inputs=None, phi0=None, p0=None, beta=
     Returns
     -------
     Run
+
+    Long because: a numerical kernel: the leapfrog loop with its per-step recording, losses and
+    local terms in one pass over the grid, with the arrays it reuses held in locals (helpers
+    called per step would add Python overhead to every step); its docstring is about 35 lines.
     """
     system = system or System(model, theta)
     steps, n = model.steps, model.n
@@ -320,12 +324,12 @@ def integrate(model: LCModel, theta=None, inputs=None, phi0=None, p0=None, beta=
             loss += weight * hw * 0.5 * np.sum(err * err, axis=1)
         if store:
             phis[step + 1], ps[step + 1], vh[step] = phi, p, v_half
-    run = Run(model.times if (store or record_outputs) else None, phis, ps, vh, phi, p, outs,
-              local, loss)
+    voltages = None
     if store:
-        run._voltages = ps @ cinv if system.varactors is None else \
+        voltages = ps @ cinv if system.varactors is None else \
             np.stack([system.velocity(p_n) for p_n in ps])
-    return run
+    return Run(model.times if (store or record_outputs) else None, phis, ps, vh, phi, p, outs,
+               local, loss, _voltages=voltages)
 
 
 def _backward_euler_step(system, phi, p, h, u_next, beta, y_next, iterations: int = 20):

@@ -141,6 +141,9 @@ def lc_netlist_lines(model: LCModel, inputs: list | None = None, targets: list |
     -------
     list of str
         One entry per netlist line, without line breaks (``.end`` last).
+
+    Long because: its docstring documents every parameter (about 30 lines); the code is one
+    section per card kind, the long ones in helpers.
     """
     if method not in ("trap", "gear"):
         raise NetlistTextError(f"integration method must be trap or gear, got {quote(method)}")
@@ -161,38 +164,8 @@ def lc_netlist_lines(model: LCModel, inputs: list | None = None, targets: list |
                  f"trtol={fmt(opts['trtol'])} method={method}")
     lines.append("* capacitors (F), IC = initial voltage (V)")
     vic = ic.get("V", {})
-    for name, d, c in zip(model.cap_names, model.cap_incidence, caps):
-        a, b = _terminals(model, d)
-        lines.append(f"{name} {a} {b} {fmt(c)} IC={fmt(vic.get(name, 0.0))}")
-    varactors = [k for k in range(len(caps)) if np.isfinite(model.cap_v_nl[k])]
-    if varactors:
-        lines.append("* varactors: the linear part above plus the behavioural excess charge "
-                     "c V^3 / (3 v_nl^2)")
-    for k in varactors:
-        a, b = _terminals(model, model.cap_incidence[k])
-        v = f"V({a})" if b == "0" else f"(-V({b}))"
-        factor = fmt(caps[k] / (3 * model.cap_v_nl[k] ** 2))
-        lines.append(f"BQ{model.cap_names[k]} {a} {b} I=ddt({factor}*{v}*{v}*{v})")
-    iic = ic.get("I", {})
-    linear = [k for k in range(len(inds)) if not np.isfinite(model.ind_phi_nl[k])]
-    nonlinear = [k for k in range(len(inds)) if np.isfinite(model.ind_phi_nl[k])]
-    if linear:
-        lines.append("* linear inductors (H), IC = initial current (A)")
-    for k in linear:
-        a, b = _terminals(model, model.ind_incidence[k])
-        name = model.ind_names[k]
-        lines.append(f"{name} {a} {b} {fmt(inds[k])} IC={fmt(iic.get(name, 0.0))}")
-    if nonlinear:
-        lines.append("* nonlinear inductors: I = x/L (1 + (x/phi_nl)^2) of the branch flux x "
-                     "(Wb); L on VLVAL_<name> (H)")
-    for k in nonlinear:
-        a, b = _terminals(model, model.ind_incidence[k])
-        name = model.ind_names[k]
-        x = _branch_flux(a, b)
-        lval = f"lval_{name.lower()}"
-        lines.append(f"VLVAL_{name} {lval} 0 DC {fmt(inds[k])}")
-        lines.append(f"B{name} {a} {b} I=({x})/V({lval})*(1+(({x})/{fmt(model.ind_phi_nl[k])})"
-                     f"*(({x})/{fmt(model.ind_phi_nl[k])}))")
+    lines.extend(_capacitor_lines(model, caps, vic))
+    lines.extend(_inductor_lines(model, inds, ic.get("I", {})))
     lines.append("* node-flux integrators: V(flx_<node>) = node flux (Wb)")
     pic = ic.get("phi", {})
     for node in model.nodes:
@@ -221,16 +194,7 @@ def lc_netlist_lines(model: LCModel, inputs: list | None = None, targets: list |
             lines.append(f"VTGT{k} tgt{k} 0 {waveform_text(waveform, t_end)}")
             lines.extend(_nudge_lines(model, k, out, inds))
     if np.isfinite(model.cap_v_nl).any():
-        # varactors are behavioural ddt() charges whose history starts from the initial
-        # solution vector: with UIC, .ic makes that vector the initial state (see LCNgspice)
-        v0 = np.zeros(model.n)
-        for name, row in zip(model.cap_names, model.cap_incidence):
-            nonzero = np.flatnonzero(row)
-            if len(nonzero) == 1:
-                v0[nonzero[0]] = row[nonzero[0]] * float(vic.get(name, 0.0))
-        lines.append(".ic " + " ".join(
-            [f"v({node})={fmt(v)}" for node, v in zip(model.nodes, v0)]
-            + [f"v({flux_node(node)})={fmt(pic.get(node, 0.0))}" for node in model.nodes]))
+        lines.append(_initial_condition_line(model, vic, pic))
     if analysis:
         lines.append(tran_card(model))
         # what the loss reads, so that plain `ngspice -b` runs the analysis and prints it
@@ -239,6 +203,65 @@ def lc_netlist_lines(model: LCModel, inputs: list | None = None, targets: list |
             for out in model.outputs))
     lines.append(".end")
     return lines
+
+
+def _capacitor_lines(model, caps, vic: dict) -> list:
+    """The capacitor lines (F, ``IC`` = initial voltage in V from ``vic``) and, for
+    varactors, their behavioural excess charge."""
+    lines = []
+    for name, d, c in zip(model.cap_names, model.cap_incidence, caps):
+        a, b = _terminals(model, d)
+        lines.append(f"{name} {a} {b} {fmt(c)} IC={fmt(vic.get(name, 0.0))}")
+    varactors = [k for k in range(len(caps)) if np.isfinite(model.cap_v_nl[k])]
+    if varactors:
+        lines.append("* varactors: the linear part above plus the behavioural excess charge "
+                     "c V^3 / (3 v_nl^2)")
+    for k in varactors:
+        a, b = _terminals(model, model.cap_incidence[k])
+        v = f"V({a})" if b == "0" else f"(-V({b}))"
+        factor = fmt(caps[k] / (3 * model.cap_v_nl[k] ** 2))
+        lines.append(f"BQ{model.cap_names[k]} {a} {b} I=ddt({factor}*{v}*{v}*{v})")
+    return lines
+
+
+def _inductor_lines(model, inds, iic: dict) -> list:
+    """The linear inductor lines (H, ``IC`` = initial current in A from ``iic``) and the
+    behavioural currents of nonlinear inductors (their L on ``VLVAL_<name>``)."""
+    lines = []
+    linear = [k for k in range(len(inds)) if not np.isfinite(model.ind_phi_nl[k])]
+    nonlinear = [k for k in range(len(inds)) if np.isfinite(model.ind_phi_nl[k])]
+    if linear:
+        lines.append("* linear inductors (H), IC = initial current (A)")
+    for k in linear:
+        a, b = _terminals(model, model.ind_incidence[k])
+        name = model.ind_names[k]
+        lines.append(f"{name} {a} {b} {fmt(inds[k])} IC={fmt(iic.get(name, 0.0))}")
+    if nonlinear:
+        lines.append("* nonlinear inductors: I = x/L (1 + (x/phi_nl)^2) of the branch flux x "
+                     "(Wb); L on VLVAL_<name> (H)")
+    for k in nonlinear:
+        a, b = _terminals(model, model.ind_incidence[k])
+        name = model.ind_names[k]
+        x = _branch_flux(a, b)
+        lval = f"lval_{name.lower()}"
+        lines.append(f"VLVAL_{name} {lval} 0 DC {fmt(inds[k])}")
+        lines.append(f"B{name} {a} {b} I=({x})/V({lval})*(1+(({x})/{fmt(model.ind_phi_nl[k])})"
+                     f"*(({x})/{fmt(model.ind_phi_nl[k])}))")
+    return lines
+
+
+def _initial_condition_line(model, vic: dict, pic: dict) -> str:
+    """The ``.ic`` card of every node voltage and node flux: varactors are behavioural ddt()
+    charges whose history starts from the initial solution vector, and with UIC ``.ic`` makes
+    that vector the initial state (see LCNgspice)."""
+    v0 = np.zeros(model.n)
+    for name, row in zip(model.cap_names, model.cap_incidence):
+        nonzero = np.flatnonzero(row)
+        if len(nonzero) == 1:
+            v0[nonzero[0]] = row[nonzero[0]] * float(vic.get(name, 0.0))
+    return ".ic " + " ".join(
+        [f"v({node})={fmt(v)}" for node, v in zip(model.nodes, v0)]
+        + [f"v({flux_node(node)})={fmt(pic.get(node, 0.0))}" for node in model.nodes])
 
 
 def _bank_text(model, item, k, reverse: bool) -> str:

@@ -386,11 +386,10 @@ class LCNgspice:
 
 
 def _vector(session, name: str) -> np.ndarray:
-    info = session._get_vec(name.encode("ascii"))
-    if not info or info.v_length < 1 or not info.v_realdata:
+    values = session.read_vector(name)
+    if values is None:
         raise BackendError(f"ngspice: no vector {name!r} after the transient")
-    return np.frombuffer(session._ffi.buffer(info.v_realdata, 8 * info.v_length),
-                         dtype=np.float64).copy()
+    return values
 
 
 def _entry_grid(model, entry) -> np.ndarray:

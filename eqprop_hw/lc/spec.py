@@ -312,7 +312,7 @@ def parse_lc(check, data: dict, name: str) -> dict:
 
     Parameters
     ----------
-    check : eqprop_hw.circuit.spec._Checker
+    check : eqprop_hw.circuit.spec_checks.SpecChecker
         Validator bound to the source file (raises line-numbered SpecErrors).
     data : mapping
         The spec as read from YAML (line-tracking containers).

@@ -180,6 +180,93 @@ def _filtered_all(model, data, input_waves, times, coarse):
     return inputs, target_waves, targets
 
 
+def _teacher_sequences(model, data: dict, rng, times, test: bool) -> tuple:
+    """``(input_waves, target_waves, inputs, targets)`` of the ``teacher`` data set. Sine inputs of
+    random frequency and phase; targets: a perturbed copy of the model (the teacher) driven by
+    them, as PWL knots."""
+    theta0 = model.theta0()
+    teacher = model.with_theta(theta0 * np.exp(data["perturbation"]
+                                               * rng.standard_normal(theta0.size)))
+    amplitude = data["amplitude"] or (model.src_waveforms[0].get("amplitude", 5e-3)
+                                      if model.src_waveforms else 5e-3)
+    input_waves, target_waves, inputs, targets = [], [], [], []
+    coarse = _target_knots(model)
+    for _ in range(data["samples"]):
+        waves = [{"type": "sine", "amplitude": amplitude,
+                  "frequency": data["frequency"] or float(rng.uniform(2e6, 6e6)),
+                  "phase": float(rng.uniform(0, 2 * math.pi)), "offset": 0.0,
+                  "delay": 0.0} for _ in model.src_names]
+        u = np.stack([waveform_values(w, times) for w in waves], axis=1)
+        out = integrate(teacher, inputs=u, store=False).outputs[:, 0]
+        tw = [{"type": "pwl", "points": [[float(times[i]), float(out[i, k])] for i in coarse]}
+              for k in range(len(model.outputs))]
+        input_waves.append(waves)
+        target_waves.append(tw)
+        inputs.append(u)
+        targets.append(np.stack([waveform_values(w, times) for w in tw], axis=1))
+    return input_waves, target_waves, inputs, targets
+
+
+def _sequence_sequences(model, data: dict, rng, times, test: bool) -> tuple:
+    """``(input_waves, target_waves, inputs, targets)`` of the ``sequence`` data set. Scikit-learn
+    digits as input sequences; targets: the input delayed by a quarter of the run, scaled."""
+    from eqprop_hw.extras import require
+    images = require("sklearn.datasets", "the lc sequence data set").load_digits().data / 16.0
+    order = rng.permutation(len(images))[:data["samples"]]
+    amplitude = data["amplitude"] or 5e-3
+    delay = int(round(data.get("delay_fraction", 0.25) * model.steps))
+    input_waves, target_waves, inputs, targets = [], [], [], []
+    for index in order:
+        seq = images[index]
+        knots = np.linspace(0, model.tstop, seq.size)
+        u = np.interp(times, knots, amplitude * (seq - seq.mean()))
+        u_cols = np.stack([u] * len(model.src_names), axis=1)
+        y = np.zeros((model.steps + 1, len(model.outputs)))
+        scale = 1e-8 / amplitude
+        y[delay:] = scale * u[:model.steps + 1 - delay, None]
+        points = [[float(t), float(v)] for t, v in zip(knots, amplitude * (seq - seq.mean()))]
+        input_waves.append([{"type": "pwl", "points": points} for _ in model.src_names])
+        target_waves.append(y)
+        inputs.append(u_cols)
+        targets.append(y)
+    return input_waves, target_waves, inputs, targets
+
+
+def _duffing_sequences(model, data: dict, rng, times, test: bool) -> tuple:
+    """``(input_waves, target_waves, inputs, targets)`` of the ``duffing`` data set. Sums of three
+    random sines as PWL inputs; targets: the filtered response (``_filtered_all``)."""
+    amplitude, coarse = data["amplitude"] or 5e-3, _target_knots(model)
+    knots = times[coarse]
+    input_waves = []
+    for _ in range(data["test_samples"] if test else data["samples"]):
+        freqs = rng.uniform(1e6, 6e6, 3)
+        phases = rng.uniform(0, 2 * math.pi, 3)
+        values = amplitude / 3 * np.sin(2 * math.pi * freqs[:, None] * knots[None, :]
+                                        + phases[:, None]).sum(axis=0)
+        input_waves.append([{"type": "pwl", "points": [[float(t), float(v)]
+                                                        for t, v in zip(knots, values)]}
+                            for _ in model.src_names])
+    inputs, target_waves, targets = _filtered_all(model, data, input_waves, times, coarse)
+    return input_waves, target_waves, inputs, targets
+
+
+def _series_sequences(model, data: dict, rng, times, test: bool) -> tuple:
+    """``(input_waves, target_waves, inputs, targets)`` of the ``series`` data set. Windows of a
+    series file as PWL inputs; targets: the filtered response (``_filtered_all``)."""
+    amplitude, coarse = data["amplitude"] or 5e-3, _target_knots(model)
+    train_windows, test_windows = series_windows(
+        data["source"], data["segment"], data["seed"], data["samples"],
+        data["test_samples"])
+    input_waves = []
+    for window in (test_windows if test else train_windows):
+        knots = np.linspace(0.0, model.tstop, window.size)
+        input_waves.append([{"type": "pwl", "points": [[float(t), float(v)] for t, v in
+                                                        zip(knots, amplitude * window)]}
+                            for _ in model.src_names])
+    inputs, target_waves, targets = _filtered_all(model, data, input_waves, times, coarse)
+    return input_waves, target_waves, inputs, targets
+
+
 def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
                split: str = "train"):
     """Input and target sequences of an lc spec's dataset.
@@ -206,74 +293,11 @@ def lc_dataset(spec, model: LCModel | None = None, waveforms: bool = False,
     test = split == "test"
     rng = np.random.default_rng(data["seed"] + (1000 if test else 0))
     times = model.times
-    if data["name"] == "teacher":
-        theta0 = model.theta0()
-        teacher = model.with_theta(theta0 * np.exp(data["perturbation"]
-                                                   * rng.standard_normal(theta0.size)))
-        amplitude = data["amplitude"] or (model.src_waveforms[0].get("amplitude", 5e-3)
-                                          if model.src_waveforms else 5e-3)
-        input_waves, target_waves, inputs, targets = [], [], [], []
-        coarse = _target_knots(model)
-        for _ in range(data["samples"]):
-            waves = [{"type": "sine", "amplitude": amplitude,
-                      "frequency": data["frequency"] or float(rng.uniform(2e6, 6e6)),
-                      "phase": float(rng.uniform(0, 2 * math.pi)), "offset": 0.0,
-                      "delay": 0.0} for _ in model.src_names]
-            u = np.stack([waveform_values(w, times) for w in waves], axis=1)
-            out = integrate(teacher, inputs=u, store=False).outputs[:, 0]
-            tw = [{"type": "pwl", "points": [[float(times[i]), float(out[i, k])] for i in coarse]}
-                  for k in range(len(model.outputs))]
-            input_waves.append(waves)
-            target_waves.append(tw)
-            inputs.append(u)
-            targets.append(np.stack([waveform_values(w, times) for w in tw], axis=1))
-    elif data["name"] == "sequence":
-        from eqprop_hw.extras import require
-        images = require("sklearn.datasets", "the lc sequence data set").load_digits().data / 16.0
-        order = rng.permutation(len(images))[:data["samples"]]
-        amplitude = data["amplitude"] or 5e-3
-        delay = int(round(data.get("delay_fraction", 0.25) * model.steps))
-        input_waves, target_waves, inputs, targets = [], [], [], []
-        for index in order:
-            seq = images[index]
-            knots = np.linspace(0, model.tstop, seq.size)
-            u = np.interp(times, knots, amplitude * (seq - seq.mean()))
-            u_cols = np.stack([u] * len(model.src_names), axis=1)
-            y = np.zeros((model.steps + 1, len(model.outputs)))
-            scale = 1e-8 / amplitude
-            y[delay:] = scale * u[:model.steps + 1 - delay, None]
-            points = [[float(t), float(v)] for t, v in zip(knots, amplitude * (seq - seq.mean()))]
-            input_waves.append([{"type": "pwl", "points": points} for _ in model.src_names])
-            target_waves.append(y)
-            inputs.append(u_cols)
-            targets.append(y)
-    elif data["name"] == "duffing":
-        amplitude, coarse = data["amplitude"] or 5e-3, _target_knots(model)
-        knots = times[coarse]
-        input_waves = []
-        for _ in range(data["test_samples"] if test else data["samples"]):
-            freqs = rng.uniform(1e6, 6e6, 3)
-            phases = rng.uniform(0, 2 * math.pi, 3)
-            values = amplitude / 3 * np.sin(2 * math.pi * freqs[:, None] * knots[None, :]
-                                            + phases[:, None]).sum(axis=0)
-            input_waves.append([{"type": "pwl", "points": [[float(t), float(v)]
-                                                            for t, v in zip(knots, values)]}
-                                for _ in model.src_names])
-        inputs, target_waves, targets = _filtered_all(model, data, input_waves, times, coarse)
-    elif data["name"] == "series":
-        amplitude, coarse = data["amplitude"] or 5e-3, _target_knots(model)
-        train_windows, test_windows = series_windows(
-            data["source"], data["segment"], data["seed"], data["samples"],
-            data["test_samples"])
-        input_waves = []
-        for window in (test_windows if test else train_windows):
-            knots = np.linspace(0.0, model.tstop, window.size)
-            input_waves.append([{"type": "pwl", "points": [[float(t), float(v)] for t, v in
-                                                            zip(knots, amplitude * window)]}
-                                for _ in model.src_names])
-        inputs, target_waves, targets = _filtered_all(model, data, input_waves, times, coarse)
-    else:
+    make = {"teacher": _teacher_sequences, "sequence": _sequence_sequences,
+            "duffing": _duffing_sequences, "series": _series_sequences}.get(data["name"])
+    if make is None:
         raise ValueError(f"unknown lc dataset {data['name']!r}")
+    input_waves, target_waves, inputs, targets = make(model, data, rng, times, test)
     inputs, targets = np.stack(inputs), np.stack(targets)
     if waveforms:
         return inputs, targets, (input_waves, target_waves)

@@ -353,6 +353,9 @@ class ResistiveNetwork(ResistiveCommands, Network):
         >>> g = net.gradient([0.5, -1, 1.2, 0.3], [1, 0, 0], beta=2e-8)
         >>> g.cosine > 0.999, len(g.ep) == len(net.trainable)
         (True, True)
+
+        Long because: its docstring documents every parameter and the result (about 40 lines);
+        the code is about 50.
         """
         from eqprop_hw.networks.results import GradientResult
         method = "gradient"

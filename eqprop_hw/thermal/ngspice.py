@@ -231,12 +231,10 @@ class NgspiceSampler(ModelSampler):
         session = self.session
         out = []
         for name in names:
-            info = session._get_vec(name.encode("ascii"))
-            if not info or info.v_length < 1 or not info.v_realdata:
+            values = session.read_vector(name)
+            if values is None:
                 raise BackendError(f"ngspice transient produced no vector {name!r}")
-            n = info.v_length
-            out.append(np.frombuffer(session._ffi.buffer(info.v_realdata, n * 8),
-                                     dtype=float).copy())
+            out.append(values)
         return out
 
     def sample(self, inputs, beta: float, targets, samples: int, seed: int) -> PhaseSamples:
@@ -245,6 +243,10 @@ class NgspiceSampler(ModelSampler):
         ``samples`` is the number of thinned samples aimed at; the run length is planned from
         the slowest relaxation time, and the effective sample size actually achieved is
         reported in the result.
+
+        Long because: one transient per input with the session lock held across loading,
+        ``alter``\\ s, runs and reads; the thermal code is being changed by another developer,
+        so its split waits for that work (edits here kept minimal).
         """
         backend, model = self.backend, self.model
         inputs_b, beta, targets_b = prepare_batch(inputs, beta, targets, backend.n_inputs,
@@ -269,7 +271,7 @@ class NgspiceSampler(ModelSampler):
         netlist = (lines[:-1] + noise_lines(model.free_nodes, capacitance, self.temperature,
                                             step, self.noise) + [TRANSIENT_OPTIONS, ".end"])
         session = self.session = backend.session
-        values = backend._controlled_values(inputs_b, targets_b, beta)
+        values = backend.controlled_values(inputs_b, targets_b, beta)
         names = ["time"] + list(backend.node_names)
         batch = inputs_b.shape[0]
         kept_d, kept_l, kept_z, taus = [], [], [], []
@@ -278,8 +280,7 @@ class NgspiceSampler(ModelSampler):
             session.load(netlist, self._token, backend.circuit.name + "_thermal")
             try:
                 for row in range(batch):
-                    backend._send([prefix + repr(float(v)) for prefix, v in
-                                   zip(backend._alter_prefix, values[row])])
+                    backend.alter_controlled(values[row])
                     session.command(f"setseed {int(seed) + 1 + row}")
                     errors = session.command(f"tran {step!r} {length!r} 0 {step!r}")
                     if errors:

@@ -278,7 +278,7 @@ class Assembly:
         (valid until this thread's next solve of the same circuit starts)."""
         maps, rest, constant = self._pin_gather
         shape = (inputs.shape[0], self.n_pinned)
-        pinned = self._scratch("pinned", shape)
+        pinned = self._work.scratch("pinned", shape)
         for kind, values in (("inputs", inputs), ("targets", targets)):
             cols, rows, gains, base, signs, offset = maps[kind]
             if not rows.size:

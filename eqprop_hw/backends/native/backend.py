@@ -10,7 +10,7 @@ import numpy as np
 
 from eqprop_hw.backends.base import Backend, SolveResult
 from eqprop_hw.backends.native.assembly import Assembly
-from eqprop_hw.backends.native.chunks import Chunks
+from eqprop_hw.backends.native.chunks import WorkArrays, chunk_slices, joined, on_threads
 from eqprop_hw.backends.native.diode import thermal_voltage
 from eqprop_hw.backends.native.elimination import Elimination
 from eqprop_hw.backends.native.newton import Newton
@@ -19,7 +19,7 @@ from eqprop_hw.circuit.graph import Circuit
 from eqprop_hw.circuit.netlist import nudge_elements
 
 
-class NativeBackend(Assembly, Elimination, Newton, Chunks, Backend):
+class NativeBackend(Assembly, Elimination, Newton, Backend):
     """Batched Newton solver of the circuit's MNA equations.
 
     Parameters
@@ -58,6 +58,7 @@ class NativeBackend(Assembly, Elimination, Newton, Chunks, Backend):
         self.max_iterations = max_iterations
         #: Threads for the Newton iterations of a large batch (None: as many as BLAS has).
         self.threads = None
+        self._work = WorkArrays()
         #: Run Newton iterations of the Schur path as compiled loops (:mod:`.fused`) where they
         #: apply (numba installed). Worth it for repeated solves (training: several times faster
         #: at small batches); the first such solve of a process loads numba (~0.5 s).
@@ -90,6 +91,37 @@ class NativeBackend(Assembly, Elimination, Newton, Chunks, Backend):
         self._pending = values.copy()
         self._assemble_linear()
 
+    def solver_arrays(self) -> dict:
+        """The compiled arrays of the solver, by name, for counting its work
+        (:mod:`eqprop_hw.bench.flops`); the backend's own objects, not copies: read only.
+
+        Returns
+        -------
+        dict
+            ``sources`` (DC value of every source, V or A), ``input_gain``, ``target_gain``,
+            ``pin_map``, ``rhs_map``, ``base_rhs``, ``nudge_rhs`` (the maps from inputs,
+            targets and sources to pinned voltages and the right-hand side), ``diodes`` (the
+            diodes' names), ``diode_pinned``, ``diode_unknown`` (diode voltages from pinned
+            voltages and unknowns), ``dense`` (whether the dense batched path is used),
+            ``eliminated`` and ``schur`` (unknowns eliminated as a diagonal block and kept in
+            the Schur system), ``stamp``, ``stamp_eliminated`` and ``stamp_schur`` (where diode
+            conductances land in the Jacobian); None for what this circuit's path has not built.
+        """
+        names = {"sources": "_dc", "input_gain": "_input_gain", "target_gain": "_target_gain",
+                 "pin_map": "_pin_map", "rhs_map": "_rhs_map", "base_rhs": "_base_up",
+                 "nudge_rhs": "_nudge_up", "diodes": "_diodes", "diode_pinned": "_d_pinned",
+                 "diode_unknown": "_d_unknown", "dense": "_dense", "eliminated": "_h_idx",
+                 "schur": "_o_idx", "stamp": "_stamp", "stamp_eliminated": "_stamp_h",
+                 "stamp_schur": "_stamp_o"}
+        return {key: getattr(self, attribute, None) for key, attribute in names.items()}
+
+    def _thread_slices(self, inputs, targets):
+        """Row chunks of a batch (:func:`~eqprop_hw.backends.native.chunks.chunk_slices`) on
+        the dense path with a Newton loop, else None (solved whole)."""
+        if not self._dense or not (len(self._diodes) or self.loss == "cross_entropy"):
+            return None
+        return chunk_slices(np.shape(inputs)[0] if np.ndim(inputs) == 2 else 1)
+
     def solve_phases(self, inputs, targets, betas) -> list:
         """Phases of one batch; nudged phases warm-start from the first (free) phase.
 
@@ -103,11 +135,12 @@ class NativeBackend(Assembly, Elimination, Newton, Chunks, Backend):
             return self._solve_phases(inputs, targets, betas)
         inputs, _, targets = self._prepare(inputs, 0.0, targets)
         outs = [np.empty((inputs.shape[0], len(self.node_names))) for _ in betas]
-        pieces = self._on_threads(
+        pieces = on_threads(
             lambda part: self._solve_phases(inputs[part], targets[part], betas,
-                                            [out[part] for out in outs], part.start), parts)
-        return [self._joined([piece[k] for piece in pieces], outs[k], start)
-                for k in range(len(betas))]
+                                            [out[part] for out in outs], part.start), parts,
+            self.threads)
+        return [joined([piece[k] for piece in pieces], outs[k], start, self.node_names,
+                       self.output_columns) for k in range(len(betas))]
 
     def _solve_phases(self, inputs, targets, betas, outs=None, row_offset: int = 0) -> list:
         shared = {}
@@ -139,11 +172,11 @@ class NativeBackend(Assembly, Elimination, Newton, Chunks, Backend):
         if initial is not None:
             initial = np.asarray(initial, dtype=float)
         out = np.empty((inputs.shape[0], len(self.node_names)))
-        pieces = self._on_threads(
+        pieces = on_threads(
             lambda part: self._solve(inputs[part], beta, targets[part],
                                      None if initial is None else initial[part], None,
-                                     out[part], part.start), parts)
-        return self._joined(pieces, out, start)
+                                     out[part], part.start), parts, self.threads)
+        return joined(pieces, out, start, self.node_names, self.output_columns)
 
     def _solve(self, inputs, beta, targets, initial, shared=None, out=None,
                row_offset: int = 0, initial_vd=None) -> SolveResult:

@@ -17,10 +17,10 @@ import numpy as np
 from eqprop_hw.backends.base import SolveResult
 
 
-#: Smallest array (cells) kept between solves as a work array (:meth:`NativeBackend._work_array`).
+#: Smallest array (cells) kept between solves as a work array (:class:`WorkArrays`).
 WORK_ARRAY_CELLS = 1 << 17
 
-#: Rows per chunk of a large batch (:meth:`NativeBackend._thread_slices`), fixed so that results
+#: Rows per chunk of a large batch (:func:`chunk_slices`), fixed so that results
 #: do not depend on the number of threads (measured on ``mnist_size``: 128-512 rows equally fast,
 #: 64 slower from per-chunk overheads).
 CHUNK_ROWS = 128
@@ -68,64 +68,74 @@ def one_blas_thread():
     with controller.limit(limits=1):
         yield threads
 
-class Chunks:
-    """The chunking and threading part of :class:`~eqprop_hw.backends.native.NativeBackend`."""
+class WorkArrays:
+    """Scratch arrays kept between solves, one set per thread (contents undefined).
 
-    def _work_array(self, name: str, shape) -> np.ndarray:
-        """A scratch array kept between solves, one per thread (contents undefined).
+    For a large array used only inside one solve (``mnist_size``'s pinned voltages at batch
+    1024: 13 MB): a fresh one costs more in page faults (first touch of new memory) than
+    filling it.
 
-        For a large array used only inside one solve (``mnist_size``'s pinned voltages at batch
-        1024: 13 MB): a fresh one costs more in page faults (first touch of new memory) than
-        filling it.
-        """
-        buffers = self.__dict__.setdefault("_work_arrays", {})
+    Attributes
+    ----------
+    arrays : dict
+        ``(thread id, name) -> array``.
+    """
+
+    def __init__(self):
+        self.arrays: dict = {}
+
+    def get(self, name: str, shape) -> np.ndarray:
+        """This thread's kept array ``name`` of ``shape`` (made, or remade on a new shape)."""
         key = (threading.get_ident(), name)
-        array = buffers.get(key)
+        array = self.arrays.get(key)
         if array is None or array.shape != shape:
-            array = buffers[key] = np.empty(shape)
+            array = self.arrays[key] = np.empty(shape)
         return array
 
-    def _scratch(self, name: str, shape) -> np.ndarray:
-        """A fresh array, or this thread's work array :meth:`_work_array` when it has at least
+    def scratch(self, name: str, shape) -> np.ndarray:
+        """A fresh array, or this thread's kept array (:meth:`get`) when it has at least
         :data:`WORK_ARRAY_CELLS` cells (contents undefined either way)."""
         if shape[0] * shape[1] >= WORK_ARRAY_CELLS:
-            return self._work_array(name, shape)
+            return self.get(name, shape)
         return np.empty(shape)
 
-    def _thread_slices(self, inputs, targets):
-        """Row chunks of a batch (slices), or None to solve it whole.
 
-        On the dense path with a Newton loop a batch of more than ``CHUNK_ROWS`` rows is cut
-        into equal chunks of at most ``CHUNK_ROWS`` rows. Their number depends on the batch
-        size only, not on the threads that solve them (:meth:`_on_threads`), so a result is
-        the same bit for bit on any number of cores.
-        """
-        if not self._dense or not (len(self._diodes) or self.loss == "cross_entropy"):
-            return None
-        batch = np.shape(inputs)[0] if np.ndim(inputs) == 2 else 1
-        chunks = -(-batch // CHUNK_ROWS)
-        if chunks <= 1:
-            return None
-        bounds = np.linspace(0, batch, chunks + 1).astype(int)
-        return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+def chunk_slices(batch: int) -> list | None:
+    """Row chunks (slices) of a batch of ``batch`` rows, or None to solve it whole.
 
-    def _on_threads(self, function, parts) -> list:
-        """``function(part)`` for every chunk, BLAS on one thread, on as many threads as BLAS
-        had (``threads`` overrides), at most one per chunk."""
-        with one_blas_thread() as blas_threads:
-            threads = min(self.threads if self.threads is not None else blas_threads,
-                          len(parts))
-            if threads <= 1:
-                return [function(part) for part in parts]
-            pool = _thread_pool(threads)
-            return list(pool.map(function, parts))
+    More than :data:`CHUNK_ROWS` rows are cut into equal chunks of at most ``CHUNK_ROWS`` rows.
+    Their number depends on the batch size only, not on the threads that solve them
+    (:func:`on_threads`), so a result is the same bit for bit on any number of cores.
 
-    def _joined(self, results, voltages, start) -> SolveResult:
-        """One result from the results of consecutive slices written into ``voltages``."""
-        result = SolveResult("native", list(self.node_names), voltages,
-                             voltages[:, self.output_columns],
-                             np.concatenate([r.converged for r in results]),
-                             time.perf_counter() - start)
-        result.unknowns = np.concatenate([r.unknowns for r in results])
-        result.iterations = np.concatenate([r.iterations for r in results])
-        return result
+    Examples
+    --------
+    >>> chunk_slices(100) is None, len(chunk_slices(2 * CHUNK_ROWS + 1))
+    (True, 3)
+    """
+    chunks = -(-batch // CHUNK_ROWS)
+    if chunks <= 1:
+        return None
+    bounds = np.linspace(0, batch, chunks + 1).astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def on_threads(function, parts, threads: int | None = None) -> list:
+    """``function(part)`` for every chunk, BLAS on one thread, on as many threads as BLAS
+    had (``threads`` overrides), at most one per chunk."""
+    with one_blas_thread() as blas_threads:
+        threads = min(threads if threads is not None else blas_threads, len(parts))
+        if threads <= 1:
+            return [function(part) for part in parts]
+        pool = _thread_pool(threads)
+        return list(pool.map(function, parts))
+
+
+def joined(results, voltages, start: float, node_names, output_columns) -> SolveResult:
+    """One result from the results of consecutive slices written into ``voltages`` (V; its
+    columns follow ``node_names``), timed from ``start`` (``time.perf_counter()``)."""
+    result = SolveResult("native", list(node_names), voltages, voltages[:, output_columns],
+                         np.concatenate([r.converged for r in results]),
+                         time.perf_counter() - start)
+    result.unknowns = np.concatenate([r.unknowns for r in results])
+    result.iterations = np.concatenate([r.iterations for r in results])
+    return result

@@ -197,14 +197,30 @@ class NgspiceBackend(Backend):
         self.stats["loads"] += 1
         self.stats["load_seconds"] += time.perf_counter() - start
 
-    def _ensure_loaded(self) -> None:
+    def ensure_loaded(self) -> None:
+        """Make this backend's circuit the one loaded in the session (reloading it with its
+        current values if another circuit took the session meanwhile); call with
+        ``session.lock`` held.
+
+        Raises
+        ------
+        BackendError
+            If the backend is closed, or ngspice rejects the netlist.
+        """
         if self._closed:
             raise BackendError(f"ngspice backend of circuit {self._circuit.name!r} is closed")
         if self.session.owner is not self._token:
             self._load()
 
-    def _send(self, commands: list[str]) -> None:
-        """Send ``alter`` commands joined by ``;`` in chunks; BackendError on any error."""
+    def send_alters(self, commands: list[str]) -> None:
+        """Send ``alter`` commands to the loaded circuit, joined by ``;`` in chunks of at most
+        :data:`~eqprop_hw.backends.ngspice.session.MAX_COMMAND_LENGTH` characters.
+
+        Raises
+        ------
+        BackendError
+            If ngspice reports an error for any chunk (the message quotes its start).
+        """
         for chunk in command_chunks("; ".join(commands)):
             errors = self.session.command(chunk)
             if errors:
@@ -239,7 +255,7 @@ class NgspiceBackend(Backend):
         """
         start = time.perf_counter()
         inputs, beta, targets = self._prepare(inputs, beta, targets)
-        values = self._controlled_values(inputs, targets, beta)
+        values = self.controlled_values(inputs, targets, beta)
         voltages, converged = self._run_rows(values, inputs, [beta] * len(values))
         return self._result(voltages, converged, start)
 
@@ -251,7 +267,7 @@ class NgspiceBackend(Backend):
         prepared = [self._prepare(inputs, beta, targets) for beta in betas]
         inputs, _, targets = prepared[-1]
         batch, n_phases = inputs.shape[0], len(betas)
-        per_phase = [self._controlled_values(inputs, targets, beta) for beta in betas]
+        per_phase = [self.controlled_values(inputs, targets, beta) for beta in betas]
         # Every other sample runs its phases in reverse, so that consecutive samples meet in
         # the same phase and its nudging values (gains, beta) need no ``alter`` there.
         order = [(row, phase) for row in range(batch)
@@ -275,14 +291,51 @@ class NgspiceBackend(Backend):
         self.stats["total_seconds"] += time.perf_counter() - start
         return results
 
-    def _controlled_values(self, inputs, targets, beta) -> np.ndarray:
-        """Values of the altered elements per row: input sources, targets, nudging gains."""
+    def controlled_values(self, inputs, targets, beta) -> np.ndarray:
+        """Values of the elements ``alter``\\ ed per sample, one row per sample.
+
+        Parameters
+        ----------
+        inputs : ndarray, shape (batch, n_inputs)
+            Checked inputs (``Backend._prepare``); each input source takes ``gain * x``
+            (V or A).
+        targets : ndarray, shape (batch, n_outputs)
+            Targets on ``VNUDGE{k}`` (V; probabilities for cross-entropy).
+        beta : float
+            Nudging strength (S; W for cross-entropy) on the elements carrying it.
+
+        Returns
+        -------
+        ndarray, shape (batch, n_controlled)
+            Input sources, then ``VNUDGE{k}``, then the nudging gains (or ``VNUDGEBETA``),
+            in the order :meth:`controlled_alters` writes them.
+        """
         n_src, n_out = len(self._source_names), len(self._vnudge)
         values = np.empty((inputs.shape[0], len(self._controlled)))
         values[:, :n_src] = inputs[:, self._source_inputs] * self._source_gains
         values[:, n_src:n_src + n_out] = targets
         values[:, n_src + n_out:] = beta
         return values
+
+    def controlled_alters(self, values=None) -> list[str]:
+        """The ``alter`` commands setting every per-sample element to one row of
+        :meth:`controlled_values` (default: the values ngspice holds now)."""
+        values = self._applied if values is None else values
+        return [prefix + repr(float(v)) for prefix, v in zip(self._alter_prefix, values)]
+
+    def alter_controlled(self, values) -> None:
+        """Send one row of :meth:`controlled_values` to whatever circuit the session has
+        loaded (e.g. a thermal transient netlist with the same element names); the backend's
+        own record of what its circuit holds is left alone (its next solve reloads it if it
+        is not the loaded one)."""
+        self.send_alters(self.controlled_alters(values))
+
+    def trainable_alters(self, values) -> list[str]:
+        """The ``alter`` commands setting every trainable resistor to conductance ``values``
+        (S, ``circuit.trainable`` order), as :meth:`set_trainable` sends them; empty when a
+        trainable element is not a resistor (:meth:`set_trainable` reloads then)."""
+        return [prefix + repr(1.0 / value) for prefix, value in
+                zip(self._trainable_prefix, np.asarray(values, dtype=float).tolist())]
 
     def _result(self, voltages, converged, start) -> SolveResult:
         seconds = time.perf_counter() - start
@@ -297,7 +350,7 @@ class NgspiceBackend(Backend):
         of each ``op`` is freed (``destroy all``) in the same ngspice command as the next row's
         ``alter``\\ s, and after the last row.
 
-        One function (over 80 lines) on purpose: it is the per-sample loop of every ngspice
+        Long because: it is the per-sample loop of every ngspice
         solve, whose locals hold the bound methods, the timers and whether a result plot waits
         to be destroyed across rows; helpers called per row would add Python call overhead of
         the order of the ``alter``\\ s themselves (about 2 µs each, ``docs/performance.md``).
@@ -309,7 +362,7 @@ class NgspiceBackend(Backend):
         session = self.session
         command = session.command
         read = session.read_vectors
-        send = self._send
+        send = self.send_alters
         clock = time.perf_counter
         prefixes = self._alter_prefix
         names = self._vector_names
@@ -320,7 +373,7 @@ class NgspiceBackend(Backend):
             previous, session.sink = session.sink, self._sink
             plot = False                     # an op's result plot waits to be destroyed
             try:
-                self._ensure_loaded()
+                self.ensure_loaded()
                 applied = self._applied
                 on_row = self.on_row
                 for row in range(batch):
@@ -401,7 +454,7 @@ class NgspiceBackend(Backend):
             stats["retries"] += 1
             LOGGER.info("circuit %r row %d: op failed, retrying with %s", self.circuit.name, row,
                         label)
-            self._send([setting])
+            self.send_alters([setting])
             try:
                 t0 = time.perf_counter()
                 errors = session.command("op")
@@ -411,7 +464,7 @@ class NgspiceBackend(Backend):
                 missing = None if errors else session.read_vectors(self._vector_names, out)
                 session.command("destroy all")
             finally:
-                self._send([restore])
+                self.send_alters([restore])
             if not errors and missing is None and np.isfinite(out).all():
                 LOGGER.info("circuit %r row %d: op converged with %s", self.circuit.name, row,
                             label)
@@ -537,7 +590,7 @@ class NgspiceBackend(Backend):
                 previous, session.sink = session.sink, self._sink
                 try:
                     start = time.perf_counter()
-                    self._send(commands)
+                    self.send_alters(commands)
                     self.stats[clock_key] += time.perf_counter() - start
                 finally:
                     session.sink = previous

@@ -71,6 +71,46 @@ class _PySpiceLogFilter(logging.Filter):
             return False
         return True
 
+
+class _PySpiceState:
+    """PySpice's own state, touched only here (PySpice 1.5 has no public accessors for it).
+
+    Mixed into the session's NgSpiceShared subclass; the session calls these on an instance of
+    that class, or as plain functions on an NgSpiceShared someone else created
+    (``CapturingNgSpiceShared.clear_output(shared)``).
+    """
+
+    @classmethod
+    def registered(cls):
+        """PySpice's instance for ngspice id 0 (one ngspice per process), or None."""
+        return cls._instances.get(0)
+
+    @classmethod
+    def register(cls, shared) -> None:
+        """Make ``shared`` PySpice's instance for ngspice id 0."""
+        cls._instances[0] = shared
+
+    @classmethod
+    def pyspice_logger(cls) -> logging.Logger:
+        """The logger PySpice's NgSpiceShared writes to."""
+        return cls._logger
+
+    def library_handle(self):
+        """The cffi handle of the loaded libngspice (``ngSpice_Command``, ...)."""
+        return self._ngspice_shared
+
+    def ngspice_version(self):
+        """ngspice's version number as PySpice read it (39 for Debian 12), or None."""
+        return getattr(self, "_ngspice_version", None)
+
+    def clear_output(self) -> None:
+        """Forget the output lines PySpice keeps per command (they would pile up)."""
+        if self._stdout:
+            self._stdout = []
+        if self._stderr:
+            self._stderr = []
+
+
 _CAPTURING_CLASS = None
 
 
@@ -80,7 +120,7 @@ def _capturing_class(shared_class, ffi):
     if _CAPTURING_CLASS is not None:
         return _CAPTURING_CLASS
 
-    class CapturingNgSpiceShared(shared_class):
+    class CapturingNgSpiceShared(_PySpiceState, shared_class):
         """NgSpiceShared whose ``_send_char`` classifies lines itself and forwards them.
 
         PySpice's own methods (``exec_command``, ``load_circuit``) keep working and now fail
@@ -216,11 +256,12 @@ class NgspiceSession:
         self._op_options: dict | None = None
         self._ffi = ffi
         self._log_filter = _PySpiceLogFilter()
-        NgSpiceShared._logger.addFilter(self._log_filter)
+        adapter = self._adapter = _capturing_class(NgSpiceShared, ffi)
+        adapter.pyspice_logger().addFilter(self._log_filter)
         self._log_filter.active = True
         self._log_filter.captured = []
         try:
-            existing = NgSpiceShared._instances.get(0)
+            existing = adapter.registered()
             if existing is not None and existing.__class__ is _CAPTURING_CLASS:
                 shared, existing = existing, None          # ours, from an earlier session
                 shared.eqprop_sink = self._on_message
@@ -230,10 +271,9 @@ class NgspiceSession:
                 shared = existing
                 shared.send_char = lambda message, ngspice_id: self._on_message(message) or 0
             else:
-                cls = _capturing_class(NgSpiceShared, ffi)
-                cls.LIBRARY_PATH = library
+                adapter.LIBRARY_PATH = library
                 try:
-                    shared = cls(ngspice_id=0, send_data=False)
+                    shared = adapter(ngspice_id=0, send_data=False)
                 except OSError as error:
                     raise BackendError(f"ngspice shared library not found ({library}: "
                                        f"{error}): {INSTALL_HINT}") from None
@@ -241,7 +281,7 @@ class NgspiceSession:
                     raise BackendError(f"cannot start ngspice from {library}: {error}") \
                         from None
                 shared.eqprop_sink = self._on_message
-                NgSpiceShared._instances[0] = shared
+                adapter.register(shared)
         finally:
             self._log_filter.active = False
             for text in self._log_filter.captured:
@@ -249,8 +289,8 @@ class NgspiceSession:
                 LOGGER.debug("PySpice: %s", text)
             self._log_filter.captured = None
         self._shared = shared
-        self.version = getattr(shared, "_ngspice_version", None)
-        self._lib = shared._ngspice_shared
+        self.version = adapter.ngspice_version(shared)
+        self._lib = adapter.library_handle(shared)
         self._command_c = self._lib.ngSpice_Command
         self._get_vec = self._lib.ngGet_Vec_Info
         self._foreign = existing is not None
@@ -303,11 +343,7 @@ class NgspiceSession:
         with self.lock:
             self._errors = errors = []
             self.warnings = []
-            shared = self._shared
-            if shared._stdout:
-                shared._stdout = []
-            if shared._stderr:
-                shared._stderr = []
+            self._adapter.clear_output(self._shared)
             data = text.encode("ascii")
             clock = time.perf_counter
             if self._foreign:
@@ -456,6 +492,28 @@ class NgspiceSession:
             return None
         finally:
             self.read_seconds += time.perf_counter() - started
+
+    def read_vector(self, name: str) -> np.ndarray | None:
+        """Every value of one real vector of the current plot, copied.
+
+        Parameters
+        ----------
+        name : str
+            The vector's name (``time``, or a lower-case node name for its voltage in V).
+
+        Returns
+        -------
+        ndarray of float64 or None
+            The values (a transient: one per time point), or None when the plot has no such
+            vector or it is empty.
+        """
+        with self.lock:
+            # ngGet_Vec_Info returns one struct that its next call frees: copy it at once.
+            info = self._get_vec(name.encode("ascii"))
+            if not info or info.v_length < 1 or not info.v_realdata:
+                return None
+            return np.frombuffer(self._ffi.buffer(info.v_realdata, 8 * info.v_length),
+                                 dtype=np.float64).copy()
 
     @property
     def callback_seconds(self) -> float:
