@@ -90,6 +90,9 @@ def import_netlist(path, *, inputs=None, outputs=None, trainable=None, data=None
                    output=None, allow_unsafe: bool = False, notes: list | None = None) -> dict:
     """Import a SPICE netlist as a ``graph`` spec, with the roles that make it trainable.
 
+    Long because: the docstring (every parameter and a runnable example); the code is the
+    argument checks and one call.
+
     Parameters
     ----------
     path : str or path-like

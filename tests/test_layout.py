@@ -254,7 +254,6 @@ MODULE_REASON, FUNCTION_REASON = "Why this module is long:", "Long because:"
 #: entry once that work is merged (the check then covers them too).
 LONG_UNITS_EXEMPT = {
     "eqprop_hw/circuit/spice_import.py": "being split by the importer's developer (issue 21)",
-    "eqprop_hw/thermal/gibbs.py": "being changed by the finite-temperature developer",
 }
 
 
