@@ -1,0 +1,149 @@
+"""Coupled Learning (clamped outputs) beside EP, checked against closed forms and the reference.
+
+- A voltage divider has a closed form for every quantity: the free output, the output
+  conductance, the exact eta -> 0 limit and the O(eta) bias of the measured rule at finite eta
+  (``-(V - V_F) e + eta e^2 / 2`` for the upper conductance). Both backends must reproduce it.
+- On diode crossbars the limit computed by the reference's output-conductance formula must
+  equal a centered finite difference in eta of the reference's own clamped equilibria (no
+  backend involved), the measured rule must converge to it linearly in eta, and ngspice's
+  clamped phase must agree with the native one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import eqprop_hw
+from eqprop_hw.backends import make_backend
+from eqprop_hw.circuit.graph import Circuit, Element, InputPort, OutputPort
+from eqprop_hw.errors import CircuitError
+from eqprop_hw.learning.coupled import (clamp_voltages, clamped_circuit, coupled_gradient,
+                                        coupled_rule)
+from eqprop_hw.learning.coupled_reference import coupled_limit
+from eqprop_hw.learning.reference import EnergyModel, exact_gradient
+
+CIRCUITS = Path(__file__).resolve().parents[1] / "circuits"
+BACKENDS = ["native", pytest.param("ngspice", marks=pytest.mark.ngspice)]
+
+
+def cosine(a, b) -> float:
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def divider(g1: float = 2e-3, g2: float = 5e-4) -> Circuit:
+    """V1 -> R1 (g1) -> o -> R2 (g2) -> ground; output o; both conductances trainable."""
+    elements = [Element("V1", "V", ("a", "0"), 0.0), Element("R1", "R", ("a", "o"), g1),
+                Element("R2", "R", ("o", "0"), g2)]
+    return Circuit("divider", "graph", elements, {}, [InputPort("v1", "a", (("V1", 1.0),))],
+                   [OutputPort("y", "o")], ["R1", "R2"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_divider_rule_equals_its_closed_form_at_every_eta(backend):
+    g1, g2, v, y = 2e-3, 5e-4, 1.5, 0.7
+    free_out = g1 * v / (g1 + g2)                               # 1.2 V
+    e = y - free_out
+    circuit = divider(g1, g2)
+    with make_backend(backend, circuit) as free, \
+            make_backend(backend, clamped_circuit(circuit)) as held:
+        for eta in (1.0, 0.3, 1e-2, 1e-4):
+            d, phases = coupled_gradient(free, held, [[v]], [[y]], eta)
+            expected = [-(v - free_out) * e + eta * e * e / 2,  # R1: drop V - V_C
+                        free_out * e + eta * e * e / 2]         # R2: drop V_C
+            np.testing.assert_allclose(d, expected, rtol=1e-9, atol=1e-15)
+            np.testing.assert_allclose(phases.clamped.outputs, [[free_out + eta * e]],
+                                       rtol=1e-12)
+
+
+def test_divider_limit_is_the_gradient_times_the_output_conductance():
+    g1, g2, v, y = 2e-3, 5e-4, 1.5, 0.7
+    free_out = g1 * v / (g1 + g2)
+    dvo = np.array([g2 * v / (g1 + g2) ** 2, -g1 * v / (g1 + g2) ** 2])   # dV_O/dg (V/S)
+    loss, limit = coupled_limit(divider(g1, g2), [[v]], [[y]])
+    _, grad = exact_gradient(divider(g1, g2), [[v]], [[y]])
+    np.testing.assert_allclose(grad, dvo * (free_out - y), rtol=1e-10)
+    np.testing.assert_allclose(limit, dvo * (g1 + g2) * (free_out - y), rtol=1e-10)
+    assert loss == pytest.approx(0.5 * (free_out - y) ** 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("name, x, y", [
+    ("iris", [[0.5, -1.0, 1.2, 0.3], [1.0, 0.2, -0.4, 0.8]], [[1, 0, 0], [0, 0, 1]]),
+    ("xor", [[1.0, 0.0], [1.0, 1.0]], [[0.9], [0.1]]),
+])
+def test_reference_limit_equals_finite_difference_of_reference_clamped_states(name, x, y):
+    circuit = eqprop_hw.load(CIRCUITS / f"{name}.yaml").circuit
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    _, limit = coupled_limit(circuit, x, y)
+    free = EnergyModel(circuit).solve(x).voltages
+    held = EnergyModel(clamped_circuit(circuit))
+    model = EnergyModel(circuit)
+    out = free[:, model.output_columns]
+    incidence = model.resistor_incidence[model.trainable_resistors]
+
+    def local_terms(eta):
+        clamp = clamp_voltages(out, y, eta)
+        v = held.solve(np.hstack([x, clamp])).voltages
+        return 0.5 * np.asarray(incidence @ v.T).T ** 2
+
+    h = 1e-4
+    fd = ((local_terms(h) - local_terms(-h)) / (2 * h)).mean(axis=0)
+    np.testing.assert_allclose(limit, fd, rtol=1e-6, atol=1e-9 * np.abs(limit).max())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_measured_rule_converges_linearly_to_the_limit(backend):
+    circuit = eqprop_hw.load(CIRCUITS / "iris.yaml").circuit
+    x, y = [[0.5, -1.0, 1.2, 0.3]], [[1.0, 0.0, 0.0]]
+    _, limit = coupled_limit(circuit, x, y)
+    errors = {}
+    with make_backend(backend, circuit) as free, \
+            make_backend(backend, clamped_circuit(circuit)) as held:
+        for eta in (1e-2, 1e-3):
+            d, _ = coupled_gradient(free, held, x, y, eta)
+            errors[eta] = np.linalg.norm(d - limit) / np.linalg.norm(limit)
+    assert errors[1e-3] < 1e-3
+    assert errors[1e-2] / errors[1e-3] == pytest.approx(10.0, rel=0.05)     # bias O(eta)
+    assert cosine(d, limit) > 0.999999
+
+
+@pytest.mark.ngspice
+def test_ngspice_clamped_phase_equals_native():
+    circuit = clamped_circuit(eqprop_hw.load(CIRCUITS / "iris.yaml").circuit)
+    x = [[0.5, -1.0, 1.2, 0.3, 0.9, 0.1, -0.2]]
+    with make_backend("native", circuit) as native, make_backend("ngspice", circuit) as spice:
+        a, b = native.solve(x), spice.solve(x)
+    assert a.node_names == b.node_names
+    np.testing.assert_allclose(a.voltages, b.voltages, atol=1e-6)
+    np.testing.assert_allclose(a.outputs, [[0.9, 0.1, -0.2]], atol=1e-12)
+
+
+def test_clamp_names_avoid_existing_elements():
+    circuit = divider()
+    taken = Circuit("d", "graph", list(circuit.elements) + [
+        Element("VCLAMP0", "R", ("o", "0"), 1e-3)], {}, circuit.inputs, circuit.outputs,
+        circuit.trainable)
+    assert [e.name for e in clamped_circuit(taken).elements][-1] == "VCLAMP0_1"
+
+
+def test_refusals_name_the_reason():
+    circuit = divider()
+    pinned = Circuit("p", "graph", list(circuit.elements), {}, circuit.inputs,
+                     [OutputPort("y", "a")], circuit.trainable)
+    with pytest.raises(CircuitError, match="output y .node a. is already set by a voltage"):
+        clamped_circuit(pinned)
+    for eta in (0.0, -0.1, 1.5, float("nan"), True, "0.1"):
+        with pytest.raises(CircuitError, match="eta must"):
+            coupled_rule([[1.0]], [[1.0]], eta)
+
+
+@pytest.mark.parametrize("module", ["eqprop_hw.learning.coupled",
+                                    "eqprop_hw.learning.coupled_reference"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module),
+                             extraglobs={"CIRCUITS": CIRCUITS, "np": np})
+    assert result.failed == 0 and result.attempted > 0
