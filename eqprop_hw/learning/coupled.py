@@ -116,7 +116,7 @@ def clamped_circuit(circuit: Circuit) -> Circuit:
     >>> import eqprop_hw
     >>> c = clamped_circuit(eqprop_hw.load(CIRCUITS / "iris.yaml").circuit)
     >>> [(e.name, e.nodes) for e in c.elements[-3:]]
-    [('VCLAMP0', ('o0', '0')), ('VCLAMP1', ('o1', '0')), ('VCLAMP2', ('o2', '0'))]
+    [('VCLAMP0', ('out0', '0')), ('VCLAMP1', ('out1', '0')), ('VCLAMP2', ('out2', '0'))]
     """
     if not circuit.outputs:
         raise CircuitError("coupled learning needs at least one output to clamp")
@@ -159,7 +159,7 @@ def coupled_rule(free_drops, clamped_drops, eta: float) -> np.ndarray:
 
     Examples
     --------
-    >>> float(coupled_rule([[1.0]], [[1.1]], eta=0.1)[0, 0])       # (1.21 - 1) / 0.2
+    >>> round(float(coupled_rule([[1.0]], [[1.1]], eta=0.1)[0, 0]), 12)   # (1.21 - 1) / 0.2
     1.05
     """
     eta = check_eta(eta)
