@@ -147,3 +147,88 @@ def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module),
                              extraglobs={"CIRCUITS": CIRCUITS, "np": np})
     assert result.failed == 0 and result.attempted > 0
+
+
+def coupled_spec(tmp_path, rule_line: str, epochs: int = 1) -> Path:
+    text = (CIRCUITS / "xor.yaml").read_text().replace(
+        "training: {epochs: 300, batch_size: 4, learning_rate: 0.03, beta: 2.0e-6, "
+        "nudge: centered}",
+        f"training: {{epochs: {epochs}, batch_size: 4, learning_rate: 0.03, beta: 2.0e-6, "
+        f"nudge: centered{rule_line}}}")
+    path = tmp_path / "xor_coupled.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_training_step_is_the_reference_clamped_update(tmp_path, backend):
+    """The trainer's step equals g - lr g_max d, with d from the reference's own free and
+    clamped equilibria (no backend) and the same rule at eta = 0.2."""
+    net = eqprop_hw.load(coupled_spec(tmp_path, ", rule: coupled, eta: 0.2"))
+    from eqprop_hw.io.data import load_dataset
+    circuit = net.circuit
+    data = load_dataset(net.spec, circuit)
+    start = np.clip(np.array(circuit.trainable_values()), 1e-8, 1e-3)
+    run = net.train(out=tmp_path / backend, epochs=1, backend=backend, plots=False)
+    x, y = data.x_train, data.targets(data.y_train)
+    model = EnergyModel(circuit)
+    free = model.solve(x).voltages
+    held = EnergyModel(clamped_circuit(circuit)).solve(
+        np.hstack([x, clamp_voltages(free[:, model.output_columns], y, 0.2)])).voltages
+    incidence = model.resistor_incidence[model.trainable_resistors]
+    d = coupled_rule(np.asarray(incidence @ free.T).T, np.asarray(incidence @ held.T).T,
+                     0.2).mean(axis=0)
+    expected = np.clip(start - 0.03 * 1e-3 * d, 1e-8, 1e-3)
+    got = np.array([run.params[name] for name in circuit.trainable])
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-14)
+    assert run.metrics["rule"] == "coupled" and run.metrics["eta"] == 0.2
+
+
+def test_coupled_training_learns_xor(tmp_path):
+    spec = coupled_spec(tmp_path, ", rule: coupled, eta: 0.5", epochs=60)
+    whole = eqprop_hw.load(spec).train(out=tmp_path / "whole", plots=False)
+    assert whole.metrics["train_loss"][-1] < 0.2 * whole.metrics["train_loss"][0]
+    ep_run = eqprop_hw.load(CIRCUITS / "xor.yaml").train(out=tmp_path / "ep", epochs=2,
+                                                          plots=False)
+    assert "rule" not in ep_run.metrics                    # EP runs record what they did before
+
+
+def test_stopped_coupled_run_resumes_exactly_and_refuses_the_other_rule(tmp_path, monkeypatch):
+    import json
+    import os
+    import signal
+
+    from eqprop_hw.errors import ParamsError, TrainingInterrupted
+    from eqprop_hw.learning import coupled
+    spec = coupled_spec(tmp_path, ", rule: coupled, eta: 0.3", epochs=6)
+    net = eqprop_hw.load(spec)
+    clean = net.train(out=tmp_path / "clean", plots=False)
+    original, calls = coupled.coupled_gradient, []
+
+    def stopping(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(coupled, "coupled_gradient", stopping)
+    with pytest.raises(TrainingInterrupted):
+        net.train(out=tmp_path / "stopped", plots=False)
+    monkeypatch.undo()
+    with pytest.raises(ParamsError, match="written with rule 'coupled', not 'ep'"):
+        eqprop_hw.load(coupled_spec(tmp_path, "", epochs=6)).train(
+            out=tmp_path / "stopped", resume=True, plots=False)
+    resumed = net.train(out=tmp_path / "stopped", resume=True, plots=False)
+    assert resumed.params == clean.params
+    assert resumed.metrics["train_loss"] == clean.metrics["train_loss"]
+    written = json.loads((tmp_path / "stopped" / "metrics.json").read_text())
+    assert (written["rule"], written["eta"]) == ("coupled", 0.3)
+
+
+def test_rule_fields_are_validated_with_their_names(tmp_path):
+    from eqprop_hw.errors import SpecError
+    for line, message in ((", rule: hebbian", "training.rule must be one of ep, coupled"),
+                          (", eta: 1.5", r"training.eta .* must be in \(0, 1\]"),
+                          (", eta: -0.1", "training.eta"), (", eta: x", "training.eta")):
+        with pytest.raises(SpecError, match=message):
+            eqprop_hw.load(coupled_spec(tmp_path, line))

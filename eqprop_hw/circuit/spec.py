@@ -509,7 +509,7 @@ def _training(check: _Checker, spec: dict):
         return None
     training = check.mapping(spec["training"], "training", spec, "training")
     allowed = ("epochs", "batch_size", "learning_rate", "lr_decay", "beta", "nudge", "loss",
-               "temperature", "seed", "estimator", "samples")
+               "temperature", "seed", "estimator", "samples", "rule", "eta")
     check.keys(training, allowed, "training")
     out = {
         "epochs": check.integer(training, "epochs", "training", default=10, minimum=1),
@@ -530,6 +530,16 @@ def _training(check: _Checker, spec: dict):
                                   choices=("chl", "covariance", "path")),
         "samples": check.integer(training, "samples", "training", default=256, minimum=32),
     }
+    # The learning rule (eqprop_hw.learning.coupled): EP's nudge, or Coupled Learning's clamp
+    # at V_F + eta (y - V_F). Recorded only when given, so older specs read as before.
+    if "rule" in training:
+        out["rule"] = check.string(training, "rule", "training", default="ep",
+                                   choices=("ep", "coupled"))
+    if "eta" in training:
+        out["eta"] = check.number(training, "eta", "training", default=0.1, positive=True)
+        if out["eta"] > 1:
+            check.fail(f"training.eta (the clamped fraction of the output error) must be in "
+                       f"(0, 1], got {out['eta']!r}", training, "eta")
     if out["temperature"] <= 0:
         check.fail(f"training.temperature (the softmax temperature of the cross-entropy loss, "
                    f"in V) must be > 0, got {out['temperature']!r}", training, "temperature")
