@@ -272,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="nudging conductance (S) (default: the spec's training.beta)")
     sub.add_argument("--nudge", choices=("positive", "negative", "centered"),
                      default="centered", help="nudging mode (default: centered)")
+    sub.add_argument("--rule", choices=("ep", "coupled"), default="ep",
+                     help="ep: nudge the outputs with beta; coupled: clamp them at "
+                          "V_F + eta (y - V_F) with voltage sources (Coupled Learning, "
+                          "resistive specs, squared loss) (default: ep)")
+    sub.add_argument("--eta", type=_positive_float, metavar="E",
+                     help="--rule coupled: clamped fraction of the output error, in (0, 1] "
+                          "(default: the spec's training.eta, else 0.1)")
     loss_args(sub, gibbs=True)
     thermal_args(sub)
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",

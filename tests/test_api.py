@@ -138,7 +138,7 @@ def test_stable_names_are_exported_lazily():
                           cwd=ROOT, check=True, env={"PYTHONPATH": str(ROOT)})
     assert done.stdout.strip() == ("False ['load', 'Network', 'SimulationResult', "
                                    "'GradientResult', 'TrainingRun', 'Prediction', "
-                                   "'InvalidParameterError']")
+                                   "'CoupledGradientResult', 'InvalidParameterError']")
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         eqprop_hw.nothing  # noqa: B018
 

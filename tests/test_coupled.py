@@ -232,3 +232,24 @@ def test_rule_fields_are_validated_with_their_names(tmp_path):
                           (", eta: -0.1", "training.eta"), (", eta: x", "training.eta")):
         with pytest.raises(SpecError, match=message):
             eqprop_hw.load(coupled_spec(tmp_path, line))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_grad_rule_coupled_prints_the_api_numbers(backend, capsys):
+    import json
+
+    from eqprop_hw.cli import main
+    argv = ["grad", str(CIRCUITS / "iris.yaml"), "--input", "0.5,-1,1.2,0.3", "--target",
+            "1,0,0", "--rule", "coupled", "--eta", "0.001", "--backend", backend]
+    assert main(argv + ["--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    _, limit = coupled_limit(eqprop_hw.load(CIRCUITS / "iris.yaml").circuit,
+                             [[0.5, -1, 1.2, 0.3]], [[1, 0, 0]])
+    estimate = np.array(list(data["estimate"].values()))
+    assert data["rule"] == "coupled" and data["eta"] == 0.001
+    np.testing.assert_allclose(list(data["limit"].values()), limit, rtol=1e-12)
+    assert data["rel_error"] == pytest.approx(np.linalg.norm(estimate - limit)
+                                              / np.linalg.norm(limit), rel=1e-9)
+    assert 1e-4 < data["rel_error"] < 1e-3          # the O(eta) bias: 4.4e-4 measured
+    assert main(argv) == 0
+    assert "coupled (eta=0.001" in capsys.readouterr().out

@@ -99,6 +99,9 @@ class LCCommands:
                       trailer=[f"({options.backend} backend, {result.seconds:.3g} s)"])
 
     def _report_grad(self, options, log=None) -> Report:
+        if option(options, "rule") == "coupled" or option(options, "eta") is not None:
+            raise UsageError("--rule coupled/--eta: Coupled Learning clamps a resistive "
+                             "network's outputs; lc specs learn by the Hamiltonian echo")
         if options.input is not None or options.target is not None:
             raise UsageError("--input/--target: an lc spec's inputs and targets are waveforms "
                              "(spec, dataset or --target-file)")

@@ -369,6 +369,78 @@ class ResistiveNetwork(ResistiveCommands, Network):
                               exact=dict(data["exact"]), cosine=agreement["cosine"],
                               rel_error=agreement["rel_error"], backend=backend, beta=beta)
 
+    def coupled_gradient(self, x=None, y=None, *, eta: float | None = None,
+                         backend: str = "native"):
+        """Coupled Learning's measured update direction vs its exact small-clamp limit
+        (``eqprop-hw grad --rule coupled --json``; see :mod:`eqprop_hw.learning.coupled`).
+
+        Parameters
+        ----------
+        x : array_like, shape (n_inputs,)
+            Input values in input order.
+        y : array_like, shape (n_outputs,)
+            Target voltages (V) in output order.
+        eta : float, optional
+            Clamped fraction of the output error, in (0, 1]; default the spec's
+            ``training.eta`` (0.1).
+        backend : {"native", "ngspice"}
+            Simulator of the free and the clamped phase.
+
+        Returns
+        -------
+        CoupledGradientResult
+
+        Examples
+        --------
+        >>> net = eqprop_hw.load(CIRCUITS / "xor.yaml")
+        >>> g = net.coupled_gradient([1, 0], [0.9], eta=0.01)
+        >>> g.cosine > 0.9999, g.loss_cosine > 0.9999   # one output: the loss gradient's direction
+        (True, True)
+        """
+        from eqprop_hw.networks.results import CoupledGradientResult
+        method = "coupled_gradient"
+        if x is None or y is None:
+            raise InvalidParameterError(f"{method}: 'x' and 'y' are required")
+        x = self._inputs(x, method, batch=False)[None]
+        y = check_array(y, "y", method, (len(self.output_names),), self.output_names)[None]
+        check_number(eta, "eta", method, positive=True)
+        if eta is not None and eta > 1:
+            raise InvalidParameterError(f"{method}: 'eta' must be in (0, 1] (the clamped "
+                                        f"fraction of the output error), got {eta!r}")
+        check_choice(backend, "backend", method, BACKENDS)
+        from eqprop_hw.learning.train import settings_from
+        settings = settings_from(self.spec)
+        if settings.loss != "squared":
+            raise InvalidParameterError(f"{method}: Coupled Learning clamps output voltages; "
+                                        "it needs the squared loss, and the spec trains with "
+                                        f"{settings.loss}")
+        eta = float(eta) if eta is not None else settings.eta
+        from eqprop_hw.backends import make_backend
+        from eqprop_hw.learning.coupled import clamped_circuit, coupled_gradient
+        from eqprop_hw.learning.coupled_reference import coupled_limit
+        from eqprop_hw.learning.reference import exact_gradient, gradient_agreement
+        with make_backend(backend, self.circuit) as free, \
+                make_backend(backend, clamped_circuit(self.circuit)) as held:
+            estimate, _ = coupled_gradient(free, held, x, y, eta)
+        loss, limit = coupled_limit(self.circuit, x, y)
+        _, gradient = exact_gradient(self.circuit, x, y)
+        agreement = gradient_agreement(estimate, limit)
+        loss_cosine = gradient_agreement(estimate, gradient)["cosine"]
+        names = self.circuit.trainable
+
+        def named(values):
+            return dict(zip(names, np.asarray(values, dtype=float).tolist()))
+
+        data = {"rule": "coupled", "loss": loss, "backend": backend, "eta": eta,
+                "estimate": named(estimate), "limit": named(limit),
+                "loss_gradient": named(gradient), "cosine": agreement["cosine"],
+                "rel_error": agreement["rel_error"], "loss_cosine": loss_cosine}
+        return CoupledGradientResult(data=data, loss=loss, estimate=data["estimate"],
+                                     limit=data["limit"], loss_gradient=data["loss_gradient"],
+                                     cosine=agreement["cosine"],
+                                     rel_error=agreement["rel_error"], loss_cosine=loss_cosine,
+                                     eta=eta, backend=backend)
+
     def netlist(self, x=None, *, beta: float | None = None, target=None, analysis: str = "op",
                 tstep: float | None = None, tstop: float | None = None,
                 loss: str | None = None, softmax_temperature: float | None = None) -> str:

@@ -148,6 +148,8 @@ class ResistiveCommands:
         x = self._option_inputs(options.input)
         y = parse_numbers(options.target, "--target", len(self.output_names),
                           self.output_names)
+        if option(options, "rule") == "coupled" or option(options, "eta") is not None:
+            return self._report_coupled(options, x, y)
         loss, softmax = self._option_loss(options)
         gibbs = gibbs_temperature(options, self.spec, loss)
         result = self.gradient(x, y, beta=options.beta, backend=options.backend,
@@ -161,6 +163,25 @@ class ResistiveCommands:
         line = (f"loss {data['loss']:.6g} {units[0]}; EP ({options.nudge}, beta="
                 f"{data['beta']:g} {units[1]}, {options.backend}) vs exact: cosine "
                 f"{data['cosine']:.6f}, relative error {data['rel_error']:.3g}")
+        return Report(data=result.to_json(), lines=[line])
+
+    def _report_coupled(self, options, x, y) -> Report:
+        """``grad --rule coupled``: the clamped rule vs its exact small-clamp limit."""
+        if option(options, "rule") != "coupled":
+            raise UsageError("--eta is the clamp of --rule coupled (give --rule coupled)")
+        for name in ("beta", "loss", "temperature", "softmax_temperature", "samples",
+                     "estimator"):
+            if option(options, name) is not None:
+                flag = "--" + name.replace("_", "-")
+                raise UsageError(f"{flag} does not apply to --rule coupled (it clamps the "
+                                 "outputs with the squared loss at zero temperature)")
+        if options.nudge != "centered":
+            raise UsageError("--nudge does not apply to --rule coupled (its clamp is one-sided)")
+        result = self.coupled_gradient(x, y, eta=options.eta, backend=options.backend)
+        line = (f"loss {result.loss:.6g} V^2; coupled (eta={result.eta:g}, "
+                f"{options.backend}) vs its eta->0 limit: cosine {result.cosine:.6f}, relative "
+                f"error {result.rel_error:.3g}; vs the loss gradient: cosine "
+                f"{result.loss_cosine:.6f}")
         return Report(data=result.to_json(), lines=[line])
 
     def _report_check(self, options, log=None) -> Report:
