@@ -222,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"stop time (s) of --analysis tran (default {DEFAULT_TSTOP:g})")
     sub.add_argument("-o", "--output", metavar="FILE",
                      help="write the netlist here (atomically) instead of stdout")
+    sub.add_argument("--twin", action="store_true",
+                     help="write the ONE transient in which twin-network circuitry trains "
+                          "the circuit (training.rule coupled, batch_size 1)")
+    sub.add_argument("--epochs", type=_bounded_int(1, MAX_EPOCHS), metavar="N",
+                     help="--twin: override training.epochs")
 
     sub = add("import", cmd_import, "turn a SPICE netlist (safe subset) into a spec")
     sub.add_argument("netlist", metavar="NETLIST", help="SPICE netlist file")
@@ -298,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--resume", action="store_true",
                      help="continue from DIR/checkpoint.npz (same result as an uninterrupted run)")
     sub.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    sub.add_argument("--twin", action="store_true",
+                     help="train with twin-network circuitry: the whole run is ONE ngspice "
+                          "transient (training.rule coupled, batch_size 1; writes twin.cir)")
     sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     where = sub.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_bounded_int(1, MAX_WORKERS), metavar="N",

@@ -504,12 +504,30 @@ def _dataset(check: _Checker, spec: dict):
     return out
 
 
+#: training.twin keys (eqprop_hw.twin.netlist.TwinSettings): positive numbers, leakage >= 0.
+TWIN_KEYS = ("sample_time", "settle_fraction", "rise_fraction", "capacitance",
+             "conductance_per_volt", "leakage", "update_limit", "reltol")
+
+
+def _twin(check: _Checker, training: dict) -> dict:
+    """training.twin: the twin-network circuitry's settings (numbers, checked here; their
+    relations are checked when the circuitry is built)."""
+    twin = check.mapping(training["twin"], "training.twin", training, "twin")
+    check.keys(twin, TWIN_KEYS, "training.twin")
+    out = {}
+    for key in TWIN_KEYS:
+        if twin.get(key) is not None:
+            out[key] = check.number(twin, key, "training.twin", positive=key != "leakage",
+                                    nonneg=key == "leakage")
+    return out
+
+
 def _training(check: _Checker, spec: dict):
     if spec.get("training") is None:
         return None
     training = check.mapping(spec["training"], "training", spec, "training")
     allowed = ("epochs", "batch_size", "learning_rate", "lr_decay", "beta", "nudge", "loss",
-               "temperature", "seed", "estimator", "samples", "rule", "eta")
+               "temperature", "seed", "estimator", "samples", "rule", "eta", "twin")
     check.keys(training, allowed, "training")
     out = {
         "epochs": check.integer(training, "epochs", "training", default=10, minimum=1),
@@ -540,6 +558,8 @@ def _training(check: _Checker, spec: dict):
         if out["eta"] > 1:
             check.fail(f"training.eta (the clamped fraction of the output error) must be in "
                        f"(0, 1], got {out['eta']!r}", training, "eta")
+    if training.get("twin") is not None:
+        out["twin"] = _twin(check, training)
     if out["temperature"] <= 0:
         check.fail(f"training.temperature (the softmax temperature of the cross-entropy loss, "
                    f"in V) must be > 0, got {out['temperature']!r}", training, "temperature")

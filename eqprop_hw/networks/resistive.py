@@ -441,6 +441,73 @@ class ResistiveNetwork(ResistiveCommands, Network):
                                      rel_error=agreement["rel_error"], loss_cosine=loss_cosine,
                                      eta=eta, backend=backend)
 
+    def twin_netlist(self, *, epochs: int | None = None, seed: int | None = None) -> str:
+        """The one transient in which the twin-network circuitry trains this circuit
+        (``eqprop-hw export --twin``; see :mod:`eqprop_hw.twin`): ``ngspice -b`` runs it.
+
+        The spec must train with ``training.rule: coupled`` and ``batch_size: 1``.
+
+        Parameters
+        ----------
+        epochs, seed : int, optional
+            Override the spec's training settings.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> text = eqprop_hw.load(CIRCUITS / "xor_twin.yaml").twin_netlist(epochs=1)
+        >>> text.splitlines()[0], ".tran" in text
+        ('eqprop-hw twin xor_twin', True)
+        """
+        check_int(epochs, "epochs", "twin_netlist")
+        check_int(seed, "seed", "twin_netlist")
+        from eqprop_hw.circuit.spice_grammar import join_lines
+        from eqprop_hw.learning.limits import check_run_counts
+        from eqprop_hw.twin.train import twin_netlist
+        check_run_counts(epochs, seed)
+        return join_lines(twin_netlist(self.spec, self.circuit, epochs=epochs, seed=seed))
+
+    def train_twin(self, out=None, *, epochs: int | None = None, seed: int | None = None):
+        """Train with the twin-network circuitry: the whole run is ONE ngspice transient
+        (``eqprop-hw train --twin``; see :mod:`eqprop_hw.twin`).
+
+        Writes ``params.npz``, ``metrics.json`` and ``twin.cir`` (the netlist that ran) in
+        ``out`` (default ``runs/<spec name>``). The metrics are those of a ``train`` run, the
+        conductances read from the capacitors at each epoch's end and evaluated on the native
+        backend, plus ``twin: true``, ``settings``, ``windows`` and ``ngspice_seconds``.
+
+        Parameters
+        ----------
+        out : str or path-like, optional
+        epochs, seed : int, optional
+            Override the spec's training settings.
+
+        Returns
+        -------
+        TrainingRun
+
+        Examples
+        --------
+        >>> run = eqprop_hw.load(CIRCUITS / "xor_twin.yaml").train_twin(TMP / "t", epochs=1)
+        >>> run.metrics["twin"], (run.out / "twin.cir").exists()
+        (True, True)
+        """
+        check_int(epochs, "epochs", "train_twin")
+        check_int(seed, "seed", "train_twin")
+        from eqprop_hw.learning.limits import check_run_counts
+        from eqprop_hw.networks.results import TrainingRun
+        from eqprop_hw.twin.train import train_twin, write_twin_run
+        check_run_counts(epochs, seed)
+        out = Path(out) if out is not None else Path("runs") / self.name
+        result = train_twin(self.spec, self.circuit, epochs=epochs, seed=seed)
+        write_twin_run(out, self.circuit, result)
+        params = dict(zip(self.circuit.trainable, result.values.tolist()))
+        return TrainingRun(data=dict(result.metrics), metrics=dict(result.metrics),
+                           params=params, out=out)
+
     def netlist(self, x=None, *, beta: float | None = None, target=None, analysis: str = "op",
                 tstep: float | None = None, tstop: float | None = None,
                 loss: str | None = None, softmax_temperature: float | None = None) -> str:

@@ -86,6 +86,18 @@ class ResistiveCommands:
         return Report(data=self.describe(), lines=lines)
 
     def _report_export(self, options, log=None) -> Report:
+        if option(options, "twin"):
+            used = [flag for flag, value in (("--input", options.input),
+                                             ("--beta", option(options, "beta")),
+                                             ("--target", option(options, "target")),
+                                             ("--tstep", options.tstep),
+                                             ("--tstop", options.tstop)) if value is not None]
+            if used or options.analysis != "op":
+                raise UsageError(f"{(used or ['--analysis'])[0]} does not apply to --twin (its "
+                                 "inputs, targets and transient come from the data set)")
+            return Report(text=self.twin_netlist(epochs=options.epochs))
+        if option(options, "epochs") is not None:
+            raise UsageError("--epochs applies to --twin only")
         if options.analysis != "tran" and (options.tstep is not None or
                                            options.tstop is not None):
             raise UsageError("--tstep/--tstop apply to --analysis tran only")
@@ -184,6 +196,19 @@ class ResistiveCommands:
                 f"{result.loss_cosine:.6f}")
         return Report(data=result.to_json(), lines=[line])
 
+    def _report_twin(self, options) -> Report:
+        """``train --twin``: the whole run as one twin-network transient."""
+        _twin_refusals(options)
+        out = self._option_out(options)
+        run = self.train_twin(out, epochs=options.epochs, seed=options.seed)
+        m = run.metrics
+        lines = [f"epoch {epoch}: train loss {train:.5g}, test loss {test:.5g}"
+                 for epoch, train, test in zip(m["epochs"], m["train_loss"], m["test_loss"])]
+        return Report(data=run.to_json(), lines=lines, trailer=[
+            f"eqprop-hw: twin transient of {m['windows']} windows in "
+            f"{m['ngspice_seconds']:.3g} s; wrote {os.path.join(out, 'params.npz')}, "
+            f"metrics.json and twin.cir in {out}"])
+
     def _report_check(self, options, log=None) -> Report:
         from eqprop_hw.learning.reference import format_report
         loss, softmax = self._option_loss(options)
@@ -225,6 +250,8 @@ class ResistiveCommands:
                                f"label {label_text(y[k])})")
 
     def _report_train(self, options, log=None) -> Report:
+        if option(options, "twin"):
+            return self._report_twin(options)
         out = self._option_out(options)
         run = self.train(out, epochs=options.epochs, seed=options.seed,
                          backend=options.backend, resume=options.resume,
@@ -235,6 +262,16 @@ class ResistiveCommands:
         return Report(data=run.to_json(), trailer=[f"eqprop-hw: wrote "
                                                    f"{os.path.join(out, 'params.npz')}{written} "
                                                    f"in {out}"])
+
+
+def _twin_refusals(options) -> None:
+    """``train --twin`` runs one ngspice transient: the loop's options do not apply."""
+    for flag, value in (("--resume", options.resume), ("--workers", options.workers),
+                        ("--scheduler", options.scheduler), ("--chunks", options.chunks),
+                        ("--params", options.params), ("--isolate", options.isolate)):
+        if value:
+            raise UsageError(f"{flag} does not apply to --twin (the whole run is one "
+                             "ngspice transient)")
 
 
 def _thermal_lines(data: dict) -> list[str]:
