@@ -51,3 +51,47 @@ CASES = [
     Case("grad-coupled-on-lc", ["grad", "lc.yaml", "--rule", "coupled"], {"lc.yaml": LC},
          error=("lc specs learn by the Hamiltonian echo",), names=""),
 ]
+
+TWIN = (forge.ROOT / "circuits" / "xor_twin.yaml").read_text()
+TWIN_LINE = "  twin: {sample_time: 1.0e-3, capacitance: 1.0e-9}   # s per sample, F per edge"
+
+
+def twin(case_id, replacement, error, argv=("export", "t.yaml", "--twin"), source=TWIN_LINE):
+    text = TWIN.replace(source, replacement)
+    assert text != TWIN
+    return Case(case_id + "-twin", list(argv), {"t.yaml": text}, error=error)
+
+
+CASES += [
+    twin("unknown-key", "  twin: {sample_time: 1.0e-3, shell: 'touch {marker}'}",
+         ("training.twin", "shell",)),
+    twin("not-a-mapping", "  twin: [1, 2]", ("training.twin must be a mapping",)),
+    twin("negative-capacitance", "  twin: {capacitance: -1.0e-9}",
+         ("training.twin.capacitance",)),
+    twin("nan-sample-time", "  twin: {sample_time: .nan}", ("training.twin.sample_time",)),
+    twin("huge-reltol-string", "  twin: {reltol: '" + "9" * 5000 + "'}",
+         ("training.twin.reltol",)),
+    twin("negative-leakage", "  twin: {leakage: -1.0}", ("training.twin.leakage",)),
+    twin("settle-below-rise", "  twin: {settle_fraction: 0.001, rise_fraction: 0.01}",
+         ("training.twin: need 0 < rise_fraction <= settle_fraction",)),
+    twin("windows-too-many", "  epochs: 100000", ("windows; at most 200,000",),
+         source="  epochs: 100"),
+    twin("rule-ep", "  rule: ep", ("set training.rule: coupled",),
+         source="  rule: coupled         # outputs clamped at V_F + eta (y - V_F)"),
+    twin("batch-four", "  batch_size: 4", ("training.batch_size is 4",),
+         source="  batch_size: 1         # the circuitry updates after every sample"),
+    twin("per-crossbar-rates", "  learning_rate: [0.003, 0.003]",
+         ("a twin network has one update gain",),
+         source="  learning_rate: 0.003  # per sample: dg = -0.003 g_max (dV_C^2 - dV_F^2) "
+                "/ (2 eta)"),
+    Case("twin-train-resume", ["train", "t.yaml", "--twin", "--resume", "--out", "run"],
+         {"t.yaml": TWIN}, error=("--resume does not apply to --twin",), names=""),
+    Case("twin-train-workers", ["train", "t.yaml", "--twin", "--workers", "2"],
+         {"t.yaml": TWIN}, error=("--workers does not apply to --twin",), names=""),
+    Case("twin-export-with-input", ["export", "t.yaml", "--twin", "--input", "1,0"],
+         {"t.yaml": TWIN}, error=("--input does not apply to --twin",), names=""),
+    Case("export-epochs-without-twin", ["export", "t.yaml", "--epochs", "3"],
+         {"t.yaml": TWIN}, error=("--epochs applies to --twin only",), names=""),
+    Case("twin-on-lc", ["train", "lc.yaml", "--twin"], {"lc.yaml": LC},
+         error=("--twin: twin-network circuitry trains resistive specs",), names=""),
+]
