@@ -153,3 +153,31 @@ def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module),
                              extraglobs={"CIRCUITS": CIRCUITS, "np": np})
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_regression_example_learns_recovers_from_cut_edges_and_runs_in_plain_ngspice(tmp_path):
+    """circuits/twin_regression.yaml: the error falls >= 10x within the one transient, two edges
+    are cut at the start of epoch 6, the rest relearn (>= 10x again), and plain ngspice -b of
+    the exported netlist ends at the conductances train --twin read."""
+    from eqprop_hw.backends.ngspice.raw import read_raw_file
+    spec = CIRCUITS / "twin_regression.yaml"
+    net = eqprop_hw.load(spec)
+    run = net.train_twin(tmp_path / "run", plots=False)
+    m = run.metrics
+    cut = m["damage"]["window"]
+    trace_time = np.array(m["trace"]["time"])
+    trace = np.array(m["trace"]["train_loss"])
+    before, after = trace[trace_time < m["damage"]["time"]], trace[trace_time > m["damage"]["time"]]
+    assert before[-1] < m["initial_train_loss"] / 10            # learns: 2.6e-3 -> 2e-6
+    assert after[0] > 100 * before[-1]                          # the cut hurts
+    assert m["train_loss"][-1] < after[0] / 10                  # and is relearnt: -> 3e-7
+    assert m["damage"]["elements"] == ["R1", "R7"] and cut == 5 * 30
+    (tmp_path / "twin.cir").write_text(net.twin_netlist())
+    subprocess.run(["ngspice", "-b", "-r", "out.raw", "twin.cir"], cwd=tmp_path, check=True,
+                   capture_output=True, env=dict(os.environ, SPICE_ASCIIRAWFILE="1"))
+    vectors = read_raw_file(tmp_path / "out.raw")
+    end = m["windows"] * 1e-3
+    for name, value in run.params.items():
+        if name not in m["damage"]["elements"]:
+            raw = np.interp(end, vectors["time"], vectors[f"v(tw_{name.lower()})"])
+            assert raw * 0.1 == pytest.approx(value, rel=1e-9)      # G_unit = g_max = 0.1 S/V

@@ -513,12 +513,24 @@ def _twin(check: _Checker, training: dict) -> dict:
     """training.twin: the twin-network circuitry's settings (numbers, checked here; their
     relations are checked when the circuitry is built)."""
     twin = check.mapping(training["twin"], "training.twin", training, "twin")
-    check.keys(twin, TWIN_KEYS, "training.twin")
+    check.keys(twin, TWIN_KEYS + ("damage",), "training.twin")
     out = {}
     for key in TWIN_KEYS:
         if twin.get(key) is not None:
             out[key] = check.number(twin, key, "training.twin", positive=key != "leakage",
                                     nonneg=key == "leakage")
+    if twin.get("damage") is not None:
+        # Edges cut mid-run (eqprop_hw.twin.netlist.twin_lines): at the start of an epoch.
+        damage = check.mapping(twin["damage"], "training.twin.damage", twin, "damage")
+        check.keys(damage, ("epoch", "elements"), "training.twin.damage")
+        elements = damage.get("elements")
+        if not isinstance(elements, list) or not elements or \
+                not all(isinstance(name, str) for name in elements) or len(elements) > 10_000:
+            check.fail("training.twin.damage.elements must be a non-empty list of element "
+                       "names", damage, "elements")
+        out["damage"] = {"epoch": check.integer(damage, "epoch", "training.twin.damage",
+                                                minimum=1, required=True),
+                         "elements": list(elements)}
     return out
 
 

@@ -470,7 +470,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
         check_run_counts(epochs, seed)
         return join_lines(twin_netlist(self.spec, self.circuit, epochs=epochs, seed=seed))
 
-    def train_twin(self, out=None, *, epochs: int | None = None, seed: int | None = None):
+    def train_twin(self, out=None, *, epochs: int | None = None, seed: int | None = None,
+                   plots: bool = True):
         """Train with the twin-network circuitry: the whole run is ONE ngspice transient
         (``eqprop-hw train --twin``; see :mod:`eqprop_hw.twin`).
 
@@ -484,6 +485,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
         out : str or path-like, optional
         epochs, seed : int, optional
             Override the spec's training settings.
+        plots : bool
+            Also draw ``twin.png`` (edge values and train loss over time; needs matplotlib).
 
         Returns
         -------
@@ -491,7 +494,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
 
         Examples
         --------
-        >>> run = eqprop_hw.load(CIRCUITS / "xor_twin.yaml").train_twin(TMP / "t", epochs=1)
+        >>> run = eqprop_hw.load(CIRCUITS / "xor_twin.yaml").train_twin(TMP / "t", epochs=1,
+        ...                                                          plots=False)
         >>> run.metrics["twin"], (run.out / "twin.cir").exists()
         (True, True)
         """
@@ -503,7 +507,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
         check_run_counts(epochs, seed)
         out = Path(out) if out is not None else Path("runs") / self.name
         result = train_twin(self.spec, self.circuit, epochs=epochs, seed=seed)
-        write_twin_run(out, self.circuit, result)
+        check_bool(plots, "plots", "train_twin")
+        write_twin_run(out, self.circuit, result, plots=plots)
         params = dict(zip(self.circuit.trainable, result.values.tolist()))
         return TrainingRun(data=dict(result.metrics), metrics=dict(result.metrics),
                            params=params, out=out)

@@ -200,14 +200,15 @@ class ResistiveCommands:
         """``train --twin``: the whole run as one twin-network transient."""
         _twin_refusals(options)
         out = self._option_out(options)
-        run = self.train_twin(out, epochs=options.epochs, seed=options.seed)
+        run = self.train_twin(out, epochs=options.epochs, seed=options.seed,
+                              plots=not options.no_plots)
         m = run.metrics
         lines = [f"epoch {epoch}: train loss {train:.5g}, test loss {test:.5g}"
                  for epoch, train, test in zip(m["epochs"], m["train_loss"], m["test_loss"])]
         return Report(data=run.to_json(), lines=lines, trailer=[
             f"eqprop-hw: twin transient of {m['windows']} windows in "
             f"{m['ngspice_seconds']:.3g} s; wrote {os.path.join(out, 'params.npz')}, "
-            f"metrics.json and twin.cir in {out}"])
+            f"metrics.json, twin.cir{'' if options.no_plots else ' and twin.png'} in {out}"])
 
     def _report_check(self, options, log=None) -> Report:
         from eqprop_hw.learning.reference import format_report

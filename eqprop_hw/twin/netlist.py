@@ -236,7 +236,8 @@ def _clock_points(scale: np.ndarray, settings: TwinSettings) -> tuple:
 
 
 def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initial,
-               title: str | None = None, clock_scale=None) -> list[str]:
+               title: str | None = None, clock_scale=None,
+               damage: dict | None = None) -> list[str]:
     """The twin network's transient netlist, one string per line.
 
     Parameters
@@ -255,6 +256,10 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
     clock_scale : array_like, shape (windows,), optional
         Height of the learning clock per window (default 1): the learning rate's factor in
         that window, e.g. ``lr_decay ** epoch``.
+    damage : dict of str to int, optional
+        Trainable element -> window at whose start the edge is cut: a PWL "intact" signal
+        (1, then 0 over the rise time) multiplies its conductance in both twins and its update
+        from then on, as the edges cut mid-run in the laboratory experiments.
 
     Returns
     -------
@@ -328,13 +333,29 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
         raise CircuitError(f"twin: {len(edges)} initial values needed, got {initial.shape}")
     store_nodes = []
     clock = namer.new_node("tw_clock")
+    damage = dict(damage or {})
+    unknown = sorted(set(damage) - {e.name for e in edges})
+    if unknown:
+        raise CircuitError(f"twin: damaged element {unknown[0]} is not a trainable element")
+    for name, window in damage.items():
+        if not (isinstance(window, (int, np.integer)) and 0 < window < windows):
+            raise CircuitError(f"twin: element {name} must be cut at a window in "
+                               f"[1, {windows - 1}], got {window!r}")
     for element in edges:
         store = namer.new_node(f"tw_{element.name.lower()}")
         store_nodes.append(store)
         a, b = element.nodes
+        intact = ""
+        if element.name in damage:
+            intact_node = namer.new_node(f"tw_intact_{element.name.lower()}")
+            intact = f"*v({intact_node})"
+            cut = np.r_[np.ones(damage[element.name]), np.zeros(windows - damage[element.name])]
+            times, values = _window_points(cut, settings)
+            lines += _pwl_lines(namer.element(f"VTW_INTACT_{element.name}"),
+                                f"{intact_node} 0", times, values)
         for twin in ("f", "c"):
             na, nb = namer.node(a, twin), namer.node(b, twin)
-            expr = f"I={fmt(unit)}*v({store})*{_drop(na, nb)}"
+            expr = f"I={fmt(unit)}*v({store}){intact}*{_drop(na, nb)}"
             check_expression(expr, element.name)
             lines.append(f"{namer.element(f'B{element.name}_{twin.upper()}')} {na} {nb} {expr}")
         fa, fb, ca, cb = (namer.node(a, "f"), namer.node(b, "f"), namer.node(a, "c"),
@@ -342,7 +363,7 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
         # The amplifier's output A clock (dV_F^2 - dV_C^2) (A) appears on its own node as a
         # voltage (1 V per A), so the gated charging current below reads it once.
         rate_node = namer.new_node(f"tw_i_{element.name.lower()}")
-        rate = f"{fmt(gain)}*v({clock})*({_drop(fa, fb)}^2-{_drop(ca, cb)}^2)"
+        rate = f"{fmt(gain)}*v({clock}){intact}*({_drop(fa, fb)}^2-{_drop(ca, cb)}^2)"
         if settings.update_limit is not None:
             limit = fmt(settings.update_limit)
             rate = f"{limit}*tanh(({rate})/{limit})"

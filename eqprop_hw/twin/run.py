@@ -47,13 +47,14 @@ class TwinRun:
 
 
 def run_twin(circuit: Circuit, settings: TwinSettings, inputs, targets, initial,
-             timeout: float = 3600.0, clock_scale=None) -> TwinRun:
+             timeout: float = 3600.0, clock_scale=None, damage: dict | None = None) -> TwinRun:
     """Write the twin netlist, run ``ngspice -b`` on it and read the capacitors.
 
     Parameters
     ----------
-    circuit, settings, inputs, targets, initial, clock_scale
-        As :func:`eqprop_hw.twin.netlist.twin_lines`.
+    circuit, settings, inputs, targets, initial, clock_scale, damage
+        As :func:`eqprop_hw.twin.netlist.twin_lines`. A damaged edge's value is reported as
+        ``g_min`` from its cut on (the capacitor keeps its charge, the edge conducts nothing).
     timeout : float
         Seconds before the run is abandoned.
 
@@ -63,7 +64,7 @@ def run_twin(circuit: Circuit, settings: TwinSettings, inputs, targets, initial,
     """
     from eqprop_hw.backends.ngspice.raw import run_ngspice_batch
     text = join_lines(twin_lines(circuit, settings, inputs, targets, initial,
-                                 clock_scale=clock_scale))
+                                 clock_scale=clock_scale, damage=damage))
     windows = np.atleast_2d(inputs).shape[0]
     start = time.perf_counter()
     vectors = run_ngspice_batch(text, timeout=timeout)
@@ -77,4 +78,6 @@ def run_twin(circuit: Circuit, settings: TwinSettings, inputs, targets, initial,
     columns = [np.interp(boundaries, t, np.asarray(vectors[name], dtype=float))
                for name in stores]
     values = np.stack(columns, axis=1) * settings.unit
+    for name, window in (damage or {}).items():
+        values[window:, circuit.trainable.index(name)] = settings.g_min
     return TwinRun(boundaries, values, seconds, text)

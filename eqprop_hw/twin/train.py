@@ -29,6 +29,9 @@ from eqprop_hw.twin.netlist import TwinSettings, twin_lines, twin_schedule
 from eqprop_hw.twin.run import TwinRun, run_twin
 
 
+#: Window boundaries at which ``train_twin`` evaluates the train loss for its error trace.
+TRACE_POINTS = 200
+
 #: Most sample windows one transient plays (its PWL sources hold ~4 points per window each).
 MAX_WINDOWS = 200_000
 
@@ -44,6 +47,7 @@ def twin_settings_from(spec: Spec) -> TwinSettings:
                         "one rate, not one per crossbar", spec.source)
     g_min, g_max = conductance_bounds(spec, build_circuit(spec))
     twin = dict((spec.data.get("training") or {}).get("twin") or {})
+    twin.pop("damage", None)
     try:
         return TwinSettings(eta=settings.eta,
                             learning_rate=float(settings.learning_rate) * g_max,
@@ -103,13 +107,34 @@ def twin_inputs(spec: Spec, circuit: Circuit, epochs: int | None = None,
     return settings, dataset, inputs, targets, scale, training.epochs
 
 
+def twin_damage(spec: Spec, circuit: Circuit, samples: int, epochs: int) -> dict:
+    """``training.twin.damage`` as {element: window of its cut} (checked against the circuit
+    and the run's length)."""
+    damage = ((spec.data.get("training") or {}).get("twin") or {}).get("damage")
+    if not damage:
+        return {}
+    names = {name.upper(): name for name in circuit.trainable}
+    out = {}
+    for name in damage["elements"]:
+        if name.upper() not in names:
+            raise SpecError(f"training.twin.damage.elements: {name!r} is not a trainable "
+                            "element", spec.source)
+        out[names[name.upper()]] = damage["epoch"] * samples
+    if damage["epoch"] >= epochs:
+        raise SpecError(f"training.twin.damage.epoch is {damage['epoch']}: the cut must come "
+                        f"before the last epoch (the run has {epochs})", spec.source)
+    return out
+
+
 def twin_netlist(spec: Spec, circuit: Circuit, epochs: int | None = None,
                  seed: int | None = None) -> list[str]:
     """The lines of the one transient that trains the spec's circuit (what ``export --twin``
     writes and ``ngspice -b`` runs)."""
-    settings, _, inputs, targets, scale, _ = twin_inputs(spec, circuit, epochs, seed)
+    settings, dataset, inputs, targets, scale, epochs = twin_inputs(spec, circuit, epochs, seed)
+    damage = twin_damage(spec, circuit, len(dataset.x_train), epochs)
     initial = np.clip(circuit.trainable_values(), settings.g_min, settings.g_max)
-    return twin_lines(circuit, settings, inputs, targets, initial, clock_scale=scale)
+    return twin_lines(circuit, settings, inputs, targets, initial, clock_scale=scale,
+                      damage=damage)
 
 
 def train_twin(spec: Spec, circuit: Circuit, epochs: int | None = None,
@@ -119,10 +144,11 @@ def train_twin(spec: Spec, circuit: Circuit, epochs: int | None = None,
     from eqprop_hw.learning.train import evaluate
     settings, dataset, inputs, targets, scale, epochs = twin_inputs(spec, circuit, epochs,
                                                                     seed)
+    samples = len(dataset.x_train)
+    damage = twin_damage(spec, circuit, samples, epochs)
     initial = np.clip(circuit.trainable_values(), settings.g_min, settings.g_max)
     run = run_twin(circuit, settings, inputs, targets, initial, timeout=timeout,
-                   clock_scale=scale)
-    samples = len(dataset.x_train)
+                   clock_scale=scale, damage=damage)
     metrics = {"spec": spec.name, "backend": "ngspice", "rule": "coupled", "twin": True,
                "eta": settings.eta, "settings": settings.as_dict(),
                "windows": len(inputs), "ngspice_seconds": run.seconds,
@@ -138,13 +164,26 @@ def train_twin(spec: Spec, circuit: Circuit, epochs: int | None = None,
             metrics["test_loss"].append(on_test["loss"])
             metrics["train_accuracy"].append(on_train["accuracy"])
             metrics["test_accuracy"].append(on_test["accuracy"])
+        # The error over time: the train loss at up to TRACE_POINTS window boundaries.
+        points = np.unique(np.linspace(0, len(inputs), min(TRACE_POINTS, len(inputs) + 1))
+                           .round().astype(int))
+        trace = []
+        for window in points:
+            backend.set_trainable(run.values[window])
+            trace.append(evaluate(backend, dataset, dataset.x_train, dataset.y_train)["loss"])
+    metrics["initial_train_loss"] = trace[0]
+    metrics["trace"] = {"time": run.times[points].tolist(), "train_loss": trace}
+    if damage:
+        metrics["damage"] = {"elements": sorted(damage), "window": min(damage.values()),
+                             "time": min(damage.values()) * settings.sample_time}
     return TwinTraining(metrics, run.values[-1].copy(), run)
 
 
-def write_twin_run(out_dir, circuit: Circuit, result: TwinTraining) -> None:
+def write_twin_run(out_dir, circuit: Circuit, result: TwinTraining, plots: bool = True) -> None:
     """``params.npz`` (the final conductances), ``metrics.json`` (with ``final_*`` values as a
-    ``train`` run writes) and ``twin.cir`` (the netlist that ran) in ``out_dir``, each
-    written atomically."""
+    ``train`` run writes), ``twin.cir`` (the netlist that ran) and, with ``plots``,
+    ``twin.png`` (:func:`eqprop_hw.twin.plots.plot_twin`) in ``out_dir``, each written
+    atomically."""
     import json
     from pathlib import Path
 
@@ -158,3 +197,7 @@ def write_twin_run(out_dir, circuit: Circuit, result: TwinTraining) -> None:
     for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss"):
         summary[f"final_{key}"] = result.metrics[key][-1] if result.metrics[key] else None
     atomic_write_text(out / "metrics.json", json.dumps(summary, indent=1) + "\n")
+    if plots:
+        from eqprop_hw.twin.plots import plot_twin
+        plot_twin(out / "twin.png", list(circuit.trainable), result.run.times,
+                  result.run.values, result.metrics)
