@@ -75,8 +75,9 @@ def test_the_amplifier_stops_at_g_max():
 
 def _xor_spec(tmp_path, lr: float, eta: float, epochs: int) -> Path:
     text = (CIRCUITS / "xor_twin.yaml").read_text()
-    text = text.replace("learning_rate: 0.003", f"learning_rate: {lr}")
-    text = text.replace("eta: 0.5", f"eta: {eta}").replace("epochs: 100", f"epochs: {epochs}")
+    text = text.replace("learning_rate: 0.0015", f"learning_rate: {lr}")
+    text = text.replace("eta: 0.25", f"eta: {eta}").replace("epochs: 100", f"epochs: {epochs}")
+    assert text.count(f"learning_rate: {lr}") == 1 and text.count(f"eta: {eta}") == 1
     path = tmp_path / "xor_twin.yaml"
     path.write_text(text)
     return path

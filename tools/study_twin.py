@@ -1,7 +1,7 @@
 """Twin-network circuitry (one ngspice transient) against the Python-side discrete rule.
 
-For circuits/xor_twin.yaml at several learning rates (10 epochs each), and for the bundled
-spec as it is (100 epochs), the learning curve of ``train --twin`` (conductances read from
+For circuits/xor_twin.yaml at several learning rates (10 epochs each, eta 0.25), and for the
+bundled spec as it is (100 epochs), the learning curve of ``train --twin`` (conductances read from
 the storage capacitors at each epoch's end, evaluated natively) is compared with ``train``
 using the same rule (training.rule coupled, batch 1): the largest relative difference of the
 train loss over the epochs, the final accuracies, and the wall time of the transient.
@@ -31,7 +31,7 @@ SPEC = ROOT / "circuits" / "xor_twin.yaml"
 def compare(folder: Path, rate: float | None, epochs: int | None) -> dict:
     text = SPEC.read_text()
     if rate is not None:
-        text = text.replace("learning_rate: 0.003", f"learning_rate: {rate}")
+        text = text.replace("learning_rate: 0.0015", f"learning_rate: {rate}")
     path = folder / f"xor_twin_{rate}_{epochs}.yaml"
     path.write_text(text)
     net = eqprop_hw.load(path)
@@ -43,7 +43,7 @@ def compare(folder: Path, rate: float | None, epochs: int | None) -> dict:
     python_seconds = time.perf_counter() - start
     a = np.array(twin.metrics["train_loss"])
     b = np.array(python.metrics["train_loss"])
-    return {"learning_rate": rate or 0.003, "epochs": len(a),
+    return {"learning_rate": rate or 0.0015, "eta": twin.metrics["eta"], "epochs": len(a),
             "windows": twin.metrics["windows"],
             "max_rel_loss_difference": float(np.max(np.abs(a - b) / b)),
             "twin_final_loss": float(a[-1]), "python_final_loss": float(b[-1]),

@@ -82,8 +82,8 @@ CASES += [
          source="  batch_size: 1         # the circuitry updates after every sample"),
     twin("per-crossbar-rates", "  learning_rate: [0.003, 0.003]",
          ("a twin network has one update gain",),
-         source="  learning_rate: 0.003  # per sample: dg = -0.003 g_max (dV_C^2 - dV_F^2) "
-                "/ (2 eta)"),
+         source="  learning_rate: 0.0015 # per sample: dg = -0.0015 g_max (dV_C^2 - "
+                "dV_F^2) / (2 eta)"),
     Case("twin-train-resume", ["train", "t.yaml", "--twin", "--resume", "--out", "run"],
          {"t.yaml": TWIN}, error=("--resume does not apply to --twin",), names=""),
     Case("twin-train-workers", ["train", "t.yaml", "--twin", "--workers", "2"],
