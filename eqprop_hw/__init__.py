@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 #: The stable public names, all from :mod:`eqprop_hw.api` (imported lazily).
 __all__ = ["load", "import_netlist", "Network", "SimulationResult", "GradientResult",
-           "TrainingRun", "Prediction", "InvalidParameterError"]
+           "TrainingRun", "Prediction", "CoupledGradientResult", "InvalidParameterError"]
 
 
 def __getattr__(name: str):

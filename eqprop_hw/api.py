@@ -19,11 +19,13 @@ from __future__ import annotations
 import os
 
 from eqprop_hw.networks.base import InvalidParameterError, Network, check_params
-from eqprop_hw.networks.results import (CheckResult, GradientResult, Prediction,  # noqa: F401
-                                        SimulationResult, TrainingRun, plain)
+from eqprop_hw.networks.results import (CheckResult, CoupledGradientResult,  # noqa: F401
+                                        GradientResult, Prediction, SimulationResult,
+                                        TrainingRun, plain)
 
 __all__ = ["load", "import_netlist", "Network", "SimulationResult", "GradientResult",
-           "TrainingRun", "Prediction", "CheckResult", "InvalidParameterError"]
+           "TrainingRun", "Prediction", "CheckResult", "CoupledGradientResult",
+           "InvalidParameterError"]
 
 
 def load(path, params=None) -> Network:

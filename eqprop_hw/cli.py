@@ -227,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"stop time (s) of --analysis tran (default {DEFAULT_TSTOP:g})")
     sub.add_argument("-o", "--output", metavar="FILE",
                      help="write the netlist here (atomically) instead of stdout")
+    sub.add_argument("--twin", action="store_true",
+                     help="write the ONE transient in which twin-network circuitry trains "
+                          "the circuit (training.rule coupled, batch_size 1)")
+    sub.add_argument("--epochs", type=_bounded_int(1, MAX_EPOCHS), metavar="N",
+                     help="--twin: override training.epochs")
 
     sub = add("import", cmd_import, "turn a SPICE netlist (safe subset) into a spec")
     sub.add_argument("netlist", metavar="NETLIST", help="SPICE netlist file")
@@ -290,6 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="nudging conductance (S) (default: the spec's training.beta)")
     sub.add_argument("--nudge", choices=("positive", "negative", "centered"),
                      default="centered", help="nudging mode (default: centered)")
+    sub.add_argument("--rule", choices=("ep", "coupled"), default="ep",
+                     help="ep: nudge the outputs with beta; coupled: clamp them at "
+                          "V_F + eta (y - V_F) with voltage sources (Coupled Learning, "
+                          "resistive specs, squared loss) (default: ep)")
+    sub.add_argument("--eta", type=_positive_float, metavar="E",
+                     help="--rule coupled: clamped fraction of the output error, in (0, 1] "
+                          "(default: the spec's training.eta, else 0.1)")
     loss_args(sub, gibbs=True)
     thermal_args(sub)
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
@@ -309,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--resume", action="store_true",
                      help="continue from DIR/checkpoint.npz (same result as an uninterrupted run)")
     sub.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    sub.add_argument("--twin", action="store_true",
+                     help="train with twin-network circuitry: the whole run is ONE ngspice "
+                          "transient (training.rule coupled, batch_size 1; writes twin.cir)")
     sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     where = sub.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_bounded_int(1, MAX_WORKERS), metavar="N",

@@ -139,7 +139,7 @@ def test_stable_names_are_exported_lazily():
     assert done.stdout.strip() == ("False ['load', 'import_netlist', 'Network', "
                                    "'SimulationResult', "
                                    "'GradientResult', 'TrainingRun', 'Prediction', "
-                                   "'InvalidParameterError']")
+                                   "'CoupledGradientResult', 'InvalidParameterError']")
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         eqprop_hw.nothing  # noqa: B018
 

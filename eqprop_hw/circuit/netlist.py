@@ -252,6 +252,41 @@ def trainable_patterns(circuit: Circuit) -> list[str]:
     return patterns
 
 
+def option_and_model_lines(circuit: Circuit) -> list[str]:
+    """The ``.options`` line (if the circuit sets any) and one ``.model`` line per diode model.
+
+    Examples
+    --------
+    >>> from eqprop_hw.circuit.graph import Circuit, DiodeModel
+    >>> c = Circuit("c", "graph", [], {"DX": DiodeModel("DX", 1e-14, 1.0)}, [], [], [],
+    ...             {"temp": 27.0})
+    >>> option_and_model_lines(c)
+    ['.options temp=27.0', '.model DX D(IS=1e-14 N=1.0)']
+    """
+    lines = []
+    options = [f"{key}={fmt(circuit.options[key])}" for key in OPTION_ORDER
+               if key in circuit.options]
+    if options:
+        lines.append(".options " + " ".join(options))
+    for name in sorted(circuit.models):
+        model = circuit.models[name]
+        params = " ".join(f"{key}={fmt(value)}" for key, value in model.params())
+        lines.append(f".model {name} D({params})")
+    return lines
+
+
+def wrap_words(prefix: str, words: list[str], width: int = 100) -> list[str]:
+    """``prefix`` followed by ``words``, cut into lines of at most ``width`` characters (a
+    word longer than that gets a line of its own); continuation lines start with ``prefix``.
+
+    Examples
+    --------
+    >>> wrap_words("+", ["1.0", "2.0", "3.0"], width=9)
+    ['+ 1.0 2.0', '+ 3.0']
+    """
+    return _wrap(prefix, words, width)
+
+
 def _wrap(prefix: str, words: list[str], width: int = 100) -> list[str]:
     lines, current = [], prefix
     for word in words:
@@ -331,14 +366,7 @@ def netlist_lines(circuit: Circuit, inputs: Sequence[float] | None = None,
     for port in circuit.outputs:
         lines.append(f"*@ output {port.name} {port.node}")
     lines += _wrap("*@ trainable", trainable_patterns(circuit))
-    options = [f"{key}={fmt(circuit.options[key])}" for key in OPTION_ORDER
-               if key in circuit.options]
-    if options:
-        lines.append(".options " + " ".join(options))
-    for name in sorted(circuit.models):
-        model = circuit.models[name]
-        params = " ".join(f"{key}={fmt(value)}" for key, value in model.params())
-        lines.append(f".model {name} D({params})")
+    lines += option_and_model_lines(circuit)
     lines += [element_line(e) for e in elements]
     if analysis == "op":
         lines.append(".op")

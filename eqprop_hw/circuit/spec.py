@@ -176,12 +176,42 @@ def _dataset(check: SpecChecker, spec: dict):
     return out
 
 
+#: training.twin keys (eqprop_hw.twin.netlist.TwinSettings): positive numbers, leakage >= 0.
+TWIN_KEYS = ("sample_time", "settle_fraction", "rise_fraction", "capacitance",
+             "conductance_per_volt", "leakage", "update_limit", "reltol")
+
+
+def _twin(check: SpecChecker, training: dict) -> dict:
+    """training.twin: the twin-network circuitry's settings (numbers, checked here; their
+    relations are checked when the circuitry is built)."""
+    twin = check.mapping(training["twin"], "training.twin", training, "twin")
+    check.keys(twin, TWIN_KEYS + ("damage",), "training.twin")
+    out = {}
+    for key in TWIN_KEYS:
+        if twin.get(key) is not None:
+            out[key] = check.number(twin, key, "training.twin", positive=key != "leakage",
+                                    nonneg=key == "leakage")
+    if twin.get("damage") is not None:
+        # Edges cut mid-run (eqprop_hw.twin.netlist.twin_lines): at the start of an epoch.
+        damage = check.mapping(twin["damage"], "training.twin.damage", twin, "damage")
+        check.keys(damage, ("epoch", "elements"), "training.twin.damage")
+        elements = damage.get("elements")
+        if not isinstance(elements, list) or not elements or \
+                not all(isinstance(name, str) for name in elements) or len(elements) > 10_000:
+            check.fail("training.twin.damage.elements must be a non-empty list of element "
+                       "names", damage, "elements")
+        out["damage"] = {"epoch": check.integer(damage, "epoch", "training.twin.damage",
+                                                minimum=1, required=True),
+                         "elements": list(elements)}
+    return out
+
+
 def _training(check: SpecChecker, spec: dict):
     if spec.get("training") is None:
         return None
     training = check.mapping(spec["training"], "training", spec, "training")
     allowed = ("epochs", "batch_size", "learning_rate", "lr_decay", "beta", "nudge", "loss",
-               "temperature", "seed", "estimator", "samples")
+               "temperature", "seed", "estimator", "samples", "rule", "eta", "twin")
     check.keys(training, allowed, "training")
     out = {
         "epochs": check.integer(training, "epochs", "training", default=10, minimum=1),
@@ -202,6 +232,18 @@ def _training(check: SpecChecker, spec: dict):
                                   choices=("chl", "covariance", "path")),
         "samples": check.integer(training, "samples", "training", default=256, minimum=32),
     }
+    # The learning rule (eqprop_hw.learning.coupled): EP's nudge, or Coupled Learning's clamp
+    # at V_F + eta (y - V_F). Recorded only when given, so older specs read as before.
+    if "rule" in training:
+        out["rule"] = check.string(training, "rule", "training", default="ep",
+                                   choices=("ep", "coupled"))
+    if "eta" in training:
+        out["eta"] = check.number(training, "eta", "training", default=0.1, positive=True)
+        if out["eta"] > 1:
+            check.fail(f"training.eta (the clamped fraction of the output error) must be in "
+                       f"(0, 1], got {out['eta']!r}", training, "eta")
+    if training.get("twin") is not None:
+        out["twin"] = _twin(check, training)
     if out["temperature"] <= 0:
         check.fail(f"training.temperature (the softmax temperature of the cross-entropy loss, "
                    f"in V) must be > 0, got {out['temperature']!r}", training, "temperature")

@@ -55,7 +55,7 @@ from eqprop_hw.circuit.spec import Spec
 
 DEFAULT_TRAINING = {"epochs": 10, "batch_size": 16, "learning_rate": 0.01, "lr_decay": 1.0,
                     "beta": 1e-6, "nudge": "centered", "loss": "squared", "temperature": 0.1,
-                    "seed": 0}
+                    "seed": 0, "rule": "ep", "eta": 0.1}
 CHECKPOINT_FORMAT = "eqprop-hw checkpoint 2"
 #: Older checkpoint formats still read (format 1: epoch boundaries only).
 CHECKPOINT_FORMATS = ("eqprop-hw checkpoint 1", CHECKPOINT_FORMAT)
@@ -74,6 +74,8 @@ class TrainSettings:
     loss: str
     seed: int
     temperature: float = 0.1
+    rule: str = "ep"
+    eta: float = 0.1
 
 
 def settings_from(spec: Spec, epochs: int | None = None, seed: int | None = None,
@@ -300,7 +302,12 @@ class ResistiveTrainer(Trainer):
             "batch_size": settings.batch_size,
             "epochs": [], "train_loss": [], "test_loss": [], "train_accuracy": [],
             "test_accuracy": [], "seconds": [], "samples_per_second": []}
+        if settings.rule == "coupled":     # recorded only for Coupled Learning: EP runs as before
+            self.metrics.update(rule="coupled", eta=settings.eta)
+            # The clamp rule's direction is in V^2 (EP's in V^2/S): one g_max less.
+            self.rates = self.rates / self.g_max
         self.engine = self.client = self.cluster = self.remote = self.thermal = None
+        self.clamped = None
         self.hardware = self.probe = self.chunks = None
         self.resumed = False
 
@@ -314,6 +321,10 @@ class ResistiveTrainer(Trainer):
                "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
                "batch_size": settings.batch_size}
         check_resumed_settings(path, self.metrics, {key: now[key] for key in RESUMED_SETTINGS})
+        coupled = settings.rule == "coupled"      # EP runs record no rule (their metrics
+        check_resumed_settings(                    # stay as they were): compare explicitly
+            path, {"rule": self.metrics.get("rule", "ep"), "eta": self.metrics.get("eta")},
+            {"rule": settings.rule, "eta": settings.eta if coupled else None})
         self.resumed = True
         return Start(epoch, position, seconds)
 
@@ -371,6 +382,25 @@ class ResistiveTrainer(Trainer):
             if not resume:
                 self.values = self.hardware.clip(self.values)   # every device in its range
             engine.set_trainable(self.values)
+        if self.settings.rule == "coupled":
+            self._attach_clamped(chunks)
+
+    def _attach_clamped(self, chunks) -> None:
+        """Coupled Learning: a second backend of the clamped circuit, same values."""
+        from eqprop_hw.learning.coupled import clamped_circuit
+        settings = self.settings
+        refused = {"a loss other than squared": settings.loss != "squared",
+                   "finite temperature": self.thermal is not None,
+                   "workers or a scheduler": self.remote is not None,
+                   "chunks": chunks is not None,
+                   "a devices section": self.hardware is not None}
+        for what, present in refused.items():
+            if present:
+                raise EqpropError(f"train: training.rule coupled (clamped outputs) does not "
+                                  f"run with {what} yet; use training.rule ep")
+        self.clamped = make_backend(self.backend, clamped_circuit(self.circuit), compiled=True,
+                                    **self.options)
+        self.clamped.set_trainable(self.values)
 
     def begin_epoch(self, epoch: int, position: int) -> None:
         settings = self.settings
@@ -391,11 +421,16 @@ class ResistiveTrainer(Trainer):
                                                device_rng)
         if self.remote is None:
             self.engine.set_trainable(self.values)
+        if self.clamped is not None:
+            self.clamped.set_trainable(self.values)
         return len(batch)
 
     def _gradient(self, epoch: int, first: int, x, targets):
         """``(gradient, device rng or None)`` of one minibatch by the run's estimator."""
         settings, beta, nudge = self.settings, self.settings.beta, self.settings.nudge
+        if self.clamped is not None:     # Coupled Learning (eqprop_hw.learning.coupled)
+            from eqprop_hw.learning.coupled import coupled_gradient
+            return coupled_gradient(self.engine, self.clamped, x, targets, settings.eta)[0], None
         if self.thermal is not None:     # finite temperature (eqprop_hw.thermal.train)
             return self.thermal(self.values, x, targets, beta,
                                 (settings.seed, epoch, first)), None
@@ -462,9 +497,10 @@ class ResistiveTrainer(Trainer):
                 disconnect(self.client, self.cluster)
         finally:
             self.remote = self.thermal = self.client = None
-            if self.engine is not None:
-                self.engine.close()
-            self.engine = None
+            for engine in (self.engine, self.clamped):
+                if engine is not None:
+                    engine.close()
+            self.engine = self.clamped = None
 
 
 def _epoch_line(metrics: dict) -> str:

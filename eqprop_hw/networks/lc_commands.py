@@ -58,6 +58,8 @@ class LCCommands:
         return Report(data=data, lines=lines)
 
     def _report_export(self, options, log=None) -> Report:
+        if option(options, "twin") or option(options, "epochs") is not None:
+            raise UsageError("--twin/--epochs: twin-network circuitry trains resistive specs")
         if options.input is not None:
             raise UsageError("--input: an lc spec's inputs are waveforms given in the spec "
                              "(elements[].waveform)")
@@ -99,6 +101,9 @@ class LCCommands:
                       trailer=[f"({options.backend} backend, {result.seconds:.3g} s)"])
 
     def _report_grad(self, options, log=None) -> Report:
+        if option(options, "rule") == "coupled" or option(options, "eta") is not None:
+            raise UsageError("--rule coupled/--eta: Coupled Learning clamps a resistive "
+                             "network's outputs; lc specs learn by the Hamiltonian echo")
         if options.input is not None or options.target is not None:
             raise UsageError("--input/--target: an lc spec's inputs and targets are waveforms "
                              "(spec, dataset or --target-file)")
@@ -158,6 +163,8 @@ class LCCommands:
         return Report(data=result.to_json(), lines=[line], notes=notes)
 
     def _report_train(self, options, log=None) -> Report:
+        if option(options, "twin"):
+            raise UsageError("--twin: twin-network circuitry trains resistive specs")
         out = self._option_out(options)
         if options.workers or options.scheduler:
             raise UsageError("--workers/--scheduler are not available for lc specs")

@@ -407,6 +407,150 @@ class ResistiveNetwork(ResistiveCommands, Network):
                               exact=dict(data["exact"]), cosine=agreement["cosine"],
                               rel_error=agreement["rel_error"], backend=backend, beta=beta)
 
+    def coupled_gradient(self, x=None, y=None, *, eta: float | None = None,
+                         backend: str = "native"):
+        """Coupled Learning's measured update direction vs its exact small-clamp limit
+        (``eqprop-hw grad --rule coupled --json``; see :mod:`eqprop_hw.learning.coupled`).
+
+        Parameters
+        ----------
+        x : array_like, shape (n_inputs,)
+            Input values in input order.
+        y : array_like, shape (n_outputs,)
+            Target voltages (V) in output order.
+        eta : float, optional
+            Clamped fraction of the output error, in (0, 1]; default the spec's
+            ``training.eta`` (0.1).
+        backend : {"native", "ngspice"}
+            Simulator of the free and the clamped phase.
+
+        Returns
+        -------
+        CoupledGradientResult
+
+        Examples
+        --------
+        >>> net = eqprop_hw.load(CIRCUITS / "xor.yaml")
+        >>> g = net.coupled_gradient([1, 0], [0.9], eta=0.01)
+        >>> g.cosine > 0.9999, g.loss_cosine > 0.9999   # one output: the loss gradient's direction
+        (True, True)
+        """
+        from eqprop_hw.networks.results import CoupledGradientResult
+        method = "coupled_gradient"
+        if x is None or y is None:
+            raise InvalidParameterError(f"{method}: 'x' and 'y' are required")
+        x = self._inputs(x, method, batch=False)[None]
+        y = check_array(y, "y", method, (len(self.output_names),), self.output_names)[None]
+        check_number(eta, "eta", method, positive=True)
+        if eta is not None and eta > 1:
+            raise InvalidParameterError(f"{method}: 'eta' must be in (0, 1] (the clamped "
+                                        f"fraction of the output error), got {eta!r}")
+        check_choice(backend, "backend", method, BACKENDS)
+        from eqprop_hw.learning.train import settings_from
+        settings = settings_from(self.spec)
+        if settings.loss != "squared":
+            raise InvalidParameterError(f"{method}: Coupled Learning clamps output voltages; "
+                                        "it needs the squared loss, and the spec trains with "
+                                        f"{settings.loss}")
+        eta = float(eta) if eta is not None else settings.eta
+        from eqprop_hw.backends import make_backend
+        from eqprop_hw.learning.coupled import clamped_circuit, coupled_gradient
+        from eqprop_hw.learning.coupled_reference import coupled_limit
+        from eqprop_hw.learning.reference import exact_gradient, gradient_agreement
+        with make_backend(backend, self.circuit) as free, \
+                make_backend(backend, clamped_circuit(self.circuit)) as held:
+            estimate, _ = coupled_gradient(free, held, x, y, eta)
+        loss, limit = coupled_limit(self.circuit, x, y)
+        _, gradient = exact_gradient(self.circuit, x, y)
+        agreement = gradient_agreement(estimate, limit)
+        loss_cosine = gradient_agreement(estimate, gradient)["cosine"]
+        names = self.circuit.trainable
+
+        def named(values):
+            return dict(zip(names, np.asarray(values, dtype=float).tolist()))
+
+        data = {"rule": "coupled", "loss": loss, "backend": backend, "eta": eta,
+                "estimate": named(estimate), "limit": named(limit),
+                "loss_gradient": named(gradient), "cosine": agreement["cosine"],
+                "rel_error": agreement["rel_error"], "loss_cosine": loss_cosine}
+        return CoupledGradientResult(data=data, loss=loss, estimate=data["estimate"],
+                                     limit=data["limit"], loss_gradient=data["loss_gradient"],
+                                     cosine=agreement["cosine"],
+                                     rel_error=agreement["rel_error"], loss_cosine=loss_cosine,
+                                     eta=eta, backend=backend)
+
+    def twin_netlist(self, *, epochs: int | None = None, seed: int | None = None) -> str:
+        """The one transient in which the twin-network circuitry trains this circuit
+        (``eqprop-hw export --twin``; see :mod:`eqprop_hw.twin`): ``ngspice -b`` runs it.
+
+        The spec must train with ``training.rule: coupled`` and ``batch_size: 1``.
+
+        Parameters
+        ----------
+        epochs, seed : int, optional
+            Override the spec's training settings.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> text = eqprop_hw.load(CIRCUITS / "xor_twin.yaml").twin_netlist(epochs=1)
+        >>> text.splitlines()[0], ".tran" in text
+        ('eqprop-hw twin xor_twin', True)
+        """
+        check_int(epochs, "epochs", "twin_netlist")
+        check_int(seed, "seed", "twin_netlist")
+        from eqprop_hw.circuit.spice_grammar import join_lines
+        from eqprop_hw.learning.limits import check_run_counts
+        from eqprop_hw.twin.train import twin_netlist
+        check_run_counts(epochs, seed)
+        return join_lines(twin_netlist(self.spec, self.circuit, epochs=epochs, seed=seed))
+
+    def train_twin(self, out=None, *, epochs: int | None = None, seed: int | None = None,
+                   plots: bool = True):
+        """Train with the twin-network circuitry: the whole run is ONE ngspice transient
+        (``eqprop-hw train --twin``; see :mod:`eqprop_hw.twin`).
+
+        Writes ``params.npz``, ``metrics.json`` and ``twin.cir`` (the netlist that ran) in
+        ``out`` (default ``runs/<spec name>``). The metrics are those of a ``train`` run, the
+        conductances read from the capacitors at each epoch's end and evaluated on the native
+        backend, plus ``twin: true``, ``settings``, ``windows`` and ``ngspice_seconds``.
+
+        Parameters
+        ----------
+        out : str or path-like, optional
+        epochs, seed : int, optional
+            Override the spec's training settings.
+        plots : bool
+            Also draw ``twin.png`` (edge values and train loss over time; needs matplotlib).
+
+        Returns
+        -------
+        TrainingRun
+
+        Examples
+        --------
+        >>> run = eqprop_hw.load(CIRCUITS / "xor_twin.yaml").train_twin(TMP / "t", epochs=1,
+        ...                                                          plots=False)
+        >>> run.metrics["twin"], (run.out / "twin.cir").exists()
+        (True, True)
+        """
+        check_int(epochs, "epochs", "train_twin")
+        check_int(seed, "seed", "train_twin")
+        from eqprop_hw.learning.limits import check_run_counts
+        from eqprop_hw.networks.results import TrainingRun
+        from eqprop_hw.twin.train import train_twin, write_twin_run
+        check_run_counts(epochs, seed)
+        out = Path(out) if out is not None else Path("runs") / self.name
+        result = train_twin(self.spec, self.circuit, epochs=epochs, seed=seed)
+        check_bool(plots, "plots", "train_twin")
+        write_twin_run(out, self.circuit, result, plots=plots)
+        params = dict(zip(self.circuit.trainable, result.values.tolist()))
+        return TrainingRun(data=dict(result.metrics), metrics=dict(result.metrics),
+                           params=params, out=out)
+
     def netlist(self, x=None, *, beta: float | None = None, target=None, analysis: str = "op",
                 tstep: float | None = None, tstop: float | None = None,
                 loss: str | None = None, softmax_temperature: float | None = None) -> str:

@@ -86,6 +86,18 @@ class ResistiveCommands:
         return Report(data=self.describe(), lines=lines)
 
     def _report_export(self, options, log=None) -> Report:
+        if option(options, "twin"):
+            used = [flag for flag, value in (("--input", options.input),
+                                             ("--beta", option(options, "beta")),
+                                             ("--target", option(options, "target")),
+                                             ("--tstep", options.tstep),
+                                             ("--tstop", options.tstop)) if value is not None]
+            if used or options.analysis != "op":
+                raise UsageError(f"{(used or ['--analysis'])[0]} does not apply to --twin (its "
+                                 "inputs, targets and transient come from the data set)")
+            return Report(text=self.twin_netlist(epochs=options.epochs))
+        if option(options, "epochs") is not None:
+            raise UsageError("--epochs applies to --twin only")
         if options.analysis != "tran" and (options.tstep is not None or
                                            options.tstop is not None):
             raise UsageError("--tstep/--tstop apply to --analysis tran only")
@@ -151,6 +163,8 @@ class ResistiveCommands:
         x = self._option_inputs(options.input) if options.input is not None else []
         y = parse_numbers(options.target, "--target", len(self.output_names),
                           self.output_names)
+        if option(options, "rule") == "coupled" or option(options, "eta") is not None:
+            return self._report_coupled(options, x, y)
         loss, softmax = self._option_loss(options)
         gibbs = gibbs_temperature(options, self.spec, loss)
         result = self.gradient(x, y, beta=options.beta, backend=options.backend,
@@ -170,6 +184,39 @@ class ResistiveCommands:
                  f"{100 * data['bias_relative']:.3g}% of the gradient")
         return Report(data=result.to_json(), lines=[line, trust],
                       notes=[f"eqprop-hw: {w}" for w in data["warnings"]])
+
+    def _report_coupled(self, options, x, y) -> Report:
+        """``grad --rule coupled``: the clamped rule vs its exact small-clamp limit."""
+        if option(options, "rule") != "coupled":
+            raise UsageError("--eta is the clamp of --rule coupled (give --rule coupled)")
+        for name in ("beta", "loss", "temperature", "softmax_temperature", "samples",
+                     "estimator"):
+            if option(options, name) is not None:
+                flag = "--" + name.replace("_", "-")
+                raise UsageError(f"{flag} does not apply to --rule coupled (it clamps the "
+                                 "outputs with the squared loss at zero temperature)")
+        if options.nudge != "centered":
+            raise UsageError("--nudge does not apply to --rule coupled (its clamp is one-sided)")
+        result = self.coupled_gradient(x, y, eta=options.eta, backend=options.backend)
+        line = (f"loss {result.loss:.6g} V^2; coupled (eta={result.eta:g}, "
+                f"{options.backend}) vs its eta->0 limit: cosine {result.cosine:.6f}, relative "
+                f"error {result.rel_error:.3g}; vs the loss gradient: cosine "
+                f"{result.loss_cosine:.6f}")
+        return Report(data=result.to_json(), lines=[line])
+
+    def _report_twin(self, options) -> Report:
+        """``train --twin``: the whole run as one twin-network transient."""
+        _twin_refusals(options)
+        out = self._option_out(options)
+        run = self.train_twin(out, epochs=options.epochs, seed=options.seed,
+                              plots=not options.no_plots)
+        m = run.metrics
+        lines = [f"epoch {epoch}: train loss {train:.5g}, test loss {test:.5g}"
+                 for epoch, train, test in zip(m["epochs"], m["train_loss"], m["test_loss"])]
+        return Report(data=run.to_json(), lines=lines, trailer=[
+            f"eqprop-hw: twin transient of {m['windows']} windows in "
+            f"{m['ngspice_seconds']:.3g} s; wrote {os.path.join(out, 'params.npz')}, "
+            f"metrics.json, twin.cir{'' if options.no_plots else ' and twin.png'} in {out}"])
 
     def _report_check(self, options, log=None) -> Report:
         from eqprop_hw.learning.reference import format_report
@@ -215,6 +262,8 @@ class ResistiveCommands:
                                f"label {label_text(y[k])})")
 
     def _report_train(self, options, log=None) -> Report:
+        if option(options, "twin"):
+            return self._report_twin(options)
         out = self._option_out(options)
         run = self.train(out, epochs=options.epochs, seed=options.seed,
                          backend=options.backend, resume=options.resume,
@@ -233,6 +282,16 @@ def _reference_words(data: dict) -> str:
         return f"exact ({data['reference_method']})"
     return (f"reference ({data['reference_method']}, {data['reference_samples']} samples per "
             f"phase, seed {data['reference_seed']}; an estimate, not exact)")
+
+
+def _twin_refusals(options) -> None:
+    """``train --twin`` runs one ngspice transient: the loop's options do not apply."""
+    for flag, value in (("--resume", options.resume), ("--workers", options.workers),
+                        ("--scheduler", options.scheduler), ("--chunks", options.chunks),
+                        ("--params", options.params), ("--isolate", options.isolate)):
+        if value:
+            raise UsageError(f"{flag} does not apply to --twin (the whole run is one "
+                             "ngspice transient)")
 
 
 def _thermal_lines(data: dict) -> list[str]:

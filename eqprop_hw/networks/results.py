@@ -166,6 +166,50 @@ class GradientResult(_Result):
 
 
 @dataclass(frozen=True, eq=False)
+class CoupledGradientResult(_Result):
+    """Coupled Learning's measured update direction against its exact eta -> 0 limit
+    (``eqprop-hw grad --rule coupled --json``).
+
+    Attributes
+    ----------
+    loss : float
+        The squared loss (V^2) of the free phase.
+    estimate : dict of str to float
+        Trainable element -> ``(dV_C^2 - dV_F^2) / (2 eta)`` (V^2) measured on the backend.
+    limit : dict of str to float
+        The exact eta -> 0 limit ``(dV_O/dg)^T H_O (V_F - y)`` (V^2) from the software
+        reference (:func:`eqprop_hw.learning.coupled_reference.coupled_limit`).
+    loss_gradient : dict of str to float
+        The exact squared-loss gradient dL/dg (V^2/S), which the limit preconditions by the
+        output conductance matrix H_O.
+    cosine, rel_error : float
+        Agreement of ``estimate`` with ``limit``: the bias of a finite clamp is in rel_error.
+    loss_cosine : float
+        Cosine of ``estimate`` with ``loss_gradient`` (1 for one output, where H_O is a number).
+    eta : float
+        The clamped fraction of the output error.
+    backend : str
+
+    Examples
+    --------
+    >>> g = eqprop_hw.load(CIRCUITS / "iris.yaml").coupled_gradient(
+    ...     [0.5, -1, 1.2, 0.3], [1, 0, 0], eta=1e-3)
+    >>> g.rel_error < 1e-3, g.loss_cosine > 0.99
+    (True, True)
+    """
+
+    loss: float = math.nan
+    estimate: dict = field(default_factory=dict)
+    limit: dict = field(default_factory=dict)
+    loss_gradient: dict = field(default_factory=dict)
+    cosine: float = math.nan
+    rel_error: float = math.nan
+    loss_cosine: float = math.nan
+    eta: float = math.nan
+    backend: str = ""
+
+
+@dataclass(frozen=True, eq=False)
 class TrainingRun(_Result):
     """A finished training run (``eqprop-hw train --json`` prints ``metrics``).
 
