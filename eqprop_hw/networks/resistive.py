@@ -435,49 +435,13 @@ class ResistiveNetwork(ResistiveCommands, Network):
         >>> g.cosine > 0.9999, g.loss_cosine > 0.9999   # one output: the loss gradient's direction
         (True, True)
         """
-        from eqprop_hw.networks.results import CoupledGradientResult
+        from eqprop_hw.networks.coupled import coupled_gradient_result
         method = "coupled_gradient"
         if x is None or y is None:
             raise InvalidParameterError(f"{method}: 'x' and 'y' are required")
         x = self._inputs(x, method, batch=False)[None]
         y = check_array(y, "y", method, (len(self.output_names),), self.output_names)[None]
-        check_number(eta, "eta", method, positive=True)
-        if eta is not None and eta > 1:
-            raise InvalidParameterError(f"{method}: 'eta' must be in (0, 1] (the clamped "
-                                        f"fraction of the output error), got {eta!r}")
-        check_choice(backend, "backend", method, BACKENDS)
-        from eqprop_hw.learning.train import settings_from
-        settings = settings_from(self.spec)
-        if settings.loss != "squared":
-            raise InvalidParameterError(f"{method}: Coupled Learning clamps output voltages; "
-                                        "it needs the squared loss, and the spec trains with "
-                                        f"{settings.loss}")
-        eta = float(eta) if eta is not None else settings.eta
-        from eqprop_hw.backends import make_backend
-        from eqprop_hw.learning.coupled import clamped_circuit, coupled_gradient
-        from eqprop_hw.learning.coupled_reference import coupled_limit
-        from eqprop_hw.learning.reference import exact_gradient, gradient_agreement
-        with make_backend(backend, self.circuit) as free, \
-                make_backend(backend, clamped_circuit(self.circuit)) as held:
-            estimate, _ = coupled_gradient(free, held, x, y, eta)
-        loss, limit = coupled_limit(self.circuit, x, y)
-        _, gradient = exact_gradient(self.circuit, x, y)
-        agreement = gradient_agreement(estimate, limit)
-        loss_cosine = gradient_agreement(estimate, gradient)["cosine"]
-        names = self.circuit.trainable
-
-        def named(values):
-            return dict(zip(names, np.asarray(values, dtype=float).tolist()))
-
-        data = {"rule": "coupled", "loss": loss, "backend": backend, "eta": eta,
-                "estimate": named(estimate), "limit": named(limit),
-                "loss_gradient": named(gradient), "cosine": agreement["cosine"],
-                "rel_error": agreement["rel_error"], "loss_cosine": loss_cosine}
-        return CoupledGradientResult(data=data, loss=loss, estimate=data["estimate"],
-                                     limit=data["limit"], loss_gradient=data["loss_gradient"],
-                                     cosine=agreement["cosine"],
-                                     rel_error=agreement["rel_error"], loss_cosine=loss_cosine,
-                                     eta=eta, backend=backend)
+        return coupled_gradient_result(self, x, y, eta, backend)
 
     def twin_netlist(self, *, epochs: int | None = None, seed: int | None = None) -> str:
         """The one transient in which the twin-network circuitry trains this circuit
@@ -537,19 +501,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
         >>> run.metrics["twin"], (run.out / "twin.cir").exists()
         (True, True)
         """
-        check_int(epochs, "epochs", "train_twin")
-        check_int(seed, "seed", "train_twin")
-        from eqprop_hw.learning.limits import check_run_counts
-        from eqprop_hw.networks.results import TrainingRun
-        from eqprop_hw.twin.train import train_twin, write_twin_run
-        check_run_counts(epochs, seed)
-        out = Path(out) if out is not None else Path("runs") / self.name
-        result = train_twin(self.spec, self.circuit, epochs=epochs, seed=seed)
-        check_bool(plots, "plots", "train_twin")
-        write_twin_run(out, self.circuit, result, plots=plots)
-        params = dict(zip(self.circuit.trainable, result.values.tolist()))
-        return TrainingRun(data=dict(result.metrics), metrics=dict(result.metrics),
-                           params=params, out=out)
+        from eqprop_hw.networks.coupled import train_twin_run
+        return train_twin_run(self, out, epochs, seed, plots)
 
     def netlist(self, x=None, *, beta: float | None = None, target=None, analysis: str = "op",
                 tstep: float | None = None, tstop: float | None = None,

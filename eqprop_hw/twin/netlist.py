@@ -240,6 +240,10 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
                damage: dict | None = None) -> list[str]:
     """The twin network's transient netlist, one string per line.
 
+    Long because: it writes the netlist's sections in order (shared sources, both twins, each
+    edge's capacitor, conductances, amplifier and cut, the clamps, the clock, the analysis),
+    each a short loop over the same name maps that the sections share.
+
     Parameters
     ----------
     circuit : Circuit
