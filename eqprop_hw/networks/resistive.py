@@ -423,7 +423,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
               backend: str = "native", resume: bool = False, plots: bool = True,
               progress: bool = False, workers: int | None = None,
               scheduler: str | None = None, chunks: int | None = None,
-              isolate: bool | None = None, log=None):
+              isolate: bool | None = None, log=None, keep_checkpoint: bool = False):
         """Train on the spec's dataset with the local EP rule (``eqprop-hw train``).
 
         Parameters
@@ -435,15 +435,20 @@ class ResistiveNetwork(ResistiveCommands, Network):
             Override the spec's ``training`` values.
         backend : {"native", "ngspice"}
         resume : bool
-            Continue from ``out/checkpoint.npz`` (the same result as an uninterrupted run).
+            Continue from ``out/checkpoint.npz`` (the same result as an uninterrupted run); no
+            checkpoint yet: start from the beginning (one line to ``log`` says so).
         plots : bool
-            Write the PNG plots.
+            Draw the PNG figures (once, at the end, or when a signal stops the run).
         progress : bool
             tqdm progress bars on stderr.
         workers, scheduler, chunks, isolate
             Data-parallel training and ngspice isolation, as :func:`eqprop_hw.learning.train.train`.
         log : callable, optional
             Called with each progress message (str), e.g. resuming, checkpoints.
+        keep_checkpoint : bool
+            Keep ``out/checkpoint.npz`` after the run has finished (to continue it later with
+            ``resume=True`` and more epochs); by default it is removed once params, metrics and
+            figures are written.
 
         Returns
         -------
@@ -463,7 +468,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
         check_int(epochs, "epochs", method, minimum=1)
         check_int(seed, "seed", method)
         check_choice(backend, "backend", method, BACKENDS)
-        for name, value in (("resume", resume), ("plots", plots), ("progress", progress)):
+        for name, value in (("resume", resume), ("plots", plots), ("progress", progress),
+                            ("keep_checkpoint", keep_checkpoint)):
             check_bool(value, name, method)
         check_int(workers, "workers", method, minimum=1)
         check_int(chunks, "chunks", method, minimum=1)
@@ -477,7 +483,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         metrics = train(self.spec, out, backend=backend, epochs=epochs, seed=seed,
                         resume=resume, params=self.params, progress=progress, plots=plots,
                         log=log, workers=workers, scheduler=scheduler, chunks=chunks,
-                        isolate=isolate)
+                        isolate=isolate, keep_checkpoint=keep_checkpoint)
         return self._run(metrics, Path(out), "params.npz")
 
     def predict(self, split: str = "test", *, backend: str = "native",
