@@ -260,7 +260,7 @@ def apply_overrides(document, settings, source: str, new_mapping, new_list):
                 _store(container, slot, child, line)
             elif not isinstance(child, (dict, list)):
                 raise SpecError(f"{setting.origin}: {'.'.join(walked)} is a value "
-                                f"({quote(child, 40)}), not a section or list", source)
+                                f"({str(child)[:40]}), not a section or list", source)
             container = child
     return document
 
