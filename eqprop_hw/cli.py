@@ -203,8 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="finite temperature: kept samples per phase (default 4096, "
                               f"at most {MAX_THERMAL_SAMPLES})")
         sub.add_argument("--estimator", choices=("chl", "covariance", "path"),
-                         help="finite temperature: gradient estimator (default: the spec's "
-                              "training.estimator, chl)")
+                         help="finite temperature: gradient estimator (default chl)")
         sub.add_argument("--seed", type=_bounded_int(0, MAX_SEED), metavar="S",
                          help="finite temperature: seed of the noise (default 0; 0 to "
                               "2^32-1)")
