@@ -213,3 +213,23 @@ def test_figures_are_drawn_once_at_the_end(tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "plot_training", lambda *a, **k: calls.append(a[3]["epochs"]))
     eqprop_hw.load(XOR).train(tmp_path / "o", epochs=12, plots=True)
     assert calls == [list(range(1, 13))]          # once, after the last epoch (was 7 times)
+
+
+def test_figures_are_drawn_on_a_stop(tmp_path, monkeypatch):
+    """SIGTERM in epoch 2: the checkpoint is written, then the figures of the state kept (the
+    first epoch's curves), once; the stop still raises TrainingInterrupted."""
+    import signal
+
+    import eqprop_hw.io.plots as plots
+    import eqprop_hw.learning.train as train_module
+    from eqprop_hw.errors import TrainingInterrupted
+    from test_training_loop import _Signalling
+    pytest.importorskip("matplotlib")
+    calls = []
+    monkeypatch.setattr(plots, "plot_training", lambda *a, **k: calls.append(a[3]["epochs"]))
+    monkeypatch.setattr(train_module, "ep_gradient",     # xor: one step per epoch
+                        _Signalling(train_module.ep_gradient, 2, [signal.SIGTERM]))
+    with pytest.raises(TrainingInterrupted, match="checkpoint written") as caught:
+        eqprop_hw.load(XOR).train(tmp_path / "o", epochs=5, plots=True)
+    assert "figures not drawn" not in str(caught.value)
+    assert calls == [[1]] and (tmp_path / "o" / "checkpoint.npz").is_file()

@@ -539,7 +539,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
                           outputs=np.asarray(outputs, dtype=float))
 
     def check(self, samples: int = 4, *, beta: float | None = None, ngspice: bool = True,
-              loss: str | None = None, softmax_temperature: float | None = None):
+              loss: str | None = None, softmax_temperature: float | None = None,
+              progress: bool = False):
         """The reference checks (``eqprop-hw check --json``): EP from each backend and from
         the software model against the exact gradient and finite differences, and the
         backends' agreement.
@@ -555,6 +556,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
             Include the ngspice rows.
         loss, softmax_temperature
             As in :meth:`simulate`.
+        progress : bool
+            A progress bar on stderr over the estimators.
 
         Returns
         -------
@@ -567,18 +570,26 @@ class ResistiveNetwork(ResistiveCommands, Network):
         (['exact', 'ep native'], 2)
         """
         from eqprop_hw.networks.results import CheckResult
-        from eqprop_hw.learning.check import check_report
+        from eqprop_hw.learning.check import check_report, check_steps
+        from eqprop_hw.learning.loop import progress_bar
         from eqprop_hw.learning.train import settings_from
         method = "check"
         check_int(samples, "samples", method, minimum=1, optional=False)
         check_number(beta, "beta", method, positive=True)
         check_bool(ngspice, "ngspice", method)
+        check_bool(progress, "progress", method)
         loss, softmax = self._loss(method, loss, softmax_temperature)
         x, y = self._check_inputs(samples, loss)
         beta = beta if beta is not None else settings_from(self.spec).beta
         backends = ("native", "ngspice") if ngspice else ("native",)
-        rows = check_report(self.circuit, x, y, beta, backends=backends, loss=loss,
-                            temperature=softmax)
+        bar = progress_bar(check_steps(backends), "check (exact, EP, finite differences)",
+                           progress, unit="estimator")
+        try:
+            rows = check_report(self.circuit, x, y, beta, backends=backends, loss=loss,
+                                temperature=softmax, bar=bar)
+        finally:
+            if bar is not None:
+                bar.close()
         data = {"spec": self.name, "beta": beta, "loss": loss, "temperature": softmax,
                 "samples": len(x), "rows": rows}
         return CheckResult(data=data, rows=rows, beta=beta, samples=len(x))

@@ -169,7 +169,7 @@ class ResistiveCommands:
         loss, softmax = self._option_loss(options)
         result = self.check(options.samples, beta=options.beta,
                             ngspice=not options.no_ngspice, loss=loss,
-                            softmax_temperature=softmax)
+                            softmax_temperature=softmax, progress=progress(options))
         head = (f"{self.name}: {result.samples} sample(s), beta = {result.beta:g} "
                 + (f"W, cross-entropy loss (tau = {softmax:g} V)" if loss == "cross_entropy"
                    else "S"))
