@@ -317,8 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--no-plots", action="store_true",
                      help="do not draw the PNG figures (default: off; they are drawn once, "
                           "at the end)")
-    sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object "
-                                                         "(default: off)")
+    sub.add_argument("--json", action="store_true",
+                     help="print the metrics as one JSON object (metrics.json's keys, with "
+                          "epoch_seconds_total: each epoch's whole time in s, training and "
+                          "evaluation; wall_seconds: the run's wall time; overrides: the --set "
+                          "settings; default: off)")
     where = sub.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_bounded_int(1, MAX_WORKERS), metavar="N",
                        help="data-parallel training on a local Dask cluster of N worker "

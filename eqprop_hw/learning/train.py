@@ -444,10 +444,21 @@ class ResistiveTrainer(Trainer):
         from eqprop_hw.learning.loop import progress_bar
         bar = progress_bar(len(dataset.x_train) + len(dataset.x_test),
                            f"evaluate epoch {epoch + 1}", self.progress, delay=2.0)
+        # a backend solving row by row (ngspice in this process) reports every row, else the
+        # bar moves by batches
+        rows = bar is not None and getattr(self.engine, "on_row", False) is not False
+        previous = getattr(self.engine, "on_row", None)
+        if rows:
+            self.engine.on_row = lambda row: bar.update(1)
         try:
-            on_train = evaluate(self.engine, dataset, dataset.x_train, dataset.y_train, bar=bar)
-            on_test = evaluate(self.engine, dataset, dataset.x_test, dataset.y_test, bar=bar)
+            by_batch = None if rows else bar
+            on_train = evaluate(self.engine, dataset, dataset.x_train, dataset.y_train,
+                                bar=by_batch)
+            on_test = evaluate(self.engine, dataset, dataset.x_test, dataset.y_test,
+                               bar=by_batch)
         finally:
+            if rows:
+                self.engine.on_row = previous
             if bar is not None:
                 bar.close()
         metrics["epochs"].append(epoch + 1)

@@ -6,8 +6,10 @@ comments and line breaks in it are refused by the value grammar; keys that do no
 refused by the spec's own checks, which then name the setting instead of a line.
 """
 
+import json
+
 from hostile import Case
-from hostile.cases_state import TINY
+from hostile.cases_state import TINY, resume, state, tiny_fields
 
 FILES = {"tiny.yaml": TINY}
 
@@ -84,4 +86,26 @@ CASES = [
     # thousands of settings: refused at once
     setting("set-thousands", [f"training.beta={k + 1}e-9" for k in range(5000)],
             ("--set: 5000 settings, more than the limit of 100",), names=""),
+]
+
+
+# what a checkpoint now carries too (metrics 'epoch_seconds_total', 'overrides'), forged
+def _metrics(**changes) -> dict:
+    """The fields of a valid TINY checkpoint after epoch 1 whose metrics get ``changes``."""
+    metrics = json.loads(str(tiny_fields(epoch=1)["metrics"]))
+    return tiny_fields(epoch=1, metrics={**metrics, **changes})
+
+
+CASES += [
+    resume("set-checkpoint-epoch-times-wrong-length",
+           state(lambda: _metrics(epoch_seconds_total=[1.0, 2.0])),
+           ("metrics['epoch_seconds_total'] must list one value per done epoch (1), got 2",)),
+    resume("set-checkpoint-epoch-times-not-a-time",
+           state(lambda: _metrics(epoch_seconds_total=["soon"])),
+           ("metrics['epoch_seconds_total'] holds 'soon', not a time in s",)),
+    resume("set-checkpoint-negative-epoch-time",
+           state(lambda: _metrics(epoch_seconds_total=[-1.0])), ("not a time in s",)),
+    resume("set-checkpoint-other-overrides",
+           state(lambda: _metrics(overrides={"training.beta": 1e-6})),
+           ("it was written with overrides", "training.beta")),
 ]
