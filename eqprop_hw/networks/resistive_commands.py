@@ -119,7 +119,7 @@ class ResistiveCommands:
             return Report(data=result.to_json(), lines=_thermal_lines(result.data))
         single = options.input_file is None
         result, failure = self._solve(inputs, single, beta, targets, options.backend, loss,
-                                      softmax, True)
+                                      softmax, progress(options))
         if options.plot:
             if inputs.shape[0] != 1:
                 raise UsageError("--plot draws one sample: give --input (not --input-file)")
