@@ -55,7 +55,7 @@ def load(path, params=None, overrides=None) -> Network:
     SpecError, ParamsError, CircuitError
         One line naming the file (and line, element) and what is wrong.
     InvalidParameterError
-        ``params`` of the wrong type or holding a bad value.
+        ``params`` of the wrong type or holding a bad value; ``overrides`` not a mapping.
 
     Examples
     --------
@@ -68,12 +68,17 @@ def load(path, params=None, overrides=None) -> Network:
     >>> fast.spec.data["training"]["learning_rate"], fast.spec.overrides
     (0.05, {'training.learning_rate': 0.05})
     """
-    from eqprop_hw.circuit.overrides import check_overrides
+    from eqprop_hw.circuit.overrides import Override, check_overrides
     from eqprop_hw.circuit.spec import load_spec
 
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidParameterError(f"The 'path' parameter of load must be a spec file path; "
                                     f"got {type(path).__name__}.")
+    if overrides is not None and not hasattr(overrides, "items") and not (
+            isinstance(overrides, list) and all(isinstance(o, Override) for o in overrides)):
+        raise InvalidParameterError("The 'overrides' parameter of load must be a mapping of "
+                                    "dotted spec keys to values; got "
+                                    f"{type(overrides).__name__}.")
     settings = check_overrides(overrides, "load")
     spec = load_spec(path, settings)
     values, source = check_params(params, "load")

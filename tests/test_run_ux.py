@@ -135,7 +135,8 @@ def test_api_overrides(tmp_path):
         eqprop_hw.load(XOR, overrides={"training.beta": -1.0})
     with pytest.raises(SpecError, match="is not a number, bool or string"):
         eqprop_hw.load(XOR, overrides={"training.beta": {"nested": 1}})
-    with pytest.raises(SpecError, match="must be a mapping"):
+    with pytest.raises(eqprop_hw.InvalidParameterError, match="'overrides' parameter of load "
+                                                             "must be a mapping"):
         eqprop_hw.load(XOR, overrides=["training.beta=1"])
 
 
