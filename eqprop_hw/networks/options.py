@@ -135,7 +135,5 @@ def train_summary(metrics: dict, out: str, params_name: str, no_plots: bool) -> 
     """The last line of ``train``: the files written and the run's wall time."""
     written = " and metrics.json" if no_plots else ", metrics.json and plots"
     wall = metrics.get("wall_seconds")
-    count = len(metrics["epochs"])
-    timing = f"; {count} epoch{'s' if count != 1 else ''}, wall time {wall:.1f} s" \
-        if isinstance(wall, float) else ""
+    timing = f"; wall time {wall:.1f} s" if isinstance(wall, float) else ""
     return f"eqprop-hw: wrote {os.path.join(out, params_name)}{written} in {out}{timing}"
