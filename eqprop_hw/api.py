@@ -28,7 +28,7 @@ __all__ = ["load", "import_netlist", "Network", "SimulationResult", "GradientRes
            "InvalidParameterError"]
 
 
-def load(path, params=None) -> Network:
+def load(path, params=None, overrides=None) -> Network:
     """Load, validate and build a spec: the network of its kind.
 
     Parameters
@@ -38,6 +38,13 @@ def load(path, params=None) -> Network:
     params : str, path-like or mapping, optional
         Element values to apply (S, F or H): a params file (``.json`` or ``.npz``, e.g. a
         training run's ``params.npz``) or a mapping of element name to value.
+    overrides : mapping, optional
+        Spec settings to change without editing the file, ``{dotted key: value}`` (e.g.
+        ``{"training.learning_rate": 0.05}``; what ``eqprop-hw train --set KEY=VALUE`` does):
+        written into the spec before it is validated, so they pass the same checks as the
+        file (a bad one is a :class:`~eqprop_hw.errors.SpecError` naming it). Values are
+        bools, numbers, strings or lists of those. A training run records them
+        (``metrics["overrides"]``) and resumes only with the same ones.
 
     Returns
     -------
@@ -50,7 +57,7 @@ def load(path, params=None) -> Network:
     SpecError, ParamsError, CircuitError
         One line naming the file (and line, element) and what is wrong.
     InvalidParameterError
-        ``params`` of the wrong type or holding a bad value.
+        ``params`` of the wrong type or holding a bad value; ``overrides`` not a mapping.
 
     Examples
     --------
@@ -59,13 +66,23 @@ def load(path, params=None) -> Network:
     ('layered', 4, 3)
     >>> eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml").kind
     'lc'
+    >>> fast = eqprop_hw.load(CIRCUITS / "xor.yaml", overrides={"training.learning_rate": 0.05})
+    >>> fast.spec.data["training"]["learning_rate"], fast.spec.overrides
+    (0.05, {'training.learning_rate': 0.05})
     """
+    from eqprop_hw.circuit.overrides import Override, check_overrides
     from eqprop_hw.circuit.spec import load_spec
 
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidParameterError(f"The 'path' parameter of load must be a spec file path; "
                                     f"got {type(path).__name__}.")
-    spec = load_spec(path)
+    if overrides is not None and not hasattr(overrides, "items") and not (
+            isinstance(overrides, list) and all(isinstance(o, Override) for o in overrides)):
+        raise InvalidParameterError("The 'overrides' parameter of load must be a mapping of "
+                                    "dotted spec keys to values; got "
+                                    f"{type(overrides).__name__}.")
+    settings = check_overrides(overrides, "load")
+    spec = load_spec(path, settings)
     values, source = check_params(params, "load")
     if spec.kind == "lc":
         from eqprop_hw.networks.lc import LCNetwork

@@ -43,7 +43,7 @@ import eqprop_hw
 from eqprop_hw.errors import (BackendError, ConvergenceError, EqpropError,
                               TrainingInterrupted)
 from eqprop_hw.learning.limits import MAX_EPOCHS, MAX_SEED
-from eqprop_hw.networks.options import (DEPRECATION, MAX_CLI_VALUES, UsageError,  # noqa: F401
+from eqprop_hw.networks.options import (MAX_CLI_VALUES, UsageError,  # noqa: F401
                                         parse_numbers)
 from eqprop_hw.networks.resistive_commands import DEFAULT_TSTEP, DEFAULT_TSTOP
 
@@ -114,25 +114,22 @@ def _bounded_int(minimum: int, maximum: int):
 
 
 class TemperatureAction(argparse.Action):
-    """``--temperature``: the Gibbs temperature T (W) in ``args.gibbs_temperature``.
-
-    Until the deprecation ends it is also copied to ``args.temperature`` (the softmax
-    temperature the loss reads) unless ``--softmax-temperature`` is given (see
-    :func:`eqprop_hw.networks.options.gibbs_temperature` for the warning). With
-    ``gibbs=False`` (commands without finite-temperature modes: export, predict, check)
-    ``--temperature`` is only the deprecated softmax alias, and the warning is printed at
-    once."""
+    """``--temperature``: the Gibbs temperature T (W) of finite-temperature sampling, in
+    ``args.gibbs_temperature`` (only that: the softmax temperature of the cross-entropy loss is
+    ``--softmax-temperature``). On commands without finite-temperature modes (``gibbs=False``:
+    export, predict, check) the option is hidden and refused with a line naming
+    ``--softmax-temperature``."""
 
     def __init__(self, option_strings, dest, gibbs: bool = True, **kwargs):
         self.gibbs = gibbs
         super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
+        if not self.gibbs:
+            raise UsageError(f"--temperature: {parser.prog} has no Gibbs temperature; the "
+                             "softmax temperature of the cross-entropy loss is "
+                             "--softmax-temperature TAU (V)")
         namespace.gibbs_temperature = values
-        if getattr(namespace, "softmax_temperature", None) is None:
-            namespace.temperature = values
-            if not self.gibbs:
-                print(f"{parser.prog}: {DEPRECATION}", file=sys.stderr)
 
 
 class SoftmaxTemperatureAction(argparse.Action):
@@ -153,13 +150,19 @@ def build_parser() -> argparse.ArgumentParser:
     """
     common = _Parser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks of errors (for debugging)")
+                        help="show tracebacks of errors (for debugging; default: off)")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars and no lines saying what was written or done "
+                             "on stderr (errors and warnings still print; default: off)")
 
     parser = _Parser(prog=PROG, description="Analog circuits that learn by Equilibrium "
                      "Propagation: specs, SPICE netlists, ngspice and native simulation.")
     parser.add_argument("--version", action="version", version=f"{PROG} {eqprop_hw.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", default=False,
-                        help="show tracebacks of errors (for debugging)")
+                        help="show tracebacks of errors (for debugging; default: off)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=False,
+                        help="no progress bars and no lines saying what was written or done "
+                             "on stderr (default: off)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                      parser_class=_Parser)
 
@@ -172,15 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
     def spec_args(sub):
         sub.add_argument("spec", metavar="SPEC", help="circuit spec (YAML, see docs/specs.md)")
         sub.add_argument("--params", metavar="P",
-                         help="trained element values (.json or .npz, conductances in S)")
+                         help="trained element values (.json or .npz, conductances in S; "
+                              "default: the spec's values)")
 
     def nudge_args(sub):
         sub.add_argument("--beta", type=_finite_float, metavar="B",
                          help="nudging conductance (S) from each output to its target "
-                              "(W with --loss cross_entropy)")
+                              "(W with --loss cross_entropy; default: none, the free phase)")
         sub.add_argument("--target", metavar="Y",
                          help="target voltages (V), comma-separated, in output order "
-                              "(probabilities with --loss cross_entropy)")
+                              "(probabilities with --loss cross_entropy; default: none, "
+                              "needed with --beta)")
 
     def loss_args(sub, gibbs=False):
         sub.add_argument("--loss", choices=("squared", "cross_entropy"),
@@ -192,10 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
                               "spec's training.temperature, 0.1)")
         sub.add_argument("--temperature", type=_positive_float, metavar="T",
                          action=TemperatureAction, gibbs=gibbs,
-                         help=("the Gibbs temperature T (W) of finite-temperature sampling, "
-                               "p ~ exp(-E_beta/T) (squared loss); " if gibbs else "") +
-                              "with the cross-entropy loss: deprecated alias of "
-                              "--softmax-temperature (warns on stderr)")
+                         help="the Gibbs temperature T (W) of finite-temperature sampling, "
+                              "p ~ exp(-E_beta/T), squared loss only (default: the spec's "
+                              "top-level temperature, else zero temperature)"
+                              if gibbs else argparse.SUPPRESS)
         sub.set_defaults(temperature=None, gibbs_temperature=None, softmax_temperature=None)
 
     def thermal_args(sub):
@@ -216,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("export", cmd_export, "write the SPICE netlist of a spec (runs with ngspice -b)")
     spec_args(sub)
     sub.add_argument("--input", metavar="X",
-                     help="input values, comma-separated, in input order")
+                     help="input values, comma-separated, in input order (default: 0 V "
+                          "sources, set later with alter)")
     nudge_args(sub)
     loss_args(sub)
     sub.add_argument("--analysis", choices=("op", "tran"), default="op",
@@ -226,24 +232,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--tstop", type=_positive_float, metavar="S",
                      help=f"stop time (s) of --analysis tran (default {DEFAULT_TSTOP:g})")
     sub.add_argument("-o", "--output", metavar="FILE",
-                     help="write the netlist here (atomically) instead of stdout")
+                     help="write the netlist here (atomically; default: stdout)")
     sub.add_argument("--twin", action="store_true",
                      help="write the ONE transient in which twin-network circuitry trains "
-                          "the circuit (training.rule coupled, batch_size 1)")
+                          "the circuit (training.rule coupled, batch_size 1; default: off)")
     sub.add_argument("--epochs", type=_bounded_int(1, MAX_EPOCHS), metavar="N",
-                     help="--twin: override training.epochs")
+                     help="--twin: override training.epochs (default: the spec's)")
 
     sub = add("import", cmd_import, "turn a SPICE netlist (safe subset) into a spec")
     sub.add_argument("netlist", metavar="NETLIST", help="SPICE netlist file")
     sub.add_argument("-o", "--output", metavar="SPEC",
-                     help="write the spec (YAML) here (atomically) instead of stdout")
+                     help="write the spec (YAML) here (atomically; default: stdout)")
     sub.add_argument("--allow-unsafe", action="store_true",
-                     help="accept constructs outside the safe subset (trusted netlists only)")
+                     help="accept constructs outside the safe subset (trusted netlists only; "
+                          "default: off)")
     sub.add_argument("--inputs", metavar="SOURCES",
                      help="independent sources that become the inputs, e.g. V1,V2, in "
-                          "order (case-insensitive; each keeps its imported value as its dc)")
+                          "order (case-insensitive; each keeps its imported value as its dc; default: "
+                          "none)")
     sub.add_argument("--outputs", metavar="NODES",
-                     help="nodes whose voltages are the outputs, e.g. n3,n5, in order")
+                     help="nodes whose voltages are the outputs, e.g. n3,n5, in order "
+                          "(default: none)")
     sub.add_argument("--trainable", metavar="PATTERNS",
                      help="resistors that learn: names or shell-style patterns (R*, R[1-4]), "
                           "comma-separated, case-insensitive (default: every resistor)")
@@ -256,10 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     # required (checked in cmd_simulate) except for lc specs, whose inputs are waveforms
     source = sub.add_mutually_exclusive_group(required=False)
     source.add_argument("--input", metavar="X",
-                        help="input values, comma-separated, in input order (required "
-                             "unless the spec has no inputs)")
+                        help="input values, comma-separated, in input order (default: none; "
+                             "required unless the spec has no inputs or --input-file is given, "
+                             "except for lc specs)")
     source.add_argument("--input-file", metavar="ROWS.csv",
-                        help="CSV file, one input vector per row (optional header line)")
+                        help="CSV file, one input vector per row (optional header line; "
+                             "default: none)")
     nudge_args(sub)
     loss_args(sub, gibbs=True)
     thermal_args(sub)
@@ -268,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_argument("--plot", metavar="FILE.png",
                      help="also draw the node voltages per layer (with --beta/--target: free "
-                          "phase vs the +beta and -beta nudged phases); not with --input-file")
+                          "phase vs the +beta and -beta nudged phases); needs --input, not "
+                          "--input-file (default: no figure)")
 
     sub = add("bench", cmd_bench, "run the benchmarks bundled with the package (eqprop_hw/bench/)")
     sub.add_argument("names", nargs="*", metavar="NAME",
@@ -284,13 +296,14 @@ def build_parser() -> argparse.ArgumentParser:
     spec_args(sub)
     # --input/--target: required (checked in cmd_grad) except for lc specs
     sub.add_argument("--input", metavar="X",
-                     help="input values, comma-separated, in input order (required unless "
-                          "the spec has no inputs)")
+                     help="input values, comma-separated, in input order (default: none; "
+                          "required unless the spec has no inputs, except for lc specs)")
     sub.add_argument("--target", metavar="Y",
-                     help="target voltages (V), comma-separated, in output order")
+                     help="target voltages (V), comma-separated, in output order (default: "
+                          "none, required except for lc specs)")
     sub.add_argument("--target-file", metavar="ROWS.csv",
                      help="lc specs: target waveforms, one row per grid time, one column per "
-                          "output (Wb or A)")
+                          "output (Wb or A; default: the spec's targets)")
     sub.add_argument("--beta", type=_positive_float, metavar="B",
                      help="nudging conductance (S) (default: the spec's training.beta)")
     sub.add_argument("--nudge", choices=("positive", "negative", "centered"),
@@ -305,37 +318,56 @@ def build_parser() -> argparse.ArgumentParser:
     loss_args(sub, gibbs=True)
     thermal_args(sub)
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
-                     help="simulator whose node voltages the local rule measures")
+                     help="simulator whose node voltages the local rule measures (default: "
+                          "%(default)s)")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub = add("train", cmd_train, "train a spec's circuit on its dataset with the local EP rule")
     sub.add_argument("spec", metavar="SPEC", help="circuit spec with a dataset section")
-    sub.add_argument("--params", metavar="P", help="start from these element values")
+    sub.add_argument("--params", metavar="P", help="start from these element values (default: "
+                                                   "the spec's initial values)")
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
                      help="simulator in the loop (default: native)")
     sub.add_argument("--epochs", type=_bounded_int(1, MAX_EPOCHS), metavar="N",
-                     help=f"override training.epochs (1 to {MAX_EPOCHS})")
+                     help=f"override training.epochs (1 to {MAX_EPOCHS}; default: the spec's)")
     sub.add_argument("--seed", type=_bounded_int(0, MAX_SEED), metavar="S",
-                     help="override training.seed (0 to 2^32-1)")
+                     help="override training.seed (0 to 2^32-1; default: the spec's)")
+    sub.add_argument("--set", action="append", metavar="KEY=VALUE", dest="set",
+                     help="override any spec setting, e.g. training.learning_rate=0.05 or "
+                          "training.batch_size=8 (dotted keys of the spec; repeatable; "
+                          "checked like the spec; recorded in metrics.json 'overrides'; "
+                          "default: none)")
     sub.add_argument("--out", metavar="DIR", help="output folder (default: runs/<spec name>)")
     sub.add_argument("--resume", action="store_true",
-                     help="continue from DIR/checkpoint.npz (same result as an uninterrupted run)")
-    sub.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+                     help="continue from DIR/checkpoint.npz (same result as an uninterrupted "
+                          "run); without a checkpoint yet, start from the beginning (default: "
+                          "off)")
+    sub.add_argument("--keep-checkpoint", action="store_true",
+                     help="keep DIR/checkpoint.npz after the run has finished, to continue it "
+                          "later with --resume --epochs N (default: off, it is removed)")
+    sub.add_argument("--no-plots", action="store_true",
+                     help="do not draw the PNG figures (default: off; they are drawn once, "
+                          "at the end)")
     sub.add_argument("--twin", action="store_true",
                      help="train with twin-network circuitry: the whole run is ONE ngspice "
-                          "transient (training.rule coupled, batch_size 1; writes twin.cir)")
-    sub.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+                          "transient (training.rule coupled, batch_size 1; writes twin.cir; "
+                          "default: off)")
+    sub.add_argument("--json", action="store_true",
+                     help="print the metrics as one JSON object (metrics.json's keys, with "
+                          "epoch_seconds_total: each epoch's whole time in s, training and "
+                          "evaluation; wall_seconds: the run's wall time; overrides: the --set "
+                          "settings; default: off)")
     where = sub.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_bounded_int(1, MAX_WORKERS), metavar="N",
                        help="data-parallel training on a local Dask cluster of N worker "
-                            "processes (needs eqprop-hw[distributed])")
+                            "processes (needs eqprop-hw[distributed]; default: one process)")
     where.add_argument("--scheduler", metavar="ADDR",
                        help="data-parallel training on the Dask cluster at ADDR "
-                            "(e.g. tcp://host:8786)")
+                            "(e.g. tcp://host:8786; default: none)")
     sub.add_argument("--chunks", type=_bounded_int(1, MAX_CHUNKS), metavar="C",
                      help="solve every minibatch in C contiguous parts (default with "
-                          "--workers/--scheduler: one per worker); the same C gives the same "
-                          "result in one process or on any cluster")
+                          "--workers/--scheduler: one per worker, else whole minibatches); the "
+                          "same C gives the same result in one process or on any cluster")
     sub.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                      help="run ngspice in a child process, restarted if it crashes (default: "
                           "on with --backend ngspice; up to ~1.4x the time per sample on the "
@@ -343,17 +375,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = add("predict", cmd_predict, "predictions of a trained circuit on its dataset")
     sub.add_argument("spec", metavar="SPEC", help="circuit spec with a dataset section")
-    sub.add_argument("--params", metavar="P", help="trained element values (.npz or .json)")
-    sub.add_argument("--split", choices=("train", "test", "all"), default="test")
-    sub.add_argument("--backend", choices=("ngspice", "native"), default="native")
+    sub.add_argument("--params", metavar="P", help="trained element values (.npz or .json; "
+                                                   "default: the spec's values)")
+    sub.add_argument("--split", choices=("train", "test", "all"), default="test",
+                     help="rows of the data set to predict (default: %(default)s)")
+    sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
+                     help="simulator (default: %(default)s)")
     loss_args(sub)
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_argument("--plot", metavar="FILE.png",
                      help="also draw the node voltages per layer of one sample of the split: "
                           "free phase vs the nudged phases (the spec's training.beta, towards "
-                          "its label)")
+                          "its label; default: no figure)")
     sub.add_argument("--sample", type=int, default=0, metavar="K",
-                     help="row of the split drawn by --plot (default 0)")
+                     help="row of the split drawn by --plot (default: %(default)s)")
 
     sub = add("check", cmd_check, "reference checks: EP (ngspice, native, software) vs the exact "
               "gradient and finite differences, and backend agreement")
@@ -363,7 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        f"default 4, at most {MAX_CHECK_SAMPLES})")
     sub.add_argument("--beta", type=_positive_float, metavar="B",
                      help="nudging conductance (S) (default: the spec's training.beta)")
-    sub.add_argument("--no-ngspice", action="store_true", help="skip the ngspice rows")
+    sub.add_argument("--no-ngspice", action="store_true",
+                     help="skip the ngspice rows (default: off)")
     loss_args(sub)
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
@@ -372,6 +408,17 @@ def build_parser() -> argparse.ArgumentParser:
 # -- helpers -------------------------------------------------------------------------------
 def _log(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr)
+
+
+def _logger(args):
+    """Where a command's informational lines go: stderr, or nowhere with ``--quiet``."""
+    return None if getattr(args, "quiet", False) else _log
+
+
+def _wrote(args, path) -> None:
+    """Say which file a command wrote (one line on stderr; nothing with ``--quiet``)."""
+    if not getattr(args, "quiet", False):
+        _log(f"wrote {path}")
 
 
 def _json_default(value: Any) -> Any:
@@ -421,8 +468,12 @@ def _atomic_write_text(path: str, text: str) -> None:
 def _report(args):
     """Load the spec (and ``--params``) once and run the command on the network:
     :meth:`eqprop_hw.networks.base.Network.report`."""
-    network = eqprop_hw.load(args.spec, args.params)
-    return network.report(args.command, args, log=_log)
+    overrides = None
+    if getattr(args, "set", None):
+        from eqprop_hw.circuit.overrides import parse_settings
+        overrides = parse_settings(args.set, "--set")
+    network = eqprop_hw.load(args.spec, args.params, overrides=overrides)
+    return network.report(args.command, args, log=_logger(args))
 
 
 def _show(args, report) -> int:
@@ -435,8 +486,9 @@ def _show(args, report) -> int:
     else:
         if report.lines:
             print("\n".join(report.lines))
-        for line in report.trailer:
-            print(line, file=sys.stderr)
+        if not getattr(args, "quiet", False):
+            for line in report.trailer:
+                print(line, file=sys.stderr)
     if report.failure is not None:
         raise report.failure
     return EXIT_OK
@@ -455,6 +507,7 @@ def cmd_export(args) -> int:
     text = network.report("export", args).text
     if args.output:
         _atomic_write_text(args.output, text)
+        _wrote(args, args.output)
     else:
         sys.stdout.write(text)
     return EXIT_OK
@@ -507,6 +560,7 @@ def cmd_import(args) -> int:
     text = spec_to_yaml(data)
     if args.output:
         _atomic_write_text(args.output, text)
+        _wrote(args, args.output)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if notes:   # one line: what was left out, renamed or ignored
@@ -569,7 +623,8 @@ def cmd_bench(args) -> int:
     summaries: dict[str, Any] = {}
     start = time.perf_counter()
     for key in selected:
-        _log(f"running benchmark {key} ({available[key].name})")
+        if not getattr(args, "quiet", False):
+            _log(f"running benchmark {key} ({available[key].name})")
         module = _load_benchmark(key, available[key])
         summaries[key] = getattr(module, "SUMMARY", None)
         with redirect_stdout(sys.stderr):  # keep stdout for the table / the JSON object

@@ -88,10 +88,12 @@ def cli_text(capsys, *argv) -> str:
 
 
 def without_timing(data):
-    """``data`` without the wall-clock keys (``seconds``, ``samples_per_second``)."""
+    """``data`` without the wall-clock keys (``seconds``, ``samples_per_second``,
+    ``epoch_seconds_total``, ``wall_seconds``)."""
     if isinstance(data, dict):
         return {key: without_timing(value) for key, value in data.items()
-                if key not in ("seconds", "samples_per_second")}
+                if key not in ("seconds", "samples_per_second", "epoch_seconds_total",
+                               "wall_seconds")}
     if isinstance(data, list):
         return [without_timing(value) for value in data]
     return data

@@ -153,8 +153,8 @@ def _folder(tmp_path, name):
 
 def test_forged_checkpoint_without_change_resumes_like_a_real_one(tmp_path):
     real = _folder(tmp_path, "real")
-    assert run(["train", "tiny.yaml", "--out", "run", "--epochs", "1", "--no-plots"],
-               real)[0] == 0
+    assert run(["train", "tiny.yaml", "--out", "run", "--epochs", "1", "--no-plots",
+                "--keep-checkpoint"], real)[0] == 0
     from eqprop_hw.learning.train import _read_checkpoint
     epoch, values, metrics, position, _ = _read_checkpoint(real / "run" / "checkpoint.npz",
                                                            len(cases_state.tiny_fields()["values"]),
@@ -183,8 +183,8 @@ def test_forged_lc_checkpoint_without_change_resumes(tmp_path):
 
 def test_a_refused_resume_or_no_op_run_leaves_the_trained_run_unchanged(tmp_path):
     folder = _folder(tmp_path, "trained")
-    assert run(["train", "tiny.yaml", "--out", "run", "--epochs", "2", "--no-plots"],
-               folder)[0] == 0
+    assert run(["train", "tiny.yaml", "--out", "run", "--epochs", "2", "--no-plots",
+                "--keep-checkpoint"], folder)[0] == 0
     run_dir = folder / "run"
     before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
     with np.load(run_dir / "checkpoint.npz") as state:

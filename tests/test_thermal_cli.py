@@ -26,29 +26,27 @@ def in_repo(monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
 
 
-def test_softmax_temperature_option_and_deprecated_alias(in_repo, capsys):
+def test_softmax_temperature_option_and_the_removed_alias(in_repo, capsys):
     code, out, err = run(IRIS + ["--softmax-temperature", "0.2"], capsys)
     assert code == 0 and err == ""
     new = json.loads(out)
     assert new["temperature"] == 0.2 and new["loss_kind"] == "cross_entropy"
-    # --temperature with cross-entropy: still the softmax temperature, one warning line
-    code, out, err = run(IRIS + ["--temperature", "0.2"], capsys)
-    assert code == 0
-    old = json.loads(out)
-    assert old["ep"] == new["ep"] and old["loss"] == new["loss"]
-    assert err.count("\n") == 1 and "deprecated" in err and "--softmax-temperature" in err
     # the softmax temperature changes the loss (so the option is really used)
     code, out, _ = run(IRIS + ["--softmax-temperature", "0.5"], capsys)
     assert code == 0 and json.loads(out)["loss"] != new["loss"]
-    # commands without a Gibbs mode (export) warn at parse time
-    code, out, err = run(["export", "circuits/iris.yaml", "--input", "0.5,-1,1.2,0.3",
-                          "--loss", "cross_entropy", "--temperature", "0.2", "--beta", "1e-6",
-                          "--target", "1,0,0"], capsys)
-    code2, out2, err2 = run(["export", "circuits/iris.yaml", "--input", "0.5,-1,1.2,0.3",
-                             "--loss", "cross_entropy", "--softmax-temperature", "0.2",
-                             "--beta", "1e-6", "--target", "1,0,0"], capsys)
-    assert code == code2 == 0 and out == out2 and err2 == ""
-    assert err.count("\n") == 1 and "--softmax-temperature" in err
+    # issue 19: --temperature is only the Gibbs temperature; with cross-entropy it is refused
+    # with one line naming --softmax-temperature (it was a deprecated alias)
+    code, out, err = run(IRIS + ["--temperature", "0.2"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--softmax-temperature" in err and "Gibbs temperature" in err
+    # commands without a Gibbs mode (export, predict, check) refuse it the same way
+    for command in (["export", "circuits/iris.yaml", "--input", "0.5,-1,1.2,0.3"],
+                    ["predict", "circuits/iris.yaml"], ["check", "circuits/iris.yaml"]):
+        code, out, err = run(command + ["--loss", "cross_entropy", "--temperature", "0.2"],
+                             capsys)
+        assert code == 2 and out == "" and err.count("\n") == 1, (command, err)
+        assert err.startswith("eqprop-hw: error: --temperature:") and \
+            "--softmax-temperature" in err
     # both given with cross-entropy: --temperature is the Gibbs T, which needs the squared loss
     code, _, err = run(IRIS + ["--softmax-temperature", "0.2", "--temperature", "1e-7"], capsys)
     assert code != 0 and "squared loss only" in err and err.count("\n") == 1

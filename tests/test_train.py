@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from eqprop_hw.cli import main
-from eqprop_hw.errors import EqpropError
 from eqprop_hw.io.params import load_params
 from eqprop_hw.circuit.spec import load_spec, parse_spec
 from eqprop_hw.learning.train import train
@@ -28,9 +27,13 @@ def test_same_seed_same_curve_and_resume_is_exact(tmp_path):
     full = train(spec, tmp_path / "full", epochs=4, progress=False, plots=False)
     again = train(spec, tmp_path / "again", epochs=4, progress=False, plots=False)
     assert full["test_loss"] == again["test_loss"]
-    train(spec, tmp_path / "resumed", epochs=2, progress=False, plots=False)
+    train(spec, tmp_path / "resumed", epochs=2, progress=False, plots=False,
+          keep_checkpoint=True)
+    assert (tmp_path / "resumed" / "checkpoint.npz").is_file()   # so the next call resumes
+    lines = []
     resumed = train(spec, tmp_path / "resumed", epochs=4, resume=True, progress=False,
-                    plots=False)
+                    plots=False, log=lines.append)
+    assert lines[0].startswith("resuming from") and "after epoch 2" in lines[0]
     for key in ("train_loss", "test_loss", "train_accuracy", "test_accuracy"):
         assert resumed[key] == full[key]
     a = load_params(tmp_path / "full" / "params.npz")
@@ -42,9 +45,10 @@ def test_same_seed_same_curve_and_resume_is_exact(tmp_path):
 
 def test_outputs_and_plots_are_written(tmp_path):
     train(load_spec(ROOT / "circuits" / "iris.yaml"), tmp_path, epochs=2, progress=False)
-    for name in ("params.npz", "metrics.json", "checkpoint.npz", "loss.png", "accuracy.png",
+    for name in ("params.npz", "metrics.json", "loss.png", "accuracy.png",
                  "conductances.png"):
         assert (tmp_path / name).stat().st_size > 0
+    assert not (tmp_path / "checkpoint.npz").exists()     # a finished run leaves none (issue 19)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["epochs"] == [1, 2] and len(metrics["test_accuracy"]) == 2
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -63,9 +67,16 @@ def test_teacher_student_loss_falls(tmp_path):
     assert metrics["test_accuracy"][-1] is None
 
 
-def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
-    with pytest.raises(EqpropError, match="no checkpoint"):
-        train(load_spec(ROOT / "circuits" / "xor.yaml"), tmp_path, resume=True, progress=False)
+def test_resume_without_checkpoint_starts_from_the_beginning(tmp_path):
+    """Issue 19: --resume before any checkpoint starts the run (one line says so)."""
+    lines = []
+    resumed = train(load_spec(ROOT / "circuits" / "xor.yaml"), tmp_path / "a", resume=True,
+                    progress=False, plots=False, epochs=2, log=lines.append)
+    fresh = train(load_spec(ROOT / "circuits" / "xor.yaml"), tmp_path / "b", progress=False,
+                  plots=False, epochs=2)
+    assert lines[0] == (f"no checkpoint {tmp_path / 'a' / 'checkpoint.npz'} yet: starting "
+                        "from the beginning")
+    assert resumed["train_loss"] == fresh["train_loss"]
 
 
 def test_cli_train_predict_grad(tmp_path, capsys):

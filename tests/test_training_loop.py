@@ -25,7 +25,7 @@ from eqprop_hw.learning.train import train
 from eqprop_hw.lc.train import train_lc
 
 ROOT = Path(__file__).resolve().parents[1]
-TIMING = ("seconds", "samples_per_second")
+TIMING = ("seconds", "samples_per_second", "epoch_seconds_total", "wall_seconds")
 
 
 def _lc_spec(folder: Path) -> Path:
@@ -108,11 +108,15 @@ def test_lc_checkpoint_of_format_1_still_resumes_exactly(tmp_path):
     seconds) resumes to the uninterrupted result."""
     _train("lc", tmp_path, tmp_path / "clean")
     spec = load_spec(_lc_spec(tmp_path))
-    train_lc(spec, tmp_path / "old", epochs=1, plots=False)
+    train_lc(spec, tmp_path / "old", epochs=1, plots=False, keep_checkpoint=True)
     path = tmp_path / "old" / "checkpoint.npz"
     with np.load(path) as state:
         fields = {key: state[key] for key in ("epoch", "theta", "adam_m", "adam_v", "adam_t",
                                               "metrics", "trainable")}
+    old = json.loads(str(fields["metrics"]))      # as written before these keys existed
+    for key in ("epoch_seconds_total", "overrides"):
+        del old[key]
+    fields["metrics"] = np.array(json.dumps(old))
     np.savez(path, format=np.array("eqprop-hw lc checkpoint 1"), seconds=np.array(2.5),
              **fields)
     resumed = train_lc(spec, tmp_path / "old", resume=True, plots=False)

@@ -71,12 +71,13 @@ def render(parser: argparse.ArgumentParser | None = None) -> str:
         lines.append(f"```text\n{usage}\n```\n")
         lines.append("| argument | default | meaning |\n| --- | --- | --- |")
         for action in sub._actions:
-            if isinstance(action, argparse._HelpAction):
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
                 continue
             choices = (f" One of: {', '.join(map(str, action.choices))}."
                        if action.choices and action.metavar else "")
+            text = action.help % {"default": action.default} if action.help else action.help
             lines.append(f"| {_flags(action)} | {_default(action)} | "
-                         f"{_cell(action.help)}{choices} |")
+                         f"{_cell(text)}{choices} |")
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from eqprop_hw.circuit.spec_checks import ELEMENT_NAME, SpecChecker, type_name  
 from eqprop_hw.circuit.spec_yaml import (MAX_ALIAS_EXPANSION, MAX_SPEC_BYTES,  # noqa: F401
                                          MAX_YAML_DEPTH, LineDict, LineList, read_yaml)
 from eqprop_hw.errors import CircuitError, SpecError, quote
+from eqprop_hw.learning.limits import MAX_EPOCHS, MAX_SEED
 
 KINDS = ("layered", "graph", "lc")
 #: A spec's name (the netlist title): matched whole, see :mod:`eqprop_hw.circuit.spice_grammar`.
@@ -43,10 +44,14 @@ class Spec:
         The validated spec with defaults filled in (plain dicts and lists).
     source : str
         Where it came from (file path or ``<string>``).
+    overrides : dict
+        Settings given outside the file (``train --set``, ``load(..., overrides=...)``),
+        ``{dotted key: value}``, already in ``data`` (:mod:`eqprop_hw.circuit.overrides`).
     """
 
     data: dict
     source: str = "<string>"
+    overrides: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -214,7 +219,8 @@ def _training(check: SpecChecker, spec: dict):
                "temperature", "seed", "estimator", "samples", "rule", "eta", "twin")
     check.keys(training, allowed, "training")
     out = {
-        "epochs": check.integer(training, "epochs", "training", default=10, minimum=1),
+        "epochs": check.integer(training, "epochs", "training", default=10, minimum=1,
+                                maximum=MAX_EPOCHS),
         "batch_size": check.integer(training, "batch_size", "training", default=16, minimum=1),
         "beta": check.number(training, "beta", "training", default=1e-6, positive=True),
         "lr_decay": check.number(training, "lr_decay", "training", default=1.0, positive=True),
@@ -225,7 +231,8 @@ def _training(check: SpecChecker, spec: dict):
         # Softmax temperature (V) of the cross-entropy loss (eqprop_hw.learning.losses); unused by
         # the squared loss.
         "temperature": check.number(training, "temperature", "training", default=0.1),
-        "seed": check.integer(training, "seed", "training", default=0, minimum=0),
+        "seed": check.integer(training, "seed", "training", default=0, minimum=0,
+                              maximum=MAX_SEED),
         # Finite temperature (top-level `temperature:`, eqprop_hw.thermal.gibbs): the estimator and
         # the samples per phase and minibatch; unused at T = 0.
         "estimator": check.string(training, "estimator", "training", default="chl",
@@ -682,8 +689,12 @@ def parse_spec(data: Any, source: str = "<string>") -> Spec:
     return Spec(_plain(out), source)
 
 
-def load_spec(path: str | Path) -> Spec:
+def load_spec(path: str | Path, overrides=None) -> Spec:
     """Read and validate a YAML spec file.
+
+    ``overrides`` (:class:`eqprop_hw.circuit.overrides.Override` s, from ``train --set`` or
+    ``load(..., overrides=...)``) are written into the document before it is validated, so
+    they pass the same checks as the file; an error at one of them names it instead of a line.
 
     Raises
     ------
@@ -699,4 +710,15 @@ def load_spec(path: str | Path) -> Spec:
     except UnicodeDecodeError as error:
         raise SpecError(f"cannot read spec: not UTF-8 text (byte {error.start + 1})",
                         source) from None
-    return parse_spec(read_yaml(text, source), source)
+    if not overrides:
+        return parse_spec(read_yaml(text, source), source)
+    from eqprop_hw.circuit.overrides import SetLine, apply_overrides, recorded
+    document = apply_overrides(read_yaml(text, source), overrides, source, _LineDict, _LineList)
+    try:
+        spec = parse_spec(document, source)
+    except SpecError as error:
+        if isinstance(error.line, SetLine):     # the setting, not a line of the file
+            raise SpecError(f"{error.line.origin}: {error.message}", source) from None
+        raise
+    spec.overrides = recorded(overrides)
+    return spec

@@ -125,7 +125,8 @@ class SpecChecker:
             return True
         return False
 
-    def integer(self, mapping, key, where, default=None, minimum=None, required=False):
+    def integer(self, mapping, key, where, default=None, minimum=None, required=False,
+                maximum=None):
         if self.absent(mapping, key, where, required):
             return default
         value = mapping[key]
@@ -133,6 +134,9 @@ class SpecChecker:
             self.fail(f"{where}.{key} must be an integer, got {value!r}", mapping, key)
         if minimum is not None and value < minimum:
             self.fail(f"{where}.{key} must be >= {minimum}, got {value}", mapping, key)
+        if maximum is not None and value > maximum:
+            self.fail(f"{where}.{key} must be <= {maximum:,}, got {quote(value, 40)}", mapping,
+                      key)
         return int(value)
 
     def boolean(self, mapping, key, where, default):

@@ -184,6 +184,26 @@ def check_resumed_settings(path, metrics: dict, now: dict) -> None:
                               "train into a new --out folder)", str(path))
 
 
+def check_epoch_times(state: CheckpointReader, metrics: dict, key: str, epochs: int,
+                      first: int) -> None:
+    """Check the per-epoch times ``metrics[key]`` of a checkpoint after ``epochs`` epochs (one
+    finite number >= 0, in s, or None per epoch; ``first``: the number of the first epoch);
+    a checkpoint written before the list existed gets ``None`` for each epoch.
+
+    Raises
+    ------
+    ParamsError
+        ``"<path>: cannot resume from this checkpoint: ..."``.
+    """
+    if key not in metrics:
+        metrics[key] = [None] * epochs
+    state.curves(metrics, (key,), epochs, first)
+    for value in metrics[key]:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value) or value < 0):
+            raise state.error(f"metrics[{key!r}] holds {str(value)[:40]!r}, not a time in s")
+
+
 def check_resumed_bounds(path, values, low, high, name: str, bounds: str,
                          unit: str = "") -> None:
     """Refuse checkpoint ``values`` outside ``[low, high]`` (training keeps every value inside

@@ -10,7 +10,8 @@ import numpy as np
 
 
 def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice"),
-               nudge: str = "centered", fd_count: int = 8, fd_step: float = 1e-5) -> list:
+               nudge: str = "centered", fd_count: int = 8, fd_step: float = 1e-5,
+               bar=None) -> list:
     """The reference checks of an lc network on a batch of sequences (losses and gradients
     summed over the batch).
 
@@ -18,8 +19,10 @@ def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice
     and ``norm``), ``echo ngspice`` and ``echo native`` (the echo estimate from each backend's
     measurements vs BPTT), ``fd native`` (central finite differences of the loss, relative step
     ``fd_step``, on the ``fd_count`` elements of largest |BPTT| gradient, vs BPTT) and ``echo
-    ngspice vs echo native``.
+    ngspice vs echo native``. ``bar`` (a tqdm bar of :func:`check_steps` steps, optional)
+    is advanced as the rows are computed.
     """
+    tick = bar.update if bar is not None else (lambda count=1: None)
     from eqprop_hw.lc.bptt import bptt_gradient, loss_value
     from eqprop_hw.lc.echo import hel_gradient
     from eqprop_hw.learning.reference import report_row
@@ -27,6 +30,7 @@ def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice
     y = np.transpose(targets, (1, 0, 2))
     start = time.perf_counter()
     loss, exact, _ = bptt_gradient(model, inputs=u, targets=y)
+    tick()
     rows = [report_row("exact", exact, exact, time.perf_counter() - start, loss=float(loss),
                  norm=float(np.linalg.norm(exact)), loss_kind="squared", method="bptt")]
     estimates = {}
@@ -35,14 +39,18 @@ def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice
         start = time.perf_counter()
         with LCNgspice(model) as ng:
             ng.load_bank(inputs, targets)
-            estimates["ngspice"] = sum(ng.hel_gradient(None, beta, nudge, sample=s)[1]
-                                       for s in range(inputs.shape[0]))
+            estimates["ngspice"] = 0.0
+            for s in range(inputs.shape[0]):
+                estimates["ngspice"] = estimates["ngspice"] + ng.hel_gradient(
+                    None, beta, nudge, sample=s)[1]
+                tick()
         rows.append(report_row("echo ngspice", estimates["ngspice"], exact,
                          time.perf_counter() - start, beta=float(beta), nudge=nudge))
     if "native" in backends:
         start = time.perf_counter()
         estimates["native"] = hel_gradient(model, inputs=u, targets=y, beta=beta,
                                            nudge=nudge)[1]
+        tick()
         rows.append(report_row("echo native", estimates["native"], exact,
                          time.perf_counter() - start, beta=float(beta), nudge=nudge))
     if fd_count > 0:
@@ -56,9 +64,17 @@ def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice
             up[k] += step
             down[k] -= step
             fd[j] = (loss_value(model, up, u, y) - loss_value(model, down, u, y)) / (2 * step)
+            tick()
         rows.append(report_row("fd native", fd, exact[order], time.perf_counter() - start,
                          step=float(fd_step), subset=[model.trainable[k] for k in order]))
     if "ngspice" in estimates and "native" in estimates:
         rows.append(report_row("echo ngspice vs echo native", estimates["ngspice"],
                          estimates["native"], 0.0, against="echo native"))
     return rows
+
+
+def check_steps(sequences: int, backends, fd_count: int = 8, trainable: int | None = None) -> int:
+    """How many steps :func:`check_rows` reports to its ``bar``: BPTT, one per sequence on
+    ngspice, the native echo, one per finite difference."""
+    fd = fd_count if trainable is None else min(fd_count, trainable)
+    return 1 + (sequences if "ngspice" in backends else 0) + ("native" in backends) + fd

@@ -288,7 +288,9 @@ def _training(check, spec):
     training = check.mapping(spec["training"], "training", spec, "training")
     check.keys(training, ("epochs", "learning_rate", "lr_decay", "beta", "nudge", "seed",
                           "min_fraction", "max_fraction"), "training")
-    out = {"epochs": check.integer(training, "epochs", "training", default=50, minimum=1),
+    from eqprop_hw.learning.limits import MAX_EPOCHS, MAX_SEED
+    out = {"epochs": check.integer(training, "epochs", "training", default=50, minimum=1,
+                                   maximum=MAX_EPOCHS),
            "learning_rate": check.number(training, "learning_rate", "training", default=0.1,
                                          positive=True),
            "lr_decay": check.number(training, "lr_decay", "training", default=1.0,
@@ -296,7 +298,8 @@ def _training(check, spec):
            "beta": check.number(training, "beta", "training", default=None, positive=True),
            "nudge": check.string(training, "nudge", "training", default="centered",
                                  choices=("positive", "negative", "centered")),
-           "seed": check.integer(training, "seed", "training", default=0, minimum=0),
+           "seed": check.integer(training, "seed", "training", default=0, minimum=0,
+                                 maximum=MAX_SEED),
            "min_fraction": check.number(training, "min_fraction", "training", default=0.1,
                                         positive=True),
            "max_fraction": check.number(training, "max_fraction", "training", default=10.0,

@@ -368,6 +368,8 @@ def _read_checkpoint(path: Path, trainable: list, epochs: int | None = None,
     steps = state.integer("adam_t", epoch, epoch)
     metrics = state.json("metrics")
     state.curves(metrics, ("epochs", "train_loss", "cosine"), epoch, first=0)
+    from eqprop_hw.io.statefile import check_epoch_times
+    check_epoch_times(state, metrics, EPOCH_TOTALS, epoch, first=0)
     if found == CHECKPOINT_FORMATS[0]:
         metrics["seconds"] = state.number("seconds")
         return epoch, theta, (moments, second, steps), metrics, (0, 0.0, None)
@@ -379,10 +381,15 @@ def _read_checkpoint(path: Path, trainable: list, epochs: int | None = None,
     return epoch, theta, (moments, second, steps), metrics, (position, seconds, partial)
 
 
+#: Each epoch's whole time (s): a per-epoch list of the metrics (``None`` for the epochs of a
+#: checkpoint written before it existed).
+EPOCH_TOTALS = "epoch_seconds_total"
+
+
 def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
              seed: int | None = None, params: dict | None = None, plots: bool = True,
              log=None, check_every: int = 0, resume: bool = False,
-             progress: bool = False) -> dict:
+             progress: bool = False, keep_checkpoint: bool = False) -> dict:
     """Train an lc spec on its dataset with the echo rule.
 
     Parameters
@@ -392,7 +399,9 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
         dataset with ``test_samples`` also reports ``test_loss_initial``, ``test_loss`` and
         ``test_loss_ratio`` (held-out sequences, native forward runs).
     out_dir : str or Path
-        Receives ``params.json``, ``metrics.json``, ``checkpoint.npz`` and the plots.
+        Receives ``params.json``, ``metrics.json``, ``checkpoint.npz`` (removed when the run
+        has finished, unless ``keep_checkpoint``) and the plots (drawn once, at the end or
+        when a signal stops the run).
     backend : {"native", "ngspice"}
         Where the forward and echo runs happen (ngspice: the shared library, one circuit
         loaded once with all sequences as a bank; only ``alter`` + ``tran`` per run).
@@ -402,14 +411,19 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
         Every this many epochs also record the cosine of the echo estimate with BPTT.
     resume : bool
         Continue from ``out_dir/checkpoint.npz`` (written atomically after every update): the
-        result is bitwise the same as an uninterrupted run (``seconds`` aside).
+        result is bitwise the same as an uninterrupted run (the times aside). No checkpoint
+        yet: start from the beginning, saying so through ``log``.
     progress : bool
         A tqdm bar per epoch on stderr.
+    keep_checkpoint : bool
+        Keep ``checkpoint.npz`` after the run has finished (to continue it with more epochs).
 
     Returns
     -------
     dict
-        The metrics (also written to ``metrics.json``).
+        The metrics (also written to ``metrics.json``), with ``epoch_seconds_total`` (each
+        epoch's whole time, s), ``wall_seconds`` (this call's wall time, s) and ``overrides``
+        (the spec settings given with ``--set``).
 
     The epochs, checkpoints, stops and resumes are those of the one training loop
     (:mod:`eqprop_hw.learning.loop`), one step per sequence: SIGINT/SIGTERM (main thread)
@@ -417,16 +431,17 @@ def train_lc(spec, out_dir, backend: str = "native", epochs: int | None = None,
     :class:`~eqprop_hw.errors.TrainingInterrupted`; ``resume=True`` continues from there.
     """
     from eqprop_hw.learning.limits import check_run_counts
+    began = time.perf_counter()
     check_run_counts(epochs, seed)
     from eqprop_hw.io.plots import plots_possible
     plots = plots_possible(plots, log)
     log = log or (lambda message: None)
     trainer = LCTrainer(spec, out_dir, backend, epochs, params, plots, check_every)
+    trainer.began = began
     start = read_start(trainer, resume, log)
-    trainer.connect(resume)
-    if resume:
-        log_resumed(trainer, start, log)
-    return run(trainer, start, progress, log)
+    trainer.connect(start.resumed)
+    log_resumed(trainer, start, log)
+    return run(trainer, start, progress, log, keep_checkpoint)
 
 
 class LCTrainer(Trainer):
@@ -467,10 +482,12 @@ class LCTrainer(Trainer):
         self.high = self.theta0 * training.get("max_fraction", 10.0)
         self.theta = self.theta0.copy()
         self.adam = _Adam(self.theta.size, self.rate)
+        self.overrides = dict(getattr(spec, "overrides", None) or {})
         self.metrics = {"epochs": [], "train_loss": [], "cosine": [], "backend": backend,
                         "beta": beta, "nudge": self.nudge, "samples": self.samples,
                         "seconds": 0.0, "train_accuracy": None, "test_accuracy": None,
-                        "test_loss": None}
+                        "test_loss": None, "overrides": self.overrides, EPOCH_TOTALS: []}
+        self.began = time.perf_counter()
         self.partial = None
         self.ng = None
 
@@ -487,7 +504,9 @@ class LCTrainer(Trainer):
                 path, self.model.trainable, self.epochs, self.samples)
         from eqprop_hw.io.statefile import check_resumed_bounds, check_resumed_settings
         check_resumed_bounds(path, self.theta, self.low, self.high, "theta", "its bounds")
-        check_resumed_settings(path, self.metrics, {"beta": self.beta, "nudge": self.nudge})
+        self.metrics.setdefault("overrides", {})      # a checkpoint from before --set
+        check_resumed_settings(path, self.metrics, {"beta": self.beta, "nudge": self.nudge,
+                                                    "overrides": self.overrides})
         self.metrics["backend"] = self.backend
         return Start(epoch, position, seconds)
 
@@ -545,6 +564,16 @@ class LCTrainer(Trainer):
         metrics["seconds"] += time.perf_counter() - self.started
         return line
 
+    def record(self, epoch: int, seconds: float) -> None:
+        self.metrics[EPOCH_TOTALS].append(seconds)
+
+    def draw(self, mark=None) -> None:
+        """The figures of the values reached (after a stop: the last update's)."""
+        if self.plots and self.metrics["epochs"]:
+            from eqprop_hw.lc.plots import plot_lc_training
+            plot_lc_training(self.out, self.model, self.theta0, self.theta, self.inputs,
+                             self.targets, self.metrics)
+
     def save(self, epoch: int, position: int, seconds: float, mark=None) -> None:
         from eqprop_hw.io.statefile import write_checkpoint
         loss, gradient = self.mark() if mark is None else mark
@@ -565,11 +594,9 @@ class LCTrainer(Trainer):
             metrics["test_loss"] = self.test_loss(theta)
             metrics["test_loss_ratio"] = metrics["test_loss_initial"] / metrics["test_loss"]
         save_params(self.out / "params.json", dict(zip(self.model.trainable, theta.tolist())))
+        self.draw()
+        metrics["wall_seconds"] = time.perf_counter() - self.began
         atomic_write_text(self.out / "metrics.json", json.dumps(metrics, indent=1) + "\n")
-        if self.plots:
-            from eqprop_hw.lc.plots import plot_lc_training
-            plot_lc_training(self.out, self.model, self.theta0, theta, self.inputs,
-                             self.targets, metrics)
         return metrics
 
     def close(self) -> None:

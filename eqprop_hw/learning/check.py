@@ -97,7 +97,7 @@ def check_report(circuit: Circuit, inputs, targets, beta: float,
                  backends: Sequence[str] = ("native", "ngspice"), nudge: str = "centered",
                  fd_elements: Sequence[str] | None = None, fd_count: int = 8,
                  fd_step: float = 1e-3, loss: str = "squared",
-                 temperature: float | None = None) -> list[dict]:
+                 temperature: float | None = None, bar=None) -> list[dict]:
     """Compare every gradient estimator with the exact gradient on one batch.
 
     Parameters
@@ -122,6 +122,8 @@ def check_report(circuit: Circuit, inputs, targets, beta: float,
         The loss (targets are probabilities and beta is in W for ``cross_entropy``).
     temperature : float, optional
         Softmax temperature (V) of the cross-entropy loss.
+    bar : tqdm bar, optional
+        Advanced by one per estimator computed (:func:`check_steps` of them).
 
     Returns
     -------
@@ -152,9 +154,11 @@ def check_report(circuit: Circuit, inputs, targets, beta: float,
         if name not in ("native", "ngspice"):
             raise CircuitError(f"unknown backend {name!r} (choose from native, ngspice)")
     loss_name, temperature = check_loss(loss, temperature)
+    tick = bar.update if bar is not None else (lambda count=1: None)
     model = EnergyModel(circuit, loss=loss_name, temperature=temperature)
     start = time.perf_counter()
     loss, exact = exact_gradient(model, inputs, targets)
+    tick()
     rows = [report_row("exact", exact, exact, time.perf_counter() - start, loss=loss,
                  norm=float(np.linalg.norm(exact)), loss_kind=loss_name)]
     estimates = {}
@@ -172,10 +176,12 @@ def check_report(circuit: Circuit, inputs, targets, beta: float,
                                  estimates[name])
             rows.append(report_row(f"ep {name}", estimates[name], exact, seconds,
                                    beta=float(beta), nudge=nudge, **quality))
+            tick()
         start = time.perf_counter()
         soft = software_ep(model, inputs, targets, beta, nudge)
         rows.append(report_row("ep software", soft, exact, time.perf_counter() - start,
                                beta=float(beta), nudge=nudge))
+        tick()
         if fd_elements is None and fd_count > 0:
             order = np.argsort(-np.abs(exact), kind="stable")[:fd_count]
             fd_elements = [circuit.trainable[k] for k in sorted(order)]
@@ -190,6 +196,7 @@ def check_report(circuit: Circuit, inputs, targets, beta: float,
                                                 fd_elements, loss_name, temperature)
                 rows.append(report_row(f"fd {name}", fd, subset, time.perf_counter() - start,
                                        step=float(fd_step), subset=list(fd_elements)))
+                tick()
         if "ngspice" in estimates and "native" in estimates:
             rows.append(report_row("ep ngspice vs ep native", estimates["ngspice"],
                                    estimates["native"], 0.0, against="ep native"))
@@ -199,4 +206,10 @@ def check_report(circuit: Circuit, inputs, targets, beta: float,
     return rows
 
 
-__all__ = ["finite_difference_gradient", "check_report"]
+def check_steps(backends: Sequence[str], fd: bool = True) -> int:
+    """How many estimators :func:`check_report` computes (the steps of its ``bar``): the
+    exact gradient, EP per backend, software EP and (``fd``) finite differences per backend."""
+    return 2 + len(backends) * (2 if fd else 1)
+
+
+__all__ = ["finite_difference_gradient", "check_report", "check_steps"]

@@ -6,14 +6,19 @@ checkpoint. This loop owns everything else, so that it behaves the same for ever
 
 - the epochs ``0 .. trainer.passes - 1``, each a pass over ``trainer.samples`` samples in steps
   of ``trainer.batch_size``, with a tqdm bar per epoch (``progress``) and one log line per
-  epoch (``log``, the line is the trainer's);
+  epoch (``log``: the trainer's line and the epoch's whole time, training and evaluation);
 - ``checkpoint.npz`` written atomically at the end of every epoch
-  (:func:`eqprop_hw.io.statefile.write_checkpoint`);
+  (:func:`eqprop_hw.io.statefile.write_checkpoint`) and removed once the run has finished and
+  written its outputs (``keep_checkpoint`` keeps it, to continue the run later with more
+  epochs);
+- the figures: drawn once, at the end of the run (``trainer.finish``) or when a signal stops
+  it (``trainer.draw``), never on a timer;
 - SIGINT/SIGTERM (:class:`~eqprop_hw.learning.interrupt.StopSignals`): the first signal
   checkpoints the state after the current step, with the position within the epoch, and raises
   :class:`~eqprop_hw.errors.TrainingInterrupted`; a second signal during a step abandons it and
   checkpoints the state from before it;
-- ``resume``: :func:`read_start` reads the checkpoint (strictly, through
+- ``resume``: :func:`read_start` reads the checkpoint (none yet: the run starts from the
+  beginning and says so in one line) (strictly, through
   :class:`eqprop_hw.io.statefile.CheckpointReader`) and the loop continues from its epoch and
   position to exactly the uninterrupted result (the trainer's steps depend only on the epoch
   and the position, never on how the run was split).
@@ -21,11 +26,12 @@ checkpoint. This loop owns everything else, so that it behaves the same for ever
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from eqprop_hw.errors import EqpropError, SimulatorCrash, TrainingInterrupted
+from eqprop_hw.errors import SimulatorCrash, TrainingInterrupted
 from eqprop_hw.learning.interrupt import Abandon, StopSignals
 
 #: The checkpoint file of a run folder.
@@ -35,11 +41,13 @@ CHECKPOINT_NAME = "checkpoint.npz"
 @dataclass
 class Start:
     """Where a run starts: ``epoch`` epochs are done and ``position`` samples of the next one,
-    in ``seconds`` s (0, 0, 0.0 for a fresh run)."""
+    in ``seconds`` s (0, 0, 0.0 for a fresh run); ``resumed`` when it continues a
+    checkpoint."""
 
     epoch: int = 0
     position: int = 0
     seconds: float = 0.0
+    resumed: bool = False
 
 
 class Trainer:
@@ -89,8 +97,16 @@ class Trainer:
         raise NotImplementedError
 
     def end_epoch(self, epoch: int, seconds: float) -> str:
-        """Finish epoch ``epoch`` that trained for ``seconds`` s; return its log line."""
+        """Finish epoch ``epoch`` that trained for ``seconds`` s (evaluate it); return its log
+        line (the loop adds the epoch's whole time)."""
         raise NotImplementedError
+
+    def record(self, epoch: int, seconds: float) -> None:
+        """Epoch ``epoch`` took ``seconds`` s in all (training and evaluation): record it and
+        write the per-epoch outputs (params, metrics; no figures)."""
+
+    def draw(self, mark=None) -> None:
+        """Draw the figures of the state ``mark`` (default: the current one) after a stop."""
 
     def save(self, epoch: int, position: int, seconds: float, mark=None) -> None:
         """Write the checkpoint: ``epoch`` epochs and ``position`` samples done, in
@@ -110,39 +126,49 @@ class Trainer:
 
 
 def read_start(trainer: Trainer, resume: bool, log=None) -> Start:
-    """Where a run starts: the checkpoint's place when ``resume``, else the beginning.
+    """Where a run starts: the checkpoint's place when ``resume`` and there is one, else the
+    beginning (with ``resume``: one line to ``log`` saying that there is no checkpoint yet, so
+    that a supervisor may always add ``--resume``).
 
     Raises
     ------
-    EqpropError
-        ``"<checkpoint>: no checkpoint to resume from"``.
     ParamsError
-        ``"<checkpoint>: cannot resume from this checkpoint: <reason>"``.
+        ``"<checkpoint>: cannot resume from this checkpoint: <reason>"`` (a checkpoint that
+        exists but is refused).
     """
     if not resume:
         return Start()
-    if not trainer.checkpoint.exists():
-        raise EqpropError(f"{trainer.checkpoint}: no checkpoint to resume from")
-    return trainer.load(trainer.checkpoint)
+    if not os.path.lexists(trainer.checkpoint):
+        if log is not None:
+            log(f"no checkpoint {trainer.checkpoint} yet: starting from the beginning")
+        return Start()
+    start = trainer.load(trainer.checkpoint)
+    start.resumed = True
+    return start
 
 
 def log_resumed(trainer: Trainer, start: Start, log=None) -> None:
     """Say where a resumed run continues (after the run's engines accepted the checkpoint's
-    state, so that a refused checkpoint gives one error line and nothing else)."""
-    if log is not None:
+    state, so that a refused checkpoint gives one error line and nothing else); nothing for a
+    run that starts from the beginning."""
+    if log is not None and start.resumed:
         log(f"resuming from {trainer.checkpoint} after epoch {start.epoch}"
             + (f" and {start.position} {trainer.unit}(s)" if start.position else ""))
 
 
-def progress_bar(total: int, description: str, enabled: bool, unit: str = "sample"):
-    """A tqdm bar on stderr (None when not ``enabled``)."""
+def progress_bar(total: int, description: str, enabled: bool, unit: str = "sample",
+                 delay: float = 0.0):
+    """A tqdm bar on stderr (None when not ``enabled``), shown once ``delay`` s have passed
+    (a wait shorter than that prints nothing)."""
     if not enabled:
         return None
     from tqdm import tqdm
-    return tqdm(total=total, desc=description, unit=unit, leave=False, dynamic_ncols=True)
+    return tqdm(total=total, desc=description, unit=unit, leave=False, dynamic_ncols=True,
+                delay=delay)
 
 
-def run(trainer: Trainer, start: Start, progress: bool = True, log=None) -> dict:
+def run(trainer: Trainer, start: Start, progress: bool = True, log=None,
+        keep_checkpoint: bool = False) -> dict:
     """Train from ``start`` to the end; see the module docstring.
 
     Parameters
@@ -151,15 +177,20 @@ def run(trainer: Trainer, start: Start, progress: bool = True, log=None) -> dict
     start : Start
         From :func:`read_start`.
     progress : bool
-        A tqdm bar per epoch on stderr.
+        A tqdm bar per epoch on stderr (and the trainer's ``progress`` attribute: bars of its
+        own long waits, such as the evaluation after an epoch).
     log : callable, optional
         Receives the line of every epoch.
+    keep_checkpoint : bool
+        Keep ``checkpoint.npz`` after the run has finished (default: removed once the params,
+        metrics and figures are written; nothing is left to resume).
 
     Returns
     -------
     dict
         The metrics (``trainer.finish``).
     """
+    trainer.progress = progress
     stop = StopSignals().install()
     try:
         _epochs(trainer, start, stop, progress, log or (lambda line: None))
@@ -168,7 +199,18 @@ def run(trainer: Trainer, start: Start, progress: bool = True, log=None) -> dict
             trainer.close()
         finally:
             stop.restore()
-    return trainer.finish(start)
+    metrics = trainer.finish(start)
+    if not keep_checkpoint:
+        remove_checkpoint(trainer.checkpoint)
+    return metrics
+
+
+def remove_checkpoint(path: Path) -> None:
+    """Remove a finished run's checkpoint (its params and metrics are written already)."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _label(trainer: Trainer, epoch: int) -> str:
@@ -208,6 +250,9 @@ def _epochs(trainer: Trainer, start: Start, stop: StopSignals, progress: bool, l
         if bar is not None:
             bar.close()
         line = trainer.end_epoch(epoch, time.perf_counter() - started)
+        whole = time.perf_counter() - started          # training and evaluation
+        trainer.record(epoch, whole)
+        line = f"{line} ({whole:.1f} s)"
         if epoch + 1 == trainer.passes and not trainer.checkpoint_last:
             log(line)
             break
@@ -227,6 +272,11 @@ def _stop(trainer: Trainer, stop: StopSignals, epoch: int, position: int, second
     where = (f"after epoch {epoch}" if position == 0 else
              f"in epoch {_label(trainer, epoch)} after {position} of {trainer.samples} "
              f"{trainer.unit}s")
+    unplotted = ""
+    try:                        # the figures of the state kept (the checkpoint comes first)
+        trainer.draw(mark)
+    except Exception as error:  # noqa: BLE001 - a figure must not hide the stop
+        unplotted = f"; figures not drawn: {type(error).__name__}: {error}"
     raise TrainingInterrupted(f"{stop.name} received: training stopped {where}; checkpoint "
-                              f"written to {trainer.checkpoint} (continue with --resume)",
-                              stop.signum, str(trainer.checkpoint))
+                              f"written to {trainer.checkpoint} (continue with --resume)"
+                              f"{unplotted}", stop.signum, str(trainer.checkpoint))

@@ -19,9 +19,10 @@ The spec's ``training.loss`` picks the nudge: ``squared`` (targets are voltages 
 the reported train/test loss is that loss (V^2 or nats).
 
 Outputs in ``out_dir``: ``params.npz`` (loadable by ``--params``), ``metrics.json``,
-``checkpoint.npz``, ``loss.png``, ``accuracy.png``, ``conductances.png``,
-``conductance_map.png`` (plots are redrawn every tenth of the run and at the end; params,
-metrics and checkpoint every epoch).
+``checkpoint.npz`` (removed when the run has finished, unless ``keep_checkpoint``),
+``loss.png``, ``accuracy.png``, ``conductances.png``, ``conductance_map.png`` (the figures are
+drawn once, at the end of the run or when a signal stops it; params, metrics and checkpoint
+every epoch).
 
 SIGINT/SIGTERM write ``checkpoint.npz`` after the current minibatch (with the position within
 the epoch) and stop with :class:`~eqprop_hw.errors.TrainingInterrupted`; ``resume=True``
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +45,7 @@ from eqprop_hw.learning.devices import hardware_from_spec, measured_gradient, pr
 from eqprop_hw.learning.ep import chunked_gradient, ep_gradient, loss_values
 from eqprop_hw.errors import EqpropError, SimulatorCrash, SpecError
 from eqprop_hw.io.fileio import atomic_write_text, quote
-from eqprop_hw.io.statefile import (CheckpointReader, check_resumed_bounds,
+from eqprop_hw.io.statefile import (CheckpointReader, check_epoch_times, check_resumed_bounds,
                                      check_resumed_settings, write_checkpoint)
 from eqprop_hw.learning.loop import (CHECKPOINT_NAME, Start, Trainer, log_resumed, read_start,
                                      run)
@@ -127,12 +129,13 @@ def learning_rates(settings: TrainSettings, circuit: Circuit, source: str) -> np
 
 
 def evaluate(backend, dataset, x: np.ndarray, y: np.ndarray, batch: int = 512,
-             loss: str | None = None, temperature: float | None = None) -> dict:
+             loss: str | None = None, temperature: float | None = None, bar=None) -> dict:
     """Free-phase loss and accuracy of a split (outputs in V).
 
     ``loss`` (default: the backend's loss) is ``squared`` (V^2, against
     :meth:`Dataset.targets`) or ``cross_entropy`` (nats, against one-hot probabilities, with
-    the softmax temperature ``temperature`` in V, default the backend's).
+    the softmax temperature ``temperature`` in V, default the backend's). ``bar`` (a tqdm
+    bar, optional) is advanced by the rows solved.
     """
     if loss is None:
         loss = getattr(backend, "loss", "squared")
@@ -141,6 +144,8 @@ def evaluate(backend, dataset, x: np.ndarray, y: np.ndarray, batch: int = 512,
     outputs = []
     for start in range(0, len(x), batch):
         outputs.append(backend.solve(x[start:start + batch]).outputs)
+        if bar is not None:
+            bar.update(len(outputs[-1]))
     outputs = np.concatenate(outputs) if outputs else np.zeros((0, backend.n_outputs))
     value = float(loss_values(loss, outputs, dataset.loss_targets(y, loss),
                               temperature).mean()) if len(x) else math.nan
@@ -166,6 +171,9 @@ def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
 #: Per-epoch lists of a checkpoint's metrics (one item per finished epoch).
 CHECKPOINT_CURVES = ("epochs", "train_loss", "test_loss", "train_accuracy", "test_accuracy",
                      "seconds", "samples_per_second")
+#: Each epoch's whole time (s), training and evaluation: a per-epoch list of the metrics
+#: added later (a checkpoint written before it holds none: ``None`` per epoch).
+EPOCH_TOTALS = "epoch_seconds_total"
 
 
 def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
@@ -195,6 +203,7 @@ def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
         raise state.error(f"it was written for spec {quote(metrics.get('spec'))}, not "
                           f"{quote(spec_name)}")
     state.curves(metrics, CHECKPOINT_CURVES, epoch, first=1)
+    check_epoch_times(state, metrics, EPOCH_TOTALS, epoch, first=1)
     position, seconds = state.place(samples)
     return epoch, values, metrics, position, seconds
 
@@ -203,7 +212,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
           seed: int | None = None, resume: bool = False, params: dict | None = None,
           progress: bool = True, plots: bool = True, log=None, workers: int | None = None,
           scheduler: str | None = None, chunks: int | None = None,
-          isolate: bool | None = None) -> dict:
+          isolate: bool | None = None, keep_checkpoint: bool = False) -> dict:
     """Train a spec's circuit on its dataset with the local EP rule.
 
     Parameters
@@ -216,15 +225,17 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     epochs, seed : int, optional
         Override the spec's ``training`` values.
     resume : bool
-        Continue from ``out_dir/checkpoint.npz``.
+        Continue from ``out_dir/checkpoint.npz`` (none yet: start from the beginning and say
+        so through ``log``).
     params : dict, optional
         Start from these element values instead of the spec's initial conductances.
     progress : bool
         tqdm progress bars on stderr.
     plots : bool
-        Write PNG plots each epoch.
+        Draw the PNG figures (once, at the end or when a signal stops the run).
     log : callable, optional
-        Receives one line of text per epoch.
+        Receives one line of text per epoch (with the epoch's whole time: training and
+        evaluation).
     workers : int, optional
         Data-parallel training on a new local Dask cluster of this many single-threaded
         worker processes (one backend each); see :mod:`eqprop_hw.learning.distributed`.
@@ -240,6 +251,10 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         Run ngspice in a child process that is restarted (and the request retried once) if
         it dies (:mod:`eqprop_hw.backends.isolated`). Default: on for ``backend="ngspice"``
         (measured cost: ``eqprop-hw bench isolation``); the native backend ignores it.
+    keep_checkpoint : bool
+        Keep ``checkpoint.npz`` after the run has finished (to continue it later with
+        ``resume=True`` and more epochs); by default it is removed once the params, metrics
+        and figures are written.
 
     The epochs, checkpoints, SIGINT/SIGTERM stops and resumes are those of the one training
     loop (:mod:`eqprop_hw.learning.loop`): SIGINT or SIGTERM during training (main thread)
@@ -252,9 +267,12 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     Returns
     -------
     dict
-        The metrics (as written to ``metrics.json``).
+        The metrics (as written to ``metrics.json``), with ``epoch_seconds_total`` (each
+        epoch's whole time, s), ``wall_seconds`` (this call's wall time, s) and ``overrides``
+        (the spec settings given with ``--set``, :attr:`Spec.overrides`).
     """
     from eqprop_hw.io.plots import plots_possible
+    began = time.perf_counter()
 
     check_run_counts(epochs, seed)
     if workers is not None or scheduler is not None:
@@ -263,16 +281,16 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         require("distributed", DASK_USE)     # before anything is written
     plots = plots_possible(plots, log)
     trainer = ResistiveTrainer(spec, out_dir, backend, epochs, seed, params, plots)
+    trainer.began = began
     start = read_start(trainer, resume, log)
-    trainer.connect(workers, scheduler, chunks, isolate, resume)
-    if resume:
-        log_resumed(trainer, start, log)
-    return run(trainer, start, progress, log)
+    trainer.connect(workers, scheduler, chunks, isolate, start.resumed)
+    log_resumed(trainer, start, log)
+    return run(trainer, start, progress, log, keep_checkpoint)
 
 
 #: Settings a run records in its metrics; a resumed run must use the same ones.
 RESUMED_SETTINGS = ("backend", "seed", "beta", "nudge", "loss", "temperature",
-                    "learning_rate", "lr_decay", "batch_size")
+                    "learning_rate", "lr_decay", "batch_size", "overrides")
 
 
 class ResistiveTrainer(Trainer):
@@ -300,8 +318,10 @@ class ResistiveTrainer(Trainer):
             "temperature": settings.temperature if settings.loss == "cross_entropy" else None,
             "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
             "batch_size": settings.batch_size,
+            "overrides": dict(getattr(spec, "overrides", None) or {}),
             "epochs": [], "train_loss": [], "test_loss": [], "train_accuracy": [],
-            "test_accuracy": [], "seconds": [], "samples_per_second": []}
+            "test_accuracy": [], "seconds": [], "samples_per_second": [],
+            EPOCH_TOTALS: []}
         if settings.rule == "coupled":     # recorded only for Coupled Learning: EP runs as before
             self.metrics.update(rule="coupled", eta=settings.eta)
             # The clamp rule's direction is in V^2 (EP's in V^2/S): one g_max less.
@@ -309,7 +329,8 @@ class ResistiveTrainer(Trainer):
         self.engine = self.client = self.cluster = self.remote = self.thermal = None
         self.clamped = None
         self.hardware = self.probe = self.chunks = None
-        self.resumed = False
+        self.resumed, self.progress = False, False
+        self.began = time.perf_counter()
 
     def load(self, path) -> Start:
         epoch, self.values, self.metrics, position, seconds = _read_checkpoint(
@@ -319,7 +340,9 @@ class ResistiveTrainer(Trainer):
                "nudge": settings.nudge, "loss": settings.loss,
                "temperature": settings.temperature if settings.loss == "cross_entropy" else None,
                "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
-               "batch_size": settings.batch_size}
+               "batch_size": settings.batch_size,
+               "overrides": dict(getattr(self.spec, "overrides", None) or {})}
+        self.metrics.setdefault("overrides", {})      # a checkpoint from before --set
         check_resumed_settings(path, self.metrics, {key: now[key] for key in RESUMED_SETTINGS})
         coupled = settings.rule == "coupled"      # EP runs record no rule (their metrics
         check_resumed_settings(                    # stay as they were): compare explicitly
@@ -452,9 +475,27 @@ class ResistiveTrainer(Trainer):
     def end_epoch(self, epoch: int, seconds: float) -> str:
         if self.remote is not None:
             self.engine.set_trainable(self.values)    # the local backend only evaluates
-        dataset, metrics, settings = self.dataset, self.metrics, self.settings
-        on_train = evaluate(self.engine, dataset, dataset.x_train, dataset.y_train)
-        on_test = evaluate(self.engine, dataset, dataset.x_test, dataset.y_test)
+        dataset, metrics = self.dataset, self.metrics
+        from eqprop_hw.learning.loop import progress_bar
+        bar = progress_bar(len(dataset.x_train) + len(dataset.x_test),
+                           f"evaluate epoch {epoch + 1}", self.progress, delay=2.0)
+        # a backend solving row by row (ngspice in this process) reports every row, else the
+        # bar moves by batches
+        rows = bar is not None and getattr(self.engine, "on_row", False) is not False
+        previous = getattr(self.engine, "on_row", None)
+        if rows:
+            self.engine.on_row = lambda row: bar.update(1)
+        try:
+            by_batch = None if rows else bar
+            on_train = evaluate(self.engine, dataset, dataset.x_train, dataset.y_train,
+                                bar=by_batch)
+            on_test = evaluate(self.engine, dataset, dataset.x_test, dataset.y_test,
+                               bar=by_batch)
+        finally:
+            if rows:
+                self.engine.on_row = previous
+            if bar is not None:
+                bar.close()
         metrics["epochs"].append(epoch + 1)
         metrics["train_loss"].append(on_train["loss"])
         metrics["test_loss"].append(on_test["loss"])
@@ -462,10 +503,17 @@ class ResistiveTrainer(Trainer):
         metrics["test_accuracy"].append(on_test["accuracy"])
         metrics["seconds"].append(seconds)
         metrics["samples_per_second"].append(self.samples / seconds)
-        plot_now = self.plots and ((epoch + 1) % max(1, settings.epochs // 10) == 0
-                                   or epoch + 1 == settings.epochs)
-        _write_outputs(self.out_dir, self.circuit, self.values, metrics, plot_now, self.spec)
         return _epoch_line(metrics)
+
+    def record(self, epoch: int, seconds: float) -> None:
+        self.metrics[EPOCH_TOTALS].append(seconds)
+        _write_outputs(self.out_dir, self.circuit, self.values, self.metrics, False, self.spec)
+
+    def draw(self, mark=None) -> None:
+        if self.plots and self.metrics["epochs"]:
+            from eqprop_hw.io.plots import plot_training
+            plot_training(self.out_dir, self.circuit, self.values if mark is None else mark,
+                          self.metrics, self.spec)
 
     def save(self, epoch: int, position: int, seconds: float, mark=None) -> None:
         _write_checkpoint(self.checkpoint, epoch, self.values if mark is None else mark,
@@ -481,9 +529,10 @@ class ResistiveTrainer(Trainer):
                               f"{crash}", crash.row, crash.reason)
 
     def finish(self, start: Start) -> dict:
-        if start.epoch >= self.settings.epochs:
-            _write_outputs(self.out_dir, self.circuit, self.values, self.metrics, self.plots,
-                           self.spec)
+        """The figures (once), then params and metrics with the run's wall time."""
+        self.draw()
+        self.metrics["wall_seconds"] = time.perf_counter() - self.began
+        _write_outputs(self.out_dir, self.circuit, self.values, self.metrics, False, self.spec)
         return self.metrics
 
     def close(self) -> None:
@@ -508,8 +557,7 @@ def _epoch_line(metrics: dict) -> str:
         return "n/a" if value is None else f"{100 * value:.2f}%"
     return (f"epoch {metrics['epochs'][-1]}: train loss {metrics['train_loss'][-1]:.5f} "
             f"acc {pct(metrics['train_accuracy'][-1])}, test loss "
-            f"{metrics['test_loss'][-1]:.5f} acc {pct(metrics['test_accuracy'][-1])} "
-            f"({metrics['seconds'][-1]:.1f} s)")
+            f"{metrics['test_loss'][-1]:.5f} acc {pct(metrics['test_accuracy'][-1])}")
 
 
 def _write_outputs(out_dir: Path, circuit: Circuit, values: np.ndarray, metrics: dict,

@@ -296,7 +296,7 @@ class LCNetwork(LCCommands, Network):
         backend : {"native", "ngspice"}
         nudge : {"centered", "positive", "negative"}
         progress : bool
-            Accepted for a common interface.
+            A progress bar on stderr over the runs (BPTT, then the echo runs).
         loss, softmax_temperature, temperature, samples, estimator, seed
             Not available for lc networks; must be None.
 
@@ -313,7 +313,7 @@ class LCNetwork(LCCommands, Network):
         """
         from eqprop_hw.networks.results import GradientResult
         from eqprop_hw.lc.bptt import agreement, bptt_gradient
-        from eqprop_hw.lc.echo import default_beta, hel_gradient
+        from eqprop_hw.lc.echo import default_beta
         method = "gradient"
         _refuse(method, {"loss": loss, "softmax_temperature": softmax_temperature,
                          "temperature": temperature, "samples": samples,
@@ -329,19 +329,16 @@ class LCNetwork(LCCommands, Network):
         inputs, targets = self._grid_inputs_targets(x, y)
         training = self.spec.data.get("training") or {}
         beta = beta or training.get("beta") or default_beta(model)
-        loss_value, exact, _ = bptt_gradient(model, inputs=inputs, targets=targets)
-        if backend == "native":
-            _, estimate = hel_gradient(model, inputs=inputs, targets=targets, beta=beta,
-                                       nudge=nudge)
-        else:
-            from eqprop_hw.lc.ngspice import LCNgspice
-            with LCNgspice(model) as ng:
-                if inputs is None and model.targets is not None and y is None:
-                    _, estimate = ng.hel_gradient(model.targets, beta, nudge)
-                else:
-                    u = model.input_waveforms() if inputs is None else inputs
-                    ng.load_bank(u[None], targets[None])
-                    _, estimate = ng.hel_gradient(None, beta, nudge, sample=0)
+        from eqprop_hw.learning.loop import progress_bar
+        bar = progress_bar(2, f"grad ({backend}: BPTT, echo)", progress, unit="run")
+        try:
+            loss_value, exact, _ = bptt_gradient(model, inputs=inputs, targets=targets)
+            if bar is not None:
+                bar.update(1)
+            estimate = self._echo_estimate(inputs, targets, y, beta, backend, nudge)
+        finally:
+            if bar is not None:
+                bar.close()
         result = agreement(estimate, exact)
         names = model.trainable
         data = {"loss": loss_value, "backend": backend, "beta": beta, "nudge": nudge,
@@ -354,6 +351,21 @@ class LCNetwork(LCCommands, Network):
                               exact=dict(data["exact"]), cosine=result["cosine"],
                               rel_error=result["rel_error"], backend=backend, beta=beta,
                               time=model.times.copy(), target=np.asarray(targets).T.copy())
+
+    def _echo_estimate(self, inputs, targets, y, beta: float, backend: str, nudge: str):
+        """The echo estimate of :meth:`gradient` on ``backend``."""
+        from eqprop_hw.lc.echo import hel_gradient
+        model = self.model
+        if backend == "native":
+            return hel_gradient(model, inputs=inputs, targets=targets, beta=beta,
+                                nudge=nudge)[1]
+        from eqprop_hw.lc.ngspice import LCNgspice
+        with LCNgspice(model) as ng:
+            if inputs is None and model.targets is not None and y is None:
+                return ng.hel_gradient(model.targets, beta, nudge)[1]
+            u = model.input_waveforms() if inputs is None else inputs
+            ng.load_bank(u[None], targets[None])
+            return ng.hel_gradient(None, beta, nudge, sample=0)[1]
 
     def netlist(self, x=None, *, beta: float | None = None, target=None, analysis: str = "op",
                 tstep: float | None = None, tstop: float | None = None,
@@ -400,7 +412,7 @@ class LCNetwork(LCCommands, Network):
               backend: str = "native", resume: bool = False, plots: bool = True,
               progress: bool = False, workers: int | None = None,
               scheduler: str | None = None, chunks: int | None = None,
-              isolate: bool | None = None, log=None):
+              isolate: bool | None = None, log=None, keep_checkpoint: bool = False):
         """Train on the spec's dataset with the echo rule (``eqprop-hw train``).
 
         Parameters
@@ -417,6 +429,8 @@ class LCNetwork(LCCommands, Network):
             Not available for lc networks; must be None.
         log : callable, optional
             Called with each progress message (str).
+        keep_checkpoint : bool
+            As :meth:`ResistiveNetwork.train`.
 
         Returns
         -------
@@ -437,11 +451,12 @@ class LCNetwork(LCCommands, Network):
         check_int(epochs, "epochs", method, minimum=1)
         check_int(seed, "seed", method)
         check_choice(backend, "backend", method, BACKENDS)
-        for name, value in (("resume", resume), ("plots", plots), ("progress", progress)):
+        for name, value in (("resume", resume), ("plots", plots), ("progress", progress),
+                            ("keep_checkpoint", keep_checkpoint)):
             check_bool(value, name, method)
         metrics = train_lc(self.spec, out, backend=backend, epochs=epochs, seed=seed,
                            params=self.params, plots=plots, log=log, resume=resume,
-                           progress=progress)
+                           progress=progress, keep_checkpoint=keep_checkpoint)
         return self._run(metrics, Path(out), "params.json")
 
     def predict(self, split: str = "test", *, backend: str = "native",
@@ -515,7 +530,8 @@ class LCNetwork(LCCommands, Network):
                           outputs=np.transpose(outputs, (0, 2, 1)).copy())
 
     def check(self, samples: int = 4, *, beta: float | None = None, ngspice: bool = True,
-              loss: str | None = None, softmax_temperature: float | None = None):
+              loss: str | None = None, softmax_temperature: float | None = None,
+              progress: bool = False):
         """The reference checks (``eqprop-hw check --json``): the echo estimate from ngspice's
         and the native integrator's measurements against BPTT and finite differences.
 
@@ -531,6 +547,8 @@ class LCNetwork(LCCommands, Network):
             Include the ngspice rows.
         loss, softmax_temperature
             Not available for lc networks; must be None (or ``loss="squared"``).
+        progress : bool
+            A progress bar on stderr over the runs of the checks.
 
         Returns
         -------
@@ -543,8 +561,9 @@ class LCNetwork(LCCommands, Network):
         (['exact', 'echo native', 'fd native'], 'centered')
         """
         from eqprop_hw.networks.results import CheckResult
-        from eqprop_hw.lc.check import check_rows
+        from eqprop_hw.lc.check import check_rows, check_steps
         from eqprop_hw.lc.echo import default_beta
+        from eqprop_hw.learning.loop import progress_bar
         method = "check"
         if loss not in (None, "squared"):
             raise InvalidParameterError(f"check: loss={loss!r}: lc networks use the squared "
@@ -553,12 +572,20 @@ class LCNetwork(LCCommands, Network):
         check_int(samples, "samples", method, minimum=1, optional=False)
         check_number(beta, "beta", method, positive=True)
         check_bool(ngspice, "ngspice", method)
+        check_bool(progress, "progress", method)
         inputs, targets, _ = sequences(self.spec, self.model, "train", samples)
         training = self.spec.data.get("training") or {}
         beta = beta or training.get("beta") or default_beta(self.model)
         nudge = training.get("nudge", "centered")
         backends = ("native", "ngspice") if ngspice else ("native",)
-        rows = check_rows(self.model, inputs, targets, beta, backends, nudge)
+        bar = progress_bar(check_steps(inputs.shape[0], backends,
+                                       trainable=len(self.model.trainable)),
+                           "check (BPTT, echo, finite differences)", progress, unit="run")
+        try:
+            rows = check_rows(self.model, inputs, targets, beta, backends, nudge, bar=bar)
+        finally:
+            if bar is not None:
+                bar.close()
         data = {"spec": self.name, "kind": "lc", "beta": beta, "nudge": nudge,
                 "loss": "squared", "temperature": None, "samples": int(inputs.shape[0]),
                 "rows": rows}

@@ -8,12 +8,11 @@ Mixed into :class:`~eqprop_hw.networks.lc.LCNetwork`; reached through
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from eqprop_hw.networks.base import Report
-from eqprop_hw.networks.options import UsageError, option, read_waveforms
+from eqprop_hw.networks.options import (UsageError, option, progress, read_waveforms,
+                                        train_summary)
 
 
 def _no_resistive_options(options, command: str) -> None:
@@ -91,6 +90,8 @@ class LCCommands:
             voltages = np.stack([result.voltages[node] for node in self.model.nodes], axis=1)
             plot_simulation(options.plot, self.model, outputs, voltages,
                             f"{self.name}: forward run ({options.backend})")
+            if log is not None:
+                log(f"wrote {options.plot}")
         lines = []
         for k, output in enumerate(self.model.outputs):
             unit = _unit(output["kind"])
@@ -112,7 +113,7 @@ class LCCommands:
             targets = read_waveforms(options.target_file, len(self.output_names), self.model,
                                      "targets")
         result = self.gradient(y=targets, beta=options.beta, backend=options.backend,
-                               nudge=options.nudge)
+                               nudge=options.nudge, progress=progress(options))
         line = (f"loss {result.loss:.6g}; echo ({options.nudge}, beta={result.beta:g}, "
                 f"{options.backend}) vs BPTT: cosine {result.cosine:.6f}, relative error "
                 f"{result.rel_error:.3g}")
@@ -121,7 +122,7 @@ class LCCommands:
     def _report_check(self, options, log=None) -> Report:
         _no_resistive_options(options, "check")
         result = self.check(options.samples, beta=options.beta,
-                            ngspice=not options.no_ngspice)
+                            ngspice=not options.no_ngspice, progress=progress(options))
         data, rows = result.to_json(), result.rows
         lines = [f"{self.name}: {result.samples} sequence(s) of {self.steps + 1} points, "
                  f"beta = {result.beta:g}, {data['nudge']} echo",
@@ -155,6 +156,8 @@ class LCCommands:
                             np.asarray(sample["targets"]).T,
                             f"{self.name}: {result.split} sequence {options.sample} "
                             f"({options.backend}), loss {sample['loss']:.3g}")
+            if log is not None:
+                log(f"wrote {options.plot}")
         losses = [sample["loss"] for sample in result.samples]
         line = (f"{result.split}: {count} sequence(s) of {self.steps + 1} points, loss "
                 f"{np.sum(losses):.6g} {_unit(self.output_kind)}^2 s (per sequence: "
@@ -170,8 +173,8 @@ class LCCommands:
             raise UsageError("--workers/--scheduler are not available for lc specs")
         run = self.train(out, epochs=options.epochs, seed=options.seed,
                          backend=options.backend, resume=options.resume,
-                         plots=not options.no_plots, progress=True, log=log)
-        written = " and metrics.json" if options.no_plots else ", metrics.json and plots"
-        return Report(data=run.to_json(), trailer=[f"eqprop-hw: wrote "
-                                                   f"{os.path.join(out, 'params.json')}{written} "
-                                                   f"in {out}"])
+                         plots=not options.no_plots, progress=progress(options), log=log,
+                         keep_checkpoint=bool(option(options, "keep_checkpoint", False)))
+        return Report(data=run.to_json(), trailer=[train_summary(run.metrics, out,
+                                                                 "params.json",
+                                                                 options.no_plots)])

@@ -9,7 +9,7 @@ messages, naming the option (``--input``, ``--beta``, ...), where the Python API
 from __future__ import annotations
 
 import math
-import sys
+import os
 from typing import Sequence
 
 from eqprop_hw.errors import EqpropError
@@ -17,9 +17,6 @@ from eqprop_hw.errors import EqpropError
 #: Comma-separated values of one option (--input, --target).
 MAX_CLI_VALUES = 100_000
 
-DEPRECATION = ("warning: --temperature with the cross-entropy loss is deprecated and will "
-               "mean the Gibbs temperature T (W) only; use --softmax-temperature TAU for the "
-               "softmax temperature (V)")
 
 
 class UsageError(EqpropError):
@@ -66,34 +63,38 @@ def option(options, name: str, default=None):
     return getattr(options, name, default)
 
 
+def progress(options) -> bool:
+    """Whether a command shows progress bars on stderr (not with ``--quiet``)."""
+    return not option(options, "quiet", False)
+
+
 def gibbs_temperature(options, spec, loss: str) -> float | None:
     """The Gibbs temperature T (W) a command asks for, or None for the deterministic (T = 0)
     commands: ``--temperature`` with the squared loss, else the spec's ``temperature:``.
 
-    With the cross-entropy loss, a ``--temperature`` without ``--softmax-temperature`` is the
-    deprecated softmax temperature: a one-line warning goes to stderr.
+    ``--temperature`` has this one meaning (the softmax temperature of the cross-entropy loss
+    is ``--softmax-temperature``).
 
     Raises
     ------
     UsageError
-        Sampling asked for with the cross-entropy loss, or ``--samples``/``--estimator``
-        without a temperature.
+        ``--temperature``, sampling or a spec temperature with the cross-entropy loss, or
+        ``--samples``/``--estimator`` without a temperature.
     """
     asked = option(options, "samples") is not None or option(options, "estimator") is not None
     given = option(options, "gibbs_temperature")
-    if given is None and not hasattr(options, "gibbs_temperature"):   # a namespace built by hand
-        given = option(options, "temperature")
-    legacy = loss != "squared" and given is not None and \
-        option(options, "softmax_temperature") is None
-    if legacy:
-        print(f"eqprop-hw: {DEPRECATION}", file=sys.stderr)
+    if given is None and not hasattr(options, "gibbs_temperature") and loss == "squared":
+        given = option(options, "temperature")       # a namespace built by hand
+    if loss != "squared" and given is not None:
+        raise UsageError("--temperature is the Gibbs temperature T (W) of finite-temperature "
+                         "sampling, squared loss only; the softmax temperature of the "
+                         "cross-entropy loss is --softmax-temperature TAU (V)")
     temperature = None
     if loss == "squared" and given is not None:
         temperature = float(given)
     elif spec is not None and spec.data.get("temperature") is not None:
         temperature = float(spec.data["temperature"])
-    if loss != "squared" and (asked or (spec is not None and spec.data.get("temperature")) or
-                              (given is not None and not legacy)):
+    if loss != "squared" and (asked or (spec is not None and spec.data.get("temperature"))):
         raise UsageError("finite-temperature sampling supports the squared loss only "
                          "(the softmax temperature of the cross-entropy loss is "
                          "--softmax-temperature)")
@@ -128,3 +129,11 @@ def read_waveforms(path, width: int, model, what: str) -> np.ndarray:
                          f"for 0..{model.tstop:g} s in steps of {model.tstep:g} s), got "
                          f"{rows.shape[0]}")
     return rows
+
+
+def train_summary(metrics: dict, out: str, params_name: str, no_plots: bool) -> str:
+    """The last line of ``train``: the files written and the run's wall time."""
+    written = " and metrics.json" if no_plots else ", metrics.json and plots"
+    wall = metrics.get("wall_seconds")
+    timing = f"; wall time {wall:.1f} s" if isinstance(wall, float) else ""
+    return f"eqprop-hw: wrote {os.path.join(out, params_name)}{written} in {out}{timing}"

@@ -558,7 +558,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
               backend: str = "native", resume: bool = False, plots: bool = True,
               progress: bool = False, workers: int | None = None,
               scheduler: str | None = None, chunks: int | None = None,
-              isolate: bool | None = None, log=None):
+              isolate: bool | None = None, log=None, keep_checkpoint: bool = False):
         """Train on the spec's dataset with the local EP rule (``eqprop-hw train``).
 
         Parameters
@@ -570,15 +570,20 @@ class ResistiveNetwork(ResistiveCommands, Network):
             Override the spec's ``training`` values.
         backend : {"native", "ngspice"}
         resume : bool
-            Continue from ``out/checkpoint.npz`` (the same result as an uninterrupted run).
+            Continue from ``out/checkpoint.npz`` (the same result as an uninterrupted run); no
+            checkpoint yet: start from the beginning (one line to ``log`` says so).
         plots : bool
-            Write the PNG plots.
+            Draw the PNG figures (once, at the end, or when a signal stops the run).
         progress : bool
             tqdm progress bars on stderr.
         workers, scheduler, chunks, isolate
             Data-parallel training and ngspice isolation, as :func:`eqprop_hw.learning.train.train`.
         log : callable, optional
             Called with each progress message (str), e.g. resuming, checkpoints.
+        keep_checkpoint : bool
+            Keep ``out/checkpoint.npz`` after the run has finished (to continue it later with
+            ``resume=True`` and more epochs); by default it is removed once params, metrics and
+            figures are written.
 
         Returns
         -------
@@ -598,7 +603,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
         check_int(epochs, "epochs", method, minimum=1)
         check_int(seed, "seed", method)
         check_choice(backend, "backend", method, BACKENDS)
-        for name, value in (("resume", resume), ("plots", plots), ("progress", progress)):
+        for name, value in (("resume", resume), ("plots", plots), ("progress", progress),
+                            ("keep_checkpoint", keep_checkpoint)):
             check_bool(value, name, method)
         check_int(workers, "workers", method, minimum=1)
         check_int(chunks, "chunks", method, minimum=1)
@@ -612,7 +618,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         metrics = train(self.spec, out, backend=backend, epochs=epochs, seed=seed,
                         resume=resume, params=self.params, progress=progress, plots=plots,
                         log=log, workers=workers, scheduler=scheduler, chunks=chunks,
-                        isolate=isolate)
+                        isolate=isolate, keep_checkpoint=keep_checkpoint)
         return self._run(metrics, Path(out), "params.npz")
 
     def predict(self, split: str = "test", *, backend: str = "native",
@@ -669,7 +675,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
                           outputs=np.asarray(outputs, dtype=float))
 
     def check(self, samples: int = 4, *, beta: float | None = None, ngspice: bool = True,
-              loss: str | None = None, softmax_temperature: float | None = None):
+              loss: str | None = None, softmax_temperature: float | None = None,
+              progress: bool = False):
         """The reference checks (``eqprop-hw check --json``): EP from each backend and from
         the software model against the exact gradient and finite differences, and the
         backends' agreement.
@@ -685,6 +692,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
             Include the ngspice rows.
         loss, softmax_temperature
             As in :meth:`simulate`.
+        progress : bool
+            A progress bar on stderr over the estimators.
 
         Returns
         -------
@@ -697,18 +706,26 @@ class ResistiveNetwork(ResistiveCommands, Network):
         (['exact', 'ep native'], 2)
         """
         from eqprop_hw.networks.results import CheckResult
-        from eqprop_hw.learning.check import check_report
+        from eqprop_hw.learning.check import check_report, check_steps
+        from eqprop_hw.learning.loop import progress_bar
         from eqprop_hw.learning.train import settings_from
         method = "check"
         check_int(samples, "samples", method, minimum=1, optional=False)
         check_number(beta, "beta", method, positive=True)
         check_bool(ngspice, "ngspice", method)
+        check_bool(progress, "progress", method)
         loss, softmax = self._loss(method, loss, softmax_temperature)
         x, y = self._check_inputs(samples, loss)
         beta = beta if beta is not None else settings_from(self.spec).beta
         backends = ("native", "ngspice") if ngspice else ("native",)
-        rows = check_report(self.circuit, x, y, beta, backends=backends, loss=loss,
-                            temperature=softmax)
+        bar = progress_bar(check_steps(backends), "check (exact, EP, finite differences)",
+                           progress, unit="estimator")
+        try:
+            rows = check_report(self.circuit, x, y, beta, backends=backends, loss=loss,
+                                temperature=softmax, bar=bar)
+        finally:
+            if bar is not None:
+                bar.close()
         data = {"spec": self.name, "beta": beta, "loss": loss, "temperature": softmax,
                 "samples": len(x), "rows": rows}
         return CheckResult(data=data, rows=rows, beta=beta, samples=len(x))

@@ -8,13 +8,11 @@ Mixed into :class:`~eqprop_hw.networks.resistive.ResistiveNetwork`; reached thro
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from eqprop_hw.networks.base import Report
 from eqprop_hw.networks.options import (UsageError, gibbs_temperature, option, parse_numbers,
-                                        read_rows)
+                                        progress, read_rows, train_summary)
 
 #: The --analysis tran defaults of ``eqprop-hw export`` (s).
 DEFAULT_TSTEP = 1e-6
@@ -135,12 +133,14 @@ class ResistiveCommands:
             return Report(data=result.to_json(), lines=_thermal_lines(result.data))
         single = options.input_file is None
         result, failure = self._solve(inputs, single, beta, targets, options.backend, loss,
-                                      softmax, True)
+                                      softmax, progress(options))
         if options.plot:
             if inputs.shape[0] != 1:
                 raise UsageError("--plot draws one sample: give --input (not --input-file)")
             self.plot_phases(options.plot, inputs[0], beta=beta, target=targets,
                              backend=options.backend, loss=loss, softmax_temperature=softmax)
+            if log is not None:
+                log(f"wrote {options.plot}")
         outputs = np.asarray(result.outputs).reshape(len(inputs), -1)
         ports = self.circuit.outputs
         if single:
@@ -170,7 +170,8 @@ class ResistiveCommands:
         result = self.gradient(x, y, beta=options.beta, backend=options.backend,
                                nudge=options.nudge, loss=loss, softmax_temperature=softmax,
                                temperature=gibbs, samples=options.samples,
-                               estimator=options.estimator, seed=options.seed, progress=True)
+                               estimator=options.estimator, seed=options.seed,
+                               progress=progress(options))
         data = result.data
         if gibbs is not None:
             return Report(data=result.to_json(), lines=_thermal_lines(data))
@@ -223,7 +224,7 @@ class ResistiveCommands:
         loss, softmax = self._option_loss(options)
         result = self.check(options.samples, beta=options.beta,
                             ngspice=not options.no_ngspice, loss=loss,
-                            softmax_temperature=softmax)
+                            softmax_temperature=softmax, progress=progress(options))
         head = (f"{self.name}: {result.samples} sample(s), beta = {result.beta:g} "
                 + (f"W, cross-entropy loss (tau = {softmax:g} V)" if loss == "cross_entropy"
                    else "S"))
@@ -235,9 +236,11 @@ class ResistiveCommands:
     def _report_predict(self, options, log=None) -> Report:
         loss, softmax = self._option_loss(options)
         result = self.predict(options.split, backend=options.backend, loss=loss,
-                              softmax_temperature=softmax, progress=True)
+                              softmax_temperature=softmax, progress=progress(options))
         if options.plot:
             self._plot_prediction(options, result, loss, softmax)
+            if log is not None:
+                log(f"wrote {options.plot}")
         accuracy = "n/a" if result.accuracy is None else f"{100 * result.accuracy:.2f}%"
         line = (f"{options.split}: {len(result.samples)} samples, accuracy {accuracy}, "
                 f"loss {result.loss:.6g}")
@@ -267,13 +270,12 @@ class ResistiveCommands:
         out = self._option_out(options)
         run = self.train(out, epochs=options.epochs, seed=options.seed,
                          backend=options.backend, resume=options.resume,
-                         plots=not options.no_plots, progress=True, workers=options.workers,
-                         scheduler=options.scheduler, chunks=options.chunks,
-                         isolate=options.isolate, log=log)
-        written = " and metrics.json" if options.no_plots else ", metrics.json and plots"
-        return Report(data=run.to_json(), trailer=[f"eqprop-hw: wrote "
-                                                   f"{os.path.join(out, 'params.npz')}{written} "
-                                                   f"in {out}"])
+                         plots=not options.no_plots, progress=progress(options),
+                         workers=options.workers, scheduler=options.scheduler,
+                         chunks=options.chunks, isolate=options.isolate, log=log,
+                         keep_checkpoint=bool(option(options, "keep_checkpoint", False)))
+        return Report(data=run.to_json(), trailer=[train_summary(run.metrics, out, "params.npz",
+                                                                 options.no_plots)])
 
 
 def _reference_words(data: dict) -> str:
