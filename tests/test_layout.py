@@ -29,6 +29,7 @@ REFERENCE_MAY_REACH = {
     "eqprop_hw.errors": "error classes",
     "eqprop_hw.circuit.graph": "the circuit description both sides read (elements, values)",
     "eqprop_hw.circuit.spice_grammar": "name grammar, used by graph validation",
+    "eqprop_hw.circuit.transistors": "transistor element grammar, used by graph validation",
     "eqprop_hw.circuit.batch": "shape/finiteness checks of inputs and targets, no physics",
     "eqprop_hw.learning.losses": "the loss being minimised (the objective, not a device law)",
     "eqprop_hw.learning.ep": "the local rule, applied by software EP to the model's own states",

@@ -34,6 +34,8 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from eqprop_hw.circuit import spice_grammar
+from eqprop_hw.circuit.transistors import (TRANSISTOR_NODES, check_transistor, conducting_pairs,
+                                           model_line)
 from eqprop_hw.errors import CircuitError
 
 GROUND = "0"
@@ -54,6 +56,10 @@ VALUE_MEANING = {
     "F": "current gain (A/A)",
     "H": "transresistance (Ohm)",
     "B": "none (behavioural expression)",
+    "M": "none (fixed MOSFET)",
+    "Q": "none (fixed bipolar transistor)",
+    "J": "none (fixed JFET)",
+    "Z": "none (fixed MESFET)",
 }
 
 #: Element and node names (matched whole: see :mod:`eqprop_hw.circuit.spice_grammar`).
@@ -191,6 +197,10 @@ class Element:
     resistance : float or None
         For R: the resistance (Ohm) exactly as read from a netlist, written back verbatim;
         ``None`` means write ``1/value``.
+    params : tuple of (str, float)
+        For transistors (M Q J Z, :mod:`eqprop_hw.circuit.transistors`): instance parameters
+        such as ``(("w", 1e-5), ("l", 1e-6))``, written ``w=1e-05 l=1e-06``. A transistor has
+        no ``value`` and names its model in ``model``.
     """
 
     name: str
@@ -201,6 +211,7 @@ class Element:
     control: str | None = None
     expr: str | None = None
     resistance: float | None = None
+    params: tuple = ()
 
     def with_value(self, value: float) -> "Element":
         """A copy with a new ``value`` (drops a stored resistance text)."""
@@ -265,6 +276,8 @@ class Circuit:
     crossbars : list of dict or None
         For layered circuits, one dict per crossbar: ``layer`` (1..L), ``rows`` (row nodes),
         ``columns`` (column nodes) and ``elements`` (conductance names, row-major).
+    device_models : dict of str to DeviceModel
+        Transistor models by name (:class:`eqprop_hw.circuit.transistors.DeviceModel`).
     """
 
     name: str
@@ -276,6 +289,7 @@ class Circuit:
     trainable: list
     options: dict = field(default_factory=dict)
     crossbars: list | None = None
+    device_models: dict = field(default_factory=dict)
     _index: dict = field(default=None, repr=False)
     _graph: nx.MultiGraph = field(default=None, repr=False)
     _names_checked: bool = field(default=False, repr=False)
@@ -329,6 +343,8 @@ class Circuit:
             graph.add_nodes_from(self.nodes)
             for element in self.elements:
                 a, b = element.nodes[0], element.nodes[1]
+                if element.type in TRANSISTOR_NODES:    # the channel / collector-emitter
+                    b = element.nodes[2]
                 graph.add_edge(a, b, key=element.name, element=element)
             self._graph = graph
         return self._graph
@@ -345,7 +361,7 @@ class Circuit:
             elements[self._index[name]] = elements[self._index[name]].with_value(value)
         return Circuit(self.name, self.kind, elements, self.models, self.inputs, self.outputs,
                        self.trainable, dict(self.options), self.crossbars,
-                       _names_checked=self._names_checked)
+                       self.device_models, _names_checked=self._names_checked)
 
 
 # -- validation ------------------------------------------------------------------------
@@ -397,6 +413,11 @@ def check_circuit_text(circuit: "Circuit", elements: bool = True) -> None:
         spice_grammar.check_name(name, "model", "model name")
         for key, _value in model.params():
             spice_grammar.check_name(key, "parameter", f"diode model {name}: parameter")
+    for name, model in circuit.device_models.items():
+        if name != model.name:
+            raise CircuitError(f"transistor model {name!r} is stored under another name "
+                               f"({model.name!r})")
+        model_line(model)       # names, type and parameters through the grammar
     for port in list(circuit.inputs) + list(circuit.outputs):
         spice_grammar.check_name(port.name, "port", "port name")
         spice_grammar.check_name(port.node, "node", f"port {port.name}: node name")
@@ -420,6 +441,9 @@ def validate_circuit(circuit: Circuit) -> None:
     """
     check_circuit_text(circuit)
     for element in circuit.elements:
+        if element.type in TRANSISTOR_NODES and element.name[0] == element.type:
+            check_transistor(element, circuit.device_models)
+            continue
         if element.type not in NODE_COUNT:
             raise CircuitError(f"element {element.name}: unknown element type {element.type!r}")
         if element.name[0] != element.type:
@@ -512,6 +536,9 @@ def dc_graph(circuit: Circuit) -> nx.Graph:
         if element.type in ("C", "I", "G", "F"):
             continue
         if element.type == "B" and element.expr and element.expr.strip().upper().startswith("I"):
+            continue
+        if element.type in TRANSISTOR_NODES:
+            graph.add_edges_from(conducting_pairs(element))
             continue
         graph.add_edge(element.nodes[0], element.nodes[1])
     return graph
@@ -646,7 +673,7 @@ def check_value_limits(circuit: Circuit) -> None:
     for model in circuit.models.values():
         check_model_values(model)
     for element in circuit.elements:
-        if element.type != "B":
+        if element.type != "B" and element.type not in TRANSISTOR_NODES:
             check_element_value(element, circuit.models)
     check_options(circuit.options)
 
@@ -828,6 +855,10 @@ def check_cccs_loops(circuit: Circuit) -> None:
             continue
         if element.type == "B" and (element.expr or "").strip().upper().startswith("I"):
             continue
+        if element.type in TRANSISTOR_NODES:
+            for k, (x, y) in enumerate(conducting_pairs(element)):
+                paths.add_edge(x, y, key=f"{element.name}#{k}")
+            continue
         paths.add_edge(element.nodes[0], element.nodes[1], key=element.name)
     gains: dict = {}
     for name in controls:
@@ -864,9 +895,10 @@ def dc_matrix(circuit: Circuit):
     Unknowns: the non-ground node voltages, then the currents of V, E, H and L branches.
     Capacitors are open, diodes are their smallest conductance (``options.gmin``, the
     junction conductance of a reverse-biased diode). Returns ``(matrix (csc), labels)``; None
-    for a circuit with behavioural (B) sources, whose linearisation is not known here.
+    for a circuit with behavioural (B) sources or transistors, whose linearisation is not
+    known here.
     """
-    if any(e.type == "B" for e in circuit.elements):
+    if any(e.type == "B" or e.type in TRANSISTOR_NODES for e in circuit.elements):
         return None
     nodes = [node for node in circuit.nodes if node != GROUND]
     column = {node: k for k, node in enumerate(nodes)}

@@ -42,6 +42,7 @@ from eqprop_hw.errors import CircuitError, quote
 from eqprop_hw.circuit.graph import (GROUND, Circuit, Element, check_circuit_text, check_element_text,
                              check_source_values, check_target_values)
 from eqprop_hw.circuit.spice_grammar import check_not_reserved, join_lines
+from eqprop_hw.circuit.transistors import TRANSISTOR_NODES, model_line, transistor_line
 
 NETLIST_VERSION = "1"
 
@@ -68,6 +69,8 @@ def element_line(element: Element) -> str:
         if math.isfinite(resistance) and resistance != 0.0:
             return f"{name} {nodes} {resistance!r}"
         return f"{name} {nodes} {fmt(resistance)}"
+    if kind in TRANSISTOR_NODES:
+        return transistor_line(element)
     if kind in "DFHB":
         check_element_text(element)
     if kind == "D":
@@ -339,6 +342,8 @@ def netlist_lines(circuit: Circuit, inputs: Sequence[float] | None = None,
         model = circuit.models[name]
         params = " ".join(f"{key}={fmt(value)}" for key, value in model.params())
         lines.append(f".model {name} D({params})")
+    for name in sorted(circuit.device_models):
+        lines.append(model_line(circuit.device_models[name]))
     lines += [element_line(e) for e in elements]
     if analysis == "op":
         lines.append(".op")

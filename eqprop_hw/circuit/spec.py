@@ -482,6 +482,64 @@ def _diode_model(check: _Checker, model: dict, where: str) -> dict:
     return out
 
 
+def _device_model(check: _Checker, model: dict, where: str) -> dict:
+    """A transistor model mapping: ``type`` (NMOS PMOS NPN PNP NJF PJF NMF PMF), then its
+    parameters (upper-case names, numbers; ``LEVEL`` an integer, ``VERSION`` a version
+    number), checked by :class:`eqprop_hw.circuit.transistors.DeviceModel`'s rules."""
+    from eqprop_hw.circuit.transistors import MAX_MODEL_PARAMS, MODEL_TYPES, check_model_param
+    kind = str(model.get("type")).upper()
+    out = {"type": kind}
+    if len(model) > MAX_MODEL_PARAMS + 1:
+        check.fail(f"{where}: {len(model) - 1} parameters, more than {MAX_MODEL_PARAMS}",
+                   model, "type")
+    for key, value in model.items():
+        if key == "type":
+            continue
+        name = str(key).upper() if isinstance(key, str) else key
+        if name in out:
+            check.fail(f"{where}: parameter {name} given twice", model, key)
+        try:
+            out[name] = check_model_param(name, value, MODEL_TYPES[kind], where)
+        except CircuitError as error:
+            check.fail(str(error), model, key)
+    return out
+
+
+def _transistor(check: _Checker, element: dict, kind: str, name: str, where: str,
+                models: dict) -> dict:
+    """A transistor element (M Q J Z): nodes, ``model`` (a transistor model of the right
+    type) and the instance parameters of :data:`eqprop_hw.circuit.transistors.INSTANCE_PARAMS`."""
+    from eqprop_hw.circuit.transistors import (INSTANCE_PARAMS, MODEL_TYPES, TERMINALS,
+                                               TRANSISTOR_KINDS, TRANSISTOR_NODES,
+                                               check_instance_params)
+    label = f"{where} ({name})"
+    check.keys(element, ("name", "nodes", "model") + INSTANCE_PARAMS[kind], label)
+    nodes = element.get("nodes")
+    counts = TRANSISTOR_NODES[kind]
+    count = len(nodes) if isinstance(nodes, list) and len(nodes) in counts else counts[0]
+    if not isinstance(nodes, list) or len(nodes) not in counts:
+        check.fail(f"{label}: a {TRANSISTOR_KINDS[kind]} takes "
+                   f"{' or '.join(map(str, counts))} nodes "
+                   f"({' '.join(TERMINALS[kind][:max(counts)])})", element, "nodes")
+    item = {"name": name, "nodes": check.node_names(element, count, label, "resistive")}
+    model = check.string(element, "model", label, required=True).upper()
+    check.spice_name(model, "model", f"{label}: model name", element, "model")
+    entry = models.get(model)
+    if entry is None or MODEL_TYPES.get(entry.get("type")) != kind:
+        types = ", ".join(t for t, k in MODEL_TYPES.items() if k == kind)
+        check.fail(f"{label}: {model!r} is not a {TRANSISTOR_KINDS[kind]} model of this spec "
+                   f"(a model of type {types})", element, "model")
+    item["model"] = model
+    params = [(key, check.number(element, key, label)) for key in element
+              if key not in ("name", "nodes", "model")]
+    try:
+        check_instance_params(kind, tuple(params), label)
+    except CircuitError as error:
+        check.fail(str(error), element, "name")
+    item.update(params)
+    return item
+
+
 def _dataset(check: _Checker, spec: dict):
     if spec.get("dataset") is None:
         return None
@@ -732,6 +790,8 @@ def _layered(check: _Checker, spec: dict) -> dict:
 def _graph(check: _Checker, spec: dict) -> dict:
     from eqprop_hw.circuit.graph import (CONDUCTANCE_LIMITS, MAX_GAIN, MAX_SOURCE, NODE_COUNT,
                                  REACTANCE_LIMITS)
+    from eqprop_hw.circuit.transistors import MODEL_TYPES, TRANSISTOR_NODES
+    types = {**NODE_COUNT, **TRANSISTOR_NODES}
     out: dict[str, Any] = {}
     models = check.mapping(spec.get("models"), "models", spec, "models")
     out["models"] = {}
@@ -740,7 +800,11 @@ def _graph(check: _Checker, spec: dict) -> dict:
             check.fail(f"invalid model name {quote(str(name))} (a letter, then "
                        f"letters, digits and '_'{check._why(str(name), 'model')})", models, name)
         check.spice_name(name.upper(), "model", "models: model name", models, name)
-        out["models"][name.upper()] = _diode_entry(check, models, name, f"models.{name}")
+        model = models[name]
+        if isinstance(model, dict) and str(model.get("type", "D")).upper() in MODEL_TYPES:
+            out["models"][name.upper()] = _device_model(check, model, f"models.{name}")
+        else:
+            out["models"][name.upper()] = _diode_entry(check, models, name, f"models.{name}")
 
     elements = spec.get("elements")
     if not isinstance(elements, list) or not elements:
@@ -754,9 +818,13 @@ def _graph(check: _Checker, spec: dict) -> dict:
         where = f"elements[{position}]"
         element = check.mapping(element, where, elements, position)
         name, kind = check.element_name(
-            element, where, seen, position, NODE_COUNT, "starting with the element type letter",
+            element, where, seen, position, types, "starting with the element type letter",
             "unknown element type {kind!r} in {name!r} (supported: "
-            + " ".join(NODE_COUNT) + ")", "resistive")
+            + " ".join(types) + ")", "resistive")
+        if kind in TRANSISTOR_NODES:
+            out["elements"].append(_transistor(check, element, kind, name, where,
+                                               out["models"]))
+            continue
         allowed = ("name", "nodes", "model", "control", "expr") + value_keys[kind]
         check.keys(element, allowed, f"{where} ({name})")
         node_names = check.node_names(element, NODE_COUNT[kind], f"{where} ({name})",
@@ -780,9 +848,10 @@ def _graph(check: _Checker, spec: dict) -> dict:
         elif kind == "D":
             model = check.string(element, "model", f"{where} ({name})", required=True).upper()
             check.spice_name(model, "model", f"{where} ({name}): model name", element, "model")
-            if model not in out["models"]:
+            diodes = [m for m, entry in out["models"].items() if entry["type"] == "D"]
+            if model not in diodes:
                 check.fail(f"{where} ({name}): unknown diode model {model!r} "
-                           f"(defined: {', '.join(out['models']) or 'none'})", element, "model")
+                           f"(defined: {', '.join(diodes) or 'none'})", element, "model")
             item["model"] = model
             item["area"] = check.number(element, "area", f"{where} ({name})", default=1.0,
                                         positive=True)

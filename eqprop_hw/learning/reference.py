@@ -91,6 +91,7 @@ import scipy.sparse as sp
 from eqprop_hw.errors import CircuitError, ConvergenceError
 from eqprop_hw.circuit.batch import circuit_nodes, prepare_batch
 from eqprop_hw.circuit.graph import GROUND, Circuit, Element, validate_circuit
+from eqprop_hw.circuit.transistors import first_transistor, refusal
 from eqprop_hw.learning.losses import (check_loss, check_probabilities, log_softmax, loss_gradient,
                                       loss_values, softmax)
 
@@ -374,6 +375,9 @@ class EnergyModel:
         if self.loss == "cross_entropy" and len(circuit.outputs) < 2:
             raise CircuitError(f"circuit {circuit.name!r}: the cross-entropy loss needs at least "
                                "two outputs (the softmax of one output is always 1)")
+        transistor = first_transistor(circuit)
+        if transistor is not None:
+            raise CircuitError(refusal(transistor, "software reference", ""))
         validate_circuit(circuit)
         self._circuit, self._changed = circuit, {}
         self.max_iterations = int(max_iterations)
