@@ -7,6 +7,7 @@ and raw ``ngspice -b`` on the ORIGINAL netlist (not ours), to 1e-6 V.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 import shutil
@@ -91,7 +92,7 @@ def test_transistors_are_fixed_not_trainable():
 
 @pytest.mark.parametrize("change, message", [
     ({"models": {"NM": {"type": "NMOS", "LEVEL": 7}}}, "LEVEL=7 is not a MOSFET level"),
-    ({"models": {"NM": {"type": "NMOS", "LEVEL": 1.5}}}, "LEVEL must be an integer"),
+    ({"models": {"NM": {"type": "NMOS", "LEVEL": 1.5}}}, "LEVEL must be an integer from 1 2 3"),
     ({"models": {"NM": {"type": "NMOS", "VTO": "1; .control"}}}, "must be a finite number"),
     ({"models": {"NM": {"type": "NMOS", "VT_O": 1.0}}}, "invalid parameter name"),
     ({"models": {"NM": {"type": "NMOS", "VERSION": "4.8; shell"}}}, "VERSION must be"),
@@ -205,3 +206,175 @@ def test_ep_gradient_on_ngspice_matches_finite_differences_of_the_ngspice_loss()
     agreement = gradient_agreement(estimate, fd)
     assert agreement["cosine"] >= 0.9999 and agreement["rel_error"] <= 1e-4, agreement
     assert np.all(np.abs(fd) > 0)
+
+
+# -- import: operating points against raw ngspice on the original netlists ----------------------
+NETLISTS = {
+    "cmos": """CMOS inverter chain and current mirror
+.model nch nmos (level=1 vto=0.7 kp=110u lambda=0.04 gamma=0.4 phi=0.65)
+.model pch pmos level=1 vto=-0.7 kp=50u lambda=0.05
+.subckt inv a y vdd
+M1 y a 0 0 nch W=2u L=1u
+M2 y a vdd vdd pch W=4u L=1u
+.ends inv
+Vdd vdd 0 DC 3.3
+Vin in 0 dc 1.2 pulse(1.2 2 0 1n 1n 5n 10n)
+X1 in out vdd inv
+X2 out out2 vdd inv
+Rload out2 0 100k
+* current mirror, level 3 devices
+.model n3 nmos level=3 vto=0.6 kp=80u theta=0.05 eta=0.1 kappa=0.2
+Iref vdd m1 50u
+M3 m1 m1 0 0 n3 w=10u l=2u
+M4 m2 m1 0 0 n3 w=20u l=2u m=2
+R2 vdd m2 10k
+.op
+.end
+""",
+    "bjt": """BJT differential pair with a resistive bias network
+* Gummel-Poon models with Early voltage and ohmic resistances
+.model qnpn npn (is=1e-15 bf=150 vaf=80 br=2 rb=50 re=1 rc=10)
+.model qpnp pnp is=2e-15 bf=80 vaf=50
+vcc vcc 0 12
+vee vee 0 -12
+vin1 in1 0 dc 0.01 ac 1
+vin2 in2 0 dc 0
+rb1 in1 b1 1k
+rb2 in2 b2 1k
+q1 c1 b1 e qnpn
+q2 c2 b2 e 0 qnpn 1.5
+rc1 vcc c1 10k
+rc2 vcc c2 10k
+* tail current source from a resistive divider
+r1 vcc nb 20k
+r2 nb vee 5.6k
+q3 e nb nt qnpn area=2
+rt nt vee 3.3k
+* pnp emitter follower
+q4 vee c2 out qpnp
+rout vcc out 22k
+* raw ngspice at its default reltol=1e-3 is itself converged only to ~2e-6 V here
+.options reltol=1e-6
+.op
+.end
+""",
+    "jfet": """JFET source follower and a MESFET common-source stage
+.model jn njf (vto=-2 beta=1.3m lambda=0.01 is=1e-14 rd=5 rs=5)
+.model mesmod nmf level=1 vto=-1.3 beta=0.035 alpha=3 lambda=0.05 rd=5 rs=5 b=0.3
+vdd vdd 0 15
+vin in 0 dc 0.5 sin(0.5 0.1 1k)
+rg in g 1meg
+j1 vdd g s jn
+rs s 0 4.7k
+* MESFET stage
+vg2 g2 0 dc -0.5
+rd2 vdd d2 1k
+z1 d2 g2 0 mesmod area=2
+.op
+.end
+""",
+}
+NETLISTS["bsim4"] = """BSIM4 inverter with binned models and scaled geometry
+.option scale = 1e-6
+.model nch.1 nmos ( version=4.7 level=54 lmin=0.1u lmax=20u wmin=0.1u wmax=10u )
+.model nch.2 nmos ( version=4.7 level=54 lmin=0.1u lmax=20u wmin=10u wmax=100u toxe=3n )
+.model pch.1 pmos ( version=4.7 level=54 lmin=0.1u lmax=20u wmin=0.1u wmax=10u )
+.model pch.2 pmos ( version=4.7 level=54 lmin=0.1u lmax=20u wmin=10u wmax=100u )
+.param wn=0.5 wp=20
+vdd vdd 0 1.0
+vin in 0 0.45
+mp out in vdd vdd pch w={wp} l=0.1 ad=0.2 pd=1.2
+mn out in 0 0 nch w={wn} l=0.1
+mn2 out2 out 0 0 nch w=12 l=0.2
+r2 vdd out2 20k
+.op
+.end
+"""
+FIRST_TRANSISTOR = {"bsim4": "MP is a MOSFET", "cmos": "M1_X1 is a MOSFET", "bjt": "Q1 is a bipolar transistor",
+                    "jfet": "J1 is a JFET"}
+
+
+def imported(tmp_path, name, capsys) -> Path:
+    source = tmp_path / f"{name}.cir"
+    source.write_text(NETLISTS[name])
+    spec = tmp_path / f"{name}.yaml"
+    code, _out, err = run(capsys, "import", source, "-o", spec)
+    assert code == 0, err
+    return spec
+
+
+@needs_ngspice
+@pytest.mark.ngspice
+@pytest.mark.parametrize("name", sorted(NETLISTS))
+def test_imported_operating_point_matches_raw_ngspice_on_the_original(tmp_path, capsys, name):
+    from eqprop_hw.backends.ngspice.raw import run_ngspice_batch
+    raw = run_ngspice_batch(NETLISTS[name])
+    spec = imported(tmp_path, name, capsys)
+    code, out, err = run(capsys, "simulate", spec, "--input", "", "--backend", "ngspice",
+                         "--json")
+    assert code == 0, err
+    ours = json.loads(out)["voltages"]
+    compared = [node for node in ours if node != "0"]
+    assert len(compared) >= 4
+    for node in compared:
+        assert abs(ours[node] - float(raw[f"v({node})"][0])) <= 1e-6, node
+
+
+@pytest.mark.parametrize("name", sorted(NETLISTS))
+def test_export_round_trip_gives_the_same_bytes(tmp_path, capsys, name):
+    spec = imported(tmp_path, name, capsys)
+    first = tmp_path / "first.cir"
+    assert run(capsys, "export", spec, "-o", first)[0] == 0
+    again = tmp_path / "again.yaml"
+    assert run(capsys, "import", first, "-o", again)[0] == 0
+    second = tmp_path / "second.cir"
+    assert run(capsys, "export", again, "-o", second)[0] == 0
+    assert first.read_bytes() == second.read_bytes()
+    before, after = yaml.safe_load(spec.read_text()), yaml.safe_load(again.read_text())
+    assert after["models"] == before["models"] and after["elements"] == before["elements"]
+    text = first.read_text()
+    assert re.search(r"^\.model \w+ (NMOS|NPN|NJF)\(", text, re.M)
+
+
+@pytest.mark.parametrize("name", sorted(NETLISTS))
+def test_native_backend_refuses_the_imported_circuit_naming_the_device(tmp_path, capsys, name):
+    spec = imported(tmp_path, name, capsys)
+    code, out, err = run(capsys, "simulate", spec, "--input", "", "--backend", "native")
+    assert (code, out) == (1, "")
+    assert err == (f"eqprop-hw: error: native backend: {FIRST_TRANSISTOR[name]}; transistors "
+                   "are simulated by ngspice only (use --backend ngspice)\n")
+
+
+def test_import_keeps_models_and_instance_parameters(tmp_path, capsys):
+    data = yaml.safe_load(imported(tmp_path, "bjt", capsys).read_text())
+    assert data["models"]["QNPN"] == {"type": "NPN", "IS": 1e-15, "BF": 150.0, "VAF": 80.0,
+                                      "BR": 2.0, "RB": 50.0, "RE": 1.0, "RC": 10.0}
+    by_name = {e["name"]: e for e in data["elements"]}
+    assert by_name["Q2"] == {"name": "Q2", "nodes": ["c2", "b2", "e", "0"], "model": "QNPN",
+                             "area": 1.5}
+    assert by_name["Q3"]["area"] == 2.0 and by_name["Q1"]["nodes"] == ["c1", "b1", "e"]
+    data = yaml.safe_load(imported(tmp_path, "cmos", capsys).read_text())
+    by_name = {e["name"]: e for e in data["elements"]}
+    assert by_name["M4"] == {"name": "M4", "nodes": ["m2", "m1", "0", "0"], "model": "N3",
+                             "w": 2e-5, "l": 2e-6, "m": 2.0}
+    assert by_name["M2_X2"]["nodes"] == ["out2", "out", "vdd", "vdd"]
+
+
+def test_unused_transistor_models_with_bad_parameters_are_still_ignored():
+    from eqprop_hw.circuit.spice_import import import_netlist_text
+    notes = []
+    spec = import_netlist_text("t\nV1 a 0 1\nR1 a 0 1k\n.model BAD NMOS(LEVEL=99 X_Y=1)\n",
+                               notes=notes)
+    assert "models" not in spec and "unused models BAD (NMOS)" in " ".join(notes)
+
+
+def test_binned_models_and_scale_are_resolved_as_ngspice_does(tmp_path, capsys):
+    """``.option scale`` multiplies l, w, pd (and ad by its square); the bin is the model
+    ``NAME.k`` with LMIN <= l < LMAX and WMIN <= w < WMAX (raw ngspice agrees: see above)."""
+    data = yaml.safe_load(imported(tmp_path, "bsim4", capsys).read_text())
+    by_name = {e["name"]: e for e in data["elements"]}
+    assert [by_name[n]["model"] for n in ("MP", "MN", "MN2")] == ["PCH_2", "NCH_1", "NCH_2"]
+    assert by_name["MP"]["l"] == pytest.approx(1e-7) and by_name["MP"]["ad"] == \
+        pytest.approx(2e-13)
+    assert sorted(data["models"]) == ["NCH_1", "NCH_2", "PCH_2"]
+    assert data["models"]["NCH_2"]["VERSION"] == "4.7" and data["models"]["NCH_2"]["LEVEL"] == 54

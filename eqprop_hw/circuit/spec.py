@@ -460,7 +460,8 @@ def _diode_model(check: _Checker, model: dict, where: str) -> dict:
         DIODE_AC_PARAMS
     check.keys(model, allowed, where)
     if model.get("type", "D") != "D":
-        check.fail(f"{where}.type must be D (only diode models are supported)", model, "type")
+        check.fail(f"{where}.type must be D (only diode models are supported; transistor "
+                   "models have type NMOS PMOS NPN PNP NJF PJF NMF or PMF)", model, "type")
     out = {"type": "D"}
     for key in DIODE_DC_PARAMS:
         out[key] = check.number(model, key, where, default=DIODE_DC_PARAMS[key],

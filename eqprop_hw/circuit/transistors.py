@@ -65,13 +65,14 @@ MODEL_LEVELS = {"M": frozenset((1, 2, 3, 4, 5, 6, 8, 9, 10, 14, 49, 54, 55, 56, 
 #: Instance parameters accepted per element letter (lower case, written ``key=value``).
 INSTANCE_PARAMS = {
     "M": ("l", "w", "m", "nf", "ad", "as", "pd", "ps", "nrd", "nrs", "sa", "sb", "sd",
-          "temp", "dtemp"),
+          "temp", "dtemp", "nqsmod"),
     "Q": ("area", "areab", "areac", "m", "temp", "dtemp"),
     "J": ("area", "m", "temp"),
-    "Z": ("area", "m"),
+    "Z": ("area", "m", "l", "w"),
 }
 #: Instance parameters that must be positive (the others: temperatures may be any sign;
-#: perimeters and areas of junctions may be 0).
+#: perimeters and areas of junctions may be 0; ``nqsmod``, BSIM4's non-quasi-static switch,
+#: changes only transient and AC analyses).
 POSITIVE_INSTANCE_PARAMS = frozenset(("l", "w", "m", "nf", "area", "areab", "areac"))
 #: Largest |value| of an instance parameter (temperatures: see :data:`MAX_TEMPERATURE`).
 MAX_INSTANCE_VALUE = 1e6
@@ -120,8 +121,10 @@ def first_transistor(circuit):
 def check_level(value, kind: str, subject: str) -> int:
     """``LEVEL`` as an int of :data:`MODEL_LEVELS` for element letter ``kind``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-            not math.isfinite(value) or value != int(value):
-        raise CircuitError(f"{subject}: LEVEL must be an integer, got {value!r}")
+            not math.isfinite(value) or value != int(value) or abs(value) > 1000:
+        shown = f"{value:g}" if isinstance(value, float) else repr(value)
+        raise CircuitError(f"{subject}: LEVEL must be an integer from "
+                           f"{' '.join(map(str, sorted(MODEL_LEVELS[kind])))}, got {shown}")
     level = int(value)
     if level not in MODEL_LEVELS[kind]:
         raise CircuitError(f"{subject}: LEVEL={level} is not a {TRANSISTOR_KINDS[kind]} level "

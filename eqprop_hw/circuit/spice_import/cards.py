@@ -149,6 +149,12 @@ class CardReader:
     def _options(self, line: Line) -> None:
         for token in split_tokens(line.text, line)[1:]:
             pair = KV_RE.fullmatch(token.text)
+            if pair is not None and pair.group(1).lower() == "scale":   # MOSFET geometry
+                self.options_scale = parse_value(pair.group(2), self.params, line,
+                                                 ".options scale")
+                if not 0 < self.options_scale < float("inf"):
+                    fail(f".options scale must be positive, got {self.options_scale!r}", line)
+                continue
             if pair is None or pair.group(1).lower() not in OPTION_NAMES:
                 continue  # flags and options the spec does not know are ignored
             key = pair.group(1).lower()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 
 from eqprop_hw.circuit.graph import NODE_COUNT
+from eqprop_hw.circuit.transistors import TRANSISTOR_NODES
 from eqprop_hw.circuit.spice_import.lines import (KV_RE, Line, check_element_name, fail, first_word,
                                                   split_tokens)
 from eqprop_hw.circuit.spice_import.expressions import params_list, parse_value, split_positional
@@ -43,7 +44,7 @@ CONTROL_COMMANDS = frozenset((
     "bg", "rusage", "setcs", "remcirc", "reset", "destroy", "listing", "edit"))
 
 _UNSUPPORTED = {
-    "Q": "bipolar transistor", "M": "MOSFET", "J": "JFET", "Z": "MESFET", "S": "voltage switch",
+    "S": "voltage switch",
     "W": "current switch", "T": "transmission line", "O": "lossy transmission line",
     "U": "RC line", "K": "coupled inductor", "N": "OSDI device", "P": "coupled line",
     "Y": "transmission line",
@@ -72,11 +73,14 @@ class ElementReader:
                 self._instance(line, scope, stack)
             elif word[:1].upper() in NODE_COUNT:
                 self._element(line, scope)
+            elif word[:1].upper() in TRANSISTOR_NODES:
+                self._transistor(line, scope)
             elif word[:1].upper() == "A":
                 fail(f"XSPICE device {word} refused: code models are not supported", line)
             elif word[:1].upper() in _UNSUPPORTED:
                 fail(f"unsupported element {word} ({_UNSUPPORTED[word[:1].upper()]}): only "
-                      "R C L D V I E G F H B elements and X subcircuit instances are supported",
+                      "R C L D V I E G F H B M Q J Z elements and X subcircuit instances are "
+                      "supported",
                       line)
             else:
                 fail(f"cannot parse line starting {word[:20]!r}: expected an element (R1 a b "

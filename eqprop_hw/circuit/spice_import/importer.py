@@ -18,6 +18,7 @@ from eqprop_hw.circuit.spice_import.lines import (Line, NODE_CHAR_MAP, NODE_RE, 
 from eqprop_hw.circuit.spice_import.structure import Scope, StructureReader
 from eqprop_hw.circuit.spice_import.cards import CardReader
 from eqprop_hw.circuit.spice_import.elements import ElementReader
+from eqprop_hw.circuit.spice_import.devices import DeviceReader
 
 
 #: Most items listed in one note (the rest are counted).
@@ -35,7 +36,7 @@ def _spec_name(title: str | None, stem: str | None) -> str:
     return name if name and NAME_RE.fullmatch(name) else "imported"
 
 
-class Importer(StructureReader, CardReader, ElementReader):
+class Importer(StructureReader, CardReader, ElementReader, DeviceReader):
     """State of one import: options, models, elements and the name registries."""
 
     def __init__(self, root: Path | None, allow_unsafe: bool):
@@ -57,6 +58,8 @@ class Importer(StructureReader, CardReader, ElementReader):
         self.included_bytes = 0
         self.notes: dict = {}
         self.other_models: dict = {}
+        self.device_models: dict = {}
+        self.options_scale = 1.0
         self.used_subckts: set = set()
         self.globals: set = set()
         self.node_aliases: dict = {}
@@ -233,8 +236,10 @@ def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
     if title and not title.startswith("eqprop-hw"):
         description += ": " + "".join(c if c.isprintable() else "?" for c in title[:200])
     spec = {"name": _spec_name(title, stem), "kind": "graph", "description": description}
-    if importer.models:
-        spec["models"] = importer.models
+    used = {item.get("model") for item in importer.elements}
+    devices = {name: model for name, model in importer.device_models.items() if name in used}
+    if importer.models or devices:     # (bins read to choose one but not chosen are left out)
+        spec["models"] = {**importer.models, **devices}
     spec["elements"] = importer.elements
     spec.update(extra)
     if importer.options:
