@@ -11,7 +11,6 @@ import json
 import math
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +207,24 @@ def test_ep_gradient_on_ngspice_matches_finite_differences_of_the_ngspice_loss()
     assert np.all(np.abs(fd) > 0)
 
 
+@pytest.mark.ngspice
+def test_ep_is_not_exact_when_a_gate_sits_on_a_trained_node():
+    """The same crossbar with the follower's gate on output o1 (through RG): the transistor is
+    no longer a one-port, the circuit has no co-content and EP's estimate is off (measured
+    relative error 0.30; documented in docs/specs.md)."""
+    spec = follower_crossbar()
+    spec["elements"][3]["nodes"] = ["vdd", "o1", "x0", "x0"]
+    spec["elements"].append({"name": "RG", "nodes": ["g0", "o1"], "r": 5e3})
+    circuit = build_circuit(parse_spec(spec))
+    x = np.array([[4.0, 0.5], [4.5, -0.4]])
+    y = np.array([[0.4, 0.3], [0.8, 0.1]])
+    beta = 1e-3 * float(np.median(circuit.trainable_values()))
+    with make_backend("ngspice", circuit) as backend:
+        estimate, _ = ep_gradient(backend, x, y, beta, "centered")
+        fd = finite_difference_gradient(circuit, x, y, backend, step=1e-4)
+    assert 0.2 <= gradient_agreement(estimate, fd)["rel_error"] <= 0.4
+
+
 # -- import: operating points against raw ngspice on the original netlists ----------------------
 NETLISTS = {
     "cmos": """CMOS inverter chain and current mirror
@@ -290,7 +307,19 @@ r2 vdd out2 20k
 .op
 .end
 """
-FIRST_TRANSISTOR = {"bsim4": "MP is a MOSFET", "cmos": "M1_X1 is a MOSFET", "bjt": "Q1 is a bipolar transistor",
+NETLISTS["defaults"] = """MOSFETs sized by .options defl and defw
+.options defl=2u defw=5u
+.model nm nmos level=1 vto=0.5 kp=100u
+vdd vdd 0 2
+vg g 0 1.2
+rd vdd d 20k
+m1 d g 0 0 nm
+m2 d2 g 0 0 nm l=1u
+rd2 vdd d2 20k
+.op
+.end
+"""
+FIRST_TRANSISTOR = {"bsim4": "MP is a MOSFET", "defaults": "M1 is a MOSFET", "cmos": "M1_X1 is a MOSFET", "bjt": "Q1 is a bipolar transistor",
                     "jfet": "J1 is a JFET"}
 
 

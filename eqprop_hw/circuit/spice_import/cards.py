@@ -23,6 +23,10 @@ IGNORED_CARDS = frozenset((".op", ".tran", ".dc", ".ac", ".tf", ".noise", ".four
 OPTION_CARDS = frozenset((".options", ".option", ".opt"))
 
 
+#: ``.options`` giving MOSFET instance defaults (used when a line lacks the parameter).
+MOS_DEFAULT_OPTIONS = {"defl": "l", "defw": "w", "defad": "ad", "defas": "as"}
+
+
 class CardReader:
     """Top-level cards: ``.param``, ``.model``, ``.options``, ``.temp``, ``.global``.
 
@@ -149,6 +153,14 @@ class CardReader:
     def _options(self, line: Line) -> None:
         for token in split_tokens(line.text, line)[1:]:
             pair = KV_RE.fullmatch(token.text)
+            if pair is not None and pair.group(1).lower() in MOS_DEFAULT_OPTIONS:
+                key = MOS_DEFAULT_OPTIONS[pair.group(1).lower()]     # defl -> l, ...
+                value = parse_value(pair.group(2), self.params, line, f".options {key}")
+                if not 0 < value < float("inf"):
+                    fail(f".options {pair.group(1).lower()} must be positive, got {value!r}",
+                         line)
+                self.mos_defaults[key] = value
+                continue
             if pair is not None and pair.group(1).lower() == "scale":   # MOSFET geometry
                 self.options_scale = parse_value(pair.group(2), self.params, line,
                                                  ".options scale")

@@ -88,6 +88,10 @@ class DeviceReader:
                 fail(f"{label}: unsupported {TRANSISTOR_KINDS[kind]} instance parameter {key!r} "
                      f"(supported: {', '.join(INSTANCE_PARAMS[kind])}); refused", line)
             params.append((key, parse_value(text, scope.params, line, f"{label} {key}")))
+        if kind == "M":          # .options defl/defw/defad/defas for what the line lacks
+            given = {key for key, _value in params}
+            params += [(key, value) for key, value in self.mos_defaults.items()
+                       if key not in given]
         scale = self.options_scale
         if kind == "M" and scale != 1.0:      # .options scale: geometry in scaled units
             params = [(key, value * scale ** GEOMETRY.get(key, 0)) for key, value in params]

@@ -60,6 +60,7 @@ class Importer(StructureReader, CardReader, ElementReader, DeviceReader):
         self.other_models: dict = {}
         self.device_models: dict = {}
         self.options_scale = 1.0
+        self.mos_defaults: dict = {}
         self.used_subckts: set = set()
         self.globals: set = set()
         self.node_aliases: dict = {}
