@@ -166,6 +166,10 @@ def test_api_and_cli_refuse_the_native_backend(tmp_path, capsys):
     assert (code, out, err) == (1, "", f"eqprop-hw: error: {NATIVE}\n")
     code, out, err = run(capsys, "describe", path)
     assert code == 0 and "transistors 1 (fixed, ngspice only): M1 (NMOS NM)" in out
+    code, out, err = run(capsys, "describe", path, "--json")
+    record = [e for e in json.loads(out)["elements"] if e["name"] == "M1"]
+    assert record == [{"name": "M1", "type": "M", "nodes": ["out", "in", "0", "0"],
+                       "value": None, "model": "NM", "params": {"w": 1e-5, "l": 1e-6}}]
 
 
 # -- EP on ngspice with a fixed transistor stage ------------------------------------------------
