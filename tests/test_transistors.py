@@ -83,6 +83,16 @@ def test_writer_lines_are_standard_spice():
     assert "\nM1 out in 0 0 NM w=1e-05 l=1e-06\n" in text
 
 
+def test_writer_refuses_a_transistor_named_as_another_type():
+    with pytest.raises(CircuitError, match="named after its type"):
+        transistor_line(Element("R1", "M", ("d", "g", "0", "0"), model="NM"))
+    with pytest.raises(CircuitError, match="unsupported instance parameter 'ic'"):
+        transistor_line(Element("M1", "M", ("d", "g", "0", "0"), model="NM",
+                                params=(("ic", 1.0),)))
+    with pytest.raises(CircuitError, match="model name .*line break"):
+        transistor_line(Element("M1", "M", ("d", "g", "0", "0"), model="NM\n.control"))
+
+
 def test_transistors_are_fixed_not_trainable():
     circuit = mos_circuit(trainable=["*"])
     assert circuit.trainable == ["RD"]

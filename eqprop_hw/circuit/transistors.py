@@ -287,6 +287,9 @@ def check_transistor(element, device_models: dict) -> None:
 
 def transistor_line(element) -> str:
     """One netlist line of a transistor: name, nodes, model, ``key=value`` parameters."""
+    if element.type not in TRANSISTOR_NODES or element.name[:1] != element.type:
+        raise CircuitError(f"element {element.name}: a transistor line needs an M, Q, J or Z "
+                           f"element named after its type, got type {element.type!r}")
     spice_grammar.check_name(element.model, "model", f"element {element.name}: model name")
     words = [element.name, *element.nodes, element.model]
     for key, value in element.params:

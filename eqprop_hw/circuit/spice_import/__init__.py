@@ -21,7 +21,7 @@ Supported subset
   followed by a unit: ``10k``, ``2.2uF``, ``1meg``; note ``3MEG`` is 3e6 but ``3M`` is 3e-3),
   or ``{expr}`` / ``'expr'`` (with ngspice's ``c ? a : b``, comparisons and ``&& || !``).
   V and I take ``[DC] x``, ``AC`` and one waveform (PULSE SIN PWL EXP SFFM): the value is the
-  DC value, else the waveform at t = 0 as ngspice defines it (:func:`_waveform_at_zero`).
+  DC value, else the waveform at t = 0 as ngspice defines it (:func:`~eqprop_hw.circuit.spice_import.sources.waveform_at_zero`).
   ``m=`` is folded into R, C, L and diode values; ``ic=``, ``ac=`` and ``tc1=``/``tc2=`` (at
   TNOM only) are accepted.
 * Behavioural sources ``B n+ n- V=expr`` / ``I=expr`` whose identifiers are math functions,
