@@ -421,3 +421,22 @@ def test_binned_models_and_scale_are_resolved_as_ngspice_does(tmp_path, capsys):
         pytest.approx(2e-13)
     assert sorted(data["models"]) == ["NCH_1", "NCH_2", "PCH_2"]
     assert data["models"]["NCH_2"]["VERSION"] == "4.7" and data["models"]["NCH_2"]["LEVEL"] == 54
+
+
+@pytest.mark.ngspice
+def test_training_on_ngspice_with_a_fixed_transistor_stage(tmp_path, capsys):
+    """train --backend ngspice runs EP end to end (the teacher targets come from ngspice too);
+    the loss goes down; the native backend refuses the same spec naming the device."""
+    spec = follower_crossbar()
+    spec["dataset"] = {"name": "teacher", "samples": 20, "seed": 1}
+    spec["training"] = {"epochs": 3, "batch_size": 5, "beta": 1e-7, "learning_rate": 2e-7}
+    path = tmp_path / "follower.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    code, out, err = run(capsys, "train", path, "--backend", "ngspice", "--out",
+                         tmp_path / "run", "--no-plots", "--json")
+    assert code == 0, err
+    losses = json.loads(out)["train_loss"]
+    assert len(losses) == 3 and losses[0] > losses[1] > losses[2]
+    code, out, err = run(capsys, "train", path, "--out", tmp_path / "native", "--no-plots")
+    assert code == 1 and err.endswith("native backend: M1 is a MOSFET; transistors are "
+                                      "simulated by ngspice only (use --backend ngspice)\n")
