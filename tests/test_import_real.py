@@ -201,7 +201,7 @@ def test_control_block_is_never_run_or_written(tmp_path):
     assert err == "eqprop-hw: note: left out: .control block (lines 4-6)\n"
 
 
-# -- models: unused ones of any type are ignored; a used transistor is refused by name --------
+# -- models: unused ones of any type are ignored; a used transistor is imported -----------------
 MODELS_NETLIST = """vendor library with transistors
 .model Q2N2222 NPN(IS=1e-14 BF=200)
 .model M2N7000 NMOS(LEVEL=1 VTO=2)
@@ -223,12 +223,21 @@ def test_unused_models_and_subcircuits_ignored(tmp_path):
                     "Q2N2222 (NPN), M2N7000 (NMOS), unused subcircuits UNUSED\n")
 
 
-@pytest.mark.parametrize("element, device", [("Q1 c b 0 Q2N2222", "Q1"),
-                                             ("M1 c b 0 0 M2N7000", "M1"),
-                                             ("J1 c b 0 JMOD", "J1")])
-def test_used_transistor_refused_by_name(element, device):
-    text = MODELS_NETLIST.replace(".op\n", f"{element}\n")
-    with pytest.raises(NetlistError, match=f":11: unsupported element {device} "):
+@pytest.mark.parametrize("element, model", [("Q1 c b 0 Q2N2222", "Q2N2222"),
+                                            ("M1 c b 0 0 M2N7000", "M2N7000")])
+def test_used_transistor_imported_with_its_model(element, model):
+    """Transistors import since issue 21 part 2 (tests/test_transistors.py checks them against
+    raw ngspice); a used model is read, the others stay ignored."""
+    text = MODELS_NETLIST.replace(".op\n", f"{element}\nR9 c 0 1k\n")
+    notes = []
+    spec = import_netlist_text(text, notes=notes)
+    assert model in spec["models"] and spec["elements"][-2]["model"] == model
+    assert "unused models" in " ".join(notes) and model not in " ".join(notes)
+
+
+def test_transistor_with_unknown_model_refused_by_name():
+    text = MODELS_NETLIST.replace(".op\n", "J1 c b 0 JMOD\n")
+    with pytest.raises(NetlistError, match=":11: J1: unknown model 'JMOD'"):
         import_netlist_text(text)
 
 

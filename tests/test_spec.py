@@ -43,7 +43,7 @@ def write(tmp_path, text):
      "conductance must be positive"),
     ("name: t\nkind: graph\nelements:\n  - {name: R1, nodes: [a, 0], g: 1}\n"
      "  - {name: R1, nodes: [a, 0], g: 1}\n", 5, "duplicate element name"),
-    ("name: t\nkind: graph\nelements:\n  - {name: Q1, nodes: [a, 0, b]}\n", 4,
+    ("name: t\nkind: graph\nelements:\n  - {name: K1, nodes: [a, 0, b]}\n", 4,
      "unknown element type"),
     ("name: t\nkind: graph\nelements:\n  - {name: D1, nodes: [a, 0], model: DX}\n", 4,
      "unknown diode model"),

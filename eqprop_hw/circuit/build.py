@@ -42,6 +42,7 @@ from eqprop_hw.errors import CircuitError
 from eqprop_hw.circuit.graph import (Circuit, DiodeModel, Element, InputPort, OutputPort,
                              validate_circuit)
 from eqprop_hw.circuit.spec import Spec
+from eqprop_hw.circuit.transistors import TRANSISTOR_NODES, DeviceModel
 
 DIODE_MODEL_NAME = "DACT"
 
@@ -195,7 +196,11 @@ def build_layered(spec: Spec) -> Circuit:
 def build_graph(spec: Spec) -> Circuit:
     """Turn a ``graph`` spec into a circuit (elements in spec order)."""
     data = spec.data
-    models = {name: _diode_model_from(name, model) for name, model in data["models"].items()}
+    models = {name: _diode_model_from(name, model) for name, model in data["models"].items()
+              if model["type"] == "D"}
+    device_models = {name: DeviceModel(name, model["type"],
+                                       tuple((k, v) for k, v in model.items() if k != "type"))
+                     for name, model in data["models"].items() if model["type"] != "D"}
     elements = []
     for item in data["elements"]:
         name, kind, nodes = item["name"], item["name"][0], tuple(item["nodes"])
@@ -208,6 +213,9 @@ def build_graph(spec: Spec) -> Circuit:
             elements.append(Element(name, "D", nodes, item["area"], model=item["model"]))
         elif kind == "B":
             elements.append(Element(name, "B", nodes, None, expr=item["expr"]))
+        elif kind in TRANSISTOR_NODES:
+            params = tuple((k, v) for k, v in item.items() if k not in ("name", "nodes", "model"))
+            elements.append(Element(name, kind, nodes, None, model=item["model"], params=params))
         else:
             key = {"V": "dc", "I": "dc", "C": "c", "L": "l"}.get(kind, "gain")
             elements.append(Element(name, kind, nodes, item[key], control=item.get("control")))
@@ -227,7 +235,7 @@ def build_graph(spec: Spec) -> Circuit:
         if not any(fnmatch.fnmatchcase(e.name, pattern) for e in elements):
             raise CircuitError(f"trainable pattern {pattern!r} matches no element")
     return Circuit(spec.name, "graph", elements, models, inputs, outputs, trainable,
-                   dict(data["options"]), None)
+                   dict(data["options"]), None, device_models)
 
 
 def build_circuit(spec: Spec, params: dict | None = None) -> Circuit:

@@ -41,6 +41,8 @@ from eqprop_hw.circuit.singular import (  # noqa: F401
     SINGULAR_TOLERANCE, check_cccs_loops, check_dc_matrix, check_vcvs_loops, dc_matrix,
     path_voltage, voltage_forest)
 from eqprop_hw.circuit.spice_grammar import GROUND
+from eqprop_hw.circuit.transistors import (TRANSISTOR_NODES, check_transistor, conducting_pairs,
+                                           model_line)
 from eqprop_hw.errors import CircuitError
 
 
@@ -182,6 +184,10 @@ class Element:
     resistance : float or None
         For R: the resistance (Ohm) exactly as read from a netlist, written back verbatim;
         ``None`` means write ``1/value``.
+    params : tuple of (str, float)
+        For transistors (M Q J Z, :mod:`eqprop_hw.circuit.transistors`): instance parameters
+        such as ``(("w", 1e-5), ("l", 1e-6))``, written ``w=1e-05 l=1e-06``. A transistor has
+        no ``value`` and names its model in ``model``.
     """
 
     name: str
@@ -192,6 +198,7 @@ class Element:
     control: str | None = None
     expr: str | None = None
     resistance: float | None = None
+    params: tuple = ()
 
     def with_value(self, value: float) -> "Element":
         """A copy with a new ``value`` (drops a stored resistance text)."""
@@ -256,6 +263,8 @@ class Circuit:
     crossbars : list of dict or None
         For layered circuits, one dict per crossbar: ``layer`` (1..L), ``rows`` (row nodes),
         ``columns`` (column nodes) and ``elements`` (conductance names, row-major).
+    device_models : dict of str to DeviceModel
+        Transistor models by name (:class:`eqprop_hw.circuit.transistors.DeviceModel`).
     """
 
     name: str
@@ -267,6 +276,7 @@ class Circuit:
     trainable: list
     options: dict = field(default_factory=dict)
     crossbars: list | None = None
+    device_models: dict = field(default_factory=dict)
     _index: dict = field(default=None, repr=False)
     _graph: nx.MultiGraph = field(default=None, repr=False)
     _names_checked: bool = field(default=False, repr=False)
@@ -326,6 +336,8 @@ class Circuit:
             graph.add_nodes_from(self.nodes)
             for element in self.elements:
                 a, b = element.nodes[0], element.nodes[1]
+                if element.type in TRANSISTOR_NODES:    # the channel / collector-emitter
+                    b = element.nodes[2]
                 graph.add_edge(a, b, key=element.name, element=element)
             self._graph = graph
         return self._graph
@@ -342,7 +354,7 @@ class Circuit:
             elements[self._index[name]] = elements[self._index[name]].with_value(value)
         return Circuit(self.name, self.kind, elements, self.models, self.inputs, self.outputs,
                        self.trainable, dict(self.options), self.crossbars,
-                       _names_checked=self._names_checked)
+                       self.device_models, _names_checked=self._names_checked)
 
 
 # -- validation ------------------------------------------------------------------------
@@ -394,6 +406,11 @@ def check_circuit_text(circuit: "Circuit", elements: bool = True) -> None:
         spice_grammar.check_name(name, "model", "model name")
         for key, _value in model.params():
             spice_grammar.check_name(key, "parameter", f"diode model {name}: parameter")
+    for name, model in circuit.device_models.items():
+        if name != model.name:
+            raise CircuitError(f"transistor model {name!r} is stored under another name "
+                               f"({model.name!r})")
+        model_line(model)       # names, type and parameters through the grammar
     for port in list(circuit.inputs) + list(circuit.outputs):
         spice_grammar.check_name(port.name, "port", "port name")
         spice_grammar.check_name(port.node, "node", f"port {port.name}: node name")
@@ -417,6 +434,9 @@ def validate_circuit(circuit: Circuit) -> None:
     """
     check_circuit_text(circuit)
     for element in circuit.elements:
+        if element.type in TRANSISTOR_NODES and element.name[0] == element.type:
+            check_transistor(element, circuit.device_models)
+            continue
         if element.type not in NODE_COUNT:
             raise CircuitError(f"element {element.name}: unknown element type {element.type!r}")
         if element.name[0] != element.type:
@@ -509,6 +529,9 @@ def dc_graph(circuit: Circuit) -> nx.Graph:
         if element.type in ("C", "I", "G", "F"):
             continue
         if element.type == "B" and element.expr and element.expr.strip().upper().startswith("I"):
+            continue
+        if element.type in TRANSISTOR_NODES:
+            graph.add_edges_from(conducting_pairs(element))
             continue
         graph.add_edge(element.nodes[0], element.nodes[1])
     return graph

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from eqprop_hw.circuit.transistors import TRANSISTOR_NODES
 from eqprop_hw.errors import CircuitError
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ VALUE_MEANING = {
     "F": "current gain (A/A)",
     "H": "transresistance (Ohm)",
     "B": "none (behavioural expression)",
+    "M": "none (fixed MOSFET)",
+    "Q": "none (fixed bipolar transistor)",
+    "J": "none (fixed JFET)",
+    "Z": "none (fixed MESFET)",
 }
 
 
@@ -150,7 +155,7 @@ def check_value_limits(circuit: Circuit) -> None:
     for model in circuit.models.values():
         check_model_values(model)
     for element in circuit.elements:
-        if element.type != "B":
+        if element.type != "B" and element.type not in TRANSISTOR_NODES:
             check_element_value(element, circuit.models)
     check_options(circuit.options)
 

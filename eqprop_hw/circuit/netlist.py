@@ -42,6 +42,7 @@ from eqprop_hw.errors import CircuitError, quote
 from eqprop_hw.circuit.graph import (GROUND, Circuit, Element, check_circuit_text, check_element_text,
                              check_source_values, check_target_values)
 from eqprop_hw.circuit.spice_grammar import check_not_reserved, join_lines
+from eqprop_hw.circuit.transistors import TRANSISTOR_NODES, model_line, transistor_line
 
 NETLIST_VERSION = "1"
 
@@ -68,6 +69,8 @@ def element_line(element: Element) -> str:
         if math.isfinite(resistance) and resistance != 0.0:
             return f"{name} {nodes} {resistance!r}"
         return f"{name} {nodes} {fmt(resistance)}"
+    if kind in TRANSISTOR_NODES:
+        return transistor_line(element)
     if kind in "DFHB":
         check_element_text(element)
     if kind == "D":
@@ -253,7 +256,8 @@ def trainable_patterns(circuit: Circuit) -> list[str]:
 
 
 def option_and_model_lines(circuit: Circuit) -> list[str]:
-    """The ``.options`` line (if the circuit sets any) and one ``.model`` line per diode model.
+    """The ``.options`` line (if the circuit sets any) and one ``.model`` line per diode and
+    transistor model.
 
     Examples
     --------
@@ -272,6 +276,8 @@ def option_and_model_lines(circuit: Circuit) -> list[str]:
         model = circuit.models[name]
         params = " ".join(f"{key}={fmt(value)}" for key, value in model.params())
         lines.append(f".model {name} D({params})")
+    for name in sorted(circuit.device_models):
+        lines.append(model_line(circuit.device_models[name]))
     return lines
 
 

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from eqprop_hw.circuit.spice_grammar import GROUND
+from eqprop_hw.circuit.transistors import TRANSISTOR_NODES, conducting_pairs
 from eqprop_hw.errors import CircuitError
 
 if TYPE_CHECKING:
@@ -168,6 +169,10 @@ def check_cccs_loops(circuit: Circuit) -> None:
             continue
         if element.type == "B" and (element.expr or "").strip().upper().startswith("I"):
             continue
+        if element.type in TRANSISTOR_NODES:
+            for k, (x, y) in enumerate(conducting_pairs(element)):
+                paths.add_edge(x, y, key=f"{element.name}#{k}")
+            continue
         paths.add_edge(element.nodes[0], element.nodes[1], key=element.name)
     gains: dict = {}
     for name in controls:
@@ -204,9 +209,10 @@ def dc_matrix(circuit: Circuit):
     Unknowns: the non-ground node voltages, then the currents of V, E, H and L branches.
     Capacitors are open, diodes are their smallest conductance (``options.gmin``, the
     junction conductance of a reverse-biased diode). Returns ``(matrix (csc), labels)``; None
-    for a circuit with behavioural (B) sources, whose linearisation is not known here.
+    for a circuit with behavioural (B) sources or transistors, whose linearisation is not
+    known here.
     """
-    if any(e.type == "B" for e in circuit.elements):
+    if any(e.type == "B" or e.type in TRANSISTOR_NODES for e in circuit.elements):
         return None
     nodes = [node for node in circuit.nodes if node != GROUND]
     column = {node: k for k, node in enumerate(nodes)}

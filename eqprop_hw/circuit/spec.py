@@ -137,7 +137,8 @@ def _diode_model(check: SpecChecker, model: dict, where: str) -> dict:
         DIODE_AC_PARAMS
     check.keys(model, allowed, where)
     if model.get("type", "D") != "D":
-        check.fail(f"{where}.type must be D (only diode models are supported)", model, "type")
+        check.fail(f"{where}.type must be D (only diode models are supported; transistor "
+                   "models have type NMOS PMOS NPN PNP NJF PJF NMF or PMF)", model, "type")
     out = {"type": "D"}
     for key in DIODE_DC_PARAMS:
         out[key] = check.number(model, key, where, default=DIODE_DC_PARAMS[key],
@@ -157,6 +158,64 @@ def _diode_model(check: SpecChecker, model: dict, where: str) -> dict:
         if key in model:
             out[key] = check.number(model, key, where)
     return out
+
+
+def _device_model(check: SpecChecker, model: dict, where: str) -> dict:
+    """A transistor model mapping: ``type`` (NMOS PMOS NPN PNP NJF PJF NMF PMF), then its
+    parameters (upper-case names, numbers; ``LEVEL`` an integer, ``VERSION`` a version
+    number), checked by :class:`eqprop_hw.circuit.transistors.DeviceModel`'s rules."""
+    from eqprop_hw.circuit.transistors import MAX_MODEL_PARAMS, MODEL_TYPES, check_model_param
+    kind = str(model.get("type")).upper()
+    out = {"type": kind}
+    if len(model) > MAX_MODEL_PARAMS + 1:
+        check.fail(f"{where}: {len(model) - 1} parameters, more than {MAX_MODEL_PARAMS}",
+                   model, "type")
+    for key, value in model.items():
+        if key == "type":
+            continue
+        name = str(key).upper() if isinstance(key, str) else key
+        if name in out:
+            check.fail(f"{where}: parameter {name} given twice", model, key)
+        try:
+            out[name] = check_model_param(name, value, MODEL_TYPES[kind], where)
+        except CircuitError as error:
+            check.fail(str(error), model, key)
+    return out
+
+
+def _transistor(check: SpecChecker, element: dict, kind: str, name: str, where: str,
+                models: dict) -> dict:
+    """A transistor element (M Q J Z): nodes, ``model`` (a transistor model of the right
+    type) and the instance parameters of :data:`eqprop_hw.circuit.transistors.INSTANCE_PARAMS`."""
+    from eqprop_hw.circuit.transistors import (INSTANCE_PARAMS, MODEL_TYPES, TERMINALS,
+                                               TRANSISTOR_KINDS, TRANSISTOR_NODES,
+                                               check_instance_params)
+    label = f"{where} ({name})"
+    check.keys(element, ("name", "nodes", "model") + INSTANCE_PARAMS[kind], label)
+    nodes = element.get("nodes")
+    counts = TRANSISTOR_NODES[kind]
+    count = len(nodes) if isinstance(nodes, list) and len(nodes) in counts else counts[0]
+    if not isinstance(nodes, list) or len(nodes) not in counts:
+        check.fail(f"{label}: a {TRANSISTOR_KINDS[kind]} takes "
+                   f"{' or '.join(map(str, counts))} nodes "
+                   f"({' '.join(TERMINALS[kind][:max(counts)])})", element, "nodes")
+    item = {"name": name, "nodes": check.node_names(element, count, label, "resistive")}
+    model = check.string(element, "model", label, required=True).upper()
+    check.spice_name(model, "model", f"{label}: model name", element, "model")
+    entry = models.get(model)
+    if entry is None or MODEL_TYPES.get(entry.get("type")) != kind:
+        types = ", ".join(t for t, k in MODEL_TYPES.items() if k == kind)
+        check.fail(f"{label}: {model!r} is not a {TRANSISTOR_KINDS[kind]} model of this spec "
+                   f"(a model of type {types})", element, "model")
+    item["model"] = model
+    params = [(key, check.number(element, key, label)) for key in element
+              if key not in ("name", "nodes", "model")]
+    try:
+        check_instance_params(kind, tuple(params), label)
+    except CircuitError as error:
+        check.fail(str(error), element, "name")
+    item.update(params)
+    return item
 
 
 def _dataset(check: SpecChecker, spec: dict):
@@ -472,7 +531,8 @@ def _graph(check: SpecChecker, spec: dict) -> dict:
 
 
 def _graph_models(check: SpecChecker, spec: dict) -> dict:
-    """The ``models:`` of a graph spec, by upper-case name."""
+    """The ``models:`` of a graph spec (diodes and transistors), by upper-case name."""
+    from eqprop_hw.circuit.transistors import MODEL_TYPES
     out: dict[str, Any] = {}
     models = check.mapping(spec.get("models"), "models", spec, "models")
     out["models"] = {}
@@ -481,13 +541,18 @@ def _graph_models(check: SpecChecker, spec: dict) -> dict:
             check.fail(f"invalid model name {quote(str(name))} (a letter, then "
                        f"letters, digits and '_'{check.why(str(name), 'model')})", models, name)
         check.spice_name(name.upper(), "model", "models: model name", models, name)
-        out["models"][name.upper()] = _diode_entry(check, models, name, f"models.{name}")
+        if isinstance(model, dict) and str(model.get("type", "D")).upper() in MODEL_TYPES:
+            out["models"][name.upper()] = _device_model(check, model, f"models.{name}")
+        else:
+            out["models"][name.upper()] = _diode_entry(check, models, name, f"models.{name}")
     return out["models"]
 
 
 def _graph_elements(check: SpecChecker, spec: dict, models: dict) -> list:
     """The ``elements:`` of a graph spec: name, nodes and the value keys of each type."""
     from eqprop_hw.circuit.graph import NODE_COUNT
+    from eqprop_hw.circuit.transistors import TRANSISTOR_NODES
+    types = {**NODE_COUNT, **TRANSISTOR_NODES}
     elements = spec.get("elements")
     if not isinstance(elements, list) or not elements:
         check.fail("elements must be a non-empty list", spec, "elements")
@@ -500,9 +565,12 @@ def _graph_elements(check: SpecChecker, spec: dict, models: dict) -> list:
         where = f"elements[{position}]"
         element = check.mapping(element, where, elements, position)
         name, kind = check.element_name(
-            element, where, seen, position, NODE_COUNT, "starting with the element type letter",
+            element, where, seen, position, types, "starting with the element type letter",
             "unknown element type {kind!r} in {name!r} (supported: "
-            + " ".join(NODE_COUNT) + ")", "resistive")
+            + " ".join(types) + ")", "resistive")
+        if kind in TRANSISTOR_NODES:
+            items.append(_transistor(check, element, kind, name, where, models))
+            continue
         allowed = ("name", "nodes", "model", "control", "expr") + value_keys[kind]
         check.keys(element, allowed, f"{where} ({name})")
         node_names = check.node_names(element, NODE_COUNT[kind], f"{where} ({name})",
@@ -537,9 +605,10 @@ def _graph_element_values(check: SpecChecker, element: dict, label: str, kind: s
     elif kind == "D":
         model = check.string(element, "model", label, required=True).upper()
         check.spice_name(model, "model", f"{label}: model name", element, "model")
-        if model not in models:
+        diodes = [m for m, entry in models.items() if entry["type"] == "D"]
+        if model not in diodes:
             check.fail(f"{label}: unknown diode model {model!r} "
-                       f"(defined: {', '.join(models) or 'none'})", element, "model")
+                       f"(defined: {', '.join(diodes) or 'none'})", element, "model")
         item["model"] = model
         item["area"] = check.number(element, "area", label, default=1.0,
                                     positive=True)
@@ -713,7 +782,7 @@ def load_spec(path: str | Path, overrides=None) -> Spec:
     if not overrides:
         return parse_spec(read_yaml(text, source), source)
     from eqprop_hw.circuit.overrides import SetLine, apply_overrides, recorded
-    document = apply_overrides(read_yaml(text, source), overrides, source, _LineDict, _LineList)
+    document = apply_overrides(read_yaml(text, source), overrides, source, LineDict, LineList)
     try:
         spec = parse_spec(document, source)
     except SpecError as error:

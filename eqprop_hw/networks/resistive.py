@@ -36,6 +36,8 @@ def element_record(element) -> dict:
     for key in ("model", "control", "expr"):
         if getattr(element, key) is not None:
             record[key] = getattr(element, key)
+    if element.params:          # transistors: instance parameters (l, w, area, ...)
+        record["params"] = dict(element.params)
     return record
 
 

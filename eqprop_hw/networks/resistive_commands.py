@@ -72,6 +72,10 @@ class ResistiveCommands:
         outputs = [f"{p.name} = V({p.node})" for p in circuit.outputs]
         lines.append(f"inputs     {len(inputs)}: {_shorten(inputs)}")
         lines.append(f"outputs    {len(outputs)}: {_shorten(outputs)}")
+        fixed = [f"{e.name} ({circuit.device_models[e.model].type} {e.model})"
+                 for e in circuit.elements if e.model in circuit.device_models]
+        if fixed:
+            lines.append(f"transistors {len(fixed)} (fixed, ngspice only): {_shorten(fixed)}")
         by_type: dict[str, list[float]] = {}
         for name in circuit.trainable:
             element = circuit.element(name)

@@ -16,6 +16,7 @@ from eqprop_hw.backends.native.elimination import Elimination
 from eqprop_hw.backends.native.newton import Newton
 from eqprop_hw.errors import BackendError, ConvergenceError
 from eqprop_hw.circuit.graph import Circuit
+from eqprop_hw.circuit.transistors import is_transistor, refusal
 from eqprop_hw.circuit.netlist import nudge_elements
 
 
@@ -54,6 +55,8 @@ class NativeBackend(Assembly, Elimination, Newton, Backend):
             if element.type == "B":
                 raise BackendError(f"element {element.name}: behavioural sources are only "
                                    "simulated by the ngspice backend")
+            if is_transistor(element):
+                raise BackendError(refusal(element, "native backend"))
         self.dense_limit = dense_limit
         self.max_iterations = max_iterations
         #: Threads for the Newton iterations of a large batch (None: as many as BLAS has).

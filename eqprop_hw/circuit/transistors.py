@@ -1,0 +1,312 @@
+"""Transistors: MOSFETs (M), bipolar transistors (Q), JFETs (J) and MESFETs (Z).
+
+They are fixed elements of a circuit (never trainable) that only the ngspice backend simulates;
+the native solver and the software reference refuse a circuit holding one, naming the device.
+This module holds what the circuit, the spec, the netlist writer and the importer share: the
+node counts, the model types and levels, the grammar of model and instance parameters, and
+:class:`DeviceModel`.
+
+Netlist forms written (and read)::
+
+    M<name> drain gate source bulk MODEL [l=... w=... m=...]
+    Q<name> collector base emitter [substrate] MODEL [area=... m=...]
+    J<name> drain gate source MODEL [area=... m=...]
+    Z<name> drain gate source MODEL [area=... m=...]
+    .model MODEL NMOS(LEVEL=1 VTO=0.7 KP=0.0001 ...)
+
+Model parameters: names match :data:`MODEL_PARAM_RE` (what ngspice's model tables use: a
+letter, then letters and digits, at most 16 characters; the ``parameter`` kind of
+:mod:`eqprop_hw.circuit.spice_grammar`), values are finite numbers of magnitude at most
+:data:`MAX_MODEL_VALUE`; ``LEVEL`` is an integer of :data:`MODEL_LEVELS` and ``VERSION`` a
+version number (``3.3.0``, kept as text). A model has at most :data:`MAX_MODEL_PARAMS`
+parameters. Which parameter names a given level knows is left to ngspice (it warns about and
+ignores unknown ones, on the original netlist as on ours). Instance parameters are those of
+:data:`INSTANCE_PARAMS` only: ones that change the operating point in ways the writer cannot
+reproduce (``off``, ``ic=``) are refused.
+
+Examples
+--------
+>>> model = DeviceModel("NM", "NMOS", (("LEVEL", 1), ("VTO", 0.7), ("KP", 1e-4)))
+>>> model_line(model)
+'.model NM NMOS(LEVEL=1 VTO=0.7 KP=0.0001)'
+>>> from eqprop_hw.circuit.graph import Element
+>>> transistor_line(Element("M1", "M", ("d", "g", "0", "0"), model="NM",
+...                         params=(("w", 1e-5), ("l", 1e-6))))
+'M1 d g 0 0 NM w=1e-05 l=1e-06'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from eqprop_hw.circuit import spice_grammar
+from eqprop_hw.errors import CircuitError
+
+#: Transistor type letters and the node counts they take (Q: an optional substrate node).
+TRANSISTOR_NODES = {"M": (4,), "Q": (3, 4), "J": (3,), "Z": (3,)}
+#: What each letter is, for messages.
+TRANSISTOR_KINDS = {"M": "MOSFET", "Q": "bipolar transistor", "J": "JFET", "Z": "MESFET"}
+#: Terminal names in SPICE order, for messages and docs.
+TERMINALS = {"M": ("drain", "gate", "source", "bulk"),
+             "Q": ("collector", "base", "emitter", "substrate"),
+             "J": ("drain", "gate", "source"), "Z": ("drain", "gate", "source")}
+#: Model types (upper case) and the element letter that uses them.
+MODEL_TYPES = {"NMOS": "M", "PMOS": "M", "NPN": "Q", "PNP": "Q", "NJF": "J", "PJF": "J",
+               "NMF": "Z", "PMF": "Z"}
+#: ``LEVEL`` values accepted per element letter (ngspice 39's device models of that kind:
+#: MOS1-3, BSIM1/2, MOS6, BSIM3 (8, 49), MOS9, B4SOI (10, 58), BSIM4 (14, 54), the SOI and
+#: HiSIM families; Gummel-Poon 1, VBIC 4/9, HICUM2 8; JFET 1, 2; MESFET 1, 2, 5, 6).
+MODEL_LEVELS = {"M": frozenset((1, 2, 3, 4, 5, 6, 8, 9, 10, 14, 49, 54, 55, 56, 57, 58, 60, 61,
+                                62, 68, 73)),
+                "Q": frozenset((1, 4, 8, 9)), "J": frozenset((1, 2)),
+                "Z": frozenset((1, 2, 5, 6))}
+#: Instance parameters accepted per element letter (lower case, written ``key=value``).
+INSTANCE_PARAMS = {
+    "M": ("l", "w", "m", "nf", "ad", "as", "pd", "ps", "nrd", "nrs", "sa", "sb", "sd",
+          "temp", "dtemp", "nqsmod"),
+    "Q": ("area", "areab", "areac", "m", "temp", "dtemp"),
+    "J": ("area", "m", "temp"),
+    "Z": ("area", "m", "l", "w"),
+}
+#: Instance parameters that must be positive (the others: temperatures may be any sign;
+#: perimeters and areas of junctions may be 0; ``nqsmod``, BSIM4's non-quasi-static switch,
+#: changes only transient and AC analyses).
+POSITIVE_INSTANCE_PARAMS = frozenset(("l", "w", "m", "nf", "area", "areab", "areac"))
+#: Largest |value| of an instance parameter (temperatures: see :data:`MAX_TEMPERATURE`).
+MAX_INSTANCE_VALUE = 1e6
+#: Largest |temp| or |dtemp| (degC).
+MAX_TEMPERATURE = 1000.0
+#: Model parameter names: a letter, then letters and digits (at most 16 characters).
+MODEL_PARAM_RE = re.compile(r"[A-Z][A-Z0-9]{0,15}", re.A)
+#: A version number such as ``3.3.0`` or ``4.7`` (BSIM ``VERSION``), kept as text.
+VERSION_RE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){0,2}", re.A)
+#: Most parameters one model may carry (BSIM4 knows about 900).
+MAX_MODEL_PARAMS = 1000
+#: Largest |value| of a model parameter.
+MAX_MODEL_VALUE = 1e30
+
+
+def transistor_kind(letter: str) -> str:
+    """``"MOSFET"`` for ``M`` and so on (:data:`TRANSISTOR_KINDS`)."""
+    return TRANSISTOR_KINDS[letter]
+
+
+def is_transistor(element) -> bool:
+    """Whether an element (anything with ``type``) is an M, Q, J or Z transistor."""
+    return element.type in TRANSISTOR_NODES
+
+
+def refusal(element, solver: str, advice: str = " (use --backend ngspice)") -> str:
+    """The one-line refusal of a transistor by a solver other than ngspice.
+
+    >>> from eqprop_hw.circuit.graph import Element
+    >>> refusal(Element("M1", "M", ("d", "g", "0", "0"), model="NM"), "native backend")
+    'native backend: M1 is a MOSFET; transistors are simulated by ngspice only (use --backend ngspice)'
+    """
+    return (f"{solver}: {element.name} is a {TRANSISTOR_KINDS[element.type]}; "
+            "transistors are simulated by ngspice only"
+            f"{advice}")
+
+
+def first_transistor(circuit):
+    """The first transistor of ``circuit`` (in element order), or None."""
+    for element in circuit.elements:
+        if element.type in TRANSISTOR_NODES:
+            return element
+    return None
+
+
+def check_level(value, kind: str, subject: str) -> int:
+    """``LEVEL`` as an int of :data:`MODEL_LEVELS` for element letter ``kind``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or value != int(value) or abs(value) > 1000:
+        shown = f"{value:g}" if isinstance(value, float) else repr(value)
+        raise CircuitError(f"{subject}: LEVEL must be an integer from "
+                           f"{' '.join(map(str, sorted(MODEL_LEVELS[kind])))}, got {shown}")
+    level = int(value)
+    if level not in MODEL_LEVELS[kind]:
+        raise CircuitError(f"{subject}: LEVEL={level} is not a {TRANSISTOR_KINDS[kind]} level "
+                           f"ngspice simulates here (accepted: "
+                           f"{' '.join(map(str, sorted(MODEL_LEVELS[kind])))})")
+    return level
+
+
+def check_model_param(key, value, kind: str, subject: str):
+    """One model parameter checked: the value to keep (int LEVEL, str VERSION, float)."""
+    if not isinstance(key, str) or not MODEL_PARAM_RE.fullmatch(key):
+        raise CircuitError(f"{subject}: invalid parameter name {key!r} (a letter, then "
+                           "letters and digits, at most 16 characters)")
+    if key == "TYPE":
+        raise CircuitError(f"{subject}: TYPE is not a parameter (the model type is given "
+                           "apart)")
+    if key == "LEVEL":
+        return check_level(value, kind, subject)
+    if key == "VERSION":
+        text = value if isinstance(value, str) else (repr(float(value)) if isinstance(
+            value, (int, float)) and not isinstance(value, bool) else None)
+        if text is None or not VERSION_RE.fullmatch(text):
+            raise CircuitError(f"{subject}: VERSION must be a version number such as 4.7 or "
+                               f"3.3.0, got {value!r}")
+        return text
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value):
+        raise CircuitError(f"{subject}: parameter {key} must be a finite number, got {value!r}")
+    if abs(value) > MAX_MODEL_VALUE:
+        raise CircuitError(f"{subject}: parameter {key}={value!r} is beyond the limit of "
+                           f"{MAX_MODEL_VALUE:g} in magnitude")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class DeviceModel:
+    """A transistor ``.model``: its name, type and parameters as given.
+
+    Attributes
+    ----------
+    name : str
+        Model name (upper case, the ``model`` kind of :mod:`eqprop_hw.circuit.spice_grammar`).
+    type : str
+        One of :data:`MODEL_TYPES` (``NMOS``, ``NPN``, ...).
+    params : tuple of (str, object)
+        ``(KEY, value)`` in the order written: floats, ``LEVEL`` an int, ``VERSION`` text.
+
+    Raises
+    ------
+    CircuitError
+        For an unknown type, a bad name, too many parameters, a duplicate or invalid
+        parameter (see :func:`check_model_param`).
+    """
+
+    name: str
+    type: str
+    params: tuple = ()
+
+    def __post_init__(self):
+        subject = f"model {self.name}"
+        spice_grammar.check_name(self.name, "model", "model name")
+        if self.type not in MODEL_TYPES:
+            raise CircuitError(f"{subject}: unknown transistor model type {self.type!r} "
+                               f"(supported: {' '.join(MODEL_TYPES)})")
+        if len(self.params) > MAX_MODEL_PARAMS:
+            raise CircuitError(f"{subject}: {len(self.params)} parameters, more than "
+                               f"{MAX_MODEL_PARAMS}")
+        seen = set()
+        checked = []
+        for key, value in self.params:
+            value = check_model_param(key, value, self.letter, subject)
+            if key in seen:
+                raise CircuitError(f"{subject}: parameter {key} given twice")
+            seen.add(key)
+            checked.append((key, value))
+        object.__setattr__(self, "params", tuple(checked))
+
+    @property
+    def letter(self) -> str:
+        """The element letter that uses this model (``M`` for NMOS)."""
+        return MODEL_TYPES[self.type]
+
+
+def model_line(model: DeviceModel) -> str:
+    """The ``.model`` line of a transistor model, every field checked by the grammar."""
+    spice_grammar.check_name(model.name, "model", "model name")
+    if model.type not in MODEL_TYPES:
+        raise CircuitError(f"model {model.name}: unknown transistor model type {model.type!r}")
+    words = []
+    for key, value in model.params:
+        spice_grammar.check_name(key, "parameter", f"model {model.name}: parameter")
+        words.append(f"{key}={_param_text(key, value, model.name)}")
+    return f".model {model.name} {model.type}({' '.join(words)})"
+
+
+def _param_text(key: str, value, where: str) -> str:
+    if key == "LEVEL" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if key == "VERSION" and isinstance(value, str):
+        if not VERSION_RE.fullmatch(value):
+            raise CircuitError(f"model {where}: VERSION {value!r} is not a version number")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value):
+        raise CircuitError(f"{where}: parameter {key} must be a finite number, got {value!r}")
+    value = float(value)
+    return "0.0" if value == 0.0 else repr(value)
+
+
+def check_instance_params(kind: str, params, subject: str) -> tuple:
+    """Instance parameters ``((key, value), ...)`` of a transistor, checked and as floats."""
+    allowed = INSTANCE_PARAMS[kind]
+    out, seen = [], set()
+    for pair in params:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise CircuitError(f"{subject}: instance parameters must be (name, value) pairs")
+        key, value = pair
+        if key not in allowed:
+            raise CircuitError(f"{subject}: unsupported {TRANSISTOR_KINDS[kind]} instance "
+                               f"parameter {key!r} (supported: {', '.join(allowed)})")
+        if key in seen:
+            raise CircuitError(f"{subject}: instance parameter {key} given twice")
+        seen.add(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not math.isfinite(value):
+            raise CircuitError(f"{subject}: {key} must be a finite number, got {value!r}")
+        limit = MAX_TEMPERATURE if key in ("temp", "dtemp") else MAX_INSTANCE_VALUE
+        if key in POSITIVE_INSTANCE_PARAMS and value <= 0:
+            raise CircuitError(f"{subject}: {key} must be positive, got {value!r}")
+        if abs(value) > limit or value < 0 and key not in ("temp", "dtemp"):
+            raise CircuitError(f"{subject}: {key}={value!r} is out of range (0 to {limit:g})")
+        out.append((key, float(value)))
+    return tuple(out)
+
+
+def check_transistor(element, device_models: dict) -> None:
+    """Raise CircuitError unless a transistor element is well formed.
+
+    Its node count (:data:`TRANSISTOR_NODES`), its model (defined, of a type its letter
+    uses), its instance parameters (:func:`check_instance_params`).
+    """
+    kind, subject = element.type, f"element {element.name}"
+    if len(element.nodes) not in TRANSISTOR_NODES[kind]:
+        counts = " or ".join(map(str, TRANSISTOR_NODES[kind]))
+        raise CircuitError(f"{subject}: a {TRANSISTOR_KINDS[kind]} takes {counts} nodes "
+                           f"({' '.join(TERMINALS[kind][:max(TRANSISTOR_NODES[kind])])}), "
+                           f"got {len(element.nodes)}")
+    model = device_models.get(element.model or "")
+    if model is None:
+        raise CircuitError(f"{subject}: unknown transistor model {element.model!r} (defined: "
+                           f"{', '.join(sorted(device_models)) or 'none'})")
+    if model.letter != kind:
+        raise CircuitError(f"{subject}: model {model.name} is of type {model.type}, not "
+                           f"one for a {TRANSISTOR_KINDS[kind]} "
+                           f"(types: {', '.join(t for t, k in MODEL_TYPES.items() if k == kind)})")
+    check_instance_params(kind, element.params, subject)
+    if element.value is not None:
+        raise CircuitError(f"{subject}: a transistor has no value (it is a fixed element)")
+
+
+def transistor_line(element) -> str:
+    """One netlist line of a transistor: name, nodes, model, ``key=value`` parameters."""
+    if element.type not in TRANSISTOR_NODES or element.name[:1] != element.type:
+        raise CircuitError(f"element {element.name}: a transistor line needs an M, Q, J or Z "
+                           f"element named after its type, got type {element.type!r}")
+    spice_grammar.check_name(element.model, "model", f"element {element.name}: model name")
+    words = [element.name, *element.nodes, element.model]
+    for key, value in element.params:
+        if key not in INSTANCE_PARAMS.get(element.type, ()):
+            raise CircuitError(f"element {element.name}: unsupported instance parameter "
+                               f"{key!r}")
+        words.append(f"{key}={_param_text(key, value, element.name)}")
+    return " ".join(words)
+
+
+def conducting_pairs(element) -> list[tuple[str, str]]:
+    """Node pairs of a transistor joined by a DC path (channel or junction; never the MOSFET
+    gate, which draws no current)."""
+    nodes = element.nodes
+    if element.type == "M":      # channel d-s, junctions d-b and s-b
+        return [(nodes[0], nodes[2]), (nodes[0], nodes[3]), (nodes[2], nodes[3])]
+    pairs = [(nodes[0], nodes[1]), (nodes[1], nodes[2]), (nodes[0], nodes[2])]
+    if element.type == "Q" and len(nodes) == 4:   # collector-substrate junction
+        pairs.append((nodes[0], nodes[3]))
+    return pairs
