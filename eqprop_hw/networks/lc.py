@@ -295,8 +295,10 @@ class LCNetwork(LCCommands, Network):
         y : array_like, shape (steps + 1, n_outputs), optional
             Target waveforms (Wb or A); default the same sequence's targets.
         beta : float, optional
-            Nudge strength (> 0); default the spec's ``training.beta``, else 1e-3 of the
-            output coordinates' stiffness.
+            Nudge strength (> 0); default the spec's ``training.beta``, else
+            :func:`eqprop_hw.lc.echo.echo_beta` of the forward run's residual (1e-3 of the
+            output coordinates' stiffness, up to 10x that for residuals below 1e-2 of the
+            output swing).
         backend : {"native", "ngspice"}
         nudge : {"centered", "positive", "negative"}
         progress : bool
@@ -308,7 +310,10 @@ class LCNetwork(LCCommands, Network):
         -------
         GradientResult
             With ``time`` and ``target`` (n_outputs, n_times); its JSON also has the
-            ``inputs`` used (n_inputs, n_times), ``inputs_source`` and ``targets_source``.
+            ``inputs`` used (n_inputs, n_times), ``inputs_source`` and ``targets_source``,
+            and the echo's measured numerical floor (:func:`eqprop_hw.lc.echo.echo_floor`):
+            ``floor``, ``signal_to_floor``, ``floor_warning`` (signal below 10x the floor)
+            and ``retrace_error``.
 
         Examples
         --------
@@ -318,7 +323,7 @@ class LCNetwork(LCCommands, Network):
         """
         from eqprop_hw.networks.results import GradientResult
         from eqprop_hw.lc.bptt import agreement, bptt_gradient
-        from eqprop_hw.lc.echo import default_beta, hel_gradient
+        from eqprop_hw.lc.echo import echo_beta, hel_gradient
         method = "gradient"
         _refuse(method, {"loss": loss, "softmax_temperature": softmax_temperature,
                          "temperature": temperature, "samples": samples,
@@ -337,19 +342,24 @@ class LCNetwork(LCCommands, Network):
                                         "targets (spec 'targets' or a dataset): give y")
         inputs, targets = seq.inputs, seq.targets
         training = self.spec.data.get("training") or {}
-        beta = beta or training.get("beta") or default_beta(model)
-        loss_value, exact, _ = bptt_gradient(model, inputs=inputs, targets=targets)
+        beta = beta or training.get("beta")
+        loss_value, exact, run = bptt_gradient(model, inputs=inputs, targets=targets)
         if backend == "native":
-            _, estimate = hel_gradient(model, inputs=inputs, targets=targets, beta=beta,
-                                       nudge=nudge)
+            beta = beta or echo_beta(model, run.outputs[:, 0], targets)
+            _, estimate, info = hel_gradient(model, inputs=inputs, targets=targets, beta=beta,
+                                             nudge=nudge, details=True, floor=True)
         else:
             from eqprop_hw.lc.ngspice import LCNgspice
             with LCNgspice(model) as ng:
                 if seq.spec_waveforms and seq.targets_source == "spec":
-                    _, estimate = ng.hel_gradient(model.targets, beta, nudge)
+                    _, estimate, info = ng.hel_gradient(model.targets, beta, nudge,
+                                                        details=True)
                 else:
                     ng.load_bank(inputs[None], targets[None])
-                    _, estimate = ng.hel_gradient(None, beta, nudge, sample=0)
+                    _, estimate, info = ng.hel_gradient(None, beta, nudge, sample=0,
+                                                        details=True)
+            beta = info["beta"]
+        floor = info["floor"]
         result = agreement(estimate, exact)
         names = model.trainable
         data = {"loss": loss_value, "backend": backend, "beta": beta, "nudge": nudge,
@@ -359,7 +369,9 @@ class LCNetwork(LCCommands, Network):
                 "norm_ratio": result["norm_ratio"], "time": model.times.tolist(),
                 "target": targets.T.tolist(), "output_kind": model.output_kind(),
                 "inputs": inputs.T.tolist(), "inputs_source": seq.inputs_source,
-                "targets_source": seq.targets_source}
+                "targets_source": seq.targets_source, "floor": floor["floor"],
+                "signal_to_floor": floor["signal_to_floor"],
+                "floor_warning": floor["warning"], "retrace_error": floor["retrace_error"]}
         return GradientResult(data=data, loss=float(loss_value), ep=dict(data["ep"]),
                               exact=dict(data["exact"]), cosine=result["cosine"],
                               rel_error=result["rel_error"], backend=backend, beta=beta,

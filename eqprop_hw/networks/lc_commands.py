@@ -134,8 +134,15 @@ class LCCommands:
         _name_files(result.data, options)
         line = (f"loss {result.loss:.6g}; echo ({options.nudge}, beta={result.beta:g}, "
                 f"{options.backend}) vs BPTT: cosine {result.cosine:.6f}, relative error "
-                f"{result.rel_error:.3g}")
-        return Report(data=result.to_json(), lines=[line])
+                f"{result.rel_error:.3g}; signal {result.data['signal_to_floor']:.3g}x its "
+                "numerical floor")
+        notes = []
+        if result.data["floor_warning"]:
+            notes.append(f"eqprop-hw: warning: the nudge's signal is only "
+                         f"{result.data['signal_to_floor']:.3g}x the echo's measured numerical "
+                         f"floor ({result.data['floor']:.3g}): the estimate is not reliable; "
+                         "use a larger --beta")
+        return Report(data=result.to_json(), lines=[line], notes=notes)
 
     def _report_check(self, options, log=None) -> Report:
         _no_resistive_options(options, "check")
