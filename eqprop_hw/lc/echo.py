@@ -411,7 +411,7 @@ def echo_floor(local: dict, beta: float, estimate, forward_local=None) -> dict:
     even = (local[beta] + local[-beta] - 2.0 * local[0.0]) / (2.0 * beta)
     # no difference of G below the rounding of G itself can be resolved
     rounding = 2.0 * np.finfo(float).eps * float(np.linalg.norm(local[0.0])) / abs(beta)
-    floor = max(float(np.linalg.norm(even)), rounding)
+    floor = float(max(np.linalg.norm(even), rounding))
     signal = float(np.linalg.norm(estimate))
     ratio = signal / floor if floor > 0.0 else (float("inf") if signal > 0.0 else 0.0)
     out = {"floor": floor, "signal_to_floor": ratio, "warning": bool(ratio < FLOOR_MARGIN)}
