@@ -157,6 +157,8 @@ def main(argv=None) -> int:
     parser.add_argument("--factors", default=None,
                         help="comma-separated beta factors (x default_beta); '' for the "
                              "default beta only")
+    parser.add_argument("--residuals", default=None,
+                        help="comma-separated residual sizes (default 1e-3,1e-2,1e-1,1)")
     parser.add_argument("--json-only", action="store_true", help="write the JSON, no plot")
     parser.add_argument("--merge", nargs="*", default=(), help="JSON files of earlier runs to "
                         "merge (plot all examples)")
@@ -167,7 +169,9 @@ def main(argv=None) -> int:
         (EXAMPLES[:1] if args.quick else EXAMPLES)
     factors = FACTORS if args.factors is None else \
         tuple(float(f) for f in args.factors.split(",") if f)
-    results = run_study(examples, RESIDUALS, factors, fraction_sweep=examples[0] == EXAMPLES[0])
+    residuals = RESIDUALS if args.residuals is None else \
+        tuple(float(r) for r in args.residuals.split(","))
+    results = run_study(examples, residuals, factors, fraction_sweep=examples[0] == EXAMPLES[0])
     for path in args.merge:
         earlier = json.loads(Path(path).read_text())
         results["examples"] = {**earlier["examples"], **results["examples"]}
