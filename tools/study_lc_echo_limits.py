@@ -122,7 +122,8 @@ def plot(results, path, before=None):
     def default_errors(entry):
         residuals = sorted(entry["residuals"], key=float)
         return [float(r) for r in residuals], [
-            next(row["rel_error"] for row in entry["residuals"][r] if row["factor"] == "default")
+            next(row["rel_error"] for row in entry["residuals"][r]
+                 if row["factor"] == "default" and row["mode"] in ("after", "before"))
             for r in residuals]
 
     for k, (name, entry) in enumerate(results["examples"].items()):
@@ -131,7 +132,8 @@ def plot(results, path, before=None):
             axes[0].loglog(*default_errors(before["examples"][name]), ":x", color=f"C{k}",
                            label=f"{name} (before)")
         res = sorted(entry["residuals"], key=float)[0]
-        rows = [r for r in entry["residuals"][res] if r["factor"] != "default"]
+        rows = [r for r in entry["residuals"][res]
+                if r["factor"] != "default" and r["mode"] == "after"]
         axes[1].loglog([r["beta"] for r in rows], [r["rel_error"] for r in rows], "-o",
                        color=f"C{k}", label=f"{name}: rel. error")
         axes[1].loglog([r["beta"] for r in rows], [1.0 / r["signal_to_floor"] for r in rows],
@@ -162,6 +164,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json-only", action="store_true", help="write the JSON, no plot")
     parser.add_argument("--merge", nargs="*", default=(), help="JSON files of earlier runs to "
                         "merge (plot all examples)")
+    parser.add_argument("--plot-only", action="store_true", help="run nothing: merge the "
+                        "--merge files and plot them")
     parser.add_argument("--before", default=None, help="JSON of a run on the code before "
                         "issue 17 (drawn dotted)")
     args = parser.parse_args(argv)
@@ -171,11 +175,15 @@ def main(argv=None) -> int:
         tuple(float(f) for f in args.factors.split(",") if f)
     residuals = RESIDUALS if args.residuals is None else \
         tuple(float(r) for r in args.residuals.split(","))
-    results = run_study(examples, residuals, factors, fraction_sweep=examples[0] == EXAMPLES[0])
+    if args.plot_only:
+        results = {"examples": {}, "max_step": None, "machine": "2-core shared session machine",
+                   "ngspice": "39"}
+    else:
+        results = run_study(examples, residuals, factors,
+                            fraction_sweep=examples[0] == EXAMPLES[0])
     for path in args.merge:
         earlier = json.loads(Path(path).read_text())
         results["examples"] = {**earlier["examples"], **results["examples"]}
-        results.setdefault("max_step", earlier.get("max_step"))
         if results.get("max_step") is None:
             results["max_step"] = earlier.get("max_step")
     if args.out:
