@@ -185,7 +185,8 @@ def test_ngspice_echo_matches_finite_differences_through_raw_ngspice(capsys, tmp
     theta = dict(zip(net.trainable, net.model.theta0()))
 
     def loss(values):
-        (tmp_path / "p.json").write_text(json.dumps(values))
+        (tmp_path / "p.json").write_text(json.dumps({"format": "eqprop-hw params 1",
+                                                     "values": values}))
         code, text, err = run(capsys, "export", DUFFING, "--params", tmp_path / "p.json",
                               "--input-file", tmp_path / "u.npy")
         assert code == 0, err
@@ -200,3 +201,12 @@ def test_ngspice_echo_matches_finite_differences_through_raw_ngspice(capsys, tmp
                    for k, v in theta.items()])
     result = agreement(np.array([grad["ep"][k] for k in theta]), fd)
     assert result["cosine"] >= 0.99 and result["rel_error"] <= 1e-2, result
+
+
+def test_check_rows_report_the_echo_floor(capsys, small_spec):
+    data, _ = run_json(capsys, "check", small_spec, "--no-ngspice", "--samples", "1", "--beta",
+                       "1e3")
+    row = next(r for r in data["rows"] if r["name"] == "echo native")
+    grad, _ = run_json(capsys, "grad", small_spec, "--beta", "1e3")
+    assert row["floor"] == pytest.approx(grad["floor"], rel=1e-9)
+    assert row["signal_to_floor"] == pytest.approx(grad["signal_to_floor"], rel=1e-9)
