@@ -223,6 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--input", metavar="X",
                      help="input values, comma-separated, in input order (default: 0 V "
                           "sources, set later with alter)")
+    sub.add_argument("--input-file", metavar="ROWS.csv|.npy",
+                     help="lc specs: input waveforms, one row per grid time, one column per "
+                          "input (A); CSV or .npy (default: the spec's, else its dataset's "
+                          "first sequence)")
+    sub.add_argument("--target-file", metavar="ROWS.csv|.npy",
+                     help="lc specs: target waveforms, one row per grid time, one column per "
+                          "output (Wb or A); CSV or .npy (default: the spec's targets, else "
+                          "its dataset's first sequence)")
     nudge_args(sub)
     loss_args(sub)
     sub.add_argument("--analysis", choices=("op", "tran"), default="op",
@@ -269,8 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "required unless the spec has no inputs or --input-file is given, "
                              "except for lc specs)")
     source.add_argument("--input-file", metavar="ROWS.csv",
-                        help="CSV file, one input vector per row (optional header line; "
+                        help="CSV file, one input vector per row (optional header line); lc "
+                             "specs: input waveforms, one row per grid time (CSV or .npy; "
                              "default: none)")
+    sub.add_argument("--target-file", metavar="ROWS.csv|.npy",
+                     help="lc specs: target waveforms, one row per grid time, one column per "
+                          "output (Wb or A); CSV or .npy adds the loss (default: none)")
     nudge_args(sub)
     loss_args(sub, gibbs=True)
     thermal_args(sub)
@@ -301,9 +313,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--target", metavar="Y",
                      help="target voltages (V), comma-separated, in output order (default: "
                           "none, required except for lc specs)")
-    sub.add_argument("--target-file", metavar="ROWS.csv",
+    sub.add_argument("--input-file", metavar="ROWS.csv|.npy",
+                     help="lc specs: input waveforms, one row per grid time, one column per "
+                          "input (A); CSV or .npy (default: the spec's, else its dataset's "
+                          "first sequence)")
+    sub.add_argument("--target-file", metavar="ROWS.csv|.npy",
                      help="lc specs: target waveforms, one row per grid time, one column per "
-                          "output (Wb or A; default: the spec's targets)")
+                          "output (Wb or A); CSV or .npy (default: the spec's targets, else "
+                          "its dataset's first sequence)")
     sub.add_argument("--beta", type=_positive_float, metavar="B",
                      help="nudging conductance (S) (default: the spec's training.beta)")
     sub.add_argument("--nudge", choices=("positive", "negative", "centered"),
@@ -381,6 +398,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rows of the data set to predict (default: %(default)s)")
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
                      help="simulator (default: %(default)s)")
+    sub.add_argument("--input-file", metavar="ROWS.csv|.npy",
+                     help="lc specs: input waveforms, one row per grid time, one column per "
+                          "input (A); CSV or .npy (default: the spec's, else its dataset's "
+                          "first sequence)")
+    sub.add_argument("--target-file", metavar="ROWS.csv|.npy",
+                     help="lc specs: target waveforms, one row per grid time, one column per "
+                          "output (Wb or A); CSV or .npy (default: the spec's targets, else "
+                          "its dataset's first sequence)")
     loss_args(sub)
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_argument("--plot", metavar="FILE.png",
@@ -400,6 +425,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="nudging conductance (S) (default: the spec's training.beta)")
     sub.add_argument("--no-ngspice", action="store_true",
                      help="skip the ngspice rows (default: off)")
+    sub.add_argument("--input-file", metavar="ROWS.csv|.npy",
+                     help="lc specs: input waveforms, one row per grid time, one column per "
+                          "input (A); CSV or .npy (default: the spec's, else its dataset's "
+                          "first sequence)")
+    sub.add_argument("--target-file", metavar="ROWS.csv|.npy",
+                     help="lc specs: target waveforms, one row per grid time, one column per "
+                          "output (Wb or A); CSV or .npy (default: the spec's targets, else "
+                          "its dataset's first sequence)")
     loss_args(sub)
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
@@ -465,6 +498,24 @@ def _atomic_write_text(path: str, text: str) -> None:
 
 
 # -- the commands on a network: load once (the kind picks the class), report, print --------
+#: Options only lc specs take, per command (other kinds refuse them rather than ignore them).
+LC_ONLY_OPTIONS = {"export": ("input_file", "target_file"),
+                   "grad": ("input_file", "target_file"),
+                   "check": ("input_file", "target_file"),
+                   "predict": ("input_file", "target_file"),
+                   "simulate": ("target_file",)}
+
+
+def _refuse_lc_only(args, network) -> None:
+    """UsageError for an lc-only option (:data:`LC_ONLY_OPTIONS`) given with another kind."""
+    if network.kind == "lc":
+        return
+    for name in LC_ONLY_OPTIONS.get(getattr(args, "command", None), ()):
+        if getattr(args, name, None) is not None:
+            raise UsageError(f"--{name.replace('_', '-')}: only lc specs take waveform files "
+                             f"({args.command})")
+
+
 def _report(args):
     """Load the spec (and ``--params``) once and run the command on the network:
     :meth:`eqprop_hw.networks.base.Network.report`."""
@@ -473,6 +524,7 @@ def _report(args):
         from eqprop_hw.circuit.overrides import parse_settings
         overrides = parse_settings(args.set, "--set")
     network = eqprop_hw.load(args.spec, args.params, overrides=overrides)
+    _refuse_lc_only(args, network)
     return network.report(args.command, args, log=_logger(args))
 
 
@@ -502,8 +554,9 @@ def cmd_describe(args) -> int:
 def cmd_export(args) -> int:
     """``eqprop-hw export``: the netlist on stdout or (atomically) in ``-o FILE``."""
     network = eqprop_hw.load(args.spec, args.params)
+    _refuse_lc_only(args, network)
     if args.output:
-        _check_output(args.output, args.spec, args.params)
+        _check_output(args.output, args.spec, args.params, args.input_file, args.target_file)
     text = network.report("export", args).text
     if args.output:
         _atomic_write_text(args.output, text)

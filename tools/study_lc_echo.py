@@ -2,7 +2,9 @@
 native vs ngspice trajectories, finite differences through ngspice, reversibility.
 
 Usage: ``python tools/study_lc_echo.py [--out docs/results]`` (prints a table; writes
-``lc_echo.json`` and ``lc_echo_waveforms.png``).
+``lc_echo.json`` and ``lc_echo_waveforms.png``). ``--limits [ARGS...]`` runs the study of the
+echo's limits instead (residual size x beta x transient step, the floor:
+``tools/study_lc_echo_limits.py``, which takes the ARGS).
 """
 
 from __future__ import annotations
@@ -58,6 +60,12 @@ def run_study() -> dict:
 
 
 def main(argv=None) -> int:
+    import sys
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--limits"]:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from study_lc_echo_limits import main as limits
+        return limits(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)

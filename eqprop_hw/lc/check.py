@@ -17,14 +17,15 @@ def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice
 
     Rows (keys as :func:`eqprop_hw.learning.reference.check_report`'s): ``exact`` (BPTT, with ``loss``
     and ``norm``), ``echo ngspice`` and ``echo native`` (the echo estimate from each backend's
-    measurements vs BPTT), ``fd native`` (central finite differences of the loss, relative step
+    measurements vs BPTT, with its measured ``floor`` and ``signal_to_floor``,
+    :func:`eqprop_hw.lc.echo.echo_floor`), ``fd native`` (central finite differences of the loss, relative step
     ``fd_step``, on the ``fd_count`` elements of largest |BPTT| gradient, vs BPTT) and ``echo
     ngspice vs echo native``. ``bar`` (a tqdm bar of :func:`check_steps` steps, optional)
     is advanced as the rows are computed.
     """
     tick = bar.update if bar is not None else (lambda count=1: None)
     from eqprop_hw.lc.bptt import bptt_gradient, loss_value
-    from eqprop_hw.lc.echo import hel_gradient
+    from eqprop_hw.lc.echo import echo_floor, hel_gradient
     from eqprop_hw.learning.reference import report_row
     u = np.transpose(inputs, (1, 0, 2))           # (steps+1, S, n_in): one batched run
     y = np.transpose(targets, (1, 0, 2))
@@ -37,22 +38,29 @@ def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice
     if "ngspice" in backends:
         from eqprop_hw.lc.ngspice import LCNgspice
         start = time.perf_counter()
+        local: dict = {}
         with LCNgspice(model) as ng:
             ng.load_bank(inputs, targets)
             estimates["ngspice"] = 0.0
             for s in range(inputs.shape[0]):
-                estimates["ngspice"] = estimates["ngspice"] + ng.hel_gradient(
-                    None, beta, nudge, sample=s)[1]
+                _, estimate, info = ng.hel_gradient(None, beta, nudge, sample=s, details=True)
+                estimates["ngspice"] = estimates["ngspice"] + estimate
+                for phase, value in info["local"].items():     # G is additive over sequences
+                    local[phase] = local.get(phase, 0.0) + value
                 tick()
+        floor = echo_floor(local, beta, estimates["ngspice"])
         rows.append(report_row("echo ngspice", estimates["ngspice"], exact,
-                         time.perf_counter() - start, beta=float(beta), nudge=nudge))
+                         time.perf_counter() - start, beta=float(beta), nudge=nudge,
+                         floor=floor["floor"], signal_to_floor=floor["signal_to_floor"]))
     if "native" in backends:
         start = time.perf_counter()
-        estimates["native"] = hel_gradient(model, inputs=u, targets=y, beta=beta,
-                                           nudge=nudge)[1]
+        _, estimates["native"], info = hel_gradient(model, inputs=u, targets=y, beta=beta,
+                                                    nudge=nudge, details=True, floor=True)
         tick()
         rows.append(report_row("echo native", estimates["native"], exact,
-                         time.perf_counter() - start, beta=float(beta), nudge=nudge))
+                         time.perf_counter() - start, beta=float(beta), nudge=nudge,
+                         floor=info["floor"]["floor"],
+                         signal_to_floor=info["floor"]["signal_to_floor"]))
     if fd_count > 0:
         order = sorted(np.argsort(-np.abs(exact), kind="stable")[:fd_count].tolist())
         theta = model.theta0()

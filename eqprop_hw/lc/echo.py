@@ -77,7 +77,7 @@ def _expand(array, batch, reps):
 
 def hel_gradient(model: LCModel, theta=None, inputs=None, targets=None, beta: float = 1e-3,
                  nudge: str = "centered", method: str = "leapfrog", details: bool = False,
-                 nudge_source: str = "state"):
+                 nudge_source: str = "state", floor: bool = False):
     """HEL gradient estimate on the native integrator.
 
     Parameters
@@ -105,6 +105,9 @@ def hel_gradient(model: LCModel, theta=None, inputs=None, targets=None, beta: fl
         ``-beta (out_fwd(T - s) - y(T - s))`` from the recorded forward outputs; in a linear
         network the echo is then affine in beta and the centered estimate equals BPTT of the
         same discrete system at any beta.
+    floor : bool
+        Also run the un-nudged echo (and the opposite nudge of a one-sided one) in the same
+        batch; ``details`` then has ``floor`` (:func:`echo_floor`).
 
     Returns
     -------
@@ -123,6 +126,8 @@ def hel_gradient(model: LCModel, theta=None, inputs=None, targets=None, beta: fl
                         method=method, system=system, record_outputs=recorded)
     batch = forward.phi_end.shape[0]
     phases = nudge_strengths(beta, nudge)
+    if floor:
+        phases = phases + [p for p in (0.0, beta, -beta) if p not in phases]
     reps = len(phases)
     # reversed views of the waveforms (no copies: the echo's memory does not grow with T)
     u_rev = (u[:, None, :] if u.ndim == 2 else u)[::-1]
@@ -147,8 +152,11 @@ def hel_gradient(model: LCModel, theta=None, inputs=None, targets=None, beta: fl
     estimate = estimate_from_local(local, beta, nudge)
     loss = float(forward.loss.sum())
     if details:
-        return loss, estimate, {"forward": forward, "echo": run, "local": local,
-                                "forward_local": forward.local.sum(axis=0)}
+        info = {"forward": forward, "echo": run, "local": local,
+                "forward_local": forward.local.sum(axis=0)}
+        if floor:
+            info["floor"] = echo_floor(local, beta, estimate, info["forward_local"])
+        return loss, estimate, info
     return loss, estimate
 
 
@@ -307,3 +315,109 @@ def default_beta(model: LCModel) -> float:
         else:
             values.append(1e-3 * inds[model.ind_names.index(output["element"])])
     return float(min(values))
+
+
+#: :func:`echo_beta`: residuals (RMS, relative to the output swing) below this get a stronger
+#: nudge, in proportion, up to :data:`ECHO_BETA_MAX_FACTOR` times :func:`default_beta`.
+ECHO_RESIDUAL_REFERENCE = 1e-2
+#: :func:`echo_beta`'s largest nudge, in units of :func:`default_beta` (1e-3 of the output
+#: stiffness): at 10x the centered estimate's O(beta^2) bias was measured at 1.7e-5 relative
+#: (lc_nonlinear20, docs/results/lc_echo.md).
+ECHO_BETA_MAX_FACTOR = 10.0
+#: A nudge whose signal is below this multiple of its measured floor is reported (warning).
+FLOOR_MARGIN = 10.0
+
+
+def relative_residual(outputs, targets) -> float:
+    """RMS of ``outputs - targets`` over the grid and the outputs, relative to the outputs'
+    swing (largest peak-to-peak of an output; of the targets when the outputs are flat).
+
+    Examples
+    --------
+    >>> t = np.linspace(0, 1, 101)[:, None]
+    >>> round(relative_residual(np.sin(2 * np.pi * t), np.sin(2 * np.pi * t) + 0.02), 6)
+    0.01
+    """
+    outputs, targets = np.asarray(outputs, dtype=float), np.asarray(targets, dtype=float)
+    swing = float(np.max(np.ptp(outputs, axis=0)))
+    if swing == 0.0:
+        swing = float(np.max(np.ptp(targets, axis=0)))
+    rms = float(np.sqrt(np.mean((outputs - targets) ** 2)))
+    return rms / swing if swing > 0.0 else 0.0
+
+
+def echo_beta(model: LCModel, outputs, targets) -> float:
+    """The nudge strength of an echo measured in ngspice: :func:`default_beta` (1e-3 of the
+    output stiffness), raised in proportion as the residual falls below
+    :data:`ECHO_RESIDUAL_REFERENCE` of the output swing, at most
+    :data:`ECHO_BETA_MAX_FACTOR` times.
+
+    The nudge's signal in the local measurements is proportional to beta times the residual;
+    ngspice's numerical floor does not shrink with the residual, and the centered estimate's
+    bias grows as (beta / stiffness)^2: so a small residual gets a stronger nudge, within the
+    range where the bias stays negligible (measured: docs/results/lc_echo.md).
+
+    Parameters
+    ----------
+    outputs, targets : array_like (steps + 1, n_out)
+        The forward run's outputs and the targets (Wb or A).
+
+    Returns
+    -------
+    float
+        beta (A/Wb for flux outputs).
+    """
+    residual = relative_residual(outputs, targets)
+    factor = ECHO_BETA_MAX_FACTOR if residual <= 0.0 else \
+        min(max(ECHO_RESIDUAL_REFERENCE / residual, 1.0), ECHO_BETA_MAX_FACTOR)
+    return default_beta(model) * factor
+
+
+def echo_floor(local: dict, beta: float, estimate, forward_local=None) -> dict:
+    """The measured numerical floor of an echo estimate.
+
+    The centered estimate keeps the part of the measured response ``G(beta)`` that is odd in
+    beta; the even part ``(G_+b + G_-b - 2 G_0) / (2 b)`` holds no gradient: it is ngspice's
+    numerical error that differs between the echoes (divided by beta) plus the O(beta)
+    curvature of the response. Its norm (at least the rounding of ``G`` divided by beta) is
+    the floor: measured against BPTT, the estimate's error stayed below it
+    (docs/results/lc_echo.md).
+
+    Parameters
+    ----------
+    local : dict
+        ``G`` per phase, with phases 0, +beta and -beta.
+    beta : float
+    estimate : array_like (n_theta,)
+    forward_local : array_like (n_theta,), optional
+        ``G`` over the forward run: adds ``retrace_error``, the un-nudged echo's relative
+        departure from it (time symmetry; includes the errors common to every echo, which
+        cancel in the estimate).
+
+    Returns
+    -------
+    dict
+        ``floor`` (norm, same units as the estimate), ``signal_to_floor`` (|estimate| /
+        floor), ``warning`` (signal below :data:`FLOOR_MARGIN` times the floor) and
+        ``retrace_error``.
+
+    Examples
+    --------
+    >>> g = {0.0: np.array([1.0, 2.0]), 0.5: np.array([1.5, 2.0]), -0.5: np.array([0.5, 2.0])}
+    >>> f = echo_floor(g, 0.5, np.array([1.0, 0.0]))
+    >>> f["floor"] < 1e-14, f["warning"]
+    (True, False)
+    """
+    even = (local[beta] + local[-beta] - 2.0 * local[0.0]) / (2.0 * beta)
+    # no difference of G below the rounding of G itself can be resolved
+    rounding = 2.0 * np.finfo(float).eps * float(np.linalg.norm(local[0.0])) / abs(beta)
+    floor = float(max(np.linalg.norm(even), rounding))
+    signal = float(np.linalg.norm(estimate))
+    ratio = signal / floor if floor > 0.0 else (float("inf") if signal > 0.0 else 0.0)
+    out = {"floor": floor, "signal_to_floor": ratio, "warning": bool(ratio < FLOOR_MARGIN)}
+    if forward_local is not None:
+        forward_local = np.asarray(forward_local, dtype=float)
+        scale = float(np.linalg.norm(forward_local))
+        out["retrace_error"] = float(np.linalg.norm(local[0.0] - forward_local) / scale) \
+            if scale > 0.0 else 0.0
+    return out

@@ -31,6 +31,13 @@ from eqprop_hw.circuit.netlist import fmt
 from eqprop_hw.circuit.spice_grammar import join_lines
 
 
+#: ngspice's truncation-error tolerance in echo runs: large enough that the step is always the
+#: maximum step (``tstep * max_step_fraction``), so that the forward run and every echo take
+#: the same steps and their discretization errors cancel in the echo's differences
+#: (measured: docs/results/lc_echo.md)
+ECHO_TRTOL = 1e3
+
+
 class LCNgspice:
     """An LC network loaded in ngspice's shared library.
 
@@ -68,6 +75,9 @@ class LCNgspice:
         self.bank = None
         self._ic = None
         self._varactors = bool(np.isfinite(model.cap_v_nl).any())
+        #: ngspice's truncation-error tolerance for the runs (None: the spec's, 1 by default);
+        #: :meth:`hel_gradient` sets :data:`ECHO_TRTOL` for its runs
+        self.trtol = None
         self._load()
 
     def load_bank(self, inputs, targets) -> None:
@@ -237,7 +247,11 @@ class LCNgspice:
                             f"{float(ic.get('phi', {}).get(node, 0.0))!r}")
         options = dict(model.spec_data.get("options", {})) if model.spec_data else {}
         from eqprop_hw.lc.spec import DEFAULT_LC_OPTIONS
-        fraction = dict(DEFAULT_LC_OPTIONS, **options)["max_step_fraction"]
+        options = dict(DEFAULT_LC_OPTIONS, **options)
+        fraction = options["max_step_fraction"]
+        # every run states its truncation-error tolerance (the shared library keeps options)
+        trtol = options["trtol"] if self.trtol is None else self.trtol
+        commands.append(f"option trtol={fmt(trtol)}")
         tran = (f"tran {fmt(model.tstep)} {fmt(model.tstop)} 0 "
                 f"{fmt(model.tstep * fraction)} uic")
         session = self.session
@@ -344,44 +358,72 @@ class LCNgspice:
         return {"V": {k: -v for k, v in state["V"].items()}, "I": dict(state["I"]),
                 "phi": dict(state["phi"])}
 
-    def hel_gradient(self, targets, beta: float, nudge: str = "centered", inputs=None,
-                     details: bool = False, sample: int | None = None):
-        """Echo-learning estimate from ngspice measurements.
+    def hel_gradient(self, targets, beta: float | None, nudge: str = "centered", inputs=None,
+                     details: bool = False, sample: int | None = None, floor: bool = True):
+        """Echo-learning estimate from ngspice measurements, with its measured numerical floor.
+
+        Every run of the estimate (the forward run and the echoes) takes the same fixed steps
+        (``tstep * max_step_fraction``, truncation-error control off: :data:`ECHO_TRTOL`), so
+        that ngspice's discretization errors are the same in every echo and cancel in their
+        differences (with its default step control, the +beta and -beta echoes take different
+        steps, and the difference of their errors swamps a weak nudge's signal).
 
         Parameters
         ----------
         targets : ndarray (steps+1, n_out) or list of dict
             Targets (Wb or A) on the grid, or waveforms.
-        beta : float
-            Nudge strength (A/Wb for flux outputs).
+        beta : float or None
+            Nudge strength (A/Wb for flux outputs); None: :func:`~eqprop_hw.lc.echo.echo_beta`
+            of the forward run's measured residual.
         nudge : {"positive", "negative", "centered"}
+        floor : bool
+            Also run the un-nudged echo (beta = 0; with a one-sided nudge, the opposite
+            nudge too) and measure the floor (:func:`~eqprop_hw.lc.echo.echo_floor`): the part
+            of the local measurements even in beta, ``(G_+b + G_-b - 2 G_0) / (2 b)``.
 
         Returns
         -------
         loss : float
         estimate : ndarray (n_theta,)
-        (details : dict with the forward and echo runs, when asked)
+        (details : dict with the forward and echo runs, ``local`` per phase, ``beta``,
+        ``residual`` and with ``floor`` the :func:`~eqprop_hw.lc.echo.echo_floor` dict)
         """
+        from eqprop_hw.lc.echo import echo_beta, echo_floor
         model = self.model
-        if sample is not None:
-            target_grid = self.bank["target_grid"][sample]
-            forward = self.run(sample=sample)
-        else:
-            target_grid = _grid_targets(model, targets)
-            forward = self.run(inputs=inputs)
-        state = self.reversed_state(self.end_state(forward))
-        runs, local = {}, {}
-        for phase in nudge_strengths(beta, nudge):
+        saved, self.trtol = self.trtol, ECHO_TRTOL
+        try:
             if sample is not None:
-                runs[phase] = self.run(beta=phase, ic=state, reverse=True, sample=sample)
+                target_grid = self.bank["target_grid"][sample]
+                forward = self.run(sample=sample)
             else:
-                runs[phase] = self.run(inputs=inputs, targets=targets, beta=phase, ic=state,
-                                       reverse=True)
-            local[phase] = self.local(runs[phase])
+                target_grid = _grid_targets(model, targets)
+                forward = self.run(inputs=inputs)
+            outputs = self.outputs(forward)
+            if beta is None:
+                beta = echo_beta(model, outputs, target_grid)
+            state = self.reversed_state(self.end_state(forward))
+            phases = nudge_strengths(beta, nudge)
+            if floor:
+                phases = phases + [p for p in (0.0, beta, -beta) if p not in phases]
+            runs, local = {}, {}
+            for phase in phases:
+                if sample is not None:
+                    runs[phase] = self.run(beta=phase, ic=state, reverse=True, sample=sample)
+                else:
+                    runs[phase] = self.run(inputs=inputs, targets=targets, beta=phase, ic=state,
+                                           reverse=True)
+                local[phase] = self.local(runs[phase])
+        finally:
+            self.trtol = saved
         estimate = estimate_from_local(local, beta, nudge)
-        loss = self.loss(forward, target_grid)
+        err = outputs - target_grid
+        loss = float(np.trapezoid(0.5 * np.sum(err * err, axis=1), model.times))
         if details:
-            return loss, estimate, {"forward": forward, "echo": runs, "local": local}
+            info = {"forward": forward, "echo": runs, "local": local, "beta": beta,
+                    "outputs": outputs}
+            if floor:
+                info["floor"] = echo_floor(local, beta, estimate, self.local(forward))
+            return loss, estimate, info
         return loss, estimate
 
 

@@ -531,7 +531,8 @@ class LCTrainer(Trainer):
 
     def step(self, epoch: int, first: int) -> int:
         if self.ng is not None:
-            loss, estimate = self.ng.hel_gradient(None, self.beta, self.nudge, sample=first)
+            loss, estimate = self.ng.hel_gradient(None, self.beta, self.nudge, sample=first,
+                                                  floor=False)
         else:
             loss, estimate = hel_gradient(self.model.with_theta(self.theta),
                                           inputs=self.inputs[first], targets=self.targets[first],

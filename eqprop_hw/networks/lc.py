@@ -19,6 +19,7 @@ import numpy as np
 from eqprop_hw.networks.base import (BACKENDS, NUDGES, SPLITS, InvalidParameterError, Network,
                                      check_array, check_bool, check_choice, check_int,
                                      check_number)
+from eqprop_hw.lc.sequence import resolve_sequence
 from eqprop_hw.networks.lc_commands import LCCommands
 from eqprop_hw.networks.options import UsageError, read_waveforms
 
@@ -207,17 +208,24 @@ class LCNetwork(LCCommands, Network):
         Parameters
         ----------
         x : array_like, shape (steps + 1, n_inputs), optional
-            Input current waveforms (A), one row per grid time; default the spec's waveforms.
+            Input current waveforms (A), one row per grid time; default the sequence every lc
+            command runs (:func:`eqprop_hw.lc.sequence.default_sequence`: the spec's
+            waveforms, or its dataset's first sequence when the spec has no targets).
+        target : array_like, shape (steps + 1, n_outputs), optional
+            Target waveforms (Wb or A): the result's JSON then has the ``loss``
+            ``int 1/2 |out - y|^2 dt`` (no nudge: nudged runs are :meth:`gradient`'s).
         backend : {"native", "ngspice"}
         progress : bool
             Accepted for a common interface (a forward run has no progress bar).
-        beta, target, loss, softmax_temperature, temperature, samples, seed
+        beta, loss, softmax_temperature, temperature, samples, seed
             Not available for lc networks (nudged runs are :meth:`gradient`'s); must be None.
 
         Returns
         -------
         SimulationResult
-            ``outputs`` (n_outputs, n_times), ``voltages`` node -> (n_times,), ``time``.
+            ``outputs`` (n_outputs, n_times), ``voltages`` node -> (n_times,), ``time``; its
+            JSON says which inputs ran (``inputs_source``: ``"spec"``, ``"dataset[0]"`` or
+            ``"x"``).
 
         Examples
         --------
@@ -229,15 +237,18 @@ class LCNetwork(LCCommands, Network):
         from eqprop_hw.networks.results import SimulationResult
         from eqprop_hw.lc.integrate import integrate
         method = "simulate"
-        _refuse(method, {"beta": beta, "target": target}, "use gradient for nudged (echo) "
-                "runs")
+        _refuse(method, {"beta": beta}, "use gradient for nudged (echo) runs")
         _refuse(method, {"loss": loss, "softmax_temperature": softmax_temperature,
                          "temperature": temperature, "samples": samples, "seed": seed},
                 "zero-temperature networks with the squared loss")
-        inputs = self._waveform(x, "x", method, len(self.input_names), self.input_names)
+        x = self._waveform(x, "x", method, len(self.input_names), self.input_names)
+        y = self._waveform(target, "target", method, len(self.output_names),
+                           self.output_names)
         check_choice(backend, "backend", method, BACKENDS)
         check_bool(progress, "progress", method)
         model = self.model
+        seq = resolve_sequence(self.spec, model, x, None)
+        inputs = None if seq.spec_waveforms else seq.inputs
         start = time.perf_counter()
         if backend == "native":
             run = integrate(model, inputs=inputs, store=True)
@@ -259,22 +270,14 @@ class LCNetwork(LCCommands, Network):
         data = {"backend": backend, "time": model.times.tolist(),
                 "output_kind": model.output_kind(), "outputs": outputs.T.tolist(),
                 "voltages": {node: values.tolist() for node, values in by_node.items()},
-                "converged": True, "seconds": seconds}
+                "converged": True, "seconds": seconds, "inputs_source": seq.inputs_source}
+        if y is not None:
+            err = outputs - y
+            data["loss"] = float(np.trapezoid(0.5 * np.sum(err * err, axis=1), model.times))
+            data["targets_source"] = "y"
         return SimulationResult(data=data, backend=backend, outputs=np.asarray(outputs.T),
                                 voltages=by_node, converged=True, seconds=seconds,
                                 time=model.times.copy(), output_kind=model.output_kind())
-
-    def _grid_inputs_targets(self, x, y):
-        """(inputs or None, targets) as ``eqprop-hw grad`` picks them: ``y`` (else the spec's
-        targets, else its dataset's first sequence) and ``x`` (else the dataset's first
-        sequence when the spec has no targets of its own, else the spec's waveforms)."""
-        spec, model = self.spec, self.model
-        if x is None and model.targets is None and spec.data.get("dataset"):
-            from eqprop_hw.lc.model import build_model
-            from eqprop_hw.lc.train import lc_dataset
-            sequences = lc_dataset(spec, build_model(spec))   # the spec's data, not params'
-            return sequences[0][0], (sequences[1][0] if y is None else y)
-        return x, (grid_targets(spec, model) if y is None else y)
 
     def gradient(self, x=None, y=None, *, beta: float | None = None, backend: str = "native",
                  nudge: str = "centered", loss: str | None = None,
@@ -286,13 +289,16 @@ class LCNetwork(LCCommands, Network):
         Parameters
         ----------
         x : array_like, shape (steps + 1, n_inputs), optional
-            Input waveforms (A); default the spec's (or its dataset's first sequence).
+            Input waveforms (A); default the sequence every lc command runs
+            (:func:`eqprop_hw.lc.sequence.default_sequence`: the spec's, or its dataset's
+            first sequence when the spec has no targets).
         y : array_like, shape (steps + 1, n_outputs), optional
-            Target waveforms (Wb or A); default the spec's targets (or its dataset's first
-            sequence).
+            Target waveforms (Wb or A); default the same sequence's targets.
         beta : float, optional
-            Nudge strength (> 0); default the spec's ``training.beta``, else 1e-3 of the
-            output coordinates' stiffness.
+            Nudge strength (> 0); default the spec's ``training.beta``, else
+            :func:`eqprop_hw.lc.echo.echo_beta` of the forward run's residual (1e-3 of the
+            output coordinates' stiffness, up to 10x that for residuals below 1e-2 of the
+            output swing).
         backend : {"native", "ngspice"}
         nudge : {"centered", "positive", "negative"}
         progress : bool
@@ -303,7 +309,11 @@ class LCNetwork(LCCommands, Network):
         Returns
         -------
         GradientResult
-            With ``time`` and ``target`` (n_outputs, n_times).
+            With ``time`` and ``target`` (n_outputs, n_times); its JSON also has the
+            ``inputs`` used (n_inputs, n_times), ``inputs_source`` and ``targets_source``,
+            and the echo's measured numerical floor (:func:`eqprop_hw.lc.echo.echo_floor`):
+            ``floor``, ``signal_to_floor``, ``floor_warning`` (signal below 10x the floor)
+            and ``retrace_error``.
 
         Examples
         --------
@@ -313,7 +323,7 @@ class LCNetwork(LCCommands, Network):
         """
         from eqprop_hw.networks.results import GradientResult
         from eqprop_hw.lc.bptt import agreement, bptt_gradient
-        from eqprop_hw.lc.echo import default_beta
+        from eqprop_hw.lc.echo import echo_beta, hel_gradient
         method = "gradient"
         _refuse(method, {"loss": loss, "softmax_temperature": softmax_temperature,
                          "temperature": temperature, "samples": samples,
@@ -326,19 +336,38 @@ class LCNetwork(LCCommands, Network):
         check_choice(nudge, "nudge", method, NUDGES)
         check_bool(progress, "progress", method)
         model = self.model
-        inputs, targets = self._grid_inputs_targets(x, y)
+        seq = resolve_sequence(self.spec, model, x, y)
+        if seq.targets is None:
+            raise InvalidParameterError(f"gradient: 'y': spec {self.spec.source} has no "
+                                        "targets (spec 'targets' or a dataset): give y")
+        inputs, targets = seq.inputs, seq.targets
         training = self.spec.data.get("training") or {}
-        beta = beta or training.get("beta") or default_beta(model)
+        beta = beta or training.get("beta")
         from eqprop_hw.learning.loop import progress_bar
         bar = progress_bar(2, f"grad ({backend}: BPTT, echo)", progress, unit="run")
         try:
-            loss_value, exact, _ = bptt_gradient(model, inputs=inputs, targets=targets)
+            loss_value, exact, run = bptt_gradient(model, inputs=inputs, targets=targets)
             if bar is not None:
                 bar.update(1)
-            estimate = self._echo_estimate(inputs, targets, y, beta, backend, nudge)
+            if backend == "native":
+                beta = beta or echo_beta(model, run.outputs[:, 0], targets)
+                _, estimate, info = hel_gradient(model, inputs=inputs, targets=targets, beta=beta,
+                                                 nudge=nudge, details=True, floor=True)
+            else:
+                from eqprop_hw.lc.ngspice import LCNgspice
+                with LCNgspice(model) as ng:
+                    if seq.spec_waveforms and seq.targets_source == "spec":
+                        _, estimate, info = ng.hel_gradient(model.targets, beta, nudge,
+                                                            details=True)
+                    else:
+                        ng.load_bank(inputs[None], targets[None])
+                        _, estimate, info = ng.hel_gradient(None, beta, nudge, sample=0,
+                                                            details=True)
+                beta = info["beta"]
         finally:
             if bar is not None:
                 bar.close()
+        floor = info["floor"]
         result = agreement(estimate, exact)
         names = model.trainable
         data = {"loss": loss_value, "backend": backend, "beta": beta, "nudge": nudge,
@@ -346,42 +375,37 @@ class LCNetwork(LCCommands, Network):
                 "exact": dict(zip(names, np.asarray(exact).tolist())),
                 "cosine": result["cosine"], "rel_error": result["rel_error"],
                 "norm_ratio": result["norm_ratio"], "time": model.times.tolist(),
-                "target": targets.T.tolist(), "output_kind": model.output_kind()}
+                "target": targets.T.tolist(), "output_kind": model.output_kind(),
+                "inputs": inputs.T.tolist(), "inputs_source": seq.inputs_source,
+                "targets_source": seq.targets_source, "floor": floor["floor"],
+                "signal_to_floor": floor["signal_to_floor"],
+                "floor_warning": floor["warning"], "retrace_error": floor["retrace_error"]}
         return GradientResult(data=data, loss=float(loss_value), ep=dict(data["ep"]),
                               exact=dict(data["exact"]), cosine=result["cosine"],
                               rel_error=result["rel_error"], backend=backend, beta=beta,
                               time=model.times.copy(), target=np.asarray(targets).T.copy())
 
-    def _echo_estimate(self, inputs, targets, y, beta: float, backend: str, nudge: str):
-        """The echo estimate of :meth:`gradient` on ``backend``."""
-        from eqprop_hw.lc.echo import hel_gradient
-        model = self.model
-        if backend == "native":
-            return hel_gradient(model, inputs=inputs, targets=targets, beta=beta,
-                                nudge=nudge)[1]
-        from eqprop_hw.lc.ngspice import LCNgspice
-        with LCNgspice(model) as ng:
-            if inputs is None and model.targets is not None and y is None:
-                return ng.hel_gradient(model.targets, beta, nudge)[1]
-            u = model.input_waveforms() if inputs is None else inputs
-            ng.load_bank(u[None], targets[None])
-            return ng.hel_gradient(None, beta, nudge, sample=0)[1]
-
     def netlist(self, x=None, *, beta: float | None = None, target=None, analysis: str = "op",
                 tstep: float | None = None, tstop: float | None = None,
                 loss: str | None = None, softmax_temperature: float | None = None) -> str:
         """The ``.tran`` netlist (with ``UIC``), byte for byte what ``eqprop-hw export``
-        writes.
+        writes: the circuit whose gradient :meth:`gradient` reports for the same ``x`` and
+        ``target``.
 
         Parameters
         ----------
+        x : array_like, shape (steps + 1, n_inputs), optional
+            Input waveforms (A), written as PWL sources on the grid; default the sequence
+            every lc command runs (:func:`eqprop_hw.lc.sequence.default_sequence`; the spec's
+            own waveforms are written as they are given).
         beta : float, optional
-            With the spec's ``targets``: the nudging elements towards them.
+            The nudging elements (``VNUDGEBETA`` at ``beta``) towards the targets.
+        target : array_like, shape (steps + 1, n_outputs), optional
+            Targets (Wb or A) of the nudge; default the same sequence's targets.
         analysis : {"op", "tran"}
             Accepted for a common interface: an lc netlist is always ``.tran``.
-        x, target, tstep, tstop, loss, softmax_temperature
-            Not available for lc networks (inputs, targets and time grid are the spec's); must
-            be None.
+        tstep, tstop, loss, softmax_temperature
+            Not available for lc networks (the time grid is the spec's); must be None.
 
         Examples
         --------
@@ -389,24 +413,33 @@ class LCNetwork(LCCommands, Network):
         >>> ".tran" in text and text.rstrip().endswith(".end")
         True
         """
-        from eqprop_hw.lc.netlist import write_lc_netlist
+        from eqprop_hw.lc.netlist import array_waveform, write_lc_netlist
         method = "netlist"
-        _refuse(method, {"x": x}, "the inputs are waveforms given in the spec "
-                "(elements[].waveform)")
-        _refuse(method, {"target": target}, "the targets are waveforms (spec 'targets')")
         _refuse(method, {"tstep": tstep, "tstop": tstop}, "the time grid is the spec's time "
                 "section")
         _refuse(method, {"loss": loss, "softmax_temperature": softmax_temperature},
                 "squared loss only")
+        x = self._waveform(x, "x", method, len(self.input_names), self.input_names)
+        y = self._waveform(target, "target", method, len(self.output_names),
+                           self.output_names)
         check_choice(analysis, "analysis", method, ("op", "tran"))
         check_number(beta, "beta", method)
+        model = self.model
+        seq = resolve_sequence(self.spec, model, x, y)
+        inputs = None if seq.spec_waveforms else \
+            [array_waveform(model.times, seq.inputs[:, k]) for k in range(len(model.src_names))]
         targets, nudge = None, 0.0
         if beta is not None:
-            if self.model.targets is None:
+            if seq.targets is None:
                 raise InvalidParameterError(f"netlist: 'beta': spec {self.spec.source} has no "
-                                            "targets to nudge towards")
-            targets, nudge = self.model.targets, beta
-        return write_lc_netlist(self.model, targets=targets, beta=nudge)
+                                            "targets to nudge towards (give target)")
+            if seq.targets_source == "spec":
+                targets = model.targets
+            else:
+                targets = [array_waveform(model.times, seq.targets[:, k])
+                           for k in range(len(model.outputs))]
+            nudge = beta
+        return write_lc_netlist(model, inputs=inputs, targets=targets, beta=nudge)
 
     def train(self, out=None, *, epochs: int | None = None, seed: int | None = None,
               backend: str = "native", resume: bool = False, plots: bool = True,
@@ -461,7 +494,7 @@ class LCNetwork(LCCommands, Network):
 
     def predict(self, split: str = "test", *, backend: str = "native",
                 loss: str | None = None, softmax_temperature: float | None = None,
-                progress: bool = False):
+                progress: bool = False, x=None, y=None):
         """Outputs over time on the spec's sequences, with targets and losses (``eqprop-hw
         predict --json``).
 
@@ -475,12 +508,16 @@ class LCNetwork(LCCommands, Network):
             Accepted for a common interface.
         loss, softmax_temperature
             Not available for lc networks; must be None (or ``loss="squared"``).
+        x, y : array_like, shape (steps + 1, n_inputs) and (steps + 1, n_outputs), optional
+            One sequence to run instead of the split (``predict --input-file``/
+            ``--target-file``); the other one defaults to the default sequence's
+            (:func:`eqprop_hw.lc.sequence.default_sequence`); ``split`` is then ``"given"``.
 
         Returns
         -------
         Prediction
             ``accuracy`` None; ``loss`` summed over the sequences; ``outputs`` (sequences,
-            n_outputs, n_times).
+            n_outputs, n_times); its JSON says which inputs ran (``inputs_source``).
 
         Examples
         --------
@@ -498,7 +535,19 @@ class LCNetwork(LCCommands, Network):
         check_choice(backend, "backend", method, BACKENDS)
         check_bool(progress, "progress", method)
         model = self.model
-        inputs, targets, used = sequences(self.spec, model, split)
+        x = self._waveform(x, "x", method, len(self.input_names), self.input_names)
+        y = self._waveform(y, "y", method, len(self.output_names), self.output_names)
+        if x is None and y is None:
+            inputs, targets, used = sequences(self.spec, model, split)
+            source = "spec" if used == "spec" else f"dataset[{used}]"
+            target_source = source
+        else:
+            seq = resolve_sequence(self.spec, model, x, y)
+            if seq.targets is None:
+                raise InvalidParameterError(f"predict: 'y': spec {self.spec.source} has no "
+                                            "targets (spec 'targets' or a dataset): give y")
+            inputs, targets, used = seq.inputs[None], seq.targets[None], "given"
+            source, target_source = seq.inputs_source, seq.targets_source
         start = time.perf_counter()
         if backend == "native":
             from eqprop_hw.lc.integrate import integrate
@@ -524,14 +573,15 @@ class LCNetwork(LCCommands, Network):
         data = {"accuracy": None, "loss": float(np.sum(losses)), "split": used,
                 "backend": backend, "kind": "lc", "output_kind": model.output_kind(),
                 "time": model.times.tolist(), "outputs": samples[0]["outputs"],
-                "targets": samples[0]["targets"], "samples": samples, "seconds": seconds}
+                "targets": samples[0]["targets"], "samples": samples, "seconds": seconds,
+                "inputs_source": source, "targets_source": target_source}
         return Prediction(data=data, accuracy=None, loss=float(np.sum(losses)), split=used,
                           backend=backend, samples=samples,
                           outputs=np.transpose(outputs, (0, 2, 1)).copy())
 
     def check(self, samples: int = 4, *, beta: float | None = None, ngspice: bool = True,
               loss: str | None = None, softmax_temperature: float | None = None,
-              progress: bool = False):
+              progress: bool = False, x=None, y=None):
         """The reference checks (``eqprop-hw check --json``): the echo estimate from ngspice's
         and the native integrator's measurements against BPTT and finite differences.
 
@@ -549,10 +599,14 @@ class LCNetwork(LCCommands, Network):
             Not available for lc networks; must be None (or ``loss="squared"``).
         progress : bool
             A progress bar on stderr over the runs of the checks.
+        x, y : array_like, shape (steps + 1, n_inputs) and (steps + 1, n_outputs), optional
+            Check this one sequence (``check --input-file``/``--target-file``; the other one
+            defaults to the default sequence's, :func:`eqprop_hw.lc.sequence.default_sequence`).
 
         Returns
         -------
         CheckResult
+            Its JSON says which inputs ran (``inputs_source``).
 
         Examples
         --------
@@ -573,7 +627,20 @@ class LCNetwork(LCCommands, Network):
         check_number(beta, "beta", method, positive=True)
         check_bool(ngspice, "ngspice", method)
         check_bool(progress, "progress", method)
-        inputs, targets, _ = sequences(self.spec, self.model, "train", samples)
+        x = self._waveform(x, "x", method, len(self.input_names), self.input_names)
+        y = self._waveform(y, "y", method, len(self.output_names), self.output_names)
+        if x is None and y is None:
+            inputs, targets, used = sequences(self.spec, self.model, "train", samples)
+            source = "spec" if used == "spec" else (
+                "dataset[0]" if len(inputs) == 1 else f"dataset[0:{len(inputs)}]")
+            target_source = source
+        else:
+            seq = resolve_sequence(self.spec, self.model, x, y)
+            if seq.targets is None:
+                raise InvalidParameterError(f"check: 'y': spec {self.spec.source} has no "
+                                            "targets (spec 'targets' or a dataset): give y")
+            inputs, targets = seq.inputs[None], seq.targets[None]
+            source, target_source = seq.inputs_source, seq.targets_source
         training = self.spec.data.get("training") or {}
         beta = beta or training.get("beta") or default_beta(self.model)
         nudge = training.get("nudge", "centered")
@@ -588,5 +655,5 @@ class LCNetwork(LCCommands, Network):
                 bar.close()
         data = {"spec": self.name, "kind": "lc", "beta": beta, "nudge": nudge,
                 "loss": "squared", "temperature": None, "samples": int(inputs.shape[0]),
-                "rows": rows}
+                "rows": rows, "inputs_source": source, "targets_source": target_source}
         return CheckResult(data=data, rows=rows, beta=beta, samples=int(inputs.shape[0]))

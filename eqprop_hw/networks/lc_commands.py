@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from eqprop_hw.networks.base import Report
-from eqprop_hw.networks.options import (UsageError, option, progress, read_waveforms,
-                                        train_summary)
+from eqprop_hw.networks.options import UsageError, option, progress, train_summary
 
 
 def _no_resistive_options(options, command: str) -> None:
@@ -28,6 +27,28 @@ def _no_resistive_options(options, command: str) -> None:
 
 def _unit(output_kind: str) -> str:
     return "Wb" if output_kind == "flux" else "A"
+
+
+def _waveform_files(network, options):
+    """(x, y): the arrays of ``--input-file`` and ``--target-file`` (None when not given)."""
+    from eqprop_hw.io.waveforms import read_waveform_file
+    rows = network.steps + 1
+    x = y = None
+    if option(options, "input_file") is not None:
+        x = read_waveform_file(options.input_file, rows, network.input_names, "inputs")
+    if option(options, "target_file") is not None:
+        y = read_waveform_file(options.target_file, rows, network.output_names, "targets")
+    return x, y
+
+
+def _name_files(data: dict, options) -> dict:
+    """The JSON's ``inputs_source``/``targets_source``: the file names where files ran."""
+    if option(options, "input_file") is not None and data.get("inputs_source") == "x":
+        data["inputs_source"] = str(options.input_file)
+    if option(options, "target_file") is not None and \
+            data.get("targets_source") in ("y", "target"):
+        data["targets_source"] = str(options.target_file)
+    return data
 
 
 class LCCommands:
@@ -60,17 +81,23 @@ class LCCommands:
         if option(options, "twin") or option(options, "epochs") is not None:
             raise UsageError("--twin/--epochs: twin-network circuitry trains resistive specs")
         if options.input is not None:
-            raise UsageError("--input: an lc spec's inputs are waveforms given in the spec "
-                             "(elements[].waveform)")
+            raise UsageError("--input: an lc spec's inputs are waveforms: give them with "
+                             "--input-file (one row per grid time, one column per input, A)")
         if options.tstep is not None or options.tstop is not None:
             raise UsageError("--tstep/--tstop: an lc spec's time grid is its time section")
+        if options.target is not None:
+            raise UsageError("--target: an lc spec's targets are waveforms: give them with "
+                             "--target-file (one row per grid time, one column per output)")
+        x, y = _waveform_files(self, options)
+        if options.beta is None and y is not None:
+            raise UsageError("--target-file: export writes the nudge towards the targets only "
+                             "with --beta")
         if options.beta is not None:       # an LC netlist is always .tran (no operating point)
-            if options.target is not None:
-                raise UsageError("--target: an lc spec's targets are waveforms (spec "
-                                 "'targets')")
-            if self.model.targets is None:
-                raise UsageError(f"--beta: spec {options.spec} has no targets to nudge towards")
-        return Report(text=self.netlist(beta=options.beta))
+            from eqprop_hw.lc.sequence import resolve_sequence
+            if y is None and resolve_sequence(self.spec, self.model, x).targets is None:
+                raise UsageError(f"--beta: spec {options.spec} has no targets to nudge towards "
+                                 "(give --target-file)")
+        return Report(text=self.netlist(x, beta=options.beta, target=y))
 
     def _report_simulate(self, options, log=None) -> Report:
         if options.input is not None:
@@ -79,11 +106,9 @@ class LCCommands:
                              "or in the spec")
         if options.beta is not None or options.target is not None:
             raise UsageError("--beta/--target: use 'grad' for nudged (echo) runs of lc specs")
-        inputs = None
-        if options.input_file is not None:
-            inputs = read_waveforms(options.input_file, len(self.input_names), self.model,
-                                    "inputs")
-        result = self.simulate(inputs, backend=options.backend)
+        inputs, targets = _waveform_files(self, options)
+        result = self.simulate(inputs, target=targets, backend=options.backend)
+        _name_files(result.data, options)
         outputs = result.outputs.T                                  # (steps + 1, n_outputs)
         if option(options, "plot"):
             from eqprop_hw.lc.plots import plot_simulation
@@ -107,22 +132,30 @@ class LCCommands:
                              "network's outputs; lc specs learn by the Hamiltonian echo")
         if options.input is not None or options.target is not None:
             raise UsageError("--input/--target: an lc spec's inputs and targets are waveforms "
-                             "(spec, dataset or --target-file)")
-        targets = None
-        if option(options, "target_file") is not None:
-            targets = read_waveforms(options.target_file, len(self.output_names), self.model,
-                                     "targets")
-        result = self.gradient(y=targets, beta=options.beta, backend=options.backend,
+                             "(spec, dataset, or --input-file and --target-file)")
+        inputs, targets = _waveform_files(self, options)
+        result = self.gradient(inputs, targets, beta=options.beta, backend=options.backend,
                                nudge=options.nudge, progress=progress(options))
+        _name_files(result.data, options)
         line = (f"loss {result.loss:.6g}; echo ({options.nudge}, beta={result.beta:g}, "
                 f"{options.backend}) vs BPTT: cosine {result.cosine:.6f}, relative error "
-                f"{result.rel_error:.3g}")
-        return Report(data=result.to_json(), lines=[line])
+                f"{result.rel_error:.3g}; signal {result.data['signal_to_floor']:.3g}x its "
+                "numerical floor")
+        notes = []
+        if result.data["floor_warning"]:
+            notes.append(f"eqprop-hw: warning: the nudge's signal is only "
+                         f"{result.data['signal_to_floor']:.3g}x the echo's measured numerical "
+                         f"floor ({result.data['floor']:.3g}): the estimate is not reliable; "
+                         "use a larger --beta")
+        return Report(data=result.to_json(), lines=[line], notes=notes)
 
     def _report_check(self, options, log=None) -> Report:
         _no_resistive_options(options, "check")
+        inputs, targets = _waveform_files(self, options)
         result = self.check(options.samples, beta=options.beta,
-                            ngspice=not options.no_ngspice, progress=progress(options))
+                            ngspice=not options.no_ngspice, x=inputs, y=targets,
+                            progress=progress(options))
+        _name_files(result.data, options)
         data, rows = result.to_json(), result.rows
         lines = [f"{self.name}: {result.samples} sequence(s) of {self.steps + 1} points, "
                  f"beta = {result.beta:g}, {data['nudge']} echo",
@@ -140,7 +173,9 @@ class LCCommands:
 
     def _report_predict(self, options, log=None) -> Report:
         _no_resistive_options(options, "predict")
-        result = self.predict(options.split, backend=options.backend)
+        inputs, targets = _waveform_files(self, options)
+        result = self.predict(options.split, backend=options.backend, x=inputs, y=targets)
+        _name_files(result.data, options)
         notes = []
         if result.split != options.split and result.split == "train":
             notes.append(f"eqprop-hw: note: {self.name} has no held-out sequences "

@@ -112,8 +112,8 @@ def read_rows(path: str, width: int, names=None):
 
 
 def read_waveforms(path, width: int, model, what: str) -> np.ndarray:
-    """Waveforms from a CSV file: one row per grid time, ``width`` columns (``what`` names
-    them in the message when the row count is wrong).
+    """Waveforms from a CSV or ``.npy`` file: one row per grid time, ``width`` columns
+    (:func:`eqprop_hw.io.waveforms.read_waveform_file`).
 
     Examples
     --------
@@ -123,12 +123,11 @@ def read_waveforms(path, width: int, model, what: str) -> np.ndarray:
     >>> read_waveforms(TMP / "u.csv", 1, net.model, "inputs").shape
     (3001, 1)
     """
-    rows = read_rows(path, width)
-    if rows.shape[0] != model.steps + 1:
-        raise UsageError(f"{path}: {what} need one row per grid time ({model.steps + 1} rows "
-                         f"for 0..{model.tstop:g} s in steps of {model.tstep:g} s), got "
-                         f"{rows.shape[0]}")
-    return rows
+    from eqprop_hw.io.waveforms import read_waveform_file
+    names = [o["name"] for o in model.outputs] if what == "targets" else list(model.src_names)
+    if len(names) != width:
+        names = [f"column {k + 1}" for k in range(width)]
+    return read_waveform_file(path, model.steps + 1, names, what)
 
 
 def train_summary(metrics: dict, out: str, params_name: str, no_plots: bool) -> str:
