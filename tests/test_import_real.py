@@ -87,6 +87,9 @@ def imported_op(tmp_path, text: str | bytes, backends=("ngspice", "native")) -> 
     spec = tmp_path / "spec.yaml"
     code, out, err = cli("import", path, "-o", spec)
     assert code == 0 and out == "", err
+    wrote = f"eqprop-hw: wrote {spec}\n"          # the one confirmation line of -o
+    assert wrote in err, err
+    err = err.replace(wrote, "")
     voltages = {}
     for backend in backends:
         code, out, err2 = cli("simulate", spec, "--input", "", "--backend", backend, "--json")

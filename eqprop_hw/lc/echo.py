@@ -80,6 +80,9 @@ def hel_gradient(model: LCModel, theta=None, inputs=None, targets=None, beta: fl
                  nudge_source: str = "state", floor: bool = False):
     """HEL gradient estimate on the native integrator.
 
+    Long because: one batched forward run, the reversed nudged echoes and, with ``floor``,
+    the un-nudged echo share their arrays; the docstring lists every option.
+
     Parameters
     ----------
     model : LCModel

@@ -286,6 +286,9 @@ class LCNetwork(LCCommands, Network):
                  seed: int | None = None, progress: bool = False):
         """Echo-learning estimate vs BPTT (``eqprop-hw grad --json``).
 
+        Long because: the docstring (every parameter and JSON key) and one progress bar over
+        BPTT and the echo on either backend.
+
         Parameters
         ----------
         x : array_like, shape (steps + 1, n_inputs), optional
@@ -497,6 +500,9 @@ class LCNetwork(LCCommands, Network):
                 progress: bool = False, x=None, y=None):
         """Outputs over time on the spec's sequences, with targets and losses (``eqprop-hw
         predict --json``).
+
+        Long because: the docstring and the two ways of choosing sequences (a split of the
+        data set, or the waveforms given), each reported in the JSON.
 
         Parameters
         ----------

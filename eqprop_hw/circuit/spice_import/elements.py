@@ -51,6 +51,31 @@ _UNSUPPORTED = {
 }
 
 
+def _waveform_args(words: list, index: int, key: str, line: Line, label: str) -> tuple:
+    """The arguments of the waveform ``key`` at ``words[index]`` (``PULSE(...)``, ``PULSE (
+    ...)`` or ``PULSE a b ...``, then PWL's ``r=``/``td=``) and the index after them."""
+    word = words[index]
+    inner = word[len(key):].strip()
+    index += 1
+    if not inner:
+        args = []
+        while index < len(words) and not source_keyword(words[index]) and \
+                not keyword_group(words[index]):
+            args.append(words[index])
+            index += 1
+        if len(args) == 1 and args[0].startswith("("):
+            args = [t.text for t in split_tokens(args[0][1:-1], line)]
+    else:
+        if not (inner.startswith("(") and inner.endswith(")")):
+            fail(f"{label}: malformed {key} specification {word!r}", line)
+        args = [t.text for t in split_tokens(inner[1:-1], line)]
+    while index < len(words) and KV_RE.fullmatch(words[index]) and \
+            not source_keyword(words[index]):   # PWL(...) r=0 td=1n
+        args.append(words[index])
+        index += 1
+    return args, index
+
+
 class ElementReader:
     """Element lines and subcircuit instances (flattening), with their values.
 
@@ -306,24 +331,7 @@ class ElementReader:
             elif key in WAVEFORMS:
                 if waveform is not None:
                     fail(f"{label}: two waveforms ({waveform[0]} and {key})", line)
-                inner = word[len(key):].strip()
-                index += 1
-                if not inner:
-                    args = []
-                    while index < len(words) and not source_keyword(words[index]) and \
-                            not keyword_group(words[index]):
-                        args.append(words[index])
-                        index += 1
-                    if len(args) == 1 and args[0].startswith("("):
-                        args = [t.text for t in split_tokens(args[0][1:-1], line)]
-                else:
-                    if not (inner.startswith("(") and inner.endswith(")")):
-                        fail(f"{label}: malformed {key} specification {word!r}", line)
-                    args = [t.text for t in split_tokens(inner[1:-1], line)]
-                while index < len(words) and KV_RE.fullmatch(words[index]) and \
-                        not source_keyword(words[index]):   # PWL(...) r=0 td=1n
-                    args.append(words[index])
-                    index += 1
+                args, index = _waveform_args(words, index, key, line, label)
                 waveform = (key, args)
                 left.append(key)
             elif key in ("DISTOF1", "DISTOF2"):
