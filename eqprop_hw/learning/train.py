@@ -263,6 +263,8 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     trainer = ResistiveTrainer(spec, out_dir, backend, epochs, seed, params, plots)
     start = read_start(trainer, resume, log)
     trainer.connect(workers, scheduler, chunks, isolate, resume)
+    if trainer.dispatch is not None and log is not None:
+        log(trainer.dispatch.line())        # --workers: is the work per task worth it?
     if resume:
         log_resumed(trainer, start, log)
     return run(trainer, start, progress, log)
@@ -301,7 +303,7 @@ class ResistiveTrainer(Trainer):
             "epochs": [], "train_loss": [], "test_loss": [], "train_accuracy": [],
             "test_accuracy": [], "seconds": [], "samples_per_second": []}
         self.engine = self.client = self.cluster = self.remote = self.thermal = None
-        self.hardware = self.probe = self.chunks = None
+        self.hardware = self.probe = self.chunks = self.dispatch = None
         self.resumed = False
 
     def load(self, path) -> Start:
@@ -371,6 +373,18 @@ class ResistiveTrainer(Trainer):
             if not resume:
                 self.values = self.hardware.clip(self.values)   # every device in its range
             engine.set_trainable(self.values)
+        if workers is not None and self.thermal is None:
+            self._calibrate()
+
+    def _calibrate(self) -> None:
+        """A local cluster: are the tasks big enough to gain? (``DaskGradient.calibrate``)"""
+        settings, dataset = self.settings, self.dataset
+        rows = slice(0, settings.batch_size)
+        self.dispatch = self.remote.calibrate(
+            self.engine, self.probe, self.values, dataset.x_train[rows],
+            dataset.loss_targets(dataset.y_train[rows], settings.loss), settings.beta,
+            settings.nudge)
+        self.metrics["workers_dispatch"] = "workers" if self.dispatch.dispatch else "client"
 
     def begin_epoch(self, epoch: int, position: int) -> None:
         settings = self.settings
