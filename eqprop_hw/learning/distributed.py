@@ -30,8 +30,8 @@ Design
 * Tasks worth their round trip: the parts of a minibatch go out as at most one task per
   worker (a task solves its parts one after another, each as its own part, so the numbers do
   not change). A run on a local cluster (``workers=N``) first weighs the work against the
-  scheduler (:meth:`DaskGradient.calibrate`: one minibatch solved here vs a round trip of
-  same-sized tasks that do nothing); when the estimated speed-up is below
+  scheduler (:meth:`DaskGradient.calibrate`: one minibatch solved here vs on the workers,
+  measured, so a machine whose cores are busy with other work counts); when the speed-up is below
   :data:`MIN_SPEEDUP` the minibatches are solved in the client process by
   :func:`eqprop_hw.learning.ep.chunked_gradient` with the same ``chunks`` (the same numbers),
   and :meth:`DispatchEstimate.line` says why in one line.
@@ -155,7 +155,7 @@ def _idle_terms(values: np.ndarray, rows: int) -> np.ndarray:
     return np.zeros((rows, values.size))
 
 
-#: Minibatches go to the workers of a local cluster only when the estimated speed-up over
+#: Minibatches go to the workers of a local cluster only when the measured speed-up over
 #: solving them in the client process is at least this (below it they run in the client).
 MIN_SPEEDUP = 1.2
 
@@ -168,13 +168,17 @@ class DispatchEstimate:
     ----------
     local_seconds : float
         One minibatch solved in the client process, all its chunks (s; best of 3).
+    remote_seconds : float
+        The same minibatch solved by its tasks on the workers, submitted and gathered (s; best
+        of 3): the measured cost, with whatever cores the machine really has free.
     round_trip_seconds : float
-        Submitting and gathering the minibatch's tasks when they do no work (s; median of 5).
+        Submitting and gathering the minibatch's tasks when they do no work (s; best of 3).
     tasks, workers, samples : int
         Tasks per minibatch, workers, samples per minibatch.
     """
 
     local_seconds: float
+    remote_seconds: float
     round_trip_seconds: float
     tasks: int
     workers: int
@@ -182,10 +186,9 @@ class DispatchEstimate:
 
     @property
     def speedup(self) -> float:
-        """Estimated minibatch time in the client over on the workers (> 1: workers gain)."""
-        rounds = -(-self.tasks // max(1, self.workers))      # tasks one worker runs in turn
-        remote = self.round_trip_seconds + self.local_seconds * rounds / self.tasks
-        return self.local_seconds / remote if remote > 0 else float("inf")
+        """Measured minibatch time in the client over on the workers (> 1: workers gain)."""
+        return (self.local_seconds / self.remote_seconds if self.remote_seconds > 0
+                else float("inf"))
 
     @property
     def dispatch(self) -> bool:
@@ -199,8 +202,9 @@ class DispatchEstimate:
                  "in this process (same numbers; tasks too small to gain)")
         return (f"workers: a task ({self.samples // self.tasks} of {self.samples} samples) takes "
                 f"~{per_task:.2g} ms of work, a scheduler round trip ~"
-                f"{1e3 * self.round_trip_seconds:.2g} ms; estimated speed-up with "
-                f"{self.workers} worker(s) {self.speedup:.2f}x (needs {MIN_SPEEDUP:g}x): "
+                f"{1e3 * self.round_trip_seconds:.2g} ms; a minibatch takes "
+                f"{1e3 * self.local_seconds:.2g} ms here, {1e3 * self.remote_seconds:.2g} ms on "
+                f"{self.workers} worker(s): {self.speedup:.2f}x (needs {MIN_SPEEDUP:g}x), so "
                 f"minibatches run {where}")
 
 
@@ -266,28 +270,33 @@ class DaskGradient:
 
     def calibrate(self, engine, probe, values, inputs, targets, beta: float,
                   nudge: str) -> DispatchEstimate:
-        """Weigh one minibatch (``inputs``, ``targets``) solved by ``engine`` here against the
-        round trip of its tasks; below :data:`MIN_SPEEDUP` later minibatches run on ``engine``
+        """Time one minibatch (``inputs``, ``targets``) solved by ``engine`` here against the
+        same minibatch on the workers (and a round trip of idle tasks), alternating, best of 3
+        after a warm-up each; below :data:`MIN_SPEEDUP` later minibatches run on ``engine``
         (with the same ``chunks``: the same numbers). ``engine`` ends at ``values``."""
         inputs, targets = np.asarray(inputs, dtype=float), np.asarray(targets, dtype=float)
         values = np.asarray(values, dtype=float)
-        self.local = (engine, probe, None)
-        timings = []
-        for _ in range(4):                     # the first call warms up (first op, caches)
-            started = time.perf_counter()
-            self._here(values, inputs, targets, beta, nudge)
-            timings.append(time.perf_counter() - started)
-        self.local = None
         groups = self._groups(len(inputs))
-        trips = []
-        for _ in range(6):                     # the first round trip warms up too
+
+        def timed(function):
             started = time.perf_counter()
-            futures = [self.client.submit(_idle_terms, values, sum(b - a for a, b in group),
-                                          pure=False) for group in groups]
-            self.client.gather(futures)
-            trips.append(time.perf_counter() - started)
-        estimate = DispatchEstimate(min(timings[1:]), float(np.median(trips[1:])), len(groups),
-                                    self.workers, len(inputs))
+            function()
+            return time.perf_counter() - started
+
+        def idle():
+            self.client.gather([self.client.submit(_idle_terms, values,
+                                                   sum(b - a for a, b in group), pure=False)
+                                for group in groups])
+
+        local, remote, trips = [], [], []
+        for _ in range(4):                     # the first round warms up (first op, caches)
+            self.local = (engine, probe, None)
+            local.append(timed(lambda: self._here(values, inputs, targets, beta, nudge)))
+            self.local = None
+            remote.append(timed(lambda: self(values, inputs, targets, beta, nudge)))
+            trips.append(timed(idle))
+        estimate = DispatchEstimate(min(local[1:]), min(remote[1:]), min(trips[1:]),
+                                    len(groups), self.workers, len(inputs))
         if not estimate.dispatch:
             self.local = (engine, probe, values.copy())
         return estimate
