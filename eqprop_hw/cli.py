@@ -646,14 +646,6 @@ def _load_benchmark(name: str, path: Path):
     return module
 
 
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)) and len(value) > 6:
-        return f"[{len(value)} values]"
-    return str(value)
-
-
 def cmd_bench(args) -> int:
     """``eqprop-hw bench``: run the ``eqprop_hw/bench/NAME.py`` modules (``run(args) -> dict``)."""
     folder = bench_folder()
@@ -673,13 +665,13 @@ def cmd_bench(args) -> int:
         args.quick = True
     selected = selected or list(available)
     results: dict[str, dict] = {}
-    summaries: dict[str, Any] = {}
+    tables: dict[str, tuple] = {}
     start = time.perf_counter()
     for key in selected:
         if not getattr(args, "quiet", False):
             _log(f"running benchmark {key} ({available[key].name})")
         module = _load_benchmark(key, available[key])
-        summaries[key] = getattr(module, "SUMMARY", None)
+        tables[key] = getattr(module, "TABLE", ())
         with redirect_stdout(sys.stderr):  # keep stdout for the table / the JSON object
             result = module.run(args)
         if not isinstance(result, dict):
@@ -690,15 +682,14 @@ def cmd_bench(args) -> int:
     if args.json:
         _print_json({"benchmarks": results, "seconds": seconds})
         return EXIT_OK
-    # The suite's table shows each benchmark's SUMMARY keys (its ratios) when it names them.
-    rows = [(key, str(field), _format_value(value))
-            for key, result in results.items() for field, value in result.items()
-            if not (suite and summaries[key]) or field in summaries[key]]
-    widths = [max([len(header)] + [len(row[column]) for row in rows])
-              for column, header in enumerate(("benchmark", "result", "value"))]
-    print(f"{'benchmark':<{widths[0]}}  {'result':<{widths[1]}}  value")
-    for row in rows:
-        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}")
+    # One line per headline result of each benchmark (its TABLE, see eqprop_hw/bench/_table.py).
+    # A module without a TABLE (one of your own) shows every key it returns.
+    from eqprop_hw.bench._table import Row, format_table, table_rows
+    lines = [line for key, result in results.items()
+             for line in table_rows(key, tables[key] or [Row(k, k) for k in result], result)]
+    print(format_table(lines))
+    print(f"{len(results)} benchmark(s) in {seconds:.0f} s{' (quick runs)' if args.quick else ''}; "
+          "every measured number: --json")
     return EXIT_OK
 
 

@@ -62,9 +62,21 @@ def test_one_chunk_equals_ep_gradient_on_small_batches(iris, monkeypatch):
                                reference, rtol=1e-9, atol=0)
 
 
-def test_two_workers_identical_to_single_process(iris, single, tmp_path):
-    metrics = train(iris, tmp_path, epochs=2, progress=False, plots=False, workers=2)
+@pytest.mark.parametrize("min_speedup, where", [(0.0, "workers"), (float("inf"), "client")])
+def test_two_workers_identical_to_single_process(iris, single, tmp_path, monkeypatch,
+                                                 min_speedup, where):
+    """Identical whether the minibatches go to the workers or, too small to gain, stay in the
+    client (the threshold is forced both ways; the line says which and why)."""
+    from eqprop_hw.learning import distributed as dask_training
+    monkeypatch.setattr(dask_training, "MIN_SPEEDUP", min_speedup)
+    lines = []
+    metrics = train(iris, tmp_path, epochs=2, progress=False, plots=False, workers=2,
+                    log=lines.append)
     assert metrics["workers"] == 2 and metrics["chunks"] == 2
+    assert metrics["workers_dispatch"] == where
+    assert lines[0].startswith("workers: a task (2 of 4 samples) takes ~")
+    assert lines[0].endswith("on the workers" if where == "workers" else
+                             "in this process (same numbers; tasks too small to gain)")
     for key in KEYS:
         assert metrics[key] == single[0][key]
     assert load_params(tmp_path / "params.npz") == single[1]
@@ -104,6 +116,33 @@ def test_killed_worker_is_survived_with_identical_results(iris, single, tmp_path
     for key in KEYS:
         assert metrics[key] == single[0][key]
     assert load_params(tmp_path / "params.npz") == single[1]
+
+
+def test_three_chunks_on_two_workers_go_as_two_tasks(iris, tmp_path, monkeypatch):
+    """More chunks than workers: one task per worker, each solving its chunks as separate
+    parts, so the numbers equal the single process with the same chunks."""
+    from eqprop_hw.learning import distributed as dask_training
+    monkeypatch.setattr(dask_training, "MIN_SPEEDUP", 0.0)
+    submitted = []
+    real = distributed.Client.submit
+    monkeypatch.setattr(distributed.Client, "submit", lambda self, fn, *a, **k: (
+        submitted.append(fn.__name__), real(self, fn, *a, **k))[1])
+    reference = train(iris, tmp_path / "one", epochs=1, progress=False, plots=False, chunks=3)
+    metrics = train(iris, tmp_path / "two", epochs=1, progress=False, plots=False, workers=2,
+                    chunks=3)
+    assert metrics["workers_dispatch"] == "workers"
+    for key in KEYS:
+        assert metrics[key] == reference[key]
+    assert load_params(tmp_path / "two" / "params.npz") == load_params(
+        tmp_path / "one" / "params.npz")
+    from eqprop_hw.circuit.build import build_circuit
+    from eqprop_hw.io.data import load_dataset
+    samples = len(load_dataset(iris, build_circuit(iris)).x_train)
+    batches = [min(4, samples - first) for first in range(0, samples, 4)]
+    expected = sum(min(2, len(chunk_bounds(batch, 3))) for batch in batches)
+    calibration = 4 * 2                      # calibrate() times the first minibatch 4 times
+    assert submitted.count("chunks_terms") == expected + calibration   # 2 tasks, not 3, each
+    assert "chunk_terms" not in submitted
 
 
 def test_cli_workers_smoke(tmp_path, capsys):

@@ -40,7 +40,7 @@ def run_as_written(commands: list[str], folder: Path, timeout: float = 600) -> N
         assert done.returncode == 0, f"{command!r} failed:\n{done.stderr[-2000:]}"
 
 
-TOUR = "A 30-second tour"
+TOUR = "A tour of the commands"
 #: Tour commands that neither train nor benchmark (they run in the default suite).
 QUICK = ("describe", "export", "import", "simulate", "grad", "check")
 

@@ -8,8 +8,13 @@ Trains each example with the native backend (the same curve as ngspice in the lo
         --plot docs/results/NAME_node_voltages.png --sample K
 
 and copies ``DIR/conductance_map.png`` to ``docs/results/NAME_conductance_map.png``; also the
-untrained iris map (``iris_conductance_map_initial.png``) for comparison.
-Run: ``python tools/make_pictures.py`` (about half a minute).
+untrained iris map (``iris_conductance_map_initial.png``) for comparison. For the gallery of
+every kind of figure (``docs/results/pictures.md``) also: iris's other training figures
+(``iris_native_{loss,accuracy,conductances}.png``), the node voltages of a digits test row
+beside its input image (``digits_node_voltages.png``, after 3 epochs) and the LC figures of
+``circuits/lc/lc_teacher.yaml`` after 10 epochs (``lc_teacher_{loss,trajectories,echo,
+prediction,simulation}.png``).
+Run: ``python tools/make_pictures.py`` (about 2 minutes on the 2-core session machine).
 """
 
 from __future__ import annotations
@@ -44,10 +49,36 @@ def main() -> int:
                     "--plot", str(RESULTS / f"{name}_node_voltages.png"),
                     "--sample", str(sample)]) != 0:
                 return 1
+            if name == "iris":
+                for figure in ("loss", "accuracy", "conductances"):
+                    shutil.copyfile(out / f"{figure}.png", RESULTS / f"iris_native_{figure}.png")
+        if gallery(Path(scratch), cli) != 0:
+            return 1
     iris = build_circuit(load_spec(ROOT / "circuits" / "iris.yaml"))
     plot_conductance_maps(RESULTS / "iris_conductance_map_initial.png", iris,
                           iris.trainable_values(), "iris before training (initial conductances)")
     return 0
+
+
+def gallery(scratch: Path, cli) -> int:
+    """The digits node voltages beside the input image, and the LC figures."""
+    digits = str(ROOT / "circuits" / "digits.yaml")
+    out = scratch / "digits"
+    if cli(["train", digits, "--epochs", "3", "--out", str(out), "--no-plots"]) != 0:
+        return 1
+    if cli(["predict", digits, "--params", str(out / "params.npz"), "--split", "test",
+            "--plot", str(RESULTS / "digits_node_voltages.png"), "--sample", "0"]) != 0:
+        return 1
+    teacher = str(ROOT / "circuits" / "lc" / "lc_teacher.yaml")
+    out = scratch / "lc_teacher"
+    if cli(["train", teacher, "--epochs", "10", "--out", str(out)]) != 0:
+        return 1
+    for figure in ("loss", "trajectories", "echo"):
+        shutil.copyfile(out / f"{figure}.png", RESULTS / f"lc_teacher_{figure}.png")
+    if cli(["predict", teacher, "--params", str(out / "params.json"), "--plot",
+            str(RESULTS / "lc_teacher_prediction.png")]) != 0:
+        return 1
+    return cli(["simulate", teacher, "--plot", str(RESULTS / "lc_teacher_simulation.png")])
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Trains one epoch (training time only, as ``metrics["seconds"]``; the per-epoch e
 in the client process and is excluded) with every minibatch split into 2 chunks, on a local
 cluster of 1 worker and of 2 workers (one ngspice per worker process), and reports the
 speed-up (target >= 1.6x on a 2-core machine). Both runs compute the same numbers
-(``same_result``). Also at minibatch 16 (the spec's is 4), where the per-minibatch round trip
+(``same_result``). ``train --workers`` first weighs a minibatch's work against a scheduler round
+trip and runs the minibatches in the client when the workers cannot gain (``*_dispatch``:
+``workers`` or ``client``; :meth:`eqprop_hw.learning.distributed.DaskGradient.calibrate`). Also at minibatch 16 (the spec's is 4), where the per-minibatch round trip
 weighs less, on a 128-sample subset of digits (64-100-10, 14,020 conductances), and the
 single-process time (no Dask, same 2-chunk gradient) for reference.
 
@@ -22,11 +24,28 @@ import tempfile
 from eqprop_hw.bench import spec_path
 from eqprop_hw.circuit.spec import Spec, load_spec
 from eqprop_hw.learning.train import train
+from eqprop_hw.bench._table import Row
 
 
-#: Keys shown in the table of `eqprop-hw bench` (the whole suite).
-SUMMARY = ("iris.batch4.speedup_2_over_1", "iris.batch16.speedup_2_over_1",
-           "digits.batch16.speedup_2_over_1", "digits.batch16.same_result")
+#: The rows of `eqprop-hw bench`'s table (eqprop_hw/bench/_table.py).
+TABLE = (
+    Row("iris.batch4.speedup_2_over_1", "one epoch, iris ngspice, minibatch 4: 1 / 2 Dask workers",
+        "x", ">= 1.6"),
+    Row("iris.batch16.speedup_2_over_1", "one epoch, iris ngspice, minibatch 16: 1 / 2 workers",
+        "x", ">= 1.6"),
+    Row("digits.batch16.speedup_2_over_1",
+        "one epoch, digits subset ngspice, minibatch 16: 1 / 2 workers", "x", ">= 1.6"),
+    Row("digits.batch16.same_result", "digits: same loss on 1 process, 1 and 2 workers", "",
+        "yes", "digits.batch16.same_result"),
+    Row("iris.batch4.speedup_2_over_single_process",
+        "one epoch, iris ngspice, minibatch 4: one process / 2 workers", "x", ">= 1"),
+    Row("iris.batch4.two_workers_dispatch", "iris, minibatch 4: where 2 workers' minibatches ran",
+        ""),
+    Row("digits.batch16.two_workers_dispatch", "digits: where 2 workers' minibatches ran", ""),
+)
+
+#: The keys the table shows (kept for scripts that read them).
+SUMMARY = tuple(row.key for row in TABLE)
 
 
 def subset_spec(name: str, batch_size: int, samples: int | None) -> Spec:
@@ -47,7 +66,8 @@ def one_epoch(spec: Spec, backend: str, workers: int | None) -> dict:
     with tempfile.TemporaryDirectory() as out:
         metrics = train(spec, out, backend=backend, epochs=1, progress=False, plots=False,
                         workers=workers, chunks=2)
-    return {"seconds": metrics["seconds"][0], "loss": metrics["train_loss"][0]}
+    return {"seconds": metrics["seconds"][0], "loss": metrics["train_loss"][0],
+            "dispatch": metrics.get("workers_dispatch")}
 
 
 def run(args=None) -> dict:
@@ -68,6 +88,9 @@ def run(args=None) -> dict:
         result[f"{prefix}.speedup_2_over_1"] = one["seconds"] / two["seconds"]
         result[f"{prefix}.speedup_2_over_single_process"] = local["seconds"] / two["seconds"]
         result[f"{prefix}.same_result"] = local["loss"] == one["loss"] == two["loss"]
+        # where train --workers ran the minibatches (DaskGradient.calibrate): workers or client
+        result[f"{prefix}.one_worker_dispatch"] = one["dispatch"]
+        result[f"{prefix}.two_workers_dispatch"] = two["dispatch"]
     return result
 
 

@@ -25,9 +25,19 @@ import tracemalloc
 from eqprop_hw.lc.bptt import bptt_gradient
 from eqprop_hw.lc.echo import hel_gradient
 from eqprop_hw.lc.examples import random_lc_model
+from eqprop_hw.bench._table import Row
 
-#: Keys shown in the table of `eqprop-hw bench` (the whole suite).
-SUMMARY = ("echo_growth", "bptt_growth", "longest.bptt_over_echo")
+#: The rows of `eqprop-hw bench`'s table (eqprop_hw/bench/_table.py).
+TABLE = (
+    Row("echo_growth", "echo learning peak memory, longest / shortest sequence", "x", "flat (~1)"),
+    Row("bptt_growth", "BPTT peak memory, longest / shortest sequence", "x",
+        "~ length ratio"),
+    Row("longest.bptt_over_echo", "peak memory BPTT / echo at the longest sequence", "x"),
+    Row("length_ratio", "longest / shortest sequence length", "x"),
+)
+
+#: The keys the table shows (kept for scripts that read them).
+SUMMARY = tuple(row.key for row in TABLE)
 
 
 def _peak_mb(function) -> float:

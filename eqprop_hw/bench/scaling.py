@@ -32,15 +32,26 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.bench import PACKAGE_PARENT, blas_threads_env, child_command, child_env, spec_path
+from eqprop_hw.bench._table import Row
 
 #: Where full runs write scaling.json and the plots by default: the source checkout's
 #: docs/results/ when this package runs from one, else nowhere (an installed wheel; pass --out).
 RESULTS = PACKAGE_PARENT / "docs" / "results"
 SOURCE_CHECKOUT = (PACKAGE_PARENT / "pyproject.toml").is_file()
 
-#: Keys shown in the table of `eqprop-hw bench` (the whole suite; the quick sizes).
-SUMMARY = ("size136.speedup", "size1780.speedup", "size14020.speedup", "size159792.speedup",
-           "batch1_over_batch_max", "ngspice_stop")
+#: The rows of `eqprop-hw bench`'s table (eqprop_hw/bench/_table.py).
+TABLE = (
+    Row("size136.speedup", "136 conductances: ngspice / native time per sample", "x"),
+    Row("size1780.speedup", "1,780 conductances: ngspice / native time per sample", "x"),
+    Row("size14020.speedup", "14,020 conductances: ngspice / native time per sample", "x"),
+    Row("size159792.speedup", "159,792 conductances: ngspice / native time per sample", "x"),
+    Row("batch1_over_batch_max", "mnist_size native: time per sample at batch 1 / largest batch",
+        "x"),
+    Row("ngspice_stop", "where ngspice stopped", ""),
+)
+
+#: The keys the table shows (kept for scripts that read them).
+SUMMARY = tuple(row.key for row in TABLE)
 
 #: [inputs, hidden, outputs] per target size; conductances = (2 n_in + 2) n_h + (n_h + 2) n_out.
 SIZES = [(4, 10, 3), (16, 40, 10), (64, 100, 10), (250, 200, 10), (784, 100, 10),
@@ -168,6 +179,21 @@ def _child(layers, batch: int, ngspice_samples: int, timeout: float) -> dict:
     return json.loads(proc.stdout)
 
 
+def _progress_line(layers, row: dict) -> str:
+    """One human line per size on stderr while the curve runs (the numbers go in the JSON)."""
+    parts = [f"size {'-'.join(map(str, layers))} ({conductances(layers):,} conductances):"]
+    if "native_ms_per_sample" in row:
+        parts.append(f"native {row['native_ms_per_sample']:.3g} ms/sample")
+    if "ngspice_ms_per_sample" in row:
+        parts.append(f"ngspice {row['ngspice_ms_per_sample']:.3g} ms/sample")
+    if "speedup" in row:
+        parts.append(f"speed-up {row['speedup']:.3g}x")
+    for key in ("error", "ngspice_error"):
+        if key in row:
+            parts.append(f"{key.replace('_', ' ')}: {row[key]}")
+    return " ".join(parts)
+
+
 def size_curve(sizes, batch: int, ngspice_samples: int, ngspice_limit: float,
                timeout: float = 900.0, ngspice_timeout: float = 300.0) -> tuple[list, str]:
     """Native (one child per size), then ngspice (another child) until an op is too slow."""
@@ -192,7 +218,7 @@ def size_curve(sizes, batch: int, ngspice_samples: int, ngspice_limit: float,
                 elif row["ngspice_op_ms"] > 1e3:
                     samples = 1                  # seconds per op: time one after the first
         rows.append(row)
-        print(f"size {layers}: {json.dumps(row)}", file=sys.stderr)
+        print(_progress_line(layers, row), file=sys.stderr)
     if not stop:
         stop = "ngspice ran every size"
     return rows, stop

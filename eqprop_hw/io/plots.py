@@ -53,6 +53,7 @@ def plot_training(out_dir: str | Path, circuit, values: np.ndarray, metrics: dic
     """``loss.png``, ``accuracy.png`` (if classification), ``conductances.png`` (histograms)
     and ``conductance_map.png`` (:func:`plot_conductance_maps`)."""
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
     out_dir = Path(out_dir)
     epochs = metrics["epochs"]
     cross_entropy = metrics.get("loss") == "cross_entropy"
@@ -66,6 +67,8 @@ def plot_training(out_dir: str | Path, circuit, values: np.ndarray, metrics: dic
     axis.set_ylabel(f"cross-entropy, tau = {metrics.get('temperature')} V  (nats)"
                     if cross_entropy else "loss 1/2 sum (V_out - y)^2  (V^2)")
     axis.set_yscale("log")
+    _readable_log_ticks(axis, metrics["train_loss"] + metrics["test_loss"])
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_title(title, fontsize=9)
     axis.legend()
     axis.grid(alpha=0.3)
@@ -77,18 +80,42 @@ def plot_training(out_dir: str | Path, circuit, values: np.ndarray, metrics: dic
                   label="train")
         axis.plot(epochs, [100 * (a or 0) for a in metrics["test_accuracy"]], "s-", label="test")
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel("accuracy (%)")
         axis.set_title(title, fontsize=9)
         axis.legend()
         axis.grid(alpha=0.3)
         save_figure(figure, out_dir / "accuracy.png")
 
-    plot_conductances(out_dir / "conductances.png", circuit, values)
+    plot_conductances(out_dir / "conductances.png", circuit, values,
+                      f"trained conductances: {title}")
     plot_conductance_maps(out_dir / "conductance_map.png", circuit, values, title)
 
 
-def plot_conductances(path: str | Path, circuit, values: np.ndarray) -> None:
-    """Histogram of the trainable conductances (S), one panel per crossbar."""
+def _readable_log_ticks(axis, values) -> None:
+    """On a log axis spanning under two decades, label enough ticks: evenly spaced values
+    under one decade, 1, 2, 3, 5 times the powers of ten under two (else a curve between two
+    powers of ten shows one labelled tick or none). Call after plotting ``values``."""
+    from matplotlib.ticker import MaxNLocator, NullFormatter
+    values = np.asarray([v for v in values if v is not None and np.isfinite(v) and v > 0])
+    if not values.size:
+        return
+    low, high = axis.get_ylim()
+    if low <= 0 or high / low >= 100:
+        return
+    if high / low < 10:
+        ticks = [t for t in MaxNLocator(nbins=5).tick_values(low, high) if low <= t <= high]
+    else:
+        powers = 10.0 ** np.arange(np.floor(np.log10(low)), np.ceil(np.log10(high)) + 1)
+        ticks = [m * p for p in powers for m in (1, 2, 3, 5) if low <= m * p <= high]
+    if len(ticks) >= 2:
+        axis.set_yticks(ticks, [f"{t:.3g}" for t in ticks])
+        axis.yaxis.set_minor_formatter(NullFormatter())
+
+
+def plot_conductances(path: str | Path, circuit, values: np.ndarray, title: str = "") -> None:
+    """Histogram of the trainable conductances (S), one panel per crossbar, under ``title``
+    (default: the circuit's name)."""
     plt = pyplot()
     values = np.asarray(values)
     crossbars = circuit.crossbars or [{"layer": 1, "elements": list(circuit.trainable)}]
@@ -101,8 +128,10 @@ def plot_conductances(path: str | Path, circuit, values: np.ndarray) -> None:
         axis.hist(g, bins=bins, color="tab:blue", alpha=0.8)
         axis.set_xscale("log")
         axis.set_xlabel("conductance (S)")
-        axis.set_ylabel("count")
+        axis.set_ylabel("conductances per bin")
         axis.set_title(f"crossbar {crossbar['layer']} ({g.size} conductances)", fontsize=9)
+    figure.suptitle(title or f"{circuit.name}: trainable conductances", fontsize=10)
+    figure.tight_layout()
     save_figure(figure, path)
 
 
@@ -214,7 +243,7 @@ def voltage_layers(circuit) -> list[tuple[str, list]]:
 
 
 def plot_node_voltages(path: str | Path, circuit, node_names: list, phases: dict,
-                       targets=None, title: str = "") -> None:
+                       targets=None, title: str = "", image=None) -> None:
     """Free vs nudged node voltages of one sample, one panel per layer.
 
     Parameters
@@ -232,11 +261,16 @@ def plot_node_voltages(path: str | Path, circuit, node_names: list, phases: dict
         Target voltages of the outputs (V), drawn on the output panel.
     title : str
         Figure title.
+    image : array_like, shape (rows, columns), optional
+        The sample's input as an image (image data sets: the encoded pixels), drawn in a
+        panel left of the node voltages.
 
     Notes
     -----
     Top row: every phase's voltage per node (V). Bottom row: each nudged phase minus the free
     phase (mV), the signal the local rule measures, which is far smaller than the voltages.
+    Panels are at least a third as wide as the widest, so a layer of few nodes (the outputs)
+    keeps readable node names.
 
     Long because: its docstring (about 25 lines) documents the figure; the code is about 60.
     """
@@ -248,13 +282,21 @@ def plot_node_voltages(path: str | Path, circuit, node_names: list, phases: dict
     labels = list(phases)
     vectors = [np.asarray(phases[label], dtype=float).ravel() for label in labels]
     nudged = len(labels) > 1
-    figure, axes = plt.subplots(2 if nudged else 1, len(groups),
-                                figsize=(1.5 + 3.6 * len(groups), 6.4 if nudged else 3.6),
-                                squeeze=False, sharex="col",
-                                gridspec_kw={"width_ratios": [max(len(n), 3) for _, n in groups]})
+    widest = max(len(nodes) for _, nodes in groups)
+    widths = [max(len(nodes), widest / 3, 3) for _, nodes in groups]
+    first = 1 if image is not None else 0            # the input image's column
+    if image is not None:
+        widths = [max(widest / 3, 3)] + widths
+    figure, axes = plt.subplots(2 if nudged else 1, len(widths),
+                                figsize=(1.5 + 3.6 * len(widths), 6.4 if nudged else 3.6),
+                                squeeze=False, gridspec_kw={"width_ratios": widths})
+    if image is not None:
+        _input_image(figure, axes[0][0], np.asarray(image, dtype=float))
+        for axis in axes[1:, 0]:
+            axis.axis("off")
     markers = ["o", "^", "v", "s", "D"]
     outputs = [port.node for port in circuit.outputs]
-    for g, (label, nodes) in enumerate(groups):
+    for g, (label, nodes) in enumerate(groups, start=first):
         x = np.arange(len(nodes))
         columns = [column[n] for n in nodes]
         top = axes[0][g]
@@ -270,7 +312,7 @@ def plot_node_voltages(path: str | Path, circuit, node_names: list, phases: dict
         top.set_title(f"{label} ({len(nodes)} node{'s' if len(nodes) != 1 else ''})",
                       fontsize=9)
         top.grid(alpha=0.3)
-        if g == 0:
+        if g == first:
             top.set_ylabel("node voltage (V)")
         if nudged:
             bottom = axes[1][g]
@@ -280,19 +322,35 @@ def plot_node_voltages(path: str | Path, circuit, node_names: list, phases: dict
                             color=f"C{p}")
             bottom.axhline(0.0, color="k", linewidth=0.6)
             bottom.grid(alpha=0.3)
-            if g == 0:
+            bottom.sharex(top)
+            top.tick_params(labelbottom=False)
+            if g == first:
                 bottom.set_ylabel("nudged - free (mV)")
         bottom_axis = axes[-1][g]
         if len(nodes) <= 24:
             bottom_axis.set_xticks(x)
-            bottom_axis.set_xticklabels(nodes, rotation=90, fontsize=7)
+            bottom_axis.set_xticklabels(nodes, rotation=90 if len(nodes) > 4 else 0, fontsize=7)
+            bottom_axis.set_xlabel("node")
         else:
             bottom_axis.set_xlabel("node index in layer")
     if targets is None or not any(n in outputs for _, nodes in groups for n in nodes):
-        handles, names = axes[0][0].get_legend_handles_labels()
+        handles, names = axes[0][first].get_legend_handles_labels()
     figure.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.955),
                   ncol=len(names), fontsize=8, frameon=False)
-    figure.subplots_adjust(top=0.86)
+    figure.subplots_adjust(top=0.86, wspace=0.3 if image is not None else None)
     if title:
         figure.suptitle(title, fontsize=10, y=0.995)
     save_figure(figure, path)
+
+
+def _input_image(figure, axis, image: np.ndarray) -> None:
+    """The sample's input pixels (encoded values) as a grey image with its colour bar."""
+    shown = axis.imshow(image, cmap="gray_r", interpolation="nearest")
+    rows, columns = image.shape
+    axis.set_title(f"input image ({rows} x {columns} pixels)", fontsize=9)
+    axis.set_xlabel("pixel column")
+    axis.set_ylabel("pixel row")
+    colorbar = figure.colorbar(shown, ax=axis, orientation="horizontal", fraction=0.08,
+                               pad=0.22)
+    colorbar.set_label("input value (encoded)", fontsize=8)
+    colorbar.ax.tick_params(labelsize=7)

@@ -27,17 +27,28 @@ Design
   different batch size, so ``chunks`` - not the worker count - defines the result.)
 * A worker killed mid-run: Dask reschedules its tasks on another worker; since tasks are pure,
   the result is the same.
+* Tasks worth their round trip: the parts of a minibatch go out as at most one task per
+  worker (a task solves its parts one after another, each as its own part, so the numbers do
+  not change). A run on a local cluster (``workers=N``) first weighs the work against the
+  scheduler (:meth:`DaskGradient.calibrate`: one minibatch solved here vs on the workers,
+  measured, so a machine whose cores are busy with other work counts); when the speed-up is below
+  :data:`MIN_SPEEDUP` the minibatches are solved in the client process by
+  :func:`eqprop_hw.learning.ep.chunked_gradient` with the same ``chunks`` (the same numbers),
+  and :meth:`DispatchEstimate.line` says why in one line.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
+from dataclasses import dataclass
 
 import numpy as np
 
 from eqprop_hw.errors import EqpropError
 from eqprop_hw.extras import require
-from eqprop_hw.learning.ep import chunk_bounds, local_rule_terms, reduce_terms
+from eqprop_hw.learning.ep import (chunk_bounds, chunked_gradient, local_rule_terms,
+                                  reduce_terms)
 
 #: Worker-side cache: payload token -> (backend, probe, last values). One entry per process
 #: in practice (a new run replaces the old backend, closing it first).
@@ -131,6 +142,72 @@ def chunk_terms(token: str, values: np.ndarray, inputs: np.ndarray, targets: np.
     return local_rule_terms(phases.voltages, state["probe"], nudge)
 
 
+def chunks_terms(token: str, values: np.ndarray, parts: list, beta: float,
+                 nudge: str) -> np.ndarray:
+    """Task body: the rows of several chunks ``[(inputs, targets), ...]``, each solved as its own
+    part (as :func:`chunk_terms`), concatenated in order."""
+    return np.concatenate([chunk_terms(token, values, inputs, targets, beta, nudge)
+                           for inputs, targets in parts])
+
+
+def _idle_terms(values: np.ndarray, rows: int) -> np.ndarray:
+    """A task that does no work but returns what a real one returns (the round trip alone)."""
+    return np.zeros((rows, values.size))
+
+
+#: Minibatches go to the workers of a local cluster only when the measured speed-up over
+#: solving them in the client process is at least this (below it they run in the client).
+MIN_SPEEDUP = 1.2
+
+
+@dataclass(frozen=True)
+class DispatchEstimate:
+    """What one minibatch costs here and on the workers (:meth:`DaskGradient.calibrate`).
+
+    Attributes
+    ----------
+    local_seconds : float
+        One minibatch solved in the client process, all its chunks (s; best of 3).
+    remote_seconds : float
+        The same minibatch solved by its tasks on the workers, submitted and gathered (s; best
+        of 3): the measured cost, with whatever cores the machine really has free.
+    round_trip_seconds : float
+        Submitting and gathering the minibatch's tasks when they do no work (s; best of 3).
+    tasks, workers, samples : int
+        Tasks per minibatch, workers, samples per minibatch.
+    """
+
+    local_seconds: float
+    remote_seconds: float
+    round_trip_seconds: float
+    tasks: int
+    workers: int
+    samples: int
+
+    @property
+    def speedup(self) -> float:
+        """Measured minibatch time in the client over on the workers (> 1: workers gain)."""
+        return (self.local_seconds / self.remote_seconds if self.remote_seconds > 0
+                else float("inf"))
+
+    @property
+    def dispatch(self) -> bool:
+        """Whether the minibatches go to the workers."""
+        return self.speedup >= MIN_SPEEDUP
+
+    def line(self) -> str:
+        """One line for the user: the work per task, the overhead and the decision."""
+        per_task = 1e3 * self.local_seconds / self.tasks
+        where = ("on the workers" if self.dispatch else
+                 "in this process (same numbers; tasks too small to gain)")
+        return (f"workers: a task ({self.samples // self.tasks} of {self.samples} samples) takes "
+                f"~{per_task:.2g} ms of work, a scheduler round trip ~"
+                f"{1e3 * self.round_trip_seconds:.2g} ms; a minibatch takes "
+                f"{1e3 * self.local_seconds:.2g} ms here, {1e3 * self.remote_seconds:.2g} ms on "
+                f"{self.workers} worker(s): {self.speedup:.2f}x (needs {MIN_SPEEDUP:g}x), so "
+                f"minibatches run {where}")
+
+
 class DaskGradient:
     """Batch-mean EP gradients computed by the workers of a Dask client.
 
@@ -164,15 +241,65 @@ class DaskGradient:
         else:  # older distributed
             client.register_worker_plugin(self._plugin, name=self._plugin.name)
         client.run(_prepare, self._token)        # backends built before the first minibatch
+        self.workers = max(1, len(client.scheduler_info().get("workers", {})))
+        self.local = None            # (engine, probe, values) when minibatches run here
+
+    def _groups(self, batch: int) -> list[list[tuple[int, int]]]:
+        """The minibatch's chunk bounds in at most one contiguous group per worker."""
+        bounds = chunk_bounds(batch, self.chunks)
+        return [bounds[a:b] for a, b in chunk_bounds(len(bounds), self.workers)]
 
     def __call__(self, values, inputs, targets, beta: float, nudge: str) -> np.ndarray:
         inputs, targets = np.asarray(inputs, dtype=float), np.asarray(targets, dtype=float)
         values = np.asarray(values, dtype=float)
-        futures = [self.client.submit(chunk_terms, self._token, values, inputs[a:b],
-                                      targets[a:b], beta, nudge, pure=False)
-                   for a, b in chunk_bounds(len(inputs), self.chunks)]
+        if self.local is not None:
+            return self._here(values, inputs, targets, beta, nudge)
+        futures = [self.client.submit(chunks_terms, self._token, values,
+                                      [(inputs[a:b], targets[a:b]) for a, b in group],
+                                      beta, nudge, pure=False)
+                   for group in self._groups(len(inputs))]
         rows = self.client.gather(futures)
         return reduce_terms(np.concatenate(rows), beta, nudge)
+
+    def _here(self, values, inputs, targets, beta: float, nudge: str) -> np.ndarray:
+        engine, probe, current = self.local
+        if current is None or not np.array_equal(current, values):
+            engine.set_trainable(values)
+            self.local = (engine, probe, np.array(values, copy=True))
+        return chunked_gradient(engine, inputs, targets, beta, nudge, probe, self.chunks)
+
+    def calibrate(self, engine, probe, values, inputs, targets, beta: float,
+                  nudge: str) -> DispatchEstimate:
+        """Time one minibatch (``inputs``, ``targets``) solved by ``engine`` here against the
+        same minibatch on the workers (and a round trip of idle tasks), alternating, best of 3
+        after a warm-up each; below :data:`MIN_SPEEDUP` later minibatches run on ``engine``
+        (with the same ``chunks``: the same numbers). ``engine`` ends at ``values``."""
+        inputs, targets = np.asarray(inputs, dtype=float), np.asarray(targets, dtype=float)
+        values = np.asarray(values, dtype=float)
+        groups = self._groups(len(inputs))
+
+        def timed(function):
+            started = time.perf_counter()
+            function()
+            return time.perf_counter() - started
+
+        def idle():
+            self.client.gather([self.client.submit(_idle_terms, values,
+                                                   sum(b - a for a, b in group), pure=False)
+                                for group in groups])
+
+        local, remote, trips = [], [], []
+        for _ in range(4):                     # the first round warms up (first op, caches)
+            self.local = (engine, probe, None)
+            local.append(timed(lambda: self._here(values, inputs, targets, beta, nudge)))
+            self.local = None
+            remote.append(timed(lambda: self(values, inputs, targets, beta, nudge)))
+            trips.append(timed(idle))
+        estimate = DispatchEstimate(min(local[1:]), min(remote[1:]), min(trips[1:]),
+                                    len(groups), self.workers, len(inputs))
+        if not estimate.dispatch:
+            self.local = (engine, probe, values.copy())
+        return estimate
 
     def close(self) -> None:
         """Free the workers' backends and payload of this run (best effort)."""
@@ -219,4 +346,5 @@ def disconnect(client, cluster) -> None:
             cluster.close()
 
 
-__all__ = ["DaskGradient", "PayloadPlugin", "chunk_terms", "connect", "disconnect"]
+__all__ = ["DaskGradient", "DispatchEstimate", "MIN_SPEEDUP", "PayloadPlugin", "chunk_terms",
+           "chunks_terms", "connect", "disconnect"]

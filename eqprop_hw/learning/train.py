@@ -284,6 +284,8 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     trainer.began = began
     start = read_start(trainer, resume, log)
     trainer.connect(workers, scheduler, chunks, isolate, start.resumed)
+    if trainer.dispatch is not None and log is not None:
+        log(trainer.dispatch.line())        # --workers: is the work per task worth it?
     log_resumed(trainer, start, log)
     return run(trainer, start, progress, log, keep_checkpoint)
 
@@ -328,7 +330,7 @@ class ResistiveTrainer(Trainer):
             self.rates = self.rates / self.g_max
         self.engine = self.client = self.cluster = self.remote = self.thermal = None
         self.clamped = None
-        self.hardware = self.probe = self.chunks = None
+        self.hardware = self.probe = self.chunks = self.dispatch = None
         self.resumed, self.progress = False, False
         self.began = time.perf_counter()
 
@@ -405,8 +407,20 @@ class ResistiveTrainer(Trainer):
             if not resume:
                 self.values = self.hardware.clip(self.values)   # every device in its range
             engine.set_trainable(self.values)
+        if workers is not None and self.thermal is None:
+            self._calibrate()
         if self.settings.rule == "coupled":
             self._attach_clamped(chunks)
+
+    def _calibrate(self) -> None:
+        """A local cluster: are the tasks big enough to gain? (``DaskGradient.calibrate``)"""
+        settings, dataset = self.settings, self.dataset
+        rows = slice(0, settings.batch_size)
+        self.dispatch = self.remote.calibrate(
+            self.engine, self.probe, self.values, dataset.x_train[rows],
+            dataset.loss_targets(dataset.y_train[rows], settings.loss), settings.beta,
+            settings.nudge)
+        self.metrics["workers_dispatch"] = "workers" if self.dispatch.dispatch else "client"
 
     def _attach_clamped(self, chunks) -> None:
         """Coupled Learning: a second backend of the clamped circuit, same values."""

@@ -750,7 +750,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
 
     def plot_phases(self, path, x, *, beta: float | None = None, target=None,
                     backend: str = "native", loss: str | None = None,
-                    softmax_temperature: float | None = None, where: str = "") -> None:
+                    softmax_temperature: float | None = None, where: str = "",
+                    image_shape: tuple | None = None) -> None:
         """Draw the node voltages per layer of one input vector to a PNG file: the free phase,
         and with ``beta`` (S) and ``target`` the +beta and -beta nudged phases
         (:func:`eqprop_hw.io.plots.plot_node_voltages`).
@@ -764,6 +765,9 @@ class ResistiveNetwork(ResistiveCommands, Network):
             Target voltages (V), or probabilities for the cross-entropy loss.
         where : str
             Appended to the title (e.g. the data set row).
+        image_shape : tuple of int, optional
+            ``(rows, columns)`` of image inputs (``predict --plot`` on digits or mnist): ``x``
+            is also drawn as that image beside the node voltages.
 
         Examples
         --------
@@ -777,6 +781,13 @@ class ResistiveNetwork(ResistiveCommands, Network):
         from eqprop_hw.learning.losses import backend_options
         loss, softmax = self._loss("plot_phases", loss, softmax_temperature)
         inputs = np.asarray(x, dtype=float).reshape(1, -1)
+        if image_shape is not None:
+            shape = tuple(image_shape)
+            if (len(shape) != 2 or not all(isinstance(v, int) and v > 0 for v in shape)
+                    or shape[0] * shape[1] != inputs.shape[1]):
+                raise InvalidParameterError(
+                    f"plot_phases: image_shape must be (rows, columns) with rows x columns = "
+                    f"{inputs.shape[1]} inputs, got {image_shape!r}")
         with make_backend(backend, self.circuit, **backend_options(loss, softmax)) as solver:
             if beta is None:
                 results, labels = [solver.solve(inputs)], ["free"]
@@ -791,4 +802,6 @@ class ResistiveNetwork(ResistiveCommands, Network):
                            targets=(np.asarray(target, dtype=float).ravel()
                                     if beta is not None and loss == "squared" else None),
                            title=f"{self.circuit.name}: node voltages, input [{shown}]{where} "
-                                 f"({name} backend)")
+                                 f"({name} backend)",
+                           image=(None if image_shape is None
+                                  else inputs[0].reshape(tuple(image_shape))))

@@ -8,6 +8,9 @@ Mixed into :class:`~eqprop_hw.networks.resistive.ResistiveNetwork`; reached thro
 
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 
 from eqprop_hw.networks.base import Report
@@ -262,9 +265,12 @@ class ResistiveCommands:
         dataset = load_dataset(self.spec, self.circuit)
         x, y, index = dataset.split(options.split)
         row = slice(k, k + 1)
+        side = math.isqrt(x.shape[1])        # digits and mnist: square images, drawn as such
+        image = ((side, side) if self.spec.data["dataset"].get("name") in ("digits", "mnist")
+                 and side * side == x.shape[1] else None)
         self.plot_phases(options.plot, x[k], beta=settings_from(self.spec).beta,
                          target=dataset.loss_targets(y[row], loss), backend=options.backend,
-                         loss=loss, softmax_temperature=softmax,
+                         loss=loss, softmax_temperature=softmax, image_shape=image,
                          where=f", {options.split} row {k} (data set row {int(index[k])}, "
                                f"label {label_text(y[k])})")
 
