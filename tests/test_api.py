@@ -99,11 +99,16 @@ def without_timing(data):
     return data
 
 
-def assert_same_json(api_result, cli_data):
-    """to_json() equals the CLI's object key by key (timing aside), as printed and parsed."""
+def assert_same_json(api_result, cli_data, named=None):
+    """to_json() equals the CLI's object key by key (timing aside), as printed and parsed.
+
+    ``named``: {key: (api value, cli value)} for the keys that name where data came from
+    (lc ``inputs_source``/``targets_source``: the API says ``"x"``/``"y"``, the CLI the file)."""
     ours = json.loads(json.dumps(api_result.to_json(), allow_nan=False))
     assert list(ours) == list(cli_data)                  # the same keys in the same order
     ours, theirs = without_timing(ours), without_timing(cli_data)
+    for key, (api_value, cli_value) in (named or {}).items():
+        assert (ours.pop(key), theirs.pop(key)) == (api_value, cli_value), key
     for key in theirs:
         assert ours[key] == theirs[key], key
 
@@ -267,7 +272,8 @@ def test_simulate_lc_is_simulate_json(capsys, tmp_path):
     x = 1e-4 * rng.standard_normal((net.steps + 1, len(net.input_names)))
     path = write_rows(tmp_path / "u.csv", x)
     given = net.simulate(x)
-    assert_same_json(given, cli(capsys, "simulate", LC_TEACHER, "--input-file", path))
+    assert_same_json(given, cli(capsys, "simulate", LC_TEACHER, "--input-file", path),
+                     named={"inputs_source": ("x", str(path))})
     assert np.max(np.abs(given.outputs - sim.outputs)) > 0.1 * np.max(np.abs(sim.outputs))
 
 
@@ -362,7 +368,8 @@ def test_gradient_lc_is_grad_json(capsys, tmp_path):
     y = 0.5 * g.target.T
     path = write_rows(tmp_path / "y.csv", y)
     given = net.gradient(y=y)
-    assert_same_json(given, cli(capsys, "grad", LC_TEACHER, "--target-file", path))
+    assert_same_json(given, cli(capsys, "grad", LC_TEACHER, "--target-file", path),
+                     named={"targets_source": ("y", str(path))})
     assert given.loss != g.loss
 
 
@@ -462,7 +469,8 @@ BAD_CALLS = [
     (LC_TEACHER, "simulate", (np.zeros((5, 1)),), {}, "The 'x' parameter of simulate must be "
      "an array of shape (3001, 1)"),
     (LC_TEACHER, "gradient", (), {"beta": 0}, "'beta' parameter of gradient"),
-    (LC_TEACHER, "netlist", ([1.0],), {}, "'x' is not available for lc networks"),
+    (LC_TEACHER, "netlist", ([1.0],), {}, "'x' parameter of netlist must be an array of "
+                                           "shape (3001, 1)"),
     (LC_TEACHER, "train", (), {"workers": 2}, "'workers' is not available for lc networks"),
     (LC_TEACHER, "predict", (), {"loss": "cross_entropy"}, "lc networks use the squared loss"),
 ]

@@ -73,3 +73,14 @@ def train_twin_run(net, out, epochs, seed, plots: bool):
     params = dict(zip(net.circuit.trainable, result.values.tolist()))
     return TrainingRun(data=dict(result.metrics), metrics=dict(result.metrics),
                        params=params, out=out)
+
+
+def twin_netlist_text(net, epochs, seed) -> str:
+    """:meth:`ResistiveNetwork.twin_netlist`'s work (see there)."""
+    check_int(epochs, "epochs", "twin_netlist")
+    check_int(seed, "seed", "twin_netlist")
+    from eqprop_hw.circuit.spice_grammar import join_lines
+    from eqprop_hw.learning.limits import check_run_counts
+    from eqprop_hw.twin.train import twin_netlist
+    check_run_counts(epochs, seed)
+    return join_lines(twin_netlist(net.spec, net.circuit, epochs=epochs, seed=seed))

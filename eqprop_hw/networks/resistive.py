@@ -447,9 +447,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
 
     def twin_netlist(self, *, epochs: int | None = None, seed: int | None = None) -> str:
         """The one transient in which the twin-network circuitry trains this circuit
-        (``eqprop-hw export --twin``; see :mod:`eqprop_hw.twin`): ``ngspice -b`` runs it.
-
-        The spec must train with ``training.rule: coupled`` and ``batch_size: 1``.
+        (``eqprop-hw export --twin``; :mod:`eqprop_hw.twin`; needs ``training.rule: coupled``
+        and ``batch_size: 1``): ``ngspice -b`` runs it.
 
         Parameters
         ----------
@@ -466,23 +465,17 @@ class ResistiveNetwork(ResistiveCommands, Network):
         >>> text.splitlines()[0], ".tran" in text
         ('eqprop-hw twin xor_twin', True)
         """
-        check_int(epochs, "epochs", "twin_netlist")
-        check_int(seed, "seed", "twin_netlist")
-        from eqprop_hw.circuit.spice_grammar import join_lines
-        from eqprop_hw.learning.limits import check_run_counts
-        from eqprop_hw.twin.train import twin_netlist
-        check_run_counts(epochs, seed)
-        return join_lines(twin_netlist(self.spec, self.circuit, epochs=epochs, seed=seed))
+        from eqprop_hw.networks.coupled import twin_netlist_text
+        return twin_netlist_text(self, epochs, seed)
 
     def train_twin(self, out=None, *, epochs: int | None = None, seed: int | None = None,
                    plots: bool = True):
         """Train with the twin-network circuitry: the whole run is ONE ngspice transient
         (``eqprop-hw train --twin``; see :mod:`eqprop_hw.twin`).
 
-        Writes ``params.npz``, ``metrics.json`` and ``twin.cir`` (the netlist that ran) in
-        ``out`` (default ``runs/<spec name>``). The metrics are those of a ``train`` run, the
-        conductances read from the capacitors at each epoch's end and evaluated on the native
-        backend, plus ``twin: true``, ``settings``, ``windows`` and ``ngspice_seconds``.
+        Writes ``params.npz``, ``metrics.json`` (a ``train`` run's, of the capacitors' values
+        at each epoch's end, plus ``twin``, ``settings``, ``windows``, ``ngspice_seconds``) and
+        ``twin.cir`` (the netlist that ran) in ``out`` (default ``runs/<spec name>``).
 
         Parameters
         ----------
@@ -490,7 +483,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         epochs, seed : int, optional
             Override the spec's training settings.
         plots : bool
-            Also draw ``twin.png`` (edge values and train loss over time; needs matplotlib).
+            Also draw ``twin.png`` (edge values and train loss over time).
 
         Returns
         -------
