@@ -112,7 +112,28 @@ PROFILES = {
         {"conductance": {**REALISTIC, "model": "soft_bounds", "rounding": "stochastic"},
          "measurement": {**ADC, "read_noise": 1e-3}},
         {"range": True, "beta_scale": 100.0, "diode": "1N4148"}),
+    # Device-aware update schemes (eqprop_hw/learning/schemes.py) on the unchanged realistic
+    # devices and measurement.
+    "realistic+accumulate": (
+        "scheme: realistic with a per-cell accumulator (threshold 1 step), beta 300x",
+        {"conductance": REALISTIC, "measurement": {**ADC, "read_noise": 1e-3},
+         "update": {"scheme": "accumulate", "threshold": 1.0}},
+        {"range": True, "beta_scale": 300.0, "diode": "1N4148"}),
+    "realistic+accumulate+reads16": (
+        "scheme: realistic+accumulate with 16 averaged reads per node and phase",
+        {"conductance": REALISTIC, "measurement": {**ADC, "read_noise": 1e-3, "reads": 16},
+         "update": {"scheme": "accumulate", "threshold": 1.0}},
+        {"range": True, "beta_scale": 300.0, "diode": "1N4148"}),
+    "realistic+soft_bounds+accumulate": (
+        "scheme: realistic+accumulate with soft-bound devices",
+        {"conductance": {**REALISTIC, "model": "soft_bounds"},
+         "measurement": {**ADC, "read_noise": 1e-3},
+         "update": {"scheme": "accumulate", "threshold": 1.0}},
+        {"range": True, "beta_scale": 300.0, "diode": "1N4148"}),
 }
+
+#: Extra state per cell of each scheme (for the table).
+EXTRA_STATE = {"direct": "none", "accumulate": "1 register"}
 
 
 def profile_spec(base: dict, name: str):

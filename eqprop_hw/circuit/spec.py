@@ -552,14 +552,15 @@ def _training(check: _Checker, spec: dict):
 DEVICE_KEYS = {
     "conductance": ("model", "states", "step", "up_down", "up_down_dtod", "step_dtod",
                     "step_std", "range_dtod", "max_pulses", "rounding"),
-    "measurement": ("read_noise", "adc_bits", "adc_range", "adc_ranges", "at"),
+    "measurement": ("read_noise", "adc_bits", "adc_range", "adc_ranges", "at", "reads"),
     "amplifier": ("gain_dtod", "offset_std"),
+    "update": ("scheme", "threshold"),
 }
 
 
 def _devices(check: _Checker, spec: dict):
     """The ``devices`` section (device models; see :mod:`eqprop_hw.learning.devices`)."""
-    from eqprop_hw.learning.devices import DEVICE_MODELS, ROUNDING
+    from eqprop_hw.learning.devices import DEVICE_MODELS, MAX_READS, ROUNDING
     if spec.get("devices") is None:
         return None
     devices = check.mapping(spec["devices"], "devices", spec, "devices")
@@ -596,7 +597,11 @@ def _devices(check: _Checker, spec: dict):
                                               nonneg=True),
                    "adc_bits": check.integer(part, "adc_bits", where, minimum=1),
                    "at": check.string(part, "at", where, default="device",
-                                      choices=("device", "lines"))}
+                                      choices=("device", "lines")),
+                   "reads": check.integer(part, "reads", where, default=1, minimum=1)}
+    if measurement["reads"] > MAX_READS:
+        check.fail(f"{where}.reads must be at most {MAX_READS} (conversions averaged per "
+                   f"node and phase), got {measurement['reads']}", part, "reads")
     if measurement["adc_bits"] is not None and measurement["adc_bits"] > 32:
         check.fail(f"{where}.adc_bits must be at most 32, got {measurement['adc_bits']}",
                    part, "adc_bits")
@@ -634,7 +639,26 @@ def _devices(check: _Checker, spec: dict):
     check.keys(part, DEVICE_KEYS["amplifier"], "devices.amplifier")
     out["amplifier"] = {key: check.number(part, key, "devices.amplifier", default=0.0,
                                           nonneg=True) for key in DEVICE_KEYS["amplifier"]}
+    out["update"] = _device_update(check, devices, conductance)
     return out
+
+
+def _device_update(check: _Checker, devices: dict, conductance: dict) -> dict:
+    """``devices.update``: the update scheme (:mod:`eqprop_hw.learning.schemes`)."""
+    from eqprop_hw.learning.schemes import MAX_THRESHOLD, UPDATE_SCHEMES
+    where = "devices.update"
+    part = check.mapping(devices.get("update"), where, devices, "update")
+    check.keys(part, DEVICE_KEYS["update"], where)
+    update = {"scheme": check.string(part, "scheme", where, default="direct",
+                                     choices=UPDATE_SCHEMES),
+              "threshold": check.number(part, "threshold", where, default=1.0)}
+    if not 1.0 <= update["threshold"] <= MAX_THRESHOLD:
+        check.fail(f"{where}.threshold must be in [1, {MAX_THRESHOLD:g}] device steps, got "
+                   f"{update['threshold']!r}", part, "threshold")
+    if update["scheme"] != "direct" and conductance["model"] == "ideal":
+        check.fail(f"{where}.scheme {update['scheme']} needs a pulsed device "
+                   "(devices.conductance.model constant_step or soft_bounds)", part, "scheme")
+    return update
 
 
 def _layered(check: _Checker, spec: dict) -> dict:

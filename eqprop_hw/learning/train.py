@@ -147,18 +147,24 @@ def evaluate(backend, dataset, x: np.ndarray, y: np.ndarray, batch: int = 512,
 
 
 def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
-                      position: int = 0, seconds: float = 0.0) -> None:
+                      position: int = 0, seconds: float = 0.0, devices: dict | None = None
+                      ) -> None:
     """Write the training state atomically (:func:`eqprop_hw.io.statefile.write_checkpoint`).
 
     ``epoch`` epochs are complete (their metrics are in ``metrics``) and ``position`` samples of
     the sample order of epoch ``epoch`` (0-based; it depends only on (seed, epoch)) are trained
     already, in ``seconds`` s; ``values`` are the trainable values after them. The learning rate
-    of an epoch is a function of the epoch, so this is the whole state.
+    of an epoch is a function of the epoch, so this is the whole state, apart from the devices'
+    update-scheme state ``devices`` (:meth:`Hardware.scheme_state`: every cell's register
+    ``device_buffer`` in S and pulse count ``device_pulses``), written when training has a
+    ``devices`` section.
     """
-    write_checkpoint(path, {"format": np.array(CHECKPOINT_FORMAT), "epoch": np.array(epoch),
-                            "values": values, "metrics": np.array(json.dumps(metrics)),
-                            "position": np.array(int(position)),
-                            "seconds": np.array(float(seconds))})
+    fields = {"format": np.array(CHECKPOINT_FORMAT), "epoch": np.array(epoch),
+              "values": values, "metrics": np.array(json.dumps(metrics)),
+              "position": np.array(int(position)), "seconds": np.array(float(seconds))}
+    if devices is not None:
+        fields.update(device_buffer=devices["buffer"], device_pulses=devices["pulses"])
+    write_checkpoint(path, fields)
 
 
 #: Per-epoch lists of a checkpoint's metrics (one item per finished epoch).
@@ -182,7 +188,7 @@ def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
         ``"<path>: cannot resume from this checkpoint: <reason>"``.
     """
     state = CheckpointReader(path, ("format", "epoch", "values", "metrics", "position",
-                                    "seconds"))
+                                    "seconds") + DEVICE_FIELDS)
     state.check_format(CHECKPOINT_FORMATS)
     epoch = state.integer("epoch")
     if epochs is not None and epoch > epochs:
@@ -195,6 +201,40 @@ def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
     state.curves(metrics, CHECKPOINT_CURVES, epoch, first=1)
     position, seconds = state.place(samples)
     return epoch, values, metrics, position, seconds
+
+
+#: Checkpoint fields of the devices' update-scheme state (optional: older checkpoints and runs
+#: without ``devices`` have none).
+DEVICE_FIELDS = ("device_buffer", "device_pulses")
+
+
+def _read_device_state(path: Path, n_values: int, scheme) -> dict | None:
+    """The devices' scheme state of a checkpoint (see :func:`_write_checkpoint`), or None.
+
+    ``device_buffer`` must hold ``n_values`` finite numbers (S; required when ``scheme`` keeps
+    state: a checkpoint without it cannot continue an ``accumulate`` run), ``device_pulses``
+    ``n_values`` integers >= 0 (zeros when absent: older checkpoints still load). The register
+    bound is checked once the devices are drawn (:func:`check_resumed_bounds`).
+    """
+    state = CheckpointReader(path, DEVICE_FIELDS)
+    if not any(state.has(key) for key in DEVICE_FIELDS) and not scheme.stateful:
+        return None
+    if scheme.stateful or state.has("device_buffer"):
+        buffer = state.vector("device_buffer", n_values, "trainable elements")
+    else:
+        buffer = np.zeros(n_values)
+    pulses = np.zeros(n_values, dtype=np.int64)
+    if state.has("device_pulses"):
+        raw = state.arrays["device_pulses"]
+        if raw.dtype.kind not in "iu":
+            raise state.error(f"'device_pulses' must hold integers, got dtype {raw.dtype}")
+        counts = state.vector("device_pulses", n_values, "trainable elements")
+        if np.any(counts < 0) or np.any(counts > 2.0 ** 62):
+            index = int(np.flatnonzero((counts < 0) | (counts > 2.0 ** 62))[0])
+            raise state.error(f"'device_pulses'[{index}] is {int(raw[index])}, it must be a "
+                              "pulse count in [0, 2^62]")
+        pulses = raw.astype(np.int64)
+    return {"buffer": buffer, "pulses": pulses}
 
 
 def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int | None = None,
@@ -270,7 +310,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
 
 #: Settings a run records in its metrics; a resumed run must use the same ones.
 RESUMED_SETTINGS = ("backend", "seed", "beta", "nudge", "loss", "temperature",
-                    "learning_rate", "lr_decay", "batch_size")
+                    "learning_rate", "lr_decay", "batch_size", "device_update")
 
 
 class ResistiveTrainer(Trainer):
@@ -300,8 +340,16 @@ class ResistiveTrainer(Trainer):
             "batch_size": settings.batch_size,
             "epochs": [], "train_loss": [], "test_loss": [], "train_accuracy": [],
             "test_accuracy": [], "seconds": [], "samples_per_second": []}
+        devices = spec.data.get("devices")
+        self.device_update = dict(devices["update"]) if devices and devices.get("update") \
+            else None
+        # A scheme other than direct is a setting of the run (recorded, compared on resume).
+        self.recorded_update = self.device_update if self.device_update is not None and \
+            self.device_update["scheme"] != "direct" else None
+        if self.recorded_update is not None:
+            self.metrics["device_update"] = self.recorded_update
         self.engine = self.client = self.cluster = self.remote = self.thermal = None
-        self.hardware = self.probe = self.chunks = None
+        self.hardware = self.probe = self.chunks = self.device_state = None
         self.resumed = False
 
     def load(self, path) -> Start:
@@ -312,8 +360,13 @@ class ResistiveTrainer(Trainer):
                "nudge": settings.nudge, "loss": settings.loss,
                "temperature": settings.temperature if settings.loss == "cross_entropy" else None,
                "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
-               "batch_size": settings.batch_size}
+               "batch_size": settings.batch_size,
+               "device_update": self.recorded_update}
         check_resumed_settings(path, self.metrics, {key: now[key] for key in RESUMED_SETTINGS})
+        if self.device_update is not None:
+            from eqprop_hw.learning.schemes import scheme_from_mapping
+            self.device_state = _read_device_state(path, self.values.size,
+                                                   scheme_from_mapping(self.device_update))
         self.resumed = True
         return Start(epoch, position, seconds)
 
@@ -370,6 +423,12 @@ class ResistiveTrainer(Trainer):
                                   "(no workers, scheduler or chunks yet)")
             if not resume:
                 self.values = self.hardware.clip(self.values)   # every device in its range
+            elif self.device_state is not None:
+                limit = self.hardware.buffer_limit()
+                check_resumed_bounds(self.checkpoint, self.device_state["buffer"], -limit,
+                                     limit, "device_buffer", "the register range "
+                                     "(+-max_pulses steps)", " S")
+                self.hardware.restore(self.device_state)
             engine.set_trainable(self.values)
 
     def begin_epoch(self, epoch: int, position: int) -> None:
@@ -412,7 +471,9 @@ class ResistiveTrainer(Trainer):
         return ep_gradient(self.engine, x, targets, beta, nudge, self.probe)[0], None
 
     def mark(self):
-        return self.values.copy()
+        if self.hardware is None:
+            return self.values.copy()
+        return self.values.copy(), self.hardware.scheme_state()
 
     def end_epoch(self, epoch: int, seconds: float) -> str:
         if self.remote is not None:
@@ -427,14 +488,24 @@ class ResistiveTrainer(Trainer):
         metrics["test_accuracy"].append(on_test["accuracy"])
         metrics["seconds"].append(seconds)
         metrics["samples_per_second"].append(self.samples / seconds)
+        if self.hardware is not None:    # pulses per device so far (energy and wear)
+            done = metrics.setdefault("pulses_per_cell", [None] * epoch)
+            done.append(float(self.hardware.pulses.mean()) if self.hardware.pulses.size
+                        else 0.0)
         plot_now = self.plots and ((epoch + 1) % max(1, settings.epochs // 10) == 0
                                    or epoch + 1 == settings.epochs)
         _write_outputs(self.out_dir, self.circuit, self.values, metrics, plot_now, self.spec)
         return _epoch_line(metrics)
 
     def save(self, epoch: int, position: int, seconds: float, mark=None) -> None:
-        _write_checkpoint(self.checkpoint, epoch, self.values if mark is None else mark,
-                          self.metrics, position, seconds)
+        values, devices = self.values, None
+        if self.hardware is not None:
+            values, devices = mark if mark is not None else (values,
+                                                             self.hardware.scheme_state())
+        elif mark is not None:
+            values = mark
+        _write_checkpoint(self.checkpoint, epoch, values, self.metrics, position, seconds,
+                          devices)
 
     def crashed(self, crash: SimulatorCrash, epoch: int, first: int):
         """ngspice died twice on one sample: name it in the data set."""

@@ -1,0 +1,185 @@
+"""Device-aware update schemes (eqprop_hw/learning/schemes.py) and measurement-side mitigations
+(averaged reads) against their closed forms; determinism and exact resume in training."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eqprop_hw.circuit.spec import load_spec, parse_spec
+from eqprop_hw.errors import CircuitError, SpecError
+from eqprop_hw.learning.devices import Hardware, Measurement, PulsedDevice
+from eqprop_hw.learning.schemes import UpdateScheme
+from eqprop_hw.learning.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+G_MIN, G_MAX = 1e-6, 101e-6         # 101 states: dw_min = 1 uS
+DW = 1e-6
+
+
+def accumulating(n, threshold=1.0, **device):
+    device = {"model": "constant_step", "states": 101, **device}
+    return Hardware(PulsedDevice(**device), Measurement(), np.full(n, G_MIN), np.full(n, G_MAX),
+                    scheme=UpdateScheme("accumulate", threshold))
+
+
+# -- the accumulator ---------------------------------------------------------------------------
+def test_accumulator_fires_floor_of_the_summed_request_over_the_step():
+    """A constant request u for T minibatches fires floor(T u / dw) pulses (threshold 1), with
+    the sign of u, and the register keeps T u - n dw: nothing is lost."""
+    requests = np.array([0.3, -0.3, 0.07, -0.77, 1.6, 0.0]) * DW
+    hw = accumulating(requests.size)
+    values = np.full(requests.size, 50e-6)
+    steps = 13
+    for t in range(steps):
+        values = hw.update(values, requests, np.random.default_rng(t))
+    total = steps * requests / DW
+    expected = np.sign(total) * np.floor(np.abs(total) + 1e-9)
+    np.testing.assert_allclose((values - 50e-6) / DW, expected, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(hw.pulses, np.abs(expected).astype(int))
+    np.testing.assert_allclose(hw.buffer / DW, total - expected, rtol=0, atol=1e-9)
+
+
+def test_accumulator_with_a_threshold_fires_only_past_it_and_conserves_the_request():
+    """threshold k: no pulse while |b| < k dw; when fired, all whole steps go out (trunc)."""
+    hw = accumulating(1, threshold=3.0)
+    values, fired = np.full(1, 50e-6), []
+    for t in range(10):                    # 0.7 of a step each: b = 0.7, 1.4, 2.1, 2.8, 3.5 ...
+        before = hw.pulses.copy()
+        values = hw.update(values, np.array([0.7 * DW]), np.random.default_rng(t))
+        fired.append(int(hw.pulses[0] - before[0]))
+        assert abs(hw.buffer[0]) < 3 * DW
+    # b = 0.7, 1.4, 2.1, 2.8, 3.5 -> 3 out (0.5 kept), 1.2, 1.9, 2.6, 3.3 -> 3 out, 1.0
+    assert fired == [0, 0, 0, 0, 3, 0, 0, 0, 3, 0]
+    assert hw.buffer[0] == pytest.approx(1.0 * DW, rel=1e-9)
+    assert values[0] == pytest.approx(56e-6, rel=1e-12)
+
+
+def test_accumulator_turns_alternating_noise_into_no_pulses():
+    """Requests +a, -a, +a, ... (|a| < 1 step) cancel in the register: zero pulses, no drift on
+    an asymmetric device; direct stochastic rounding fires about a pulses per minibatch and
+    drifts by up_down dw per up/down pair."""
+    n, steps, a = 2000, 40, 0.6 * DW
+    acc = accumulating(n, up_down=0.2)
+    direct = Hardware(PulsedDevice(model="constant_step", states=101, up_down=0.2,
+                                   rounding="stochastic"), Measurement(), np.full(n, G_MIN),
+                      np.full(n, G_MAX))
+    start = np.full(n, 50e-6)
+    g_acc, g_direct = start.copy(), start.copy()
+    for t in range(steps):
+        request = np.full(n, a if t % 2 == 0 else -a)
+        g_acc = acc.update(g_acc, request, np.random.default_rng([t, 0]))
+        g_direct = direct.update(g_direct, request, np.random.default_rng([t, 1]))
+    assert acc.pulses.sum() == 0 and np.all(g_acc == start)
+    # direct: each minibatch fires one pulse with probability 0.6 -> 0.6 steps pulses per cell
+    assert direct.pulses.mean() == pytest.approx(0.6 * steps, rel=0.02)
+    # up pulses add 1.2 dw, down pulses remove 0.8 dw: mean drift 0.6 * (steps/2) * 0.4 dw
+    drift = (g_direct - start).mean() / DW
+    assert drift == pytest.approx(0.6 * steps / 2 * 0.4, rel=0.1)
+
+
+def test_accumulator_saturates_at_max_pulses():
+    hw = accumulating(2, max_pulses=5)
+    values = hw.update(np.full(2, 50e-6), np.array([40 * DW, -40 * DW]),
+                       np.random.default_rng(0))
+    np.testing.assert_allclose(values, [55e-6, 45e-6], rtol=1e-12)
+    np.testing.assert_allclose(hw.buffer, [5 * DW, -5 * DW], rtol=1e-12)   # register full
+    assert np.all(np.abs(hw.buffer) <= hw.buffer_limit())
+
+
+# -- averaged reads ----------------------------------------------------------------------------
+@pytest.mark.parametrize("reads", [1, 4, 16])
+def test_averaged_reads_bring_read_noise_down_by_sqrt_k(reads):
+    voltages = np.full((20000, 3), 0.37)
+    read = Measurement(read_noise=2e-3, reads=reads).read(voltages, slice(None),
+                                                          np.random.default_rng(reads))
+    assert (read - voltages).std() == pytest.approx(2e-3 / np.sqrt(reads), rel=0.02)
+    assert abs((read - voltages).mean()) < 5 * 2e-3 / np.sqrt(reads * voltages.size)
+
+
+def test_one_read_draws_what_it_always_drew():
+    voltages = np.linspace(-1, 1, 12).reshape(3, 4)
+    read = Measurement(read_noise=1e-3, reads=1).read(voltages, slice(None),
+                                                      np.random.default_rng(7))
+    expected = voltages + 1e-3 * np.random.default_rng(7).standard_normal(voltages.shape)
+    np.testing.assert_array_equal(read, expected)
+
+
+def test_averaged_reads_dither_an_adc_only_as_far_as_the_noise_reaches():
+    """Averaging K conversions with noise sigma >> LSB approaches the true voltage (error
+    ~ sigma / sqrt(K)); without noise every conversion rounds the same way (error stays)."""
+    adc = {"adc_bits": 4, "adc_range": (0.0, 1.5)}            # LSB 0.1 V
+    true = np.full((4000, 1), 0.43)                           # 0.03 V from the nearest level
+    plain = Measurement(reads=16, **adc).read(true, slice(None), np.random.default_rng(0))
+    assert np.allclose(plain, 0.4)
+    noisy = Measurement(read_noise=0.1, reads=16, **adc).read(true, slice(None),
+                                                             np.random.default_rng(0))
+    assert abs(noisy.mean() - 0.43) < 0.003
+
+
+# -- validation --------------------------------------------------------------------------------
+@pytest.mark.parametrize("devices,message", [
+    ({"conductance": {"model": "constant_step", "states": 64}, "update": {"scheme": "tiki"}},
+     "devices.update.scheme must be one of"),
+    ({"conductance": {"model": "constant_step", "states": 64},
+      "update": {"scheme": "accumulate", "threshold": 0.5}}, r"devices.update.threshold must "
+                                                             r"be in \[1, 1000\]"),
+    ({"update": {"scheme": "accumulate"}}, "devices.update.scheme accumulate needs a pulsed "
+                                           "device"),
+    ({"update": {"buffer": 3}}, "unknown key 'buffer'"),
+    ({"measurement": {"reads": 0}}, "devices.measurement.reads"),
+    ({"measurement": {"reads": 5000}}, "devices.measurement.reads must be at most 1024"),
+    ({"measurement": {"reads": "many"}}, "devices.measurement.reads"),
+])
+def test_bad_scheme_fields_are_refused_naming_the_field(devices, message):
+    with pytest.raises(SpecError, match=message):
+        parse_spec({"name": "d", "kind": "layered", "layers": [2, 2, 1], "devices": devices})
+
+
+def test_bad_scheme_arguments_are_refused_in_python():
+    with pytest.raises(CircuitError, match="devices.update.threshold"):
+        UpdateScheme("accumulate", threshold=0.2)
+    with pytest.raises(CircuitError, match="devices.measurement.reads"):
+        Measurement(reads=0)
+    with pytest.raises(CircuitError, match="needs a pulsed device"):
+        Hardware(PulsedDevice(), Measurement(), np.full(1, G_MIN), np.full(1, G_MAX),
+                 scheme=UpdateScheme("accumulate"))
+
+
+# -- training ----------------------------------------------------------------------------------
+ACCUMULATE = {"conductance": {"model": "constant_step", "states": 200, "up_down": 0.1,
+                              "step_std": 0.2, "step_dtod": 0.1},
+              "measurement": {"read_noise": 1e-3, "reads": 2},
+              "update": {"scheme": "accumulate", "threshold": 1.0}, "seed": 5}
+
+
+def xor_with(devices, epochs):
+    data = copy.deepcopy(load_spec(ROOT / "circuits" / "xor.yaml").data)
+    data["training"]["epochs"] = epochs
+    data["devices"] = devices
+    return parse_spec(data)
+
+
+def test_accumulate_training_is_deterministic_and_resumes_exactly(tmp_path):
+    whole = train(xor_with(ACCUMULATE, 4), tmp_path / "whole", progress=False, plots=False)
+    again = train(xor_with(ACCUMULATE, 4), tmp_path / "again", progress=False, plots=False)
+    assert whole["train_loss"] == again["train_loss"]
+    assert whole["device_update"] == {"scheme": "accumulate", "threshold": 1.0}
+    train(xor_with(ACCUMULATE, 2), tmp_path / "split", progress=False, plots=False)
+    with np.load(tmp_path / "split" / "checkpoint.npz") as state:
+        assert np.any(state["device_buffer"] != 0)      # the register is part of the state
+        pulses = state["device_pulses"].mean()
+    assert pulses == pytest.approx(whole["pulses_per_cell"][1])
+    resumed = train(xor_with(ACCUMULATE, 4), tmp_path / "split", resume=True, progress=False,
+                    plots=False)
+    assert resumed["train_loss"] == whole["train_loss"]
+    assert resumed["pulses_per_cell"] == whole["pulses_per_cell"]
+    assert whole["pulses_per_cell"][0] < whole["pulses_per_cell"][-1]
+    direct = copy.deepcopy(ACCUMULATE)
+    direct["update"] = {"scheme": "direct"}
+    plain = train(xor_with(direct, 4), tmp_path / "direct", progress=False, plots=False)
+    assert plain["train_loss"] != whole["train_loss"]          # the scheme did act
+    assert "device_update" not in plain
