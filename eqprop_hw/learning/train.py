@@ -343,9 +343,13 @@ class ResistiveTrainer(Trainer):
         devices = spec.data.get("devices")
         self.device_update = dict(devices["update"]) if devices and devices.get("update") \
             else None
-        # A scheme other than direct is a setting of the run (recorded, compared on resume).
-        self.recorded_update = self.device_update if self.device_update is not None and \
-            self.device_update["scheme"] != "direct" else None
+        # A scheme other than direct is a setting of the run (recorded, compared on resume),
+        # e.g. "accumulate, threshold 1".
+        self.recorded_update = None
+        if self.device_update is not None and self.device_update["scheme"] != "direct":
+            self.recorded_update = ", ".join(
+                [self.device_update["scheme"]] + [f"{key} {value:g}" for key, value in
+                                                  self.device_update.items() if key != "scheme"])
         if self.recorded_update is not None:
             self.metrics["device_update"] = self.recorded_update
         self.engine = self.client = self.cluster = self.remote = self.thermal = None
