@@ -183,3 +183,79 @@ def test_accumulate_training_is_deterministic_and_resumes_exactly(tmp_path):
     plain = train(xor_with(direct, 4), tmp_path / "direct", progress=False, plots=False)
     assert plain["train_loss"] != whole["train_loss"]          # the scheme did act
     assert "device_update" not in plain
+
+
+# -- per-layer beta ----------------------------------------------------------------------------
+def test_layer_beta_bias_per_crossbar_is_order_beta_squared_centered_and_beta_one_sided():
+    """Crossbar k's estimate under layer_beta carries the EP bias of its own beta_k: halving
+    beta_k divides its error against the exact gradient by ~4 (centered) or ~2 (one-sided),
+    whatever the other crossbar's beta."""
+    from eqprop_hw.backends import make_backend
+    from eqprop_hw.circuit.build import build_circuit
+    from eqprop_hw.learning.ep import ep_gradient
+    from eqprop_hw.learning.reference import exact_gradient
+    from eqprop_hw.learning.train import crossbar_of, layer_gradient
+    spec = load_spec(ROOT / "circuits" / "xor.yaml")
+    circuit = build_circuit(spec)
+    x = np.array([[0.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
+    y = np.array([[0.3], [-0.2], [0.25]])
+    _, exact = exact_gradient(circuit, x, y)
+    layers = crossbar_of(circuit)
+    with make_backend("native", circuit) as engine:
+        def error(nudge, betas, layer):
+            estimate = layer_gradient(lambda b: ep_gradient(engine, x, y, b, nudge)[0],
+                                      layers, betas)
+            chosen = layers == layer
+            return np.linalg.norm(estimate[chosen] - exact[chosen]) / \
+                np.linalg.norm(exact[chosen])
+        beta = 1e-5          # asymptotic regime: errors 1e-2 (centered), 1e-1 (one-sided)
+        for nudge, order in (("centered", 2), ("positive", 1)):
+            for layer in (0, 1):
+                big = [beta if k == layer else beta / 8 for k in (0, 1)]
+                small = [beta / 2 if k == layer else beta * 3 for k in (0, 1)]
+                ratio = error(nudge, big, layer) / error(nudge, small, layer)
+                assert ratio == pytest.approx(2 ** order, rel=0.1), (nudge, layer, ratio)
+
+
+def test_layer_beta_with_one_value_trains_exactly_like_beta(tmp_path):
+    data = copy.deepcopy(load_spec(ROOT / "circuits" / "xor.yaml").data)
+    data["training"]["epochs"] = 2
+    plain = train(parse_spec(data), tmp_path / "plain", progress=False, plots=False)
+    data["training"]["layer_beta"] = [data["training"]["beta"]] * 2
+    layered = train(parse_spec(data), tmp_path / "layered", progress=False, plots=False)
+    assert layered["train_loss"] == plain["train_loss"]
+    assert layered["layer_beta"] == data["training"]["layer_beta"]
+    data["training"]["layer_beta"] = [1e-4]
+    with pytest.raises(SpecError, match=r"training.layer_beta lists 1 value\(s\) but the "
+                                        r"circuit has 2 crossbar\(s\)"):
+        train(parse_spec(data), tmp_path / "short", progress=False, plots=False)
+
+
+def test_layer_beta_with_devices_resumes_exactly(tmp_path):
+    devices = copy.deepcopy(ACCUMULATE)
+    data = copy.deepcopy(load_spec(ROOT / "circuits" / "xor.yaml").data)
+    data["training"]["layer_beta"] = [4e-4, 1e-4]
+    data["devices"] = devices
+    data["training"]["epochs"] = 4
+    whole = train(parse_spec(data), tmp_path / "whole", progress=False, plots=False)
+    data["training"]["epochs"] = 2
+    train(parse_spec(data), tmp_path / "split", progress=False, plots=False)
+    data["training"]["epochs"] = 4
+    resumed = train(parse_spec(data), tmp_path / "split", resume=True, progress=False,
+                    plots=False)
+    assert resumed["train_loss"] == whole["train_loss"]
+    data["training"]["layer_beta"] = [4e-4, 2e-4]
+    with pytest.raises(Exception, match="it was written with layer_beta"):
+        train(parse_spec(data), tmp_path / "split", resume=True, progress=False, plots=False)
+
+
+@pytest.mark.parametrize("value,message", [
+    ([], "training.layer_beta must be a list of 1 to 64"),
+    ([1e-4, -1e-4], r"training.layer_beta\[1\] must be positive"),
+    ("1e-4", "training.layer_beta must be a list"),
+    ([1e-4] * 65, "training.layer_beta must be a list of 1 to 64"),
+])
+def test_bad_layer_beta_is_refused(value, message):
+    with pytest.raises(SpecError, match=message):
+        parse_spec({"name": "d", "kind": "layered", "layers": [2, 2, 1],
+                    "training": {"layer_beta": value}})

@@ -124,6 +124,11 @@ PROFILES = {
         {"conductance": REALISTIC, "measurement": {**ADC, "read_noise": 1e-3, "reads": 16},
          "update": {"scheme": "accumulate", "threshold": 1.0}},
         {"range": True, "beta_scale": 300.0, "diode": "1N4148"}),
+    "realistic+accumulate+decay": (
+        "scheme: realistic+accumulate with the learning rate decaying 0.85x per epoch",
+        {"conductance": REALISTIC, "measurement": {**ADC, "read_noise": 1e-3},
+         "update": {"scheme": "accumulate", "threshold": 1.0}},
+        {"range": True, "beta_scale": 300.0, "diode": "1N4148", "lr_decay": 0.85}),
     "realistic+soft_bounds+accumulate": (
         "scheme: realistic+accumulate with soft-bound devices",
         {"conductance": {**REALISTIC, "model": "soft_bounds"},
@@ -151,6 +156,8 @@ def profile_spec(base: dict, name: str):
         rate = training["learning_rate"]
         training["learning_rate"] = ([r * scale for r in rate] if isinstance(rate, list)
                                      else rate * scale)
+    if "lr_decay" in changes:
+        training["lr_decay"] = changes["lr_decay"]
     if "beta_scale" in changes:
         training["beta"] = training["beta"] * changes["beta_scale"]
     if "wires" in changes:
@@ -220,9 +227,13 @@ def run(names, epochs: int, batches: int, out: Path, train_models: bool) -> list
                                             "max": spec.data["conductance"]["max"]},
                             "wires": spec.data.get("wires"),
                             "beta": spec.data["training"]["beta"],
-                            "learning_rate": spec.data["training"]["learning_rate"]}}
+                            "learning_rate": spec.data["training"]["learning_rate"],
+                            "lr_decay": spec.data["training"]["lr_decay"]}}
         reference = PROFILES[name][2].get("reference", "exact")
         row["reference"] = reference
+        update = (spec.data["devices"] or {}).get("update") or {"scheme": "direct"}
+        row["scheme"] = update["scheme"]
+        row["extra_state_per_cell"] = EXTRA_STATE[update["scheme"]]
         row.update(update_agreement(spec, batches, seed=1, reference=reference))
         if train_models:
             run_epochs = epochs if row["network"] == "digits" else spec.data["training"]["epochs"]
@@ -230,13 +241,22 @@ def run(names, epochs: int, batches: int, out: Path, train_models: bool) -> list
                 metrics = train(spec, folder, epochs=run_epochs, progress=False, plots=False)
             row.update(test_accuracy=metrics["test_accuracy"][-1], epochs=run_epochs,
                        test_accuracy_curve=metrics["test_accuracy"])
+            pulses = metrics.get("pulses_per_cell")
+            if pulses:
+                row["pulses_per_cell_per_epoch"] = pulses[-1] / run_epochs
         row["seconds"] = time.perf_counter() - started
         rows.append(row)
         print(f"{name:24s} cos {row['cosine']:.4f} rel {row['rel_error']:.3f} "
               f"cos_acc {row['cosine_accumulated']:.4f} "
+              f"pulses/cell/epoch {row.get('pulses_per_cell_per_epoch', float('nan')):.2f} "
               f"acc {row.get('test_accuracy', float('nan')):.4f} ({row['seconds']:.0f} s)",
               file=sys.stderr, flush=True)
     return rows
+
+
+def _pulses(row: dict) -> str:
+    value = row.get("pulses_per_cell_per_epoch")
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
@@ -250,15 +270,17 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
              "(mean over minibatches at the initial conductances); `cos acc.`: the sum of those "
              "updates against the sum of the ideal ones. `test acc.`: after training with the "
              "profile (native backend).", "",
-             "| profile | network | what | cosine | rel_error | cos acc. | test acc. | epochs |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| profile | network | what | cosine | rel_error | cos acc. | test acc. | epochs "
+             "| pulses/cell/epoch | extra state/cell |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for row in rows:
         accuracy = row.get("test_accuracy")
         lines.append(f"| `{row['name']}` | {row['network']} | {row['what']} | "
                      f"{row['cosine']:.4f} | {row['rel_error']:.3f} | "
                      f"{row['cosine_accumulated']:.4f} | "
                      f"{'n/a' if accuracy is None else f'{100 * accuracy:.2f}%'} | "
-                     f"{row.get('epochs', 'n/a')} |")
+                     f"{row.get('epochs', 'n/a')} | {_pulses(row)} | "
+                     f"{row.get('extra_state_per_cell', 'none')} |")
     lines += ["", "Notes:", "",
               "- Every device row after `bounds` uses the 1e-6..1e-4 S device range (on/off "
               "ratio 100) with the learning rate rescaled so that the requested change in S is "

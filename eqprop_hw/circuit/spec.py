@@ -509,7 +509,7 @@ def _training(check: _Checker, spec: dict):
         return None
     training = check.mapping(spec["training"], "training", spec, "training")
     allowed = ("epochs", "batch_size", "learning_rate", "lr_decay", "beta", "nudge", "loss",
-               "temperature", "seed", "estimator", "samples")
+               "temperature", "seed", "estimator", "samples", "layer_beta")
     check.keys(training, allowed, "training")
     out = {
         "epochs": check.integer(training, "epochs", "training", default=10, minimum=1),
@@ -546,7 +546,24 @@ def _training(check: _Checker, spec: dict):
     else:
         out["learning_rate"] = check.number(training, "learning_rate", "training", default=0.01,
                                             positive=True)
+    out["layer_beta"] = _layer_beta(check, training)
     return out
+
+
+#: Most entries of ``training.layer_beta`` (one per crossbar).
+MAX_LAYER_BETA = 64
+
+
+def _layer_beta(check: _Checker, training: dict) -> list | None:
+    """``training.layer_beta``: one positive nudging strength per crossbar, or None."""
+    values = training.get("layer_beta")
+    if values is None:
+        return None
+    if not isinstance(values, list) or not 1 <= len(values) <= MAX_LAYER_BETA:
+        check.fail(f"training.layer_beta must be a list of 1 to {MAX_LAYER_BETA} positive "
+                   "numbers (one nudging strength per crossbar)", training, "layer_beta")
+    return [check.number(values, k, f"training.layer_beta[{k}]", positive=True)
+            for k in range(len(values))]
 
 
 DEVICE_KEYS = {

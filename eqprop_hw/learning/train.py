@@ -55,7 +55,7 @@ from eqprop_hw.circuit.spec import Spec
 
 DEFAULT_TRAINING = {"epochs": 10, "batch_size": 16, "learning_rate": 0.01, "lr_decay": 1.0,
                     "beta": 1e-6, "nudge": "centered", "loss": "squared", "temperature": 0.1,
-                    "seed": 0}
+                    "seed": 0, "layer_beta": None}
 CHECKPOINT_FORMAT = "eqprop-hw checkpoint 2"
 #: Older checkpoint formats still read (format 1: epoch boundaries only).
 CHECKPOINT_FORMATS = ("eqprop-hw checkpoint 1", CHECKPOINT_FORMAT)
@@ -74,6 +74,8 @@ class TrainSettings:
     loss: str
     seed: int
     temperature: float = 0.1
+    layer_beta: list | None = None
+    """Per-crossbar nudging strengths (:func:`layer_gradient`), or None: ``beta`` for all."""
 
 
 def settings_from(spec: Spec, epochs: int | None = None, seed: int | None = None,
@@ -122,6 +124,41 @@ def learning_rates(settings: TrainSettings, circuit: Circuit, source: str) -> np
                             f"{n_crossbars} crossbar(s)", source)
         return np.asarray(rate, dtype=float)[layers]
     return np.full(len(layers), float(rate))
+
+
+def layer_gradient(estimate, layers: np.ndarray, layer_beta) -> np.ndarray:
+    """The local rule with one nudging strength per crossbar (``training.layer_beta``).
+
+    The elements of crossbar k take their estimate from phases nudged with ``layer_beta[k]``:
+    ``estimate(beta)`` (the batch-mean local rule of phases at ``beta``) runs once per distinct
+    value, so the cost is one set of phases per distinct beta. A larger beta lifts the weak
+    nudge signal of crossbars far from the outputs above read noise and ADC steps; the price
+    is the EP bias of that crossbar's estimate, O(beta) one-sided, O(beta^2) centered.
+
+    Parameters
+    ----------
+    estimate : callable
+        ``estimate(beta) -> ndarray (n_trainable,)``.
+    layers : ndarray of int (n_trainable,)
+        Crossbar index of every trainable element (:func:`crossbar_of`).
+    layer_beta : sequence of float
+        One nudging strength per crossbar (> 0).
+
+    Returns
+    -------
+    ndarray (n_trainable,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer_gradient(lambda beta: np.full(3, beta), np.array([0, 1, 1]), [2.0, 5.0])
+    array([2., 5., 5.])
+    """
+    gradient = np.zeros(len(layers))
+    for beta in sorted(set(float(b) for b in layer_beta)):
+        chosen = np.asarray(layer_beta, dtype=float)[layers] == beta
+        gradient[chosen] = estimate(beta)[chosen]
+    return gradient
 
 
 def evaluate(backend, dataset, x: np.ndarray, y: np.ndarray, batch: int = 512,
@@ -310,7 +347,7 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
 
 #: Settings a run records in its metrics; a resumed run must use the same ones.
 RESUMED_SETTINGS = ("backend", "seed", "beta", "nudge", "loss", "temperature",
-                    "learning_rate", "lr_decay", "batch_size", "device_update")
+                    "learning_rate", "lr_decay", "batch_size", "device_update", "layer_beta")
 
 
 class ResistiveTrainer(Trainer):
@@ -329,6 +366,11 @@ class ResistiveTrainer(Trainer):
         self.dataset = load_dataset(spec, circuit)
         self.g_min, self.g_max = conductance_bounds(spec, circuit)
         self.rates = learning_rates(settings, circuit, spec.source) * self.g_max ** 2
+        self.layers = crossbar_of(circuit)
+        if settings.layer_beta and len(settings.layer_beta) != int(self.layers.max()) + 1:
+            raise SpecError(f"training.layer_beta lists {len(settings.layer_beta)} value(s) but "
+                            f"the circuit has {int(self.layers.max()) + 1} crossbar(s)",
+                            spec.source)
         self.values = np.clip(np.array(circuit.trainable_values()), self.g_min, self.g_max)
         self.epochs = self.passes = settings.epochs
         self.samples, self.batch_size = len(self.dataset.x_train), settings.batch_size
@@ -338,6 +380,7 @@ class ResistiveTrainer(Trainer):
             "temperature": settings.temperature if settings.loss == "cross_entropy" else None,
             "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
             "batch_size": settings.batch_size,
+            **({"layer_beta": settings.layer_beta} if settings.layer_beta else {}),
             "epochs": [], "train_loss": [], "test_loss": [], "train_accuracy": [],
             "test_accuracy": [], "seconds": [], "samples_per_second": []}
         devices = spec.data.get("devices")
@@ -365,7 +408,7 @@ class ResistiveTrainer(Trainer):
                "temperature": settings.temperature if settings.loss == "cross_entropy" else None,
                "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
                "batch_size": settings.batch_size,
-               "device_update": self.recorded_update}
+               "device_update": self.recorded_update, "layer_beta": settings.layer_beta}
         check_resumed_settings(path, self.metrics, {key: now[key] for key in RESUMED_SETTINGS})
         if self.device_update is not None:
             from eqprop_hw.learning.schemes import scheme_from_mapping
@@ -459,6 +502,8 @@ class ResistiveTrainer(Trainer):
     def _gradient(self, epoch: int, first: int, x, targets):
         """``(gradient, device rng or None)`` of one minibatch by the run's estimator."""
         settings, beta, nudge = self.settings, self.settings.beta, self.settings.nudge
+        if settings.layer_beta:
+            return self._layer_gradient(epoch, first, x, targets)
         if self.thermal is not None:     # finite temperature (eqprop_hw.thermal.train)
             return self.thermal(self.values, x, targets, beta,
                                 (settings.seed, epoch, first)), None
@@ -473,6 +518,21 @@ class ResistiveTrainer(Trainer):
             return measured_gradient(self.engine, self.hardware, x, targets, beta, nudge,
                                      self.probe, device_rng), device_rng
         return ep_gradient(self.engine, x, targets, beta, nudge, self.probe)[0], None
+
+    def _layer_gradient(self, epoch: int, first: int, x, targets):
+        """:meth:`_gradient` with one beta per crossbar (:func:`layer_gradient`)."""
+        settings, nudge = self.settings, self.settings.nudge
+        if self.thermal is not None or self.remote is not None or self.chunks is not None:
+            raise EqpropError("train: training.layer_beta trains in one process at T = 0 "
+                              "(no temperature, workers, scheduler or chunks)")
+        if self.hardware is None:
+            return layer_gradient(lambda beta: ep_gradient(self.engine, x, targets, beta, nudge,
+                                                           self.probe)[0],
+                                  self.layers, settings.layer_beta), None
+        device_rng = np.random.default_rng([settings.seed, epoch, first, 0xDE71CE])
+        return layer_gradient(lambda beta: measured_gradient(
+            self.engine, self.hardware, x, targets, beta, nudge, self.probe, device_rng),
+            self.layers, settings.layer_beta), device_rng
 
     def mark(self):
         if self.hardware is None:
