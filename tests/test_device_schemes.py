@@ -87,7 +87,8 @@ def test_accumulator_saturates_at_max_pulses():
                        np.random.default_rng(0))
     np.testing.assert_allclose(values, [55e-6, 45e-6], rtol=1e-12)
     np.testing.assert_allclose(hw.buffer, [5 * DW, -5 * DW], rtol=1e-12)   # register full
-    assert np.all(np.abs(hw.buffer) <= hw.buffer_limit())
+    low, high = hw.buffer_range()
+    assert np.all((hw.buffer >= low) & (hw.buffer <= high))
 
 
 # -- averaged reads ----------------------------------------------------------------------------
@@ -259,3 +260,74 @@ def test_bad_layer_beta_is_refused(value, message):
     with pytest.raises(SpecError, match=message):
         parse_spec({"name": "d", "kind": "layered", "layers": [2, 2, 1],
                     "training": {"layer_beta": value}})
+
+
+# -- two-array transfer (Tiki-Taka style) -----------------------------------------------------
+def transferring(n, **options):
+    device = {"model": options.pop("model", "constant_step"), "states": 101}
+    device.update({key: options.pop(key) for key in ("up_down",) if key in options})
+    return Hardware(PulsedDevice(**device), Measurement(), np.full(n, G_MIN), np.full(n, G_MAX),
+                    scheme=UpdateScheme("transfer", **options))
+
+
+def test_transfer_moves_whole_steps_of_the_fast_array_into_the_slow_one_by_columns():
+    """One step requested per minibatch, 2 column groups read in turn (group 0 after
+    minibatches 1, 3, 5; group 1 after 2, 4, 6): after 6 minibatches group 0 has moved
+    1 + 2 + 2 = 5 steps into C and holds 1 in A, group 1 moved 2 + 2 + 2 = 6 and holds 0."""
+    hw = transferring(4, columns=2)
+    values = np.full(4, 50e-6)
+    for t in range(6):
+        values = hw.update(values, np.full(4, DW), np.random.default_rng(t))
+    np.testing.assert_allclose((values - 50e-6) / DW, [5, 6, 5, 6], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(hw.buffer / DW, [1, 0, 1, 0], rtol=0, atol=1e-9)
+    # pulses: 6 into A per cell, plus each transferred step twice (into C, back out of A)
+    np.testing.assert_array_equal(hw.pulses, [6 + 10, 6 + 12, 6 + 10, 6 + 12])
+    assert hw.updates == 6
+
+
+def test_transfer_reference_is_the_soft_bounds_symmetric_point_and_gamma_adds_the_fast_array():
+    hw = transferring(1, model="soft_bounds", up_down=0.2, gamma=0.5, transfer_every=1000)
+    symmetric = (1.2 * G_MAX + 0.8 * G_MIN) / 2
+    assert hw.reference[0] == pytest.approx(symmetric, rel=1e-12)
+    # at the symmetric point one up pulse and one down pulse have the same size
+    up = hw.apply_pulses(hw.reference, np.array([1]), np.random.default_rng(0)) - symmetric
+    down = symmetric - hw.apply_pulses(hw.reference, np.array([-1]), np.random.default_rng(0))
+    assert up[0] == pytest.approx(down[0], rel=1e-9)
+    values = hw.update(np.full(1, 30e-6), np.array([3 * DW]), np.random.default_rng(0))
+    assert values[0] == 30e-6                          # no transfer before minibatch 1000
+    expected_fast = hw.apply_pulses(hw.reference, np.array([3]), np.random.default_rng(0))
+    assert hw.buffer[0] == pytest.approx(expected_fast[0] - symmetric, rel=1e-12)
+    assert hw.effective(values)[0] == pytest.approx(30e-6 + 0.5 * hw.buffer[0], rel=1e-12)
+
+
+TRANSFER = {"conductance": {"model": "soft_bounds", "states": 200, "up_down": 0.1,
+                            "step_std": 0.2, "rounding": "stochastic"},
+            "measurement": {"read_noise": 1e-3},
+            "update": {"scheme": "transfer", "gamma": 0.3, "columns": 3, "transfer_every": 2},
+            "seed": 5}
+
+
+def test_transfer_training_resumes_exactly(tmp_path):
+    whole = train(xor_with(TRANSFER, 4), tmp_path / "whole", progress=False, plots=False)
+    train(xor_with(TRANSFER, 2), tmp_path / "split", progress=False, plots=False)
+    with np.load(tmp_path / "split" / "checkpoint.npz") as state:
+        assert np.any(state["device_buffer"] != 0) and int(state["device_updates"]) > 0
+    resumed = train(xor_with(TRANSFER, 4), tmp_path / "split", resume=True, progress=False,
+                    plots=False)
+    assert resumed["train_loss"] == whole["train_loss"]
+    assert whole["device_update"] == "transfer, threshold 1, gamma 0.3, transfer_every 2, " \
+                                     "columns 3"
+
+
+@pytest.mark.parametrize("update,message", [
+    ({"scheme": "transfer", "gamma": 1.5}, r"devices.update.gamma must be in \[0, 1\]"),
+    ({"scheme": "transfer", "columns": 0}, "devices.update.columns must be >= 1"),
+    ({"scheme": "transfer", "transfer_every": 10**9}, "devices.update.transfer_every must be "
+                                                       "at most 1000000"),
+    ({"scheme": "accumulate", "gamma": 0.1}, "devices.update.gamma is a setting of the "
+                                             "transfer scheme, not of accumulate"),
+])
+def test_bad_transfer_fields_are_refused(update, message):
+    with pytest.raises(SpecError, match=message):
+        parse_spec({"name": "d", "kind": "layered", "layers": [2, 2, 1], "devices": {
+            "conductance": {"model": "constant_step", "states": 64}, "update": update}})

@@ -40,7 +40,8 @@ from eqprop_hw.learning.ep import ep_gradient, make_probe  # noqa: E402
 from eqprop_hw.io.fileio import atomic_write_text  # noqa: E402
 from eqprop_hw.learning.reference import exact_gradient, gradient_agreement  # noqa: E402
 from eqprop_hw.circuit.spec import load_spec, parse_spec  # noqa: E402
-from eqprop_hw.learning.train import conductance_bounds, learning_rates, settings_from, train  # noqa: E402
+from eqprop_hw.learning.train import (conductance_bounds, crossbar_of, layer_gradient,  # noqa: E402
+                                      learning_rates, settings_from, train)
 
 #: A device's range: on/off ratio 100 (the spec's own range, 1e-8..1e-3 S, is effectively
 #: unbounded for these networks).
@@ -129,6 +130,13 @@ PROFILES = {
         {"conductance": REALISTIC, "measurement": {**ADC, "read_noise": 1e-3},
          "update": {"scheme": "accumulate", "threshold": 1.0}},
         {"range": True, "beta_scale": 300.0, "diode": "1N4148", "lr_decay": 0.85}),
+    "realistic+accumulate+layer_beta": (
+        "scheme: realistic+accumulate with per-layer beta: 1000x on the input crossbar, 300x on "
+        "the output crossbar",
+        {"conductance": REALISTIC, "measurement": {**ADC, "read_noise": 1e-3},
+         "update": {"scheme": "accumulate", "threshold": 1.0}},
+        {"range": True, "beta_scale": 300.0, "layer_beta_scale": [1000.0, 300.0],
+         "diode": "1N4148"}),
     "realistic+soft_bounds+accumulate": (
         "scheme: realistic+accumulate with soft-bound devices",
         {"conductance": {**REALISTIC, "model": "soft_bounds"},
@@ -158,6 +166,8 @@ def profile_spec(base: dict, name: str):
                                      else rate * scale)
     if "lr_decay" in changes:
         training["lr_decay"] = changes["lr_decay"]
+    if "layer_beta_scale" in changes:
+        training["layer_beta"] = [training["beta"] * k for k in changes["layer_beta_scale"]]
     if "beta_scale" in changes:
         training["beta"] = training["beta"] * changes["beta_scale"]
     if "wires" in changes:
@@ -168,15 +178,23 @@ def profile_spec(base: dict, name: str):
     return parse_spec(data, f"<device study: {name}>")
 
 
-def update_agreement(spec, batches: int, seed: int, reference: str = "exact") -> dict:
-    """Applied vs ideal conductance change over ``batches`` minibatches at the initial state."""
+def update_agreement(spec, batches: int, seed: int, reference: str = "exact",
+                     base_beta: float | None = None) -> dict:
+    """Applied vs ideal conductance change over ``batches`` minibatches at the initial state.
+
+    ``reference``: ``exact`` (the software reference's gradient), ``device_ep`` (centered EP
+    at the profile's beta, read ideally at the cells' own terminals) or ``ideal_ep`` (the
+    same at ``base_beta``, the network's own small beta: cosine >= 0.9999 to the exact
+    gradient on digits, see the ``ideal`` row, at a fraction of its cost).
+    """
     circuit = build_circuit(spec)
     dataset = load_dataset(spec, circuit)
     settings = settings_from(spec)
     g_min, g_max = conductance_bounds(spec, circuit)
     rates = learning_rates(settings, circuit, spec.source) * g_max ** 2
     rng = np.random.default_rng(seed)
-    cosines, errors, applied_sum, ideal_sum = [], [], 0.0, 0.0
+    cosines, errors, applied_sum, ideal_sum, requested_sum = [], [], 0.0, 0.0, 0.0
+    layers = crossbar_of(circuit)
     with make_backend("native", circuit) as engine:
         hardware = hardware_from_spec(spec, circuit, engine.node_names, g_min, g_max)
         probe = probe_for(hardware, circuit, engine.node_names)
@@ -191,16 +209,24 @@ def update_agreement(spec, batches: int, seed: int, reference: str = "exact") ->
             y = dataset.loss_targets(dataset.y_train[rows], settings.loss)
             if reference == "device_ep":     # centered EP at the cells' own terminals
                 exact, _ = ep_gradient(engine, x, y, settings.beta, "centered", own_terminals)
+            elif reference == "ideal_ep":    # ideal centered EP at the network's own beta
+                exact, _ = ep_gradient(engine, x, y, base_beta, "centered", own_terminals)
             else:
                 _, exact = exact_gradient(engine.circuit, x, y)
             ideal = np.clip(values - rates * exact, g_min, g_max) - values
             if hardware is None:
                 estimate, _ = ep_gradient(engine, x, y, settings.beta, settings.nudge, probe)
                 applied = np.clip(values - rates * estimate, g_min, g_max) - values
+            elif settings.layer_beta:
+                estimate = layer_gradient(lambda beta: measured_gradient(
+                    engine, hardware, x, y, beta, settings.nudge, probe, rng), layers,
+                    settings.layer_beta)
+                applied = hardware.update(values, -rates * estimate, rng) - values
             else:
                 estimate = measured_gradient(engine, hardware, x, y, settings.beta,
                                              settings.nudge, probe, rng)
                 applied = hardware.update(values, -rates * estimate, rng) - values
+            requested_sum = requested_sum - rates * estimate
             agreement = gradient_agreement(applied, ideal)
             # A minibatch in which no device moves has no direction: count it as cosine 0.
             cosines.append(agreement["cosine"] if np.any(applied) else 0.0)
@@ -208,12 +234,35 @@ def update_agreement(spec, batches: int, seed: int, reference: str = "exact") ->
             applied_sum = applied_sum + applied
             ideal_sum = ideal_sum + ideal
     accumulated = gradient_agreement(applied_sum, ideal_sum)
+    requested = gradient_agreement(requested_sum, ideal_sum)
     return {"cosine": float(np.mean(cosines)), "rel_error": float(np.mean(errors)),
+            "cosine_requested_accumulated": requested["cosine"],
             "cosine_accumulated": accumulated["cosine"],
             "rel_error_accumulated": accumulated["rel_error"]}
 
 
-def run(names, epochs: int, batches: int, out: Path, train_models: bool) -> list[dict]:
+def trained_metrics(spec, name: str, epochs: int, runs: Path | None, collect: bool) -> dict:
+    """Train a profile (in ``runs/<name>`` when given, resuming a checkpoint found there), or
+    with ``collect`` read the metrics a run there has written so far."""
+    def log(line):
+        print(f"{name}: {line}", file=sys.stderr, flush=True)
+    if runs is None:
+        with tempfile.TemporaryDirectory() as folder:
+            return train(spec, folder, epochs=epochs, progress=False, plots=False, log=log)
+    folder = runs / name
+    if collect:
+        return json.loads((folder / "metrics.json").read_text())
+    return train(spec, folder, epochs=epochs, resume=(folder / "checkpoint.npz").exists(),
+                 progress=False, plots=False, log=log)
+
+
+AGREEMENT_KEYS = ("cosine", "rel_error", "cosine_accumulated", "rel_error_accumulated",
+                  "cosine_requested_accumulated", "agreement_batches")
+
+
+def run(names, epochs: int, batches: int, out: Path, train_models: bool,
+        runs: Path | None = None, collect: bool = False, agreement: dict | None = None,
+        reference_ep: bool = False) -> list[dict]:
     base = {"digits": load_spec(ROOT / "circuits" / "digits.yaml").data,
             "iris": load_spec(ROOT / "circuits" / "iris.yaml").data}
     rows = []
@@ -228,17 +277,26 @@ def run(names, epochs: int, batches: int, out: Path, train_models: bool) -> list
                             "wires": spec.data.get("wires"),
                             "beta": spec.data["training"]["beta"],
                             "learning_rate": spec.data["training"]["learning_rate"],
-                            "lr_decay": spec.data["training"]["lr_decay"]}}
+                            "lr_decay": spec.data["training"]["lr_decay"],
+                            "layer_beta": spec.data["training"]["layer_beta"]}}
         reference = PROFILES[name][2].get("reference", "exact")
         row["reference"] = reference
         update = (spec.data["devices"] or {}).get("update") or {"scheme": "direct"}
         row["scheme"] = update["scheme"]
         row["extra_state_per_cell"] = EXTRA_STATE[update["scheme"]]
-        row.update(update_agreement(spec, batches, seed=1, reference=reference))
+        if agreement is not None:     # measured before, by another run of this tool
+            row.update({key: agreement[name][key] for key in AGREEMENT_KEYS
+                        if key in agreement[name]})
+        else:
+            if reference_ep:
+                reference = row["reference"] = "ideal_ep"
+            row.update(update_agreement(spec, batches, seed=1, reference=reference,
+                                        base_beta=base[row["network"]]["training"]["beta"]),
+                       agreement_batches=batches)
         if train_models:
             run_epochs = epochs if row["network"] == "digits" else spec.data["training"]["epochs"]
-            with tempfile.TemporaryDirectory() as folder:
-                metrics = train(spec, folder, epochs=run_epochs, progress=False, plots=False)
+            metrics = trained_metrics(spec, name, run_epochs, runs, collect)
+            run_epochs = len(metrics["test_accuracy"])      # fewer when collected early
             row.update(test_accuracy=metrics["test_accuracy"][-1], epochs=run_epochs,
                        test_accuracy_curve=metrics["test_accuracy"])
             pulses = metrics.get("pulses_per_cell")
@@ -248,6 +306,7 @@ def run(names, epochs: int, batches: int, out: Path, train_models: bool) -> list
         rows.append(row)
         print(f"{name:24s} cos {row['cosine']:.4f} rel {row['rel_error']:.3f} "
               f"cos_acc {row['cosine_accumulated']:.4f} "
+              f"cos_req_acc {row['cosine_requested_accumulated']:.4f} "
               f"pulses/cell/epoch {row.get('pulses_per_cell_per_epoch', float('nan')):.2f} "
               f"acc {row.get('test_accuracy', float('nan')):.4f} ({row['seconds']:.0f} s)",
               file=sys.stderr, flush=True)
@@ -334,6 +393,15 @@ def main(argv=None) -> int:
     parser.add_argument("--only", help="comma-separated profile names")
     parser.add_argument("--no-train", action="store_true", help="update agreement only")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results"))
+    parser.add_argument("--runs", help="train each profile in RUNS/<name> (kept; a checkpoint "
+                        "there is resumed)")
+    parser.add_argument("--collect", action="store_true",
+                        help="with --runs: no training, rows from the epochs done so far")
+    parser.add_argument("--agreement-from", help="take the update agreement of each profile "
+                        "from this device_study.json instead of measuring it")
+    parser.add_argument("--reference-ep", action="store_true",
+                        help="compare with ideal centered EP at the network's own beta instead "
+                        "of the exact gradient (cheaper: for agreement over a whole epoch)")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other rows of an existing device_study.json in --out")
     args = parser.parse_args(argv)
@@ -343,7 +411,13 @@ def main(argv=None) -> int:
         parser.error(f"unknown profile(s) {', '.join(unknown)} (choose from "
                      f"{', '.join(PROFILES)})")
     out = Path(args.out)
-    rows = run(names, args.epochs, args.batches, out, not args.no_train)
+    agreement = None
+    if args.agreement_from:
+        agreement = {row["name"]: row for row in
+                     json.loads(Path(args.agreement_from).read_text())["rows"]}
+    rows = run(names, args.epochs, args.batches, out, not args.no_train,
+               Path(args.runs) if args.runs else None, args.collect, agreement,
+               args.reference_ep)
     command = "python3 tools/study_devices.py " + " ".join(argv if argv is not None
                                                               else sys.argv[1:])
     commands = [command.strip()]

@@ -571,7 +571,7 @@ DEVICE_KEYS = {
                     "step_std", "range_dtod", "max_pulses", "rounding"),
     "measurement": ("read_noise", "adc_bits", "adc_range", "adc_ranges", "at", "reads"),
     "amplifier": ("gain_dtod", "offset_std"),
-    "update": ("scheme", "threshold"),
+    "update": ("scheme", "threshold", "gamma", "transfer_every", "columns"),
 }
 
 
@@ -662,13 +662,32 @@ def _devices(check: _Checker, spec: dict):
 
 def _device_update(check: _Checker, devices: dict, conductance: dict) -> dict:
     """``devices.update``: the update scheme (:mod:`eqprop_hw.learning.schemes`)."""
-    from eqprop_hw.learning.schemes import MAX_THRESHOLD, UPDATE_SCHEMES
+    from eqprop_hw.learning.schemes import (MAX_COLUMNS, MAX_THRESHOLD, MAX_TRANSFER_EVERY,
+                                            UPDATE_SCHEMES)
     where = "devices.update"
     part = check.mapping(devices.get("update"), where, devices, "update")
     check.keys(part, DEVICE_KEYS["update"], where)
     update = {"scheme": check.string(part, "scheme", where, default="direct",
                                      choices=UPDATE_SCHEMES),
               "threshold": check.number(part, "threshold", where, default=1.0)}
+    transfer = {"gamma": check.number(part, "gamma", where, default=None),
+                "transfer_every": check.integer(part, "transfer_every", where, default=None,
+                                                minimum=1),
+                "columns": check.integer(part, "columns", where, default=None, minimum=1)}
+    given = [key for key, value in transfer.items() if value is not None]
+    if given and update["scheme"] != "transfer":
+        check.fail(f"{where}.{given[0]} is a setting of the transfer scheme, not of "
+                   f"{update['scheme']}", part, given[0])
+    if update["scheme"] == "transfer":
+        gamma = transfer["gamma"] if transfer["gamma"] is not None else 0.0
+        if not 0.0 <= gamma <= 1.0:
+            check.fail(f"{where}.gamma must be in [0, 1], got {gamma!r}", part, "gamma")
+        for key, top in (("transfer_every", MAX_TRANSFER_EVERY), ("columns", MAX_COLUMNS)):
+            if transfer[key] is not None and transfer[key] > top:
+                check.fail(f"{where}.{key} must be at most {top}, got {transfer[key]}", part,
+                           key)
+        update.update(gamma=gamma, transfer_every=transfer["transfer_every"] or 1,
+                      columns=transfer["columns"] or 1)
     if not 1.0 <= update["threshold"] <= MAX_THRESHOLD:
         check.fail(f"{where}.threshold must be in [1, {MAX_THRESHOLD:g}] device steps, got "
                    f"{update['threshold']!r}", part, "threshold")

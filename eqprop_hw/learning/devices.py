@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.learning.schemes import UpdateScheme, scheme_from_mapping
+from eqprop_hw.learning.schemes import UpdateScheme, scheme_from_mapping, whole_step_ratio
 
 #: Most repeated reads one measurement may average.
 MAX_READS = 1024
@@ -308,6 +308,11 @@ class Hardware:
         self.up_down = np.clip(device.up_down + device.up_down_dtod * eta[1], -0.99, 0.99)
         self.buffer = np.zeros(n)
         self.pulses = np.zeros(n, dtype=np.int64)
+        self.updates = 0
+        if device.model == "soft_bounds":      # the fast array's reference: symmetric point
+            self.reference = ((1 + self.up_down) * g_max + (1 - self.up_down) * g_min) / 2
+        else:
+            self.reference = (g_min + g_max) / 2
         if self.scheme.stateful and device.model == "ideal":
             raise CircuitError(f"devices.update.scheme {self.scheme.scheme} needs a pulsed "
                                "device (devices.conductance.model constant_step or soft_bounds)")
@@ -387,6 +392,9 @@ class Hardware:
         requested = np.asarray(requested, dtype=float)
         if self.device.model == "ideal":
             return self.clip(values + requested)
+        self.updates += 1
+        if self.scheme.scheme == "transfer":
+            return self._transfer(values, requested, rng)
         if self.scheme.scheme == "accumulate":
             counts, self.buffer = self.scheme.fire(self.buffer, requested, self.nominal_step,
                                                    self.device.max_pulses)
@@ -395,18 +403,54 @@ class Hardware:
         self.pulses += np.abs(counts)
         return self.apply_pulses(values, counts, rng)
 
-    def buffer_limit(self) -> np.ndarray:
-        """Largest register magnitude (S) of every cell: ``max_pulses`` nominal steps."""
-        return self.device.max_pulses * self.nominal_step
+    def _transfer(self, values: np.ndarray, requested: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+        """The ``transfer`` scheme's minibatch (:mod:`eqprop_hw.learning.schemes`): pulses into
+        the fast array A (held as :attr:`buffer` = A - reference), then maybe one column
+        group's transfer into the slow array C (``values``)."""
+        counts = self.pulse_counts(requested, rng)
+        fast = self.apply_pulses(self.reference + self.buffer, counts, rng)
+        moved = np.zeros(counts.size, dtype=np.int64)
+        group = self.scheme.transfer_group(self.updates)
+        if group is not None:
+            chosen = np.arange(counts.size) % self.scheme.columns == group
+            ratio = whole_step_ratio(np.divide(fast - self.reference, self.nominal_step,
+                                               out=np.zeros_like(fast),
+                                               where=self.nominal_step > 0))
+            fire = chosen & (np.abs(ratio) >= self.scheme.threshold)
+            limit = self.device.max_pulses
+            moved = np.where(fire, np.clip(np.trunc(ratio), -limit, limit), 0).astype(np.int64)
+            values = self.apply_pulses(values, moved, rng)
+            fast = self.apply_pulses(fast, -moved, rng)
+        self.buffer = fast - self.reference
+        self.pulses += np.abs(counts) + 2 * np.abs(moved)
+        return values
+
+    def effective(self, values: np.ndarray) -> np.ndarray:
+        """Conductances (S) the circuit sees: ``values`` (array C), plus gamma (A - A_ref) for
+        the ``transfer`` scheme, clipped to every device's bounds."""
+        if self.scheme.scheme != "transfer" or self.scheme.gamma == 0:
+            return values
+        return self.clip(values + self.scheme.gamma * self.buffer)
+    def buffer_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) of every cell's :attr:`buffer` (S): ``+-max_pulses`` nominal steps for
+        ``accumulate``; the fast device's bounds minus its reference for ``transfer``."""
+        if self.scheme.scheme == "transfer":
+            return self.g_min - self.reference, self.g_max - self.reference
+        limit = self.device.max_pulses * self.nominal_step
+        return -limit, limit
 
     def scheme_state(self) -> dict:
-        """Copies of the per-cell scheme state (what a checkpoint keeps)."""
-        return {"buffer": self.buffer.copy(), "pulses": self.pulses.copy()}
+        """Copies of the scheme state (what a checkpoint keeps): every cell's register or fast
+        device (``buffer``, S) and pulse count, and the number of minibatches applied."""
+        return {"buffer": self.buffer.copy(), "pulses": self.pulses.copy(),
+                "updates": self.updates}
 
     def restore(self, state: dict) -> None:
         """Put back state from :meth:`scheme_state` (arrays already checked by the caller)."""
         self.buffer = np.array(state["buffer"], dtype=float, copy=True)
         self.pulses = np.array(state["pulses"], dtype=np.int64, copy=True)
+        self.updates = int(state.get("updates", 0))
 
 
 def device_from_mapping(data: dict | None) -> PulsedDevice:

@@ -192,15 +192,16 @@ def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
     the sample order of epoch ``epoch`` (0-based; it depends only on (seed, epoch)) are trained
     already, in ``seconds`` s; ``values`` are the trainable values after them. The learning rate
     of an epoch is a function of the epoch, so this is the whole state, apart from the devices'
-    update-scheme state ``devices`` (:meth:`Hardware.scheme_state`: every cell's register
-    ``device_buffer`` in S and pulse count ``device_pulses``), written when training has a
-    ``devices`` section.
+    update-scheme state ``devices`` (:meth:`Hardware.scheme_state`: every cell's register or
+    fast device ``device_buffer`` in S, its pulse count ``device_pulses`` and the number of
+    minibatches applied ``device_updates``), written when training has a ``devices`` section.
     """
     fields = {"format": np.array(CHECKPOINT_FORMAT), "epoch": np.array(epoch),
               "values": values, "metrics": np.array(json.dumps(metrics)),
               "position": np.array(int(position)), "seconds": np.array(float(seconds))}
     if devices is not None:
-        fields.update(device_buffer=devices["buffer"], device_pulses=devices["pulses"])
+        fields.update(device_buffer=devices["buffer"], device_pulses=devices["pulses"],
+                      device_updates=np.array(int(devices["updates"])))
     write_checkpoint(path, fields)
 
 
@@ -242,7 +243,7 @@ def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
 
 #: Checkpoint fields of the devices' update-scheme state (optional: older checkpoints and runs
 #: without ``devices`` have none).
-DEVICE_FIELDS = ("device_buffer", "device_pulses")
+DEVICE_FIELDS = ("device_buffer", "device_pulses", "device_updates")
 
 
 def _read_device_state(path: Path, n_values: int, scheme) -> dict | None:
@@ -271,7 +272,8 @@ def _read_device_state(path: Path, n_values: int, scheme) -> dict | None:
             raise state.error(f"'device_pulses'[{index}] is {int(raw[index])}, it must be a "
                               "pulse count in [0, 2^62]")
         pulses = raw.astype(np.int64)
-    return {"buffer": buffer, "pulses": pulses}
+    updates = state.integer("device_updates", 0, 2**62) if state.has("device_updates") else 0
+    return {"buffer": buffer, "pulses": pulses, "updates": updates}
 
 
 def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int | None = None,
@@ -471,12 +473,12 @@ class ResistiveTrainer(Trainer):
             if not resume:
                 self.values = self.hardware.clip(self.values)   # every device in its range
             elif self.device_state is not None:
-                limit = self.hardware.buffer_limit()
-                check_resumed_bounds(self.checkpoint, self.device_state["buffer"], -limit,
-                                     limit, "device_buffer", "the register range "
-                                     "(+-max_pulses steps)", " S")
+                low, high = self.hardware.buffer_range()
+                check_resumed_bounds(self.checkpoint, self.device_state["buffer"], low, high,
+                                     "device_buffer", "the range of the scheme's register "
+                                     "or fast device", " S")
                 self.hardware.restore(self.device_state)
-            engine.set_trainable(self.values)
+            engine.set_trainable(self.deployed())
 
     def begin_epoch(self, epoch: int, position: int) -> None:
         settings = self.settings
@@ -496,8 +498,13 @@ class ResistiveTrainer(Trainer):
             self.values = self.hardware.update(self.values, -self.epoch_rates * gradient,
                                                device_rng)
         if self.remote is None:
-            self.engine.set_trainable(self.values)
+            self.engine.set_trainable(self.deployed())
         return len(batch)
+
+    def deployed(self) -> np.ndarray:
+        """The conductances (S) the circuit has: the trained values, or with devices what the
+        update scheme makes of them (:meth:`Hardware.effective`)."""
+        return self.values if self.hardware is None else self.hardware.effective(self.values)
 
     def _gradient(self, epoch: int, first: int, x, targets):
         """``(gradient, device rng or None)`` of one minibatch by the run's estimator."""
@@ -558,7 +565,8 @@ class ResistiveTrainer(Trainer):
                         else 0.0)
         plot_now = self.plots and ((epoch + 1) % max(1, settings.epochs // 10) == 0
                                    or epoch + 1 == settings.epochs)
-        _write_outputs(self.out_dir, self.circuit, self.values, metrics, plot_now, self.spec)
+        _write_outputs(self.out_dir, self.circuit, self.deployed(), metrics, plot_now,
+                       self.spec)
         return _epoch_line(metrics)
 
     def save(self, epoch: int, position: int, seconds: float, mark=None) -> None:
@@ -582,7 +590,7 @@ class ResistiveTrainer(Trainer):
 
     def finish(self, start: Start) -> dict:
         if start.epoch >= self.settings.epochs:
-            _write_outputs(self.out_dir, self.circuit, self.values, self.metrics, self.plots,
+            _write_outputs(self.out_dir, self.circuit, self.deployed(), self.metrics, self.plots,
                            self.spec)
         return self.metrics
 

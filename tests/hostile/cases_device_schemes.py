@@ -16,6 +16,12 @@ devices:
 """
 ACCUMULATE = TINY + DEVICES
 DW = (1e-3 - 1e-8) / 63           # TINY's nominal step with 64 states (S)
+TRANSFER = TINY + """\
+devices:
+  conductance: {model: constant_step, states: 64}
+  update: {scheme: transfer, threshold: 1.0}
+"""
+
 
 
 def spec_case(case_id, devices, error):
@@ -76,6 +82,24 @@ CASES = [
               ("unknown key 'register'",)),
     spec_case("update-not-a-mapping", "devices:\n  update: [accumulate]\n",
               ("devices.update",)),
+    spec_case("transfer-gamma-negative", "devices:\n  conductance: {model: soft_bounds, "
+              "states: 64}\n  update: {scheme: transfer, gamma: -0.5}\n",
+              ("devices.update.gamma must be in [0, 1]",)),
+    spec_case("transfer-every-a-string", "devices:\n  conductance: {model: soft_bounds, "
+              "states: 64}\n  update: {scheme: transfer, transfer_every: often}\n",
+              ("devices.update.transfer_every must be an integer",)),
+    spec_case("transfer-columns-huge", "devices:\n  conductance: {model: soft_bounds, "
+              "states: 64}\n  update: {scheme: transfer, columns: 1000000000000}\n",
+              ("devices.update.columns must be at most 100000",)),
+    spec_case("transfer-field-on-direct", "devices:\n  conductance: {model: soft_bounds, "
+              "states: 64}\n  update: {columns: 4}\n",
+              ("devices.update.columns is a setting of the transfer scheme, not of direct",)),
+    Case("layer-beta-not-a-list", ["describe", "spec.yaml"], {"spec.yaml": TINY.replace(
+        "batch_size: 4}", "batch_size: 4, layer_beta: 1.0e-4}")},
+        error=("training.layer_beta must be a list",)),
+    Case("layer-beta-one-for-two-crossbars", ["train", "spec.yaml", "--out", "run"],
+         {"spec.yaml": TINY.replace("batch_size: 4}", "batch_size: 4, layer_beta: [1.0e-4]}")},
+         error=("training.layer_beta lists 1 value(s) but the circuit has 2 crossbar(s)",)),
     spec_case("reads-zero", "devices:\n  measurement: {reads: 0}\n",
               ("devices.measurement.reads",)),
     spec_case("reads-a-billion", "devices:\n  measurement: {reads: 1000000000}\n",
@@ -93,7 +117,7 @@ CASES = [
            ("'device_buffer' has shape (2,)",)),
     resume("ckpt-register-past-saturation", state(accumulate_fields,
                                                   device_buffer=lambda b: b * 0 + 500 * DW),
-           ("'device_buffer'[0] is", "outside the register range")),
+           ("'device_buffer'[0] is", "outside the range of the scheme's register")),
     resume("ckpt-register-strings", state(accumulate_fields,
                                           device_buffer=lambda b: np.array(["x"] * b.size)),
            ("'device_buffer' must hold numbers",)),
@@ -106,6 +130,15 @@ CASES = [
     resume("ckpt-pulses-wrong-shape", state(accumulate_fields,
                                             device_pulses=lambda p: p[:, None]),
            ("'device_pulses' has shape",)),
+    resume("ckpt-updates-negative", state(accumulate_fields, device_updates=np.array(-4)),
+           ("'device_updates' is -4, it must be in [0, ",)),
+    resume("ckpt-updates-array", state(accumulate_fields, device_updates=np.arange(3)),
+           ("'device_updates' must be an integer",)),
+    resume("ckpt-fast-array-outside-its-device", state(with_metrics(
+        device_update="transfer, threshold 1, gamma 0, transfer_every 1, columns 1"),
+        device_buffer=lambda b: b * 0 + 1e-3),
+        ("'device_buffer'[0] is 0.001 S, outside the range of the scheme's register or fast "
+         "device",), spec=TRANSFER),
     resume("ckpt-other-threshold", state(with_metrics(
         device_update="accumulate, threshold 4")),
         ("it was written with device_update 'accumulate, threshold 4', not 'accumulate, "
