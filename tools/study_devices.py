@@ -299,6 +299,7 @@ def run(names, epochs: int, batches: int, out: Path, train_models: bool,
             run_epochs = len(metrics["test_accuracy"])      # fewer when collected early
             row.update(test_accuracy=metrics["test_accuracy"][-1], epochs=run_epochs,
                        test_accuracy_curve=metrics["test_accuracy"])
+            row["epoch_seconds"] = metrics.get("seconds")
             pulses = metrics.get("pulses_per_cell")
             if pulses:
                 row["pulses_per_cell_per_epoch"] = pulses[-1] / run_epochs
@@ -311,6 +312,18 @@ def run(names, epochs: int, batches: int, out: Path, train_models: bool,
               f"acc {row.get('test_accuracy', float('nan')):.4f} ({row['seconds']:.0f} s)",
               file=sys.stderr, flush=True)
     return rows
+
+
+def _timing_notes(rows: list[dict]) -> list[str]:
+    """A note on the measured wall time per epoch of the rows that record it."""
+    timed = [(row["name"], row["epoch_seconds"]) for row in rows if row.get("epoch_seconds")]
+    if not timed:
+        return []
+    parts = ", ".join(f"`{name}` {min(seconds):.0f}-{max(seconds):.0f} s ({len(seconds)} "
+                      f"epoch(s))" for name, seconds in timed)
+    return [f"- Wall time per training epoch on the 2-core shared session machine, shared with "
+            f"other sessions' jobs (load 15-20) while these ran at nice 10: {parts}. The "
+            f"`epochs` column is what fitted in the session, not always the 20 asked for."]
 
 
 def _pulses(row: dict) -> str:
@@ -340,6 +353,22 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
                      f"{'n/a' if accuracy is None else f'{100 * accuracy:.2f}%'} | "
                      f"{row.get('epochs', 'n/a')} | {_pulses(row)} | "
                      f"{row.get('extra_state_per_cell', 'none')} |")
+    whole = [row for row in rows if row.get("epoch_agreement")]
+    if whole:
+        lines += ["", "Agreement summed over one epoch of minibatches (at the initial "
+                  "conductances; the schemes' registers carry over from minibatch to "
+                  "minibatch), against ideal centered EP at the network's own beta (2e-6 S; "
+                  "cosine >= 0.9999 to the exact gradient, `ideal` row). `requested`: the "
+                  "summed requests -eta g_max^2 dL/dg before the devices; `applied`: what the "
+                  "devices did.", "",
+                  "| profile | minibatches | applied cosine | applied rel. error | "
+                  "requested cosine |", "| --- | ---: | ---: | ---: | ---: |"]
+        for row in whole:
+            agreement = row["epoch_agreement"]
+            lines.append(f"| `{row['name']}` | {agreement['agreement_batches']} | "
+                         f"{agreement['cosine_accumulated']:.4f} | "
+                         f"{agreement['rel_error_accumulated']:.3f} | "
+                         f"{agreement['cosine_requested_accumulated']:.4f} |")
     lines += ["", "Notes:", "",
               "- Every device row after `bounds` uses the 1e-6..1e-4 S device range (on/off "
               "ratio 100) with the learning rate rescaled so that the requested change in S is "
@@ -356,6 +385,14 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
               "- Soft bounds cost most among the device effects: conductances sit near g_min, "
               "where down-steps vanish, so they drift up (`soft_bounds`, and with everything "
               "else `realistic+soft_bounds+mitigations`).",
+              "- Scheme rows (`scheme:`, `devices.update`, see eqprop_hw/learning/schemes.py and "
+              "docs/specs.md) keep the `realistic` devices and measurement unchanged and use "
+              "beta 300x (6e-4 S, centered). `pulses/cell/epoch`: pulses a device received per "
+              "training epoch, averaged over devices (energy and wear); `extra state/cell`: what "
+              "each cell's periphery holds beyond the device. An accumulator fires in few "
+              "minibatches, so its per-minibatch `cosine` (a minibatch without pulses counts as "
+              "0) says little; `cos acc.` is its figure.",
+              *_timing_notes(rows),
               "- `wire_resistance` runs on iris, where the software reference's dense Hessian "
               "fits; rows with `reference: device_ep` in the JSON compare with centered EP read "
               "at the cells' own terminals instead of the exact gradient (digits with wires has "
@@ -383,6 +420,21 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
     figure.tight_layout()
     figure.savefig(out / "device_study.png", dpi=110)
     plt.close(figure)
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    for row in rows:
+        curve = row.get("test_accuracy_curve")
+        if curve and row["network"] == "digits" and (row["name"].startswith("realistic")
+                                                     or row["name"] == "ideal"):
+            axis.plot(range(1, len(curve) + 1), [100 * value for value in curve], marker=".",
+                      label=row["name"], linestyle="-" if row.get("scheme", "direct") !=
+                      "direct" else "--")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("digits test accuracy (%)")
+    axis.legend(fontsize=7)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(out / "device_study_curves.png", dpi=110)
+    plt.close(figure)
 
 
 def main(argv=None) -> int:
@@ -402,6 +454,9 @@ def main(argv=None) -> int:
     parser.add_argument("--reference-ep", action="store_true",
                         help="compare with ideal centered EP at the network's own beta instead "
                         "of the exact gradient (cheaper: for agreement over a whole epoch)")
+    parser.add_argument("--epoch-agreement-from", help="a device_study.json measured with "
+                        "--no-train --reference-ep --batches N: its agreement is listed per "
+                        "profile as the agreement over N minibatches")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other rows of an existing device_study.json in --out")
     args = parser.parse_args(argv)
@@ -429,6 +484,13 @@ def main(argv=None) -> int:
                   if row["name"] in PROFILES else len(PROFILES))
         earlier = previous.get("commands") or [previous.get("command")]
         commands = [c for c in earlier if c] + commands
+    if args.epoch_agreement_from:
+        measured = {row["name"]: row for row in
+                    json.loads(Path(args.epoch_agreement_from).read_text())["rows"]}
+        for row in rows:
+            if row["name"] in measured:
+                row["epoch_agreement"] = {key: measured[row["name"]].get(key) for key in
+                                          AGREEMENT_KEYS + ("reference",)}
     write_results(rows, out, commands)
     return 0
 
