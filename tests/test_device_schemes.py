@@ -331,3 +331,49 @@ def test_bad_transfer_fields_are_refused(update, message):
     with pytest.raises(SpecError, match=message):
         parse_spec({"name": "d", "kind": "layered", "layers": [2, 2, 1], "devices": {
             "conductance": {"model": "constant_step", "states": 64}, "update": update}})
+
+
+# -- mid-epoch stops keep the scheme's state ---------------------------------------------------
+@pytest.mark.parametrize("signals", [["SIGTERM"], ["SIGINT", "SIGINT"]])
+def test_a_stopped_accumulate_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch,
+                                                                      signals):
+    """One signal finishes the minibatch and checkpoints it; two abandon it and checkpoint the
+    state before it (the mark: conductances and registers). Resuming ends bitwise where the
+    uninterrupted run ends."""
+    import json
+    import os
+    import signal
+
+    from eqprop_hw.errors import TrainingInterrupted
+    data = copy.deepcopy(load_spec(ROOT / "circuits" / "iris.yaml").data)
+    data["training"]["epochs"] = 2
+    data["devices"] = ACCUMULATE
+    spec = parse_spec(data)
+    train(spec, tmp_path / "whole", progress=False, plots=False)
+    original, calls = Hardware.update, []
+
+    def signalling(self, *args, **kwargs):
+        # The first signal arrives before minibatch 9's pulses, the second (if any) after
+        # them: abandoning that minibatch must restore the registers as they were before it.
+        calls.append(1)
+        if len(calls) == 9:
+            os.kill(os.getpid(), getattr(signal, signals[0]))
+        values = original(self, *args, **kwargs)
+        if len(calls) == 9 and len(signals) > 1:
+            os.kill(os.getpid(), getattr(signal, signals[1]))
+        return values
+    monkeypatch.setattr(Hardware, "update", signalling)
+    with pytest.raises(TrainingInterrupted):
+        train(spec, tmp_path / "stopped", progress=False, plots=False)
+    monkeypatch.setattr(Hardware, "update", original)
+    with np.load(tmp_path / "stopped" / "checkpoint.npz") as state:
+        assert int(state["position"]) == (9 if len(signals) == 1 else 8) * 4
+        assert np.any(state["device_buffer"] != 0)
+    train(spec, tmp_path / "stopped", resume=True, progress=False, plots=False)
+    timing = ("seconds", "samples_per_second")
+    whole, resumed = (json.loads((tmp_path / name / "metrics.json").read_text())
+                      for name in ("whole", "stopped"))
+    assert {k: v for k, v in whole.items() if k not in timing} == \
+        {k: v for k, v in resumed.items() if k not in timing}
+    assert (tmp_path / "whole" / "params.npz").read_bytes() == \
+        (tmp_path / "stopped" / "params.npz").read_bytes()
