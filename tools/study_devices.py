@@ -328,6 +328,24 @@ def run(names, epochs: int, batches: int, out: Path, train_models: bool,
     return rows
 
 
+#: Notes on what a row shows (only for rows in the table).
+ROW_NOTES = {
+    "realistic+accumulate+reads16": (
+        "- `realistic+accumulate+reads16`: 16 averaged reads do not raise the agreement: 1 mV of "
+        "read noise is far below the 16 mV ADC step, whose rounding of a steady voltage does "
+        "not average out (`devices.measurement.reads`), while the ADC rounding is what the "
+        "accumulator averages over samples already."),
+    "realistic+accumulate+layer_beta": (
+        "- `realistic+accumulate+layer_beta`: beta 1000x (2e-3 S) on the input crossbar is past "
+        "where the centered estimate holds (the -beta phase puts a negative 2e-3 S conductance "
+        "on every output, more than the network's own conductances): its summed update points "
+        "away from the gradient. Per-layer beta is tested for its per-crossbar O(beta^2) bias "
+        "(tests/test_device_schemes.py); no setting better than one beta was found here. "
+        "Output-error scaling is no separate scheme: scaling the squared-loss nudge current "
+        "beta (y - V) by s and dividing the rule by s beta is beta -> s beta."),
+}
+
+
 def _timing_notes(rows: list[dict]) -> list[str]:
     """A note on the measured wall time per epoch of the rows that record it."""
     timed = [(row["name"], row["epoch_seconds"]) for row in rows if row.get("epoch_seconds")]
@@ -412,6 +430,7 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
               "of the JSON, instead of the exact gradient over 16 (its dense Hessian costs about "
               "2 CPU-s a minibatch on digits).",
               *_timing_notes(rows),
+              *[ROW_NOTES[row["name"]] for row in rows if row["name"] in ROW_NOTES],
               "- `wire_resistance` runs on iris, where the software reference's dense Hessian "
               "fits; rows with `reference: device_ep` in the JSON compare with centered EP read "
               "at the cells' own terminals instead of the exact gradient (digits with wires has "
