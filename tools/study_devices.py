@@ -354,8 +354,12 @@ def _timing_notes(rows: list[dict]) -> list[str]:
     parts = ", ".join(f"`{name}` {min(seconds):.0f}-{max(seconds):.0f} s ({len(seconds)} "
                       f"epoch(s))" for name, seconds in timed)
     return [f"- Wall time per training epoch on the 2-core shared session machine, shared with "
-            f"other sessions' jobs (load 15-20) while these ran at nice 10: {parts}. The "
+            f"other sessions' jobs (load 5-20) while these ran at nice 10: {parts}. The "
             f"`epochs` column is what fitted in the session, not always the 20 asked for."]
+
+
+def _number(value, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def _pulses(row: dict) -> str:
@@ -400,7 +404,7 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
             agreement = row["epoch_agreement"]
             lines.append(f"| `{row['name']}` | {agreement['agreement_batches']} | "
                          f"{agreement['cosine_accumulated']:.4f} | "
-                         f"{agreement['rel_error_accumulated']:.3f} | "
+                         f"{_number(agreement['rel_error_accumulated'], 3)} | "
                          f"{agreement['cosine_requested_accumulated']:.4f} |")
     lines += ["", "Notes:", "",
               "- Every device row after `bounds` uses the 1e-6..1e-4 S device range (on/off "
@@ -475,6 +479,24 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
     plt.close(figure)
 
 
+def read_agreement(path: Path, batches: int | None) -> dict:
+    """Agreement rows by profile name from a device_study.json, or from the stderr log of a
+    run of this tool (its lines ``name cos C rel R cos_acc A cos_req_acc Q ...``: 4 decimals,
+    no accumulated rel. error; ``batches`` minibatches, reference as the log's run had it)."""
+    if path.suffix == ".json":
+        return {row["name"]: row for row in json.loads(path.read_text())["rows"]}
+    rows = {}
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 9 and parts[1:9:2] == ["cos", "rel", "cos_acc", "cos_req_acc"]:
+            rows[parts[0]] = {"cosine": float(parts[2]), "rel_error": float(parts[4]),
+                              "cosine_accumulated": float(parts[6]),
+                              "cosine_requested_accumulated": float(parts[8]),
+                              "rel_error_accumulated": None, "agreement_batches": batches,
+                              "reference": "ideal_ep"}
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10, help="digits training epochs")
@@ -495,6 +517,11 @@ def main(argv=None) -> int:
     parser.add_argument("--epoch-agreement-from", help="a device_study.json measured with "
                         "--no-train --reference-ep --batches N: its agreement is listed per "
                         "profile as the agreement over N minibatches")
+    parser.add_argument("--log-batches", type=int, help="minibatches behind an agreement "
+                        "read from a log (the stderr of a --no-train run stopped before it "
+                        "wrote its JSON)")
+    parser.add_argument("--epoch-log-batches", type=int, help="the same for "
+                        "--epoch-agreement-from")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other rows of an existing device_study.json in --out")
     args = parser.parse_args(argv)
@@ -506,8 +533,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     agreement = None
     if args.agreement_from:
-        agreement = {row["name"]: row for row in
-                     json.loads(Path(args.agreement_from).read_text())["rows"]}
+        agreement = read_agreement(Path(args.agreement_from), args.log_batches)
     rows = run(names, args.epochs, args.batches, out, not args.no_train,
                Path(args.runs) if args.runs else None, args.collect, agreement,
                args.reference_ep)
@@ -523,8 +549,7 @@ def main(argv=None) -> int:
         earlier = previous.get("commands") or [previous.get("command")]
         commands = [c for c in earlier if c] + commands
     if args.epoch_agreement_from:
-        measured = {row["name"]: row for row in
-                    json.loads(Path(args.epoch_agreement_from).read_text())["rows"]}
+        measured = read_agreement(Path(args.epoch_agreement_from), args.epoch_log_batches)
         for row in rows:
             if row["name"] in measured:
                 row["epoch_agreement"] = {key: measured[row["name"]].get(key) for key in
