@@ -472,7 +472,8 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
                       "direct" else "--")
     axis.set_xlabel("epoch")
     axis.set_ylabel("digits test accuracy (%)")
-    axis.legend(fontsize=7)
+    if axis.lines:
+        axis.legend(fontsize=7)
     axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(out / "device_study_curves.png", dpi=110)
