@@ -23,6 +23,7 @@ import yaml
 
 from eqprop_hw.circuit import spice_grammar
 # Re-exported: reading YAML with line numbers and the typed checks live in modules of their own.
+from eqprop_hw.circuit.spec_devices import DEVICE_KEYS, parse_devices  # noqa: F401
 from eqprop_hw.circuit.spec_checks import ELEMENT_NAME, SpecChecker, type_name  # noqa: F401
 from eqprop_hw.circuit.spec_yaml import (MAX_ALIAS_EXPANSION, MAX_SPEC_BYTES,  # noqa: F401
                                          MAX_YAML_DEPTH, LineDict, LineList, read_yaml)
@@ -275,7 +276,8 @@ def _training(check: SpecChecker, spec: dict):
         return None
     training = check.mapping(spec["training"], "training", spec, "training")
     allowed = ("epochs", "batch_size", "learning_rate", "lr_decay", "beta", "nudge", "loss",
-               "temperature", "seed", "estimator", "samples", "rule", "eta", "twin")
+               "temperature", "seed", "estimator", "samples", "rule", "eta", "twin",
+               "layer_beta")
     check.keys(training, allowed, "training")
     out = {
         "epochs": check.integer(training, "epochs", "training", default=10, minimum=1,
@@ -326,95 +328,24 @@ def _training(check: SpecChecker, spec: dict):
     else:
         out["learning_rate"] = check.number(training, "learning_rate", "training", default=0.01,
                                             positive=True)
+    out["layer_beta"] = _layer_beta(check, training)
     return out
 
 
-DEVICE_KEYS = {
-    "conductance": ("model", "states", "step", "up_down", "up_down_dtod", "step_dtod",
-                    "step_std", "range_dtod", "max_pulses", "rounding"),
-    "measurement": ("read_noise", "adc_bits", "adc_range", "adc_ranges", "at"),
-    "amplifier": ("gain_dtod", "offset_std"),
-}
+#: Most entries of ``training.layer_beta`` (one per crossbar).
+MAX_LAYER_BETA = 64
 
 
-def _devices(check: SpecChecker, spec: dict):
-    """The ``devices`` section (device models; see :mod:`eqprop_hw.learning.devices`)."""
-    from eqprop_hw.learning.devices import DEVICE_MODELS, ROUNDING
-    if spec.get("devices") is None:
+def _layer_beta(check: SpecChecker, training: dict) -> list | None:
+    """``training.layer_beta``: one positive nudging strength per crossbar, or None."""
+    values = training.get("layer_beta")
+    if values is None:
         return None
-    devices = check.mapping(spec["devices"], "devices", spec, "devices")
-    check.keys(devices, tuple(DEVICE_KEYS) + ("seed",), "devices")
-    out: dict[str, Any] = {"seed": check.integer(devices, "seed", "devices", default=0,
-                                                 minimum=0)}
-    part = check.mapping(devices.get("conductance"), "devices.conductance", devices,
-                         "conductance")
-    check.keys(part, DEVICE_KEYS["conductance"], "devices.conductance")
-    where = "devices.conductance"
-    conductance = {
-        "model": check.string(part, "model", where, default="ideal", choices=DEVICE_MODELS),
-        "states": check.integer(part, "states", where, minimum=2),
-        "step": check.number(part, "step", where, positive=True),
-        "up_down": check.number(part, "up_down", where, default=0.0),
-        "max_pulses": check.integer(part, "max_pulses", where, default=100, minimum=1),
-        "rounding": check.string(part, "rounding", where, default="nearest", choices=ROUNDING),
-    }
-    for key in ("up_down_dtod", "step_dtod", "step_std", "range_dtod"):
-        conductance[key] = check.number(part, key, where, default=0.0, nonneg=True)
-    if not -1 < conductance["up_down"] < 1:
-        check.fail(f"{where}.up_down must be in (-1, 1), got {conductance['up_down']!r}",
-                   part, "up_down")
-    if conductance["model"] != "ideal" and \
-            (conductance["states"] is None) == (conductance["step"] is None):
-        check.fail(f"{where}: a {conductance['model']} device needs exactly one of states "
-                   "(number of levels) or step (S)", devices, "conductance")
-    out["conductance"] = conductance
-    part = check.mapping(devices.get("measurement"), "devices.measurement", devices,
-                         "measurement")
-    where = "devices.measurement"
-    check.keys(part, DEVICE_KEYS["measurement"], where)
-    measurement = {"read_noise": check.number(part, "read_noise", where, default=0.0,
-                                              nonneg=True),
-                   "adc_bits": check.integer(part, "adc_bits", where, minimum=1),
-                   "at": check.string(part, "at", where, default="device",
-                                      choices=("device", "lines"))}
-    if measurement["adc_bits"] is not None and measurement["adc_bits"] > 32:
-        check.fail(f"{where}.adc_bits must be at most 32, got {measurement['adc_bits']}",
-                   part, "adc_bits")
-    adc_range = part.get("adc_range")
-    if adc_range is not None:
-        if not isinstance(adc_range, list) or len(adc_range) != 2:
-            check.fail(f"{where}.adc_range must be [lo, hi] in V", part, "adc_range")
-        lo = check.number(adc_range, 0, f"{where}.adc_range[0]", required=True)
-        hi = check.number(adc_range, 1, f"{where}.adc_range[1]", required=True)
-        if not lo < hi:
-            check.fail(f"{where}.adc_range needs lo < hi, got [{lo}, {hi}]", part, "adc_range")
-        adc_range = [lo, hi]
-    elif measurement["adc_bits"] is not None:
-        check.fail(f"{where}.adc_range ([lo, hi] in V) is required with adc_bits", part,
-                   "adc_bits")
-    measurement["adc_range"] = adc_range
-    ranges = part.get("adc_ranges")
-    if ranges is not None:
-        ranges = check.mapping(ranges, f"{where}.adc_ranges", part, "adc_ranges")
-        out_ranges = {}
-        for pattern, pair in ranges.items():
-            label = f"{where}.adc_ranges[{pattern!r}]"
-            if not isinstance(pattern, str) or not isinstance(pair, list) or len(pair) != 2:
-                check.fail(f"{label} must be [lo, hi] in V under a node-name pattern", ranges,
-                           pattern)
-            lo = check.number(pair, 0, f"{label}[0]", required=True)
-            hi = check.number(pair, 1, f"{label}[1]", required=True)
-            if not lo < hi:
-                check.fail(f"{label} needs lo < hi, got [{lo}, {hi}]", ranges, pattern)
-            out_ranges[pattern] = [lo, hi]
-        ranges = out_ranges
-    measurement["adc_ranges"] = ranges
-    out["measurement"] = measurement
-    part = check.mapping(devices.get("amplifier"), "devices.amplifier", devices, "amplifier")
-    check.keys(part, DEVICE_KEYS["amplifier"], "devices.amplifier")
-    out["amplifier"] = {key: check.number(part, key, "devices.amplifier", default=0.0,
-                                          nonneg=True) for key in DEVICE_KEYS["amplifier"]}
-    return out
+    if not isinstance(values, list) or not 1 <= len(values) <= MAX_LAYER_BETA:
+        check.fail(f"training.layer_beta must be a list of 1 to {MAX_LAYER_BETA} positive "
+                   "numbers (one nudging strength per crossbar)", training, "layer_beta")
+    return [check.number(values, k, f"training.layer_beta[{k}]", positive=True)
+            for k in range(len(values))]
 
 
 def _layered(check: SpecChecker, spec: dict) -> dict:
@@ -753,7 +684,7 @@ def parse_spec(data: Any, source: str = "<string>") -> Spec:
     out["options"] = _options(check, data)
     out["dataset"] = _dataset(check, data)
     out["training"] = _training(check, data)
-    out["devices"] = _devices(check, data)
+    out["devices"] = parse_devices(check, data)
     out.update(_thermal(check, data))
     return Spec(_plain(out), source)
 

@@ -44,6 +44,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from eqprop_hw.errors import CircuitError
+from eqprop_hw.learning.schemes import UpdateScheme, scheme_from_mapping, whole_step_ratio
+
+#: Most repeated reads one measurement may average.
+MAX_READS = 1024
 
 DEVICE_MODELS = ("ideal", "constant_step", "soft_bounds")
 ROUNDING = ("nearest", "stochastic")
@@ -129,13 +133,17 @@ class PulsedDevice:
 class Measurement:
     """What a measured node voltage looks like to the local rule.
 
-    A read of true voltage V (V) returns
+    A measurement of true voltage V (V) averages ``reads`` = K conversions,
 
-        V_read = Q(V + read_noise xi),   xi ~ N(0, 1) per read,
+        V_read = (1/K) sum_k Q(V + read_noise xi_k),   xi_k ~ N(0, 1) per conversion,
 
     where Q is a ``adc_bits``-bit ADC over ``adc_range = (lo, hi)``: clip to [lo, hi], then round
-    to the nearest of the 2^bits levels lo + k (hi - lo) / (2^bits - 1). Nodes held by a
-    grounded voltage source (inputs, biases) are set, not measured: the controller knows them.
+    to the nearest of the 2^bits levels lo + k (hi - lo) / (2^bits - 1). Averaging brings the
+    read noise's standard deviation down to read_noise / sqrt(K) (without an ADC, or when the
+    noise spans several ADC levels) at the cost of K conversions per node and phase; the ADC's
+    rounding error of a voltage held still is the same in every conversion and does not average
+    out (only the noise dithers it). Nodes held by a grounded voltage source (inputs, biases)
+    are set, not measured: the controller knows them.
     """
 
     read_noise: float = 0.0
@@ -151,6 +159,8 @@ class Measurement:
     at: str = "device"
     """Where a cell's voltage is read: ``device`` (its own terminals) or ``lines`` (the
     row and column line ends at the crossbar's periphery; differs from ``device`` with wires)."""
+    reads: int = 1
+    """Conversions K averaged per measured node and phase (read noise / sqrt(K), K reads)."""
 
     def __post_init__(self):
         if not self.read_noise >= 0:
@@ -168,6 +178,9 @@ class Measurement:
             if not lo < hi:
                 raise CircuitError(f"devices.measurement.adc_ranges[{pattern!r}] needs lo < hi, "
                                    f"got [{lo}, {hi}]")
+        if not (isinstance(self.reads, int) and 1 <= self.reads <= MAX_READS):
+            raise CircuitError(f"devices.measurement.reads must be an integer in "
+                               f"1..{MAX_READS}, got {self.reads!r}")
         if self.at not in ("device", "lines"):
             raise CircuitError(f"devices.measurement.at must be device or lines, "
                                f"got {self.at!r}")
@@ -196,14 +209,18 @@ class Measurement:
         out = np.array(voltages, dtype=float, copy=True)
         if self.ideal:
             return out
-        values = out[:, measured]
-        if self.read_noise > 0:
-            values = values + self.read_noise * rng.standard_normal(values.shape)
-        if self.adc_bits is not None:
-            lo, hi = self.adc_range if bounds is None else bounds
-            lsb = (hi - lo) / (2 ** self.adc_bits - 1)
-            values = lo + np.round((np.clip(values, lo, hi) - lo) / lsb) * lsb
-        out[:, measured] = values
+        true = out[:, measured]
+        total = 0.0
+        for _ in range(self.reads):      # one noise draw per conversion (K = 1: as before)
+            values = true
+            if self.read_noise > 0:
+                values = values + self.read_noise * rng.standard_normal(values.shape)
+            if self.adc_bits is not None:
+                lo, hi = self.adc_range if bounds is None else bounds
+                lsb = (hi - lo) / (2 ** self.adc_bits - 1)
+                values = lo + np.round((np.clip(values, lo, hi) - lo) / lsb) * lsb
+            total = total + values
+        out[:, measured] = total if self.reads == 1 else total / self.reads
         return out
 
 
@@ -244,6 +261,18 @@ class Hardware:
         Seed of the device-to-device draws.
     measured : ndarray of bool, optional
         Which node columns are read through :class:`Measurement` (default: all).
+    node_names : list of str, optional
+        The node columns' names (needed with ``measurement.adc_ranges``).
+    scheme : UpdateScheme, optional
+        How requested changes become pulses (default ``direct``; see
+        :mod:`eqprop_hw.learning.schemes`).
+
+    Attributes
+    ----------
+    buffer : ndarray (n_trainable,)
+        The ``accumulate`` scheme's register of every cell (S); zeros otherwise.
+    pulses : ndarray of int64 (n_trainable,)
+        Pulses every device has received so far (up and down alike: energy and wear).
     """
 
     device: PulsedDevice
@@ -253,6 +282,7 @@ class Hardware:
     seed: int = 0
     measured: np.ndarray | None = None
     node_names: list | None = None
+    scheme: UpdateScheme = field(default_factory=UpdateScheme)
     dw: np.ndarray = field(init=False)
     up_down: np.ndarray = field(init=False)
     nominal_step: np.ndarray = field(init=False)
@@ -276,6 +306,16 @@ class Hardware:
         self.g_min, self.g_max = g_min, g_max
         self.dw = self.nominal_step * np.maximum(0.0, 1.0 + device.step_dtod * eta[0])
         self.up_down = np.clip(device.up_down + device.up_down_dtod * eta[1], -0.99, 0.99)
+        self.buffer = np.zeros(n)
+        self.pulses = np.zeros(n, dtype=np.int64)
+        self.updates = 0
+        if device.model == "soft_bounds":      # the fast array's reference: symmetric point
+            self.reference = ((1 + self.up_down) * g_max + (1 - self.up_down) * g_min) / 2
+        else:
+            self.reference = (g_min + g_max) / 2
+        if self.scheme.stateful and device.model == "ideal":
+            raise CircuitError(f"devices.update.scheme {self.scheme.scheme} needs a pulsed "
+                               "device (devices.conductance.model constant_step or soft_bounds)")
         self._bounds = None
         measurement = self.measurement
         if measurement.adc_bits is not None and measurement.adc_ranges:
@@ -344,11 +384,73 @@ class Hardware:
 
     def update(self, values: np.ndarray, requested: np.ndarray,
                rng: np.random.Generator) -> np.ndarray:
-        """New conductances (S) after asking every device for a change ``requested`` (S)."""
+        """New conductances (S) after asking every device for a change ``requested`` (S).
+
+        The scheme (:attr:`scheme`) decides the pulse counts; ``accumulate`` updates
+        :attr:`buffer`. Every pulse fired is counted in :attr:`pulses`.
+        """
         requested = np.asarray(requested, dtype=float)
         if self.device.model == "ideal":
             return self.clip(values + requested)
-        return self.apply_pulses(values, self.pulse_counts(requested, rng), rng)
+        self.updates += 1
+        if self.scheme.scheme == "transfer":
+            return self._transfer(values, requested, rng)
+        if self.scheme.scheme == "accumulate":
+            counts, self.buffer = self.scheme.fire(self.buffer, requested, self.nominal_step,
+                                                   self.device.max_pulses)
+        else:
+            counts = self.pulse_counts(requested, rng)
+        self.pulses += np.abs(counts)
+        return self.apply_pulses(values, counts, rng)
+
+    def _transfer(self, values: np.ndarray, requested: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
+        """The ``transfer`` scheme's minibatch (:mod:`eqprop_hw.learning.schemes`): pulses into
+        the fast array A (held as :attr:`buffer` = A - reference), then maybe one column
+        group's transfer into the slow array C (``values``)."""
+        counts = self.pulse_counts(requested, rng)
+        fast = self.apply_pulses(self.reference + self.buffer, counts, rng)
+        moved = np.zeros(counts.size, dtype=np.int64)
+        group = self.scheme.transfer_group(self.updates)
+        if group is not None:
+            chosen = np.arange(counts.size) % self.scheme.columns == group
+            ratio = whole_step_ratio(np.divide(fast - self.reference, self.nominal_step,
+                                               out=np.zeros_like(fast),
+                                               where=self.nominal_step > 0))
+            fire = chosen & (np.abs(ratio) >= self.scheme.threshold)
+            limit = self.device.max_pulses
+            moved = np.where(fire, np.clip(np.trunc(ratio), -limit, limit), 0).astype(np.int64)
+            values = self.apply_pulses(values, moved, rng)
+            fast = self.apply_pulses(fast, -moved, rng)
+        self.buffer = fast - self.reference
+        self.pulses += np.abs(counts) + 2 * np.abs(moved)
+        return values
+
+    def effective(self, values: np.ndarray) -> np.ndarray:
+        """Conductances (S) the circuit sees: ``values`` (array C), plus gamma (A - A_ref) for
+        the ``transfer`` scheme, clipped to every device's bounds."""
+        if self.scheme.scheme != "transfer" or self.scheme.gamma == 0:
+            return values
+        return self.clip(values + self.scheme.gamma * self.buffer)
+    def buffer_range(self) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) of every cell's :attr:`buffer` (S): ``+-max_pulses`` nominal steps for
+        ``accumulate``; the fast device's bounds minus its reference for ``transfer``."""
+        if self.scheme.scheme == "transfer":
+            return self.g_min - self.reference, self.g_max - self.reference
+        limit = self.device.max_pulses * self.nominal_step
+        return -limit, limit
+
+    def scheme_state(self) -> dict:
+        """Copies of the scheme state (what a checkpoint keeps): every cell's register or fast
+        device (``buffer``, S) and pulse count, and the number of minibatches applied."""
+        return {"buffer": self.buffer.copy(), "pulses": self.pulses.copy(),
+                "updates": self.updates}
+
+    def restore(self, state: dict) -> None:
+        """Put back state from :meth:`scheme_state` (arrays already checked by the caller)."""
+        self.buffer = np.array(state["buffer"], dtype=float, copy=True)
+        self.pulses = np.array(state["pulses"], dtype=np.int64, copy=True)
+        self.updates = int(state.get("updates", 0))
 
 
 def device_from_mapping(data: dict | None) -> PulsedDevice:
@@ -407,7 +509,8 @@ def hardware_from_spec(spec, circuit, node_names: list, g_min: float, g_max: flo
                     measurement_from_mapping(devices.get("measurement")),
                     np.full(n, float(g_min)), np.full(n, float(g_max)),
                     seed=int(devices.get("seed", 0)),
-                    measured=measured_nodes(circuit, node_names), node_names=list(node_names))
+                    measured=measured_nodes(circuit, node_names), node_names=list(node_names),
+                    scheme=scheme_from_mapping(devices.get("update")))
 
 
 def probe_for(hardware: Hardware | None, circuit, node_names: list):

@@ -57,7 +57,8 @@ from eqprop_hw.circuit.spec import Spec
 
 DEFAULT_TRAINING = {"epochs": 10, "batch_size": 16, "learning_rate": 0.01, "lr_decay": 1.0,
                     "beta": 1e-6, "nudge": "centered", "loss": "squared", "temperature": 0.1,
-                    "seed": 0, "rule": "ep", "eta": 0.1}
+                    "seed": 0, "rule": "ep", "eta": 0.1,
+                    "layer_beta": None}
 CHECKPOINT_FORMAT = "eqprop-hw checkpoint 2"
 #: Older checkpoint formats still read (format 1: epoch boundaries only).
 CHECKPOINT_FORMATS = ("eqprop-hw checkpoint 1", CHECKPOINT_FORMAT)
@@ -78,6 +79,8 @@ class TrainSettings:
     temperature: float = 0.1
     rule: str = "ep"
     eta: float = 0.1
+    layer_beta: list | None = None
+    """Per-crossbar nudging strengths (:func:`layer_gradient`), or None: ``beta`` for all."""
 
 
 def settings_from(spec: Spec, epochs: int | None = None, seed: int | None = None,
@@ -128,6 +131,41 @@ def learning_rates(settings: TrainSettings, circuit: Circuit, source: str) -> np
     return np.full(len(layers), float(rate))
 
 
+def layer_gradient(estimate, layers: np.ndarray, layer_beta) -> np.ndarray:
+    """The local rule with one nudging strength per crossbar (``training.layer_beta``).
+
+    The elements of crossbar k take their estimate from phases nudged with ``layer_beta[k]``:
+    ``estimate(beta)`` (the batch-mean local rule of phases at ``beta``) runs once per distinct
+    value, so the cost is one set of phases per distinct beta. A larger beta lifts the weak
+    nudge signal of crossbars far from the outputs above read noise and ADC steps; the price
+    is the EP bias of that crossbar's estimate, O(beta) one-sided, O(beta^2) centered.
+
+    Parameters
+    ----------
+    estimate : callable
+        ``estimate(beta) -> ndarray (n_trainable,)``.
+    layers : ndarray of int (n_trainable,)
+        Crossbar index of every trainable element (:func:`crossbar_of`).
+    layer_beta : sequence of float
+        One nudging strength per crossbar (> 0).
+
+    Returns
+    -------
+    ndarray (n_trainable,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> layer_gradient(lambda beta: np.full(3, beta), np.array([0, 1, 1]), [2.0, 5.0])
+    array([2., 5., 5.])
+    """
+    gradient = np.zeros(len(layers))
+    for beta in sorted(set(float(b) for b in layer_beta)):
+        chosen = np.asarray(layer_beta, dtype=float)[layers] == beta
+        gradient[chosen] = estimate(beta)[chosen]
+    return gradient
+
+
 def evaluate(backend, dataset, x: np.ndarray, y: np.ndarray, batch: int = 512,
              loss: str | None = None, temperature: float | None = None, bar=None) -> dict:
     """Free-phase loss and accuracy of a split (outputs in V).
@@ -154,18 +192,25 @@ def evaluate(backend, dataset, x: np.ndarray, y: np.ndarray, batch: int = 512,
 
 
 def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
-                      position: int = 0, seconds: float = 0.0) -> None:
+                      position: int = 0, seconds: float = 0.0, devices: dict | None = None
+                      ) -> None:
     """Write the training state atomically (:func:`eqprop_hw.io.statefile.write_checkpoint`).
 
     ``epoch`` epochs are complete (their metrics are in ``metrics``) and ``position`` samples of
     the sample order of epoch ``epoch`` (0-based; it depends only on (seed, epoch)) are trained
     already, in ``seconds`` s; ``values`` are the trainable values after them. The learning rate
-    of an epoch is a function of the epoch, so this is the whole state.
+    of an epoch is a function of the epoch, so this is the whole state, apart from the devices'
+    update-scheme state ``devices`` (:meth:`Hardware.scheme_state`: every cell's register or
+    fast device ``device_buffer`` in S, its pulse count ``device_pulses`` and the number of
+    minibatches applied ``device_updates``), written when training has a ``devices`` section.
     """
-    write_checkpoint(path, {"format": np.array(CHECKPOINT_FORMAT), "epoch": np.array(epoch),
-                            "values": values, "metrics": np.array(json.dumps(metrics)),
-                            "position": np.array(int(position)),
-                            "seconds": np.array(float(seconds))})
+    fields = {"format": np.array(CHECKPOINT_FORMAT), "epoch": np.array(epoch),
+              "values": values, "metrics": np.array(json.dumps(metrics)),
+              "position": np.array(int(position)), "seconds": np.array(float(seconds))}
+    if devices is not None:
+        fields.update(device_buffer=devices["buffer"], device_pulses=devices["pulses"],
+                      device_updates=np.array(int(devices["updates"])))
+    write_checkpoint(path, fields)
 
 
 #: Per-epoch lists of a checkpoint's metrics (one item per finished epoch).
@@ -192,7 +237,7 @@ def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
         ``"<path>: cannot resume from this checkpoint: <reason>"``.
     """
     state = CheckpointReader(path, ("format", "epoch", "values", "metrics", "position",
-                                    "seconds"))
+                                    "seconds") + DEVICE_FIELDS)
     state.check_format(CHECKPOINT_FORMATS)
     epoch = state.integer("epoch")
     if epochs is not None and epoch > epochs:
@@ -206,6 +251,41 @@ def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
     check_epoch_times(state, metrics, EPOCH_TOTALS, epoch, first=1)
     position, seconds = state.place(samples)
     return epoch, values, metrics, position, seconds
+
+
+#: Checkpoint fields of the devices' update-scheme state (optional: older checkpoints and runs
+#: without ``devices`` have none).
+DEVICE_FIELDS = ("device_buffer", "device_pulses", "device_updates")
+
+
+def _read_device_state(path: Path, n_values: int, scheme) -> dict | None:
+    """The devices' scheme state of a checkpoint (see :func:`_write_checkpoint`), or None.
+
+    ``device_buffer`` must hold ``n_values`` finite numbers (S; required when ``scheme`` keeps
+    state: a checkpoint without it cannot continue an ``accumulate`` run), ``device_pulses``
+    ``n_values`` integers >= 0 (zeros when absent: older checkpoints still load). The register
+    bound is checked once the devices are drawn (:func:`check_resumed_bounds`).
+    """
+    state = CheckpointReader(path, DEVICE_FIELDS)
+    if not any(state.has(key) for key in DEVICE_FIELDS) and not scheme.stateful:
+        return None
+    if scheme.stateful or state.has("device_buffer"):
+        buffer = state.vector("device_buffer", n_values, "trainable elements")
+    else:
+        buffer = np.zeros(n_values)
+    pulses = np.zeros(n_values, dtype=np.int64)
+    if state.has("device_pulses"):
+        raw = state.arrays["device_pulses"]
+        if raw.dtype.kind not in "iu":
+            raise state.error(f"'device_pulses' must hold integers, got dtype {raw.dtype}")
+        counts = state.vector("device_pulses", n_values, "trainable elements")
+        if np.any(counts < 0) or np.any(counts > 2.0 ** 62):
+            index = int(np.flatnonzero((counts < 0) | (counts > 2.0 ** 62))[0])
+            raise state.error(f"'device_pulses'[{index}] is {int(raw[index])}, it must be a "
+                              "pulse count in [0, 2^62]")
+        pulses = raw.astype(np.int64)
+    updates = state.integer("device_updates", 0, 2**62) if state.has("device_updates") else 0
+    return {"buffer": buffer, "pulses": pulses, "updates": updates}
 
 
 def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int | None = None,
@@ -292,7 +372,8 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
 
 #: Settings a run records in its metrics; a resumed run must use the same ones.
 RESUMED_SETTINGS = ("backend", "seed", "beta", "nudge", "loss", "temperature",
-                    "learning_rate", "lr_decay", "batch_size", "overrides")
+                    "learning_rate", "lr_decay", "batch_size", "overrides", "device_update",
+                    "layer_beta")
 
 
 class ResistiveTrainer(Trainer):
@@ -311,6 +392,11 @@ class ResistiveTrainer(Trainer):
         self.dataset = load_dataset(spec, circuit)
         self.g_min, self.g_max = conductance_bounds(spec, circuit)
         self.rates = learning_rates(settings, circuit, spec.source) * self.g_max ** 2
+        self.layers = crossbar_of(circuit)
+        if settings.layer_beta and len(settings.layer_beta) != int(self.layers.max()) + 1:
+            raise SpecError(f"training.layer_beta lists {len(settings.layer_beta)} value(s) but "
+                            f"the circuit has {int(self.layers.max()) + 1} crossbar(s)",
+                            spec.source)
         self.values = np.clip(np.array(circuit.trainable_values()), self.g_min, self.g_max)
         self.epochs = self.passes = settings.epochs
         self.samples, self.batch_size = len(self.dataset.x_train), settings.batch_size
@@ -321,6 +407,7 @@ class ResistiveTrainer(Trainer):
             "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
             "batch_size": settings.batch_size,
             "overrides": dict(getattr(spec, "overrides", None) or {}),
+            **({"layer_beta": settings.layer_beta} if settings.layer_beta else {}),
             "epochs": [], "train_loss": [], "test_loss": [], "train_accuracy": [],
             "test_accuracy": [], "seconds": [], "samples_per_second": [],
             EPOCH_TOTALS: []}
@@ -328,8 +415,20 @@ class ResistiveTrainer(Trainer):
             self.metrics.update(rule="coupled", eta=settings.eta)
             # The clamp rule's direction is in V^2 (EP's in V^2/S): one g_max less.
             self.rates = self.rates / self.g_max
+        devices = spec.data.get("devices")
+        self.device_update = dict(devices["update"]) if devices and devices.get("update") \
+            else None
+        # A scheme other than direct is a setting of the run (recorded, compared on resume),
+        # e.g. "accumulate, threshold 1".
+        self.recorded_update = None
+        if self.device_update is not None and self.device_update["scheme"] != "direct":
+            self.recorded_update = ", ".join(
+                [self.device_update["scheme"]] + [f"{key} {value:g}" for key, value in
+                                                  self.device_update.items() if key != "scheme"])
+        if self.recorded_update is not None:
+            self.metrics["device_update"] = self.recorded_update
         self.engine = self.client = self.cluster = self.remote = self.thermal = None
-        self.clamped = None
+        self.clamped = self.device_state = None
         self.hardware = self.probe = self.chunks = self.dispatch = None
         self.resumed, self.progress = False, False
         self.began = time.perf_counter()
@@ -343,13 +442,18 @@ class ResistiveTrainer(Trainer):
                "temperature": settings.temperature if settings.loss == "cross_entropy" else None,
                "learning_rate": settings.learning_rate, "lr_decay": settings.lr_decay,
                "batch_size": settings.batch_size,
-               "overrides": dict(getattr(self.spec, "overrides", None) or {})}
+               "overrides": dict(getattr(self.spec, "overrides", None) or {}),
+               "device_update": self.recorded_update, "layer_beta": settings.layer_beta}
         self.metrics.setdefault("overrides", {})      # a checkpoint from before --set
         check_resumed_settings(path, self.metrics, {key: now[key] for key in RESUMED_SETTINGS})
         coupled = settings.rule == "coupled"      # EP runs record no rule (their metrics
         check_resumed_settings(                    # stay as they were): compare explicitly
             path, {"rule": self.metrics.get("rule", "ep"), "eta": self.metrics.get("eta")},
             {"rule": settings.rule, "eta": settings.eta if coupled else None})
+        if self.device_update is not None:
+            from eqprop_hw.learning.schemes import scheme_from_mapping
+            self.device_state = _read_device_state(path, self.values.size,
+                                                   scheme_from_mapping(self.device_update))
         self.resumed = True
         return Start(epoch, position, seconds)
 
@@ -406,7 +510,13 @@ class ResistiveTrainer(Trainer):
                                   "(no workers, scheduler or chunks yet)")
             if not resume:
                 self.values = self.hardware.clip(self.values)   # every device in its range
-            engine.set_trainable(self.values)
+            elif self.device_state is not None:
+                low, high = self.hardware.buffer_range()
+                check_resumed_bounds(self.checkpoint, self.device_state["buffer"], low, high,
+                                     "device_buffer", "the range of the scheme's register "
+                                     "or fast device", " S")
+                self.hardware.restore(self.device_state)
+            engine.set_trainable(self.deployed())
         if workers is not None and self.thermal is None:
             self._calibrate()
         if self.settings.rule == "coupled":
@@ -457,10 +567,15 @@ class ResistiveTrainer(Trainer):
             self.values = self.hardware.update(self.values, -self.epoch_rates * gradient,
                                                device_rng)
         if self.remote is None:
-            self.engine.set_trainable(self.values)
+            self.engine.set_trainable(self.deployed())
         if self.clamped is not None:
             self.clamped.set_trainable(self.values)
         return len(batch)
+
+    def deployed(self) -> np.ndarray:
+        """The conductances (S) the circuit has: the trained values, or with devices what the
+        update scheme makes of them (:meth:`Hardware.effective`)."""
+        return self.values if self.hardware is None else self.hardware.effective(self.values)
 
     def _gradient(self, epoch: int, first: int, x, targets):
         """``(gradient, device rng or None)`` of one minibatch by the run's estimator."""
@@ -468,6 +583,8 @@ class ResistiveTrainer(Trainer):
         if self.clamped is not None:     # Coupled Learning (eqprop_hw.learning.coupled)
             from eqprop_hw.learning.coupled import coupled_gradient
             return coupled_gradient(self.engine, self.clamped, x, targets, settings.eta)[0], None
+        if settings.layer_beta:
+            return self._layer_gradient(epoch, first, x, targets)
         if self.thermal is not None:     # finite temperature (eqprop_hw.thermal.train)
             return self.thermal(self.values, x, targets, beta,
                                 (settings.seed, epoch, first)), None
@@ -483,8 +600,25 @@ class ResistiveTrainer(Trainer):
                                      self.probe, device_rng), device_rng
         return ep_gradient(self.engine, x, targets, beta, nudge, self.probe)[0], None
 
+    def _layer_gradient(self, epoch: int, first: int, x, targets):
+        """:meth:`_gradient` with one beta per crossbar (:func:`layer_gradient`)."""
+        settings, nudge = self.settings, self.settings.nudge
+        if self.thermal is not None or self.remote is not None or self.chunks is not None:
+            raise EqpropError("train: training.layer_beta trains in one process at T = 0 "
+                              "(no temperature, workers, scheduler or chunks)")
+        if self.hardware is None:
+            return layer_gradient(lambda beta: ep_gradient(self.engine, x, targets, beta, nudge,
+                                                           self.probe)[0],
+                                  self.layers, settings.layer_beta), None
+        device_rng = np.random.default_rng([settings.seed, epoch, first, 0xDE71CE])
+        return layer_gradient(lambda beta: measured_gradient(
+            self.engine, self.hardware, x, targets, beta, nudge, self.probe, device_rng),
+            self.layers, settings.layer_beta), device_rng
+
     def mark(self):
-        return self.values.copy()
+        if self.hardware is None:
+            return self.values.copy()
+        return self.values.copy(), self.hardware.scheme_state()
 
     def end_epoch(self, epoch: int, seconds: float) -> str:
         if self.remote is not None:
@@ -517,21 +651,34 @@ class ResistiveTrainer(Trainer):
         metrics["test_accuracy"].append(on_test["accuracy"])
         metrics["seconds"].append(seconds)
         metrics["samples_per_second"].append(self.samples / seconds)
+        if self.hardware is not None:    # pulses per device so far (energy and wear)
+            done = metrics.setdefault("pulses_per_cell", [None] * epoch)
+            done.append(float(self.hardware.pulses.mean()) if self.hardware.pulses.size
+                        else 0.0)
         return _epoch_line(metrics)
 
     def record(self, epoch: int, seconds: float) -> None:
         self.metrics[EPOCH_TOTALS].append(seconds)
-        _write_outputs(self.out_dir, self.circuit, self.values, self.metrics, False, self.spec)
+        _write_outputs(self.out_dir, self.circuit, self.deployed(), self.metrics, False,
+                       self.spec)
 
     def draw(self, mark=None) -> None:
         if self.plots and self.metrics["epochs"]:
             from eqprop_hw.io.plots import plot_training
-            plot_training(self.out_dir, self.circuit, self.values if mark is None else mark,
+            if isinstance(mark, tuple):          # devices: (values, scheme state)
+                mark = mark[0] if self.hardware is None else self.hardware.effective(mark[0])
+            plot_training(self.out_dir, self.circuit, self.deployed() if mark is None else mark,
                           self.metrics, self.spec)
 
     def save(self, epoch: int, position: int, seconds: float, mark=None) -> None:
-        _write_checkpoint(self.checkpoint, epoch, self.values if mark is None else mark,
-                          self.metrics, position, seconds)
+        values, devices = self.values, None
+        if self.hardware is not None:
+            values, devices = mark if mark is not None else (values,
+                                                             self.hardware.scheme_state())
+        elif mark is not None:
+            values = mark
+        _write_checkpoint(self.checkpoint, epoch, values, self.metrics, position, seconds,
+                          devices)
 
     def crashed(self, crash: SimulatorCrash, epoch: int, first: int):
         """ngspice died twice on one sample: name it in the data set."""
@@ -546,7 +693,8 @@ class ResistiveTrainer(Trainer):
         """The figures (once), then params and metrics with the run's wall time."""
         self.draw()
         self.metrics["wall_seconds"] = time.perf_counter() - self.began
-        _write_outputs(self.out_dir, self.circuit, self.values, self.metrics, False, self.spec)
+        _write_outputs(self.out_dir, self.circuit, self.deployed(), self.metrics, False,
+                       self.spec)
         return self.metrics
 
     def close(self) -> None:
