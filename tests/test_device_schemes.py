@@ -169,7 +169,8 @@ def test_accumulate_training_is_deterministic_and_resumes_exactly(tmp_path):
     again = train(xor_with(ACCUMULATE, 4), tmp_path / "again", progress=False, plots=False)
     assert whole["train_loss"] == again["train_loss"]
     assert whole["device_update"] == "accumulate, threshold 1"
-    train(xor_with(ACCUMULATE, 2), tmp_path / "split", progress=False, plots=False)
+    train(xor_with(ACCUMULATE, 2), tmp_path / "split", progress=False, plots=False,
+          keep_checkpoint=True)
     with np.load(tmp_path / "split" / "checkpoint.npz") as state:
         assert np.any(state["device_buffer"] != 0)      # the register is part of the state
         pulses = state["device_pulses"].mean()
@@ -240,10 +241,11 @@ def test_layer_beta_with_devices_resumes_exactly(tmp_path):
     data["training"]["epochs"] = 4
     whole = train(parse_spec(data), tmp_path / "whole", progress=False, plots=False)
     data["training"]["epochs"] = 2
-    train(parse_spec(data), tmp_path / "split", progress=False, plots=False)
+    train(parse_spec(data), tmp_path / "split", progress=False, plots=False,
+          keep_checkpoint=True)
     data["training"]["epochs"] = 4
     resumed = train(parse_spec(data), tmp_path / "split", resume=True, progress=False,
-                    plots=False)
+                    plots=False, keep_checkpoint=True)
     assert resumed["train_loss"] == whole["train_loss"]
     data["training"]["layer_beta"] = [4e-4, 2e-4]
     with pytest.raises(Exception, match="it was written with layer_beta"):
@@ -309,7 +311,8 @@ TRANSFER = {"conductance": {"model": "soft_bounds", "states": 200, "up_down": 0.
 
 def test_transfer_training_resumes_exactly(tmp_path):
     whole = train(xor_with(TRANSFER, 4), tmp_path / "whole", progress=False, plots=False)
-    train(xor_with(TRANSFER, 2), tmp_path / "split", progress=False, plots=False)
+    train(xor_with(TRANSFER, 2), tmp_path / "split", progress=False, plots=False,
+          keep_checkpoint=True)
     with np.load(tmp_path / "split" / "checkpoint.npz") as state:
         assert np.any(state["device_buffer"] != 0) and int(state["device_updates"]) > 0
     resumed = train(xor_with(TRANSFER, 4), tmp_path / "split", resume=True, progress=False,
@@ -370,7 +373,7 @@ def test_a_stopped_accumulate_run_resumes_to_the_uninterrupted_result(tmp_path, 
         assert int(state["position"]) == (9 if len(signals) == 1 else 8) * 4
         assert np.any(state["device_buffer"] != 0)
     train(spec, tmp_path / "stopped", resume=True, progress=False, plots=False)
-    timing = ("seconds", "samples_per_second")
+    timing = ("seconds", "samples_per_second", "epoch_seconds_total", "wall_seconds")
     whole, resumed = (json.loads((tmp_path / name / "metrics.json").read_text())
                       for name in ("whole", "stopped"))
     assert {k: v for k, v in whole.items() if k not in timing} == \
