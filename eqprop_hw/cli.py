@@ -141,6 +141,19 @@ class SoftmaxTemperatureAction(argparse.Action):
         namespace.temperature = values
 
 
+def lc_waveform_args(sub, inputs: bool = True) -> None:
+    """``--input-file`` (with ``inputs``) and ``--target-file``: an lc spec's waveforms."""
+    if inputs:
+        sub.add_argument("--input-file", metavar="ROWS.csv|.npy",
+                         help="lc specs: input waveforms, one row per grid time, one column "
+                              "per input (A); CSV or .npy (default: the spec's, else its "
+                              "dataset's first sequence)")
+    sub.add_argument("--target-file", metavar="ROWS.csv|.npy",
+                     help="lc specs: target waveforms, one row per grid time, one column per "
+                          "output (Wb or A); CSV or .npy (default: the spec's targets, else "
+                          "its dataset's first sequence)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``eqprop-hw`` (all commands).
 
@@ -223,14 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--input", metavar="X",
                      help="input values, comma-separated, in input order (default: 0 V "
                           "sources, set later with alter)")
-    sub.add_argument("--input-file", metavar="ROWS.csv|.npy",
-                     help="lc specs: input waveforms, one row per grid time, one column per "
-                          "input (A); CSV or .npy (default: the spec's, else its dataset's "
-                          "first sequence)")
-    sub.add_argument("--target-file", metavar="ROWS.csv|.npy",
-                     help="lc specs: target waveforms, one row per grid time, one column per "
-                          "output (Wb or A); CSV or .npy (default: the spec's targets, else "
-                          "its dataset's first sequence)")
+    lc_waveform_args(sub)
     nudge_args(sub)
     loss_args(sub)
     sub.add_argument("--analysis", choices=("op", "tran"), default="op",
@@ -256,8 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "default: off)")
     sub.add_argument("--inputs", metavar="SOURCES",
                      help="independent sources that become the inputs, e.g. V1,V2, in "
-                          "order (case-insensitive; each keeps its imported value as its dc; default: "
-                          "none)")
+                          "order (case-insensitive; each keeps its imported value as its dc; "
+                          "default: none)")
     sub.add_argument("--outputs", metavar="NODES",
                      help="nodes whose voltages are the outputs, e.g. n3,n5, in order "
                           "(default: none)")
@@ -282,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "default: none)")
     sub.add_argument("--target-file", metavar="ROWS.csv|.npy",
                      help="lc specs: target waveforms, one row per grid time, one column per "
-                          "output (Wb or A); CSV or .npy adds the loss (default: none)")
+                          "output (Wb or A); CSV or .npy: adds the loss (default: none)")
     nudge_args(sub)
     loss_args(sub, gibbs=True)
     thermal_args(sub)
@@ -313,14 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--target", metavar="Y",
                      help="target voltages (V), comma-separated, in output order (default: "
                           "none, required except for lc specs)")
-    sub.add_argument("--input-file", metavar="ROWS.csv|.npy",
-                     help="lc specs: input waveforms, one row per grid time, one column per "
-                          "input (A); CSV or .npy (default: the spec's, else its dataset's "
-                          "first sequence)")
-    sub.add_argument("--target-file", metavar="ROWS.csv|.npy",
-                     help="lc specs: target waveforms, one row per grid time, one column per "
-                          "output (Wb or A); CSV or .npy (default: the spec's targets, else "
-                          "its dataset's first sequence)")
+    lc_waveform_args(sub)
     sub.add_argument("--beta", type=_positive_float, metavar="B",
                      help="nudging conductance (S) (default: the spec's training.beta)")
     sub.add_argument("--nudge", choices=("positive", "negative", "centered"),
@@ -398,14 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rows of the data set to predict (default: %(default)s)")
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
                      help="simulator (default: %(default)s)")
-    sub.add_argument("--input-file", metavar="ROWS.csv|.npy",
-                     help="lc specs: input waveforms, one row per grid time, one column per "
-                          "input (A); CSV or .npy (default: the spec's, else its dataset's "
-                          "first sequence)")
-    sub.add_argument("--target-file", metavar="ROWS.csv|.npy",
-                     help="lc specs: target waveforms, one row per grid time, one column per "
-                          "output (Wb or A); CSV or .npy (default: the spec's targets, else "
-                          "its dataset's first sequence)")
+    lc_waveform_args(sub)
     loss_args(sub)
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_argument("--plot", metavar="FILE.png",
@@ -425,14 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="nudging conductance (S) (default: the spec's training.beta)")
     sub.add_argument("--no-ngspice", action="store_true",
                      help="skip the ngspice rows (default: off)")
-    sub.add_argument("--input-file", metavar="ROWS.csv|.npy",
-                     help="lc specs: input waveforms, one row per grid time, one column per "
-                          "input (A); CSV or .npy (default: the spec's, else its dataset's "
-                          "first sequence)")
-    sub.add_argument("--target-file", metavar="ROWS.csv|.npy",
-                     help="lc specs: target waveforms, one row per grid time, one column per "
-                          "output (Wb or A); CSV or .npy (default: the spec's targets, else "
-                          "its dataset's first sequence)")
+    lc_waveform_args(sub)
     loss_args(sub)
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
