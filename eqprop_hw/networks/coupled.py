@@ -62,13 +62,13 @@ def train_twin_run(net, out, epochs, seed, plots: bool):
     """:meth:`ResistiveNetwork.train_twin`'s work (see there)."""
     check_int(epochs, "epochs", "train_twin")
     check_int(seed, "seed", "train_twin")
+    check_bool(plots, "plots", "train_twin")
     from eqprop_hw.learning.limits import check_run_counts
     from eqprop_hw.networks.results import TrainingRun
     from eqprop_hw.twin.train import train_twin, write_twin_run
     check_run_counts(epochs, seed)
     out = Path(out) if out is not None else Path("runs") / net.name
     result = train_twin(net.spec, net.circuit, epochs=epochs, seed=seed)
-    check_bool(plots, "plots", "train_twin")
     write_twin_run(out, net.circuit, result, plots=plots)
     params = dict(zip(net.circuit.trainable, result.values.tolist()))
     return TrainingRun(data=dict(result.metrics), metrics=dict(result.metrics),

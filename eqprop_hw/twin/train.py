@@ -10,9 +10,9 @@ evaluated on the native backend, giving the same metrics a ``train`` run records
 Examples
 --------
 >>> import eqprop_hw
->>> from eqprop_hw.io.data import load_dataset
+>>> from eqprop_hw.circuit.build import build_circuit
 >>> spec = eqprop_hw.load(CIRCUITS / "xor.yaml").spec
->>> twin_settings_from(spec).eta           # xor trains with EP: the default clamp
+>>> twin_settings_from(spec, build_circuit(spec)).eta     # xor trains with EP: the default
 0.1
 """
 
@@ -36,16 +36,15 @@ TRACE_POINTS = 200
 MAX_WINDOWS = 200_000
 
 
-def twin_settings_from(spec: Spec) -> TwinSettings:
+def twin_settings_from(spec: Spec, circuit: Circuit) -> TwinSettings:
     """TwinSettings from a spec's ``training`` section (its ``twin`` mapping, ``eta``,
-    ``learning_rate`` times g_max, and the conductance bounds)."""
-    from eqprop_hw.circuit.build import build_circuit
+    ``learning_rate`` times g_max, and the conductance bounds of ``circuit``, the spec's)."""
     from eqprop_hw.learning.train import conductance_bounds, settings_from
     settings = settings_from(spec)
     if isinstance(settings.learning_rate, (list, tuple)):
         raise SpecError("training.learning_rate: a twin network has one update gain; give "
                         "one rate, not one per crossbar", spec.source)
-    g_min, g_max = conductance_bounds(spec, build_circuit(spec))
+    g_min, g_max = conductance_bounds(spec, circuit)
     twin = dict((spec.data.get("training") or {}).get("twin") or {})
     twin.pop("damage", None)
     try:
@@ -93,7 +92,7 @@ def twin_inputs(spec: Spec, circuit: Circuit, epochs: int | None = None,
     if training.loss != "squared":
         raise SpecError("a twin network clamps output voltages: training.loss must be "
                         "squared", spec.source)
-    settings = twin_settings_from(spec)
+    settings = twin_settings_from(spec, circuit)
     dataset = load_dataset(spec, circuit)
     samples = len(dataset.x_train)
     if samples * training.epochs > MAX_WINDOWS:
