@@ -313,8 +313,8 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
             edges.append(element)
         else:
             copies.append(element)
-    if [e.name for e in edges] != list(circuit.trainable):
-        edges.sort(key=list(circuit.trainable).index)
+    order = {name: k for k, name in enumerate(circuit.trainable)}
+    edges.sort(key=lambda element: order[element.name])       # trainable order
     for element in shared_sources:
         if element.name in driven:
             k, gain = driven[element.name]
