@@ -28,6 +28,7 @@ COMMANDS = {
     "train-digits-3": ["train", "circuits/digits.yaml", "--epochs", "3", "--out", "{out}"],
     "train-digits-20": ["train", "circuits/digits.yaml", "--out", "{out}"],
     "bench-quick": ["bench"],
+    "train-xor-twin": ["train", "circuits/xor_twin.yaml", "--twin", "--out", "{out}"],
 }
 
 CLAIM = re.compile(r"<!-- claim: ([a-z0-9-]+) -->\s*(?:~|about )?([0-9.]+)(?:-([0-9.]+))?\s*"
