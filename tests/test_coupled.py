@@ -184,6 +184,27 @@ def test_one_training_step_is_the_reference_clamped_update(tmp_path, backend):
     assert run.metrics["rule"] == "coupled" and run.metrics["eta"] == 0.2
 
 
+@pytest.mark.ngspice
+def test_ngspice_coupled_training_isolates_both_phases(tmp_path, monkeypatch):
+    """With ngspice, the clamped phase's backend runs in an isolated child like the free one
+    (restarted if ngspice dies), and --no-isolate turns both off."""
+    import eqprop_hw.learning.train as train_module
+    made = []
+    real = train_module.make_backend
+
+    def recording(name, circuit, **kwargs):
+        made.append((len(circuit.inputs), kwargs.get("isolated", False)))
+        return real(name, circuit, **kwargs)
+
+    monkeypatch.setattr(train_module, "make_backend", recording)
+    net = eqprop_hw.load(coupled_spec(tmp_path, ", rule: coupled, eta: 0.2"))
+    net.train(out=tmp_path / "iso", epochs=1, backend="ngspice", plots=False)
+    assert made[0][1] and made[1][1] and made[1][0] == made[0][0] + 1   # + the clamp's input
+    made.clear()
+    net.train(out=tmp_path / "plain", epochs=1, backend="ngspice", plots=False, isolate=False)
+    assert [isolated for _, isolated in made] == [False, False] and len(made) == 2
+
+
 def test_coupled_training_learns_xor(tmp_path):
     spec = coupled_spec(tmp_path, ", rule: coupled, eta: 0.5", epochs=60)
     whole = eqprop_hw.load(spec).train(out=tmp_path / "whole", plots=False)

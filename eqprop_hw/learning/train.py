@@ -459,25 +459,29 @@ class ResistiveTrainer(Trainer):
 
     def connect(self, workers, scheduler, chunks, isolate, resume: bool) -> None:
         """Check the run options and start the engines (backend, Dask, sampler, devices)."""
-        settings, spec, circuit = self.settings, self.spec, self.circuit
+        settings, circuit = self.settings, self.circuit
         if settings.loss == "cross_entropy":
             self.dataset.probabilities(self.dataset.y_train[:1])   # one output per class
         if workers is not None and scheduler is not None:
             raise EqpropError("train: give either workers or scheduler, not both")
         if chunks is not None and int(chunks) < 1:
             raise EqpropError(f"train: chunks must be a positive number, got {chunks!r}")
-        self.options = options = backend_options(settings.loss, settings.temperature)
-        if self.backend == "ngspice" and (isolate is None or isolate):
-            self.engine = make_backend(self.backend, circuit, isolated=True, **options)
-        else:
-            self.engine = make_backend(self.backend, circuit, compiled=True, **options)
+        self.options = backend_options(settings.loss, settings.temperature)
+        self.engine = self._make_engine(circuit, isolate)
         try:
-            self._attach(workers, scheduler, chunks, resume)
+            self._attach(workers, scheduler, chunks, resume, isolate)
         except BaseException:
             self.close()
             raise
 
-    def _attach(self, workers, scheduler, chunks, resume: bool) -> None:
+    def _make_engine(self, circuit, isolate):
+        """A backend for ``circuit``: ngspice in an isolated child unless ``isolate`` is False
+        (:mod:`eqprop_hw.backends.isolated`), the native solver compiled."""
+        if self.backend == "ngspice" and (isolate is None or isolate):
+            return make_backend(self.backend, circuit, isolated=True, **self.options)
+        return make_backend(self.backend, circuit, compiled=True, **self.options)
+
+    def _attach(self, workers, scheduler, chunks, resume: bool, isolate) -> None:
         """The Dask gradient, the finite-temperature sampler and the devices, when asked."""
         spec, circuit, metrics = self.spec, self.circuit, self.metrics
         if workers is not None or scheduler is not None:
@@ -520,7 +524,7 @@ class ResistiveTrainer(Trainer):
         if workers is not None and self.thermal is None:
             self._calibrate()
         if self.settings.rule == "coupled":
-            self._attach_clamped(chunks)
+            self._attach_clamped(chunks, isolate)
 
     def _calibrate(self) -> None:
         """A local cluster: are the tasks big enough to gain? (``DaskGradient.calibrate``)"""
@@ -532,7 +536,7 @@ class ResistiveTrainer(Trainer):
             settings.nudge)
         self.metrics["workers_dispatch"] = "workers" if self.dispatch.dispatch else "client"
 
-    def _attach_clamped(self, chunks) -> None:
+    def _attach_clamped(self, chunks, isolate) -> None:
         """Coupled Learning: a second backend of the clamped circuit, same values."""
         from eqprop_hw.learning.coupled import clamped_circuit
         settings = self.settings
@@ -545,8 +549,7 @@ class ResistiveTrainer(Trainer):
             if present:
                 raise EqpropError(f"train: training.rule coupled (clamped outputs) does not "
                                   f"run with {what} yet; use training.rule ep")
-        self.clamped = make_backend(self.backend, clamped_circuit(self.circuit), compiled=True,
-                                    **self.options)
+        self.clamped = self._make_engine(clamped_circuit(self.circuit), isolate)
         self.clamped.set_trainable(self.values)
 
     def begin_epoch(self, epoch: int, position: int) -> None:
