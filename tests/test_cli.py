@@ -18,11 +18,11 @@ import yaml
 
 from eqprop_hw import cli
 from eqprop_hw.circuit.build import build_circuit
-from eqprop_hw.cli import main
 from eqprop_hw.errors import ConvergenceError, ParamsError
 from eqprop_hw.io.fileio import atomic_output, atomic_write_text, read_number_rows
 from eqprop_hw.io.params import apply_params, load_params, save_params
 from eqprop_hw.circuit.spec import load_spec
+from cli_run import run
 
 HERE = Path(__file__).resolve().parent
 BAD_INPUTS = HERE / "bad_inputs"
@@ -78,11 +78,6 @@ def divider(tmp_path) -> Path:
     return path
 
 
-def run(capsys, *argv):
-    """main(argv) -> (exit code, stdout, stderr)."""
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def assert_one_error_line(code, out, err, *fragments, exit_code=2):

@@ -10,22 +10,18 @@ import numpy as np
 import pytest
 import yaml
 
-from eqprop_hw.cli import main
 from eqprop_hw.lc.bptt import bptt_gradient
 from eqprop_hw.lc.echo import hel_gradient
 from eqprop_hw.lc.examples import random_lc_data, random_lc_model
 from eqprop_hw.lc.integrate import integrate
 from eqprop_hw.lc.model import build_model
 from eqprop_hw.circuit.spec import load_spec
+from cli_run import run
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="needs ngspice")
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture()

@@ -12,20 +12,16 @@ import pytest
 import yaml
 
 import eqprop_hw
-from eqprop_hw.cli import main
 from eqprop_hw.circuit.netlist import fmt
 from eqprop_hw.lc.bptt import bptt_gradient
 from eqprop_hw.lc.examples import random_lc_data
 from eqprop_hw.lc.integrate import integrate
+from cli_run import run
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="needs ngspice")
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def run_json(capsys, *argv):

@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 import eqprop_hw
-from eqprop_hw.cli import build_parser, main
+from eqprop_hw.cli import build_parser
 from eqprop_hw.errors import SpecError
+from cli_run import run
 
 ROOT = Path(__file__).resolve().parents[1]
 XOR = str(ROOT / "circuits" / "xor.yaml")
@@ -27,10 +28,6 @@ LC = str(ROOT / "circuits" / "lc" / "lc_teacher.yaml")
 TIMING = ("seconds", "samples_per_second", "epoch_seconds_total", "wall_seconds")
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def curves(metrics: dict) -> dict:

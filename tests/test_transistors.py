@@ -24,11 +24,11 @@ from eqprop_hw.circuit.graph import Element, validate_circuit
 from eqprop_hw.circuit.netlist import write_netlist
 from eqprop_hw.circuit.spec import parse_spec
 from eqprop_hw.circuit.transistors import DeviceModel, model_line, transistor_line
-from eqprop_hw.cli import main
 from eqprop_hw.errors import BackendError, CircuitError, SpecError
 from eqprop_hw.learning.check import finite_difference_gradient
 from eqprop_hw.learning.ep import ep_gradient
 from eqprop_hw.learning.reference import EnergyModel, gradient_agreement
+from cli_run import run
 
 NGSPICE = shutil.which("ngspice")
 needs_ngspice = pytest.mark.skipif(NGSPICE is None, reason="ngspice binary not installed")
@@ -51,10 +51,6 @@ def mos_circuit(**changes):
     return build_circuit(parse_spec(data))
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 # -- the circuit, the spec and the writer -------------------------------------------------------
