@@ -6,9 +6,10 @@ the storage capacitors at each epoch's end, evaluated natively) is compared with
 using the same rule (training.rule coupled, batch 1): the largest relative difference of the
 train loss over the epochs, the final accuracies, and the wall time of the transient.
 
-Writes ``docs/results/twin_study.json`` and prints a Markdown table.
+Writes ``docs/results/twin_study.json`` (``--out``; ``--quick`` writes nothing unless given
+``--out``) and prints a Markdown table.
 
-Usage: ``python tools/study_twin.py [--quick]``.
+Usage: ``python tools/study_twin.py [--quick] [--out FILE]``.
 """
 
 from __future__ import annotations
@@ -29,12 +30,8 @@ SPEC = ROOT / "circuits" / "xor_twin.yaml"
 
 
 def compare(folder: Path, rate: float | None, epochs: int | None) -> dict:
-    text = SPEC.read_text()
-    if rate is not None:
-        text = text.replace("learning_rate: 0.0015", f"learning_rate: {rate}")
-    path = folder / f"xor_twin_{rate}_{epochs}.yaml"
-    path.write_text(text)
-    net = eqprop_hw.load(path)
+    overrides = {} if rate is None else {"training.learning_rate": rate}
+    net = eqprop_hw.load(SPEC, overrides=overrides)
     start = time.perf_counter()
     twin = net.train_twin(folder / f"twin_{rate}_{epochs}", epochs=epochs)
     twin_seconds = time.perf_counter() - start
@@ -43,7 +40,7 @@ def compare(folder: Path, rate: float | None, epochs: int | None) -> dict:
     python_seconds = time.perf_counter() - start
     a = np.array(twin.metrics["train_loss"])
     b = np.array(python.metrics["train_loss"])
-    return {"learning_rate": rate or 0.0015, "eta": twin.metrics["eta"], "epochs": len(a),
+    return {"learning_rate": net.spec.data["training"]["learning_rate"], "eta": twin.metrics["eta"], "epochs": len(a),
             "windows": twin.metrics["windows"],
             "max_rel_loss_difference": float(np.max(np.abs(a - b) / b)),
             "twin_final_loss": float(a[-1]), "python_final_loss": float(b[-1]),
@@ -55,14 +52,19 @@ def compare(folder: Path, rate: float | None, epochs: int | None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="two short runs only")
+    parser.add_argument("--quick", action="store_true",
+                        help="two short runs only (printed; written only with --out)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON to write (default docs/results/twin_study.json, none with "
+                             "--quick)")
     args = parser.parse_args()
+    out = args.out or (None if args.quick else ROOT / "docs" / "results" / "twin_study.json")
     runs = [(3e-4, 10), (3e-3, 2)] if args.quick else \
         [(1e-4, 10), (3e-4, 10), (1e-3, 10), (3e-3, 10), (None, None)]
     with tempfile.TemporaryDirectory() as scratch:
         rows = [compare(Path(scratch), rate, epochs) for rate, epochs in runs]
-    atomic_write_text(ROOT / "docs" / "results" / "twin_study.json",
-                      json.dumps({"rows": rows}, indent=1) + "\n")
+    if out is not None:
+        atomic_write_text(out, json.dumps({"rows": rows}, indent=1) + "\n")
     print("| learning rate | epochs (windows) | max rel. loss difference | final loss twin / "
           "python | accuracy twin / python | ngspice s |")
     print("| --- | --- | --- | --- | --- | --- |")
