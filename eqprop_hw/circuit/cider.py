@@ -234,10 +234,12 @@ def card_name(word: str, subject: str) -> str:
         raise CircuitError(f"{subject}: invalid CIDER card name {word[:40]!r}")
     try:
         return resolve(low, {name: name for name in CARDS}, "CIDER card", subject)
-    except CircuitError:
-        for name, shortest in (("title", 3), ("comment", 3), ("end", 3)):
-            if len(low) >= shortest and name.startswith(low):
+    except CircuitError as error:
+        for name in ("title", "comment", "end"):      # as ngspice: 3 letters at least
+            if len(low) >= 3 and name.startswith(low):
                 return name
+        if "ambiguous" in str(error):
+            raise
         raise CircuitError(f"{subject}: unknown CIDER card {word!r} (cards: "
                            f"{' '.join(CARDS)}, comment, title, end)") from None
 
