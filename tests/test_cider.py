@@ -99,8 +99,12 @@ def test_models_are_bounded_and_checked_whole():
     mesh = (cider.parse_card("x.mesh loc=0 n=1", "m"),)
     with pytest.raises(CircuitError, match="needs x.mesh"):
         cider.CiderModel("M", "NUMD", 1, ())
-    with pytest.raises(CircuitError, match="more than 5000"):
-        cider.CiderModel("M", "NUMD", 1, mesh + (cider.parse_card("x.mesh w=1 n=6000", "m"),))
+    with pytest.raises(CircuitError, match="more than 2000"):
+        cider.CiderModel("M", "NUMD", 1, mesh + (cider.parse_card("x.mesh w=1 n=2500", "m"),))
+    with pytest.raises(CircuitError, match="up to 1e[+]06 mesh lines"):   # automatic spacing
+        cider.CiderModel("M", "NUMD", 1, mesh + (cider.parse_card("x.mesh w=1 h1=1e-6", "m"),))
+    assert cider.mesh_nodes(mesh + (cider.parse_card("x.mesh w=1 h.s=0.01 r=1.5", "m"),), "x",
+                            "m") == 104             # a bound: width / h + 3 lines
     with pytest.raises(CircuitError, match="needs y.mesh"):
         cider.CiderModel("M", "NUMOS", 2, mesh + (cider.parse_card("x.mesh w=1 n=9", "m"),))
     with pytest.raises(CircuitError, match="doping infile refused: it reads or writes a file"):

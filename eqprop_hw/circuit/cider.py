@@ -31,16 +31,18 @@ Grammar (what this module accepts, reads and writes)
   (mesh-line indices).
 * Refused, naming the card and the reason: everything that reads or writes a file (doping
   profiles read from files: ``infile=``, ``suprem3``, ``ascii``; ``options ic.file=`` and
-  ``unique``; ``output rootfile=``), automatic mesh spacing (``ratio``, ``h.start``,
-  ``h.end``, ``h.max``: ngspice finds their node count by an iterative search), inverted
-  flags (``^name``) except on the ``models`` card, a parameter given twice (also under two aliases), two choices of one
-  kind in a card (``uniform`` and ``gaussian``), unknown or ambiguous keywords.
-* Sizes: at most :data:`MAX_CARDS` sub-cards of at most :data:`MAX_CARD_PARAMS` parameters;
-  every mesh card gives ``number`` (its mesh-line index) and one of ``location`` or
-  ``width``, so the node count is known before ngspice sees the model: at most
-  :data:`MAX_NODES_1D` mesh lines for a one-dimensional model (``LEVEL=1`` NUMD and NBJT),
-  :data:`MAX_NODES_2D` mesh nodes (x lines times y lines) for a two-dimensional one (``LEVEL=2``
-  and NUMOS), and :data:`MAX_CIRCUIT_NODES` over all CIDER devices of a circuit.
+  ``unique``; ``output rootfile=``), inverted flags (``^name``) except on the ``models`` card,
+  a parameter given twice (also under two aliases), two choices of one kind in a card
+  (``uniform`` and ``gaussian``), unknown or ambiguous keywords.
+* Sizes: at most :data:`MAX_CARDS` sub-cards of at most :data:`MAX_CARD_PARAMS` parameters.
+  Every mesh card gives one of ``location`` or ``width``, and either ``number`` (its
+  mesh-line index: uniform spacing, the node count is exact) or automatic spacing
+  (``h.start`` or ``h.end``, optionally ``h.max`` and ``ratio``: ngspice searches the count,
+  which is at most ``width / min(h) + 3``), so the node count is bounded before ngspice sees
+  the model: at most :data:`MAX_NODES_1D` mesh lines for a one-dimensional model (``LEVEL=1``
+  NUMD and NBJT), :data:`MAX_NODES_2D` mesh nodes (x lines times y lines) for a
+  two-dimensional one (``LEVEL=2`` and NUMOS), and :data:`MAX_CIRCUIT_NODES` over all CIDER
+  devices of a circuit.
 * The ``output`` card only chooses debug printing and what saved solutions hold: the importer
   leaves it out (and notes it); ``comment``/``title`` cards and ``*`` comment lines are left
   out; an ``end`` card must be the last one (ngspice ignores every card after it).
@@ -91,11 +93,11 @@ MAX_CARD_PARAMS = 40
 #: Longest sub-card text (characters).
 MAX_CARD_CHARS = 1000
 #: Most mesh lines of a one-dimensional model.
-MAX_NODES_1D = 5000
+MAX_NODES_1D = 2000
 #: Most mesh nodes (x lines times y lines) of a two-dimensional model.
-MAX_NODES_2D = 20000
+MAX_NODES_2D = 4000
 #: Most mesh nodes over all CIDER devices of one circuit (each instance solves its own mesh).
-MAX_CIRCUIT_NODES = 200000
+MAX_CIRCUIT_NODES = 40000
 #: Largest id of a material, domain, electrode or contact; largest ``itlim``.
 INDEX_LIMIT = 100
 MAX_ITERATIONS = 1000
@@ -105,8 +107,8 @@ MAX_VALUE = 1e30
 MAX_LENGTH = 1e6
 
 _FILES = "it reads or writes a file"
-_SPACING = ("automatic mesh spacing is not supported (ngspice finds its node count by an "
-            "iterative search); give number= on every mesh card")
+_SPACING = ("give number= (uniform spacing) or the automatic spacing h.start=, h.end= "
+            "(with h.max=, ratio=)")
 
 
 def _table(spec: str) -> dict:
@@ -131,7 +133,7 @@ _MATERIAL = ("number:i insulator:f oxide|sio2:f nitride|si3n4:f semiconductor:f 
 _BOUNDARY = ("domain:i neighbor:i " + _LOCATIONS + " nss|qss|qf:r sn|srvn|vsrfn:r "
              "sp|srvp|vsrfp:r layer.width:r")
 _DOMAIN = _LOCATIONS + " number:i material:i"
-_MESH = "location:r width:r number|node:x ratio:n h.start|h1:n h.end|h2:n h.max|h3:n"
+_MESH = "location:r width:r number|node:x ratio:r h.start|h1:r h.end|h2:r h.max|h3:r"
 _OUTPUT = ("all.debug op.debug|dc.debug tran.debug ac.debug|pz.debug geometry mesh material "
            "globals statistics|resources rawfile hdf doping psi equ.psi vac.psi "
            "n.conc|electrons p.conc|holes phin|qfn phip|qfp phic|band.con phiv|band.val "
@@ -177,8 +179,7 @@ WORDS = {"ac.analysis": ("direct", "sor"), "concmodel": ("ct", "ar", "uf", "sg",
 REFUSED = {"suprem3": f"a SUPREM-III profile is read from a file ({_FILES})",
            "ascii": f"an ASCII profile is read from a file ({_FILES})",
            "infile": _FILES, "ic.file": _FILES, "unique": f"it names files ({_FILES})",
-           "rootfile": _FILES, "ratio": _SPACING, "h.start": _SPACING, "h.end": _SPACING,
-           "h.max": _SPACING}
+           "rootfile": _FILES}
 #: Flags of which a card may set only one (ngspice keeps the last one).
 EXCLUSIVE = (
     ("uniform", "linear", "gaussian", "erfc", "exponential"),
@@ -455,13 +456,39 @@ def _fmt(value: float) -> str:
     return "0.0" if value == 0.0 else repr(value)
 
 
+_AUTO = ("h.start", "h.end", "h.max", "ratio")
+
+
+def _auto_spaces(values: dict, width: float, label: str) -> int:
+    """Most spaces ngspice's automatic spacing can put into a span of ``width``: its spacings
+    start from h.start or h.end and grow (ratio 1 to 10), so there are at most
+    ``width / min(h) + 3``. Refuses what ngspice refuses (no h.start nor h.end; all three
+    h's; h.max below h.start or h.end)."""
+    given = [key for key in ("h.start", "h.end") if key in values]
+    if not given or len(given) == 2 and "h.max" in values:
+        raise CircuitError(f"{label}: automatic spacing needs h.start= or h.end= (h.max= "
+                           "with one of them only)")
+    steps = [values[key] for key in given + ["h.max"] if key in values]
+    if min(steps) <= 0:
+        raise CircuitError(f"{label}: spacings must be positive")
+    if "h.max" in values and values["h.max"] < values[given[0]]:
+        raise CircuitError(f"{label}: h.max is below {given[0]}")
+    spaces = width / min(steps) + 3
+    if not spaces <= MAX_NODES_2D:
+        raise CircuitError(f"{label}: automatic spacing of a {width!r} micron span at "
+                           f"{min(steps)!r} gives up to {spaces:.3g} mesh lines, more than "
+                           f"{MAX_NODES_2D}")
+    return int(spaces)
+
+
 def mesh_nodes(cards, axis: str, subject: str) -> int:
     """Number of mesh lines the ``x.mesh`` (``axis="x"``) or ``y.mesh`` cards give, as ngspice
-    39 lays them out (every card gives ``number``: uniform spacing); 0 without such cards.
+    39 lays them out, or an upper bound of it for automatic spacing (:func:`_auto_spaces`);
+    0 without such cards.
 
-    Raises CircuitError for what ngspice refuses (a card without ``number`` or without a
-    distance, locations going back, line numbers out of order) and for a count beyond
-    :data:`MAX_NODES_2D`.
+    Raises CircuitError for what ngspice refuses (a card without a distance, locations going
+    back, line numbers out of order, automatic spacing without h.start or h.end) and for a
+    count beyond :data:`MAX_NODES_2D`.
     """
     start_loc, start_num, spaces, count = 0.0, 1, 0, 0
     for name, params in cards:
@@ -470,8 +497,10 @@ def mesh_nodes(cards, axis: str, subject: str) -> int:
         count += 1
         values = dict(params)
         label = f"{subject}: {axis}.mesh card {count}"
-        if "number" not in values:
-            raise CircuitError(f"{label}: needs number= (the mesh-line index): {_SPACING}")
+        auto = [key for key in _AUTO if key in values]
+        if ("number" in values) == bool(auto):
+            raise CircuitError(f"{label}: {_SPACING}, not both" if auto else
+                               f"{label}: {_SPACING}")
         if ("location" in values) == ("width" in values):
             raise CircuitError(f"{label}: give exactly one of location= and width=")
         if "location" in values:
@@ -483,21 +512,30 @@ def mesh_nodes(cards, axis: str, subject: str) -> int:
         if end_loc - start_loc < -1e-9:
             raise CircuitError(f"{label}: goes back from {start_loc!r} to {end_loc!r} "
                                "(locations must increase)")
-        absolute = "location" in values
-        end_num = values["number"] if absolute else start_num + values["number"]
-        if count == 1 and absolute:
-            start_num = end_num
-        if end_loc - start_loc <= 1e-9:
-            if end_num < start_num:
-                raise CircuitError(f"{label}: mesh-line number {end_num} after {start_num}")
+        if auto:
+            if end_loc - start_loc > 1e-9:
+                step = _auto_spaces(values, end_loc - start_loc, label)
+                spaces += step
+                start_num += step
         else:
-            if end_num <= start_num:
-                raise CircuitError(f"{label}: mesh-line number {end_num} after {start_num} "
-                                   "(numbers must increase with the location)")
-            spaces += end_num - start_num
+            absolute = "location" in values
+            end_num = values["number"] if absolute else start_num + values["number"]
+            if count == 1 and absolute:
+                start_num = end_num
+            if end_loc - start_loc <= 1e-9:
+                if end_num < start_num:
+                    raise CircuitError(f"{label}: mesh-line number {end_num} after "
+                                       f"{start_num}")
+            else:
+                if end_num <= start_num:
+                    raise CircuitError(f"{label}: mesh-line number {end_num} after "
+                                       f"{start_num} (numbers must increase with the "
+                                       "location)")
+                spaces += end_num - start_num
+            start_num = end_num
         if spaces + 1 > MAX_NODES_2D:
             raise CircuitError(f"{label}: more than {MAX_NODES_2D} {axis} mesh lines")
-        start_loc, start_num = end_loc, end_num
+        start_loc = end_loc
     return spaces + 1 if spaces else 0
 
 

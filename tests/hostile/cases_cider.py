@@ -39,18 +39,24 @@ NETLISTS = {
     "instance-unknown": (numd("").replace("D1 2 0 MPN", "D1 2 0 MPN m=2"), 4,
                          "unsupported CIDER instance parameter 'm'"),
     # sizes
-    "mesh-1d-huge": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh loc=1 n=19999\n"), 5,
-                     "19999 mesh lines, more than 5000"),
+    "mesh-1d-huge": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh loc=1 n=3000\n"), 5,
+                     "3000 mesh lines, more than 2000"),
     "mesh-index-huge": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh loc=1 n=1e9\n"), 7,
-                        "must be a whole number from 1 to 20000"),
-    "mesh-widths-add-up": (numd("", "+ x.mesh w=1 n=9000\n+ x.mesh w=1 n=9000\n"
-                                    "+ x.mesh w=1 n=9000\n"), 5, "more than 20000 x mesh"),
+                        "must be a whole number from 1 to 4000"),
+    "mesh-widths-add-up": (numd("", "+ x.mesh w=1 n=3000\n+ x.mesh w=1 n=3000\n"
+                                    "+ x.mesh w=1 n=3000\n"), 5, "more than 4000 x mesh"),
     "mesh-2d-huge": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh loc=1 n=200\n"
                               "+ y.mesh loc=0 n=1\n+ y.mesh loc=1 n=200\n").replace(
                                   "level=1", "level=2"), 5, "200 x 200 = 40000 nodes"),
-    "mesh-auto-spacing": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh w=1 h.start=1e-9\n"), 7,
-                          "automatic mesh spacing is not supported"),
-    "mesh-no-number": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh loc=1\n"), 5, "needs number="),
+    "mesh-auto-spacing-huge": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh w=1 h.start=1e-9\n"), 5,
+                               "gives up to 1e+09 mesh lines, more than 4000"),
+    "mesh-auto-spacing-three-h": (numd("", "+ x.mesh loc=0 n=1\n"
+                                           "+ x.mesh w=1 h.s=0.1 h.e=0.1 h.m=0.2\n"), 5,
+                                  "h.max= with one of them only"),
+    "mesh-number-and-ratio": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh w=1 n=5 r=2\n"), 5,
+                              "not both"),
+    "mesh-no-number": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh loc=1\n"), 5,
+                       "give number= (uniform spacing) or the automatic spacing"),
     "mesh-backwards": (numd("", "+ x.mesh loc=5 n=1\n+ x.mesh loc=1 n=9\n"), 5,
                        "locations must increase"),
     "mesh-none": (HEAD + BODY, 5, "needs x.mesh cards"),
@@ -124,7 +130,7 @@ SPECS = {
     "spec-card-rootfile": (f"{{type: NUMD, LEVEL: 1, cards: [{CARDS_OK}, "
                            "'output rootfile=x']}", D_OK, 4, "rootfile refused"),
     "spec-mesh-huge": ("{type: NUMD, LEVEL: 1, cards: ['x.mesh location=0 number=1', "
-                       "'x.mesh location=1 number=9999']}", D_OK, 4, "more than 5000"),
+                       "'x.mesh location=1 number=2500']}", D_OK, 4, "more than 2000"),
     "spec-model-key": (f"{{type: NUMD, LEVEL: 1, cards: [{CARDS_OK}], shell: 1}}", D_OK, 4,
                        "unknown key 'shell'"),
     "spec-cards-not-list": ("{type: NUMD, LEVEL: 1, cards: 'x.mesh'}", D_OK, 4,
