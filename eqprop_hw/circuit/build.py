@@ -43,6 +43,7 @@ from eqprop_hw.circuit.graph import (Circuit, DiodeModel, Element, InputPort, Ou
                              validate_circuit)
 from eqprop_hw.circuit.spec import Spec
 from eqprop_hw.circuit.transistors import TRANSISTOR_NODES, DeviceModel
+from eqprop_hw.circuit.cider import MODEL_TYPES as CIDER_TYPES, CiderModel, parse_card
 
 DIODE_MODEL_NAME = "DACT"
 
@@ -193,6 +194,12 @@ def build_layered(spec: Spec) -> Circuit:
                    dict(data["options"]), crossbars)
 
 
+def cider_model_from(name: str, model: dict) -> CiderModel:
+    """The :class:`~eqprop_hw.circuit.cider.CiderModel` of a spec's CIDER model mapping."""
+    cards = tuple(parse_card(text, f"model {name}") for text in model["cards"])
+    return CiderModel(name, model["type"], model["LEVEL"], cards)
+
+
 def build_graph(spec: Spec) -> Circuit:
     """Turn a ``graph`` spec into a circuit (elements in spec order)."""
     data = spec.data
@@ -200,7 +207,11 @@ def build_graph(spec: Spec) -> Circuit:
               if model["type"] == "D"}
     device_models = {name: DeviceModel(name, model["type"],
                                        tuple((k, v) for k, v in model.items() if k != "type"))
-                     for name, model in data["models"].items() if model["type"] != "D"}
+                     for name, model in data["models"].items()
+                     if model["type"] != "D" and model["type"] not in CIDER_TYPES}
+    device_models.update({name: cider_model_from(name, model)     # CIDER numerical devices
+                          for name, model in data["models"].items()
+                          if model["type"] in CIDER_TYPES})
     elements = []
     for item in data["elements"]:
         name, kind, nodes = item["name"], item["name"][0], tuple(item["nodes"])

@@ -41,6 +41,8 @@ from eqprop_hw.circuit.singular import (  # noqa: F401
     SINGULAR_TOLERANCE, check_cccs_loops, check_dc_matrix, check_vcvs_loops, dc_matrix,
     path_voltage, voltage_forest)
 from eqprop_hw.circuit.spice_grammar import GROUND
+from eqprop_hw.circuit.cider import check_circuit as check_cider_circuit, is_cider_model
+from eqprop_hw.circuit.cider import model_lines as cider_model_lines
 from eqprop_hw.circuit.transistors import (TRANSISTOR_NODES, check_transistor, conducting_pairs,
                                            model_line)
 from eqprop_hw.errors import CircuitError
@@ -410,7 +412,10 @@ def check_circuit_text(circuit: "Circuit", elements: bool = True) -> None:
         if name != model.name:
             raise CircuitError(f"transistor model {name!r} is stored under another name "
                                f"({model.name!r})")
-        model_line(model)       # names, type and parameters through the grammar
+        if is_cider_model(model):
+            cider_model_lines(model)    # CIDER cards: keywords and numbers through the grammar
+        else:
+            model_line(model)       # names, type and parameters through the grammar
     for port in list(circuit.inputs) + list(circuit.outputs):
         spice_grammar.check_name(port.name, "port", "port name")
         spice_grammar.check_name(port.node, "node", f"port {port.name}: node name")
@@ -433,7 +438,10 @@ def validate_circuit(circuit: Circuit) -> None:
         :func:`check_cccs_loops`) or a singular DC matrix (:func:`check_dc_matrix`).
     """
     check_circuit_text(circuit)
+    check_cider_circuit(circuit)        # CIDER devices: element fits model, mesh sizes
     for element in circuit.elements:
+        if is_cider_model(circuit.device_models.get(element.model or "")):
+            continue
         if element.type in TRANSISTOR_NODES and element.name[0] == element.type:
             check_transistor(element, circuit.device_models)
             continue

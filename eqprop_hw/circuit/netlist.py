@@ -43,6 +43,7 @@ from eqprop_hw.circuit.graph import (GROUND, Circuit, Element, check_circuit_tex
                              check_source_values, check_target_values)
 from eqprop_hw.circuit.spice_grammar import check_not_reserved, join_lines
 from eqprop_hw.circuit.transistors import TRANSISTOR_NODES, model_line, transistor_line
+from eqprop_hw.circuit.cider import is_cider_model, model_lines as cider_model_lines
 
 NETLIST_VERSION = "1"
 
@@ -277,7 +278,8 @@ def option_and_model_lines(circuit: Circuit) -> list[str]:
         params = " ".join(f"{key}={fmt(value)}" for key, value in model.params())
         lines.append(f".model {name} D({params})")
     for name in sorted(circuit.device_models):
-        lines.append(model_line(circuit.device_models[name]))
+        model = circuit.device_models[name]
+        lines += cider_model_lines(model) if is_cider_model(model) else [model_line(model)]
     return lines
 
 

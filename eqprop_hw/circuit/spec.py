@@ -24,6 +24,7 @@ import yaml
 from eqprop_hw.circuit import spice_grammar
 # Re-exported: reading YAML with line numbers and the typed checks live in modules of their own.
 from eqprop_hw.circuit.spec_devices import DEVICE_KEYS, parse_devices  # noqa: F401
+from eqprop_hw.circuit.spec_cider import cider_element, cider_model, is_cider_entry
 from eqprop_hw.circuit.spec_checks import ELEMENT_NAME, SpecChecker, type_name  # noqa: F401
 from eqprop_hw.circuit.spec_yaml import (MAX_ALIAS_EXPANSION, MAX_SPEC_BYTES,  # noqa: F401
                                          MAX_YAML_DEPTH, LineDict, LineList, read_yaml)
@@ -472,7 +473,9 @@ def _graph_models(check: SpecChecker, spec: dict) -> dict:
             check.fail(f"invalid model name {quote(str(name))} (a letter, then "
                        f"letters, digits and '_'{check.why(str(name), 'model')})", models, name)
         check.spice_name(name.upper(), "model", "models: model name", models, name)
-        if isinstance(model, dict) and str(model.get("type", "D")).upper() in MODEL_TYPES:
+        if is_cider_entry(model):          # CIDER numerical devices (eqprop_hw.circuit.cider)
+            out["models"][name.upper()] = cider_model(check, model, f"models.{name}")
+        elif isinstance(model, dict) and str(model.get("type", "D")).upper() in MODEL_TYPES:
             out["models"][name.upper()] = _device_model(check, model, f"models.{name}")
         else:
             out["models"][name.upper()] = _diode_entry(check, models, name, f"models.{name}")
@@ -499,6 +502,9 @@ def _graph_elements(check: SpecChecker, spec: dict, models: dict) -> list:
             element, where, seen, position, types, "starting with the element type letter",
             "unknown element type {kind!r} in {name!r} (supported: "
             + " ".join(types) + ")", "resistive")
+        if is_cider_entry(models.get(str(element.get("model")).upper())):
+            items.append(cider_element(check, element, kind, name, where, models))
+            continue
         if kind in TRANSISTOR_NODES:
             items.append(_transistor(check, element, kind, name, where, models))
             continue

@@ -17,6 +17,7 @@ model      ``[A-Z][A-Z0-9_]*``                     128   ``.model`` and diode li
 parameter  ``[A-Z][A-Z0-9]*``                      16    ``.model`` parameter keys
 port       ``[A-Za-z0-9_][A-Za-z0-9_.+-]*``        64    ``*@ input`` / ``*@ output`` lines
 title      ``[A-Za-z0-9_][A-Za-z0-9_.-]*``         80    the title line (the spec's name)
+cider      ``[a-z][a-z0-9]*([.][a-z0-9]+)*``       16    CIDER sub-card keywords (``x.mesh``)
 =========  ======================================  ====  ==================================
 
 Behavioural expressions (``V=expr`` or ``I=expr`` of a B source) are parsed by a recursive-
@@ -93,6 +94,11 @@ _NAMES = {
              "letters, digits, '_', '.', '+' and '-', not starting with '.', '+' or '-'"),
     "title": (re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", re.A), MAX_TITLE_CHARS,
               "letters, digits, '_', '.' and '-', not starting with '.' or '-'"),
+    # CIDER sub-card names, parameters and word values (eqprop_hw.circuit.cider writes only
+    # keywords of its fixed tables; this is the last gate): no '=', blank, '/' or '+'.
+    "cider": (re.compile(r"[a-z][a-z0-9]*(?:\.[a-z0-9]+)*", re.A), 16,
+              "lower-case letters and digits in words joined by single dots, starting with "
+              "a letter"),
 }
 NAME_KINDS = tuple(_NAMES)
 
@@ -261,6 +267,7 @@ _BLOCKS = {
     "parameter": (re.compile(r"[A-Z0-9\n]*", re.A), re.compile(r"\n[0-9\n]")),
     "port": (re.compile(r"[A-Za-z0-9_.+\-\n]*", re.A), re.compile(r"\n[.+\-\n]")),
     "title": (re.compile(r"[A-Za-z0-9_.\-\n]*", re.A), re.compile(r"\n[.\-\n]")),
+    "cider": (re.compile(r"[a-z0-9.\n]*", re.A), re.compile(r"\n[0-9.\n]|\.\.|\.\n")),
 }
 
 

@@ -564,8 +564,10 @@ def teacher_outputs(circuit, inputs) -> np.ndarray:
     """Output voltages of ``circuit`` for rows of input values (native backend, in chunks;
     ngspice for a circuit with transistors, which only ngspice simulates)."""
     from eqprop_hw.backends import make_backend
+    from eqprop_hw.circuit.cider import first_cider
     from eqprop_hw.circuit.transistors import first_transistor
-    backend = make_backend("native" if first_transistor(circuit) is None else "ngspice", circuit)
+    native = first_transistor(circuit) is None and first_cider(circuit) is None
+    backend = make_backend("native" if native else "ngspice", circuit)
     try:
         chunks = [backend.solve(inputs[start:start + TEACHER_CHUNK]).outputs
                   for start in range(0, len(inputs), TEACHER_CHUNK)]

@@ -30,6 +30,7 @@ from eqprop_hw.errors import CircuitError
 from eqprop_hw.circuit.batch import circuit_nodes, prepare_batch
 from eqprop_hw.circuit.graph import Circuit, validate_circuit
 from eqprop_hw.circuit.transistors import first_transistor, refusal
+from eqprop_hw.circuit.cider import first_cider, refusal as cider_refusal
 from eqprop_hw.learning.losses import check_loss, log_softmax, loss_gradient, softmax
 from eqprop_hw.learning.reference_compile import compile_energy
 from eqprop_hw.learning.reference_diode import (ZERO_CELSIUS, diode_cocontent, junction_current,
@@ -114,6 +115,9 @@ class EnergyModel:
         if self.loss == "cross_entropy" and len(circuit.outputs) < 2:
             raise CircuitError(f"circuit {circuit.name!r}: the cross-entropy loss needs at least "
                                "two outputs (the softmax of one output is always 1)")
+        cider = first_cider(circuit)
+        if cider is not None:
+            raise CircuitError(cider_refusal(*cider, "software reference", ""))
         transistor = first_transistor(circuit)
         if transistor is not None:
             raise CircuitError(refusal(transistor, "software reference", ""))

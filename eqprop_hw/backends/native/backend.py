@@ -17,6 +17,7 @@ from eqprop_hw.backends.native.newton import Newton
 from eqprop_hw.errors import BackendError, ConvergenceError
 from eqprop_hw.circuit.graph import Circuit
 from eqprop_hw.circuit.transistors import is_transistor, refusal
+from eqprop_hw.circuit.cider import first_cider, refusal as cider_refusal
 from eqprop_hw.circuit.netlist import nudge_elements
 
 
@@ -51,6 +52,9 @@ class NativeBackend(Assembly, Elimination, Newton, Backend):
                  loss: str = "squared", temperature: float | None = None,
                  compiled: bool = False):
         super().__init__(circuit, loss, temperature)
+        cider = first_cider(circuit)
+        if cider is not None:
+            raise BackendError(cider_refusal(*cider, "native backend"))
         for element in circuit.elements:
             if element.type == "B":
                 raise BackendError(f"element {element.name}: behavioural sources are only "

@@ -31,6 +31,11 @@ Supported subset
   ``J`` and ``Z`` (drain gate source) with ``.model NAME NMOS|PMOS|NPN|PNP|NJF|PJF|NMF|PMF``
   cards (see :mod:`eqprop_hw.circuit.spice_import.devices`): fixed elements that only the
   ngspice backend simulates.
+* CIDER numerical devices: ``D`` with a ``.model NAME numd``, ``Q`` (collector base emitter)
+  with ``nbjt``, ``M`` with ``numos``; the model's ``+`` lines are sub-cards read by the strict
+  grammar of :mod:`eqprop_hw.circuit.cider` (see :mod:`.cider_devices`): fixed elements that
+  only the ngspice backend simulates. Files read or written by a device (``infile=``,
+  ``ic.file=``, ``rootfile=``, ``save``/``print``) are refused.
 * Cards: ``.param``, ``.model NAME D(...)`` (diode parameters of
   :data:`eqprop_hw.circuit.graph.DIODE_DC_PARAMS` and :data:`~eqprop_hw.circuit.graph.DIODE_AC_PARAMS`
   only), ``.subckt``/``.ends``, ``.include``/``.inc``, ``.lib FILE SECTION`` (and ``.lib
@@ -80,7 +85,7 @@ closing another section, a section defined twice, a ``.control`` without ``.endc
 ``.include``/``.lib``
 of a file outside the netlist's folder (after resolving symlinks and ``..``), include recursion
 deeper than :data:`MAX_INCLUDE_DEPTH`, behavioural expressions with other identifiers or
-characters, XSPICE ``A`` devices, numerical devices and other lines (``S W T O U K``
+characters, XSPICE ``A`` devices and other lines (``S W T O U K``
 ...), transistor flags ``off`` and ``ic=``. With ``allow_unsafe=True`` includes may read files outside the folder; nothing else
 changes (no card is skipped); B expressions must still parse in the grammar every netlist
 writer enforces (:mod:`eqprop_hw.circuit.spice_grammar`), and elements that a spec cannot
@@ -100,7 +105,7 @@ Layout
 ------
 The package splits the importer by job: :mod:`.lines` (logical lines, tokens, names),
 :mod:`.expressions` (values, ``.param`` and ``.func``), :mod:`.sources` (source values and B
-expressions), :mod:`.structure` (includes, ``.lib``, ``.if``, subcircuit definitions),
+expressions), :mod:`.structure` (includes, ``.lib``, ``.if``, subcircuit definitions), :mod:`.cider_devices` (CIDER devices),
 :mod:`.cards` (``.param``/``.model``/``.options``), :mod:`.elements` (element lines and
 flattening), :mod:`.importer` (the pipeline and the entry points) and :mod:`.yaml_text` (spec
 YAML). This module re-exports the public names.

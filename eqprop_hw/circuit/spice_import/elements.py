@@ -96,6 +96,8 @@ class ElementReader:
                       "one)", line)
             elif word[:1].upper() == "X":
                 self._instance(line, scope, stack)
+            elif word[:1].upper() in "DQM" and self.cider_line(line):   # CIDER devices
+                self._cider_element(line, scope)
             elif word[:1].upper() in NODE_COUNT:
                 self._element(line, scope)
             elif word[:1].upper() in TRANSISTOR_NODES:

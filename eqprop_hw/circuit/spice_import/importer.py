@@ -19,6 +19,7 @@ from eqprop_hw.circuit.spice_import.structure import Scope, StructureReader
 from eqprop_hw.circuit.spice_import.cards import CardReader
 from eqprop_hw.circuit.spice_import.elements import ElementReader
 from eqprop_hw.circuit.spice_import.devices import DeviceReader
+from eqprop_hw.circuit.spice_import.cider_devices import CiderReader
 
 
 #: Most items listed in one note (the rest are counted).
@@ -36,7 +37,7 @@ def _spec_name(title: str | None, stem: str | None) -> str:
     return name if name and NAME_RE.fullmatch(name) else "imported"
 
 
-class Importer(StructureReader, CardReader, ElementReader, DeviceReader):
+class Importer(StructureReader, CardReader, ElementReader, DeviceReader, CiderReader):
     """State of one import: options, models, elements and the name registries."""
 
     def __init__(self, root: Path | None, allow_unsafe: bool):

@@ -54,6 +54,9 @@ class Line:
     source: str
     line: int
     meta: bool = False
+    #: The ``+`` continuation lines joined into ``text``, as ``(line number, text after the
+    #: '+')``: CIDER models read each one as a sub-card (:mod:`eqprop_hw.circuit.cider`).
+    parts: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -215,11 +218,12 @@ def logical_lines(text: str, source: str, main: bool) -> tuple[str | None, list[
             if last_card is None:
                 raise NetlistError("continuation line '+' with no line before it to continue",
                                    source, lineno)
-            continued.setdefault(last_card, []).append(content[1:].strip())
+            continued.setdefault(last_card, []).append((lineno, content[1:].strip()))
         else:
             out.append(Line(content, source, lineno))
             last_card = len(out) - 1
     for index, parts in continued.items():   # joined once: linear in the number of lines
         previous = out[index]
-        out[index] = Line(" ".join([previous.text] + parts), previous.source, previous.line)
+        out[index] = Line(" ".join([previous.text] + [text for _number, text in parts]),
+                          previous.source, previous.line, parts=tuple(parts))
     return title, out

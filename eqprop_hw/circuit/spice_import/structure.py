@@ -6,7 +6,7 @@ Part of :mod:`eqprop_hw.circuit.spice_import` (see its docstring for the accepte
 from __future__ import annotations
 
 from pathlib import Path
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from eqprop_hw.errors import NetlistError
 from eqprop_hw.circuit.spice_import.lines import (Line, MAX_FILE_BYTES, VENDOR_NAME_RE,
@@ -130,7 +130,7 @@ class StructureReader:
         if not funcs:
             return lines
         return [line if line.meta or not GROUP_RE.search(line.text) else
-                Line(expand_calls(line.text, funcs, line), line.source, line.line, line.meta)
+                replace(line, text=expand_calls(line.text, funcs, line))
                 for line in out]
 
     def conditionals(self, lines: list) -> list:
