@@ -44,8 +44,7 @@ CONTROL_COMMANDS = frozenset((
     "bg", "rusage", "setcs", "remcirc", "reset", "destroy", "listing", "edit"))
 
 _UNSUPPORTED = {
-    "S": "voltage switch",
-    "W": "current switch", "T": "transmission line", "O": "lossy transmission line",
+    "O": "lossy transmission line",
     "U": "RC line", "K": "coupled inductor", "N": "OSDI device", "P": "coupled line",
     "Y": "transmission line",
 }
@@ -104,9 +103,8 @@ class ElementReader:
                 fail(f"XSPICE device {word} refused: code models are not supported", line)
             elif word[:1].upper() in _UNSUPPORTED:
                 fail(f"unsupported element {word} ({_UNSUPPORTED[word[:1].upper()]}): only "
-                      "R C L D V I E G F H B M Q J Z elements and X subcircuit instances are "
-                      "supported",
-                      line)
+                      "R C L D V I E G F H B M Q J Z S W T elements and X subcircuit instances "
+                      "are supported", line)
             else:
                 fail(f"cannot parse line starting {word[:20]!r}: expected an element (R1 a b "
                       "1k), a .card or a * comment", line)

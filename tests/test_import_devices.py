@@ -1,0 +1,232 @@
+"""ngspice-only devices beyond M Q J Z (issue 21, corpus slice): SOI MOSFETs with their body
+and temperature nodes, bipolar transistors with a thermal node (VBIC, HICUM), switches S and W
+with their models, lossless transmission lines T.
+
+Each: import -> simulate on ngspice equals raw ``ngspice -b`` on the ORIGINAL netlist (our own
+netlists below) to 1e-6 V; export -> import -> export gives the same bytes; the native backend
+and the software reference refuse the circuit naming the element; malformed forms are refused
+with one line (more in tests/hostile/cases_import_devices.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from eqprop_hw.backends import make_backend
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.circuit.spec import parse_spec
+from eqprop_hw.cli import main
+from eqprop_hw.errors import BackendError, CircuitError, SpecError
+from eqprop_hw.learning.reference import EnergyModel
+
+NGSPICE = shutil.which("ngspice")
+needs_ngspice = pytest.mark.skipif(NGSPICE is None, reason="ngspice binary not installed")
+
+NETLISTS = {
+    "soi": """SOI MOSFETs with body, body contact and temperature nodes
+.model nsoi nmos level=57 tox=5n
+.model psoi pmos (level = 10 tox = 4n)
+vdd vdd 0 dc 1.2
+vg g 0 dc 0.9
+ve e 0 dc 0
+rd vdd d 10k
+m1 d g 0 e nsoi w=2u l=0.5u
+rd2 vdd d2 5k
+rb b2 0 1meg
+m2 d2 g 0 e b2 nsoi w=4u l=0.5u bjtoff=1
+rd3 d3 0 20k
+rb3 b3 vdd 1meg
+m3 d3 0 vdd e p3 b3 t3 psoi w=3u l=0.4u rth0=0.01
+rp p3 vdd 2meg
+.op
+.end
+""",
+    "thermal_bjt": """Bipolar transistors with a thermal node (VBIC and HICUM2)
+.model qv npn (level=4 is=1e-16 bf=100 rth=300 cth=1n)
+.model qh npn level=8
+vcc vcc 0 dc 3
+ib 0 b1 dc 20u
+rc1 vcc c1 1k
+q1 c1 b1 0 0 dt1 qv
+vb2 b2 0 dc 0.8
+rc2 vcc c2 2k
+q2 c2 b2 0 0 dt2 qh area=2
+.op
+.end
+""",
+    "switches": """Voltage- and current-controlled switches
+.model smod sw (vt=1 vh=0.2 ron=10 roff=1e6)
+.model wmod csw it=1m ih=0.1m ron=5 roff=1meg
+vdd vdd 0 dc 5
+vc c 0 dc 2
+r1 vdd a 1k
+s1 a 0 c 0 smod
+r2 vdd b 2k
+vsense c2 0 dc 0
+rc c c2 1k
+w1 b 0 vsense wmod
+vlow l 0 dc 0.3
+r3 vdd x 3k
+s2 x 0 l 0 smod
+.op
+.end
+""",
+    "lines": """Lossless transmission lines: a matched line and one given by frequency
+vin in 0 dc 1
+rs in a 50
+t1 a 0 b 0 z0=50 td=1n
+rl b 0 100
+t2 b 0 c 0 zo=75 f=1meg nl=0.5
+rl2 c 0 1k
+.op
+.end
+""",
+}
+FIRST_DEVICE = {
+    "soi": ("M1 is a MOSFET", "transistors"),
+    "thermal_bjt": ("Q1 is a bipolar transistor", "transistors"),
+    "switches": ("S1 is a voltage-controlled switch", "switches and transmission lines"),
+    "lines": ("T1 is a lossless transmission line", "switches and transmission lines"),
+}
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def imported(tmp_path, name, capsys) -> Path:
+    source = tmp_path / f"{name}.cir"
+    source.write_text(NETLISTS[name])
+    spec = tmp_path / f"{name}.yaml"
+    code, _out, err = run(capsys, "import", source, "-o", spec)
+    assert code == 0, err
+    return spec
+
+
+@needs_ngspice
+@pytest.mark.ngspice
+@pytest.mark.parametrize("name", sorted(NETLISTS))
+def test_imported_operating_point_matches_raw_ngspice_on_the_original(tmp_path, capsys,
+                                                                      monkeypatch, name):
+    from eqprop_hw.backends.ngspice.raw import run_ngspice_batch
+    raw = run_ngspice_batch(NETLISTS[name])
+    spec = imported(tmp_path, name, capsys)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "simulate", spec, "--input", "", "--backend", "ngspice",
+                         "--json")
+    assert code == 0, err
+    ours = json.loads(out)["voltages"]
+    compared = [node for node in ours if node != "0"]
+    assert len(compared) >= 4
+    for node in compared:
+        assert abs(ours[node] - float(raw[f"v({node})"][0])) <= 1e-6, node
+
+
+@pytest.mark.parametrize("name", sorted(NETLISTS))
+def test_export_round_trip_gives_the_same_bytes(tmp_path, capsys, name):
+    spec = imported(tmp_path, name, capsys)
+    first = tmp_path / "first.cir"
+    assert run(capsys, "export", spec, "-o", first)[0] == 0
+    again = tmp_path / "again.yaml"
+    assert run(capsys, "import", first, "-o", again)[0] == 0
+    second = tmp_path / "second.cir"
+    assert run(capsys, "export", again, "-o", second)[0] == 0
+    assert first.read_bytes() == second.read_bytes()
+    before, after = yaml.safe_load(spec.read_text()), yaml.safe_load(again.read_text())
+    assert after.get("models") == before.get("models")
+    assert after["elements"] == before["elements"]
+
+
+@pytest.mark.parametrize("name", sorted(NETLISTS))
+def test_native_backend_and_reference_refuse_naming_the_device(tmp_path, capsys, name):
+    spec = imported(tmp_path, name, capsys)
+    code, out, err = run(capsys, "simulate", spec, "--input", "", "--backend", "native")
+    device, group = FIRST_DEVICE[name]
+    assert (code, out) == (1, "")
+    assert err == (f"eqprop-hw: error: native backend: {device}; {group} are simulated by "
+                   "ngspice only (use --backend ngspice)\n")
+    circuit = build_circuit(parse_spec(yaml.safe_load(spec.read_text())))
+    with pytest.raises(BackendError, match=re.escape(f"native backend: {device}")):
+        make_backend("native", circuit)
+    with pytest.raises(CircuitError) as error:
+        EnergyModel(circuit)
+    assert str(error.value) == f"software reference: {device}; {group} are simulated by " \
+                               "ngspice only"
+
+
+def test_import_keeps_the_nodes_models_and_parameters(tmp_path, capsys):
+    data = yaml.safe_load(imported(tmp_path, "soi", capsys).read_text())
+    by_name = {e["name"]: e for e in data["elements"]}
+    assert by_name["M3"] == {"name": "M3", "nodes": ["d3", "0", "vdd", "e", "p3", "b3", "t3"],
+                             "model": "PSOI", "w": 3e-6, "l": 4e-7, "rth0": 0.01}
+    assert by_name["M2"]["bjtoff"] == 1.0 and len(by_name["M2"]["nodes"]) == 5
+    data = yaml.safe_load(imported(tmp_path, "switches", capsys).read_text())
+    assert data["models"]["WMOD"] == {"type": "CSW", "IT": 1e-3, "IH": 1e-4, "RON": 5.0,
+                                      "ROFF": 1e6}
+    by_name = {e["name"]: e for e in data["elements"]}
+    assert by_name["W1"] == {"name": "W1", "nodes": ["b", "0"], "control": "VSENSE",
+                             "model": "WMOD"}
+    data = yaml.safe_load(imported(tmp_path, "lines", capsys).read_text())
+    by_name = {e["name"]: e for e in data["elements"]}
+    assert by_name["T2"] == {"name": "T2", "nodes": ["b", "0", "c", "0"], "z0": 75.0,
+                             "f": 1e6, "nl": 0.5}
+
+
+SWITCH_SPEC = {
+    "name": "sw", "kind": "graph",
+    "models": {"SM": {"type": "SW", "VT": 1.0, "RON": 1.0}, "NM": {"type": "NMOS"}},
+    "elements": [
+        {"name": "V1", "nodes": ["a", "0"], "dc": 2.0},
+        {"name": "R1", "nodes": ["a", "b"], "r": 1e3},
+        {"name": "S1", "nodes": ["b", "0", "a", "0"], "model": "SM"}],
+    "inputs": [], "outputs": ["b"]}
+
+
+@pytest.mark.parametrize("element, message", [
+    ({"name": "S2", "nodes": ["b", "0", "a", "0"], "model": "NM"},
+     "'NM' is not a voltage-controlled switch model"),
+    ({"name": "S2", "nodes": ["b", "0", "a"], "model": "SM"},
+     "a voltage-controlled switch takes 4 nodes"),
+    ({"name": "W2", "nodes": ["b", "0"], "model": "SM", "control": "V1"},
+     "'SM' is not a current-controlled switch model"),
+    ({"name": "T2", "nodes": ["b", "0", "a", "0"], "z0": 50.0},
+     "needs exactly one of td= (delay, s) and f="),
+    ({"name": "T2", "nodes": ["b", "0", "a", "0"], "td": 1e-9}, "needs z0="),
+    ({"name": "T2", "nodes": ["b", "0", "a", "0"], "z0": -5.0, "td": 1e-9},
+     "z0 must be positive"),
+    ({"name": "T2", "nodes": ["b", "0", "a", "0"], "z0": 50.0, "td": 1e-9, "nl": 0.5},
+     "nl= (normalised length) goes with f="),
+    ({"name": "T2", "nodes": ["b", "0", "a", "0"], "z0": 50.0, "td": 1e-9, "model": "SM"},
+     "unknown key 'model'"),
+    ({"name": "M1", "nodes": ["b", "a", "0", "0", "0"], "model": "NM"},
+     "a MOSFET with more than 4 nodes needs an SOI model"),
+    ({"name": "M1", "nodes": ["b", "a", "0", "0"], "model": "NM", "rth0": 1.0},
+     "instance parameter 'rth0' needs an SOI model"),
+])
+def test_spec_refuses_bad_devices(element, message):
+    data = copy.deepcopy(SWITCH_SPEC)
+    data["elements"].append(element)
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_spec(data)
+
+
+@pytest.mark.parametrize("model, message", [
+    ({"type": "SW", "IT": 1.0}, "unsupported voltage-controlled switch model parameter 'IT'"),
+    ({"type": "SW", "RON": 0.0}, "RON=0.0 is out of range"),
+    ({"type": "SW", "LEVEL": 1}, "model parameter 'LEVEL'"),
+    ({"type": "CSW", "VT": 1.0}, "model parameter 'VT'"),
+])
+def test_spec_refuses_bad_switch_models(model, message):
+    data = copy.deepcopy(SWITCH_SPEC)
+    data["models"]["SM"] = model
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_spec(data)
