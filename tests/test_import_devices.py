@@ -230,3 +230,60 @@ def test_spec_refuses_bad_switch_models(model, message):
     data["models"]["SM"] = model
     with pytest.raises(SpecError, match=re.escape(message)):
         parse_spec(data)
+
+
+BSIM3 = """BSIM3 and BSIM-SOI stages (their models write check logs where ngspice runs)
+.model n3 nmos level=49 version=3.3.0 tox=9n
+.model nsoi nmos level=57 tox=5n
+vdd vdd 0 dc 1.5
+vg g 0 dc 1.0
+rd vdd d 10k
+m1 d g 0 0 n3 w=2u l=0.5u
+rd2 vdd d2 10k
+m2 d2 g 0 0 nsoi w=2u l=0.5u
+.op
+.end
+"""
+
+
+def snapshot(folder: Path) -> dict:
+    return {path.relative_to(folder): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@needs_ngspice
+@pytest.mark.ngspice
+def test_simulating_bsim3_writes_nothing_into_the_users_folder(tmp_path, capsys, monkeypatch):
+    """ngspice's BSIM3/SOI models write b3v33check.log (etc.) into the working directory, also
+    in-process: such circuits run in the isolated child, in a temporary folder of its own."""
+    from eqprop_hw.backends.ngspice.raw import run_ngspice_batch
+    import eqprop_hw
+    folder = tmp_path / "user"
+    folder.mkdir()
+    (folder / "b.cir").write_text(BSIM3)
+    monkeypatch.chdir(folder)
+    assert run(capsys, "import", "b.cir", "-o", "b.yaml")[0] == 0
+    before = snapshot(folder)
+    code, out, err = run(capsys, "simulate", "b.yaml", "--input", "", "--backend", "ngspice",
+                         "--json")
+    assert code == 0, err
+    ours = json.loads(out)["voltages"]
+    voltages = eqprop_hw.load(folder / "b.yaml").simulate([], backend="ngspice").voltages
+    assert snapshot(folder) == before
+    raw = run_ngspice_batch(BSIM3)
+    for node in ("d", "d2"):
+        assert abs(ours[node] - float(raw[f"v({node})"][0])) <= 1e-6
+        assert abs(voltages[node] - ours[node]) <= 1e-12
+
+
+def test_check_log_models_choose_the_isolated_backend():
+    from eqprop_hw.backends.isolated import IsolatedBackend
+    from eqprop_hw.circuit.transistors import writes_check_log
+    from eqprop_hw.circuit.spice_import import import_netlist_text
+    circuit = build_circuit(parse_spec(import_netlist_text(BSIM3)))
+    assert writes_check_log(circuit)
+    with make_backend("ngspice", circuit) as backend:
+        assert isinstance(backend, IsolatedBackend)
+    level1 = build_circuit(parse_spec(import_netlist_text(
+        BSIM3.replace("level=49 version=3.3.0", "level=1").replace("level=57", "level=1"))))
+    assert not writes_check_log(level1)

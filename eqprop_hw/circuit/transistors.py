@@ -75,6 +75,10 @@ MODEL_LEVELS = {"M": frozenset((1, 2, 3, 4, 5, 6, 8, 9, 10, 14, 49, 54, 55, 56, 
 #: body contact, temperature): B4SOI 10/58, BSIM3SOI FD 55, DD 56, PD 57 (7 nodes); SOI3 60
 #: (6 nodes). ngspice refuses more than 4 nodes on any other level.
 SOI_NODES = {10: 7, 55: 7, 56: 7, 57: 7, 58: 7, 60: 6}
+#: MOSFET levels whose ngspice models write a check log (``b3v33check.log``,
+#: ``b3soipdv223check.log``, ``b4soiv1check.log``; BSIM4 when its parameters draw warnings)
+#: into the working directory: BSIM3 8/49, BSIM4 14/54, the SOI models 10 55 56 57 58.
+CHECK_LOG_LEVELS = frozenset((8, 49, 14, 54, 10, 55, 56, 57, 58))
 #: Bipolar levels that take a fifth (thermal) node: VBIC 4/9, HICUM2 8.
 THERMAL_Q_LEVELS = frozenset((4, 8, 9))
 #: Instance parameters accepted per element letter (lower case, written ``key=value``).
@@ -376,6 +380,19 @@ def check_transistor(element, device_models: dict) -> None:
         raise CircuitError(f"{subject}: instance parameter {soi_only[0]!r} needs an SOI model "
                            f"(LEVEL {' '.join(map(str, sorted(SOI_NODES)))}), not "
                            f"LEVEL={level}")
+
+
+def writes_check_log(circuit) -> bool:
+    """Whether ngspice writes a check log into its working directory when it simulates
+    ``circuit`` (a MOSFET model of :data:`CHECK_LOG_LEVELS`).
+
+    >>> from eqprop_hw.circuit.graph import Circuit
+    >>> model = DeviceModel("NM", "NMOS", (("LEVEL", 49),))
+    >>> writes_check_log(Circuit("c", "graph", [], {}, [], [], [], {}, None, {"NM": model}))
+    True
+    """
+    return any(model.letter == "M" and model_level(model) in CHECK_LOG_LEVELS
+               for model in circuit.device_models.values())
 
 
 def model_level(model) -> int:
