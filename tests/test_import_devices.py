@@ -287,3 +287,24 @@ def test_check_log_models_choose_the_isolated_backend():
     level1 = build_circuit(parse_spec(import_netlist_text(
         BSIM3.replace("level=49 version=3.3.0", "level=1").replace("level=57", "level=1"))))
     assert not writes_check_log(level1)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lib\n.subckt amp in out\nR1 in out 1k\n.ends\n.subckt buf a b\nR1 a b 1\n.ends\n.end\n",
+     "lib.cir:1: the netlist has no elements at the top level: it only defines subcircuits "
+     "(AMP, BUF) that no X line instantiates (a library: .include it from a netlist that uses "
+     "them)"),
+    ("script\n.control\nlet a = 1\necho $&a\n.endc\n.end\n",
+     "lib.cir:1: the netlist has no elements: it is a .control script (which the importer "
+     "never runs), with no circuit to import"),
+    ("cards only\n.param a=1\n.end\n", "lib.cir:1: the netlist has no elements"),
+    ("xspice\nV1 a 0 1\nA1 a b gain1\n.model gain1 gain(gain=2)\n.end\n",
+     "lib.cir:3: XSPICE device A1 refused: A elements run ngspice code models (digital gates, "
+     "file sources, behavioural blocks), which are not supported"),
+])
+def test_netlists_without_a_circuit_are_refused_saying_why(text, message):
+    from eqprop_hw.circuit.spice_import import import_netlist_text
+    from eqprop_hw.errors import NetlistError
+    with pytest.raises(NetlistError) as error:
+        import_netlist_text(text, source="lib.cir")
+    assert str(error.value) == message

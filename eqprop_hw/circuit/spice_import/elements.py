@@ -100,7 +100,9 @@ class ElementReader:
             elif word[:1].upper() in TRANSISTOR_NODES:
                 self._transistor(line, scope)
             elif word[:1].upper() == "A":
-                fail(f"XSPICE device {word} refused: code models are not supported", line)
+                fail(f"XSPICE device {word} refused: A elements run ngspice code models "
+                     "(digital gates, file sources, behavioural blocks), which are not "
+                     "supported", line)
             elif word[:1].upper() in _UNSUPPORTED:
                 fail(f"unsupported element {word} ({_UNSUPPORTED[word[:1].upper()]}): only "
                       "R C L D V I E G F H B M Q J Z S W T elements and X subcircuit instances "
