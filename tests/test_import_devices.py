@@ -88,12 +88,26 @@ rl2 c 0 1k
 .op
 .end
 """,
+    "lossy_lines": """Lossy lines: LTRA (with its flags) and TXL
+.model lline ltra rel=1 r=12.45 g=0 l=8.972e-9 c=0.468e-12 len=16 steplimit nocontrol
++ compactrel=1.0e-3
+.model ymod txl R=12.45 L=8.972e-9 G=1e-4 C=0.468e-12 length=4
+vin in 0 dc 1
+rs in a 50
+o1 a 0 b 0 lline
+rl b 0 100
+y1 b 0 c 0 ymod
+rl2 c 0 1k
+.op
+.end
+""",
 }
 FIRST_DEVICE = {
     "soi": ("M1 is a MOSFET", "transistors"),
     "thermal_bjt": ("Q1 is a bipolar transistor", "transistors"),
     "switches": ("S1 is a voltage-controlled switch", "switches and transmission lines"),
     "lines": ("T1 is a lossless transmission line", "switches and transmission lines"),
+    "lossy_lines": ("O1 is a lossy transmission line (LTRA)", "switches and transmission lines"),
 }
 
 
@@ -175,6 +189,10 @@ def test_import_keeps_the_nodes_models_and_parameters(tmp_path, capsys):
     by_name = {e["name"]: e for e in data["elements"]}
     assert by_name["W1"] == {"name": "W1", "nodes": ["b", "0"], "control": "VSENSE",
                              "model": "WMOD"}
+    data = yaml.safe_load(imported(tmp_path, "lossy_lines", capsys).read_text())
+    assert data["models"]["LLINE"] == {"type": "LTRA", "REL": 1.0, "R": 12.45, "G": 0.0,
+                                       "L": 8.972e-9, "C": 4.68e-13, "LEN": 16.0,
+                                       "STEPLIMIT": 1.0, "NOCONTROL": 1.0, "COMPACTREL": 1e-3}
     data = yaml.safe_load(imported(tmp_path, "lines", capsys).read_text())
     by_name = {e["name"]: e for e in data["elements"]}
     assert by_name["T2"] == {"name": "T2", "nodes": ["b", "0", "c", "0"], "z0": 75.0,
@@ -224,6 +242,10 @@ def test_spec_refuses_bad_devices(element, message):
     ({"type": "SW", "RON": 0.0}, "RON=0.0 is out of range"),
     ({"type": "SW", "LEVEL": 1}, "model parameter 'LEVEL'"),
     ({"type": "CSW", "VT": 1.0}, "model parameter 'VT'"),
+    ({"type": "LTRA", "STEPLIMIT": 2.0}, "STEPLIMIT is a flag"),
+    ({"type": "LTRA", "LEN": 0.0}, "LEN=0.0 is out of range"),
+    ({"type": "TXL", "R": -1.0}, "R=-1.0 is out of range"),
+    ({"type": "TXL", "LEN": 1.0}, "unsupported lossy transmission line (TXL) model parameter"),
 ])
 def test_spec_refuses_bad_switch_models(model, message):
     data = copy.deepcopy(SWITCH_SPEC)

@@ -46,6 +46,8 @@ VALUE_MEANING = {
     "S": "none (fixed voltage-controlled switch)",
     "W": "none (fixed current-controlled switch)",
     "T": "none (fixed lossless transmission line)",
+    "O": "none (fixed lossy transmission line, LTRA)",
+    "Y": "none (fixed lossy transmission line, TXL)",
 }
 
 

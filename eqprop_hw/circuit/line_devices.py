@@ -1,4 +1,5 @@
-"""Switches (S, W) and lossless transmission lines (T): ngspice-only fixed elements.
+"""Switches (S, W) and transmission lines (T lossless, O lossy LTRA, Y lossy TXL): ngspice-only
+fixed elements.
 
 Like transistors (:mod:`eqprop_hw.circuit.transistors`, which merges these tables into its
 own) they are never trainable, only the ngspice backend simulates them, and the native solver
@@ -8,9 +9,12 @@ and the software reference refuse a circuit holding one, naming the element. For
     S<name> n+ n- nc+ nc- MODEL              .model MODEL SW(VT=... VH=... RON=... ROFF=...)
     W<name> n+ n- VCONTROL MODEL             .model MODEL CSW(IT=... IH=... RON=... ROFF=...)
     T<name> p1+ p1- p2+ p2- z0=... td=...    (or f=... [nl=...] instead of td=...)
+    O<name> p1+ p1- p2+ p2- MODEL            .model MODEL LTRA(R=... L=... G=... C=... LEN=...)
+    Y<name> p1+ p1- p2+ p2- MODEL            .model MODEL TXL(R=... L=... G=... C=... LENGTH=...)
 
-Switch models take only the parameters of :data:`SWITCH_MODEL_PARAMS`, each a finite number
-within :data:`SWITCH_PARAM_LIMITS`; the flags ``ON``/``OFF`` of a switch line (which choose
+Switch and line models take only the parameters of :data:`SWITCH_MODEL_PARAMS`, each a finite
+number within :data:`SWITCH_PARAM_LIMITS` (an LTRA model's flags such as ``STEPLIMIT`` or
+``NOCONTROL``, :data:`MODEL_FLAGS`, are kept as 1.0 and written as bare words); the flags ``ON``/``OFF`` of a switch line (which choose
 its initial state) are refused by the importer. A line takes ``z0`` and exactly one of ``td``
 (delay, s) or ``f`` (frequency, Hz; with an optional normalised length ``nl``, default 0.25),
 all positive and within :data:`INSTANCE_LIMITS`; its initial conditions ``ic=`` are refused.
@@ -32,25 +36,44 @@ import math
 from eqprop_hw.errors import CircuitError
 
 #: Node counts of each letter.
-DEVICE_NODES = {"S": (4,), "W": (2,), "T": (4,)}
+DEVICE_NODES = {"S": (4,), "W": (2,), "T": (4,), "O": (4,), "Y": (4,)}
 #: What each letter is, for messages.
 DEVICE_KINDS = {"S": "voltage-controlled switch", "W": "current-controlled switch",
-                "T": "lossless transmission line"}
+                "T": "lossless transmission line", "O": "lossy transmission line (LTRA)",
+                "Y": "lossy transmission line (TXL)"}
 #: Terminal names in SPICE order.
 DEVICE_TERMINALS = {"S": ("n+", "n-", "nc+", "nc-"), "W": ("n+", "n-"),
-                    "T": ("port1+", "port1-", "port2+", "port2-")}
+                    "T": ("port1+", "port1-", "port2+", "port2-"),
+                    "O": ("port1+", "port1-", "port2+", "port2-"),
+                    "Y": ("port1+", "port1-", "port2+", "port2-")}
 #: Model types and the letter that uses them (a T line has no model).
-DEVICE_MODEL_TYPES = {"SW": "S", "CSW": "W"}
+DEVICE_MODEL_TYPES = {"SW": "S", "CSW": "W", "LTRA": "O", "TXL": "Y"}
 #: Instance parameters per letter (lower case, ``key=value``).
-DEVICE_INSTANCE_PARAMS = {"S": (), "W": (), "T": ("z0", "td", "f", "nl")}
+DEVICE_INSTANCE_PARAMS = {"S": (), "W": (), "T": ("z0", "td", "f", "nl"), "O": (), "Y": ()}
 #: Largest value of the instance parameters that have their own limit (all positive).
 INSTANCE_LIMITS = {"z0": 1e9, "td": 1e3, "f": 1e15, "nl": 1e6}
 #: Model parameters of the switches: threshold and hysteresis (V for S, A for W), on and off
 #: resistances (Ohm).
-SWITCH_MODEL_PARAMS = {"S": ("VT", "VH", "RON", "ROFF"), "W": ("IT", "IH", "RON", "ROFF")}
+#: Line models: resistance, inductance, conductance and capacitance per unit length (Ohm, H,
+#: S, F per unit), the length (units), LTRA's time-step controls (REL, ABS, COMPACTREL,
+#: COMPACTABS: transient only) and its flags.
+SWITCH_MODEL_PARAMS = {"S": ("VT", "VH", "RON", "ROFF"), "W": ("IT", "IH", "RON", "ROFF"),
+                       "O": ("R", "L", "G", "C", "LEN", "REL", "ABS", "COMPACTREL",
+                             "COMPACTABS", "NOSTEPLIMIT", "STEPLIMIT", "NOCONTROL",
+                             "LININTERP", "MIXEDINTERP", "QUADINTERP", "TRUNCNR",
+                             "TRUNCDONTCUT"),
+                       "Y": ("R", "L", "G", "C", "LENGTH")}
+#: Model flags (no value) per letter: kept as 1.0, written as bare words.
+MODEL_FLAGS = {"O": frozenset(("NOSTEPLIMIT", "STEPLIMIT", "NOCONTROL", "LININTERP",
+                               "MIXEDINTERP", "QUADINTERP", "TRUNCNR", "TRUNCDONTCUT"))}
 #: (low, high) of each switch model parameter; RON and ROFF must be above ``low``.
 SWITCH_PARAM_LIMITS = {"VT": (-1e6, 1e6), "VH": (-1e6, 1e6), "IT": (-1e3, 1e3),
-                       "IH": (-1e3, 1e3), "RON": (0.0, 1e15), "ROFF": (0.0, 1e15)}
+                       "IH": (-1e3, 1e3), "RON": (0.0, 1e15), "ROFF": (0.0, 1e15),
+                       "R": (0.0, 1e12), "L": (0.0, 1.0), "G": (0.0, 1e6), "C": (0.0, 1.0),
+                       "LEN": (0.0, 1e9), "LENGTH": (0.0, 1e9), "REL": (0.0, 1e6),
+                       "ABS": (0.0, 1e6), "COMPACTREL": (0.0, 1.0), "COMPACTABS": (0.0, 1.0)}
+#: Parameters that must be above their low limit (not equal to it).
+POSITIVE_MODEL_PARAMS = frozenset(("RON", "ROFF", "LEN", "LENGTH"))
 #: Letters whose elements name a controlling voltage source (W, as F and H do).
 CONTROLLED = frozenset("W")
 #: Letters whose elements have no model.
@@ -58,7 +81,8 @@ MODELLESS = frozenset("T")
 
 
 def check_device_model_param(key: str, value, letter: str, subject: str) -> float:
-    """One switch model parameter checked (:data:`SWITCH_MODEL_PARAMS`): its value as float.
+    """One switch or line model parameter checked (:data:`SWITCH_MODEL_PARAMS`): its value
+    as float.
 
     Raises
     ------
@@ -73,11 +97,17 @@ def check_device_model_param(key: str, value, letter: str, subject: str) -> floa
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             not math.isfinite(value):
         raise CircuitError(f"{subject}: parameter {key} must be a finite number, got {value!r}")
+    if key in MODEL_FLAGS.get(letter, ()):
+        if value != 1.0:
+            raise CircuitError(f"{subject}: {key} is a flag (given, 1, or left out), got "
+                               f"{value!r}")
+        return 1.0
     low, high = SWITCH_PARAM_LIMITS[key]
-    inside = low < value <= high if key in ("RON", "ROFF") else low <= value <= high
+    strict = key in POSITIVE_MODEL_PARAMS
+    inside = low < value <= high if strict else low <= value <= high
     if not inside:
         raise CircuitError(f"{subject}: parameter {key}={value!r} is out of range "
-                           f"({'above ' if key in ('RON', 'ROFF') else ''}{low:g} to {high:g})")
+                           f"({'above ' if strict else ''}{low:g} to {high:g})")
     return float(value)
 
 

@@ -44,7 +44,8 @@ from dataclasses import dataclass
 from eqprop_hw.circuit import spice_grammar
 from eqprop_hw.circuit.line_devices import (CONTROLLED, DEVICE_INSTANCE_PARAMS, DEVICE_KINDS,
                                             DEVICE_MODEL_TYPES, DEVICE_NODES, DEVICE_TERMINALS,
-                                            INSTANCE_LIMITS, MODELLESS, check_device_model_param,
+                                            INSTANCE_LIMITS, MODEL_FLAGS, MODELLESS,
+                                            check_device_model_param,
                                             check_line_params)
 from eqprop_hw.errors import CircuitError
 
@@ -139,7 +140,8 @@ def refusal(element, solver: str, advice: str = " (use --backend ngspice)") -> s
     >>> refusal(Element("M1", "M", ("d", "g", "0", "0"), model="NM"), "native backend")
     'native backend: M1 is a MOSFET; transistors are simulated by ngspice only (use --backend ngspice)'
     """
-    group = "switches and transmission lines" if element.type in DEVICE_KINDS else "transistors"
+    group = "switches and transmission lines" if element.type in DEVICE_KINDS else \
+        "transistors"
     return (f"{solver}: {element.name} is a {TRANSISTOR_KINDS[element.type]}; "
             f"{group} are simulated by ngspice only"
             f"{advice}")
@@ -251,8 +253,12 @@ def model_line(model: DeviceModel) -> str:
     if model.type not in MODEL_TYPES:
         raise CircuitError(f"model {model.name}: unknown transistor model type {model.type!r}")
     words = []
+    flags = MODEL_FLAGS.get(MODEL_TYPES[model.type], ())
     for key, value in model.params:
         spice_grammar.check_name(key, "parameter", f"model {model.name}: parameter")
+        if key in flags and value == 1.0:
+            words.append(key)           # an LTRA flag: written bare, as ngspice documents it
+            continue
         words.append(f"{key}={_param_text(key, value, model.name)}")
     return f".model {model.name} {model.type}({' '.join(words)})"
 
@@ -430,8 +436,10 @@ def conducting_pairs(element) -> list[tuple[str, str]]:
     nodes = element.nodes
     if element.type in ("S", "W"):     # RON or ROFF (both finite) between n+ and n-
         return [(nodes[0], nodes[1])]
-    if element.type == "T":            # each port is a DC path (Z0 and the port source)
-        return [(nodes[0], nodes[1]), (nodes[2], nodes[3])]
+    if element.type in "TOY":   # each port is a DC path (Z0 and the port source), and the
+        # conductors join the two ends (through R*length for the lossy ones)
+        return [(nodes[0], nodes[1]), (nodes[2], nodes[3]), (nodes[0], nodes[2]),
+                (nodes[1], nodes[3])]
     if element.type == "M":      # channel d-s, junctions d-b and s-b
         pairs = [(nodes[0], nodes[2]), (nodes[0], nodes[3]), (nodes[2], nodes[3])]
     else:

@@ -1,6 +1,6 @@
 """Hostile netlists and specs for the ngspice-only devices beyond M Q J Z: SOI MOSFETs (5 to 7
-nodes), bipolar transistors with a thermal node, switches S/W and their SW/CSW models, lossless
-transmission lines T.
+nodes), bipolar transistors with a thermal node, switches S/W and their SW/CSW models,
+transmission lines T (lossless), O (LTRA) and Y (TXL) and their models.
 
 Switch models with unknown or out-of-range parameters, line parameters that try to escape
 (expressions calling functions, file paths, card injection), flags choosing an initial state,
@@ -57,6 +57,20 @@ NETLISTS = {
     "line-huge-delay": (HEAD + "T1 a 0 b 0 z0=50 td=1e9\nRL b 0 1k\n", 5, "out of range"),
     "line-with-model": (HEAD + SM + "T1 a 0 b 0 SM z0=50 td=1n\nRL b 0 1k\n", 6,
                         "expected 4 words"),
+    "ltra-unknown-flag": (HEAD + ".model LL LTRA(R=1 L=1n C=1p LEN=1 NOPRINT)\n"
+                          "O1 a 0 b 0 LL\nRL b 0 1k\n", 5, "expected PARAM=value"),
+    "ltra-flag-value": (HEAD + ".model LL LTRA(R=1 L=1n C=1p LEN=1 STEPLIMIT=5)\n"
+                        "O1 a 0 b 0 LL\nRL b 0 1k\n", 5, "STEPLIMIT is a flag"),
+    "ltra-flag-twice": (HEAD + ".model LL LTRA(LEN=1 STEPLIMIT steplimit)\n"
+                        "O1 a 0 b 0 LL\nRL b 0 1k\n", 5, "given twice"),
+    "ltra-len-expression": (HEAD + ".model LL LTRA(LEN={system(1)})\nO1 a 0 b 0 LL\n"
+                            "RL b 0 1k\n", 5, "function 'system' is not allowed"),
+    "ltra-instance-param": (HEAD + ".model LL LTRA(LEN=1)\nO1 a 0 b 0 LL len=2\nRL b 0 1k\n",
+                            6, "instance parameter 'len'"),
+    "txl-path": (HEAD + ".model YM TXL(LENGTH=./x.lib)\nY1 a 0 b 0 YM\nRL b 0 1k\n", 5,
+                 "malformed value"),
+    "txl-negative-r": (HEAD + ".model YM TXL(R=-1 LENGTH=1)\nY1 a 0 b 0 YM\nRL b 0 1k\n", 5,
+                       "out of range"),
     "soi-nodes-on-bulk-model": (HEAD + NM + "M1 a c 0 0 0 NM\n", 6,
                                 "more than 4 nodes needs an SOI model"),
     "soi-eight-nodes": (HEAD + SOI + "M1 a c 0 0 b1 b2 b3 b4 NS\n", 6, "at most 7 nodes"),

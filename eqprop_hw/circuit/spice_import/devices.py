@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from eqprop_hw.circuit.line_devices import (CONTROLLED, DEVICE_KINDS, MODELLESS,
+from eqprop_hw.circuit.line_devices import (CONTROLLED, DEVICE_KINDS, MODEL_FLAGS, MODELLESS,
                                             check_line_params)
 from eqprop_hw.circuit.transistors import (INSTANCE_PARAMS, MAX_MODEL_PARAMS, MODEL_PARAM_RE,
                                            MODEL_TYPES, SOI_INSTANCE_PARAMS, SOI_NODES,
@@ -39,6 +39,8 @@ DEVICE_SYNTAX = {
     "S": "Sname n+ n- nc+ nc- MODEL",
     "W": "Wname n+ n- VCONTROL MODEL",
     "T": "Tname p1+ p1- p2+ p2- z0=... td=... (or f=... [nl=...])",
+    "O": "Oname p1+ p1- p2+ p2- LTRAMODEL",
+    "Y": "Yname p1+ p1- p2+ p2- TXLMODEL",
 }
 #: Other spellings of a line's instance parameters (ngspice reads ``zo`` as ``z0``).
 LINE_ALIASES = {"zo": "z0"}
@@ -246,7 +248,13 @@ class DeviceReader:
         tokens = split_tokens(body, line)
         if len(tokens) > MAX_MODEL_PARAMS:
             fail(f"model {name}: {len(tokens)} parameters, more than {MAX_MODEL_PARAMS}", line)
+        flags = MODEL_FLAGS.get(MODEL_TYPES[kind], ())
         for token in tokens:
+            if token.text.upper() in flags:       # an LTRA flag: STEPLIMIT, NOCONTROL ...
+                if token.text.upper() in out:
+                    fail(f"model {name}: parameter {token.text.upper()} given twice", line)
+                out[token.text.upper()] = 1.0
+                continue
             pair = KV_RE.fullmatch(token.text)
             if pair is None:
                 fail(f"model {name}: expected PARAM=value, got {token.text[:40]!r}", line)

@@ -44,9 +44,7 @@ CONTROL_COMMANDS = frozenset((
     "bg", "rusage", "setcs", "remcirc", "reset", "destroy", "listing", "edit"))
 
 _UNSUPPORTED = {
-    "O": "lossy transmission line",
     "U": "RC line", "K": "coupled inductor", "N": "OSDI device", "P": "coupled line",
-    "Y": "transmission line",
 }
 
 
@@ -105,7 +103,7 @@ class ElementReader:
                      "supported", line)
             elif word[:1].upper() in _UNSUPPORTED:
                 fail(f"unsupported element {word} ({_UNSUPPORTED[word[:1].upper()]}): only "
-                      "R C L D V I E G F H B M Q J Z S W T elements and X subcircuit instances "
+                      "R C L D V I E G F H B M Q J Z S W T O Y elements and X subcircuit instances "
                       "are supported", line)
             else:
                 fail(f"cannot parse line starting {word[:20]!r}: expected an element (R1 a b "
