@@ -330,3 +330,13 @@ def test_netlists_without_a_circuit_are_refused_saying_why(text, message):
     with pytest.raises(NetlistError) as error:
         import_netlist_text(text, source="lib.cir")
     assert str(error.value) == message
+
+
+def test_a_pss_analysis_card_is_left_out_and_noted():
+    """.pss (periodic steady state) is an analysis like .tran: never run, never written."""
+    from eqprop_hw.circuit.spice_import import import_netlist_text
+    notes = []
+    spec = import_netlist_text("osc\nV1 a 0 1\nR1 a b 1k\nR2 b 0 1k\n.pss 1meg 1u b 1024 10\n"
+                               ".end\n", notes=notes)
+    assert [e["name"] for e in spec["elements"]] == ["V1", "R1", "R2"]
+    assert notes == ["left out: .pss (line 5)"]
