@@ -101,6 +101,19 @@ rl2 c 0 1k
 .op
 .end
 """,
+    "hfet": """HFET (type NHFET, level 5) and MESA (NMF level 3) stages
+.options reltol=1e-9
+.model hf nhfet level=5 rdi=0 rsi=0 m=2.57 lambda=0.17 vs=1.5e5 mu=0.385 vt0=0.13
+.model ms nmf level=3
+vdd vdd 0 dc 1.0
+vgs g 0 dc 0.3
+rd vdd d 2k
+z1 d g 0 hf l=1u w=10u
+rd2 vdd d2 1k
+z2 d2 g 0 ms l=1u w=20u
+.op
+.end
+""",
 }
 FIRST_DEVICE = {
     "soi": ("M1 is a MOSFET", "transistors"),
@@ -108,6 +121,7 @@ FIRST_DEVICE = {
     "switches": ("S1 is a voltage-controlled switch", "switches and transmission lines"),
     "lines": ("T1 is a lossless transmission line", "switches and transmission lines"),
     "lossy_lines": ("O1 is a lossy transmission line (LTRA)", "switches and transmission lines"),
+    "hfet": ("Z1 is a MESFET", "transistors"),
 }
 
 

@@ -64,14 +64,15 @@ TERMINALS = {"M": ("drain", "gate", "source", "bulk"),
              **DEVICE_TERMINALS}
 #: Model types (upper case) and the element letter that uses them.
 MODEL_TYPES = {"NMOS": "M", "PMOS": "M", "NPN": "Q", "PNP": "Q", "NJF": "J", "PJF": "J",
-               "NMF": "Z", "PMF": "Z", **DEVICE_MODEL_TYPES}
+               "NMF": "Z", "PMF": "Z", "NHFET": "Z", "PHFET": "Z", **DEVICE_MODEL_TYPES}
 #: ``LEVEL`` values accepted per element letter (ngspice 39's device models of that kind:
 #: MOS1-3, BSIM1/2, MOS6, BSIM3 (8, 49), MOS9, B4SOI (10, 58), BSIM4 (14, 54), the SOI and
-#: HiSIM families; Gummel-Poon 1, VBIC 4/9, HICUM2 8; JFET 1, 2; MESFET 1, 2, 5, 6).
+#: HiSIM families; Gummel-Poon 1, VBIC 4/9, HICUM2 8; JFET 1, 2; MESFET 1 (Statz), MESA
+#: 2-4, HFET 5, 6, the HFETs also under the types NHFET/PHFET).
 MODEL_LEVELS = {"M": frozenset((1, 2, 3, 4, 5, 6, 8, 9, 10, 14, 49, 54, 55, 56, 57, 58, 60, 61,
                                 62, 68, 73)),
                 "Q": frozenset((1, 4, 8, 9)), "J": frozenset((1, 2)),
-                "Z": frozenset((1, 2, 5, 6))}
+                "Z": frozenset((1, 2, 3, 4, 5, 6))}
 #: SOI MOSFET levels and the most nodes each takes (``d g s e [p] [b] [t]``: back gate, body,
 #: body contact, temperature): B4SOI 10/58, BSIM3SOI FD 55, DD 56, PD 57 (7 nodes); SOI3 60
 #: (6 nodes). ngspice refuses more than 4 nodes on any other level.
