@@ -354,3 +354,18 @@ def test_a_pss_analysis_card_is_left_out_and_noted():
                                ".end\n", notes=notes)
     assert [e["name"] for e in spec["elements"]] == ["V1", "R1", "R2"]
     assert notes == ["left out: .pss (line 5)"]
+
+
+def test_a_model_parameter_repeated_with_the_same_value_is_one_parameter():
+    from eqprop_hw.circuit.spice_import import import_netlist_text
+    from eqprop_hw.errors import NetlistError
+    text = ("t\nV1 d 0 1\nR1 d o 1k\nM1 o d 0 0 NM\n.model NM NMOS(LEVEL=1 PHI=0.55 VTO=0.7\n"
+            "+ phi=0.55)\n")
+    notes = []
+    spec = import_netlist_text(text, notes=notes)
+    assert spec["models"]["NM"] == {"type": "NMOS", "LEVEL": 1, "PHI": 0.55, "VTO": 0.7}
+    assert notes == ["accepted: model NM PHI given twice with the same value"]
+    with pytest.raises(NetlistError) as error:
+        import_netlist_text(text.replace("phi=0.55", "phi=0.6"), source="m.cir")
+    assert str(error.value) == ("m.cir:5: model NM: parameter PHI given twice with different "
+                                "values (0.55 and 0.6)")

@@ -262,15 +262,20 @@ class DeviceReader:
             if not MODEL_PARAM_RE.fullmatch(key) or key == "TYPE":
                 fail(f"model {name}: parameter name {pair.group(1)[:40]!r} refused (a letter, "
                      "then letters and digits, at most 16 characters)", line)
-            if key in out:
-                fail(f"model {name}: parameter {key} given twice", line)
             text = pair.group(2)
             if key == "VERSION" and VERSION_RE.fullmatch(text.strip("'\"")):
                 value = text.strip("'\"")
             else:
                 value = parse_value(text, self.params, line, f"model {name} {key}")
             try:
-                out[key] = check_model_param(key, value, MODEL_TYPES[kind], f"model {name}")
+                value = check_model_param(key, value, MODEL_TYPES[kind], f"model {name}")
             except CircuitError as error:
                 fail(str(error), line)
+            if key in out:     # the same value twice is one parameter; two values are refused
+                if out[key] != value:
+                    fail(f"model {name}: parameter {key} given twice with different values "
+                         f"({out[key]!r} and {value!r})", line)
+                self.note("accepted", f"model {name} {key} given twice with the same value")
+                continue
+            out[key] = value
         return out
