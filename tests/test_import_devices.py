@@ -369,3 +369,13 @@ def test_a_model_parameter_repeated_with_the_same_value_is_one_parameter():
         import_netlist_text(text.replace("phi=0.55", "phi=0.6"), source="m.cir")
     assert str(error.value) == ("m.cir:5: model NM: parameter PHI given twice with different "
                                 "values (0.55 and 0.6)")
+
+
+def test_a_source_given_only_as_a_parenthesized_waveform_group():
+    """``V1 a 0 (PULSE 0.5 1 0 1n)``: ngspice's group form with no DC value first; the
+    operating-point value is the waveform at t = 0 (PULSE: V1)."""
+    from eqprop_hw.circuit.spice_import import import_netlist_text
+    notes = []
+    spec = import_netlist_text("t\nV1 a 0 (PULSE 0.5 1 0 1n)\nR1 a 0 1k\n", notes=notes)
+    assert spec["elements"][0] == {"name": "V1", "nodes": ["a", "0"], "dc": 0.5}
+    assert notes == ["left out: V1 PULSE (line 2)"]

@@ -306,7 +306,7 @@ class ElementReader:
             dc, index = parse_value(words[1], params, line, f"{label} DC value"), 2
         elif words and words[0].upper().startswith("DC="):
             dc, index = parse_value(words[0][3:], params, line, f"{label} DC value"), 1
-        elif words and not source_keyword(words[0]):
+        elif words and not source_keyword(words[0]) and not keyword_group(words[0]):
             dc, index = parse_value(words[0], params, line, f"{label} value"), 1
         waveform, left = None, []
         while index < len(words):
