@@ -36,6 +36,8 @@ REFERENCE_MAY_REACH = {
     "eqprop_hw.circuit.singular": "controlled-source loop and DC-matrix checks of validation",
     "eqprop_hw.circuit.transistors": "transistor element grammar, used by graph validation",
     "eqprop_hw.circuit.cider": "CIDER card grammar and device refusal, used by graph validation",
+    "eqprop_hw.circuit.line_devices": "switch and line element grammar (merged into the "
+                                      "transistor tables), used by graph validation",
     "eqprop_hw.circuit.batch": "shape/finiteness checks of inputs and targets, no physics",
     "eqprop_hw.learning.losses": "the loss being minimised (the objective, not a device law)",
     "eqprop_hw.learning.ep": "the local rule, applied by software EP to the model's own states",

@@ -538,7 +538,7 @@ REFUSALS = [
     ("B i() of non-source", "t\nV1 a 0 1\nR1 a 0 1\nB1 a 0 I=i(R1)\n", 4, "voltage source"),
     ("transistor without model", "t\nQ1 c b e QMOD\n", 2, "unknown model 'QMOD'"),
     ("MOSFET without model", "t\nM1 d g s b NMOS\n", 2, "unknown model 'NMOS'"),
-    ("unknown element S", "t\nS1 a b c d SW\n", 2, "unsupported element"),
+    ("unknown element U", "t\nU1 a b c URC\n", 2, "unsupported element"),
     ("bipolar model used by a diode", "t\n.model Q1 NPN(BF=100)\nD1 a 0 Q1\n", 3,
      "NPN model, not a diode"),
     ("unknown diode param", "t\n.model D1 D(IS=1e-14 TCV=5)\n", 2, "unsupported diode"),

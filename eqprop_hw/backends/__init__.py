@@ -14,7 +14,11 @@ def make_backend(name: str, circuit: Circuit, **options) -> Backend:
 
     ``isolated=True`` (ngspice only) runs ngspice in a child process that is restarted if it
     dies (:class:`eqprop_hw.backends.isolated.IsolatedBackend`; ``timeout=`` seconds per
-    request); the native backend ignores it (it cannot take the process down).
+    request); the native backend ignores it (it cannot take the process down). Left out
+    (None), it is on for a circuit whose MOSFET models make ngspice write a check log into its
+    working directory (BSIM3, BSIM4, BSIM-SOI:
+    :func:`eqprop_hw.circuit.transistors.writes_check_log`; unless ``log=`` is given): the
+    child runs in a temporary folder, so nothing lands in the caller's.
     ``compiled=True`` (native only; ngspice ignores it) runs the native Newton iterations as
     compiled loops where they apply (:mod:`eqprop_hw.backends.native.fused`): for repeated solves such
     as training; the first solve of a process then loads numba (~0.5 s).
@@ -24,8 +28,12 @@ def make_backend(name: str, circuit: Circuit, **options) -> Backend:
     BackendError
         For an unknown name, or when ngspice's shared library cannot be loaded.
     """
-    isolated = options.pop("isolated", False)
+    isolated = options.pop("isolated", None)
     compiled = options.pop("compiled", False)
+    if isolated is None:        # BSIM3/BSIM4/SOI models write a check log where ngspice runs
+        from eqprop_hw.circuit.transistors import writes_check_log
+        isolated = name == "ngspice" and options.get("log") is None and \
+            writes_check_log(circuit)
     if name == "native":
         options.pop("timeout", None)
         from eqprop_hw.backends.native import NativeBackend

@@ -28,7 +28,9 @@ caller's main module, so scripts need no ``if __name__ == "__main__"`` guard) an
 
 The child runs in its own session (a Ctrl-C in the terminal reaches only the parent, which
 decides what to do; the child also ignores SIGINT) and exits when the parent closes the socket
-or dies.
+or dies. Its working directory is a private temporary folder (removed when the backend closes):
+files ngspice writes where it runs (the ``b3v33check.log`` of BSIM3 and BSIM-SOI models) never
+land in the caller's folder, and an ``.spiceinit`` there is not read by the child.
 
 Examples
 --------
@@ -43,6 +45,7 @@ import logging
 import mmap
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
@@ -229,6 +232,8 @@ class IsolatedBackend(Backend):
         self._process = self._connection = None
         self._closed = False
         self._finalizer = None
+        self._workdir = tempfile.mkdtemp(prefix="eqprop-ngspice-")
+        self._workdir_finalizer = weakref.finalize(self, shutil.rmtree, self._workdir, True)
         self._start()
 
     # -- the child -------------------------------------------------------------------------
@@ -248,7 +253,7 @@ class IsolatedBackend(Backend):
             process = subprocess.Popen([sys.executable, "-c", code], env=environment,
                                        pass_fds=(theirs.fileno(), self._row_file.fileno()),
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       start_new_session=True)
+                                       start_new_session=True, cwd=self._workdir)
         except OSError as error:
             ours.close()
             raise BackendError(f"isolated backend: cannot start a child process ({error})") \
@@ -259,7 +264,8 @@ class IsolatedBackend(Backend):
         self._process, self._connection = process, connection
         self._finalizer = weakref.finalize(self, _stop_process, process, connection)
         try:
-            connection.send(list(sys.path))
+            # the child runs elsewhere: '' and relative entries mean the caller's folder
+            connection.send([os.path.abspath(entry) for entry in sys.path])
             connection.send((self._factory, self.circuit, self._options, self._trainable))
             self._queued = None                  # the child starts with the current values
             status, value = self._receive(START_TIMEOUT, "start")
@@ -419,6 +425,7 @@ class IsolatedBackend(Backend):
             self._discard()
         self._row.map.close()
         self._row_file.close()
+        self._workdir_finalizer()
 
     def __repr__(self):
         state = "closed" if self._closed else f"child pid {self.pid}"

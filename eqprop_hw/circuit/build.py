@@ -225,8 +225,10 @@ def build_graph(spec: Spec) -> Circuit:
         elif kind == "B":
             elements.append(Element(name, "B", nodes, None, expr=item["expr"]))
         elif kind in TRANSISTOR_NODES:
-            params = tuple((k, v) for k, v in item.items() if k not in ("name", "nodes", "model"))
-            elements.append(Element(name, kind, nodes, None, model=item["model"], params=params))
+            params = tuple((k, v) for k, v in item.items()
+                           if k not in ("name", "nodes", "model", "control"))
+            elements.append(Element(name, kind, nodes, None, model=item.get("model"),
+                                    control=item.get("control"), params=params))
         else:
             key = {"V": "dc", "I": "dc", "C": "c", "L": "l"}.get(kind, "gain")
             elements.append(Element(name, kind, nodes, item[key], control=item.get("control")))

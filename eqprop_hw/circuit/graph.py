@@ -339,7 +339,7 @@ class Circuit:
             for element in self.elements:
                 a, b = element.nodes[0], element.nodes[1]
                 if element.type in TRANSISTOR_NODES:    # the channel / collector-emitter
-                    b = element.nodes[2]
+                    a, b = conducting_pairs(element)[0]
                 graph.add_edge(a, b, key=element.name, element=element)
             self._graph = graph
         return self._graph
@@ -444,6 +444,11 @@ def validate_circuit(circuit: Circuit) -> None:
             continue
         if element.type in TRANSISTOR_NODES and element.name[0] == element.type:
             check_transistor(element, circuit.device_models)
+            if element.control is not None and (
+                    not circuit.has_element(element.control) or
+                    circuit.element(element.control).type != "V"):
+                raise CircuitError(f"element {element.name}: controlling source "
+                                   f"{element.control!r} is not a voltage source of the circuit")
             continue
         if element.type not in NODE_COUNT:
             raise CircuitError(f"element {element.name}: unknown element type {element.type!r}")

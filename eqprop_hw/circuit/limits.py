@@ -43,6 +43,11 @@ VALUE_MEANING = {
     "Q": "none (fixed bipolar transistor)",
     "J": "none (fixed JFET)",
     "Z": "none (fixed MESFET)",
+    "S": "none (fixed voltage-controlled switch)",
+    "W": "none (fixed current-controlled switch)",
+    "T": "none (fixed lossless transmission line)",
+    "O": "none (fixed lossy transmission line, LTRA)",
+    "Y": "none (fixed lossy transmission line, TXL)",
 }
 
 

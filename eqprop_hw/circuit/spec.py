@@ -187,33 +187,53 @@ def _device_model(check: SpecChecker, model: dict, where: str) -> dict:
 
 def _transistor(check: SpecChecker, element: dict, kind: str, name: str, where: str,
                 models: dict) -> dict:
-    """A transistor element (M Q J Z): nodes, ``model`` (a transistor model of the right
-    type) and the instance parameters of :data:`eqprop_hw.circuit.transistors.INSTANCE_PARAMS`."""
-    from eqprop_hw.circuit.transistors import (INSTANCE_PARAMS, MODEL_TYPES, TERMINALS,
+    """A transistor element (M Q J Z; or a switch S W, a lossless line T): nodes, ``model``
+    (a model of the right type; none for T), ``control`` (W: the controlling voltage source)
+    and the instance parameters of :data:`eqprop_hw.circuit.transistors.INSTANCE_PARAMS`."""
+    from eqprop_hw.circuit.line_devices import check_line_params
+    from eqprop_hw.circuit.transistors import (CONTROLLED, INSTANCE_PARAMS, MODEL_TYPES,
+                                               MODELLESS, SOI_INSTANCE_PARAMS, SOI_NODES,
                                                TRANSISTOR_KINDS, TRANSISTOR_NODES,
-                                               check_instance_params)
+                                               check_instance_params, model_level,
+                                               node_count_problem, node_counts_text)
     label = f"{where} ({name})"
-    check.keys(element, ("name", "nodes", "model") + INSTANCE_PARAMS[kind], label)
+    extra = ("control",) if kind in CONTROLLED else ()
+    model_key = () if kind in MODELLESS else ("model",)
+    check.keys(element, ("name", "nodes") + model_key + extra + INSTANCE_PARAMS[kind], label)
     nodes = element.get("nodes")
     counts = TRANSISTOR_NODES[kind]
     count = len(nodes) if isinstance(nodes, list) and len(nodes) in counts else counts[0]
     if not isinstance(nodes, list) or len(nodes) not in counts:
-        check.fail(f"{label}: a {TRANSISTOR_KINDS[kind]} takes "
-                   f"{' or '.join(map(str, counts))} nodes "
-                   f"({' '.join(TERMINALS[kind][:max(counts)])})", element, "nodes")
+        check.fail(f"{label}: a {TRANSISTOR_KINDS[kind]} takes {node_counts_text(kind)}",
+                   element, "nodes")
     item = {"name": name, "nodes": check.node_names(element, count, label, "resistive")}
-    model = check.string(element, "model", label, required=True).upper()
-    check.spice_name(model, "model", f"{label}: model name", element, "model")
-    entry = models.get(model)
-    if entry is None or MODEL_TYPES.get(entry.get("type")) != kind:
-        types = ", ".join(t for t, k in MODEL_TYPES.items() if k == kind)
-        check.fail(f"{label}: {model!r} is not a {TRANSISTOR_KINDS[kind]} model of this spec "
-                   f"(a model of type {types})", element, "model")
-    item["model"] = model
+    if extra:
+        control = check.string(element, "control", label, required=True).upper()
+        check.spice_name(control, "element", f"{label}: controlling source name", element,
+                         "control")
+        item["control"] = control
+    if model_key:
+        model = check.string(element, "model", label, required=True).upper()
+        check.spice_name(model, "model", f"{label}: model name", element, "model")
+        entry = models.get(model)
+        if entry is None or MODEL_TYPES.get(entry.get("type")) != kind:
+            types = ", ".join(t for t, k in MODEL_TYPES.items() if k == kind)
+            check.fail(f"{label}: {model!r} is not a {TRANSISTOR_KINDS[kind]} model of this "
+                       f"spec (a model of type {types})", element, "model")
+        item["model"] = model
+        problem = node_count_problem(kind, count, model_level(entry))
+        if problem:
+            check.fail(f"{label}: {problem}", element, "nodes")
     params = [(key, check.number(element, key, label)) for key in element
-              if key not in ("name", "nodes", "model")]
+              if key not in ("name", "nodes", "model", "control")]
     try:
         check_instance_params(kind, tuple(params), label)
+        if not model_key:
+            check_line_params(tuple(params), label)
+        soi_only = [key for key, _value in params if key in SOI_INSTANCE_PARAMS]
+        if soi_only and model_level(entry) not in SOI_NODES:
+            raise CircuitError(f"{label}: instance parameter {soi_only[0]!r} needs an SOI "
+                               f"model (LEVEL {' '.join(map(str, sorted(SOI_NODES)))})")
     except CircuitError as error:
         check.fail(str(error), element, "name")
     item.update(params)

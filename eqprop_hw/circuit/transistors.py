@@ -42,38 +42,73 @@ import re
 from dataclasses import dataclass
 
 from eqprop_hw.circuit import spice_grammar
+from eqprop_hw.circuit.line_devices import (CONTROLLED, DEVICE_INSTANCE_PARAMS, DEVICE_KINDS,
+                                            DEVICE_MODEL_TYPES, DEVICE_NODES, DEVICE_TERMINALS,
+                                            INSTANCE_LIMITS, MODEL_FLAGS, MODELLESS,
+                                            check_device_model_param,
+                                            check_line_params)
 from eqprop_hw.errors import CircuitError
 
-#: Transistor type letters and the node counts they take (Q: an optional substrate node).
-TRANSISTOR_NODES = {"M": (4,), "Q": (3, 4), "J": (3,), "Z": (3,)}
+#: Device letters and the node counts they take (M: 5 to 7 with an SOI model, see
+#: :data:`SOI_NODES`; Q: an optional substrate node, and a thermal node with a VBIC or HICUM
+#: model, see :data:`THERMAL_Q_LEVELS`; S W T: switches and lossless lines, see
+#: :mod:`eqprop_hw.circuit.line_devices`).
+TRANSISTOR_NODES = {"M": (4, 5, 6, 7), "Q": (3, 4, 5), "J": (3,), "Z": (3,), **DEVICE_NODES}
 #: What each letter is, for messages.
-TRANSISTOR_KINDS = {"M": "MOSFET", "Q": "bipolar transistor", "J": "JFET", "Z": "MESFET"}
+TRANSISTOR_KINDS = {"M": "MOSFET", "Q": "bipolar transistor", "J": "JFET", "Z": "MESFET",
+                    **DEVICE_KINDS}
 #: Terminal names in SPICE order, for messages and docs.
 TERMINALS = {"M": ("drain", "gate", "source", "bulk"),
              "Q": ("collector", "base", "emitter", "substrate"),
-             "J": ("drain", "gate", "source"), "Z": ("drain", "gate", "source")}
+             "J": ("drain", "gate", "source"), "Z": ("drain", "gate", "source"),
+             **DEVICE_TERMINALS}
 #: Model types (upper case) and the element letter that uses them.
 MODEL_TYPES = {"NMOS": "M", "PMOS": "M", "NPN": "Q", "PNP": "Q", "NJF": "J", "PJF": "J",
-               "NMF": "Z", "PMF": "Z"}
+               "NMF": "Z", "PMF": "Z", "NHFET": "Z", "PHFET": "Z", **DEVICE_MODEL_TYPES}
 #: ``LEVEL`` values accepted per element letter (ngspice 39's device models of that kind:
 #: MOS1-3, BSIM1/2, MOS6, BSIM3 (8, 49), MOS9, B4SOI (10, 58), BSIM4 (14, 54), the SOI and
-#: HiSIM families; Gummel-Poon 1, VBIC 4/9, HICUM2 8; JFET 1, 2; MESFET 1, 2, 5, 6).
+#: HiSIM families; Gummel-Poon 1, VBIC 4/9, HICUM2 8; JFET 1, 2; MESFET 1 (Statz), MESA
+#: 2-4, HFET 5, 6, the HFETs also under the types NHFET/PHFET).
 MODEL_LEVELS = {"M": frozenset((1, 2, 3, 4, 5, 6, 8, 9, 10, 14, 49, 54, 55, 56, 57, 58, 60, 61,
                                 62, 68, 73)),
                 "Q": frozenset((1, 4, 8, 9)), "J": frozenset((1, 2)),
-                "Z": frozenset((1, 2, 5, 6))}
+                "Z": frozenset((1, 2, 3, 4, 5, 6))}
+#: SOI MOSFET levels and the most nodes each takes (``d g s e [p] [b] [t]``: back gate, body,
+#: body contact, temperature): B4SOI 10/58, BSIM3SOI FD 55, DD 56, PD 57 (7 nodes); SOI3 60
+#: (6 nodes). ngspice refuses more than 4 nodes on any other level.
+SOI_NODES = {10: 7, 55: 7, 56: 7, 57: 7, 58: 7, 60: 6}
+#: MOSFET levels whose ngspice models write a check log (``b3v33check.log``,
+#: ``b3soipdv223check.log``, ``b4soiv1check.log``; BSIM4 when its parameters draw warnings)
+#: into the working directory: BSIM3 8/49, BSIM4 14/54, the SOI models 10 55 56 57 58.
+CHECK_LOG_LEVELS = frozenset((8, 49, 14, 54, 10, 55, 56, 57, 58))
+#: Bipolar levels that take a fifth (thermal) node: VBIC 4/9, HICUM2 8.
+THERMAL_Q_LEVELS = frozenset((4, 8, 9))
 #: Instance parameters accepted per element letter (lower case, written ``key=value``).
 INSTANCE_PARAMS = {
     "M": ("l", "w", "m", "nf", "ad", "as", "pd", "ps", "nrd", "nrs", "sa", "sb", "sd",
-          "temp", "dtemp", "nqsmod"),
+          "temp", "dtemp", "nqsmod", "nbc", "nseg", "pdbcp", "psbcp", "agbcp", "aebcp",
+          "vbsusr", "rth0", "cth0", "frbody", "bjtoff", "debug"),
     "Q": ("area", "areab", "areac", "m", "temp", "dtemp"),
     "J": ("area", "m", "temp"),
     "Z": ("area", "m", "l", "w"),
+    **DEVICE_INSTANCE_PARAMS,
 }
+#: MOSFET instance parameters that only the SOI levels (:data:`SOI_NODES`) know: body
+#: contacts (``nbc nseg pdbcp psbcp agbcp aebcp``), the user body bias ``vbsusr``, the
+#: self-heating ``rth0 cth0``, the body resistance factor ``frbody``, the parasitic bipolar
+#: switch ``bjtoff`` and ``debug`` (adds internal nodes holding intermediate currents; no
+#: output of its own).
+SOI_INSTANCE_PARAMS = frozenset(("nbc", "nseg", "pdbcp", "psbcp", "agbcp", "aebcp", "vbsusr",
+                                 "rth0", "cth0", "frbody", "bjtoff", "debug"))
+#: Instance parameters that may be negative (the others are 0 or more).
+SIGNED_INSTANCE_PARAMS = frozenset(("temp", "dtemp", "vbsusr", "debug"))
+#: Instance parameters that ngspice reads as integers (switches): whole numbers only.
+INTEGER_INSTANCE_PARAMS = frozenset(("bjtoff", "debug"))
 #: Instance parameters that must be positive (the others: temperatures may be any sign;
 #: perimeters and areas of junctions may be 0; ``nqsmod``, BSIM4's non-quasi-static switch,
 #: changes only transient and AC analyses).
-POSITIVE_INSTANCE_PARAMS = frozenset(("l", "w", "m", "nf", "area", "areab", "areac"))
+POSITIVE_INSTANCE_PARAMS = frozenset(("l", "w", "m", "nf", "area", "areab", "areac", "z0",
+                                      "td", "f", "nl"))
 #: Largest |value| of an instance parameter (temperatures: see :data:`MAX_TEMPERATURE`).
 MAX_INSTANCE_VALUE = 1e6
 #: Largest |temp| or |dtemp| (degC).
@@ -99,14 +134,17 @@ def is_transistor(element) -> bool:
 
 
 def refusal(element, solver: str, advice: str = " (use --backend ngspice)") -> str:
-    """The one-line refusal of a transistor by a solver other than ngspice.
+    """The one-line refusal of a transistor (or a switch or a transmission line,
+    :mod:`eqprop_hw.circuit.line_devices`) by a solver other than ngspice.
 
     >>> from eqprop_hw.circuit.graph import Element
     >>> refusal(Element("M1", "M", ("d", "g", "0", "0"), model="NM"), "native backend")
     'native backend: M1 is a MOSFET; transistors are simulated by ngspice only (use --backend ngspice)'
     """
+    group = "switches and transmission lines" if element.type in DEVICE_KINDS else \
+        "transistors"
     return (f"{solver}: {element.name} is a {TRANSISTOR_KINDS[element.type]}; "
-            "transistors are simulated by ngspice only"
+            f"{group} are simulated by ngspice only"
             f"{advice}")
 
 
@@ -141,6 +179,8 @@ def check_model_param(key, value, kind: str, subject: str):
     if key == "TYPE":
         raise CircuitError(f"{subject}: TYPE is not a parameter (the model type is given "
                            "apart)")
+    if kind in DEVICE_KINDS:
+        return check_device_model_param(key, value, kind, subject)
     if key == "LEVEL":
         return check_level(value, kind, subject)
     if key == "VERSION":
@@ -214,8 +254,12 @@ def model_line(model: DeviceModel) -> str:
     if model.type not in MODEL_TYPES:
         raise CircuitError(f"model {model.name}: unknown transistor model type {model.type!r}")
     words = []
+    flags = MODEL_FLAGS.get(MODEL_TYPES[model.type], ())
     for key, value in model.params:
         spice_grammar.check_name(key, "parameter", f"model {model.name}: parameter")
+        if key in flags and value == 1.0:
+            words.append(key)           # an LTRA flag: written bare, as ngspice documents it
+            continue
         words.append(f"{key}={_param_text(key, value, model.name)}")
     return f".model {model.name} {model.type}({' '.join(words)})"
 
@@ -251,27 +295,81 @@ def check_instance_params(kind: str, params, subject: str) -> tuple:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or \
                 not math.isfinite(value):
             raise CircuitError(f"{subject}: {key} must be a finite number, got {value!r}")
-        limit = MAX_TEMPERATURE if key in ("temp", "dtemp") else MAX_INSTANCE_VALUE
+        limit = MAX_TEMPERATURE if key in ("temp", "dtemp") else \
+            INSTANCE_LIMITS.get(key, MAX_INSTANCE_VALUE)
         if key in POSITIVE_INSTANCE_PARAMS and value <= 0:
             raise CircuitError(f"{subject}: {key} must be positive, got {value!r}")
-        if abs(value) > limit or value < 0 and key not in ("temp", "dtemp"):
+        if key in INTEGER_INSTANCE_PARAMS and value != int(value):
+            raise CircuitError(f"{subject}: {key} must be a whole number, got {value!r}")
+        if abs(value) > limit or value < 0 and key not in SIGNED_INSTANCE_PARAMS:
             raise CircuitError(f"{subject}: {key}={value!r} is out of range (0 to {limit:g})")
         out.append((key, float(value)))
     return tuple(out)
 
 
-def check_transistor(element, device_models: dict) -> None:
-    """Raise CircuitError unless a transistor element is well formed.
+#: Node counts beyond the usual ones, for messages.
+EXTRA_NODES_TEXT = {"M": "; 5 to 7 with an SOI model", "Q": "; 5 with a VBIC or HICUM model"}
 
-    Its node count (:data:`TRANSISTOR_NODES`), its model (defined, of a type its letter
-    uses), its instance parameters (:func:`check_instance_params`).
+
+def node_counts_text(kind: str) -> str:
+    """``4 nodes (drain gate source bulk; 5 to 7 with an SOI model)`` and so on.
+
+    >>> node_counts_text("Q")
+    '3 or 4 nodes (collector base emitter substrate; 5 with a VBIC or HICUM model)'
+    """
+    usual = [n for n in TRANSISTOR_NODES[kind] if n <= len(TERMINALS[kind])]
+    return (f"{' or '.join(map(str, usual))} nodes ({' '.join(TERMINALS[kind])}"
+            f"{EXTRA_NODES_TEXT.get(kind, '')})")
+
+
+def node_count_problem(kind: str, count: int, level: int) -> str | None:
+    """Why ``count`` nodes do not suit a ``kind`` element whose model has ``level``, or None.
+
+    A MOSFET takes 4 nodes, 5 to 7 with an SOI model (:data:`SOI_NODES`); a bipolar transistor
+    3 or 4, 5 (a thermal node) with a VBIC or HICUM model (:data:`THERMAL_Q_LEVELS`).
+
+    >>> node_count_problem("M", 5, 1)
+    'a MOSFET with more than 4 nodes needs an SOI model (LEVEL 10 55 56 57 58 60), not LEVEL=1'
+    """
+    counts = TRANSISTOR_NODES[kind]
+    if count not in counts:
+        return f"a {TRANSISTOR_KINDS[kind]} takes {node_counts_text(kind)}, got {count}"
+    if kind == "M" and count > 4 and count > SOI_NODES.get(level, 4):
+        if level in SOI_NODES:
+            return f"a MOSFET of LEVEL={level} takes at most {SOI_NODES[level]} nodes"
+        return (f"a MOSFET with more than 4 nodes needs an SOI model (LEVEL "
+                f"{' '.join(map(str, sorted(SOI_NODES)))}), not LEVEL={level}")
+    if kind == "Q" and count == 5 and level not in THERMAL_Q_LEVELS:
+        return (f"a bipolar transistor with 5 nodes (a thermal node) needs a VBIC or HICUM "
+                f"model (LEVEL {' '.join(map(str, sorted(THERMAL_Q_LEVELS)))}), not "
+                f"LEVEL={level}")
+    return None
+
+
+def check_transistor(element, device_models: dict) -> None:
+    """Raise CircuitError unless a transistor (or S W T) element is well formed.
+
+    Its node count (:data:`TRANSISTOR_NODES`, :func:`node_count_problem`), its model
+    (defined, of a type its letter uses; a T line has none), its instance parameters
+    (:func:`check_instance_params`; SOI-only ones need an SOI model), a W switch's
+    controlling source name.
     """
     kind, subject = element.type, f"element {element.name}"
     if len(element.nodes) not in TRANSISTOR_NODES[kind]:
-        counts = " or ".join(map(str, TRANSISTOR_NODES[kind]))
-        raise CircuitError(f"{subject}: a {TRANSISTOR_KINDS[kind]} takes {counts} nodes "
-                           f"({' '.join(TERMINALS[kind][:max(TRANSISTOR_NODES[kind])])}), "
-                           f"got {len(element.nodes)}")
+        raise CircuitError(f"{subject}: {node_count_problem(kind, len(element.nodes), 0)}")
+    check_instance_params(kind, element.params, subject)
+    if element.value is not None:
+        raise CircuitError(f"{subject}: a {TRANSISTOR_KINDS[kind]} has no value (it is a "
+                           "fixed element)")
+    if (element.control is not None) != (kind in CONTROLLED):
+        raise CircuitError(f"{subject}: " + ("a current-controlled switch names its "
+                                             "controlling voltage source" if kind in CONTROLLED
+                                             else "only a W switch names a controlling source"))
+    if kind in MODELLESS:
+        if element.model is not None:
+            raise CircuitError(f"{subject}: a {TRANSISTOR_KINDS[kind]} has no model")
+        check_line_params(element.params, subject)
+        return
     model = device_models.get(element.model or "")
     if model is None:
         raise CircuitError(f"{subject}: unknown transistor model {element.model!r} (defined: "
@@ -280,18 +378,51 @@ def check_transistor(element, device_models: dict) -> None:
         raise CircuitError(f"{subject}: model {model.name} is of type {model.type}, not "
                            f"one for a {TRANSISTOR_KINDS[kind]} "
                            f"(types: {', '.join(t for t, k in MODEL_TYPES.items() if k == kind)})")
-    check_instance_params(kind, element.params, subject)
-    if element.value is not None:
-        raise CircuitError(f"{subject}: a transistor has no value (it is a fixed element)")
+    level = model_level(model)
+    problem = node_count_problem(kind, len(element.nodes), level)
+    if problem:
+        raise CircuitError(f"{subject}: {problem}")
+    soi_only = sorted(key for key, _value in element.params if key in SOI_INSTANCE_PARAMS)
+    if soi_only and level not in SOI_NODES:
+        raise CircuitError(f"{subject}: instance parameter {soi_only[0]!r} needs an SOI model "
+                           f"(LEVEL {' '.join(map(str, sorted(SOI_NODES)))}), not "
+                           f"LEVEL={level}")
+
+
+def writes_check_log(circuit) -> bool:
+    """Whether ngspice writes a check log into its working directory when it simulates
+    ``circuit`` (a MOSFET model of :data:`CHECK_LOG_LEVELS`).
+
+    >>> from eqprop_hw.circuit.graph import Circuit
+    >>> model = DeviceModel("NM", "NMOS", (("LEVEL", 49),))
+    >>> writes_check_log(Circuit("c", "graph", [], {}, [], [], [], {}, None, {"NM": model}))
+    True
+    """
+    return any(model.letter == "M" and model_level(model) in CHECK_LOG_LEVELS
+               for model in circuit.device_models.values())
+
+
+def model_level(model) -> int:
+    """``LEVEL`` of a :class:`DeviceModel` (or a ``{"LEVEL": ...}`` mapping); 1 if not given."""
+    params = model if isinstance(model, dict) else dict(model.params)
+    level = params.get("LEVEL", 1)
+    return int(level) if isinstance(level, (int, float)) and not isinstance(level, bool) else 1
 
 
 def transistor_line(element) -> str:
-    """One netlist line of a transistor: name, nodes, model, ``key=value`` parameters."""
+    """One netlist line of a transistor, switch or line: name, nodes, (control source),
+    model, ``key=value`` parameters."""
     if element.type not in TRANSISTOR_NODES or element.name[:1] != element.type:
-        raise CircuitError(f"element {element.name}: a transistor line needs an M, Q, J or Z "
-                           f"element named after its type, got type {element.type!r}")
-    spice_grammar.check_name(element.model, "model", f"element {element.name}: model name")
-    words = [element.name, *element.nodes, element.model]
+        raise CircuitError(f"element {element.name}: a transistor line needs an M, Q, J, Z, S, "
+                           f"W or T element named after its type, got type {element.type!r}")
+    words = [element.name, *element.nodes]
+    if element.type in CONTROLLED:
+        spice_grammar.check_name(element.control, "element",
+                                 f"element {element.name}: controlling source name")
+        words.append(element.control)
+    if element.type not in MODELLESS:
+        spice_grammar.check_name(element.model, "model", f"element {element.name}: model name")
+        words.append(element.model)
     for key, value in element.params:
         if key not in INSTANCE_PARAMS.get(element.type, ()):
             raise CircuitError(f"element {element.name}: unsupported instance parameter "
@@ -304,9 +435,20 @@ def conducting_pairs(element) -> list[tuple[str, str]]:
     """Node pairs of a transistor joined by a DC path (channel or junction; never the MOSFET
     gate, which draws no current)."""
     nodes = element.nodes
+    if element.type in ("S", "W"):     # RON or ROFF (both finite) between n+ and n-
+        return [(nodes[0], nodes[1])]
+    if element.type in "TOY":   # each port is a DC path (Z0 and the port source), and the
+        # conductors join the two ends (through R*length for the lossy ones)
+        return [(nodes[0], nodes[1]), (nodes[2], nodes[3]), (nodes[0], nodes[2]),
+                (nodes[1], nodes[3])]
     if element.type == "M":      # channel d-s, junctions d-b and s-b
-        return [(nodes[0], nodes[2]), (nodes[0], nodes[3]), (nodes[2], nodes[3])]
-    pairs = [(nodes[0], nodes[1]), (nodes[1], nodes[2]), (nodes[0], nodes[2])]
-    if element.type == "Q" and len(nodes) == 4:   # collector-substrate junction
-        pairs.append((nodes[0], nodes[3]))
+        pairs = [(nodes[0], nodes[2]), (nodes[0], nodes[3]), (nodes[2], nodes[3])]
+    else:
+        pairs = [(nodes[0], nodes[1]), (nodes[1], nodes[2]), (nodes[0], nodes[2])]
+        if element.type == "Q" and len(nodes) >= 4:   # collector-substrate junction
+            pairs.append((nodes[0], nodes[3]))
+    # SOI body, body contact and temperature nodes, a bipolar thermal node: ngspice solves
+    # them (junctions to the source, thermal resistances); counted as joined to the source
+    first_extra = 4
+    pairs += [(nodes[2], node) for node in nodes[first_extra:]]
     return pairs

@@ -53,7 +53,7 @@ NETLISTS = {
     "shell-outside-control": (HEAD + "shell touch {marker}\n", 5, "control command"),
     "exec-unsafe": (HEAD + ".exec touch {marker}\n", 5, "card .exec refused"),
     "unknown-card-unsafe": (HEAD + ".foo touch {marker}\n", 5, "card .foo refused"),
-    "switch-used": (HEAD + ".model SW1 SW\nS1 a b a 0 SW1\n", 6, "unsupported element S1"),
+    "rc-line-used": (HEAD + ".model U1M URC\nU1 a b 0 U1M\n", 6, "unsupported element U1"),
     "diode-with-bjt-model": (HEAD + ".model QN NPN\nD1 a b QN\n", 6, "not a diode"),
 }
 

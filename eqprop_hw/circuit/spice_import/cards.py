@@ -18,7 +18,7 @@ from eqprop_hw.circuit.spice_import.expressions import evaluate_expression, para
 #: Analysis and output cards: left out (never run, never written) and listed in the notes.
 IGNORED_CARDS = frozenset((".op", ".tran", ".dc", ".ac", ".tf", ".noise", ".four", ".save",
                            ".print", ".plot", ".probe", ".width", ".title", ".sens", ".pz",
-                           ".disto", ".meas", ".measure", ".ic"))
+                           ".disto", ".meas", ".measure", ".ic", ".pss"))
 
 OPTION_CARDS = frozenset((".options", ".option", ".opt"))
 

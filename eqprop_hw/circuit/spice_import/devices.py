@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import re
 
+from eqprop_hw.circuit.line_devices import (CONTROLLED, DEVICE_KINDS, MODEL_FLAGS, MODELLESS,
+                                            check_line_params)
 from eqprop_hw.circuit.transistors import (INSTANCE_PARAMS, MAX_MODEL_PARAMS, MODEL_PARAM_RE,
-                                           MODEL_TYPES, TERMINALS, TRANSISTOR_KINDS,
-                                           TRANSISTOR_NODES, VERSION_RE, check_instance_params,
-                                           check_model_param)
+                                           MODEL_TYPES, SOI_INSTANCE_PARAMS, SOI_NODES,
+                                           TERMINALS, TRANSISTOR_KINDS, TRANSISTOR_NODES,
+                                           VERSION_RE, check_instance_params, check_model_param,
+                                           model_level, node_count_problem)
 from eqprop_hw.errors import CircuitError
 from eqprop_hw.circuit.spice_import.lines import KV_RE, Line, check_element_name, fail, split_tokens
 from eqprop_hw.circuit.spice_import.expressions import params_list, parse_value, split_positional
@@ -26,11 +29,21 @@ from eqprop_hw.circuit.spice_import.structure import Scope
 
 #: Syntax of each transistor line, for messages.
 TRANSISTOR_SYNTAX = {
-    "M": "Mname drain gate source bulk MODEL [l=... w=... m=...]",
-    "Q": "Qname collector base emitter [substrate] MODEL [area] [m=...]",
+    "M": "Mname drain gate source bulk [body contact temperature] MODEL [l=... w=... m=...]",
+    "Q": "Qname collector base emitter [substrate [thermal]] MODEL [area] [m=...]",
     "J": "Jname drain gate source MODEL [area] [m=...]",
     "Z": "Zname drain gate source MODEL [area] [m=...]",
 }
+#: Syntax of the switches and the lossless line, for messages.
+DEVICE_SYNTAX = {
+    "S": "Sname n+ n- nc+ nc- MODEL",
+    "W": "Wname n+ n- VCONTROL MODEL",
+    "T": "Tname p1+ p1- p2+ p2- z0=... td=... (or f=... [nl=...])",
+    "O": "Oname p1+ p1- p2+ p2- LTRAMODEL",
+    "Y": "Yname p1+ p1- p2+ p2- TXLMODEL",
+}
+#: Other spellings of a line's instance parameters (ngspice reads ``zo`` as ``z0``).
+LINE_ALIASES = {"zo": "z0"}
 #: MOSFET levels whose models ngspice selects by bins (``NAME.1``...): BSIM3 and BSIM4.
 BINNED_LEVELS = (8, 14, 49, 54)
 #: MOSFET geometry scaled by ``.options scale``: parameter -> power of the scale.
@@ -50,12 +63,15 @@ class DeviceReader:
         local = check_element_name(tokens[0].text, line)
         kind, name = local[0], scope.element(local)
         label = name if not scope.path else f"{local} (in {scope.describe()})"
+        if kind in DEVICE_KINDS:
+            self._switch_or_line(line, scope, tokens, kind, name, label)
+            return
         positional, assigns = split_positional([t.text for t in tokens[1:]])
         counts = TRANSISTOR_NODES[kind]
         count = counts[0]
-        if len(counts) > 1 and len(positional) > counts[0] + 1 and \
-                not self._is_device_model(positional[counts[0]]):
-            count = counts[1]        # Q c b e SUBSTRATE MODEL [area]
+        for more in counts[1:]:   # Q c b e SUBSTRATE [THERMAL] MODEL; SOI M d g s e [p b t] MODEL
+            if len(positional) > count + 1 and not self._is_device_model(positional[count]):
+                count = more
         if len(positional) < count + 1:
             fail(f"{label}: needs {count} nodes and a model (syntax: {TRANSISTOR_SYNTAX[kind]})",
                  line)
@@ -70,8 +86,8 @@ class DeviceReader:
                  "point than ngspice finds by itself)", line)
         params = []
         if kind == "M" and any(self._is_device_model(word) for word in extra):
-            fail(f"{label}: a MOSFET with more than 4 nodes (SOI devices: drain gate source "
-                 "backgate body ...) is not supported; refused", line)
+            fail(f"{label}: a MOSFET takes at most 7 nodes (SOI: drain gate source backgate "
+                 "body contact temperature); refused", line)
         if extra:
             if kind == "M" or len(extra) > 1:
                 fail(f"{label}: unexpected {' '.join(extra)!r} after the model (syntax: "
@@ -102,7 +118,57 @@ class DeviceReader:
         except CircuitError as error:
             fail(str(error), line)
         model = self._device_model(positional[count], kind, line, label, dict(params))
+        level = model_level(self.device_models[model])
+        problem = node_count_problem(kind, count, level)
+        if problem:
+            fail(f"{label}: {problem}; refused", line)
+        soi_only = [key for key, _value in params if key in SOI_INSTANCE_PARAMS]
+        if soi_only and level not in SOI_NODES:
+            fail(f"{label}: instance parameter {soi_only[0]!r} needs an SOI model (LEVEL "
+                 f"{' '.join(map(str, sorted(SOI_NODES)))}), not LEVEL={level}; refused", line)
         item = {"name": name, "nodes": nodes, "model": model}
+        item.update(params)
+        self._register(name, kind, item, line)
+
+    def _switch_or_line(self, line: Line, scope: Scope, tokens: list, kind: str, name: str,
+                        label: str) -> None:
+        """``S n+ n- nc+ nc- MODEL``, ``W n+ n- VCONTROL MODEL`` or ``T p1+ p1- p2+ p2- z0=...
+        td=...`` (:mod:`eqprop_hw.circuit.line_devices`)."""
+        positional, assigns = split_positional([t.text for t in tokens[1:]])
+        count = TRANSISTOR_NODES[kind][0]
+        wanted = count + (kind in CONTROLLED) + (kind not in MODELLESS)
+        flags = [word for word in positional[count:] if word.lower() in REFUSED_FLAGS]
+        if flags:
+            fail(f"{label}: instance flag {flags[0]!r} refused (it chooses the initial state "
+                 "of the switch)", line)
+        if len(positional) != wanted:
+            fail(f"{label}: expected {wanted} words before the parameters, got "
+                 f"{len(positional)} (syntax: {DEVICE_SYNTAX[kind]})", line)
+        nodes = self._map_nodes(positional[:count], scope, line, label)
+        item = {"name": name, "nodes": nodes}
+        if kind in CONTROLLED:
+            control = scope.control(check_element_name(positional[count], line))
+            item["control"] = control
+            self.deferred.append((line, label, [], [control]))
+        params = []
+        for word in assigns:     # refused by name before the values are split (ic=1,2)
+            pair = KV_RE.fullmatch(word)
+            key = pair.group(1).lower() if pair is not None else ""
+            if pair is not None and LINE_ALIASES.get(key, key) not in INSTANCE_PARAMS[kind]:
+                fail(f"{label}: unsupported {TRANSISTOR_KINDS[kind]} instance parameter "
+                     f"{key!r} (supported: {', '.join(INSTANCE_PARAMS[kind]) or 'none'}); "
+                     "refused", line)
+        for key, text in params_list(assigns, line, label):
+            key = LINE_ALIASES.get(key, key)
+            params.append((key, parse_value(text, scope.params, line, f"{label} {key}")))
+        try:
+            params = list(check_instance_params(kind, tuple(params), label))
+            if kind in MODELLESS:
+                check_line_params(params, label)
+        except CircuitError as error:
+            fail(str(error), line)
+        if kind not in MODELLESS:
+            item["model"] = self._device_model(positional[-1], kind, line, label, {})
         item.update(params)
         self._register(name, kind, item, line)
 
@@ -182,7 +248,13 @@ class DeviceReader:
         tokens = split_tokens(body, line)
         if len(tokens) > MAX_MODEL_PARAMS:
             fail(f"model {name}: {len(tokens)} parameters, more than {MAX_MODEL_PARAMS}", line)
+        flags = MODEL_FLAGS.get(MODEL_TYPES[kind], ())
         for token in tokens:
+            if token.text.upper() in flags:       # an LTRA flag: STEPLIMIT, NOCONTROL ...
+                if token.text.upper() in out:
+                    fail(f"model {name}: parameter {token.text.upper()} given twice", line)
+                out[token.text.upper()] = 1.0
+                continue
             pair = KV_RE.fullmatch(token.text)
             if pair is None:
                 fail(f"model {name}: expected PARAM=value, got {token.text[:40]!r}", line)
@@ -190,15 +262,20 @@ class DeviceReader:
             if not MODEL_PARAM_RE.fullmatch(key) or key == "TYPE":
                 fail(f"model {name}: parameter name {pair.group(1)[:40]!r} refused (a letter, "
                      "then letters and digits, at most 16 characters)", line)
-            if key in out:
-                fail(f"model {name}: parameter {key} given twice", line)
             text = pair.group(2)
             if key == "VERSION" and VERSION_RE.fullmatch(text.strip("'\"")):
                 value = text.strip("'\"")
             else:
                 value = parse_value(text, self.params, line, f"model {name} {key}")
             try:
-                out[key] = check_model_param(key, value, MODEL_TYPES[kind], f"model {name}")
+                value = check_model_param(key, value, MODEL_TYPES[kind], f"model {name}")
             except CircuitError as error:
                 fail(str(error), line)
+            if key in out:     # the same value twice is one parameter; two values are refused
+                if out[key] != value:
+                    fail(f"model {name}: parameter {key} given twice with different values "
+                         f"({out[key]!r} and {value!r})", line)
+                self.note("accepted", f"model {name} {key} given twice with the same value")
+                continue
+            out[key] = value
         return out

@@ -44,10 +44,7 @@ CONTROL_COMMANDS = frozenset((
     "bg", "rusage", "setcs", "remcirc", "reset", "destroy", "listing", "edit"))
 
 _UNSUPPORTED = {
-    "S": "voltage switch",
-    "W": "current switch", "T": "transmission line", "O": "lossy transmission line",
     "U": "RC line", "K": "coupled inductor", "N": "OSDI device", "P": "coupled line",
-    "Y": "transmission line",
 }
 
 
@@ -103,12 +100,13 @@ class ElementReader:
             elif word[:1].upper() in TRANSISTOR_NODES:
                 self._transistor(line, scope)
             elif word[:1].upper() == "A":
-                fail(f"XSPICE device {word} refused: code models are not supported", line)
+                fail(f"XSPICE device {word} refused: A elements run ngspice code models "
+                     "(digital gates, file sources, behavioural blocks), which are not "
+                     "supported", line)
             elif word[:1].upper() in _UNSUPPORTED:
                 fail(f"unsupported element {word} ({_UNSUPPORTED[word[:1].upper()]}): only "
-                      "R C L D V I E G F H B M Q J Z elements and X subcircuit instances are "
-                      "supported",
-                      line)
+                      "R C L D V I E G F H B M Q J Z S W T O Y elements and X subcircuit instances "
+                      "are supported", line)
             else:
                 fail(f"cannot parse line starting {word[:20]!r}: expected an element (R1 a b "
                       "1k), a .card or a * comment", line)
@@ -310,7 +308,7 @@ class ElementReader:
             dc, index = parse_value(words[1], params, line, f"{label} DC value"), 2
         elif words and words[0].upper().startswith("DC="):
             dc, index = parse_value(words[0][3:], params, line, f"{label} DC value"), 1
-        elif words and not source_keyword(words[0]):
+        elif words and not source_keyword(words[0]) and not keyword_group(words[0]):
             dc, index = parse_value(words[0], params, line, f"{label} value"), 1
         waveform, left = None, []
         while index < len(words):

@@ -206,6 +206,21 @@ def _spec_error(error: SpecError, importer: Importer, source: str) -> NetlistErr
     return NetlistError(f"invalid netlist: {message}", source)
 
 
+def _no_elements(importer: Importer) -> str:
+    """Why a netlist without elements is refused, in one line: a library of subcircuits that
+    nothing instantiates, or only a ``.control`` script (never run), or nothing at all."""
+    if importer.subckts:
+        names = sorted(importer.subckts)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        return ("the netlist has no elements at the top level: it only defines subcircuits "
+                f"({shown}) that no X line instantiates (a library: .include it from a "
+                "netlist that uses them)")
+    if any(item.startswith(".control block") for item in importer.notes.get("left out", [])):
+        return ("the netlist has no elements: it is a .control script (which the importer "
+                "never runs), with no circuit to import")
+    return "the netlist has no elements"
+
+
 def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
             stem: str | None, main_path: Path | None, notes: list | None = None) -> dict:
     if not isinstance(text, str):
@@ -230,7 +245,7 @@ def _import(text: str, source: str, base_dir: Path | None, allow_unsafe: bool,
     importer.cards(top)
     importer.body(top, Scope("", importer.params), ())
     if not importer.elements:
-        raise NetlistError("the netlist has no elements", source, 1)
+        raise NetlistError(_no_elements(importer), source, 1)
     importer.check_references()
     importer.note_unused()
     extra = importer.metadata(meta)
