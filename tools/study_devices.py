@@ -324,8 +324,8 @@ def _train_row(row: dict, specs: dict, name: str, epochs: int, runs: Path | None
                test_accuracy_curve=per_seed[0]["test_accuracy"][:run_epochs])
     if row.get("seeds") is not None:
         row["test_accuracy_seeds"] = accuracies
-        row["test_accuracy_curves"] = [metrics["test_accuracy"][:run_epochs]
-                                       for metrics in per_seed]
+        row["test_accuracy_curves"] = [metrics["test_accuracy"] for metrics in per_seed]
+        row["epochs_seeds"] = [len(metrics["test_accuracy"]) for metrics in per_seed]
     row["epoch_seconds"] = [second for metrics in per_seed
                             for second in (metrics.get("seconds") or [])[:run_epochs]] or None
     pulses = [metrics["pulses_per_cell"][run_epochs - 1] / run_epochs for metrics in per_seed
@@ -415,6 +415,56 @@ def _number(value, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _range(values: list, scale: float, digits: int, unit: str = "") -> str:
+    """``min-max`` of per-seed figures (one value when they agree)."""
+    low, high = min(values) * scale, max(values) * scale
+    if f"{low:.{digits}f}" == f"{high:.{digits}f}":
+        return f"{low:.{digits}f}{unit}"
+    return f"{low:.{digits}f}-{high:.{digits}f}{unit}"
+
+
+def _accuracy(row: dict) -> str:
+    """The test accuracy cell: one run, or ``min-max% (n seeds)``."""
+    seeds = row.get("test_accuracy_seeds")
+    if seeds and len(seeds) > 1:
+        return f"{_range(seeds, 100, 2, '%')} ({len(seeds)} seeds)"
+    accuracy = row.get("test_accuracy")
+    return "n/a" if accuracy is None else f"{100 * accuracy:.2f}%"
+
+
+def _cos_acc(row: dict, mark: str) -> str:
+    """The accumulated-cosine cell: one value, or the range over seeds."""
+    seeds = row.get("cosine_accumulated_seeds")
+    if seeds and len(seeds) > 1:
+        return f"{_range(seeds, 1, 4)}{mark}"
+    return f"{row['cosine_accumulated']:.4f}{mark}"
+
+
+def _seed_notes(rows: list[dict]) -> list[str]:
+    """A note per row trained over several seeds: each seed's figure, and how far the seeds
+    that ran longer got."""
+    notes = []
+    for row in rows:
+        seeds = row.get("seeds")
+        if not seeds or not row.get("test_accuracy_seeds"):
+            continue
+        parts = []
+        for seed, accuracy, curve in zip(seeds, row["test_accuracy_seeds"],
+                                         row.get("test_accuracy_curves") or [[]] * len(seeds)):
+            text = f"seed {seed} {100 * accuracy:.2f}%"
+            if len(curve) > row["epochs"]:
+                text += f" ({100 * curve[-1]:.2f}% at epoch {len(curve)})"
+            parts.append(text)
+        cosines = row.get("cosine_accumulated_seeds")
+        cos_text = (f"; `cos acc.` per seed " + ", ".join(f"{value:.4f}" for value in cosines)
+                    if cosines and len(cosines) > 1 else "")
+        notes.append(f"- `{row['name']}` over seeds {', '.join(map(str, seeds))} (each seed "
+                     f"sets the training order and device noise, the initial conductances and "
+                     f"the drawn device-to-device parameters): test accuracy at epoch "
+                     f"{row['epochs']}: {'; '.join(parts)}{cos_text}.")
+    return notes
+
+
 def _pulses(row: dict) -> str:
     value = row.get("pulses_per_cell_per_epoch")
     return "n/a" if value is None else f"{value:.1f}"
@@ -435,12 +485,10 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
              "| pulses/cell/epoch | extra state/cell |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for row in rows:
-        accuracy = row.get("test_accuracy")
         mark = " (b)" if row.get("reference") == "ideal_ep" else ""
         lines.append(f"| `{row['name']}` | {row['network']} | {row['what']} | "
                      f"{row['cosine']:.4f}{mark} | {row['rel_error']:.3f}{mark} | "
-                     f"{row['cosine_accumulated']:.4f}{mark} | "
-                     f"{'n/a' if accuracy is None else f'{100 * accuracy:.2f}%'} | "
+                     f"{_cos_acc(row, mark)} | {_accuracy(row)} | "
                      f"{row.get('epochs', 'n/a')} | {_pulses(row)} | "
                      f"{row.get('extra_state_per_cell', 'none')} |")
     whole = [row for row in rows if row.get("epoch_agreement")]
@@ -455,8 +503,12 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
                   "requested cosine |", "| --- | ---: | ---: | ---: | ---: |"]
         for row in whole:
             agreement = row["epoch_agreement"]
+            applied = agreement.get("cosine_accumulated_seeds")
+            applied = (f"{_range(applied, 1, 4)} ({len(applied)} seeds)"
+                       if applied and len(applied) > 1
+                       else f"{agreement['cosine_accumulated']:.4f}")
             lines.append(f"| `{row['name']}` | {agreement['agreement_batches']} | "
-                         f"{agreement['cosine_accumulated']:.4f} | "
+                         f"{applied} | "
                          f"{_number(agreement['rel_error_accumulated'], 3)} | "
                          f"{agreement['cosine_requested_accumulated']:.4f} |")
     lines += ["", "Notes:", "",
@@ -487,6 +539,7 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
               "of the JSON, instead of the exact gradient over 16 (its dense Hessian costs about "
               "2 CPU-s a minibatch on digits).",
               *_timing_notes(rows),
+              *_seed_notes(rows),
               *[ROW_NOTES[row["name"]] for row in rows if row["name"] in ROW_NOTES],
               "- `wire_resistance` runs on iris, where the software reference's dense Hessian "
               "fits; rows with `reference: device_ep` in the JSON compare with centered EP read "
@@ -517,12 +570,15 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
     plt.close(figure)
     figure, axis = plt.subplots(figsize=(8, 4.5))
     for row in rows:
-        curve = row.get("test_accuracy_curve")
-        if curve and row["network"] == "digits" and (row["name"].startswith("realistic")
-                                                     or row["name"] == "ideal"):
-            axis.plot(range(1, len(curve) + 1), [100 * value for value in curve], marker=".",
-                      label=row["name"], linestyle="-" if row.get("scheme", "direct") !=
-                      "direct" else "--")
+        curves = row.get("test_accuracy_curves") or [row.get("test_accuracy_curve")]
+        if curves[0] and row["network"] == "digits" and (row["name"].startswith("realistic")
+                                                         or row["name"] == "ideal"):
+            style = "-" if row.get("scheme", "direct") != "direct" else "--"
+            for index, curve in enumerate(curves):
+                line, = axis.plot(range(1, len(curve) + 1), [100 * value for value in curve],
+                                  marker=".", linestyle=style, linewidth=1,
+                                  label=row["name"] if index == 0 else None,
+                                  color=None if index == 0 else line.get_color())
     axis.set_xlabel("epoch")
     axis.set_ylabel("digits test accuracy (%)")
     if axis.lines:
@@ -618,7 +674,7 @@ def main(argv=None) -> int:
         for row in rows:
             if row["name"] in measured:
                 row["epoch_agreement"] = {key: measured[row["name"]].get(key) for key in
-                                          AGREEMENT_KEYS + ("reference",)}
+                                          AGREEMENT_KEYS + SEED_KEYS + ("reference",)}
     write_results(rows, out, commands)
     return 0
 
