@@ -380,3 +380,119 @@ def test_a_stopped_accumulate_run_resumes_to_the_uninterrupted_result(tmp_path, 
         {k: v for k, v in resumed.items() if k not in timing}
     assert (tmp_path / "whole" / "params.npz").read_bytes() == \
         (tmp_path / "stopped" / "params.npz").read_bytes()
+
+
+# -- accumulate with step_estimate read: pulses counted by the device model's change ------------
+SOFT = {"model": "soft_bounds", "states": 101, "up_down": 0.1}     # dw_min = 1 uS, no noise
+SPAN = G_MAX - G_MIN
+
+
+def reading(n, estimate="read", **device):
+    return Hardware(PulsedDevice(**{**SOFT, **device}), Measurement(), np.full(n, G_MIN),
+                    np.full(n, G_MAX), scheme=UpdateScheme("accumulate",
+                                                           step_estimate=estimate))
+
+
+def test_read_estimate_fires_the_soft_bounds_pulses_whose_change_fits_the_request():
+    """Noiseless soft bounds: n pulses from g move the room r (distance to the bound) by
+    r (1 - (1 - q)^n), q = 2 dw (1 +- up_down) / (g_max - g_min); the register fires the most
+    n whose change fits and keeps the request minus the change the device really made."""
+    hw = reading(3)
+    start = np.array([20e-6, 20e-6, 80e-6])
+    request = np.array([-3.3, 2.4, -0.5]) * DW
+    values = hw.update(start, request, np.random.default_rng(0))
+    q_down, q_up = 2 * DW * 0.9 / SPAN, 2 * DW * 1.1 / SPAN
+    room = np.array([20e-6 - G_MIN, G_MAX - 20e-6, 80e-6 - G_MIN])
+    q = np.array([q_down, q_up, q_down])
+    n = [int(np.floor(np.log(1 - abs(r) / m) / np.log(1 - f)))
+         for r, m, f in zip(request, room, q)]
+    # 20 uS: a down pulse is 0.34 dw there (ten of them fit 3.3 dw), an up pulse 1.78 dw (one
+    # fits 2.4 dw); 80 uS: one down pulse (1.42 dw) is more than 0.5 dw
+    assert n == [10, 1, 0]
+    moved = room * (1 - (1 - q) ** np.array(n))
+    np.testing.assert_allclose(values - start, np.sign(request) * moved, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(hw.buffer, request - (values - start), rtol=0, atol=1e-18)
+    np.testing.assert_array_equal(hw.pulses, n)
+
+
+def test_read_estimate_undoes_the_asymmetry_of_a_constant_step_device():
+    """up_down 0.1: an up pulse moves 1.1 dw, a down pulse 0.9 dw; +3.3 dw and -2.7 dw are
+    three pulses each and leave the register empty."""
+    hw = reading(2, model="constant_step")
+    values = hw.update(np.full(2, 50e-6), np.array([3.3, -2.7]) * DW, np.random.default_rng(0))
+    np.testing.assert_allclose((values - 50e-6) / DW, [3.3, -2.7], rtol=1e-12)
+    np.testing.assert_array_equal(hw.pulses, [3, 3])
+    np.testing.assert_allclose(hw.buffer, 0.0, atol=1e-18)
+
+
+def test_read_estimate_stops_the_soft_bounds_drift_of_alternating_requests():
+    """+dw, -dw, ... from 10 uS. Counting nominal steps fires one pulse up, one down: each pair
+    maps g -> (1 - b)(g + a (g_max - g)) + b g_min (a, b the up and down fractions), so g
+    climbs to the symmetric point: g_T = g* + ((1 - a)(1 - b))^T (g_0 - g*). Counting the
+    model's change, g moves only by what the register lost (g_T - g_0 = -b_T) and stays within
+    one step of where it started."""
+    pairs, start = 200, np.full(1, 10e-6)
+    results = {}
+    for estimate in ("nominal", "read"):
+        hw, values = reading(1, estimate), start.copy()
+        for t in range(2 * pairs):
+            values = hw.update(values, np.array([DW if t % 2 == 0 else -DW]),
+                               np.random.default_rng(t))
+        results[estimate] = (values[0], hw.buffer[0])
+    a, b = 2 * DW * 1.1 / SPAN, 2 * DW * 0.9 / SPAN
+    fixed = ((1 - b) * a * G_MAX + b * G_MIN) / (1 - (1 - a) * (1 - b))
+    closed = fixed + ((1 - a) * (1 - b)) ** pairs * (10e-6 - fixed)
+    assert results["nominal"][0] == pytest.approx(closed, rel=1e-10)
+    assert closed > 50e-6                                       # drifted up by 40 steps
+    value, register = results["read"]
+    assert value - 10e-6 == pytest.approx(-register, abs=1e-18)
+    assert abs(value - 10e-6) < DW
+
+
+def test_read_estimate_never_aims_closer_than_half_a_step_to_a_bound():
+    """Down requests far past g_min: from 3 dw above it, the pulses stop at the first count
+    that leaves at least dw/2 of room; from 0.4 dw above it, none fire (the request stays in
+    the register, saturating at max_pulses steps)."""
+    hw = reading(2)
+    start = G_MIN + np.array([3.0, 0.4]) * DW
+    values = hw.update(start, np.full(2, -500 * DW), np.random.default_rng(0))
+    q = 2 * DW * 0.9 / SPAN
+    n = int(np.floor(np.log(0.5 / 3.0) / np.log(1 - q)))
+    assert hw.pulses.tolist() == [n, 0]
+    assert values[0] - G_MIN == pytest.approx(3 * DW * (1 - q) ** n, rel=1e-12)
+    assert 0.5 * DW <= values[0] - G_MIN < 0.5 * DW / (1 - q)
+    assert values[1] == start[1]
+    np.testing.assert_allclose(hw.buffer, -100 * DW, rtol=1e-12)
+
+
+def test_bad_step_estimates_are_refused_in_python():
+    with pytest.raises(CircuitError, match="devices.update.step_estimate must be one of "
+                                           "nominal, read"):
+        UpdateScheme("accumulate", step_estimate="oracle")
+    with pytest.raises(CircuitError, match="step_estimate read is a setting of the accumulate "
+                                           "scheme, not of transfer"):
+        UpdateScheme("transfer", step_estimate="read")
+
+
+READ = {"conductance": {"model": "soft_bounds", "states": 200, "up_down": 0.1,
+                        "step_std": 0.2, "step_dtod": 0.1, "range_dtod": 0.05},
+        "measurement": {"read_noise": 1e-3},
+        "update": {"scheme": "accumulate", "threshold": 1.0, "step_estimate": "read"},
+        "seed": 5}
+
+
+def test_read_estimate_training_is_deterministic_and_resumes_exactly(tmp_path):
+    whole = train(xor_with(READ, 4), tmp_path / "whole", progress=False, plots=False)
+    again = train(xor_with(READ, 4), tmp_path / "again", progress=False, plots=False)
+    assert whole["train_loss"] == again["train_loss"]
+    assert whole["device_update"] == "accumulate, threshold 1, step_estimate read"
+    train(xor_with(READ, 2), tmp_path / "split", progress=False, plots=False,
+          keep_checkpoint=True)
+    resumed = train(xor_with(READ, 4), tmp_path / "split", resume=True, progress=False,
+                    plots=False)
+    assert resumed["train_loss"] == whole["train_loss"]
+    assert resumed["pulses_per_cell"] == whole["pulses_per_cell"]
+    nominal = copy.deepcopy(READ)
+    del nominal["update"]["step_estimate"]
+    plain = train(xor_with(nominal, 4), tmp_path / "nominal", progress=False, plots=False)
+    assert plain["train_loss"] != whole["train_loss"]          # the estimate did act

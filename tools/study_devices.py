@@ -156,6 +156,13 @@ PROFILES = {
          "measurement": {**ADC, "read_noise": 1e-3},
          "update": {"scheme": "accumulate", "threshold": 1.0}},
         {"range": True, "beta_scale": 300.0, "diode": "1N4148"}),
+    "realistic+soft_bounds+accumulate_read": (
+        "scheme: realistic+soft_bounds+accumulate, the register counting each pulse as the "
+        "nominal device model's change at the cell's read conductance (step_estimate read)",
+        {"conductance": {**REALISTIC, "model": "soft_bounds"},
+         "measurement": {**ADC, "read_noise": 1e-3},
+         "update": {"scheme": "accumulate", "threshold": 1.0, "step_estimate": "read"}},
+        {"range": True, "beta_scale": 300.0, "diode": "1N4148"}),
 }
 
 #: Extra state per cell of each scheme (for the table).
@@ -163,11 +170,21 @@ EXTRA_STATE = {"direct": "none", "accumulate": "1 register",
                "transfer": "1 device (array A) + a read"}
 
 
-def profile_spec(base: dict, name: str):
-    """The spec of one profile (learning rate rescaled so requested changes in S stay equal)."""
+def profile_spec(base: dict, name: str, seed: int | None = None):
+    """The spec of one profile (learning rate rescaled so requested changes in S stay equal).
+
+    ``seed``: one seed for everything random in the run (the training order and device
+    noise, ``training.seed``; the initial conductances, ``conductance.seed``; the drawn
+    device-to-device parameters, ``devices.seed``); None keeps the spec's (all 0).
+    """
     _, devices, changes = PROFILES[name]
     data = copy.deepcopy(base[changes.get("spec", "digits")])
+    devices = copy.deepcopy(devices)
     training = data["training"]
+    if seed is not None:
+        training["seed"] = data["conductance"]["seed"] = seed
+        if devices is not None:
+            devices["seed"] = seed
     if changes.get("range"):
         old_max = data["conductance"]["max"]
         data["conductance"].update(DEVICE_RANGE)
@@ -255,15 +272,19 @@ def update_agreement(spec, batches: int, seed: int, reference: str = "exact",
             "rel_error_accumulated": accumulated["rel_error"]}
 
 
-def trained_metrics(spec, name: str, epochs: int, runs: Path | None, collect: bool) -> dict:
-    """Train a profile (in ``runs/<name>`` when given, resuming a checkpoint found there), or
-    with ``collect`` read the metrics a run there has written so far."""
+def trained_metrics(spec, name: str, epochs: int, runs: Path | None, collect: bool,
+                    seed: int | None = None) -> dict:
+    """Train a profile (in ``runs/<name>`` when given, ``runs/<name>/seed<S>`` for an explicit
+    seed, resuming a checkpoint found there), or with ``collect`` read the metrics a run there
+    has written so far."""
+    label = name if seed is None else f"{name} seed {seed}"
+
     def log(line):
-        print(f"{name}: {line}", file=sys.stderr, flush=True)
+        print(f"{label}: {line}", file=sys.stderr, flush=True)
     if runs is None:
         with tempfile.TemporaryDirectory() as folder:
             return train(spec, folder, epochs=epochs, progress=False, plots=False, log=log)
-    folder = runs / name
+    folder = runs / name if seed is None else runs / name / f"seed{seed}"
     if collect:
         return json.loads((folder / "metrics.json").read_text())
     return train(spec, folder, epochs=epochs, resume=(folder / "checkpoint.npz").exists(),
@@ -272,51 +293,83 @@ def trained_metrics(spec, name: str, epochs: int, runs: Path | None, collect: bo
 
 AGREEMENT_KEYS = ("cosine", "rel_error", "cosine_accumulated", "rel_error_accumulated",
                   "cosine_requested_accumulated", "agreement_batches")
+#: Per-seed lists a row measured over several seeds carries (same order as ``seeds``).
+SEED_KEYS = ("cosine_accumulated_seeds", "cosine_requested_accumulated_seeds")
+
+
+def _row_head(name: str, spec) -> dict:
+    """The name, description and settings of a profile's row."""
+    return {"name": name, "what": PROFILES[name][0],
+            "network": PROFILES[name][2].get("spec", "digits"),
+            "settings": {"devices": spec.data["devices"],
+                         "conductance": {"min": spec.data["conductance"]["min"],
+                                         "max": spec.data["conductance"]["max"]},
+                         "wires": spec.data.get("wires"),
+                         "beta": spec.data["training"]["beta"],
+                         "learning_rate": spec.data["training"]["learning_rate"],
+                         "lr_decay": spec.data["training"]["lr_decay"],
+                         "layer_beta": spec.data["training"]["layer_beta"]}}
+
+
+def _train_row(row: dict, specs: dict, name: str, epochs: int, runs: Path | None,
+               collect: bool) -> None:
+    """Train (or collect) every seed of a profile and put the figures into ``row``: the
+    accuracy at the last epoch every seed reached, ``test_accuracy`` the lowest of them."""
+    network_epochs = epochs if row["network"] == "digits" else None
+    per_seed = [trained_metrics(spec, name, network_epochs or spec.data["training"]["epochs"],
+                                runs, collect, seed) for seed, spec in specs.items()]
+    run_epochs = min(len(metrics["test_accuracy"]) for metrics in per_seed)
+    accuracies = [metrics["test_accuracy"][run_epochs - 1] for metrics in per_seed]
+    row.update(test_accuracy=min(accuracies), epochs=run_epochs,
+               test_accuracy_curve=per_seed[0]["test_accuracy"][:run_epochs])
+    if row.get("seeds") is not None:
+        row["test_accuracy_seeds"] = accuracies
+        row["test_accuracy_curves"] = [metrics["test_accuracy"] for metrics in per_seed]
+        row["epochs_seeds"] = [len(metrics["test_accuracy"]) for metrics in per_seed]
+    row["epoch_seconds"] = [second for metrics in per_seed
+                            for second in (metrics.get("seconds") or [])[:run_epochs]] or None
+    pulses = [metrics["pulses_per_cell"][run_epochs - 1] / run_epochs for metrics in per_seed
+              if metrics.get("pulses_per_cell")]
+    if pulses:
+        row["pulses_per_cell_per_epoch"] = float(np.mean(pulses))
 
 
 def run(names, epochs: int, batches: int, out: Path, train_models: bool,
         runs: Path | None = None, collect: bool = False, agreement: dict | None = None,
-        reference_ep: bool = False) -> list[dict]:
+        reference_ep: bool = False, seeds: list[int] | None = None) -> list[dict]:
+    """Rows of the profiles ``names``; with ``seeds``, each profile is measured and trained
+    once per seed (:func:`profile_spec`) and the row carries the per-seed figures."""
     base = {"digits": load_spec(ROOT / "circuits" / "digits.yaml").data,
             "iris": load_spec(ROOT / "circuits" / "iris.yaml").data}
     rows = []
     for name in names:
-        spec = profile_spec(base, name)
+        specs = ({None: profile_spec(base, name)} if seeds is None else
+                 {seed: profile_spec(base, name, seed) for seed in seeds})
+        spec = next(iter(specs.values()))
         started = time.perf_counter()
-        row = {"name": name, "what": PROFILES[name][0],
-               "network": PROFILES[name][2].get("spec", "digits"),
-               "settings": {"devices": spec.data["devices"],
-                            "conductance": {"min": spec.data["conductance"]["min"],
-                                            "max": spec.data["conductance"]["max"]},
-                            "wires": spec.data.get("wires"),
-                            "beta": spec.data["training"]["beta"],
-                            "learning_rate": spec.data["training"]["learning_rate"],
-                            "lr_decay": spec.data["training"]["lr_decay"],
-                            "layer_beta": spec.data["training"]["layer_beta"]}}
+        row = _row_head(name, spec)
+        if seeds is not None:
+            row["seeds"] = list(seeds)
         reference = PROFILES[name][2].get("reference", "exact")
         row["reference"] = reference
         update = (spec.data["devices"] or {}).get("update") or {"scheme": "direct"}
         row["scheme"] = update["scheme"]
         row["extra_state_per_cell"] = EXTRA_STATE[update["scheme"]]
         if agreement is not None:     # measured before, by another run of this tool
-            row.update({key: agreement[name][key] for key in AGREEMENT_KEYS + ("reference",)
-                        if key in agreement[name]})
+            row.update({key: agreement[name][key] for key in
+                        AGREEMENT_KEYS + SEED_KEYS + ("reference",) if key in agreement[name]})
         else:
             if reference_ep:
                 reference = row["reference"] = "ideal_ep"
-            row.update(update_agreement(spec, batches, seed=1, reference=reference,
-                                        base_beta=base[row["network"]]["training"]["beta"]),
-                       agreement_batches=batches)
+            measured = [update_agreement(one, batches, seed=1, reference=reference,
+                                         base_beta=base[row["network"]]["training"]["beta"])
+                        for one in specs.values()]
+            row.update(measured[0], agreement_batches=batches)
+            if seeds is not None:
+                for key in SEED_KEYS:
+                    row[key] = [one[key[:-len("_seeds")]] for one in measured]
         if train_models:
-            run_epochs = epochs if row["network"] == "digits" else spec.data["training"]["epochs"]
-            metrics = trained_metrics(spec, name, run_epochs, runs, collect)
-            run_epochs = len(metrics["test_accuracy"])      # fewer when collected early
-            row.update(test_accuracy=metrics["test_accuracy"][-1], epochs=run_epochs,
-                       test_accuracy_curve=metrics["test_accuracy"])
-            row["epoch_seconds"] = metrics.get("seconds")
-            pulses = metrics.get("pulses_per_cell")
-            if pulses:
-                row["pulses_per_cell_per_epoch"] = pulses[-1] / run_epochs
+            _train_row(row, specs, name, epochs, runs, collect)
         row["seconds"] = time.perf_counter() - started
         rows.append(row)
         print(f"{name:24s} cos {row['cosine']:.4f} rel {row['rel_error']:.3f} "
@@ -362,6 +415,56 @@ def _number(value, digits: int) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _range(values: list, scale: float, digits: int, unit: str = "") -> str:
+    """``min-max`` of per-seed figures (one value when they agree)."""
+    low, high = min(values) * scale, max(values) * scale
+    if f"{low:.{digits}f}" == f"{high:.{digits}f}":
+        return f"{low:.{digits}f}{unit}"
+    return f"{low:.{digits}f}-{high:.{digits}f}{unit}"
+
+
+def _accuracy(row: dict) -> str:
+    """The test accuracy cell: one run, or ``min-max% (n seeds)``."""
+    seeds = row.get("test_accuracy_seeds")
+    if seeds and len(seeds) > 1:
+        return f"{_range(seeds, 100, 2, '%')} ({len(seeds)} seeds)"
+    accuracy = row.get("test_accuracy")
+    return "n/a" if accuracy is None else f"{100 * accuracy:.2f}%"
+
+
+def _cos_acc(row: dict, mark: str) -> str:
+    """The accumulated-cosine cell: one value, or the range over seeds."""
+    seeds = row.get("cosine_accumulated_seeds")
+    if seeds and len(seeds) > 1:
+        return f"{_range(seeds, 1, 4)}{mark}"
+    return f"{row['cosine_accumulated']:.4f}{mark}"
+
+
+def _seed_notes(rows: list[dict]) -> list[str]:
+    """A note per row trained over several seeds: each seed's figure, and how far the seeds
+    that ran longer got."""
+    notes = []
+    for row in rows:
+        seeds = row.get("seeds")
+        if not seeds or not row.get("test_accuracy_seeds"):
+            continue
+        parts = []
+        for seed, accuracy, curve in zip(seeds, row["test_accuracy_seeds"],
+                                         row.get("test_accuracy_curves") or [[]] * len(seeds)):
+            text = f"seed {seed} {100 * accuracy:.2f}%"
+            if len(curve) > row["epochs"]:
+                text += f" ({100 * curve[-1]:.2f}% at epoch {len(curve)})"
+            parts.append(text)
+        cosines = row.get("cosine_accumulated_seeds")
+        cos_text = (f"; `cos acc.` per seed " + ", ".join(f"{value:.4f}" for value in cosines)
+                    if cosines and len(cosines) > 1 else "")
+        notes.append(f"- `{row['name']}` over seeds {', '.join(map(str, seeds))} (each seed "
+                     f"sets the training order and device noise, the initial conductances and "
+                     f"the drawn device-to-device parameters): test accuracy at epoch "
+                     f"{row['epochs']}: {'; '.join(parts)}{cos_text}.")
+    return notes
+
+
 def _pulses(row: dict) -> str:
     value = row.get("pulses_per_cell_per_epoch")
     return "n/a" if value is None else f"{value:.1f}"
@@ -382,12 +485,10 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
              "| pulses/cell/epoch | extra state/cell |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for row in rows:
-        accuracy = row.get("test_accuracy")
         mark = " (b)" if row.get("reference") == "ideal_ep" else ""
         lines.append(f"| `{row['name']}` | {row['network']} | {row['what']} | "
                      f"{row['cosine']:.4f}{mark} | {row['rel_error']:.3f}{mark} | "
-                     f"{row['cosine_accumulated']:.4f}{mark} | "
-                     f"{'n/a' if accuracy is None else f'{100 * accuracy:.2f}%'} | "
+                     f"{_cos_acc(row, mark)} | {_accuracy(row)} | "
                      f"{row.get('epochs', 'n/a')} | {_pulses(row)} | "
                      f"{row.get('extra_state_per_cell', 'none')} |")
     whole = [row for row in rows if row.get("epoch_agreement")]
@@ -402,8 +503,12 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
                   "requested cosine |", "| --- | ---: | ---: | ---: | ---: |"]
         for row in whole:
             agreement = row["epoch_agreement"]
+            applied = agreement.get("cosine_accumulated_seeds")
+            applied = (f"{_range(applied, 1, 4)} ({len(applied)} seeds)"
+                       if applied and len(applied) > 1
+                       else f"{agreement['cosine_accumulated']:.4f}")
             lines.append(f"| `{row['name']}` | {agreement['agreement_batches']} | "
-                         f"{agreement['cosine_accumulated']:.4f} | "
+                         f"{applied} | "
                          f"{_number(agreement['rel_error_accumulated'], 3)} | "
                          f"{agreement['cosine_requested_accumulated']:.4f} |")
     lines += ["", "Notes:", "",
@@ -434,6 +539,7 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
               "of the JSON, instead of the exact gradient over 16 (its dense Hessian costs about "
               "2 CPU-s a minibatch on digits).",
               *_timing_notes(rows),
+              *_seed_notes(rows),
               *[ROW_NOTES[row["name"]] for row in rows if row["name"] in ROW_NOTES],
               "- `wire_resistance` runs on iris, where the software reference's dense Hessian "
               "fits; rows with `reference: device_ep` in the JSON compare with centered EP read "
@@ -464,12 +570,15 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
     plt.close(figure)
     figure, axis = plt.subplots(figsize=(8, 4.5))
     for row in rows:
-        curve = row.get("test_accuracy_curve")
-        if curve and row["network"] == "digits" and (row["name"].startswith("realistic")
-                                                     or row["name"] == "ideal"):
-            axis.plot(range(1, len(curve) + 1), [100 * value for value in curve], marker=".",
-                      label=row["name"], linestyle="-" if row.get("scheme", "direct") !=
-                      "direct" else "--")
+        curves = row.get("test_accuracy_curves") or [row.get("test_accuracy_curve")]
+        if curves[0] and row["network"] == "digits" and (row["name"].startswith("realistic")
+                                                         or row["name"] == "ideal"):
+            style = "-" if row.get("scheme", "direct") != "direct" else "--"
+            for index, curve in enumerate(curves):
+                line, = axis.plot(range(1, len(curve) + 1), [100 * value for value in curve],
+                                  marker=".", linestyle=style, linewidth=1,
+                                  label=row["name"] if index == 0 else None,
+                                  color=None if index == 0 else line.get_color())
     axis.set_xlabel("epoch")
     axis.set_ylabel("digits test accuracy (%)")
     if axis.lines:
@@ -525,7 +634,18 @@ def main(argv=None) -> int:
                         "--epoch-agreement-from")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other rows of an existing device_study.json in --out")
+    parser.add_argument("--seeds", help="comma-separated seeds: each profile is measured and "
+                        "trained once per seed (training order, initial conductances and "
+                        "device draws all from that seed) and its row reports the range")
     args = parser.parse_args(argv)
+    seeds = None
+    if args.seeds:
+        try:
+            seeds = [int(text) for text in args.seeds.split(",")]
+        except ValueError:
+            parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+        if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+            parser.error(f"--seeds must be distinct integers >= 0, got {args.seeds!r}")
     names = args.only.split(",") if args.only else list(PROFILES)
     unknown = [name for name in names if name not in PROFILES]
     if unknown:
@@ -537,7 +657,7 @@ def main(argv=None) -> int:
         agreement = read_agreement(Path(args.agreement_from), args.log_batches)
     rows = run(names, args.epochs, args.batches, out, not args.no_train,
                Path(args.runs) if args.runs else None, args.collect, agreement,
-               args.reference_ep)
+               args.reference_ep, seeds)
     command = "python3 tools/study_devices.py " + " ".join(argv if argv is not None
                                                               else sys.argv[1:])
     commands = [command.strip()]
@@ -554,7 +674,7 @@ def main(argv=None) -> int:
         for row in rows:
             if row["name"] in measured:
                 row["epoch_agreement"] = {key: measured[row["name"]].get(key) for key in
-                                          AGREEMENT_KEYS + ("reference",)}
+                                          AGREEMENT_KEYS + SEED_KEYS + ("reference",)}
     write_results(rows, out, commands)
     return 0
 

@@ -15,7 +15,7 @@ DEVICE_KEYS = {
                     "step_std", "range_dtod", "max_pulses", "rounding"),
     "measurement": ("read_noise", "adc_bits", "adc_range", "adc_ranges", "at", "reads"),
     "amplifier": ("gain_dtod", "offset_std"),
-    "update": ("scheme", "threshold", "gamma", "transfer_every", "columns"),
+    "update": ("scheme", "threshold", "gamma", "transfer_every", "columns", "step_estimate"),
 }
 
 
@@ -110,7 +110,7 @@ def parse_devices(check: SpecChecker, spec: dict):
 def device_update(check: SpecChecker, devices: dict, conductance: dict) -> dict:
     """``devices.update``: the update scheme (:mod:`eqprop_hw.learning.schemes`)."""
     from eqprop_hw.learning.schemes import (MAX_COLUMNS, MAX_THRESHOLD, MAX_TRANSFER_EVERY,
-                                            UPDATE_SCHEMES)
+                                            STEP_ESTIMATES, UPDATE_SCHEMES)
     where = "devices.update"
     part = check.mapping(devices.get("update"), where, devices, "update")
     check.keys(part, DEVICE_KEYS["update"], where)
@@ -135,6 +135,12 @@ def device_update(check: SpecChecker, devices: dict, conductance: dict) -> dict:
                            key)
         update.update(gamma=gamma, transfer_every=transfer["transfer_every"] or 1,
                       columns=transfer["columns"] or 1)
+    estimate = check.string(part, "step_estimate", where, default=None, choices=STEP_ESTIMATES)
+    if estimate is not None and update["scheme"] != "accumulate":
+        check.fail(f"{where}.step_estimate is a setting of the accumulate scheme, not of "
+                   f"{update['scheme']}", part, "step_estimate")
+    if estimate not in (None, "nominal"):      # recorded only when not the default
+        update["step_estimate"] = estimate
     if not 1.0 <= update["threshold"] <= MAX_THRESHOLD:
         check.fail(f"{where}.threshold must be in [1, {MAX_THRESHOLD:g}] device steps, got "
                    f"{update['threshold']!r}", part, "threshold")

@@ -297,6 +297,7 @@ class Hardware:
         eta = rng.standard_normal((2, n))
         self.nominal_step = np.array([device.nominal_step(lo, hi) for lo, hi in
                                       zip(g_min, g_max)]) if n else np.zeros(0)
+        self.nominal_bounds = (g_min.copy(), g_max.copy())
         if device.range_dtod > 0:
             low = g_min * (1.0 + device.range_dtod * zeta[0])
             high = g_max * (1.0 + device.range_dtod * zeta[1])
@@ -395,13 +396,37 @@ class Hardware:
         self.updates += 1
         if self.scheme.scheme == "transfer":
             return self._transfer(values, requested, rng)
-        if self.scheme.scheme == "accumulate":
+        if self.scheme.scheme == "accumulate" and self.scheme.step_estimate == "read":
+            counts, self.buffer = self.scheme.fire_expected(
+                self.buffer, requested, *self.predicted_steps(values), self.nominal_step,
+                self.device.max_pulses)
+        elif self.scheme.scheme == "accumulate":
             counts, self.buffer = self.scheme.fire(self.buffer, requested, self.nominal_step,
                                                    self.device.max_pulses)
         else:
             counts = self.pulse_counts(requested, rng)
         self.pulses += np.abs(counts)
         return self.apply_pulses(values, counts, rng)
+
+    def predicted_steps(self, values: np.ndarray) -> tuple[tuple, tuple]:
+        """What the periphery of ``step_estimate: read`` predicts from a read of every cell's
+        conductance ``values`` (S) with the nominal device model (nominal ``dw_min``,
+        ``up_down``, bounds; not the device's drawn ones): ``((first, room) up, (first, room)
+        down)``, the change of one pulse and the distance to the bound approached (S)
+        (:func:`eqprop_hw.learning.schemes.expected_change`). A constant-step device has
+        ``room = inf``; a soft-bounds one ``first = 2 dw (1 +- up_down) room / (g_max - g_min)``.
+        """
+        g = np.asarray(values, dtype=float)
+        low, high = self.nominal_bounds
+        up = self.nominal_step * (1.0 + self.device.up_down)
+        down = self.nominal_step * (1.0 - self.device.up_down)
+        if self.device.model != "soft_bounds":
+            room = np.full(g.shape, np.inf)
+            return (up, room), (down, room)
+        span = high - low
+        room_up, room_down = np.maximum(high - g, 0.0), np.maximum(g - low, 0.0)
+        return ((2.0 * up * room_up / span, room_up),
+                (2.0 * down * room_down / span, room_down))
 
     def _transfer(self, values: np.ndarray, requested: np.ndarray,
                   rng: np.random.Generator) -> np.ndarray:

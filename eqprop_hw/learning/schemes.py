@@ -45,6 +45,30 @@ Extra hardware per cell: a second device (array A), a conductance read of A at t
 and, for gamma > 0, a periphery that adds gamma times A's reading to C's (not modelled: the
 circuit is given g directly).
 
+``step_estimate: read`` (``accumulate`` only) counts a pulse not as ``dw_min`` but as the
+change the nominal device model predicts from a read of the cell's conductance g. A soft-bounds
+device's step shrinks linearly towards the bound it approaches, so below its symmetric point
+down-steps are smaller than up-steps (for the study's 1e-6..1e-4 S devices with asymmetry 0.1:
+12 times at 1e-5 S, 120 times at 2e-6 S)
+and a nominal register that fires as many pulses down as up drives g up to the symmetric point:
+the requests' noise and every down request are turned into upward drift. With r the distance
+to the bound approached (``g_max - g`` up, ``g - g_min`` down, nominal bounds) and
+``q = 2 dw_min (1 +- up_down) / (g_max - g_min)`` the fraction of r one pulse takes,
+
+    E(n) = r (1 - (1 - q)^n)        (soft bounds; ``n dw_min (1 +- up_down)`` for a constant step)
+    b_i <- b_i + dg_i(t)
+    n_i  = max { n <= max_pulses : E(n) <= min(|b_i|, r - dw_min / 2) }   if |b_i| >= E(threshold)
+    b_i <- clip(b_i - sign(b_i) E(n_i), -max_pulses dw_min, max_pulses dw_min)
+
+so that, for a device that matches the nominal model, ``sum_t dg_i = g_i(t) - g_i(0) + b_i``
+exactly: what the register asked for is what the device did. The ``r - dw_min / 2`` cap keeps
+the periphery from chasing the last half step before a bound (where pulses get ever smaller).
+Extra hardware per cell beyond ``accumulate``'s register: a conductance read of the device
+before it is pulsed (a write-verify style read, assumed exact here) and the model evaluation in
+the periphery (a lookup of E and its inverse against the read, shared by the cells of a row).
+The device's own drawn bounds, step and asymmetry differ from the nominal ones the periphery
+assumes, and cycle-to-cycle noise acts on every pulse: those errors stay.
+
 Extra hardware per cell of ``accumulate``: one signed register of ``ceil(log2(2 max_pulses + 1)) + f`` bits
 (f fractional bits; simulated here in double precision) and an adder; the update is written
 to it once per minibatch, and the pulse driver reads its integer part.
@@ -73,6 +97,9 @@ import numpy as np
 from eqprop_hw.errors import CircuitError
 
 UPDATE_SCHEMES = ("direct", "accumulate", "transfer")
+#: How the ``accumulate`` register counts a pulse: one nominal step, or the change the nominal
+#: device model predicts at the cell's read conductance.
+STEP_ESTIMATES = ("nominal", "read")
 
 #: Most column groups and most minibatches between transfers of the ``transfer`` scheme.
 MAX_COLUMNS = 100_000
@@ -97,6 +124,10 @@ class UpdateScheme:
     """``transfer``: minibatches between two column reads."""
     columns: int = 1
     """``transfer``: column groups read in turn (cell i is in group i mod columns)."""
+    step_estimate: str = "nominal"
+    """``accumulate``: ``nominal`` (a pulse counts as dw_min) or ``read`` (the periphery reads
+    the cell's conductance and counts the change the nominal device model predicts there,
+    :func:`expected_change`)."""
 
     def __post_init__(self):
         if self.scheme not in UPDATE_SCHEMES:
@@ -107,6 +138,12 @@ class UpdateScheme:
                                f"device steps, got {self.threshold!r}")
         if not 0.0 <= self.gamma <= 1.0:
             raise CircuitError(f"devices.update.gamma must be in [0, 1], got {self.gamma!r}")
+        if self.step_estimate not in STEP_ESTIMATES:
+            raise CircuitError(f"devices.update.step_estimate must be one of "
+                               f"{', '.join(STEP_ESTIMATES)}, got {self.step_estimate!r}")
+        if self.step_estimate != "nominal" and self.scheme != "accumulate":
+            raise CircuitError(f"devices.update.step_estimate {self.step_estimate} is a "
+                               f"setting of the accumulate scheme, not of {self.scheme}")
         for name, top in (("transfer_every", MAX_TRANSFER_EVERY), ("columns", MAX_COLUMNS)):
             value = getattr(self, name)
             if not (isinstance(value, int) and 1 <= value <= top):
@@ -153,6 +190,96 @@ class UpdateScheme:
         limit = max_pulses * step
         remainder = np.clip(total - counts * step, -limit, limit)
         return counts.astype(np.int64), remainder
+
+    def fire_expected(self, buffer: np.ndarray, requested: np.ndarray, up: tuple,
+                      down: tuple, step: np.ndarray, max_pulses: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """``(signed pulse counts, new buffer)`` of the accumulator with ``step_estimate:
+        read``: pulses are counted by the change the device model predicts
+        (:func:`expected_change`), not as whole nominal steps.
+
+        Parameters
+        ----------
+        buffer, requested : ndarray (n,)
+            Register contents and requested change (S), as for :meth:`fire`.
+        up, down : (first, room), each a pair of ndarray (n,)
+            The predicted change of one pulse up / down at the read conductance (S) and the
+            distance to the bound that direction approaches (S; ``inf`` for a constant step).
+        step : ndarray (n,)
+            Nominal step dw_min (S): the register saturates at ``max_pulses`` of them.
+        max_pulses : int
+            Most pulses one update fires.
+
+        Returns
+        -------
+        counts : ndarray of int64 (n,)
+        buffer : ndarray (n,)
+            Register contents (S) after the pulses: the request minus their predicted change.
+        """
+        total = np.asarray(buffer, dtype=float) + np.asarray(requested, dtype=float)
+        rising = total >= 0
+        first = np.where(rising, up[0], down[0])
+        room = np.where(rising, up[1], down[1])
+        # Never aim closer than half a nominal step to the bound approached: the last part of
+        # a soft-bounds device's room costs ever more pulses and means nothing to the circuit.
+        size = np.minimum(np.abs(total), np.maximum(room - step / 2, 0.0))
+        counts = pulses_for(size, first, room, max_pulses)
+        fire = size >= expected_change(np.full(size.shape, self.threshold), first, room)
+        counts = np.where(fire & (first > 0), counts, 0)
+        moved = expected_change(counts.astype(float), first, room)
+        limit = max_pulses * step
+        remainder = np.clip(total - np.where(rising, moved, -moved), -limit, limit)
+        return np.where(rising, counts, -counts).astype(np.int64), remainder
+
+
+def expected_change(pulses: np.ndarray, first: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """Predicted size (S) of the change ``pulses`` pulses in one direction make.
+
+    A pulse changes g by ``first`` while it is ``room`` away from the bound it approaches; for a
+    soft-bounds device each pulse takes the same fraction ``q = first / room`` of the room left,
+    so ``n`` pulses move ``room (1 - (1 - q)^n)``; a constant-step device (``room = inf``) moves
+    ``n first``. ``pulses`` may be fractional (a threshold).
+
+    Examples
+    --------
+    >>> expected_change(np.array([3.0, 3.0]), np.array([1.0, 1.0]), np.array([np.inf, 4.0]))
+    array([3.    , 2.3125])
+    """
+    pulses = np.asarray(pulses, dtype=float)
+    finite = np.isfinite(room)
+    safe_room = np.where(finite & (room > 0), room, 1.0)
+    fraction = np.clip(np.asarray(first, dtype=float) / safe_room, 0.0, 1.0)
+    soft = np.where(room > 0, safe_room * (1.0 - (1.0 - fraction) ** pulses), 0.0)
+    return np.where(finite, soft, pulses * first)
+
+
+def pulses_for(change: np.ndarray, first: np.ndarray, room: np.ndarray,
+               max_pulses: int) -> np.ndarray:
+    """The most pulses, at most ``max_pulses``, whose :func:`expected_change` does not exceed
+    ``change`` (S): ``trunc(change / first)`` for a constant step, ``trunc(log(1 - change /
+    room) / log(1 - first / room))`` for soft bounds (``max_pulses`` once ``change >= room``).
+
+    Examples
+    --------
+    >>> pulses_for(np.array([3.5, 2.5, 9.0]), np.ones(3), np.array([np.inf, 4.0, 4.0]), 100)
+    array([  3,   3, 100])
+    """
+    change = np.asarray(change, dtype=float)
+    first = np.asarray(first, dtype=float)
+    finite = np.isfinite(room)
+    safe_room = np.where(finite & (room > 0), room, 1.0)
+    fraction = np.clip(first / safe_room, 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        linear = np.where(first > 0, change / np.where(first > 0, first, 1.0), 0.0)
+        left = 1.0 - change / safe_room
+        soft = np.where(left > 0, np.log(np.maximum(left, 1e-300)) /
+                        np.log(np.where(fraction < 1, 1.0 - fraction, 0.5)), np.inf)
+        soft = np.where(fraction >= 1, np.where(change >= safe_room, 1.0, 0.0), soft)
+        soft = np.where((room > 0) & (first > 0), soft, 0.0)
+    ratio = np.where(finite, soft, linear)
+    ratio = np.where(np.isfinite(ratio), whole_step_ratio(np.minimum(ratio, 2.0 * max_pulses)),
+                     max_pulses)
+    return np.clip(np.floor(ratio), 0, max_pulses).astype(np.int64)
 
 
 def whole_step_ratio(ratio: np.ndarray) -> np.ndarray:

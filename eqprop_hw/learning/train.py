@@ -423,8 +423,9 @@ class ResistiveTrainer(Trainer):
         self.recorded_update = None
         if self.device_update is not None and self.device_update["scheme"] != "direct":
             self.recorded_update = ", ".join(
-                [self.device_update["scheme"]] + [f"{key} {value:g}" for key, value in
-                                                  self.device_update.items() if key != "scheme"])
+                [self.device_update["scheme"]] +
+                [f"{key} {value}" if isinstance(value, str) else f"{key} {value:g}"
+                 for key, value in self.device_update.items() if key != "scheme"])
         if self.recorded_update is not None:
             self.metrics["device_update"] = self.recorded_update
         self.engine = self.client = self.cluster = self.remote = self.thermal = None
