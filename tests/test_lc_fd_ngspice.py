@@ -66,12 +66,26 @@ def test_perturbed_netlist_moves_exactly_one_value_like_export_params(tiny_spec,
 
 
 @needs_ngspice
-def test_raw_file_reader_rejects_ascii_and_reads_binary(tiny_spec, tmp_path):
-    text = TOOL.cli("export", tiny_spec)
-    _, nodes = TOOL.netlist_header(text)
+def test_raw_reader_and_breakpoint_free_sources_give_the_simulated_outputs(tiny_spec,
+                                                                          tmp_path):
+    """Raw ngspice of the exported netlist of an input file, read by the tool, reproduces
+    ``simulate``'s native outputs; the breakpoint-free rewrite plays the same waveform."""
     times = np.linspace(0.0, 2e-7, 1001)
+    u = 2e-3 * np.sin(2 * np.pi * 4.3e6 * times + 0.4)[:, None]
+    np.save(tmp_path / "u.npy", u)
+    text = TOOL.cli("export", tiny_spec, "--input-file", tmp_path / "u.npy")
+    _, nodes = TOOL.netlist_header(text)
+    native = np.array(json.loads(TOOL.cli("simulate", tiny_spec, "--input-file",
+                                          tmp_path / "u.npy", "--json"))["outputs"]).T
+    scale = np.max(np.abs(native))
     phi = TOOL.ngspice_flux(text, nodes, times, tmp_path)
-    assert phi.shape == (1001, len(nodes)) and np.max(np.abs(phi)) > 0
+    assert phi.shape == native.shape and np.max(np.abs(phi - native)) <= 1e-4 * scale
+    free = TOOL.breakpoint_free(text)
+    assert "PWL(" not in free and "I=pwl(time, 0.0, " in free
+    phi_free = TOOL.ngspice_flux(free, nodes, times, tmp_path)
+    assert np.max(np.abs(phi_free - native)) <= 1e-4 * scale
+    with pytest.raises(ValueError, match="no PWL input source"):
+        TOOL.breakpoint_free(free)
     (tmp_path / "a.raw").write_bytes(b"Title: x\nFlags: real\nNo. Variables: 1\n"
                                      b"No. Points: 1\nVariables:\n\t0\ttime\ttime\nValues:\n 0 0\n")
     with pytest.raises(ValueError, match="not a binary raw file"):

@@ -165,9 +165,8 @@ def user_inputs(default: np.ndarray, times: np.ndarray, seed: int) -> np.ndarray
     return 0.8 * default + 0.2 * peak * sine
 
 
-def study_example(spec: Path, residuals, steps, subset, seed, folder: Path) -> dict:
-    """Echo (``grad --backend ngspice``), BPTT and raw-ngspice FD of one lc spec, per residual;
-    FD on every trainable element, or on ``subset`` of them drawn with ``seed``."""
+def make_sequence(spec: Path, residuals, seed, folder: Path) -> dict:
+    """The user's input file and one target file per residual (see the module docstring)."""
     name = Path(spec).stem
     base = json.loads(cli("grad", spec, "--json"))           # the default sequence and grid
     u = user_inputs(np.array(base["inputs"], float).T, np.array(base["time"], float), seed)
@@ -179,33 +178,95 @@ def study_example(spec: Path, residuals, steps, subset, seed, folder: Path) -> d
     swing = np.ptp(out, axis=0)
     wave = np.stack([np.sin(2 * np.pi * 3 * times / times[-1] + k)
                      for k in range(out.shape[1])], axis=1)
-    entry = {"steps": len(times) - 1, "residuals": {}, "fd_runs": 0}
+    targets, y_files = {}, {}
+    for r in residuals:
+        targets[r] = out + r * swing * wave
+        y_files[r] = folder / f"{name}_y_{r:g}.npy"
+        np.save(y_files[r], targets[r])
+    return {"u": u, "u_file": u_file, "times": times, "targets": targets, "y_files": y_files}
+
+
+def element_value(text: str, name: str) -> float:
+    """The value of trainable element ``name`` in a netlist (see :func:`perturbed`)."""
+    m = re.search(rf"^(?:{re.escape(name)} \S+ \S+ |VLVAL_{re.escape(name)} \S+ \S+ DC )(\S+)",
+                  text, re.IGNORECASE | re.MULTILINE)
+    if m is None:
+        raise ValueError(f"{name}: no value line in the netlist")
+    return float(m.group(1))
+
+
+def breakpoint_free(text: str) -> str:
+    """The netlist with its PWL input current sources ``IIN.. a b PWL(t v ...)`` written as
+    behavioural ``BIIN.. a b I=pwl(time, t, v, ...)`` sources: the same waveform without a
+    breakpoint at every knot (the form the echo's bank of sequences uses)."""
+    def rewrite(m):
+        return f"B{m.group(1)} {m.group(2)} I=pwl(time, " + ", ".join(m.group(3).split()) + ")"
+    new = re.sub(r"^(IIN\w*) (\S+ \S+) PWL\(([^)]*)\)", rewrite, text, flags=re.MULTILINE)
+    if new == text:
+        raise ValueError("no PWL input source to rewrite")
+    return new
+
+
+def continuous_reference(spec: Path, u, targets: dict, times) -> dict:
+    """BPTT of the native leapfrog at tstep/2 and tstep/4 with the inputs and targets linearly
+    interpolated (the PWL waveforms the netlists play), Richardson-extrapolated to zero step:
+    the gradient of the continuous-time circuit, independent of ngspice. Per residual:
+    ``{"gradient": ..., "error": |G(h/2) - G(h/4)| / |G(h/4)|}`` (trainable order)."""
+    import tempfile as _tempfile
+    import yaml
+    from eqprop_hw.circuit.spec import load_spec
+    from eqprop_hw.lc.bptt import bptt_gradient
+    from eqprop_hw.lc.model import build_model
+    data = yaml.safe_load(Path(spec).read_text())
+    tstep = float(data["time"]["tstep"])
+    grads = {}
+    for m in (2, 4):
+        data["time"]["tstep"] = tstep / m
+        with _tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / Path(spec).name
+            path.write_text(yaml.safe_dump(data))
+            model = build_model(load_spec(path))
+        fine = model.times
+
+        def resample(a):
+            return np.stack([np.interp(fine, times, a[:, k]) for k in range(a.shape[1])], 1)
+        for r, y in targets.items():
+            grads[(m, r)] = bptt_gradient(model, inputs=resample(u), targets=resample(y))[1]
+    return {r: {"gradient": (4 * grads[(4, r)] - grads[(2, r)]) / 3,
+                "error": float(np.linalg.norm(grads[(2, r)] - grads[(4, r)])
+                               / np.linalg.norm(grads[(4, r)]))}
+            for r in targets}
+
+
+def study_example(spec: Path, residuals, steps, subset, seed, folder: Path,
+                  variant: str = "exported", continuous: bool = False) -> dict:
+    """Echo (``grad --backend ngspice``), BPTT and raw-ngspice FD of one lc spec, per residual;
+    FD on every trainable element, or on ``subset`` of them drawn with ``seed``; ``variant``
+    ``breakpoint-free`` takes the FD through :func:`breakpoint_free` of the exported netlist;
+    ``continuous`` adds :func:`continuous_reference`."""
+    name = Path(spec).stem
+    seq = make_sequence(spec, residuals, seed, folder)
+    times, targets = seq["times"], seq["targets"]
+    entry = {"steps": len(times) - 1, "residuals": {}, "fd_runs": 0, "variant": variant,
+             "fd_steps": list(steps)}
     cir = folder / f"{name}.cir"
-    cli("export", spec, "--input-file", u_file, "-o", cir)
+    cli("export", spec, "--input-file", seq["u_file"], "-o", cir)
     netlist = cir.read_text()
     digest = hashlib.sha256(netlist.encode()).hexdigest()
-    targets = {}
+    if variant == "breakpoint-free":
+        netlist = breakpoint_free(netlist)
     for r in residuals:
-        y = out + r * swing * wave
-        y_file = folder / f"{name}_y_{r:g}.npy"
-        np.save(y_file, y)
-        targets[r] = y
         start = time.perf_counter()
-        g = json.loads(cli("grad", spec, "--backend", "ngspice", "--input-file", u_file,
-                           "--target-file", y_file, "--json"))
-        seconds = time.perf_counter() - start
-        entry["residuals"][f"{r:g}"] = {"grad": g, "grad_seconds": seconds}
+        g = json.loads(cli("grad", spec, "--backend", "ngspice", "--input-file", seq["u_file"],
+                           "--target-file", seq["y_files"][r], "--json"))
+        entry["residuals"][f"{r:g}"] = {"grad": g, "grad_seconds": time.perf_counter() - start}
     trainable, nodes = netlist_header(netlist)
     names = list(trainable)
     if subset and subset < len(names):
         pick = np.random.default_rng(seed).choice(len(names), size=subset, replace=False)
         names = [names[k] for k in sorted(pick)]
     entry.update(trainable=trainable, fd_parameters=names, netlist_sha256=digest)
-    values = {}
-    for n in names:
-        m = re.search(rf"^(?:{re.escape(n)} \S+ \S+ |VLVAL_{re.escape(n)} \S+ \S+ DC )(\S+)",
-                      netlist, re.IGNORECASE | re.MULTILINE)
-        values[n] = float(m.group(1))
+    values = {n: element_value(netlist, n) for n in names}
     start = time.perf_counter()
     phi0 = ngspice_flux(netlist, nodes, times, folder)
     fd = {h: {r: np.zeros(len(names)) for r in residuals} for h in steps}
@@ -236,7 +297,46 @@ def study_example(spec: Path, residuals, steps, subset, seed, folder: Path) -> d
             "fd_noise": compare(fd[h2][r], fd[h1][r]),
             "echo": echo.tolist(), "bptt": bptt.tolist(),
             **{f"fd_{h:g}": fd[h][r].tolist() for h in steps}})
+    if continuous:
+        add_continuous(entry, spec, seq)
     return entry
+
+
+def add_continuous(entry: dict, spec: Path, seq: dict) -> None:
+    """Add the continuous-time reference and the echo's, BPTT's and FD's distance to it."""
+    ref = continuous_reference(spec, seq["u"], seq["targets"], seq["times"])
+    pick = [entry["trainable"].index(n) for n in entry["fd_parameters"]]
+    for r, row in entry["residuals"].items():
+        c = next(v for k, v in ref.items() if f"{k:g}" == r)
+        gradient = np.asarray(c["gradient"])[pick]
+        fd = row[f"fd_{entry['fd_steps'][0]:g}"]
+        row.update({"continuous": gradient.tolist(), "continuous_error": c["error"],
+                    "echo_vs_continuous": compare(row["echo"], gradient),
+                    "bptt_vs_continuous": compare(row["bptt"], gradient),
+                    "fd_vs_continuous": compare(fd, gradient)})
+
+
+def report(name: str, entry: dict) -> None:
+    """One line per residual on stdout."""
+    for r, row in entry["residuals"].items():
+        line = (f"{name:>15} r={r:<6} echo~BPTT cos {row['echo_vs_bptt']['cosine']:.7f} rel "
+                f"{row['echo_vs_bptt']['rel_error']:.2g} | echo~FD cos "
+                f"{row['echo_vs_fd']['cosine']:.7f} rel {row['echo_vs_fd']['rel_error']:.2g}"
+                f" | BPTT~FD rel {row['bptt_vs_fd']['rel_error']:.2g} | FD noise rel "
+                f"{row['fd_noise']['rel_error']:.2g} | loss raw/grad "
+                f"{row['raw_loss'] / row['grad_loss'] - 1:+.1e}")
+        if "continuous" in row:
+            line += (f" | vs continuous: echo {row['echo_vs_continuous']['rel_error']:.2g}"
+                     f" BPTT {row['bptt_vs_continuous']['rel_error']:.2g} FD "
+                     f"{row['fd_vs_continuous']['rel_error']:.2g} (its own "
+                     f"{row['continuous_error'] / 3:.1g})")
+        print(line, flush=True)
+
+
+def write_json(results: dict, path: Path) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:
@@ -249,31 +349,47 @@ def main(argv=None) -> int:
     parser.add_argument("--subset", type=int, default=0,
                         help="FD on this many trainable elements, drawn with --seed (0: all)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="folder for lc_fd_ngspice.json")
+    parser.add_argument("--variant", choices=("exported", "breakpoint-free"),
+                        default="exported", help="FD through the exported netlist as written, "
+                        "or with its PWL inputs as breakpoint-free pwl() sources")
+    parser.add_argument("--continuous", action="store_true",
+                        help="add the continuous-time reference (Richardson-extrapolated BPTT)")
+    parser.add_argument("--add-continuous", metavar="JSON", default=None,
+                        help="run no ngspice: add the continuous-time reference to the results "
+                             "of an earlier run (written to --out)")
+    parser.add_argument("--out", default=None, help="folder for lc_fd_ngspice[_VARIANT].json")
     args = parser.parse_args(argv)
     residuals = [float(r) for r in args.residuals.split(",")]
     steps = [float(h) for h in args.steps.split(",")]
-    results = {"machine": "2-core shared session machine", "ngspice": "39",
-               "steps": steps, "seed": args.seed, "subset": args.subset,
-               "command": "python3 tools/lc_fd_ngspice.py " + " ".join(
-                   sys.argv[1:] if argv is None else argv), "examples": {}}
+    command = "python3 tools/lc_fd_ngspice.py " + " ".join(sys.argv[1:] if argv is None
+                                                            else argv)
+    if args.add_continuous:
+        results = json.loads(Path(args.add_continuous).read_text())
+        results["continuous_command"] = command
+    else:
+        results = {"machine": "2-core shared session machine", "ngspice": "39",
+                   "steps": steps, "seed": args.seed, "subset": args.subset,
+                   "variant": args.variant, "command": command, "examples": {}}
     with tempfile.TemporaryDirectory(prefix="lc_fd_") as folder:
-        for name in args.examples.split(","):
-            entry = study_example(ROOT / "circuits" / "lc" / f"{name}.yaml", residuals, steps,
-                                  args.subset, args.seed, Path(folder))
-            results["examples"][name] = entry
-            for r, row in entry["residuals"].items():
-                print(f"{name:>15} r={r:<6} echo~BPTT cos {row['echo_vs_bptt']['cosine']:.7f}"
-                      f" rel {row['echo_vs_bptt']['rel_error']:.2g} | echo~FD cos "
-                      f"{row['echo_vs_fd']['cosine']:.7f} rel {row['echo_vs_fd']['rel_error']:.2g}"
-                      f" | BPTT~FD rel {row['bptt_vs_fd']['rel_error']:.2g} | FD noise rel "
-                      f"{row['fd_noise']['rel_error']:.2g} | loss raw/grad "
-                      f"{row['raw_loss'] / row['grad_loss'] - 1:+.1e}", flush=True)
+        if args.add_continuous:
+            for name, entry in results["examples"].items():
+                spec = ROOT / "circuits" / "lc" / f"{name}.yaml"
+                entry.setdefault("fd_steps", results["steps"])
+                seq = make_sequence(spec, [float(r) for r in entry["residuals"]],
+                                    results["seed"], Path(folder))
+                add_continuous(entry, spec, seq)
+                report(name, entry)
+        else:
+            for name in args.examples.split(","):
+                entry = study_example(ROOT / "circuits" / "lc" / f"{name}.yaml", residuals,
+                                      steps, args.subset, args.seed, Path(folder),
+                                      args.variant, args.continuous)
+                results["examples"][name] = entry
+                report(name, entry)
     if args.out:
-        path = Path(args.out) / "lc_fd_ngspice.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(results, indent=1) + "\n")
-        os.replace(tmp, path)
+        suffix = "" if results.get("variant", "exported") == "exported" else \
+            "_" + results["variant"].replace("-", "_")
+        write_json(results, Path(args.out) / f"lc_fd_ngspice{suffix}.json")
     return 0
 
 
