@@ -316,6 +316,36 @@ def add_continuous(entry: dict, spec: Path, seq: dict) -> None:
                     "fd_vs_continuous": compare(fd, gradient)})
 
 
+def max_step_sweep(spec: Path, residuals, fractions, seed, folder: Path) -> list:
+    """The echo (``grad --backend ngspice``) on copies of the spec with
+    ``options.max_step_fraction`` set to each fraction, against BPTT and against the
+    continuous-time reference: how much of the echo's error is ngspice's step."""
+    import yaml
+    seq = make_sequence(spec, residuals, seed, folder)
+    ref = continuous_reference(spec, seq["u"], seq["targets"], seq["times"])
+    rows = []
+    for fraction in fractions:
+        data = yaml.safe_load(Path(spec).read_text())
+        data.setdefault("options", {})["max_step_fraction"] = fraction
+        copy = folder / Path(spec).name
+        copy.write_text(yaml.safe_dump(data, sort_keys=False))
+        for r in residuals:
+            start = time.perf_counter()
+            g = json.loads(cli("grad", copy, "--backend", "ngspice", "--input-file",
+                               seq["u_file"], "--target-file", seq["y_files"][r], "--json"))
+            echo = np.array(list(g["ep"].values()))
+            rows.append({"example": Path(spec).stem, "residual": r,
+                         "max_step_fraction": fraction,
+                         "echo_vs_bptt": {"cosine": g["cosine"], "rel_error": g["rel_error"]},
+                         "echo_vs_continuous": compare(echo, ref[r]["gradient"]),
+                         "seconds": time.perf_counter() - start})
+            print(f"{Path(spec).stem:>15} r={r:g} max step {fraction:g} tstep: echo~BPTT rel "
+                  f"{g['rel_error']:.2g}, echo~continuous rel "
+                  f"{rows[-1]['echo_vs_continuous']['rel_error']:.2g}, "
+                  f"{rows[-1]['seconds']:.1f} s", flush=True)
+    return rows
+
+
 def report(name: str, entry: dict) -> None:
     """One line per residual on stdout."""
     for r, row in entry["residuals"].items():
@@ -357,12 +387,28 @@ def main(argv=None) -> int:
     parser.add_argument("--add-continuous", metavar="JSON", default=None,
                         help="run no ngspice: add the continuous-time reference to the results "
                              "of an earlier run (written to --out)")
+    parser.add_argument("--max-step-sweep", metavar="FRACTIONS", default=None,
+                        help="run no FD: the echo at these ngspice maximum steps (fractions "
+                             "of tstep) vs BPTT and the continuous-time reference "
+                             "(→ lc_fd_max_step.json)")
     parser.add_argument("--out", default=None, help="folder for lc_fd_ngspice[_VARIANT].json")
     args = parser.parse_args(argv)
     residuals = [float(r) for r in args.residuals.split(",")]
     steps = [float(h) for h in args.steps.split(",")]
     command = "python3 tools/lc_fd_ngspice.py " + " ".join(sys.argv[1:] if argv is None
                                                             else argv)
+    if args.max_step_sweep:
+        fractions = [float(f) for f in args.max_step_sweep.split(",")]
+        rows = []
+        with tempfile.TemporaryDirectory(prefix="lc_fd_") as folder:
+            for name in args.examples.split(","):
+                rows += max_step_sweep(ROOT / "circuits" / "lc" / f"{name}.yaml", residuals,
+                                       fractions, args.seed, Path(folder))
+        if args.out:
+            write_json({"machine": "2-core shared session machine", "ngspice": "39",
+                        "seed": args.seed, "command": command, "rows": rows},
+                       Path(args.out) / "lc_fd_max_step.json")
+        return 0
     if args.add_continuous:
         results = json.loads(Path(args.add_continuous).read_text())
         results["continuous_command"] = command
