@@ -47,6 +47,7 @@ def twin_settings_from(spec: Spec, circuit: Circuit) -> TwinSettings:
     g_min, g_max = conductance_bounds(spec, circuit)
     twin = dict((spec.data.get("training") or {}).get("twin") or {})
     twin.pop("damage", None)
+    twin.pop("mosfet", None)        # transistor edges: eqprop_hw.twin.mos_train
     try:
         return TwinSettings(eta=settings.eta,
                             learning_rate=float(settings.learning_rate) * g_max,
@@ -129,6 +130,9 @@ def twin_netlist(spec: Spec, circuit: Circuit, epochs: int | None = None,
                  seed: int | None = None) -> list[str]:
     """The lines of the one transient that trains the spec's circuit (what ``export --twin``
     writes and ``ngspice -b`` runs)."""
+    if (spec.data.get("training") or {}).get("twin", {}).get("mosfet"):
+        from eqprop_hw.twin.mos_train import twin_mos_netlist
+        return twin_mos_netlist(spec, circuit, epochs, seed)
     settings, dataset, inputs, targets, scale, epochs = twin_inputs(spec, circuit, epochs, seed)
     damage = twin_damage(spec, circuit, len(dataset.x_train), epochs)
     initial = np.clip(circuit.trainable_values(), settings.g_min, settings.g_max)
@@ -138,7 +142,12 @@ def twin_netlist(spec: Spec, circuit: Circuit, epochs: int | None = None,
 
 def train_twin(spec: Spec, circuit: Circuit, epochs: int | None = None,
                seed: int | None = None, timeout: float = 3600.0) -> TwinTraining:
-    """Train the spec's circuit with its twin-network circuitry in one ngspice transient."""
+    """Train the spec's circuit with its twin-network circuitry in one ngspice transient
+    (with ``training.twin.mosfet``: MOSFET edges,
+    :func:`eqprop_hw.twin.mos_train.train_twin_mos`)."""
+    if (spec.data.get("training") or {}).get("twin", {}).get("mosfet"):
+        from eqprop_hw.twin.mos_train import train_twin_mos
+        return train_twin_mos(spec, circuit, epochs, seed, timeout)
     from eqprop_hw.backends import make_backend
     from eqprop_hw.learning.train import evaluate
     settings, dataset, inputs, targets, scale, epochs = twin_inputs(spec, circuit, epochs,
@@ -192,6 +201,7 @@ def write_twin_run(out_dir, circuit: Circuit, result: TwinTraining, plots: bool 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "twin.cir", result.run.netlist)
     save_params(out / "params.npz", dict(zip(circuit.trainable, result.values.tolist())))
+    # (MOSFET edges: params.npz holds the zero-bias conductances, metrics.json the gates.)
     summary = dict(result.metrics)
     for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss"):
         summary[f"final_{key}"] = result.metrics[key][-1] if result.metrics[key] else None
