@@ -15,7 +15,9 @@ transient:
   :func:`eqprop_hw.learning.train.evaluate` computes them.
 - :func:`mos_fd_gradient`: the exact gradient of the loss with respect to the gate voltages
   by central finite differences of operating points, and :func:`mos_coupled_direction`, the
-  rule's direction ``d`` at a small eta, for the cosine check as the clamping goes to zero.
+  rule's direction ``d`` at a small eta, for the cosine check as the clamping goes to zero;
+  :func:`edge_regimes` tells which edges are ohmic (where the rule is the gradient's), which
+  saturated and which off.
 
 Examples
 --------
@@ -176,3 +178,26 @@ def mos_coupled_direction(pair: MosBackends, x, y, gates, eta: float) -> np.ndar
     descent direction in gate space is ``-d`` (the circuit moves ``V_G`` by ``-lr d / beta``)."""
     free, held, _ = pair.phases(x, y, gates, eta)
     return coupled_rule(free, held, eta).mean(axis=0)
+
+
+#: Regime codes of :func:`edge_regimes`.
+OHMIC, SATURATED, OFF = 0, 1, 2
+
+
+def edge_regimes(pair: MosBackends, x, gates) -> np.ndarray:
+    """Each edge's level-1 regime in the free state of every row of ``x``, shape
+    (batch, n_edges): :data:`OHMIC` (``V_G - VTO`` above both terminals: ``dI/dV_G =
+    beta (V_a - V_b)``, where the local rule is the gradient's), :data:`SATURATED` (above the
+    lower terminal only) or :data:`OFF` (above neither: no current, zero gradient, while the
+    rule still moves the gate by the drops' change)."""
+    free = pair.solve_free(x, gates)
+    index = {node: k for k, node in enumerate(free.node_names)}
+    out = np.zeros((len(free.voltages), len(pair.circuit.trainable)), dtype=int)
+    for k, name in enumerate(pair.circuit.trainable):
+        a, b = pair.circuit.element(name).nodes
+        va = free.voltages[:, index[a]] if a in index else np.zeros(len(out))
+        vb = free.voltages[:, index[b]] if b in index else np.zeros(len(out))
+        overdrive = gates[k] - pair.edge.vto
+        out[:, k] = np.where(overdrive > np.maximum(va, vb), OHMIC,
+                             np.where(overdrive > np.minimum(va, vb), SATURATED, OFF))
+    return out

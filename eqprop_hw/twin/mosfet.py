@@ -31,7 +31,7 @@ Examples
 >>> from eqprop_hw.circuit.transistors import DeviceModel
 >>> edge = MosfetEdge(DeviceModel("TWMOS", "NMOS", (("LEVEL", 1), ("VTO", 0.5),
 ...                                                  ("KP", 2e-5))), w=10e-6, l=1e-6)
->>> edge.beta, edge.gate(1e-4), edge.conductance(5.5)
+>>> round(edge.beta, 12), round(edge.gate(1e-4), 12), round(edge.conductance(5.5), 12)
 (0.0002, 1.0, 0.001)
 """
 
@@ -176,7 +176,7 @@ def mos_circuit(circuit: Circuit, edge: MosfetEdge) -> Circuit:
     >>> edge = MosfetEdge(DeviceModel("TWMOS", "NMOS", (("VTO", 0.5),)))
     >>> c = mos_circuit(eqprop_hw.load(CIRCUITS / "twin_regression.yaml").circuit, edge)
     >>> [p.name for p in c.inputs][:3], c.element("MR1").nodes, c.trainable
-    (['va', 'vb', 'gate_r1'], ('a', 'tw_r1', 'm1', '0'), [])
+    (['VA', 'VB', 'gate_r1'], ('a', 'tw_r1', 'm1', '0'), [])
     """
     taken = {e.name.upper() for e in circuit.elements}
     nodes = set(circuit.nodes)
