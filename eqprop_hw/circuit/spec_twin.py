@@ -5,8 +5,8 @@ Keys: ``model`` (a mapping: ``type: NMOS`` and level-1 model parameters, upper-c
 numbers, the grammar of :mod:`eqprop_hw.circuit.transistors`), ``w`` and ``l`` (m, default
 1e-5 and 1e-6) and ``bulk`` (V, default 0: the rail every edge's bulk terminal is tied to).
 Everything is checked here, at load time, with the twin's own rules (NMOS, LEVEL 1, no body
-effect or channel-length modulation, KP > 0, sizes within limits), each refusal one SpecError
-naming the file, the line and the key.
+effect or channel-length modulation, KP > 0, sizes within limits, VTO > 0 when edges are cut),
+each refusal one SpecError naming the file, the line and the key.
 
 Examples
 --------
@@ -76,4 +76,8 @@ def twin_mosfet(check: SpecChecker, twin: dict) -> dict:
         key = "model" if "model TWMOS" in str(error) else \
             next((k for k in ("w", "l", "bulk") if text.startswith(k + " ")), "model")
         check.fail(f"{where}{'.model' if key == 'model' else ''}: {text}", mosfet, key)
+    if twin.get("damage") is not None and out.get("VTO", 0.0) <= 0:
+        check.fail(f"{where}.model: a cut (training.twin.damage) pulls the edge's gate to the "
+                   f"bulk rail, which turns it off only for VTO > 0 (VTO is "
+                   f"{out.get('VTO', 0.0):g} V)", mosfet, "model")
     return result
