@@ -206,9 +206,9 @@ def test_bundled_example_learns_xor_recovers_from_cut_edges_and_runs_in_plain_ng
     XOR is learnt, the cut at the start of epoch 41 raises the loss of the gates of that moment
     and the rest relearn; plain ngspice -b of the export ends at the gates train --twin read."""
     from eqprop_hw.backends.ngspice.raw import read_raw_file
-    from eqprop_hw.twin.train import train_twin
+    from eqprop_hw.twin.mos_train import train_twin_mos
     net = eqprop_hw.load(SPEC)
-    run = train_twin(net.spec, net.circuit)          # the TwinTraining: gates per window
+    run = train_twin_mos(net.spec, net.circuit)      # the TwinTraining: gates per window
     m = run.metrics
     assert m["train_loss"][-1] < m["initial_train_loss"] / 10      # measured 0.2006 -> 0.0102
     assert m["train_accuracy"][-1] == 1.0

@@ -33,9 +33,10 @@ from eqprop_hw.io.data import load_dataset
 from eqprop_hw.io.fileio import atomic_write_text
 from eqprop_hw.twin.mos_check import (OHMIC, MosBackends, edge_regimes, mos_discrete_run,
                                       mos_fd_gradient, mos_losses)
-from eqprop_hw.twin.mos_train import initial_gates, mosfet_edge_from, run_twin_mos
+from eqprop_hw.twin.mos_train import (initial_gates, mosfet_edge_from, run_twin_mos,
+                                      train_twin_mos)
 from eqprop_hw.twin.netlist import TwinSettings
-from eqprop_hw.twin.train import train_twin, twin_inputs
+from eqprop_hw.twin.train import twin_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "circuits" / "xor_twin_mos.yaml"
@@ -103,7 +104,7 @@ def bundled(folder: Path) -> dict:
     from eqprop_hw.backends.ngspice.raw import read_raw_file
     net = eqprop_hw.load(SPEC)
     start = time.perf_counter()
-    run = train_twin(net.spec, net.circuit)            # the TwinTraining: gates per window
+    run = train_twin_mos(net.spec, net.circuit)        # the TwinTraining: gates per window
     wall = time.perf_counter() - start
     m = run.metrics
     edge = mosfet_edge_from(net.spec)

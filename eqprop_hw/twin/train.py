@@ -126,13 +126,19 @@ def twin_damage(spec: Spec, circuit: Circuit, samples: int, epochs: int) -> dict
     return out
 
 
+def _refuse_mosfet(spec: Spec) -> None:
+    """The conductance-edge functions never run a transistor twin's spec as a linear one."""
+    if ((spec.data.get("training") or {}).get("twin") or {}).get("mosfet"):
+        raise SpecError("training.twin.mosfet: a transistor twin is built by "
+                        "eqprop_hw.twin.mos_train (train_twin_mos, twin_mos_netlist)",
+                        spec.source)
+
+
 def twin_netlist(spec: Spec, circuit: Circuit, epochs: int | None = None,
                  seed: int | None = None) -> list[str]:
     """The lines of the one transient that trains the spec's circuit (what ``export --twin``
     writes and ``ngspice -b`` runs)."""
-    if (spec.data.get("training") or {}).get("twin", {}).get("mosfet"):
-        from eqprop_hw.twin.mos_train import twin_mos_netlist
-        return twin_mos_netlist(spec, circuit, epochs, seed)
+    _refuse_mosfet(spec)
     settings, dataset, inputs, targets, scale, epochs = twin_inputs(spec, circuit, epochs, seed)
     damage = twin_damage(spec, circuit, len(dataset.x_train), epochs)
     initial = np.clip(circuit.trainable_values(), settings.g_min, settings.g_max)
@@ -143,11 +149,8 @@ def twin_netlist(spec: Spec, circuit: Circuit, epochs: int | None = None,
 def train_twin(spec: Spec, circuit: Circuit, epochs: int | None = None,
                seed: int | None = None, timeout: float = 3600.0) -> TwinTraining:
     """Train the spec's circuit with its twin-network circuitry in one ngspice transient
-    (with ``training.twin.mosfet``: MOSFET edges,
-    :func:`eqprop_hw.twin.mos_train.train_twin_mos`)."""
-    if (spec.data.get("training") or {}).get("twin", {}).get("mosfet"):
-        from eqprop_hw.twin.mos_train import train_twin_mos
-        return train_twin_mos(spec, circuit, epochs, seed, timeout)
+    (conductance edges; MOSFET edges: :func:`eqprop_hw.twin.mos_train.train_twin_mos`)."""
+    _refuse_mosfet(spec)
     from eqprop_hw.backends import make_backend
     from eqprop_hw.learning.train import evaluate
     settings, dataset, inputs, targets, scale, epochs = twin_inputs(spec, circuit, epochs,
