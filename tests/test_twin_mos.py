@@ -6,7 +6,7 @@ Every number is checked against something the transient does not compute itself:
 - the first window on the bundled network moves every gate by the Python-side rule's step on
   ngspice's own operating points (shared library, not the transient);
 - at a small learning rate the learning curve equals the Python-side discrete rule's (measured
-  max relative difference 0.03% over 10 epochs; tolerance 0.5%);
+  max relative difference 0.10% over 10 epochs; tolerance 0.5%);
 - the circuit's first-window update at small eta agrees with the exact gradient of the loss
   with respect to the gates, by central finite differences of ngspice operating points;
 - the exported netlist is deterministic, holds the transistors and runs in plain ngspice -b to
@@ -74,7 +74,7 @@ def test_one_window_on_a_divider_is_the_closed_form_discrete_step():
     settings = TwinSettings(eta=eta, learning_rate=1e-9, g_min=1e-8, g_max=1e-2)
     run = run_twin_mos(divider(), settings, edge, [[v]], [[y]], [gate])
     assert run.values[0, 0] == pytest.approx(gate, rel=1e-12)
-    assert run.values[1, 0] - gate == pytest.approx(-1e-9 * d / beta, rel=2e-3)
+    assert run.values[1, 0] - gate == pytest.approx(-1e-9 * d / beta, rel=2e-3)   # 2.2e-4
     assert 0.5 < free < 0.7 and d > 0                  # an ohmic point, the gate falls
 
 
@@ -103,6 +103,7 @@ def test_first_window_is_the_python_rule_on_ngspice_operating_points(tmp_path):
     expected = -settings.learning_rate * d / edge.beta
     step = run.values[1] - run.values[0]
     assert np.abs(expected).max() > 1e-6                      # the window moves the gates
+    # measured: largest difference 5.4e-5 of the largest step
     np.testing.assert_allclose(step, expected, rtol=5e-3, atol=1e-3 * np.abs(expected).max())
 
 
@@ -119,7 +120,7 @@ def test_learning_curve_equals_the_discrete_rule_at_a_small_rate(tmp_path):
                              gates[4 * (epoch + 1)])["loss"] for epoch in range(10)]
     twin = np.array(run.metrics["train_loss"])
     assert twin[-1] < 0.9 * run.metrics["initial_train_loss"]    # it learns
-    np.testing.assert_allclose(twin, python, rtol=5e-3)             # measured max 0.03%
+    np.testing.assert_allclose(twin, python, rtol=5e-3)             # measured max 0.10%
     final = np.array(list(run.metrics["final_gates"].values()))
     np.testing.assert_allclose(final, gates[-1], rtol=1e-3)
 
