@@ -82,6 +82,22 @@ def has_mosfet_edges(spec) -> bool:
     return bool(((spec.data.get("training") or {}).get("twin") or {}).get("mosfet"))
 
 
+def refuse_mosfet_edges(spec) -> None:
+    """SpecError for a transistor twin's spec given to the loop trainer, which would train
+    conductances in place of its MOSFETs."""
+    if has_mosfet_edges(spec):
+        from eqprop_hw.errors import SpecError
+        raise SpecError("training.twin.mosfet: this network's edges are MOSFETs, trained by "
+                        "their twin circuitry only (train --twin, train_twin)", spec.source)
+
+
+def loop_train(spec, out, **options):
+    """:func:`eqprop_hw.learning.train.train`, after :func:`refuse_mosfet_edges`."""
+    from eqprop_hw.learning.train import train
+    refuse_mosfet_edges(spec)
+    return train(spec, out, **options)
+
+
 def twin_netlist_text(net, epochs, seed) -> str:
     """:meth:`ResistiveNetwork.twin_netlist`'s work (see there)."""
     check_int(epochs, "epochs", "twin_netlist")

@@ -76,4 +76,7 @@ CASES = [
     mos("mos-train-cut-too-late", "    damage: {epoch: 40,", "    damage: {epoch: 120,",
         ("training.twin.damage.epoch is 120: the cut must come before the last epoch",),
         argv=("train", "t.yaml", "--twin", "--out", "run", "--no-plots")),
+    Case("mos-plain-train", ["train", "t.yaml", "--out", "run", "--no-plots"], {"t.yaml": SPEC},
+         error=("training.twin.mosfet: this network's edges are MOSFETs",
+                "train --twin")),
 ]
