@@ -271,12 +271,15 @@ def _twin(check: SpecChecker, training: dict) -> dict:
     """training.twin: the twin-network circuitry's settings (numbers, checked here; their
     relations are checked when the circuitry is built)."""
     twin = check.mapping(training["twin"], "training.twin", training, "twin")
-    check.keys(twin, TWIN_KEYS + ("damage",), "training.twin")
+    check.keys(twin, TWIN_KEYS + ("damage", "mosfet"), "training.twin")
     out = {}
     for key in TWIN_KEYS:
         if twin.get(key) is not None:
             out[key] = check.number(twin, key, "training.twin", positive=key != "leakage",
                                     nonneg=key == "leakage")
+    if twin.get("mosfet") is not None:       # transistor edges (eqprop_hw.twin.mosfet)
+        from eqprop_hw.circuit.spec_twin import twin_mosfet
+        out["mosfet"] = twin_mosfet(check, twin)
     if twin.get("damage") is not None:
         # Edges cut mid-run (eqprop_hw.twin.netlist.twin_lines): at the start of an epoch.
         damage = check.mapping(twin["damage"], "training.twin.damage", twin, "damage")

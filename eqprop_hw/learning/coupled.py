@@ -103,7 +103,8 @@ def clamped_circuit(circuit: Circuit) -> Circuit:
     Returns
     -------
     Circuit
-        Same elements, trainables, models and options, plus the clamping sources.
+        Same elements, trainables, models (diode and transistor) and options, plus the
+        clamping sources.
 
     Raises
     ------
@@ -139,7 +140,7 @@ def clamped_circuit(circuit: Circuit) -> Circuit:
                    elements=list(circuit.elements) + sources, models=dict(circuit.models),
                    inputs=list(circuit.inputs) + ports, outputs=list(circuit.outputs),
                    trainable=list(circuit.trainable), options=dict(circuit.options),
-                   crossbars=circuit.crossbars)
+                   crossbars=circuit.crossbars, device_models=dict(circuit.device_models))
 
 
 def clamp_voltages(free_outputs, targets, eta: float) -> np.ndarray:

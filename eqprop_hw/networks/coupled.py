@@ -68,11 +68,34 @@ def train_twin_run(net, out, epochs, seed, plots: bool):
     from eqprop_hw.twin.train import train_twin, write_twin_run
     check_run_counts(epochs, seed)
     out = Path(out) if out is not None else Path("runs") / net.name
+    if has_mosfet_edges(net.spec):                      # transistor twin
+        from eqprop_hw.twin.mos_train import train_twin_mos as train_twin
     result = train_twin(net.spec, net.circuit, epochs=epochs, seed=seed)
     write_twin_run(out, net.circuit, result, plots=plots)
     params = dict(zip(net.circuit.trainable, result.values.tolist()))
     return TrainingRun(data=dict(result.metrics), metrics=dict(result.metrics),
                        params=params, out=out)
+
+
+def has_mosfet_edges(spec) -> bool:
+    """Whether the spec's twin has MOSFET edges (``training.twin.mosfet``)."""
+    return bool(((spec.data.get("training") or {}).get("twin") or {}).get("mosfet"))
+
+
+def refuse_mosfet_edges(spec) -> None:
+    """SpecError for a transistor twin's spec given to the loop trainer, which would train
+    conductances in place of its MOSFETs."""
+    if has_mosfet_edges(spec):
+        from eqprop_hw.errors import SpecError
+        raise SpecError("training.twin.mosfet: this network's edges are MOSFETs, trained by "
+                        "their twin circuitry only (train --twin, train_twin)", spec.source)
+
+
+def loop_train(spec, out, **options):
+    """:func:`eqprop_hw.learning.train.train`, after :func:`refuse_mosfet_edges`."""
+    from eqprop_hw.learning.train import train
+    refuse_mosfet_edges(spec)
+    return train(spec, out, **options)
 
 
 def twin_netlist_text(net, epochs, seed) -> str:
@@ -83,4 +106,6 @@ def twin_netlist_text(net, epochs, seed) -> str:
     from eqprop_hw.learning.limits import check_run_counts
     from eqprop_hw.twin.train import twin_netlist
     check_run_counts(epochs, seed)
+    if has_mosfet_edges(net.spec):                      # transistor twin
+        from eqprop_hw.twin.mos_train import twin_mos_netlist as twin_netlist
     return join_lines(twin_netlist(net.spec, net.circuit, epochs=epochs, seed=seed))

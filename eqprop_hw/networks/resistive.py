@@ -592,7 +592,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         >>> run.metrics["epochs"], sorted(run.params) == sorted(net.trainable)
         ([1, 2], True)
         """
-        from eqprop_hw.learning.train import train
+        from eqprop_hw.networks.coupled import loop_train as train   # not transistor twins
         method = "train"
         out = self._out(out, method)
         check_int(epochs, "epochs", method, minimum=1)

@@ -10,6 +10,9 @@ ngspice transient.
 
 - :mod:`eqprop_hw.twin.netlist`: the settings, the sample schedule and the transient netlist.
 - :mod:`eqprop_hw.twin.run`: run it (``ngspice -b``), read the capacitors, evaluate the curve.
+- :mod:`eqprop_hw.twin.mosfet`: transistor twins, every trainable edge a MOSFET whose gate is
+  the storage capacitor (``training.twin.mosfet``); :mod:`eqprop_hw.twin.mos_train` runs them
+  and :mod:`eqprop_hw.twin.mos_check` checks them on ngspice operating points.
 """
 
 from eqprop_hw.twin.netlist import TwinSettings, twin_lines, twin_schedule  # noqa: F401

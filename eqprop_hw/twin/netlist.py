@@ -405,3 +405,12 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
     lines.append(f".tran {fmt(period)} {fmt(windows * period)} 0 {fmt(period / 4)}")
     lines.append(".end")
     return lines
+
+
+# Public names of the helpers the transistor twin's writer (eqprop_hw.twin.mosfet) shares with
+# twin_lines, so that both write their sources, names and clock the same way.
+pinned_nodes = _pinned
+TwinNamer = _Namer
+pwl_lines = _pwl_lines
+window_points = _window_points
+clock_points = _clock_points

@@ -1,8 +1,8 @@
 """``twin.png``: what a twin-network transient did, over time (the ``plot`` extra).
 
 Top: every trainable conductance (S) read from its storage capacitor at each window boundary
-(a cut edge until its cut); bottom: the train loss (V^2) of those conductances; a dashed line
-marks the cut.
+(a cut edge until its cut), or for MOSFET edges every gate voltage (V); bottom: the train
+loss (V^2) of those values; a dashed line marks the cut.
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ def plot_twin(path: str | Path, names: list, times: np.ndarray, values: np.ndarr
             values[damage["window"] + 1:, names.index(name)] = np.nan
     for k, name in enumerate(names):
         top.plot(times, values[:, k], lw=1.0, label=name if len(names) <= 12 else None)
-    top.set_yscale("log")
-    top.set_ylabel("edge conductance (S)")
+    if metrics.get("edge") == "mosfet":      # transistor edges: the gate voltages
+        top.set_ylabel("gate voltage (V)")
+    else:
+        top.set_yscale("log")
+        top.set_ylabel("edge conductance (S)")
     top.set_title(f"{metrics['spec']}: twin-network Coupled Learning in one transient "
                   f"(eta={metrics['eta']:g}, {metrics['windows']} samples)")
     if len(names) <= 12:

@@ -47,6 +47,7 @@ def twin_settings_from(spec: Spec, circuit: Circuit) -> TwinSettings:
     g_min, g_max = conductance_bounds(spec, circuit)
     twin = dict((spec.data.get("training") or {}).get("twin") or {})
     twin.pop("damage", None)
+    twin.pop("mosfet", None)        # transistor edges: eqprop_hw.twin.mos_train
     try:
         return TwinSettings(eta=settings.eta,
                             learning_rate=float(settings.learning_rate) * g_max,
@@ -125,10 +126,19 @@ def twin_damage(spec: Spec, circuit: Circuit, samples: int, epochs: int) -> dict
     return out
 
 
+def _refuse_mosfet(spec: Spec) -> None:
+    """The conductance-edge functions never run a transistor twin's spec as a linear one."""
+    if ((spec.data.get("training") or {}).get("twin") or {}).get("mosfet"):
+        raise SpecError("training.twin.mosfet: a transistor twin is built by "
+                        "eqprop_hw.twin.mos_train (train_twin_mos, twin_mos_netlist)",
+                        spec.source)
+
+
 def twin_netlist(spec: Spec, circuit: Circuit, epochs: int | None = None,
                  seed: int | None = None) -> list[str]:
     """The lines of the one transient that trains the spec's circuit (what ``export --twin``
     writes and ``ngspice -b`` runs)."""
+    _refuse_mosfet(spec)
     settings, dataset, inputs, targets, scale, epochs = twin_inputs(spec, circuit, epochs, seed)
     damage = twin_damage(spec, circuit, len(dataset.x_train), epochs)
     initial = np.clip(circuit.trainable_values(), settings.g_min, settings.g_max)
@@ -138,7 +148,9 @@ def twin_netlist(spec: Spec, circuit: Circuit, epochs: int | None = None,
 
 def train_twin(spec: Spec, circuit: Circuit, epochs: int | None = None,
                seed: int | None = None, timeout: float = 3600.0) -> TwinTraining:
-    """Train the spec's circuit with its twin-network circuitry in one ngspice transient."""
+    """Train the spec's circuit with its twin-network circuitry in one ngspice transient
+    (conductance edges; MOSFET edges: :func:`eqprop_hw.twin.mos_train.train_twin_mos`)."""
+    _refuse_mosfet(spec)
     from eqprop_hw.backends import make_backend
     from eqprop_hw.learning.train import evaluate
     settings, dataset, inputs, targets, scale, epochs = twin_inputs(spec, circuit, epochs,
@@ -192,6 +204,7 @@ def write_twin_run(out_dir, circuit: Circuit, result: TwinTraining, plots: bool 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "twin.cir", result.run.netlist)
     save_params(out / "params.npz", dict(zip(circuit.trainable, result.values.tolist())))
+    # (MOSFET edges: params.npz holds the zero-bias conductances, metrics.json the gates.)
     summary = dict(result.metrics)
     for key in ("train_accuracy", "test_accuracy", "train_loss", "test_loss"):
         summary[f"final_{key}"] = result.metrics[key][-1] if result.metrics[key] else None
