@@ -227,7 +227,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         seed : int, optional
             Finite temperature: seed of the noise (default 0).
         progress : bool
-            Progress bar on stderr (ngspice rows).
+            Progress bar on stderr (ngspice rows; finite temperature: the sampled phase).
 
         Returns
         -------
@@ -262,7 +262,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         if gibbs is not None:
             from eqprop_hw.thermal.measure import simulation_data
             data = simulation_data(self.spec, self.circuit, inputs, beta, targets, gibbs,
-                                   backend=backend, samples=samples, seed=seed)
+                                   backend=backend, samples=samples, seed=seed, progress=progress)
             return SimulationResult(
                 data=data, backend=backend, outputs=np.asarray(data["outputs"]),
                 voltages=dict(data["voltages"]), converged=True, seconds=data["seconds"],
@@ -628,7 +628,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         loss, softmax_temperature
             As in :meth:`simulate`.
         progress : bool
-            Progress bar on stderr (ngspice rows).
+            Progress bar on stderr (ngspice rows; finite temperature: the sampled phase).
 
         Returns
         -------
