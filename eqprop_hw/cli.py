@@ -669,9 +669,11 @@ def cmd_bench(args) -> int:
         return EXIT_OK
     # One line per headline result of each benchmark (its TABLE, see eqprop_hw/bench/_table.py).
     # A module without a TABLE (one of your own) shows every key it returns.
-    from eqprop_hw.bench._table import Row, format_table, table_rows
+    from eqprop_hw.bench._table import Row, format_table, suite_row, table_rows
     lines = [line for key, result in results.items()
              for line in table_rows(key, tables[key] or [Row(k, k) for k in result], result)]
+    if suite:                  # the suite's own time: this one run, start to end
+        lines.append(suite_row(len(results), bool(args.quick), seconds))
     print(format_table(lines))
     print(f"{len(results)} benchmark(s) in {seconds:.0f} s{' (quick runs)' if args.quick else ''}; "
           "every measured number: --json")
