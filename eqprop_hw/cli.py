@@ -508,7 +508,9 @@ def _report(args):
     if getattr(args, "set", None):
         from eqprop_hw.circuit.overrides import parse_settings
         overrides = parse_settings(args.set, "--set")
-    network = eqprop_hw.load(args.spec, args.params, overrides=overrides)
+    from eqprop_hw.learning.progress import waiting
+    with waiting(f"loading {Path(args.spec).name}", not getattr(args, "quiet", False), 2.0):
+        network = eqprop_hw.load(args.spec, args.params, overrides=overrides)   # imports too
     _refuse_lc_only(args, network)
     return network.report(args.command, args, log=_logger(args))
 

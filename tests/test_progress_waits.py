@@ -108,3 +108,27 @@ def test_ngspice_sampling_bar_moves_within_a_phase(monkeypatch):
     assert seen[-1] == pytest.approx(1.0)
     assert any(0 < value < 1 for value in seen), seen
     assert sampler.on_fraction is None                 # the hook is removed afterwards
+
+
+def test_train_shows_its_start_and_its_figures_when_they_take_long(tmp_path, monkeypatch,
+                                                                   capsys):
+    """Building the run and drawing the figures at the end get a bar once they take over a
+    second (here the figures are made slow); --quiet: none; the metrics are the same."""
+    from eqprop_hw.io import plots
+    drawing = plots.plot_training
+
+    def slow(*args, **kwargs):
+        time.sleep(1.5)
+        return drawing(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_training", slow)
+    argv = ["train", XOR, "--epochs", "1", "--json"]
+    code, out, err = run(capsys, *argv, "--out", tmp_path / "a")
+    assert code == 0, err
+    assert "finishing (figures, params, metrics)" in err
+    code, quiet, quiet_err = run(capsys, *argv, "--out", tmp_path / "b", "--quiet")
+    assert code == 0 and quiet_err == ""
+    timing = ("seconds", "samples_per_second", "epoch_seconds_total", "wall_seconds")
+    shown, quiet = json.loads(out), json.loads(quiet)
+    assert {k: v for k, v in shown.items() if k not in timing} == \
+        {k: v for k, v in quiet.items() if k not in timing}

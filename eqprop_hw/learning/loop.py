@@ -199,7 +199,9 @@ def run(trainer: Trainer, start: Start, progress: bool = True, log=None,
             trainer.close()
         finally:
             stop.restore()
-    metrics = trainer.finish(start)
+    from eqprop_hw.learning.progress import waiting
+    with waiting("finishing (figures, params, metrics)", progress):
+        metrics = trainer.finish(start)
     if not keep_checkpoint:
         remove_checkpoint(trainer.checkpoint)
     return metrics

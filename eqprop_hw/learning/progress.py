@@ -87,4 +87,28 @@ def ticking_bar(total: int, description: str, unit: str = "sample", delay: float
                       dynamic_ncols=True, delay=delay)
 
 
-__all__ = ["TICK_SECONDS", "ticking_bar"]
+def waiting(description: str, enabled: bool, delay: float = 1.0):
+    """A context manager: a one-step :func:`ticking_bar` open while its block runs (a wait
+    with no steps to count, such as building a run or drawing its figures), shown only when
+    ``enabled`` and once the block has taken ``delay`` seconds (s).
+
+    Examples
+    --------
+    >>> with waiting("drawing figures", enabled=True, delay=60.0):
+    ...     pass
+    """
+    import contextlib
+
+    @contextlib.contextmanager
+    def opened():
+        bar = ticking_bar(1, description, unit="step", delay=delay) if enabled else None
+        try:
+            yield bar
+        finally:
+            if bar is not None:
+                bar.close()
+
+    return opened()
+
+
+__all__ = ["TICK_SECONDS", "ticking_bar", "waiting"]

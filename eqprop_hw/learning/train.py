@@ -50,6 +50,7 @@ from eqprop_hw.io.statefile import (CheckpointReader, check_epoch_times, check_r
 from eqprop_hw.learning.loop import (CHECKPOINT_NAME, Start, Trainer, log_resumed, read_start,
                                      run)
 from eqprop_hw.learning.limits import check_run_counts
+from eqprop_hw.learning.progress import waiting
 from eqprop_hw.circuit.graph import Circuit
 from eqprop_hw.learning.losses import backend_options
 from eqprop_hw.io.params import save_params
@@ -353,17 +354,17 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     """
     from eqprop_hw.io.plots import plots_possible
     began = time.perf_counter()
-
     check_run_counts(epochs, seed)
     if workers is not None or scheduler is not None:
         from eqprop_hw.extras import require
         from eqprop_hw.learning.distributed import DASK_USE
         require("distributed", DASK_USE)     # before anything is written
     plots = plots_possible(plots, log)
-    trainer = ResistiveTrainer(spec, out_dir, backend, epochs, seed, params, plots)
-    trainer.began = began
-    start = read_start(trainer, resume, log)
-    trainer.connect(workers, scheduler, chunks, isolate, start.resumed)
+    with waiting("starting (circuit, data set)", progress):
+        trainer = ResistiveTrainer(spec, out_dir, backend, epochs, seed, params, plots)
+    trainer.began, start = began, read_start(trainer, resume, log)   # (began: the wall time)
+    with waiting("starting (backend" + (", workers)" if workers or scheduler else ")"), progress):
+        trainer.connect(workers, scheduler, chunks, isolate, start.resumed)
     if trainer.dispatch is not None and log is not None:
         log(trainer.dispatch.line())        # --workers: is the work per task worth it?
     log_resumed(trainer, start, log)
