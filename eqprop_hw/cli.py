@@ -508,7 +508,9 @@ def _report(args):
     if getattr(args, "set", None):
         from eqprop_hw.circuit.overrides import parse_settings
         overrides = parse_settings(args.set, "--set")
-    network = eqprop_hw.load(args.spec, args.params, overrides=overrides)
+    from eqprop_hw.learning.progress import waiting
+    with waiting(f"loading {Path(args.spec).name}", not getattr(args, "quiet", False), 2.0):
+        network = eqprop_hw.load(args.spec, args.params, overrides=overrides)   # imports too
     _refuse_lc_only(args, network)
     return network.report(args.command, args, log=_logger(args))
 
@@ -669,9 +671,11 @@ def cmd_bench(args) -> int:
         return EXIT_OK
     # One line per headline result of each benchmark (its TABLE, see eqprop_hw/bench/_table.py).
     # A module without a TABLE (one of your own) shows every key it returns.
-    from eqprop_hw.bench._table import Row, format_table, table_rows
+    from eqprop_hw.bench._table import Row, format_table, suite_row, table_rows
     lines = [line for key, result in results.items()
              for line in table_rows(key, tables[key] or [Row(k, k) for k in result], result)]
+    if suite:                  # the suite's own time: this one run, start to end
+        lines.append(suite_row(len(results), bool(args.quick), seconds))
     print(format_table(lines))
     print(f"{len(results)} benchmark(s) in {seconds:.0f} s{' (quick runs)' if args.quick else ''}; "
           "every measured number: --json")

@@ -115,6 +115,21 @@ def table_rows(name: str, rows: Iterable[Row], result: dict) -> list[tuple[str, 
 HEADER = ("benchmark", "what is measured", "value", "target", "met")
 
 
+def suite_row(benchmarks: int, quick: bool, seconds: float) -> tuple[str, ...]:
+    """The table line of the whole suite's wall time: one run of every benchmark, timed from
+    the first benchmark's start to the last one's end (no target: the README states the time
+    measured on its machine).
+
+    Examples
+    --------
+    >>> suite_row(9, True, 534.2)
+    ('suite', 'all 9 benchmarks (quick runs), wall time of this one run', '8.903 min', '-', '-')
+    """
+    runs = "quick" if quick else "full"
+    return ("suite", f"all {benchmarks} benchmarks ({runs} runs), wall time of this one run",
+            format_value(seconds / 60.0, "min"), "-", "-")
+
+
 def format_table(lines: list[tuple[str, ...]]) -> str:
     """Aligned text of :func:`table_rows` lines under :data:`HEADER` (no trailing newline).
 

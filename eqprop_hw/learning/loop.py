@@ -159,12 +159,12 @@ def log_resumed(trainer: Trainer, start: Start, log=None) -> None:
 def progress_bar(total: int, description: str, enabled: bool, unit: str = "sample",
                  delay: float = 0.0):
     """A tqdm bar on stderr (None when not ``enabled``), shown once ``delay`` s have passed
-    (a wait shorter than that prints nothing)."""
+    (a wait shorter than that prints nothing) and redrawn while open, so a long step shows
+    its elapsed time (:func:`eqprop_hw.learning.progress.ticking_bar`)."""
     if not enabled:
         return None
-    from tqdm import tqdm
-    return tqdm(total=total, desc=description, unit=unit, leave=False, dynamic_ncols=True,
-                delay=delay)
+    from eqprop_hw.learning.progress import ticking_bar
+    return ticking_bar(total, description, unit=unit, delay=delay)
 
 
 def run(trainer: Trainer, start: Start, progress: bool = True, log=None,
@@ -199,7 +199,9 @@ def run(trainer: Trainer, start: Start, progress: bool = True, log=None,
             trainer.close()
         finally:
             stop.restore()
-    metrics = trainer.finish(start)
+    from eqprop_hw.learning.progress import waiting
+    with waiting("finishing (figures, params, metrics)", progress):
+        metrics = trainer.finish(start)
     if not keep_checkpoint:
         remove_checkpoint(trainer.checkpoint)
     return metrics

@@ -50,6 +50,7 @@ from eqprop_hw.io.statefile import (CheckpointReader, check_epoch_times, check_r
 from eqprop_hw.learning.loop import (CHECKPOINT_NAME, Start, Trainer, log_resumed, read_start,
                                      run)
 from eqprop_hw.learning.limits import check_run_counts
+from eqprop_hw.learning.progress import waiting
 from eqprop_hw.circuit.graph import Circuit
 from eqprop_hw.learning.losses import backend_options
 from eqprop_hw.io.params import save_params
@@ -353,17 +354,17 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     """
     from eqprop_hw.io.plots import plots_possible
     began = time.perf_counter()
-
     check_run_counts(epochs, seed)
     if workers is not None or scheduler is not None:
         from eqprop_hw.extras import require
         from eqprop_hw.learning.distributed import DASK_USE
         require("distributed", DASK_USE)     # before anything is written
     plots = plots_possible(plots, log)
-    trainer = ResistiveTrainer(spec, out_dir, backend, epochs, seed, params, plots)
-    trainer.began = began
-    start = read_start(trainer, resume, log)
-    trainer.connect(workers, scheduler, chunks, isolate, start.resumed)
+    with waiting("starting (circuit, data set)", progress):
+        trainer = ResistiveTrainer(spec, out_dir, backend, epochs, seed, params, plots)
+    trainer.began, start = began, read_start(trainer, resume, log)   # (began: the wall time)
+    with waiting("starting (backend" + (", workers)" if workers or scheduler else ")"), progress):
+        trainer.connect(workers, scheduler, chunks, isolate, start.resumed)
     if trainer.dispatch is not None and log is not None:
         log(trainer.dispatch.line())        # --workers: is the work per task worth it?
     log_resumed(trainer, start, log)
@@ -485,7 +486,10 @@ class ResistiveTrainer(Trainer):
     def _attach(self, workers, scheduler, chunks, resume: bool, isolate) -> None:
         """The Dask gradient, the finite-temperature sampler and the devices, when asked."""
         spec, circuit, metrics = self.spec, self.circuit, self.metrics
-        if workers is not None or scheduler is not None:
+        if workers is not None and scheduler is None and not self._cluster_may_gain(workers,
+                                                                                    chunks):
+            metrics["workers"], chunks = int(workers), chunks or int(workers)   # no cluster
+        elif workers is not None or scheduler is not None:
             from eqprop_hw.learning.distributed import DaskGradient, connect
             self.client, self.cluster = connect(workers=workers, scheduler=scheduler)
             self.remote = DaskGradient(self.client, spec, self.backend, self.options,
@@ -522,10 +526,37 @@ class ResistiveTrainer(Trainer):
                                      "or fast device", " S")
                 self.hardware.restore(self.device_state)
             engine.set_trainable(self.deployed())
-        if workers is not None and self.thermal is None:
+        if self.remote is not None and workers is not None and self.thermal is None:
             self._calibrate()
         if self.settings.rule == "coupled":
             self._attach_clamped(chunks, isolate)
+
+    def _cluster_may_gain(self, workers: int, chunks) -> bool:
+        """``--workers N``: could N workers gain on one minibatch timed here, in the best case
+        (:mod:`eqprop_hw.learning.dispatch_model`)? If not, no cluster is started and
+        :attr:`dispatch` says so. Runs that refuse workers or do not calibrate (finite
+        temperature, devices, Coupled Learning) start the cluster as before."""
+        from eqprop_hw.learning import distributed
+        from eqprop_hw.learning.dispatch_model import plan_cluster
+        spec, settings, dataset, engine = self.spec, self.settings, self.dataset, self.engine
+        if (spec.data.get("temperature") is not None or spec.data.get("devices")
+                or settings.rule == "coupled"):
+            return True
+        parts = int(chunks or workers)
+        rows = slice(0, settings.batch_size)
+        x = dataset.x_train[rows]
+        t = dataset.loss_targets(dataset.y_train[rows], settings.loss)
+        probe = probe_for(None, self.circuit, engine.node_names)
+        engine.set_trainable(self.values)
+        per_epoch = -(-self.samples // settings.batch_size)
+        plan = plan_cluster(lambda: chunked_gradient(engine, x, t, settings.beta, settings.nudge,
+                                                     probe, parts),
+                            int(workers), parts, len(x), distributed.MIN_SPEEDUP,
+                            per_epoch * self.passes)   # the whole run (a resumed one: less)
+        if not plan.start:
+            self.dispatch = plan
+            self.metrics["workers_dispatch"] = "client"
+        return plan.start
 
     def _calibrate(self) -> None:
         """A local cluster: are the tasks big enough to gain? (``DaskGradient.calibrate``)"""
@@ -536,6 +567,11 @@ class ResistiveTrainer(Trainer):
             dataset.loss_targets(dataset.y_train[rows], settings.loss), settings.beta,
             settings.nudge)
         self.metrics["workers_dispatch"] = "workers" if self.dispatch.dispatch else "client"
+        if not self.dispatch.dispatch:    # idle workers only cost: stop them now (same chunks)
+            from eqprop_hw.learning.distributed import disconnect
+            self.remote.close()
+            disconnect(self.client, self.cluster)
+            self.remote = self.client = self.cluster = None
 
     def _attach_clamped(self, chunks, isolate) -> None:
         """Coupled Learning: a second backend of the clamped circuit, same values."""

@@ -190,7 +190,8 @@ class LCCommands:
             plot_prediction(options.plot, self.model, result.outputs[options.sample].T,
                             np.asarray(sample["targets"]).T,
                             f"{self.name}: {result.split} sequence {options.sample} "
-                            f"({options.backend}), loss {sample['loss']:.3g}")
+                            f"({options.backend}), loss {sample['loss']:.3g} "
+                            f"{_unit(self.output_kind)}² s")
             if log is not None:
                 log(f"wrote {options.plot}")
         losses = [sample["loss"] for sample in result.samples]

@@ -227,7 +227,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         seed : int, optional
             Finite temperature: seed of the noise (default 0).
         progress : bool
-            Progress bar on stderr (ngspice rows).
+            Progress bar on stderr (ngspice rows; finite temperature: the sampled phase).
 
         Returns
         -------
@@ -262,7 +262,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         if gibbs is not None:
             from eqprop_hw.thermal.measure import simulation_data
             data = simulation_data(self.spec, self.circuit, inputs, beta, targets, gibbs,
-                                   backend=backend, samples=samples, seed=seed)
+                                   backend=backend, samples=samples, seed=seed, progress=progress)
             return SimulationResult(
                 data=data, backend=backend, outputs=np.asarray(data["outputs"]),
                 voltages=dict(data["voltages"]), converged=True, seconds=data["seconds"],
@@ -628,7 +628,7 @@ class ResistiveNetwork(ResistiveCommands, Network):
         loss, softmax_temperature
             As in :meth:`simulate`.
         progress : bool
-            Progress bar on stderr (ngspice rows).
+            Progress bar on stderr (ngspice rows; finite temperature: the sampled phase).
 
         Returns
         -------
@@ -710,12 +710,12 @@ class ResistiveNetwork(ResistiveCommands, Network):
         check_bool(ngspice, "ngspice", method)
         check_bool(progress, "progress", method)
         loss, softmax = self._loss(method, loss, softmax_temperature)
-        x, y = self._check_inputs(samples, loss)
-        beta = beta if beta is not None else settings_from(self.spec).beta
         backends = ("native", "ngspice") if ngspice else ("native",)
         bar = progress_bar(check_steps(backends), "check (exact, EP, finite differences)",
-                           progress, unit="estimator")
+                           progress, unit="estimator")      # open while the data set loads
         try:
+            x, y = self._check_inputs(samples, loss)
+            beta = beta if beta is not None else settings_from(self.spec).beta
             rows = check_report(self.circuit, x, y, beta, backends=backends, loss=loss,
                                 temperature=softmax, bar=bar)
         finally:
@@ -786,10 +786,10 @@ class ResistiveNetwork(ResistiveCommands, Network):
                 results, labels = [solver.solve(inputs)], ["free"]
             else:
                 results = solver.solve_phases(inputs, target, [0.0, beta, -beta])
-                labels = ["free", f"nudged (+beta = {beta:g})", f"nudged (-beta = {-beta:g})"]
+                u = " W)" if loss == "cross_entropy" else " S)"     # beta's unit, closing
+                labels = ["free", f"nudged (+beta = {beta:g}{u}", f"nudged (-beta = {-beta:g}{u}"]
             name = solver.name
-        shown = ", ".join(f"{v:g}" for v in inputs[0][:6]) + \
-            (", ..." if inputs.shape[1] > 6 else "")
+        shown = ", ".join([f"{v:g}" for v in inputs[0][:6]] + ["..."] * (inputs.shape[1] > 6))
         plot_node_voltages(path, self.circuit, results[0].node_names,
                            {label: r.voltages[0] for label, r in zip(labels, results)},
                            targets=(np.asarray(target, dtype=float).ravel()

@@ -136,7 +136,8 @@ class ResistiveCommands:
             result = self.simulate(inputs, beta=beta, target=targets,
                                    backend=options.backend, loss=loss,
                                    softmax_temperature=softmax, temperature=gibbs,
-                                   samples=options.samples, seed=options.seed)
+                                   samples=options.samples, seed=options.seed,
+                                   progress=progress(options))
             return Report(data=result.to_json(), lines=_thermal_lines(result.data))
         single = options.input_file is None
         result, failure = self._solve(inputs, single, beta, targets, options.backend, loss,

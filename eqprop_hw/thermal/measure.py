@@ -43,7 +43,9 @@ def make_sampler(backend_name: str, circuit, temperature: float, spec=None, back
 
 
 class _Counted:
-    """A sampler whose every ``sample`` call (one phase) advances a progress bar on stderr."""
+    """A sampler whose every ``sample`` call (one phase) advances a progress bar on stderr by
+    one, in fractions as it goes when the sampler reports them (``on_fraction``: ngspice's
+    transients)."""
 
     def __init__(self, sampler, bar):
         self._sampler, self._bar = sampler, bar
@@ -52,8 +54,17 @@ class _Counted:
         return getattr(self._sampler, name)
 
     def sample(self, *args, **kwargs):
-        phase = self._sampler.sample(*args, **kwargs)
-        self._bar.update(1)
+        bar = self._bar
+        done = bar.n
+        reports = hasattr(self._sampler, "on_fraction")
+        if reports:
+            self._sampler.on_fraction = lambda fraction: bar.update(done + fraction - bar.n)
+        try:
+            phase = self._sampler.sample(*args, **kwargs)
+        finally:
+            if reports:
+                self._sampler.on_fraction = None
+        bar.update(done + 1 - bar.n)
         return phase
 
 
@@ -175,7 +186,7 @@ def gradient_data(spec, circuit, x, y, beta: float, temperature: float, *,
 
 def simulation_data(spec, circuit, inputs, beta, targets, temperature: float, *,
                     backend: str = "native", samples: int | None = None,
-                    seed: int | None = None) -> dict:
+                    seed: int | None = None, progress: bool = False) -> dict:
     """The JSON object of ``simulate`` at finite temperature: mean node voltages (V) and their
     standard errors over Gibbs samples, the expected loss (V^2) and the effective sample size.
 
@@ -186,16 +197,23 @@ def simulation_data(spec, circuit, inputs, beta, targets, temperature: float, *,
         Nudging conductance (S), with ``targets`` (V); None: the free phase.
     temperature : float
         Gibbs temperature T (W).
+    progress : bool
+        A progress bar over the sampled phase on stderr.
     """
+    from eqprop_hw.learning.loop import progress_bar
     samples = int(samples or DEFAULT_SAMPLES)
     seed = int(seed or 0)
     if targets is None:
         targets = np.zeros((len(inputs), len(circuit.outputs)))
     start = time.perf_counter()
     sampler, model, owned = make_sampler(backend, circuit, temperature, spec)
+    bar = progress_bar(1, "sampling", progress, unit="phase")
     try:
-        phase = sampler.sample(inputs, 0.0 if beta is None else beta, targets, samples, seed)
+        phase = (sampler if bar is None else _Counted(sampler, bar)).sample(
+            inputs, 0.0 if beta is None else beta, targets, samples, seed)
     finally:
+        if bar is not None:
+            bar.close()
         if owned is not None:
             owned.close()
     s, _, _ = model.context(inputs[:1], 0.0, None)

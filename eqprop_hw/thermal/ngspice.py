@@ -196,6 +196,10 @@ class NgspiceSampler(ModelSampler):
 
     name = "ngspice"
 
+    #: Called with the fraction (0..1) of the current :meth:`sample` call done, from ngspice's
+    #: status lines during each transient (a progress bar's hook), or None.
+    on_fraction = None
+
     def __init__(self, backend, temperature: float, capacitance=None,
                  time_constant: float = DEFAULT_TIME_CONSTANT, step_fraction: float = 1 / 40,
                  blocks: int = 32, burn_in: float = 10.0, noise: str = "trrandom"):
@@ -226,6 +230,14 @@ class NgspiceSampler(ModelSampler):
         free = model.solve(inputs[:1]).free
         hess = model.hessian(free, inputs[:1])[0]
         return self.time_constant * np.diagonal(hess).copy()
+
+    def _reporting(self, session, row: int, rows: int):
+        """While transient ``row`` of ``rows`` runs: its progress to :attr:`on_fraction`."""
+        import contextlib
+        report = self.on_fraction
+        if report is None:
+            return contextlib.nullcontext()
+        return session.status_to(lambda fraction: report((row + fraction) / rows))
 
     def _read(self, names):
         session = self.session
@@ -282,7 +294,8 @@ class NgspiceSampler(ModelSampler):
                 for row in range(batch):
                     backend.alter_controlled(values[row])
                     session.command(f"setseed {int(seed) + 1 + row}")
-                    errors = session.command(f"tran {step!r} {length!r} 0 {step!r}")
+                    with self._reporting(session, row, batch):
+                        errors = session.command(f"tran {step!r} {length!r} 0 {step!r}")
                     if errors:
                         raise BackendError(f"ngspice transient failed for circuit "
                                            f"{backend.circuit.name!r}: {' | '.join(errors[-3:])}")

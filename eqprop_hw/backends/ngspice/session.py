@@ -27,6 +27,9 @@ MAX_COMMAND_LENGTH = 1000
 #: Clear ngspice's command memory (``ngSpice_Command(NULL)``) after this many commands.
 COMMANDS_BEFORE_RESET = 1000
 
+#: The percentage in one of ngspice's status lines (``tran: 42.1%``).
+_PERCENT = re.compile(r"(\d+(?:\.\d*)?)\s*%")
+
 #: ngspice's defaults for the options the retries change (read back from ``option``).
 DEFAULT_OP_OPTIONS = {"itl1": 100, "itl2": 50, "gminsteps": 1, "srcsteps": 1}
 
@@ -166,6 +169,18 @@ def _capturing_class(shared_class, ffi):
                 self.eqprop_callback_seconds += _clock() - started
             return 0
 
+        #: Called with each status line of ngspice (``tran: 42.1%``, ``--ready--``) while set.
+        eqprop_status = None
+
+        def send_stat(self, message, ngspice_id):
+            hook = self.eqprop_status
+            if hook is not None:
+                try:
+                    hook(message)
+                except Exception:  # noqa: BLE001 - never raise through C
+                    pass
+            return 0
+
         @staticmethod
         def _send_init_data(data, ngspice_id, user_data):
             # Called at the start of every analysis; PySpice's version only forwards to a
@@ -297,6 +312,39 @@ class NgspiceSession:
         self.circuit_loaded = False
 
     # -- output --------------------------------------------------------------------------------
+    def status_to(self, callback):
+        """A context manager during which ``callback(fraction)`` receives the progress of the
+        running analysis, a fraction in [0, 1] parsed from ngspice's status lines
+        (``tran: 42.1%``); lines without a percentage are ignored. Nothing is sent when
+        another program created PySpice's ngspice instance (its status hook is left alone).
+
+        Examples
+        --------
+        >>> session = NgspiceSession.get()
+        >>> with session.status_to(lambda fraction: None):
+        ...     pass
+        """
+        import contextlib
+
+        def on_status(text: str) -> None:
+            found = _PERCENT.search(text)
+            if found:
+                callback(min(max(float(found.group(1)) / 100.0, 0.0), 1.0))
+
+        @contextlib.contextmanager
+        def attached():
+            shared = self._shared
+            if self._foreign:
+                yield
+                return
+            previous, shared.eqprop_status = shared.eqprop_status, on_status
+            try:
+                yield
+            finally:
+                shared.eqprop_status = previous
+
+        return attached()
+
     def _on_message(self, message: str) -> None:
         parsed = self._parsed_messages.get(message)
         if parsed is None:
