@@ -60,12 +60,6 @@ class MosBackends:
         except Exception:
             self.free.close()
             raise
-        names = self.free.node_names
-        index = {node: k for k, node in enumerate(names)}
-        self._pairs = []
-        for name in circuit.trainable:
-            a, b = circuit.element(name).nodes
-            self._pairs.append((index.get(a), index.get(b)))
 
     def __enter__(self):
         return self
@@ -113,7 +107,7 @@ def mos_discrete_run(pair: MosBackends, settings: TwinSettings, inputs, targets,
     update from its window on (the value reported there is the bulk rail's voltage).
     """
     edge = pair.edge
-    settings = edge.settings_ok(settings)
+    settings = edge.unit_settings(settings)
     inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
     targets = np.atleast_2d(np.asarray(targets, dtype=float))
     windows = len(inputs)

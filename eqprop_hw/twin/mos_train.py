@@ -104,7 +104,7 @@ def twin_mos_netlist(spec: Spec, circuit: Circuit, epochs: int | None = None,
 
 def _settings(spec: Spec, settings: TwinSettings, edge: MosfetEdge) -> TwinSettings:
     try:
-        return edge.settings_ok(settings)
+        return edge.unit_settings(settings)
     except CircuitError as error:
         raise SpecError(f"training.twin: {str(error).removeprefix('twin: ')}",
                         spec.source) from None

@@ -135,7 +135,7 @@ class MosfetEdge:
         return (np.asarray(gate, dtype=float) - offset) * self.beta \
             if np.ndim(gate) else (float(gate) - offset) * self.beta
 
-    def settings_ok(self, settings: TwinSettings) -> TwinSettings:
+    def unit_settings(self, settings: TwinSettings) -> TwinSettings:
         """``settings`` with G_unit = beta (the gate capacitor's volt is beta of zero-bias
         conductance); CircuitError if it sets another conductance_per_volt."""
         if settings.conductance_per_volt not in (None, self.beta):
@@ -272,7 +272,7 @@ def twin_mos_lines(circuit: Circuit, settings: TwinSettings, edge: MosfetEdge, i
         The lines, ``.end`` last. Saved vectors: ``v(tw_<element>)`` (the gate voltages) in
         trainable order, at ``t = i sample_time``.
     """
-    settings = edge.settings_ok(settings)
+    settings = edge.unit_settings(settings)
     inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
     targets = np.atleast_2d(np.asarray(targets, dtype=float))
     windows = inputs.shape[0]
