@@ -148,7 +148,11 @@ def mos_losses(pair: MosBackends, dataset, x, y, gates) -> dict:
 
 
 def squared_loss(outputs, targets) -> float:
-    """Batch-mean squared loss (V^2, :func:`eqprop_hw.learning.losses.squared_loss`)."""
+    """Batch-mean squared loss (V^2, :func:`eqprop_hw.learning.losses.squared_loss`).
+
+    >>> squared_loss([[0.5], [0.1]], [[0.9], [0.1]])
+    0.04000000000000001
+    """
     from eqprop_hw.learning.losses import squared_loss as per_sample
     return float(np.mean(per_sample(np.atleast_2d(outputs), np.atleast_2d(targets))))
 
