@@ -95,7 +95,7 @@ def test_first_window_is_the_python_rule_on_ngspice_operating_points(tmp_path):
     net = eqprop_hw.load(_spec(tmp_path, rate_factor=1e-4, epochs=1))
     edge = mosfet_edge_from(net.spec)
     settings, _, inputs, targets, scale, _ = twin_inputs(net.spec, net.circuit)
-    settings = edge.settings_ok(settings)
+    settings = edge.unit_settings(settings)
     gates = initial_gates(net.circuit, settings, edge)
     run = run_twin_mos(net.circuit, settings, edge, inputs[:1], targets[:1], gates)
     with MosBackends(net.circuit, edge) as pair:
@@ -111,7 +111,7 @@ def test_learning_curve_equals_the_discrete_rule_at_a_small_rate(tmp_path):
     net = eqprop_hw.load(_spec(tmp_path, rate_factor=0.01, epochs=10))
     edge = mosfet_edge_from(net.spec)
     settings, dataset, inputs, targets, scale, _ = twin_inputs(net.spec, net.circuit)
-    settings = edge.settings_ok(settings)
+    settings = edge.unit_settings(settings)
     run = net.train_twin(tmp_path / "twin", plots=False)
     with MosBackends(net.circuit, edge) as pair:
         gates = mos_discrete_run(pair, settings, inputs, targets,
@@ -178,7 +178,7 @@ def test_refusals_name_the_setting(tmp_path):
         MosfetEdge(nmos(), l=2.0)
     edge = MosfetEdge(nmos())
     with pytest.raises(CircuitError, match="conductance_per_volt is set by the MOSFET edge"):
-        edge.settings_ok(TwinSettings(conductance_per_volt=1.0))
+        edge.unit_settings(TwinSettings(conductance_per_volt=1.0))
     with pytest.raises(CircuitError, match="turns it off only for VTO > 0"):
         twin_mos_lines(divider(), TwinSettings(), MosfetEdge(nmos(vto=0.0)), [[1.0], [1.0]],
                        [[0.5], [0.5]], [3.0], damage={"R1": 1})

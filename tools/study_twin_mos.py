@@ -58,7 +58,7 @@ def curve(folder: Path, factor: float) -> dict:
     net = eqprop_hw.load(variant(folder, factor, 10))
     edge = mosfet_edge_from(net.spec)
     settings, dataset, inputs, targets, scale, _ = twin_inputs(net.spec, net.circuit)
-    settings = edge.settings_ok(settings)
+    settings = edge.unit_settings(settings)
     run = net.train_twin(folder / f"twin_{factor}", plots=False)
     with MosBackends(net.circuit, edge) as pair:
         gates = mos_discrete_run(pair, settings, inputs, targets,
@@ -144,7 +144,7 @@ def main() -> None:
         curves = [curve(folder, factor) for factor in (0.01, 0.1, 0.3, 1.0)]
         summary, net, final = bundled(folder)
         edge = mosfet_edge_from(net.spec)
-        settings = edge.settings_ok(twin_inputs(net.spec, net.circuit)[0])
+        settings = edge.unit_settings(twin_inputs(net.spec, net.circuit)[0])
         start = cosines(net, initial_gates(net.circuit, settings, edge))
         final[[net.circuit.trainable.index(n) for n in ("R24", "R39")]] = edge.bulk
         end = cosines(net, final)

@@ -60,12 +60,6 @@ class MosBackends:
         except Exception:
             self.free.close()
             raise
-        names = self.free.node_names
-        index = {node: k for k, node in enumerate(names)}
-        self._pairs = []
-        for name in circuit.trainable:
-            a, b = circuit.element(name).nodes
-            self._pairs.append((index.get(a), index.get(b)))
 
     def __enter__(self):
         return self
@@ -113,7 +107,7 @@ def mos_discrete_run(pair: MosBackends, settings: TwinSettings, inputs, targets,
     update from its window on (the value reported there is the bulk rail's voltage).
     """
     edge = pair.edge
-    settings = edge.settings_ok(settings)
+    settings = edge.unit_settings(settings)
     inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
     targets = np.atleast_2d(np.asarray(targets, dtype=float))
     windows = len(inputs)
@@ -154,7 +148,11 @@ def mos_losses(pair: MosBackends, dataset, x, y, gates) -> dict:
 
 
 def squared_loss(outputs, targets) -> float:
-    """Batch-mean squared loss (V^2, :func:`eqprop_hw.learning.losses.squared_loss`)."""
+    """Batch-mean squared loss (V^2, :func:`eqprop_hw.learning.losses.squared_loss`).
+
+    >>> squared_loss([[0.5], [0.1]], [[0.9], [0.1]])
+    0.04000000000000001
+    """
     from eqprop_hw.learning.losses import squared_loss as per_sample
     return float(np.mean(per_sample(np.atleast_2d(outputs), np.atleast_2d(targets))))
 

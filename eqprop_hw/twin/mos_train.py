@@ -54,7 +54,17 @@ def mosfet_edge_from(spec: Spec) -> MosfetEdge | None:
 
 
 def initial_gates(circuit: Circuit, settings: TwinSettings, edge: MosfetEdge) -> np.ndarray:
-    """Gate voltages (V) of the circuit's trainable conductances (clipped to the bounds)."""
+    """Gate voltages (V) of the circuit's trainable conductances (clipped to the bounds):
+    ``VTO + bulk + g / beta``.
+
+    >>> import eqprop_hw
+    >>> from eqprop_hw.twin.netlist import TwinSettings
+    >>> net = eqprop_hw.load(CIRCUITS / "xor_twin_mos.yaml")
+    >>> edge = mosfet_edge_from(net.spec)
+    >>> gates = initial_gates(net.circuit, TwinSettings(g_min=1e-12, g_max=1.0), edge)
+    >>> round(float(gates[0]), 6)          # R1: 1.278e-4 S -> 0.5 - 6.5 + 12.78 V
+    6.78
+    """
     values = np.clip(circuit.trainable_values(), settings.g_min, settings.g_max)
     return edge.gate(np.asarray(values, dtype=float))
 
@@ -104,7 +114,7 @@ def twin_mos_netlist(spec: Spec, circuit: Circuit, epochs: int | None = None,
 
 def _settings(spec: Spec, settings: TwinSettings, edge: MosfetEdge) -> TwinSettings:
     try:
-        return edge.settings_ok(settings)
+        return edge.unit_settings(settings)
     except CircuitError as error:
         raise SpecError(f"training.twin: {str(error).removeprefix('twin: ')}",
                         spec.source) from None

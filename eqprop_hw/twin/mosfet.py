@@ -135,7 +135,7 @@ class MosfetEdge:
         return (np.asarray(gate, dtype=float) - offset) * self.beta \
             if np.ndim(gate) else (float(gate) - offset) * self.beta
 
-    def settings_ok(self, settings: TwinSettings) -> TwinSettings:
+    def unit_settings(self, settings: TwinSettings) -> TwinSettings:
         """``settings`` with G_unit = beta (the gate capacitor's volt is beta of zero-bias
         conductance); CircuitError if it sets another conductance_per_volt."""
         if settings.conductance_per_volt not in (None, self.beta):
@@ -145,7 +145,11 @@ class MosfetEdge:
 
 
 def gate_port(name: str) -> str:
-    """Input port name of trainable edge ``name``'s gate in :func:`mos_circuit`."""
+    """Input port name of trainable edge ``name``'s gate in :func:`mos_circuit`.
+
+    >>> gate_port("R12")
+    'gate_r12'
+    """
     return f"gate_{name.lower()}"
 
 
@@ -236,7 +240,13 @@ def _drop(a: str, b: str) -> str:
 
 def gate_bounds(settings: TwinSettings, edge: MosfetEdge) -> tuple[float, float]:
     """[V_G,min, V_G,max] (V): the gates of zero-bias conductances g_min and g_max (at
-    V_G,min an edge is off for terminals at or above the bulk rail, when g_min is small)."""
+    V_G,min an edge is off for terminals at or above the bulk rail, when g_min is small).
+
+    >>> edge = MosfetEdge(DeviceModel("TWMOS", "NMOS", (("VTO", 0.5), ("KP", 1e-5))), w=1e-6,
+    ...                   l=1e-6, bulk=-6.5)
+    >>> [round(v, 6) for v in gate_bounds(TwinSettings(g_min=1e-12, g_max=1e-4), edge)]
+    [-6.0, 4.0]
+    """
     return edge.gate(settings.g_min), edge.gate(settings.g_max)
 
 
@@ -271,8 +281,18 @@ def twin_mos_lines(circuit: Circuit, settings: TwinSettings, edge: MosfetEdge, i
     list of str
         The lines, ``.end`` last. Saved vectors: ``v(tw_<element>)`` (the gate voltages) in
         trainable order, at ``t = i sample_time``.
+
+    Examples
+    --------
+    >>> import eqprop_hw
+    >>> net = eqprop_hw.load(CIRCUITS / "twin_regression.yaml")
+    >>> edge = MosfetEdge(DeviceModel("TWMOS", "NMOS", (("VTO", 0.5), ("KP", 2e-5))), w=1e-4)
+    >>> lines = twin_mos_lines(net.circuit, TwinSettings(eta=0.5, g_max=1e-2), edge,
+    ...                        [[0.3, 0.2]], [[0.4, 0.5]], [3.0] * 11)
+    >>> [line for line in lines if line.startswith("MR1_")]
+    ['MR1_F a tw_r1 m1_f 0 TWMOS w=0.0001 l=1e-06', 'MR1_C a tw_r1 m1_c 0 TWMOS w=0.0001 l=1e-06']
     """
-    settings = edge.settings_ok(settings)
+    settings = edge.unit_settings(settings)
     inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
     targets = np.atleast_2d(np.asarray(targets, dtype=float))
     windows = inputs.shape[0]
