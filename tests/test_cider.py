@@ -172,3 +172,19 @@ def test_import_errors_name_the_sub_card_line():
         import_netlist_text(text, source="n.cir")
     assert str(error.value).startswith("n.cir:16: model MPN: models card: unknown models "
                                        "parameter 'shell'")
+
+
+def test_output_comment_and_end_cards_are_left_out_and_noted(tmp_path):
+    text = NUMD_DIVIDER.replace("+ options defa=1p\n", "+ options defa=1p\n+ output all.debug "
+                                "^mesh\n+ comment anything at all\n").replace(
+        ".op\n", "+ end\n.op\n")
+    notes = []
+    spec = import_netlist_text(text, notes=notes)
+    assert spec["models"]["MPN"] == import_netlist_text(NUMD_DIVIDER)["models"]["MPN"]
+    assert "model MPN output card (line 8: debug printing and saved-solution contents " \
+           "only)" in notes[0]
+    source = tmp_path / "d.cir"
+    source.write_text(NUMD_DIVIDER)
+    assert cli("import", source, "-o", tmp_path / "d.yaml")[0] == 0
+    code, out, _err = cli("describe", tmp_path / "d.yaml")
+    assert code == 0 and "devices     1 (fixed, ngspice only): D1 (NUMD MPN)\n" in out
