@@ -146,8 +146,9 @@ class CiderReader:
         except CircuitError as error:
             fail(str(error), line)
         if outputs:
-            self.note("left out", f"model {name} output card ({self.where(Line("", line.source, outputs[0]))}: "
-                                  "debug printing and saved-solution contents only)")
+            where = self.where(Line("", line.source, outputs[0]))
+            self.note("left out", f"model {name} output card ({where}: debug printing and "
+                                  "saved-solution contents only)")
         return {"type": kind, "LEVEL": model.level,
                 "cards": [card_text(card) for card in model.cards]}
 
