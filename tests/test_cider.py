@@ -100,7 +100,8 @@ def test_models_are_bounded_and_checked_whole():
     with pytest.raises(CircuitError, match="needs x.mesh"):
         cider.CiderModel("M", "NUMD", 1, ())
     with pytest.raises(CircuitError, match="more than 2000"):
-        cider.CiderModel("M", "NUMD", 1, mesh + (cider.parse_card("x.mesh w=1 n=2500", "m"),))
+        cider.CiderModel("M", "NUMD", 1, mesh + (cider.parse_card("x.mesh w=1 n=1999", "m"),
+                                                 cider.parse_card("x.mesh w=1 n=9", "m")))
     with pytest.raises(CircuitError, match="up to 1e[+]06 mesh lines"):   # automatic spacing
         cider.CiderModel("M", "NUMD", 1, mesh + (cider.parse_card("x.mesh w=1 h1=1e-6", "m"),))
     assert cider.mesh_nodes(mesh + (cider.parse_card("x.mesh w=1 h.s=0.01 r=1.5", "m"),), "x",

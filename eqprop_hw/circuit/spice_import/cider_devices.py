@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from eqprop_hw.circuit.cider import (INSTANCE_PARAMS, KINDS, MAX_CARDS, MAX_CARD_CHARS,
-                                     MODEL_TYPES, NODE_COUNTS, CiderModel, card_text,
+                                     MAX_CIRCUIT_NODES, MODEL_TYPES, NODE_COUNTS, CiderModel, card_text,
                                      check_instance_params, parse_card, parse_length)
 from eqprop_hw.errors import CircuitError
 from eqprop_hw.circuit.spice_import.lines import Line, check_element_name, fail, split_tokens
@@ -69,6 +69,10 @@ class CiderReader:
                  f"{MODEL_TYPES[kind]} elements), not one for a {letter} element", line)
         nodes = self._map_nodes(words[1:count + 1], scope, line, label)
         model = self._cider_model(words[count + 1], kind, line, label)
+        self.cider_total += self.cider_nodes[model]
+        if self.cider_total > MAX_CIRCUIT_NODES:
+            fail(f"{label}: the CIDER devices of the circuit add up to more than "
+                 f"{MAX_CIRCUIT_NODES} mesh nodes", line)
         params = self._cider_params(words[count + 2:], letter, scope, line, label)
         item = {"name": name, "nodes": nodes, "model": model}
         item.update(params)
@@ -149,6 +153,7 @@ class CiderReader:
             where = self.where(Line("", line.source, outputs[0]))
             self.note("left out", f"model {name} output card ({where}: debug printing and "
                                   "saved-solution contents only)")
+        self.cider_nodes[name] = model.nodes
         return {"type": kind, "LEVEL": model.level,
                 "cards": [card_text(card) for card in model.cards]}
 
