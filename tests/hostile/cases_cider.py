@@ -101,7 +101,7 @@ NETLISTS = {
     "continuation-after-comment": (numd("+ * a comment\n++ x.mesh loc=2 n=30\n"), 11,
                                    "'++' continuation with no CIDER card before it"),
     "nested-continuation-file": (numd("+ doping uniform n.type conc=1\n++ x.l=0\n"
-                                      "+++ infile=profile\n"), 10, "infile refused"),
+                                      "+++ infile=profile\n"), 12, "infile refused"),
     "end-then-cards": (numd("+ end\n+ doping ascii infile=x\n"), 10, "cards after the end card"),
     "model-line-params": (numd("").replace("numd level=1", "numd level=1 x.mesh"), 5,
                           "only level= may follow the type"),
