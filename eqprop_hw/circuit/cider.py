@@ -657,7 +657,10 @@ def spec_model(model: dict, subject: str) -> dict:
         raise CircuitError(f"{subject}.cards must be a list of at most {MAX_CARDS} CIDER "
                            "card texts")
     parsed = tuple(parse_card(text, f"{subject}.cards[{k}]") for k, text in enumerate(cards))
-    built = CiderModel("M", kind, level, parsed)
+    try:
+        built = CiderModel("M", kind, level, parsed)
+    except CircuitError as error:          # the model's own checks, named by the spec's key
+        raise CircuitError(f"{subject}: {str(error).removeprefix('model M: ')}") from None
     return {"type": kind, "LEVEL": built.level, "cards": [card_text(card) for card in
                                                           built.cards]}
 
