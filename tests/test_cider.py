@@ -189,3 +189,30 @@ def test_output_comment_and_end_cards_are_left_out_and_noted(tmp_path):
     assert cli("import", source, "-o", tmp_path / "d.yaml")[0] == 0
     code, out, _err = cli("describe", tmp_path / "d.yaml")
     assert code == 0 and "devices     1 (fixed, ngspice only): D1 (NUMD MPN)\n" in out
+
+
+def test_numos_spec_builds_writes_and_is_refused_by_the_native_backend():
+    from eqprop_hw.backends import make_backend
+    from eqprop_hw.circuit.netlist import netlist_lines
+    from eqprop_hw.errors import BackendError
+    spec = parse_spec({
+        "name": "nmos", "kind": "graph",
+        "models": {"MN": {"type": "NUMOS", "cards": [
+            "x.mesh l=0 n=1", "x.mesh l=2 n=9", "y.mesh l=0 n=1", "y.mesh l=1 n=5",
+            "region num=1 material=1", "material num=1 silicon",
+            "elec num=1 ix.l=1 ix.h=2 iy.l=1 iy.h=1", "doping unif p.type conc=1e16"]}},
+        "elements": [{"name": "VD", "nodes": ["d", "0"], "dc": 1.0},
+                     {"name": "RD", "nodes": ["d", "x"], "r": 1e3},
+                     {"name": "M1", "nodes": ["x", "d", "0", "0"], "model": "MN", "w": 1e-5}]})
+    circuit = build_circuit(spec)
+    assert circuit.device_models["MN"].nodes == 45            # 9 x 5 mesh lines
+    lines = netlist_lines(circuit)
+    assert ".model MN numos" in lines and "M1 x d 0 0 MN w=1e-05" in lines
+    assert "+ electrode number=1 ix.low=1 ix.high=2 iy.low=1 iy.high=1" in lines
+    with pytest.raises(BackendError, match="native backend: M1 is a CIDER numerical MOSFET "
+                                           r"\(model MN, NUMOS\)"):
+        make_backend("native", circuit)
+    with pytest.raises(Exception, match="unknown key 'area'"):
+        parse_spec({**spec.data, "models": {"MN": spec.data["models"]["MN"]},
+                    "elements": [{"name": "M1", "nodes": ["x", "d", "0", "0"], "model": "MN",
+                                  "area": 2.0}]})
