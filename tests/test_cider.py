@@ -100,7 +100,8 @@ def test_models_are_bounded_and_checked_whole():
     with pytest.raises(CircuitError, match="needs x.mesh"):
         cider.CiderModel("M", "NUMD", 1, ())
     with pytest.raises(CircuitError, match="more than 2000"):
-        cider.CiderModel("M", "NUMD", 1, mesh + (cider.parse_card("x.mesh w=1 n=2500", "m"),))
+        cider.CiderModel("M", "NUMD", 1, mesh + (cider.parse_card("x.mesh w=1 n=1999", "m"),
+                                                 cider.parse_card("x.mesh w=1 n=9", "m")))
     with pytest.raises(CircuitError, match="up to 1e[+]06 mesh lines"):   # automatic spacing
         cider.CiderModel("M", "NUMD", 1, mesh + (cider.parse_card("x.mesh w=1 h1=1e-6", "m"),))
     assert cider.mesh_nodes(mesh + (cider.parse_card("x.mesh w=1 h.s=0.01 r=1.5", "m"),), "x",
@@ -172,3 +173,46 @@ def test_import_errors_name_the_sub_card_line():
         import_netlist_text(text, source="n.cir")
     assert str(error.value).startswith("n.cir:16: model MPN: models card: unknown models "
                                        "parameter 'shell'")
+
+
+def test_output_comment_and_end_cards_are_left_out_and_noted(tmp_path):
+    text = NUMD_DIVIDER.replace("+ options defa=1p\n", "+ options defa=1p\n+ output all.debug "
+                                "^mesh\n+ comment anything at all\n").replace(
+        ".op\n", "+ end\n.op\n")
+    notes = []
+    spec = import_netlist_text(text, notes=notes)
+    assert spec["models"]["MPN"] == import_netlist_text(NUMD_DIVIDER)["models"]["MPN"]
+    assert "model MPN output card (line 8: debug printing and saved-solution contents " \
+           "only)" in notes[0]
+    source = tmp_path / "d.cir"
+    source.write_text(NUMD_DIVIDER)
+    assert cli("import", source, "-o", tmp_path / "d.yaml")[0] == 0
+    code, out, _err = cli("describe", tmp_path / "d.yaml")
+    assert code == 0 and "devices     1 (fixed, ngspice only): D1 (NUMD MPN)\n" in out
+
+
+def test_numos_spec_builds_writes_and_is_refused_by_the_native_backend():
+    from eqprop_hw.backends import make_backend
+    from eqprop_hw.circuit.netlist import netlist_lines
+    from eqprop_hw.errors import BackendError
+    spec = parse_spec({
+        "name": "nmos", "kind": "graph",
+        "models": {"MN": {"type": "NUMOS", "cards": [
+            "x.mesh l=0 n=1", "x.mesh l=2 n=9", "y.mesh l=0 n=1", "y.mesh l=1 n=5",
+            "region num=1 material=1", "material num=1 silicon",
+            "elec num=1 ix.l=1 ix.h=2 iy.l=1 iy.h=1", "doping unif p.type conc=1e16"]}},
+        "elements": [{"name": "VD", "nodes": ["d", "0"], "dc": 1.0},
+                     {"name": "RD", "nodes": ["d", "x"], "r": 1e3},
+                     {"name": "M1", "nodes": ["x", "d", "0", "0"], "model": "MN", "w": 1e-5}]})
+    circuit = build_circuit(spec)
+    assert circuit.device_models["MN"].nodes == 45            # 9 x 5 mesh lines
+    lines = netlist_lines(circuit)
+    assert ".model MN numos" in lines and "M1 x d 0 0 MN w=1e-05" in lines
+    assert "+ electrode number=1 ix.low=1 ix.high=2 iy.low=1 iy.high=1" in lines
+    with pytest.raises(BackendError, match="native backend: M1 is a CIDER numerical MOSFET "
+                                           r"\(model MN, NUMOS\)"):
+        make_backend("native", circuit)
+    with pytest.raises(Exception, match="unknown key 'area'"):
+        parse_spec({**spec.data, "models": {"MN": spec.data["models"]["MN"]},
+                    "elements": [{"name": "M1", "nodes": ["x", "d", "0", "0"], "model": "MN",
+                                  "area": 2.0}]})

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from eqprop_hw.circuit.cider import is_cider_model
 from eqprop_hw.networks.base import Report
 from eqprop_hw.networks.options import (UsageError, gibbs_temperature, option, parse_numbers,
                                         progress, read_rows, train_summary)
@@ -77,8 +78,10 @@ class ResistiveCommands:
         lines.append(f"outputs    {len(outputs)}: {_shorten(outputs)}")
         fixed = [f"{e.name} ({circuit.device_models[e.model].type} {e.model})"
                  for e in circuit.elements if e.model in circuit.device_models]
-        if fixed:
-            lines.append(f"transistors {len(fixed)} (fixed, ngspice only): {_shorten(fixed)}")
+        if fixed:       # "devices" once CIDER numerical devices are among them
+            cider = any(is_cider_model(model) for model in circuit.device_models.values())
+            label = "devices    " if cider else "transistors"
+            lines.append(f"{label} {len(fixed)} (fixed, ngspice only): {_shorten(fixed)}")
         by_type: dict[str, list[float]] = {}
         for name in circuit.trainable:
             element = circuit.element(name)

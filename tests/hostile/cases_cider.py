@@ -39,17 +39,21 @@ NETLISTS = {
     "instance-unknown": (numd("").replace("D1 2 0 MPN", "D1 2 0 MPN m=2"), 4,
                          "unsupported CIDER instance parameter 'm'"),
     # sizes
-    "mesh-1d-huge": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh loc=1 n=3000\n"), 5,
-                     "3000 mesh lines, more than 2000"),
+    "mesh-1d-huge": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh loc=1 n=2000\n"
+                              "+ x.mesh w=1 n=9\n"), 5, "more than 2000 x mesh lines"),
     "mesh-index-huge": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh loc=1 n=1e9\n"), 7,
-                        "must be a whole number from 1 to 4000"),
-    "mesh-widths-add-up": (numd("", "+ x.mesh w=1 n=3000\n+ x.mesh w=1 n=3000\n"
-                                    "+ x.mesh w=1 n=3000\n"), 5, "more than 4000 x mesh"),
+                        "must be a whole number from 1 to 2000"),
+    "mesh-widths-add-up": (numd("", "+ x.mesh w=1 n=1500\n+ x.mesh w=1 n=1500\n"
+                                    "+ x.mesh w=1 n=1500\n"), 5, "more than 2000 x mesh"),
+    "mesh-circuit-total": (HEAD.replace("D1 2 0 MPN", "".join(
+        f"D{k} 2 0 MPN\n" for k in range(1, 7))).replace("level=1", "level=2")
+        + "+ x.mesh loc=0 n=1\n+ x.mesh loc=1 n=40\n+ y.mesh loc=0 n=1\n+ y.mesh loc=1 n=50\n"
+        + BODY, 9, "add up to more than 10000 mesh nodes"),
     "mesh-2d-huge": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh loc=1 n=200\n"
                               "+ y.mesh loc=0 n=1\n+ y.mesh loc=1 n=200\n").replace(
-                                  "level=1", "level=2"), 5, "200 x 200 = 40000 nodes"),
+                                  "level=1", "level=2"), 5, "200 x 200 = 40000 nodes, more than 2000"),
     "mesh-auto-spacing-huge": (numd("", "+ x.mesh loc=0 n=1\n+ x.mesh w=1 h.start=1e-9\n"), 5,
-                               "gives up to 1e+09 mesh lines, more than 4000"),
+                               "gives up to 1e+09 mesh lines, more than 2000"),
     "mesh-auto-spacing-three-h": (numd("", "+ x.mesh loc=0 n=1\n"
                                            "+ x.mesh w=1 h.s=0.1 h.e=0.1 h.m=0.2\n"), 5,
                                   "h.max= with one of them only"),
@@ -97,7 +101,7 @@ NETLISTS = {
     "continuation-after-comment": (numd("+ * a comment\n++ x.mesh loc=2 n=30\n"), 11,
                                    "'++' continuation with no CIDER card before it"),
     "nested-continuation-file": (numd("+ doping uniform n.type conc=1\n++ x.l=0\n"
-                                      "+++ infile=profile\n"), 10, "infile refused"),
+                                      "+++ infile=profile\n"), 12, "infile refused"),
     "end-then-cards": (numd("+ end\n+ doping ascii infile=x\n"), 10, "cards after the end card"),
     "model-line-params": (numd("").replace("numd level=1", "numd level=1 x.mesh"), 5,
                           "only level= may follow the type"),
@@ -130,9 +134,14 @@ SPECS = {
     "spec-card-rootfile": (f"{{type: NUMD, LEVEL: 1, cards: [{CARDS_OK}, "
                            "'output rootfile=x']}", D_OK, 4, "rootfile refused"),
     "spec-mesh-huge": ("{type: NUMD, LEVEL: 1, cards: ['x.mesh location=0 number=1', "
-                       "'x.mesh location=1 number=2500']}", D_OK, 4, "more than 2000"),
+                       "'x.mesh location=1 number=2000', 'x.mesh width=1 number=5']}", D_OK, 4,
+                       "more than 2000 x mesh lines"),
     "spec-model-key": (f"{{type: NUMD, LEVEL: 1, cards: [{CARDS_OK}], shell: 1}}", D_OK, 4,
                        "unknown key 'shell'"),
+    "spec-no-mesh": ("{type: NUMD, LEVEL: 1, cards: ['doping uniform n.type conc=1']}", D_OK, 4,
+                     "models.MPN: needs x.mesh cards"),
+    "spec-level": (f"{{type: NUMD, LEVEL: '1', cards: [{CARDS_OK}]}}", D_OK, 4,
+                   "LEVEL must be one of 1 2"),
     "spec-cards-not-list": ("{type: NUMD, LEVEL: 1, cards: 'x.mesh'}", D_OK, 4,
                             "must be a list"),
     "spec-instance-param": (f"{{type: NUMD, LEVEL: 1, cards: [{CARDS_OK}]}}",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from eqprop_hw.circuit.cider import (INSTANCE_PARAMS, KINDS, MAX_CARDS, MAX_CARD_CHARS,
-                                     MODEL_TYPES, NODE_COUNTS, CiderModel, card_text,
+                                     MAX_CIRCUIT_NODES, MODEL_TYPES, NODE_COUNTS, CiderModel, card_text,
                                      check_instance_params, parse_card, parse_length)
 from eqprop_hw.errors import CircuitError
 from eqprop_hw.circuit.spice_import.lines import Line, check_element_name, fail, split_tokens
@@ -69,6 +69,10 @@ class CiderReader:
                  f"{MODEL_TYPES[kind]} elements), not one for a {letter} element", line)
         nodes = self._map_nodes(words[1:count + 1], scope, line, label)
         model = self._cider_model(words[count + 1], kind, line, label)
+        self.cider_total += self.cider_nodes[model]
+        if self.cider_total > MAX_CIRCUIT_NODES:
+            fail(f"{label}: the CIDER devices of the circuit add up to more than "
+                 f"{MAX_CIRCUIT_NODES} mesh nodes", line)
         params = self._cider_params(words[count + 2:], letter, scope, line, label)
         item = {"name": name, "nodes": nodes, "model": model}
         item.update(params)
@@ -146,8 +150,10 @@ class CiderReader:
         except CircuitError as error:
             fail(str(error), line)
         if outputs:
-            self.note("left out", f"model {name} output card ({self.where(line, outputs[0])}: "
-                                  "debug printing and saved-solution contents only)")
+            where = self.where(Line("", line.source, outputs[0]))
+            self.note("left out", f"model {name} output card ({where}: debug printing and "
+                                  "saved-solution contents only)")
+        self.cider_nodes[name] = model.nodes
         return {"type": kind, "LEVEL": model.level,
                 "cards": [card_text(card) for card in model.cards]}
 
@@ -165,22 +171,25 @@ class CiderReader:
             if first == "+":
                 if not open_card:
                     fail(f"model {name}: '++' continuation with no CIDER card before it", where)
-                texts[-1] = (texts[-1][0] + " " + text.lstrip("+").strip(), texts[-1][1])
+                texts[-1] = (texts[-1][0] + " " + text.lstrip("+").strip(),
+                             texts[-1][1] + ((number, text.lstrip("+").strip()),))
                 if len(texts[-1][0]) > MAX_CARD_CHARS:
                     fail(f"model {name}: a CIDER card longer than {MAX_CARD_CHARS} "
                          "characters", where)
                 continue
-            texts.append((text, number))
+            texts.append((text, ((number, text),)))
             open_card = True
             if len(texts) > MAX_CARDS:
                 fail(f"model {name}: more than {MAX_CARDS} CIDER cards", where)
         cards, outputs = [], []
-        for position, (text, number) in enumerate(texts):
+        for position, (text, pieces) in enumerate(texts):
+            number = pieces[0][0]
             where = Line(text, line.source, number)
             try:
                 card = parse_card(text, f"model {name}")
             except CircuitError as error:
-                fail(str(error), where)
+                fail(str(error), Line(text, line.source, _failing_line(pieces, str(error),
+                                                                      name)))
             if card[0] == "end" and position != len(texts) - 1:
                 fail(f"model {name}: cards after the end card (ngspice ignores them); "
                      "refused", where)
@@ -189,3 +198,16 @@ class CiderReader:
             elif card[0] not in ("end", "title", "comment"):
                 cards.append(card)
         return cards, outputs
+
+
+def _failing_line(pieces: tuple, message: str, name: str) -> int:
+    """The line of the physical piece (``+`` line or ``++`` continuation) of a sub-card where
+    its first error appears: the first prefix of pieces that gives the same error."""
+    for count in range(1, len(pieces)):
+        try:
+            parse_card(" ".join(text for _number, text in pieces[:count]), f"model {name}")
+        except CircuitError as error:
+            if str(error) == message:
+                return pieces[count - 1][0]
+    return pieces[-1][0] if len(pieces) > 1 else pieces[0][0]
+

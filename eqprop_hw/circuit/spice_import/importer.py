@@ -69,6 +69,8 @@ class Importer(StructureReader, CardReader, ElementReader, DeviceReader, CiderRe
         self.words: set = set()
         self.model_alias: dict = {}
         self.main_source: str | None = None
+        self.cider_nodes: dict = {}     # CIDER model -> mesh nodes (cider_devices)
+        self.cider_total = 0            # mesh nodes of the CIDER devices read so far
 
     def note(self, kind: str, item: str) -> None:
         """Record one note item under ``kind`` (``left out``, ``renamed``, ``ignored``...)."""
