@@ -75,7 +75,9 @@ def read_raw(path: Path) -> dict:
         raise ValueError(f"{path}: raw file larger than {MAX_RAW_BYTES} bytes")
     names, n_vars, n_points, pos = [], None, None, 0
     while True:
-        end = blob.index(b"\n", pos)
+        end = blob.find(b"\n", pos)
+        if end < 0:
+            raise ValueError(f"{path}: no Binary: section")
         line = blob[pos:end].decode("ascii")
         pos = end + 1
         key = line.split(":", 1)[0].strip()
@@ -94,6 +96,9 @@ def read_raw(path: Path) -> dict:
             break
     if key != "Binary":
         raise ValueError(f"{path}: not a binary raw file (unset SPICE_ASCIIRAWFILE)")
+    if n_vars is None or n_points is None or len(names) != n_vars \
+            or len(blob) - pos < 8 * n_vars * n_points:
+        raise ValueError(f"{path}: truncated or malformed raw file")
     data = np.frombuffer(blob, dtype="<f8", count=n_vars * n_points, offset=pos)
     data = data.reshape(n_points, n_vars)
     return {name: data[:, k] for k, name in enumerate(names)}
