@@ -26,6 +26,11 @@ For each example and residual size r (fraction of the output swing) the tool
 Usage: ``nice -n 10 python3 tools/lc_fd_ngspice.py [--examples a,b] [--residuals 1e-3,1]
 [--steps 1e-3,1e-4] [--subset N --seed S] [--out docs/results]`` (prints a table; with
 ``--out`` writes ``lc_fd_ngspice.json``). Run from the repository (``PYTHONPATH=$PWD``).
+Further modes: ``--variant breakpoint-free`` (FD through the exported netlist with its PWL
+inputs rewritten as breakpoint-free ``pwl()`` behavioural sources, → ``..._breakpoint_free.json``),
+``--continuous`` / ``--add-continuous JSON`` (add the continuous-time reference: BPTT at
+tstep/2 and tstep/4, Richardson-extrapolated), ``--max-step-sweep F1,F2`` (the echo at other
+ngspice maximum steps, no FD). Results: docs/results/lc_echo.md.
 """
 
 from __future__ import annotations
@@ -70,7 +75,9 @@ def read_raw(path: Path) -> dict:
         raise ValueError(f"{path}: raw file larger than {MAX_RAW_BYTES} bytes")
     names, n_vars, n_points, pos = [], None, None, 0
     while True:
-        end = blob.index(b"\n", pos)
+        end = blob.find(b"\n", pos)
+        if end < 0:
+            raise ValueError(f"{path}: no Binary: section")
         line = blob[pos:end].decode("ascii")
         pos = end + 1
         key = line.split(":", 1)[0].strip()
@@ -89,6 +96,9 @@ def read_raw(path: Path) -> dict:
             break
     if key != "Binary":
         raise ValueError(f"{path}: not a binary raw file (unset SPICE_ASCIIRAWFILE)")
+    if n_vars is None or n_points is None or len(names) != n_vars \
+            or len(blob) - pos < 8 * n_vars * n_points:
+        raise ValueError(f"{path}: truncated or malformed raw file")
     data = np.frombuffer(blob, dtype="<f8", count=n_vars * n_points, offset=pos)
     data = data.reshape(n_points, n_vars)
     return {name: data[:, k] for k, name in enumerate(names)}
@@ -294,7 +304,7 @@ def study_example(spec: Path, residuals, steps, subset, seed, folder: Path,
             "echo_vs_bptt": compare(echo, bptt),
             "echo_vs_fd": compare(echo, fd[h1][r]),
             "bptt_vs_fd": compare(bptt, fd[h1][r]),
-            "fd_noise": compare(fd[h2][r], fd[h1][r]),
+            "fd_noise": compare(fd[h2][r], fd[h1][r]) if len(steps) > 1 else None,
             "echo": echo.tolist(), "bptt": bptt.tolist(),
             **{f"fd_{h:g}": fd[h][r].tolist() for h in steps}})
     if continuous:
@@ -353,7 +363,8 @@ def report(name: str, entry: dict) -> None:
                 f"{row['echo_vs_bptt']['rel_error']:.2g} | echo~FD cos "
                 f"{row['echo_vs_fd']['cosine']:.7f} rel {row['echo_vs_fd']['rel_error']:.2g}"
                 f" | BPTT~FD rel {row['bptt_vs_fd']['rel_error']:.2g} | FD noise rel "
-                f"{row['fd_noise']['rel_error']:.2g} | loss raw/grad "
+                f"{row['fd_noise']['rel_error'] if row['fd_noise'] else float('nan'):.2g}"
+                f" | loss raw/grad "
                 f"{row['raw_loss'] / row['grad_loss'] - 1:+.1e}")
         if "continuous" in row:
             line += (f" | vs continuous: echo {row['echo_vs_continuous']['rel_error']:.2g}"
@@ -393,8 +404,17 @@ def main(argv=None) -> int:
                              "(→ lc_fd_max_step.json)")
     parser.add_argument("--out", default=None, help="folder for lc_fd_ngspice[_VARIANT].json")
     args = parser.parse_args(argv)
-    residuals = [float(r) for r in args.residuals.split(",")]
-    steps = [float(h) for h in args.steps.split(",")]
+    try:
+        residuals = [float(r) for r in args.residuals.split(",")]
+        steps = [float(h) for h in args.steps.split(",")]
+    except ValueError as exc:
+        parser.error(f"--residuals/--steps: {exc}")
+    if not all(0 < r <= 100 for r in residuals):
+        parser.error("--residuals: each in (0, 100] (fractions of the output swing)")
+    if not all(0 < h <= 0.1 for h in steps):
+        parser.error("--steps: each in (0, 0.1] (relative FD steps)")
+    if args.subset < 0:
+        parser.error("--subset: >= 0")
     command = "python3 tools/lc_fd_ngspice.py " + " ".join(sys.argv[1:] if argv is None
                                                             else argv)
     if args.max_step_sweep:
