@@ -87,7 +87,7 @@ def ticking_bar(total: int, description: str, unit: str = "sample", delay: float
                       dynamic_ncols=True, delay=delay)
 
 
-def waiting(description: str, enabled: bool, delay: float = 1.0):
+def waiting(description: str, enabled: bool, delay: float = 0.5):
     """A context manager: a one-step :func:`ticking_bar` open while its block runs (a wait
     with no steps to count, such as building a run or drawing its figures), shown only when
     ``enabled`` and once the block has taken ``delay`` seconds (s).
