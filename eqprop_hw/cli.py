@@ -509,7 +509,7 @@ def _report(args):
         from eqprop_hw.circuit.overrides import parse_settings
         overrides = parse_settings(args.set, "--set")
     from eqprop_hw.learning.progress import waiting
-    with waiting(f"loading {Path(args.spec).name}", not getattr(args, "quiet", False), 2.0):
+    with waiting(f"loading {Path(args.spec).name}", not getattr(args, "quiet", False), 1.0):
         network = eqprop_hw.load(args.spec, args.params, overrides=overrides)   # imports too
     _refuse_lc_only(args, network)
     return network.report(args.command, args, log=_logger(args))

@@ -124,6 +124,9 @@ def test_train_shows_its_start_and_its_figures_when_they_take_long(tmp_path, mon
     monkeypatch.setattr(plots, "plot_training", slow)
     argv = ["train", XOR, "--epochs", "1", "--json"]
     code, out, err = run(capsys, *argv, "--out", tmp_path / "a")
+    assert code == 0 and "finishing" not in err        # not a terminal: no one-step bar
+    monkeypatch.setattr(progress, "stderr_is_terminal", lambda: True)
+    code, out, err = run(capsys, *argv, "--out", tmp_path / "c")
     assert code == 0, err
     assert "finishing (figures, params, metrics)" in err
     code, quiet, quiet_err = run(capsys, *argv, "--out", tmp_path / "b", "--quiet")

@@ -31,7 +31,8 @@ from eqprop_hw.learning.train import train
 #: (name, spec, backend, epochs or None for the spec's)
 CASES = (("iris native", "iris", "native", None),
          ("iris ngspice", "iris", "ngspice", 8),
-         ("digits native", "digits", "native", 3))
+         ("digits native", "digits", "native", 3),
+         ("iris ngspice full", "iris", "ngspice", None))
 
 
 def one_run(spec_name: str, backend: str, epochs, workers: int) -> dict:
@@ -57,7 +58,8 @@ def main(argv=None) -> int:
                         help="comma-separated case names (default: all)")
     parser.add_argument("--json", help="also write the results to this file")
     options = parser.parse_args(argv)
-    chosen = [c for c in CASES if options.cases == "all" or c[0] in options.cases.split(",")]
+    names = options.cases.split(",")
+    chosen = [c for c in CASES if options.cases == "all" or c[0] in names]
     results = {}
     for name, spec_name, backend, epochs in chosen:
         load_before = os.getloadavg()[0]

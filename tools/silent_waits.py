@@ -1,9 +1,10 @@
 """Find silent waits: run eqprop-hw commands and report the longest stretch in which neither
 stdout nor stderr received a byte (issue 19: any wait over ~2 s shows progress on stderr).
 
-Each command runs as ``python -m eqprop_hw ARGS`` in a child process with both streams on
-pipes (the non-tty case; the bars of :func:`eqprop_hw.learning.loop.progress_bar` write to
-stderr either way); every chunk read is time-stamped. The gaps reported are start -> first
+Each command runs as ``python -m eqprop_hw ARGS`` in a child process with stdout on a pipe and
+stderr on a pseudo-terminal (a user at a terminal: the one-step bars of
+:func:`eqprop_hw.learning.progress.waiting` show on terminals only); every chunk read is
+time-stamped. The gaps reported are start -> first
 byte (interpreter start-up and imports included), between bytes, and last byte -> exit.
 
 Usage::
@@ -17,12 +18,16 @@ which text), and ``SILENT`` when that gap is over ``--limit`` seconds (default 2
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
+import pty
 import selectors
 import shlex
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 
 IRIS_X = "0.5,-1,1.2,0.3"
@@ -60,15 +65,22 @@ def probe(args: list[str], limit: float, env: dict) -> dict:
     """Run ``python -m eqprop_hw args``; the wall time (s), the longest silent gap (s) and the
     text just before it."""
     start = time.perf_counter()
+    terminal, child_end = pty.openpty()
+    fcntl.ioctl(child_end, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 cols
     child = subprocess.Popen([sys.executable, "-m", "eqprop_hw", *args], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             stdout=subprocess.PIPE, stderr=child_end)
+    os.close(child_end)
     selector = selectors.DefaultSelector()
     selector.register(child.stdout, selectors.EVENT_READ)
-    selector.register(child.stderr, selectors.EVENT_READ)
+    selector.register(terminal, selectors.EVENT_READ)
     last, worst, before, text, open_streams = start, 0.0, "(start)", "(start)", 2
     while open_streams:
         for key, _ in selector.select():
-            chunk = os.read(key.fileobj.fileno(), 65536)
+            fd = key.fileobj if isinstance(key.fileobj, int) else key.fileobj.fileno()
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:                      # the terminal's other end closed
+                chunk = b""
             now = time.perf_counter()
             if not chunk:
                 selector.unregister(key.fileobj)
@@ -80,6 +92,7 @@ def probe(args: list[str], limit: float, env: dict) -> dict:
             tail = chunk.decode(errors="replace").replace("\r", "\n").strip().splitlines()
             text = tail[-1][-70:] if tail else text
     child.wait()
+    os.close(terminal)
     end = time.perf_counter()
     if end - last > worst:
         worst, before = end - last, text + " (until exit)"

@@ -8,11 +8,13 @@ instead of a frozen line. Fractions of a step may be reported with ``bar.update(
 count is shown with at most two decimals. Nothing is drawn before ``delay`` seconds, as with
 tqdm's own ``delay``; closing the bar stops the thread. The bar writes where tqdm writes
 (stderr), on a terminal or not, like every other bar of the package; the caller decides
-whether there is a bar at all (``--quiet``: none).
+whether there is a bar at all (``--quiet``: none). The one-step bars of :func:`waiting` show
+on a terminal only.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -87,10 +89,19 @@ def ticking_bar(total: int, description: str, unit: str = "sample", delay: float
                       dynamic_ncols=True, delay=delay)
 
 
-def waiting(description: str, enabled: bool, delay: float = 1.0):
+def stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal (the one-step bars of :func:`waiting` show only there)."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def waiting(description: str, enabled: bool, delay: float = 0.5):
     """A context manager: a one-step :func:`ticking_bar` open while its block runs (a wait
     with no steps to count, such as building a run or drawing its figures), shown only when
-    ``enabled`` and once the block has taken ``delay`` seconds (s).
+    ``enabled``, on a terminal (it counts nothing a log could use, and an error after it must
+    stay the only line a log gets), and once the block has taken ``delay`` seconds (s).
 
     Examples
     --------
@@ -101,7 +112,8 @@ def waiting(description: str, enabled: bool, delay: float = 1.0):
 
     @contextlib.contextmanager
     def opened():
-        bar = ticking_bar(1, description, unit="step", delay=delay) if enabled else None
+        shown = enabled and stderr_is_terminal()
+        bar = ticking_bar(1, description, unit="step", delay=delay) if shown else None
         try:
             yield bar
         finally:
@@ -111,4 +123,4 @@ def waiting(description: str, enabled: bool, delay: float = 1.0):
     return opened()
 
 
-__all__ = ["TICK_SECONDS", "ticking_bar", "waiting"]
+__all__ = ["TICK_SECONDS", "stderr_is_terminal", "ticking_bar", "waiting"]

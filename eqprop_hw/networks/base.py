@@ -459,8 +459,13 @@ def row_progress(backend, rows: int, description: str, enabled: bool):
 
     @contextlib.contextmanager
     def bar_context():
-        if not enabled or getattr(backend, "on_row", False) is False or rows < 2:
+        if not enabled or rows < 2:
             yield
+            return
+        if getattr(backend, "on_row", False) is False:    # all rows in one go: no steps
+            from eqprop_hw.learning.progress import waiting
+            with waiting(description, True):
+                yield
             return
         from eqprop_hw.learning.loop import progress_bar
         bar, previous = progress_bar(rows, description, True), backend.on_row

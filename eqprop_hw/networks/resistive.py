@@ -15,7 +15,7 @@ from eqprop_hw.errors import CircuitError, ConvergenceError
 from eqprop_hw.networks.base import (BACKENDS, NUDGES, SPLITS, InvalidParameterError, Network,
                                      check_array, check_bool, check_choice, check_int,
                                      check_number, row_progress)
-
+from eqprop_hw.learning.progress import waiting
 from eqprop_hw.networks.resistive_commands import (DEFAULT_TSTEP, DEFAULT_TSTOP,
                                                    ResistiveCommands, label_text)
 
@@ -650,8 +650,8 @@ class ResistiveNetwork(ResistiveCommands, Network):
         check_choice(backend, "backend", method, BACKENDS)
         check_bool(progress, "progress", method)
         loss, softmax = self._loss(method, loss, softmax_temperature)
-        dataset = load_dataset(self.spec, self.circuit)
-        x, y, index = dataset.split(split)
+        with waiting(f"predict ({split}): the data set", progress):     # (imports)
+            x, y, index = (dataset := load_dataset(self.spec, self.circuit)).split(split)
         with make_backend(backend, self.circuit, **backend_options(loss, softmax)) as solver:
             with row_progress(solver, len(x), f"predict ({split})", progress):
                 result = evaluate(solver, dataset, x, y)

@@ -148,8 +148,10 @@ class ResistiveCommands:
         if options.plot:
             if inputs.shape[0] != 1:
                 raise UsageError("--plot draws one sample: give --input (not --input-file)")
-            self.plot_phases(options.plot, inputs[0], beta=beta, target=targets,
-                             backend=options.backend, loss=loss, softmax_temperature=softmax)
+            from eqprop_hw.learning.progress import waiting
+            with waiting(f"drawing {os.path.basename(options.plot)}", progress(options)):
+                self.plot_phases(options.plot, inputs[0], beta=beta, target=targets,
+                                 backend=options.backend, loss=loss, softmax_temperature=softmax)
             if log is not None:
                 log(f"wrote {options.plot}")
         outputs = np.asarray(result.outputs).reshape(len(inputs), -1)
@@ -249,7 +251,9 @@ class ResistiveCommands:
         result = self.predict(options.split, backend=options.backend, loss=loss,
                               softmax_temperature=softmax, progress=progress(options))
         if options.plot:
-            self._plot_prediction(options, result, loss, softmax)
+            from eqprop_hw.learning.progress import waiting
+            with waiting(f"drawing {os.path.basename(options.plot)}", progress(options)):
+                self._plot_prediction(options, result, loss, softmax)
             if log is not None:
                 log(f"wrote {options.plot}")
         accuracy = "n/a" if result.accuracy is None else f"{100 * result.accuracy:.2f}%"
