@@ -131,7 +131,12 @@ def test_echo_memory_is_flat_while_bptt_grows():
             function()
             peaks[name, steps] = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-    assert peaks["echo", 2000] < 1.2 * peaks["echo", 500]
+    # Growth from 500 to 2000 steps: BPTT stores every step (O(steps)), the echo does not.
+    # Compared as growths, because tracemalloc also counts what other threads of the test
+    # process allocate meanwhile (a few kB against the echo's ~12 kB peak).
+    echo_growth = peaks["echo", 2000] - peaks["echo", 500]
+    bptt_growth = peaks["bptt", 2000] - peaks["bptt", 500]
+    assert echo_growth < 0.05 * bptt_growth
     assert peaks["bptt", 2000] > 3 * peaks["bptt", 500]
     assert peaks["bptt", 2000] > 10 * peaks["echo", 2000]
 
