@@ -408,3 +408,19 @@ def test_a_spiceinit_in_the_users_folder_is_never_run(tmp_path):
         assert json.loads(result.stdout)["voltages"]["d"] > 0.0
     assert not marker.exists()
     assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("call", ["max(3)", "min(4)", "max(1, 5, 2)"])
+def test_min_and_max_take_two_arguments_as_in_ngspice(call):
+    """ngspice 39 gives max(3) = 3, min(4) = 1 and max(1,5,2) = 2 (checked with ngspice -b):
+    counts other than two are refused, naming the function (was a Python message, or a
+    silently different value for three arguments)."""
+    from eqprop_hw.circuit.spice_import import import_netlist_text
+    from eqprop_hw.errors import NetlistError
+    name = call.split("(")[0]
+    with pytest.raises(NetlistError) as error:
+        import_netlist_text(f"t\n.param a={{{call}}}\nV1 x 0 {{a}}\nR1 x 0 1\n", source="m.cir")
+    assert str(error.value).endswith(f"wrong number of arguments to {name}() (takes 2 "
+                                     "arguments)")
+    spec = import_netlist_text("t\n.param a={max(1, 5)}\nV1 x 0 {min(a, 7)}\nR1 x 0 1\n")
+    assert spec["elements"][0]["dc"] == 5.0
