@@ -424,3 +424,11 @@ def test_min_and_max_take_two_arguments_as_in_ngspice(call):
                                      "arguments)")
     spec = import_netlist_text("t\n.param a={max(1, 5)}\nV1 x 0 {min(a, 7)}\nR1 x 0 1\n")
     assert spec["elements"][0]["dc"] == 5.0
+
+
+def test_describe_lists_switches_and_lines_as_fixed_elements(tmp_path, capsys):
+    code, out, _err = run(capsys, "describe", imported(tmp_path, "switches", capsys))
+    assert code == 0 and "switches/lines 3 (fixed, ngspice only): S1 (SW SMOD), W1 (CSW " \
+                         "WMOD), S2 (SW SMOD)" in out and "transistors" not in out
+    code, out, _err = run(capsys, "describe", imported(tmp_path, "lines", capsys))
+    assert code == 0 and "switches/lines 2 (fixed, ngspice only): T1, T2" in out
