@@ -379,3 +379,56 @@ def test_a_source_given_only_as_a_parenthesized_waveform_group():
     spec = import_netlist_text("t\nV1 a 0 (PULSE 0.5 1 0 1n)\nR1 a 0 1k\n", notes=notes)
     assert spec["elements"][0] == {"name": "V1", "nodes": ["a", "0"], "dc": 0.5}
     assert notes == ["left out: V1 PULSE (line 2)"]
+
+
+@needs_ngspice
+@pytest.mark.ngspice
+def test_a_spiceinit_in_the_users_folder_is_never_run(tmp_path):
+    """libngspice sources ``.spiceinit`` from the working directory when it starts (``shell``
+    commands included): a fresh process simulating in a folder holding one (someone else's
+    folder) runs none of it, in-process (a level-1 circuit) or isolated (BSIM3)."""
+    import os
+    import subprocess
+    import sys
+    from eqprop_hw.circuit.spice_import import import_netlist_text, spec_to_yaml
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    marker = tmp_path / "marker"
+    (folder / ".spiceinit").write_text(f"shell touch {marker}\n")
+    level1 = BSIM3.replace("level=49 version=3.3.0", "level=1").replace("level=57", "level=1")
+    for name, text in (("level1.yaml", level1), ("bsim3.yaml", BSIM3)):
+        (folder / name).write_text(spec_to_yaml(import_netlist_text(text)))
+    before = snapshot(folder)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    for name in ("level1.yaml", "bsim3.yaml"):
+        result = subprocess.run([sys.executable, "-m", "eqprop_hw", "simulate", name, "--input",
+                                 "", "--backend", "ngspice", "--json"], cwd=folder, env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["voltages"]["d"] > 0.0
+    assert not marker.exists()
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("call", ["max(3)", "min(4)", "max(1, 5, 2)"])
+def test_min_and_max_take_two_arguments_as_in_ngspice(call):
+    """ngspice 39 gives max(3) = 3, min(4) = 1 and max(1,5,2) = 2 (checked with ngspice -b):
+    counts other than two are refused, naming the function (was a Python message, or a
+    silently different value for three arguments)."""
+    from eqprop_hw.circuit.spice_import import import_netlist_text
+    from eqprop_hw.errors import NetlistError
+    name = call.split("(")[0]
+    with pytest.raises(NetlistError) as error:
+        import_netlist_text(f"t\n.param a={{{call}}}\nV1 x 0 {{a}}\nR1 x 0 1\n", source="m.cir")
+    assert str(error.value).endswith(f"wrong number of arguments to {name}() (takes 2 "
+                                     "arguments)")
+    spec = import_netlist_text("t\n.param a={max(1, 5)}\nV1 x 0 {min(a, 7)}\nR1 x 0 1\n")
+    assert spec["elements"][0]["dc"] == 5.0
+
+
+def test_describe_lists_switches_and_lines_as_fixed_elements(tmp_path, capsys):
+    code, out, _err = run(capsys, "describe", imported(tmp_path, "switches", capsys))
+    assert code == 0 and "switches/lines 3 (fixed, ngspice only): S1 (SW SMOD), W1 (CSW " \
+                         "WMOD), S2 (SW SMOD)" in out and "transistors" not in out
+    code, out, _err = run(capsys, "describe", imported(tmp_path, "lines", capsys))
+    assert code == 0 and "switches/lines 2 (fixed, ngspice only): T1, T2" in out

@@ -1,4 +1,6 @@
-"""Transistors: MOSFETs (M), bipolar transistors (Q), JFETs (J) and MESFETs (Z).
+"""Transistors: MOSFETs (M), bipolar transistors (Q), JFETs (J) and MESFETs (Z); with the
+switches and transmission lines of :mod:`eqprop_hw.circuit.line_devices` (S W T O Y), whose
+tables are merged into these, the ngspice-only fixed elements.
 
 They are fixed elements of a circuit (never trainable) that only the ngspice backend simulates;
 the native solver and the software reference refuse a circuit holding one, naming the device.
@@ -9,7 +11,8 @@ node counts, the model types and levels, the grammar of model and instance param
 Netlist forms written (and read)::
 
     M<name> drain gate source bulk MODEL [l=... w=... m=...]
-    Q<name> collector base emitter [substrate] MODEL [area=... m=...]
+    M<name> drain gate source backgate [body [contact [temperature]]] SOIMODEL [...]
+    Q<name> collector base emitter [substrate [thermal]] MODEL [area=... m=...]
     J<name> drain gate source MODEL [area=... m=...]
     Z<name> drain gate source MODEL [area=... m=...]
     .model MODEL NMOS(LEVEL=1 VTO=0.7 KP=0.0001 ...)
@@ -51,7 +54,7 @@ from eqprop_hw.errors import CircuitError
 
 #: Device letters and the node counts they take (M: 5 to 7 with an SOI model, see
 #: :data:`SOI_NODES`; Q: an optional substrate node, and a thermal node with a VBIC or HICUM
-#: model, see :data:`THERMAL_Q_LEVELS`; S W T: switches and lossless lines, see
+#: model, see :data:`THERMAL_Q_LEVELS`; S W T O Y: switches and transmission lines, see
 #: :mod:`eqprop_hw.circuit.line_devices`).
 TRANSISTOR_NODES = {"M": (4, 5, 6, 7), "Q": (3, 4, 5), "J": (3,), "Z": (3,), **DEVICE_NODES}
 #: What each letter is, for messages.

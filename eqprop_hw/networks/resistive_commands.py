@@ -77,11 +77,18 @@ class ResistiveCommands:
         lines.append(f"inputs     {len(inputs)}: {_shorten(inputs)}")
         lines.append(f"outputs    {len(outputs)}: {_shorten(outputs)}")
         fixed = [f"{e.name} ({circuit.device_models[e.model].type} {e.model})"
-                 for e in circuit.elements if e.model in circuit.device_models]
+                 for e in circuit.elements if e.model in circuit.device_models
+                 and e.type not in "SWTOY"]
         if fixed:       # "devices" once CIDER numerical devices are among them
             cider = any(is_cider_model(model) for model in circuit.device_models.values())
             label = "devices    " if cider else "transistors"
             lines.append(f"{label} {len(fixed)} (fixed, ngspice only): {_shorten(fixed)}")
+        others = [e.name + (f" ({circuit.device_models[e.model].type} {e.model})"
+                            if e.model in circuit.device_models else "")
+                  for e in circuit.elements if e.type in "SWTOY"]
+        if others:      # switches and transmission lines (circuit/line_devices.py)
+            lines.append(f"switches/lines {len(others)} (fixed, ngspice only): "
+                         f"{_shorten(others)}")
         by_type: dict[str, list[float]] = {}
         for name in circuit.trainable:
             element = circuit.element(name)

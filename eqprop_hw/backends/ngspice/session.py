@@ -5,10 +5,12 @@ lines, reads vectors, and captures every line ngspice writes.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import logging
 import os
 import re
+import tempfile
 import threading
 import time
 from typing import Sequence
@@ -191,6 +193,28 @@ def _capturing_class(shared_class, ffi):
     return CapturingNgSpiceShared
 
 
+@contextlib.contextmanager
+def _outside_working_directory():
+    """Run the block in an empty temporary folder, then come back.
+
+    ``ngSpice_Init`` sources ``.spiceinit`` from the working directory (``shell`` commands
+    included): the library starts in an empty folder, so a file of that name in the user's
+    folder (or someone else's, where a spec was unpacked) is never run. Only the start of the
+    library (once per process) is moved; simulations run where they did.
+    """
+    try:
+        previous = os.getcwd()
+    except OSError:            # the working directory was removed: nothing to protect
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="eqprop-ngspice-init-") as folder:
+        os.chdir(folder)
+        try:
+            yield
+        finally:
+            os.chdir(previous)
+
+
 class NgspiceSession:
     """The process's one ngspice, behind a small API.
 
@@ -288,7 +312,8 @@ class NgspiceSession:
             else:
                 adapter.LIBRARY_PATH = library
                 try:
-                    shared = adapter(ngspice_id=0, send_data=False)
+                    with _outside_working_directory():
+                        shared = adapter(ngspice_id=0, send_data=False)
                 except OSError as error:
                     raise BackendError(f"ngspice shared library not found ({library}: "
                                        f"{error}): {INSTALL_HINT}") from None

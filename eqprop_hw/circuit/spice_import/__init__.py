@@ -27,10 +27,14 @@ Supported subset
 * Behavioural sources ``B n+ n- V=expr`` / ``I=expr`` whose identifiers are math functions,
   ``v(node)``, ``v(a,b)``, ``i(VSOURCE)``, numbers, ``time``, ``temper``, ``hertz``, ``pi`` or
   ``.param`` names (replaced by their values). The spec keeps the text after the nodes.
-* Transistors ``M`` (drain gate source bulk), ``Q`` (collector base emitter [substrate]),
-  ``J`` and ``Z`` (drain gate source) with ``.model NAME NMOS|PMOS|NPN|PNP|NJF|PJF|NMF|PMF``
-  cards (see :mod:`eqprop_hw.circuit.spice_import.devices`): fixed elements that only the
-  ngspice backend simulates.
+* Transistors ``M`` (drain gate source bulk; up to 7 nodes with an SOI model), ``Q``
+  (collector base emitter [substrate [thermal]]), ``J`` and ``Z`` (drain gate source) with
+  ``.model NAME NMOS|PMOS|NPN|PNP|NJF|PJF|NMF|PMF|NHFET|PHFET`` cards, switches ``S`` (n+ n-
+  nc+ nc- MODEL, ``.model NAME SW``) and ``W`` (n+ n- VCONTROL MODEL, ``CSW``), transmission
+  lines ``T`` (four nodes, ``z0`` and ``td`` or ``f``), ``O`` (``LTRA`` model) and ``Y``
+  (``TXL`` model) (see :mod:`eqprop_hw.circuit.spice_import.devices` and
+  :mod:`eqprop_hw.circuit.line_devices`): fixed elements that only the ngspice backend
+  simulates.
 * CIDER numerical devices: ``D`` with a ``.model NAME numd``, ``Q`` (collector base emitter)
   with ``nbjt``, ``M`` with ``numos``; the model's ``+`` lines are sub-cards read by the strict
   grammar of :mod:`eqprop_hw.circuit.cider` (see :mod:`.cider_devices`): fixed elements that
@@ -85,11 +89,12 @@ closing another section, a section defined twice, a ``.control`` without ``.endc
 ``.include``/``.lib``
 of a file outside the netlist's folder (after resolving symlinks and ``..``), include recursion
 deeper than :data:`MAX_INCLUDE_DEPTH`, behavioural expressions with other identifiers or
-characters, XSPICE ``A`` devices and other lines (``S W T O U K``
-...), transistor flags ``off`` and ``ic=``. With ``allow_unsafe=True`` includes may read files outside the folder; nothing else
+characters, XSPICE ``A`` devices and other lines (``U K N P`` ...),
+transistor and switch flags ``off``/``on`` and ``ic=``, a netlist without elements (saying
+whether it is a subcircuit library or a ``.control`` script). With ``allow_unsafe=True`` includes may read files outside the folder; nothing else
 changes (no card is skipped); B expressions must still parse in the grammar every netlist
 writer enforces (:mod:`eqprop_hw.circuit.spice_grammar`), and elements that a spec cannot
-represent (``A``, ``T``, ...) are still refused.
+represent (``A``, ``U``, ...) are still refused.
 
 Every error is a :class:`~eqprop_hw.errors.NetlistError` naming the file and line.
 

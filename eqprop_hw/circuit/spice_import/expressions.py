@@ -27,11 +27,19 @@ PARAM_FUNCTIONS = {
     "floor": (1, 1, math.floor), "ceil": (1, 1, math.ceil), "int": (1, 1, math.trunc),
     "nint": (1, 1, round), "sgn": (1, 1, lambda x: float((x > 0) - (x < 0))),
     "pow": (2, 2, math.pow), "atan2": (2, 2, math.atan2), "hypot": (2, 2, math.hypot),
-    "min": (1, 64, min), "max": (1, 64, max),
+    # ngspice's min and max take two arguments: max(3) and min(4) give 3 and 1 there, and
+    # max(1,5,2) gives 2 (ngspice 39, checked with ngspice -b), so other counts are refused
+    "min": (2, 2, min), "max": (2, 2, max),
 }
 
 
 _CONSTANTS = {"pi": math.pi}
+
+
+def _arity(low: int, high: int) -> str:
+    """``takes 2 arguments`` / ``takes 1 to 3 arguments``."""
+    count = str(low) if low == high else f"{low} to {high}"
+    return f"takes {count} argument{'' if count == '1' else 's'}"
 
 #: Functions allowed in B expressions: the netlist grammar's (eqprop_hw.circuit.spice_grammar).
 B_FUNCTIONS = frozenset(GRAMMAR_FUNCTIONS)
@@ -101,7 +109,8 @@ def _eval_node(node: ast.AST, params: dict) -> float:
         low, high, function = entry
         if not low <= len(node.args) <= high or \
                 any(isinstance(arg, ast.Starred) for arg in node.args):
-            raise ValueError(f"wrong number of arguments to {node.func.id}()")
+            raise ValueError(f"wrong number of arguments to {node.func.id}() "
+                             f"({_arity(low, high)})")
         return float(function(*[_eval_node(arg, params) for arg in node.args]))
     raise ValueError("only numbers, parameter names, + - * / ^ ** and math functions are allowed")
 
@@ -236,7 +245,8 @@ class _Conditional:
                                  f"{', '.join(sorted(PARAM_FUNCTIONS))})")
             low, high, function = entry
             if not low <= len(tree[2]) <= high:
-                raise ValueError(f"wrong number of arguments to {tree[1]}()")
+                raise ValueError(f"wrong number of arguments to {tree[1]}() "
+                                 f"({_arity(low, high)})")
             return float(function(*[self.value(arg, params) for arg in tree[2]]))
         result = self.value(tree[1], params)
         for operator, operand in tree[2]:
