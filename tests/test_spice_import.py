@@ -624,6 +624,21 @@ def test_file_level_refusals(tmp_path):
         import_netlist(tmp_path / "lib.cir")
 
 
+def test_solver_options_noted_and_circuit_options_refused():
+    """Solver settings the spec does not carry are left out and named in the note (a setting
+    such as bypass can move an ill-conditioned operating point); an option that adds
+    elements (rshunt) is refused, naming the line (issue 21: never skipped silently)."""
+    notes = []
+    text = "t\n.options bypass=1 reltol=1e-6 method=gear noacct\nV1 a 0 1\nR1 a 0 1k\n"
+    spec = import_netlist_text(text, notes=notes)
+    assert spec["options"]["reltol"] == 1e-6
+    assert notes == ["left out: .options bypass=1 (line 2), .options method=gear (line 2), "
+                     ".options noacct (line 2)"]
+    with pytest.raises(NetlistError, match=r":2: \.options rshunt adds a resistor from every "
+                                           r"node to ground"):
+        import_netlist_text("t\n.options rshunt=1e12\nV1 a 0 1\nR1 a 0 1k\n")
+
+
 # -- fuzzing ----------------------------------------------------------------------------------
 VALID = (ROOT / "netlists" / "graph_bridge.cir").read_text() + NESTED.split("\n", 1)[1]
 VALID = VALID.replace(".op\n.end\n", "")

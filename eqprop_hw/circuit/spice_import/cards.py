@@ -26,6 +26,9 @@ OPTION_CARDS = frozenset((".options", ".option", ".opt"))
 #: ``.options`` giving MOSFET instance defaults (used when a line lacks the parameter).
 MOS_DEFAULT_OPTIONS = {"defl": "l", "defw": "w", "defad": "ad", "defas": "as"}
 
+#: ``.options`` that add elements to the circuit (refused: the spec must hold every element).
+CIRCUIT_OPTIONS = {"rshunt": "adds a resistor from every node to ground"}
+
 
 class CardReader:
     """Top-level cards: ``.param``, ``.model``, ``.options``, ``.temp``, ``.global``.
@@ -167,8 +170,16 @@ class CardReader:
                 if not 0 < self.options_scale < float("inf"):
                     fail(f".options scale must be positive, got {self.options_scale!r}", line)
                 continue
-            if pair is None or pair.group(1).lower() not in OPTION_NAMES:
-                continue  # flags and options the spec does not know are ignored
+            word = (pair.group(1) if pair is not None else token.text).lower()
+            if word in CIRCUIT_OPTIONS:
+                fail(f".options {word} {CIRCUIT_OPTIONS[word]}; add those elements to the "
+                     "netlist instead", line)
+            if pair is None or word not in OPTION_NAMES:
+                # Solver settings and flags (bypass, method, klu, ...): the spec's own
+                # tolerances apply; noted, since a solver setting can move an ill-conditioned
+                # operating point.
+                self.note("left out", f".options {token.text} ({self.where(line)})")
+                continue
             key = pair.group(1).lower()
             value = parse_value(pair.group(2), self.params, line, f".options {key}")
             if key not in ("temp", "tnom") and value <= 0:
