@@ -381,6 +381,44 @@ def test_a_source_given_only_as_a_parenthesized_waveform_group():
     assert notes == ["left out: V1 PULSE (line 2)"]
 
 
+NOISE_FORMS = ["TRNOISE(1 1n 0 0)", "DC 2 TRNOISE(1 1n 0 0)", "2 TRNOISE(0.5 1u 1 1e-3 0 0 0)",
+               "TRRANDOM(1 10m 0 1 3)", "DC 1.5 TRRANDOM(2 10m 0 1 0.5)",
+               "TRRANDOM(3 10m 1 1 0.4)", "TRRANDOM(1 10m 0 1)", "TRRANDOM(2 10m)"]
+
+
+@needs_ngspice
+@pytest.mark.ngspice
+def test_noise_sources_keep_the_operating_point_value_of_raw_ngspice():
+    """TRNOISE / TRRANDOM are random transient noise: the import keeps the value raw
+    ``ngspice -b`` uses in an operating point (DC, else TRRANDOM's offset, else 0) and notes
+    the noise as left out."""
+    from eqprop_hw.backends.ngspice.raw import run_ngspice_batch
+    from eqprop_hw.circuit.spice_import import import_netlist_text
+    for form in NOISE_FORMS:
+        text = f"t\nV1 a 0 {form}\nR1 a 0 1k\n"
+        raw = float(run_ngspice_batch(text + ".op\n.end\n")["v(a)"][0])
+        notes = []
+        spec = import_netlist_text(text, notes=notes)
+        assert spec["elements"][0]["dc"] == raw, form
+        kind = "TRNOISE" if "TRNOISE" in form else "TRRANDOM"
+        assert notes == [f"left out: V1 {kind} (line 2)"], form
+
+
+@pytest.mark.parametrize("form, message", [
+    ("TRNOISE(1 1n 0 0 0 0 0 0)", "TRNOISE takes 2 to 7 numbers, got 8"),
+    ("TRRANDOM(5 1m)", "TRRANDOM type must be 1, 2, 3 or 4, got '5'"),
+    ("TRNOISE(1 1n) TRRANDOM(1 1m)", "two noise specifications (TRNOISE and TRRANDOM)"),
+    ("PULSE(0 1 0 1n) TRNOISE(1 1n)", "a waveform (PULSE) and TRNOISE together"),
+    ("TRNOISE(1 td=1n)", "TRNOISE takes 2 to 7 numbers"),
+])
+def test_malformed_noise_sources_are_refused(form, message):
+    from eqprop_hw.circuit.spice_import import import_netlist_text
+    from eqprop_hw.errors import NetlistError
+    with pytest.raises(NetlistError) as error:
+        import_netlist_text(f"t\nV1 a 0 {form}\nR1 a 0 1k\n", source="n.cir")
+    assert str(error.value).startswith("n.cir:2: V1") and message in str(error.value)
+
+
 @needs_ngspice
 @pytest.mark.ngspice
 def test_a_spiceinit_in_the_users_folder_is_never_run(tmp_path):

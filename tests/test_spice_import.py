@@ -554,7 +554,7 @@ REFUSALS = [
     ("unknown card", "t\nR1 a 0 1\n.foo\n", 3, ".foo refused"),
     ("pulse negative delay", "t\nV1 a 0 PULSE(0 1 -1n)\n", 2, "negative delay"),
     ("am source", "t\nV1 a 0 DC 1 AM(1 0 1k 1meg)\n", 2, "unsupported source specification"),
-    ("trnoise source", "t\nV1 a 0 TRNOISE(1n 1n 0 0)\n", 2, "'TRNOISE(1n"),
+    ("trnoise source", "t\nV1 a 0 TRNOISE(1n 1n 0 0 0 0 0 9)\n", 2, "TRNOISE takes 2 to 7"),
     ("pwl decreasing", "t\nV1 a 0 PWL(0 1 2 3 1 4)\n", 2, "not decrease"),
     ("E VALUE", "t\nE1 a 0 VALUE={v(b)}\n", 2, "use a B source"),
     ("G POLY", "t\nG1 a 0 POLY(1) b 0 0 1m\n", 2, "use a B source"),

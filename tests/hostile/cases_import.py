@@ -49,7 +49,7 @@ NETLISTS = {
     "pulse-negative-delay": ("t\nV1 a 0 PULSE(0 1 -1u)\nR1 a 0 1k\n", 2, "negative delay"),
     "pwl-negative-td": ("t\nV1 a 0 PWL(0 1 1u 2) td=-1u\nR1 a 0 1k\n", 2, "must not be negative"),
     "sin-option": ("t\nV1 a 0 SIN(0 1 1k) td=1\nR1 a 0 1k\n", 2, "SIN option td="),
-    "source-trnoise": ("t\nV1 a 0 TRNOISE(1 1 0 0)\nR1 a 0 1k\n", 2, "unsupported source"),
+    "source-trnoise": ("t\nV1 a 0 TRNOISE(1 1 0 0 0 0 0 1)\nR1 a 0 1k\n", 2, "TRNOISE takes 2 to 7"),
     "shell-outside-control": (HEAD + "shell touch {marker}\n", 5, "control command"),
     "exec-unsafe": (HEAD + ".exec touch {marker}\n", 5, "card .exec refused"),
     "unknown-card-unsafe": (HEAD + ".foo touch {marker}\n", 5, "card .foo refused"),

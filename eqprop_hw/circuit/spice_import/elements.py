@@ -11,7 +11,8 @@ from eqprop_hw.circuit.transistors import TRANSISTOR_NODES
 from eqprop_hw.circuit.spice_import.lines import (KV_RE, Line, check_element_name, fail, first_word,
                                                   split_tokens)
 from eqprop_hw.circuit.spice_import.expressions import params_list, parse_value, split_positional
-from eqprop_hw.circuit.spice_import.sources import (WAVEFORMS, behavioural_expression,
+from eqprop_hw.circuit.spice_import.sources import (NOISE_SOURCES, WAVEFORMS,
+                                                    behavioural_expression,
                                                     behavioural_form_hint, keyword_group,
                                                     source_keyword, waveform_at_zero)
 from eqprop_hw.circuit.spice_import.structure import Scope
@@ -298,8 +299,9 @@ class ElementReader:
         ``[DC] value``, then optionally ``AC mag [phase]`` and one waveform (``PULSE SIN PWL
         EXP SFFM``, with or without parentheses). The DC value if given, else the waveform's
         value at t = 0 as ngspice 39 computes it (see :func:`waveform_at_zero`), else 0.
-        AC and waveform specifications are left out and noted; other source keywords
-        (``AM``, ``TRNOISE``, ...) are refused by name.
+        AC and waveform specifications are left out and noted, and so is random transient
+        noise (``TRNOISE``: no operating-point value; ``TRRANDOM``: its offset, the 5th
+        argument, without a DC value); other source keywords (``AM``, ...) are refused by name.
         """
         dc, words, index = None, list(rest), 0
         if words and words[0].upper() == "DC":
@@ -310,7 +312,7 @@ class ElementReader:
             dc, index = parse_value(words[0][3:], params, line, f"{label} DC value"), 1
         elif words and not source_keyword(words[0]) and not keyword_group(words[0]):
             dc, index = parse_value(words[0], params, line, f"{label} value"), 1
-        waveform, left = None, []
+        waveform, noise, left = None, None, []
         while index < len(words):
             word = words[index]
             if keyword_group(word):   # ngspice's (PWL ...) (AC 1) groups
@@ -334,6 +336,21 @@ class ElementReader:
                 args, index = _waveform_args(words, index, key, line, label)
                 waveform = (key, args)
                 left.append(key)
+            elif key in NOISE_SOURCES:   # random transient noise: absent from an OP
+                if noise is not None:
+                    fail(f"{label}: two noise specifications ({noise[0]} and {key})", line)
+                args, index = _waveform_args(words, index, key, line, label)
+                low, high = NOISE_SOURCES[key]
+                if not low <= len(args) <= high or any(KV_RE.fullmatch(a) for a in args):
+                    fail(f"{label}: {key} takes {low} to {high} numbers, got {len(args)}",
+                         line)
+                values = [parse_value(a, params, line, f"{label} {key} value") for a in args]
+                if key == "TRRANDOM" and values[0] not in (1, 2, 3, 4):
+                    fail(f"{label}: TRRANDOM type must be 1, 2, 3 or 4, got {args[0]!r}", line)
+                # ngspice 39's operating point: TRNOISE adds nothing; TRRANDOM gives its
+                # offset (5th argument, default 0). A DC value takes precedence (measured).
+                noise = (key, values[4] if key == "TRRANDOM" and len(values) > 4 else 0.0)
+                left.append(key)
             elif key in ("DISTOF1", "DISTOF2"):
                 index += 1
                 while index < len(words) and not source_keyword(words[index]):
@@ -344,6 +361,11 @@ class ElementReader:
                       "value, AC, PULSE, SIN, PWL, EXP, SFFM); refused", line)
         if left:
             self.note("left out", f"{label} {'/'.join(left)} ({self.where(line)})")
+        if waveform is not None and noise is not None:
+            fail(f"{label}: a waveform ({waveform[0]}) and {noise[0]} together are not "
+                 "supported; refused", line)
+        if noise is not None:
+            return noise[1] if dc is None else dc
         if waveform is not None:   # checked even when the DC value is used
             key, args = waveform
             for option in [a for a in args if KV_RE.fullmatch(a)]:   # PWL r= and td=

@@ -32,6 +32,10 @@ _SOURCE_WORDS = frozenset(WAVEFORMS) | {"AC", "DC", "DISTOF1", "DISTOF2", "AM", 
                                         "TRRANDOM", "EXTERNAL", "PORTNUM", "Z0", "PWR", "FREQ"}
 
 
+#: Random transient noise sources: keyword -> (fewest, most) arguments (ngspice 39 manual).
+NOISE_SOURCES = {"TRNOISE": (2, 7), "TRRANDOM": (2, 5)}
+
+
 def source_keyword(word: str) -> str | None:
     """The source keyword ``word`` starts (``PULSE(0 1)`` -> ``PULSE``), or None."""
     match = re.match(r"([A-Za-z][A-Za-z0-9]*)(?=$|\s*\(|=)", word)
