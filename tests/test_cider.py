@@ -206,6 +206,8 @@ def test_numos_spec_builds_writes_and_is_refused_by_the_native_backend():
                      {"name": "M1", "nodes": ["x", "d", "0", "0"], "model": "MN", "w": 1e-5}]})
     circuit = build_circuit(spec)
     assert circuit.device_models["MN"].nodes == 45            # 9 x 5 mesh lines
+    from eqprop_hw.circuit.transistors import writes_check_log
+    assert writes_check_log(circuit) is False     # a NUMOS is no BSIM (was an AttributeError)
     lines = netlist_lines(circuit)
     assert ".model MN numos" in lines and "M1 x d 0 0 MN w=1e-05" in lines
     assert "+ electrode number=1 ix.low=1 ix.high=2 iy.low=1 iy.high=1" in lines

@@ -401,7 +401,8 @@ def writes_check_log(circuit) -> bool:
     >>> writes_check_log(Circuit("c", "graph", [], {}, [], [], [], {}, None, {"NM": model}))
     True
     """
-    return any(model.letter == "M" and model_level(model) in CHECK_LOG_LEVELS
+    return any(isinstance(model, DeviceModel) and model.letter == "M" and
+               model_level(model) in CHECK_LOG_LEVELS     # (CIDER models write no check log)
                for model in circuit.device_models.values())
 
 
