@@ -22,9 +22,9 @@ import yaml
 from eqprop_hw.backends import make_backend
 from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.circuit.spec import parse_spec
-from eqprop_hw.cli import main
 from eqprop_hw.errors import BackendError, CircuitError, SpecError
 from eqprop_hw.learning.reference import EnergyModel
+from cli_run import run
 
 NGSPICE = shutil.which("ngspice")
 needs_ngspice = pytest.mark.skipif(NGSPICE is None, reason="ngspice binary not installed")
@@ -125,10 +125,6 @@ FIRST_DEVICE = {
 }
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def imported(tmp_path, name, capsys) -> Path:

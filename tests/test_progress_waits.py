@@ -14,17 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from eqprop_hw.cli import main
 from eqprop_hw.learning import progress
+from cli_run import run
 
 ROOT = Path(__file__).resolve().parents[1]
 XOR = str(ROOT / "circuits" / "xor.yaml")
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_an_open_bar_is_redrawn_while_its_step_takes_long(monkeypatch, capsys):
