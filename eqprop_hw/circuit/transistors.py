@@ -77,6 +77,9 @@ MODEL_LEVELS = {"M": frozenset((1, 2, 3, 4, 5, 6, 8, 9, 10, 14, 49, 54, 55, 56, 
 #: body contact, temperature): B4SOI 10/58, BSIM3SOI FD 55, DD 56, PD 57 (7 nodes); SOI3 60
 #: (6 nodes). ngspice refuses more than 4 nodes on any other level.
 SOI_NODES = {10: 7, 55: 7, 56: 7, 57: 7, 58: 7, 60: 6}
+#: SOI levels that take exactly this many nodes: SOI3 (60) with fewer than 6 makes ngspice 39
+#: abort the whole process (an assertion in its sparse matrix code, measured).
+SOI_EXACT_NODES = {60: 6}
 #: MOSFET levels whose ngspice models write a check log (``b3v33check.log``,
 #: ``b3soipdv223check.log``, ``b4soiv1check.log``; BSIM4 when its parameters draw warnings)
 #: into the working directory: BSIM3 8/49, BSIM4 14/54, the SOI models 10 55 56 57 58.
@@ -339,6 +342,9 @@ def node_count_problem(kind: str, count: int, level: int) -> str | None:
             return f"a MOSFET of LEVEL={level} takes at most {SOI_NODES[level]} nodes"
         return (f"a MOSFET with more than 4 nodes needs an SOI model (LEVEL "
                 f"{' '.join(map(str, sorted(SOI_NODES)))}), not LEVEL={level}")
+    if kind == "M" and level in SOI_EXACT_NODES and count != SOI_EXACT_NODES[level]:
+        return (f"a MOSFET of LEVEL={level} takes {SOI_EXACT_NODES[level]} nodes (ngspice 39 "
+                f"aborts on fewer), got {count}")
     if kind == "Q" and count == 5 and level not in THERMAL_Q_LEVELS:
         return (f"a bipolar transistor with 5 nodes (a thermal node) needs a VBIC or HICUM "
                 f"model (LEVEL {' '.join(map(str, sorted(THERMAL_Q_LEVELS)))}), not "
