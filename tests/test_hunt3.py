@@ -54,3 +54,18 @@ def test_huge_cider_mesh_is_stopped_at_the_time_limit(tmp_path):
             backend.solve(np.zeros((1, 0)))
     finally:
         backend.close()
+
+
+def test_many_unused_models_make_one_short_note(tmp_path, capsys, monkeypatch):
+    """200000 unused switch models: the note was one stderr line of 2.9 MB listing them all."""
+    from eqprop_hw.cli import main
+    (tmp_path / "net.cir").write_text(
+        "t\nVDD vdd 0 DC 3\nVC c 0 DC 1\nR1 vdd a 1k\nS1 a 0 c 0 SM1\n"
+        + "".join(f".model SM{k} SW(VT=1)\n" for k in range(3000))
+        + "".join(f".subckt U{k} a b\nR1 a b 1k\n.ends\n" for k in range(3000)))
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", "net.cir", "-o", "spec.yaml"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
+    assert len(notes) == 1 and len(notes[0]) < 1000
+    assert "unused models SM0 (SW), SM2 (SW)" in notes[0] and "and 2979 more" in notes[0]
+    assert "unused subcircuits U0, U1" in notes[0] and "and 2980 more" in notes[0]
