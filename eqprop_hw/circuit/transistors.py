@@ -202,6 +202,22 @@ def check_model_param(key, value, kind: str, subject: str):
     return float(value)
 
 
+def line_model_problem(kind: str, values: dict) -> str | None:
+    """Why the parameters ``values`` of a model of type ``kind`` make ngspice 39 stop with a
+    fatal error (measured), or None: an LTRA line with fewer than two of R L G C nonzero, a
+    TXL line without R or G.
+
+    >>> line_model_problem("LTRA", {"R": 1.0, "LEN": 1.0})
+    'an LTRA line needs at least two of R, L, G, C given and nonzero (ngspice stops with a fatal error otherwise)'
+    """
+    if kind == "LTRA" and sum(values.get(key, 0.0) != 0.0 for key in "RLGC") < 2:
+        return ("an LTRA line needs at least two of R, L, G, C given and nonzero (ngspice "
+                "stops with a fatal error otherwise)")
+    if kind == "TXL" and not {"R", "G"} <= set(values):
+        return "a TXL line needs R= and G= given (ngspice stops with a fatal error otherwise)"
+    return None
+
+
 @dataclass(frozen=True)
 class DeviceModel:
     """A transistor ``.model``: its name, type and parameters as given.
@@ -243,6 +259,9 @@ class DeviceModel:
                 raise CircuitError(f"{subject}: parameter {key} given twice")
             seen.add(key)
             checked.append((key, value))
+        problem = line_model_problem(self.type, dict(checked))
+        if problem:
+            raise CircuitError(f"{subject}: {problem}")
         object.__setattr__(self, "params", tuple(checked))
 
     @property
