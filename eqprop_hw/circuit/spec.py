@@ -182,6 +182,10 @@ def _device_model(check: SpecChecker, model: dict, where: str) -> dict:
             out[name] = check_model_param(name, value, MODEL_TYPES[kind], where)
         except CircuitError as error:
             check.fail(str(error), model, key)
+    from eqprop_hw.circuit.transistors import line_model_problem
+    problem = line_model_problem(kind, out)
+    if problem:
+        check.fail(f"{where}: {problem}", model, "type")
     return out
 
 

@@ -80,6 +80,9 @@ MODEL_LEVELS = {"M": frozenset((1, 2, 3, 4, 5, 6, 8, 9, 10, 14, 49, 54, 55, 56, 
 #: body contact, temperature): B4SOI 10/58, BSIM3SOI FD 55, DD 56, PD 57 (7 nodes); SOI3 60
 #: (6 nodes). ngspice refuses more than 4 nodes on any other level.
 SOI_NODES = {10: 7, 55: 7, 56: 7, 57: 7, 58: 7, 60: 6}
+#: SOI levels that take exactly this many nodes: SOI3 (60) with fewer than 6 makes ngspice 39
+#: abort the whole process (an assertion in its sparse matrix code, measured).
+SOI_EXACT_NODES = {60: 6}
 #: MOSFET levels whose ngspice models write a check log (``b3v33check.log``,
 #: ``b3soipdv223check.log``, ``b4soiv1check.log``; BSIM4 when its parameters draw warnings)
 #: into the working directory: BSIM3 8/49, BSIM4 14/54, the SOI models 10 55 56 57 58.
@@ -202,6 +205,22 @@ def check_model_param(key, value, kind: str, subject: str):
     return float(value)
 
 
+def line_model_problem(kind: str, values: dict) -> str | None:
+    """Why the parameters ``values`` of a model of type ``kind`` make ngspice 39 stop with a
+    fatal error (measured), or None: an LTRA line with fewer than two of R L G C nonzero, a
+    TXL line without R or G.
+
+    >>> line_model_problem("LTRA", {"R": 1.0, "LEN": 1.0})
+    'an LTRA line needs at least two of R, L, G, C given and nonzero (ngspice stops with a fatal error otherwise)'
+    """
+    if kind == "LTRA" and sum(values.get(key, 0.0) != 0.0 for key in "RLGC") < 2:
+        return ("an LTRA line needs at least two of R, L, G, C given and nonzero (ngspice "
+                "stops with a fatal error otherwise)")
+    if kind == "TXL" and not {"R", "G"} <= set(values):
+        return "a TXL line needs R= and G= given (ngspice stops with a fatal error otherwise)"
+    return None
+
+
 @dataclass(frozen=True)
 class DeviceModel:
     """A transistor ``.model``: its name, type and parameters as given.
@@ -243,6 +262,9 @@ class DeviceModel:
                 raise CircuitError(f"{subject}: parameter {key} given twice")
             seen.add(key)
             checked.append((key, value))
+        problem = line_model_problem(self.type, dict(checked))
+        if problem:
+            raise CircuitError(f"{subject}: {problem}")
         object.__setattr__(self, "params", tuple(checked))
 
     @property
@@ -342,6 +364,9 @@ def node_count_problem(kind: str, count: int, level: int) -> str | None:
             return f"a MOSFET of LEVEL={level} takes at most {SOI_NODES[level]} nodes"
         return (f"a MOSFET with more than 4 nodes needs an SOI model (LEVEL "
                 f"{' '.join(map(str, sorted(SOI_NODES)))}), not LEVEL={level}")
+    if kind == "M" and level in SOI_EXACT_NODES and count != SOI_EXACT_NODES[level]:
+        return (f"a MOSFET of LEVEL={level} takes {SOI_EXACT_NODES[level]} nodes (ngspice 39 "
+                f"aborts on fewer), got {count}")
     if kind == "Q" and count == 5 and level not in THERMAL_Q_LEVELS:
         return (f"a bipolar transistor with 5 nodes (a thermal node) needs a VBIC or HICUM "
                 f"model (LEVEL {' '.join(map(str, sorted(THERMAL_Q_LEVELS)))}), not "

@@ -61,8 +61,12 @@ class CiderReader:
         label = name if not scope.path else f"{local} (in {scope.describe()})"
         count = NODE_COUNTS[letter]
         if len(words) <= count + 1 or not self._cider_type(words[count + 1]):
-            fail(f"{label}: a CIDER {KINDS[self._cider_type(words[count + 2])]} takes "
-                 f"{count} nodes (collector base emitter), then its model", line)
+            named = [self._cider_type(word.split("=")[0]) for word in words[count + 1:]]
+            kind = next((found for found in named if found), None)
+            what = f"CIDER {KINDS[kind]}" if kind else f"CIDER {letter} element"
+            fail(f"{label}: a {what} takes {count} nodes"
+                 f"{' (collector base emitter)' if letter == 'Q' else ''}, then its model "
+                 "name (alone, not name=value)", line)
         kind = self._cider_type(words[count + 1])
         if MODEL_TYPES[kind] != letter:
             fail(f"{label}: model {words[count + 1]} is a {kind} model ({KINDS[kind]}, used by "

@@ -21,6 +21,7 @@ from eqprop_hw.circuit.transistors import (INSTANCE_PARAMS, MAX_MODEL_PARAMS, MO
                                            MODEL_TYPES, SOI_INSTANCE_PARAMS, SOI_NODES,
                                            TERMINALS, TRANSISTOR_KINDS, TRANSISTOR_NODES,
                                            VERSION_RE, check_instance_params, check_model_param,
+                                           line_model_problem,
                                            model_level, node_count_problem)
 from eqprop_hw.errors import CircuitError
 from eqprop_hw.circuit.spice_import.lines import KV_RE, Line, check_element_name, fail, split_tokens
@@ -278,4 +279,7 @@ class DeviceReader:
                 self.note("accepted", f"model {name} {key} given twice with the same value")
                 continue
             out[key] = value
+        problem = line_model_problem(kind, out)
+        if problem:
+            fail(f"model {name}: {problem}", line)
         return out

@@ -37,6 +37,14 @@ def _spec_name(title: str | None, stem: str | None) -> str:
     return name if name and NAME_RE.fullmatch(name) else "imported"
 
 
+def _few(names: list) -> str:
+    """``A, B, C and N more``: at most :data:`MAX_NOTE_ITEMS` names of a note item (a netlist
+    may define 100000 unused models)."""
+    shown = ", ".join(names[:MAX_NOTE_ITEMS])
+    return shown + (f" and {len(names) - MAX_NOTE_ITEMS} more" if len(names) > MAX_NOTE_ITEMS
+                    else "")
+
+
 class Importer(StructureReader, CardReader, ElementReader, DeviceReader, CiderReader):
     """State of one import: options, models, elements and the name registries."""
 
@@ -118,10 +126,10 @@ class Importer(StructureReader, CardReader, ElementReader, DeviceReader, CiderRe
         unused = [f"{name} ({kind})" for name, kind in self.other_models.items()
                   if name not in used]
         if unused:
-            self.note("ignored", "unused models " + ", ".join(unused))
+            self.note("ignored", "unused models " + _few(unused))
         subs = [name for name in self.subckts if name not in self.used_subckts]
         if subs:
-            self.note("ignored", "unused subcircuits " + ", ".join(subs))
+            self.note("ignored", "unused subcircuits " + _few(subs))
 
     def note_lines(self) -> list:
         """The notes as lines: ``KIND: item, item, ... (and N more)``."""
