@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 from eqprop_hw.backends.ngspice import NgspiceBackend
 
 #: A first input value that makes :class:`CrashingNgspice` abort on that row, every time.
 POISON = 123.25
+#: A first input value that makes :class:`CrashingNgspice` sleep for a minute on that row
+#: (a request that outlasts its caller).
+SLUMBER = 321.5
 
 
 class CrashingNgspice(NgspiceBackend):
@@ -52,6 +56,8 @@ class CrashingNgspice(NgspiceBackend):
             x = [float(v) for v in self._inputs[row]]
             if x[0] == POISON or x == self._poison:
                 os.abort()
+            if x[0] == SLUMBER:
+                time.sleep(60.0)
         if (self._kill_at is not None and self._rows_seen == self._kill_at
                 and not Path(self._marker).exists()):
             Path(self._marker).write_text("killed\n")

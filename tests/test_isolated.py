@@ -17,7 +17,7 @@ from eqprop_hw.errors import BackendError, CircuitError, SimulatorCrash
 from eqprop_hw.io.params import load_params
 from eqprop_hw.circuit.spec import load_spec
 
-from isolation_helpers import POISON, crashing
+from isolation_helpers import POISON, SLUMBER, crashing
 
 pytestmark = pytest.mark.ngspice
 
@@ -138,3 +138,44 @@ def test_training_names_the_data_set_row_that_always_crashes(tmp_path, monkeypat
     assert re.search(r"^training sample \d \(data set row 2\) in epoch 1: ngspice died while "
                      r"solving sample row \d of a batch of 4 .*inputs \[1, 0\]", message), message
     assert "SIGABRT" in message
+
+
+def test_a_child_busy_in_a_request_ends_soon_after_its_parent_is_killed(tmp_path):
+    """SIGKILL of the caller mid-request: the child (in its own session, busy for a minute)
+    ends within seconds instead of running on re-parented."""
+    import subprocess
+    import sys
+    import time
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, numpy as np\n"
+        f"sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'tests')!r}]\n"
+        "from eqprop_hw.backends.isolated import IsolatedBackend\n"
+        "from eqprop_hw.circuit.build import build_circuit\n"
+        "from eqprop_hw.circuit.spec import load_spec\n"
+        "from isolation_helpers import SLUMBER, crashing\n"
+        f"circuit = build_circuit(load_spec({str(ROOT / 'circuits' / 'iris.yaml')!r}))\n"
+        "backend = IsolatedBackend(circuit, factory=crashing)\n"
+        "print(backend.pid, flush=True)\n"
+        "backend.solve(np.array([[SLUMBER, 0.0, 0.0, 0.0]]))\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        time.sleep(1.5)                                  # the request is under way
+        parent.kill()
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            if Path(f"/proc/{child}/stat").exists() and \
+                    Path(f"/proc/{child}/stat").read_text().split()[2] == "Z":
+                break                                    # exited, not yet reaped
+            time.sleep(0.2)
+        else:
+            os.kill(child, signal.SIGKILL)
+            pytest.fail("the child still runs 10 s after its parent was killed")
+    finally:
+        parent.kill()

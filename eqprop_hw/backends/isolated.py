@@ -51,6 +51,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import weakref
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -97,9 +99,22 @@ class _Row:
         self.map[:8] = int(number).to_bytes(8, "little", signed=True)
 
 
-def _child_main(connection_fd: int, row_fd: int) -> None:
-    """Entry point of the child: ``python -c "...; _child_main(fd, fd)"``."""
+def _exit_with_parent(parent: int, period: float = 1.0) -> None:
+    """Child, in a daemon thread: end the process once ``parent`` is gone (the child is
+    re-parented). A parent killed mid-request closes the pipe, but a child busy in a long
+    ngspice call would only see that when the call ends; this ends it within ``period`` s."""
+    while True:
+        time.sleep(period)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _child_main(connection_fd: int, row_fd: int, parent: int | None = None) -> None:
+    """Entry point of the child: ``python -c "...; _child_main(fd, fd, parent_pid)"``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
+                         name="exit-with-parent").start()
     connection = Connection(connection_fd)
     row = _Row(row_fd)
     try:
@@ -248,7 +263,7 @@ class IsolatedBackend(Backend):
         environment["PYTHONPATH"] = os.pathsep.join(
             [package_root] + [p for p in environment.get("PYTHONPATH", "").split(os.pathsep) if p])
         code = ("from eqprop_hw.backends.isolated import _child_main; "
-                f"_child_main({theirs.fileno()}, {self._row_file.fileno()})")
+                f"_child_main({theirs.fileno()}, {self._row_file.fileno()}, {os.getpid()})")
         try:
             process = subprocess.Popen([sys.executable, "-c", code], env=environment,
                                        pass_fds=(theirs.fileno(), self._row_file.fileno()),
