@@ -43,12 +43,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from eqprop_hw.circuit.graph import GROUND, Circuit, Element, InputPort
-from eqprop_hw.circuit.netlist import element_line, fmt, option_and_model_lines, wrap_words
+from eqprop_hw.circuit.netlist import fmt
 from eqprop_hw.circuit.spice_grammar import check_expression, check_name
 from eqprop_hw.circuit.transistors import DeviceModel, model_line, transistor_line
 from eqprop_hw.errors import CircuitError
-from eqprop_hw.twin.netlist import (TWIN_TYPES, TwinNamer, TwinSettings, clock_points,
-                                    pinned_nodes, pwl_lines, window_points)
+from eqprop_hw.twin.netlist import ConductanceEdges, TwinSettings, twin_lines
 
 #: ngspice's level-1 default transconductance parameter KP (A/V^2), used when a model omits it.
 DEFAULT_KP = 2e-5
@@ -230,14 +229,6 @@ def _fresh_element(name: str, taken: set) -> str:
     return check_name(name, "element")
 
 
-def _v(node: str) -> str:
-    return "0" if node == GROUND else f"v({node})"
-
-
-def _drop(a: str, b: str) -> str:
-    return f"({_v(a)}-{_v(b)})"
-
-
 def gate_bounds(settings: TwinSettings, edge: MosfetEdge) -> tuple[float, float]:
     """[V_G,min, V_G,max] (V): the gates of zero-bias conductances g_min and g_max (at
     V_G,min an edge is off for terminals at or above the bulk rail, when g_min is small).
@@ -255,9 +246,7 @@ def twin_mos_lines(circuit: Circuit, settings: TwinSettings, edge: MosfetEdge, i
                    damage: dict | None = None) -> list[str]:
     """The transistor twin's transient netlist, one string per line.
 
-    Long because: like :func:`eqprop_hw.twin.netlist.twin_lines`, it writes the netlist's
-    sections in order (shared sources, both twins, each edge's gate capacitor, transistors,
-    amplifier and cut, the clamps, the clock, the analysis) from the same name maps.
+    :func:`eqprop_hw.twin.netlist.twin_lines` with :class:`MosfetEdges`.
 
     Parameters
     ----------
@@ -293,153 +282,72 @@ def twin_mos_lines(circuit: Circuit, settings: TwinSettings, edge: MosfetEdge, i
     ['MR1_F a tw_r1 m1_f 0 TWMOS w=0.0001 l=1e-06', 'MR1_C a tw_r1 m1_c 0 TWMOS w=0.0001 l=1e-06']
     """
     settings = edge.unit_settings(settings)
-    inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
-    targets = np.atleast_2d(np.asarray(targets, dtype=float))
-    windows = inputs.shape[0]
-    if inputs.shape != (windows, len(circuit.inputs)) or \
-            targets.shape != (windows, len(circuit.outputs)) or windows < 1:
-        raise CircuitError(f"twin: inputs must be (windows, {len(circuit.inputs)}) and targets "
-                           f"(windows, {len(circuit.outputs)}), got {inputs.shape} and "
-                           f"{targets.shape}")
-    if not (np.isfinite(inputs).all() and np.isfinite(targets).all()):
-        raise CircuitError("twin: inputs and targets must be finite")
-    if not circuit.outputs:
-        raise CircuitError("twin: the circuit has no outputs to clamp")
-    if edge.model.name in circuit.device_models or edge.model.name in circuit.models:
-        raise CircuitError(f"twin: model name {edge.model.name} is already used in the circuit")
-    trainable = set(circuit.trainable)
-    pinned = pinned_nodes(circuit)
-    namer = TwinNamer(circuit, set(pinned) | {GROUND})
-    driven = {source: (k, gain) for k, port in enumerate(circuit.inputs)
-              for source, gain in port.sources}
-    outputs = [port.node for port in circuit.outputs]
-    for node in outputs:
-        if node in pinned or node == GROUND:
-            raise CircuitError(f"twin: output node {node} is set by a source; it cannot be "
-                               "clamped")
-    lines = [title or f"eqprop-hw twin {circuit.name}",
-             f"* transistor twin-network Coupled Learning: eta={fmt(settings.eta)}, "
-             f"{windows} windows of {fmt(settings.sample_time)} s"]
-    options = dict(circuit.options, reltol=settings.reltol)
-    lines += option_and_model_lines(replace(circuit, options=options, _names_checked=True))
-    lines.append(model_line(edge.model))
-    shared_sources, copies, edges = [], [], []
-    for element in circuit.elements:
-        if element.type not in TWIN_TYPES:
-            raise CircuitError(f"twin: element {element.name} is of type {element.type}; twin "
-                               f"networks copy {', '.join(TWIN_TYPES)} elements only")
-        if element.type == "V" and element.name in (pinned.get(element.nodes[0]),
-                                                     pinned.get(element.nodes[1])):
-            shared_sources.append(element)
-        elif element.name in trainable:
-            if element.type != "R":
-                raise CircuitError(f"twin: trainable element {element.name} is not a "
-                                   "conductance (R)")
-            edges.append(element)
-        else:
-            copies.append(element)
-    order = {name: k for k, name in enumerate(circuit.trainable)}
-    edges.sort(key=lambda element: order[element.name])
-    for element in shared_sources:
-        if element.name in driven:
-            k, gain = driven[element.name]
-            times, values = window_points(gain * inputs[:, k], settings)
-            lines += pwl_lines(element.name, " ".join(element.nodes), times, values)
-        else:
-            lines.append(element_line(element))
-    bulk = GROUND
-    if edge.bulk != 0.0:
-        bulk = namer.new_node("tw_bulk")
-        lines.append(f"{namer.element('VTW_BULK')} {bulk} 0 {fmt(edge.bulk)}")
-    for twin in ("f", "c"):
-        for element in copies:
-            nodes = tuple(namer.node(n, twin) for n in element.nodes)
-            copy = Element(namer.element(f"{element.name}_{twin.upper()}"), element.type,
-                           nodes, element.value, element.model, element.control, element.expr,
-                           element.resistance)
-            lines.append(element_line(copy))
-    v_min, v_max = gate_bounds(settings, edge)
-    initial = np.asarray(initial_gates, dtype=float)
-    if initial.shape != (len(edges),) or not np.isfinite(initial).all():
-        raise CircuitError(f"twin: {len(edges)} finite initial gate voltages needed, got "
-                           f"shape {initial.shape}")
-    initial = np.clip(initial, v_min, v_max)
-    damage = _checked_damage(damage, edges, windows, edge)
-    clock = namer.new_node("tw_clock")
-    store_nodes = []
-    for element in edges:
-        store = namer.new_node(f"tw_{element.name.lower()}")
-        store_nodes.append(store)
-        gate, intact = store, ""
-        if element.name in damage:
-            intact_node = namer.new_node(f"tw_intact_{element.name.lower()}")
-            intact = f"*v({intact_node})"
-            cut = np.r_[np.ones(damage[element.name]), np.zeros(windows - damage[element.name])]
-            times, values = window_points(cut, settings)
-            lines += pwl_lines(namer.element(f"VTW_INTACT_{element.name}"),
-                               f"{intact_node} 0", times, values)
+    return twin_lines(circuit, settings, inputs, targets, initial_gates, title=title,
+                      clock_scale=clock_scale, damage=damage, edges=MosfetEdges(edge, settings))
+
+
+class MosfetEdges(ConductanceEdges):
+    """Trainable edges as MOSFETs whose gate is the storage capacitor (the edge kind
+    :func:`twin_mos_lines` gives :func:`eqprop_hw.twin.netlist.twin_lines`): the model card,
+    the bulk rail, gate bounds, and per edge a cut gate buffer and the transistor per twin."""
+
+    kind = "transistor "
+
+    def __init__(self, edge: MosfetEdge, settings: TwinSettings):
+        super().__init__(settings)
+        self.edge = edge
+        self.bulk = GROUND
+
+    def check(self, circuit: Circuit) -> None:
+        """Refuse a circuit that already uses the edge model's name."""
+        name = self.edge.model.name
+        if name in circuit.device_models or name in circuit.models:
+            raise CircuitError(f"twin: model name {name} is already used in the circuit")
+
+    def model_lines(self) -> list[str]:
+        return [model_line(self.edge.model)]
+
+    def rail_lines(self, namer) -> list[str]:
+        """The bulk rail's source (none when the bulk is ground)."""
+        if self.edge.bulk == 0.0:
+            return []
+        self.bulk = namer.new_node("tw_bulk")
+        return [f"{namer.element('VTW_BULK')} {self.bulk} 0 {fmt(self.edge.bulk)}"]
+
+    def store_bounds(self) -> tuple[float, float]:
+        """Gate bounds (V): the gates of g_min and g_max."""
+        return gate_bounds(self.settings, self.edge)
+
+    def initial_store(self, initial, count: int) -> np.ndarray:
+        """Initial gate voltages (V), given as such, clipped to the bounds."""
+        initial = np.asarray(initial, dtype=float)
+        if initial.shape != (count,) or not np.isfinite(initial).all():
+            raise CircuitError(f"twin: {count} finite initial gate voltages needed, got "
+                               f"shape {initial.shape}")
+        return np.clip(initial, *self.store_bounds())
+
+    def check_damage(self, damage: dict) -> None:
+        """A cut pulls the gate to the bulk rail: that turns the edge off only for VTO > 0."""
+        if damage and self.edge.vto <= 0:
+            raise CircuitError("twin: cutting a MOSFET edge pulls its gate to the bulk rail, "
+                               f"which turns it off only for VTO > 0 (VTO is "
+                               f"{self.edge.vto:g} V)")
+
+    def edge_lines(self, namer, element: Element, store: str,
+                   intact_node: str | None) -> list[str]:
+        """A cut edge's gate buffer (the stored gate while intact, the bulk rail once cut),
+        then the edge's transistor in each twin."""
+        lines, gate = [], store
+        if intact_node is not None:
             gate = namer.new_node(f"tw_g_{element.name.lower()}")
-            expr = (f"V=v({store})*v({intact_node})+{fmt(edge.bulk)}*(1-v({intact_node}))")
+            expr = (f"V=v({store})*v({intact_node})"
+                    f"+{fmt(self.edge.bulk)}*(1-v({intact_node}))")
             check_expression(expr, element.name)
             lines.append(f"{namer.element(f'BTW_GATE_{element.name}')} {gate} 0 {expr}")
         a, b = element.nodes
         for twin in ("f", "c"):
             mos = _edge_element(namer.element(f"M{element.name}_{twin.upper()}")[1:],
-                                (namer.node(a, twin), namer.node(b, twin)), gate, bulk, edge)
+                                (namer.node(a, twin), namer.node(b, twin)), gate, self.bulk,
+                                self.edge)
             lines.append(transistor_line(mos))
-        fa, fb, ca, cb = (namer.node(a, "f"), namer.node(b, "f"), namer.node(a, "c"),
-                          namer.node(b, "c"))
-        rate_node = namer.new_node(f"tw_i_{element.name.lower()}")
-        rate = (f"{fmt(settings.gain)}*v({clock}){intact}*({_drop(fa, fb)}^2-"
-                f"{_drop(ca, cb)}^2)")
-        if settings.update_limit is not None:
-            limit = fmt(settings.update_limit)
-            rate = f"{limit}*tanh(({rate})/{limit})"
-        expr = f"V={rate}"
-        check_expression(expr, element.name)
-        lines.append(f"{namer.element(f'BA_{element.name}')} {rate_node} 0 {expr}")
-        expr = (f"I=max(v({rate_node}),0)*u({fmt(v_max)}-v({store}))"
-                f"+min(v({rate_node}),0)*u(v({store})-{fmt(v_min)})")
-        check_expression(expr, element.name)
-        lines.append(f"{namer.element(f'BU_{element.name}')} 0 {store} {expr}")
-        lines.append(f"{namer.element(f'CTW_{element.name}')} {store} 0 "
-                     f"{fmt(settings.capacitance)}")
-        if settings.leakage > 0:
-            lines.append(f"{namer.element(f'RTW_{element.name}')} {store} 0 "
-                         f"{1.0 / settings.leakage!r}")
-    for k, node in enumerate(outputs):
-        free, held = namer.node(node, "f"), namer.node(node, "c")
-        target = namer.new_node(f"tw_y{k}")
-        times, values = window_points(targets[:, k], settings)
-        lines += pwl_lines(namer.element(f"VTW_Y{k}"), f"{target} 0", times, values)
-        expr = f"V={fmt(1.0 - settings.eta)}*v({free})+{fmt(settings.eta)}*v({target})"
-        check_expression(expr, f"BTW_CLAMP{k}")
-        lines.append(f"{namer.element(f'BTW_CLAMP{k}')} {held} 0 {expr}")
-    scale = np.ones(windows) if clock_scale is None else np.asarray(clock_scale, dtype=float)
-    if scale.shape != (windows,) or not (np.isfinite(scale).all() and (scale >= 0).all()):
-        raise CircuitError(f"twin: clock_scale must be {windows} numbers >= 0")
-    times, values = clock_points(scale, settings)
-    lines += pwl_lines(namer.element("VTW_CLOCK"), f"{clock} 0", times, values)
-    lines += wrap_words(".ic", [f"v({node})={fmt(value)}"
-                                for node, value in zip(store_nodes, initial)])
-    lines.append(".options interp")
-    lines += wrap_words(".save", [f"v({node})" for node in store_nodes])
-    period = settings.sample_time
-    lines.append(f".tran {fmt(period)} {fmt(windows * period)} 0 {fmt(period / 4)}")
-    lines.append(".end")
-    return lines
-
-
-def _checked_damage(damage, edges, windows: int, edge: MosfetEdge) -> dict:
-    damage = dict(damage or {})
-    unknown = sorted(set(damage) - {e.name for e in edges})
-    if unknown:
-        raise CircuitError(f"twin: damaged element {unknown[0]} is not a trainable element")
-    for name, window in damage.items():
-        if not (isinstance(window, (int, np.integer)) and 0 < window < windows):
-            raise CircuitError(f"twin: element {name} must be cut at a window in "
-                               f"[1, {windows - 1}], got {window!r}")
-    if damage and edge.vto <= 0:
-        raise CircuitError("twin: cutting a MOSFET edge pulls its gate to the bulk rail, "
-                           f"which turns it off only for VTO > 0 (VTO is {edge.vto:g} V)")
-    return damage
+        return lines

@@ -237,7 +237,7 @@ def _clock_points(scale: np.ndarray, settings: TwinSettings) -> tuple:
 
 def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initial,
                title: str | None = None, clock_scale=None,
-               damage: dict | None = None) -> list[str]:
+               damage: dict | None = None, edges=None) -> list[str]:
     """The twin network's transient netlist, one string per line.
 
     Long because: it writes the netlist's sections in order (shared sources, both twins, each
@@ -264,6 +264,9 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
         Trainable element -> window at whose start the edge is cut: a PWL "intact" signal
         (1, then 0 over the rise time) multiplies its conductance in both twins and its update
         from then on, as the edges cut mid-run in the laboratory experiments.
+    edges : ConductanceEdges or an object with its methods, optional
+        What an edge is and how its storage voltage sets it (default
+        ``ConductanceEdges(settings)``; :mod:`eqprop_hw.twin.mosfet` passes MOSFET edges).
 
     Returns
     -------
@@ -271,6 +274,7 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
         The lines, ``.end`` last. Saved vectors: ``v(tw_<element>)`` per trainable element,
         in trainable order, at ``t = i sample_time`` (state after i windows).
     """
+    edge_kind = ConductanceEdges(settings) if edges is None else edges
     inputs = np.atleast_2d(np.asarray(inputs, dtype=float))
     targets = np.atleast_2d(np.asarray(targets, dtype=float))
     windows = inputs.shape[0]
@@ -283,6 +287,7 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
         raise CircuitError("twin: inputs and targets must be finite")
     if not circuit.outputs:
         raise CircuitError("twin: the circuit has no outputs to clamp")
+    edge_kind.check(circuit)
     trainable = set(circuit.trainable)
     pinned = _pinned(circuit)
     namer = _Namer(circuit, set(pinned) | {GROUND})
@@ -294,17 +299,18 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
             raise CircuitError(f"twin: output node {node} is set by a source; it cannot be "
                                "clamped")
     lines = [title or f"eqprop-hw twin {circuit.name}",
-             f"* twin-network Coupled Learning: eta={fmt(settings.eta)}, "
+             f"* {edge_kind.kind}twin-network Coupled Learning: eta={fmt(settings.eta)}, "
              f"{windows} windows of {fmt(settings.sample_time)} s"]
     options = dict(circuit.options, reltol=settings.reltol)
     lines += option_and_model_lines(replace(circuit, options=options, _names_checked=True))
+    lines += edge_kind.model_lines()
     shared_sources, copies, edges = [], [], []
     for element in circuit.elements:
         if element.type not in TWIN_TYPES:
             raise CircuitError(f"twin: element {element.name} is of type {element.type}; twin "
                                f"networks copy {', '.join(TWIN_TYPES)} elements only")
-        if element.type == "V" and pinned.get(element.nodes[0]) == element.name or \
-                element.type == "V" and pinned.get(element.nodes[1]) == element.name:
+        if element.type == "V" and element.name in (pinned.get(element.nodes[0]),
+                                                     pinned.get(element.nodes[1])):
             shared_sources.append(element)
         elif element.name in trainable:
             if element.type != "R":
@@ -318,11 +324,11 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
     for element in shared_sources:
         if element.name in driven:
             k, gain = driven[element.name]
-            node, other = element.nodes
             times, values = _window_points(gain * inputs[:, k], settings)
             lines += _pwl_lines(element.name, " ".join(element.nodes), times, values)
         else:
             lines.append(element_line(element))
+    lines += edge_kind.rail_lines(namer)
     for twin in ("f", "c"):
         for element in copies:
             nodes = tuple(namer.node(n, twin) for n in element.nodes)
@@ -330,60 +336,25 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
                            nodes, element.value, element.model, element.control, element.expr,
                            element.resistance)
             lines.append(element_line(copy))
-    unit, gain = settings.unit, settings.gain
-    v_min, v_max = settings.g_min / unit, settings.g_max / unit
-    initial = np.clip(np.asarray(initial, dtype=float), settings.g_min, settings.g_max)
-    if initial.shape != (len(edges),):
-        raise CircuitError(f"twin: {len(edges)} initial values needed, got {initial.shape}")
-    store_nodes = []
+    v_min, v_max = edge_kind.store_bounds()
+    initial = edge_kind.initial_store(initial, len(edges))
+    damage = _checked_damage(damage, edges, windows)
+    edge_kind.check_damage(damage)
     clock = namer.new_node("tw_clock")
-    damage = dict(damage or {})
-    unknown = sorted(set(damage) - {e.name for e in edges})
-    if unknown:
-        raise CircuitError(f"twin: damaged element {unknown[0]} is not a trainable element")
-    for name, window in damage.items():
-        if not (isinstance(window, (int, np.integer)) and 0 < window < windows):
-            raise CircuitError(f"twin: element {name} must be cut at a window in "
-                               f"[1, {windows - 1}], got {window!r}")
+    store_nodes = []
     for element in edges:
         store = namer.new_node(f"tw_{element.name.lower()}")
         store_nodes.append(store)
-        a, b = element.nodes
-        intact = ""
+        intact_node = None
         if element.name in damage:
             intact_node = namer.new_node(f"tw_intact_{element.name.lower()}")
-            intact = f"*v({intact_node})"
             cut = np.r_[np.ones(damage[element.name]), np.zeros(windows - damage[element.name])]
             times, values = _window_points(cut, settings)
             lines += _pwl_lines(namer.element(f"VTW_INTACT_{element.name}"),
                                 f"{intact_node} 0", times, values)
-        for twin in ("f", "c"):
-            na, nb = namer.node(a, twin), namer.node(b, twin)
-            expr = f"I={fmt(unit)}*v({store}){intact}*{_drop(na, nb)}"
-            check_expression(expr, element.name)
-            lines.append(f"{namer.element(f'B{element.name}_{twin.upper()}')} {na} {nb} {expr}")
-        fa, fb, ca, cb = (namer.node(a, "f"), namer.node(b, "f"), namer.node(a, "c"),
-                          namer.node(b, "c"))
-        # The amplifier's output A clock (dV_F^2 - dV_C^2) (A) appears on its own node as a
-        # voltage (1 V per A), so the gated charging current below reads it once.
-        rate_node = namer.new_node(f"tw_i_{element.name.lower()}")
-        rate = f"{fmt(gain)}*v({clock}){intact}*({_drop(fa, fb)}^2-{_drop(ca, cb)}^2)"
-        if settings.update_limit is not None:
-            limit = fmt(settings.update_limit)
-            rate = f"{limit}*tanh(({rate})/{limit})"
-        expr = f"V={rate}"
-        check_expression(expr, element.name)
-        lines.append(f"{namer.element(f'BA_{element.name}')} {rate_node} 0 {expr}")
-        # Charge flows in only below g_max, out only above g_min (the bounds).
-        expr = (f"I=max(v({rate_node}),0)*u({fmt(v_max)}-v({store}))"
-                f"+min(v({rate_node}),0)*u(v({store})-{fmt(v_min)})")
-        check_expression(expr, element.name)
-        lines.append(f"{namer.element(f'BU_{element.name}')} 0 {store} {expr}")
-        lines.append(f"{namer.element(f'CTW_{element.name}')} {store} 0 "
-                     f"{fmt(settings.capacitance)}")
-        if settings.leakage > 0:
-            lines.append(f"{namer.element(f'RTW_{element.name}')} {store} 0 "
-                         f"{1.0 / settings.leakage!r}")
+        lines += edge_kind.edge_lines(namer, element, store, intact_node)
+        lines += _update_lines(namer, settings, element, store, clock, intact_node,
+                               (v_min, v_max))
     for k, node in enumerate(outputs):
         free, held = namer.node(node, "f"), namer.node(node, "c")
         target = namer.new_node(f"tw_y{k}")
@@ -397,7 +368,7 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
         raise CircuitError(f"twin: clock_scale must be {windows} numbers >= 0")
     times, values = _clock_points(scale, settings)
     lines += _pwl_lines(namer.element("VTW_CLOCK"), f"{clock} 0", times, values)
-    lines += wrap_words(".ic", [f"v({node})={fmt(value / unit)}"
+    lines += wrap_words(".ic", [f"v({node})={fmt(value)}"
                                 for node, value in zip(store_nodes, initial)])
     lines.append(".options interp")
     lines += wrap_words(".save", [f"v({node})" for node in store_nodes])
@@ -407,10 +378,97 @@ def twin_lines(circuit: Circuit, settings: TwinSettings, inputs, targets, initia
     return lines
 
 
-# Public names of the helpers the transistor twin's writer (eqprop_hw.twin.mosfet) shares with
-# twin_lines, so that both write their sources, names and clock the same way.
-pinned_nodes = _pinned
-TwinNamer = _Namer
-pwl_lines = _pwl_lines
-window_points = _window_points
-clock_points = _clock_points
+def _checked_damage(damage, edges, windows: int) -> dict:
+    """``damage`` checked: trainable elements, each cut at a window in [1, windows - 1]."""
+    damage = dict(damage or {})
+    unknown = sorted(set(damage) - {e.name for e in edges})
+    if unknown:
+        raise CircuitError(f"twin: damaged element {unknown[0]} is not a trainable element")
+    for name, window in damage.items():
+        if not (isinstance(window, (int, np.integer)) and 0 < window < windows):
+            raise CircuitError(f"twin: element {name} must be cut at a window in "
+                               f"[1, {windows - 1}], got {window!r}")
+    return damage
+
+
+def _update_lines(namer, settings: TwinSettings, element: Element, store: str, clock: str,
+                  intact_node: str | None, bounds: tuple) -> list[str]:
+    """One edge's update circuitry: the amplifier ``A clock (dV_F^2 - dV_C^2)`` (A) on its own
+    node as a voltage (1 V per A), the gated charging current into the storage capacitor,
+    which stops at the storage voltage's ``bounds``, the capacitor and its leakage."""
+    a, b = element.nodes
+    fa, fb, ca, cb = (namer.node(a, "f"), namer.node(b, "f"), namer.node(a, "c"),
+                      namer.node(b, "c"))
+    intact = "" if intact_node is None else f"*v({intact_node})"
+    rate_node = namer.new_node(f"tw_i_{element.name.lower()}")
+    rate = f"{fmt(settings.gain)}*v({clock}){intact}*({_drop(fa, fb)}^2-{_drop(ca, cb)}^2)"
+    if settings.update_limit is not None:
+        limit = fmt(settings.update_limit)
+        rate = f"{limit}*tanh(({rate})/{limit})"
+    expr = f"V={rate}"
+    check_expression(expr, element.name)
+    lines = [f"{namer.element(f'BA_{element.name}')} {rate_node} 0 {expr}"]
+    # Charge flows in only below the upper bound, out only above the lower one.
+    v_min, v_max = bounds
+    expr = (f"I=max(v({rate_node}),0)*u({fmt(v_max)}-v({store}))"
+            f"+min(v({rate_node}),0)*u(v({store})-{fmt(v_min)})")
+    check_expression(expr, element.name)
+    lines.append(f"{namer.element(f'BU_{element.name}')} 0 {store} {expr}")
+    lines.append(f"{namer.element(f'CTW_{element.name}')} {store} 0 "
+                 f"{fmt(settings.capacitance)}")
+    if settings.leakage > 0:
+        lines.append(f"{namer.element(f'RTW_{element.name}')} {store} 0 "
+                     f"{1.0 / settings.leakage!r}")
+    return lines
+
+
+class ConductanceEdges:
+    """Trainable edges as voltage-controlled conductances ``g = G_unit v`` in both twins (a
+    behavioural current source ``I = G_unit v(store) (v(a) - v(b))`` per twin): the edge kind
+    :func:`twin_lines` writes by default. :mod:`eqprop_hw.twin.mosfet` has the transistor one,
+    with the same methods."""
+
+    kind = ""
+    """Word before "twin-network" in the netlist's comment line."""
+
+    def __init__(self, settings: TwinSettings):
+        self.settings = settings
+
+    def check(self, circuit: Circuit) -> None:
+        """Refuse a circuit the edges cannot be written into (nothing to check here)."""
+
+    def model_lines(self) -> list[str]:
+        """Model cards the edges need (none)."""
+        return []
+
+    def rail_lines(self, namer) -> list[str]:
+        """Sources the edges share, written after the shared sources (none)."""
+        return []
+
+    def store_bounds(self) -> tuple[float, float]:
+        """The storage voltages (V) of g_min and g_max."""
+        return self.settings.g_min / self.settings.unit, self.settings.g_max / self.settings.unit
+
+    def initial_store(self, initial, count: int) -> np.ndarray:
+        """Initial storage voltages (V) from conductances (S), clipped to the bounds."""
+        settings = self.settings
+        initial = np.clip(np.asarray(initial, dtype=float), settings.g_min, settings.g_max)
+        if initial.shape != (count,):
+            raise CircuitError(f"twin: {count} initial values needed, got {initial.shape}")
+        return initial / settings.unit
+
+    def check_damage(self, damage: dict) -> None:
+        """Refuse cuts the edges cannot make (any cut works here)."""
+
+    def edge_lines(self, namer, element: Element, store: str,
+                   intact_node: str | None) -> list[str]:
+        """The edge in both twins, set by ``v(store)`` and cut by ``v(intact_node)``."""
+        intact = "" if intact_node is None else f"*v({intact_node})"
+        a, b = element.nodes
+        lines = []
+        for twin in ("f", "c"):
+            na, nb = namer.node(a, twin), namer.node(b, twin)
+            expr = f"I={fmt(self.settings.unit)}*v({store}){intact}*{_drop(na, nb)}"
+            check_expression(expr, element.name)
+            lines.append(f"{namer.element(f'B{element.name}_{twin.upper()}')} {na} {nb} {expr}")
+        return lines

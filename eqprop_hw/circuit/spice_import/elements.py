@@ -74,6 +74,21 @@ def _waveform_args(words: list, index: int, key: str, line: Line, label: str) ->
     return args, index
 
 
+def _noise_source(words: list, index: int, key: str, params: dict, line: Line,
+                  label: str) -> tuple:
+    """``(key, operating-point value)`` of the TRNOISE / TRRANDOM at ``words[index]``, and the
+    index after it. ngspice 39's operating point (measured): TRNOISE adds nothing; TRRANDOM
+    gives its offset (5th argument, default 0); a DC value takes precedence (the caller's)."""
+    args, index = _waveform_args(words, index, key, line, label)
+    low, high = NOISE_SOURCES[key]
+    if not low <= len(args) <= high or any(KV_RE.fullmatch(a) for a in args):
+        fail(f"{label}: {key} takes {low} to {high} numbers, got {len(args)}", line)
+    values = [parse_value(a, params, line, f"{label} {key} value") for a in args]
+    if key == "TRRANDOM" and values[0] not in (1, 2, 3, 4):
+        fail(f"{label}: TRRANDOM type must be 1, 2, 3 or 4, got {args[0]!r}", line)
+    return (key, values[4] if key == "TRRANDOM" and len(values) > 4 else 0.0), index
+
+
 class ElementReader:
     """Element lines and subcircuit instances (flattening), with their values.
 
@@ -339,17 +354,7 @@ class ElementReader:
             elif key in NOISE_SOURCES:   # random transient noise: absent from an OP
                 if noise is not None:
                     fail(f"{label}: two noise specifications ({noise[0]} and {key})", line)
-                args, index = _waveform_args(words, index, key, line, label)
-                low, high = NOISE_SOURCES[key]
-                if not low <= len(args) <= high or any(KV_RE.fullmatch(a) for a in args):
-                    fail(f"{label}: {key} takes {low} to {high} numbers, got {len(args)}",
-                         line)
-                values = [parse_value(a, params, line, f"{label} {key} value") for a in args]
-                if key == "TRRANDOM" and values[0] not in (1, 2, 3, 4):
-                    fail(f"{label}: TRRANDOM type must be 1, 2, 3 or 4, got {args[0]!r}", line)
-                # ngspice 39's operating point: TRNOISE adds nothing; TRRANDOM gives its
-                # offset (5th argument, default 0). A DC value takes precedence (measured).
-                noise = (key, values[4] if key == "TRRANDOM" and len(values) > 4 else 0.0)
+                noise, index = _noise_source(words, index, key, params, line, label)
                 left.append(key)
             elif key in ("DISTOF1", "DISTOF2"):
                 index += 1
