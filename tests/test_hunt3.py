@@ -44,10 +44,11 @@ def test_cider_circuit_runs_isolated_with_a_time_limit(tmp_path):
 
 
 def test_huge_cider_mesh_is_stopped_at_the_time_limit(tmp_path):
-    """63 x 63 = 3969 nodes (within the 4000 of the grammar): raw ngspice ran > 100 s for one
-    operating point; the child is killed at the limit and the error says so."""
+    """44 x 44 = 1936 nodes (within the grammar's 2000 per 2-D device): raw ngspice ran
+    > 100 s for one operating point of 45 x 45; the child is killed at the limit and the error
+    says so."""
     path = tmp_path / "s.yaml"
-    path.write_text(cider_spec(63))
+    path.write_text(cider_spec(44))
     backend = make_backend("ngspice", eqprop_hw.load(path).circuit, timeout=1.5)
     try:
         with pytest.raises(BackendError, match="no answer within 1.5 s"):
