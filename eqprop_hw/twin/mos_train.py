@@ -19,18 +19,16 @@ Examples
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from eqprop_hw.circuit.graph import Circuit
 from eqprop_hw.circuit.spec import Spec
 from eqprop_hw.circuit.spice_grammar import join_lines
 from eqprop_hw.circuit.transistors import DeviceModel
-from eqprop_hw.errors import BackendError, CircuitError, SpecError
+from eqprop_hw.errors import CircuitError, SpecError
 from eqprop_hw.twin.mosfet import MosfetEdge, gate_bounds, twin_mos_lines
 from eqprop_hw.twin.netlist import TwinSettings
-from eqprop_hw.twin.run import TwinRun
+from eqprop_hw.twin.run import TwinRun, run_twin_netlist
 
 #: Name of the edges' ``.model`` card in the twin netlist.
 MODEL_NAME = "TWMOS"
@@ -78,24 +76,13 @@ def run_twin_mos(circuit: Circuit, settings: TwinSettings, edge: MosfetEdge, inp
     at every window boundary; a cut edge reads as the bulk rail's voltage from its cut on
     (its gate, as the transistors see it).
     """
-    from eqprop_hw.backends.ngspice.raw import run_ngspice_batch
     text = join_lines(twin_mos_lines(circuit, settings, edge, inputs, targets, gates,
                                      clock_scale=clock_scale, damage=damage))
-    windows = np.atleast_2d(inputs).shape[0]
-    start = time.perf_counter()
-    vectors = run_ngspice_batch(text, timeout=timeout)
-    seconds = time.perf_counter() - start
-    t = np.asarray(vectors.get("time"), dtype=float)
-    stores = [f"v(tw_{name.lower()})" for name in circuit.trainable]
-    missing = [name for name in stores if name not in vectors]
-    if missing or t.ndim != 1:
-        raise BackendError(f"twin run: ngspice wrote no {missing[:1] or ['time']} vector")
-    boundaries = np.arange(windows + 1) * settings.sample_time
-    values = np.stack([np.interp(boundaries, t, np.asarray(vectors[name], dtype=float))
-                       for name in stores], axis=1)
+    run = run_twin_netlist(text, circuit, np.atleast_2d(inputs).shape[0], settings.sample_time,
+                           timeout)
     for name, window in (damage or {}).items():
-        values[window:, circuit.trainable.index(name)] = edge.bulk
-    return TwinRun(boundaries, values, seconds, text)
+        run.values[window:, circuit.trainable.index(name)] = edge.bulk
+    return run
 
 
 def twin_mos_netlist(spec: Spec, circuit: Circuit, epochs: int | None = None,

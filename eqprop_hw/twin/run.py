@@ -62,10 +62,27 @@ def run_twin(circuit: Circuit, settings: TwinSettings, inputs, targets, initial,
     -------
     TwinRun
     """
-    from eqprop_hw.backends.ngspice.raw import run_ngspice_batch
     text = join_lines(twin_lines(circuit, settings, inputs, targets, initial,
                                  clock_scale=clock_scale, damage=damage))
-    windows = np.atleast_2d(inputs).shape[0]
+    run = run_twin_netlist(text, circuit, np.atleast_2d(inputs).shape[0], settings.sample_time,
+                           timeout)
+    values = run.values * settings.unit
+    for name, window in (damage or {}).items():
+        values[window:, circuit.trainable.index(name)] = settings.g_min
+    return TwinRun(run.times, values, run.seconds, text)
+
+
+def run_twin_netlist(text: str, circuit: Circuit, windows: int, sample_time: float,
+                     timeout: float = 3600.0) -> TwinRun:
+    """Run a twin netlist (either edge kind) with ``ngspice -b`` and read its storage
+    voltages ``v(tw_<element>)`` (V) at every window boundary, in trainable order.
+
+    Returns
+    -------
+    TwinRun
+        ``values`` in volts, as stored (the callers turn them into conductances or gates).
+    """
+    from eqprop_hw.backends.ngspice.raw import run_ngspice_batch
     start = time.perf_counter()
     vectors = run_ngspice_batch(text, timeout=timeout)
     seconds = time.perf_counter() - start
@@ -74,10 +91,7 @@ def run_twin(circuit: Circuit, settings: TwinSettings, inputs, targets, initial,
     missing = [name for name in stores if name not in vectors]
     if missing or t.ndim != 1:
         raise BackendError(f"twin run: ngspice wrote no {missing[:1] or ['time']} vector")
-    boundaries = np.arange(windows + 1) * settings.sample_time
+    boundaries = np.arange(windows + 1) * sample_time
     columns = [np.interp(boundaries, t, np.asarray(vectors[name], dtype=float))
                for name in stores]
-    values = np.stack(columns, axis=1) * settings.unit
-    for name, window in (damage or {}).items():
-        values[window:, circuit.trainable.index(name)] = settings.g_min
-    return TwinRun(boundaries, values, seconds, text)
+    return TwinRun(boundaries, np.stack(columns, axis=1), seconds, text)
