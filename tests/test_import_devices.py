@@ -24,6 +24,7 @@ from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.circuit.spec import parse_spec
 from eqprop_hw.errors import BackendError, CircuitError, SpecError
 from eqprop_hw.learning.reference import EnergyModel
+import import_checks
 from cli_run import run
 
 NGSPICE = shutil.which("ngspice")
@@ -128,12 +129,7 @@ FIRST_DEVICE = {
 
 
 def imported(tmp_path, name, capsys) -> Path:
-    source = tmp_path / f"{name}.cir"
-    source.write_text(NETLISTS[name])
-    spec = tmp_path / f"{name}.yaml"
-    code, _out, err = run(capsys, "import", source, "-o", spec)
-    assert code == 0, err
-    return spec
+    return import_checks.imported(tmp_path, name, NETLISTS[name], capsys)
 
 
 @needs_ngspice
@@ -141,33 +137,14 @@ def imported(tmp_path, name, capsys) -> Path:
 @pytest.mark.parametrize("name", sorted(NETLISTS))
 def test_imported_operating_point_matches_raw_ngspice_on_the_original(tmp_path, capsys,
                                                                       monkeypatch, name):
-    from eqprop_hw.backends.ngspice.raw import run_ngspice_batch
-    raw = run_ngspice_batch(NETLISTS[name])
-    spec = imported(tmp_path, name, capsys)
     monkeypatch.chdir(tmp_path)
-    code, out, err = run(capsys, "simulate", spec, "--input", "", "--backend", "ngspice",
-                         "--json")
-    assert code == 0, err
-    ours = json.loads(out)["voltages"]
-    compared = [node for node in ours if node != "0"]
-    assert len(compared) >= 4
-    for node in compared:
-        assert abs(ours[node] - float(raw[f"v({node})"][0])) <= 1e-6, node
+    import_checks.assert_operating_point_matches_raw_ngspice(tmp_path, name, NETLISTS[name],
+                                                           capsys)
 
 
 @pytest.mark.parametrize("name", sorted(NETLISTS))
 def test_export_round_trip_gives_the_same_bytes(tmp_path, capsys, name):
-    spec = imported(tmp_path, name, capsys)
-    first = tmp_path / "first.cir"
-    assert run(capsys, "export", spec, "-o", first)[0] == 0
-    again = tmp_path / "again.yaml"
-    assert run(capsys, "import", first, "-o", again)[0] == 0
-    second = tmp_path / "second.cir"
-    assert run(capsys, "export", again, "-o", second)[0] == 0
-    assert first.read_bytes() == second.read_bytes()
-    before, after = yaml.safe_load(spec.read_text()), yaml.safe_load(again.read_text())
-    assert after.get("models") == before.get("models")
-    assert after["elements"] == before["elements"]
+    import_checks.assert_export_round_trip(tmp_path, name, NETLISTS[name], capsys)
 
 
 @pytest.mark.parametrize("name", sorted(NETLISTS))

@@ -28,6 +28,7 @@ from eqprop_hw.errors import BackendError, CircuitError, SpecError
 from eqprop_hw.learning.check import finite_difference_gradient
 from eqprop_hw.learning.ep import ep_gradient
 from eqprop_hw.learning.reference import EnergyModel, gradient_agreement
+import import_checks
 from cli_run import run
 
 NGSPICE = shutil.which("ngspice")
@@ -334,44 +335,21 @@ FIRST_TRANSISTOR = {"bsim4": "MP is a MOSFET", "defaults": "M1 is a MOSFET", "cm
 
 
 def imported(tmp_path, name, capsys) -> Path:
-    source = tmp_path / f"{name}.cir"
-    source.write_text(NETLISTS[name])
-    spec = tmp_path / f"{name}.yaml"
-    code, _out, err = run(capsys, "import", source, "-o", spec)
-    assert code == 0, err
-    return spec
+    return import_checks.imported(tmp_path, name, NETLISTS[name], capsys)
 
 
 @needs_ngspice
 @pytest.mark.ngspice
 @pytest.mark.parametrize("name", sorted(NETLISTS))
 def test_imported_operating_point_matches_raw_ngspice_on_the_original(tmp_path, capsys, name):
-    from eqprop_hw.backends.ngspice.raw import run_ngspice_batch
-    raw = run_ngspice_batch(NETLISTS[name])
-    spec = imported(tmp_path, name, capsys)
-    code, out, err = run(capsys, "simulate", spec, "--input", "", "--backend", "ngspice",
-                         "--json")
-    assert code == 0, err
-    ours = json.loads(out)["voltages"]
-    compared = [node for node in ours if node != "0"]
-    assert len(compared) >= 4
-    for node in compared:
-        assert abs(ours[node] - float(raw[f"v({node})"][0])) <= 1e-6, node
+    import_checks.assert_operating_point_matches_raw_ngspice(tmp_path, name, NETLISTS[name],
+                                                           capsys)
 
 
 @pytest.mark.parametrize("name", sorted(NETLISTS))
 def test_export_round_trip_gives_the_same_bytes(tmp_path, capsys, name):
-    spec = imported(tmp_path, name, capsys)
-    first = tmp_path / "first.cir"
-    assert run(capsys, "export", spec, "-o", first)[0] == 0
-    again = tmp_path / "again.yaml"
-    assert run(capsys, "import", first, "-o", again)[0] == 0
-    second = tmp_path / "second.cir"
-    assert run(capsys, "export", again, "-o", second)[0] == 0
-    assert first.read_bytes() == second.read_bytes()
-    before, after = yaml.safe_load(spec.read_text()), yaml.safe_load(again.read_text())
-    assert after["models"] == before["models"] and after["elements"] == before["elements"]
-    text = first.read_text()
+    text = import_checks.assert_export_round_trip(tmp_path, name, NETLISTS[name], capsys)
+    assert "models" in yaml.safe_load((tmp_path / f"{name}.yaml").read_text())
     assert re.search(r"^\.model \w+ (NMOS|NPN|NJF)\(", text, re.M)
 
 
