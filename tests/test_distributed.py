@@ -71,7 +71,7 @@ def test_two_workers_identical_to_single_process(iris, single, tmp_path, monkeyp
     monkeypatch.setattr(dask_training, "MIN_SPEEDUP", min_speedup)
     lines = []
     metrics = train(iris, tmp_path, epochs=2, progress=False, plots=False, workers=2,
-                    log=lines.append)
+                    chunks=2, log=lines.append)
     assert metrics["workers"] == 2 and metrics["chunks"] == 2
     assert metrics["workers_dispatch"] == where
     assert lines[0].startswith("workers: a task (2 of 4 samples) takes ~")
@@ -159,3 +159,18 @@ def test_cli_workers_and_scheduler_are_exclusive(capsys):
                  "--scheduler", "tcp://127.0.0.1:1"])
     assert code != 0
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_scheduler_default_chunks_follow_the_rule(iris, tmp_path):
+    """--scheduler without --chunks: the same rule as --workers (native, 4-sample minibatches:
+    1 part, whatever the cluster's 2 workers); the minibatches go to the cluster, with the
+    numbers of --chunks 1 in one process."""
+    reference = train(iris, tmp_path / "one", epochs=1, progress=False, plots=False, chunks=1)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        metrics = train(iris, tmp_path / "cluster", epochs=1, progress=False, plots=False,
+                        scheduler=cluster.scheduler_address)
+    assert metrics["workers"] == 2 and metrics["chunks"] == 1
+    assert "workers_dispatch" not in metrics               # a remote cluster is not calibrated
+    for key in KEYS:
+        assert metrics[key] == reference[key]

@@ -1,8 +1,8 @@
 """``train --workers 2`` against ``--workers 1`` on the bundled examples, side by side in one
 process (issue 19 item 5: two workers are never slower than one).
 
-For each case (iris native, iris ngspice, digits native: the bundled specs as they are, with
-``--epochs`` shortened where given) and each of ``--runs`` rounds, trains once on a local Dask
+For each case (iris, digits and xor with the native backend and ngspice: the bundled specs as
+they are, with ``--epochs`` shortened where given) and each of ``--runs`` rounds, trains once on a local Dask
 cluster of 1 worker and once of 2 workers (the order alternates between rounds), through
 :func:`eqprop_hw.learning.train.train`, exactly what ``eqprop-hw train SPEC --workers N
 --no-plots`` runs. Per run it records the command's wall time (cluster start, calibration,
@@ -32,7 +32,10 @@ from eqprop_hw.learning.train import train
 CASES = (("iris native", "iris", "native", None),
          ("iris ngspice", "iris", "ngspice", 8),
          ("digits native", "digits", "native", 3),
-         ("iris ngspice full", "iris", "ngspice", None))
+         ("iris ngspice full", "iris", "ngspice", None),
+         ("xor native", "xor", "native", None),
+         ("xor ngspice", "xor", "ngspice", 40),
+         ("digits ngspice", "digits", "ngspice", 1))
 
 
 def one_run(spec_name: str, backend: str, epochs, workers: int) -> dict:
@@ -47,7 +50,8 @@ def one_run(spec_name: str, backend: str, epochs, workers: int) -> dict:
         wall = time.perf_counter() - started
     said = [line for line in lines if line.startswith("workers")]
     return {"wall": wall, "training": float(sum(metrics["seconds"])),
-            "dispatch": metrics.get("workers_dispatch"), "line": said[0] if said else None,
+            "dispatch": metrics.get("workers_dispatch"), "chunks": metrics.get("chunks"),
+            "line": said[0] if said else None,
             "test_accuracy": metrics.get("test_accuracy", [None])[-1]}
 
 
@@ -55,7 +59,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cases", default="all",
-                        help="comma-separated case names (default: all)")
+                        help="comma-separated case names (default: all): "
+                             + ", ".join(case[0] for case in CASES))
     parser.add_argument("--json", help="also write the results to this file")
     options = parser.parse_args(argv)
     names = options.cases.split(",")
@@ -70,8 +75,9 @@ def main(argv=None) -> int:
             rounds.append({"one": runs[1], "two": runs[2],
                            "ratio": runs[1]["wall"] / runs[2]["wall"]})
             print(f"{name} round {index + 1}: wall 1 worker {runs[1]['wall']:.1f} s "
-                  f"({runs[1]['dispatch']}), 2 workers {runs[2]['wall']:.1f} s "
-                  f"({runs[2]['dispatch']}): {rounds[-1]['ratio']:.2f}x; "
+                  f"({runs[1]['dispatch']}, chunks {runs[1]['chunks']}), 2 workers "
+                  f"{runs[2]['wall']:.1f} s ({runs[2]['dispatch']}, chunks {runs[2]['chunks']}); training "
+                  f"{runs[1]['training']:.1f} s / {runs[2]['training']:.1f} s: {rounds[-1]['ratio']:.2f}x; "
                   f"2 workers said: {runs[2]['line']}", flush=True)
         ratios = [r["ratio"] for r in rounds]
         load = (load_before, os.getloadavg()[0])

@@ -41,6 +41,7 @@ import numpy as np
 
 from eqprop_hw.backends import make_backend
 from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.learning.dispatch_model import client_parts, default_chunks
 from eqprop_hw.learning.devices import hardware_from_spec, measured_gradient, probe_for
 from eqprop_hw.learning.ep import chunked_gradient, ep_gradient, loss_values
 from eqprop_hw.errors import EqpropError, SimulatorCrash, SpecError
@@ -432,6 +433,7 @@ class ResistiveTrainer(Trainer):
         self.engine = self.client = self.cluster = self.remote = self.thermal = None
         self.clamped = self.device_state = None
         self.hardware = self.probe = self.chunks = self.dispatch = None
+        self.solve_parts = None    # calls per minibatch here (chunks, or fewer: same numbers)
         self.resumed, self.progress = False, False
         self.began = time.perf_counter()
 
@@ -486,17 +488,26 @@ class ResistiveTrainer(Trainer):
     def _attach(self, workers, scheduler, chunks, resume: bool, isolate) -> None:
         """The Dask gradient, the finite-temperature sampler and the devices, when asked."""
         spec, circuit, metrics = self.spec, self.circuit, self.metrics
-        if workers is not None and scheduler is None and not self._cluster_may_gain(workers,
-                                                                                    chunks):
-            metrics["workers"], chunks = int(workers), chunks or int(workers)   # no cluster
+        special = self._special()
+        may_gain, parts = (self._cluster_may_gain(workers, chunks)
+                           if workers is not None and scheduler is None and not special
+                           else (True, chunks))
+        if not may_gain:
+            metrics["workers"] = int(workers)                                  # no cluster
+            chunks = None if chunks is None and parts == 1 else parts   # 1 part: whole
         elif workers is not None or scheduler is not None:
             from eqprop_hw.learning.distributed import DaskGradient, connect
             self.client, self.cluster = connect(workers=workers, scheduler=scheduler)
+            count = len(self.client.scheduler_info().get("workers", {}))
+            if scheduler is not None and chunks is None and not special:   # the same rule
+                parts = default_chunks(self.backend, self.settings.batch_size, max(1, count))
             self.remote = DaskGradient(self.client, spec, self.backend, self.options,
-                                       params=self.params, chunks=chunks)
+                                       params=self.params, chunks=parts)
             chunks = self.remote.chunks
-            metrics["workers"] = len(self.client.scheduler_info().get("workers", {}))
-        metrics["chunks"] = self.chunks = chunks
+            metrics["workers"] = count
+        metrics["chunks"] = self.chunks = self.solve_parts = chunks
+        if workers is not None and self.remote is None and chunks is not None:
+            self.solve_parts = client_parts(self.backend, chunks)      # the same numbers
         engine = self.engine
         engine.set_trainable(self.values)
         self.hardware = hardware_from_spec(spec, circuit, engine.node_names, self.g_min,
@@ -531,32 +542,36 @@ class ResistiveTrainer(Trainer):
         if self.settings.rule == "coupled":
             self._attach_clamped(chunks, isolate)
 
-    def _cluster_may_gain(self, workers: int, chunks) -> bool:
-        """``--workers N``: could N workers gain on one minibatch timed here, in the best case
-        (:mod:`eqprop_hw.learning.dispatch_model`)? If not, no cluster is started and
-        :attr:`dispatch` says so. Runs that refuse workers or do not calibrate (finite
-        temperature, devices, Coupled Learning) start the cluster as before."""
+    def _special(self) -> bool:
+        """Runs that refuse workers or do not calibrate (finite temperature, devices, Coupled
+        Learning): they start the cluster and choose ``chunks`` as before issue 19."""
+        spec = self.spec
+        return bool(spec.data.get("temperature") is not None or spec.data.get("devices")
+                    or self.settings.rule == "coupled")
+
+    def _cluster_may_gain(self, workers: int, chunks) -> tuple:
+        """``--workers N``: ``(whether N workers could gain, parts per minibatch)`` by
+        :func:`eqprop_hw.learning.dispatch_model.plan_workers` (one task per minibatch: never,
+        untimed; else one minibatch timed here). If not, no cluster is started and
+        :attr:`dispatch` says why."""
         from eqprop_hw.learning import distributed
-        from eqprop_hw.learning.dispatch_model import plan_cluster
-        spec, settings, dataset, engine = self.spec, self.settings, self.dataset, self.engine
-        if (spec.data.get("temperature") is not None or spec.data.get("devices")
-                or settings.rule == "coupled"):
-            return True
-        parts = int(chunks or workers)
+        from eqprop_hw.learning.dispatch_model import plan_workers
+        settings, dataset, engine = self.settings, self.dataset, self.engine
         rows = slice(0, settings.batch_size)
         x = dataset.x_train[rows]
         t = dataset.loss_targets(dataset.y_train[rows], settings.loss)
         probe = probe_for(None, self.circuit, engine.node_names)
         engine.set_trainable(self.values)
         per_epoch = -(-self.samples // settings.batch_size)
-        plan = plan_cluster(lambda: chunked_gradient(engine, x, t, settings.beta, settings.nudge,
-                                                     probe, parts),
-                            int(workers), parts, len(x), distributed.MIN_SPEEDUP,
-                            per_epoch * self.passes)   # the whole run (a resumed one: less)
+        plan, parts = plan_workers(
+            self.backend, int(workers), chunks, settings.batch_size, len(x),
+            lambda here: chunked_gradient(engine, x, t, settings.beta, settings.nudge, probe,
+                                          here),
+            distributed.MIN_SPEEDUP, per_epoch * self.passes)   # the run (a resumed one: less)
         if not plan.start:
             self.dispatch = plan
             self.metrics["workers_dispatch"] = "client"
-        return plan.start
+        return plan.start, parts
 
     def _calibrate(self) -> None:
         """A local cluster: are the tasks big enough to gain? (``DaskGradient.calibrate``)"""
@@ -572,6 +587,7 @@ class ResistiveTrainer(Trainer):
             self.remote.close()
             disconnect(self.client, self.cluster)
             self.remote = self.client = self.cluster = None
+            self.solve_parts = client_parts(self.backend, self.chunks)   # the same numbers
 
     def _attach_clamped(self, chunks, isolate) -> None:
         """Coupled Learning: a second backend of the clamped circuit, same values."""
@@ -632,7 +648,7 @@ class ResistiveTrainer(Trainer):
             return self.remote(self.values, x, targets, beta, nudge), None
         if self.chunks is not None:
             return chunked_gradient(self.engine, x, targets, beta, nudge, self.probe,
-                                    self.chunks), None
+                                    self.solve_parts), None
         if self.hardware is not None:
             # Device randomness depends only on (seed, epoch, position): resumable.
             device_rng = np.random.default_rng([settings.seed, epoch, first, 0xDE71CE])
@@ -722,7 +738,7 @@ class ResistiveTrainer(Trainer):
 
     def crashed(self, crash: SimulatorCrash, epoch: int, first: int):
         """ngspice died twice on one sample: name it in the data set."""
-        if crash.row is None or self.remote is not None or self.chunks is not None:
+        if crash.row is None or self.remote is not None or (self.solve_parts or 1) > 1:
             return None
         sample = int(self.order[first:first + self.batch_size][crash.row])
         return SimulatorCrash(f"training sample {sample} (data set row "
