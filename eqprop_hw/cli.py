@@ -376,14 +376,23 @@ def build_parser() -> argparse.ArgumentParser:
     where = sub.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_bounded_int(1, MAX_WORKERS), metavar="N",
                        help="data-parallel training on a local Dask cluster of N worker "
-                            "processes (needs eqprop-hw[distributed]; default: one process)")
+                            "processes (needs eqprop-hw[distributed]; default: one process); "
+                            "one line says where the minibatches run and why: no cluster is "
+                            "started when a minibatch is one task (one part, see --chunks) or "
+                            "when even idle workers could not gain on it")
     where.add_argument("--scheduler", metavar="ADDR",
                        help="data-parallel training on the Dask cluster at ADDR "
-                            "(e.g. tcp://host:8786; default: none)")
+                            "(e.g. tcp://host:8786; every minibatch goes to the cluster, in "
+                            "parts as --chunks says; default: none)")
     sub.add_argument("--chunks", type=_bounded_int(1, MAX_CHUNKS), metavar="C",
-                     help="solve every minibatch in C contiguous parts (default with "
-                          "--workers/--scheduler: one per worker, else whole minibatches); the "
-                          "same C gives the same result in one process or on any cluster")
+                     help="solve every minibatch in C contiguous parts (always obeyed); the "
+                          "same C gives the same result in one process or on any cluster. "
+                          "Default with --workers/--scheduler, from what a part costs (never "
+                          "from timing): native, parts of at least 128 rows (the native "
+                          "solver's own chunk), at most one per worker (1 on every bundled "
+                          "example: --workers then solves whole minibatches in this process, "
+                          "the numbers of a run without --workers); ngspice, one per worker. "
+                          "Default otherwise: whole minibatches")
     sub.add_argument("--isolate", action=argparse.BooleanOptionalAction, default=None,
                      help="run ngspice in a child process, restarted if it crashes (default: "
                           "on with --backend ngspice; up to ~1.4x the time per sample on the "

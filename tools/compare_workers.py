@@ -8,8 +8,10 @@ cluster of 1 worker and once of 2 workers (the order alternates between rounds),
 --no-plots`` runs. Per run it records the command's wall time (cluster start, calibration,
 training, evaluation, outputs), the training time (sum of the epochs' ``seconds``) and where
 the minibatches ran (``workers_dispatch``: ``workers`` or ``client``). Prints per case the
-ratio wall(1 worker) / wall(2 workers) per round (>= 1: two are not slower), its range, and
-the load average before and after (the machine is shared).
+ratio wall(1 worker) / wall(2 workers) per round (>= 1: two are not slower), whether the two
+runs' training curves are the same to the bit (then both ran the same computation and the
+ratio's spread is the machine's noise), the ratios' range and median, and the load average
+before and after (the machine is shared).
 
 Usage::
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -52,12 +55,14 @@ def one_run(spec_name: str, backend: str, epochs, workers: int) -> dict:
     return {"wall": wall, "training": float(sum(metrics["seconds"])),
             "dispatch": metrics.get("workers_dispatch"), "chunks": metrics.get("chunks"),
             "line": said[0] if said else None,
-            "test_accuracy": metrics.get("test_accuracy", [None])[-1]}
+            "test_accuracy": metrics.get("test_accuracy", [None])[-1],
+            "train_loss": list(metrics["train_loss"])}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--runs", type=int, default=3,
+                        help="rounds per case, 1 and 2 workers each (default: 3)")
     parser.add_argument("--cases", default="all",
                         help="comma-separated case names (default: all): "
                              + ", ".join(case[0] for case in CASES))
@@ -73,18 +78,22 @@ def main(argv=None) -> int:
             order = (1, 2) if index % 2 == 0 else (2, 1)
             runs = {n: one_run(spec_name, backend, epochs, n) for n in order}
             rounds.append({"one": runs[1], "two": runs[2],
-                           "ratio": runs[1]["wall"] / runs[2]["wall"]})
+                           "ratio": runs[1]["wall"] / runs[2]["wall"],
+                           "same_curve": runs[1]["train_loss"] == runs[2]["train_loss"]})
             print(f"{name} round {index + 1}: wall 1 worker {runs[1]['wall']:.1f} s "
                   f"({runs[1]['dispatch']}, chunks {runs[1]['chunks']}), 2 workers "
                   f"{runs[2]['wall']:.1f} s ({runs[2]['dispatch']}, chunks {runs[2]['chunks']}); training "
-                  f"{runs[1]['training']:.1f} s / {runs[2]['training']:.1f} s: {rounds[-1]['ratio']:.2f}x; "
+                  f"{runs[1]['training']:.1f} s / {runs[2]['training']:.1f} s; same curve "
+                  f"{rounds[-1]['same_curve']}: {rounds[-1]['ratio']:.2f}x; "
                   f"2 workers said: {runs[2]['line']}", flush=True)
         ratios = [r["ratio"] for r in rounds]
         load = (load_before, os.getloadavg()[0])
         results[name] = {"epochs": epochs, "rounds": rounds, "ratio_min": min(ratios),
-                         "ratio_max": max(ratios), "load": load}
+                         "ratio_max": max(ratios), "ratio_median": statistics.median(ratios),
+                         "load": load}
         print(f"== {name} (epochs {epochs or 'spec'}): wall(1 worker)/wall(2 workers) "
-              f"{min(ratios):.2f}-{max(ratios):.2f}x over {len(ratios)} rounds, "
+              f"{min(ratios):.2f}-{max(ratios):.2f}x (median "
+              f"{statistics.median(ratios):.2f}x) over {len(ratios)} rounds, "
               f"load {load[0]:.1f} -> {load[1]:.1f}", flush=True)
     if options.json:
         with open(options.json, "w") as handle:

@@ -35,6 +35,13 @@ Design
   :data:`MIN_SPEEDUP` the minibatches are solved in the client process by
   :func:`eqprop_hw.learning.ep.chunked_gradient` with the same ``chunks`` (the same numbers),
   and :meth:`DispatchEstimate.line` says why in one line.
+* Parts per minibatch by default (no ``chunks``):
+  :func:`eqprop_hw.learning.dispatch_model.default_chunks`, from what a part costs and never
+  from timing, so the numbers do not depend on where the minibatches ran: with the native
+  solver, parts of at least its own chunk of 128 rows (smaller ones cost about what the whole
+  minibatch does in one call), at most one per worker; with ngspice one per worker. A
+  ``workers=N`` run whose minibatch is one task starts no cluster (nothing to share); a
+  remote cluster (``scheduler``) gets every minibatch, in the parts the same rule gives.
 """
 
 from __future__ import annotations
