@@ -15,9 +15,9 @@ goes out as T = min(parts, N) tasks:
 When the best speed-up is below the one the run asks of its workers
 (:data:`eqprop_hw.learning.distributed.MIN_SPEEDUP`), or the best saving is below what starting
 and stopping a cluster costs at least (:data:`MIN_CLUSTER_SECONDS`), no cluster is started:
-the minibatches are
-solved in this process with the same ``chunks`` (:func:`eqprop_hw.learning.ep.chunked_gradient`:
-the same numbers as on the workers), and :meth:`ClusterPlan.line` says so in one line. One
+the minibatches are solved in this process with the same ``chunks``
+(:func:`eqprop_hw.learning.ep.chunked_gradient`: the same numbers as on the workers; ngspice in
+one call, :func:`client_parts`), and :meth:`ClusterPlan.line` says so in one line. One
 worker can never gain (best speed-up below 1), so ``--workers 1`` never starts a cluster for
 the minibatches. When the model allows a gain the cluster is started and the measured
 calibration (:meth:`eqprop_hw.learning.distributed.DaskGradient.calibrate`) decides.
@@ -34,8 +34,8 @@ the number of parts of at least ``CHUNK_ROWS`` rows (at most one per worker; 1 f
 bundled example, whose minibatches have 4 rows). This is conservative: on digits 16 rows cost
 6.5 ms and 64 rows 30 ms, so ``--chunks C`` can pay for larger minibatches (the measured
 calibration then decides where they run). ngspice solves sample by sample (a part costs in
-proportion to its rows), so its default stays one part per worker. ``--chunks C`` is always obeyed.
-With one task per minibatch (one part, or one worker) no worker can share the work: the run
+proportion to its rows), so its default stays one part per worker. ``--chunks C`` is always
+obeyed. With one task per minibatch (one part, or one worker) no worker can share the work: the run
 stays in this process without timing anything, and :class:`SingleTaskPlan` says why; when
 the default gives one part, the minibatches are solved whole (the numbers of a run without
 ``--workers``).
@@ -250,16 +250,22 @@ def client_parts(backend: str, parts: int) -> int:
     return 1 if backend == "ngspice" else int(parts)
 
 
-def single_task_reason(backend: str, chunks: int | None) -> str:
-    """Why a minibatch has the parts it has: ``--chunks C`` or the default rule
-    (:func:`default_chunks`), in words for :meth:`SingleTaskPlan.line`."""
+def single_task_reason(backend: str, chunks: int | None, batch_size: int = 1) -> str:
+    """Why a minibatch of ``batch_size`` samples has the parts it has: ``--chunks C`` or the
+    default rule (:func:`default_chunks`), in words for :meth:`SingleTaskPlan.line`.
+
+    Examples
+    --------
+    >>> single_task_reason("native", 3), single_task_reason("native", None, 4 * CHUNK_ROWS)
+    ('--chunks 3', 'at most one part per worker by default')
+    """
     if chunks is not None:
         return f"--chunks {int(chunks)}"
-    if backend == "native":
+    if backend == "native" and batch_size < 2 * CHUNK_ROWS:
         return (f"native solver: a part under {CHUNK_ROWS} rows costs about what one batched "
                 f"call of the whole minibatch costs, so the default is 1 part; --chunks C "
                 f"splits it")
-    return "one part per worker by default"
+    return "at most one part per worker by default"
 
 
 def plan_workers(backend: str, workers: int, chunks: int | None, batch_size: int, samples: int,
@@ -296,7 +302,7 @@ def plan_workers(backend: str, workers: int, chunks: int | None, batch_size: int
     parts = int(chunks) if chunks is not None else default_chunks(backend, batch_size, workers)
     if min(parts, int(workers)) == 1:
         return SingleTaskPlan(int(workers), parts, int(samples),
-                              single_task_reason(backend, chunks),
+                              single_task_reason(backend, chunks, batch_size),
                               whole=chunks is None and parts == 1), parts
     calls = client_parts(backend, parts)          # as this process would solve the minibatch
     return plan_cluster(lambda: solve(calls), workers, parts, samples, min_speedup,

@@ -322,19 +322,12 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
         Data-parallel training on a new local Dask cluster of this many single-threaded
         worker processes (one backend each); see :mod:`eqprop_hw.learning.distributed`.
     scheduler : str, optional
-        Address of an existing Dask scheduler to train on instead (exclusive with ``workers``);
-        every minibatch goes to its cluster (no cost model: its machines are not this one).
+        Address of a Dask scheduler to train on instead of workers (every minibatch goes there).
     chunks : int, optional
         Split every minibatch into this many contiguous parts, solved separately, and average
-        the per-sample local-rule rows (:func:`eqprop_hw.learning.ep.chunked_gradient`); always
-        obeyed. Distributed runs send at most one task per worker and are bitwise identical to a
-        single-process run with the same ``chunks``. Default with ``workers``/``scheduler``:
-        :func:`eqprop_hw.learning.dispatch_model.default_chunks`, from what a part costs and
-        never from timing (native: parts of at least 128 rows, at most one per worker; ngspice:
-        one per worker). With ``workers`` and one task per minibatch (one part, or one worker)
-        no cluster is started (decided without timing), and a default of one part solves whole
-        minibatches: the numbers of a run without ``workers``. Without ``chunks``, workers or
-        scheduler the whole minibatch goes through :func:`eqprop_hw.learning.ep.ep_gradient`.
+        the rows (:func:`eqprop_hw.learning.ep.chunked_gradient`), the same bits on any cluster.
+        Default with workers/scheduler: from what a part costs, never timed (``plan_workers``
+        in :mod:`eqprop_hw.learning.dispatch_model`); else whole minibatches.
     isolate : bool, optional
         Run ngspice in a child process that is restarted (and the request retried once) if
         it dies (:mod:`eqprop_hw.backends.isolated`). Default: on for ``backend="ngspice"``
