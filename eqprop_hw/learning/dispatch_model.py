@@ -28,7 +28,7 @@ part costs as known WITHOUT timing, never from a measurement: the native solver 
 in one call whose cost is mostly per call at small sizes (``tools/native_part_cost.py``, one
 EP gradient, best of 30, three runs on the 2-core shared session machine at load 5: iris
 0.46-0.48 / 0.46-0.48 / 0.49-0.53 ms for 1 / 2 / 4 rows, digits 0.58-0.61 / 0.68-0.73 /
-0.74-0.87 ms; a minibatch of 4 in 2 parts costs 1.76-1.94x one call), so a part
+0.74-0.87 ms; a minibatch of 4 in 2 parts costs 1.76-1.96x one call), so a part
 smaller than the solver's own chunk (:data:`~eqprop_hw.backends.native.chunks.CHUNK_ROWS`
 rows) is not counted on to gain on a worker over the same rows in one call, and the default is
 the number of parts of at least ``CHUNK_ROWS`` rows (at most one per worker; 1 for every
