@@ -28,18 +28,18 @@ part costs as known WITHOUT timing, never from a measurement: the native solver 
 in one call whose cost is mostly per call at small sizes (``tools/native_part_cost.py``, one
 EP gradient, best of 30, three runs on the 2-core shared session machine at load 5: iris
 0.46-0.48 / 0.46-0.48 / 0.49-0.53 ms for 1 / 2 / 4 rows, digits 0.58-0.61 / 0.68-0.73 /
-0.74-0.87 ms; a minibatch of 4 in 2 parts costs 1.76-1.96x one call), so a part
-smaller than the solver's own chunk (:data:`~eqprop_hw.backends.native.chunks.CHUNK_ROWS`
+0.74-0.87 ms; a minibatch of 4 in 2 parts costs 1.76-1.96x one call), so a part smaller
+than the solver's own chunk (:data:`~eqprop_hw.backends.native.chunks.CHUNK_ROWS`
 rows) is not counted on to gain on a worker over the same rows in one call, and the default is
 the number of parts of at least ``CHUNK_ROWS`` rows (at most one per worker; 1 for every
 bundled example, whose minibatches have 4 rows). This is conservative: a digits call of 64
-rows took 7-44 ms in those runs (BLAS threads under load), so ``--chunks C`` can pay for larger
-minibatches (the measured calibration then decides where they run). ngspice solves sample by sample (a part costs in
-proportion to its rows), so its default stays one part per worker. ``--chunks C`` is always
-obeyed. With one task per minibatch (one part, or one worker) no worker can share the work: the run
-stays in this process without timing anything, and :class:`SingleTaskPlan` says why; when
-the default gives one part, the minibatches are solved whole (the numbers of a run without
-``--workers``).
+rows took 7-44 ms in those runs (BLAS threads under load), so ``--chunks C`` can pay for
+larger minibatches (the measured calibration then decides where they run). ngspice solves
+sample by sample (a part costs in proportion to its rows), so its default stays one part per
+worker. ``--chunks C`` is always obeyed. With one task per minibatch (one part, or one
+worker) no worker can share the work: the run stays in this process without timing
+anything, and :class:`SingleTaskPlan` says why; when the default gives one part, the
+minibatches are solved whole (the numbers of a run without ``--workers``).
 """
 
 from __future__ import annotations
