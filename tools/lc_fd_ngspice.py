@@ -218,34 +218,21 @@ def breakpoint_free(text: str) -> str:
 
 
 def continuous_reference(spec: Path, u, targets: dict, times) -> dict:
-    """BPTT of the native leapfrog at tstep/2 and tstep/4 with the inputs and targets linearly
-    interpolated (the PWL waveforms the netlists play), Richardson-extrapolated to zero step:
-    the gradient of the continuous-time circuit, independent of ngspice. Per residual:
-    ``{"gradient": ..., "error": |G(h/2) - G(h/4)| / |G(h/4)|}`` (trainable order)."""
-    import tempfile as _tempfile
-    import yaml
+    """The gradient of the continuous-time circuit per residual, independent of ngspice:
+    :func:`eqprop_hw.lc.continuous.continuous_gradient` (BPTT of the native leapfrog at
+    tstep/2 and tstep/4 on the PWL waveforms the netlists play, Richardson-extrapolated).
+    ``{r: {"gradient": ..., "error": |G(h/2) - G(h/4)| / |G(h/4)|}}`` (trainable order)."""
     from eqprop_hw.circuit.spec import load_spec
-    from eqprop_hw.lc.bptt import bptt_gradient
+    from eqprop_hw.lc.continuous import continuous_gradient
     from eqprop_hw.lc.model import build_model
-    data = yaml.safe_load(Path(spec).read_text())
-    tstep = float(data["time"]["tstep"])
-    grads = {}
-    for m in (2, 4):
-        data["time"]["tstep"] = tstep / m
-        with _tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / Path(spec).name
-            path.write_text(yaml.safe_dump(data))
-            model = build_model(load_spec(path))
-        fine = model.times
-
-        def resample(a):
-            return np.stack([np.interp(fine, times, a[:, k]) for k in range(a.shape[1])], 1)
-        for r, y in targets.items():
-            grads[(m, r)] = bptt_gradient(model, inputs=resample(u), targets=resample(y))[1]
-    return {r: {"gradient": (4 * grads[(4, r)] - grads[(2, r)]) / 3,
-                "error": float(np.linalg.norm(grads[(2, r)] - grads[(4, r)])
-                               / np.linalg.norm(grads[(4, r)]))}
-            for r in targets}
+    model = build_model(load_spec(spec))
+    if not np.allclose(model.times, times, rtol=0, atol=1e-9 * model.tstep):
+        raise ValueError(f"{spec}: the sequence's grid is not the spec's")
+    out = {}
+    for r, y in targets.items():
+        ref = continuous_gradient(model, inputs=u, targets=y)
+        out[r] = {"gradient": ref.gradient, "error": ref.error}
+    return out
 
 
 def study_example(spec: Path, residuals, steps, subset, seed, folder: Path,
