@@ -201,8 +201,8 @@ class LCModel:
         Examples
         --------
         >>> fine = eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml").model.with_tstep(1e-10)
-        >>> fine.steps, fine.times[-1] == fine.tstop
-        (6000, True)
+        >>> fine.steps, fine.times.size, fine.tstep
+        (6000, 6001, 1e-10)
         """
         import copy
         tstep = float(tstep)
