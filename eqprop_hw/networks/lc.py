@@ -325,7 +325,7 @@ class LCNetwork(LCCommands, Network):
         continuous : bool, optional
             Also compare the echo with the gradient of the continuous-time circuit
             (:func:`eqprop_hw.lc.continuous.continuous_gradient`: BPTT at tstep/2 and tstep/4
-            on the waveforms the circuit plays, Richardson-extrapolated; about 6x one BPTT
+            on the waveforms the circuit plays, Richardson-extrapolated; about 7x one BPTT
             run). Default: on for the ngspice backend (whose echo integrates the circuit in
             continuous time; BPTT at the spec's tstep differs from that by O((omega h)^2),
             which dominates at small residuals), off for the native one (whose echo runs the
@@ -410,7 +410,8 @@ class LCNetwork(LCCommands, Network):
                     bar.update(1)
                 from eqprop_hw.lc.continuous import continuous_gradient
                 reference = continuous_gradient(model, inputs=None if spec_played else inputs,
-                                                targets=None if spec_played else targets)
+                                                targets=None if spec_played else targets,
+                                                tstep_gradient=exact)
         finally:
             if bar is not None:
                 bar.close()
