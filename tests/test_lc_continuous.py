@@ -119,6 +119,30 @@ def tiny_spec(tmp_path):
     return path
 
 
+def small_residual(net, r=1e-3):
+    """User waveforms of the tiny network: a 4.3 MHz input, targets its outputs plus
+    ``r`` x the swing."""
+    u = 2e-3 * np.sin(2 * np.pi * 4.3e6 * net.times + 0.4)[:, None]
+    out = net.simulate(u).outputs.T
+    y = out + r * np.ptp(out, axis=0) * np.sin(6 * np.pi * net.times / net.times[-1])[:, None]
+    return u, y
+
+
+@needs_ngspice
+def test_check_adds_the_continuous_reference_row_with_ngspice(tiny_spec):
+    """``check`` with ngspice: the row ``echo ngspice vs continuous`` (measured rel. 1.5e-3
+    against 1.3e-2 for ``echo ngspice`` vs BPTT at r = 1e-3); not without ngspice."""
+    net = eqprop_hw.load(tiny_spec)
+    u, y = small_residual(net)
+    rows = {row["name"]: row for row in net.check(1, x=u, y=y).rows}
+    row = rows["echo ngspice vs continuous"]
+    assert row["against"] == "continuous" and row["elements"] == len(net.trainable)
+    assert row["rel_error"] <= rows["echo ngspice"]["rel_error"] / 4
+    assert 0 < row["reference_error"] < 1e-5
+    assert "echo ngspice vs continuous" not in [
+        r["name"] for r in net.check(1, x=u, y=y, ngspice=False).rows]
+
+
 @needs_ngspice
 def test_grad_ngspice_reports_the_continuous_reference_at_a_small_residual(tiny_spec,
                                                                           tmp_path):
@@ -127,9 +151,7 @@ def test_grad_ngspice_reports_the_continuous_reference_at_a_small_residual(tiny_
     1.3e-2), because BPTT at tstep is itself 1.1e-2 away from it; ``exact``/``rel_error``
     stay BPTT at tstep; the native backend leaves the reference off unless asked."""
     net = eqprop_hw.load(tiny_spec)
-    u = 2e-3 * np.sin(2 * np.pi * 4.3e6 * net.times + 0.4)[:, None]
-    out = net.simulate(u).outputs.T
-    y = out + 1e-3 * np.ptp(out, axis=0) * np.sin(6 * np.pi * net.times / net.times[-1])[:, None]
+    u, y = small_residual(net)
     np.save(tmp_path / "u.npy", u)
     np.save(tmp_path / "y.npy", y)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(

@@ -178,7 +178,9 @@ class LCCommands:
                          f"{row['elements']:>6d} {row['seconds']:>8.3f}")
         lines.append(f"loss {rows[0]['loss']:.6g} {_unit(self.output_kind)}^2 s, |dL/dtheta| "
                      f"{rows[0]['norm']:.6g} (per F or H; exact = BPTT of the leapfrog "
-                     "integrator)")
+                     "integrator" + ("; continuous = BPTT converged in the time step"
+                                     if any(r["against"] == "continuous" for r in rows)
+                                     else "") + ")")
         return Report(data=data, lines=lines)
 
     def _report_predict(self, options, log=None) -> Report:
