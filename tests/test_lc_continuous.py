@@ -106,6 +106,8 @@ def test_continuous_gradient_and_with_tstep_refuse_bad_arguments():
     bad[3, 0] = np.inf
     with pytest.raises(ValueError, match="'inputs' holds a value that is not finite"):
         continuous_gradient(model, inputs=bad)
+    with pytest.raises(ValueError, match="'tstep_gradient' must be 1 finite numbers"):
+        continuous_gradient(model, targets=np.zeros((251, 1)), tstep_gradient=np.zeros(3))
     assert model.with_tstep(2e-9).spec_data["time"]["tstep"] == 2e-9
     assert model.spec_data["time"]["tstep"] == 4e-9                      # a copy
 

@@ -82,14 +82,22 @@ def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice
         rows.append(report_row("echo ngspice vs echo native", estimates["ngspice"],
                          estimates["native"], 0.0, against="echo native"))
     if "ngspice" in estimates:
-        from eqprop_hw.lc.continuous import continuous_gradient
-        start = time.perf_counter()
-        ref = continuous_gradient(model, inputs=u, targets=y, tstep_gradient=exact)
+        rows.append(continuous_row(model, u, y, exact, estimates["ngspice"]))
         tick()
-        rows.append(report_row("echo ngspice vs continuous", estimates["ngspice"], ref.gradient,
-                               time.perf_counter() - start, against="continuous",
-                               reference_error=ref.error))
     return rows
+
+
+def continuous_row(model, u, y, exact, estimate) -> dict:
+    """The row ``echo ngspice vs continuous`` of :func:`check_rows`: ``estimate`` against
+    :func:`eqprop_hw.lc.continuous.continuous_gradient` of the batch ``u``, ``y``
+    ((steps+1, S, n) on the grid, played piecewise-linearly; ``exact``: BPTT at tstep)."""
+    from eqprop_hw.lc.continuous import continuous_gradient
+    from eqprop_hw.learning.reference import report_row
+    start = time.perf_counter()
+    ref = continuous_gradient(model, inputs=u, targets=y, tstep_gradient=exact)
+    return report_row("echo ngspice vs continuous", estimate, ref.gradient,
+                      time.perf_counter() - start, against="continuous",
+                      reference_error=ref.error)
 
 
 def check_steps(sequences: int, backends, fd_count: int = 8, trainable: int | None = None) -> int:

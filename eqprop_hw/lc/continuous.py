@@ -89,6 +89,14 @@ def _check_waveform(values, name: str, model: LCModel, width: int):
     return values
 
 
+def _check_gradient(values, theta) -> np.ndarray:
+    given = np.asarray(values, dtype=float)
+    if given.shape != theta.shape or not np.all(np.isfinite(given)):
+        raise ValueError(f"continuous_gradient: 'tstep_gradient' must be {theta.size} finite "
+                         f"numbers (one per trainable element), got shape {given.shape}")
+    return given
+
+
 def continuous_gradient(model: LCModel, theta=None, inputs=None, targets=None,
                         tstep_gradient=None) -> ContinuousGradient:
     """dL/dtheta of the continuous-time circuit and loss, BPTT Richardson-extrapolated in the
@@ -146,12 +154,7 @@ def continuous_gradient(model: LCModel, theta=None, inputs=None, targets=None,
     theta = model.theta0() if theta is None else np.asarray(theta, dtype=float)
     grads, losses = {}, {}
     if tstep_gradient is not None:
-        given = np.asarray(tstep_gradient, dtype=float)
-        if given.shape != theta.shape or not np.all(np.isfinite(given)):
-            raise ValueError(f"continuous_gradient: 'tstep_gradient' must be {theta.size} "
-                             f"finite numbers (one per trainable element), got shape "
-                             f"{given.shape}")
-        grads[1], losses[1] = given, None
+        grads[1], losses[1] = _check_gradient(tstep_gradient, theta), None
     for m in REFINEMENTS:
         if m in grads:
             continue

@@ -658,7 +658,8 @@ class LCNetwork(LCCommands, Network):
         Returns
         -------
         CheckResult
-            Its JSON says which inputs ran (``inputs_source``).
+            Its JSON says which inputs ran (``inputs_source``); with ngspice the last row is the
+            echo vs :func:`eqprop_hw.lc.continuous.continuous_gradient` (``check_rows``).
 
         Examples
         --------
