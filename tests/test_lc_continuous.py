@@ -186,6 +186,32 @@ def test_grad_ngspice_reports_the_continuous_reference_at_a_small_residual(tiny_
         net.gradient(u, y, continuous="yes")
 
 
+@needs_ngspice
+def test_a_network_too_large_for_the_reference_skips_or_refuses_it(tiny_spec, monkeypatch):
+    """The default reference of a network over the size limit is skipped and says why; asked
+    for explicitly, it is refused before anything runs."""
+    import eqprop_hw.lc.continuous as continuous
+    net = eqprop_hw.load(tiny_spec)
+    u, y = small_residual(net)
+    assert continuous.size_problem(net.model) is None
+    monkeypatch.setattr(continuous, "MAX_FINE_VALUES", 4 * net.steps * net.model.n)
+    problem = continuous.size_problem(net.model)
+    assert problem == ("the continuous-time reference would store 16,004 values per "
+                       "trajectory array at tstep / 4, more than the limit of 16,000")
+    g = net.gradient(u, y, backend="ngspice").data
+    assert g["continuous"] is None and g["continuous_skipped"] == problem
+    assert g["rel_error"] < 0.02                                   # the echo itself ran
+    with pytest.raises(eqprop_hw.InvalidParameterError,
+                       match="gradient: 'continuous': the continuous-time reference would"):
+        net.gradient(u, y, continuous=True)
+    with pytest.raises(ValueError, match="continuous_gradient: the continuous-time"):
+        continuous_gradient(net.model, inputs=u, targets=y)
+    rows = [row["name"] for row in net.check(1, x=u, y=y).rows]
+    assert rows[-1] == "echo ngspice vs echo native"
+    assert "steps at tstep / 4, more than the limit of 2,000,000" in continuous.size_problem(
+        net.model.with_tstep(net.model.tstep / 1000))
+
+
 def test_continuous_reference_option_is_refused_for_resistive_specs(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "eqprop_hw", "grad",

@@ -29,6 +29,9 @@ from eqprop_hw.lc.model import LCModel
 #: The grids: tstep, tstep / 2 and tstep / 4 (the last two give the gradient, the first its
 #: error estimate).
 REFINEMENTS = (1, 2, 4)
+#: Most values of one stored trajectory array at tstep / 4 ((4 steps + 1) x batch x nodes):
+#: 160 MB of float64 each; BPTT stores a few such arrays.
+MAX_FINE_VALUES = 20_000_000
 
 
 @dataclass
@@ -89,6 +92,36 @@ def _check_waveform(values, name: str, model: LCModel, width: int):
     return values
 
 
+def size_problem(model: LCModel, batch: int = 1) -> str | None:
+    """Why :func:`continuous_gradient` would refuse a network of ``batch`` sequences (its grid
+    at tstep / 4 over the step limit, or its stored trajectory over :data:`MAX_FINE_VALUES`
+    values), or None.
+
+    Examples
+    --------
+    >>> size_problem(eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml").model) is None
+    True
+    """
+    from eqprop_hw.lc.model import MAX_STEPS
+    fine_steps = REFINEMENTS[-1] * model.steps
+    if fine_steps > MAX_STEPS:
+        return (f"the continuous-time reference needs {fine_steps:,} steps at tstep / "
+                f"{REFINEMENTS[-1]}, more than the limit of {MAX_STEPS:,}")
+    values = (fine_steps + 1) * max(int(batch), 1) * model.n
+    if values > MAX_FINE_VALUES:
+        return (f"the continuous-time reference would store {values:,} values per trajectory "
+                f"array at tstep / {REFINEMENTS[-1]}, more than the limit of "
+                f"{MAX_FINE_VALUES:,}")
+    return None
+
+
+def _check_size(model: LCModel, inputs, targets) -> None:
+    batch = next((w.shape[1] for w in (inputs, targets) if w is not None and w.ndim == 3), 1)
+    problem = size_problem(model, batch)
+    if problem is not None:
+        raise ValueError(f"continuous_gradient: {problem}")
+
+
 def _check_gradient(values, theta) -> np.ndarray:
     given = np.asarray(values, dtype=float)
     if given.shape != theta.shape or not np.all(np.isfinite(given)):
@@ -129,8 +162,8 @@ def continuous_gradient(model: LCModel, theta=None, inputs=None, targets=None,
     Raises
     ------
     ValueError
-        ``inputs``/``targets`` of the wrong shape or not finite; a grid of h/4 over the
-        spec's step limit (:meth:`LCModel.with_tstep`).
+        ``inputs``/``targets`` of the wrong shape or not finite; a network too large for the
+        reference (:func:`size_problem`).
     SpecError
         ``targets`` not given and the spec has none.
 
@@ -151,6 +184,7 @@ def continuous_gradient(model: LCModel, theta=None, inputs=None, targets=None,
     start = time.perf_counter()
     inputs = _check_waveform(inputs, "inputs", model, len(model.src_names))
     targets = _check_waveform(targets, "targets", model, len(model.outputs))
+    _check_size(model, inputs, targets)
     theta = model.theta0() if theta is None else np.asarray(theta, dtype=float)
     grads, losses = {}, {}
     if tstep_gradient is not None:

@@ -344,7 +344,8 @@ class LCNetwork(LCCommands, Network):
             ``continuous`` {element: dL/dvalue}, ``continuous_cosine`` and
             ``continuous_rel_error`` (the echo against it), ``continuous_error`` (the
             reference's own estimated relative error) and ``exact_vs_continuous``
-            ``{"cosine", "rel_error"}`` (BPTT at tstep against it); all None without it.
+            ``{"cosine", "rel_error"}`` (BPTT at tstep against it); all None without it
+            (``continuous_skipped``: why a default reference did not run, e.g. too many steps).
             ``exact``, ``cosine`` and ``rel_error`` stay BPTT at the spec's tstep.
 
         Examples
@@ -367,11 +368,8 @@ class LCNetwork(LCCommands, Network):
         check_choice(backend, "backend", method, BACKENDS)
         check_choice(nudge, "nudge", method, NUDGES)
         check_bool(progress, "progress", method)
-        if continuous is not None:
-            check_bool(continuous, "continuous", method)
-        else:
-            continuous = backend == "ngspice"
         model = self.model
+        continuous, skipped = self._continuous_choice(continuous, backend, method)
         seq = resolve_sequence(self.spec, model, x, y)
         if seq.targets is None:
             raise InvalidParameterError(f"gradient: 'y': spec {self.spec.source} has no "
@@ -428,11 +426,26 @@ class LCNetwork(LCCommands, Network):
                 "targets_source": seq.targets_source, "floor": floor["floor"],
                 "signal_to_floor": floor["signal_to_floor"],
                 "floor_warning": floor["warning"], "retrace_error": floor["retrace_error"],
-                **_continuous_keys(names, estimate, exact, reference)}
+                **_continuous_keys(names, estimate, exact, reference),
+                "continuous_skipped": skipped}
         return GradientResult(data=data, loss=float(loss_value), ep=dict(data["ep"]),
                               exact=dict(data["exact"]), cosine=result["cosine"],
                               rel_error=result["rel_error"], backend=backend, beta=beta,
                               time=model.times.copy(), target=np.asarray(targets).T.copy())
+
+    def _continuous_choice(self, continuous, backend: str, method: str):
+        """(run the continuous-time reference?, why a default one is skipped or None); an
+        explicit ``continuous=True`` the network is too large for is refused up front."""
+        from eqprop_hw.lc.continuous import size_problem
+        if continuous is not None:
+            check_bool(continuous, "continuous", method)
+        problem = size_problem(self.model) if continuous or (
+            continuous is None and backend == "ngspice") else None
+        if continuous and problem:
+            raise InvalidParameterError(f"{method}: 'continuous': {problem}")
+        if continuous is None:
+            return backend == "ngspice" and problem is None, problem
+        return continuous, None
 
     def netlist(self, x=None, *, beta: float | None = None, target=None, analysis: str = "op",
                 tstep: float | None = None, tstop: float | None = None,

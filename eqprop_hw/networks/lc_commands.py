@@ -152,6 +152,9 @@ class LCCommands:
                          f"{data['continuous_rel_error']:.3g} (BPTT at tstep: "
                          f"{data['exact_vs_continuous']['rel_error']:.3g})")
         notes = []
+        if data.get("continuous_skipped"):
+            notes.append(f"eqprop-hw: note: no continuous-time reference: "
+                         f"{data['continuous_skipped']}")
         if result.data["floor_warning"]:
             notes.append(f"eqprop-hw: warning: the nudge's signal is only "
                          f"{result.data['signal_to_floor']:.3g}x the echo's measured numerical "
