@@ -223,3 +223,20 @@ def test_continuous_reference_option_is_refused_for_resistive_specs(tmp_path):
         "eqprop-hw: error: --continuous-reference: only lc specs take a continuous-time "
         "reference (grad)")
     assert not list(tmp_path.iterdir())
+
+
+@needs_ngspice
+def test_the_tools_no_fd_mode_records_what_grad_prints(tiny_spec, tmp_path):
+    """``tools/lc_fd_ngspice.py --no-fd``: its row is ``grad --backend ngspice --json`` of the
+    tool's own user inputs, r = 1e-3 (echo closer to the continuous gradient than to BPTT)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("lc_fd_ngspice",
+                                                  ROOT / "tools" / "lc_fd_ngspice.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    entry = tool.grad_continuous(tiny_spec, [1e-3], 0, tmp_path)
+    row = entry["residuals"]["0.001"]
+    assert entry["steps"] == 1000
+    assert row["echo_vs_continuous"]["rel_error"] <= row["echo_vs_bptt"]["rel_error"] / 4, row
+    assert 0.5 <= row["bptt_vs_continuous"]["rel_error"] / row["echo_vs_bptt"]["rel_error"] <= 1.5
+    assert 0 < row["continuous_error"] < 1e-5
