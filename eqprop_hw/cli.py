@@ -336,6 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
                      help="simulator whose node voltages the local rule measures (default: "
                           "%(default)s)")
+    sub.add_argument("--continuous-reference", action=argparse.BooleanOptionalAction,
+                     help="lc specs: also compare the echo with BPTT converged in the time "
+                          "step (the continuous-time circuit: BPTT at tstep/2 and tstep/4, "
+                          "Richardson-extrapolated) (default: on with --backend ngspice)")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub = add("train", cmd_train, "train a spec's circuit on its dataset with the local EP rule")
@@ -494,7 +498,7 @@ def _atomic_write_text(path: str, text: str) -> None:
 # -- the commands on a network: load once (the kind picks the class), report, print --------
 #: Options only lc specs take, per command (other kinds refuse them rather than ignore them).
 LC_ONLY_OPTIONS = {"export": ("input_file", "target_file"),
-                   "grad": ("input_file", "target_file"),
+                   "grad": ("input_file", "target_file", "continuous_reference"),
                    "check": ("input_file", "target_file"),
                    "predict": ("input_file", "target_file"),
                    "simulate": ("target_file",)}
@@ -506,7 +510,9 @@ def _refuse_lc_only(args, network) -> None:
         return
     for name in LC_ONLY_OPTIONS.get(getattr(args, "command", None), ()):
         if getattr(args, name, None) is not None:
-            raise UsageError(f"--{name.replace('_', '-')}: only lc specs take waveform files "
+            what = "a continuous-time reference" if name == "continuous_reference" \
+                else "waveform files"
+            raise UsageError(f"--{name.replace('_', '-')}: only lc specs take {what} "
                              f"({args.command})")
 
 

@@ -29,8 +29,11 @@ Usage: ``nice -n 10 python3 tools/lc_fd_ngspice.py [--examples a,b] [--residuals
 Further modes: ``--variant breakpoint-free`` (FD through the exported netlist with its PWL
 inputs rewritten as breakpoint-free ``pwl()`` behavioural sources, → ``..._breakpoint_free.json``),
 ``--continuous`` / ``--add-continuous JSON`` (add the continuous-time reference: BPTT at
-tstep/2 and tstep/4, Richardson-extrapolated), ``--max-step-sweep F1,F2`` (the echo at other
-ngspice maximum steps, no FD). Results: docs/results/lc_echo.md.
+tstep/2 and tstep/4, Richardson-extrapolated: :func:`eqprop_hw.lc.continuous.continuous_gradient`),
+``--max-step-sweep F1,F2`` (the echo at other ngspice maximum steps, no FD), ``--no-fd
+[--seeds 0,1,2]`` (no FD: the echo ``grad --backend ngspice`` prints against BPTT and against
+its continuous-time reference, → ``lc_grad_continuous.json``). Results:
+docs/results/lc_echo.md.
 """
 
 from __future__ import annotations
@@ -218,34 +221,21 @@ def breakpoint_free(text: str) -> str:
 
 
 def continuous_reference(spec: Path, u, targets: dict, times) -> dict:
-    """BPTT of the native leapfrog at tstep/2 and tstep/4 with the inputs and targets linearly
-    interpolated (the PWL waveforms the netlists play), Richardson-extrapolated to zero step:
-    the gradient of the continuous-time circuit, independent of ngspice. Per residual:
-    ``{"gradient": ..., "error": |G(h/2) - G(h/4)| / |G(h/4)|}`` (trainable order)."""
-    import tempfile as _tempfile
-    import yaml
+    """The gradient of the continuous-time circuit per residual, independent of ngspice:
+    :func:`eqprop_hw.lc.continuous.continuous_gradient` (BPTT of the native leapfrog at
+    tstep/2 and tstep/4 on the PWL waveforms the netlists play, Richardson-extrapolated).
+    ``{r: {"gradient": ..., "error": |G(h/2) - G(h/4)| / |G(h/4)|}}`` (trainable order)."""
     from eqprop_hw.circuit.spec import load_spec
-    from eqprop_hw.lc.bptt import bptt_gradient
+    from eqprop_hw.lc.continuous import continuous_gradient
     from eqprop_hw.lc.model import build_model
-    data = yaml.safe_load(Path(spec).read_text())
-    tstep = float(data["time"]["tstep"])
-    grads = {}
-    for m in (2, 4):
-        data["time"]["tstep"] = tstep / m
-        with _tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / Path(spec).name
-            path.write_text(yaml.safe_dump(data))
-            model = build_model(load_spec(path))
-        fine = model.times
-
-        def resample(a):
-            return np.stack([np.interp(fine, times, a[:, k]) for k in range(a.shape[1])], 1)
-        for r, y in targets.items():
-            grads[(m, r)] = bptt_gradient(model, inputs=resample(u), targets=resample(y))[1]
-    return {r: {"gradient": (4 * grads[(4, r)] - grads[(2, r)]) / 3,
-                "error": float(np.linalg.norm(grads[(2, r)] - grads[(4, r)])
-                               / np.linalg.norm(grads[(4, r)]))}
-            for r in targets}
+    model = build_model(load_spec(spec))
+    if not np.allclose(model.times, times, rtol=0, atol=1e-9 * model.tstep):
+        raise ValueError(f"{spec}: the sequence's grid is not the spec's")
+    out = {}
+    for r, y in targets.items():
+        ref = continuous_gradient(model, inputs=u, targets=y)
+        out[r] = {"gradient": ref.gradient, "error": ref.fine_error}
+    return out
 
 
 def study_example(spec: Path, residuals, steps, subset, seed, folder: Path,
@@ -326,6 +316,39 @@ def add_continuous(entry: dict, spec: Path, seq: dict) -> None:
                     "fd_vs_continuous": compare(fd, gradient)})
 
 
+def grad_continuous(spec: Path, residuals, seed, folder: Path) -> dict:
+    """No FD: what ``grad --backend ngspice`` prints for the user's inputs (the same
+    construction as :func:`make_sequence`) at each residual: the echo against BPTT at tstep
+    and against its continuous-time reference (BPTT converged in the time step), BPTT at tstep
+    against that reference, and the reference's own estimated error."""
+    seq = make_sequence(spec, residuals, seed, folder)
+    entry = {"steps": len(seq["times"]) - 1, "residuals": {}}
+    for r in residuals:
+        start = time.perf_counter()
+        g = json.loads(cli("grad", spec, "--backend", "ngspice", "--input-file", seq["u_file"],
+                           "--target-file", seq["y_files"][r], "--json"))
+        entry["residuals"][f"{r:g}"] = {
+            "beta": g["beta"], "signal_to_floor": g["signal_to_floor"],
+            "echo_vs_bptt": {"cosine": g["cosine"], "rel_error": g["rel_error"]},
+            "echo_vs_continuous": {"cosine": g["continuous_cosine"],
+                                   "rel_error": g["continuous_rel_error"]},
+            "bptt_vs_continuous": g["exact_vs_continuous"],
+            "continuous_error": g["continuous_error"],
+            "grad_seconds": time.perf_counter() - start}
+    return entry
+
+
+def report_continuous(name: str, seed: int, entry: dict) -> None:
+    """One line per residual of :func:`grad_continuous` on stdout."""
+    for r, row in entry["residuals"].items():
+        print(f"{name:>15} seed {seed} r={r:<6} echo~BPTT cos "
+              f"{row['echo_vs_bptt']['cosine']:.7f} rel {row['echo_vs_bptt']['rel_error']:.2g}"
+              f" | echo~continuous cos {row['echo_vs_continuous']['cosine']:.8f} rel "
+              f"{row['echo_vs_continuous']['rel_error']:.2g} | BPTT~continuous rel "
+              f"{row['bptt_vs_continuous']['rel_error']:.2g} | its own error "
+              f"{row['continuous_error']:.1g} | {row['grad_seconds']:.1f} s", flush=True)
+
+
 def max_step_sweep(spec: Path, residuals, fractions, seed, folder: Path) -> list:
     """The echo (``grad --backend ngspice``) on copies of the spec with
     ``options.max_step_fraction`` set to each fraction, against BPTT and against the
@@ -402,6 +425,12 @@ def main(argv=None) -> int:
                         help="run no FD: the echo at these ngspice maximum steps (fractions "
                              "of tstep) vs BPTT and the continuous-time reference "
                              "(→ lc_fd_max_step.json)")
+    parser.add_argument("--no-fd", action="store_true",
+                        help="run no FD: what grad --backend ngspice prints against its "
+                             "continuous-time reference, for each of --seeds "
+                             "(→ lc_grad_continuous.json)")
+    parser.add_argument("--seeds", default=None,
+                        help="--no-fd: comma-separated seeds of the inputs (default: --seed)")
     parser.add_argument("--out", default=None, help="folder for lc_fd_ngspice[_VARIANT].json")
     args = parser.parse_args(argv)
     try:
@@ -417,6 +446,24 @@ def main(argv=None) -> int:
         parser.error("--subset: >= 0")
     command = "python3 tools/lc_fd_ngspice.py " + " ".join(sys.argv[1:] if argv is None
                                                             else argv)
+    if args.no_fd:
+        try:
+            seeds = [int(v) for v in (args.seeds or str(args.seed)).split(",")]
+        except ValueError as exc:
+            parser.error(f"--seeds: {exc}")
+        results = {"machine": "2-core shared session machine", "ngspice": "39",
+                   "command": command, "seeds": {}}
+        with tempfile.TemporaryDirectory(prefix="lc_fd_") as folder:
+            for seed in seeds:
+                results["seeds"][str(seed)] = {}
+                for name in args.examples.split(","):
+                    entry = grad_continuous(ROOT / "circuits" / "lc" / f"{name}.yaml",
+                                            residuals, seed, Path(folder))
+                    results["seeds"][str(seed)][name] = entry
+                    report_continuous(name, seed, entry)
+        if args.out:
+            write_json(results, Path(args.out) / "lc_grad_continuous.json")
+        return 0
     if args.max_step_sweep:
         fractions = [float(f) for f in args.max_step_sweep.split(",")]
         rows = []

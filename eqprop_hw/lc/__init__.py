@@ -6,6 +6,8 @@ spec       validation of ``kind: lc`` specs (line-numbered :class:`~eqprop_hw.er
 model      the Hamiltonian system as arrays (:class:`LCModel`), waveforms
 integrate  Stormer-Verlet (leapfrog) integrator, forward and echo runs, batched
 bptt       exact gradients of the discrete loss: adjoint (BPTT) and finite differences
+continuous the gradient of the continuous-time circuit: BPTT at tstep/2 and tstep/4,
+           Richardson-extrapolated (the reference the ngspice echo is also compared with)
 echo       the HEL estimate from echo measurements, the other GLEP boundary conditions, the
            default nudge (default_beta)
 check      the reference checks: echo (ngspice, native) vs BPTT vs finite differences

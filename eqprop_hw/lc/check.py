@@ -20,8 +20,12 @@ def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice
     measurements vs BPTT, with its measured ``floor`` and ``signal_to_floor``,
     :func:`eqprop_hw.lc.echo.echo_floor`), ``fd native`` (central finite differences of the loss, relative step
     ``fd_step``, on the ``fd_count`` elements of largest |BPTT| gradient, vs BPTT) and ``echo
-    ngspice vs echo native``. ``bar`` (a tqdm bar of :func:`check_steps` steps, optional)
-    is advanced as the rows are computed.
+    ngspice vs echo native``; with ngspice also ``echo ngspice vs continuous``: the ngspice
+    echo against the gradient of the continuous-time circuit it integrates
+    (:func:`eqprop_hw.lc.continuous.continuous_gradient`, BPTT converged in the time step on
+    the same piecewise-linear waveforms; ``reference_error`` its own estimated error; left out
+    when the batch is too large for it, :func:`eqprop_hw.lc.continuous.size_problem`). ``bar``
+    (a tqdm bar of :func:`check_steps` steps, optional) is advanced as the rows are computed.
     """
     tick = bar.update if bar is not None else (lambda count=1: None)
     from eqprop_hw.lc.bptt import bptt_gradient, loss_value
@@ -78,11 +82,29 @@ def check_rows(model, inputs, targets, beta: float, backends=("native", "ngspice
     if "ngspice" in estimates and "native" in estimates:
         rows.append(report_row("echo ngspice vs echo native", estimates["ngspice"],
                          estimates["native"], 0.0, against="echo native"))
+    if "ngspice" in estimates:
+        from eqprop_hw.lc.continuous import size_problem
+        if size_problem(model, inputs.shape[0]) is None:    # else too large: no such row
+            rows.append(continuous_row(model, u, y, exact, estimates["ngspice"]))
+        tick()
     return rows
+
+
+def continuous_row(model, u, y, exact, estimate) -> dict:
+    """The row ``echo ngspice vs continuous`` of :func:`check_rows`: ``estimate`` against
+    :func:`eqprop_hw.lc.continuous.continuous_gradient` of the batch ``u``, ``y``
+    ((steps+1, S, n) on the grid, played piecewise-linearly; ``exact``: BPTT at tstep)."""
+    from eqprop_hw.lc.continuous import continuous_gradient
+    from eqprop_hw.learning.reference import report_row
+    start = time.perf_counter()
+    ref = continuous_gradient(model, inputs=u, targets=y, tstep_gradient=exact)
+    return report_row("echo ngspice vs continuous", estimate, ref.gradient,
+                      time.perf_counter() - start, against="continuous",
+                      reference_error=ref.error)
 
 
 def check_steps(sequences: int, backends, fd_count: int = 8, trainable: int | None = None) -> int:
     """How many steps :func:`check_rows` reports to its ``bar``: BPTT, one per sequence on
-    ngspice, the native echo, one per finite difference."""
+    ngspice and the continuous-time reference, the native echo, one per finite difference."""
     fd = fd_count if trainable is None else min(fd_count, trainable)
-    return 1 + (sequences if "ngspice" in backends else 0) + ("native" in backends) + fd
+    return 1 + (sequences + 1 if "ngspice" in backends else 0) + ("native" in backends) + fd

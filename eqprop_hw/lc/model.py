@@ -39,6 +39,10 @@ import numpy as np
 from eqprop_hw.errors import SpecError
 
 
+#: Most time steps of a grid (the spec's limit on ``time.tstop / time.tstep``).
+MAX_STEPS = 2_000_000
+
+
 # -- waveforms ----------------------------------------------------------------------------
 def waveform_values(waveform: dict, t: np.ndarray) -> np.ndarray:
     """Values of a validated waveform mapping at times ``t`` (s)."""
@@ -181,6 +185,42 @@ class LCModel:
                     break
             else:
                 raise KeyError(f"no C, L or R element named {name!r}")
+        return model
+
+    def with_tstep(self, tstep: float) -> "LCModel":
+        """A copy on another time grid: the same circuit, values and waveforms with step
+        ``tstep`` (s) over the same window (e.g. a finer grid for the continuous-time reference,
+        :func:`eqprop_hw.lc.continuous.continuous_gradient`).
+
+        Raises
+        ------
+        ValueError
+            ``tstep`` not positive and finite, ``tstop`` not a whole number (>= 2) of it, or
+            more than :data:`MAX_STEPS` steps (the spec's own rules for ``time.tstep``).
+
+        Examples
+        --------
+        >>> fine = eqprop_hw.load(CIRCUITS / "lc" / "lc_teacher.yaml").model.with_tstep(1e-10)
+        >>> fine.steps, fine.times.size, fine.tstep
+        (6000, 6001, 1e-10)
+        """
+        import copy
+        tstep = float(tstep)
+        if not (math.isfinite(tstep) and tstep > 0):
+            raise ValueError(f"tstep must be positive and finite, got {tstep!r}")
+        steps = self.tstop / tstep
+        if abs(steps - round(steps)) > 1e-6 * steps or round(steps) < 2:
+            raise ValueError(f"tstop ({self.tstop:g} s) must be a whole number (>= 2) of tstep "
+                             f"({tstep:g} s)")
+        if round(steps) > MAX_STEPS:
+            raise ValueError(f"tstep {tstep:g} s: {round(steps):,} steps is too many (limit "
+                             f"{MAX_STEPS:,})")
+        model = copy.copy(self)
+        model.tstep = tstep
+        if self.spec_data:
+            model.spec_data = {**self.spec_data,
+                               "time": {**self.spec_data.get("time", {}), "tstep": tstep,
+                                        "steps": int(round(steps))}}
         return model
 
     def with_theta(self, theta) -> "LCModel":

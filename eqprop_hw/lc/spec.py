@@ -29,6 +29,7 @@ import re
 from typing import Any
 
 from eqprop_hw.circuit.graph import CONDUCTANCE_LIMITS, REACTANCE_LIMITS
+from eqprop_hw.lc.model import MAX_STEPS
 
 
 TOP_KEYS = ("name", "kind", "description", "elements", "inputs", "outputs", "targets",
@@ -227,7 +228,7 @@ def _time(check, spec) -> dict:
     if abs(steps - round(steps)) > 1e-6 * steps or round(steps) < 2:
         check.fail(f"time.tstop ({tstop:g} s) must be a whole number (>= 2) of time.tstep "
                    f"({tstep:g} s)", time, "tstep")
-    if round(steps) > 2_000_000:
+    if round(steps) > MAX_STEPS:
         check.fail(f"time: {round(steps):,} steps is too many (limit 2,000,000)", time, "tstep")
     return {"tstop": tstop, "tstep": tstep, "steps": int(round(steps))}
 

@@ -136,6 +136,20 @@ def _refuse(method: str, given: dict, why: str) -> None:
                                         f"({why})")
 
 
+def _continuous_keys(names, estimate, exact, reference) -> dict:
+    """``gradient``'s JSON keys of the continuous-time reference (None without one)."""
+    if reference is None:
+        return {"continuous": None, "continuous_cosine": None, "continuous_rel_error": None,
+                "continuous_error": None, "exact_vs_continuous": None}
+    from eqprop_hw.lc.bptt import agreement
+    echo = agreement(estimate, reference.gradient)
+    bptt = agreement(exact, reference.gradient)
+    return {"continuous": dict(zip(names, np.asarray(reference.gradient).tolist())),
+            "continuous_cosine": echo["cosine"], "continuous_rel_error": echo["rel_error"],
+            "continuous_error": reference.error,
+            "exact_vs_continuous": {"cosine": bptt["cosine"], "rel_error": bptt["rel_error"]}}
+
+
 class LCNetwork(LCCommands, Network):
     """An LC oscillator network trained by echo learning (``kind: lc``).
 
@@ -283,7 +297,8 @@ class LCNetwork(LCCommands, Network):
                  nudge: str = "centered", loss: str | None = None,
                  softmax_temperature: float | None = None, temperature: float | None = None,
                  samples: int | None = None, estimator: str | None = None,
-                 seed: int | None = None, progress: bool = False):
+                 seed: int | None = None, progress: bool = False,
+                 continuous: bool | None = None):
         """Echo-learning estimate vs BPTT (``eqprop-hw grad --json``).
 
         Long because: the docstring (every parameter and JSON key) and one progress bar over
@@ -305,7 +320,16 @@ class LCNetwork(LCCommands, Network):
         backend : {"native", "ngspice"}
         nudge : {"centered", "positive", "negative"}
         progress : bool
-            A progress bar on stderr over the runs (BPTT, then the echo runs).
+            A progress bar on stderr over the runs (BPTT, the echo runs, the continuous-time
+            reference).
+        continuous : bool, optional
+            Also compare the echo with the gradient of the continuous-time circuit
+            (:func:`eqprop_hw.lc.continuous.continuous_gradient`: BPTT at tstep/2 and tstep/4
+            on the waveforms the circuit plays, Richardson-extrapolated; about 7x one BPTT
+            run). Default: on for the ngspice backend (whose echo integrates the circuit in
+            continuous time; BPTT at the spec's tstep differs from that by O((omega h)^2),
+            which dominates at small residuals), off for the native one (whose echo runs the
+            same leapfrog as BPTT).
         loss, softmax_temperature, temperature, samples, estimator, seed
             Not available for lc networks; must be None.
 
@@ -316,7 +340,13 @@ class LCNetwork(LCCommands, Network):
             ``inputs`` used (n_inputs, n_times), ``inputs_source`` and ``targets_source``,
             and the echo's measured numerical floor (:func:`eqprop_hw.lc.echo.echo_floor`):
             ``floor``, ``signal_to_floor``, ``floor_warning`` (signal below 10x the floor)
-            and ``retrace_error``.
+            and ``retrace_error``. With the continuous-time reference (``continuous``):
+            ``continuous`` {element: dL/dvalue}, ``continuous_cosine`` and
+            ``continuous_rel_error`` (the echo against it), ``continuous_error`` (the
+            reference's own estimated relative error) and ``exact_vs_continuous``
+            ``{"cosine", "rel_error"}`` (BPTT at tstep against it); all None without it
+            (``continuous_skipped``: why a default reference did not run, e.g. too many steps).
+            ``exact``, ``cosine`` and ``rel_error`` stay BPTT at the spec's tstep.
 
         Examples
         --------
@@ -339,15 +369,20 @@ class LCNetwork(LCCommands, Network):
         check_choice(nudge, "nudge", method, NUDGES)
         check_bool(progress, "progress", method)
         model = self.model
+        continuous, skipped = self._continuous_choice(continuous, backend, method)
         seq = resolve_sequence(self.spec, model, x, y)
         if seq.targets is None:
             raise InvalidParameterError(f"gradient: 'y': spec {self.spec.source} has no "
                                         "targets (spec 'targets' or a dataset): give y")
+        # what the circuit plays: the spec's waveforms themselves, or the grid samples as PWL
+        spec_played = seq.spec_waveforms and seq.targets_source == "spec"
         inputs, targets = seq.inputs, seq.targets
         training = self.spec.data.get("training") or {}
         beta = beta or training.get("beta")
         from eqprop_hw.learning.loop import progress_bar
-        bar = progress_bar(2, f"grad ({backend}: BPTT, echo)", progress, unit="run")
+        bar = progress_bar(3 if continuous else 2, f"grad ({backend}: BPTT, echo"
+                           + (", continuous-time reference)" if continuous else ")"),
+                           progress, unit="run")
         try:
             loss_value, exact, run = bptt_gradient(model, inputs=inputs, targets=targets)
             if bar is not None:
@@ -359,7 +394,7 @@ class LCNetwork(LCCommands, Network):
             else:
                 from eqprop_hw.lc.ngspice import LCNgspice
                 with LCNgspice(model) as ng:
-                    if seq.spec_waveforms and seq.targets_source == "spec":
+                    if spec_played:
                         _, estimate, info = ng.hel_gradient(model.targets, beta, nudge,
                                                             details=True)
                     else:
@@ -367,6 +402,14 @@ class LCNetwork(LCCommands, Network):
                         _, estimate, info = ng.hel_gradient(None, beta, nudge, sample=0,
                                                             details=True)
                 beta = info["beta"]
+            reference = None
+            if continuous:
+                if bar is not None:
+                    bar.update(1)
+                from eqprop_hw.lc.continuous import continuous_gradient
+                reference = continuous_gradient(model, inputs=None if spec_played else inputs,
+                                                targets=None if spec_played else targets,
+                                                tstep_gradient=exact)
         finally:
             if bar is not None:
                 bar.close()
@@ -382,11 +425,27 @@ class LCNetwork(LCCommands, Network):
                 "inputs": inputs.T.tolist(), "inputs_source": seq.inputs_source,
                 "targets_source": seq.targets_source, "floor": floor["floor"],
                 "signal_to_floor": floor["signal_to_floor"],
-                "floor_warning": floor["warning"], "retrace_error": floor["retrace_error"]}
+                "floor_warning": floor["warning"], "retrace_error": floor["retrace_error"],
+                **_continuous_keys(names, estimate, exact, reference),
+                "continuous_skipped": skipped}
         return GradientResult(data=data, loss=float(loss_value), ep=dict(data["ep"]),
                               exact=dict(data["exact"]), cosine=result["cosine"],
                               rel_error=result["rel_error"], backend=backend, beta=beta,
                               time=model.times.copy(), target=np.asarray(targets).T.copy())
+
+    def _continuous_choice(self, continuous, backend: str, method: str):
+        """(run the continuous-time reference?, why a default one is skipped or None); an
+        explicit ``continuous=True`` the network is too large for is refused up front."""
+        from eqprop_hw.lc.continuous import size_problem
+        if continuous is not None:
+            check_bool(continuous, "continuous", method)
+        problem = size_problem(self.model) if continuous or (
+            continuous is None and backend == "ngspice") else None
+        if continuous and problem:
+            raise InvalidParameterError(f"{method}: 'continuous': {problem}")
+        if continuous is None:
+            return backend == "ngspice" and problem is None, problem
+        return continuous, None
 
     def netlist(self, x=None, *, beta: float | None = None, target=None, analysis: str = "op",
                 tstep: float | None = None, tstop: float | None = None,
@@ -612,7 +671,8 @@ class LCNetwork(LCCommands, Network):
         Returns
         -------
         CheckResult
-            Its JSON says which inputs ran (``inputs_source``).
+            Its JSON says which inputs ran (``inputs_source``); with ngspice the last row is the
+            echo vs :func:`eqprop_hw.lc.continuous.continuous_gradient` (``check_rows``).
 
         Examples
         --------

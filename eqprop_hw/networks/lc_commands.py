@@ -135,19 +135,32 @@ class LCCommands:
                              "(spec, dataset, or --input-file and --target-file)")
         inputs, targets = _waveform_files(self, options)
         result = self.gradient(inputs, targets, beta=options.beta, backend=options.backend,
-                               nudge=options.nudge, progress=progress(options))
+                               nudge=options.nudge, progress=progress(options),
+                               continuous=option(options, "continuous_reference"))
         _name_files(result.data, options)
         line = (f"loss {result.loss:.6g}; echo ({options.nudge}, beta={result.beta:g}, "
                 f"{options.backend}) vs BPTT: cosine {result.cosine:.6f}, relative error "
                 f"{result.rel_error:.3g}; signal {result.data['signal_to_floor']:.3g}x its "
                 "numerical floor")
+        lines = [line]
+        data = result.data
+        if data["continuous"] is not None:
+            what = "ngspice integrates" if options.backend == "ngspice" else "the echo measures"
+            lines.append(f"echo vs BPTT converged in the time step (the continuous-time circuit "
+                         f"{what}; its own error {data['continuous_error']:.2g}): "
+                         f"cosine {data['continuous_cosine']:.6f}, relative error "
+                         f"{data['continuous_rel_error']:.3g} (BPTT at tstep: "
+                         f"{data['exact_vs_continuous']['rel_error']:.3g})")
         notes = []
+        if data.get("continuous_skipped"):
+            notes.append(f"eqprop-hw: note: no continuous-time reference: "
+                         f"{data['continuous_skipped']}")
         if result.data["floor_warning"]:
             notes.append(f"eqprop-hw: warning: the nudge's signal is only "
                          f"{result.data['signal_to_floor']:.3g}x the echo's measured numerical "
                          f"floor ({result.data['floor']:.3g}): the estimate is not reliable; "
                          "use a larger --beta")
-        return Report(data=result.to_json(), lines=[line], notes=notes)
+        return Report(data=result.to_json(), lines=lines, notes=notes)
 
     def _report_check(self, options, log=None) -> Report:
         _no_resistive_options(options, "check")
@@ -168,7 +181,9 @@ class LCCommands:
                          f"{row['elements']:>6d} {row['seconds']:>8.3f}")
         lines.append(f"loss {rows[0]['loss']:.6g} {_unit(self.output_kind)}^2 s, |dL/dtheta| "
                      f"{rows[0]['norm']:.6g} (per F or H; exact = BPTT of the leapfrog "
-                     "integrator)")
+                     "integrator" + ("; continuous = BPTT converged in the time step"
+                                     if any(r["against"] == "continuous" for r in rows)
+                                     else "") + ")")
         return Report(data=data, lines=lines)
 
     def _report_predict(self, options, log=None) -> Report:
