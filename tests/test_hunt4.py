@@ -1,0 +1,95 @@
+"""Fixes of the fourth hostile-input hunt that the CLI corpus (tests/hostile/cases_hunt4.py)
+cannot show: the time limit of every request to the isolated ngspice child."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from eqprop_hw.backends import make_backend
+from eqprop_hw.backends.isolated import (TIME_LIMIT_VARIABLE, IsolatedBackend,
+                                         request_time_limit)
+from eqprop_hw.circuit.build import build_circuit
+from eqprop_hw.circuit.spec import load_spec
+from eqprop_hw.errors import BackendError, SimulatorTimeout
+
+from isolation_helpers import SLUMBER, crashing
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def xor():
+    return build_circuit(load_spec(ROOT / "circuits" / "xor.yaml"))
+
+
+def test_the_default_limit_scales_with_the_request_and_the_circuit():
+    assert request_time_limit(0, 10**5) == 120.0
+    assert request_time_limit(1, 0) == 130.0
+    assert request_time_limit(12, 74) == pytest.approx(120.0 + 12 * (10.0 + 0.074))
+    assert request_time_limit(3, 159792) == pytest.approx(120.0 + 3 * (10.0 + 159.792))
+
+
+@pytest.mark.ngspice
+def test_a_request_past_its_limit_is_stopped_once_with_one_clear_line(xor):
+    """A row that sleeps a minute in the child (a stand-in for an ngspice that never settles):
+    stopped at the 1 s limit, not retried, the error names the request, the row and the way
+    to raise the limit; the backend then works again (a new child)."""
+    x = np.zeros((3, len(xor.inputs)))
+    x[1, 0] = SLUMBER
+    with IsolatedBackend(xor, factory=crashing, timeout=1.0) as backend:
+        start = time.perf_counter()
+        with pytest.raises(SimulatorTimeout) as caught:
+            backend.solve(x)
+        assert time.perf_counter() - start < 10.0          # once, not twice, nor 60 s
+        text = str(caught.value)
+        assert "\n" not in text and caught.value.row == 1
+        for fragment in ("no answer within 1 s", "the time limit given for each request",
+                         "(solve of 3 operating points", "sample row 1 of a batch of 3",
+                         f"set {TIME_LIMIT_VARIABLE}=SECONDS"):
+            assert fragment in text, (fragment, text)
+        assert backend.restarts == 0
+        good = backend.solve(np.zeros((2, len(xor.inputs))))
+        assert good.outputs.shape[0] == 2
+
+
+@pytest.mark.ngspice
+def test_the_limit_comes_from_the_environment_else_the_default(xor, monkeypatch):
+    monkeypatch.setenv(TIME_LIMIT_VARIABLE, "2.5")
+    with make_backend("ngspice", xor, isolated=True) as backend:
+        assert backend.timeout == 2.5
+    monkeypatch.delenv(TIME_LIMIT_VARIABLE)
+    with make_backend("ngspice", xor, isolated=True) as backend:
+        assert backend.timeout is None                       # per request, scaled
+    for bad in ("0", "-1", "nan", "inf", "1e300", "ten"):
+        monkeypatch.setenv(TIME_LIMIT_VARIABLE, bad)
+        with pytest.raises(BackendError, match=f"{TIME_LIMIT_VARIABLE} must be a number of "
+                                               r"seconds in \(0, 1e\+07\]"):
+            IsolatedBackend(xor)
+    monkeypatch.delenv(TIME_LIMIT_VARIABLE)
+    with pytest.raises(BackendError, match="timeout must be a number of seconds"):
+        IsolatedBackend(xor, timeout=-3)
+
+
+@pytest.mark.ngspice
+def test_the_cli_names_the_spec_file_the_limit_and_the_variable(tmp_path, monkeypatch):
+    """A BSIM-SOI circuit runs in the isolated child; with a 1 ms limit its first operating
+    point (netlist load included) cannot answer in time."""
+    from hostile import run_in
+    (tmp_path / "t.yaml").write_text(
+        "name: t\nkind: graph\nmodels:\n  NS: {type: NMOS, LEVEL: 58}\nelements:\n"
+        "  - {name: VDD, nodes: [vdd, '0'], dc: 1.0}\n"
+        "  - {name: RD, nodes: [vdd, a], r: 1000.0}\n"
+        "  - {name: M1, nodes: [a, vdd, '0', '0', '0'], model: NS}\ninputs: []\noutputs: [a]\n")
+    monkeypatch.setenv(TIME_LIMIT_VARIABLE, "0.001")
+    code, out, err = run_in(["simulate", "t.yaml", "--input", "", "--backend", "ngspice"],
+                            tmp_path)
+    assert code == 1 and out == "" and len(err.splitlines()) == 1, (code, err)
+    assert err.startswith("eqprop-hw: error: t.yaml: ngspice gave no answer within 0.001 s, "
+                          "the time limit given for each request (solve of 1 operating point, "
+                          "while solving sample row 0 of a batch of 1, inputs [], circuit 't')"
+                          ), err
+    assert f"set {TIME_LIMIT_VARIABLE}=SECONDS (per request)" in err
