@@ -93,3 +93,38 @@ def test_the_cli_names_the_spec_file_the_limit_and_the_variable(tmp_path, monkey
                           "while solving sample row 0 of a batch of 1, inputs [], circuit 't')"
                           ), err
     assert f"set {TIME_LIMIT_VARIABLE}=SECONDS (per request)" in err
+
+
+def _raw_txl_runs(model: dict, folder: Path) -> bool:
+    """Whether raw ``ngspice -b`` finds the operating point of a TXL line of ``model`` (not
+    through the project's netlist writer or ngspice backend)."""
+    import subprocess
+    text = ("t\nVDD vdd 0 DC 3\nR1 vdd a 1k\nRL b 0 1k\nY1 a 0 b 0 LL\n.model LL TXL("
+            + " ".join(f"{key}={value:.6g}" for key, value in model.items())
+            + ")\n.op\n.print op v(b)\n.end\n")
+    path = folder / "txl.cir"
+    path.write_text(text)
+    run = subprocess.run(["ngspice", "-b", str(path)], capture_output=True, text=True,
+                         timeout=60, cwd=folder)
+    return run.returncode == 0 and "v(b)" in run.stdout
+
+
+@pytest.mark.skipif(__import__("shutil").which("ngspice") is None, reason="needs ngspice")
+def test_txl_models_accepted_run_in_raw_ngspice_and_refused_ones_fail(tmp_path):
+    """Seeded log-uniform TXL models inside the measured ranges: every one the check accepts
+    runs in raw ngspice; the distortionless ones it refuses make raw ngspice fail."""
+    from eqprop_hw.circuit.line_devices import TXL_LIMITS, txl_problem
+    rng = np.random.default_rng(4)
+    accepted = 0
+    for _ in range(25):
+        model = {key: float(np.exp(rng.uniform(np.log(low), np.log(high))))
+                 for key, (low, high) in TXL_LIMITS.items()}
+        if txl_problem(model) is None:
+            accepted += 1
+            assert _raw_txl_runs(model, tmp_path), model
+    assert accepted >= 15
+    for r, inductance, c, length in ((0.1, 1e-9, 1e-13, 1.0), (5.0, 1e-8, 1e-11, 0.01),
+                                     (1e3, 1e-6, 1e-9, 2.0)):
+        model = {"R": r, "L": inductance, "G": r * c / inductance, "C": c, "LENGTH": length}
+        assert "close to distortionless" in txl_problem(model)
+        assert not _raw_txl_runs(model, tmp_path), model

@@ -49,7 +49,7 @@ from eqprop_hw.circuit.line_devices import (CONTROLLED, DEVICE_INSTANCE_PARAMS, 
                                             DEVICE_MODEL_TYPES, DEVICE_NODES, DEVICE_TERMINALS,
                                             INSTANCE_LIMITS, MODEL_FLAGS, MODELLESS,
                                             check_device_model_param,
-                                            check_line_params)
+                                            check_line_params, txl_problem)
 from eqprop_hw.errors import CircuitError
 
 #: Device letters and the node counts they take (M: 5 to 7 with an SOI model, see
@@ -208,7 +208,8 @@ def check_model_param(key, value, kind: str, subject: str):
 def line_model_problem(kind: str, values: dict) -> str | None:
     """Why the parameters ``values`` of a model of type ``kind`` make ngspice 39 stop with a
     fatal error (measured), or None: an LTRA line with fewer than two of R L G C nonzero, a
-    TXL line without R or G.
+    TXL line without R, G, L, C or LENGTH, or with values ngspice cannot set up
+    (:func:`eqprop_hw.circuit.line_devices.txl_problem`).
 
     >>> line_model_problem("LTRA", {"R": 1.0, "LEN": 1.0})
     'an LTRA line needs at least two of R, L, G, C given and nonzero (ngspice stops with a fatal error otherwise)'
@@ -218,6 +219,12 @@ def line_model_problem(kind: str, values: dict) -> str | None:
                 "stops with a fatal error otherwise)")
     if kind == "TXL" and not {"R", "G"} <= set(values):
         return "a TXL line needs R= and G= given (ngspice stops with a fatal error otherwise)"
+    if kind == "TXL" and not {"L", "C", "LENGTH"} <= set(values):
+        missing = "=, ".join(key for key in ("L", "C", "LENGTH") if key not in values)
+        return (f"a TXL line needs L=, C= and LENGTH= given too, not {missing}= (ngspice "
+                "stops with a fatal error otherwise)")
+    if kind == "TXL":
+        return txl_problem(values)
     return None
 
 

@@ -27,6 +27,29 @@ NETLISTS = {
     "soi-floating-contact-thermal": (soi("a g 0 e p 0 t", 57), 5, "body contact node 'p'"),
 }
 
+LINE = "t\nVDD vdd 0 DC 3\nR1 vdd a 1k\nRL b 0 1k\nY1 a 0 b 0 LL\n.model LL TXL({MODEL})\n"
+
+
+def txl(model: str) -> str:
+    """A TXL netlist whose model (line 6) has the parameters ``model``."""
+    return LINE.replace("{MODEL}", model)
+
+
+NETLISTS.update({
+    # in-process ngspice ended the whole process ("can not choose a pivot"; the CLI said only
+    # "ngspice.dll cannot recover")
+    "txl-tiny-c": (txl("R=1 L=1n G=0 C=1e-30 LENGTH=1"), 6,
+                   "model LL: C=1e-30 is outside the range measured safe for ngspice 39's TXL "
+                   "line (1e-13 to 1e-08)"),
+    "txl-huge-r": (txl("R=3e8 L=1n G=0 C=1p LENGTH=1"), 6, "R=3e+08 is outside the range"),
+    "txl-tiny-length": (txl("R=1 L=1n G=0 C=1p LENGTH=1e-12"), 6, "LENGTH=1e-12 is outside"),
+    # G/C = R/L: a distortionless line; ngspice's fit of it has no pivot
+    "txl-distortionless": (txl("R=0.1 L=1n G=1e-5 C=0.1p LENGTH=1"), 6,
+                           "a TXL line this close to distortionless (R/L=1e+08 vs G/C=1e+08)"),
+    "txl-no-length": (txl("R=1 L=1n G=0 C=1p"), 6, "a TXL line needs L=, C= and LENGTH= given "
+                                                  "too, not LENGTH="),
+})
+
 CASES = []
 for key, (text, line, fragment) in NETLISTS.items():
     CASES.append(Case(f"hunt4-{key}", ["import", "net.cir", "-o", "spec.yaml"],
@@ -40,3 +63,14 @@ for command in (["export", "t.yaml", "-o", "t.cir"],
                 ["simulate", "t.yaml", "--input", "", "--backend", "ngspice"]):
     CASES.append(Case(f"hunt4-soi-floating-body-{command[0]}", command, {"t.yaml": SOI_SPEC},
                       error=("element M1: the body contact node 'p'", "reaches no other")))
+
+TXL_SPEC = ("name: t\nkind: graph\nmodels:\n  LL: {type: TXL, R: 1.0, L: 1.0e-9, G: 0.0, "
+            "C: 1.0e-30, LENGTH: 1.0}\nelements:\n"
+            "  - {name: VDD, nodes: [vdd, '0'], dc: 1.0}\n"
+            "  - {name: RD, nodes: [vdd, a], r: 1000.0}\n"
+            "  - {name: RL, nodes: [b, '0'], r: 1000.0}\n"
+            "  - {name: Y1, nodes: [a, '0', b, '0'], model: LL}\n")
+for command in (["export", "t.yaml", "-o", "t.cir"],
+                ["simulate", "t.yaml", "--input", "", "--backend", "ngspice"]):
+    CASES.append(Case(f"hunt4-txl-tiny-c-{command[0]}", command, {"t.yaml": TXL_SPEC},
+                      error=("t.yaml:4", "models.LL: C=1e-30 is outside the range")))
