@@ -48,6 +48,16 @@ NETLISTS.update({
                            "a TXL line this close to distortionless (R/L=1e+08 vs G/C=1e+08)"),
     "txl-no-length": (txl("R=1 L=1n G=0 C=1p"), 6, "a TXL line needs L=, C= and LENGTH= given "
                                                   "too, not LENGTH="),
+    # refusals that named no line (the spec check of the imported options)
+    "temp-huge": ("t\nV1 a 0 DC 1\nR1 a 0 1k\n.temp 1e300\n", 4,
+                  "options.temp (degC) 1e+300 is out of range: it must be at most 1000"),
+    "options-reltol-huge": ("t\nV1 a 0 DC 1\nR1 a 0 1k\n.options reltol=5\n", 4,
+                            "options.reltol 5 is out of range"),
+    "options-tnom-last-line": ("t\nV1 a 0 DC 1\n.options tnom=1\nR1 a 0 1k\n"
+                               ".options tnom=1e300\n", 5, "options.tnom (degC) 1e+300"),
+    "cswitch-control-resistor": ("t\nVDD vdd 0 DC 3\nR1 vdd a 1k\nRC c 0 1k\nW1 a 0 RC WM\n"
+                                 ".model WM CSW(IT=1m)\n", 5,
+                                 "W1: RC is not a voltage source of the circuit"),
 })
 
 CASES = []
@@ -74,3 +84,9 @@ for command in (["export", "t.yaml", "-o", "t.cir"],
                 ["simulate", "t.yaml", "--input", "", "--backend", "ngspice"]):
     CASES.append(Case(f"hunt4-txl-tiny-c-{command[0]}", command, {"t.yaml": TXL_SPEC},
                       error=("t.yaml:4", "models.LL: C=1e-30 is outside the range")))
+
+# an option set in an included file: the refusal names that file and its line
+CASES.append(Case("hunt4-options-in-include", ["import", "net.cir", "-o", "spec.yaml"],
+                  {"net.cir": "t\nV1 a 0 DC 1\nR1 a 0 1k\n.include opts.inc\n",
+                   "opts.inc": "* options\n.options gmin=1e300\n"},
+                  error=("opts.inc:2", "options.gmin 1e+300 is out of range"), names="opts.inc"))
