@@ -128,3 +128,20 @@ def test_txl_models_accepted_run_in_raw_ngspice_and_refused_ones_fail(tmp_path):
         model = {"R": r, "L": inductance, "G": r * c / inductance, "C": c, "LENGTH": length}
         assert "close to distortionless" in txl_problem(model)
         assert not _raw_txl_runs(model, tmp_path), model
+
+
+def test_twin_edges_refuse_absurd_sizes_through_the_api_too():
+    from eqprop_hw.circuit.transistors import DeviceModel
+    from eqprop_hw.errors import CircuitError
+    from eqprop_hw.twin.mosfet import MosfetEdge
+
+    def edge(*params, w=1e-6, l=1e-6):
+        return MosfetEdge(DeviceModel("TWMOS", "NMOS", (("VTO", 0.5),) + params), w=w, l=l)
+
+    assert edge(("KP", 1e-5)).beta == pytest.approx(1e-5)
+    with pytest.raises(CircuitError, match=r"KP=1e-30 is outside the physical range"):
+        edge(("KP", 1e-30))
+    with pytest.raises(CircuitError, match=r"IS=1.0 is outside"):
+        edge(("KP", 1e-5), ("IS", 1.0))
+    with pytest.raises(CircuitError, match=r"KP \* w / l = 1e-11 S/V is outside 1e-09 to 1"):
+        edge(("KP", 1e-8), w=1e-9)

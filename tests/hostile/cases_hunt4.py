@@ -7,7 +7,7 @@ reason; nothing is written. The time limit of every request to the isolated ngsp
 tested in tests/test_hunt4.py.
 """
 
-from hostile import Case
+from hostile import Case, forge
 
 SOI = ("t\nVDD vdd 0 DC 1\nVG g 0 DC 1\nR1 vdd a 1k\nM1 {NODES} NS w=1e-6 l=1e-7\n"
        ".model NS NMOS(LEVEL={LEVEL})\n")
@@ -90,3 +90,37 @@ CASES.append(Case("hunt4-options-in-include", ["import", "net.cir", "-o", "spec.
                   {"net.cir": "t\nV1 a 0 DC 1\nR1 a 0 1k\n.include opts.inc\n",
                    "opts.inc": "* options\n.options gmin=1e300\n"},
                   error=("opts.inc:2", "options.gmin 1e+300 is out of range"), names="opts.inc"))
+
+# training.twin.mosfet: every number within a physical range, the refusal at the key's line
+# (KP 1e-30 was accepted and failed later in the transient with "Timestep too small")
+TWIN = (forge.ROOT / "circuits" / "xor_twin_mos.yaml").read_text()
+TWIN_MODEL = "      model: {type: NMOS, LEVEL: 1, VTO: 0.5, KP: 1.0e-5}   # A/V^2"
+TWIN_LINE = TWIN.splitlines().index(TWIN_MODEL) + 1
+assert TWIN.count(TWIN_MODEL) == 1
+TWIN_MODELS = {
+    "kp-tiny": ("VTO: 0.5, KP: 1.0e-30", "KP=1e-30 is outside the physical range of a twin "
+                                         "edge's model (1e-08 to 0.01)"),
+    "kp-huge": ("VTO: 0.5, KP: 10.0", "KP=10.0 is outside the physical range"),
+    "vto-huge": ("VTO: 1.0e+20, KP: 1.0e-5", "VTO=1e+20 is outside the physical range"),
+    "rd-huge": ("VTO: 0.5, KP: 1.0e-5, RD: 1.0e+25", "RD=1e+25 is outside"),
+    "cbd-huge": ("VTO: 0.5, KP: 1.0e-5, CBD: 1.0", "CBD=1.0 is outside"),
+    "pb-zero": ("VTO: 0.5, KP: 1.0e-5, PB: 0.0", "PB=0.0 is outside"),
+    "tnom-absurd": ("VTO: 0.5, KP: 1.0e-5, TNOM: 1.0e+6", "TNOM=1000000.0 is outside"),
+    "unknown-param": ("VTO: 0.5, KP: 1.0e-5, VERSION: 4.8", "VERSION is not a level-1 "
+                                                            "parameter a twin edge takes"),
+}
+for key, (params, fragment) in TWIN_MODELS.items():
+    text = TWIN.replace(TWIN_MODEL, "      model: {type: NMOS, LEVEL: 1, " + params + "}")
+    CASES.append(Case(f"hunt4-twin-{key}", ["export", "t.yaml", "--twin"], {"t.yaml": text},
+                      error=(f"t.yaml:{TWIN_LINE}", "training.twin.mosfet.model: ", fragment)))
+# KP W / L: each within range, the product (the gate map's slope) not
+TWIN_W = "      w: 1.0e-6          # m"
+for key, (argv, replacement) in {
+        "beta-tiny-export": (["export", "t.yaml", "--twin"], "      w: 1.0e-9"),
+        "beta-tiny-train": (["train", "t.yaml", "--twin", "--out", "run", "--no-plots"],
+                            "      w: 1.0e-9")}.items():
+    CASES.append(Case(f"hunt4-twin-{key}", argv,
+                      {"t.yaml": TWIN.replace(TWIN_MODEL, TWIN_MODEL.replace(
+                          "KP: 1.0e-5", "KP: 1.0e-8")).replace(TWIN_W, replacement)},
+                      error=("training.twin.mosfet", "KP * w / l = 1e-11 S/V is outside 1e-09 "
+                                                     "to 1")))
