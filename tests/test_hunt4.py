@@ -145,3 +145,69 @@ def test_twin_edges_refuse_absurd_sizes_through_the_api_too():
         edge(("KP", 1e-5), ("IS", 1.0))
     with pytest.raises(CircuitError, match=r"KP \* w / l = 1e-11 S/V is outside 1e-09 to 1"):
         edge(("KP", 1e-8), w=1e-9)
+
+
+def _cli(argv, folder):
+    from hostile import run_in
+    return run_in(argv, folder)
+
+
+def test_twin_mosfet_specs_say_they_act_on_the_resistor_linearisation(tmp_path):
+    import json
+    spec = str(ROOT / "circuits" / "xor_twin_mos.yaml")
+    code, out, err = _cli(["describe", spec], tmp_path)
+    assert code == 0 and err == ""
+    assert out.splitlines()[-1].startswith("twin       training.twin.mosfet: in train --twin "
+                                           "and export --twin every trainable R is an NMOS "
+                                           "edge (KP W/L = 1e-05 S/V, VTO 0.5 V, bulk -6.5 V)")
+    code, out, err = _cli(["describe", spec, "--json"], tmp_path)
+    twin = json.loads(out)["twin_mosfet"]
+    assert twin["beta"] == pytest.approx(1e-5) and twin["bulk"] == -6.5
+    note = (f"eqprop-hw: note: {spec}: training.twin.mosfet: {{}} acts on the spec's resistor "
+            "network, each trainable R the zero-bias conductance")
+    for argv in (["simulate", spec, "--input", "1,0"],
+                 ["grad", spec, "--input", "1,0", "--target", "1"]):
+        for json_mode in ((), ("--json",)):
+            code, out, err = _cli(argv + list(json_mode), tmp_path)
+            assert code == 0, err
+            assert err.splitlines()[0].startswith(note.format(argv[0])), err
+            if json_mode:
+                assert json.loads(out)["linearised"].startswith(
+                    f"training.twin.mosfet: {argv[0]} acts on")
+
+
+@pytest.mark.parametrize("name", ["xor.yaml", "xor_twin.yaml", "graph_bridge.yaml"])
+def test_ordinary_specs_print_exactly_what_they_printed(tmp_path, monkeypatch, name):
+    """The same commands with the annotation switched off give the same bytes (simulate's
+    wall time aside), with no new line, note or key."""
+    import json
+    import eqprop_hw.twin.linearised as linearised
+    spec = str(ROOT / "circuits" / name)
+    commands = [["describe", spec], ["describe", spec, "--json"],
+                ["simulate", spec, "--input", "0.5,0.25", "--json"]]
+
+    def outputs():
+        shown = []
+        for argv in commands:
+            code, out, err = _cli(argv, tmp_path)
+            assert code == 0 and "linearised" not in out + err and "twin_mosfet" not in out
+            if argv[0] == "simulate":
+                out = json.loads(out)
+                out.pop("seconds")
+            shown.append((out, err))
+        return shown
+
+    before = outputs()
+    monkeypatch.setattr(linearised, "annotate", lambda *args: None)
+    assert outputs() == before
+
+
+@pytest.mark.parametrize("module", ["eqprop_hw.twin.linearised", "eqprop_hw.backends.isolated",
+                                    "eqprop_hw.circuit.line_devices",
+                                    "eqprop_hw.circuit.transistors", "eqprop_hw.twin.mosfet"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module),
+                             extraglobs={"CIRCUITS": ROOT / "circuits", "np": np})
+    assert result.failed == 0 and result.attempted > 0
