@@ -76,10 +76,10 @@ LOGGER = logging.getLogger("eqprop_hw.isolated")
 START_TIMEOUT = 300.0
 #: The default time limit of one request (:func:`request_time_limit`): seconds per request,
 #: plus seconds per operating point, plus seconds per element per operating point. Measured on
-#: the 2-core shared session machine with ngspice 39 (``tools/time_limit_figures.py``, see
-#: docs/netlists.md): an operating point of xor (74 elements) took 0.5 ms, of digits (14252)
-#: 66 ms, of mnist_size (159792) 3.9 s, i.e. up to ~25 us per element; the default allows
-#: 10 s + 1 ms per element (40x the largest measured, ~20000x the small ones).
+#: the 2-core shared session machine with ngspice 39 (``tools/op_seconds.py``, two runs, see
+#: docs/netlists.md): an operating point of xor (74 elements) took 0.15-0.5 ms, of digits
+#: (14252) 66-117 ms, of mnist_size (159792) 3.9-5.7 s, i.e. up to 36 us per element; the
+#: default allows 10 s + 1 ms per element (~30x mnist_size's, ~20000x xor's).
 TIME_LIMIT_BASE = 120.0
 TIME_LIMIT_PER_POINT = 10.0
 TIME_LIMIT_PER_ELEMENT = 1e-3
