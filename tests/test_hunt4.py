@@ -211,3 +211,16 @@ def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module),
                              extraglobs={"CIRCUITS": ROOT / "circuits", "np": np})
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_only_b4soi_body_contacts_must_be_tied():
+    """BSIM3SOI (55-57) with its body contact free set up in under 1 ms: still imported."""
+    from eqprop_hw.circuit.spice_import import import_netlist_text
+    from eqprop_hw.errors import NetlistError
+    text = ("t\nVDD vdd 0 DC 1\nR1 vdd a 1k\nM1 a vdd 0 0 p NS w=1e-6 l=1e-7\n"
+            ".model NS NMOS(LEVEL={})\n")
+    for level in (55, 56, 57):
+        assert import_netlist_text(text.format(level))["elements"][-1]["nodes"][4] == "p"
+    for level in (10, 58):
+        with pytest.raises(NetlistError, match="<string>:4: M1: the body contact node 'p'"):
+            import_netlist_text(text.format(level))

@@ -22,9 +22,9 @@ NETLISTS = {
     # body contact p and body b tied to nothing: ngspice 39 took 0.9 s to 22 s per operating
     # point, varying from run to run (the last hunt saw it not end)
     "soi-floating-body": (soi("a g 0 0 p b"), 5, "M1: the body contact node 'p' (fifth node "
-                                                  "of an SOI MOSFET) reaches no other terminal"),
+                                                  "of a B4SOI MOSFET) reaches no other terminal"),
     "soi-floating-contact": (soi("a g 0 0 p", 10), 5, "leave the node out (4 nodes"),
-    "soi-floating-contact-thermal": (soi("a g 0 e p 0 t", 57), 5, "body contact node 'p'"),
+    "soi-floating-contact-thermal": (soi("a g 0 e p 0 t", 10), 5, "body contact node 'p'"),
 }
 
 LINE = "t\nVDD vdd 0 DC 3\nR1 vdd a 1k\nRL b 0 1k\nY1 a 0 b 0 LL\n.model LL TXL({MODEL})\n"
