@@ -433,7 +433,8 @@ def validate_circuit(circuit: Circuit) -> None:
     CircuitError
         On a bad name, a wrong node count, a non-finite value, a non-positive conductance,
         an unknown diode model or controlling source, a port naming nothing, a value outside
-        the documented limits (:func:`check_value_limits`), a loop of voltage sources, a
+        the documented limits (:func:`check_value_limits`), a B4SOI body contact tied to
+        nothing (:func:`check_body_contacts`), a loop of voltage sources, a
         floating node (a node with no DC path to ground), a loop of controlled sources that
         leaves the operating point undetermined (:func:`check_vcvs_loops`,
         :func:`check_cccs_loops`) or a singular DC matrix (:func:`check_dc_matrix`).
@@ -507,7 +508,7 @@ def validate_circuit(circuit: Circuit) -> None:
 
 
 def check_body_contacts(circuit: Circuit) -> None:
-    """Raise CircuitError for an SOI MOSFET whose body contact reaches no other terminal
+    """Raise CircuitError for a B4SOI MOSFET whose body contact reaches no other terminal
     (:func:`eqprop_hw.circuit.transistors.lone_body_contacts`)."""
     models = circuit.device_models
     items = [(e.name, e.nodes, model_level(models[e.model])
