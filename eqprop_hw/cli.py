@@ -41,7 +41,7 @@ import numpy as np
 
 import eqprop_hw
 from eqprop_hw.errors import (BackendError, ConvergenceError, EqpropError,
-                              TrainingInterrupted)
+                              SimulatorTimeout, TrainingInterrupted)
 from eqprop_hw.learning.limits import MAX_EPOCHS, MAX_SEED
 from eqprop_hw.networks.options import (MAX_CLI_VALUES, UsageError,  # noqa: F401
                                         parse_numbers)
@@ -527,7 +527,18 @@ def _report(args):
     with waiting(f"loading {Path(args.spec).name}", not getattr(args, "quiet", False), 1.0):
         network = eqprop_hw.load(args.spec, args.params, overrides=overrides)   # imports too
     _refuse_lc_only(args, network)
-    return network.report(args.command, args, log=_logger(args))
+    try:
+        return network.report(args.command, args, log=_logger(args))
+    except SimulatorTimeout as error:
+        raise _with_file(error, args.spec) from None
+
+
+def _with_file(error, spec):
+    """A request stopped at its time limit, with the spec file in front (the backend running
+    it does not know the file); any other error as it is."""
+    if isinstance(error, SimulatorTimeout) and spec and not str(error).startswith(f"{spec}: "):
+        return SimulatorTimeout(f"{spec}: {error}", error.row, error.reason)
+    return error
 
 
 def _show(args, report) -> int:
@@ -544,7 +555,7 @@ def _show(args, report) -> int:
             for line in report.trailer:
                 print(line, file=sys.stderr)
     if report.failure is not None:
-        raise report.failure
+        raise _with_file(report.failure, getattr(args, "spec", None))
     return EXIT_OK
 
 

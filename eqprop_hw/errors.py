@@ -103,6 +103,11 @@ class SimulatorCrash(BackendError):
         return (type(self), (str(self), self.row, self.reason))
 
 
+class SimulatorTimeout(SimulatorCrash):
+    """A request to the simulator process ran past its time limit; the process was stopped
+    (not retried: a hang would only cost the limit once more)."""
+
+
 #: Characters of a user's value quoted in an error message.
 QUOTE_CHARS = 40
 

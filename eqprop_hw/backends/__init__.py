@@ -19,13 +19,14 @@ def make_backend(name: str, circuit: Circuit, **options) -> Backend:
 
     ``isolated=True`` (ngspice only) runs ngspice in a child process that is restarted if it
     dies (:class:`eqprop_hw.backends.isolated.IsolatedBackend`; ``timeout=`` seconds per
-    request); the native backend ignores it (it cannot take the process down). Left out
+    request, default: the environment variable ``EQPROP_HW_TIME_LIMIT``, else a generous limit
+    scaled by each request, :func:`eqprop_hw.backends.isolated.request_time_limit`); the native backend ignores it (it cannot take the process down). Left out
     (None), it is on for a circuit whose MOSFET models make ngspice write a check log into its
     working directory (BSIM3, BSIM4, BSIM-SOI:
     :func:`eqprop_hw.circuit.transistors.writes_check_log`; unless ``log=`` is given): the
     child runs in a temporary folder, so nothing lands in the caller's.
     A circuit holding a CIDER device (:mod:`eqprop_hw.circuit.cider`) runs isolated too, with
-    ``timeout=`` :data:`CIDER_TIMEOUT` unless given: its meshes can take ngspice hours.
+    ``timeout=`` :data:`CIDER_TIMEOUT` unless given (or set in the environment): its meshes can take ngspice hours.
     ``compiled=True`` (native only; ngspice ignores it) runs the native Newton iterations as
     compiled loops where they apply (:mod:`eqprop_hw.backends.native.fused`): for repeated solves such
     as training; the first solve of a process then loads numba (~0.5 s).
@@ -38,13 +39,15 @@ def make_backend(name: str, circuit: Circuit, **options) -> Backend:
     isolated = options.pop("isolated", None)
     compiled = options.pop("compiled", False)
     if isolated is None:        # BSIM3/BSIM4/SOI models write a check log where ngspice runs
+        from eqprop_hw.backends.isolated import time_limit_from_environment
         from eqprop_hw.circuit.cider import first_cider
         from eqprop_hw.circuit.transistors import writes_check_log
         cider = name == "ngspice" and options.get("log") is None and \
             first_cider(circuit) is not None
         isolated = cider or name == "ngspice" and options.get("log") is None and \
             writes_check_log(circuit)
-        if cider and options.get("timeout") is None:    # a CIDER mesh can take hours
+        if cider and options.get("timeout") is None and \
+                time_limit_from_environment() is None:   # a CIDER mesh can take hours
             options["timeout"] = CIDER_TIMEOUT
     if name == "native":
         options.pop("timeout", None)

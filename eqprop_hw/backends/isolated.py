@@ -25,6 +25,13 @@ caller's main module, so scripts need no ``if __name__ == "__main__"`` guard) an
   raised, naming the circuit, the request, the sample row of the batch that was running (the
   in-process backend reports each row through its ``on_row`` hook into a shared 8-byte memory
   map, which survives the child) and how the child ended.
+* Every request has a time limit (:func:`request_time_limit`): ``timeout`` seconds when given,
+  else the environment variable :data:`TIME_LIMIT_VARIABLE` (seconds per request), else a
+  generous default scaled by the request (its operating points) and the circuit (its
+  elements). ngspice can run without end on some circuits (a B4SOI MOSFET with a floating
+  body took 0.9 s to 22 s per operating point, varying from run to run). A request past its
+  limit stops the child and raises :class:`~eqprop_hw.errors.SimulatorTimeout` at once (not
+  retried), naming the request, the limit and how to raise it.
 
 The child runs in its own session (a Ctrl-C in the terminal reaches only the parent, which
 decides what to do; the child also ignores SIGINT) and exits when the parent closes the socket
@@ -60,13 +67,77 @@ from pathlib import Path
 import numpy as np
 
 from eqprop_hw.backends.base import Backend
-from eqprop_hw.errors import BackendError, SimulatorCrash
+from eqprop_hw.errors import BackendError, SimulatorCrash, SimulatorTimeout
 from eqprop_hw.circuit.graph import Circuit
 
 LOGGER = logging.getLogger("eqprop_hw.isolated")
 
 #: Seconds to wait for a new child to load the library and the circuit.
 START_TIMEOUT = 300.0
+#: The default time limit of one request (:func:`request_time_limit`): seconds per request,
+#: plus seconds per operating point, plus seconds per element per operating point. Measured on
+#: the 2-core shared session machine with ngspice 39 (``tools/op_seconds.py``, two runs, see
+#: docs/netlists.md): an operating point of xor (74 elements) took 0.15-0.5 ms, of digits
+#: (14252) 66-117 ms, of mnist_size (159792) 3.9-5.7 s, i.e. up to 36 us per element; the
+#: default allows 10 s + 1 ms per element (~30x mnist_size's, ~20000x xor's).
+TIME_LIMIT_BASE = 120.0
+TIME_LIMIT_PER_POINT = 10.0
+TIME_LIMIT_PER_ELEMENT = 1e-3
+#: Environment variable giving the time limit of every request in seconds (overrides the
+#: default; ``timeout=`` overrides it).
+TIME_LIMIT_VARIABLE = "EQPROP_HW_TIME_LIMIT"
+#: Largest time limit accepted (s): about 115 days.
+MAX_TIME_LIMIT = 1e7
+
+
+def request_time_limit(points: int, elements: int) -> float:
+    """The default time limit (s) of one request to the child.
+
+    Parameters
+    ----------
+    points : int
+        Operating points the request solves (rows times phases; 0 for ``set_values`` and the
+        like).
+    elements : int
+        Elements of the circuit.
+
+    Returns
+    -------
+    float
+        ``TIME_LIMIT_BASE + points * (TIME_LIMIT_PER_POINT + TIME_LIMIT_PER_ELEMENT *
+        elements)`` seconds.
+
+    Examples
+    --------
+    >>> request_time_limit(0, 74)
+    120.0
+    >>> request_time_limit(12, 1000)
+    252.0
+    """
+    points, elements = max(int(points), 0), max(int(elements), 0)
+    return TIME_LIMIT_BASE + points * (TIME_LIMIT_PER_POINT + TIME_LIMIT_PER_ELEMENT * elements)
+
+
+def time_limit_from_environment() -> float | None:
+    """Seconds per request from :data:`TIME_LIMIT_VARIABLE`, or None when it is unset or empty.
+
+    Raises
+    ------
+    BackendError
+        If it is not a number of seconds in (0, :data:`MAX_TIME_LIMIT`].
+    """
+    text = os.environ.get(TIME_LIMIT_VARIABLE, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value <= MAX_TIME_LIMIT:      # also NaN
+        shown = text[:40] + ("..." if len(text) > 40 else "")
+        raise BackendError(f"environment variable {TIME_LIMIT_VARIABLE} must be a number of "
+                           f"seconds in (0, {MAX_TIME_LIMIT:g}], got {shown!r}")
+    return value
 
 
 def ngspice_factory(circuit: Circuit, **options) -> Backend:
@@ -179,6 +250,10 @@ class _Died(Exception):
     """The child ended (or stopped answering) during a request."""
 
 
+class _TimedOut(Exception):
+    """The child gave no answer within the request's time limit (it has been killed)."""
+
+
 def _stop_process(process, connection) -> None:
     """End a child for good: close the pipe (it exits on EOF), then terminate / kill."""
     try:
@@ -206,8 +281,9 @@ class IsolatedBackend(Backend):
         ``factory(circuit, **options) -> Backend``, called in the child; it must be picklable
         (a module-level function). Default :func:`ngspice_factory`.
     timeout : float, optional
-        Seconds a request may take before the child is considered hung, killed and restarted
-        (default: no limit).
+        Seconds any request may take; past it the child is killed and
+        :class:`~eqprop_hw.errors.SimulatorTimeout` raised (default: the environment variable
+        :data:`TIME_LIMIT_VARIABLE`, else :func:`request_time_limit` of each request).
     **options
         Passed to the factory (``loss``, ``temperature``, ``strict``, ``verbose`` of
         :class:`~eqprop_hw.backends.ngspice.NgspiceBackend`); ``log`` is not supported (the
@@ -223,7 +299,8 @@ class IsolatedBackend(Backend):
     Raises
     ------
     BackendError
-        If the child cannot start the backend (e.g. ngspice's library is missing).
+        If the child cannot start the backend (e.g. ngspice's library is missing), or
+        :data:`TIME_LIMIT_VARIABLE` is malformed.
     """
 
     name = "ngspice"
@@ -237,7 +314,11 @@ class IsolatedBackend(Backend):
         super().__init__(circuit, options.get("loss", "squared"), options.get("temperature"))
         self._factory = factory
         self._options = options
-        self.timeout = timeout
+        if timeout is not None and not (isinstance(timeout, (int, float)) and
+                                        0.0 < float(timeout) <= MAX_TIME_LIMIT):
+            raise BackendError(f"isolated backend: timeout must be a number of seconds in "
+                               f"(0, {MAX_TIME_LIMIT:g}], got {timeout!r}")
+        self.timeout = time_limit_from_environment() if timeout is None else float(timeout)
         self.restarts = 0
         self._trainable = self._queued = None
         self._row_file = tempfile.TemporaryFile()
@@ -310,7 +391,8 @@ class IsolatedBackend(Backend):
                 return f"killed by signal {-code}"
         return f"exited with status {code}"
 
-    def _receive(self, timeout, what: str):
+    def _receive(self, timeout, what: str, limit=_Died):
+        """The child's answer; past ``timeout`` s the child is killed and ``limit`` raised."""
         connection = self._connection
         if wait([connection], timeout):
             try:
@@ -319,17 +401,18 @@ class IsolatedBackend(Backend):
                 raise _Died(self._ending()) from None
         self._process.kill()
         self._process.wait()
-        raise _Died(f"no answer within {timeout:g} s to {what}; killed")
+        raise limit(f"no answer within {timeout:g} s to {what}; killed")
 
-    def _request(self, method: str, args: tuple):
-        """One request to the current child; ``_Died`` if it ends meanwhile."""
+    def _request(self, method: str, args: tuple, limit: float):
+        """One request to the current child; ``_Died`` if it ends meanwhile, ``_TimedOut``
+        past ``limit`` seconds."""
         self._row.value = -1
         try:
             self._connection.send((method, args, self._queued))
         except (OSError, ValueError):
             raise _Died(self._ending()) from None
         try:
-            status, value = self._receive(self.timeout, method)
+            status, value = self._receive(limit, method, _TimedOut)
         except _Died:
             raise
         except BaseException:      # interrupted while waiting: the answer would come late
@@ -345,12 +428,22 @@ class IsolatedBackend(Backend):
         """A request with one restart and retry; SimulatorCrash if the child dies twice."""
         if self._closed:
             raise BackendError(f"isolated backend of circuit {self._circuit.name!r} is closed")
+        points = (rows or 0) * phases
+        limit = self.timeout if self.timeout is not None else \
+            request_time_limit(points, len(self._circuit.elements))
         reasons = []
         for attempt in range(2):
             if self._process is None:
                 self._start()
             try:
-                return self._request(method, args)
+                return self._request(method, args, limit)
+            except _TimedOut:
+                row = int(self._row.value)
+                self._discard()
+                raise self._timed_out(method, limit, points,
+                                      self._where(method, row, rows, phases, inputs),
+                                      None if row < 0 or rows is None else row // phases) \
+                    from None
             except _Died as death:
                 row = int(self._row.value)
                 reasons.append(str(death))
@@ -366,6 +459,19 @@ class IsolatedBackend(Backend):
                     f"{reasons[1]}); the circuit or this sample crashes the simulator",
                     row=None if row < 0 or rows is None else row // phases,
                     reason=reasons[-1]) from None
+
+    def _timed_out(self, method: str, limit: float, points: int, where: str, row):
+        """The one-line error of a request stopped at its time limit."""
+        what = f"{method} of {points} operating point{'s' if points != 1 else ''}" \
+            if points else method
+        kind = "the default time limit of this request" if self.timeout is None else \
+            "the time limit given for each request"
+        return SimulatorTimeout(
+            f"ngspice gave no answer within {limit:g} s, {kind} ({what}, "
+            f"{where.removeprefix('during ' + method + ' of ')}); it was stopped (a "
+            f"circuit ngspice cannot settle, e.g. a floating transistor body, can run without "
+            f"end); for a longer legitimate run set {TIME_LIMIT_VARIABLE}=SECONDS (per "
+            f"request) or timeout= of make_backend", row=row, reason=f"time limit {limit:g} s")
 
     def _where(self, method, row, rows, phases, inputs) -> str:
         name = self._circuit.name
@@ -447,4 +553,5 @@ class IsolatedBackend(Backend):
         return f"<IsolatedBackend {self._circuit.name!r} ({state}, {self.restarts} restarts)>"
 
 
-__all__ = ["IsolatedBackend", "ngspice_factory", "START_TIMEOUT"]
+__all__ = ["IsolatedBackend", "ngspice_factory", "START_TIMEOUT", "TIME_LIMIT_VARIABLE",
+           "request_time_limit", "time_limit_from_environment"]

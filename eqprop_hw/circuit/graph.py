@@ -43,8 +43,9 @@ from eqprop_hw.circuit.singular import (  # noqa: F401
 from eqprop_hw.circuit.spice_grammar import GROUND
 from eqprop_hw.circuit.cider import check_circuit as check_cider_circuit, is_cider_model
 from eqprop_hw.circuit.cider import model_lines as cider_model_lines
-from eqprop_hw.circuit.transistors import (TRANSISTOR_NODES, check_transistor, conducting_pairs,
-                                           model_line)
+from eqprop_hw.circuit.transistors import (BODY_CONTACT_REFUSAL, TRANSISTOR_NODES,
+                                           check_transistor, conducting_pairs,
+                                           lone_body_contacts, model_level, model_line)
 from eqprop_hw.errors import CircuitError
 
 
@@ -432,7 +433,8 @@ def validate_circuit(circuit: Circuit) -> None:
     CircuitError
         On a bad name, a wrong node count, a non-finite value, a non-positive conductance,
         an unknown diode model or controlling source, a port naming nothing, a value outside
-        the documented limits (:func:`check_value_limits`), a loop of voltage sources, a
+        the documented limits (:func:`check_value_limits`), a B4SOI body contact tied to
+        nothing (:func:`check_body_contacts`), a loop of voltage sources, a
         floating node (a node with no DC path to ground), a loop of controlled sources that
         leaves the operating point undetermined (:func:`check_vcvs_loops`,
         :func:`check_cccs_loops`) or a singular DC matrix (:func:`check_dc_matrix`).
@@ -497,11 +499,22 @@ def validate_circuit(circuit: Circuit) -> None:
         if not circuit.has_element(name):
             raise CircuitError(f"trainable element {name!r} is not in the circuit")
     check_value_limits(circuit)
+    check_body_contacts(circuit)
     check_voltage_loops(circuit)
     check_dc_paths(circuit)
     check_vcvs_loops(circuit)
     check_cccs_loops(circuit)
     check_dc_matrix(circuit)
+
+
+def check_body_contacts(circuit: Circuit) -> None:
+    """Raise CircuitError for a B4SOI MOSFET whose body contact reaches no other terminal
+    (:func:`eqprop_hw.circuit.transistors.lone_body_contacts`)."""
+    models = circuit.device_models
+    items = [(e.name, e.nodes, model_level(models[e.model])
+              if e.type == "M" and e.model in models else None) for e in circuit.elements]
+    for name, node in lone_body_contacts(items)[:1]:
+        raise CircuitError(f"element {name}: {BODY_CONTACT_REFUSAL.format(node=node)}")
 
 
 def check_voltage_loops(circuit: Circuit) -> None:

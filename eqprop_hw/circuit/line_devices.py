@@ -111,6 +111,59 @@ def check_device_model_param(key: str, value, letter: str, subject: str) -> floa
     return float(value)
 
 
+#: Ranges of a TXL model's parameters (per unit length; LENGTH in units), inclusive; R and G
+#: may also be 0. Inside them ngspice 39 set up every TXL line of a log-uniform scan (8500
+#: models in and around these ranges; docs/netlists.md) except where
+#: :func:`txl_problem`'s distortion rule applies; outside them it stopped with a fatal error
+#: ("can not choose a pivot", which ends the process of in-process ngspice) or ran without
+#: end (e.g. C=1e-30, L=1e-15 or R=3e8).
+TXL_LIMITS = {"R": (1e-3, 1e6), "L": (1e-9, 1e-3), "G": (1e-12, 1e3), "C": (1e-13, 1e-8),
+              "LENGTH": (1e-6, 1e4)}
+#: Smallest excess loss (nepers) of a lossy TXL line over a distortionless one
+#: (:func:`txl_problem`): every line that ngspice 39 could not set up inside
+#: :data:`TXL_LIMITS` had less than 8.2e-7; this keeps a 12x margin.
+TXL_MIN_EXCESS_LOSS = 1e-5
+
+
+def txl_problem(values: dict) -> str | None:
+    """Why ngspice 39 cannot set up a TXL line of model parameters ``values`` (measured), or
+    None.
+
+    A parameter outside :data:`TXL_LIMITS`; or a line that ngspice treats as lossy (R/L at
+    least 5e5 1/s, or G at least 1e-2) whose excess loss over a distortionless line,
+    ``LENGTH * sqrt(L*C) * (sqrt(R/L) - sqrt(G/C))**2 / 2``, is below
+    :data:`TXL_MIN_EXCESS_LOSS`: its Pade fit then has no pivot and ngspice ends the process.
+
+    Examples
+    --------
+    >>> txl_problem({"R": 12.45, "L": 8.792e-9, "G": 0.0, "C": 0.468e-12, "LENGTH": 16.0})
+    >>> txl_problem({"R": 1.0, "L": 1e-9, "G": 0.0, "C": 1e-30, "LENGTH": 1.0})[:40]
+    'C=1e-30 is outside the range measured sa'
+    """
+    for key, (low, high) in TXL_LIMITS.items():
+        value = values.get(key)
+        if value is None or (value == 0.0 and key in "RG"):
+            continue
+        if not low <= value <= high:
+            zero = " or 0" if key in "RG" else ""
+            return (f"{key}={value:g} is outside the range measured safe for ngspice 39's "
+                    f"TXL line ({low:g} to {high:g}{zero}); outside it ngspice can stop with a "
+                    "fatal error that ends the process, or run without end")
+    r, inductance, g, c = (values.get(key, 0.0) for key in ("R", "L", "G", "C"))
+    length = values.get("LENGTH", 1.0)
+    if not c or not inductance or (r / inductance < 5e5 and g < 1e-2):
+        return None                     # ngspice treats the line as lossless: no Pade fit
+    excess = length * math.sqrt(inductance * c) * \
+        (math.sqrt(r / inductance) - math.sqrt(g / c)) ** 2 / 2
+    if excess < TXL_MIN_EXCESS_LOSS:
+        return (f"a TXL line this close to distortionless (R/L={r / inductance:.4g} vs "
+                f"G/C={g / c:.4g}) or this short: its excess loss LENGTH*sqrt(L*C)*"
+                f"(sqrt(R/L)-sqrt(G/C))^2/2 = {excess:.3g} is below {TXL_MIN_EXCESS_LOSS:g}, "
+                "where ngspice 39 stops with a fatal error ('can not choose a pivot'); use a "
+                "lossless T line, or an O (LTRA) line")
+    return None
+
+
 def check_line_params(params, subject: str) -> None:
     """A T line's parameters: ``z0`` and exactly one of ``td`` and ``f``; ``nl`` only with
     ``f``. Raises CircuitError otherwise (the values were checked one by one before)."""

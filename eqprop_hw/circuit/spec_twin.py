@@ -5,7 +5,9 @@ Keys: ``model`` (a mapping: ``type: NMOS`` and level-1 model parameters, upper-c
 numbers, the grammar of :mod:`eqprop_hw.circuit.transistors`), ``w`` and ``l`` (m, default
 1e-5 and 1e-6) and ``bulk`` (V, default 0: the rail every edge's bulk terminal is tied to).
 Everything is checked here, at load time, with the twin's own rules (NMOS, LEVEL 1, no body
-effect or channel-length modulation, KP > 0, sizes within limits, VTO > 0 when edges are cut),
+effect or channel-length modulation, KP > 0, every model parameter within the physical range
+of :data:`eqprop_hw.twin.mosfet.EDGE_PARAM_LIMITS` and KP W / L within
+:data:`~eqprop_hw.twin.mosfet.BETA_LIMITS`, sizes within limits, VTO > 0 when edges are cut),
 each refusal one SpecError naming the file, the line and the key.
 
 Examples
@@ -34,7 +36,7 @@ def twin_mosfet(check: SpecChecker, twin: dict) -> dict:
     """``training.twin.mosfet`` checked: ``{"model": {"type", PARAM: value...}, "w", "l",
     "bulk"}``."""
     from eqprop_hw.circuit.transistors import DeviceModel, check_model_param
-    from eqprop_hw.twin.mosfet import MosfetEdge
+    from eqprop_hw.twin.mosfet import MosfetEdge, edge_param_problem
     where = "training.twin.mosfet"
     mosfet = check.mapping(twin["mosfet"], where, twin, "mosfet")
     check.keys(mosfet, MOSFET_KEYS, where)
@@ -61,6 +63,10 @@ def twin_mosfet(check: SpecChecker, twin: dict) -> dict:
             out[name] = check_model_param(name, value, "M", f"{where}.model")
         except CircuitError as error:
             check.fail(str(error), model, key)
+        if not (name == "KP" and out[name] <= 0):      # (MosfetEdge: "must be positive")
+            problem = edge_param_problem(name, out[name])
+            if problem:
+                check.fail(f"{where}.model: {problem}", model, key)
     result = {"model": out,
               "w": check.number(mosfet, "w", where, default=1e-5, positive=True),
               "l": check.number(mosfet, "l", where, default=1e-6, positive=True),

@@ -49,7 +49,7 @@ from eqprop_hw.circuit.line_devices import (CONTROLLED, DEVICE_INSTANCE_PARAMS, 
                                             DEVICE_MODEL_TYPES, DEVICE_NODES, DEVICE_TERMINALS,
                                             INSTANCE_LIMITS, MODEL_FLAGS, MODELLESS,
                                             check_device_model_param,
-                                            check_line_params)
+                                            check_line_params, txl_problem)
 from eqprop_hw.errors import CircuitError
 
 #: Device letters and the node counts they take (M: 5 to 7 with an SOI model, see
@@ -208,7 +208,8 @@ def check_model_param(key, value, kind: str, subject: str):
 def line_model_problem(kind: str, values: dict) -> str | None:
     """Why the parameters ``values`` of a model of type ``kind`` make ngspice 39 stop with a
     fatal error (measured), or None: an LTRA line with fewer than two of R L G C nonzero, a
-    TXL line without R or G.
+    TXL line without R, G, L, C or LENGTH, or with values ngspice cannot set up
+    (:func:`eqprop_hw.circuit.line_devices.txl_problem`).
 
     >>> line_model_problem("LTRA", {"R": 1.0, "LEN": 1.0})
     'an LTRA line needs at least two of R, L, G, C given and nonzero (ngspice stops with a fatal error otherwise)'
@@ -218,6 +219,12 @@ def line_model_problem(kind: str, values: dict) -> str | None:
                 "stops with a fatal error otherwise)")
     if kind == "TXL" and not {"R", "G"} <= set(values):
         return "a TXL line needs R= and G= given (ngspice stops with a fatal error otherwise)"
+    if kind == "TXL" and not {"L", "C", "LENGTH"} <= set(values):
+        missing = "=, ".join(key for key in ("L", "C", "LENGTH") if key not in values)
+        return (f"a TXL line needs L=, C= and LENGTH= given too, not {missing}= (ngspice "
+                "stops with a fatal error otherwise)")
+    if kind == "TXL":
+        return txl_problem(values)
     return None
 
 
@@ -429,6 +436,53 @@ def writes_check_log(circuit) -> bool:
     return any(isinstance(model, DeviceModel) and model.letter == "M" and
                model_level(model) in CHECK_LOG_LEVELS     # (CIDER models write no check log)
                for model in circuit.device_models.values())
+
+
+#: B4SOI levels whose fifth node, the body contact, must reach another terminal
+#: (:func:`lone_body_contacts`). Measured with body contact and body node free (``simulate
+#: --backend ngspice``, three runs each, 2-core shared session machine): LEVEL=58 0.95-21.9 s,
+#: LEVEL=10 3.7-5.1 s per operating point; BSIM3SOI 55-57 0.6-0.8 ms (not refused); SOI3 (60)
+#: takes its body itself as fifth node, floating by design (raw ngspice 0.02 s).
+FLOATING_BODY_LEVELS = frozenset((10, 58))
+#: Why a lone body contact (:func:`lone_body_contacts`) is refused (``{node}``: its name).
+BODY_CONTACT_REFUSAL = (
+    "the body contact node {node!r} (fifth node of a B4SOI MOSFET) reaches no other terminal: "
+    "the body floats through the contact, on which ngspice can run without end; leave the "
+    "node out (4 nodes: the model floats the body itself) or tie it (e.g. to the source)")
+
+
+def lone_body_contacts(items) -> list:
+    """B4SOI MOSFETs (:data:`FLOATING_BODY_LEVELS`) whose body contact (fifth node) no other
+    terminal reaches.
+
+    ``items`` are ``(name, nodes, level)`` of every element of a circuit (``level``: the
+    model's LEVEL for a MOSFET, else None). A body contact tied to nothing leaves the body
+    floating through the contact: ngspice 39 then took 0.9 s to 22 s per operating point
+    of a B4SOI (LEVEL=58) device with its body node free too, varying from run to run (it
+    may not end); without the node (four nodes) the model floats the body by itself.
+
+    Returns
+    -------
+    list of (str, str)
+        ``(element name, node)`` in circuit order.
+
+    Examples
+    --------
+    >>> lone_body_contacts([("M1", ["d", "g", "0", "0", "p"], 58), ("R1", ["d", "0"], None)])
+    [('M1', 'p')]
+    >>> lone_body_contacts([("M1", ["d", "g", "0", "0", "p"], 58), ("R1", ["p", "0"], None)])
+    []
+    >>> lone_body_contacts([("M1", ["d", "g", "0", "0", "p"], 57)])      # BSIM3SOI: fine
+    []
+    """
+    items = list(items)
+    count: dict = {}
+    for _name, nodes, _level in items:
+        for node in nodes:
+            count[node] = count.get(node, 0) + 1
+    return [(name, nodes[4]) for name, nodes, level in items
+            if level in FLOATING_BODY_LEVELS and len(nodes) >= 5 and nodes[4] != "0"
+            and count[nodes[4]] == 1]
 
 
 def model_level(model) -> int:

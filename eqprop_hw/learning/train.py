@@ -740,9 +740,9 @@ class ResistiveTrainer(Trainer):
         if crash.row is None or self.remote is not None or (self.solve_parts or 1) > 1:
             return None
         sample = int(self.order[first:first + self.batch_size][crash.row])
-        return SimulatorCrash(f"training sample {sample} (data set row "
-                              f"{int(self.dataset.index_train[sample])}) in epoch {epoch + 1}: "
-                              f"{crash}", crash.row, crash.reason)
+        return type(crash)(f"training sample {sample} (data set row "
+                           f"{int(self.dataset.index_train[sample])}) in epoch {epoch + 1}: "
+                           f"{crash}", crash.row, crash.reason)
 
     def finish(self, start: Start) -> dict:
         """The figures (once), then params and metrics with the run's wall time."""

@@ -400,7 +400,10 @@ class Network(abc.ABC):
         'circuit    lc_teacher (lc, Hamiltonian LC network)'
         """
         check_choice(command, "command", "report", COMMANDS)
-        return getattr(self, f"_report_{command}")(options, log)
+        report = getattr(self, f"_report_{command}")(options, log)
+        from eqprop_hw.twin.linearised import annotate   # transistor twins: say what ran
+        annotate(report, command, self.spec)
+        return report
 
     def _option_out(self, options) -> str:
         """``train --out``: the output folder (default ``runs/<spec name>``), not a file."""

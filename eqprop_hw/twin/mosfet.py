@@ -59,6 +59,46 @@ SIZE_LIMITS = (1e-9, 1.0)
 #: effect GAMMA, channel-length modulation LAMBDA) or move the threshold (NSUB, PHI with
 #: GAMMA computed from NSUB); the level is 1.
 REFUSED_PARAMS = ("GAMMA", "LAMBDA", "NSUB", "PHI", "TOX")
+#: The other model parameters a twin edge's model may set, each within a physical range
+#: (inclusive; units of ngspice's level-1 model): threshold VTO (V), transconductance KP
+#: (A/V^2), series resistances RD RS (Ohm) and RSH (Ohm/sq), junction capacitances CBD CBS (F),
+#: CJ (F/m^2), CJSW (F/m) and their grading MJ MJSW, built-in potential PB (V), saturation
+#: currents IS (A) and JS (A/m^2), overlap capacitances CGSO CGDO CGBO (F/m), lateral
+#: diffusion LD (m), mobility UO/U0 (cm^2/Vs), depletion coefficient FC, gate type TPG,
+#: surface state density NSS (1/cm^2), TNOM (degC), flicker noise KF and AF. Anything else is
+#: refused by name: KP 1e-30 was accepted and failed later with "Timestep too small".
+EDGE_PARAM_LIMITS = {
+    "VTO": (-10.0, 10.0), "KP": (1e-8, 1e-2), "RD": (0.0, 1e6), "RS": (0.0, 1e6),
+    "RSH": (0.0, 1e6), "CBD": (0.0, 1e-9), "CBS": (0.0, 1e-9), "CJ": (0.0, 1.0),
+    "CJSW": (0.0, 1e-6), "MJ": (0.0, 1.0), "MJSW": (0.0, 1.0), "PB": (0.1, 2.0),
+    "IS": (0.0, 1e-6), "JS": (0.0, 1.0), "CGSO": (0.0, 1e-6), "CGDO": (0.0, 1e-6),
+    "CGBO": (0.0, 1e-6), "LD": (0.0, 1e-6), "UO": (1.0, 1e4), "U0": (1.0, 1e4),
+    "FC": (0.0, 0.95), "TPG": (-1.0, 1.0), "NSS": (0.0, 1e14), "TNOM": (-200.0, 500.0),
+    "KF": (0.0, 1e-20), "AF": (0.1, 10.0)}
+#: Range of ``beta = KP W / L`` (S/V): the zero-bias conductance per volt of gate overdrive.
+#: Outside it the spec's conductances (1e-12 to 1e9 S) sit at gates of nano- or megavolts.
+BETA_LIMITS = (1e-9, 1.0)
+
+
+def edge_param_problem(key: str, value) -> str | None:
+    """Why a twin edge's model may not set parameter ``key`` to ``value``, or None.
+
+    >>> edge_param_problem("KP", 1e-30)
+    "KP=1e-30 is outside the physical range of a twin edge's model (1e-08 to 0.01)"
+    >>> edge_param_problem("VERSION", "4.8")[:45]
+    'VERSION is not a level-1 parameter a twin edg'
+    """
+    if key == "LEVEL" or key in REFUSED_PARAMS:
+        return None                       # checked by MosfetEdge with their own reasons
+    if key not in EDGE_PARAM_LIMITS:
+        return (f"{key} is not a level-1 parameter a twin edge takes (supported: LEVEL "
+                f"{' '.join(EDGE_PARAM_LIMITS)}; 0 or absent: {' '.join(REFUSED_PARAMS)})")
+    low, high = EDGE_PARAM_LIMITS[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not low <= value <= high:
+        return (f"{key}={value!r} is outside the physical range of a twin edge's model "
+                f"({low:g} to {high:g})")
+    return None
 
 
 @dataclass(frozen=True)
@@ -99,6 +139,10 @@ class MosfetEdge:
                                    "dI/dV_G = beta (V_a - V_b), the local rule's premise)")
         if params.get("KP", DEFAULT_KP) <= 0:
             raise CircuitError(f"{subject}: KP must be positive, got {params['KP']!r}")
+        for key, value in params.items():
+            problem = edge_param_problem(key, value)
+            if problem:
+                raise CircuitError(f"{subject}: {problem}")
         for name in ("w", "l"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or \
@@ -109,6 +153,11 @@ class MosfetEdge:
                 not math.isfinite(self.bulk) or abs(self.bulk) > MAX_BULK:
             raise CircuitError(f"twin mosfet: bulk must be a voltage within +-{MAX_BULK:g} V, "
                                f"got {self.bulk!r}")
+        if not BETA_LIMITS[0] <= self.beta <= BETA_LIMITS[1]:
+            raise CircuitError(f"twin mosfet: KP * w / l = {self.beta:g} S/V is outside "
+                               f"{BETA_LIMITS[0]:g} to {BETA_LIMITS[1]:g} (the zero-bias "
+                               "conductance per volt of gate; the spec's conductances would "
+                               "sit at absurd gate voltages)")
 
     @property
     def beta(self) -> float:

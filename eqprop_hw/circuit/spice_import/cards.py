@@ -84,6 +84,7 @@ class CardReader:
             fail(f".temp {words[0]} contradicts .options temp={self.options['temp']!r}; "
                   "refused", line)
         self.options["temp"] = value
+        self.option_lines["temp"] = line
 
     def _param(self, line: Line, params: dict) -> None:
         words = [t.text for t in split_tokens(line.text, line)][1:]
@@ -185,3 +186,4 @@ class CardReader:
             if key not in ("temp", "tnom") and value <= 0:
                 fail(f".options {key} must be positive, got {value!r}", line)
             self.options[key] = value
+            self.option_lines[key] = line

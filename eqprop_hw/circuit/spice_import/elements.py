@@ -7,7 +7,8 @@ from __future__ import annotations
 
 
 from eqprop_hw.circuit.graph import NODE_COUNT
-from eqprop_hw.circuit.transistors import TRANSISTOR_NODES
+from eqprop_hw.circuit.transistors import (BODY_CONTACT_REFUSAL, TRANSISTOR_NODES,
+                                           lone_body_contacts, model_level)
 from eqprop_hw.circuit.spice_import.lines import (KV_RE, Line, check_element_name, fail, first_word,
                                                   split_tokens)
 from eqprop_hw.circuit.spice_import.expressions import params_list, parse_value, split_positional
@@ -470,3 +471,15 @@ class ElementReader:
                 if self.element_types.get(source) != "V":
                     fail(f"{label}: {source} is not a voltage source of the circuit (F, H "
                           "and i() need a V element)", line)
+        self._check_body_contacts()
+
+    def _check_body_contacts(self) -> None:
+        """An SOI MOSFET's body contact node must reach another terminal
+        (:func:`eqprop_hw.circuit.transistors.lone_body_contacts`)."""
+        items = [(item["name"], item["nodes"],
+                  model_level(self.device_models[item["model"]])
+                  if self.element_types.get(item["name"]) == "M" and
+                  item.get("model") in self.device_models else None)
+                 for item in self.elements]
+        for name, node in lone_body_contacts(items)[:1]:
+            fail(f"{name}: {BODY_CONTACT_REFUSAL.format(node=node)}", self.element_lines[name])

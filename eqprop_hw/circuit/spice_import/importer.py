@@ -55,6 +55,7 @@ class Importer(StructureReader, CardReader, ElementReader, DeviceReader, CiderRe
         self.models: dict = {}
         self.model_lines: dict = {}
         self.options: dict = {}
+        self.option_lines: dict = {}     # option key -> the Line that set it last
         self.subckts: dict = {}
         self.elements: list = []
         self.element_lines: dict = {}
@@ -211,6 +212,9 @@ def _spec_error(error: SpecError, importer: Importer, source: str) -> NetlistErr
     match = re.search(r"models\.([A-Za-z0-9_]+)", message)
     if match and match.group(1).upper() in importer.model_lines:
         line = importer.model_lines[match.group(1).upper()]
+    match = re.search(r"\boptions\.([a-z0-9]+)", message)
+    if match and match.group(1) in importer.option_lines:
+        line = importer.option_lines[match.group(1)]
     if line is not None:
         return NetlistError(f"invalid netlist: {message}", line.source, line.line)
     return NetlistError(f"invalid netlist: {message}", source)
