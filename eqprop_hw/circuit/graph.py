@@ -509,10 +509,12 @@ def validate_circuit(circuit: Circuit) -> None:
 
 def check_body_contacts(circuit: Circuit) -> None:
     """Raise CircuitError for a B4SOI MOSFET whose body contact reaches no other terminal
-    (:func:`eqprop_hw.circuit.transistors.lone_body_contacts`)."""
+    (:func:`eqprop_hw.circuit.transistors.lone_body_contacts`); CIDER numerical devices
+    (NUMOS) have no SOI body and are not looked at."""
     models = circuit.device_models
     items = [(e.name, e.nodes, model_level(models[e.model])
-              if e.type == "M" and e.model in models else None) for e in circuit.elements]
+              if e.type == "M" and e.model in models and not is_cider_model(models[e.model])
+              else None) for e in circuit.elements]
     for name, node in lone_body_contacts(items)[:1]:
         raise CircuitError(f"element {name}: {BODY_CONTACT_REFUSAL.format(node=node)}")
 
