@@ -146,3 +146,41 @@ def test_a_scheme_stopped_mid_epoch_resumes_to_the_bit(tmp_path, monkeypatch, na
         assert int(state["device_updates"]) == 4 + int(state["position"])
     train(xor_spec(name, 2), tmp_path / "stopped", resume=True, **options)
     assert_same(outcome(tmp_path / "whole"), outcome(tmp_path / "stopped"))
+
+
+@pytest.mark.parametrize("name,change,message", [
+    ("transfer", lambda data: data["devices"].update(seed=6),
+     "it was written with devices.seed 5, not 6"),
+    ("transfer", lambda data: data["devices"]["measurement"].update(reads=3),
+     "it was written with devices.measurement.reads 1, not 3"),
+    ("transfer", lambda data: data["devices"]["conductance"].update(rounding="nearest"),
+     'it was written with devices.conductance.rounding "stochastic", not "nearest"'),
+    ("stochastic_rounding", lambda data: data.pop("devices"),
+     r'it was written with devices \{"amplifier".*, not none'),
+])
+def test_a_resume_with_another_devices_section_is_refused(tmp_path, name, change, message):
+    """Every pulse depends on the devices section (drawn device parameters, measurement,
+    rounding): a run continued with another one would give neither run's result."""
+    from eqprop_hw.errors import ParamsError
+    options = {"progress": False, "plots": False, "keep_checkpoint": True}
+    train(xor_spec(name, 1), tmp_path, **options)
+    before = (tmp_path / "checkpoint.npz").read_bytes()
+    data = copy.deepcopy(xor_spec(name, 2).data)
+    change(data)
+    with pytest.raises(ParamsError, match="cannot resume from this checkpoint: " + message):
+        train(parse_spec(data), tmp_path, resume=True, **options)
+    assert (tmp_path / "checkpoint.npz").read_bytes() == before
+
+
+def test_a_checkpoint_without_the_devices_section_still_resumes_exactly(tmp_path):
+    """Checkpoints written before ``device_section`` existed are not compared."""
+    from eqprop_hw.io.statefile import write_checkpoint
+    options = {"progress": False, "plots": False, "keep_checkpoint": True}
+    train(xor_spec("transfer", 2), tmp_path / "whole", **options)
+    train(xor_spec("transfer", 1), tmp_path / "old", **options)
+    with np.load(tmp_path / "old" / "checkpoint.npz") as checkpoint:
+        assert "device_section" in checkpoint.files
+        fields = {key: checkpoint[key] for key in checkpoint.files if key != "device_section"}
+    write_checkpoint(tmp_path / "old" / "checkpoint.npz", fields)
+    train(xor_spec("transfer", 2), tmp_path / "old", resume=True, **options)
+    assert_same(outcome(tmp_path / "whole"), outcome(tmp_path / "old"))
