@@ -14,6 +14,12 @@ it uses only what one cell's periphery measures and stores):
     pulses go to a fast array A; periodically one column group of A is read and its
     accumulated change is transferred, as pulses, into the slow array C (see below).
 
+Stochastic rounding (``devices.conductance.rounding``), averaged reads
+(``devices.measurement.reads``), centered / larger / per-layer beta and output-error scaling
+(``training``) are not update schemes; ``docs/specs.md`` ("Device-aware schemes and mitigations
+at a glance") lists every scheme and mitigation with its equation and the extra hardware it
+assumes, and ``tests/test_scheme_closed_forms.py`` checks each against a closed form.
+
 The accumulator of cell i, with nominal step ``dw_min`` (what the controller knows; the
 device's own step, asymmetry, noise and bounds act when the pulses land), after minibatch t:
 
