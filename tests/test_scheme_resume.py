@@ -86,7 +86,9 @@ def test_scheme_is_deterministic_and_resumes_to_the_bit(tmp_path, name):
     train(xor_spec(name, 2), tmp_path / "whole", **options)
     train(xor_spec(name, 2), tmp_path / "again", **options)
     train(xor_spec(name, 1), tmp_path / "split", **options)
-    train(xor_spec(name, 2), tmp_path / "split", resume=True, **options)
+    said = []
+    train(xor_spec(name, 2), tmp_path / "split", resume=True, log=said.append, **options)
+    assert said[0] == f"resuming from {tmp_path / 'split' / 'checkpoint.npz'} after epoch 1"
     whole = outcome(tmp_path / "whole")
     assert_same(whole, outcome(tmp_path / "again"))
     assert_same(whole, outcome(tmp_path / "split"))
@@ -144,7 +146,10 @@ def test_a_scheme_stopped_mid_epoch_resumes_to_the_bit(tmp_path, monkeypatch, na
         assert int(state["epoch"]) == 1
         assert int(state["position"]) == (2 if len(signals) == 1 else 1)
         assert int(state["device_updates"]) == 4 + int(state["position"])
-    train(xor_spec(name, 2), tmp_path / "stopped", resume=True, **options)
+    said = []
+    train(xor_spec(name, 2), tmp_path / "stopped", resume=True, log=said.append, **options)
+    assert said[0] == (f"resuming from {tmp_path / 'stopped' / 'checkpoint.npz'} after epoch "
+                       f"1 and {2 if len(signals) == 1 else 1} sample(s)")
     assert_same(outcome(tmp_path / "whole"), outcome(tmp_path / "stopped"))
 
 
@@ -182,5 +187,24 @@ def test_a_checkpoint_without_the_devices_section_still_resumes_exactly(tmp_path
         assert "device_section" in checkpoint.files
         fields = {key: checkpoint[key] for key in checkpoint.files if key != "device_section"}
     write_checkpoint(tmp_path / "old" / "checkpoint.npz", fields)
-    train(xor_spec("transfer", 2), tmp_path / "old", resume=True, **options)
+    said = []
+    train(xor_spec("transfer", 2), tmp_path / "old", resume=True, log=said.append, **options)
+    assert said[0].endswith("checkpoint.npz after epoch 1")
     assert_same(outcome(tmp_path / "whole"), outcome(tmp_path / "old"))
+
+
+def test_cli_train_resume_continues_a_transfer_run_to_the_bit(tmp_path, capsys):
+    """``eqprop-hw train --epochs 1 --keep-checkpoint`` then ``--resume --epochs 2`` equals one
+    2-epoch run (params bytes, metrics but wall times, the checkpoint's scheme state)."""
+    import yaml
+
+    from eqprop_hw.cli import main
+    spec = tmp_path / "xor_transfer.yaml"
+    spec.write_text(yaml.safe_dump(xor_spec("transfer", 2).data, sort_keys=False))
+    common = ["train", str(spec), "--no-plots", "--keep-checkpoint"]
+    assert main(common + ["--out", str(tmp_path / "whole"), "--epochs", "2"]) == 0
+    assert main(common + ["--out", str(tmp_path / "split"), "--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main(common + ["--out", str(tmp_path / "split"), "--epochs", "2", "--resume"]) == 0
+    assert "resuming from" in capsys.readouterr().err
+    assert_same(outcome(tmp_path / "whole"), outcome(tmp_path / "split"))
