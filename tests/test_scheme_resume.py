@@ -208,3 +208,30 @@ def test_cli_train_resume_continues_a_transfer_run_to_the_bit(tmp_path, capsys):
     assert main(common + ["--out", str(tmp_path / "split"), "--epochs", "2", "--resume"]) == 0
     assert "resuming from" in capsys.readouterr().err
     assert_same(outcome(tmp_path / "whole"), outcome(tmp_path / "split"))
+
+
+def test_runs_in_fresh_processes_with_other_hash_seeds_agree_to_the_bit(tmp_path):
+    """``python -m eqprop_hw train`` in two fresh interpreters (PYTHONHASHSEED 1 and 2: set and
+    dict orders of strings differ) gives the same params bytes and curves (per-layer beta,
+    accumulate, averaged noisy reads: every random stream of the schemes at once)."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+    data = copy.deepcopy(xor_spec("layer_beta", 1).data)
+    data["devices"]["measurement"]["reads"] = 2
+    spec = tmp_path / "xor_layer_beta.yaml"
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    runs = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"hash{hash_seed}"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed,
+               "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        done = subprocess.run([sys.executable, "-m", "eqprop_hw", "train", str(spec), "--out",
+                               str(out), "--no-plots", "--keep-checkpoint"], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        runs.append(outcome(out))
+    assert_same(*runs)
+    assert runs[0][2]["device_pulses"].sum() > 0
