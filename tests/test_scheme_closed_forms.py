@@ -131,23 +131,28 @@ def test_the_divider_phases_and_exact_gradient_are_the_closed_forms():
 
 
 # -- mixed-precision accumulator -----------------------------------------------------------
-def test_accumulator_on_the_divider_follows_its_recursion_and_loses_no_request(loops):
-    """Register b <- b + u(g); n = trunc(b / dw) once |b| >= dw; g <- g + n dw; b <- b - n dw,
-    with u = -rate * centered EP at the conductances of the moment (closed form above); and
-    sum_t u_t = g_T - g_0 + b_T exactly (a constant-step device without noise)."""
-    loop = loops(CONSTANT, UpdateScheme("accumulate"), rate=RATE)
+@pytest.mark.parametrize("scale,threshold,fired", [(1.0, 1.0, [6, 3]), (1.7, 1.0, [9, 4]),
+                                                   (1.0, 2.5, [4, 2])])
+def test_accumulator_on_the_divider_follows_its_recursion_and_loses_no_request(
+        loops, scale, threshold, fired):
+    """Register b <- b + u(g); n = trunc(b / dw) once |b| >= threshold dw; g <- g + n dw;
+    b <- b - n dw, with u = -rate * centered EP at the conductances of the moment (closed form
+    above); and sum_t u_t = g_T - g_0 + b_T exactly (a constant-step device without noise).
+    Requests of about -0.45 / +0.28 steps a minibatch at first (scale 1), -0.8 / +0.5
+    (scale 1.7: the register reaches 1.6 steps, where trunc and round differ)."""
+    loop = loops(CONSTANT, UpdateScheme("accumulate", threshold), rate=scale * RATE)
     g, b, pulses, requested = np.array(START), np.zeros(2), np.zeros(2, dtype=int), np.zeros(2)
     for t in range(14):
         request = loop.step(t)
-        u = -RATE * centered(g, 1e-6)
+        u = -scale * RATE * centered(g, 1e-6)
         np.testing.assert_allclose(request, u, rtol=1e-9)
         requested += request
         b = b + request
-        n = np.array([math.trunc(v / DW) if abs(v) >= DW else 0 for v in b])
+        n = np.array([math.trunc(v / DW) if abs(v) >= threshold * DW else 0 for v in b])
         g, b, pulses = g + n * DW, b - n * DW, pulses + np.abs(n)
         np.testing.assert_allclose(loop.values, g, rtol=1e-12)
         np.testing.assert_array_equal(loop.hw.pulses, pulses)
-    assert pulses.tolist() == [6, 3]            # about 0.45 and 0.28 steps a minibatch
+    assert pulses.tolist() == fired
     np.testing.assert_allclose(loop.values - START + loop.hw.buffer, requested, rtol=1e-12,
                                atol=1e-20)
 
@@ -179,30 +184,42 @@ def test_read_estimate_on_the_divider_fires_the_most_pulses_that_fit(loops):
 
 
 # -- two-array transfer ----------------------------------------------------------------------
-def test_transfer_on_the_divider_follows_its_recursion_with_gamma(loops):
-    """Constant steps, nearest rounding into A, two column groups (R1: 0, R2: 1) read in turn
-    every minibatch, threshold 2: A <- A + round(u / dw) dw, then the group's m = trunc(A / dw)
-    if |A| >= 2 dw moves into C; the circuit sees C + gamma A (gamma 0.5), so the next request
-    is -rate * centered EP at C + gamma A. Pulses: sum |round(u/dw)| + 2 sum |m|."""
-    loop = loops(CONSTANT, UpdateScheme("transfer", threshold=2.0, gamma=0.5, columns=2),
-                 rate=4 * RATE)
+@pytest.mark.parametrize("up_down", [0.0, 0.2])
+def test_transfer_on_the_divider_follows_its_recursion_with_gamma(loops, up_down):
+    """Constant steps (up pulses (1 + up_down) dw, down pulses (1 - up_down) dw), nearest
+    rounding into A, two column groups (R1: 0, R2: 1) read in turn every minibatch, threshold
+    2: A <- A + step(round(u / dw)), then the group's m = trunc(A / dw) if |A| >= 2 dw moves:
+    C <- C + step(m), A <- A + step(-m); the circuit sees C + gamma A (gamma 0.5), so the next
+    request is -rate * centered EP at C + gamma A. Pulses: sum |round(u/dw)| + 2 sum |m|.
+    With asymmetry A holds fractions of a step, where trunc and round differ."""
+    def step(count):
+        return count * DW * (1 + up_down if count > 0 else 1 - up_down)
+
+    loop = loops({**CONSTANT, "up_down": up_down},
+                 UpdateScheme("transfer", threshold=2.0, gamma=0.5, columns=2), rate=4 * RATE)
     c, a, pulses, into_a = np.array(START), np.zeros(2), np.zeros(2, dtype=int), np.zeros(2)
+    moved = []
     for t in range(12):
         request = loop.step(t)
         u = -4 * RATE * centered(c + 0.5 * a, 1e-6)
         np.testing.assert_allclose(request, u, rtol=1e-9)
-        n = np.round(u / DW)
-        a, pulses, into_a = a + n * DW, pulses + np.abs(n).astype(int), into_a + n
+        n = np.round(u / DW).astype(int)
+        a = a + [step(count) for count in n]
+        pulses, into_a = pulses + np.abs(n), into_a + n
         k = t % 2
         if abs(a[k]) >= 2 * DW * (1 - 1e-9):
             m = math.trunc(round(a[k] / DW, 9))
-            c[k], a[k], pulses[k] = c[k] + m * DW, a[k] - m * DW, pulses[k] + 2 * abs(m)
+            c[k], a[k], pulses[k] = c[k] + step(m), a[k] + step(-m), pulses[k] + 2 * abs(m)
+            moved.append(m)
         np.testing.assert_allclose(loop.values, c, rtol=1e-12)
         np.testing.assert_allclose(loop.hw.buffer, a, rtol=0, atol=1e-18)
         np.testing.assert_array_equal(loop.hw.pulses, pulses)
-    # every pulse into A is either still in A or in C
-    np.testing.assert_allclose(loop.values - START + loop.hw.buffer, into_a * DW, atol=1e-18)
-    assert np.all(loop.values != START)
+    assert moved and np.all(loop.values != START)
+    if up_down == 0:       # every pulse into A is either still in A or in C
+        np.testing.assert_allclose(loop.values - START + loop.hw.buffer, into_a * DW,
+                                   atol=1e-18)
+    else:                  # A's remainders are fractions of a step
+        assert np.any(np.abs(a / DW - np.round(a / DW)) > 0.1)
 
 
 # -- stochastic rounding -------------------------------------------------------------------
