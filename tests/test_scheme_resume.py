@@ -177,6 +177,22 @@ def test_a_resume_with_another_devices_section_is_refused(tmp_path, name, change
     assert (tmp_path / "checkpoint.npz").read_bytes() == before
 
 
+def test_a_run_without_devices_is_not_continued_with_them(tmp_path):
+    from eqprop_hw.errors import ParamsError
+    options = {"progress": False, "plots": False, "keep_checkpoint": True}
+    data = copy.deepcopy(xor_spec("stochastic_rounding", 1).data)
+    del data["devices"]
+    train(parse_spec(data), tmp_path, **options)
+    with np.load(tmp_path / "checkpoint.npz") as checkpoint:
+        assert str(checkpoint["device_section"]) == "null"
+    with pytest.raises(ParamsError, match=r'it was written with devices none, not \{"amplifier"'):
+        train(xor_spec("stochastic_rounding", 2), tmp_path, resume=True, **options)
+    data["training"]["epochs"] = 2                       # the same spec resumes as before
+    said = []
+    train(parse_spec(data), tmp_path, resume=True, log=said.append, **options)
+    assert said[0].endswith("checkpoint.npz after epoch 1")
+
+
 def test_a_checkpoint_without_the_devices_section_still_resumes_exactly(tmp_path):
     """Checkpoints written before ``device_section`` existed are not compared."""
     from eqprop_hw.io.statefile import write_checkpoint

@@ -2,8 +2,10 @@
 
 The device-to-device draws (``devices.seed``), the measurement and every pulse of a run with a
 ``devices`` section depend on that section, so a run continued with another one would give
-neither run's result. A checkpoint keeps the section as JSON (field ``device_section``) and
-``resume=True`` refuses a spec whose section differs, naming the first setting that does.
+neither run's result. A checkpoint keeps the section as JSON (field ``device_section``;
+``null`` for a run without one) and ``resume=True`` refuses a spec whose section differs,
+naming the first setting that does (a run without devices continued with them, or the
+reverse, included).
 
 Examples
 --------
@@ -25,15 +27,16 @@ from eqprop_hw.io.statefile import CheckpointReader
 DEVICE_SECTION = "device_section"
 
 
-def section_field(section: dict) -> np.ndarray:
-    """The checkpoint field of a validated ``devices`` section: its JSON, keys sorted."""
+def section_field(section: dict | None) -> np.ndarray:
+    """The checkpoint field of a validated ``devices`` section: its JSON, keys sorted
+    (``null`` for None: a run without devices)."""
     return np.array(json.dumps(section, sort_keys=True))
 
 
 def check_device_section(path: Path, section: dict | None) -> None:
     """Refuse to resume a checkpoint written with another ``devices`` section than
     ``section`` (None: the spec has none). A checkpoint without the field (written before it
-    existed, or by a run without devices) is not compared.
+    existed) is not compared.
 
     Raises
     ------
@@ -44,7 +47,10 @@ def check_device_section(path: Path, section: dict | None) -> None:
     state = CheckpointReader(path, (DEVICE_SECTION,))
     if not state.has(DEVICE_SECTION):
         return
-    written = state.json(DEVICE_SECTION)
+    written = state.json(DEVICE_SECTION, object)
+    if written is not None and not isinstance(written, dict):
+        raise state.error(f"{DEVICE_SECTION!r} must be a JSON object or null, got "
+                          f"{type(written).__name__}")
     now = json.loads(json.dumps(section, sort_keys=True)) if section is not None else None
     key, old, new = first_difference(written, now, "devices")
     if key is not None:

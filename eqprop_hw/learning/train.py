@@ -197,7 +197,7 @@ def evaluate(backend, dataset, x: np.ndarray, y: np.ndarray, batch: int = 512,
 
 def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
                       position: int = 0, seconds: float = 0.0, devices: dict | None = None,
-                      section: dict | None = None) -> None:
+                      section: np.ndarray | None = None) -> None:
     """Write the training state atomically (:func:`eqprop_hw.io.statefile.write_checkpoint`).
 
     ``epoch`` epochs are complete (their metrics are in ``metrics``) and ``position`` samples of
@@ -207,9 +207,9 @@ def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
     update-scheme state ``devices`` (:meth:`Hardware.scheme_state`: every cell's register or
     fast device ``device_buffer`` in S, its pulse count ``device_pulses`` and the number of
     minibatches applied ``device_updates``), written when training has a ``devices`` section,
-    and that section itself (``device_section``, JSON: the drawn device parameters and every
-    random stream depend on it, so a resume checks it,
-    :func:`eqprop_hw.learning.device_checkpoint.check_device_section`).
+    and ``section``, the field ``device_section`` (the run's ``devices`` section as JSON,
+    ``null`` without one: the drawn device parameters and every random stream depend on it, so
+    a resume checks it, :func:`eqprop_hw.learning.device_checkpoint.check_device_section`).
     """
     fields = {"format": np.array(CHECKPOINT_FORMAT), "epoch": np.array(epoch),
               "values": values, "metrics": np.array(json.dumps(metrics)),
@@ -218,7 +218,7 @@ def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
         fields.update(device_buffer=devices["buffer"], device_pulses=devices["pulses"],
                       device_updates=np.array(int(devices["updates"])))
     if section is not None:
-        fields[DEVICE_SECTION] = section_field(section)
+        fields[DEVICE_SECTION] = section
     write_checkpoint(path, fields)
 
 
@@ -742,7 +742,7 @@ class ResistiveTrainer(Trainer):
         elif mark is not None:
             values = mark
         _write_checkpoint(self.checkpoint, epoch, values, self.metrics, position, seconds,
-                          devices, self.device_section if devices is not None else None)
+                          devices, section_field(self.device_section))
 
     def crashed(self, crash: SimulatorCrash, epoch: int, first: int):
         """ngspice died twice on one sample: name it in the data set."""

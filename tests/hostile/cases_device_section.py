@@ -35,7 +35,7 @@ CASES = [
     resume("ckpt-device-section-not-json", state(with_section(lambda: "{seed: 9")),
            ("'device_section' is not valid JSON",)),
     resume("ckpt-device-section-a-list", state(with_section(lambda: "[1, 2]")),
-           ("'device_section' must be a JSON dict, got list",)),
+           ("'device_section' must be a JSON object or null, got list",)),
     resume("ckpt-device-section-deep", state(with_section(lambda: "[" * 100_000 + "]" * 100_000)),
            ("'device_section'",)),
     resume("ckpt-device-section-numbers", state(accumulate_fields,
