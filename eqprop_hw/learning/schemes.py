@@ -14,6 +14,12 @@ it uses only what one cell's periphery measures and stores):
     pulses go to a fast array A; periodically one column group of A is read and its
     accumulated change is transferred, as pulses, into the slow array C (see below).
 
+Stochastic rounding (``devices.conductance.rounding``), averaged reads
+(``devices.measurement.reads``), centered / larger / per-layer beta and output-error scaling
+(``training``) are not update schemes; ``docs/specs.md`` ("Device-aware schemes and mitigations
+at a glance") lists every scheme and mitigation with its equation and the extra hardware it
+assumes, and ``tests/test_scheme_closed_forms.py`` checks each against a closed form.
+
 The accumulator of cell i, with nominal step ``dw_min`` (what the controller knows; the
 device's own step, asymmetry, noise and bounds act when the pulses land), after minibatch t:
 
@@ -41,9 +47,11 @@ A_ref,i: the symmetric point of a soft-bounds device, where up and down steps ar
 and the circuit sees ``g_i = clip(C_i + gamma (A_i - A_ref,i))`` (gamma = 0: C alone). The
 register of ``accumulate`` becomes an analog device here, so noise, asymmetry and soft bounds
 act on the accumulated change too; near A's symmetric point up and down steps balance.
-Extra hardware per cell: a second device (array A), a conductance read of A at transfer time
-and, for gamma > 0, a periphery that adds gamma times A's reading to C's (not modelled: the
-circuit is given g directly).
+Extra hardware per cell: a second device (array A), a conductance read of A at transfer time,
+the cell's reference A_ref,i to read it against (a reference device or a stored value, e.g.
+found by a symmetric-point calibration of the drawn device; modelled exact) and, for
+gamma > 0, a periphery that adds gamma times A's reading to C's (not modelled: the circuit is
+given g directly).
 
 ``step_estimate: read`` (``accumulate`` only) counts a pulse not as ``dw_min`` but as the
 change the nominal device model predicts from a read of the cell's conductance g. A soft-bounds

@@ -43,6 +43,8 @@ from eqprop_hw.backends import make_backend
 from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.learning.dispatch_model import client_parts, default_chunks
 from eqprop_hw.learning.devices import hardware_from_spec, measured_gradient, probe_for
+from eqprop_hw.learning.device_checkpoint import (DEVICE_SECTION, check_device_section,
+                                                 section_field)
 from eqprop_hw.learning.ep import chunked_gradient, ep_gradient, loss_values
 from eqprop_hw.errors import EqpropError, SimulatorCrash, SpecError
 from eqprop_hw.io.fileio import atomic_write_text, quote
@@ -194,8 +196,8 @@ def evaluate(backend, dataset, x: np.ndarray, y: np.ndarray, batch: int = 512,
 
 
 def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
-                      position: int = 0, seconds: float = 0.0, devices: dict | None = None
-                      ) -> None:
+                      position: int = 0, seconds: float = 0.0, devices: dict | None = None,
+                      section: np.ndarray | None = None) -> None:
     """Write the training state atomically (:func:`eqprop_hw.io.statefile.write_checkpoint`).
 
     ``epoch`` epochs are complete (their metrics are in ``metrics``) and ``position`` samples of
@@ -204,7 +206,10 @@ def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
     of an epoch is a function of the epoch, so this is the whole state, apart from the devices'
     update-scheme state ``devices`` (:meth:`Hardware.scheme_state`: every cell's register or
     fast device ``device_buffer`` in S, its pulse count ``device_pulses`` and the number of
-    minibatches applied ``device_updates``), written when training has a ``devices`` section.
+    minibatches applied ``device_updates``), written when training has a ``devices`` section,
+    and ``section``, the field ``device_section`` (the run's ``devices`` section as JSON,
+    ``null`` without one: the drawn device parameters and every random stream depend on it, so
+    a resume checks it, :func:`eqprop_hw.learning.device_checkpoint.check_device_section`).
     """
     fields = {"format": np.array(CHECKPOINT_FORMAT), "epoch": np.array(epoch),
               "values": values, "metrics": np.array(json.dumps(metrics)),
@@ -212,6 +217,8 @@ def _write_checkpoint(path: Path, epoch: int, values: np.ndarray, metrics: dict,
     if devices is not None:
         fields.update(device_buffer=devices["buffer"], device_pulses=devices["pulses"],
                       device_updates=np.array(int(devices["updates"])))
+    if section is not None:
+        fields[DEVICE_SECTION] = section
     write_checkpoint(path, fields)
 
 
@@ -417,6 +424,7 @@ class ResistiveTrainer(Trainer):
             # The clamp rule's direction is in V^2 (EP's in V^2/S): one g_max less.
             self.rates = self.rates / self.g_max
         devices = spec.data.get("devices")
+        self.device_section = dict(devices) if devices else None    # kept in the checkpoint
         self.device_update = dict(devices["update"]) if devices and devices.get("update") \
             else None
         # A scheme other than direct is a setting of the run (recorded, compared on resume),
@@ -453,6 +461,7 @@ class ResistiveTrainer(Trainer):
         check_resumed_settings(                    # stay as they were): compare explicitly
             path, {"rule": self.metrics.get("rule", "ep"), "eta": self.metrics.get("eta")},
             {"rule": settings.rule, "eta": settings.eta if coupled else None})
+        check_device_section(path, self.device_section)
         if self.device_update is not None:
             from eqprop_hw.learning.schemes import scheme_from_mapping
             self.device_state = _read_device_state(path, self.values.size,
@@ -733,7 +742,7 @@ class ResistiveTrainer(Trainer):
         elif mark is not None:
             values = mark
         _write_checkpoint(self.checkpoint, epoch, values, self.metrics, position, seconds,
-                          devices)
+                          devices, section_field(self.device_section))
 
     def crashed(self, crash: SimulatorCrash, epoch: int, first: int):
         """ngspice died twice on one sample: name it in the data set."""
