@@ -475,7 +475,8 @@ def _seed_notes(rows: list[dict]) -> list[str]:
         cosines = row.get("cosine_accumulated_seeds")
         cos_text = (f"; `cos acc.` per seed " + ", ".join(f"{value:.4f}" for value in cosines)
                     if cosines and len(cosines) > 1 else "")
-        notes.append(f"- `{row['name']}` over seeds {', '.join(map(str, seeds))} (each seed "
+        which = ("seeds " if len(seeds) > 1 else "seed ") + ", ".join(map(str, seeds))
+        notes.append(f"- `{row['name']}` over {which} (each seed "
                      f"sets the training order and device noise, the initial conductances and "
                      f"the drawn device-to-device parameters): test accuracy at epoch "
                      f"{row['epochs']}: {'; '.join(parts)}{cos_text}.")
@@ -576,7 +577,7 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    figure, axes = plt.subplots(1, 2, figsize=(12, 0.3 * len(rows) + 2.0), sharey=True)
     names = [row["name"] for row in rows]
     positions = np.arange(len(rows))
     axes[0].barh(positions, [row["cosine"] for row in rows], label="per update")
@@ -584,18 +585,19 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
                  label="accumulated")
     axes[0].set_yticks(positions, names)
     axes[0].set_xlabel("cosine(applied update, exact-gradient step)")
-    axes[0].invert_yaxis()
-    axes[0].legend(loc="lower left")
+    axes[0].invert_yaxis()                          # shared: the right panel follows
+    axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2)   # below the axes
+    axes[0].set_title("applied update vs the exact-gradient step")
     accuracy = [100 * (row.get("test_accuracy") or 0.0) for row in rows]
     axes[1].barh(positions, accuracy, color="tab:green")
-    axes[1].set_yticks(positions, names)
     axes[1].set_xlabel("test accuracy after training (%)")
     axes[1].set_xlim(0, 100)
-    axes[1].invert_yaxis()
+    axes[1].set_title("test accuracy after training (digits; iris for wire_resistance)")
     figure.tight_layout()
     figure.savefig(out / "device_study.png", dpi=110)
     plt.close(figure)
-    figure, axis = plt.subplots(figsize=(8, 4.5))
+    figure, axis = plt.subplots(figsize=(11, 4.8))
+    colours = iter(plt.get_cmap("tab20").colors)
     for row in rows:
         curves = row.get("test_accuracy_curves") or [row.get("test_accuracy_curve")]
         if curves[0] and row["network"] == "digits" and (row["name"].startswith("realistic")
@@ -605,11 +607,12 @@ def write_results(rows: list[dict], out: Path, commands: list[str]) -> None:
                 line, = axis.plot(range(1, len(curve) + 1), [100 * value for value in curve],
                                   marker=".", linestyle=style, linewidth=1,
                                   label=row["name"] if index == 0 else None,
-                                  color=None if index == 0 else line.get_color())
+                                  color=next(colours) if index == 0 else line.get_color())
     axis.set_xlabel("epoch")
     axis.set_ylabel("digits test accuracy (%)")
-    if axis.lines:
-        axis.legend(fontsize=7)
+    axis.set_title("digits test accuracy per epoch: device profiles (dashed) and schemes (solid)")
+    if axis.lines:                                  # beside the axes: it covers no curve
+        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(out / "device_study_curves.png", dpi=110)
