@@ -703,7 +703,7 @@ def _thermal(check: SpecChecker, spec: dict) -> dict:
         for node in value:
             name = check.spice_name(str(node), "node", "node_capacitance: node name", value,
                                     node)
-            check.unique(name.lower(), seen, f"node_capacitance.{name}", "node", value, node)
+            check.unique(name, seen, f"node_capacitance[{node!r}]", "node", value, node)
             out["node_capacitance"][name] = check.number(value, node, "node_capacitance",
                                                          required=True, positive=True)
     else:
