@@ -57,11 +57,17 @@ IMPORTS = {
                            "of range"),
     "gain-with-scale": (("*@ input x VIN:1 VB:5e3meg", "*@ output y out"), 2,
                         "|gain| of VB (V or A per unit of input) 5e+09 is out of range"),
+    # port names: refused at their line (the spec check after the import named no line)
+    "input-port-name": (("*@ input x;y VIN:1", "*@ output y out"), 2,
+                        "*@ input: invalid port name 'x;y' (it is not valid"),
+    "output-port-name-long": (("*@ input x VIN:1", "*@ output " + "y" * 100 + " out"), 3,
+                              "*@ output: invalid port name 'yyyy", "(100 characters) (it is "
+                              "100 characters long; a port name has at most 64)"),
 }
 
 CASES = [Case(f"spec-checks-import-{key}", ["import", "net.cir", "-o", "spec.yaml"],
-              {"net.cir": netlist(*meta)}, error=(f"net.cir:{line}", fragment))
-         for key, (meta, line, fragment) in IMPORTS.items()]
+              {"net.cir": netlist(*meta)}, error=(f"net.cir:{line}: ", *fragments))
+         for key, (meta, line, *fragments) in IMPORTS.items()]
 
 # -- graph specs ------------------------------------------------------------------------------
 #: The divider of :data:`hostile.DIVIDER` with a second source VB (through R3 to ``out``).

@@ -12,7 +12,7 @@ from pathlib import Path
 from eqprop_hw.errors import CircuitError, NetlistError, SpecError, quote
 from eqprop_hw.circuit.limits import MAX_SOURCE, check_range
 from eqprop_hw.circuit.spec import NAME_RE, OPTION_NAMES, parse_spec
-from eqprop_hw.circuit.spice_grammar import parse_spice_number
+from eqprop_hw.circuit.spice_grammar import name_problem, parse_spice_number
 from eqprop_hw.circuit.spice_import.lines import (Line, NODE_CHAR_MAP, NODE_RE, VENDOR_NODE_RE,
                                                   check_element_name, check_node_name, fail,
                                                   logical_lines, read_text)
@@ -164,6 +164,7 @@ class Importer(StructureReader, CardReader, ElementReader, DeviceReader, CiderRe
             elif kind == "output":
                 if len(words) != 3:
                     fail("*@ output needs a name and a node: *@ output NAME NODE", line)
+                self._meta_port("output", words[1], line)
                 node = check_node_name(words[2], line, f"output {words[1]}")
                 if node not in nodes:
                     fail(f"*@ output {words[1]}: node {node!r} is not in the circuit", line)
@@ -175,6 +176,14 @@ class Importer(StructureReader, CardReader, ElementReader, DeviceReader, CiderRe
         if trainable is not None or header:
             out["trainable"] = trainable or []
         return out
+
+    @staticmethod
+    def _meta_port(kind: str, name: str, line: Line) -> None:
+        """Fail at ``line`` unless ``name`` is a valid port name
+        (:mod:`eqprop_hw.circuit.spice_grammar`), before any message quotes it whole."""
+        problem = name_problem(name, "port")
+        if problem is not None:
+            fail(f"*@ {kind}: invalid port name {quote(name)} (it {problem})", line)
 
     def _meta_once(self, kind: str, name: str, seen: dict, line: Line, label: str) -> None:
         """Fail at ``line`` when the ``kind`` (``input``, ``output``: port names as given;
@@ -190,6 +199,7 @@ class Importer(StructureReader, CardReader, ElementReader, DeviceReader, CiderRe
     def _meta_input(self, words: list, line: Line, seen: dict) -> dict:
         if len(words) < 3:
             fail("*@ input needs a name and SOURCE:gain pairs", line)
+        self._meta_port("input", words[1], line)
         self._meta_once("input", words[1], seen, line, f"*@ input {words[1]}")
         sources = {}
         for word in words[2:]:
