@@ -1,6 +1,7 @@
 """Bounds on the numbers of a spec that are not element values (part of
 :mod:`eqprop_hw.circuit.spec`): input gains and biases, activation levels, amplifier gains, wire
-and crossbar conductances, targets, ADC ranges, node capacitances, diode areas.
+and crossbar conductances, targets, ADC ranges, node capacitances, diode areas, the nudge
+conductance ``beta`` and the twin's storage capacitance.
 
 Each is held to the limit the circuit applies to what it becomes (:mod:`eqprop_hw.circuit.limits`,
 ``docs/specs.md`` "Value limits"): a layered spec's ``inputs.gain`` drives the input sources at
@@ -48,6 +49,11 @@ BOUNDS = (
     (("dataset",), "target_low", "dataset.target_low magnitude", _SOURCE, "V", True),
     (("devices", "amplifier"), "offset_std", "devices.amplifier.offset_std", _SOURCE, "V",
      False),
+    # the squared loss's nudge is a conductance beta (S) to the target (cross entropy: W)
+    (("training",), "beta", "training.beta (the nudge conductance, S)", CONDUCTANCE_LIMITS, "",
+     False),
+    (("training", "twin"), "capacitance", "training.twin.capacitance", REACTANCE_LIMITS["C"],
+     "F", False),
 )
 
 
@@ -85,10 +91,19 @@ def check_bounds(check: SpecChecker, document: dict, parsed: dict) -> None:
         value = values[key]
         check.within(abs(value) if magnitude else value, container, key, label, low, high,
                      unit)
+    _check_layer_beta(check, document, parsed)
     _check_adc_ranges(check, document, parsed)
     _check_node_capacitance(check, document, parsed)
     if parsed.get("kind") == "graph":
         _check_diode_areas(check, document, parsed)
+
+
+def _check_layer_beta(check: SpecChecker, document: dict, parsed: dict) -> None:
+    """``training.layer_beta``: each nudge conductance within the conductance limits."""
+    values = (parsed.get("training") or {}).get("layer_beta")
+    for position, value in enumerate(values or []):
+        check.within(value, document["training"]["layer_beta"], position,
+                     f"training.layer_beta[{position}] (S)", *CONDUCTANCE_LIMITS)
 
 
 def _check_adc_ranges(check: SpecChecker, document: dict, parsed: dict) -> None:

@@ -264,6 +264,13 @@ def _dataset(check, spec):
                          "delay_fraction", "inductance", "phi_nl", "test_samples", "source",
                          "segment", "damping"),
                "dataset")
+    # the input current's amplitude (A) and the filter's inductance (H): a source and an L
+    # (a value <= 0 is refused as not positive below)
+    for key, (low, high), unit in (("amplitude", (0.0, MAX_SOURCE), "A"),
+                                   ("inductance", REACTANCE_LIMITS["L"], "H")):
+        value = check.number(dataset, key, "dataset")
+        if value is not None and value > 0:
+            check.within(value, dataset, key, f"dataset.{key}", low, high, unit)
     return {"name": check.string(dataset, "name", "dataset", required=True,
                                  choices=LC_DATASETS),
             "seed": check.integer(dataset, "seed", "dataset", default=0, minimum=0),

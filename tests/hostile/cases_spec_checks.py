@@ -186,6 +186,16 @@ SPECS.update({
     "layered-amplifier-offset": (layered("", "", "devices:\n  amplifier: {offset_std: "
                                                  "1.0e+300}\n"), "offset_std",
                                  "devices.amplifier.offset_std 1e+300 V is out of range"),
+    # a nudge conductance of 1e300 S trained 'fine' (the gradient estimate dV / beta is zero)
+    "layered-beta": (layered("", "", "training: {beta: 1.0e+300}\n"), "beta:",
+                     "training.beta (the nudge conductance, S) 1e+300 is out of range: it "
+                     "must be at most 1e+09"),
+    "layered-layer-beta": (layered("", "", "training: {layer_beta: [1.0e-6, 1.0e-40]}\n"),
+                           "layer_beta:", "training.layer_beta[1] (S) 1e-40 is out of range: "
+                                          "it must be at least 1e-30"),
+    "layered-twin-capacitance": (layered("", "", "training:\n  twin: {capacitance: 1.0e+300}\n"),
+                                 "capacitance:", "training.twin.capacitance 1e+300 F is out of "
+                                                 "range"),
 })
 
 # -- lc specs ---------------------------------------------------------------------------------
@@ -221,6 +231,10 @@ SPECS.update({
                      "elements[5] (IIN).waveform.amplitude magnitude 1e+300 is out of range"),
     "lc-dc-value": (lc("value: 1.0e-3", "value: -5.0e+9"), "value: -5.0e+9",
                     "elements[6] (IB).waveform.value magnitude 5e+09 is out of range"),
+    "lc-dataset-amplitude": (LC + "dataset: {name: sequence, amplitude: 1.0e+300}\n",
+                             "dataset:", "dataset.amplitude 1e+300 A is out of range"),
+    "lc-dataset-inductance": (LC + "dataset: {name: duffing, inductance: 1.0e+300}\n",
+                              "dataset:", "dataset.inductance 1e+300 H is out of range"),
     "lc-target-pwl": (LC + "targets:\n  - {type: pwl, points: [[0.0, 0.0], [1.0e-7, 1.0e+300]]}\n",
                       "points:", "targets[0].points[1][1] magnitude 1e+300 is out of range"),
 })
