@@ -125,10 +125,10 @@ class SpecChecker:
         --------
         >>> check, seen = SpecChecker("spec.yaml"), {}
         >>> check.unique("y", seen, "outputs[0]", "output name", None, None)
-        >>> check.unique("y", seen, "outputs[1]", "output name", None, None)
+        >>> check.unique("y", seen, "outputs[1]", "output name", None, None)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        eqprop_hw.errors.SpecError: spec.yaml: outputs[1]: output name 'y' is given twice (first at outputs[0])
+        eqprop_hw.errors.SpecError: spec.yaml: outputs[1]: output name 'y' is given twice (...)
         """
         if name in seen:
             self.fail(f"{label}: {what} {quote(name)} is given twice (first at {seen[name]})",
