@@ -242,3 +242,10 @@ SPECS.update({
 for key, (text, fragment, error) in SPECS.items():
     CASES.append(Case(f"spec-checks-{key}", ["export", "t.yaml", "-o", "t.cir"],
                       {"t.yaml": text}, error=(f"t.yaml:{line_of(text, fragment)}: ", error)))
+
+# a setting given on the command line passes the same bounds, named instead of a line
+CASES.append(Case("spec-checks-set-beta", ["train", "t.yaml", "--set", "training.beta=1e300",
+                                           "--out", "run", "--no-plots"],
+                  {"t.yaml": LAYERED + "dataset: {name: xor}\n"},
+                  error=("t.yaml: --set training.beta=1e300: training.beta (the nudge "
+                         "conductance, S) 1e+300 is out of range",)))
