@@ -24,6 +24,7 @@ import yaml
 from eqprop_hw.circuit import spice_grammar
 # Re-exported: reading YAML with line numbers and the typed checks live in modules of their own.
 from eqprop_hw.circuit.spec_devices import DEVICE_KEYS, parse_devices  # noqa: F401
+from eqprop_hw.circuit.spec_bounds import check_bounds
 from eqprop_hw.circuit.spec_cider import cider_element, cider_model, is_cider_entry
 from eqprop_hw.circuit.spec_checks import ELEMENT_NAME, SpecChecker, type_name  # noqa: F401
 from eqprop_hw.circuit.spec_yaml import (MAX_ALIAS_EXPANSION, MAX_SPEC_BYTES,  # noqa: F401
@@ -134,7 +135,7 @@ def _diode_model(check: SpecChecker, model: dict, where: str) -> dict:
     M, TT, FC (in the result only when given, in that order)."""
     from eqprop_hw.circuit.graph import (ABSOLUTE_ZERO_C, DIODE_AC_PARAMS, DIODE_DATASHEET_PARAMS,
                                  DIODE_DC_PARAMS, DIODE_MIN_EG, EMISSION_LIMITS,
-                                 SATURATION_LIMITS)
+                                 SATURATION_LIMITS, TEMPERATURE_LIMITS)
     allowed = ("type",) + tuple(DIODE_DC_PARAMS) + tuple(DIODE_DATASHEET_PARAMS) + \
         DIODE_AC_PARAMS
     check.keys(model, allowed, where)
@@ -154,6 +155,8 @@ def _diode_model(check: SpecChecker, model: dict, where: str) -> dict:
     if out.get("TNOM", 0.0) <= ABSOLUTE_ZERO_C:
         check.fail(f"{where}.TNOM must be above absolute zero ({ABSOLUTE_ZERO_C} degC), got "
                    f"{out['TNOM']!r}", model, "TNOM")
+    check.within(out.get("TNOM"), model, "TNOM", f"{where}.TNOM (degC)", *TEMPERATURE_LIMITS,
+                 low_open=True)
     check.within(out["IS"], model, "IS", f"{where}.IS", *SATURATION_LIMITS, "A")
     check.within(out["N"], model, "N", f"{where}.N", *EMISSION_LIMITS)
     for key in DIODE_AC_PARAMS:
@@ -293,6 +296,10 @@ def _twin(check: SpecChecker, training: dict) -> dict:
                 not all(isinstance(name, str) for name in elements) or len(elements) > 10_000:
             check.fail("training.twin.damage.elements must be a non-empty list of element "
                        "names", damage, "elements")
+        seen: dict = {}
+        for position, name in enumerate(elements):
+            check.unique(name.upper(), seen, f"training.twin.damage.elements[{position}]",
+                         "element", elements, position)
         out["damage"] = {"epoch": check.integer(damage, "epoch", "training.twin.damage",
                                                 minimum=1, required=True),
                          "elements": list(elements)}
@@ -437,8 +444,11 @@ def _layered(check: SpecChecker, spec: dict) -> dict:
         if not isinstance(names, list) or len(names) != out["layers"][-1] or \
                 not all(isinstance(n, str) for n in names):
             check.fail(f"outputs.names must list {out['layers'][-1]} strings", outputs, "names")
+        seen: dict = {}
         for position, port in enumerate(names):
             check.spice_name(port, "port", f"outputs.names[{position}]", names, position)
+            check.unique(port, seen, f"outputs.names[{position}]", "output name", names,
+                         position)
     out["outputs"] = {"names": names}
     return out
 
@@ -485,7 +495,11 @@ def _graph(check: SpecChecker, spec: dict) -> dict:
         if not isinstance(trainable, list) or not all(isinstance(t, str) for t in trainable):
             check.fail("trainable must be a list of element names or patterns like 'R*'",
                        spec, "trainable")
-        out["trainable"] = [t.upper() for t in trainable]
+        out["trainable"], seen = [], {}
+        for position, pattern in enumerate(trainable):
+            check.unique(pattern.upper(), seen, f"trainable[{position}]", "name or pattern",
+                         trainable, position)
+            out["trainable"].append(pattern.upper())
     return out
 
 
@@ -500,6 +514,9 @@ def _graph_models(check: SpecChecker, spec: dict) -> dict:
             check.fail(f"invalid model name {quote(str(name))} (a letter, then "
                        f"letters, digits and '_'{check.why(str(name), 'model')})", models, name)
         check.spice_name(name.upper(), "model", "models: model name", models, name)
+        if name.upper() in out["models"]:
+            check.fail(f"models.{name}: model name {quote(name.upper())} is given twice "
+                       "(model names are case-insensitive)", models, name)
         if is_cider_entry(model):          # CIDER numerical devices (eqprop_hw.circuit.cider)
             out["models"][name.upper()] = cider_model(check, model, f"models.{name}")
         elif isinstance(model, dict) and str(model.get("type", "D")).upper() in MODEL_TYPES:
@@ -609,7 +626,10 @@ def _graph_inputs(check: SpecChecker, spec: dict, names: dict) -> list:
     if not isinstance(inputs, list):
         check.fail("inputs must be a list of independent source names or "
                    "{name, sources: {SOURCE: gain}} mappings", spec, "inputs")
+    from eqprop_hw.circuit.graph import MAX_SOURCE
     out: dict[str, Any] = {"inputs": []}
+    ports: dict = {}
+    driven: dict = {}      # source -> the input that drives it (one input per source)
 
     def source_name(source, container, key):
         if not isinstance(source, str) or source.upper() not in names or \
@@ -628,12 +648,20 @@ def _graph_inputs(check: SpecChecker, spec: dict, names: dict) -> list:
             if not sources:
                 check.fail(f"inputs[{position}].sources must name at least one source",
                            entry, "sources")
-            pairs = [[source_name(s, sources, s),
-                      check.number(sources, s, f"inputs[{position}].sources")]
-                     for s in sources]
+            check.unique(port, ports, f"inputs[{position}]", "input name", entry, "name")
+            pairs = []
+            for s in sources:
+                name = source_name(s, sources, s)
+                gain = check.number(sources, s, f"inputs[{position}].sources")
+                check.within(abs(gain), sources, s, f"inputs[{position}].sources.{name}: "
+                             "|gain| (V or A per unit of input)", 0.0, MAX_SOURCE)
+                check.unique(name, driven, f"inputs[{position}].sources", "source", sources, s)
+                pairs.append([name, gain])
             out["inputs"].append({"name": port, "sources": pairs})
         else:
             name = source_name(entry, inputs, position)
+            check.unique(name, ports, f"inputs[{position}]", "input name", inputs, position)
+            check.unique(name, driven, f"inputs[{position}]", "source", inputs, position)
             out["inputs"].append({"name": name, "sources": [[name, 1.0]]})
     return out["inputs"]
 
@@ -645,6 +673,7 @@ def _graph_outputs(check: SpecChecker, spec: dict, all_nodes: set) -> list:
         check.fail("outputs must be a list of node names or {name, node} mappings",
                    spec, "outputs")
     out: dict[str, Any] = {"outputs": []}
+    ports: dict = {}
     for position, entry in enumerate(outputs):
         if isinstance(entry, dict):
             check.keys(entry, ("name", "node"), f"outputs[{position}]")
@@ -659,6 +688,7 @@ def _graph_outputs(check: SpecChecker, spec: dict, all_nodes: set) -> list:
         if node not in all_nodes:
             check.fail(f"outputs[{position}]: node {node!r} is not in any element", outputs,
                        position)
+        check.unique(port, ports, f"outputs[{position}]", "output name", outputs, position)
         out["outputs"].append({"name": port, "node": node})
     return out["outputs"]
 
@@ -669,10 +699,13 @@ def _thermal(check: SpecChecker, spec: dict) -> dict:
     out = {"temperature": check.number(spec, "temperature", "spec", positive=True)}
     value = spec.get("node_capacitance")
     if isinstance(value, dict):
-        out["node_capacitance"] = {
-            check.spice_name(str(node), "node", "node_capacitance: node name", value, node):
-            check.number(value, node, "node_capacitance", required=True, positive=True)
-            for node in value}
+        out["node_capacitance"], seen = {}, {}
+        for node in value:
+            name = check.spice_name(str(node), "node", "node_capacitance: node name", value,
+                                    node)
+            check.unique(name, seen, f"node_capacitance[{node!r}]", "node", value, node)
+            out["node_capacitance"][name] = check.number(value, node, "node_capacitance",
+                                                         required=True, positive=True)
     else:
         out["node_capacitance"] = check.number(spec, "node_capacitance", "spec", positive=True)
     return out
@@ -719,6 +752,7 @@ def parse_spec(data: Any, source: str = "<string>") -> Spec:
     out["training"] = _training(check, data)
     out["devices"] = parse_devices(check, data)
     out.update(_thermal(check, data))
+    check_bounds(check, data, out)
     return Spec(_plain(out), source)
 
 

@@ -116,6 +116,25 @@ class SpecChecker:
             self.fail(str(error), mapping, key)
         return value
 
+    def unique(self, name, seen: dict, label: str, what: str, container, key) -> None:
+        """Record ``name`` (already normalized: upper-case for element and model names,
+        lower-case for nodes, as given for port names) in ``seen`` (name -> where it was
+        first given); fail at the line of ``container[key]`` when it is there already.
+
+        Examples
+        --------
+        >>> check, seen = SpecChecker("spec.yaml"), {}
+        >>> check.unique("y", seen, "outputs[0]", "output name", None, None)
+        >>> check.unique("y", seen, "outputs[1]", "output name", None, None)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        eqprop_hw.errors.SpecError: spec.yaml: outputs[1]: output name 'y' is given twice (...)
+        """
+        if name in seen:
+            self.fail(f"{label}: {what} {quote(name)} is given twice (first at {seen[name]})",
+                      container, key)
+        seen[name] = label
+
     def absent(self, mapping, key, where, required=False) -> bool:
         """Whether ``mapping`` has no value (or null) at ``key``; fails instead when the key is
         ``required``."""

@@ -28,7 +28,7 @@ import fnmatch
 import re
 from typing import Any
 
-from eqprop_hw.circuit.graph import CONDUCTANCE_LIMITS, REACTANCE_LIMITS
+from eqprop_hw.circuit.graph import CONDUCTANCE_LIMITS, MAX_SOURCE, REACTANCE_LIMITS
 from eqprop_hw.lc.model import MAX_STEPS
 
 
@@ -55,19 +55,27 @@ def parse_waveform(check, value, where: str, container, key) -> dict:
     """
     waveform = check.mapping(value, where, container, key)
     kind = check.string(waveform, "type", where, required=True, choices=WAVEFORM_TYPES)
+
+    def level(mapping, item, label, **options):
+        """A level (A, V or Wb): |value| <= MAX_SOURCE, like every source of a circuit."""
+        number = check.number(mapping, item, label, **options)
+        name = label if isinstance(mapping, list) else f"{label}.{item}"
+        check.within(abs(number), mapping, item, f"{name} magnitude", 0.0, MAX_SOURCE)
+        return number
+
     if kind == "sine":
         check.keys(waveform, ("type", "amplitude", "frequency", "phase", "offset", "delay"),
                    where)
         return {"type": "sine",
-                "amplitude": check.number(waveform, "amplitude", where, required=True),
+                "amplitude": level(waveform, "amplitude", where, required=True),
                 "frequency": check.number(waveform, "frequency", where, required=True,
                                           positive=True),
                 "phase": check.number(waveform, "phase", where, default=0.0),
-                "offset": check.number(waveform, "offset", where, default=0.0),
+                "offset": level(waveform, "offset", where, default=0.0),
                 "delay": check.number(waveform, "delay", where, default=0.0, nonneg=True)}
     if kind == "dc":
         check.keys(waveform, ("type", "value"), where)
-        return {"type": "dc", "value": check.number(waveform, "value", where, required=True)}
+        return {"type": "dc", "value": level(waveform, "value", where, required=True)}
     check.keys(waveform, ("type", "points"), where)
     points = waveform.get("points")
     if not isinstance(points, list) or not points:
@@ -79,7 +87,7 @@ def parse_waveform(check, value, where: str, container, key) -> dict:
             check.fail(f"{where}.points[{position}] must be a [time, value] pair", points,
                        position)
         t = check.number(point, 0, f"{where}.points[{position}][0]", required=True)
-        v = check.number(point, 1, f"{where}.points[{position}][1]", required=True)
+        v = level(point, 1, f"{where}.points[{position}][1]", required=True)
         if out and t <= out[-1][0]:
             check.fail(f"{where}.points: times must increase strictly ({t} after "
                        f"{out[-1][0]})", points, position)
@@ -151,12 +159,13 @@ def _ports(check, spec, elements) -> tuple[list, list]:
         inputs = [e["name"] for e in elements if e["type"] == "I"]
     elif not isinstance(inputs, list):
         check.fail("inputs must be a list of current-source (I) element names", spec, "inputs")
-    ins = []
+    ins, seen, ports = [], {}, {}
     for position, entry in enumerate(inputs):
         if not isinstance(entry, str) or entry.upper() not in by_name or \
                 by_name[entry.upper()]["type"] != "I":
             check.fail(f"inputs[{position}]: {entry!r} is not an I element of this spec",
                        inputs, position)
+        check.unique(entry.upper(), seen, f"inputs[{position}]", "input", inputs, position)
         ins.append(entry.upper())
     outputs = spec.get("outputs")
     if not isinstance(outputs, list) or not outputs:
@@ -177,6 +186,7 @@ def _ports(check, spec, elements) -> tuple[list, list]:
                 if element not in by_name or by_name[element]["type"] != "L":
                     check.fail(f"{where} ({port}): {element!r} is not an L element of this "
                                "spec", entry, "element")
+                check.unique(port, ports, where, "output name", outputs, position)
                 outs.append({"name": port, "kind": "current", "element": element,
                              "node": by_name[element]["nodes"][0]})
                 continue
@@ -187,6 +197,7 @@ def _ports(check, spec, elements) -> tuple[list, list]:
         check.spice_name(str(port), "port", f"{where}: port name", outputs, position)
         if node not in nodes:
             check.fail(f"{where}: node {node!r} is not in any element", outputs, position)
+        check.unique(str(port), ports, where, "output name", outputs, position)
         outs.append({"name": str(port), "kind": "flux", "node": node})
     return ins, outs
 
@@ -253,6 +264,13 @@ def _dataset(check, spec):
                          "delay_fraction", "inductance", "phi_nl", "test_samples", "source",
                          "segment", "damping"),
                "dataset")
+    # the input current's amplitude (A) and the filter's inductance (H): a source and an L
+    # (a value <= 0 is refused as not positive below)
+    for key, (low, high), unit in (("amplitude", (0.0, MAX_SOURCE), "A"),
+                                   ("inductance", REACTANCE_LIMITS["L"], "H")):
+        value = check.number(dataset, key, "dataset")
+        if value is not None and value > 0:
+            check.within(value, dataset, key, f"dataset.{key}", low, high, unit)
     return {"name": check.string(dataset, "name", "dataset", required=True,
                                  choices=LC_DATASETS),
             "seed": check.integer(dataset, "seed", "dataset", default=0, minimum=0),

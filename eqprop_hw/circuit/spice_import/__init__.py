@@ -55,6 +55,9 @@ Supported subset
   ``*@ output NAME NODE``, ``*@ trainable PATTERN ...``. Without a ``*@ eqprop-hw netlist``
   header and without ``*@ trainable`` lines the spec has no ``trainable`` key (so the spec's
   default applies); with the header and no ``*@ trainable`` line nothing is trainable.
+  Each input name, output name and pattern is given once, a source is driven by one input,
+  port names follow the port grammar and ``|gain| <= 1e9`` (the source limit of
+  :mod:`eqprop_hw.circuit.limits`); a breach is refused at its line.
 
 Subcircuit flattening
 ---------------------

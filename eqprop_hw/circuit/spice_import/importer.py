@@ -9,9 +9,10 @@ import fnmatch
 import re
 from pathlib import Path
 
-from eqprop_hw.errors import NetlistError, SpecError
+from eqprop_hw.errors import CircuitError, NetlistError, SpecError, quote
+from eqprop_hw.circuit.limits import MAX_SOURCE, check_range
 from eqprop_hw.circuit.spec import NAME_RE, OPTION_NAMES, parse_spec
-from eqprop_hw.circuit.spice_grammar import parse_spice_number
+from eqprop_hw.circuit.spice_grammar import name_problem, parse_spice_number
 from eqprop_hw.circuit.spice_import.lines import (Line, NODE_CHAR_MAP, NODE_RE, VENDOR_NODE_RE,
                                                   check_element_name, check_node_name, fail,
                                                   logical_lines, read_text)
@@ -148,6 +149,8 @@ class Importer(StructureReader, CardReader, ElementReader, DeviceReader, CiderRe
         out = {"inputs": [], "outputs": []}
         header, trainable = False, None
         nodes = {node for item in self.elements for node in item["nodes"]}
+        # where each input name, output name, driven source and pattern was first given
+        seen: dict = {"input": {}, "output": {}, "source": {}, "pattern": {}}
         for line in meta:
             words = line.text.split()
             kind = words[0].lower() if words else ""
@@ -157,23 +160,47 @@ class Importer(StructureReader, CardReader, ElementReader, DeviceReader, CiderRe
                           "(expected 'netlist 1')", line)
                 header = True
             elif kind == "input":
-                out["inputs"].append(self._meta_input(words, line))
+                out["inputs"].append(self._meta_input(words, line, seen))
             elif kind == "output":
                 if len(words) != 3:
                     fail("*@ output needs a name and a node: *@ output NAME NODE", line)
+                self._meta_port("output", words[1], line)
                 node = check_node_name(words[2], line, f"output {words[1]}")
                 if node not in nodes:
                     fail(f"*@ output {words[1]}: node {node!r} is not in the circuit", line)
+                self._meta_once("output", words[1], seen, line, f"*@ output {words[1]}")
                 out["outputs"].append({"name": words[1], "node": node})
             elif kind == "trainable":
-                trainable = (trainable or []) + [self._meta_pattern(w, line) for w in words[1:]]
+                trainable = (trainable or []) + [self._meta_pattern(w, line, seen)
+                                                 for w in words[1:]]
         if trainable is not None or header:
             out["trainable"] = trainable or []
         return out
 
-    def _meta_input(self, words: list, line: Line) -> dict:
+    @staticmethod
+    def _meta_port(kind: str, name: str, line: Line) -> None:
+        """Fail at ``line`` unless ``name`` is a valid port name
+        (:mod:`eqprop_hw.circuit.spice_grammar`), before any message quotes it whole."""
+        problem = name_problem(name, "port")
+        if problem is not None:
+            fail(f"*@ {kind}: invalid port name {quote(name)} (it {problem})", line)
+
+    def _meta_once(self, kind: str, name: str, seen: dict, line: Line, label: str) -> None:
+        """Fail at ``line`` when the ``kind`` (``input``, ``output``: port names as given;
+        ``source``, ``pattern``: upper-case) ``name`` was given on an earlier ``*@`` line."""
+        if name in seen[kind]:
+            what = {"input": "input name", "output": "output name",
+                    "source": "source", "pattern": "pattern"}[kind]
+            also = " (a source is driven by one input)" if kind == "source" else ""
+            fail(f"{label}: {what} {quote(name)} is given twice (first at "
+                 f"{self.where(seen[kind][name])}){also}", line)
+        seen[kind][name] = line
+
+    def _meta_input(self, words: list, line: Line, seen: dict) -> dict:
         if len(words) < 3:
             fail("*@ input needs a name and SOURCE:gain pairs", line)
+        self._meta_port("input", words[1], line)
+        self._meta_once("input", words[1], seen, line, f"*@ input {words[1]}")
         sources = {}
         for word in words[2:]:
             source, _colon, gain = word.rpartition(":")
@@ -189,14 +216,21 @@ class Importer(StructureReader, CardReader, ElementReader, DeviceReader, CiderRe
                 sources[source] = parse_spice_number(gain)
             except ValueError:
                 fail(f"*@ input {words[1]}: malformed gain {gain!r}", line)
+            try:
+                check_range(f"*@ input {words[1]}: |gain| of {source} (V or A per unit of "
+                            "input)", abs(sources[source]), 0.0, MAX_SOURCE)
+            except CircuitError as error:
+                fail(str(error), line)
+            self._meta_once("source", source, seen, line, f"*@ input {words[1]}")
         return {"name": words[1], "sources": sources}
 
-    def _meta_pattern(self, word: str, line: Line) -> str:
+    def _meta_pattern(self, word: str, line: Line, seen: dict) -> str:
         pattern = word.upper()
         if not re.fullmatch(r"[A-Z0-9_*?\[\]!]+", pattern):
             fail(f"*@ trainable: invalid pattern {word!r}", line)
         if not any(fnmatch.fnmatchcase(name, pattern) for name in self.element_lines):
             fail(f"*@ trainable: pattern {word!r} matches no element", line)
+        self._meta_once("pattern", pattern, seen, line, "*@ trainable")
         return pattern
 
 
