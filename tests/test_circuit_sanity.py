@@ -189,9 +189,20 @@ def test_diode_series_resistance_and_area_limits_at_build():
     with pytest.raises(CircuitError, match="diode model DM: RS 1e-12 Ohm is out of range"):
         build_circuit(spec(LOAD, {"name": "D1", "nodes": ["out", "0"], "model": "DM"},
                            models={"DM": {"RS": 1e-12}}))
+    # IS * area is refused where the spec is read (with the element's place), and again where
+    # a circuit is checked, for circuits that do not come from a spec (import, the API)
+    with pytest.raises(SpecError, match=r"elements\[3\] \(D1\): saturation current IS\*area "
+                       r"\(IS = 1e-14 A, area = 1e\+20\) 1e\+06 A is out of range"):
+        spec(LOAD, {"name": "D1", "nodes": ["out", "0"], "model": "DM", "area": 1e20},
+             models={"DM": {"IS": 1e-14}})
+    from dataclasses import replace
+    from eqprop_hw.circuit.limits import check_element_value
+    circuit = build_circuit(spec(LOAD, {"name": "D1", "nodes": ["out", "0"], "model": "DM"},
+                                 models={"DM": {"IS": 1e-14}}))
+    diode = next(element for element in circuit.elements if element.name == "D1")
+    check_element_value(diode, circuit.models)                           # area 1: inside
     with pytest.raises(CircuitError, match=r"element D1: saturation current IS\*area 1e\+06 A"):
-        build_circuit(spec(LOAD, {"name": "D1", "nodes": ["out", "0"], "model": "DM",
-                                  "area": 1e20}, models={"DM": {"IS": 1e-14}}))
+        check_element_value(replace(diode, value=1e20), circuit.models)
 
 
 def test_params_outside_the_limits_are_refused_through_validate():
