@@ -1,0 +1,47 @@
+"""Figures the study tools draw for docs/results (issue 19, item 6): scaled SI units instead
+of a 1e-10 offset label that collides with the panel above, legends off the curves."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_lc_echo_waveforms_use_scaled_units_and_legends_above(tmp_path, monkeypatch):
+    import eqprop_hw.io.plots as plots
+    sys.path.insert(0, str(ROOT / "tools"))
+    import study_lc_echo
+    saved = {}
+
+    def capture(figure, path):
+        figure.canvas.draw()
+        saved["figure"] = figure
+
+    monkeypatch.setattr(plots, "save_figure", capture)
+    times = np.linspace(0.0, 1e-6, 101)
+    wave = np.sin(2e7 * times)[:, None] * np.array([[0.0, 1.0]])   # node n2 is the output
+    model = SimpleNamespace(nodes=["n1", "n2"], outputs=[{"node": "n2"}], tstop=1e-6,
+                            times=times, name="demo")
+    forward = {"time": times, "phi": 4.5e-10 * wave, "V": 1.1e-2 * wave}
+    back = {"time": times, "phi": 4.5e-10 * wave[::-1], "V": -1.1e-2 * wave[::-1]}
+    echo = {"time": times, "phi": 4.5e-10 * wave[::-1] + 4e-11 * wave}
+    study_lc_echo.draw_waveforms(tmp_path / "w.png", model, forward, back, echo)
+    figure = saved["figure"]
+    axes = figure.axes
+    assert [a.get_ylabel() for a in axes] == ["flux (pWb)", "voltage (mV)",
+                                              "nudged - free echo\nflux (pWb)"]
+    for axis in axes:
+        assert axis.yaxis.get_offset_text().get_text() == ""          # no 1e-10 label
+        legend = axis.get_legend().get_window_extent()
+        assert legend.y0 >= axis.get_window_extent().y1 - 1            # above the panel
+    # the curves are the data scaled: the forward flux's peak in pWb
+    peak = max(abs(line.get_ydata()).max() for line in axes[0].get_lines())
+    assert peak == pytest.approx(1e12 * 4.5e-10 * np.abs(wave).max())
