@@ -45,3 +45,34 @@ def test_lc_echo_waveforms_use_scaled_units_and_legends_above(tmp_path, monkeypa
     # the curves are the data scaled: the forward flux's peak in pWb
     peak = max(abs(line.get_ydata()).max() for line in axes[0].get_lines())
     assert peak == pytest.approx(1e12 * 4.5e-10 * np.abs(wave).max())
+
+
+def test_lc_echo_limits_legends_stay_below_their_panels(tmp_path, monkeypatch):
+    """The documented results (docs/results/lc_echo_limits*.json) redrawn: every legend sits
+    below its panel (it covered the floor curves of the beta sweep), the axes say their
+    units, and the plotted rel. errors are the JSON's."""
+    import json
+    import eqprop_hw.io.plots as plots
+    sys.path.insert(0, str(ROOT / "tools"))
+    import study_lc_echo_limits
+    saved = {}
+
+    def capture(figure, path):
+        figure.canvas.draw()
+        saved["figure"] = figure
+
+    monkeypatch.setattr(plots, "save_figure", capture)
+    results = json.loads((ROOT / "docs" / "results" / "lc_echo_limits.json").read_text())
+    before = json.loads((ROOT / "docs" / "results" / "lc_echo_limits_before.json").read_text())
+    study_lc_echo_limits.plot(results, tmp_path / "l.png", before)
+    left, right = saved["figure"].axes
+    for axis in (left, right):
+        assert axis.get_legend().get_window_extent().y1 <= axis.get_window_extent().y0
+        assert axis.get_ylabel().endswith("(1)") and axis.get_title()
+    assert right.get_xlabel() == "beta (A/Wb)"
+    entry = results["examples"]["lc_duffing"]
+    smallest = sorted(entry["residuals"], key=float)[0]
+    expected = [r["rel_error"] for r in entry["residuals"][smallest]
+                if r["factor"] != "default" and r["mode"] == "after"]
+    (line,) = [ln for ln in right.get_lines() if ln.get_label() == "lc_duffing: rel. error"]
+    assert list(line.get_ydata()) == expected
