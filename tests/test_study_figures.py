@@ -76,3 +76,28 @@ def test_lc_echo_limits_legends_stay_below_their_panels(tmp_path, monkeypatch):
                 if r["factor"] != "default" and r["mode"] == "after"]
     (line,) = [ln for ln in right.get_lines() if ln.get_label() == "lc_duffing: rel. error"]
     assert list(line.get_ydata()) == expected
+
+
+def test_temperature_figures_label_their_axes_and_keep_legends_off_the_curves(tmp_path,
+                                                                               monkeypatch):
+    """The documented temperature study (docs/results/temperature_study.json) redrawn: the
+    objectives figure has a y label (it had none); the training legends (eight and nine
+    entries) sit below their panels (they covered the curves)."""
+    import json
+    import matplotlib.figure
+    sys.path.insert(0, str(ROOT / "tools"))
+    import study_temperature
+    saved = {}
+
+    def capture(figure, path, **kwargs):
+        figure.canvas.draw()
+        saved[Path(path).name] = figure
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
+    result = json.loads((ROOT / "docs" / "results" / "temperature_study.json").read_text())
+    study_temperature.plot(result, tmp_path)
+    (objectives,) = saved["temperature_objectives.png"].axes
+    assert objectives.get_ylabel() == "cosine; norm ratio (1)"
+    for axis in saved["temperature_training.png"].axes:
+        assert axis.get_xlabel() == "epoch" and axis.get_ylabel() and axis.get_title()
+        assert axis.get_legend().get_window_extent().y1 <= axis.get_window_extent().y0
