@@ -101,3 +101,31 @@ def test_temperature_figures_label_their_axes_and_keep_legends_off_the_curves(tm
     for axis in saved["temperature_training.png"].axes:
         assert axis.get_xlabel() == "epoch" and axis.get_ylabel() and axis.get_title()
         assert axis.get_legend().get_window_extent().y1 <= axis.get_window_extent().y0
+
+
+def test_beta_sweep_y_labels_stay_clear_of_the_panel_on_their_left(tmp_path, monkeypatch):
+    """docs/results/beta_sweep.json redrawn: each panel's y label and tick labels lie outside
+    every other panel (iris's and digits' y labels ran into the panel on their left)."""
+    import json
+    import eqprop_hw.io.plots as plots
+    sys.path.insert(0, str(ROOT / "tools"))
+    import study_beta
+    saved = {}
+
+    def capture(figure, path):
+        figure.canvas.draw()
+        saved["figure"] = figure
+
+    monkeypatch.setattr(plots, "save_figure", capture)
+    sweeps = json.loads((ROOT / "docs" / "results" / "beta_sweep.json").read_text())["sweeps"]
+    study_beta.plot(sweeps, tmp_path / "b.png")
+    figure = saved["figure"]
+    renderer = figure.canvas.get_renderer()
+    axes = figure.axes
+    assert len(axes) == 3
+    for axis in axes:
+        texts = [axis.yaxis.label] + [t for t in axis.get_yticklabels() if t.get_text()]
+        for other in axes:
+            if other is not axis:
+                frame = other.get_window_extent(renderer)
+                assert not any(t.get_window_extent(renderer).overlaps(frame) for t in texts)
