@@ -229,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = add("describe", cmd_describe, "the circuit as built from a spec: nodes, ports, "
               "elements and values")
     spec_args(sub)
-    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_argument("--json", action="store_true",
+                     help="print one JSON object (default: off, human-readable text)")
 
     sub = add("export", cmd_export, "write the SPICE netlist of a spec (runs with ngspice -b)")
     spec_args(sub)
@@ -294,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     thermal_args(sub)
     sub.add_argument("--backend", choices=("ngspice", "native"), default="native",
                      help="simulator (default: native)")
-    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_argument("--json", action="store_true",
+                     help="print one JSON object (default: off, human-readable text)")
     sub.add_argument("--plot", metavar="FILE.png",
                      help="also draw the node voltages per layer (with --beta/--target: free "
                           "phase vs the +beta and -beta nudged phases); needs --input, not "
@@ -307,8 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="smaller runs (passed to each benchmark as args.quick); the default "
                           "when no NAME is given")
     sub.add_argument("--full", action="store_true",
-                     help="full-size runs even when no NAME is given (takes much longer)")
-    sub.add_argument("--json", action="store_true", help="print one JSON object")
+                     help="full-size runs even when no NAME is given (takes much longer; "
+                          "default: off)")
+    sub.add_argument("--json", action="store_true",
+                     help="print one JSON object (default: off, human-readable text)")
 
     sub = add("grad", cmd_grad, "EP gradient from measured node voltages vs the exact gradient")
     spec_args(sub)
@@ -340,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="lc specs: also compare the echo with BPTT converged in the time "
                           "step (the continuous-time circuit: BPTT at tstep/2 and tstep/4, "
                           "Richardson-extrapolated) (default: on with --backend ngspice)")
-    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_argument("--json", action="store_true",
+                     help="print one JSON object (default: off, human-readable text)")
 
     sub = add("train", cmd_train, "train a spec's circuit on its dataset with the local EP rule")
     sub.add_argument("spec", metavar="SPEC", help="circuit spec with a dataset section")
@@ -412,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="simulator (default: %(default)s)")
     lc_waveform_args(sub)
     loss_args(sub)
-    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_argument("--json", action="store_true",
+                     help="print one JSON object (default: off, human-readable text)")
     sub.add_argument("--plot", metavar="FILE.png",
                      help="also draw the node voltages per layer of one sample of the split: "
                           "free phase vs the nudged phases (the spec's training.beta, towards "
@@ -432,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="skip the ngspice rows (default: off)")
     lc_waveform_args(sub)
     loss_args(sub)
-    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_argument("--json", action="store_true",
+                     help="print one JSON object (default: off, human-readable text)")
     return parser
 
 

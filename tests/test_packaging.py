@@ -44,7 +44,7 @@ def test_every_spec_a_benchmark_names_is_bundled():
 def test_bench_folder_lists_the_package_benchmarks():
     available = cli._benchmarks(cli.bench_folder())
     assert list(available) == ["cli", "distributed", "echo_memory", "ep", "flops",
-                               "foundation", "isolation", "memory", "scaling"]
+                               "foundation", "isolation", "memory", "runs", "scaling"]
     assert all(path.parent == ROOT / "eqprop_hw" / "bench" for path in available.values())
 
 
@@ -195,6 +195,6 @@ def test_bench_runs_from_an_installed_wheel(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout)["benchmarks"]
     assert sorted(results) == ["cli", "distributed", "echo_memory", "ep", "flops",
-                               "foundation", "isolation", "memory", "scaling"]
+                               "foundation", "isolation", "memory", "runs", "scaling"]
     assert results["foundation"]["mnist_size.agree_to_1uV"] is True
     assert list(empty.iterdir()) == []           # the quick suite writes nothing

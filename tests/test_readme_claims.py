@@ -83,3 +83,30 @@ def test_readme_time_claim_holds(name, tmp_path):
     assert median <= MARGIN * claim, (
         f"{name}: median {median:.1f} s of {[round(t, 1) for t in times]} is over "
         f"{MARGIN} x the README's {claim:g} s")
+
+
+#: A time in the README: a number with a unit of time, or a vague "a few minutes".
+TIME = re.compile(r"\b\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?\s?(?:s|ms|min|minutes|seconds|h|hours)\b"
+                  r"|\b(?:a few|several)\s+(?:seconds|minutes|hours)\b")
+#: How far (characters) after its claim marker a time may stand (the claim's sentence).
+NEAR = 250
+
+
+def unmarked_times(text: str) -> list[str]:
+    """Times not within :data:`NEAR` characters after a ``<!-- claim: -->`` marker (so not
+    re-measured by :func:`test_readme_time_claim_holds`)."""
+    markers = [m.start() for m in re.finditer(r"<!-- claim:", text)]
+    found = []
+    for match in TIME.finditer(text):
+        before = [p for p in markers if p < match.start()]
+        if not before or match.start() - before[-1] > NEAR:
+            found.append(match.group(0))
+    return found
+
+
+def test_every_time_in_the_readme_is_a_marked_claim():
+    """Issue 19 item 1: each time the README states is re-measured, so it must stand in a
+    marked claim's sentence ('a few minutes on 2 cores' for the suite was none)."""
+    assert unmarked_times(README.read_text(encoding="utf-8")) == []
+    assert unmarked_times("the suite (a few minutes on 2 cores)") == ["a few minutes"]
+    assert unmarked_times("<!-- claim: a -->8-43 s (training 1-13 s)") == []

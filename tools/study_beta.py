@@ -115,8 +115,9 @@ def plot(results: list, path: Path) -> None:
         axis.set_xlabel("beta / median conductance")
         axis.set_ylabel("||EP - exact|| / ||exact||")
         axis.set_title(f"{result['example']} ({result['samples']} samples)", fontsize=9)
-        axis.grid(alpha=0.3, which="both")
+        axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
+    figure.tight_layout()          # y labels clear of the panel on their left
     save_figure(figure, path)
 
 

@@ -59,6 +59,41 @@ def run_study() -> dict:
     return out, model, figure_data
 
 
+def draw_waveforms(path, model, forward, back, echo) -> None:
+    """``lc_echo_waveforms.png``: the forward run and its un-nudged echo at the first output
+    node (flux and voltage), and the nudged minus the free echo, in scaled SI units (nWb, mV,
+    ...: no offset label), each legend in a row above its panel (off the curves)."""
+    from eqprop_hw.io.plots import pyplot, save_figure
+    from eqprop_hw.lc.plots import si_scale
+    plt = pyplot()
+    figure, axes = plt.subplots(3, 1, figsize=(6.5, 6.6), sharex=True)
+    k = model.nodes.index(model.outputs[0]["node"])
+    t_f, t_b = forward["time"] * 1e6, (model.tstop - back["time"]) * 1e6
+    pb = resample(back["time"], back["phi"], model.times)[:, k]
+    pn = resample(echo["time"], echo["phi"], model.times)[:, k]
+    panels = (
+        ("flux", "Wb", [(t_f, forward["phi"][:, k], "C0-", 1, "forward phi(t)"),
+                        (t_b, back["phi"][:, k], "C3:", 2, "un-nudged echo phi(T - s)")]),
+        ("voltage", "V", [(t_f, forward["V"][:, k], "C0-", 1, "forward V(t)"),
+                          (t_b, -back["V"][:, k], "C3:", 2,
+                           "-V of the un-nudged echo at T - s")]),
+        ("nudged - free echo\nflux", "Wb", [(model.times * 1e6, (pn - pb)[::-1], "C2-", 1,
+                                              "beta = 1e3 A/Wb")]))
+    for axis, (what, unit, curves) in zip(axes, panels):
+        factor, prefix = si_scale(*[y for _, y, _, _, _ in curves])
+        for x, y, style, width, label in curves:
+            axis.plot(x, factor * np.asarray(y), style, lw=width, label=label)
+        axis.set_ylabel(f"{what} ({prefix}{unit})")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.01),
+                    ncol=len(curves), frameon=False, borderaxespad=0.0)
+    axes[-1].set_xlabel("forward time t = T - s (µs)")
+    figure.suptitle(f"{model.name}: ngspice, output node {model.outputs[0]['node']}",
+                    fontsize=10)
+    figure.tight_layout(h_pad=1.6)
+    save_figure(figure, path)
+
+
 def main(argv=None) -> int:
     import sys
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -80,28 +115,7 @@ def main(argv=None) -> int:
     if args.out:
         out = Path(args.out)
         (out / "lc_echo.json").write_text(json.dumps(result, indent=1) + "\n")
-        from eqprop_hw.io.plots import pyplot, save_figure
-        plt = pyplot()
-        figure, axes = plt.subplots(3, 1, figsize=(6.5, 6), sharex=True)
-        k = model.nodes.index(model.outputs[0]["node"])
-        t_f = forward["time"] * 1e6
-        axes[0].plot(t_f, forward["phi"][:, k], "C0-", lw=1, label="forward phi(t)")
-        axes[0].plot((model.tstop - back["time"]) * 1e6, back["phi"][:, k], "C3:", lw=2,
-                     label="un-nudged echo phi(T - s)")
-        axes[0].set_ylabel("flux (Wb)")
-        axes[0].legend(fontsize=7)
-        axes[1].plot(t_f, forward["V"][:, k], "C0-", lw=1, label="forward V(t)")
-        axes[1].plot((model.tstop - back["time"]) * 1e6, -back["V"][:, k], "C3:", lw=2,
-                     label="-V of the un-nudged echo at T - s")
-        axes[1].set_ylabel("voltage (V)")
-        axes[1].legend(fontsize=7)
-        pb = resample(back["time"], back["phi"], model.times)[:, k]
-        pn = resample(echo["time"], echo["phi"], model.times)[:, k]
-        axes[2].plot(model.times * 1e6, (pn - pb)[::-1], "C2-", lw=1)
-        axes[2].set_ylabel("nudged - free echo\nflux (Wb), beta=1e3")
-        axes[2].set_xlabel("forward time t = T - s (µs)")
-        axes[0].set_title(f"{model.name}: ngspice, output node {model.outputs[0]['node']}")
-        save_figure(figure, out / "lc_echo_waveforms.png")
+        draw_waveforms(out / "lc_echo_waveforms.png", model, forward, back, echo)
     return 0
 
 

@@ -117,7 +117,7 @@ def plot(results, path, before=None):
     right: rel. error and floor / |estimate| vs beta at the smallest residual."""
     from eqprop_hw.io.plots import pyplot, save_figure
     plt = pyplot()
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure, axes = plt.subplots(1, 2, figsize=(11, 5.6))
 
     def default_errors(entry):
         residuals = sorted(entry["residuals"], key=float)
@@ -140,14 +140,17 @@ def plot(results, path, before=None):
                        ":", color=f"C{k}", label=f"{name}: floor / |estimate|")
     axes[0].axhline(1e-2, color="k", lw=0.5)
     axes[0].set_xlabel("residual r (target - output = r * swing * sine)")
-    axes[0].set_ylabel("rel. error vs BPTT, default beta")
+    axes[0].set_ylabel("rel. error vs BPTT, default beta (1)")
     axes[0].set_title("ngspice echo vs BPTT")
-    axes[0].legend(fontsize=6)
     axes[1].axhline(1e-2, color="k", lw=0.5)
     axes[1].set_xlabel("beta (A/Wb)")
-    axes[1].set_ylabel("relative")
+    axes[1].set_ylabel("rel. error; floor / |estimate| (1)")
     axes[1].set_title("beta sweep, r = 1e-3")
-    axes[1].legend(fontsize=6)
+    for axis in axes:           # legends below the panels, off the curves
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,
+                    frameon=False)
+    figure.tight_layout()
     save_figure(figure, path)
 
 

@@ -298,6 +298,7 @@ def plot(result: dict, out: Path) -> list[str]:
                 label="|grad J_beta| / |grad <L>_0|")
     ax.axhline(1.0, color="k", lw=0.5)
     ax.set_xlabel("beta / typical conductance")
+    ax.set_ylabel("cosine; norm ratio (1)")
     ax.set_title(f"J_beta vs the expected loss at T = {result['diode_temperature']:g} W")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -310,7 +311,7 @@ def plot(result: dict, out: Path) -> list[str]:
     if result.get("digits"):
         groups.append(("digits (64-32-10)", result["digits"], "test_accuracy",
                        "test accuracy (T = 0 free phase)"))
-    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(groups), figsize=(6.5 * len(groups), 6.5), squeeze=False)
     for ax, (title, runs, key, label) in zip(axes[0], groups):
         temps = sorted({r["temperature"] for r in runs if r["temperature"]})
         betas = sorted({r["beta"] for r in runs})
@@ -326,7 +327,9 @@ def plot(result: dict, out: Path) -> list[str]:
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.set_title(title)
-        ax.legend(fontsize=6)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2,
+                  frameon=False)                   # below the panel, off the curves
     fig.tight_layout()
     fig.savefig(out / "temperature_training.png", dpi=120)
     plt.close(fig)

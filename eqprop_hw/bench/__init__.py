@@ -1,9 +1,9 @@
 """The benchmarks that ``eqprop-hw bench`` runs, shipped inside the package.
 
 Each public module here (``cli``, ``distributed``, ``echo_memory``, ``ep``, ``flops``,
-``foundation``, ``isolation``, ``memory``, ``scaling``) defines ``run(args) -> dict`` (machine-
-readable ratios and times) and a ``TABLE`` of :class:`eqprop_hw.bench._table.Row` (the lines
-of the human table: what is measured, unit, target; ``SUMMARY`` is their keys), and
+``foundation``, ``isolation``, ``memory``, ``runs``, ``scaling``) defines ``run(args) -> dict``
+(machine-readable ratios and times) and a ``TABLE`` of :class:`eqprop_hw.bench._table.Row`
+(the lines of the human table: what is measured, unit, target; ``SUMMARY`` is their keys), and
 runs on its own as ``python -m eqprop_hw.bench.NAME [--quick]`` (``tools/bench_NAME.py`` is the
 same script, kept for source checkouts). They live in the package so that ``eqprop-hw bench``
 works from an installed wheel, with the circuit specs they time bundled beside them

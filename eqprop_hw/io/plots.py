@@ -337,7 +337,7 @@ def plot_node_voltages(path: str | Path, circuit, node_names: list, phases: dict
         handles, names = axes[0][first].get_legend_handles_labels()
     figure.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.955),
                   ncol=len(names), fontsize=8, frameon=False)
-    figure.subplots_adjust(top=0.86, wspace=0.3 if image is not None else None)
+    figure.subplots_adjust(top=0.86, wspace=0.4)     # room for tick labels such as -0.010
     if title:
         figure.suptitle(title, fontsize=10, y=0.995)
     save_figure(figure, path)

@@ -723,6 +723,8 @@ class ResistiveTrainer(Trainer):
 
     def record(self, epoch: int, seconds: float) -> None:
         self.metrics[EPOCH_TOTALS].append(seconds)
+
+    def outputs(self) -> None:
         _write_outputs(self.out_dir, self.circuit, self.deployed(), self.metrics, False,
                        self.spec)
 
