@@ -55,6 +55,12 @@ def new_figure():
     content (``bbox_inches="tight"``, which draws twice); the caller places every axes with
     :func:`_place` from the measured sizes of its labels. Building figures this way also skips
     importing pyplot.
+
+    Examples
+    --------
+    >>> figure = new_figure()
+    >>> figure.dpi, figure.canvas.manager is None     # 110 dots per inch, not in pyplot
+    (110, True)
     """
     require("matplotlib", "drawing plots (--plot, train's PNG files; or --no-plots)")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
