@@ -41,55 +41,174 @@ def pyplot():
     return plt
 
 
+#: Resolution of every PNG (dots per inch).
+DPI = 110
+
+#: Attribute marking a figure laid out by this module (:func:`new_figure`): saved as it is.
+_FIXED = "_eqprop_fixed_layout"
+
+
+def new_figure():
+    """An empty matplotlib figure on the Agg canvas, without pyplot, laid out by the caller.
+
+    :func:`save_figure` writes such a figure as it is (one draw) instead of cropping it to its
+    content (``bbox_inches="tight"``, which draws twice); the caller places every axes with
+    :func:`_place` from the measured sizes of its labels. Building figures this way also skips
+    importing pyplot.
+
+    Examples
+    --------
+    >>> figure = new_figure()
+    >>> figure.dpi, figure.canvas.manager is None     # 110 dots per inch, not in pyplot
+    (110, True)
+    """
+    require("matplotlib", "drawing plots (--plot, train's PNG files; or --no-plots)")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    figure = Figure(dpi=DPI)
+    FigureCanvasAgg(figure)
+    setattr(figure, _FIXED, True)
+    return figure
+
+
 def save_figure(figure, path: str | Path) -> None:
-    """Render a figure to PNG and write it atomically."""
+    """Render a figure to PNG and write it atomically.
+
+    A figure of :func:`new_figure` is drawn once as laid out; any other (pyplot) figure is
+    cropped to its content and closed.
+    """
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    if getattr(figure, _FIXED, False):
+        figure.savefig(buffer, format="png", dpi=DPI)
+        atomic_write_bytes(path, buffer.getvalue())
+        return
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     atomic_write_bytes(path, buffer.getvalue())
     pyplot().close(figure)
+
+
+def _extent(renderer, texts, side: str = "width") -> float:
+    """The largest ``side`` ("width" or "height") of the shown ``texts`` (inches, 0 if none)."""
+    sizes = [getattr(t.get_window_extent(renderer), side) for t in texts
+             if t.get_visible() and t.get_text()]
+    return max(sizes, default=0.0) / DPI
+
+
+def _margins(axis, renderer) -> tuple[float, float]:
+    """``(left, bottom)``: the room (inches) ``axis``'s y and x tick labels and axis labels
+    take outside its box (ticks 3.5 pt, tick pad 3.5 pt, label pad 4 pt, as matplotlib draws
+    them)."""
+    pads = (3.5 + 3.5 + 4.0) / 72
+    y_ticks = axis.yaxis.get_majorticklabels() + axis.yaxis.get_minorticklabels()
+    x_ticks = axis.xaxis.get_majorticklabels() + axis.xaxis.get_minorticklabels()
+    left = _extent(renderer, y_ticks) + _extent(renderer, [axis.yaxis.label]) + pads
+    bottom = (_extent(renderer, x_ticks, "height")
+              + _extent(renderer, [axis.xaxis.label], "height") + pads)
+    return left, bottom
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075"
+                             "\u2076\u2077\u2078\u2079")
+
+
+def power_label(x: float) -> str:
+    """``x`` as a power of ten in plain text (Unicode superscripts, no mathtext to typeset).
+
+    Examples
+    --------
+    >>> power_label(1e-8), power_label(2e-4), power_label(1.0), power_label(0.0)
+    ('10⁻⁸', '2×10⁻⁴', '1', '0')
+    """
+    if x == 0 or not np.isfinite(x):
+        return f"{x:g}"
+    exponent = int(np.floor(np.log10(abs(x)) + 1e-9))
+    mantissa = round(x / 10.0 ** exponent, 6)
+    power = "1" if exponent == 0 else "10" + str(exponent).translate(_SUPERSCRIPT)
+    return power if mantissa == 1 else f"{mantissa:g}\u00d7{power}"
+
+
+def _power_ticks(axis) -> None:
+    """Label a logarithmic ``axis`` (an x or y Axis object) like matplotlib's default
+    (decades, and some minor ticks over a narrow range) but as :func:`power_label` text:
+    typesetting the default's mathtext labels costs more than drawing the figure. Over two
+    decades or more, unlabelled minor ticks only at 2 and 5 times each power of ten (the
+    default's eight per decade are most of the figure's drawing time)."""
+    from matplotlib.ticker import LogFormatter, LogLocator
+
+    class PowerFormatter(LogFormatter):
+        def _num_to_string(self, x, vmin, vmax):
+            return power_label(x)
+
+    axis.set_major_formatter(PowerFormatter(10.0))
+    axis.set_minor_formatter(PowerFormatter(10.0, labelOnlyBase=False))
+    low, high = sorted(axis.get_view_interval())
+    if low > 0 and high / low >= 100:
+        axis.set_minor_locator(LogLocator(10.0, subs=(2.0, 5.0)))
+
+
+def _place(figure, axes, widths, height: float, left: float, gaps, right: float,
+           bottom: float, top: float) -> None:
+    """Size ``figure`` and place ``axes`` side by side (all lengths in inches): the axes are
+    ``widths`` x ``height``, ``gaps`` between them, the margins around them."""
+    total_width = left + sum(widths) + sum(gaps) + right
+    total_height = bottom + height + top
+    figure.set_size_inches(total_width, total_height)
+    x = left
+    for axis, width, gap in zip(axes, widths, [*gaps, 0.0]):
+        axis.set_position([x / total_width, bottom / total_height, width / total_width,
+                           height / total_height])
+        x += width + gap
 
 
 def plot_training(out_dir: str | Path, circuit, values: np.ndarray, metrics: dict, spec) -> None:
     """``loss.png``, ``accuracy.png`` (if classification), ``conductances.png`` (histograms)
     and ``conductance_map.png`` (:func:`plot_conductance_maps`)."""
-    plt = pyplot()
-    from matplotlib.ticker import MaxNLocator
     out_dir = Path(out_dir)
     epochs = metrics["epochs"]
     cross_entropy = metrics.get("loss") == "cross_entropy"
     title = (f"{spec.name} ({metrics['backend']}, {metrics['nudge']} EP, "
              f"beta={metrics['beta']:g} {'W' if cross_entropy else 'S'})")
-
-    figure, axis = plt.subplots(figsize=(6, 4))
-    axis.plot(epochs, metrics["train_loss"], "o-", label="train")
-    axis.plot(epochs, metrics["test_loss"], "s-", label="test")
-    axis.set_xlabel("epoch")
-    axis.set_ylabel(f"cross-entropy, tau = {metrics.get('temperature')} V  (nats)"
-                    if cross_entropy else "loss 1/2 sum (V_out - y)^2  (V^2)")
-    axis.set_yscale("log")
-    _readable_log_ticks(axis, metrics["train_loss"] + metrics["test_loss"])
-    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axis.set_title(title, fontsize=9)
-    axis.legend()
-    axis.grid(alpha=0.3)
+    ylabel = (f"cross-entropy, tau = {metrics.get('temperature')} V  (nats)" if cross_entropy
+              else "loss 1/2 sum (V_out - y)^2  (V^2)")
+    figure = _epoch_figure(epochs, metrics["train_loss"], metrics["test_loss"], ylabel, title,
+                           log=True)
     save_figure(figure, out_dir / "loss.png")
-
     if any(a is not None for a in metrics["test_accuracy"]):
-        figure, axis = plt.subplots(figsize=(6, 4))
-        axis.plot(epochs, [100 * (a or 0) for a in metrics["train_accuracy"]], "o-",
-                  label="train")
-        axis.plot(epochs, [100 * (a or 0) for a in metrics["test_accuracy"]], "s-", label="test")
-        axis.set_xlabel("epoch")
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.set_ylabel("accuracy (%)")
-        axis.set_title(title, fontsize=9)
-        axis.legend()
-        axis.grid(alpha=0.3)
+        figure = _epoch_figure(epochs, [100 * (a or 0) for a in metrics["train_accuracy"]],
+                               [100 * (a or 0) for a in metrics["test_accuracy"]],
+                               "accuracy (%)", title)
         save_figure(figure, out_dir / "accuracy.png")
-
     plot_conductances(out_dir / "conductances.png", circuit, values,
                       f"trained conductances: {title}")
     plot_conductance_maps(out_dir / "conductance_map.png", circuit, values, title)
+
+
+def _epoch_figure(epochs, train, test, ylabel: str, title: str, log: bool = False):
+    """A per-epoch curve of the training and the test set (:func:`new_figure`, laid out):
+    markers on at most about 40 epochs (every epoch is on the line), the legend in a row
+    between the title and the panel, never on the data."""
+    from matplotlib.ticker import MaxNLocator
+    figure = new_figure()
+    axis = figure.add_axes([0, 0, 1, 1])
+    every = max(1, -(-len(epochs) // 40))
+    axis.plot(epochs, train, "o-", label="train", markevery=every)
+    axis.plot(epochs, test, "s-", label="test", markevery=every)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(ylabel)
+    if log:
+        axis.set_yscale("log")
+        _power_ticks(axis.yaxis)
+        _readable_log_ticks(axis, list(train) + list(test))
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.set_title(title, fontsize=9, pad=24)
+    axis.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False,
+                fontsize=9, borderaxespad=0.2)
+    axis.grid(alpha=0.3)
+    renderer = figure.canvas.get_renderer()
+    left, bottom = _margins(axis, renderer)
+    top = _extent(renderer, [axis.title], "height") + 24 / 72 + 0.1
+    _place(figure, [axis], [4.65], 3.0, left + 0.1, [], 0.25, bottom + 0.1, top)
+    return figure
 
 
 def _readable_log_ticks(axis, values) -> None:
@@ -116,22 +235,29 @@ def _readable_log_ticks(axis, values) -> None:
 def plot_conductances(path: str | Path, circuit, values: np.ndarray, title: str = "") -> None:
     """Histogram of the trainable conductances (S), one panel per crossbar, under ``title``
     (default: the circuit's name)."""
-    plt = pyplot()
     values = np.asarray(values)
     crossbars = circuit.crossbars or [{"layer": 1, "elements": list(circuit.trainable)}]
     position = {name: k for k, name in enumerate(circuit.trainable)}
-    figure, axes = plt.subplots(1, len(crossbars), figsize=(4.5 * len(crossbars), 3.4),
-                                squeeze=False)
-    for axis, crossbar in zip(axes[0], crossbars):
+    figure = new_figure()
+    axes = [figure.add_axes([0, 0, 1, 1]) for _ in crossbars]
+    for axis, crossbar in zip(axes, crossbars):
         g = values[[position[n] for n in crossbar["elements"]]]
         bins = np.logspace(np.log10(max(g.min(), 1e-15)), np.log10(g.max() * 1.0001), 40)
         axis.hist(g, bins=bins, color="tab:blue", alpha=0.8)
         axis.set_xscale("log")
+        _power_ticks(axis.xaxis)
         axis.set_xlabel("conductance (S)")
         axis.set_ylabel("conductances per bin")
         axis.set_title(f"crossbar {crossbar['layer']} ({g.size} conductances)", fontsize=9)
-    figure.suptitle(title or f"{circuit.name}: trainable conductances", fontsize=10)
-    figure.tight_layout()
+    suptitle = figure.suptitle(title or f"{circuit.name}: trainable conductances", fontsize=10,
+                               va="top")
+    renderer = figure.canvas.get_renderer()
+    margins = [_margins(axis, renderer) for axis in axes]
+    top = (_extent(renderer, [suptitle], "height") + 0.2
+           + _extent(renderer, [axis.title for axis in axes], "height") + 6 / 72 + 0.05)
+    _place(figure, axes, [3.75] * len(axes), 2.3, margins[0][0] + 0.1,
+           [m[0] + 0.3 for m in margins[1:]], 0.25, max(m[1] for m in margins) + 0.1, top)
+    suptitle.set_y(1 - 0.08 / figure.get_figheight())
     save_figure(figure, path)
 
 
@@ -197,20 +323,21 @@ def plot_conductance_maps(path: str | Path, circuit, values: np.ndarray,
     ``j`` (the next layer's nodes), on a logarithmic colour scale shared by all panels, with a
     colour bar in siemens. The PNG is written atomically.
     """
+    from matplotlib import colormaps
     from matplotlib.colors import LogNorm
-    plt = pyplot()
     matrices = conductance_matrices(circuit, values)
     finite = np.concatenate([m["g"][np.isfinite(m["g"])] for m in matrices])
     low = max(float(finite.min()), 1e-15) if finite.size else 1e-12
     high = max(float(finite.max()), low * 1.0001) if finite.size else 1e-3
     norm = LogNorm(vmin=low, vmax=high)
     widest = max(m["g"].shape[1] for m in matrices)
-    widths = [max(m["g"].shape[1], 0.25 * widest, 2) for m in matrices]
-    figure, axes = plt.subplots(1, len(matrices), figsize=(2.2 + 4.0 * len(matrices), 4.6),
-                                squeeze=False, gridspec_kw={"width_ratios": widths})
+    ratios = [max(m["g"].shape[1], 0.25 * widest, 2) for m in matrices]
+    widths = [3.6 * len(matrices) * r / sum(ratios) for r in ratios]   # inches
+    figure = new_figure()
+    axes = [figure.add_axes([0, 0, 1, 1]) for _ in matrices]
+    cmap = colormaps["viridis"].with_extremes(bad="lightgrey")
     image = None
-    for axis, matrix in zip(axes[0], matrices):
-        cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
+    for axis, matrix in zip(axes, matrices):
         image = axis.imshow(np.ma.masked_invalid(matrix["g"]), norm=norm, cmap=cmap,
                             aspect="auto", interpolation="nearest")
         _node_ticks(axis, matrix["rows"], matrix["columns"])
@@ -218,10 +345,21 @@ def plot_conductance_maps(path: str | Path, circuit, values: np.ndarray,
         axis.set_title(f"{matrix['title']} ({rows} x {columns})", fontsize=9)
         axis.set_xlabel("column node (to)" if columns <= 24 else "column node index (to)")
         axis.set_ylabel("row node (from)" if rows <= 24 else "row node index (from)")
-    colorbar = figure.colorbar(image, ax=list(axes[0]), fraction=0.04, pad=0.02)
+    bar_axis = figure.add_axes([0, 0, 1, 1], label="<colorbar>")   # as matplotlib names it
+    colorbar = figure.colorbar(image, cax=bar_axis)
     colorbar.set_label("conductance (S)")
+    _power_ticks(bar_axis.yaxis)
+    suptitle = figure.suptitle(title, fontsize=10, va="top") if title else None
+    renderer = figure.canvas.get_renderer()
+    margins = [_margins(axis, renderer) for axis in axes]
+    bar_left, _ = _margins(bar_axis, renderer)      # its labels are on the right
+    top = (_extent(renderer, [axis.title for axis in axes], "height") + 6 / 72 + 0.1
+           + (_extent(renderer, [suptitle], "height") + 0.15 if title else 0.0))
+    gaps = [m[0] + 0.3 for m in margins[1:]] + [0.2]
+    _place(figure, [*axes, bar_axis], [*widths, 0.2], 3.55, margins[0][0] + 0.1, gaps,
+           bar_left + 0.1, max(m[1] for m in margins) + 0.1, top)
     if title:
-        figure.suptitle(title, fontsize=10)
+        suptitle.set_y(1 - 0.08 / figure.get_figheight())
     save_figure(figure, path)
 
 
