@@ -15,10 +15,10 @@ pytest.importorskip("matplotlib")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_lc_echo_waveforms_use_scaled_units_and_legends_above(tmp_path, monkeypatch):
+def capture_saved_figure(monkeypatch) -> dict:
+    """Replace :func:`eqprop_hw.io.plots.save_figure` by one that draws the figure (so that
+    extents are laid out) and keeps it under ``"figure"`` instead of writing a file."""
     import eqprop_hw.io.plots as plots
-    sys.path.insert(0, str(ROOT / "tools"))
-    import study_lc_echo
     saved = {}
 
     def capture(figure, path):
@@ -26,6 +26,13 @@ def test_lc_echo_waveforms_use_scaled_units_and_legends_above(tmp_path, monkeypa
         saved["figure"] = figure
 
     monkeypatch.setattr(plots, "save_figure", capture)
+    return saved
+
+
+def test_lc_echo_waveforms_use_scaled_units_and_legends_above(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import study_lc_echo
+    saved = capture_saved_figure(monkeypatch)
     times = np.linspace(0.0, 1e-6, 101)
     wave = np.sin(2e7 * times)[:, None] * np.array([[0.0, 1.0]])   # node n2 is the output
     model = SimpleNamespace(nodes=["n1", "n2"], outputs=[{"node": "n2"}], tstop=1e-6,
@@ -52,16 +59,9 @@ def test_lc_echo_limits_legends_stay_below_their_panels(tmp_path, monkeypatch):
     below its panel (it covered the floor curves of the beta sweep), the axes say their
     units, and the plotted rel. errors are the JSON's."""
     import json
-    import eqprop_hw.io.plots as plots
     sys.path.insert(0, str(ROOT / "tools"))
     import study_lc_echo_limits
-    saved = {}
-
-    def capture(figure, path):
-        figure.canvas.draw()
-        saved["figure"] = figure
-
-    monkeypatch.setattr(plots, "save_figure", capture)
+    saved = capture_saved_figure(monkeypatch)
     results = json.loads((ROOT / "docs" / "results" / "lc_echo_limits.json").read_text())
     before = json.loads((ROOT / "docs" / "results" / "lc_echo_limits_before.json").read_text())
     study_lc_echo_limits.plot(results, tmp_path / "l.png", before)
@@ -107,16 +107,9 @@ def test_beta_sweep_y_labels_stay_clear_of_the_panel_on_their_left(tmp_path, mon
     """docs/results/beta_sweep.json redrawn: each panel's y label and tick labels lie outside
     every other panel (iris's and digits' y labels ran into the panel on their left)."""
     import json
-    import eqprop_hw.io.plots as plots
     sys.path.insert(0, str(ROOT / "tools"))
     import study_beta
-    saved = {}
-
-    def capture(figure, path):
-        figure.canvas.draw()
-        saved["figure"] = figure
-
-    monkeypatch.setattr(plots, "save_figure", capture)
+    saved = capture_saved_figure(monkeypatch)
     sweeps = json.loads((ROOT / "docs" / "results" / "beta_sweep.json").read_text())["sweeps"]
     study_beta.plot(sweeps, tmp_path / "b.png")
     figure = saved["figure"]
