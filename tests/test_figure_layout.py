@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from figure_capture import captured_figures
 
 pytest.importorskip("matplotlib")
 
@@ -20,14 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def figures(monkeypatch):
     """``{file name: figure}`` of the figures saved while the test runs, drawn."""
-    saved = {}
-
-    def capture(figure, path):
-        figure.canvas.draw()
-        saved[Path(path).name] = figure
-
-    monkeypatch.setattr(plots, "save_figure", capture)
-    return saved
+    return captured_figures(monkeypatch)
 
 
 def _texts_inside(figure) -> list:

@@ -5,11 +5,11 @@ prediction title: Wb^2 s, the unit of the loss figure's axis)."""
 from pathlib import Path
 
 import pytest
+from figure_capture import captured_figures, close_figures
 
 pytest.importorskip("matplotlib")
 
 from eqprop_hw.cli import main  # noqa: E402
-from eqprop_hw.io import plots  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,18 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def figures(monkeypatch):
     """``{file name: figure}`` of the figures saved while the test runs."""
-    import matplotlib.pyplot as plt
-    import eqprop_hw.lc.plots as lc_plots
-    saved = {}
-
-    def capture(figure, path):
-        saved[Path(path).name] = figure
-
-    monkeypatch.setattr(plots, "save_figure", capture)
-    monkeypatch.setattr(lc_plots, "save_figure", capture)
+    saved = captured_figures(monkeypatch, draw=False)
     yield saved
-    for figure in saved.values():
-        plt.close(figure)
+    close_figures(saved)
 
 
 def legend_texts(figure) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from figure_capture import captured_figures, close_figures
 
 pytest.importorskip("matplotlib")
 
@@ -24,19 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def figures(monkeypatch):
     """``{file name: figure}`` of every figure saved while the test runs (drawn, not closed)."""
-    import matplotlib.pyplot as plt
-    import eqprop_hw.lc.plots as lc_plots
-    saved = {}
-
-    def capture(figure, path):
-        figure.canvas.draw()
-        saved[Path(path).name] = figure
-
-    monkeypatch.setattr(plots, "save_figure", capture)
-    monkeypatch.setattr(lc_plots, "save_figure", capture)
+    saved = captured_figures(monkeypatch)
     yield saved
-    for figure in saved.values():
-        plt.close(figure)
+    close_figures(saved)
 
 
 def _title(figure) -> str:

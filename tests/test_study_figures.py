@@ -9,30 +9,23 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from figure_capture import captured_figures
 
 pytest.importorskip("matplotlib")
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def capture_saved_figure(monkeypatch) -> dict:
-    """Replace :func:`eqprop_hw.io.plots.save_figure` by one that draws the figure (so that
-    extents are laid out) and keeps it under ``"figure"`` instead of writing a file."""
-    import eqprop_hw.io.plots as plots
-    saved = {}
-
-    def capture(figure, path):
-        figure.canvas.draw()
-        saved["figure"] = figure
-
-    monkeypatch.setattr(plots, "save_figure", capture)
-    return saved
+def the_figure(saved: dict):
+    """The one figure a study tool saved."""
+    assert len(saved) == 1, sorted(saved)
+    return next(iter(saved.values()))
 
 
 def test_lc_echo_waveforms_use_scaled_units_and_legends_above(tmp_path, monkeypatch):
     sys.path.insert(0, str(ROOT / "tools"))
     import study_lc_echo
-    saved = capture_saved_figure(monkeypatch)
+    saved = captured_figures(monkeypatch)
     times = np.linspace(0.0, 1e-6, 101)
     wave = np.sin(2e7 * times)[:, None] * np.array([[0.0, 1.0]])   # node n2 is the output
     model = SimpleNamespace(nodes=["n1", "n2"], outputs=[{"node": "n2"}], tstop=1e-6,
@@ -41,7 +34,7 @@ def test_lc_echo_waveforms_use_scaled_units_and_legends_above(tmp_path, monkeypa
     back = {"time": times, "phi": 4.5e-10 * wave[::-1], "V": -1.1e-2 * wave[::-1]}
     echo = {"time": times, "phi": 4.5e-10 * wave[::-1] + 4e-11 * wave}
     study_lc_echo.draw_waveforms(tmp_path / "w.png", model, forward, back, echo)
-    figure = saved["figure"]
+    figure = the_figure(saved)
     axes = figure.axes
     assert [a.get_ylabel() for a in axes] == ["flux (pWb)", "voltage (mV)",
                                               "nudged - free echo\nflux (pWb)"]
@@ -61,11 +54,11 @@ def test_lc_echo_limits_legends_stay_below_their_panels(tmp_path, monkeypatch):
     import json
     sys.path.insert(0, str(ROOT / "tools"))
     import study_lc_echo_limits
-    saved = capture_saved_figure(monkeypatch)
+    saved = captured_figures(monkeypatch)
     results = json.loads((ROOT / "docs" / "results" / "lc_echo_limits.json").read_text())
     before = json.loads((ROOT / "docs" / "results" / "lc_echo_limits_before.json").read_text())
     study_lc_echo_limits.plot(results, tmp_path / "l.png", before)
-    left, right = saved["figure"].axes
+    left, right = the_figure(saved).axes
     for axis in (left, right):
         assert axis.get_legend().get_window_extent().y1 <= axis.get_window_extent().y0
         assert axis.get_ylabel().endswith("(1)") and axis.get_title()
@@ -109,10 +102,10 @@ def test_beta_sweep_y_labels_stay_clear_of_the_panel_on_their_left(tmp_path, mon
     import json
     sys.path.insert(0, str(ROOT / "tools"))
     import study_beta
-    saved = capture_saved_figure(monkeypatch)
+    saved = captured_figures(monkeypatch)
     sweeps = json.loads((ROOT / "docs" / "results" / "beta_sweep.json").read_text())["sweeps"]
     study_beta.plot(sweeps, tmp_path / "b.png")
-    figure = saved["figure"]
+    figure = the_figure(saved)
     renderer = figure.canvas.get_renderer()
     axes = figure.axes
     assert len(axes) == 3
