@@ -76,16 +76,18 @@ def test_the_limit_comes_from_the_environment_else_the_default(xor, monkeypatch)
 
 @pytest.mark.ngspice
 def test_the_cli_names_the_spec_file_the_limit_and_the_variable(tmp_path, monkeypatch):
-    """A BSIM-SOI circuit runs in the isolated child; with a 1 us limit its first operating
-    point cannot answer in time (a pipe round trip to the child alone takes longer; at 1 ms a
-    loaded circuit's operating point could answer in time: 2.1 ms for the whole command, once)."""
+    """A BSIM-SOI circuit runs in the isolated child; 1000 transistor stages take 56-74 ms
+    milliseconds per operating point, so at a 1 us limit (a pipe wait rounds it up to 1 ms)
+    the answer is late even when the wait wakes a few ms late on a loaded machine (one
+    transistor answered in time in 2 of 3 tries, 200 in 1 of 7)."""
     from hostile import run_in
+    stages = "".join(f"  - {{name: RD{k}, nodes: [vdd, a{k}], r: 1000.0}}\n"
+                     f"  - {{name: M{k}, nodes: [a{k}, vdd, '0', '0', '0'], model: NS}}\n"
+                     for k in range(1000))
     (tmp_path / "t.yaml").write_text(
         "name: t\nkind: graph\nmodels:\n  NS: {type: NMOS, LEVEL: 58}\nelements:\n"
-        "  - {name: VDD, nodes: [vdd, '0'], dc: 1.0}\n"
-        "  - {name: RD, nodes: [vdd, a], r: 1000.0}\n"
-        "  - {name: M1, nodes: [a, vdd, '0', '0', '0'], model: NS}\ninputs: [VDD]\n"
-        "outputs: [a]\n")
+        "  - {name: VDD, nodes: [vdd, '0'], dc: 1.0}\n" + stages
+        + "inputs: [VDD]\noutputs: [a0]\n")
     monkeypatch.setenv(TIME_LIMIT_VARIABLE, "1e-6")
     code, out, err = run_in(["simulate", "t.yaml", "--input", "0.8", "--backend", "ngspice"],
                             tmp_path)
