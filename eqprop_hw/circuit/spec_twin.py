@@ -32,6 +32,15 @@ MOSFET_KEYS = ("model", "w", "l", "bulk")
 MAX_EDGE_MODEL_PARAMS = 64
 
 
+def mosfet_section(spec) -> dict | None:
+    """The loaded spec's checked ``training.twin.mosfet`` (``model``, ``w``, ``l``, ``bulk``),
+    or None: its twin edges are conductances (or it has no twin)."""
+    training = spec.data.get("training") or {}
+    twin = training.get("twin") or {} if isinstance(training, dict) else {}
+    section = twin.get("mosfet") if isinstance(twin, dict) else None
+    return section or None
+
+
 def twin_mosfet(check: SpecChecker, twin: dict) -> dict:
     """``training.twin.mosfet`` checked: ``{"model": {"type", PARAM: value...}, "w", "l",
     "bulk"}``."""

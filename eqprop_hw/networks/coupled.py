@@ -79,7 +79,8 @@ def train_twin_run(net, out, epochs, seed, plots: bool):
 
 def has_mosfet_edges(spec) -> bool:
     """Whether the spec's twin has MOSFET edges (``training.twin.mosfet``)."""
-    return bool(((spec.data.get("training") or {}).get("twin") or {}).get("mosfet"))
+    from eqprop_hw.circuit.spec_twin import mosfet_section
+    return mosfet_section(spec) is not None
 
 
 def refuse_mosfet_edges(spec) -> None:

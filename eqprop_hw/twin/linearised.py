@@ -26,22 +26,10 @@ Examples
 
 from __future__ import annotations
 
+from eqprop_hw.circuit.spec_twin import mosfet_section
+
 #: Commands whose output :func:`annotate` completes for a transistor twin spec.
 LINEARISED_COMMANDS = ("describe", "simulate", "grad", "predict")
-
-
-def mosfet_section(spec) -> dict | None:
-    """The spec's checked ``training.twin.mosfet`` (model, w, l, bulk), or None."""
-    training = spec.data.get("training") or {}
-    twin = training.get("twin") or {} if isinstance(training, dict) else {}
-    section = twin.get("mosfet") if isinstance(twin, dict) else None
-    return section or None
-
-
-def _beta(section: dict) -> float:
-    """``KP W / L`` (S/V) of the section (KP defaults to ngspice's level-1 2e-5 A/V^2)."""
-    from eqprop_hw.twin.mosfet import DEFAULT_KP
-    return float(section["model"].get("KP", DEFAULT_KP)) * section["w"] / section["l"]
 
 
 def linearised_text(command: str) -> str:
@@ -60,8 +48,9 @@ def annotate(report, command: str, spec) -> None:
     if section is None or command not in LINEARISED_COMMANDS:
         return
     if command == "describe":
+        from eqprop_hw.twin.mos_train import mosfet_edge_from
         model = section["model"]
-        beta = _beta(section)
+        beta = mosfet_edge_from(spec).beta
         report.data["twin_mosfet"] = {
             "model": dict(model), "w": section["w"], "l": section["l"], "bulk": section["bulk"],
             "beta": beta,
@@ -78,4 +67,4 @@ def annotate(report, command: str, spec) -> None:
     report.notes.append(f"eqprop-hw: note: {spec.source}: {linearised_text(command)}")
 
 
-__all__ = ["LINEARISED_COMMANDS", "annotate", "linearised_text", "mosfet_section"]
+__all__ = ["LINEARISED_COMMANDS", "annotate", "linearised_text"]

@@ -23,6 +23,7 @@ import numpy as np
 
 from eqprop_hw.circuit.graph import Circuit
 from eqprop_hw.circuit.spec import Spec
+from eqprop_hw.circuit.spec_twin import mosfet_section
 from eqprop_hw.circuit.spice_grammar import join_lines
 from eqprop_hw.circuit.transistors import DeviceModel
 from eqprop_hw.errors import CircuitError, SpecError
@@ -37,9 +38,8 @@ MODEL_NAME = "TWMOS"
 def mosfet_edge_from(spec: Spec) -> MosfetEdge | None:
     """The spec's ``training.twin.mosfet`` as a :class:`MosfetEdge`, or None (conductance
     edges); SpecError naming the key for a model the twin cannot use."""
-    twin = (spec.data.get("training") or {}).get("twin") or {}
-    mosfet = twin.get("mosfet")
-    if not mosfet:
+    mosfet = mosfet_section(spec)
+    if mosfet is None:
         return None
     model = dict(mosfet["model"])
     kind = model.pop("type")

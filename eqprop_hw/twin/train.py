@@ -24,6 +24,7 @@ import numpy as np
 
 from eqprop_hw.circuit.graph import Circuit
 from eqprop_hw.circuit.spec import Spec
+from eqprop_hw.circuit.spec_twin import mosfet_section
 from eqprop_hw.errors import CircuitError, SpecError
 from eqprop_hw.twin.netlist import TwinSettings, twin_lines, twin_schedule
 from eqprop_hw.twin.run import TwinRun, run_twin
@@ -128,7 +129,7 @@ def twin_damage(spec: Spec, circuit: Circuit, samples: int, epochs: int) -> dict
 
 def _refuse_mosfet(spec: Spec) -> None:
     """The conductance-edge functions never run a transistor twin's spec as a linear one."""
-    if ((spec.data.get("training") or {}).get("twin") or {}).get("mosfet"):
+    if mosfet_section(spec) is not None:
         raise SpecError("training.twin.mosfet: a transistor twin is built by "
                         "eqprop_hw.twin.mos_train (train_twin_mos, twin_mos_netlist)",
                         spec.source)
