@@ -316,6 +316,11 @@ def test_long_modules_and_functions_say_why():
 #: Underscore attributes read on something other than ``self``/``cls``: none allowed.
 PRIVATE_ATTRIBUTE_ALLOWED: set = set()
 
+#: Standard-library names that are public and documented despite their underscore:
+#: ``os._exit`` ends a forked child without the parent's exit handlers and buffers
+#: (eqprop_hw/io/figure_helper.py).
+STDLIB_PUBLIC = {"os._exit"}
+
 _OWN = {"self", "cls"}
 
 
@@ -374,6 +379,7 @@ def test_the_private_attribute_check_sees_other_objects_members(tmp_path):
 
 
 def test_no_module_reads_another_objects_private_members():
-    found = sorted(private_attribute_reads(PACKAGE) - PRIVATE_ATTRIBUTE_ALLOWED)
+    found = sorted(item for item in private_attribute_reads(PACKAGE) - PRIVATE_ATTRIBUTE_ALLOWED
+                   if item[2] not in STDLIB_PUBLIC)
     assert not found, "private members read on another object or module (file, line, " \
         f"expression); give the owner a public, documented name: {found}"

@@ -15,7 +15,8 @@ only; full: xor, iris, digits), and measures
 The ratio ``wall / (training + start_up)`` is what the per-epoch evaluation and the figures
 (drawn once, at the end) add; target <= 1.5. Each case is measured ``repeats`` times,
 interleaving the 1-epoch and the full run so that a load change hits both alike; the ratio is
-reported as the range over the repeats and the target is met when every repeat meets it.
+reported as the range over the repeats and the target is met when every repeat meets it. The
+result also records the machine's ``cores`` and its 1-minute load average before and after.
 
 Run with ``eqprop-hw bench runs`` or ``python -m eqprop_hw.bench.runs [--quick]``.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -102,10 +104,12 @@ def run(args=None) -> dict:
     """Entry point for ``eqprop-hw bench``."""
     quick = bool(getattr(args, "quick", False))
     cases = ("iris",) if quick else ("xor", "iris", "digits")
-    result = {"target": TARGET}
+    result = {"target": TARGET, "cores": os.cpu_count(),
+              "load_average_before": os.getloadavg()[0]}
     for name in cases:
         for key, value in measure(name, 1 if quick else 2).items():
             result[f"{name}.{key}"] = value
+    result["load_average_after"] = os.getloadavg()[0]
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -160,33 +161,87 @@ def _place(figure, axes, widths, height: float, left: float, gaps, right: float,
         x += width + gap
 
 
-def plot_training(out_dir: str | Path, circuit, values: np.ndarray, metrics: dict, spec) -> None:
-    """``loss.png``, ``accuracy.png`` (if classification), ``conductances.png`` (histograms)
-    and ``conductance_map.png`` (:func:`plot_conductance_maps`)."""
+@dataclass(frozen=True)
+class FigureJob:
+    """One PNG to draw: what a figure function of :data:`FIGURES` needs, as plain data.
+
+    The arguments are numbers, strings, lists and arrays only (no circuit or spec objects), so
+    that a helper process (:mod:`eqprop_hw.io.figure_helper`) draws the same figure without
+    importing the rest of the package.
+    """
+
+    path: str
+    """The PNG file to write (atomically)."""
+    figure: str
+    """A key of :data:`FIGURES`: the function that builds the figure."""
+    arguments: dict
+    """Its keyword arguments."""
+
+
+def draw_job(job: FigureJob) -> None:
+    """Build ``job``'s figure and write its PNG (atomically).
+
+    Examples
+    --------
+    >>> job = FigureJob(str(TMP / "curve.png"), "epoch_curves",
+    ...                 {"epochs": [1, 2], "train": [0.5, 0.25], "test": [0.5, 0.3],
+    ...                  "ylabel": "loss (V^2)", "title": "a run", "log": True})
+    >>> draw_job(job); (TMP / "curve.png").read_bytes()[:4]
+    b'\\x89PNG'
+    """
+    save_figure(FIGURES[job.figure](**job.arguments), job.path)
+
+
+def training_figures(out_dir: str | Path, circuit, values: np.ndarray, metrics: dict,
+                     spec) -> list[FigureJob]:
+    """The figures of a training run, as jobs (:func:`draw_job`), the slowest to draw first:
+    ``conductance_map.png`` (:func:`conductance_map_figure`), ``conductances.png``
+    (:func:`conductance_histogram_figure`), ``loss.png`` and, if classification,
+    ``accuracy.png`` (:func:`epoch_curves_figure`)."""
     out_dir = Path(out_dir)
-    epochs = metrics["epochs"]
+    epochs = list(metrics["epochs"])
     cross_entropy = metrics.get("loss") == "cross_entropy"
     title = (f"{spec.name} ({metrics['backend']}, {metrics['nudge']} EP, "
              f"beta={metrics['beta']:g} {'W' if cross_entropy else 'S'})")
     ylabel = (f"cross-entropy, tau = {metrics.get('temperature')} V  (nats)" if cross_entropy
               else "loss 1/2 sum (V_out - y)^2  (V^2)")
-    figure = _epoch_figure(epochs, metrics["train_loss"], metrics["test_loss"], ylabel, title,
-                           log=True)
-    save_figure(figure, out_dir / "loss.png")
+    jobs = [FigureJob(str(out_dir / "conductance_map.png"), "conductance_maps",
+                      {"matrices": conductance_matrices(circuit, values), "title": title}),
+            FigureJob(str(out_dir / "conductances.png"), "conductance_histograms",
+                      {"groups": conductance_groups(circuit, values),
+                       "title": f"trained conductances: {title}"}),
+            FigureJob(str(out_dir / "loss.png"), "epoch_curves",
+                      {"epochs": epochs, "train": list(metrics["train_loss"]),
+                       "test": list(metrics["test_loss"]), "ylabel": ylabel, "title": title,
+                       "log": True})]
     if any(a is not None for a in metrics["test_accuracy"]):
-        figure = _epoch_figure(epochs, [100 * (a or 0) for a in metrics["train_accuracy"]],
-                               [100 * (a or 0) for a in metrics["test_accuracy"]],
-                               "accuracy (%)", title)
-        save_figure(figure, out_dir / "accuracy.png")
-    plot_conductances(out_dir / "conductances.png", circuit, values,
-                      f"trained conductances: {title}")
-    plot_conductance_maps(out_dir / "conductance_map.png", circuit, values, title)
+        jobs.append(FigureJob(str(out_dir / "accuracy.png"), "epoch_curves",
+                              {"epochs": epochs,
+                               "train": [100 * (a or 0) for a in metrics["train_accuracy"]],
+                               "test": [100 * (a or 0) for a in metrics["test_accuracy"]],
+                               "ylabel": "accuracy (%)", "title": title}))
+    return jobs
 
 
-def _epoch_figure(epochs, train, test, ylabel: str, title: str, log: bool = False):
+def plot_training(out_dir: str | Path, circuit, values: np.ndarray, metrics: dict, spec,
+                  helper=None) -> None:
+    """Draw a training run's figures (:func:`training_figures`) into ``out_dir``.
+
+    ``helper`` (a :class:`eqprop_hw.io.figure_helper.FigureHelper`, optional) draws them in its
+    own process; whatever it could not draw is drawn here, so that an error (a full disk, a
+    folder that is gone) is raised here as without it.
+    """
+    jobs = training_figures(out_dir, circuit, values, metrics, spec)
+    if helper is not None:
+        jobs = helper.draw(jobs)
+    for job in jobs:
+        draw_job(job)
+
+
+def epoch_curves_figure(epochs, train, test, ylabel: str, title: str, log: bool = False):
     """A per-epoch curve of the training and the test set (:func:`new_figure`, laid out):
     markers on at most about 40 epochs (every epoch is on the line), the legend in a row
-    between the title and the panel, never on the data."""
+    between the title and the panel, never on the data; ``log``: a logarithmic y axis."""
     from matplotlib.ticker import MaxNLocator
     figure = new_figure()
     axis = figure.add_axes([0, 0, 1, 1])
@@ -232,25 +287,40 @@ def _readable_log_ticks(axis, values) -> None:
         axis.yaxis.set_minor_formatter(NullFormatter())
 
 
+def conductance_groups(circuit, values: np.ndarray) -> list[dict]:
+    """The trainable conductances (S) by crossbar, for :func:`conductance_histogram_figure`:
+    ``[{"layer": int, "g": ndarray}, ...]`` (one group of every trainable value for a circuit
+    without crossbars)."""
+    values = np.asarray(values, dtype=float)
+    crossbars = circuit.crossbars or [{"layer": 1, "elements": list(circuit.trainable)}]
+    position = {name: k for k, name in enumerate(circuit.trainable)}
+    return [{"layer": crossbar["layer"],
+             "g": values[[position[n] for n in crossbar["elements"]]]} for crossbar in crossbars]
+
+
 def plot_conductances(path: str | Path, circuit, values: np.ndarray, title: str = "") -> None:
     """Histogram of the trainable conductances (S), one panel per crossbar, under ``title``
     (default: the circuit's name)."""
-    values = np.asarray(values)
-    crossbars = circuit.crossbars or [{"layer": 1, "elements": list(circuit.trainable)}]
-    position = {name: k for k, name in enumerate(circuit.trainable)}
+    figure = conductance_histogram_figure(conductance_groups(circuit, values),
+                                          title or f"{circuit.name}: trainable conductances")
+    save_figure(figure, path)
+
+
+def conductance_histogram_figure(groups: list[dict], title: str):
+    """Histograms of conductances (S, log bins), a panel per group of
+    :func:`conductance_groups`, under ``title`` (:func:`new_figure`, laid out)."""
     figure = new_figure()
-    axes = [figure.add_axes([0, 0, 1, 1]) for _ in crossbars]
-    for axis, crossbar in zip(axes, crossbars):
-        g = values[[position[n] for n in crossbar["elements"]]]
+    axes = [figure.add_axes([0, 0, 1, 1]) for _ in groups]
+    for axis, group in zip(axes, groups):
+        g = np.asarray(group["g"], dtype=float)
         bins = np.logspace(np.log10(max(g.min(), 1e-15)), np.log10(g.max() * 1.0001), 40)
-        axis.hist(g, bins=bins, color="tab:blue", alpha=0.8)
+        axis.hist(g, bins=bins, histtype="stepfilled", color="tab:blue", alpha=0.8)
         axis.set_xscale("log")
         _power_ticks(axis.xaxis)
         axis.set_xlabel("conductance (S)")
         axis.set_ylabel("conductances per bin")
-        axis.set_title(f"crossbar {crossbar['layer']} ({g.size} conductances)", fontsize=9)
-    suptitle = figure.suptitle(title or f"{circuit.name}: trainable conductances", fontsize=10,
-                               va="top")
+        axis.set_title(f"crossbar {group['layer']} ({g.size} conductances)", fontsize=9)
+    suptitle = figure.suptitle(title, fontsize=10, va="top")
     renderer = figure.canvas.get_renderer()
     margins = [_margins(axis, renderer) for axis in axes]
     top = (_extent(renderer, [suptitle], "height") + 0.2
@@ -258,7 +328,7 @@ def plot_conductances(path: str | Path, circuit, values: np.ndarray, title: str 
     _place(figure, axes, [3.75] * len(axes), 2.3, margins[0][0] + 0.1,
            [m[0] + 0.3 for m in margins[1:]], 0.25, max(m[1] for m in margins) + 0.1, top)
     suptitle.set_y(1 - 0.08 / figure.get_figheight())
-    save_figure(figure, path)
+    return figure
 
 
 def conductance_matrices(circuit, values: np.ndarray) -> list[dict]:
@@ -323,9 +393,14 @@ def plot_conductance_maps(path: str | Path, circuit, values: np.ndarray,
     ``j`` (the next layer's nodes), on a logarithmic colour scale shared by all panels, with a
     colour bar in siemens. The PNG is written atomically.
     """
+    save_figure(conductance_map_figure(conductance_matrices(circuit, values), title), path)
+
+
+def conductance_map_figure(matrices: list[dict], title: str = ""):
+    """Heatmaps of :func:`conductance_matrices` on one logarithmic colour scale with a colour
+    bar in siemens (:func:`new_figure`, laid out; see :func:`plot_conductance_maps`)."""
     from matplotlib import colormaps
     from matplotlib.colors import LogNorm
-    matrices = conductance_matrices(circuit, values)
     finite = np.concatenate([m["g"][np.isfinite(m["g"])] for m in matrices])
     low = max(float(finite.min()), 1e-15) if finite.size else 1e-12
     high = max(float(finite.max()), low * 1.0001) if finite.size else 1e-3
@@ -360,7 +435,14 @@ def plot_conductance_maps(path: str | Path, circuit, values: np.ndarray,
            bar_left + 0.1, max(m[1] for m in margins) + 0.1, top)
     if title:
         suptitle.set_y(1 - 0.08 / figure.get_figheight())
-    save_figure(figure, path)
+    return figure
+
+
+#: The figure functions a :class:`FigureJob` names (the whole list: a helper process draws
+#: nothing else).
+FIGURES = {"epoch_curves": epoch_curves_figure,
+           "conductance_histograms": conductance_histogram_figure,
+           "conductance_maps": conductance_map_figure}
 
 
 def voltage_layers(circuit) -> list[tuple[str, list]]:

@@ -75,3 +75,38 @@ def shown(value) -> str:
     """A setting in a refusal: its JSON, at most 80 characters; ``none`` when absent."""
     text = "none" if value is None else json.dumps(value, sort_keys=True)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+#: Checkpoint fields of the devices' update-scheme state (optional: older checkpoints and runs
+#: without ``devices`` have none).
+DEVICE_FIELDS = ("device_buffer", "device_pulses", "device_updates")
+
+
+def read_device_state(path: Path, n_values: int, scheme) -> dict | None:
+    """The devices' scheme state of a training checkpoint (its ``device_*`` fields), or None.
+
+    ``device_buffer`` must hold ``n_values`` finite numbers (S; required when ``scheme`` keeps
+    state: a checkpoint without it cannot continue an ``accumulate`` run), ``device_pulses``
+    ``n_values`` integers >= 0 (zeros when absent: older checkpoints still load). The register
+    bound is checked once the devices are drawn (:func:`check_resumed_bounds`).
+    """
+    state = CheckpointReader(path, DEVICE_FIELDS)
+    if not any(state.has(key) for key in DEVICE_FIELDS) and not scheme.stateful:
+        return None
+    if scheme.stateful or state.has("device_buffer"):
+        buffer = state.vector("device_buffer", n_values, "trainable elements")
+    else:
+        buffer = np.zeros(n_values)
+    pulses = np.zeros(n_values, dtype=np.int64)
+    if state.has("device_pulses"):
+        raw = state.arrays["device_pulses"]
+        if raw.dtype.kind not in "iu":
+            raise state.error(f"'device_pulses' must hold integers, got dtype {raw.dtype}")
+        counts = state.vector("device_pulses", n_values, "trainable elements")
+        if np.any(counts < 0) or np.any(counts > 2.0 ** 62):
+            index = int(np.flatnonzero((counts < 0) | (counts > 2.0 ** 62))[0])
+            raise state.error(f"'device_pulses'[{index}] is {int(raw[index])}, it must be a "
+                              "pulse count in [0, 2^62]")
+        pulses = raw.astype(np.int64)
+    updates = state.integer("device_updates", 0, 2**62) if state.has("device_updates") else 0
+    return {"buffer": buffer, "pulses": pulses, "updates": updates}

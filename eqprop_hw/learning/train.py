@@ -43,11 +43,13 @@ from eqprop_hw.backends import make_backend
 from eqprop_hw.circuit.build import build_circuit
 from eqprop_hw.learning.dispatch_model import client_parts, default_chunks
 from eqprop_hw.learning.devices import hardware_from_spec, measured_gradient, probe_for
-from eqprop_hw.learning.device_checkpoint import (DEVICE_SECTION, check_device_section,
+from eqprop_hw.learning.device_checkpoint import (DEVICE_FIELDS, DEVICE_SECTION,
+                                                 check_device_section, read_device_state,
                                                  section_field)
 from eqprop_hw.learning.ep import chunked_gradient, ep_gradient, loss_values
 from eqprop_hw.errors import EqpropError, SimulatorCrash, SpecError
 from eqprop_hw.io.fileio import atomic_write_text, quote
+from eqprop_hw.io.figure_helper import FigureHelper
 from eqprop_hw.io.statefile import (CheckpointReader, check_epoch_times, check_resumed_bounds,
                                      check_resumed_settings, write_checkpoint)
 from eqprop_hw.learning.loop import (CHECKPOINT_NAME, Start, Trainer, log_resumed, read_start,
@@ -262,41 +264,6 @@ def _read_checkpoint(path: Path, n_values: int, spec_name: str | None = None,
     return epoch, values, metrics, position, seconds
 
 
-#: Checkpoint fields of the devices' update-scheme state (optional: older checkpoints and runs
-#: without ``devices`` have none).
-DEVICE_FIELDS = ("device_buffer", "device_pulses", "device_updates")
-
-
-def _read_device_state(path: Path, n_values: int, scheme) -> dict | None:
-    """The devices' scheme state of a checkpoint (see :func:`_write_checkpoint`), or None.
-
-    ``device_buffer`` must hold ``n_values`` finite numbers (S; required when ``scheme`` keeps
-    state: a checkpoint without it cannot continue an ``accumulate`` run), ``device_pulses``
-    ``n_values`` integers >= 0 (zeros when absent: older checkpoints still load). The register
-    bound is checked once the devices are drawn (:func:`check_resumed_bounds`).
-    """
-    state = CheckpointReader(path, DEVICE_FIELDS)
-    if not any(state.has(key) for key in DEVICE_FIELDS) and not scheme.stateful:
-        return None
-    if scheme.stateful or state.has("device_buffer"):
-        buffer = state.vector("device_buffer", n_values, "trainable elements")
-    else:
-        buffer = np.zeros(n_values)
-    pulses = np.zeros(n_values, dtype=np.int64)
-    if state.has("device_pulses"):
-        raw = state.arrays["device_pulses"]
-        if raw.dtype.kind not in "iu":
-            raise state.error(f"'device_pulses' must hold integers, got dtype {raw.dtype}")
-        counts = state.vector("device_pulses", n_values, "trainable elements")
-        if np.any(counts < 0) or np.any(counts > 2.0 ** 62):
-            index = int(np.flatnonzero((counts < 0) | (counts > 2.0 ** 62))[0])
-            raise state.error(f"'device_pulses'[{index}] is {int(raw[index])}, it must be a "
-                              "pulse count in [0, 2^62]")
-        pulses = raw.astype(np.int64)
-    updates = state.integer("device_updates", 0, 2**62) if state.has("device_updates") else 0
-    return {"buffer": buffer, "pulses": pulses, "updates": updates}
-
-
 def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int | None = None,
           seed: int | None = None, resume: bool = False, params: dict | None = None,
           progress: bool = True, plots: bool = True, log=None, workers: int | None = None,
@@ -321,10 +288,9 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     progress : bool
         tqdm progress bars on stderr.
     plots : bool
-        Draw the PNG figures (once, at the end or when a signal stops the run).
+        Draw the PNG figures once, at the end or on a stop (:mod:`eqprop_hw.io.figure_helper`).
     log : callable, optional
-        Receives one line of text per epoch (with the epoch's whole time: training and
-        evaluation).
+        Receives each epoch's line of text (with its whole time: training and evaluation).
     workers : int, optional
         Data-parallel training on a new local Dask cluster of this many single-threaded
         worker processes (one backend each); see :mod:`eqprop_hw.learning.distributed`.
@@ -369,13 +335,15 @@ def train(spec: Spec, out_dir: str | Path, backend: str = "native", epochs: int 
     plots = plots_possible(plots, log)
     with waiting("starting (circuit, data set)", progress):
         trainer = ResistiveTrainer(spec, out_dir, backend, epochs, seed, params, plots)
-    trainer.began, start = began, read_start(trainer, resume, log)   # (began: the wall time)
-    with waiting("starting (backend" + (", workers)" if workers or scheduler else ")"), progress):
-        trainer.connect(workers, scheduler, chunks, isolate, start.resumed)
-    if trainer.dispatch is not None and log is not None:
-        log(trainer.dispatch.line())        # --workers: is the work per task worth it?
-    log_resumed(trainer, start, log)
-    return run(trainer, start, progress, log, keep_checkpoint)
+    with FigureHelper.started(plots) as trainer.figure_helper:   # matplotlib while it trains
+        trainer.began, start = began, read_start(trainer, resume, log)   # (began: wall time)
+        with waiting("starting (backend" + (", workers)" if workers or scheduler else ")"),
+                     progress):
+            trainer.connect(workers, scheduler, chunks, isolate, start.resumed)
+        if trainer.dispatch is not None and log is not None:
+            log(trainer.dispatch.line())        # --workers: is the work per task worth it?
+        log_resumed(trainer, start, log)
+        return run(trainer, start, progress, log, keep_checkpoint)
 
 
 #: Settings a run records in its metrics; a resumed run must use the same ones.
@@ -443,6 +411,7 @@ class ResistiveTrainer(Trainer):
         self.solve_parts = None    # calls per minibatch here (chunks, or fewer: same numbers)
         self.resumed, self.progress = False, False
         self.began = time.perf_counter()
+        self.figure_helper = None    # draws the figures in a process of its own (train sets it)
 
     def load(self, path) -> Start:
         epoch, self.values, self.metrics, position, seconds = _read_checkpoint(
@@ -464,8 +433,8 @@ class ResistiveTrainer(Trainer):
         check_device_section(path, self.device_section)
         if self.device_update is not None:
             from eqprop_hw.learning.schemes import scheme_from_mapping
-            self.device_state = _read_device_state(path, self.values.size,
-                                                   scheme_from_mapping(self.device_update))
+            self.device_state = read_device_state(path, self.values.size,
+                                                  scheme_from_mapping(self.device_update))
         self.resumed = True
         return Start(epoch, position, seconds)
 
@@ -689,7 +658,8 @@ class ResistiveTrainer(Trainer):
             self.engine.set_trainable(self.values)    # the local backend only evaluates
         dataset, metrics = self.dataset, self.metrics
         from eqprop_hw.learning.loop import progress_bar
-        bar = progress_bar(len(dataset.x_train) + len(dataset.x_test),
+        same = dataset.test_is_train        # xor: the test set is the training set
+        bar = progress_bar(len(dataset.x_train) + (0 if same else len(dataset.x_test)),
                            f"evaluate epoch {epoch + 1}", self.progress, delay=2.0)
         # a backend solving row by row (ngspice in this process) reports every row, else the
         # bar moves by batches
@@ -701,8 +671,8 @@ class ResistiveTrainer(Trainer):
             by_batch = None if rows else bar
             on_train = evaluate(self.engine, dataset, dataset.x_train, dataset.y_train,
                                 bar=by_batch)
-            on_test = evaluate(self.engine, dataset, dataset.x_test, dataset.y_test,
-                               bar=by_batch)
+            on_test = on_train if same else evaluate(self.engine, dataset, dataset.x_test,
+                                                     dataset.y_test, bar=by_batch)
         finally:
             if rows:
                 self.engine.on_row = previous
@@ -734,7 +704,7 @@ class ResistiveTrainer(Trainer):
             if isinstance(mark, tuple):          # devices: (values, scheme state)
                 mark = mark[0] if self.hardware is None else self.hardware.effective(mark[0])
             plot_training(self.out_dir, self.circuit, self.deployed() if mark is None else mark,
-                          self.metrics, self.spec)
+                          self.metrics, self.spec, self.figure_helper)
 
     def save(self, epoch: int, position: int, seconds: float, mark=None) -> None:
         values, devices = self.values, None
