@@ -76,6 +76,25 @@ def test_resume_without_checkpoint_starts_with_one_line_and_the_same_metrics(tmp
     assert "cannot resume from this checkpoint" in err
 
 
+@pytest.mark.ngspice
+def test_resume_on_a_twin_run_starts_it_from_the_beginning_with_one_line(tmp_path, capsys):
+    """A twin run is one ngspice transient and keeps no checkpoint: ``--resume`` (which a
+    supervisor may always add) runs it from the beginning, to the same curve."""
+    twin = str(ROOT / "circuits" / "xor_twin.yaml")
+    options = ("--twin", "--epochs", "2", "--no-plots", "--json")
+    code, resumed, err = run(capsys, "train", twin, "--out", tmp_path / "r", "--resume",
+                             *options)
+    assert code == 0, err
+    assert [line for line in err.splitlines() if "--resume" in line] == [
+        "eqprop-hw: --resume: train --twin keeps no checkpoint (the whole run is one ngspice "
+        "transient): starting from the beginning"]
+    code, fresh, err = run(capsys, "train", twin, "--out", tmp_path / "f", *options)
+    assert code == 0 and "--resume" not in err
+    drop = ("ngspice_seconds", "wall_seconds")
+    assert {k: v for k, v in json.loads(resumed).items() if k not in drop} == \
+        {k: v for k, v in json.loads(fresh).items() if k not in drop}
+
+
 def test_set_equals_the_same_value_in_the_yaml(tmp_path, capsys):
     data = yaml.safe_load(Path(XOR).read_text())
     data["training"].update(learning_rate=0.05, batch_size=2)

@@ -225,10 +225,13 @@ class ResistiveCommands:
                 f"{result.loss_cosine:.6f}")
         return Report(data=result.to_json(), lines=[line])
 
-    def _report_twin(self, options) -> Report:
+    def _report_twin(self, options, log=None) -> Report:
         """``train --twin``: the whole run as one twin-network transient."""
         _twin_refusals(options)
         out = self._option_out(options)
+        if options.resume and log is not None:    # a supervisor may always add --resume
+            log("--resume: train --twin keeps no checkpoint (the whole run is one ngspice "
+                "transient): starting from the beginning")
         run = self.train_twin(out, epochs=options.epochs, seed=options.seed,
                               plots=not options.no_plots)
         m = run.metrics
@@ -291,7 +294,7 @@ class ResistiveCommands:
 
     def _report_train(self, options, log=None) -> Report:
         if option(options, "twin"):
-            return self._report_twin(options)
+            return self._report_twin(options, log)
         out = self._option_out(options)
         run = self.train(out, epochs=options.epochs, seed=options.seed,
                          backend=options.backend, resume=options.resume,
@@ -312,8 +315,9 @@ def _reference_words(data: dict) -> str:
 
 
 def _twin_refusals(options) -> None:
-    """``train --twin`` runs one ngspice transient: the loop's options do not apply."""
-    for flag, value in (("--resume", options.resume), ("--workers", options.workers),
+    """``train --twin`` runs one ngspice transient: the loop's options do not apply
+    (``--resume`` does, as for a run without a checkpoint yet: it starts from the beginning)."""
+    for flag, value in (("--workers", options.workers),
                         ("--scheduler", options.scheduler), ("--chunks", options.chunks),
                         ("--params", options.params), ("--isolate", options.isolate)):
         if value:

@@ -84,8 +84,6 @@ CASES += [
          ("a twin network has one update gain",),
          source="  learning_rate: 0.0015 # per sample: dg = -0.0015 g_max (dV_C^2 - "
                 "dV_F^2) / (2 eta)"),
-    Case("twin-train-resume", ["train", "t.yaml", "--twin", "--resume", "--out", "run"],
-         {"t.yaml": TWIN}, error=("--resume does not apply to --twin",), names=""),
     Case("twin-train-workers", ["train", "t.yaml", "--twin", "--workers", "2"],
          {"t.yaml": TWIN}, error=("--workers does not apply to --twin",), names=""),
     Case("twin-export-with-input", ["export", "t.yaml", "--twin", "--input", "1,0"],
