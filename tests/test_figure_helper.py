@@ -135,3 +135,104 @@ def test_a_run_stopped_by_sigint_gets_its_figures_from_the_helper(tmp_path):
     assert sorted(p.name for p in out.glob("*.png")) == [
         "accuracy.png", "conductance_map.png", "conductances.png", "loss.png"]
     assert not [p for p in out.iterdir() if p.name.startswith(".")]   # no temporary files
+
+
+def test_train_hands_its_figures_to_the_helper(tmp_path, monkeypatch):
+    """train() starts a helper and gives it the four figures of the end (a recording fake:
+    the real path of the figures, not a fallback that draws the same files)."""
+    handed = []
+
+    class Recorder:
+        def draw(self, jobs):
+            handed.append([Path(job.path).name for job in jobs])
+            return []
+
+        def close(self):
+            handed.append("closed")
+
+    monkeypatch.setattr(FigureHelper, "start", classmethod(lambda cls: Recorder()))
+    eqprop_hw.load(ROOT / "circuits" / "xor.yaml").train(tmp_path / "o", epochs=2, plots=True)
+    assert handed == [["loss.png", "accuracy.png", "conductances.png", "conductance_map.png"],
+                      "closed"]
+    assert not list((tmp_path / "o").glob("*.png"))        # the fake drew nothing
+
+
+def test_the_callers_matplotlib_settings_do_not_change_the_bytes(xor_run, tmp_path):
+    import matplotlib
+    jobs = training_jobs(xor_run, tmp_path / "plain")
+    (tmp_path / "plain").mkdir()
+    for job in jobs:
+        plots.draw_job(job)
+    (tmp_path / "styled").mkdir()
+    with matplotlib.rc_context({"lines.linewidth": 4.0, "font.size": 20.0}):
+        for job in training_jobs(xor_run, tmp_path / "styled"):
+            plots.draw_job(job)
+    for job in jobs:
+        name = Path(job.path).name
+        assert (tmp_path / "plain" / name).read_bytes() == \
+            (tmp_path / "styled" / name).read_bytes(), name
+
+
+def test_dot_dot_after_a_symlink_means_what_the_run_means(xor_run, tmp_path, monkeypatch):
+    """``link/../out``: the kernel resolves ``..`` after the link, and so must the helper's
+    path (os.path.abspath would drop ``link/..`` and write elsewhere)."""
+    (tmp_path / "real" / "inner").mkdir(parents=True)
+    (tmp_path / "real" / "out").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "link").symlink_to(tmp_path / "real" / "inner")
+    monkeypatch.chdir(tmp_path / "work")
+    with FigureHelper.started() as helper:
+        assert helper.draw(training_jobs(xor_run, Path("link") / ".." / "out")) == []
+    assert len(list((tmp_path / "real" / "out").glob("*.png"))) == 4
+    assert not (tmp_path / "work" / "out").exists()
+
+
+def test_a_module_in_the_current_folder_is_not_imported_by_the_helper(xor_run, tmp_path,
+                                                                     monkeypatch):
+    marker = tmp_path / "imported"
+    for name in ("select", "selectors", "json", "pickle", "numpy", "matplotlib"):
+        (tmp_path / f"{name}.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    with FigureHelper.started() as helper:
+        assert helper.draw(training_jobs(xor_run, tmp_path / "out")) == []
+    assert not marker.exists()
+
+
+def test_a_run_killed_while_the_helper_draws_leaves_no_process(tmp_path):
+    """The helper and its forked copy die with the run (Linux: PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the kernel's parent-death signal is Linux's")
+    script = f"""
+import os, signal, sys, time
+sys.path.insert(0, {str(ROOT)!r})
+import numpy as np
+from eqprop_hw.io.figure_helper import FigureHelper
+from eqprop_hw.io.plots import FigureJob
+helper = FigureHelper.start()
+big = {{"matrices": [{{"title": "m", "rows": list(range(300)), "columns": list(range(300)),
+        "g": np.geomspace(1e-8, 1e-3, 90000).reshape(300, 300)}}], "title": "t"}}
+jobs = [FigureJob({str(tmp_path)!r} + f"/m{{k}}.png", "conductance_maps", big)
+        for k in range(40)]
+print(helper.process.pid, flush=True)
+import threading
+threading.Timer(4.0, lambda: os.kill(os.getpid(), signal.SIGKILL)).start()
+helper.draw(jobs)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    group = int(run.stdout.split()[0])           # the helper leads its own process group
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the helper or its copy outlived the killed run")
+    drawn = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert len(drawn) < 40                       # it was stopped while drawing
+    time.sleep(1.0)
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == drawn   # and draws no more

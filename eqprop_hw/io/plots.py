@@ -179,7 +179,9 @@ class FigureJob:
 
 
 def draw_job(job: FigureJob) -> None:
-    """Build ``job``'s figure and write its PNG (atomically).
+    """Build ``job``'s figure and write its PNG (atomically), with matplotlib's settings as
+    its files give them (``matplotlib.rcParamsOrig``), not as this process may have changed
+    them: the same bytes in any process (a run's figure helper or the caller's).
 
     Examples
     --------
@@ -189,15 +191,19 @@ def draw_job(job: FigureJob) -> None:
     >>> draw_job(job); (TMP / "curve.png").read_bytes()[:4]
     b'\\x89PNG'
     """
-    save_figure(FIGURES[job.figure](**job.arguments), job.path)
+    import matplotlib
+    settings = {key: value for key, value in matplotlib.rcParamsOrig.items()
+                if key != "backend"}
+    with matplotlib.rc_context(settings):
+        save_figure(FIGURES[job.figure](**job.arguments), job.path)
 
 
 def training_figures(out_dir: str | Path, circuit, values: np.ndarray, metrics: dict,
                      spec) -> list[FigureJob]:
-    """The figures of a training run, as jobs (:func:`draw_job`), the slowest to draw first:
-    ``conductance_map.png`` (:func:`conductance_map_figure`), ``conductances.png``
-    (:func:`conductance_histogram_figure`), ``loss.png`` and, if classification,
-    ``accuracy.png`` (:func:`epoch_curves_figure`)."""
+    """The figures of a training run, as jobs (:func:`draw_job`), in the order they are
+    written: ``loss.png`` and, if classification, ``accuracy.png``
+    (:func:`epoch_curves_figure`), ``conductances.png`` (:func:`conductance_histogram_figure`)
+    and ``conductance_map.png`` (:func:`conductance_map_figure`)."""
     out_dir = Path(out_dir)
     epochs = list(metrics["epochs"])
     cross_entropy = metrics.get("loss") == "cross_entropy"
@@ -205,12 +211,7 @@ def training_figures(out_dir: str | Path, circuit, values: np.ndarray, metrics: 
              f"beta={metrics['beta']:g} {'W' if cross_entropy else 'S'})")
     ylabel = (f"cross-entropy, tau = {metrics.get('temperature')} V  (nats)" if cross_entropy
               else "loss 1/2 sum (V_out - y)^2  (V^2)")
-    jobs = [FigureJob(str(out_dir / "conductance_map.png"), "conductance_maps",
-                      {"matrices": conductance_matrices(circuit, values), "title": title}),
-            FigureJob(str(out_dir / "conductances.png"), "conductance_histograms",
-                      {"groups": conductance_groups(circuit, values),
-                       "title": f"trained conductances: {title}"}),
-            FigureJob(str(out_dir / "loss.png"), "epoch_curves",
+    jobs = [FigureJob(str(out_dir / "loss.png"), "epoch_curves",
                       {"epochs": epochs, "train": list(metrics["train_loss"]),
                        "test": list(metrics["test_loss"]), "ylabel": ylabel, "title": title,
                        "log": True})]
@@ -220,6 +221,11 @@ def training_figures(out_dir: str | Path, circuit, values: np.ndarray, metrics: 
                                "train": [100 * (a or 0) for a in metrics["train_accuracy"]],
                                "test": [100 * (a or 0) for a in metrics["test_accuracy"]],
                                "ylabel": "accuracy (%)", "title": title}))
+    jobs += [FigureJob(str(out_dir / "conductances.png"), "conductance_histograms",
+                       {"groups": conductance_groups(circuit, values),
+                        "title": f"trained conductances: {title}"}),
+             FigureJob(str(out_dir / "conductance_map.png"), "conductance_maps",
+                       {"matrices": conductance_matrices(circuit, values), "title": title})]
     return jobs
 
 
