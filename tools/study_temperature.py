@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -337,6 +338,16 @@ def plot(result: dict, out: Path) -> list[str]:
     return files
 
 
+def machine_words(machine: dict | None) -> str:
+    """Where the run's times come from: ``; on a N-core machine at a 1-minute load average of
+    A at the start and B at the end`` (nothing for results written before it was recorded)."""
+    if not machine:
+        return ""
+    start, end = machine["load_average"]
+    return (f"; on a {machine['cores']}-core machine at a 1-minute load average of {start:.1f} "
+            f"at the start and {end:.1f} at the end")
+
+
 def report(result: dict) -> str:
     g = result["typical_conductance"]
     lines = ["# Finite temperature and strong nudges", "",
@@ -350,7 +361,8 @@ def report(result: dict) -> str:
              + ("; parts: " + ", ".join(f"{k} {v:.0f} s" for k, v in
                                         result["part_seconds"].items())
                 + "; `--only PART` reruns one part and merges it"
-                if result.get("part_seconds") else "") + ").", "",
+                if result.get("part_seconds") else "") + machine_words(result.get("machine"))
+             + ").", "",
              "## Deterministic EP vs finite-T CHL over beta (diode network, exact by quadrature)",
              "", f"Temperature T = {result['diode_temperature']:g} W, typical conductance "
              f"{g:g} S, {result['sweep_samples']} samples per phase and input.", "",
@@ -556,6 +568,7 @@ def main(argv=None) -> int:
         existing.write_text(json.dumps(result, indent=1))
         (out / "temperature_study.md").write_text(report(result))
         return 0
+    load_before = os.getloadavg()[0]
     parts = set(args.only or ("sweep", "teacher") + (("digits",) if args.digits else ()))
     if args.only and not existing.exists() and parts != set(PARTS):
         parser.error(f"--only merges into {existing}, which does not exist: run the whole "
@@ -613,6 +626,8 @@ def main(argv=None) -> int:
         timings["ngspice"] = time.perf_counter() - t0
     result["seconds"] = sum(timings.values()) if args.only else \
         time.perf_counter() - started
+    result["machine"] = {"cores": os.cpu_count(), "load_average": [load_before,
+                                                                   os.getloadavg()[0]]}
     existing.write_text(json.dumps(result, indent=1))      # first the numbers, then the rest
     result["findings"] = findings(result)
     result["plots"] = plot(result, out)
