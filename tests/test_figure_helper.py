@@ -23,6 +23,7 @@ import eqprop_hw  # noqa: E402
 from eqprop_hw.io import plots  # noqa: E402
 from eqprop_hw.io.figure_helper import FigureHelper  # noqa: E402
 from eqprop_hw.io.params import load_params  # noqa: E402
+from process_ended import group_ended, process_ended  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,17 +108,7 @@ def test_the_helper_ends_when_the_run_is_killed(tmp_path):
                          timeout=60)
     assert run.returncode == -signal.SIGKILL
     pid = int(run.stdout.split()[0])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return                                              # gone
-        status = Path(f"/proc/{pid}/stat")
-        if status.exists() and status.read_text().split(") ")[-1].startswith("Z"):
-            return                                              # ended, not yet reaped
-        time.sleep(0.1)
-    pytest.fail(f"the figure helper {pid} outlived the killed run by 30 s")
+    assert process_ended(pid, 30), f"the figure helper {pid} outlived the killed run by 30 s"
 
 
 def test_a_run_stopped_by_sigint_gets_its_figures_from_the_helper(tmp_path):
@@ -223,15 +214,7 @@ helper.draw(jobs)
                          timeout=120)
     assert run.returncode == -signal.SIGKILL, run.stderr
     group = int(run.stdout.split()[0])           # the helper leads its own process group
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail("the helper or its copy outlived the killed run")
+    assert group_ended(group, 10), "the helper or its copy outlived the killed run"
     drawn = sorted(p.name for p in tmp_path.glob("*.png"))
     assert len(drawn) < 40                       # it was stopped while drawing
     time.sleep(1.0)

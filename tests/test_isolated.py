@@ -18,6 +18,7 @@ from eqprop_hw.io.params import load_params
 from eqprop_hw.circuit.spec import load_spec
 
 from isolation_helpers import POISON, SLUMBER, crashing
+from process_ended import process_ended
 
 pytestmark = pytest.mark.ngspice
 
@@ -164,17 +165,7 @@ def test_a_child_busy_in_a_request_ends_soon_after_its_parent_is_killed(tmp_path
         time.sleep(1.5)                                  # the request is under way
         parent.kill()
         parent.wait(timeout=30)
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline:
-            try:
-                os.kill(child, 0)
-            except ProcessLookupError:
-                break
-            if Path(f"/proc/{child}/stat").exists() and \
-                    Path(f"/proc/{child}/stat").read_text().split()[2] == "Z":
-                break                                    # exited, not yet reaped
-            time.sleep(0.2)
-        else:
+        if not process_ended(child, 10.0):
             os.kill(child, signal.SIGKILL)
             pytest.fail("the child still runs 10 s after its parent was killed")
     finally:

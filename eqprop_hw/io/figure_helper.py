@@ -111,7 +111,8 @@ class FigureHelper:
         self.busy = True
         try:
             failed = json.loads(_exchange(self.process, data, ANSWER_SECONDS))
-        except (OSError, ValueError):
+        except (OSError, ValueError):    # it timed out or broke: kill it, nothing to wait for
+            self.busy = False
             self.close()
             return list(jobs)
         self.busy = False
@@ -247,9 +248,7 @@ def _draw_all(plots, jobs) -> list:
     """Draw ``jobs`` (``(index, (path, figure, arguments))``); returns the failed indices."""
     failed = []
     for index, (path, figure, arguments) in jobs:
-        try:
-            if figure not in plots.FIGURES:
-                raise ValueError(figure)
+        try:                             # an unknown figure name is a KeyError of FIGURES
             plots.draw_job(plots.FigureJob(path, figure, arguments))
         except Exception:  # noqa: BLE001 - the run draws it again and raises the error
             failed.append(index)
